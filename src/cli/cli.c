@@ -1,0 +1,82 @@
+/*
+ * cli.c - shared helpers of the command implementations.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int cli_fail(const char *file, const struct qa_diag *d)
+{
+	if (d->offset != QA_NO_OFFSET)
+		fprintf(stderr, "quantaudit: %s: offset %llu: %s\n", file,
+		        (unsigned long long)d->offset, d->msg);
+	else
+		fprintf(stderr, "quantaudit: %s: %s\n", file, d->msg);
+	return qa_err_exit_code(d->code);
+}
+
+int cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "quantaudit %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: %s\nTry 'quantaudit %s --help' for more.\n", usage, cmd);
+	return QA_EXIT_USAGE;
+}
+
+bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	if (!s || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool cli_parse_threads(const char *s, unsigned *out)
+{
+	uint64_t v;
+	if (!cli_parse_u64(s, 1, 1024, &v))
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+int cli_json_print(json_t *root)
+{
+	int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(9));
+	json_decref(root);
+	if (rc != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
+		fprintf(stderr, "quantaudit: cannot write standard output\n");
+		return QA_EXIT_IO;
+	}
+	return QA_EXIT_OK;
+}
+
+json_t *cli_json_u64(uint64_t v)
+{
+	if (v <= (uint64_t)INT64_MAX)
+		return json_integer((json_int_t)v);
+	char buf[32];
+	snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+	return json_string(buf);
+}
+
+void cli_hex(const uint8_t *bytes, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 15];
+	}
+	out[2 * n] = '\0';
+}

@@ -1,0 +1,324 @@
+/*
+ * config.c - parsing config.json.
+ *
+ * The file is read through a qa_source and parsed by jansson with duplicate
+ * keys rejected.  A small scanner over the raw text finds the byte position
+ * of every top-level key (jansson keeps keys in document order), so a field
+ * with a bad value is reported at the offset of its key.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "source.h"
+
+/* config.json files are small; anything larger is not one. */
+#define MAX_CONFIG_BYTES (16u * 1024 * 1024)
+
+static const struct {
+	const char *hf;
+	const char *arch;
+} arch_map[] = {
+	{ "Qwen2ForCausalLM", "qwen2" },
+	{ "Qwen3ForCausalLM", "qwen3" },
+	{ "Qwen2MoeForCausalLM", "qwen2moe" },
+	{ "LlamaForCausalLM", "llama" },
+	{ "MistralForCausalLM", "mistral" },
+	{ "MixtralForCausalLM", "llama" },
+	{ "GemmaForCausalLM", "gemma" },
+	{ "Gemma2ForCausalLM", "gemma2" },
+	{ "Phi3ForCausalLM", "phi3" },
+};
+
+/* Positions of the top-level keys of the valid JSON object in buf. */
+static size_t key_positions(const char *buf, size_t len, size_t *pos, size_t max)
+{
+	size_t n = 0, depth = 0;
+	bool want_key = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = buf[i];
+		if (c == '"') {
+			if (depth == 1 && want_key) {
+				if (n < max)
+					pos[n] = i;
+				n++;
+				want_key = false;
+			}
+			for (i++; i < len && buf[i] != '"'; i++)
+				if (buf[i] == '\\')
+					i++;
+		} else if (c == '{' || c == '[') {
+			depth++;
+			if (depth == 1)
+				want_key = true;
+		} else if (c == '}' || c == ']') {
+			if (depth <= 1)
+				break;
+			depth--;
+		} else if (c == ',' && depth == 1) {
+			want_key = true;
+		}
+	}
+	return n;
+}
+
+struct field_ctx {
+	json_t *root;
+	uint64_t *off; /* key offsets, one per top-level key in document order */
+	size_t n;
+};
+
+static uint64_t key_off(const struct field_ctx *c, const char *key)
+{
+	size_t i = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach(c->root, k, v) {
+		if (strcmp(k, key) == 0)
+			return i < c->n && c->off ? c->off[i] : 0;
+		i++;
+	}
+	return 0;
+}
+
+/* Fetch key as a non-negative integer; absent or null leaves *has false. */
+static enum qa_err get_uint(const struct field_ctx *c, const char *key,
+                            uint64_t *out, bool *has, struct qa_diag *d)
+{
+	json_t *v = json_object_get(c->root, key);
+	*has = false;
+	if (!v || json_is_null(v))
+		return QA_OK;
+	if (!json_is_integer(v))
+		return qa_diag_set(d, QA_ERR_FORMAT, key_off(c, key),
+		                   "%s is not an integer", key);
+	if (json_integer_value(v) < 0)
+		return qa_diag_set(d, QA_ERR_FORMAT, key_off(c, key),
+		                   "%s is negative (%lld)", key,
+		                   (long long)json_integer_value(v));
+	*out = (uint64_t)json_integer_value(v);
+	*has = true;
+	return QA_OK;
+}
+
+static enum qa_err get_real(const struct field_ctx *c, const char *key,
+                            double *out, bool *has, struct qa_diag *d)
+{
+	json_t *v = json_object_get(c->root, key);
+	*has = false;
+	if (!v || json_is_null(v))
+		return QA_OK;
+	if (!json_is_number(v))
+		return qa_diag_set(d, QA_ERR_FORMAT, key_off(c, key),
+		                   "%s is not a number", key);
+	if (json_number_value(v) < 0)
+		return qa_diag_set(d, QA_ERR_FORMAT, key_off(c, key),
+		                   "%s is negative", key);
+	*out = json_number_value(v);
+	*has = true;
+	return QA_OK;
+}
+
+static enum qa_err copy_name(char *dst, size_t cap, const char *s, uint64_t off,
+                             const char *key, struct qa_diag *d)
+{
+	size_t n = strlen(s);
+	if (n >= cap)
+		return qa_diag_set(d, QA_ERR_FORMAT, off, "%s is longer than %zu bytes",
+		                   key, cap - 1);
+	memcpy(dst, s, n + 1);
+	return QA_OK;
+}
+
+static enum qa_err parse_config(struct qa_model_config *out,
+                                const struct field_ctx *c, struct qa_diag *d)
+{
+	enum qa_err e;
+	json_t *v;
+
+	v = json_object_get(c->root, "architectures");
+	if (v && !json_is_null(v)) {
+		if (!json_is_array(v))
+			return qa_diag_set(d, QA_ERR_FORMAT, key_off(c, "architectures"),
+			                   "architectures is not an array");
+		for (size_t i = 0; i < json_array_size(v); i++)
+			if (!json_is_string(json_array_get(v, i)))
+				return qa_diag_set(d, QA_ERR_FORMAT,
+				                   key_off(c, "architectures"),
+				                   "architectures entry %zu is not a string", i);
+		if (json_array_size(v) > 0) {
+			e = copy_name(out->hf_architecture, sizeof out->hf_architecture,
+			              json_string_value(json_array_get(v, 0)),
+			              key_off(c, "architectures"), "architectures[0]", d);
+			if (e)
+				return e;
+			out->has_hf_architecture = true;
+		}
+	}
+	v = json_object_get(c->root, "model_type");
+	if (v && !json_is_null(v)) {
+		if (!json_is_string(v))
+			return qa_diag_set(d, QA_ERR_FORMAT, key_off(c, "model_type"),
+			                   "model_type is not a string");
+		e = copy_name(out->architecture, sizeof out->architecture,
+		              json_string_value(v), key_off(c, "model_type"),
+		              "model_type", d);
+		if (e)
+			return e;
+		out->has_architecture = true;
+	} else if (out->has_hf_architecture) {
+		for (size_t i = 0; i < sizeof arch_map / sizeof arch_map[0]; i++)
+			if (strcmp(arch_map[i].hf, out->hf_architecture) == 0) {
+				memcpy(out->architecture, arch_map[i].arch,
+				       strlen(arch_map[i].arch) + 1);
+				out->has_architecture = true;
+				break;
+			}
+	}
+
+	if ((e = get_uint(c, "hidden_size", &out->hidden_size, &out->has_hidden_size, d)) ||
+	    (e = get_uint(c, "intermediate_size", &out->intermediate_size,
+	                  &out->has_intermediate_size, d)) ||
+	    (e = get_uint(c, "num_hidden_layers", &out->n_layers, &out->has_n_layers, d)) ||
+	    (e = get_uint(c, "num_attention_heads", &out->n_heads, &out->has_n_heads, d)) ||
+	    (e = get_uint(c, "num_key_value_heads", &out->n_kv_heads,
+	                  &out->has_n_kv_heads, d)) ||
+	    (e = get_uint(c, "vocab_size", &out->vocab_size, &out->has_vocab_size, d)) ||
+	    (e = get_uint(c, "head_dim", &out->head_dim, &out->has_head_dim, d)) ||
+	    (e = get_uint(c, "max_position_embeddings", &out->max_position,
+	                  &out->has_max_position, d)) ||
+	    (e = get_real(c, "rms_norm_eps", &out->rms_norm_eps, &out->has_rms_norm_eps, d)) ||
+	    (e = get_real(c, "rope_theta", &out->rope_theta, &out->has_rope_theta, d)))
+		return e;
+
+	v = json_object_get(c->root, "tie_word_embeddings");
+	if (v && !json_is_null(v)) {
+		if (!json_is_boolean(v))
+			return qa_diag_set(d, QA_ERR_FORMAT,
+			                   key_off(c, "tie_word_embeddings"),
+			                   "tie_word_embeddings is not a boolean");
+		out->tie_word_embeddings = json_is_true(v);
+		out->has_tie_word_embeddings = true;
+	}
+
+	if (!out->has_n_kv_heads && out->has_n_heads)
+		out->n_kv_heads = out->n_heads;
+	if (!out->has_head_dim && out->has_hidden_size && out->n_heads > 0 &&
+	    out->hidden_size % out->n_heads == 0)
+		out->head_dim = out->hidden_size / out->n_heads;
+	return QA_OK;
+}
+
+enum qa_err qa_config_load(struct qa_model_config *out, const char *path,
+                           struct qa_diag *d)
+{
+	struct qa_source *src;
+	enum qa_err e;
+	if (!out || !path)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "no path given");
+	memset(out, 0, sizeof *out);
+	e = qa_source_open_file(&src, path, d);
+	if (e)
+		return e;
+	uint64_t size = qa_source_size(src);
+	if (size > MAX_CONFIG_BYTES) {
+		qa_source_close(src);
+		return qa_diag_set(d, QA_ERR_FORMAT, 0,
+		                   "config of %llu bytes is too large",
+		                   (unsigned long long)size);
+	}
+	size_t len = (size_t)size;
+	char *buf = malloc(len + 1);
+	if (!buf) {
+		qa_source_close(src);
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	}
+	e = qa_source_read(src, 0, len, buf, "config", d);
+	qa_source_close(src);
+	if (e) {
+		free(buf);
+		return e;
+	}
+	buf[len] = '\0';
+
+	json_error_t je;
+	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+	if (!root) {
+		uint64_t pos = je.position > 0 ? (uint64_t)je.position : 0;
+		free(buf);
+		if (pos > len)
+			pos = len;
+		if (json_error_code(&je) == json_error_duplicate_key)
+			return qa_diag_set(d, QA_ERR_FORMAT, pos,
+			                   "duplicate key in config: %s", je.text);
+		return qa_diag_set(d, QA_ERR_FORMAT, pos, "config is not valid json: %s",
+		                   je.text);
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		free(buf);
+		return qa_diag_set(d, QA_ERR_FORMAT, 0, "config is not a json object");
+	}
+
+	struct field_ctx c = { root, NULL, json_object_size(root) };
+	size_t *pos = malloc((c.n ? c.n : 1) * sizeof *pos);
+	c.off = malloc((c.n ? c.n : 1) * sizeof *c.off);
+	if (pos && c.off) {
+		size_t found = key_positions(buf, len, pos, c.n);
+		for (size_t i = 0; i < c.n; i++)
+			c.off[i] = found == c.n ? pos[i] : 0;
+	}
+	free(pos);
+	free(buf);
+	if (!c.off) {
+		json_decref(root);
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	}
+	e = parse_config(out, &c, d);
+	free(c.off);
+	json_decref(root);
+	if (e)
+		memset(out, 0, sizeof *out);
+	return e;
+}
+
+enum qa_err qa_config_load_beside(struct qa_model_config *out,
+                                  const struct qa_st *st, bool *found,
+                                  struct qa_diag *d)
+{
+	if (!out || !found)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "no output given");
+	memset(out, 0, sizeof *out);
+	*found = false;
+	const char *dir = qa_st_dir(st);
+	if (!dir)
+		return QA_OK;
+	size_t a = strlen(dir);
+	static const char name[] = "/config.json";
+	char *path = malloc(a + sizeof name);
+	if (!path)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	memcpy(path, dir, a);
+	memcpy(path + a, name, sizeof name);
+	struct stat sb;
+	if (stat(path, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+		free(path);
+		return QA_OK;
+	}
+	*found = true;
+	enum qa_err e = qa_config_load(out, path, d);
+	if (e && d) {
+		char tmp[sizeof d->msg];
+		memcpy(tmp, d->msg, sizeof tmp);
+		tmp[sizeof tmp - 1] = '\0';
+		qa_diag_set(d, e, d->offset, "%s: %s", path, tmp);
+	}
+	free(path);
+	return e;
+}

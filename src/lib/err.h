@@ -1,0 +1,58 @@
+/*
+ * err.h - the single error vocabulary of libquantaudit.
+ *
+ * Every fallible library call returns an enum qa_err and, when the caller
+ * passes one, fills a struct qa_diag with the byte offset at which a file
+ * went wrong and a one-line lowercase reason.  The library never prints,
+ * exits or aborts on bad input; the CLI turns a diag into the one line
+ * "quantaudit: FILE: offset N: reason" and an exit code.
+ */
+#ifndef QA_ERR_H
+#define QA_ERR_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+enum qa_err {
+	QA_OK = 0,
+	QA_ERR_USAGE,       /* the caller asked for something impossible */
+	QA_ERR_FORMAT,      /* malformed input file: offset and reason set */
+	QA_ERR_UNSUPPORTED, /* well-formed input this build cannot handle */
+	QA_ERR_VALUE,       /* input data refused (e.g. NaN or Inf weights) */
+	QA_ERR_IO,          /* the operating system refused a read or write */
+	QA_ERR_NETWORK,     /* a remote source failed */
+	QA_ERR_NOMEM        /* an allocation failed */
+};
+
+/* Offset value meaning "no byte offset applies". */
+#define QA_NO_OFFSET UINT64_MAX
+
+struct qa_diag {
+	enum qa_err code;
+	uint64_t offset;   /* absolute byte offset in the file, or QA_NO_OFFSET */
+	char msg[256];     /* lowercase reason, no trailing newline */
+};
+
+/*
+ * Record an error in d (which may be NULL) and return code, so that callers
+ * can write "return qa_diag_set(d, QA_ERR_FORMAT, off, "...", ...)".  The
+ * message is formatted with vsnprintf and silently truncated to fit.
+ */
+enum qa_err qa_diag_set(struct qa_diag *d, enum qa_err code, uint64_t offset,
+                        const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Reset d to "no error".  d may be NULL. */
+void qa_diag_clear(struct qa_diag *d);
+
+/* A short static lowercase name for code, e.g. "malformed input". */
+const char *qa_err_name(enum qa_err code);
+
+/*
+ * The process exit status the CLI uses for code: 0 ok, 2 usage,
+ * 3 malformed or refused input, 4 I/O, network or memory.  (1, an audit
+ * finding, is never an error and is decided by the commands.)
+ */
+int qa_err_exit_code(enum qa_err code);
+
+#endif

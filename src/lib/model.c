@@ -1,0 +1,470 @@
+/*
+ * model.c - format detection and the reference-checkpoint view.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "cursor.h"
+#include "quant.h"
+#include "safetensors.h"
+#include "source.h"
+#include "types.h"
+
+struct qa_ref {
+	enum qa_format format;
+	char *path;
+	struct qa_st *st;        /* safetensors */
+	struct qa_source *src;   /* GGUF */
+	struct qa_gguf *gguf;
+	struct qa_ref_tensor *tensors;
+	char **names;            /* owned GGUF names, parallel to tensors */
+	size_t n;
+	size_t *by_name;         /* indices sorted by GGUF name */
+	struct qa_ref_info info;
+};
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+enum qa_err qa_format_detect(const char *path, enum qa_format *out,
+                             struct qa_diag *d)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot open: no such file or directory");
+	if (S_ISDIR(st.st_mode) || ends_with(path, ".json")) {
+		*out = QA_FORMAT_SAFETENSORS;
+		return QA_OK;
+	}
+	struct qa_source *src;
+	enum qa_err e = qa_source_open_file(&src, path, d);
+	if (e)
+		return e;
+	uint8_t magic[4] = { 0 };
+	if (qa_source_size(src) >= 4)
+		qa_source_read(src, 0, 4, magic, "magic", NULL);
+	qa_source_close(src);
+	*out = memcmp(magic, "GGUF", 4) == 0 ? QA_FORMAT_GGUF : QA_FORMAT_SAFETENSORS;
+	return QA_OK;
+}
+
+static char *dup_str(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = malloc(n);
+	if (p)
+		memcpy(p, s, n);
+	return p;
+}
+
+static struct qa_ref *ref_sort_ctx;
+
+static int cmp_by_name(const void *a, const void *b)
+{
+	const struct qa_ref *r = ref_sort_ctx;
+	return strcmp(r->tensors[*(const size_t *)a].name, r->tensors[*(const size_t *)b].name);
+}
+
+/* Build the name index and reject two source tensors landing on one name. */
+static enum qa_err index_names(struct qa_ref *r, struct qa_diag *d)
+{
+	r->by_name = malloc((r->n ? r->n : 1) * sizeof *r->by_name);
+	if (!r->by_name)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	for (size_t i = 0; i < r->n; i++)
+		r->by_name[i] = i;
+	/* qsort has no context argument in C11; the open path is single-threaded. */
+	ref_sort_ctx = r;
+	qsort(r->by_name, r->n, sizeof *r->by_name, cmp_by_name);
+	ref_sort_ctx = NULL;
+	for (size_t i = 1; i < r->n; i++) {
+		const struct qa_ref_tensor *a = &r->tensors[r->by_name[i - 1]];
+		const struct qa_ref_tensor *b = &r->tensors[r->by_name[i]];
+		if (strcmp(a->name, b->name) == 0)
+			return qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
+			                   "tensors '%s' and '%s' both map to '%s'",
+			                   a->src_name, b->src_name, a->name);
+	}
+	return QA_OK;
+}
+
+static uint32_t st_dtype_type(const char *dtype)
+{
+	if (strcmp(dtype, "F32") == 0)
+		return QA_TYPE_F32;
+	if (strcmp(dtype, "F16") == 0)
+		return QA_TYPE_F16;
+	if (strcmp(dtype, "BF16") == 0)
+		return QA_TYPE_BF16;
+	return QA_TYPE_COUNT;
+}
+
+/* Dimensions from the tensors when there is no config.json. */
+static void infer_info(struct qa_ref *r)
+{
+	struct qa_ref_info *in = &r->info;
+	bool has_output = false, has_q_bias = false;
+	uint64_t q_rows = 0, k_rows = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct qa_ref_tensor *t = &r->tensors[i];
+		uint32_t layer;
+		if (qa_names_layer(t->name, &layer) && layer + 1 > in->n_layer)
+			in->n_layer = layer + 1;
+		if (strcmp(t->name, "output.weight") == 0)
+			has_output = true;
+		if (strcmp(t->name, "token_embd.weight") == 0 && t->n_dims == 2) {
+			in->hidden = t->ne[0];
+			in->vocab = t->ne[1];
+		}
+		if (strcmp(t->name, "blk.0.ffn_up.weight") == 0 && t->n_dims == 2)
+			in->ffn = t->ne[1];
+		if (strcmp(t->name, "blk.0.attn_q.bias") == 0)
+			has_q_bias = true;
+		if (strcmp(t->name, "blk.0.attn_q.weight") == 0 && t->n_dims == 2)
+			q_rows = t->ne[1];
+		if (strcmp(t->name, "blk.0.attn_k.weight") == 0 && t->n_dims == 2)
+			k_rows = t->ne[1];
+	}
+	in->tied = !has_output;
+	if (!in->arch[0])
+		snprintf(in->arch, sizeof in->arch, "%s", has_q_bias ? "qwen2" : "llama");
+	/* Guess a head size that divides both projections; the ratio (the GQA
+	 * factor the recipes use) is exact whichever divisor is picked. */
+	static const uint64_t head_dims[] = { 64, 128, 96, 80, 256, 32 };
+	for (size_t k = 0; q_rows && k_rows && k < sizeof head_dims / sizeof head_dims[0]; k++) {
+		if (q_rows % head_dims[k] == 0 && k_rows % head_dims[k] == 0) {
+			in->n_head = (uint32_t)(q_rows / head_dims[k]);
+			in->n_head_kv = (uint32_t)(k_rows / head_dims[k]);
+			break;
+		}
+	}
+	if (!in->n_head && q_rows && k_rows && q_rows % k_rows == 0) {
+		in->n_head = (uint32_t)(q_rows / k_rows);
+		in->n_head_kv = 1;
+	}
+}
+
+static enum qa_err open_st(struct qa_ref *r, const char *path, struct qa_diag *d)
+{
+	enum qa_err e = qa_st_open(&r->st, path, d);
+	if (e)
+		return e;
+	struct qa_model_config cfg;
+	bool found = false;
+	memset(&cfg, 0, sizeof cfg);
+	e = qa_config_load_beside(&cfg, r->st, &found, d);
+	if (e)
+		return e;
+	struct qa_ref_info *in = &r->info;
+	if (found) {
+		snprintf(in->arch, sizeof in->arch, "%s", cfg.architecture);
+		in->n_layer = (uint32_t)cfg.n_layers;
+		in->n_head = (uint32_t)cfg.n_heads;
+		in->n_head_kv = (uint32_t)cfg.n_kv_heads;
+		in->hidden = cfg.hidden_size;
+		in->ffn = cfg.intermediate_size;
+		in->vocab = cfg.vocab_size;
+		in->context = cfg.max_position;
+		in->rms_eps = cfg.rms_norm_eps;
+		in->has_rms_eps = cfg.has_rms_norm_eps;
+		in->rope_theta = cfg.rope_theta;
+		in->has_rope_theta = cfg.has_rope_theta;
+		in->from_config = true;
+	}
+	size_t nt = qa_st_n_tensors(r->st);
+	r->tensors = calloc(nt ? nt : 1, sizeof *r->tensors);
+	r->names = calloc(nt ? nt : 1, sizeof *r->names);
+	if (!r->tensors || !r->names)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	const char *arch = in->arch[0] ? in->arch : "qwen2";
+	for (size_t i = 0; i < nt; i++) {
+		const struct qa_st_tensor *s = qa_st_tensor_at(r->st, i);
+		size_t cap = strlen(s->name) + 64;
+		char *name = malloc(cap);
+		if (!name)
+			return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		if (qa_names_to_gguf(arch, s->name, name, cap) == QA_NAME_DROPPED) {
+			free(name);
+			continue;
+		}
+		if (s->n_dims > 4) {
+			free(name);
+			return qa_diag_set(d, QA_ERR_UNSUPPORTED, s->data_offset,
+			                   "tensor '%s' has %u dimensions; gguf allows 4",
+			                   s->name, s->n_dims);
+		}
+		struct qa_ref_tensor *t = &r->tensors[r->n];
+		r->names[r->n] = name;
+		t->name = name;
+		t->src_name = s->name;
+		t->src_dtype = s->dtype;
+		t->src_type = st_dtype_type(s->dtype);
+		t->n_dims = s->n_dims ? s->n_dims : 1;
+		for (uint32_t k = 0; k < 4; k++)
+			t->ne[k] = 1;
+		for (uint32_t k = 0; k < s->n_dims; k++)
+			t->ne[k] = s->shape[s->n_dims - 1 - k];
+		t->n_elems = s->n_elems;
+		t->src_index = i;
+		r->n++;
+	}
+	if (!found)
+		infer_info(r);
+	for (size_t i = 0; i < r->n; i++)
+		r->tensors[i].perm = qa_names_permutation(r->info.arch, r->tensors[i].name);
+	/* Trust the tensors over config.json's tie_word_embeddings. */
+	r->info.tied = qa_ref_tensor_find(r, "output.weight") == NULL;
+	return QA_OK;
+}
+
+static uint32_t meta_u32(const struct qa_gguf *g, const char *arch, const char *suffix)
+{
+	char key[160];
+	uint64_t v = 0;
+	snprintf(key, sizeof key, "%s.%s", arch, suffix);
+	if (!qa_gguf_get_u64(g, key, &v) || v > UINT32_MAX)
+		return 0;
+	return (uint32_t)v;
+}
+
+static enum qa_err open_gguf(struct qa_ref *r, const char *path, struct qa_diag *d)
+{
+	enum qa_err e = qa_source_open_file(&r->src, path, d);
+	if (e)
+		return e;
+	e = qa_gguf_open(&r->gguf, r->src, d);
+	if (e)
+		return e;
+	struct qa_gguf *g = r->gguf;
+	struct qa_ref_info *in = &r->info;
+	const char *arch = qa_gguf_get_str(g, "general.architecture");
+	const char *name = qa_gguf_get_str(g, "general.name");
+	snprintf(in->arch, sizeof in->arch, "%s", arch ? arch : "");
+	snprintf(in->name, sizeof in->name, "%s", name ? name : "");
+	if (arch) {
+		in->n_layer = meta_u32(g, arch, "block_count");
+		in->n_head = meta_u32(g, arch, "attention.head_count");
+		in->n_head_kv = meta_u32(g, arch, "attention.head_count_kv");
+		in->hidden = meta_u32(g, arch, "embedding_length");
+		in->ffn = meta_u32(g, arch, "feed_forward_length");
+		in->context = meta_u32(g, arch, "context_length");
+		if (!in->n_head_kv)
+			in->n_head_kv = in->n_head;
+		in->from_config = in->n_layer && in->n_head;
+	}
+	size_t nt = qa_gguf_n_tensors(g);
+	r->tensors = calloc(nt ? nt : 1, sizeof *r->tensors);
+	if (!r->tensors)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	for (size_t i = 0; i < nt; i++) {
+		const struct qa_gguf_tensor *s = qa_gguf_tensor_at(g, i);
+		struct qa_ref_tensor *t = &r->tensors[i];
+		t->name = s->name;
+		t->src_name = s->name;
+		t->src_dtype = qa_type_name(s->type);
+		t->src_type = (s->type == QA_TYPE_F32 || s->type == QA_TYPE_F16 ||
+		               s->type == QA_TYPE_BF16) ? s->type : QA_TYPE_COUNT;
+		t->n_dims = s->n_dims;
+		memcpy(t->ne, s->ne, sizeof t->ne);
+		t->n_elems = s->n_elems;
+		t->perm = QA_PERM_NONE;
+		t->src_index = i;
+	}
+	r->n = nt;
+	if (!in->from_config)
+		infer_info(r);
+	r->info.tied = qa_ref_tensor_find(r, "output.weight") == NULL;
+	return QA_OK;
+}
+
+enum qa_err qa_ref_open(struct qa_ref **out, const char *path, struct qa_diag *d)
+{
+	enum qa_format fmt;
+	enum qa_err e = qa_format_detect(path, &fmt, d);
+	if (e)
+		return e;
+	struct qa_ref *r = calloc(1, sizeof *r);
+	if (!r || !(r->path = dup_str(path))) {
+		free(r);
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	}
+	r->format = fmt;
+	e = fmt == QA_FORMAT_GGUF ? open_gguf(r, path, d) : open_st(r, path, d);
+	if (!e)
+		e = index_names(r, d);
+	if (e) {
+		qa_ref_close(r);
+		return e;
+	}
+	*out = r;
+	return QA_OK;
+}
+
+void qa_ref_close(struct qa_ref *r)
+{
+	if (!r)
+		return;
+	if (r->names)
+		for (size_t i = 0; i < r->n; i++)
+			free(r->names[i]);
+	free(r->names);
+	free(r->tensors);
+	free(r->by_name);
+	qa_st_close(r->st);
+	qa_gguf_close(r->gguf);
+	qa_source_close(r->src);
+	free(r->path);
+	free(r);
+}
+
+enum qa_format qa_ref_format(const struct qa_ref *r) { return r->format; }
+const char *qa_ref_path(const struct qa_ref *r) { return r->path; }
+size_t qa_ref_n_tensors(const struct qa_ref *r) { return r->n; }
+const struct qa_ref_info *qa_ref_info(const struct qa_ref *r) { return &r->info; }
+
+const struct qa_ref_tensor *qa_ref_tensor_at(const struct qa_ref *r, size_t i)
+{
+	return i < r->n ? &r->tensors[i] : NULL;
+}
+
+const struct qa_ref_tensor *qa_ref_tensor_find(const struct qa_ref *r, const char *gguf_name)
+{
+	if (!r->by_name) { /* during open, before the index exists */
+		for (size_t i = 0; i < r->n; i++)
+			if (strcmp(r->tensors[i].name, gguf_name) == 0)
+				return &r->tensors[i];
+		return NULL;
+	}
+	size_t lo = 0, hi = r->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(r->tensors[r->by_name[mid]].name, gguf_name);
+		if (c == 0)
+			return &r->tensors[r->by_name[mid]];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+void qa_ref_model_shape(const struct qa_ref *r, struct qa_model_shape *out)
+{
+	memset(out, 0, sizeof *out);
+	out->arch = r->info.arch;
+	out->n_layer = r->info.n_layer;
+	out->n_head = r->info.n_head;
+	out->n_head_kv = r->info.n_head_kv ? r->info.n_head_kv : r->info.n_head;
+	out->tied = r->info.tied;
+}
+
+enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
+                            float *dst, struct qa_diag *d)
+{
+	if (t->src_type == QA_TYPE_COUNT)
+		return qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET,
+		                   "tensor '%s' is %s; only f32, f16 and bf16 references can be quantized",
+		                   t->src_name, t->src_dtype);
+	if (t->n_elems > SIZE_MAX / sizeof(float))
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "tensor '%s' too large", t->name);
+	if (r->format == QA_FORMAT_GGUF) {
+		const struct qa_gguf_tensor *s = qa_gguf_tensor_at(r->gguf, t->src_index);
+		const void *p;
+		enum qa_err e = qa_gguf_tensor_view(r->gguf, s, &p, d);
+		if (e)
+			return e;
+		qa_quant_ops(s->type)->dequantize(p, dst, (size_t)t->n_elems);
+		return QA_OK;
+	}
+	const struct qa_st_tensor *s = qa_st_tensor_at(r->st, t->src_index);
+	if (t->perm == QA_PERM_NONE)
+		return qa_st_tensor_read_f32(r->st, s, 0, (size_t)t->n_elems, dst, d);
+	if (!r->info.from_config)
+		return qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
+		                   "tensor '%s': the %s q/k permutation needs head counts from config.json",
+		                   t->src_name, r->info.arch);
+	float *tmp = malloc((size_t)t->n_elems * sizeof *tmp);
+	if (!tmp)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	enum qa_err e = qa_st_tensor_read_f32(r->st, s, 0, (size_t)t->n_elems, tmp, d);
+	if (!e) {
+		uint64_t cols = t->ne[0], rows = t->n_elems / (cols ? cols : 1);
+		uint32_t heads = t->perm == QA_PERM_Q ? r->info.n_head : r->info.n_head_kv;
+		e = qa_names_permute_rows(tmp, dst, rows, cols, heads, d);
+	}
+	free(tmp);
+	return e;
+}
+
+static enum qa_err set_u32_if(struct qa_gguf_writer *w, const char *arch, const char *suffix,
+                              uint64_t v, struct qa_diag *d)
+{
+	char key[160];
+	if (!v || v > UINT32_MAX)
+		return QA_OK;
+	snprintf(key, sizeof key, "%s.%s", arch, suffix);
+	return qa_gguf_writer_set_u32(w, key, (uint32_t)v, d);
+}
+
+enum qa_err qa_ref_write_metadata(const struct qa_ref *r, struct qa_gguf_writer *w,
+                                  struct qa_diag *d)
+{
+	enum qa_err e;
+	if (r->format == QA_FORMAT_GGUF) {
+		for (size_t i = 0; i < qa_gguf_n_kv(r->gguf); i++) {
+			const struct qa_gguf_kv *kv = qa_gguf_kv_at(r->gguf, i);
+			if (strcmp(kv->key, "general.file_type") == 0 ||
+			    strcmp(kv->key, "general.quantization_version") == 0 ||
+			    strcmp(kv->key, "general.alignment") == 0)
+				continue;
+			if ((e = qa_gguf_writer_add_kv(w, kv->key, &kv->value, d)))
+				return e;
+		}
+		return QA_OK;
+	}
+	const struct qa_ref_info *in = &r->info;
+	const char *arch = in->arch;
+	if ((e = qa_gguf_writer_set_str(w, "general.architecture", arch, d)))
+		return e;
+	if (in->name[0] && (e = qa_gguf_writer_set_str(w, "general.name", in->name, d)))
+		return e;
+	if ((e = set_u32_if(w, arch, "block_count", in->n_layer, d)) ||
+	    (e = set_u32_if(w, arch, "context_length", in->context, d)) ||
+	    (e = set_u32_if(w, arch, "embedding_length", in->hidden, d)) ||
+	    (e = set_u32_if(w, arch, "feed_forward_length", in->ffn, d)) ||
+	    (e = set_u32_if(w, arch, "attention.head_count", in->n_head, d)) ||
+	    (e = set_u32_if(w, arch, "attention.head_count_kv", in->n_head_kv, d)))
+		return e;
+	char key[160];
+	if (in->has_rope_theta) {
+		snprintf(key, sizeof key, "%s.rope.freq_base", arch);
+		if ((e = qa_gguf_writer_set_f32(w, key, (float)in->rope_theta, d)))
+			return e;
+	}
+	if (in->has_rms_eps) {
+		snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", arch);
+		if ((e = qa_gguf_writer_set_f32(w, key, (float)in->rms_eps, d)))
+			return e;
+	}
+	return QA_OK;
+}
+
+size_t qa_ref_n_sources(const struct qa_ref *r)
+{
+	return r->format == QA_FORMAT_GGUF ? 1 : qa_st_n_shards(r->st);
+}
+
+struct qa_source *qa_ref_source(const struct qa_ref *r, size_t i)
+{
+	return r->format == QA_FORMAT_GGUF ? r->src : qa_st_shard_source(r->st, (uint32_t)i);
+}

@@ -1,0 +1,110 @@
+/*
+ * model.h - format detection, and a reference checkpoint seen in GGUF terms.
+ *
+ * A reference is what an artifact was quantized from: a safetensors file,
+ * a sharded safetensors checkpoint, or a GGUF whose tensors are f32, f16 or
+ * bf16.  struct qa_ref hides which: it lists the tensors under their GGUF
+ * names with GGUF shapes (ne[0] = in_features, i.e. the HF shape reversed),
+ * reads any tensor as f32 in GGUF storage order (applying the llama-family
+ * q/k row permutation that llama.cpp's converter applies), and knows the
+ * model's dimensions from config.json, the GGUF metadata, or, failing both,
+ * the tensor shapes.
+ */
+#ifndef QA_MODEL_H
+#define QA_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "gguf.h"
+#include "names.h"
+#include "recipe.h"
+
+enum qa_format {
+	QA_FORMAT_GGUF = 1,
+	QA_FORMAT_SAFETENSORS = 2
+};
+
+/*
+ * Decide how to read path: a directory or a *.json file is a safetensors
+ * checkpoint, a file starting with "GGUF" is GGUF, anything else is tried
+ * as safetensors.  Fails with QA_ERR_IO when path cannot be opened.
+ */
+enum qa_err qa_format_detect(const char *path, enum qa_format *out,
+                             struct qa_diag *d);
+
+struct qa_ref_tensor {
+	const char *name;      /* GGUF name */
+	const char *src_name;  /* name in the source file (HF name for safetensors) */
+	const char *src_dtype; /* dtype as the source names it: "BF16", "f32", ... */
+	uint32_t src_type;     /* QA_TYPE_F32/F16/BF16; QA_TYPE_COUNT when not readable as floats */
+	uint32_t n_dims;
+	uint64_t ne[4];        /* GGUF order; unused dims are 1 */
+	uint64_t n_elems;
+	enum qa_names_perm perm; /* row permutation applied by qa_ref_read_f32 */
+	size_t src_index;      /* index in the underlying reader */
+};
+
+struct qa_ref_info {
+	char arch[64];         /* "qwen2", "llama", ... */
+	char name[128];        /* general.name to write, may be empty */
+	uint32_t n_layer, n_head, n_head_kv;
+	uint64_t hidden, ffn, context, vocab;
+	double rms_eps;
+	double rope_theta;
+	bool has_rms_eps, has_rope_theta;
+	bool tied;             /* no separate output weight */
+	bool from_config;      /* dims came from config.json or GGUF metadata */
+};
+
+struct qa_ref;
+
+/*
+ * Open the reference at path (any form qa_format_detect accepts).  Tensors
+ * whose HF names the converter drops (rotary inv_freq) are left out.  The
+ * returned ref owns its readers and sources; free it with qa_ref_close().
+ * Errors: those of the readers; QA_ERR_FORMAT when two source tensors map
+ * to one GGUF name or a llama-family checkpoint lacks the head counts its
+ * q/k permutation needs.
+ */
+enum qa_err qa_ref_open(struct qa_ref **out, const char *path, struct qa_diag *d);
+void qa_ref_close(struct qa_ref *r);
+
+enum qa_format qa_ref_format(const struct qa_ref *r);
+const char *qa_ref_path(const struct qa_ref *r);
+size_t qa_ref_n_tensors(const struct qa_ref *r);
+/* Tensors in source order; pointers live until qa_ref_close. */
+const struct qa_ref_tensor *qa_ref_tensor_at(const struct qa_ref *r, size_t i);
+/* Lookup by GGUF name; NULL when absent. */
+const struct qa_ref_tensor *qa_ref_tensor_find(const struct qa_ref *r, const char *gguf_name);
+const struct qa_ref_info *qa_ref_info(const struct qa_ref *r);
+
+/* The model shape the recipes need (arch points into r). */
+void qa_ref_model_shape(const struct qa_ref *r, struct qa_model_shape *out);
+
+/*
+ * Read tensor t as n_elems floats into dst (caller-owned) in GGUF storage
+ * order.  Safe to call from several threads at once.  Fails with
+ * QA_ERR_UNSUPPORTED for dtypes that are not f32/f16/bf16, and with the
+ * readers' errors.  Values are not checked for finiteness here.
+ */
+enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
+                            float *dst, struct qa_diag *d);
+
+/*
+ * Write the metadata a quantized GGUF of this reference carries:
+ * general.architecture and general.name, the architecture's dimension keys,
+ * and, for a GGUF reference, every other key of the source except
+ * general.file_type, general.quantization_version and general.alignment,
+ * which the caller decides.
+ */
+enum qa_err qa_ref_write_metadata(const struct qa_ref *r, struct qa_gguf_writer *w,
+                                  struct qa_diag *d);
+
+/* The source's shard sources (1 for a single file); used to hash inputs. */
+size_t qa_ref_n_sources(const struct qa_ref *r);
+struct qa_source *qa_ref_source(const struct qa_ref *r, size_t i);
+
+#endif

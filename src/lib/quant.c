@@ -1,0 +1,55 @@
+/*
+ * quant.c - the per-type dispatch table for quantization and
+ * dequantization, and the finiteness check run before quantizing.
+ *
+ * The table is indexed by ggml type id.  An entry whose two functions are
+ * both NULL means "not implemented", for which qa_quant_ops returns NULL.
+ * The functions themselves live in quant_fp.c, quant_legacy.c, quant_k.c
+ * and quant_iq.c.
+ */
+#include <string.h>
+
+#include "quant.h"
+
+static const struct qa_quant_ops ops_table[QA_TYPE_COUNT] = {
+	[QA_TYPE_F32] = { qa_quantize_f32, qa_dequantize_f32 },
+	[QA_TYPE_F16] = { qa_quantize_f16, qa_dequantize_f16 },
+	[QA_TYPE_BF16] = { qa_quantize_bf16, qa_dequantize_bf16 },
+	[QA_TYPE_Q4_0] = { qa_quantize_q4_0, qa_dequantize_q4_0 },
+	[QA_TYPE_Q4_1] = { qa_quantize_q4_1, qa_dequantize_q4_1 },
+	[QA_TYPE_Q5_0] = { qa_quantize_q5_0, qa_dequantize_q5_0 },
+	[QA_TYPE_Q5_1] = { qa_quantize_q5_1, qa_dequantize_q5_1 },
+	[QA_TYPE_Q8_0] = { qa_quantize_q8_0, qa_dequantize_q8_0 },
+	[QA_TYPE_Q2_K] = { qa_quantize_q2_K, qa_dequantize_q2_K },
+	[QA_TYPE_Q3_K] = { qa_quantize_q3_K, qa_dequantize_q3_K },
+	[QA_TYPE_Q4_K] = { qa_quantize_q4_K, qa_dequantize_q4_K },
+	[QA_TYPE_Q5_K] = { qa_quantize_q5_K, qa_dequantize_q5_K },
+	[QA_TYPE_Q6_K] = { qa_quantize_q6_K, qa_dequantize_q6_K },
+	[QA_TYPE_Q8_K] = { NULL, qa_dequantize_q8_K },
+	[QA_TYPE_IQ4_NL] = { qa_quantize_iq4_nl, qa_dequantize_iq4_nl },
+};
+
+const struct qa_quant_ops *qa_quant_ops(uint32_t id)
+{
+	if (id >= QA_TYPE_COUNT)
+		return NULL;
+	const struct qa_quant_ops *ops = &ops_table[id];
+	if (ops->quantize == NULL && ops->dequantize == NULL)
+		return NULL;
+	return ops;
+}
+
+/*
+ * A float is NaN or infinite exactly when its exponent field is all ones;
+ * testing the bits keeps the answer independent of floating-point modes.
+ */
+size_t qa_quant_find_nonfinite(const float *src, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+		memcpy(&u, &src[i], sizeof u);
+		if ((u & 0x7f800000u) == 0x7f800000u)
+			return i;
+	}
+	return n;
+}

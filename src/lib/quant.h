@@ -1,0 +1,78 @@
+/*
+ * quant.h - bit-exact quantization and dequantization, one entry per type.
+ *
+ * These reproduce the reference path of ggml's quantizer (the one that
+ * llama-quantize takes without an importance matrix: ggml_quantize_chunk ->
+ * quantize_row_*_ref), byte for byte, and ggml's to_float for dequantization,
+ * float for float.  Every quantizer works block by block with no state
+ * carried between blocks, so rows may be cut anywhere on a block boundary.
+ *
+ * The functions take plain arrays: src and dst are owned by the caller and
+ * must not overlap; n is a count of elements and must be a multiple of the
+ * type's block_elems (callers check this; the functions do not).  Inputs must
+ * be finite: qa_quant_check_finite() finds the first offender beforehand.
+ */
+#ifndef QA_QUANT_H
+#define QA_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "types.h"
+
+typedef void (*qa_quantize_fn)(const float *src, void *dst, size_t n);
+typedef void (*qa_dequantize_fn)(const void *src, float *dst, size_t n);
+
+struct qa_quant_ops {
+	qa_quantize_fn quantize;     /* NULL when the type cannot be produced */
+	qa_dequantize_fn dequantize; /* NULL when the type cannot be decoded */
+};
+
+/*
+ * The operations for type id.  Returns a pointer to static data, or NULL
+ * when neither direction is implemented for id.
+ */
+const struct qa_quant_ops *qa_quant_ops(uint32_t id);
+
+/*
+ * Return the index of the first NaN or infinite value among n floats, or
+ * n when all are finite.
+ */
+size_t qa_quant_find_nonfinite(const float *src, size_t n);
+
+/* Per-type entry points, grouped by family (quant_fp.c, quant_legacy.c, quant_k.c, quant_iq.c). */
+void qa_quantize_f32(const float *src, void *dst, size_t n);
+void qa_dequantize_f32(const void *src, float *dst, size_t n);
+void qa_quantize_f16(const float *src, void *dst, size_t n);
+void qa_dequantize_f16(const void *src, float *dst, size_t n);
+void qa_quantize_bf16(const float *src, void *dst, size_t n);
+void qa_dequantize_bf16(const void *src, float *dst, size_t n);
+
+void qa_quantize_q4_0(const float *src, void *dst, size_t n);
+void qa_dequantize_q4_0(const void *src, float *dst, size_t n);
+void qa_quantize_q4_1(const float *src, void *dst, size_t n);
+void qa_dequantize_q4_1(const void *src, float *dst, size_t n);
+void qa_quantize_q5_0(const float *src, void *dst, size_t n);
+void qa_dequantize_q5_0(const void *src, float *dst, size_t n);
+void qa_quantize_q5_1(const float *src, void *dst, size_t n);
+void qa_dequantize_q5_1(const void *src, float *dst, size_t n);
+void qa_quantize_q8_0(const float *src, void *dst, size_t n);
+void qa_dequantize_q8_0(const void *src, float *dst, size_t n);
+
+void qa_quantize_q2_K(const float *src, void *dst, size_t n);
+void qa_dequantize_q2_K(const void *src, float *dst, size_t n);
+void qa_quantize_q3_K(const float *src, void *dst, size_t n);
+void qa_dequantize_q3_K(const void *src, float *dst, size_t n);
+void qa_quantize_q4_K(const float *src, void *dst, size_t n);
+void qa_dequantize_q4_K(const void *src, float *dst, size_t n);
+void qa_quantize_q5_K(const float *src, void *dst, size_t n);
+void qa_dequantize_q5_K(const void *src, float *dst, size_t n);
+void qa_quantize_q6_K(const float *src, void *dst, size_t n);
+void qa_dequantize_q6_K(const void *src, float *dst, size_t n);
+void qa_dequantize_q8_K(const void *src, float *dst, size_t n);
+
+void qa_quantize_iq4_nl(const float *src, void *dst, size_t n);
+void qa_dequantize_iq4_nl(const void *src, float *dst, size_t n);
+
+#endif

@@ -1,0 +1,832 @@
+/*
+ * quant_k.c - the "k-quant" super-block formats q2_K .. q6_K (both
+ * directions) and q8_K (decoding only).
+ *
+ * Every k-quant works on super-blocks of 256 values cut into sub-blocks of
+ * 16 or 32.  Each sub-block gets its own scale (and, for the affine types
+ * q2_K, q4_K and q5_K, its own minimum); those per-sub-block numbers are
+ * themselves quantized to 4 or 6 bits against one or two fp16 super-block
+ * factors.  Finally every value is re-quantized against the scale it will
+ * actually be decoded with.
+ *
+ * The encoders reproduce ggml's reference quantizer (quantize_row_*_ref,
+ * the path taken without an importance matrix) byte for byte.  That means
+ * every floating-point expression below is evaluated in the same order and
+ * with the same int/float conversions as the reference; rearranging a sum
+ * or hoisting a product changes low bits and, through the rounding steps,
+ * whole output bytes.  The file must therefore be built with
+ * -ffp-contract=off (no fused multiply-add).
+ *
+ * Block layouts (little-endian, no padding), offsets in bytes:
+ *   q2_K (84):  scales[16] @0 (lo nibble scale, hi nibble min), qs[64] @16,
+ *               d @80, dmin @82
+ *   q3_K (110): hmask[32] @0, qs[64] @32, scales[12] @96 (16 x 6 bit), d @108
+ *   q4_K (144): d @0, dmin @2, scales[12] @4 (8 x (6+6) bit), qs[128] @16
+ *   q5_K (176): d @0, dmin @2, scales[12] @4, qh[32] @16, qs[128] @48
+ *   q6_K (210): ql[128] @0, qh[64] @128, scales[16] (int8) @192, d @208
+ *   q8_K (292): d (f32) @0, qs[256] (int8) @4, bsums[16] (int16) @260
+ */
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cursor.h"
+#include "fp16.h"
+#include "quant.h"
+
+#define SUPER 256              /* values per super-block */
+#define TINY_GROUP 1e-15f      /* below this |max| a group counts as all zero */
+
+#define Q2K_BYTES 84
+#define Q3K_BYTES 110
+#define Q4K_BYTES 144
+#define Q5K_BYTES 176
+#define Q6K_BYTES 210
+#define Q8K_BYTES 292
+
+/* ------------------------------------------------------------------ */
+/* Shared numeric helpers                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Round to the nearest integer, ties to even, the way the reference does:
+ * adding 1.5 * 2^23 pushes the integer part into the low mantissa bits,
+ * where the FPU's own round-to-nearest-even has already rounded it.  Valid
+ * for |v| < 2^22; outside that range it still returns a deterministic (if
+ * meaningless) value, and it must return the *same* meaningless value as
+ * the reference, which is why this is not lrintf().
+ */
+static inline int round_magic(float v)
+{
+	float shifted = v + 12582912.f;
+	int32_t bits;
+	memcpy(&bits, &shifted, sizeof bits);
+	return (bits & 0x007fffff) - 0x00400000;
+}
+
+static inline int clamp_int(int v, int lo, int hi)
+{
+	return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/*
+ * Affine fit of a group: find scale s and offset m <= 0 such that
+ * x ~ s*q + m with integer q in [0, nmax], minimising a weighted error
+ * (absolute when abs_err, squared otherwise).  The first guess spans the
+ * range [min(x,0), max(x)]; then nstep+1 alternative inverse scales
+ * (nmax + rmin + rdelta*k) / range are tried, each followed by a weighted
+ * least-squares solve for (s, m) given the levels; the best one is kept.
+ * Writes the levels to q and -m to *neg_min; returns s.
+ * (This is ggml's make_qkx2_quants.)
+ */
+static float fit_affine(int n, int nmax, const float *x, const float *w,
+                        uint8_t *q, float *neg_min, float rmin, float rdelta,
+                        int nstep, bool abs_err)
+{
+	uint8_t trial[32];
+	float lo = x[0];
+	float hi = x[0];
+	float sw = w[0];
+	float swx = sw * x[0];
+
+	for (int i = 1; i < n; ++i) {
+		if (x[i] < lo)
+			lo = x[i];
+		if (x[i] > hi)
+			hi = x[i];
+		float wi = w[i];
+		sw += wi;
+		swx += wi * x[i];
+	}
+	if (lo > 0)
+		lo = 0;
+	if (hi == lo) {
+		memset(q, 0, (size_t)n);
+		*neg_min = -lo;
+		return 0.f;
+	}
+
+	float inv = nmax / (hi - lo);
+	float scale = 1 / inv;
+	float best_err = 0;
+	for (int i = 0; i < n; ++i) {
+		q[i] = (uint8_t)clamp_int(round_magic(inv * (x[i] - lo)), 0, nmax);
+		float diff = scale * q[i] + lo - x[i];
+		diff = abs_err ? fabsf(diff) : diff * diff;
+		best_err += w[i] * diff;
+	}
+	if (nstep < 1) {
+		*neg_min = -lo;
+		return scale;
+	}
+
+	for (int step = 0; step <= nstep; ++step) {
+		inv = (rmin + rdelta * step + nmax) / (hi - lo);
+		float s_l = 0, s_l2 = 0, s_xl = 0;
+		for (int i = 0; i < n; ++i) {
+			int l = clamp_int(round_magic(inv * (x[i] - lo)), 0, nmax);
+			trial[i] = (uint8_t)l;
+			float wi = w[i];
+			s_l += wi * l;
+			s_l2 += wi * l * l;
+			s_xl += wi * l * x[i];
+		}
+		/* Normal equations of the weighted 2x2 least-squares problem. */
+		float det = sw * s_l2 - s_l * s_l;
+		if (!(det > 0))
+			continue;
+		float cand_scale = (sw * s_xl - swx * s_l) / det;
+		float cand_min = (s_l2 * swx - s_l * s_xl) / det;
+		if (cand_min > 0) {
+			/* The offset may not be positive: refit the scale alone. */
+			cand_min = 0;
+			cand_scale = s_xl / s_l2;
+		}
+		float err = 0;
+		for (int i = 0; i < n; ++i) {
+			float diff = cand_scale * trial[i] + cand_min - x[i];
+			diff = abs_err ? fabsf(diff) : diff * diff;
+			err += w[i] * diff;
+		}
+		if (err < best_err) {
+			memcpy(q, trial, (size_t)n);
+			best_err = err;
+			scale = cand_scale;
+			lo = cand_min;
+		}
+	}
+	*neg_min = -lo;
+	return scale;
+}
+
+/*
+ * Symmetric fit with levels in [-nmax, nmax-1], weighted by x^2, used by
+ * q6_K: the value of largest magnitude is first mapped to -nmax, then 18
+ * nearby inverse scales -(nmax + k/10)/max (k = -9..9, k != 0) are tried
+ * and the one with the best weighted least-squares fit is kept.  Writes
+ * levels offset by +nmax to q and returns the fitted scale.
+ * (ggml's make_qx_quants with rmse_type 1 and no quant weights.)
+ */
+static float fit_symmetric(int n, int nmax, const float *x, int8_t *q)
+{
+	float peak = 0;
+	float apeak = 0;
+	for (int i = 0; i < n; ++i) {
+		float a = fabsf(x[i]);
+		if (a > apeak) {
+			apeak = a;
+			peak = x[i];
+		}
+	}
+	if (apeak < TINY_GROUP) {
+		memset(q, 0, (size_t)n);
+		return 0.f;
+	}
+
+	float inv = -nmax / peak;
+	float sxl = 0;
+	float sl2 = 0;
+	for (int i = 0; i < n; ++i) {
+		int l = clamp_int(round_magic(inv * x[i]), -nmax, nmax - 1);
+		q[i] = (int8_t)(l + nmax);
+		float w = x[i] * x[i];
+		sxl += w * x[i] * l;
+		sl2 += w * l * l;
+	}
+	float scale = sl2 ? sxl / sl2 : 0.0f;
+	float best = scale * sxl;
+
+	for (int k = -9; k <= 9; ++k) {
+		if (k == 0)
+			continue;
+		inv = -(nmax + 0.1f * k) / peak;
+		sxl = 0;
+		sl2 = 0;
+		for (int i = 0; i < n; ++i) {
+			int l = clamp_int(round_magic(inv * x[i]), -nmax, nmax - 1);
+			float w = x[i] * x[i];
+			sxl += w * x[i] * l;
+			sl2 += w * l * l;
+		}
+		/* Compare sxl^2/sl2 against best without dividing. */
+		if (sl2 > 0 && sxl * sxl > best * sl2) {
+			for (int i = 0; i < n; ++i) {
+				int l = round_magic(inv * x[i]);
+				q[i] = (int8_t)(nmax + clamp_int(l, -nmax, nmax - 1));
+			}
+			scale = sxl / sl2;
+			best = scale * sxl;
+		}
+	}
+	return scale;
+}
+
+/*
+ * Symmetric fit for q3_K (levels in [-nmax, nmax-1], weights x^2): after
+ * the initial mapping of the largest-magnitude value to -nmax, up to five
+ * coordinate-descent sweeps move single levels to the value that is
+ * optimal given all the others, keeping a move only when it improves
+ * sxl^2/sl2.  Writes levels offset by +nmax and returns sxl/sl2.
+ * (ggml's make_q3_quants with do_rmse.)
+ */
+static float fit_q3(int n, int nmax, const float *x, int8_t *q)
+{
+	float peak = 0;
+	float apeak = 0;
+	for (int i = 0; i < n; ++i) {
+		float a = fabsf(x[i]);
+		if (a > apeak) {
+			apeak = a;
+			peak = x[i];
+		}
+	}
+	if (apeak < TINY_GROUP) {
+		memset(q, 0, (size_t)n);
+		return 0.f;
+	}
+
+	float inv = -nmax / peak;
+	float sxl = 0;
+	float sl2 = 0;
+	for (int i = 0; i < n; ++i) {
+		int l = clamp_int(round_magic(inv * x[i]), -nmax, nmax - 1);
+		q[i] = (int8_t)l;
+		float w = x[i] * x[i];
+		sxl += w * x[i] * l;
+		sl2 += w * l * l;
+	}
+
+	for (int sweep = 0; sweep < 5; ++sweep) {
+		int moved = 0;
+		for (int i = 0; i < n; ++i) {
+			float w = x[i] * x[i];
+			/* Sums with element i taken out. */
+			float o_xl = sxl - w * x[i] * q[i];
+			if (!(o_xl > 0))
+				continue;
+			float o_l2 = sl2 - w * q[i] * q[i];
+			int l = clamp_int(round_magic(x[i] * o_l2 / o_xl), -nmax, nmax - 1);
+			if (l == q[i])
+				continue;
+			o_xl += w * x[i] * l;
+			o_l2 += w * l * l;
+			if (o_l2 > 0 && o_xl * o_xl * sl2 > sxl * sxl * o_l2) {
+				q[i] = (int8_t)l;
+				sxl = o_xl;
+				sl2 = o_l2;
+				++moved;
+			}
+		}
+		if (!moved)
+			break;
+	}
+	for (int i = 0; i < n; ++i)
+		q[i] = (int8_t)(q[i] + nmax);
+	return sl2 > 0.0f ? sxl / sl2 : 0.0f;
+}
+
+/*
+ * The 12-byte scale area of q4_K and q5_K holds eight 6-bit scales and
+ * eight 6-bit minimums.  Sub-blocks 0-3 keep scale and min whole in the
+ * low 6 bits of bytes 0-3 and 4-7; sub-blocks 4-7 keep their low nibbles
+ * in bytes 8-11 (scale low, min high) and their top two bits in the spare
+ * top bits of bytes 0-3 (scale) and 4-7 (min).
+ */
+static void pack_scale_min(uint8_t s[12], const uint8_t sc[8], const uint8_t mn[8])
+{
+	for (int j = 0; j < 4; ++j) {
+		s[j] = sc[j];
+		s[j + 4] = mn[j];
+	}
+	for (int j = 4; j < 8; ++j) {
+		s[j + 4] = (uint8_t)((sc[j] & 0xF) | ((mn[j] & 0xF) << 4));
+		s[j - 4] |= (uint8_t)((sc[j] >> 4) << 6);
+		s[j] |= (uint8_t)((mn[j] >> 4) << 6);
+	}
+}
+
+static void unpack_scale_min(const uint8_t *s, int j, uint8_t *sc, uint8_t *mn)
+{
+	if (j < 4) {
+		*sc = s[j] & 63;
+		*mn = s[j + 4] & 63;
+	} else {
+		*sc = (uint8_t)((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+		*mn = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+	}
+}
+
+/* q3_K: 16 six-bit scales, low nibbles in bytes 0-7, top bits in 8-11. */
+static int q3_scale_get(const uint8_t *s, int j)
+{
+	int low = j < 8 ? (s[j] & 0xF) : (s[j - 8] >> 4);
+	int high = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+	return low | (high << 4);
+}
+
+/* Pack 256 two-bit levels: byte 32*h + l holds values 128*h + l + 32*k at bits 2k. */
+static void pack_2bit(uint8_t *qs, const uint8_t *lev)
+{
+	for (int h = 0; h < 2; ++h) {
+		const uint8_t *v = lev + 128 * h;
+		for (int l = 0; l < 32; ++l)
+			qs[32 * h + l] = (uint8_t)(v[l] | (v[l + 32] << 2) |
+			                           (v[l + 64] << 4) | (v[l + 96] << 6));
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* q2_K                                                                */
+/* ------------------------------------------------------------------ */
+
+static void q2k_encode_block(const float *x, uint8_t *out)
+{
+	uint8_t lev[SUPER];
+	float w[16];
+	float scale[16], negmin[16];
+	uint8_t packed[16];
+	const float top = 15.f;
+
+	/* Sixteen groups of 16, each an affine 2-bit fit weighted by |x|. */
+	float max_scale = 0;
+	float max_min = 0;
+	for (int g = 0; g < 16; ++g) {
+		const float *xg = x + 16 * g;
+		for (int i = 0; i < 16; ++i)
+			w[i] = fabsf(xg[i]);
+		scale[g] = fit_affine(16, 3, xg, w, lev + 16 * g, &negmin[g],
+		                      -0.5f, 0.1f, 15, true);
+		if (scale[g] > max_scale)
+			max_scale = scale[g];
+		if (negmin[g] > max_min)
+			max_min = negmin[g];
+	}
+
+	/* Scales and mins go to 4 bits each, relative to d and dmin. */
+	uint16_t d_h, dmin_h;
+	if (max_scale > 0) {
+		float inv = top / max_scale;
+		for (int g = 0; g < 16; ++g)
+			packed[g] = (uint8_t)round_magic(inv * scale[g]);
+		d_h = qa_fp32_to_fp16(max_scale / top);
+	} else {
+		memset(packed, 0, sizeof packed);
+		d_h = qa_fp32_to_fp16(0.f);
+	}
+	if (max_min > 0) {
+		float inv = top / max_min;
+		for (int g = 0; g < 16; ++g) {
+			unsigned l = (unsigned)round_magic(inv * negmin[g]);
+			packed[g] = (uint8_t)(packed[g] | (l << 4));
+		}
+		dmin_h = qa_fp32_to_fp16(max_min / top);
+	} else {
+		dmin_h = qa_fp32_to_fp16(0.f);
+	}
+
+	/* Requantize against the scales as they will be decoded. */
+	for (int g = 0; g < 16; ++g) {
+		const float d = qa_fp16_to_fp32(d_h) * (packed[g] & 0xF);
+		if (!d)
+			continue;
+		const float m = qa_fp16_to_fp32(dmin_h) * (packed[g] >> 4);
+		for (int i = 0; i < 16; ++i) {
+			int l = round_magic((x[16 * g + i] + m) / d);
+			lev[16 * g + i] = (uint8_t)clamp_int(l, 0, 3);
+		}
+	}
+
+	memcpy(out, packed, 16);
+	pack_2bit(out + 16, lev);
+	qa_store_le16(out + 80, d_h);
+	qa_store_le16(out + 82, dmin_h);
+}
+
+void qa_quantize_q2_K(const float *src, void *dst, size_t n)
+{
+	uint8_t *out = dst;
+	for (size_t b = 0; b < n / SUPER; ++b)
+		q2k_encode_block(src + b * SUPER, out + b * Q2K_BYTES);
+}
+
+void qa_dequantize_q2_K(const void *src, float *dst, size_t n)
+{
+	const uint8_t *in = src;
+	for (size_t b = 0; b < n / SUPER; ++b) {
+		const uint8_t *blk = in + b * Q2K_BYTES;
+		const uint8_t *sc = blk;
+		const uint8_t *qs = blk + 16;
+		const float d = qa_fp16_to_fp32(qa_load_le16(blk + 80));
+		const float dmin = qa_fp16_to_fp32(qa_load_le16(blk + 82));
+		float *y = dst + b * SUPER;
+
+		for (int e = 0; e < SUPER; ++e) {
+			int g = e / 16;
+			int byte = 32 * (e / 128) + e % 32;
+			int shift = 2 * ((e % 128) / 32);
+			float dl = d * (sc[g] & 0xF);
+			float ml = dmin * (sc[g] >> 4);
+			int8_t q = (int8_t)((qs[byte] >> shift) & 3);
+			y[e] = dl * q - ml;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* q3_K                                                                */
+/* ------------------------------------------------------------------ */
+
+static void q3k_encode_block(const float *x, uint8_t *out)
+{
+	int8_t lev[SUPER];
+	float scale[16];
+	uint8_t sc[12];
+	uint8_t hmask[32];
+
+	/* Sixteen groups of 16, each a symmetric 3-bit fit. */
+	float max_scale = 0;
+	float amax = 0;
+	for (int g = 0; g < 16; ++g) {
+		scale[g] = fit_q3(16, 4, x + 16 * g, lev + 16 * g);
+		float a = fabsf(scale[g]);
+		if (a > amax) {
+			amax = a;
+			max_scale = scale[g];
+		}
+	}
+
+	/* Group scales to signed 6 bits (stored +32) relative to d. */
+	memset(sc, 0, sizeof sc);
+	uint16_t d_h;
+	if (max_scale) {
+		float inv = -32.f / max_scale;
+		for (int g = 0; g < 16; ++g) {
+			int8_t l = (int8_t)round_magic(inv * scale[g]);
+			int v = clamp_int(l, -32, 31) + 32;
+			if (g < 8)
+				sc[g] = (uint8_t)(v & 0xF);
+			else
+				sc[g - 8] |= (uint8_t)((v & 0xF) << 4);
+			sc[8 + g % 4] |= (uint8_t)((v >> 4) << (2 * (g / 4)));
+		}
+		d_h = qa_fp32_to_fp16(1 / inv);
+	} else {
+		d_h = qa_fp32_to_fp16(0.f);
+	}
+
+	/* Requantize against the decoded scales. */
+	for (int g = 0; g < 16; ++g) {
+		int8_t s = (int8_t)(q3_scale_get(sc, g) - 32);
+		float d = qa_fp16_to_fp32(d_h) * s;
+		if (!d)
+			continue;
+		for (int i = 0; i < 16; ++i) {
+			int l = round_magic(x[16 * g + i] / d);
+			lev[16 * g + i] = (int8_t)(clamp_int(l, -4, 3) + 4);
+		}
+	}
+
+	/* Bit 2 of level e goes to hmask[e % 32], bit e / 32; two bits stay. */
+	uint8_t low[SUPER];
+	memset(hmask, 0, sizeof hmask);
+	for (int e = 0; e < SUPER; ++e) {
+		int v = lev[e];
+		if (v > 3) {
+			hmask[e % 32] |= (uint8_t)(1u << (e / 32));
+			v -= 4;
+		}
+		low[e] = (uint8_t)v;
+	}
+
+	memcpy(out, hmask, 32);
+	pack_2bit(out + 32, low);
+	memcpy(out + 96, sc, 12);
+	qa_store_le16(out + 108, d_h);
+}
+
+void qa_quantize_q3_K(const float *src, void *dst, size_t n)
+{
+	uint8_t *out = dst;
+	for (size_t b = 0; b < n / SUPER; ++b)
+		q3k_encode_block(src + b * SUPER, out + b * Q3K_BYTES);
+}
+
+void qa_dequantize_q3_K(const void *src, float *dst, size_t n)
+{
+	const uint8_t *in = src;
+	for (size_t b = 0; b < n / SUPER; ++b) {
+		const uint8_t *blk = in + b * Q3K_BYTES;
+		const uint8_t *hmask = blk;
+		const uint8_t *qs = blk + 32;
+		const uint8_t *sc = blk + 96;
+		const float d_all = qa_fp16_to_fp32(qa_load_le16(blk + 108));
+		float *y = dst + b * SUPER;
+
+		for (int e = 0; e < SUPER; ++e) {
+			float dl = d_all * (q3_scale_get(sc, e / 16) - 32);
+			int byte = 32 * (e / 128) + e % 32;
+			int shift = 2 * ((e % 128) / 32);
+			int low = (int8_t)((qs[byte] >> shift) & 3);
+			int hi_clear = (hmask[e % 32] & (1u << (e / 32))) ? 0 : 4;
+			y[e] = dl * (low - hi_clear);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* q4_K and q5_K: 8 groups of 32, affine, 6-bit scales and mins        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The common front half of q4_K and q5_K: fit each group of 32 with
+ * levels in [0, nmax], quantize scales and mins to 6 bits, then
+ * requantize every value against the decoded scale and min.  Fills the
+ * 12 scale bytes, the two fp16 factors and the 256 levels.
+ */
+static void affine32_encode(const float *x, int nmax, float rmin, float rdelta,
+                            int nstep, uint8_t lev[SUPER], uint8_t packed[12],
+                            uint16_t *d_h, uint16_t *dmin_h)
+{
+	float w[32];
+	float scale[8], negmin[8];
+	uint8_t qs6[8], qm6[8];
+
+	float max_scale = 0;
+	float max_min = 0;
+	for (int g = 0; g < 8; ++g) {
+		const float *xg = x + 32 * g;
+		/* Weight each value by rms(group) + |x|. */
+		float ss = 0;
+		for (int i = 0; i < 32; ++i)
+			ss += xg[i] * xg[i];
+		float rms = sqrtf(ss / 32);
+		for (int i = 0; i < 32; ++i)
+			w[i] = rms + fabsf(xg[i]);
+		scale[g] = fit_affine(32, nmax, xg, w, lev + 32 * g, &negmin[g],
+		                      rmin, rdelta, nstep, false);
+		if (scale[g] > max_scale)
+			max_scale = scale[g];
+		if (negmin[g] > max_min)
+			max_min = negmin[g];
+	}
+
+	float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+	float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+	for (int g = 0; g < 8; ++g) {
+		/* Narrowed to a byte before the clamp, as the reference does. */
+		uint8_t ls = (uint8_t)round_magic(inv_scale * scale[g]);
+		uint8_t lm = (uint8_t)round_magic(inv_min * negmin[g]);
+		qs6[g] = ls < 63 ? ls : 63;
+		qm6[g] = lm < 63 ? lm : 63;
+	}
+	pack_scale_min(packed, qs6, qm6);
+	*d_h = qa_fp32_to_fp16(max_scale / 63.f);
+	*dmin_h = qa_fp32_to_fp16(max_min / 63.f);
+
+	for (int g = 0; g < 8; ++g) {
+		uint8_t s, m;
+		unpack_scale_min(packed, g, &s, &m);
+		const float d = qa_fp16_to_fp32(*d_h) * s;
+		if (!d)
+			continue;
+		const float dm = qa_fp16_to_fp32(*dmin_h) * m;
+		for (int i = 0; i < 32; ++i) {
+			int l = round_magic((x[32 * g + i] + dm) / d);
+			lev[32 * g + i] = (uint8_t)clamp_int(l, 0, nmax);
+		}
+	}
+}
+
+static void q4k_encode_block(const float *x, uint8_t *out)
+{
+	uint8_t lev[SUPER];
+	uint8_t packed[12];
+	uint16_t d_h, dmin_h;
+
+	affine32_encode(x, 15, -1.f, 0.1f, 20, lev, packed, &d_h, &dmin_h);
+
+	qa_store_le16(out + 0, d_h);
+	qa_store_le16(out + 2, dmin_h);
+	memcpy(out + 4, packed, 12);
+	/* Each 32 bytes hold two groups: the even one low, the odd one high. */
+	uint8_t *qs = out + 16;
+	for (int p = 0; p < 4; ++p)
+		for (int l = 0; l < 32; ++l)
+			qs[32 * p + l] = (uint8_t)(lev[64 * p + l] | (lev[64 * p + 32 + l] << 4));
+}
+
+void qa_quantize_q4_K(const float *src, void *dst, size_t n)
+{
+	uint8_t *out = dst;
+	for (size_t b = 0; b < n / SUPER; ++b)
+		q4k_encode_block(src + b * SUPER, out + b * Q4K_BYTES);
+}
+
+void qa_dequantize_q4_K(const void *src, float *dst, size_t n)
+{
+	const uint8_t *in = src;
+	for (size_t b = 0; b < n / SUPER; ++b) {
+		const uint8_t *blk = in + b * Q4K_BYTES;
+		const float d = qa_fp16_to_fp32(qa_load_le16(blk + 0));
+		const float dmin = qa_fp16_to_fp32(qa_load_le16(blk + 2));
+		const uint8_t *packed = blk + 4;
+		const uint8_t *qs = blk + 16;
+		float *y = dst + b * SUPER;
+
+		for (int g = 0; g < 8; ++g) {
+			uint8_t s, m;
+			unpack_scale_min(packed, g, &s, &m);
+			const float dg = d * s;
+			const float mg = dmin * m;
+			const uint8_t *q = qs + 32 * (g / 2);
+			int shift = 4 * (g % 2);
+			for (int l = 0; l < 32; ++l)
+				y[32 * g + l] = dg * ((q[l] >> shift) & 0xF) - mg;
+		}
+	}
+}
+
+static void q5k_encode_block(const float *x, uint8_t *out)
+{
+	uint8_t lev[SUPER];
+	uint8_t packed[12];
+	uint16_t d_h, dmin_h;
+
+	affine32_encode(x, 31, -0.5f, 0.1f, 15, lev, packed, &d_h, &dmin_h);
+
+	qa_store_le16(out + 0, d_h);
+	qa_store_le16(out + 2, dmin_h);
+	memcpy(out + 4, packed, 12);
+
+	/* Low nibbles pair up like q4_K; bit 4 of group g goes to qh bit g. */
+	uint8_t *qh = out + 16;
+	uint8_t *ql = out + 48;
+	memset(qh, 0, 32);
+	for (int p = 0; p < 4; ++p) {
+		for (int l = 0; l < 32; ++l) {
+			int a = lev[64 * p + l];
+			int c = lev[64 * p + 32 + l];
+			if (a > 15) {
+				a -= 16;
+				qh[l] |= (uint8_t)(1u << (2 * p));
+			}
+			if (c > 15) {
+				c -= 16;
+				qh[l] |= (uint8_t)(2u << (2 * p));
+			}
+			ql[32 * p + l] = (uint8_t)(a | (c << 4));
+		}
+	}
+}
+
+void qa_quantize_q5_K(const float *src, void *dst, size_t n)
+{
+	uint8_t *out = dst;
+	for (size_t b = 0; b < n / SUPER; ++b)
+		q5k_encode_block(src + b * SUPER, out + b * Q5K_BYTES);
+}
+
+void qa_dequantize_q5_K(const void *src, float *dst, size_t n)
+{
+	const uint8_t *in = src;
+	for (size_t b = 0; b < n / SUPER; ++b) {
+		const uint8_t *blk = in + b * Q5K_BYTES;
+		const float d = qa_fp16_to_fp32(qa_load_le16(blk + 0));
+		const float dmin = qa_fp16_to_fp32(qa_load_le16(blk + 2));
+		const uint8_t *packed = blk + 4;
+		const uint8_t *qh = blk + 16;
+		const uint8_t *ql = blk + 48;
+		float *y = dst + b * SUPER;
+
+		for (int g = 0; g < 8; ++g) {
+			uint8_t s, m;
+			unpack_scale_min(packed, g, &s, &m);
+			const float dg = d * s;
+			const float mg = dmin * m;
+			const uint8_t *q = ql + 32 * (g / 2);
+			int shift = 4 * (g % 2);
+			unsigned hbit = 1u << g;
+			for (int l = 0; l < 32; ++l) {
+				int v = ((q[l] >> shift) & 0xF) + ((qh[l] & hbit) ? 16 : 0);
+				y[32 * g + l] = dg * v - mg;
+			}
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* q6_K: 16 groups of 16, symmetric 6-bit, int8 group scales           */
+/* ------------------------------------------------------------------ */
+
+static void q6k_encode_block(const float *x, uint8_t *out)
+{
+	int8_t lev[SUPER];
+	float scale[16];
+	int8_t sc[16];
+
+	float max_scale = 0;
+	float max_abs = 0;
+	for (int g = 0; g < 16; ++g) {
+		scale[g] = fit_symmetric(16, 32, x + 16 * g, lev + 16 * g);
+		float a = fabsf(scale[g]);
+		if (a > max_abs) {
+			max_abs = a;
+			max_scale = scale[g];
+		}
+	}
+
+	if (max_abs < TINY_GROUP) {
+		/* An all-zero super-block encodes as all-zero bytes. */
+		memset(out, 0, Q6K_BYTES);
+		qa_store_le16(out + 208, qa_fp32_to_fp16(0.f));
+		return;
+	}
+
+	float inv = -128.f / max_scale;
+	uint16_t d_h = qa_fp32_to_fp16(1 / inv);
+	for (int g = 0; g < 16; ++g) {
+		int l = round_magic(inv * scale[g]);
+		sc[g] = (int8_t)(l < 127 ? l : 127);
+	}
+
+	for (int g = 0; g < 16; ++g) {
+		float d = qa_fp16_to_fp32(d_h) * sc[g];
+		if (!d)
+			continue;
+		for (int i = 0; i < 16; ++i) {
+			int l = round_magic(x[16 * g + i] / d);
+			lev[16 * g + i] = (int8_t)(clamp_int(l, -32, 31) + 32);
+		}
+	}
+
+	/*
+	 * Per half of 128 values: ql[64h + l] takes the low nibbles of values
+	 * l (low) and l+64 (high), ql[64h + 32 + l] those of l+32 and l+96;
+	 * qh[32h + l] takes the top two bits of l, l+32, l+64, l+96.
+	 */
+	uint8_t *ql = out;
+	uint8_t *qh = out + 128;
+	for (int h = 0; h < 2; ++h) {
+		const int8_t *v = lev + 128 * h;
+		for (int l = 0; l < 32; ++l) {
+			int a = v[l], b = v[l + 32], c = v[l + 64], e = v[l + 96];
+			ql[64 * h + l] = (uint8_t)((a & 0xF) | ((c & 0xF) << 4));
+			ql[64 * h + 32 + l] = (uint8_t)((b & 0xF) | ((e & 0xF) << 4));
+			qh[32 * h + l] = (uint8_t)((a >> 4) | ((b >> 4) << 2) |
+			                           ((c >> 4) << 4) | ((e >> 4) << 6));
+		}
+	}
+	memcpy(out + 192, sc, 16);
+	qa_store_le16(out + 208, d_h);
+}
+
+void qa_quantize_q6_K(const float *src, void *dst, size_t n)
+{
+	uint8_t *out = dst;
+	for (size_t b = 0; b < n / SUPER; ++b)
+		q6k_encode_block(src + b * SUPER, out + b * Q6K_BYTES);
+}
+
+void qa_dequantize_q6_K(const void *src, float *dst, size_t n)
+{
+	const uint8_t *in = src;
+	for (size_t b = 0; b < n / SUPER; ++b) {
+		const uint8_t *blk = in + b * Q6K_BYTES;
+		const uint8_t *ql = blk;
+		const uint8_t *qh = blk + 128;
+		const uint8_t *scb = blk + 192;
+		const float d = qa_fp16_to_fp32(qa_load_le16(blk + 208));
+		float *y = dst + b * SUPER;
+
+		for (int e = 0; e < SUPER; ++e) {
+			int h = e / 128;
+			int r = e % 128;
+			int quarter = r / 32; /* which of l, l+32, l+64, l+96 */
+			int l = r % 32;
+			int lo_byte = 64 * h + l + 32 * (quarter & 1);
+			int lo = (ql[lo_byte] >> (4 * (quarter >> 1))) & 0xF;
+			int hi = (qh[32 * h + l] >> (2 * quarter)) & 3;
+			int8_t q = (int8_t)((lo | (hi << 4)) - 32);
+			int8_t s = (int8_t)scb[e / 16];
+			y[e] = d * s * q;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* q8_K (decode only)                                                  */
+/* ------------------------------------------------------------------ */
+
+void qa_dequantize_q8_K(const void *src, float *dst, size_t n)
+{
+	const uint8_t *in = src;
+	for (size_t b = 0; b < n / SUPER; ++b) {
+		const uint8_t *blk = in + b * Q8K_BYTES;
+		const float d = qa_load_lef32(blk);
+		float *y = dst + b * SUPER;
+		/* bsums (offset 260) are a dot-product aid and do not affect values. */
+		for (int e = 0; e < SUPER; ++e)
+			y[e] = d * (int8_t)blk[4 + e];
+	}
+}

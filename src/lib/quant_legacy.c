@@ -1,0 +1,295 @@
+/*
+ * quant_legacy.c - the "legacy" 32-element block formats q4_0, q4_1, q5_0,
+ * q5_1 and q8_0, reproduced bit for bit from ggml's reference quantizer
+ * (quantize_row_*_ref) and its dequantizer (dequantize_row_*).
+ *
+ * Each block holds 32 weights.  The symmetric formats (q4_0, q5_0, q8_0)
+ * store one fp16 scale d; the affine ones (q4_1, q5_1) store d and a minimum
+ * m.  The 4-bit codes of element j and j+16 share byte j (low nibble, high
+ * nibble); the 5-bit formats keep the fifth bit of element i in bit i of a
+ * little-endian 32-bit word qh.  Block layouts, with byte offsets:
+ *
+ *   q4_0  d@0  qs@2 (16)                 18 bytes
+ *   q4_1  d@0  m@2  qs@4 (16)            20 bytes
+ *   q5_0  d@0  qh@2 (4)  qs@6 (16)       22 bytes
+ *   q5_1  d@0  m@2  qh@4 (4)  qs@8 (16)  24 bytes
+ *   q8_0  d@0  qs@2 (32, int8)           34 bytes
+ *
+ * The float arithmetic follows the reference's operation order exactly
+ * (compile with -ffp-contract=off), and the float-to-integer conversions
+ * reproduce what the x86-64 reference build does (truncation to a 32-bit
+ * integer, then keeping the low byte), without undefined behaviour.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cursor.h"
+#include "fp16.h"
+#include "quant.h"
+
+#define BLOCK 32
+#define HALF (BLOCK / 2)
+
+/*
+ * Truncate f toward zero to a 32-bit integer as the x86 cvttss2si
+ * instruction does: out-of-range values and NaN give INT32_MIN.  The
+ * reference casts floats straight to int8_t/uint8_t, which the compiler
+ * lowers to that instruction followed by taking the low byte.  For every
+ * finite input that leads to in-range values, this is plain truncation.
+ */
+static int32_t trunc_i32(float f)
+{
+	if (f > -2147483648.0f && f < 2147483648.0f)
+		return (int32_t)f;
+	return INT32_MIN;
+}
+
+/* The low byte of the truncated value: what "(uint8_t)f" yields on x86-64. */
+static uint8_t trunc_low_byte(float f)
+{
+	return (uint8_t)((uint32_t)trunc_i32(f) & 0xffu);
+}
+
+/* "(int8_t)f" on x86-64: truncate, then reinterpret the low byte as signed. */
+static int trunc_i8(float f)
+{
+	uint8_t b = trunc_low_byte(f);
+	return b < 128 ? (int)b : (int)b - 256;
+}
+
+/*
+ * The element of largest magnitude, with its sign.  The first occurrence
+ * wins ties (strict comparison), as in the reference.
+ */
+static float signed_absmax(const float *x)
+{
+	float amax = 0.0f, max = 0.0f;
+	for (int j = 0; j < BLOCK; j++) {
+		float a = fabsf(x[j]);
+		if (amax < a) {
+			amax = a;
+			max = x[j];
+		}
+	}
+	return max;
+}
+
+/* Smallest and largest element of a block, for the affine formats. */
+static void block_range(const float *x, float *lo, float *hi)
+{
+	float mn = FLT_MAX, mx = -FLT_MAX;
+	for (int j = 0; j < BLOCK; j++) {
+		if (x[j] < mn)
+			mn = x[j];
+		if (x[j] > mx)
+			mx = x[j];
+	}
+	*lo = mn;
+	*hi = mx;
+}
+
+/* A code clamped from above only, as MIN(limit, (int8_t)v) then stored as uint8_t. */
+static uint8_t clamp_code(int limit, int v)
+{
+	return (uint8_t)(v < limit ? v : limit);
+}
+
+/* ---------------------------------------------------------------- q4_0 */
+
+/*
+ * q4_0: d = max / -8 where max is the signed extreme, so the extreme maps
+ * to code 0 and the codes run 0..15 around an offset of 8.  Codes are
+ * (int8_t)(x/d + 8.5) (truncation, i.e. rounding half up for positives)
+ * capped at 15.
+ */
+void qa_quantize_q4_0(const float *src, void *dst, size_t n)
+{
+	uint8_t *out = dst;
+	for (size_t b = 0; b < n / BLOCK; b++, src += BLOCK, out += 18) {
+		float max = signed_absmax(src);
+		float d = max / -8;
+		float id = d != 0.0f ? 1.0f / d : 0.0f;
+		qa_store_le16(out, qa_fp32_to_fp16(d));
+		for (int j = 0; j < HALF; j++) {
+			uint8_t lo = clamp_code(15, trunc_i8(src[j] * id + 8.5f));
+			uint8_t hi = clamp_code(15, trunc_i8(src[j + HALF] * id + 8.5f));
+			out[2 + j] = (uint8_t)(lo | (hi << 4));
+		}
+	}
+}
+
+void qa_dequantize_q4_0(const void *src, float *dst, size_t n)
+{
+	const uint8_t *in = src;
+	for (size_t b = 0; b < n / BLOCK; b++, in += 18, dst += BLOCK) {
+		float d = qa_fp16_to_fp32(qa_load_le16(in));
+		for (int j = 0; j < HALF; j++) {
+			int lo = (in[2 + j] & 0x0f) - 8;
+			int hi = (in[2 + j] >> 4) - 8;
+			dst[j] = (float)lo * d;
+			dst[j + HALF] = (float)hi * d;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- q4_1 */
+
+/*
+ * q4_1: d = (max - min) / 15 and m = min; codes are
+ * (int8_t)((x - min)/d + 0.5) capped at 15.
+ */
+void qa_quantize_q4_1(const float *src, void *dst, size_t n)
+{
+	uint8_t *out = dst;
+	for (size_t b = 0; b < n / BLOCK; b++, src += BLOCK, out += 20) {
+		float mn, mx;
+		block_range(src, &mn, &mx);
+		float d = (mx - mn) / 15;
+		float id = d != 0.0f ? 1.0f / d : 0.0f;
+		qa_store_le16(out, qa_fp32_to_fp16(d));
+		qa_store_le16(out + 2, qa_fp32_to_fp16(mn));
+		for (int j = 0; j < HALF; j++) {
+			uint8_t lo = clamp_code(15, trunc_i8((src[j] - mn) * id + 0.5f));
+			uint8_t hi = clamp_code(15, trunc_i8((src[j + HALF] - mn) * id + 0.5f));
+			out[4 + j] = (uint8_t)(lo | (hi << 4));
+		}
+	}
+}
+
+void qa_dequantize_q4_1(const void *src, float *dst, size_t n)
+{
+	const uint8_t *in = src;
+	for (size_t b = 0; b < n / BLOCK; b++, in += 20, dst += BLOCK) {
+		float d = qa_fp16_to_fp32(qa_load_le16(in));
+		float m = qa_fp16_to_fp32(qa_load_le16(in + 2));
+		for (int j = 0; j < HALF; j++) {
+			int lo = in[4 + j] & 0x0f;
+			int hi = in[4 + j] >> 4;
+			dst[j] = (float)lo * d + m;
+			dst[j + HALF] = (float)hi * d + m;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- q5_0 */
+
+/*
+ * q5_0: like q4_0 with 5-bit codes: d = max / -16, codes
+ * (int8_t)(x/d + 16.5) capped at 31.  The low nibbles pack like q4_0; the
+ * fifth bit of element i goes to bit i of qh.
+ */
+void qa_quantize_q5_0(const float *src, void *dst, size_t n)
+{
+	uint8_t *out = dst;
+	for (size_t b = 0; b < n / BLOCK; b++, src += BLOCK, out += 22) {
+		float max = signed_absmax(src);
+		float d = max / -16;
+		float id = d != 0.0f ? 1.0f / d : 0.0f;
+		uint32_t qh = 0;
+		qa_store_le16(out, qa_fp32_to_fp16(d));
+		for (int j = 0; j < HALF; j++) {
+			uint8_t lo = clamp_code(31, trunc_i8(src[j] * id + 16.5f));
+			uint8_t hi = clamp_code(31, trunc_i8(src[j + HALF] * id + 16.5f));
+			out[6 + j] = (uint8_t)((lo & 0x0f) | ((hi & 0x0f) << 4));
+			qh |= (uint32_t)((lo >> 4) & 1u) << j;
+			qh |= (uint32_t)((hi >> 4) & 1u) << (j + HALF);
+		}
+		qa_store_le32(out + 2, qh);
+	}
+}
+
+void qa_dequantize_q5_0(const void *src, float *dst, size_t n)
+{
+	const uint8_t *in = src;
+	for (size_t b = 0; b < n / BLOCK; b++, in += 22, dst += BLOCK) {
+		float d = qa_fp16_to_fp32(qa_load_le16(in));
+		uint32_t qh = qa_load_le32(in + 2);
+		for (int j = 0; j < HALF; j++) {
+			int lo = (int)((in[6 + j] & 0x0fu) | (((qh >> j) & 1u) << 4)) - 16;
+			int hi = (int)((in[6 + j] >> 4) | (((qh >> (j + HALF)) & 1u) << 4)) - 16;
+			dst[j] = (float)lo * d;
+			dst[j + HALF] = (float)hi * d;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- q5_1 */
+
+/*
+ * q5_1: like q4_1 with 5-bit codes: d = (max - min) / 31, m = min, codes
+ * (uint8_t)((x - min)/d + 0.5) with no cap (the reference applies none).
+ */
+void qa_quantize_q5_1(const float *src, void *dst, size_t n)
+{
+	uint8_t *out = dst;
+	for (size_t b = 0; b < n / BLOCK; b++, src += BLOCK, out += 24) {
+		float mn, mx;
+		block_range(src, &mn, &mx);
+		float d = (mx - mn) / 31;
+		float id = d != 0.0f ? 1.0f / d : 0.0f;
+		uint32_t qh = 0;
+		qa_store_le16(out, qa_fp32_to_fp16(d));
+		qa_store_le16(out + 2, qa_fp32_to_fp16(mn));
+		for (int j = 0; j < HALF; j++) {
+			uint8_t lo = trunc_low_byte((src[j] - mn) * id + 0.5f);
+			uint8_t hi = trunc_low_byte((src[j + HALF] - mn) * id + 0.5f);
+			out[8 + j] = (uint8_t)((lo & 0x0f) | ((hi & 0x0f) << 4));
+			qh |= (uint32_t)((lo >> 4) & 1u) << j;
+			qh |= (uint32_t)((hi >> 4) & 1u) << (j + HALF);
+		}
+		qa_store_le32(out + 4, qh);
+	}
+}
+
+void qa_dequantize_q5_1(const void *src, float *dst, size_t n)
+{
+	const uint8_t *in = src;
+	for (size_t b = 0; b < n / BLOCK; b++, in += 24, dst += BLOCK) {
+		float d = qa_fp16_to_fp32(qa_load_le16(in));
+		float m = qa_fp16_to_fp32(qa_load_le16(in + 2));
+		uint32_t qh = qa_load_le32(in + 4);
+		for (int j = 0; j < HALF; j++) {
+			int lo = (int)((in[8 + j] & 0x0fu) | (((qh >> j) & 1u) << 4));
+			int hi = (int)((in[8 + j] >> 4) | (((qh >> (j + HALF)) & 1u) << 4));
+			dst[j] = (float)lo * d + m;
+			dst[j + HALF] = (float)hi * d + m;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- q8_0 */
+
+/*
+ * q8_0: d = amax / 127 (amax unsigned this time) and each code is
+ * roundf(x/d), i.e. round half away from zero, stored as int8.
+ */
+void qa_quantize_q8_0(const float *src, void *dst, size_t n)
+{
+	uint8_t *out = dst;
+	for (size_t b = 0; b < n / BLOCK; b++, src += BLOCK, out += 34) {
+		float amax = 0.0f;
+		for (int j = 0; j < BLOCK; j++) {
+			float a = fabsf(src[j]);
+			amax = amax > a ? amax : a;
+		}
+		float d = amax / 127;
+		float id = d != 0.0f ? 1.0f / d : 0.0f;
+		qa_store_le16(out, qa_fp32_to_fp16(d));
+		for (int j = 0; j < BLOCK; j++)
+			out[2 + j] = trunc_low_byte(roundf(src[j] * id));
+	}
+}
+
+void qa_dequantize_q8_0(const void *src, float *dst, size_t n)
+{
+	const uint8_t *in = src;
+	for (size_t b = 0; b < n / BLOCK; b++, in += 34, dst += BLOCK) {
+		float d = qa_fp16_to_fp32(qa_load_le16(in));
+		for (int j = 0; j < BLOCK; j++) {
+			int q = in[2 + j] < 128 ? (int)in[2 + j] : (int)in[2 + j] - 256;
+			dst[j] = (float)q * d;
+		}
+	}
+}

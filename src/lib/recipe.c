@@ -1,0 +1,558 @@
+/*
+ * recipe.c - llama.cpp's per-tensor type choice for dense decoders.
+ *
+ * The rules follow the facts of llama.cpp's src/llama-quant.cpp (2026):
+ * which tensors may be quantized, the per-category type choice of each file
+ * type, the attn_v / ffn_down counters and the fallback for row lengths a
+ * type cannot hold.  Only the branches reachable for the supported file types
+ * and dense (no expert, non-Falcon) models are modelled.
+ */
+#include "recipe.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "names.h"
+#include "types.h"
+
+/* llama_ftype ids (include/llama.h). */
+enum {
+	FT_ALL_F32 = 0, FT_F16 = 1, FT_Q4_0 = 2, FT_Q4_1 = 3, FT_Q8_0 = 7,
+	FT_Q5_0 = 8, FT_Q5_1 = 9, FT_Q2_K = 10, FT_Q3_K_S = 11, FT_Q3_K_M = 12,
+	FT_Q3_K_L = 13, FT_Q4_K_S = 14, FT_Q4_K_M = 15, FT_Q5_K_S = 16,
+	FT_Q5_K_M = 17, FT_Q6_K = 18, FT_IQ2_XXS = 19, FT_IQ2_XS = 20,
+	FT_IQ3_XXS = 23, FT_IQ1_S = 24, FT_IQ4_NL = 25, FT_IQ3_S = 26,
+	FT_IQ2_M = 29, FT_IQ4_XS = 30, FT_IQ1_M = 31, FT_BF16 = 32,
+	FT_TQ1_0 = 36, FT_TQ2_0 = 37, FT_MXFP4_MOE = 38
+};
+
+struct qa_recipe {
+	const char *name;
+	uint32_t file_type;
+	uint32_t default_type;
+};
+
+static const struct qa_recipe recipes[] = {
+	{ "Q4_0", FT_Q4_0, QA_TYPE_Q4_0 },
+	{ "Q4_1", FT_Q4_1, QA_TYPE_Q4_1 },
+	{ "Q5_0", FT_Q5_0, QA_TYPE_Q5_0 },
+	{ "Q5_1", FT_Q5_1, QA_TYPE_Q5_1 },
+	{ "Q8_0", FT_Q8_0, QA_TYPE_Q8_0 },
+	{ "Q2_K", FT_Q2_K, QA_TYPE_Q2_K },
+	{ "Q3_K_S", FT_Q3_K_S, QA_TYPE_Q3_K },
+	{ "Q3_K_M", FT_Q3_K_M, QA_TYPE_Q3_K },
+	{ "Q3_K_L", FT_Q3_K_L, QA_TYPE_Q3_K },
+	{ "Q4_K_S", FT_Q4_K_S, QA_TYPE_Q4_K },
+	{ "Q4_K_M", FT_Q4_K_M, QA_TYPE_Q4_K },
+	{ "Q5_K_S", FT_Q5_K_S, QA_TYPE_Q5_K },
+	{ "Q5_K_M", FT_Q5_K_M, QA_TYPE_Q5_K },
+	{ "Q6_K", FT_Q6_K, QA_TYPE_Q6_K },
+};
+
+#define N_RECIPES (sizeof recipes / sizeof recipes[0])
+
+/* llama-quantize's short aliases for the medium k-quant mixes. */
+static const struct {
+	const char *alias;
+	uint32_t file_type;
+} aliases[] = {
+	{ "Q3_K", FT_Q3_K_M }, { "Q4_K", FT_Q4_K_M }, { "Q5_K", FT_Q5_K_M },
+};
+
+/* The natural file type of each type accepted by --pure. */
+static const struct {
+	uint32_t type;
+	uint32_t file_type;
+} pure_ftypes[] = {
+	{ QA_TYPE_F32, FT_ALL_F32 },     { QA_TYPE_F16, FT_F16 },
+	{ QA_TYPE_BF16, FT_BF16 },       { QA_TYPE_Q4_0, FT_Q4_0 },
+	{ QA_TYPE_Q4_1, FT_Q4_1 },       { QA_TYPE_Q5_0, FT_Q5_0 },
+	{ QA_TYPE_Q5_1, FT_Q5_1 },       { QA_TYPE_Q8_0, FT_Q8_0 },
+	{ QA_TYPE_Q2_K, FT_Q2_K },       { QA_TYPE_Q3_K, FT_Q3_K_M },
+	{ QA_TYPE_Q4_K, FT_Q4_K_M },     { QA_TYPE_Q5_K, FT_Q5_K_M },
+	{ QA_TYPE_Q6_K, FT_Q6_K },       { QA_TYPE_IQ2_XXS, FT_IQ2_XXS },
+	{ QA_TYPE_IQ2_XS, FT_IQ2_XS },   { QA_TYPE_IQ2_S, FT_IQ2_M },
+	{ QA_TYPE_IQ3_XXS, FT_IQ3_XXS }, { QA_TYPE_IQ3_S, FT_IQ3_S },
+	{ QA_TYPE_IQ1_S, FT_IQ1_S },     { QA_TYPE_IQ1_M, FT_IQ1_M },
+	{ QA_TYPE_IQ4_NL, FT_IQ4_NL },   { QA_TYPE_IQ4_XS, FT_IQ4_XS },
+	{ QA_TYPE_TQ1_0, FT_TQ1_0 },     { QA_TYPE_TQ2_0, FT_TQ2_0 },
+	{ QA_TYPE_MXFP4, FT_MXFP4_MOE },
+};
+
+/*
+ * Substrings that keep a tensor out of quantization whatever its shape
+ * (llama.cpp's list for all architectures; most never occur in a dense
+ * decoder but cost nothing to honour).
+ */
+static const char *const never_quantized[] = {
+	"_norm.weight", "ffn_gate_inp.weight", "ffn_gate_tid2eid.weight",
+	"altup", "laurel", "per_layer_model_proj", "ssm_conv1d",
+	"shortconv.conv.weight", "indexer.k_proj.weight", "indexer.q_proj.weight",
+	"time_mix_first.weight", "time_mix_w0.weight", "time_mix_w1.weight",
+	"time_mix_w2.weight", "time_mix_v0.weight", "time_mix_v1.weight",
+	"time_mix_v2.weight", "time_mix_a0.weight", "time_mix_a1.weight",
+	"time_mix_a2.weight", "time_mix_g1.weight", "time_mix_g2.weight",
+	"time_mix_decay_w1.weight", "time_mix_decay_w2.weight",
+	"time_mix_lerp_fused.weight", "attn_rel_b.weight", ".position_embd",
+	"sam.pos_embd", "sam.neck.", "sam.net_", ".rel_pos", ".patch_embd",
+	".patch_merger", "a.rvq.codebook", "mm.a.code_embd",
+};
+
+/* Whole names that are never quantized (positional and token-type tables). */
+static const char *const never_quantized_exact[] = {
+	"position_embd.weight", "token_types.weight",
+};
+
+enum category {
+	CAT_TOKEN_EMBD, CAT_ATTN_Q, CAT_ATTN_V, CAT_ATTN_K, CAT_ATTN_QKV,
+	CAT_ATTN_KV_B, CAT_ATTN_OUTPUT, CAT_FFN_UP, CAT_FFN_GATE, CAT_FFN_DOWN,
+	CAT_OUTPUT, CAT_OTHER
+};
+
+const struct qa_recipe *qa_recipe_by_name(const char *name)
+{
+	if (name == NULL)
+		return NULL;
+	for (size_t i = 0; i < N_RECIPES; i++)
+		if (strcasecmp(name, recipes[i].name) == 0)
+			return &recipes[i];
+	for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+		if (strcasecmp(name, aliases[i].alias) == 0)
+			return qa_recipe_by_file_type(aliases[i].file_type);
+	return NULL;
+}
+
+const struct qa_recipe *qa_recipe_by_file_type(uint32_t ftype)
+{
+	for (size_t i = 0; i < N_RECIPES; i++)
+		if (recipes[i].file_type == ftype)
+			return &recipes[i];
+	return NULL;
+}
+
+const char *qa_recipe_name(const struct qa_recipe *r)
+{
+	return r->name;
+}
+
+uint32_t qa_recipe_file_type(const struct qa_recipe *r)
+{
+	return r->file_type;
+}
+
+uint32_t qa_recipe_default_type(const struct qa_recipe *r)
+{
+	return r->default_type;
+}
+
+uint32_t qa_recipe_pure_file_type(uint32_t type)
+{
+	for (size_t i = 0; i < sizeof pure_ftypes / sizeof pure_ftypes[0]; i++)
+		if (pure_ftypes[i].type == type)
+			return pure_ftypes[i].file_type;
+	return QA_RECIPE_NO_FILE_TYPE;
+}
+
+/* ggml_is_quantized: every block type is, the plain float types are not. */
+static bool type_is_quantized(uint32_t type)
+{
+	const struct qa_type_info *ti = qa_type_get(type);
+	return ti != NULL && ti->block_elems > 1;
+}
+
+static uint32_t block_elems(uint32_t type)
+{
+	const struct qa_type_info *ti = qa_type_get(type);
+	return ti != NULL && ti->block_elems > 0 ? ti->block_elems : 1;
+}
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+static enum category category_of(const char *name)
+{
+	if (strcmp(name, "output.weight") == 0)
+		return CAT_OUTPUT;
+	if (strcmp(name, "token_embd.weight") == 0 ||
+	    strcmp(name, "per_layer_token_embd.weight") == 0)
+		return CAT_TOKEN_EMBD;
+	if (strstr(name, "attn_qkv.weight"))
+		return CAT_ATTN_QKV;
+	if (strstr(name, "attn_kv_b.weight"))
+		return CAT_ATTN_KV_B;
+	if (strstr(name, "attn_v.weight"))
+		return CAT_ATTN_V;
+	if (strstr(name, "attn_k.weight"))
+		return CAT_ATTN_K;
+	if (strstr(name, "attn_q.weight"))
+		return CAT_ATTN_Q;
+	if (strstr(name, "attn_output.weight"))
+		return CAT_ATTN_OUTPUT;
+	if (strstr(name, "ffn_up"))
+		return CAT_FFN_UP;
+	if (strstr(name, "ffn_gate"))
+		return CAT_FFN_GATE;
+	if (strstr(name, "ffn_down"))
+		return CAT_FFN_DOWN;
+	return CAT_OTHER;
+}
+
+/* attn_v-like tensors share the attn_v rules and counter. */
+static bool category_is_attn_v(enum category c)
+{
+	return c == CAT_ATTN_V || c == CAT_ATTN_QKV || c == CAT_ATTN_KV_B;
+}
+
+/* ggml_n_dims: the number of dimensions up to the last one larger than 1. */
+static uint32_t effective_dims(const struct qa_plan_tensor *t)
+{
+	for (uint32_t i = t->n_dims; i > 1; i--)
+		if (t->ne[i - 1] > 1)
+			return i;
+	return 1;
+}
+
+/* Why the tensor is not quantized, or NULL when llama.cpp quantizes it. */
+static const char *not_quantized_reason(const struct qa_plan_tensor *t)
+{
+	if (effective_dims(t) < 2)
+		return "1-D";
+	if (!has_suffix(t->name, "weight"))
+		return "name does not end in weight";
+	if (strstr(t->name, "_norm.weight"))
+		return "norm";
+	for (size_t i = 0; i < sizeof never_quantized / sizeof never_quantized[0]; i++)
+		if (strstr(t->name, never_quantized[i]))
+			return "on the never-quantize list";
+	for (size_t i = 0; i < sizeof never_quantized_exact / sizeof never_quantized_exact[0]; i++)
+		if (strcmp(t->name, never_quantized_exact[i]) == 0)
+			return "on the never-quantize list";
+	return NULL;
+}
+
+/* llama.cpp's layer weighting: first and last eighth, every third between. */
+static bool use_more_bits(int64_t i, int64_t n)
+{
+	return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
+
+struct plan_state {
+	const struct qa_recipe *r;
+	const struct qa_model_shape *m;
+	bool tied;
+	bool is_70b;
+	uint32_t n_gqa;
+	int64_t n_attention_wv, i_attention_wv;
+	int64_t n_ffn_down, i_ffn_down;
+};
+
+#define RULE(e, ...) snprintf((e)->rule, sizeof (e)->rule, __VA_ARGS__)
+
+static uint32_t attn_v_type(struct plan_state *st, uint32_t type,
+                            struct qa_plan_entry *e)
+{
+	uint32_t ft = st->r->file_type;
+	int64_t i = st->i_attention_wv, n = st->n_attention_wv;
+
+	RULE(e, "attn_v #%lld default -> %s", (long long)i, qa_type_name(type));
+	if (ft == FT_Q2_K) {
+		type = st->n_gqa >= 4 ? QA_TYPE_Q4_K : QA_TYPE_Q3_K;
+		RULE(e, "attn_v Q2_K n_gqa=%u -> %s", (unsigned)st->n_gqa, qa_type_name(type));
+	} else if (ft == FT_Q3_K_M) {
+		type = i < 2 ? QA_TYPE_Q5_K : QA_TYPE_Q4_K;
+		RULE(e, "attn_v Q3_K_M #%lld %s 2 -> %s", (long long)i, i < 2 ? "<" : ">=",
+		     qa_type_name(type));
+	} else if (ft == FT_Q3_K_L) {
+		type = QA_TYPE_Q5_K;
+		RULE(e, "attn_v Q3_K_L -> q5_K");
+	} else if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && use_more_bits(i, n)) {
+		type = QA_TYPE_Q6_K;
+		RULE(e, "attn_v use_more_bits(%lld of %lld) -> q6_K", (long long)i, (long long)n);
+	} else if (ft == FT_Q4_K_S && i < 4) {
+		type = QA_TYPE_Q5_K;
+		RULE(e, "attn_v Q4_K_S #%lld < 4 -> q5_K", (long long)i);
+	}
+	if (st->is_70b && (type == QA_TYPE_Q3_K || type == QA_TYPE_Q4_K)) {
+		type = QA_TYPE_Q5_K;
+		RULE(e, "attn_v 70B model -> q5_K");
+	}
+	st->i_attention_wv++;
+	return type;
+}
+
+static uint32_t ffn_down_type(struct plan_state *st, uint32_t type,
+                              struct qa_plan_entry *e)
+{
+	uint32_t ft = st->r->file_type;
+	int64_t i = st->i_ffn_down, n = st->n_ffn_down;
+
+	RULE(e, "ffn_down #%lld default -> %s", (long long)i, qa_type_name(type));
+	if (ft == FT_Q2_K) {
+		type = QA_TYPE_Q3_K;
+		RULE(e, "ffn_down Q2_K -> q3_K");
+	} else if (ft == FT_Q3_K_M) {
+		type = i < n / 16 ? QA_TYPE_Q5_K : QA_TYPE_Q4_K;
+		RULE(e, "ffn_down Q3_K_M layer %lld of %lld -> %s", (long long)i, (long long)n,
+		     qa_type_name(type));
+	} else if (ft == FT_Q3_K_L) {
+		type = QA_TYPE_Q5_K;
+		RULE(e, "ffn_down Q3_K_L -> q5_K");
+	} else if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && use_more_bits(i, n)) {
+		type = QA_TYPE_Q6_K;
+		RULE(e, "ffn_down use_more_bits(layer %lld of %lld) -> q6_K", (long long)i,
+		     (long long)n);
+	} else if (ft == FT_Q4_K_S && i < n / 8) {
+		type = QA_TYPE_Q5_K;
+		RULE(e, "ffn_down Q4_K_S layer %lld < %lld/8 -> q5_K", (long long)i, (long long)n);
+	}
+	st->i_ffn_down++;
+	return type;
+}
+
+/* The recipe's choice for one quantizable tensor before the fallback. */
+static uint32_t recipe_type(struct plan_state *st, const struct qa_plan_tensor *t,
+                            enum category cat, struct qa_plan_entry *e)
+{
+	uint32_t ft = st->r->file_type;
+	uint32_t type = st->r->default_type;
+
+	RULE(e, "default %s", qa_type_name(type));
+	if (cat == CAT_OUTPUT || (st->tied && cat == CAT_TOKEN_EMBD)) {
+		const char *what = cat == CAT_OUTPUT ? "output" : "tied token_embd";
+		uint64_t qk = block_elems(type);
+		if (t->ne[0] % qk != 0) {
+			RULE(e, "%s: ne[0]=%llu %% %llu -> q8_0", what,
+			     (unsigned long long)t->ne[0], (unsigned long long)qk);
+			type = QA_TYPE_Q8_0;
+		} else if (type != QA_TYPE_Q8_0) {
+			RULE(e, "%s -> q6_K", what);
+			type = QA_TYPE_Q6_K;
+		} else {
+			RULE(e, "%s keeps q8_0", what);
+		}
+	} else if (category_is_attn_v(cat)) {
+		type = attn_v_type(st, type, e);
+	} else if (cat == CAT_FFN_DOWN) {
+		type = ffn_down_type(st, type, e);
+	} else if (cat == CAT_ATTN_OUTPUT) {
+		if (ft == FT_Q2_K)
+			type = QA_TYPE_Q3_K;
+		else if (ft == FT_Q3_K_M)
+			type = QA_TYPE_Q4_K;
+		else if (ft == FT_Q3_K_L)
+			type = QA_TYPE_Q5_K;
+		if (type != st->r->default_type)
+			RULE(e, "attn_output %s -> %s", st->r->name, qa_type_name(type));
+	}
+	return type;
+}
+
+/* The block-32 (or f16) replacement for a type ne[0] cannot hold. */
+static bool fallback_type(uint32_t type, uint32_t *out)
+{
+	switch (type) {
+	case QA_TYPE_IQ1_S:
+	case QA_TYPE_IQ1_M:
+	case QA_TYPE_IQ2_XXS:
+	case QA_TYPE_IQ2_XS:
+	case QA_TYPE_IQ2_S:
+	case QA_TYPE_IQ3_XXS:
+	case QA_TYPE_IQ3_S:
+	case QA_TYPE_IQ4_XS:
+		*out = QA_TYPE_IQ4_NL;
+		return true;
+	case QA_TYPE_Q2_K:
+	case QA_TYPE_Q3_K:
+	case QA_TYPE_TQ1_0:
+	case QA_TYPE_TQ2_0:
+		*out = QA_TYPE_Q4_0;
+		return true;
+	case QA_TYPE_Q4_K:
+		*out = QA_TYPE_Q5_0;
+		return true;
+	case QA_TYPE_Q5_K:
+		*out = QA_TYPE_Q5_1;
+		return true;
+	case QA_TYPE_Q6_K:
+		*out = QA_TYPE_Q8_0;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void append_rule(struct qa_plan_entry *e, const char *text)
+{
+	size_t len = strlen(e->rule);
+	if (len + 1 < sizeof e->rule)
+		snprintf(e->rule + len, sizeof e->rule - len, "%s", text);
+}
+
+static enum qa_err apply_fallback(const struct qa_plan_tensor *t, size_t idx,
+                                  struct qa_plan_entry *e, struct qa_diag *d)
+{
+	uint64_t qk = block_elems(e->type);
+	uint32_t fb;
+	char note[64];
+
+	if (t->ne[0] % qk == 0)
+		return QA_OK;
+	if (!fallback_type(e->type, &fb))
+		return qa_diag_set(d, QA_ERR_VALUE, QA_NO_OFFSET,
+		                   "tensor %zu (%s): ne[0]=%llu is not a multiple of %llu "
+		                   "and %s has no fallback", idx, t->name,
+		                   (unsigned long long)t->ne[0], (unsigned long long)qk,
+		                   qa_type_name(e->type));
+	snprintf(note, sizeof note, "; fallback %s->%s: ne[0]=%llu %% %llu",
+	         qa_type_name(e->type), qa_type_name(fb),
+	         (unsigned long long)t->ne[0], (unsigned long long)qk);
+	append_rule(e, note);
+	e->type = fb;
+	if (t->ne[0] % block_elems(fb) != 0) {
+		e->type = QA_TYPE_F16;
+		append_rule(e, "; then f16");
+	}
+	return QA_OK;
+}
+
+struct order_key {
+	int64_t layer;
+	const char *name;
+	size_t idx;
+};
+
+/* llama.cpp's weight order: by layer (non-layer tensors first), then name. */
+static int order_cmp(const void *a, const void *b)
+{
+	const struct order_key *x = a, *y = b;
+	if (x->layer != y->layer)
+		return x->layer < y->layer ? -1 : 1;
+	int c = strcmp(x->name, y->name);
+	if (c != 0)
+		return c;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* llama.cpp's LLM_TYPE_70B, the only model size its rules look at. */
+static bool model_is_70b(const struct qa_model_shape *m)
+{
+	const char *arch = m->arch != NULL ? m->arch : "";
+	if (m->n_layer != 80)
+		return false;
+	if (strcmp(arch, "qwen2") == 0)
+		return true;
+	if (strcmp(arch, "llama") == 0 || strcmp(arch, "mistral") == 0)
+		return m->n_head != m->n_head_kv;
+	return false;
+}
+
+static enum qa_err validate(const struct qa_plan_tensor *t, size_t n,
+                            struct qa_diag *d, bool *has_output,
+                            int64_t *n_attention_wv)
+{
+	*has_output = false;
+	*n_attention_wv = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (t[i].name == NULL)
+			return qa_diag_set(d, QA_ERR_VALUE, QA_NO_OFFSET,
+			                   "tensor %zu has no name", i);
+		if (t[i].n_dims < 1 || t[i].n_dims > 4)
+			return qa_diag_set(d, QA_ERR_VALUE, QA_NO_OFFSET,
+			                   "tensor %zu (%s) has %u dimensions", i, t[i].name,
+			                   (unsigned)t[i].n_dims);
+		if (qa_type_get(t[i].src_type) == NULL)
+			return qa_diag_set(d, QA_ERR_VALUE, QA_NO_OFFSET,
+			                   "tensor %zu (%s) has unknown type %u", i, t[i].name,
+			                   (unsigned)t[i].src_type);
+		enum category c = category_of(t[i].name);
+		if (c == CAT_OUTPUT)
+			*has_output = true;
+		if (category_is_attn_v(c))
+			(*n_attention_wv)++;
+	}
+	return QA_OK;
+}
+
+enum qa_err qa_recipe_plan(const struct qa_recipe *r, uint32_t pure_type,
+                           const struct qa_model_shape *m,
+                           const struct qa_plan_tensor *t, size_t n,
+                           struct qa_plan_entry *out, struct qa_diag *d)
+{
+	struct plan_state st;
+	bool has_output;
+	enum qa_err err;
+
+	if (m == NULL || (n > 0 && (t == NULL || out == NULL)))
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "plan needs a model shape, tensors and room for the plan");
+	if (r == NULL && qa_recipe_pure_file_type(pure_type) == QA_RECIPE_NO_FILE_TYPE)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "type %s cannot be used for a pure quantization",
+		                   qa_type_name(pure_type));
+	err = validate(t, n, d, &has_output, &st.n_attention_wv);
+	if (err != QA_OK)
+		return err;
+	if (m->tied && has_output)
+		return qa_diag_set(d, QA_ERR_VALUE, QA_NO_OFFSET,
+		                   "model declared tied but has output.weight");
+
+	st.r = r;
+	st.m = m;
+	st.tied = !has_output;
+	st.is_70b = model_is_70b(m);
+	st.n_gqa = m->n_head_kv == 0 ? 0 : m->n_head / m->n_head_kv;
+	st.i_attention_wv = 0;
+	st.n_ffn_down = m->n_layer;
+	st.i_ffn_down = 0;
+
+	if (n == 0)
+		return QA_OK;
+	struct order_key *keys = calloc(n, sizeof *keys);
+	if (keys == NULL)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET,
+		                   "no memory to order %zu tensors", n);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t layer;
+		keys[i].layer = qa_names_layer(t[i].name, &layer) ? (int64_t)layer : -1;
+		keys[i].name = t[i].name;
+		keys[i].idx = i;
+	}
+	qsort(keys, n, sizeof *keys, order_cmp);
+
+	for (size_t k = 0; k < n && err == QA_OK; k++) {
+		size_t i = keys[k].idx;
+		const struct qa_plan_tensor *ti = &t[i];
+		struct qa_plan_entry *e = &out[i];
+		const char *why = not_quantized_reason(ti);
+
+		memset(e, 0, sizeof *e);
+		if (why != NULL) {
+			bool f32 = ti->n_dims <= 1 || has_suffix(ti->name, "_norm.weight");
+			e->type = f32 ? QA_TYPE_F32 : ti->src_type;
+			e->quantized = false;
+			RULE(e, "not quantized (%s): %s", why, qa_type_name(e->type));
+			continue;
+		}
+		e->quantized = true;
+		uint32_t def = r != NULL ? r->default_type : pure_type;
+		if (!type_is_quantized(def)) {
+			e->type = def;
+			RULE(e, "%s %s", r != NULL ? r->name : "pure", qa_type_name(def));
+			continue;
+		}
+		if (r == NULL) {
+			e->type = def;
+			RULE(e, "pure %s", qa_type_name(def));
+		} else {
+			e->type = recipe_type(&st, ti, category_of(ti->name), e);
+		}
+		err = apply_fallback(ti, i, e, d);
+	}
+	free(keys);
+	return err;
+}

@@ -1,0 +1,182 @@
+/*
+ * source.c - local-file (mmap) and in-memory byte sources.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "source.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cursor.h"
+
+struct mem_source {
+	struct qa_source base;
+	const uint8_t *data;
+	int mapped; /* data came from mmap and is unmapped on close */
+};
+
+static enum qa_err mem_read(struct qa_source *s, uint64_t off, size_t len,
+                            void *buf, struct qa_diag *d)
+{
+	(void)d;
+	struct mem_source *m = (struct mem_source *)s;
+	if (len)
+		memcpy(buf, m->data + off, len);
+	return QA_OK;
+}
+
+static enum qa_err mem_view(struct qa_source *s, uint64_t off, size_t len,
+                            const void **out, struct qa_diag *d)
+{
+	(void)d;
+	(void)len;
+	struct mem_source *m = (struct mem_source *)s;
+	*out = m->data + off;
+	return QA_OK;
+}
+
+static void mem_close(struct qa_source *s)
+{
+	struct mem_source *m = (struct mem_source *)s;
+	if (m->mapped && s->size)
+		munmap((void *)m->data, (size_t)s->size);
+}
+
+static const struct qa_source_ops mem_ops = { mem_read, mem_view, mem_close };
+
+static char *dup_str(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = malloc(n);
+	if (p)
+		memcpy(p, s, n);
+	return p;
+}
+
+static struct mem_source *mem_new(const char *name)
+{
+	struct mem_source *m = calloc(1, sizeof *m);
+	if (!m)
+		return NULL;
+	m->base.ops = &mem_ops;
+	m->base.name = dup_str(name ? name : "<memory>");
+	if (!m->base.name) {
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+enum qa_err qa_source_open_memory(struct qa_source **out, const void *buf,
+                                  size_t len, const char *name,
+                                  struct qa_diag *d)
+{
+	static const uint8_t empty[1];
+	struct mem_source *m = mem_new(name);
+	if (!m)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	m->data = buf ? buf : empty;
+	m->base.size = buf ? len : 0;
+	*out = &m->base;
+	return QA_OK;
+}
+
+enum qa_err qa_source_open_file(struct qa_source **out, const char *path,
+                                struct qa_diag *d)
+{
+	static const uint8_t empty[1];
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot open: %s",
+		                   strerror(errno));
+	if (fstat(fd, &st) != 0) {
+		int e = errno;
+		close(fd);
+		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot stat: %s",
+		                   strerror(e));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET,
+		                   S_ISDIR(st.st_mode) ? "is a directory"
+		                                       : "not a regular file");
+	}
+	if ((uint64_t)st.st_size > SIZE_MAX) {
+		close(fd);
+		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "file too large to map");
+	}
+	struct mem_source *m = mem_new(path);
+	if (!m) {
+		close(fd);
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	}
+	m->base.size = (uint64_t)st.st_size;
+	m->data = empty;
+	if (st.st_size > 0) {
+		void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (p == MAP_FAILED) {
+			int e = errno;
+			close(fd);
+			free(m->base.name);
+			free(m);
+			return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot map: %s",
+			                   strerror(e));
+		}
+		m->data = p;
+		m->mapped = 1;
+	}
+	close(fd);
+	*out = &m->base;
+	return QA_OK;
+}
+
+void qa_source_close(struct qa_source *s)
+{
+	if (!s)
+		return;
+	if (s->ops->close)
+		s->ops->close(s);
+	free(s->name);
+	free(s);
+}
+
+static enum qa_err check_range(struct qa_source *s, uint64_t off, size_t len,
+                               const char *what, struct qa_diag *d)
+{
+	uint64_t end;
+	if (!qa_add_u64(off, len, &end) || end > s->size)
+		return qa_diag_set(d, QA_ERR_FORMAT, off,
+		                   "%s past end of file (%llu bytes at offset %llu, file is %llu bytes)",
+		                   what, (unsigned long long)len,
+		                   (unsigned long long)off,
+		                   (unsigned long long)s->size);
+	return QA_OK;
+}
+
+enum qa_err qa_source_read(struct qa_source *s, uint64_t off, size_t len,
+                           void *buf, const char *what, struct qa_diag *d)
+{
+	enum qa_err e = check_range(s, off, len, what, d);
+	if (e)
+		return e;
+	return s->ops->read(s, off, len, buf, d);
+}
+
+enum qa_err qa_source_view(struct qa_source *s, uint64_t off, size_t len,
+                           const void **out, const char *what,
+                           struct qa_diag *d)
+{
+	enum qa_err e = check_range(s, off, len, what, d);
+	if (e)
+		return e;
+	if (!s->ops->view)
+		return qa_diag_set(d, QA_ERR_UNSUPPORTED, off,
+		                   "source cannot lend memory");
+	return s->ops->view(s, off, len, out, d);
+}

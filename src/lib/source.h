@@ -1,0 +1,88 @@
+/*
+ * source.h - byte sources: where the readers get file bytes from.
+ *
+ * A source is anything that can say its size and hand out byte ranges: a
+ * local file (mapped with mmap), a caller's memory buffer (tests, fuzzing),
+ * and later a remote file read with HTTP range requests.  Readers only ever
+ * talk to this interface, so a parser written against it works on all of
+ * them.
+ *
+ * Ownership: qa_source_open_* returns a source the caller owns and frees
+ * with qa_source_close().  A memory source borrows its buffer, which must
+ * outlive the source.  Views returned by qa_source_view() borrow from the
+ * source and stay valid until it is closed.
+ */
+#ifndef QA_SOURCE_H
+#define QA_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct qa_source;
+
+/* The operations behind a source; implementations fill one statically. */
+struct qa_source_ops {
+	/* Copy len bytes at off into buf; the range is already bounds-checked. */
+	enum qa_err (*read)(struct qa_source *s, uint64_t off, size_t len,
+	                    void *buf, struct qa_diag *d);
+	/* Return a pointer to len bytes at off, valid until close, or fail
+	 * with QA_ERR_UNSUPPORTED when the source cannot lend memory. */
+	enum qa_err (*view)(struct qa_source *s, uint64_t off, size_t len,
+	                    const void **out, struct qa_diag *d);
+	void (*close)(struct qa_source *s);
+};
+
+struct qa_source {
+	const struct qa_source_ops *ops;
+	uint64_t size;
+	char *name; /* owned copy of the path or label */
+};
+
+/*
+ * Open the local file at path and map it read-only.  Fails with QA_ERR_IO
+ * (d names the system error) when the file cannot be opened, is not a
+ * regular file, or cannot be mapped.  An empty file opens as a source of
+ * size 0.
+ */
+enum qa_err qa_source_open_file(struct qa_source **out, const char *path,
+                                struct qa_diag *d);
+
+/* Wrap len bytes at buf (borrowed) as a source labelled name. */
+enum qa_err qa_source_open_memory(struct qa_source **out, const void *buf,
+                                  size_t len, const char *name,
+                                  struct qa_diag *d);
+
+/* Close s and release everything it owns.  s may be NULL. */
+void qa_source_close(struct qa_source *s);
+
+/* Size in bytes. */
+static inline uint64_t qa_source_size(const struct qa_source *s)
+{
+	return s->size;
+}
+
+/* The label given at open time (the path for files). */
+static inline const char *qa_source_name(const struct qa_source *s)
+{
+	return s->name;
+}
+
+/*
+ * Copy len bytes at off into buf.  A range that ends past the end of the
+ * source fails with QA_ERR_FORMAT at offset off ("what" names the data).
+ */
+enum qa_err qa_source_read(struct qa_source *s, uint64_t off, size_t len,
+                           void *buf, const char *what, struct qa_diag *d);
+
+/*
+ * Borrow len bytes at off, bounds-checked like qa_source_read.  Sources that
+ * cannot lend memory fail with QA_ERR_UNSUPPORTED; callers then fall back to
+ * qa_source_read.
+ */
+enum qa_err qa_source_view(struct qa_source *s, uint64_t off, size_t len,
+                           const void **out, const char *what,
+                           struct qa_diag *d);
+
+#endif

@@ -1,0 +1,262 @@
+/*
+ * check_quant.c - the quantizers against ggml's oracle vectors, and the
+ * properties every quantizer must have (block locality, exact f32 passthrough,
+ * safe decoding of arbitrary bytes).
+ */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blockhash.h"
+#include "cursor.h"
+#include "quant.h"
+#include "testutil.h"
+#include "types.h"
+
+#define N_INPUT 131072
+
+static const char *const oracle_types[] = {
+	"q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_K", "q3_K",
+	"q4_K", "q5_K", "q6_K", "iq4_nl", "f16", "bf16",
+};
+#define N_ORACLE (int)(sizeof oracle_types / sizeof oracle_types[0])
+
+static float *input;
+
+static void load_input(void)
+{
+	size_t len = 0;
+	input = tu_slurp(tu_path("fixtures/vectors/input.f32"), &len);
+	ck_assert_msg(input && len == N_INPUT * 4, "fixtures/vectors/input.f32 missing");
+}
+
+static void free_input(void)
+{
+	free(input);
+	input = NULL;
+}
+
+/* The oracle's digest of TYPE.dequant.f32, from fixtures/vectors/dequant.sha256. */
+static void oracle_dequant_digest(const char *type, char hex[65])
+{
+	size_t len;
+	char *text = tu_slurp(tu_path("fixtures/vectors/dequant.sha256"), &len);
+	char want[64];
+	ck_assert_ptr_nonnull(text);
+	snprintf(want, sizeof want, "  %s.dequant.f32", type);
+	hex[0] = '\0';
+	for (char *line = text; line < text + len;) {
+		char *nl = memchr(line, '\n', (size_t)(text + len - line));
+		size_t n = nl ? (size_t)(nl - line) : (size_t)(text + len - line);
+		if (n > 64 && strncmp(line + 64, want, strlen(want)) == 0 && n == 64 + strlen(want)) {
+			memcpy(hex, line, 64);
+			hex[64] = '\0';
+		}
+		line += n + 1;
+	}
+	free(text);
+	ck_assert_msg(hex[0], "no digest for %s", type);
+}
+
+static void hexof(const uint8_t *b, char out[65])
+{
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* core: quantize(input) equals ggml's bytes; dequantize(ggml's bytes) equals ggml's floats. */
+START_TEST(oracle_quantize)
+{
+	const struct qa_type_info *t = qa_type_by_name(oracle_types[_i]);
+	ck_assert_ptr_nonnull(t);
+	const struct qa_quant_ops *ops = qa_quant_ops(t->id);
+	ck_assert_ptr_nonnull(ops);
+	uint64_t nbytes;
+	ck_assert(qa_type_nbytes(t, N_INPUT, &nbytes));
+	char rel[128];
+	snprintf(rel, sizeof rel, "fixtures/vectors/%s.bin", t->name);
+	size_t len;
+	uint8_t *want = tu_slurp(tu_path(rel), &len);
+	ck_assert_ptr_nonnull(want);
+	ck_assert_uint_eq(len, nbytes);
+	uint8_t *got = malloc(nbytes);
+	ops->quantize(input, got, N_INPUT);
+	size_t first = SIZE_MAX;
+	for (size_t i = 0; i < nbytes && first == SIZE_MAX; i++)
+		if (got[i] != want[i])
+			first = i;
+	ck_assert_msg(first == SIZE_MAX, "%s: first differing byte %zu (block %zu)", t->name,
+	              first, first / t->block_bytes);
+	free(got);
+	free(want);
+}
+END_TEST
+
+START_TEST(oracle_dequantize)
+{
+	const struct qa_type_info *t = qa_type_by_name(oracle_types[_i]);
+	const struct qa_quant_ops *ops = qa_quant_ops(t->id);
+	char rel[128], want[65], got[65];
+	uint8_t dig[32];
+	snprintf(rel, sizeof rel, "fixtures/vectors/%s.bin", t->name);
+	size_t len;
+	uint8_t *q = tu_slurp(tu_path(rel), &len);
+	ck_assert_ptr_nonnull(q);
+	float *f = malloc(N_INPUT * sizeof *f);
+	ops->dequantize(q, f, N_INPUT);
+	ck_assert_int_eq(qa_sha256(f, N_INPUT * sizeof *f, dig, NULL), QA_OK);
+	hexof(dig, got);
+	oracle_dequant_digest(t->name, want);
+	ck_assert_str_eq(got, want);
+	free(f);
+	free(q);
+}
+END_TEST
+
+/* limits: quantizing block by block gives the bytes of quantizing at once. */
+START_TEST(block_locality)
+{
+	const struct qa_type_info *t = qa_type_by_name(oracle_types[_i]);
+	const struct qa_quant_ops *ops = qa_quant_ops(t->id);
+	uint64_t nbytes;
+	ck_assert(qa_type_nbytes(t, N_INPUT, &nbytes));
+	uint8_t *whole = malloc(nbytes), *pieces = malloc(nbytes);
+	ops->quantize(input, whole, N_INPUT);
+	size_t step = t->block_elems < 32 ? 32 : t->block_elems;
+	for (size_t i = 0; i < N_INPUT; i += step)
+		ops->quantize(input + i, pieces + i / t->block_elems * t->block_bytes, step);
+	ck_assert_mem_eq(whole, pieces, nbytes);
+	free(whole);
+	free(pieces);
+}
+END_TEST
+
+/* limits: zeros stay zeros, and the round trip error is bounded by the block's range. */
+START_TEST(zeros_and_error_bound)
+{
+	const struct qa_type_info *t = qa_type_by_name(oracle_types[_i]);
+	const struct qa_quant_ops *ops = qa_quant_ops(t->id);
+	float zeros[256] = { 0 }, back[256];
+	uint8_t buf[1024];
+	ops->quantize(zeros, buf, 256);
+	ops->dequantize(buf, back, 256);
+	for (int i = 0; i < 256; i++)
+		ck_assert_float_eq(back[i], 0.0f);
+	/* a smooth ramp in [-1, 1]: every type must land within 1/3 of the range */
+	float ramp[256];
+	for (int i = 0; i < 256; i++)
+		ramp[i] = -1.0f + 2.0f * (float)i / 255.0f;
+	ops->quantize(ramp, buf, 256);
+	ops->dequantize(buf, back, 256);
+	for (int i = 0; i < 256; i++)
+		ck_assert_msg(fabsf(back[i] - ramp[i]) < 0.34f, "%s: element %d: %g vs %g", t->name, i,
+		              (double)back[i], (double)ramp[i]);
+}
+END_TEST
+
+/* limits: f32 is an exact little-endian passthrough. */
+START_TEST(f32_passthrough)
+{
+	const struct qa_quant_ops *ops = qa_quant_ops(QA_TYPE_F32);
+	uint8_t *buf = malloc(N_INPUT * 4);
+	float *back = malloc(N_INPUT * 4);
+	uint32_t bits1;
+	memcpy(&bits1, &input[1], 4);
+	ops->quantize(input, buf, N_INPUT);
+	ck_assert_uint_eq(qa_load_le32(buf + 4), bits1);
+	ops->dequantize(buf, back, N_INPUT);
+	ck_assert_mem_eq(back, input, N_INPUT * 4);
+	free(buf);
+	free(back);
+}
+END_TEST
+
+/* limits: the ops table covers exactly the decodable/quantizable types. */
+START_TEST(ops_table)
+{
+	for (uint32_t id = 0; id < QA_TYPE_COUNT + 5; id++) {
+		const struct qa_type_info *t = qa_type_get(id);
+		const struct qa_quant_ops *ops = qa_quant_ops(id);
+		if (!t) {
+			ck_assert_ptr_null(ops);
+			continue;
+		}
+		ck_assert_msg(t->decodable == (ops && ops->dequantize), "%s decodable", t->name);
+		ck_assert_msg(t->quantizable == (ops && ops->quantize), "%s quantizable", t->name);
+	}
+}
+END_TEST
+
+/* malformed: non-finite values are found at the right index. */
+static const struct {
+	size_t index;
+	uint32_t bits;
+} nonfinite_cases[] = {
+	{ 0, 0x7f800000u }, { 5, 0xff800000u }, { 255, 0x7fc00000u }, { 100, 0x7f800001u },
+	{ 7, 0xffffffffu },
+};
+
+START_TEST(find_nonfinite)
+{
+	float v[256];
+	for (int i = 0; i < 256; i++)
+		v[i] = (float)i * 1e30f; /* large but finite */
+	ck_assert_uint_eq(qa_quant_find_nonfinite(v, 256), 256);
+	memcpy(&v[nonfinite_cases[_i].index], &nonfinite_cases[_i].bits, 4);
+	ck_assert_uint_eq(qa_quant_find_nonfinite(v, 256), nonfinite_cases[_i].index);
+}
+END_TEST
+
+/* malformed: decoding arbitrary bytes (NaN scales, any bit pattern) is memory-safe. */
+START_TEST(decode_garbage)
+{
+	const struct qa_type_info *t = qa_type_by_name(oracle_types[_i]);
+	const struct qa_quant_ops *ops = qa_quant_ops(t->id);
+	uint8_t raw[4 * 292];
+	float out[1024];
+	uint32_t x = 2463534242u;
+	for (int round = 0; round < 64; round++) {
+		for (size_t i = 0; i < sizeof raw; i++) {
+			x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+			raw[i] = round == 0 ? 0xff : (uint8_t)x;
+		}
+		size_t n = 256 / t->block_elems * t->block_elems;
+		if (t->block_elems == 1)
+			n = 256;
+		ops->dequantize(raw, out, n);
+	}
+}
+END_TEST
+
+static Suite *quant_suite(void)
+{
+	Suite *s = suite_create("quant");
+	TCase *core = tcase_create("core");
+	tcase_add_unchecked_fixture(core, load_input, free_input);
+	tcase_add_loop_test(core, oracle_quantize, 0, N_ORACLE);
+	tcase_add_loop_test(core, oracle_dequantize, 0, N_ORACLE);
+	suite_add_tcase(s, core);
+	TCase *limits = tcase_create("limits");
+	tcase_add_unchecked_fixture(limits, load_input, free_input);
+	tcase_add_loop_test(limits, block_locality, 0, N_ORACLE);
+	tcase_add_loop_test(limits, zeros_and_error_bound, 0, N_ORACLE);
+	tcase_add_test(limits, f32_passthrough);
+	tcase_add_test(limits, ops_table);
+	suite_add_tcase(s, limits);
+	TCase *bad = tcase_create("malformed");
+	tcase_add_loop_test(bad, find_nonfinite, 0, (int)(sizeof nonfinite_cases / sizeof nonfinite_cases[0]));
+	tcase_add_loop_test(bad, decode_garbage, 0, N_ORACLE);
+	suite_add_tcase(s, bad);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(quant_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,680 @@
+/*
+ * check_recipe.c - Check suite for recipe.c, llama.cpp's per-tensor types.
+ *
+ * core pins every tensor type of the oracle's recipe artifacts (fixture
+ * tests/data/recipe/plans.txt, made by extract.py from the oracle) against
+ * plans of the models rebuilt from the oracle README's shapes, plus the
+ * documented llama.cpp rules on synthetic models.  limits covers edge
+ * shapes and the name tables, malformed the refused inputs.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "recipe.h"
+#include "types.h"
+
+/* ---- model builder ---------------------------------------------------- */
+
+struct model_spec {
+	const char *name;
+	uint32_t hidden, inter, layers, heads, kv_heads, head_dim, vocab;
+	bool tied;
+	uint32_t src_type;
+};
+
+/* The oracle README's table. */
+static const struct model_spec oracle_models[] = {
+	{ "micro-qwen2", 256, 512, 2, 4, 1, 64, 256, false, QA_TYPE_BF16 },
+	{ "tiny-qwen2-div", 256, 768, 4, 4, 2, 64, 512, false, QA_TYPE_F32 },
+	{ "tiny-qwen2-nondiv", 384, 1024, 3, 6, 2, 64, 640, true, QA_TYPE_BF16 },
+};
+
+#define MAX_TENSORS 1200
+
+struct model {
+	struct qa_plan_tensor t[MAX_TENSORS];
+	char names[MAX_TENSORS][48];
+	size_t n;
+	struct qa_model_shape shape;
+};
+
+static void add(struct model *m, const char *name, uint32_t n_dims, uint64_t ne0,
+                uint64_t ne1, uint32_t src)
+{
+	ck_assert_uint_lt(m->n, MAX_TENSORS);
+	struct qa_plan_tensor *t = &m->t[m->n];
+	snprintf(m->names[m->n], sizeof m->names[0], "%s", name);
+	t->name = m->names[m->n];
+	t->n_dims = n_dims;
+	t->ne[0] = ne0;
+	t->ne[1] = n_dims > 1 ? ne1 : 1;
+	t->ne[2] = t->ne[3] = 1;
+	t->src_type = src;
+	m->n++;
+}
+
+/* A qwen2/llama decoder in the converter's tensor order. */
+static void build(struct model *m, const struct model_spec *s, const char *arch,
+                  bool biases)
+{
+	char name[48];
+	uint32_t q = s->heads * s->head_dim, kv = s->kv_heads * s->head_dim;
+
+	m->n = 0;
+	m->shape.arch = arch;
+	m->shape.n_layer = s->layers;
+	m->shape.n_head = s->heads;
+	m->shape.n_head_kv = s->kv_heads;
+	m->shape.tied = s->tied;
+	add(m, "token_embd.weight", 2, s->hidden, s->vocab, s->src_type);
+	for (uint32_t l = 0; l < s->layers; l++) {
+#define L(suffix) (snprintf(name, sizeof name, "blk.%u." suffix, (unsigned)l), name)
+		add(m, L("attn_norm.weight"), 1, s->hidden, 1, s->src_type);
+		add(m, L("attn_q.weight"), 2, s->hidden, q, s->src_type);
+		if (biases)
+			add(m, L("attn_q.bias"), 1, q, 1, s->src_type);
+		add(m, L("attn_k.weight"), 2, s->hidden, kv, s->src_type);
+		if (biases)
+			add(m, L("attn_k.bias"), 1, kv, 1, s->src_type);
+		add(m, L("attn_v.weight"), 2, s->hidden, kv, s->src_type);
+		if (biases)
+			add(m, L("attn_v.bias"), 1, kv, 1, s->src_type);
+		add(m, L("attn_output.weight"), 2, q, s->hidden, s->src_type);
+		add(m, L("ffn_norm.weight"), 1, s->hidden, 1, s->src_type);
+		add(m, L("ffn_gate.weight"), 2, s->hidden, s->inter, s->src_type);
+		add(m, L("ffn_up.weight"), 2, s->hidden, s->inter, s->src_type);
+		add(m, L("ffn_down.weight"), 2, s->inter, s->hidden, s->src_type);
+#undef L
+	}
+	add(m, "output_norm.weight", 1, s->hidden, 1, s->src_type);
+	if (!s->tied)
+		add(m, "output.weight", 2, s->hidden, s->vocab, s->src_type);
+}
+
+static size_t find(const struct model *m, const char *name)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->t[i].name, name) == 0)
+			return i;
+	ck_abort_msg("no tensor %s", name);
+	return 0;
+}
+
+static struct model M; /* large: static */
+static struct qa_plan_entry P[MAX_TENSORS];
+
+static void plan_ok(const char *recipe, uint32_t pure)
+{
+	struct qa_diag d;
+	const struct qa_recipe *r = recipe ? qa_recipe_by_name(recipe) : NULL;
+	if (recipe)
+		ck_assert_ptr_nonnull(r);
+	enum qa_err e = qa_recipe_plan(r, pure, &M.shape, M.t, M.n, P, &d);
+	ck_assert_msg(e == QA_OK, "plan failed: %s", d.msg);
+}
+
+static const char *type_of(const char *name)
+{
+	return qa_type_name(P[find(&M, name)].type);
+}
+
+/* ---- oracle fixture ----------------------------------------------------- */
+
+#define N_ARTIFACTS 11
+
+struct fixture_tensor {
+	char name[48];
+	char type[16];
+	uint64_t ne[4];
+	uint32_t n_dims;
+};
+
+struct artifact {
+	char model[48], recipe[32];
+	long file_type;
+	size_t n;
+	struct fixture_tensor t[MAX_TENSORS];
+};
+
+static struct artifact A;
+
+static FILE *open_fixture(void)
+{
+	const char *top = getenv("QA_TOP_SRCDIR");
+	char path[4096];
+	snprintf(path, sizeof path, "%s/tests/data/recipe/plans.txt", top ? top : ".");
+	FILE *f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	return f;
+}
+
+/* Copy the next space-delimited word of *p into buf. */
+static void word(char **p, char *buf, size_t cap)
+{
+	char *s = *p;
+	while (*s == ' ')
+		s++;
+	size_t n = strcspn(s, " \n");
+	ck_assert_uint_lt(n, cap);
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	*p = s + n;
+}
+
+static unsigned long long number(const char *s)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	ck_assert_msg(end != s && *end == '\0', "bad number '%s'", s);
+	return v;
+}
+
+/* Load artifact number want (0-based); returns how many the file holds. */
+static int load_artifact(int want)
+{
+	FILE *f = open_fixture();
+	char line[512], buf[64];
+	int count = 0;
+	bool in = false;
+
+	while (fgets(line, sizeof line, f)) {
+		char *p = line;
+		if (line[0] == '#')
+			continue;
+		if (strncmp(line, "artifact ", 9) == 0) {
+			p += 9;
+			in = count == want;
+			count++;
+			if (!in)
+				continue;
+			word(&p, A.model, sizeof A.model);
+			word(&p, A.recipe, sizeof A.recipe);
+			word(&p, buf, sizeof buf);
+			A.file_type = (long)number(buf);
+			A.n = 0;
+			continue;
+		}
+		if (strncmp(line, "end", 3) == 0) {
+			in = false;
+			continue;
+		}
+		if (!in)
+			continue;
+		ck_assert_uint_lt(A.n, MAX_TENSORS);
+		struct fixture_tensor *t = &A.t[A.n++];
+		word(&p, t->name, sizeof t->name);
+		word(&p, t->type, sizeof t->type);
+		word(&p, buf, sizeof buf);
+		t->n_dims = 0;
+		for (char *q = buf; *q && t->n_dims < 4;) {
+			char num[24];
+			size_t n = strcspn(q, ",");
+			ck_assert_uint_lt(n, sizeof num);
+			memcpy(num, q, n);
+			num[n] = '\0';
+			t->ne[t->n_dims++] = number(num);
+			q += n + (q[n] == ',');
+		}
+	}
+	fclose(f);
+	return count;
+}
+
+START_TEST(test_fixture_count)
+{
+	ck_assert_int_eq(load_artifact(-1), N_ARTIFACTS);
+}
+END_TEST
+
+START_TEST(test_oracle_artifact)
+{
+	load_artifact(_i);
+	const struct model_spec *s = NULL;
+	for (size_t k = 0; k < sizeof oracle_models / sizeof oracle_models[0]; k++)
+		if (strcmp(oracle_models[k].name, A.model) == 0)
+			s = &oracle_models[k];
+	ck_assert_msg(s != NULL, "unknown model %s", A.model);
+	build(&M, s, "qwen2", true);
+
+	/* The rebuilt model must be the artifact's tensor list. */
+	ck_assert_uint_eq(M.n, A.n);
+	for (size_t i = 0; i < M.n; i++) {
+		ck_assert_str_eq(M.t[i].name, A.t[i].name);
+		ck_assert_uint_eq(M.t[i].n_dims, A.t[i].n_dims);
+		for (uint32_t k = 0; k < A.t[i].n_dims; k++)
+			ck_assert_uint_eq(M.t[i].ne[k], A.t[i].ne[k]);
+	}
+
+	uint32_t file_type;
+	if (strncmp(A.recipe, "pure-", 5) == 0) {
+		const struct qa_type_info *ti = qa_type_by_name(A.recipe + 5);
+		ck_assert_ptr_nonnull(ti);
+		plan_ok(NULL, ti->id);
+		file_type = qa_recipe_pure_file_type(ti->id);
+	} else {
+		plan_ok(A.recipe, 0);
+		file_type = qa_recipe_file_type(qa_recipe_by_name(A.recipe));
+	}
+	ck_assert_uint_eq(file_type, (uint32_t)A.file_type);
+	for (size_t i = 0; i < M.n; i++)
+		ck_assert_msg(strcmp(qa_type_name(P[i].type), A.t[i].type) == 0,
+		              "%s.%s %s: planned %s (%s), artifact %s", A.model, A.recipe,
+		              A.t[i].name, qa_type_name(P[i].type), P[i].rule, A.t[i].type);
+}
+END_TEST
+
+/* The planner must follow llama.cpp's own tensor order, not the caller's. */
+START_TEST(test_order_independent)
+{
+	static struct qa_plan_entry fwd[MAX_TENSORS];
+	static const struct model_spec s = { "m", 256, 768, 12, 8, 2, 32, 512, false, QA_TYPE_F16 };
+	build(&M, &s, "llama", false);
+	plan_ok("Q4_K_M", 0);
+	memcpy(fwd, P, sizeof(P[0]) * M.n);
+	/* reverse the list */
+	for (size_t i = 0, j = M.n - 1; i < j; i++, j--) {
+		struct qa_plan_tensor t = M.t[i];
+		M.t[i] = M.t[j];
+		M.t[j] = t;
+	}
+	plan_ok("Q4_K_M", 0);
+	for (size_t i = 0; i < M.n; i++)
+		ck_assert_uint_eq(P[i].type, fwd[M.n - 1 - i].type);
+}
+END_TEST
+
+/* use_more_bits(i, 32): i < 4, i >= 28, or (i - 4) % 3 == 2. */
+static const int more_bits_32[] = { 0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31 };
+
+static bool in_more_bits_32(uint32_t l)
+{
+	for (size_t k = 0; k < sizeof more_bits_32 / sizeof more_bits_32[0]; k++)
+		if ((uint32_t)more_bits_32[k] == l)
+			return true;
+	return false;
+}
+
+static const char *const more_bits_recipes[] = { "Q4_K_M", "Q5_K_M" };
+
+START_TEST(test_use_more_bits)
+{
+	static const struct model_spec s = { "m", 512, 1024, 32, 8, 8, 64, 1024, false, QA_TYPE_F16 };
+	const char *recipe = more_bits_recipes[_i];
+	const char *base = _i == 0 ? "q4_K" : "q5_K";
+	char name[48];
+	build(&M, &s, "llama", false);
+	plan_ok(recipe, 0);
+	for (uint32_t l = 0; l < 32; l++) {
+		const char *want = in_more_bits_32(l) ? "q6_K" : base;
+		snprintf(name, sizeof name, "blk.%u.ffn_down.weight", (unsigned)l);
+		ck_assert_str_eq(type_of(name), want);
+		snprintf(name, sizeof name, "blk.%u.attn_v.weight", (unsigned)l);
+		ck_assert_str_eq(type_of(name), want);
+		snprintf(name, sizeof name, "blk.%u.attn_k.weight", (unsigned)l);
+		ck_assert_str_eq(type_of(name), base);
+		snprintf(name, sizeof name, "blk.%u.attn_output.weight", (unsigned)l);
+		ck_assert_str_eq(type_of(name), base);
+	}
+	ck_assert_str_eq(type_of("output.weight"), "q6_K");
+	ck_assert_str_eq(type_of("token_embd.weight"), base);
+	ck_assert_str_eq(type_of("output_norm.weight"), "f32");
+	ck_assert_str_eq(type_of("blk.0.attn_norm.weight"), "f32");
+}
+END_TEST
+
+/* Q2_K: attn_v q4_K when n_head / n_head_kv >= 4, else q3_K. */
+static const struct {
+	uint32_t heads, kv;
+	const char *attn_v;
+} gqa_cases[] = {
+	{ 8, 8, "q3_K" }, { 8, 4, "q3_K" }, { 12, 4, "q3_K" }, { 8, 2, "q4_K" },
+	{ 32, 8, "q4_K" }, { 8, 1, "q4_K" }, { 16, 4, "q4_K" }, { 12, 3, "q4_K" },
+};
+
+START_TEST(test_q2_k_gqa)
+{
+	struct model_spec s = { "m", 256, 512, 4, gqa_cases[_i].heads, gqa_cases[_i].kv,
+	                        64, 256, false, QA_TYPE_F32 };
+	build(&M, &s, "llama", false);
+	plan_ok("Q2_K", 0);
+	for (uint32_t l = 0; l < 4; l++) {
+		char name[48];
+		snprintf(name, sizeof name, "blk.%u.attn_v.weight", (unsigned)l);
+		ck_assert_str_eq(type_of(name), gqa_cases[_i].attn_v);
+		snprintf(name, sizeof name, "blk.%u.ffn_down.weight", (unsigned)l);
+		ck_assert_str_eq(type_of(name), "q3_K");
+		snprintf(name, sizeof name, "blk.%u.attn_output.weight", (unsigned)l);
+		ck_assert_str_eq(type_of(name), "q3_K");
+		snprintf(name, sizeof name, "blk.%u.attn_q.weight", (unsigned)l);
+		ck_assert_str_eq(type_of(name), "q2_K");
+	}
+}
+END_TEST
+
+START_TEST(test_q3_k_mixes)
+{
+	static const struct model_spec s = { "m", 256, 512, 32, 4, 4, 64, 256, false, QA_TYPE_F16 };
+	char name[48];
+	build(&M, &s, "llama", false);
+
+	plan_ok("Q3_K_S", 0);
+	for (size_t i = 0; i < M.n; i++)
+		if (M.t[i].n_dims == 2 && strcmp(M.t[i].name, "output.weight") != 0)
+			ck_assert_str_eq(qa_type_name(P[i].type), "q3_K");
+
+	plan_ok("Q3_K_M", 0);
+	for (uint32_t l = 0; l < 32; l++) {
+		snprintf(name, sizeof name, "blk.%u.attn_v.weight", (unsigned)l);
+		ck_assert_str_eq(type_of(name), l < 2 ? "q5_K" : "q4_K");
+		snprintf(name, sizeof name, "blk.%u.ffn_down.weight", (unsigned)l);
+		ck_assert_str_eq(type_of(name), l < 2 ? "q5_K" : "q4_K"); /* 32/16 = 2 */
+		snprintf(name, sizeof name, "blk.%u.attn_output.weight", (unsigned)l);
+		ck_assert_str_eq(type_of(name), "q4_K");
+		snprintf(name, sizeof name, "blk.%u.ffn_up.weight", (unsigned)l);
+		ck_assert_str_eq(type_of(name), "q3_K");
+	}
+
+	plan_ok("Q3_K_L", 0);
+	for (uint32_t l = 0; l < 32; l++) {
+		snprintf(name, sizeof name, "blk.%u.attn_v.weight", (unsigned)l);
+		ck_assert_str_eq(type_of(name), "q5_K");
+		snprintf(name, sizeof name, "blk.%u.ffn_down.weight", (unsigned)l);
+		ck_assert_str_eq(type_of(name), "q5_K");
+		snprintf(name, sizeof name, "blk.%u.attn_output.weight", (unsigned)l);
+		ck_assert_str_eq(type_of(name), "q5_K");
+	}
+	ck_assert_str_eq(type_of("output.weight"), "q6_K");
+}
+END_TEST
+
+START_TEST(test_q4_k_s)
+{
+	static const struct model_spec s = { "m", 256, 512, 32, 4, 4, 64, 256, false, QA_TYPE_F16 };
+	char name[48];
+	build(&M, &s, "llama", false);
+	plan_ok("Q4_K_S", 0);
+	for (uint32_t l = 0; l < 32; l++) {
+		snprintf(name, sizeof name, "blk.%u.attn_v.weight", (unsigned)l);
+		ck_assert_str_eq(type_of(name), l < 4 ? "q5_K" : "q4_K");
+		snprintf(name, sizeof name, "blk.%u.ffn_down.weight", (unsigned)l);
+		ck_assert_str_eq(type_of(name), l < 4 ? "q5_K" : "q4_K"); /* 32/8 = 4 */
+	}
+}
+END_TEST
+
+/* Output (or tied token_embd): q6_K, q8_0 when ne[0] % 256, kept for Q8_0. */
+static const struct {
+	const char *recipe;
+	uint32_t hidden;
+	bool tied;
+	const char *out, *embd;
+} output_cases[] = {
+	{ "Q4_K_M", 256, false, "q6_K", "q4_K" },
+	{ "Q4_K_M", 256, true, NULL, "q6_K" },
+	{ "Q4_K_M", 384, true, NULL, "q8_0" },
+	{ "Q4_K_M", 384, false, "q8_0", "q5_0" },
+	{ "Q6_K", 384, true, NULL, "q8_0" },
+	{ "Q8_0", 256, false, "q8_0", "q8_0" },
+	{ "Q8_0", 384, true, NULL, "q8_0" },
+	{ "Q4_0", 256, false, "q6_K", "q4_0" },
+	{ "Q4_0", 384, false, "q8_0", "q4_0" },
+	{ "Q5_1", 256, true, NULL, "q6_K" },
+	{ "Q2_K", 256, false, "q6_K", "q2_K" },
+	{ "Q3_K_S", 384, false, "q8_0", "q4_0" },
+};
+
+START_TEST(test_output_rule)
+{
+	struct model_spec s = { "m", output_cases[_i].hidden, 1024, 2, 4, 4, 64, 300,
+	                        output_cases[_i].tied, QA_TYPE_BF16 };
+	build(&M, &s, "qwen2", true);
+	plan_ok(output_cases[_i].recipe, 0);
+	if (output_cases[_i].out)
+		ck_assert_str_eq(type_of("output.weight"), output_cases[_i].out);
+	ck_assert_str_eq(type_of("token_embd.weight"), output_cases[_i].embd);
+	ck_assert(P[find(&M, "token_embd.weight")].quantized);
+}
+END_TEST
+
+/* Pure: one type everywhere, with the fallback chain for ne[0] % block. */
+static const struct {
+	const char *type;
+	uint32_t hidden;
+	const char *want;
+} fallback_cases[] = {
+	{ "q4_K", 256, "q4_K" }, { "q4_K", 384, "q5_0" }, { "q5_K", 384, "q5_1" },
+	{ "q6_K", 384, "q8_0" }, { "q2_K", 384, "q4_0" }, { "q3_K", 384, "q4_0" },
+	{ "iq4_xs", 384, "iq4_nl" }, { "q4_K", 48, "f16" }, { "q6_K", 80, "f16" },
+	{ "q8_0", 384, "q8_0" }, { "f16", 48, "f16" }, { "bf16", 384, "bf16" },
+};
+
+START_TEST(test_pure_fallback)
+{
+	struct model_spec s = { "m", fallback_cases[_i].hidden, 512, 2, 2, 2,
+	                        fallback_cases[_i].hidden / 2, 256, false, QA_TYPE_F32 };
+	const struct qa_type_info *ti = qa_type_by_name(fallback_cases[_i].type);
+	ck_assert_ptr_nonnull(ti);
+	build(&M, &s, "qwen2", true);
+	plan_ok(NULL, ti->id);
+	/* Every matrix with ne[0] = hidden, the output included. */
+	ck_assert_str_eq(type_of("output.weight"), fallback_cases[_i].want);
+	ck_assert_str_eq(type_of("token_embd.weight"), fallback_cases[_i].want);
+	ck_assert_str_eq(type_of("blk.1.attn_v.weight"), fallback_cases[_i].want);
+	ck_assert_str_eq(type_of("blk.1.ffn_up.weight"), fallback_cases[_i].want);
+	ck_assert_str_eq(type_of("blk.0.attn_q.bias"), "f32");
+	ck_assert(!P[find(&M, "blk.0.attn_q.bias")].quantized);
+}
+END_TEST
+
+START_TEST(test_70b)
+{
+	static const struct model_spec s = { "m", 256, 512, 80, 8, 1, 32, 256, false, QA_TYPE_F16 };
+	build(&M, &s, "llama", false);
+	plan_ok("Q2_K", 0);
+	ck_assert_str_eq(type_of("blk.0.attn_v.weight"), "q5_K");
+	plan_ok("Q4_K_M", 0);
+	ck_assert_str_eq(type_of("blk.0.attn_v.weight"), "q6_K"); /* use_more_bits */
+	ck_assert_str_eq(type_of("blk.11.attn_v.weight"), "q5_K"); /* 70B bump */
+	ck_assert_str_eq(type_of("blk.11.ffn_down.weight"), "q4_K");
+}
+END_TEST
+
+/* ---- limits -------------------------------------------------------------- */
+
+static const struct {
+	const char *name, *canonical;
+	uint32_t ftype, type;
+} name_cases[] = {
+	{ "Q4_K_M", "Q4_K_M", 15, QA_TYPE_Q4_K }, { "q4_k_m", "Q4_K_M", 15, QA_TYPE_Q4_K },
+	{ "Q4_K", "Q4_K_M", 15, QA_TYPE_Q4_K },   { "Q4_K_S", "Q4_K_S", 14, QA_TYPE_Q4_K },
+	{ "Q2_K", "Q2_K", 10, QA_TYPE_Q2_K },     { "Q3_K_S", "Q3_K_S", 11, QA_TYPE_Q3_K },
+	{ "Q3_K_M", "Q3_K_M", 12, QA_TYPE_Q3_K }, { "q3_k_l", "Q3_K_L", 13, QA_TYPE_Q3_K },
+	{ "Q5_K_S", "Q5_K_S", 16, QA_TYPE_Q5_K }, { "Q5_K_M", "Q5_K_M", 17, QA_TYPE_Q5_K },
+	{ "Q6_K", "Q6_K", 18, QA_TYPE_Q6_K },     { "Q8_0", "Q8_0", 7, QA_TYPE_Q8_0 },
+	{ "Q4_0", "Q4_0", 2, QA_TYPE_Q4_0 },      { "Q4_1", "Q4_1", 3, QA_TYPE_Q4_1 },
+	{ "Q5_0", "Q5_0", 8, QA_TYPE_Q5_0 },      { "Q5_1", "Q5_1", 9, QA_TYPE_Q5_1 },
+};
+
+START_TEST(test_recipe_names)
+{
+	const struct qa_recipe *r = qa_recipe_by_name(name_cases[_i].name);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(qa_recipe_name(r), name_cases[_i].canonical);
+	ck_assert_uint_eq(qa_recipe_file_type(r), name_cases[_i].ftype);
+	ck_assert_uint_eq(qa_recipe_default_type(r), name_cases[_i].type);
+	ck_assert_ptr_eq(qa_recipe_by_file_type(name_cases[_i].ftype), r);
+}
+END_TEST
+
+static const char *const unknown_names[] = {
+	"", "Q4", "Q4_K_X", "IQ2_XXS", "F16", "Q4_K_M ", "q8", "Q2_K_S",
+};
+
+START_TEST(test_unknown_recipe)
+{
+	ck_assert_ptr_null(qa_recipe_by_name(unknown_names[_i]));
+}
+END_TEST
+
+START_TEST(test_unknown_ftype)
+{
+	static const uint32_t ids[] = { 0, 1, 4, 5, 6, 19, 21, 32, 1024, UINT32_MAX };
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+		ck_assert_ptr_null(qa_recipe_by_file_type(ids[i]));
+	ck_assert_ptr_null(qa_recipe_by_name(NULL));
+}
+END_TEST
+
+START_TEST(test_pure_file_type)
+{
+	ck_assert_uint_eq(qa_recipe_pure_file_type(QA_TYPE_Q4_K), 15);
+	ck_assert_uint_eq(qa_recipe_pure_file_type(QA_TYPE_Q4_0), 2);
+	ck_assert_uint_eq(qa_recipe_pure_file_type(QA_TYPE_Q8_0), 7);
+	ck_assert_uint_eq(qa_recipe_pure_file_type(QA_TYPE_Q5_0), 8);
+	ck_assert_uint_eq(qa_recipe_pure_file_type(QA_TYPE_Q6_K), 18);
+	ck_assert_uint_eq(qa_recipe_pure_file_type(QA_TYPE_F16), 1);
+	ck_assert_uint_eq(qa_recipe_pure_file_type(QA_TYPE_F32), 0);
+	ck_assert_uint_eq(qa_recipe_pure_file_type(QA_TYPE_BF16), 32);
+	ck_assert_uint_eq(qa_recipe_pure_file_type(QA_TYPE_Q8_K), QA_RECIPE_NO_FILE_TYPE);
+	ck_assert_uint_eq(qa_recipe_pure_file_type(QA_TYPE_I8), QA_RECIPE_NO_FILE_TYPE);
+	ck_assert_uint_eq(qa_recipe_pure_file_type(12345), QA_RECIPE_NO_FILE_TYPE);
+}
+END_TEST
+
+START_TEST(test_edge_shapes)
+{
+	struct qa_diag d;
+	/* No tensors at all. */
+	struct qa_model_shape shape = { "qwen2", 0, 1, 1, false };
+	ck_assert_int_eq(qa_recipe_plan(qa_recipe_by_name("Q4_K_M"), 0, &shape, NULL, 0, NULL, &d),
+	                 QA_OK);
+
+	/* One layer: use_more_bits(0, 1) holds (0 >= 7/8 = 0). */
+	static const struct model_spec s = { "m", 256, 512, 1, 4, 4, 64, 256, false, QA_TYPE_F16 };
+	build(&M, &s, "llama", false);
+	plan_ok("Q4_K_M", 0);
+	ck_assert_str_eq(type_of("blk.0.attn_v.weight"), "q6_K");
+	ck_assert_str_eq(type_of("blk.0.ffn_down.weight"), "q6_K");
+
+	/* A [N, 1] matrix is 1-D to llama.cpp, and non-weight 2-D is kept. */
+	M.n = 0;
+	add(&M, "blk.0.attn_q.weight", 2, 256, 1, QA_TYPE_BF16);
+	add(&M, "blk.0.ffn_up.weight", 2, 256, 64, QA_TYPE_BF16);
+	add(&M, "blk.0.ffn_up.scale", 2, 256, 64, QA_TYPE_BF16);
+	add(&M, "blk.0.extra_norm.weight", 2, 256, 64, QA_TYPE_BF16);
+	plan_ok("Q4_K_M", 0);
+	ck_assert(!P[0].quantized);
+	ck_assert_str_eq(qa_type_name(P[0].type), "bf16");
+	ck_assert(P[1].quantized);
+	ck_assert_str_eq(qa_type_name(P[1].type), "q4_K");
+	ck_assert(!P[2].quantized);
+	ck_assert_str_eq(qa_type_name(P[2].type), "bf16");
+	ck_assert(!P[3].quantized);
+	ck_assert_str_eq(qa_type_name(P[3].type), "f32");
+	ck_assert(strlen(P[1].rule) > 0 && strlen(P[1].rule) < sizeof P[1].rule);
+}
+END_TEST
+
+/* ---- malformed ------------------------------------------------------------- */
+
+START_TEST(test_refused)
+{
+	struct qa_diag d;
+	static const struct model_spec s = { "m", 256, 512, 2, 4, 4, 64, 256, false, QA_TYPE_F16 };
+	const struct qa_recipe *r = qa_recipe_by_name("Q4_K_M");
+
+	build(&M, &s, "llama", false);
+	ck_assert_int_eq(qa_recipe_plan(r, 0, NULL, M.t, M.n, P, &d), QA_ERR_USAGE);
+	ck_assert_int_eq(qa_recipe_plan(r, 0, &M.shape, NULL, M.n, P, &d), QA_ERR_USAGE);
+	ck_assert_int_eq(qa_recipe_plan(r, 0, &M.shape, M.t, M.n, NULL, &d), QA_ERR_USAGE);
+	ck_assert_int_eq(qa_recipe_plan(NULL, QA_TYPE_Q8_K, &M.shape, M.t, M.n, P, &d),
+	                 QA_ERR_USAGE);
+	ck_assert_int_eq(qa_recipe_plan(NULL, 999, &M.shape, M.t, M.n, P, NULL), QA_ERR_USAGE);
+
+	/* Declared tied but the file has output.weight. */
+	M.shape.tied = true;
+	ck_assert_int_eq(qa_recipe_plan(r, 0, &M.shape, M.t, M.n, P, &d), QA_ERR_VALUE);
+	ck_assert_int_eq(d.code, QA_ERR_VALUE);
+	M.shape.tied = false;
+
+	/* No fallback exists for q8_0 with ne[0] = 48 (llama.cpp throws). */
+	M.n = 0;
+	add(&M, "blk.0.ffn_up.weight", 2, 48, 64, QA_TYPE_F32);
+	ck_assert_int_eq(qa_recipe_plan(qa_recipe_by_name("Q8_0"), 0, &M.shape, M.t, M.n, P, &d),
+	                 QA_ERR_VALUE);
+	ck_assert_int_eq(qa_recipe_plan(NULL, QA_TYPE_Q4_0, &M.shape, M.t, M.n, P, &d),
+	                 QA_ERR_VALUE);
+}
+END_TEST
+
+static const struct {
+	const char *name;
+	uint32_t n_dims, src;
+} bad_tensors[] = {
+	{ NULL, 2, QA_TYPE_F32 },
+	{ "blk.0.ffn_up.weight", 0, QA_TYPE_F32 },
+	{ "blk.0.ffn_up.weight", 5, QA_TYPE_F32 },
+	{ "blk.0.ffn_up.weight", 2, 4 },
+	{ "blk.0.ffn_up.weight", 2, 9999 },
+};
+
+START_TEST(test_bad_tensor)
+{
+	struct qa_diag d;
+	struct qa_plan_tensor t[2] = {
+		{ "token_embd.weight", 2, { 256, 256, 1, 1 }, QA_TYPE_F32 },
+		{ bad_tensors[_i].name, bad_tensors[_i].n_dims, { 256, 64, 1, 1 }, bad_tensors[_i].src },
+	};
+	struct qa_model_shape shape = { "qwen2", 1, 4, 4, true };
+	ck_assert_int_eq(qa_recipe_plan(qa_recipe_by_name("Q6_K"), 0, &shape, t, 2, P, &d),
+	                 QA_ERR_VALUE);
+	ck_assert_int_eq(d.code, QA_ERR_VALUE);
+	ck_assert(strlen(d.msg) > 0);
+}
+END_TEST
+
+static Suite *recipe_suite(void)
+{
+	Suite *s = suite_create("recipe");
+	TCase *core = tcase_create("core");
+	tcase_add_test(core, test_fixture_count);
+	tcase_add_loop_test(core, test_oracle_artifact, 0, N_ARTIFACTS);
+	tcase_add_test(core, test_order_independent);
+	tcase_add_loop_test(core, test_use_more_bits, 0, 2);
+	tcase_add_loop_test(core, test_q2_k_gqa, 0, sizeof gqa_cases / sizeof gqa_cases[0]);
+	tcase_add_test(core, test_q3_k_mixes);
+	tcase_add_test(core, test_q4_k_s);
+	tcase_add_loop_test(core, test_output_rule, 0, sizeof output_cases / sizeof output_cases[0]);
+	tcase_add_loop_test(core, test_pure_fallback, 0,
+	                    sizeof fallback_cases / sizeof fallback_cases[0]);
+	tcase_add_test(core, test_70b);
+	suite_add_tcase(s, core);
+
+	TCase *limits = tcase_create("limits");
+	tcase_add_loop_test(limits, test_recipe_names, 0, sizeof name_cases / sizeof name_cases[0]);
+	tcase_add_loop_test(limits, test_unknown_recipe, 0,
+	                    sizeof unknown_names / sizeof unknown_names[0]);
+	tcase_add_test(limits, test_unknown_ftype);
+	tcase_add_test(limits, test_pure_file_type);
+	tcase_add_test(limits, test_edge_shapes);
+	suite_add_tcase(s, limits);
+
+	TCase *malformed = tcase_create("malformed");
+	tcase_add_test(malformed, test_refused);
+	tcase_add_loop_test(malformed, test_bad_tensor, 0,
+	                    sizeof bad_tensors / sizeof bad_tensors[0]);
+	suite_add_tcase(s, malformed);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(recipe_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
