@@ -15,6 +15,8 @@
 static const struct cli_command commands[] = {
 	{ "inspect", cmd_inspect, "show a GGUF or safetensors file's header, metadata and tensors" },
 	{ "quantize", cmd_quantize, "quantize a reference checkpoint exactly as ggml does" },
+	{ "hash", cmd_hash, "hash every tensor and 256-element block (manifest)" },
+	{ "verify", cmd_verify, "check a file against a manifest" },
 };
 
 static const size_t n_commands = sizeof commands / sizeof commands[0];

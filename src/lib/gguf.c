@@ -34,7 +34,10 @@
 #define GGUF_HEADER_FIXED 24u   /* magic, version, tensor count, kv count */
 #define MIN_TENSOR_INFO 32u     /* empty name, one dimension */
 #define MIN_KV 13u              /* empty key, type, one-byte value */
-#define INITIAL_HEADER_BYTES ((uint64_t)1 << 20)
+/* First header buffer; overridable at build time only to test the growth path. */
+#ifndef QA_GGUF_INITIAL_HEADER_BYTES
+#define QA_GGUF_INITIAL_HEADER_BYTES ((uint64_t)1 << 20)
+#endif
 #define MAX_TENSOR_NAME 64u     /* ggml's GGML_MAX_NAME, names are shorter */
 
 /* ------------------------------------------------------------------ */
@@ -815,7 +818,7 @@ enum qa_err qa_gguf_open(struct qa_gguf **out, struct qa_source *src,
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	g->src = src;
 	uint64_t size = qa_source_size(src);
-	uint64_t want = size < INITIAL_HEADER_BYTES ? size : INITIAL_HEADER_BYTES;
+	uint64_t want = size < QA_GGUF_INITIAL_HEADER_BYTES ? size : QA_GGUF_INITIAL_HEADER_BYTES;
 	enum qa_err e;
 	for (;;) {
 		if (want > SIZE_MAX - 1) {
@@ -1336,7 +1339,6 @@ enum qa_err qa_gguf_writer_begin_data(struct qa_gguf_writer *w, struct qa_diag *
 			                   "tensor data section too large");
 	}
 	enum qa_err e = w_put(w, "GGUF", 4, d);
-	uint64_t pos = GGUF_HEADER_FIXED;
 	if (!e)
 		e = w_u32(w, 3, d);
 	if (!e)
@@ -1369,8 +1371,7 @@ enum qa_err qa_gguf_writer_begin_data(struct qa_gguf_writer *w, struct qa_diag *
 	long at = ftell(w->f);
 	if (at < 0)
 		return w_io(w, "cannot tell position in", errno, d);
-	pos = (uint64_t)at;
-	if ((e = w_zeros(w, pad_to(pos, w->alignment), d)))
+	if ((e = w_zeros(w, pad_to((uint64_t)at, w->alignment), d)))
 		return e;
 	w->state = W_DATA;
 	w->cur = 0;

@@ -995,7 +995,13 @@ enum qa_err qa_st_open(struct qa_st **out, const char *path, struct qa_diag *d)
 		return nomem(d);
 	if (S_ISDIR(sb.st_mode)) {
 		st->dir = dup_str(path);
-		e = st->dir ? open_dir(st, path, d) : nomem(d);
+		if (st->dir) {
+			/* "dir/" and "dir" name the same checkpoint */
+			size_t n = strlen(st->dir);
+			while (n > 1 && st->dir[n - 1] == '/')
+				st->dir[--n] = '\0';
+		}
+		e = st->dir ? open_dir(st, st->dir, d) : nomem(d);
 	} else {
 		st->dir = dir_of(path);
 		if (!st->dir)

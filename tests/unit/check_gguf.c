@@ -377,11 +377,58 @@ START_TEST(test_unordered_offsets)
 }
 END_TEST
 
+/*
+ * A source that can only copy bytes (like a future remote source): the
+ * reader must get the header through read calls, and tensor views must be
+ * refused as unsupported while reads work.
+ */
+struct copy_source {
+	struct qa_source base;
+	const uint8_t *data;
+	size_t reads;
+	uint64_t max_read;
+};
+
+static enum qa_err copy_read(struct qa_source *s, uint64_t off, size_t len, void *buf,
+                             struct qa_diag *d)
+{
+	struct copy_source *c = (struct copy_source *)s;
+	(void)d;
+	c->reads++;
+	if (len > c->max_read)
+		c->max_read = len;
+	memcpy(buf, c->data + off, len);
+	return QA_OK;
+}
+
+static const struct qa_source_ops copy_ops = { copy_read, NULL, NULL };
+
+START_TEST(test_read_only_source)
+{
+	size_t len;
+	uint8_t *all = slurp("good-v3.gguf", &len);
+	struct copy_source c = { { &copy_ops, len, (char *)"copy" }, all, 0, 0 };
+	struct qa_gguf *g;
+	struct qa_diag d;
+	ck_assert_int_eq(qa_gguf_open(&g, &c.base, &d), QA_OK);
+	ck_assert_uint_ge(c.reads, 1);
+	ck_assert_uint_eq(qa_gguf_n_tensors(g), 4);
+	const struct qa_gguf_tensor *t = qa_gguf_tensor_find(g, "d");
+	const void *view;
+	ck_assert_int_eq(qa_gguf_tensor_view(g, t, &view, &d), QA_ERR_UNSUPPORTED);
+	uint8_t buf[144];
+	ck_assert_int_eq(qa_gguf_tensor_read(g, t, 0, sizeof buf, buf, &d), QA_OK);
+	for (size_t j = 0; j < sizeof buf; j++)
+		ck_assert_uint_eq(buf[j], pattern(3, j));
+	qa_gguf_close(g);
+	free(all);
+}
+END_TEST
+
 /* Write the content of good-v3.gguf with the writer: same bytes. */
 static void write_v3_like(const char *path, size_t chunk)
 {
 	struct qa_gguf_writer *w;
-	struct qa_diag d;
 	static const uint64_t ne[4][4] = { { 8 }, { 16, 2 }, { 64, 3 }, { 256 } };
 	static const uint32_t type[4] = { QA_TYPE_F32, QA_TYPE_F16, QA_TYPE_Q8_0, QA_TYPE_Q4_K };
 	static const uint32_t nd[4] = { 1, 2, 2, 1 };
@@ -403,7 +450,6 @@ static void write_v3_like(const char *path, size_t chunk)
 		OK(qa_gguf_writer_write(w, all + at, n - at < chunk ? n - at : chunk, &d_));
 	OK(qa_gguf_writer_commit(w, &d_));
 	qa_gguf_writer_free(w);
-	(void)d;
 }
 
 static void assert_same_file(const char *path, const char *data_name)
@@ -907,6 +953,7 @@ static Suite *gguf_suite(void)
 	tcase_add_test(core, test_all_types);
 	tcase_add_test(core, test_unsupported_type_parses);
 	tcase_add_test(core, test_unordered_offsets);
+	tcase_add_test(core, test_read_only_source);
 	tcase_add_loop_test(core, test_writer_layout, 0,
 	                    (int)(sizeof chunks / sizeof chunks[0]));
 	tcase_add_test(core, test_writer_alignment_layout);

@@ -459,6 +459,11 @@ START_TEST(test_sharded)
 	check_sharded(st, "sharded");
 	qa_st_close(st);
 
+	/* A trailing slash names the same directory. */
+	st = open_ok("sharded/");
+	check_sharded(st, "sharded");
+	qa_st_close(st);
+
 	/* One shard opened on its own is an ordinary file. */
 	st = open_ok("sharded/model-00002-of-00002.safetensors");
 	ck_assert_uint_eq(qa_st_n_tensors(st), 2);

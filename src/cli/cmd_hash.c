@@ -1,0 +1,137 @@
+/*
+ * cmd_hash.c - "quantaudit hash": per-tensor and per-block SHA-256 manifest.
+ */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "manifest.h"
+
+static const char usage[] =
+	"quantaudit hash FILE [--blocks] [--json] [--format json|table|gguf-hash] [-o MANIFEST] [-j N]";
+
+static void help(void)
+{
+	printf("usage: %s\n\n"
+	       "Hash a GGUF or safetensors file: the whole file, its metadata section, and every\n"
+	       "tensor (digest, number of 256-element blocks, Merkle root of the block digests).\n\n"
+	       "  --blocks            include every block's SHA-256 (block_sha256) in the manifest\n"
+	       "  --json              print the manifest as JSON (same as --format json)\n"
+	       "  --format F          table (default), json (schema quantaudit.manifest/1), or\n"
+	       "                      gguf-hash: the text of llama.cpp's llama-gguf-hash --sha256\n"
+	       "  -o, --output FILE   write the manifest to FILE instead of stdout (JSON unless\n"
+	       "                      --format says otherwise); 'quantaudit verify' reads it back\n"
+	       "  -j, --threads N     worker threads (default: all cores)\n"
+	       "  -h, --help          show this help\n\n"
+	       "A block is 256 consecutive elements in storage order (one k-quant super-block,\n"
+	       "eight q8_0 blocks, 256 f16 values...); the last may be partial.  The Merkle root\n"
+	       "is SHA-256 of the block digests concatenated as 32-byte values.\n",
+	       usage);
+}
+
+static void print_table(FILE *f, const struct qa_manifest *m)
+{
+	char hex[65];
+	qa_manifest_hex(m->sha256, hex);
+	fprintf(f, "file:     %s (%s, %" PRIu64 " bytes)\nsha256:   %s\n", m->path, m->format, m->size, hex);
+	qa_manifest_hex(m->metadata_sha256, hex);
+	fprintf(f, "metadata: %s\n\n", hex);
+	fprintf(f, "%-40s %-6s %8s  %-16s  %-16s\n", "tensor", "type", "blocks", "sha256", "merkle_root");
+	for (size_t i = 0; i < m->n; i++) {
+		const struct qa_manifest_tensor *t = &m->tensors[i];
+		char a[65], b[65];
+		qa_manifest_hex(t->sha256, a);
+		qa_manifest_hex(t->merkle, b);
+		fprintf(f, "%-40s %-6s %8" PRIu64 "  %.16s  %.16s\n", t->name, t->type, t->n_blocks, a, b);
+	}
+}
+
+/* llama-gguf-hash --sha256: one line per tensor, then the digest of all tensor data. */
+static void print_gguf_hash(FILE *f, const struct qa_manifest *m, const char *label)
+{
+	char hex[65];
+	for (size_t i = 0; i < m->n; i++) {
+		qa_manifest_hex(m->tensors[i].sha256, hex);
+		fprintf(f, "%-8s  %s  %s:%s\n", "sha256", hex, label, m->tensors[i].name);
+	}
+	qa_manifest_hex(m->tensor_data_sha256, hex);
+	fprintf(f, "%-8s  %s  %s\n", "sha256", hex, label);
+}
+
+int cmd_hash(int argc, char **argv)
+{
+	enum { O_BLOCKS = 256, O_JSON, O_FORMAT };
+	static const struct option opts[] = {
+		{ "blocks", no_argument, NULL, O_BLOCKS },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "format", required_argument, NULL, O_FORMAT },
+		{ "output", required_argument, NULL, 'o' },
+		{ "threads", required_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool blocks = false;
+	const char *format = NULL, *out = NULL;
+	unsigned threads = 0;
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "o:j:h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_BLOCKS: blocks = true; break;
+		case O_JSON: format = "json"; break;
+		case O_FORMAT:
+			if (strcmp(optarg, "json") && strcmp(optarg, "table") && strcmp(optarg, "gguf-hash"))
+				return cli_usage_error("hash", usage, "unknown format '%s' (json, table or gguf-hash)", optarg);
+			format = optarg;
+			break;
+		case 'o': out = optarg; break;
+		case 'j':
+			if (!cli_parse_threads(optarg, &threads))
+				return cli_usage_error("hash", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
+			break;
+		case 'h': help(); return QA_EXIT_OK;
+		default:
+			return cli_usage_error("hash", usage, "unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage_error("hash", usage, argc - optind ? "too many arguments" : "missing FILE");
+	if (!format)
+		format = out ? "json" : "table";
+	const char *path = argv[optind];
+	struct qa_manifest *m;
+	struct qa_diag d;
+	qa_diag_clear(&d);
+	enum qa_err e = qa_manifest_compute(path, blocks, strcmp(format, "gguf-hash") == 0, threads, &m, &d);
+	if (e == QA_ERR_USAGE)
+		return cli_usage_error("hash", usage, "%s", d.msg);
+	if (e)
+		return cli_fail(path, &d);
+	FILE *f = stdout;
+	if (out && !(f = fopen(out, "w"))) {
+		qa_manifest_free(m);
+		fprintf(stderr, "quantaudit: %s: cannot create file\n", out);
+		return QA_EXIT_IO;
+	}
+	int rc = QA_EXIT_OK;
+	if (strcmp(format, "json") == 0) {
+		json_t *j = qa_manifest_to_json(m);
+		if (json_dumpf(j, f, JSON_INDENT(2)) != 0 || fputc('\n', f) == EOF)
+			rc = QA_EXIT_IO;
+		json_decref(j);
+	} else if (strcmp(format, "gguf-hash") == 0) {
+		print_gguf_hash(f, m, path);
+	} else {
+		print_table(f, m);
+	}
+	if ((f != stdout ? fclose(f) : fflush(f)) != 0)
+		rc = QA_EXIT_IO;
+	if (rc)
+		fprintf(stderr, "quantaudit: %s: write failed\n", out ? out : "standard output");
+	qa_manifest_free(m);
+	return rc;
+}

@@ -1,0 +1,139 @@
+/*
+ * cmd_verify.c - "quantaudit verify FILE MANIFEST": check a file against a
+ * manifest written by "quantaudit hash", naming what differs.
+ */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "manifest.h"
+
+static const char usage[] = "quantaudit verify FILE MANIFEST [--json] [-j N]";
+
+static void help(void)
+{
+	printf("usage: %s\n\n"
+	       "Hash FILE and compare it with MANIFEST (from 'quantaudit hash -o'). Exit 0 when\n"
+	       "everything matches; otherwise exit 1 and name each mismatching tensor (with the\n"
+	       "number of mismatching 256-element blocks and the first one, when the manifest\n"
+	       "holds block digests), missing and extra tensors, and a changed metadata section.\n"
+	       "A malformed manifest or one with an unknown schema exits 3.\n\n"
+	       "  --json            print the result as JSON (schema quantaudit.verify/1)\n"
+	       "  -j, --threads N   worker threads (default: all cores)\n"
+	       "  -h, --help        show this help\n",
+	       usage);
+}
+
+static const char *kind_name(enum qa_verify_kind k)
+{
+	switch (k) {
+	case QA_VERIFY_MISMATCH: return "mismatch";
+	case QA_VERIFY_MISSING: return "missing";
+	case QA_VERIFY_EXTRA: return "extra";
+	case QA_VERIFY_SHAPE: return "shape-mismatch";
+	}
+	return "?";
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	enum { O_JSON = 256 };
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, O_JSON },
+		{ "threads", required_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool as_json = false;
+	unsigned threads = 0;
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_JSON: as_json = true; break;
+		case 'j':
+			if (!cli_parse_threads(optarg, &threads))
+				return cli_usage_error("verify", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
+			break;
+		case 'h': help(); return QA_EXIT_OK;
+		default:
+			return cli_usage_error("verify", usage, "unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (argc - optind != 2)
+		return cli_usage_error("verify", usage, argc - optind > 2 ? "too many arguments" : "need FILE and MANIFEST");
+	const char *path = argv[optind], *mpath = argv[optind + 1];
+	struct qa_manifest *want, *got;
+	struct qa_diag d;
+	qa_diag_clear(&d);
+	if (qa_manifest_load(mpath, &want, &d))
+		return cli_fail(mpath, &d);
+	enum qa_err e = qa_manifest_compute(path, want->has_blocks, false, threads, &got, &d);
+	if (e) {
+		qa_manifest_free(want);
+		return e == QA_ERR_USAGE ? cli_usage_error("verify", usage, "%s", d.msg) : cli_fail(path, &d);
+	}
+	struct qa_verify v;
+	if (qa_verify_compare(got, want, &v, &d)) {
+		qa_manifest_free(want);
+		qa_manifest_free(got);
+		return cli_fail(path, &d);
+	}
+	bool ok = qa_verify_ok(&v);
+	int rc = ok ? QA_EXIT_OK : QA_EXIT_FINDING;
+	if (as_json) {
+		json_t *root = json_object(), *items = json_array();
+		json_object_set_new(root, "schema", json_string("quantaudit.verify/1"));
+		json_object_set_new(root, "file", json_string(path));
+		json_object_set_new(root, "manifest", json_string(mpath));
+		json_object_set_new(root, "file_match", json_boolean(v.file_match));
+		json_object_set_new(root, "metadata_match", json_boolean(v.metadata_match));
+		json_object_set_new(root, "tensors_ok", json_integer((json_int_t)v.n_tensors_ok));
+		for (size_t i = 0; i < v.n_items; i++) {
+			const struct qa_verify_item *it = &v.items[i];
+			json_t *o = json_object();
+			json_object_set_new(o, "name", json_string(it->name));
+			json_object_set_new(o, "status", json_string(kind_name(it->kind)));
+			if (it->blocks_known) {
+				json_object_set_new(o, "divergent_blocks", cli_json_u64(it->divergent_blocks));
+				json_object_set_new(o, "first_divergent_block",
+				                    it->first_divergent == UINT64_MAX ? json_null() : cli_json_u64(it->first_divergent));
+			}
+			json_array_append_new(items, o);
+		}
+		json_object_set_new(root, "differences", items);
+		json_object_set_new(root, "verdict", json_string(ok ? "pass" : "fail"));
+		int jr = cli_json_print(root);
+		if (jr)
+			rc = jr;
+	} else {
+		if (!v.metadata_match)
+			printf("metadata: changed (the bytes before the data section differ)\n");
+		for (size_t i = 0; i < v.n_items; i++) {
+			const struct qa_verify_item *it = &v.items[i];
+			printf("%-14s %s", kind_name(it->kind), it->name);
+			if (it->blocks_known && it->divergent_blocks)
+				printf(": %" PRIu64 " of %" PRIu64 " blocks differ, first at block %" PRIu64,
+				       it->divergent_blocks, it->blocks_compared, it->first_divergent);
+			else if (it->kind == QA_VERIFY_MISMATCH)
+				printf(": tensor digest differs (the manifest has no block digests)");
+			putchar('\n');
+		}
+		if (ok)
+			printf("%s: OK (%zu tensors, file and metadata match %s)\n", path, v.n_tensors_ok, mpath);
+		else
+			printf("%s: FAILED against %s: %zu difference%s%s%s\n", path, mpath, v.n_items,
+			       v.n_items == 1 ? "" : "s", v.metadata_match ? "" : ", metadata changed",
+			       v.file_match ? "" : ", file digest differs");
+		if (fflush(stdout) != 0)
+			rc = QA_EXIT_IO;
+	}
+	qa_verify_free(&v);
+	qa_manifest_free(want);
+	qa_manifest_free(got);
+	return rc;
+}

@@ -1,0 +1,118 @@
+/*
+ * manifest.h - per-tensor and per-block digests of a file (a "manifest"),
+ * its JSON form (schema quantaudit.manifest/1), and verification of a file
+ * against a manifest.
+ *
+ * A manifest records the file digest, the metadata digest (the bytes before
+ * the data section), and for each tensor its digest, block count, Merkle
+ * root and, optionally, every block digest; blockhash.h defines these.
+ * Computing one streams the file tensor by tensor: memory holds one
+ * tensor's block digests at a time unless they are all kept for output.
+ */
+#ifndef QA_MANIFEST_H
+#define QA_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "blockhash.h"
+#include "err.h"
+
+#define QA_MANIFEST_SCHEMA "quantaudit.manifest/1"
+
+struct qa_manifest_tensor {
+	char *name;
+	char *type;              /* ggml type name (GGUF) or dtype (safetensors) */
+	uint32_t n_dims;
+	uint64_t shape[8];       /* GGUF order for GGUF, file order for safetensors */
+	uint64_t offset;         /* relative to the data section */
+	uint64_t nbytes;
+	uint64_t n_blocks;
+	uint64_t block_bytes;
+	uint8_t sha256[QA_SHA256_LEN];
+	uint8_t merkle[QA_SHA256_LEN];
+	uint8_t *blocks;         /* n_blocks digests, or NULL when not kept */
+};
+
+struct qa_manifest {
+	char *path;
+	char *format;            /* "gguf" or "safetensors" */
+	uint64_t size;
+	uint8_t sha256[QA_SHA256_LEN];
+	uint8_t metadata_sha256[QA_SHA256_LEN];
+	uint8_t tensor_data_sha256[QA_SHA256_LEN]; /* all tensor bytes in file order (llama-gguf-hash's model line) */
+	bool has_tensor_data_sha256;
+	size_t n;
+	struct qa_manifest_tensor *tensors;
+	bool has_blocks;         /* every tensor carries its block digests */
+};
+
+/*
+ * Hash the GGUF or single safetensors file at path.  With keep_blocks, every
+ * tensor keeps its block digests; with data_digest, the digest of all tensor
+ * data in file order is computed too.  Work runs on n_threads threads (0:
+ * all cores).  The caller frees *out with qa_manifest_free().  Errors: the
+ * readers' (malformed input, I/O); QA_ERR_USAGE for a sharded checkpoint.
+ */
+enum qa_err qa_manifest_compute(const char *path, bool keep_blocks, bool data_digest,
+                                unsigned n_threads, struct qa_manifest **out,
+                                struct qa_diag *d);
+
+/*
+ * Parse a manifest from the JSON file at path.  Errors: QA_ERR_IO when it
+ * cannot be read; QA_ERR_FORMAT (with the byte offset of the JSON error, or
+ * of the file start for a structural problem) when it is not JSON, has an
+ * unknown schema, or lacks or mistypes a field.
+ */
+enum qa_err qa_manifest_load(const char *path, struct qa_manifest **out,
+                             struct qa_diag *d);
+
+/* The JSON object of m (new reference; block digests only when m has them). */
+json_t *qa_manifest_to_json(const struct qa_manifest *m);
+
+void qa_manifest_free(struct qa_manifest *m);
+
+/* Lowercase hex of a digest into out (65 bytes). */
+void qa_manifest_hex(const uint8_t digest[QA_SHA256_LEN], char out[65]);
+
+/* One difference between a file and a manifest. */
+enum qa_verify_kind {
+	QA_VERIFY_MISMATCH,      /* tensor bytes differ */
+	QA_VERIFY_MISSING,       /* in the manifest, not in the file */
+	QA_VERIFY_EXTRA,         /* in the file, not in the manifest */
+	QA_VERIFY_SHAPE          /* type, shape or size changed */
+};
+
+struct qa_verify_item {
+	enum qa_verify_kind kind;
+	const char *name;          /* borrowed from the manifests */
+	uint64_t blocks_compared;  /* blocks with digests on both sides */
+	uint64_t divergent_blocks; /* when both sides have block digests */
+	uint64_t first_divergent;  /* UINT64_MAX when unknown or none */
+	bool blocks_known;
+};
+
+struct qa_verify {
+	bool file_match;
+	bool metadata_match;
+	size_t n_items;
+	struct qa_verify_item *items; /* malloc'd; free with qa_verify_free */
+	size_t n_tensors_ok;
+};
+
+/*
+ * Compare the computed manifest got against the expected manifest want and
+ * fill *v (the caller frees it with qa_verify_free).  Tensors pair by name.
+ * Returns QA_OK or QA_ERR_NOMEM; whether they match is in *v.
+ */
+enum qa_err qa_verify_compare(const struct qa_manifest *got, const struct qa_manifest *want,
+                              struct qa_verify *v, struct qa_diag *d);
+void qa_verify_free(struct qa_verify *v);
+
+/* True when v records no difference at all. */
+bool qa_verify_ok(const struct qa_verify *v);
+
+#endif
