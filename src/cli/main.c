@@ -3,7 +3,7 @@
  * table.  Each command lives in its own cmd_<name>.c and receives argv
  * starting at its own name.
  */
-#include "config.h"
+#include "build-config.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +17,9 @@ static const struct cli_command commands[] = {
 	{ "quantize", cmd_quantize, "quantize a reference checkpoint exactly as ggml does" },
 	{ "hash", cmd_hash, "hash every tensor and 256-element block (manifest)" },
 	{ "verify", cmd_verify, "check a file against a manifest" },
+	{ "diff", cmd_diff, "audit a GGUF artifact against its reference checkpoint" },
+	{ "shape-swap", cmd_shape_swap, "audit the [in,out] shape-swap defect (AUDIT-Q4K-SHAPE-001)" },
+	{ "synth", cmd_synth, "write a deterministic synthetic checkpoint with a real model's shapes" },
 };
 
 static const size_t n_commands = sizeof commands / sizeof commands[0];

@@ -1120,8 +1120,8 @@ enum qa_err qa_gguf_writer_open(struct qa_gguf_writer **out, const char *dest_pa
 		w->tmp = NULL;
 		qa_gguf_writer_free(w);
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET,
-		                   "cannot create a temporary file beside %s: %s",
-		                   dest_path, strerror(err));
+		                   "cannot create a temporary file beside it: %s",
+		                   strerror(err));
 	}
 	/* mkstemp makes the file private; give it ordinary permissions. */
 	(void)fchmod(fd, 0644);

@@ -49,11 +49,21 @@ enum qa_err qa_format_detect(const char *path, enum qa_format *out,
 	enum qa_err e = qa_source_open_file(&src, path, d);
 	if (e)
 		return e;
-	uint8_t magic[4] = { 0 };
-	if (qa_source_size(src) >= 4)
-		qa_source_read(src, 0, 4, magic, "magic", NULL);
+	uint8_t head[9] = { 0 };
+	uint64_t size = qa_source_size(src);
+	qa_source_read(src, 0, size < 9 ? (size_t)size : 9, head, "header", NULL);
 	qa_source_close(src);
-	*out = memcmp(magic, "GGUF", 4) == 0 ? QA_FORMAT_GGUF : QA_FORMAT_SAFETENSORS;
+	if (size >= 4 && memcmp(head, "GGUF", 4) == 0)
+		*out = QA_FORMAT_GGUF;
+	else if (size >= 9 && head[8] == '{')
+		*out = QA_FORMAT_SAFETENSORS;
+	else if (ends_with(path, ".gguf"))
+		*out = QA_FORMAT_GGUF; /* let the reader say what is wrong */
+	else if (ends_with(path, ".safetensors"))
+		*out = QA_FORMAT_SAFETENSORS;
+	else
+		return qa_diag_set(d, QA_ERR_FORMAT, 0,
+		                   "neither gguf (magic \"GGUF\") nor safetensors (8-byte length, then a json header)");
 	return QA_OK;
 }
 

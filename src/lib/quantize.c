@@ -37,14 +37,17 @@ bool qa_quantize_nbytes(uint32_t type, uint64_t in, uint64_t out, enum qa_layout
 	return qa_mul_u64(blocks, t->block_bytes, nbytes);
 }
 
-enum qa_err qa_quantize_check_finite(const char *name, const float *w, uint64_t n,
+enum qa_err qa_quantize_check_finite(const struct qa_ref_tensor *t, const float *w,
                                      struct qa_diag *d)
 {
-	size_t i = qa_quant_find_nonfinite(w, (size_t)n);
-	if (i < n)
+	size_t i = qa_quant_find_nonfinite(w, (size_t)t->n_elems);
+	bool renamed = strcmp(t->name, t->src_name) != 0;
+	if (i < t->n_elems)
 		return qa_diag_set(d, QA_ERR_VALUE, QA_NO_OFFSET,
-		                   "tensor %s: element %zu is %s; non-finite weights cannot be quantized",
-		                   name, i, isnan(w[i]) ? "nan" : (w[i] > 0 ? "+inf" : "-inf"));
+		                   "tensor %s%s%s%s: element %zu is %s; non-finite weights cannot be quantized",
+		                   t->src_name, renamed ? " (" : "", renamed ? t->name : "",
+		                   renamed ? ")" : "", i,
+		                   isnan(w[i]) ? "nan" : (w[i] > 0 ? "+inf" : "-inf"));
 	return QA_OK;
 }
 
@@ -228,7 +231,7 @@ static enum qa_err write_tensor(struct qa_ref *r, const struct qa_quantize_opts 
 	}
 	if ((e = qa_ref_read_f32(r, t, f, d)))
 		goto done;
-	if ((e = qa_quantize_check_finite(t->name, f, t->n_elems, d)))
+	if ((e = qa_quantize_check_finite(t, f, d)))
 		goto done;
 	uint64_t in, rows;
 	dims2(t->ne, &in, &rows);

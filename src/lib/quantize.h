@@ -87,10 +87,10 @@ enum qa_err qa_quantize_tensor(const float *w, uint64_t in, uint64_t out, uint32
                                struct qa_diag *d);
 
 /*
- * Fail with QA_ERR_VALUE ("tensor NAME: element I is nan") when any of the
- * n values is not finite; QA_OK otherwise.
+ * Fail with QA_ERR_VALUE ("tensor NAME (GGUF NAME): element I is nan") when
+ * any of t's n_elems values at w is not finite; QA_OK otherwise.
  */
-enum qa_err qa_quantize_check_finite(const char *name, const float *w, uint64_t n,
+enum qa_err qa_quantize_check_finite(const struct qa_ref_tensor *t, const float *w,
                                      struct qa_diag *d);
 
 #endif

@@ -551,8 +551,8 @@ static enum qa_err parse_shard(struct qa_st *st, uint32_t si, bool keep_meta,
 	for (size_t i = 0; i < cnt; i++) {
 		if (i > 0 && es[i].t.begin < max_end)
 			return qa_diag_set(d, QA_ERR_FORMAT, es[i].key_off,
-			                   "tensor data overlaps %s: %s",
-			                   es[max_i].t.name, es[i].t.name);
+			                   "tensor \"%s\" data overlaps tensor \"%s\"",
+			                   es[i].t.name, es[max_i].t.name);
 		if (es[i].t.end > max_end) {
 			max_end = es[i].t.end;
 			max_i = i;

@@ -79,7 +79,93 @@ for f in tests/data/safetensors/bad-*.safetensors; do
 	one_line "inspect-st-$(basename "$f" .safetensors)" 3 inspect "$f"
 done
 
-[ -f "$top/tests/cli/more.sh" ] && . "$top/tests/cli/more.sh"
+# t_file NAME FILE : compare a file the previous case wrote (minus its Date and
+# version lines, which name the day and the linked libraries) with golden/NAME.
+t_file() {
+	local name=$1 file=$2
+	grep -v -E '^(Date: |- quantaudit version|quantaudit [0-9]+\.[0-9]+\.[0-9]+ \()' "$file" 2>/dev/null |
+		sed "s#$TMP#\$TMP#g" >"$TMP/filecmp"
+	if [ "${QA_UPDATE_GOLDEN:-0}" = 1 ]; then cp "$TMP/filecmp" "$golden/$name"; fi
+	if [ -s "$TMP/filecmp" ] && cmp -s "$golden/$name" "$TMP/filecmp"; then
+		pass=$((pass + 1)); echo "ok    $name"
+	else
+		fail=$((fail + 1)); echo "FAIL  $name: $file differs from golden/$name"
+		diff -u "$golden/$name" "$TMP/filecmp" | head -n 20
+	fi
+}
+
+REF=$F/micro-qwen2.safetensors
+CORRUPT=$F/micro-qwen2.Q4_K_M.corrupt.gguf
+TRANSPOSED=$F/micro-qwen2.pure-q4_K.transposed.gguf
+
+# ---------------------------------------------------------------- quantize
+t quantize-help 0 quantize --help
+t quantize-no-recipe 2 quantize $REF -o "$TMP/q.gguf"
+t quantize-both 2 quantize $REF --recipe Q4_K_M --type q4_K -o "$TMP/q.gguf"
+t quantize-bad-recipe 2 quantize $REF --recipe Q4_K_XL -o "$TMP/q.gguf"
+t quantize-bad-type 2 quantize $REF --type q8_K -o "$TMP/q.gguf"
+t quantize-bad-layout 2 quantize $REF --type q4_K --layout sideways -o "$TMP/q.gguf"
+t quantize-bad-threads 2 quantize $REF --type q4_K -j 0 -o "$TMP/q.gguf"
+t quantize-no-output 2 quantize $REF --type q4_K
+t quantize-dry-run 0 quantize $REF --recipe Q4_K_M --dry-run
+t quantize-q4km 0 quantize $REF --recipe Q4_K_M -o "$TMP/q.gguf" -j 2
+t quantize-then-diff 0 diff $REF "$TMP/q.gguf"
+t quantize-swap-invalid 2 quantize $REF --type q4_K --layout in,out -o "$TMP/swap.gguf"
+t quantize-swap-allowed 0 quantize $REF --type q4_K --layout in,out --allow-invalid -o "$TMP/swap.gguf"
+t diff-layout-swap 1 diff $REF "$TMP/swap.gguf"
+t quantize-nan 3 quantize tests/data/cli/nan.safetensors --type q8_0 -o "$TMP/nan.gguf"
+t quantize-bad-ref 3 quantize tests/data/safetensors/bad-overlap.safetensors --type q8_0 -o "$TMP/x.gguf"
+t quantize-unwritable 4 quantize $REF --type q8_0 -o "$TMP/no/such/dir/x.gguf"
+
+# ---------------------------------------------------------------- hash and verify
+t hash-help 0 hash --help
+t hash-table 0 hash $CORRUPT
+t hash-json 0 hash $CORRUPT --json
+t hash-st-json 0 hash $REF --json -j 1
+t hash-gguf-hash 0 hash $CORRUPT --format gguf-hash
+t hash-bad-format 2 hash $CORRUPT --format xml
+t hash-manifest 0 hash $CORRUPT --blocks -o "$TMP/m.json"
+t verify-ok 0 verify $CORRUPT "$TMP/m.json"
+cp $CORRUPT "$TMP/tampered.gguf"
+printf '\x55' | dd of="$TMP/tampered.gguf" bs=1 seek=300000 conv=notrunc 2>/dev/null
+t verify-tampered 1 verify "$TMP/tampered.gguf" "$TMP/m.json"
+t verify-tampered-json 1 verify "$TMP/tampered.gguf" "$TMP/m.json" --json
+t verify-other-file 1 verify $TRANSPOSED "$TMP/m.json"
+printf '{"schema":"quantaudit.manifest/9"}' >"$TMP/bad-manifest.json"
+t verify-bad-schema 3 verify $CORRUPT "$TMP/bad-manifest.json"
+printf '{"schema": ' >"$TMP/trunc-manifest.json"
+t verify-truncated-manifest 3 verify $CORRUPT "$TMP/trunc-manifest.json"
+t verify-missing-arg 2 verify $CORRUPT
+
+# ---------------------------------------------------------------- diff
+t diff-help 0 diff --help
+t diff-corrupt 1 diff $REF $CORRUPT
+t diff-corrupt-json 1 diff $REF $CORRUPT --json -j 1
+t diff-transposed 1 diff $REF $TRANSPOSED
+t diff-missing-arg 2 diff $REF
+t diff-bad-artifact 3 diff $REF tests/data/gguf/bad-magic.gguf
+t diff-bad-ref 3 diff tests/data/safetensors/bad-overlap.safetensors $CORRUPT
+t diff-id-without-report 2 diff $REF $CORRUPT --id X
+t diff-report 1 diff $REF $CORRUPT --report "$TMP/report.md" --id AUDIT-TEST-001 --title "CLI test" --plot-format svg
+t_file diff-report.md "$TMP/report.md"
+
+# ---------------------------------------------------------------- shape-swap
+t swap-help 0 shape-swap --help
+t swap-micro 1 shape-swap $REF
+t swap-micro-json 1 shape-swap $REF --json --type q4_K
+t swap-q8-json 0 shape-swap $REF --json --type q8_0
+t swap-bad-type 2 shape-swap $REF --type f16
+t swap-labels-mismatch 2 shape-swap $REF $REF --label one
+t swap-nan 3 shape-swap tests/data/cli/nan.safetensors
+
+# ---------------------------------------------------------------- synth
+t synth-help 0 synth --help
+mkdir -p "$TMP/synth"
+t synth-small 0 synth --arch llama --hidden 256 --intermediate 512 --heads 4 --kv-heads 2 --vocab 300 --layers 2 --seed 5 -o "$TMP/synth/model.safetensors"
+t synth-inspect 0 inspect "$TMP/synth/model.safetensors"
+t synth-quantize-dry 0 quantize "$TMP/synth" --recipe Q4_K_M --dry-run
+t synth-bad-heads 2 synth --arch qwen2 --hidden 250 --intermediate 512 --heads 4 --kv-heads 3 --vocab 300 -o "$TMP/s2.safetensors"
+t synth-missing 2 synth --arch qwen2 --hidden 256 -o "$TMP/s3.safetensors"
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /*
  * check_quant.c - the quantizers against ggml's oracle vectors, and the
  * properties every quantizer must have (block locality, exact f32 passthrough,

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Path of rel under the source tree, in a static buffer (one at a time per slot). */
 static inline const char *tu_path(const char *rel)
@@ -41,3 +42,55 @@ static inline void *tu_slurp(const char *path, size_t *len)
 }
 
 #endif
+
+#include <stdint.h>
+
+/* One tensor for tu_write_st: name, dtype ("F32", "BF16", ...), up to 4 dims, raw bytes. */
+struct tu_st_tensor {
+	const char *name;
+	const char *dtype;
+	int n_dims;
+	uint64_t shape[4];
+	const void *data;
+	size_t nbytes;
+};
+
+/* Write a safetensors file holding n tensors in order; returns 0 on success. */
+static inline int tu_write_st(const char *path, const struct tu_st_tensor *t, int n)
+{
+	char hdr[8192];
+	size_t used = 0, off = 0;
+	used += (size_t)snprintf(hdr + used, sizeof hdr - used, "{");
+	for (int i = 0; i < n; i++) {
+		used += (size_t)snprintf(hdr + used, sizeof hdr - used, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[",
+		                         i ? "," : "", t[i].name, t[i].dtype);
+		for (int k = 0; k < t[i].n_dims; k++)
+			used += (size_t)snprintf(hdr + used, sizeof hdr - used, "%s%llu", k ? "," : "",
+			                         (unsigned long long)t[i].shape[k]);
+		used += (size_t)snprintf(hdr + used, sizeof hdr - used, "],\"data_offsets\":[%zu,%zu]}",
+		                         off, off + t[i].nbytes);
+		off += t[i].nbytes;
+	}
+	used += (size_t)snprintf(hdr + used, sizeof hdr - used, "}");
+	while (used % 8)
+		hdr[used++] = ' ';
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return -1;
+	uint8_t len[8];
+	for (int k = 0; k < 8; k++)
+		len[k] = (uint8_t)((uint64_t)used >> (8 * k));
+	fwrite(len, 1, 8, f);
+	fwrite(hdr, 1, used, f);
+	for (int i = 0; i < n; i++)
+		fwrite(t[i].data, 1, t[i].nbytes, f);
+	return fclose(f);
+}
+
+/* A fresh temporary directory (static buffer). */
+static inline const char *tu_tmpdir(void)
+{
+	static char dir[64];
+	snprintf(dir, sizeof dir, "/tmp/qa-test-XXXXXX");
+	return mkdtemp(dir);
+}

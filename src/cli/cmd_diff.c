@@ -1,0 +1,146 @@
+/*
+ * cmd_diff.c - "quantaudit diff REF ARTIFACT": audit a quantized GGUF against
+ * the reference checkpoint it was made from.
+ */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "compare.h"
+#include "layout.h"
+#include "report.h"
+#include "types.h"
+
+static const char usage[] =
+	"quantaudit diff REF ARTIFACT [--json] [-j N] [--report FILE.md [--id ID] [--title T] [--plot-format png|svg]]";
+
+static void help(void)
+{
+	printf("usage: %s\n\n"
+	       "Re-quantize every tensor of REF (safetensors file, sharded index, directory, or GGUF\n"
+	       "of f32/f16/bf16) to the type the ARTIFACT tensor has, exactly as ggml's reference\n"
+	       "quantizer would, and compare the two block by block (SHA-256 of every 256-element\n"
+	       "block).  Each tensor gets a verdict: identical (matches the out,in layout),\n"
+	       "layout-swap (matches in,out only), transposed (matches W^T only), divergent (no\n"
+	       "layout matches: count and first divergent block), missing, extra, shape-mismatch or\n"
+	       "unsupported-type, with RMSE and max abs error of the artifact and of the\n"
+	       "re-quantization against the reference.  The artifact's type plan is checked against\n"
+	       "llama.cpp's recipe for its general.file_type.\n\n"
+	       "  --json             print one JSON object (schema quantaudit.diff/1)\n"
+	       "  --report FILE.md   also write a markdown audit report, with plots beside it\n"
+	       "  --id ID            the report's document ID (default AUDIT-DIFF-<sha prefix>)\n"
+	       "  --title T          the report's title\n"
+	       "  --plot-format F    png (default) or svg\n"
+	       "  -j, --threads N    worker threads (default: all cores)\n"
+	       "  -h, --help         show this help\n\n"
+	       "Exit status: 0 when every tensor is identical, 1 otherwise.\n",
+	       usage);
+}
+
+static void print_human(const struct qa_diff_result *r)
+{
+	printf("reference: %s\nartifact:  %s", r->reference_path, r->artifact_path);
+	if (r->has_file_type)
+		printf(" (general.file_type %u%s%s)", r->file_type, r->recipe_name ? " = " : "",
+		       r->recipe_name ? r->recipe_name : "");
+	printf("\n\n%-32s %-7s %-7s %-15s %6s %9s %10s %10s\n", "tensor", "type", "recipe", "verdict",
+	       "blocks", "diverge", "rmse", "requant");
+	for (size_t i = 0; i < r->n; i++) {
+		const struct qa_diff_tensor *t = &r->tensors[i];
+		char div[32] = "-", rmse[16] = "-", rq[16] = "-";
+		if (t->verdict == QA_VERDICT_DIVERGENT)
+			snprintf(div, sizeof div, "%" PRIu64 "@%" PRIu64, t->divergent_blocks, t->first_divergent);
+		if (t->has_error) {
+			snprintf(rmse, sizeof rmse, "%.3e", t->rmse);
+			snprintf(rq, sizeof rq, "%.3e", t->requant_rmse);
+		}
+		printf("%-32s %-7s %-7s %-15s %6" PRIu64 " %9s %10s %10s%s\n", t->name, qa_type_name(t->type),
+		       t->in_plan ? qa_type_name(t->recipe_type) : "-", qa_verdict_name(t->verdict),
+		       t->blocks, div, rmse, rq,
+		       t->in_plan && t->recipe_type != t->type ? "  (recipe deviation)" : "");
+	}
+	printf("\n");
+	char para[2048];
+	qa_report_diff_verdict(r, para, sizeof para);
+	printf("%s\n", para);
+}
+
+int cmd_diff(int argc, char **argv)
+{
+	enum { O_JSON = 256, O_REPORT, O_ID, O_TITLE, O_PLOT };
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, O_JSON },
+		{ "report", required_argument, NULL, O_REPORT },
+		{ "id", required_argument, NULL, O_ID },
+		{ "title", required_argument, NULL, O_TITLE },
+		{ "plot-format", required_argument, NULL, O_PLOT },
+		{ "threads", required_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool as_json = false;
+	unsigned threads = 0;
+	struct qa_report_opts ro;
+	int c;
+	memset(&ro, 0, sizeof ro);
+	ro.plot_format = "png";
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_JSON: as_json = true; break;
+		case O_REPORT: ro.path = optarg; break;
+		case O_ID: ro.id = optarg; break;
+		case O_TITLE: ro.title = optarg; break;
+		case O_PLOT:
+			if (strcmp(optarg, "png") && strcmp(optarg, "svg"))
+				return cli_usage_error("diff", usage, "--plot-format is png or svg, not '%s'", optarg);
+			ro.plot_format = optarg;
+			break;
+		case 'j':
+			if (!cli_parse_threads(optarg, &threads))
+				return cli_usage_error("diff", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
+			break;
+		case 'h': help(); return QA_EXIT_OK;
+		default:
+			return cli_usage_error("diff", usage, "unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (argc - optind != 2)
+		return cli_usage_error("diff", usage, argc - optind > 2 ? "too many arguments" : "need REF and ARTIFACT");
+	if ((ro.id || ro.title) && !ro.path)
+		return cli_usage_error("diff", usage, "--id and --title need --report");
+	const char *ref = argv[optind], *art = argv[optind + 1];
+	struct qa_diff_result *r;
+	const char *culprit = ref;
+	struct qa_diag d;
+	qa_diag_clear(&d);
+	if (qa_diff_run(ref, art, threads, &r, &culprit, &d))
+		return cli_fail(culprit, &d);
+	int rc = r->pass ? QA_EXIT_OK : QA_EXIT_FINDING;
+	if (ro.path) {
+		ro.argc = argc;
+		ro.argv = (const char *const *)argv;
+		ro.version = cli_version_string();
+		char where[1024];
+		if (qa_report_diff_write(r, &ro, where, sizeof where, &d)) {
+			qa_diff_free(r);
+			return cli_fail(ro.path, &d);
+		}
+		fprintf(stderr, "quantaudit: report written to %s%s\n", ro.path, where);
+	}
+	if (as_json) {
+		int jr = cli_json_print(qa_diff_to_json(r));
+		if (jr)
+			rc = jr;
+	} else {
+		print_human(r);
+		if (fflush(stdout) != 0)
+			rc = QA_EXIT_IO;
+	}
+	qa_diff_free(r);
+	return rc;
+}

@@ -1,0 +1,203 @@
+/*
+ * cmd_shape_swap.c - "quantaudit shape-swap REF...": AUDIT-Q4K-SHAPE-001 as a
+ * command.  Every 2-D weight is quantized under out,in and under in,out
+ * (zero-padded rows), every block hashed, and the two compared against the
+ * row-split prediction.
+ */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "compare.h"
+#include "report.h"
+#include "types.h"
+
+static const char usage[] =
+	"quantaudit shape-swap REF... [--type q4_K] [--label NAME]... [--json] [-j N]\n"
+	"                             [--report FILE.md [--id ID] [--title T] [--claims FILE.json] [--plot-format png|svg]]";
+
+static void help(void)
+{
+	printf("usage: %s\n\n"
+	       "Audit the shape-swap defect (AUDIT-Q4K-SHAPE-001): an exporter that passes a weight's\n"
+	       "shape as [in, out] instead of [out, in] makes the quantizer read the same data as rows\n"
+	       "of out_features, each zero-padded to whole blocks.  For every 2-D weight of each REF\n"
+	       "(in GGUF naming) this quantizes under out,in and in,out, hashes every 256-element\n"
+	       "block and compares, next to the prediction of the mechanism: the bytes cannot change\n"
+	       "when both dims are multiples of the block size (256 for k-quants) or the matrix is\n"
+	       "square.  A tensor where prediction and measurement disagree is called out.\n\n"
+	       "  --type T           quantization type (default q4_K)\n"
+	       "  --label NAME       name the next REF in reports (repeat per REF; default: file name)\n"
+	       "  --json             print JSON (schema quantaudit.shape-swap/1; with several REFs, an\n"
+	       "                     object whose \"models\" array holds one such object per REF)\n"
+	       "  --report FILE.md   write a markdown audit report with plots beside it\n"
+	       "  --id ID, --title T the report's document ID and title\n"
+	       "  --claims FILE      check the claims in FILE (JSON) against the measurements\n"
+	       "  --plot-format F    png (default) or svg\n"
+	       "  -j, --threads N    worker threads (default: all cores)\n"
+	       "  -h, --help         show this help\n\n"
+	       "Exit status: 1 when any tensor diverges (the swap is not benign), 0 otherwise.\n",
+	       usage);
+}
+
+static void print_human(const struct qa_swap_result *r, const char *label)
+{
+	printf("%s: %s (%s, type %s)\n", label, r->reference_path, r->arch, qa_type_name(r->type));
+	printf("%-30s %-13s %9s %9s %12s %12s %10s %-9s %-9s %s\n", "tensor", "shape[in,out]",
+	       "blk out,in", "blk in,out", "B out,in", "B in,out", "excess", "identical", "predicted", "first div");
+	for (size_t i = 0; i < r->n; i++) {
+		const struct qa_swap_tensor *t = &r->tensors[i];
+		char shape[40], first[24] = "-";
+		snprintf(shape, sizeof shape, "%" PRIu64 "x%" PRIu64, t->in, t->out);
+		if (t->first_divergent != QA_NO_BLOCK)
+			snprintf(first, sizeof first, "%" PRIu64, t->first_divergent);
+		printf("%-30s %-13s %10" PRIu64 " %10" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRId64
+		       " %-9s %-9s %s%s\n", t->name, shape, t->blocks[0], t->blocks[1], t->bytes[0], t->bytes[1],
+		       (int64_t)(t->bytes[1] - t->bytes[0]), t->identical ? "yes" : "no",
+		       t->predicted_identical ? "yes" : "no", first,
+		       t->identical != t->predicted_identical ? "  <-- MEASUREMENT CONTRADICTS THE MECHANISM" : "");
+	}
+	printf("\n");
+}
+
+int cmd_shape_swap(int argc, char **argv)
+{
+	enum { O_TYPE = 256, O_LABEL, O_JSON, O_REPORT, O_ID, O_TITLE, O_CLAIMS, O_PLOT };
+	static const struct option opts[] = {
+		{ "type", required_argument, NULL, O_TYPE },
+		{ "label", required_argument, NULL, O_LABEL },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "report", required_argument, NULL, O_REPORT },
+		{ "id", required_argument, NULL, O_ID },
+		{ "title", required_argument, NULL, O_TITLE },
+		{ "claims", required_argument, NULL, O_CLAIMS },
+		{ "plot-format", required_argument, NULL, O_PLOT },
+		{ "threads", required_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint32_t type = QA_TYPE_Q4_K;
+	bool as_json = false;
+	unsigned threads = 0;
+	const char *labels[64];
+	size_t n_labels = 0;
+	struct qa_report_opts ro;
+	int c;
+	memset(&ro, 0, sizeof ro);
+	ro.plot_format = "png";
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_TYPE: {
+			const struct qa_type_info *t = qa_type_by_name(optarg);
+			if (!t || !t->quantizable || t->block_elems == 1)
+				return cli_usage_error("shape-swap", usage, "'%s' is not a quantized type that can be produced", optarg);
+			type = t->id;
+			break;
+		}
+		case O_LABEL:
+			if (n_labels == 64)
+				return cli_usage_error("shape-swap", usage, "at most 64 labels");
+			labels[n_labels++] = optarg;
+			break;
+		case O_JSON: as_json = true; break;
+		case O_REPORT: ro.path = optarg; break;
+		case O_ID: ro.id = optarg; break;
+		case O_TITLE: ro.title = optarg; break;
+		case O_CLAIMS: ro.claims_path = optarg; break;
+		case O_PLOT:
+			if (strcmp(optarg, "png") && strcmp(optarg, "svg"))
+				return cli_usage_error("shape-swap", usage, "--plot-format is png or svg, not '%s'", optarg);
+			ro.plot_format = optarg;
+			break;
+		case 'j':
+			if (!cli_parse_threads(optarg, &threads))
+				return cli_usage_error("shape-swap", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
+			break;
+		case 'h': help(); return QA_EXIT_OK;
+		default:
+			return cli_usage_error("shape-swap", usage, "unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	size_t n = (size_t)(argc - optind);
+	if (n == 0)
+		return cli_usage_error("shape-swap", usage, "missing REF");
+	if (n > 64)
+		return cli_usage_error("shape-swap", usage, "at most 64 checkpoints");
+	if (n_labels && n_labels != n)
+		return cli_usage_error("shape-swap", usage, "give one --label per REF (%zu labels, %zu REFs)", n_labels, n);
+	if ((ro.id || ro.title || ro.claims_path) && !ro.path)
+		return cli_usage_error("shape-swap", usage, "--id, --title and --claims need --report");
+	struct qa_swap_result *results[64] = { 0 };
+	const char *names[64];
+	int rc = QA_EXIT_OK;
+	bool any_div = false;
+	for (size_t i = 0; i < n; i++) {
+		const char *path = argv[optind + (int)i];
+		struct qa_diag d;
+		qa_diag_clear(&d);
+		names[i] = n_labels ? labels[i] : path;
+		enum qa_err e = qa_swap_run(path, type, threads, &results[i], &d);
+		if (e) {
+			rc = e == QA_ERR_USAGE ? cli_usage_error("shape-swap", usage, "%s", d.msg) : cli_fail(path, &d);
+			goto done;
+		}
+		if (results[i]->n_divergent)
+			any_div = true;
+	}
+	if (ro.path) {
+		struct qa_diag d;
+		char note[256] = "";
+		qa_diag_clear(&d);
+		ro.argc = argc;
+		ro.argv = (const char *const *)argv;
+		ro.version = cli_version_string();
+		if (qa_report_swap_write((const struct qa_swap_result *const *)results, names, n, &ro,
+		                         note, sizeof note, &d)) {
+			rc = cli_fail(d.code == QA_ERR_FORMAT && ro.claims_path ? ro.claims_path : ro.path, &d);
+			goto done;
+		}
+		fprintf(stderr, "quantaudit: report written to %s%s\n", ro.path, note);
+	}
+	if (as_json) {
+		json_t *root;
+		if (n == 1) {
+			root = qa_swap_to_json(results[0]);
+		} else {
+			json_t *models = json_array();
+			root = json_object();
+			json_object_set_new(root, "schema", json_string("quantaudit.shape-swap-set/1"));
+			for (size_t i = 0; i < n; i++) {
+				json_t *o = qa_swap_to_json(results[i]);
+				json_object_set_new(o, "label", json_string(names[i]));
+				json_array_append_new(models, o);
+			}
+			json_object_set_new(root, "models", models);
+		}
+		int jr = cli_json_print(root);
+		if (jr) {
+			rc = jr;
+			goto done;
+		}
+	} else {
+		for (size_t i = 0; i < n; i++)
+			print_human(results[i], names[i]);
+		char para[2048];
+		qa_report_swap_verdict((const struct qa_swap_result *const *)results, names, n, para, sizeof para);
+		printf("%s\n", para);
+		if (fflush(stdout) != 0) {
+			rc = QA_EXIT_IO;
+			goto done;
+		}
+	}
+	rc = any_div ? QA_EXIT_FINDING : QA_EXIT_OK;
+done:
+	for (size_t i = 0; i < n; i++)
+		qa_swap_free(results[i]);
+	return rc;
+}

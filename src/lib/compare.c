@@ -1,0 +1,841 @@
+/*
+ * compare.c - the diff and shape-swap audits.
+ *
+ * Each audited tensor is one work item on the thread pool: the worker reads
+ * the reference tensor as f32 (once), re-quantizes it under the candidate
+ * layouts into a scratch buffer, and walks both sides block by block,
+ * comparing SHA-256 digests.  Error figures are accumulated in double
+ * precision in a fixed order, so results do not depend on the thread count.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "compare.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cursor.h"
+#include "gguf.h"
+#include "model.h"
+#include "names.h"
+#include "pool.h"
+#include "quant.h"
+#include "quantize.h"
+#include "recipe.h"
+#include "source.h"
+#include "types.h"
+
+static const char *const verdict_names[QA_VERDICT_COUNT] = {
+	"identical", "layout-swap", "transposed", "divergent",
+	"missing", "extra", "shape-mismatch", "unsupported-type",
+};
+
+const char *qa_verdict_name(enum qa_verdict v)
+{
+	return (unsigned)v < QA_VERDICT_COUNT ? verdict_names[v] : "?";
+}
+
+static char *dup_str(const char *s)
+{
+	if (!s)
+		return NULL;
+	size_t n = strlen(s) + 1;
+	char *p = malloc(n);
+	if (p)
+		memcpy(p, s, n);
+	return p;
+}
+
+enum qa_err qa_file_sha256(const char *path, uint64_t *size, uint8_t out[QA_SHA256_LEN],
+                           struct qa_diag *d)
+{
+	struct qa_source *s;
+	const void *p;
+	enum qa_err e = qa_source_open_file(&s, path, d);
+	if (e)
+		return e;
+	*size = qa_source_size(s);
+	e = qa_source_view(s, 0, (size_t)*size, &p, "file", d);
+	if (!e)
+		e = qa_sha256(p, (size_t)*size, out, d);
+	qa_source_close(s);
+	return e;
+}
+
+/* Digest-compare two byte strings in blocks of bb bytes.  Blocks past the
+ * shorter side count as divergent.  bitmap (optional) gets one bit per
+ * block of the longer side. */
+static void compare_blocks(struct qa_blockhasher *h, const uint8_t *a, uint64_t na,
+                           const uint8_t *b, uint64_t nb, uint64_t bb,
+                           uint64_t *divergent, uint64_t *first, uint8_t *bitmap)
+{
+	uint64_t ba = qa_blockhash_n_blocks(na, bb), bbn = qa_blockhash_n_blocks(nb, bb);
+	uint64_t common = ba < bbn ? ba : bbn, total = ba > bbn ? ba : bbn;
+	uint8_t da[QA_SHA256_LEN], db[QA_SHA256_LEN];
+	*divergent = 0;
+	*first = QA_NO_BLOCK;
+	for (uint64_t i = 0; i < total; i++) {
+		bool diff = true;
+		if (i < common) {
+			qa_blockhasher_blocks(h, a, na, bb, i, 1, da);
+			qa_blockhasher_blocks(h, b, nb, bb, i, 1, db);
+			diff = memcmp(da, db, QA_SHA256_LEN) != 0;
+		}
+		if (diff) {
+			if (*first == QA_NO_BLOCK)
+				*first = i;
+			(*divergent)++;
+			if (bitmap)
+				bitmap[i / 8] |= (uint8_t)(1u << (i % 8));
+		}
+	}
+}
+
+bool qa_diff_block_divergent(const struct qa_diff_tensor *t, uint64_t b)
+{
+	return t->divergence && b < t->blocks && (t->divergence[b / 8] >> (b % 8)) & 1u;
+}
+
+/* RMSE and max abs error of the n values dequantized from q (type) against ref. */
+static void error_figures(uint32_t type, const uint8_t *q, const float *ref, uint64_t n,
+                          double *rmse, double *max_abs)
+{
+	const struct qa_type_info *t = qa_type_get(type);
+	const struct qa_quant_ops *ops = qa_quant_ops(type);
+	enum { CHUNK = 8192 };
+	float buf[CHUNK];
+	double sum = 0, mx = 0;
+	uint64_t step = CHUNK / t->block_elems * t->block_elems;
+	for (uint64_t i = 0; i < n; i += step) {
+		uint64_t m = n - i < step ? n - i : step;
+		ops->dequantize(q + i / t->block_elems * t->block_bytes, buf, (size_t)m);
+		for (uint64_t k = 0; k < m; k++) {
+			double e = (double)buf[k] - (double)ref[i + k];
+			sum += e * e;
+			if (fabs(e) > mx)
+				mx = fabs(e);
+		}
+	}
+	*rmse = n ? sqrt(sum / (double)n) : 0;
+	*max_abs = mx;
+}
+
+static int layer_of(const char *name)
+{
+	uint32_t l;
+	return qa_names_layer(name, &l) && l <= INT32_MAX ? (int)l : -1;
+}
+
+/* ------------------------------------------------------------------ diff */
+
+struct diff_ctx {
+	struct qa_ref *ref;
+	struct qa_gguf *art;
+	struct qa_diff_result *res;
+	size_t *order;               /* work order: big tensors first */
+	struct qa_blockhasher **hashers;
+	struct qa_diag *diags;       /* one per tensor */
+};
+
+static bool is_float_type(uint32_t t)
+{
+	return t == QA_TYPE_F32 || t == QA_TYPE_F16 || t == QA_TYPE_BF16;
+}
+
+static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
+{
+	struct diff_ctx *c = vctx;
+	size_t i = c->order[item];
+	struct qa_diff_tensor *dt = &c->res->tensors[i];
+	struct qa_diag *d = &c->diags[i];
+	struct qa_blockhasher *h = c->hashers[worker];
+	const struct qa_gguf_tensor *at = qa_gguf_tensor_find(c->art, dt->name);
+	const struct qa_ref_tensor *rt = qa_ref_tensor_find(c->ref, dt->name);
+	const struct qa_type_info *ti = qa_type_get(at->type);
+	const struct qa_quant_ops *ops = qa_quant_ops(at->type);
+	uint64_t bb = qa_blockhash_block_bytes(ti);
+	float *w = NULL;
+	uint8_t *q = NULL;
+	const void *abytes;
+	enum qa_err e = QA_OK;
+
+	if (!ops || !ops->quantize || !ops->dequantize || rt->src_type == QA_TYPE_COUNT) {
+		dt->verdict = QA_VERDICT_UNSUPPORTED;
+		return QA_OK;
+	}
+	uint64_t in = rt->ne[0], out = rt->ne[1] * rt->ne[2] * rt->ne[3];
+	bool same = at->n_dims == rt->n_dims && memcmp(at->ne, rt->ne, sizeof at->ne) == 0;
+	uint64_t padded_out = (out + ti->block_elems - 1) / ti->block_elems * ti->block_elems;
+	bool swapped = !same && rt->n_dims == 2 && at->n_dims == 2 && at->ne[1] == in &&
+	               (at->ne[0] == out || at->ne[0] == padded_out);
+	if (!same && !swapped) {
+		dt->verdict = QA_VERDICT_SHAPE_MISMATCH;
+		return QA_OK;
+	}
+	if ((e = qa_gguf_tensor_view(c->art, at, &abytes, d)))
+		return e;
+	w = malloc((size_t)rt->n_elems * sizeof *w);
+	q = malloc(at->nbytes ? (size_t)at->nbytes : 1);
+	if (!w || !q) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory for tensor %s", dt->name);
+		goto done;
+	}
+	if ((e = qa_ref_read_f32(c->ref, rt, w, d)) ||
+	    (e = qa_quantize_check_finite(rt, w, d)))
+		goto done;
+
+	/* Candidate layouts in order of preference; only those producing the
+	 * artifact's byte count can match. */
+	static const enum qa_layout order[3] = { QA_LAYOUT_OUT_IN, QA_LAYOUT_IN_OUT, QA_LAYOUT_TRANSPOSED };
+	bool first_done = false;
+	for (int k = 0; k < 3; k++) {
+		enum qa_layout l = order[k];
+		uint64_t nbytes;
+		if (l != QA_LAYOUT_OUT_IN && rt->n_dims != 2)
+			continue;
+		if (!qa_quantize_nbytes(at->type, in, out, l, &nbytes) || nbytes != at->nbytes) {
+			if (l == QA_LAYOUT_OUT_IN)
+				first_done = false;
+			continue;
+		}
+		if (l == QA_LAYOUT_OUT_IN && !same)
+			continue;
+		if ((e = qa_quantize_tensor(w, in, out, at->type, l, 1, q, d)))
+			goto done;
+		uint64_t div, first;
+		uint8_t *bitmap = NULL;
+		if (l == QA_LAYOUT_OUT_IN) {
+			bitmap = calloc((size_t)(dt->blocks / 8 + 1), 1);
+			if (!bitmap) {
+				e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+				goto done;
+			}
+		}
+		compare_blocks(h, abytes, at->nbytes, q, nbytes, bb, &div, &first, bitmap);
+		if (l == QA_LAYOUT_OUT_IN) {
+			first_done = true;
+			dt->divergent_blocks = div;
+			dt->first_divergent = first;
+			if (div)
+				dt->divergence = bitmap;
+			else
+				free(bitmap);
+			if (same) {
+				dt->has_error = true;
+				error_figures(at->type, q, w, rt->n_elems, &dt->requant_rmse, &dt->requant_max_abs);
+				error_figures(at->type, abytes, w, rt->n_elems, &dt->rmse, &dt->max_abs);
+			}
+		}
+		if (div == 0) {
+			dt->verdict = l == QA_LAYOUT_OUT_IN ? QA_VERDICT_IDENTICAL :
+			              l == QA_LAYOUT_IN_OUT ? QA_VERDICT_LAYOUT_SWAP : QA_VERDICT_TRANSPOSED;
+			dt->layout = (int)l;
+			goto done;
+		}
+	}
+	dt->verdict = QA_VERDICT_DIVERGENT;
+	if (!first_done) {
+		/* no out,in comparison was possible (size differs): every block differs */
+		dt->divergent_blocks = dt->blocks;
+		dt->first_divergent = dt->blocks ? 0 : QA_NO_BLOCK;
+	}
+done:
+	free(w);
+	free(q);
+	return e;
+}
+
+/* Recipe check: what llama.cpp's rules would have chosen for each tensor. */
+static enum qa_err check_recipe(struct qa_ref *ref, struct qa_diff_result *r, struct qa_diag *d)
+{
+	size_t n = qa_ref_n_tensors(ref);
+	struct qa_plan_tensor *pt = calloc(n ? n : 1, sizeof *pt);
+	struct qa_plan_entry *pe = calloc(n ? n : 1, sizeof *pe);
+	enum qa_err e = QA_OK;
+	if (!pt || !pe) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct qa_ref_tensor *t = qa_ref_tensor_at(ref, i);
+		pt[i].name = t->name;
+		pt[i].n_dims = t->n_dims;
+		memcpy(pt[i].ne, t->ne, sizeof pt[i].ne);
+		pt[i].src_type = t->src_type == QA_TYPE_COUNT ? QA_TYPE_F32 : t->src_type;
+	}
+	struct qa_model_shape m;
+	qa_ref_model_shape(ref, &m);
+	const struct qa_recipe *rec = r->has_file_type ? qa_recipe_by_file_type(r->file_type) : NULL;
+	/* the pure hypothesis (llama-quantize --pure T): T is the most common
+	 * quantized type, and the other types must be T's fallbacks */
+	size_t votes[QA_TYPE_COUNT] = { 0 };
+	uint32_t pure = QA_TYPE_COUNT;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct qa_diff_tensor *t = &r->tensors[i];
+		if (t->quantized && t->verdict != QA_VERDICT_MISSING && t->type < QA_TYPE_COUNT)
+			votes[t->type]++;
+	}
+	for (uint32_t k = 0; k < QA_TYPE_COUNT; k++)
+		if (votes[k] && (pure == QA_TYPE_COUNT || votes[k] > votes[pure]))
+			pure = k;
+	bool one_type = pure != QA_TYPE_COUNT;
+	struct qa_diag ignore;
+	if (rec && qa_recipe_plan(rec, 0, &m, pt, n, pe, &ignore) == QA_OK) {
+		r->recipe_name = qa_recipe_name(rec);
+		r->recipe_matches = true;
+		for (size_t i = 0; i < r->n; i++) {
+			struct qa_diff_tensor *t = &r->tensors[i];
+			const struct qa_ref_tensor *rt = qa_ref_tensor_find(ref, t->name);
+			if (!rt || t->verdict == QA_VERDICT_MISSING)
+				continue;
+			size_t k = (size_t)(rt - qa_ref_tensor_at(ref, 0));
+			t->in_plan = true;
+			t->recipe_type = pe[k].type;
+			snprintf(t->rule, sizeof t->rule, "%s", pe[k].rule);
+			if (t->recipe_type != t->type) {
+				r->recipe_matches = false;
+				r->recipe_deviations++;
+			}
+		}
+	}
+	if (one_type && pure != QA_TYPE_COUNT &&
+	    qa_recipe_pure_file_type(pure) != QA_RECIPE_NO_FILE_TYPE &&
+	    qa_recipe_plan(NULL, pure, &m, pt, n, pe, &ignore) == QA_OK) {
+		r->pure_type = pure;
+		r->pure_matches = true;
+		for (size_t i = 0; i < r->n; i++) {
+			const struct qa_diff_tensor *t = &r->tensors[i];
+			const struct qa_ref_tensor *rt = qa_ref_tensor_find(ref, t->name);
+			if (!rt || t->verdict == QA_VERDICT_MISSING)
+				continue;
+			if (pe[rt - qa_ref_tensor_at(ref, 0)].type != t->type)
+				r->pure_matches = false;
+		}
+	}
+done:
+	free(pt);
+	free(pe);
+	return e;
+}
+
+static const struct qa_diff_result *sort_res;
+
+static int cmp_size_desc(const void *a, const void *b)
+{
+	uint64_t x = sort_res->tensors[*(const size_t *)a].nbytes;
+	uint64_t y = sort_res->tensors[*(const size_t *)b].nbytes;
+	if (x != y)
+		return x > y ? -1 : 1;
+	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_threads,
+                        struct qa_diff_result **out, const char **culprit,
+                        struct qa_diag *d)
+{
+	struct qa_ref *ref = NULL;
+	struct qa_source *src = NULL;
+	struct qa_gguf *art = NULL;
+	struct diff_ctx c;
+	struct qa_diff_result *r = calloc(1, sizeof *r);
+	enum qa_err e;
+	memset(&c, 0, sizeof c);
+	if (!r)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	r->reference_path = dup_str(ref_path);
+	r->artifact_path = dup_str(art_path);
+	*culprit = ref_path;
+	if ((e = qa_ref_open(&ref, ref_path, d)))
+		goto done;
+	*culprit = art_path;
+	if ((e = qa_source_open_file(&src, art_path, d)) || (e = qa_gguf_open(&art, src, d)) ||
+	    (e = qa_file_sha256(art_path, &r->artifact_size, r->artifact_sha256, d)))
+		goto done;
+	*culprit = ref_path;
+	if (qa_ref_n_sources(ref) == 1) {
+		struct qa_source *rs = qa_ref_source(ref, 0);
+		const void *p;
+		r->reference_size = qa_source_size(rs);
+		if ((e = qa_source_view(rs, 0, (size_t)r->reference_size, &p, "file", d)) ||
+		    (e = qa_sha256(p, (size_t)r->reference_size, r->reference_sha256, d)))
+			goto done;
+	}
+	uint64_t ft;
+	if (qa_gguf_get_u64(art, "general.file_type", &ft) && ft <= UINT32_MAX) {
+		r->has_file_type = true;
+		r->file_type = (uint32_t)ft;
+	}
+	snprintf(r->arch, sizeof r->arch, "%s", qa_ref_info(ref)->arch);
+
+	size_t na = qa_gguf_n_tensors(art), nr = qa_ref_n_tensors(ref);
+	r->tensors = calloc(na + nr + 1, sizeof *r->tensors);
+	if (!r->tensors) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < na; i++) {
+		const struct qa_gguf_tensor *at = qa_gguf_tensor_at(art, i);
+		const struct qa_ref_tensor *rt = qa_ref_tensor_find(ref, at->name);
+		struct qa_diff_tensor *t = &r->tensors[r->n++];
+		const struct qa_type_info *ti = qa_type_get(at->type);
+		t->name = dup_str(at->name);
+		t->reference_name = rt ? dup_str(rt->src_name) : NULL;
+		t->type = at->type;
+		t->n_dims = at->n_dims;
+		memcpy(t->ne, at->ne, sizeof t->ne);
+		t->nbytes = at->nbytes;
+		t->blocks = qa_blockhash_n_blocks(at->nbytes, qa_blockhash_block_bytes(ti));
+		t->layer = layer_of(at->name);
+		t->layout = -1;
+		t->first_divergent = QA_NO_BLOCK;
+		t->quantized = !is_float_type(at->type);
+		t->verdict = rt ? QA_VERDICT_DIVERGENT : QA_VERDICT_EXTRA;
+		if (!t->name || (rt && !t->reference_name)) {
+			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+			goto done;
+		}
+	}
+	size_t n_paired = r->n;
+	for (size_t i = 0; i < nr; i++) {
+		const struct qa_ref_tensor *rt = qa_ref_tensor_at(ref, i);
+		if (qa_gguf_tensor_find(art, rt->name))
+			continue;
+		struct qa_diff_tensor *t = &r->tensors[r->n++];
+		t->name = dup_str(rt->name);
+		t->reference_name = dup_str(rt->src_name);
+		t->type = rt->src_type == QA_TYPE_COUNT ? QA_TYPE_F32 : rt->src_type;
+		t->n_dims = rt->n_dims;
+		memcpy(t->ne, rt->ne, sizeof t->ne);
+		t->layer = layer_of(rt->name);
+		t->layout = -1;
+		t->first_divergent = QA_NO_BLOCK;
+		t->verdict = QA_VERDICT_MISSING;
+		if (!t->name || !t->reference_name) {
+			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+			goto done;
+		}
+	}
+
+	/* audit the paired tensors in parallel, biggest first */
+	if (n_threads == 0)
+		n_threads = qa_pool_default_threads();
+	c.ref = ref;
+	c.art = art;
+	c.res = r;
+	c.order = calloc(n_paired + 1, sizeof *c.order);
+	c.hashers = calloc(n_threads, sizeof *c.hashers);
+	c.diags = calloc(n_paired + 1, sizeof *c.diags);
+	if (!c.order || !c.hashers || !c.diags) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		goto done;
+	}
+	for (unsigned k = 0; k < n_threads; k++)
+		if (!(c.hashers[k] = qa_blockhasher_init())) {
+			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+			goto done;
+		}
+	size_t n_work = 0;
+	for (size_t i = 0; i < n_paired; i++)
+		if (r->tensors[i].verdict != QA_VERDICT_EXTRA)
+			c.order[n_work++] = i;
+	sort_res = r;
+	qsort(c.order, n_work, sizeof *c.order, cmp_size_desc);
+	sort_res = NULL;
+	e = qa_pool_run(n_threads, n_work, diff_one, &c);
+	if (e) {
+		/* the lowest-numbered failing work item's diag */
+		for (size_t k = 0; k < n_work; k++)
+			if (c.diags[c.order[k]].code != QA_OK) {
+				*d = c.diags[c.order[k]];
+				break;
+			}
+		goto done;
+	}
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct qa_diff_tensor *t = &r->tensors[i];
+		r->counts[t->verdict]++;
+		if (t->quantized && t->verdict != QA_VERDICT_EXTRA && t->verdict != QA_VERDICT_MISSING &&
+		    t->verdict != QA_VERDICT_UNSUPPORTED && t->verdict != QA_VERDICT_SHAPE_MISMATCH) {
+			r->quantized_tensors++;
+			if (t->verdict == QA_VERDICT_DIVERGENT)
+				r->quantized_divergent++;
+		}
+	}
+	r->pass = r->counts[QA_VERDICT_IDENTICAL] == r->n;
+	if (r->quantized_tensors && r->quantized_divergent == r->quantized_tensors) {
+		/* a different quantizer, not damage: every divergent tensor's error
+		 * is within 25 % of what ggml's reference quantizer makes */
+		bool close = true;
+		for (size_t i = 0; i < r->n && close; i++) {
+			const struct qa_diff_tensor *t = &r->tensors[i];
+			if (t->verdict == QA_VERDICT_DIVERGENT && t->quantized)
+				close = t->has_error && t->rmse <= 1.25 * t->requant_rmse &&
+				        t->rmse >= 0.75 * t->requant_rmse;
+		}
+		r->different_quantizer = close;
+	}
+	e = check_recipe(ref, r, d);
+done:
+	if (c.hashers)
+		for (unsigned k = 0; k < n_threads; k++)
+			qa_blockhasher_free(c.hashers[k]);
+	free(c.hashers);
+	free(c.order);
+	free(c.diags);
+	qa_gguf_close(art);
+	qa_source_close(src);
+	qa_ref_close(ref);
+	if (e) {
+		qa_diff_free(r);
+		return e;
+	}
+	*out = r;
+	return QA_OK;
+}
+
+void qa_diff_free(struct qa_diff_result *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->tensors[i].name);
+		free(r->tensors[i].reference_name);
+		free(r->tensors[i].divergence);
+	}
+	free(r->tensors);
+	free(r->reference_path);
+	free(r->artifact_path);
+	free(r);
+}
+
+static json_t *u64_json(uint64_t v)
+{
+	return json_integer((json_int_t)(v > (uint64_t)INT64_MAX ? INT64_MAX : v));
+}
+
+static json_t *hex_json(const uint8_t *digest)
+{
+	static const char digits[] = "0123456789abcdef";
+	char hex[65];
+	for (int i = 0; i < QA_SHA256_LEN; i++) {
+		hex[2 * i] = digits[digest[i] >> 4];
+		hex[2 * i + 1] = digits[digest[i] & 15];
+	}
+	hex[64] = '\0';
+	return json_string(hex);
+}
+
+static json_t *block_json(uint64_t b)
+{
+	return b == QA_NO_BLOCK ? json_null() : u64_json(b);
+}
+
+/* Round to 9 significant digits so the JSON does not depend on printf's last-digit choices. */
+static json_t *real_json(double v)
+{
+	return json_real(v);
+}
+
+json_t *qa_diff_to_json(const struct qa_diff_result *r)
+{
+	json_t *root = json_object(), *ref = json_object(), *art = json_object();
+	json_t *ts = json_array(), *recipe = json_object(), *summary = json_object();
+	json_object_set_new(root, "schema", json_string("quantaudit.diff/1"));
+	json_object_set_new(ref, "path", json_string(r->reference_path));
+	json_object_set_new(ref, "size", u64_json(r->reference_size));
+	json_object_set_new(ref, "sha256", r->reference_size ? hex_json(r->reference_sha256) : json_null());
+	json_object_set_new(root, "reference", ref);
+	json_object_set_new(art, "path", json_string(r->artifact_path));
+	json_object_set_new(art, "size", u64_json(r->artifact_size));
+	json_object_set_new(art, "sha256", hex_json(r->artifact_sha256));
+	json_object_set_new(art, "file_type", r->has_file_type ? u64_json(r->file_type) : json_null());
+	json_object_set_new(root, "artifact", art);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct qa_diff_tensor *t = &r->tensors[i];
+		json_t *o = json_object(), *sh = json_array();
+		for (uint32_t k = 0; k < t->n_dims; k++)
+			json_array_append_new(sh, u64_json(t->ne[k]));
+		json_object_set_new(o, "name", json_string(t->name));
+		json_object_set_new(o, "reference_name", t->reference_name ? json_string(t->reference_name) : json_null());
+		json_object_set_new(o, "type", json_string(qa_type_name(t->type)));
+		json_object_set_new(o, "shape", sh);
+		json_object_set_new(o, "blocks", u64_json(t->blocks));
+		json_object_set_new(o, "verdict", json_string(qa_verdict_name(t->verdict)));
+		json_object_set_new(o, "layout", t->layout >= 0 ? json_string(qa_layout_name((enum qa_layout)t->layout)) : json_null());
+		json_object_set_new(o, "divergent_blocks", u64_json(t->divergent_blocks));
+		json_object_set_new(o, "first_divergent_block", block_json(t->first_divergent));
+		if (t->has_error) {
+			json_t *err = json_object();
+			json_object_set_new(err, "rmse", real_json(t->rmse));
+			json_object_set_new(err, "max_abs", real_json(t->max_abs));
+			json_object_set_new(err, "requant_rmse", real_json(t->requant_rmse));
+			json_object_set_new(err, "requant_max_abs", real_json(t->requant_max_abs));
+			json_object_set_new(o, "error", err);
+		} else {
+			json_object_set_new(o, "error", json_null());
+		}
+		json_object_set_new(o, "recipe_type", t->in_plan ? json_string(qa_type_name(t->recipe_type)) : json_null());
+		json_array_append_new(ts, o);
+	}
+	json_object_set_new(root, "tensors", ts);
+
+	json_object_set_new(recipe, "file_type", r->has_file_type ? u64_json(r->file_type) : json_null());
+	json_object_set_new(recipe, "name", r->recipe_name ? json_string(r->recipe_name) : json_null());
+	json_object_set_new(recipe, "matches", r->recipe_name ? json_boolean(r->recipe_matches) : json_null());
+	json_t *dev = json_array();
+	for (size_t i = 0; i < r->n; i++) {
+		const struct qa_diff_tensor *t = &r->tensors[i];
+		if (!t->in_plan || t->recipe_type == t->type)
+			continue;
+		json_t *o = json_object();
+		json_object_set_new(o, "name", json_string(t->name));
+		json_object_set_new(o, "type", json_string(qa_type_name(t->type)));
+		json_object_set_new(o, "recipe_type", json_string(qa_type_name(t->recipe_type)));
+		json_object_set_new(o, "rule", json_string(t->rule));
+		json_array_append_new(dev, o);
+	}
+	json_object_set_new(recipe, "deviations", dev);
+	json_object_set_new(recipe, "pure_type", r->pure_matches ? json_string(qa_type_name(r->pure_type)) : json_null());
+	json_object_set_new(root, "recipe", recipe);
+
+	json_object_set_new(summary, "tensors", u64_json(r->n));
+	for (int v = 0; v < QA_VERDICT_COUNT; v++)
+		json_object_set_new(summary, verdict_names[v], u64_json(r->counts[v]));
+	json_object_set_new(summary, "quantized_tensors", u64_json(r->quantized_tensors));
+	json_object_set_new(summary, "quantized_divergent", u64_json(r->quantized_divergent));
+	json_object_set_new(summary, "inference",
+	                    r->different_quantizer ? json_string("different-quantizer") : json_null());
+	json_object_set_new(root, "summary", summary);
+	json_object_set_new(root, "verdict", json_string(r->pass ? "pass" : "fail"));
+	return root;
+}
+
+/* ------------------------------------------------------------------ shape-swap */
+
+struct swap_ctx {
+	struct qa_ref *ref;
+	struct qa_swap_result *res;
+	const struct qa_ref_tensor **src;
+	size_t *order;
+	struct qa_blockhasher **hashers;
+	struct qa_diag *diags;
+};
+
+static enum qa_err swap_one(void *vctx, size_t item, unsigned worker)
+{
+	struct swap_ctx *c = vctx;
+	size_t i = c->order[item];
+	struct qa_swap_tensor *st = &c->res->tensors[i];
+	const struct qa_ref_tensor *rt = c->src[i];
+	struct qa_diag *d = &c->diags[i];
+	const struct qa_type_info *ti = qa_type_get(c->res->type);
+	uint64_t bb = qa_blockhash_block_bytes(ti);
+	float *w = malloc((size_t)rt->n_elems * sizeof *w);
+	uint8_t *a = malloc(st->bytes[0] ? (size_t)st->bytes[0] : 1);
+	uint8_t *b = malloc(st->bytes[1] ? (size_t)st->bytes[1] : 1);
+	enum qa_err e;
+	if (!w || !a || !b) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory for tensor %s", st->name);
+		goto done;
+	}
+	if ((e = qa_ref_read_f32(c->ref, rt, w, d)) ||
+	    (e = qa_quantize_check_finite(rt, w, d)) ||
+	    (e = qa_quantize_tensor(w, st->in, st->out, c->res->type, QA_LAYOUT_OUT_IN, 1, a, d)) ||
+	    (e = qa_quantize_tensor(w, st->in, st->out, c->res->type, QA_LAYOUT_IN_OUT, 1, b, d)))
+		goto done;
+	compare_blocks(c->hashers[worker], a, st->bytes[0], b, st->bytes[1], bb,
+	               &st->divergent_blocks, &st->first_divergent, NULL);
+	st->identical = st->divergent_blocks == 0;
+done:
+	free(w);
+	free(a);
+	free(b);
+	return e;
+}
+
+static const struct qa_swap_result *sort_swap;
+
+static int cmp_swap_desc(const void *x, const void *y)
+{
+	uint64_t a = sort_swap->tensors[*(const size_t *)x].bytes[0];
+	uint64_t b = sort_swap->tensors[*(const size_t *)y].bytes[0];
+	if (a != b)
+		return a > b ? -1 : 1;
+	return *(const size_t *)x < *(const size_t *)y ? -1 : 1;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
+                        struct qa_swap_result **out, struct qa_diag *d)
+{
+	const struct qa_type_info *ti = qa_type_get(type);
+	const struct qa_quant_ops *ops = qa_quant_ops(type);
+	if (!ti || !ops || !ops->quantize)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "type %s cannot be produced",
+		                   qa_type_name(type));
+	struct qa_ref *ref = NULL;
+	struct swap_ctx c;
+	struct qa_swap_result *r = calloc(1, sizeof *r);
+	enum qa_err e;
+	memset(&c, 0, sizeof c);
+	if (!r)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	r->reference_path = dup_str(ref_path);
+	r->type = type;
+	r->block_elems = ti->block_elems;
+	if ((e = qa_ref_open(&ref, ref_path, d)))
+		goto done;
+	if (qa_ref_n_sources(ref) == 1) {
+		struct qa_source *rs = qa_ref_source(ref, 0);
+		const void *p;
+		r->reference_size = qa_source_size(rs);
+		if ((e = qa_source_view(rs, 0, (size_t)r->reference_size, &p, "file", d)) ||
+		    (e = qa_sha256(p, (size_t)r->reference_size, r->reference_sha256, d)))
+			goto done;
+	}
+	snprintf(r->arch, sizeof r->arch, "%s", qa_ref_info(ref)->arch);
+	size_t nr = qa_ref_n_tensors(ref);
+	r->tensors = calloc(nr + 1, sizeof *r->tensors);
+	c.src = calloc(nr + 1, sizeof *c.src);
+	if (!r->tensors || !c.src) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < nr; i++) {
+		const struct qa_ref_tensor *rt = qa_ref_tensor_at(ref, i);
+		if (rt->n_dims != 2 || !ends_with(rt->name, "weight") || rt->src_type == QA_TYPE_COUNT)
+			continue;
+		struct qa_swap_tensor *st = &r->tensors[r->n];
+		c.src[r->n++] = rt;
+		st->name = dup_str(rt->name);
+		st->in = rt->ne[0];
+		st->out = rt->ne[1];
+		st->layer = layer_of(rt->name);
+		st->first_divergent = QA_NO_BLOCK;
+		if (!st->name) {
+			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+			goto done;
+		}
+		for (int l = 0; l < 2; l++) {
+			if (!qa_quantize_nbytes(type, st->in, st->out, (enum qa_layout)l, &st->bytes[l])) {
+				e = qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET, "tensor %s is too large", st->name);
+				goto done;
+			}
+			st->blocks[l] = qa_blockhash_n_blocks(st->bytes[l], qa_blockhash_block_bytes(ti));
+		}
+		st->predicted_identical = st->in == st->out ||
+		                          (st->in % ti->block_elems == 0 && st->out % ti->block_elems == 0);
+	}
+	if (n_threads == 0)
+		n_threads = qa_pool_default_threads();
+	c.ref = ref;
+	c.res = r;
+	c.order = calloc(r->n + 1, sizeof *c.order);
+	c.hashers = calloc(n_threads, sizeof *c.hashers);
+	c.diags = calloc(r->n + 1, sizeof *c.diags);
+	if (!c.order || !c.hashers || !c.diags) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		goto done;
+	}
+	for (unsigned k = 0; k < n_threads; k++)
+		if (!(c.hashers[k] = qa_blockhasher_init())) {
+			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+			goto done;
+		}
+	for (size_t i = 0; i < r->n; i++)
+		c.order[i] = i;
+	sort_swap = r;
+	qsort(c.order, r->n, sizeof *c.order, cmp_swap_desc);
+	sort_swap = NULL;
+	e = qa_pool_run(n_threads, r->n, swap_one, &c);
+	if (e) {
+		for (size_t k = 0; k < r->n; k++)
+			if (c.diags[c.order[k]].code != QA_OK) {
+				*d = c.diags[c.order[k]];
+				break;
+			}
+		goto done;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		const struct qa_swap_tensor *st = &r->tensors[i];
+		if (st->identical)
+			r->n_identical++;
+		else
+			r->n_divergent++;
+		if (st->identical != st->predicted_identical)
+			r->n_mispredicted++;
+		if (st->bytes[1] > st->bytes[0])
+			r->excess_bytes += st->bytes[1] - st->bytes[0];
+	}
+done:
+	if (c.hashers)
+		for (unsigned k = 0; k < n_threads; k++)
+			qa_blockhasher_free(c.hashers[k]);
+	free(c.hashers);
+	free(c.order);
+	free(c.diags);
+	free(c.src);
+	qa_ref_close(ref);
+	if (e) {
+		qa_swap_free(r);
+		return e;
+	}
+	*out = r;
+	return QA_OK;
+}
+
+void qa_swap_free(struct qa_swap_result *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		free(r->tensors[i].name);
+	free(r->tensors);
+	free(r->reference_path);
+	free(r);
+}
+
+json_t *qa_swap_to_json(const struct qa_swap_result *r)
+{
+	json_t *root = json_object(), *ref = json_object(), *ts = json_array(), *sum = json_object();
+	json_object_set_new(root, "schema", json_string("quantaudit.shape-swap/1"));
+	json_object_set_new(root, "type", json_string(qa_type_name(r->type)));
+	json_object_set_new(ref, "path", json_string(r->reference_path));
+	json_object_set_new(ref, "size", u64_json(r->reference_size));
+	json_object_set_new(ref, "sha256", r->reference_size ? hex_json(r->reference_sha256) : json_null());
+	json_object_set_new(root, "reference", ref);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct qa_swap_tensor *t = &r->tensors[i];
+		json_t *o = json_object(), *blocks = json_object(), *bytes = json_object();
+		json_object_set_new(o, "name", json_string(t->name));
+		json_object_set_new(o, "shape", json_pack("[II]", (json_int_t)t->in, (json_int_t)t->out));
+		json_object_set_new(blocks, "out,in", u64_json(t->blocks[0]));
+		json_object_set_new(blocks, "in,out", u64_json(t->blocks[1]));
+		json_object_set_new(bytes, "out,in", u64_json(t->bytes[0]));
+		json_object_set_new(bytes, "in,out", u64_json(t->bytes[1]));
+		json_object_set_new(o, "blocks", blocks);
+		json_object_set_new(o, "bytes", bytes);
+		json_object_set_new(o, "excess_bytes", json_integer((json_int_t)t->bytes[1] - (json_int_t)t->bytes[0]));
+		json_object_set_new(o, "identical", json_boolean(t->identical));
+		json_object_set_new(o, "predicted_identical", json_boolean(t->predicted_identical));
+		json_object_set_new(o, "divergent_blocks", u64_json(t->divergent_blocks));
+		json_object_set_new(o, "first_divergent_block", block_json(t->first_divergent));
+		json_array_append_new(ts, o);
+	}
+	json_object_set_new(root, "tensors", ts);
+	json_object_set_new(sum, "tensors", u64_json(r->n));
+	json_object_set_new(sum, "identical", u64_json(r->n_identical));
+	json_object_set_new(sum, "divergent", u64_json(r->n_divergent));
+	json_object_set_new(sum, "mispredicted", u64_json(r->n_mispredicted));
+	json_object_set_new(sum, "excess_bytes", u64_json(r->excess_bytes));
+	json_object_set_new(sum, "benign", json_boolean(r->n_divergent == 0));
+	json_object_set_new(root, "summary", sum);
+	return root;
+}

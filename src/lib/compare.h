@@ -1,0 +1,152 @@
+/*
+ * compare.h - the audits: diff (an artifact against its reference) and
+ * shape-swap (AUDIT-Q4K-SHAPE-001: what the [in,out] export bug does to a
+ * checkpoint).
+ *
+ * Both re-quantize reference tensors with the bit-exact engine, digest every
+ * 256-element block of both sides with SHA-256 (blockhash.h) and compare the
+ * digests, so that a difference is located to a block, not just detected.
+ * Results are plain data: the JSON, table and markdown renderers only read
+ * them, so the three never disagree.  Everything a result points to is owned
+ * by the result and freed with it.
+ */
+#ifndef QA_COMPARE_H
+#define QA_COMPARE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "blockhash.h"
+#include "err.h"
+#include "layout.h"
+
+#define QA_NO_BLOCK UINT64_MAX
+
+/* ------------------------------------------------------------------ diff */
+
+enum qa_verdict {
+	QA_VERDICT_IDENTICAL,      /* matches the out,in re-quantization */
+	QA_VERDICT_LAYOUT_SWAP,    /* matches in,out only */
+	QA_VERDICT_TRANSPOSED,     /* matches transposed only */
+	QA_VERDICT_DIVERGENT,      /* no layout matches */
+	QA_VERDICT_MISSING,        /* in the reference, absent from the artifact */
+	QA_VERDICT_EXTRA,          /* in the artifact, with no reference */
+	QA_VERDICT_SHAPE_MISMATCH, /* shapes cannot be paired */
+	QA_VERDICT_UNSUPPORTED     /* the artifact's type cannot be re-quantized */
+};
+#define QA_VERDICT_COUNT 8
+
+/* "identical", "layout-swap", ... as in the JSON. */
+const char *qa_verdict_name(enum qa_verdict v);
+
+struct qa_diff_tensor {
+	char *name;                /* GGUF name */
+	char *reference_name;      /* name in the reference, NULL when none */
+	uint32_t type;             /* the artifact's ggml type (reference's for missing) */
+	uint32_t n_dims;
+	uint64_t ne[4];            /* the artifact's shape (reference's for missing) */
+	uint64_t blocks;           /* 256-element blocks of the artifact tensor */
+	uint64_t nbytes;
+	int layer;                 /* blk.N index, -1 for others */
+	enum qa_verdict verdict;
+	int layout;                /* enum qa_layout that matched, -1 for none */
+	uint64_t divergent_blocks; /* against out,in */
+	uint64_t first_divergent;  /* QA_NO_BLOCK when none */
+	uint8_t *divergence;       /* bitmap of divergent blocks against out,in (NULL when none) */
+	bool has_error;
+	double rmse, max_abs;                 /* dequantized artifact vs reference */
+	double requant_rmse, requant_max_abs; /* ggml's re-quantization vs reference */
+	bool quantized;            /* the artifact type is not f32/f16/bf16 */
+	bool in_plan;              /* a recipe type is known for it */
+	uint32_t recipe_type;      /* what the recipe would choose */
+	char rule[96];             /* the recipe rule behind recipe_type */
+};
+
+struct qa_diff_result {
+	char *reference_path, *artifact_path;
+	uint64_t reference_size, artifact_size;
+	uint8_t reference_sha256[QA_SHA256_LEN], artifact_sha256[QA_SHA256_LEN];
+	bool has_file_type;
+	uint32_t file_type;
+	char arch[64];
+	size_t n;
+	struct qa_diff_tensor *tensors;  /* artifact order, then missing ones */
+	size_t counts[QA_VERDICT_COUNT];
+	/* recipe check */
+	const char *recipe_name;         /* static, NULL when the file type is unknown */
+	bool recipe_matches;
+	size_t recipe_deviations;
+	uint32_t pure_type;              /* all quantized tensors have this type and match --pure */
+	bool pure_matches;
+	/* inference */
+	size_t quantized_tensors, quantized_divergent;
+	bool different_quantizer;        /* all quantized diverge, errors near ggml's */
+	bool pass;
+};
+
+/*
+ * Audit the GGUF artifact at art_path against the reference at ref_path on
+ * n_threads threads (0: all cores).  The reference is read once; tensors
+ * are processed in parallel, each by one thread.  *out is freed with
+ * qa_diff_free.  Errors: the readers' (malformed input), QA_ERR_VALUE for
+ * non-finite reference weights, QA_ERR_NOMEM; *culprit is then set to the
+ * path of the file the error is about.  Differences are results, not errors.
+ */
+enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_threads,
+                        struct qa_diff_result **out, const char **culprit,
+                        struct qa_diag *d);
+void qa_diff_free(struct qa_diff_result *r);
+json_t *qa_diff_to_json(const struct qa_diff_result *r);
+
+/* True when block b of t diverges. */
+bool qa_diff_block_divergent(const struct qa_diff_tensor *t, uint64_t b);
+
+/* ------------------------------------------------------------------ shape-swap */
+
+struct qa_swap_tensor {
+	char *name;                /* GGUF name */
+	uint64_t in, out;          /* ne[0] = in_features, ne[1] = out_features */
+	int layer;
+	uint64_t blocks[2];        /* [QA_LAYOUT_OUT_IN], [QA_LAYOUT_IN_OUT] */
+	uint64_t bytes[2];
+	bool identical;
+	bool predicted_identical;
+	uint64_t divergent_blocks;
+	uint64_t first_divergent;  /* QA_NO_BLOCK when identical */
+};
+
+struct qa_swap_result {
+	char *reference_path;
+	uint64_t reference_size;
+	uint8_t reference_sha256[QA_SHA256_LEN];
+	uint32_t type;
+	uint32_t block_elems;
+	char arch[64];
+	size_t n;
+	struct qa_swap_tensor *tensors;
+	size_t n_identical, n_divergent, n_mispredicted;
+	uint64_t excess_bytes;     /* sum over tensors of in,out bytes - out,in bytes */
+};
+
+/*
+ * Quantize every 2-D weight of the reference at ref_path as type under
+ * out,in and under in,out (rows zero-padded to whole blocks), hash the
+ * blocks and compare.  A tensor is predicted identical when the swap does
+ * not change how the data is cut into blocks: both dimensions multiples of
+ * the type's block size, or a square matrix.  *out is freed with
+ * qa_swap_free.  Errors as for qa_diff_run; QA_ERR_USAGE for a type that
+ * cannot be produced.
+ */
+enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
+                        struct qa_swap_result **out, struct qa_diag *d);
+void qa_swap_free(struct qa_swap_result *r);
+json_t *qa_swap_to_json(const struct qa_swap_result *r);
+
+/* Hash a whole file (for the inputs section of results). */
+enum qa_err qa_file_sha256(const char *path, uint64_t *size, uint8_t out[QA_SHA256_LEN],
+                           struct qa_diag *d);
+
+#endif

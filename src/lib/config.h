@@ -1,0 +1,69 @@
+/*
+ * config.h - the Hugging Face model configuration (config.json) beside a
+ * reference checkpoint.
+ *
+ * Only the handful of fields an audit needs are read: the architecture and
+ * the model dimensions that decide tensor shapes and GGUF metadata.  Every
+ * field records whether the file gave it, so callers can tell "absent" from
+ * "zero".  Unknown fields are ignored; known fields with the wrong JSON
+ * type or a negative value make the file malformed.
+ */
+#ifndef QA_CONFIG_H
+#define QA_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "safetensors.h"
+
+struct qa_model_config {
+	char architecture[64];    /* llama.cpp style: "qwen2", "llama", ...; "" if unknown */
+	char hf_architecture[64]; /* architectures[0], e.g. "Qwen2ForCausalLM"; "" if absent */
+	uint64_t hidden_size;       /* hidden_size */
+	uint64_t intermediate_size; /* intermediate_size */
+	uint64_t n_layers;          /* num_hidden_layers */
+	uint64_t n_heads;           /* num_attention_heads */
+	uint64_t n_kv_heads;        /* num_key_value_heads, default n_heads */
+	uint64_t vocab_size;        /* vocab_size */
+	uint64_t head_dim;          /* head_dim, default hidden_size / n_heads */
+	uint64_t max_position;      /* max_position_embeddings */
+	double rms_norm_eps;        /* rms_norm_eps */
+	double rope_theta;          /* rope_theta */
+	bool tie_word_embeddings;   /* tie_word_embeddings, false when absent */
+
+	/* Whether the file itself gave each field (defaults leave these false). */
+	bool has_architecture, has_hf_architecture;
+	bool has_hidden_size, has_intermediate_size, has_n_layers, has_n_heads;
+	bool has_n_kv_heads, has_vocab_size, has_head_dim, has_max_position;
+	bool has_rms_norm_eps, has_rope_theta, has_tie_word_embeddings;
+};
+
+/*
+ * Read the config.json at path into *out (fully overwritten, also on
+ * failure, where it is zeroed).  architecture comes from "model_type" when
+ * present, else from architectures[0] mapped to a llama.cpp name
+ * (Qwen2ForCausalLM -> qwen2, LlamaForCausalLM -> llama, MistralForCausalLM
+ * -> mistral, and a few more), else stays "".  n_kv_heads defaults to
+ * n_heads, head_dim to hidden_size / n_heads when that divides exactly; a
+ * JSON null counts as absent.
+ *
+ * Errors: QA_ERR_IO when the file cannot be opened; QA_ERR_FORMAT when it is
+ * not a JSON object, has duplicate keys, or a known field has the wrong type,
+ * a negative value or an over-long string (offset: the field's key, or where
+ * jansson stopped); QA_ERR_NOMEM.
+ */
+enum qa_err qa_config_load(struct qa_model_config *out, const char *path,
+                           struct qa_diag *d);
+
+/*
+ * Load config.json from qa_st_dir(st).  When st has no directory or the
+ * directory has no config.json, *found is set false, *out zeroed and QA_OK
+ * returned; otherwise *found is true and the result is qa_config_load()'s,
+ * with d->msg prefixed by the config path on failure.
+ */
+enum qa_err qa_config_load_beside(struct qa_model_config *out,
+                                  const struct qa_st *st, bool *found,
+                                  struct qa_diag *d);
+
+#endif

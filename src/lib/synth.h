@@ -1,0 +1,76 @@
+/*
+ * synth.h - deterministic synthetic reference checkpoints.
+ *
+ * Audits need reference weights with the shapes of real models, but
+ * downloading them is slow and often not allowed.  This module writes a
+ * Hugging Face style checkpoint (one .safetensors file plus a config.json
+ * in the same directory) for the qwen2, llama and mistral layouts, filled
+ * with random values whose statistics resemble trained weights: a
+ * log-normal scale per output row, rare heavy-tail values (about 0.2% of
+ * each matrix, scaled 8 to 15 times), small biases, norm weights near 1.
+ *
+ * The bytes are a pure function of the options (never of the thread
+ * count, the platform's libm or the time): every row is generated from its
+ * own pseudo-random stream seeded by (seed, tensor index, row index), with
+ * only IEEE add, multiply, divide and square root, so the same options
+ * give the same file everywhere.
+ */
+#ifndef QA_SYNTH_H
+#define QA_SYNTH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* Largest accepted dimension (hidden, intermediate, vocab, head_dim, heads). */
+#define QA_SYNTH_MAX_DIM (1u << 24)
+/* Most layers accepted. */
+#define QA_SYNTH_MAX_LAYERS 4096u
+/* Largest tensor data accepted: 4 TiB. */
+#define QA_SYNTH_MAX_BYTES (UINT64_C(1) << 42)
+
+struct qa_synth_opts {
+	const char *arch;        /* "qwen2", "llama" or "mistral" */
+	uint64_t hidden, intermediate, vocab;
+	uint32_t heads, kv_heads, layers;
+	uint32_t head_dim;       /* 0: hidden / heads */
+	bool tied;               /* no lm_head.weight; tie_word_embeddings true */
+	uint32_t dtype;          /* QA_TYPE_BF16, QA_TYPE_F16 or QA_TYPE_F32 (types.h) */
+	uint64_t seed;
+	unsigned threads;        /* worker threads, 0: all cores; never changes the bytes */
+};
+
+/*
+ * Check o without writing anything: QA_OK, or QA_ERR_USAGE with a reason in
+ * d (unknown architecture or dtype, a zero size, heads not dividing hidden
+ * when head_dim is 0, kv_heads not dividing heads, a dimension above
+ * QA_SYNTH_MAX_DIM, more than QA_SYNTH_MAX_LAYERS layers, or a total size
+ * above QA_SYNTH_MAX_BYTES).  When out_tensors / out_bytes are not NULL
+ * they receive the tensor count and the file size the options produce.
+ */
+enum qa_err qa_synth_check(const struct qa_synth_opts *o, uint64_t *out_tensors,
+                           uint64_t *out_bytes, struct qa_diag *d);
+
+/*
+ * Write the checkpoint described by o to out_path and a config.json to the
+ * same directory.  Tensors use Hugging Face names and [out, in] shapes, in
+ * the order embed_tokens, then per layer input_layernorm, q/k/v_proj (with
+ * biases for qwen2), o_proj, post_attention_layernorm, gate/up/down_proj,
+ * then model.norm and lm_head (unless tied); the header carries
+ * "__metadata__" {"format":"pt","generator":"quantaudit synth","seed":"S"}
+ * and is padded with spaces to a multiple of 8 bytes.
+ *
+ * Both files are written to temporary files in the target directory and
+ * renamed into place, so a reader never sees a partial file; on failure
+ * the temporary files are removed.  Memory use is bounded by a fixed
+ * chunk of rows, not by the model or tensor size.
+ *
+ * Errors: QA_ERR_USAGE for bad options (as qa_synth_check), QA_ERR_IO when
+ * a file cannot be created, written or renamed (d->msg names the path and
+ * the system's reason), QA_ERR_NOMEM.
+ */
+enum qa_err qa_synth_write(const struct qa_synth_opts *o, const char *out_path,
+                           struct qa_diag *d);
+
+#endif
