@@ -46,7 +46,10 @@ static void help(void)
 
 static void print_human(const struct qa_swap_result *r, const char *label)
 {
-	printf("%s: %s (%s, type %s)\n", label, r->reference_path, r->arch, qa_type_name(r->type));
+	if (strcmp(label, r->reference_path) == 0)
+		printf("%s (%s, type %s)\n", r->reference_path, r->arch, qa_type_name(r->type));
+	else
+		printf("%s: %s (%s, type %s)\n", label, r->reference_path, r->arch, qa_type_name(r->type));
 	printf("%-30s %-13s %9s %9s %12s %12s %10s %-9s %-9s %s\n", "tensor", "shape[in,out]",
 	       "blk out,in", "blk in,out", "B out,in", "B in,out", "excess", "identical", "predicted", "first div");
 	for (size_t i = 0; i < r->n; i++) {

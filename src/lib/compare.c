@@ -771,8 +771,7 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
 			r->n_divergent++;
 		if (st->identical != st->predicted_identical)
 			r->n_mispredicted++;
-		if (st->bytes[1] > st->bytes[0])
-			r->excess_bytes += st->bytes[1] - st->bytes[0];
+		r->excess_bytes += (int64_t)st->bytes[1] - (int64_t)st->bytes[0];
 	}
 done:
 	if (c.hashers)
@@ -834,7 +833,7 @@ json_t *qa_swap_to_json(const struct qa_swap_result *r)
 	json_object_set_new(sum, "identical", u64_json(r->n_identical));
 	json_object_set_new(sum, "divergent", u64_json(r->n_divergent));
 	json_object_set_new(sum, "mispredicted", u64_json(r->n_mispredicted));
-	json_object_set_new(sum, "excess_bytes", u64_json(r->excess_bytes));
+	json_object_set_new(sum, "excess_bytes", json_integer((json_int_t)r->excess_bytes));
 	json_object_set_new(sum, "benign", json_boolean(r->n_divergent == 0));
 	json_object_set_new(root, "summary", sum);
 	return root;

@@ -128,7 +128,7 @@ struct qa_swap_result {
 	size_t n;
 	struct qa_swap_tensor *tensors;
 	size_t n_identical, n_divergent, n_mispredicted;
-	uint64_t excess_bytes;     /* sum over tensors of in,out bytes - out,in bytes */
+	int64_t excess_bytes;      /* net sum over tensors of in,out bytes - out,in bytes (may be negative) */
 };
 
 /*

@@ -1,8 +1,11 @@
 /*
  * err.c - formatting and classification of library errors.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "err.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,4 +60,15 @@ int qa_err_exit_code(enum qa_err code)
 	case QA_ERR_NOMEM: return 4;
 	}
 	return 4;
+}
+
+const char *qa_strerror(int e)
+{
+	static _Thread_local char buf[128];
+	if (strerror_r(e, buf, sizeof buf) != 0)
+		snprintf(buf, sizeof buf, "error %d", e);
+	/* strerror's texts start with a capital ("No such file or directory") */
+	if (buf[0] && buf[1] && !isupper((unsigned char)buf[1]))
+		buf[0] = (char)tolower((unsigned char)buf[0]);
+	return buf;
 }

@@ -42,6 +42,13 @@ enum qa_err qa_diag_set(struct qa_diag *d, enum qa_err code, uint64_t offset,
                         const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/*
+ * A lowercase description of errno value e ("no such file or directory"),
+ * for messages in the house style.  The string is static or thread-local
+ * and stays valid until the calling thread's next call.
+ */
+const char *qa_strerror(int e);
+
 /* Reset d to "no error".  d may be NULL. */
 void qa_diag_clear(struct qa_diag *d);
 

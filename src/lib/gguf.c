@@ -1016,7 +1016,7 @@ static enum qa_err w_io(struct qa_gguf_writer *w, const char *what, int err,
 {
 	w->state = W_FAILED;
 	return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "%s %s: %s", what, w->tmp,
-	                   strerror(err ? err : EIO));
+	                   qa_strerror(err ? err : EIO));
 }
 
 static enum qa_err w_put(struct qa_gguf_writer *w, const void *buf, size_t n,
@@ -1121,7 +1121,7 @@ enum qa_err qa_gguf_writer_open(struct qa_gguf_writer **out, const char *dest_pa
 		qa_gguf_writer_free(w);
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET,
 		                   "cannot create a temporary file beside it: %s",
-		                   strerror(err));
+		                   qa_strerror(err));
 	}
 	/* mkstemp makes the file private; give it ordinary permissions. */
 	(void)fchmod(fd, 0644);
@@ -1131,7 +1131,7 @@ enum qa_err qa_gguf_writer_open(struct qa_gguf_writer **out, const char *dest_pa
 		close(fd);
 		qa_gguf_writer_free(w);
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot open %s: %s",
-		                   dest_path, strerror(err));
+		                   dest_path, qa_strerror(err));
 	}
 	setvbuf(w->f, NULL, _IOFBF, 1u << 20);
 	*out = w;
@@ -1434,7 +1434,7 @@ enum qa_err qa_gguf_writer_commit(struct qa_gguf_writer *w, struct qa_diag *d)
 		int err = errno;
 		w->state = W_FAILED;
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot rename %s to %s: %s",
-		                   w->tmp, w->dest, strerror(err));
+		                   w->tmp, w->dest, qa_strerror(err));
 	}
 	w->state = W_COMMITTED;
 	/* Make the rename durable: sync the directory (best effort). */

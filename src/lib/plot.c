@@ -174,7 +174,7 @@ enum qa_err qa_plot_run(const char *format, const char *script, const char *out_
 	out_fd = mkstemp(tmp);
 	if (out_fd < 0) {
 		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot create %s: %s", out_path,
-		                strerror(errno));
+		                qa_strerror(errno));
 		free(tmp);
 		return e;
 	}
@@ -183,14 +183,14 @@ enum qa_err qa_plot_run(const char *format, const char *script, const char *out_
 	err = tmpfile();
 	if (!in || !err) {
 		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot create a temporary file: %s",
-		                strerror(errno));
+		                qa_strerror(errno));
 		goto done;
 	}
 	if (!write_all(in, terminal_for(format)) || !write_all(in, "set output\n") ||
 	    !write_all(in, script) || !write_all(in, "\nunset output\n") || fflush(in) != 0 ||
 	    fseek(in, 0, SEEK_SET) != 0) {
 		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write the plot script: %s",
-		                strerror(errno));
+		                qa_strerror(errno));
 		goto done;
 	}
 
@@ -213,7 +213,7 @@ enum qa_err qa_plot_run(const char *format, const char *script, const char *out_
 	if (rc == ENOENT || rc == EACCES || rc == ENOTDIR || rc == ENOEXEC) {
 		goto done; /* not available: *ran stays false */
 	} else if (rc != 0) {
-		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot start %s: %s", prog, strerror(rc));
+		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot start %s: %s", prog, qa_strerror(rc));
 		goto done;
 	}
 	int status;
@@ -222,7 +222,7 @@ enum qa_err qa_plot_run(const char *format, const char *script, const char *out_
 		w = waitpid(pid, &status, 0);
 	while (w < 0 && errno == EINTR);
 	if (w < 0) {
-		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "waiting for %s: %s", prog, strerror(errno));
+		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "waiting for %s: %s", prog, qa_strerror(errno));
 		goto done;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
@@ -250,13 +250,13 @@ enum qa_err qa_plot_run(const char *format, const char *script, const char *out_
 	}
 	if (fchmod(out_fd, 0644) != 0 || close(out_fd) != 0) {
 		out_fd = -1;
-		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write %s: %s", out_path, strerror(errno));
+		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write %s: %s", out_path, qa_strerror(errno));
 		goto done;
 	}
 	out_fd = -1;
 	if (rename(tmp, out_path) != 0) {
 		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot rename into %s: %s", out_path,
-		                strerror(errno));
+		                qa_strerror(errno));
 		goto done;
 	}
 	*ran = true;

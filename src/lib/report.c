@@ -264,7 +264,7 @@ static enum qa_err write_atomic(const char *path, const struct sb *b, struct qa_
 	int fd = mkstemp(tmp);
 	if (fd < 0) {
 		enum qa_err e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write %s: %s", path,
-		                            strerror(errno));
+		                            qa_strerror(errno));
 		free(tmp);
 		return e;
 	}
@@ -294,7 +294,7 @@ fail:;
 		close(fd);
 	unlink(tmp);
 	free(tmp);
-	return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write %s: %s", path, strerror(err));
+	return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write %s: %s", path, qa_strerror(err));
 }
 
 /* Whether the report's directory takes a new file (checked before any plot
@@ -310,7 +310,7 @@ static enum qa_err check_writable(const char *path, struct qa_diag *d)
 	int fd = mkstemp(tmp);
 	if (fd < 0) {
 		enum qa_err e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write %s: %s", path,
-		                            strerror(errno));
+		                            qa_strerror(errno));
 		free(tmp);
 		return e;
 	}
@@ -770,6 +770,7 @@ static void swap_verdict(struct sb *b, const struct qa_swap_result *const *res, 
 		sb_name(b, md, labels && labels[m] ? labels[m] : "model");
 		sb_printf(b, " (%s): %zu of %zu identical, %zu divergent", qa_type_name(r->type), r->n_identical, r->n,
 		          r->n_divergent);
+		sb_puts(b, r->n_divergent ? " (the swap is not benign for it)" : " (the swap is benign for it)");
 		if (r->n_divergent)
 			sb_printf(b, "; in,out needs %+" PRId64 " blocks and %+" PRId64 " bytes against out,in",
 			          (int64_t)blocks[1] - (int64_t)blocks[0], (int64_t)bytes[1] - (int64_t)bytes[0]);
@@ -1379,7 +1380,7 @@ static enum qa_err claims_load(const char *path, struct claims *cs, struct qa_di
 	memset(cs, 0, sizeof *cs);
 	struct stat st;
 	if (stat(path, &st) != 0)
-		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot open claims file %s: %s", path, strerror(errno));
+		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot open claims file %s: %s", path, qa_strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "claims file %s is not a regular file", path);
 	if ((uint64_t)st.st_size > CLAIMS_MAX_BYTES)
@@ -1954,19 +1955,22 @@ static void plot_swap(struct plotter *pl, struct sb *md, const struct qa_swap_re
 	            "set boxwidth 0.9\n"
 	            "set grid ytics\n"
 	            "set key top left box opaque\n"
-	            "set xtics rotate by 40 right nomirror font \",8\"\n"
+	            "set xtics rotate by 50 right nomirror font \",7\"\n"
 	            "set lmargin 11\nset bmargin 10\n"
 	            "set multiplot layout 1,2 title \"Quantized size per tensor class under each layout (summed over "
 	            "the class's tensors)\"\n"
 	            "set title \"blocks (256 elements)\"\n"
 	            "set ylabel \"blocks\"\n"
 	            "set xlabel \"tensor class\" offset 0,2.5\n");
-	sb_printf(&s, "set yrange [0:%.1f]\n", (double)(max_bl ? max_bl : 1) * 1.15);
+	/* log scale: a class of a few hundred blocks must stay visible next to
+	 * an embedding of two million */
+	sb_puts(&s, "set logscale y\nset format y \"%g\"\n");
+	sb_printf(&s, "set yrange [1:%.1f]\n", (double)(max_bl ? max_bl : 1) * 4);
 	sb_puts(&s, "plot $sw using 2:xtic(1) title \"out,in\" lc rgb \"#2471a3\", $sw using 3 title \"in,out\" "
 	            "lc rgb \"#c0392b\"\n"
 	            "set title \"bytes\"\n"
 	            "set ylabel \"MiB\"\n");
-	sb_printf(&s, "set yrange [0:%.6f]\n", (double)(max_by ? max_by : 1) / 1048576.0 * 1.15);
+	sb_printf(&s, "set yrange [0.001:%.6f]\n", (double)(max_by ? max_by : 1) / 1048576.0 * 4);
 	sb_puts(&s, "plot $sw using 4:xtic(1) title \"out,in\" lc rgb \"#2471a3\", $sw using 5 title \"in,out\" "
 	            "lc rgb \"#c0392b\"\n"
 	            "unset multiplot\n");

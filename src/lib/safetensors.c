@@ -933,7 +933,7 @@ static enum qa_err open_dir(struct qa_st *st, const char *dir, struct qa_diag *d
 	DIR *dh = opendir(dir);
 	if (!dh)
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot open directory: %s",
-		                   strerror(errno));
+		                   qa_strerror(errno));
 	char *index = NULL, *single = NULL;
 	size_t n_index = 0, n_single = 0;
 	struct dirent *de;
@@ -989,7 +989,7 @@ enum qa_err qa_st_open(struct qa_st **out, const char *path, struct qa_diag *d)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "no path given");
 	if (stat(path, &sb) != 0)
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot open: %s",
-		                   strerror(errno));
+		                   qa_strerror(errno));
 	struct qa_st *st = new_st();
 	if (!st)
 		return nomem(d);

@@ -94,12 +94,12 @@ enum qa_err qa_source_open_file(struct qa_source **out, const char *path,
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot open: %s",
-		                   strerror(errno));
+		                   qa_strerror(errno));
 	if (fstat(fd, &st) != 0) {
 		int e = errno;
 		close(fd);
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot stat: %s",
-		                   strerror(e));
+		                   qa_strerror(e));
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
@@ -126,7 +126,7 @@ enum qa_err qa_source_open_file(struct qa_source **out, const char *path,
 			free(m->base.name);
 			free(m);
 			return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot map: %s",
-			                   strerror(e));
+			                   qa_strerror(e));
 		}
 		m->data = p;
 		m->mapped = 1;

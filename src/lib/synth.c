@@ -529,7 +529,7 @@ static enum qa_err write_all(int fd, const void *buf, size_t n, const char *path
 			continue;
 		if (w <= 0)
 			return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write %s: %s", path,
-			                   w < 0 ? strerror(errno) : "no progress");
+			                   w < 0 ? qa_strerror(errno) : "no progress");
 		p += w;
 		n -= (size_t)w;
 	}
@@ -555,7 +555,7 @@ static enum qa_err open_temp(const char *path, char **tmp, int *fd, struct qa_di
 		if (errno != EEXIST) {
 			int err = errno;
 			free(name);
-			return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot create file: %s", strerror(err));
+			return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot create file: %s", qa_strerror(err));
 		}
 	}
 	free(name);
@@ -710,7 +710,7 @@ enum qa_err qa_synth_write(const struct qa_synth_opts *o, const char *out_path,
 		int r = close(fd);
 		fd = -1;
 		if (r != 0)
-			e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write %s: %s", out_path, strerror(errno));
+			e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write %s: %s", out_path, qa_strerror(errno));
 	}
 	if (e == QA_OK)
 		e = open_temp(cfg, &cfg_tmp, &cfd, d);
@@ -722,15 +722,15 @@ enum qa_err qa_synth_write(const struct qa_synth_opts *o, const char *out_path,
 		int r = close(cfd);
 		cfd = -1;
 		if (r != 0)
-			e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write %s: %s", cfg, strerror(errno));
+			e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write %s: %s", cfg, qa_strerror(errno));
 	}
 	if (e == QA_OK && rename(tmp, out_path) != 0)
-		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot rename into %s: %s", out_path, strerror(errno));
+		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot rename into %s: %s", out_path, qa_strerror(errno));
 	else if (e == QA_OK) {
 		free(tmp);
 		tmp = NULL; /* in place: nothing left to remove */
 		if (rename(cfg_tmp, cfg) != 0)
-			e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot rename into %s: %s", cfg, strerror(errno));
+			e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot rename into %s: %s", cfg, qa_strerror(errno));
 	}
 	if (e == QA_OK) {
 		free(cfg_tmp);

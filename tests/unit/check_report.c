@@ -341,7 +341,7 @@ static struct qa_swap_result *make_swap(const char *path, int n_layers, uint64_t
 			if (t->identical != t->predicted_identical)
 				r->n_mispredicted++;
 			if (t->bytes[1] > t->bytes[0])
-				r->excess_bytes += t->bytes[1] - t->bytes[0];
+				r->excess_bytes += (int64_t)t->bytes[1] - (int64_t)t->bytes[0];
 		}
 	return r;
 }
