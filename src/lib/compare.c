@@ -224,7 +224,12 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 			if (same) {
 				dt->has_error = true;
 				error_figures(at->type, q, w, rt->n_elems, &dt->requant_rmse, &dt->requant_max_abs);
-				error_figures(at->type, abytes, w, rt->n_elems, &dt->rmse, &dt->max_abs);
+				if (div == 0) { /* the same bytes: the same error */
+					dt->rmse = dt->requant_rmse;
+					dt->max_abs = dt->requant_max_abs;
+				} else {
+					error_figures(at->type, abytes, w, rt->n_elems, &dt->rmse, &dt->max_abs);
+				}
 			}
 		}
 		if (div == 0) {

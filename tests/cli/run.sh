@@ -136,6 +136,12 @@ t verify-bad-schema 3 verify $CORRUPT "$TMP/bad-manifest.json"
 printf '{"schema": ' >"$TMP/trunc-manifest.json"
 t verify-truncated-manifest 3 verify $CORRUPT "$TMP/trunc-manifest.json"
 t verify-missing-arg 2 verify $CORRUPT
+# a tampered copy of the safetensors fixture: byte 2,000,000 lies in
+# model.layers.1.mlp.up_proj.weight; verify names it and its block
+t hash-st-manifest 0 hash $REF --blocks -o "$TMP/st.json"
+cp $REF "$TMP/tampered.safetensors"
+printf '\x55' | dd of="$TMP/tampered.safetensors" bs=1 seek=2000000 conv=notrunc 2>/dev/null
+t verify-st-tampered 1 verify "$TMP/tampered.safetensors" "$TMP/st.json"
 
 # ---------------------------------------------------------------- diff
 t diff-help 0 diff --help
