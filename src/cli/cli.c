@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,12 +72,14 @@ json_t *cli_json_u64(uint64_t v)
 	return json_string(buf);
 }
 
-void cli_hex(const uint8_t *bytes, size_t n, char *out)
+void cli_shape_text(const uint64_t *dims, uint32_t n, char *buf, size_t cap)
 {
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[bytes[i] >> 4];
-		out[2 * i + 1] = digits[bytes[i] & 15];
+	size_t used = 0;
+	buf[0] = '\0';
+	for (uint32_t i = 0; i < n && used < cap; i++) {
+		int w = snprintf(buf + used, cap - used, "%s%" PRIu64, i ? " x " : "", dims[i]);
+		if (w < 0)
+			break;
+		used += (size_t)w;
 	}
-	out[2 * n] = '\0';
 }

@@ -65,8 +65,8 @@ int cli_json_print(json_t *root);
 /* json_integer for a uint64 value (values past INT64_MAX become strings). */
 json_t *cli_json_u64(uint64_t v);
 
-/* Lowercase hex of n bytes into out (2n+1 bytes). */
-void cli_hex(const uint8_t *bytes, size_t n, char *out);
+/* "896 x 4864": the n dims joined by " x ", truncated to fit cap. */
+void cli_shape_text(const uint64_t *dims, uint32_t n, char *buf, size_t cap);
 
 /* The version line printed by --version and embedded in reports. */
 const char *cli_version_string(void);

@@ -116,18 +116,6 @@ static void print_value(const struct qa_gguf_value *v, int depth)
 	}
 }
 
-static void shape_text(const uint64_t *dims, uint32_t n, char *buf, size_t cap)
-{
-	size_t used = 0;
-	buf[0] = '\0';
-	for (uint32_t i = 0; i < n && used < cap; i++) {
-		int w = snprintf(buf + used, cap - used, "%s%" PRIu64, i ? " x " : "", dims[i]);
-		if (w < 0)
-			break;
-		used += (size_t)w;
-	}
-}
-
 static int inspect_gguf(const char *path, bool as_json)
 {
 	struct qa_diag d;
@@ -192,7 +180,7 @@ static int inspect_gguf(const char *path, bool as_json)
 			const struct qa_gguf_tensor *t = qa_gguf_tensor_at(g, i);
 			const struct qa_type_info *ti = qa_type_get(t->type);
 			char sh[96];
-			shape_text(t->ne, t->n_dims, sh, sizeof sh);
+			cli_shape_text(t->ne, t->n_dims, sh, sizeof sh);
 			printf("  %-36s %-8s %-22s %12" PRIu64 " %12" PRIu64 " %6.2f%s\n", t->name,
 			       qa_type_name(t->type), sh, t->offset, t->nbytes,
 			       ti ? qa_type_bpw(ti) : 0.0,
@@ -279,7 +267,7 @@ static int inspect_st(const char *path, bool as_json)
 		for (size_t i = 0; i < nt; i++) {
 			const struct qa_st_tensor *t = qa_st_tensor_at(st, i);
 			char sh[96];
-			shape_text(t->shape, t->n_dims, sh, sizeof sh);
+			cli_shape_text(t->shape, t->n_dims, sh, sizeof sh);
 			printf("  %-48s %-6s %-18s %12" PRIu64 " %12" PRIu64, t->name, t->dtype, sh,
 			       t->begin, t->end - t->begin);
 			if (nshards > 1)

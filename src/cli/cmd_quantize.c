@@ -54,18 +54,6 @@ static void progress(void *ctx, size_t done, size_t total, const char *name)
 		fputc('\n', stderr);
 }
 
-static void shape_text(const uint64_t *ne, uint32_t n, char *buf, size_t cap)
-{
-	size_t used = 0;
-	buf[0] = '\0';
-	for (uint32_t i = 0; i < n && used < cap; i++) {
-		int w = snprintf(buf + used, cap - used, "%s%" PRIu64, i ? " x " : "", ne[i]);
-		if (w < 0)
-			break;
-		used += (size_t)w;
-	}
-}
-
 static int dry_run(const struct qa_ref *r, const struct qa_quantize_opts *o)
 {
 	struct qa_quantize_item *items;
@@ -87,7 +75,7 @@ static int dry_run(const struct qa_ref *r, const struct qa_quantize_opts *o)
 	for (size_t i = 0; i < qa_ref_n_tensors(r); i++) {
 		const struct qa_quantize_item *it = &items[i];
 		char sh[64];
-		shape_text(it->ne, it->n_dims, sh, sizeof sh);
+		cli_shape_text(it->ne, it->n_dims, sh, sizeof sh);
 		printf("%-36s %-6s %-16s %-7s %12" PRIu64 "  %s%s\n", it->tensor->name,
 		       it->tensor->src_dtype, sh, qa_type_name(it->plan.type), it->nbytes, it->plan.rule,
 		       it->resized ? " [resized by layout]" : "");

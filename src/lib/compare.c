@@ -127,15 +127,85 @@ static int layer_of(const char *name)
 	return qa_names_layer(name, &l) && l <= INT32_MAX ? (int)l : -1;
 }
 
+/*
+ * The parallel part both audits share: one block hasher per thread, one diag
+ * per item, and a work order that hands out the biggest items first so that
+ * a large embedding does not start last.  Items write only their own slots.
+ */
+struct audit_pool {
+	unsigned n_threads;
+	struct qa_blockhasher **hashers;
+	size_t *order;           /* item indices, biggest first */
+	size_t n_work;
+	struct qa_diag *diags;   /* indexed by item */
+};
+
+static const uint64_t *sort_sizes;
+
+static int cmp_size_desc(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	if (sort_sizes[x] != sort_sizes[y])
+		return sort_sizes[x] > sort_sizes[y] ? -1 : 1;
+	return x < y ? -1 : 1;
+}
+
+static void audit_pool_free(struct audit_pool *p)
+{
+	if (p->hashers)
+		for (unsigned k = 0; k < p->n_threads; k++)
+			qa_blockhasher_free(p->hashers[k]);
+	free(p->hashers);
+	free(p->order);
+	free(p->diags);
+	memset(p, 0, sizeof *p);
+}
+
+/*
+ * Run fn over the n_work items listed in work (indices below n_items, each
+ * weighted by sizes[index]) on n_threads threads.  On failure d receives the
+ * diag of the failing item that comes first in the work order.
+ */
+static enum qa_err audit_pool_run(unsigned n_threads, size_t n_items, const size_t *work,
+                                  size_t n_work, const uint64_t *sizes, qa_pool_fn fn,
+                                  void *ctx, struct audit_pool *p, struct qa_diag *d)
+{
+	p->n_threads = n_threads ? n_threads : qa_pool_default_threads();
+	p->hashers = calloc(p->n_threads, sizeof *p->hashers);
+	p->order = calloc(n_work + 1, sizeof *p->order);
+	p->diags = calloc(n_items + 1, sizeof *p->diags);
+	if (!p->hashers || !p->order || !p->diags)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	for (unsigned k = 0; k < p->n_threads; k++)
+		if (!(p->hashers[k] = qa_blockhasher_init()))
+			return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	memcpy(p->order, work, n_work * sizeof *work);
+	p->n_work = n_work;
+	/* qsort has no context argument in C11; the audits start one at a time. */
+	sort_sizes = sizes;
+	qsort(p->order, n_work, sizeof *p->order, cmp_size_desc);
+	sort_sizes = NULL;
+	enum qa_err e = qa_pool_run(p->n_threads, n_work, fn, ctx);
+	if (e) {
+		qa_diag_clear(d);
+		for (size_t k = 0; k < n_work; k++)
+			if (p->diags[p->order[k]].code != QA_OK) {
+				*d = p->diags[p->order[k]];
+				break;
+			}
+		if (d->code == QA_OK)
+			qa_diag_set(d, e, QA_NO_OFFSET, "%s", qa_err_name(e));
+	}
+	return e;
+}
+
 /* ------------------------------------------------------------------ diff */
 
 struct diff_ctx {
 	struct qa_ref *ref;
 	struct qa_gguf *art;
 	struct qa_diff_result *res;
-	size_t *order;               /* work order: big tensors first */
-	struct qa_blockhasher **hashers;
-	struct qa_diag *diags;       /* one per tensor */
+	struct audit_pool pool;
 };
 
 static bool is_float_type(uint32_t t)
@@ -146,10 +216,10 @@ static bool is_float_type(uint32_t t)
 static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 {
 	struct diff_ctx *c = vctx;
-	size_t i = c->order[item];
+	size_t i = c->pool.order[item];
 	struct qa_diff_tensor *dt = &c->res->tensors[i];
-	struct qa_diag *d = &c->diags[i];
-	struct qa_blockhasher *h = c->hashers[worker];
+	struct qa_diag *d = &c->pool.diags[i];
+	struct qa_blockhasher *h = c->pool.hashers[worker];
 	const struct qa_gguf_tensor *at = qa_gguf_tensor_find(c->art, dt->name);
 	const struct qa_ref_tensor *rt = qa_ref_tensor_find(c->ref, dt->name);
 	const struct qa_type_info *ti = qa_type_get(at->type);
@@ -255,22 +325,9 @@ done:
 static enum qa_err check_recipe(struct qa_ref *ref, struct qa_diff_result *r, struct qa_diag *d)
 {
 	size_t n = qa_ref_n_tensors(ref);
-	struct qa_plan_tensor *pt = calloc(n ? n : 1, sizeof *pt);
 	struct qa_plan_entry *pe = calloc(n ? n : 1, sizeof *pe);
-	enum qa_err e = QA_OK;
-	if (!pt || !pe) {
-		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-		goto done;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct qa_ref_tensor *t = qa_ref_tensor_at(ref, i);
-		pt[i].name = t->name;
-		pt[i].n_dims = t->n_dims;
-		memcpy(pt[i].ne, t->ne, sizeof pt[i].ne);
-		pt[i].src_type = t->src_type == QA_TYPE_COUNT ? QA_TYPE_F32 : t->src_type;
-	}
-	struct qa_model_shape m;
-	qa_ref_model_shape(ref, &m);
+	if (!pe)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	const struct qa_recipe *rec = r->has_file_type ? qa_recipe_by_file_type(r->file_type) : NULL;
 	/* the pure hypothesis (llama-quantize --pure T): T is the most common
 	 * quantized type, and the other types must be T's fallbacks */
@@ -284,9 +341,10 @@ static enum qa_err check_recipe(struct qa_ref *ref, struct qa_diff_result *r, st
 	for (uint32_t k = 0; k < QA_TYPE_COUNT; k++)
 		if (votes[k] && (pure == QA_TYPE_COUNT || votes[k] > votes[pure]))
 			pure = k;
-	bool one_type = pure != QA_TYPE_COUNT;
+	/* a plan that cannot be made (a shape llama.cpp itself refuses) leaves
+	 * the check unanswered rather than failing the audit */
 	struct qa_diag ignore;
-	if (rec && qa_recipe_plan(rec, 0, &m, pt, n, pe, &ignore) == QA_OK) {
+	if (rec && qa_quantize_plan_types(ref, rec, 0, pe, &ignore) == QA_OK) {
 		r->recipe_name = qa_recipe_name(rec);
 		r->recipe_matches = true;
 		for (size_t i = 0; i < r->n; i++) {
@@ -304,9 +362,8 @@ static enum qa_err check_recipe(struct qa_ref *ref, struct qa_diff_result *r, st
 			}
 		}
 	}
-	if (one_type && pure != QA_TYPE_COUNT &&
-	    qa_recipe_pure_file_type(pure) != QA_RECIPE_NO_FILE_TYPE &&
-	    qa_recipe_plan(NULL, pure, &m, pt, n, pe, &ignore) == QA_OK) {
+	if (pure != QA_TYPE_COUNT && qa_recipe_pure_file_type(pure) != QA_RECIPE_NO_FILE_TYPE &&
+	    qa_quantize_plan_types(ref, NULL, pure, pe, &ignore) == QA_OK) {
 		r->pure_type = pure;
 		r->pure_matches = true;
 		for (size_t i = 0; i < r->n; i++) {
@@ -318,21 +375,8 @@ static enum qa_err check_recipe(struct qa_ref *ref, struct qa_diff_result *r, st
 				r->pure_matches = false;
 		}
 	}
-done:
-	free(pt);
 	free(pe);
-	return e;
-}
-
-static const struct qa_diff_result *sort_res;
-
-static int cmp_size_desc(const void *a, const void *b)
-{
-	uint64_t x = sort_res->tensors[*(const size_t *)a].nbytes;
-	uint64_t y = sort_res->tensors[*(const size_t *)b].nbytes;
-	if (x != y)
-		return x > y ? -1 : 1;
-	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+	return QA_OK;
 }
 
 enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_threads,
@@ -343,6 +387,8 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_t
 	struct qa_source *src = NULL;
 	struct qa_gguf *art = NULL;
 	struct diff_ctx c;
+	size_t *work = NULL;
+	uint64_t *sizes = NULL;
 	struct qa_diff_result *r = calloc(1, sizeof *r);
 	enum qa_err e;
 	memset(&c, 0, sizeof c);
@@ -423,40 +469,23 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_t
 	}
 
 	/* audit the paired tensors in parallel, biggest first */
-	if (n_threads == 0)
-		n_threads = qa_pool_default_threads();
 	c.ref = ref;
 	c.art = art;
 	c.res = r;
-	c.order = calloc(n_paired + 1, sizeof *c.order);
-	c.hashers = calloc(n_threads, sizeof *c.hashers);
-	c.diags = calloc(n_paired + 1, sizeof *c.diags);
-	if (!c.order || !c.hashers || !c.diags) {
+	work = calloc(n_paired + 1, sizeof *work);
+	sizes = calloc(n_paired + 1, sizeof *sizes);
+	if (!work || !sizes) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
 	}
-	for (unsigned k = 0; k < n_threads; k++)
-		if (!(c.hashers[k] = qa_blockhasher_init())) {
-			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-			goto done;
-		}
 	size_t n_work = 0;
-	for (size_t i = 0; i < n_paired; i++)
+	for (size_t i = 0; i < n_paired; i++) {
+		sizes[i] = r->tensors[i].nbytes;
 		if (r->tensors[i].verdict != QA_VERDICT_EXTRA)
-			c.order[n_work++] = i;
-	sort_res = r;
-	qsort(c.order, n_work, sizeof *c.order, cmp_size_desc);
-	sort_res = NULL;
-	e = qa_pool_run(n_threads, n_work, diff_one, &c);
-	if (e) {
-		/* the lowest-numbered failing work item's diag */
-		for (size_t k = 0; k < n_work; k++)
-			if (c.diags[c.order[k]].code != QA_OK) {
-				*d = c.diags[c.order[k]];
-				break;
-			}
-		goto done;
+			work[n_work++] = i;
 	}
+	if ((e = audit_pool_run(n_threads, n_paired, work, n_work, sizes, diff_one, &c, &c.pool, d)))
+		goto done;
 
 	for (size_t i = 0; i < r->n; i++) {
 		const struct qa_diff_tensor *t = &r->tensors[i];
@@ -483,12 +512,9 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_t
 	}
 	e = check_recipe(ref, r, d);
 done:
-	if (c.hashers)
-		for (unsigned k = 0; k < n_threads; k++)
-			qa_blockhasher_free(c.hashers[k]);
-	free(c.hashers);
-	free(c.order);
-	free(c.diags);
+	audit_pool_free(&c.pool);
+	free(work);
+	free(sizes);
 	qa_gguf_close(art);
 	qa_source_close(src);
 	qa_ref_close(ref);
@@ -623,18 +649,16 @@ struct swap_ctx {
 	struct qa_ref *ref;
 	struct qa_swap_result *res;
 	const struct qa_ref_tensor **src;
-	size_t *order;
-	struct qa_blockhasher **hashers;
-	struct qa_diag *diags;
+	struct audit_pool pool;
 };
 
 static enum qa_err swap_one(void *vctx, size_t item, unsigned worker)
 {
 	struct swap_ctx *c = vctx;
-	size_t i = c->order[item];
+	size_t i = c->pool.order[item];
 	struct qa_swap_tensor *st = &c->res->tensors[i];
 	const struct qa_ref_tensor *rt = c->src[i];
-	struct qa_diag *d = &c->diags[i];
+	struct qa_diag *d = &c->pool.diags[i];
 	const struct qa_type_info *ti = qa_type_get(c->res->type);
 	uint64_t bb = qa_blockhash_block_bytes(ti);
 	float *w = malloc((size_t)rt->n_elems * sizeof *w);
@@ -650,7 +674,7 @@ static enum qa_err swap_one(void *vctx, size_t item, unsigned worker)
 	    (e = qa_quantize_tensor(w, st->in, st->out, c->res->type, QA_LAYOUT_OUT_IN, 1, a, d)) ||
 	    (e = qa_quantize_tensor(w, st->in, st->out, c->res->type, QA_LAYOUT_IN_OUT, 1, b, d)))
 		goto done;
-	compare_blocks(c->hashers[worker], a, st->bytes[0], b, st->bytes[1], bb,
+	compare_blocks(c->pool.hashers[worker], a, st->bytes[0], b, st->bytes[1], bb,
 	               &st->divergent_blocks, &st->first_divergent, NULL);
 	st->identical = st->divergent_blocks == 0;
 done:
@@ -658,17 +682,6 @@ done:
 	free(a);
 	free(b);
 	return e;
-}
-
-static const struct qa_swap_result *sort_swap;
-
-static int cmp_swap_desc(const void *x, const void *y)
-{
-	uint64_t a = sort_swap->tensors[*(const size_t *)x].bytes[0];
-	uint64_t b = sort_swap->tensors[*(const size_t *)y].bytes[0];
-	if (a != b)
-		return a > b ? -1 : 1;
-	return *(const size_t *)x < *(const size_t *)y ? -1 : 1;
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -687,6 +700,8 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
 		                   qa_type_name(type));
 	struct qa_ref *ref = NULL;
 	struct swap_ctx c;
+	size_t *work = NULL;
+	uint64_t *sizes = NULL;
 	struct qa_swap_result *r = calloc(1, sizeof *r);
 	enum qa_err e;
 	memset(&c, 0, sizeof c);
@@ -738,36 +753,20 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
 		st->predicted_identical = st->in == st->out ||
 		                          (st->in % ti->block_elems == 0 && st->out % ti->block_elems == 0);
 	}
-	if (n_threads == 0)
-		n_threads = qa_pool_default_threads();
 	c.ref = ref;
 	c.res = r;
-	c.order = calloc(r->n + 1, sizeof *c.order);
-	c.hashers = calloc(n_threads, sizeof *c.hashers);
-	c.diags = calloc(r->n + 1, sizeof *c.diags);
-	if (!c.order || !c.hashers || !c.diags) {
+	work = calloc(r->n + 1, sizeof *work);
+	sizes = calloc(r->n + 1, sizeof *sizes);
+	if (!work || !sizes) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
 	}
-	for (unsigned k = 0; k < n_threads; k++)
-		if (!(c.hashers[k] = qa_blockhasher_init())) {
-			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-			goto done;
-		}
-	for (size_t i = 0; i < r->n; i++)
-		c.order[i] = i;
-	sort_swap = r;
-	qsort(c.order, r->n, sizeof *c.order, cmp_swap_desc);
-	sort_swap = NULL;
-	e = qa_pool_run(n_threads, r->n, swap_one, &c);
-	if (e) {
-		for (size_t k = 0; k < r->n; k++)
-			if (c.diags[c.order[k]].code != QA_OK) {
-				*d = c.diags[c.order[k]];
-				break;
-			}
-		goto done;
+	for (size_t i = 0; i < r->n; i++) {
+		work[i] = i;
+		sizes[i] = r->tensors[i].bytes[0];
 	}
+	if ((e = audit_pool_run(n_threads, r->n, work, r->n, sizes, swap_one, &c, &c.pool, d)))
+		goto done;
 	for (size_t i = 0; i < r->n; i++) {
 		const struct qa_swap_tensor *st = &r->tensors[i];
 		if (st->identical)
@@ -779,12 +778,9 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
 		r->excess_bytes += (int64_t)st->bytes[1] - (int64_t)st->bytes[0];
 	}
 done:
-	if (c.hashers)
-		for (unsigned k = 0; k < n_threads; k++)
-			qa_blockhasher_free(c.hashers[k]);
-	free(c.hashers);
-	free(c.order);
-	free(c.diags);
+	audit_pool_free(&c.pool);
+	free(work);
+	free(sizes);
 	free(c.src);
 	qa_ref_close(ref);
 	if (e) {

@@ -36,38 +36,6 @@ static const struct {
 	{ "Phi3ForCausalLM", "phi3" },
 };
 
-/* Positions of the top-level keys of the valid JSON object in buf. */
-static size_t key_positions(const char *buf, size_t len, size_t *pos, size_t max)
-{
-	size_t n = 0, depth = 0;
-	bool want_key = false;
-	for (size_t i = 0; i < len; i++) {
-		char c = buf[i];
-		if (c == '"') {
-			if (depth == 1 && want_key) {
-				if (n < max)
-					pos[n] = i;
-				n++;
-				want_key = false;
-			}
-			for (i++; i < len && buf[i] != '"'; i++)
-				if (buf[i] == '\\')
-					i++;
-		} else if (c == '{' || c == '[') {
-			depth++;
-			if (depth == 1)
-				want_key = true;
-		} else if (c == '}' || c == ']') {
-			if (depth <= 1)
-				break;
-			depth--;
-		} else if (c == ',' && depth == 1) {
-			want_key = true;
-		}
-	}
-	return n;
-}
-
 struct field_ctx {
 	json_t *root;
 	uint64_t *off; /* key offsets, one per top-level key in document order */
@@ -270,7 +238,7 @@ enum qa_err qa_config_load(struct qa_model_config *out, const char *path,
 	size_t *pos = malloc((c.n ? c.n : 1) * sizeof *pos);
 	c.off = malloc((c.n ? c.n : 1) * sizeof *c.off);
 	if (pos && c.off) {
-		size_t found = key_positions(buf, len, pos, c.n);
+		size_t found = qa_st_json_key_positions(buf, len, 0, pos, c.n);
 		for (size_t i = 0; i < c.n; i++)
 			c.off[i] = found == c.n ? pos[i] : 0;
 	}

@@ -126,16 +126,39 @@ enum qa_err qa_quantize_tensor(const float *w, uint64_t in, uint64_t out, uint32
 	return QA_OK;
 }
 
+enum qa_err qa_quantize_plan_types(const struct qa_ref *r, const struct qa_recipe *rec,
+                                   uint32_t pure_type, struct qa_plan_entry *out,
+                                   struct qa_diag *d)
+{
+	size_t n = qa_ref_n_tensors(r);
+	struct qa_plan_tensor *pt = calloc(n ? n : 1, sizeof *pt);
+	if (!pt)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const struct qa_ref_tensor *t = qa_ref_tensor_at(r, i);
+		pt[i].name = t->name;
+		pt[i].n_dims = t->n_dims;
+		memcpy(pt[i].ne, t->ne, sizeof pt[i].ne);
+		/* a tensor that is not f32/f16/bf16 is planned as f32: it is
+		 * refused later, when it would have to be read */
+		pt[i].src_type = t->src_type == QA_TYPE_COUNT ? QA_TYPE_F32 : t->src_type;
+	}
+	struct qa_model_shape m;
+	qa_ref_model_shape(r, &m);
+	enum qa_err e = qa_recipe_plan(rec, pure_type, &m, pt, n, out, d);
+	free(pt);
+	return e;
+}
+
 enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_opts *o,
                              struct qa_quantize_item **out, uint32_t *file_type,
                              struct qa_diag *d)
 {
 	size_t n = qa_ref_n_tensors(r);
-	struct qa_plan_tensor *pt = calloc(n ? n : 1, sizeof *pt);
 	struct qa_plan_entry *pe = calloc(n ? n : 1, sizeof *pe);
 	struct qa_quantize_item *items = calloc(n ? n : 1, sizeof *items);
 	enum qa_err e = QA_OK;
-	if (!pt || !pe || !items) {
+	if (!pe || !items) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
 	}
@@ -150,17 +173,7 @@ enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_op
 			goto done;
 		}
 	}
-	for (size_t i = 0; i < n; i++) {
-		const struct qa_ref_tensor *t = qa_ref_tensor_at(r, i);
-		pt[i].name = t->name;
-		pt[i].n_dims = t->n_dims;
-		memcpy(pt[i].ne, t->ne, sizeof pt[i].ne);
-		pt[i].src_type = t->src_type == QA_TYPE_COUNT ? QA_TYPE_F32 : t->src_type;
-	}
-	struct qa_model_shape m;
-	qa_ref_model_shape(r, &m);
-	e = qa_recipe_plan(o->recipe, o->pure_type, &m, pt, n, pe, d);
-	if (e)
+	if ((e = qa_quantize_plan_types(r, o->recipe, o->pure_type, pe, d)))
 		goto done;
 	for (size_t i = 0; i < n; i++) {
 		const struct qa_ref_tensor *t = qa_ref_tensor_at(r, i);
@@ -211,7 +224,6 @@ enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_op
 	*out = items;
 	items = NULL;
 done:
-	free(pt);
 	free(pe);
 	free(items);
 	return e;

@@ -48,6 +48,15 @@ struct qa_quantize_item {
 };
 
 /*
+ * The types llama.cpp would give every tensor of r under recipe rec, or
+ * under --pure pure_type when rec is NULL: out receives qa_ref_n_tensors(r)
+ * entries, in r's order.  Errors are the recipe's (qa_recipe_plan).
+ */
+enum qa_err qa_quantize_plan_types(const struct qa_ref *r, const struct qa_recipe *rec,
+                                   uint32_t pure_type, struct qa_plan_entry *out,
+                                   struct qa_diag *d);
+
+/*
  * Plan the output of quantizing r with o: *out receives a malloc'd array of
  * qa_ref_n_tensors(r) items (free it with free()), and *file_type the
  * general.file_type to write.  Errors: QA_ERR_USAGE for an unsupported pure

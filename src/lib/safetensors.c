@@ -155,13 +155,8 @@ bool qa_st_dtype_is_float(const char *dtype)
 	                 strcmp(dtype, "BF16") == 0);
 }
 
-/*
- * Scan the JSON object whose '{' is at buf[start] (the text is known to be
- * valid JSON) and store the position of the opening quote of each of its
- * keys, in document order, in pos[0..max).  Returns the number of keys seen.
- */
-static size_t key_positions(const char *buf, size_t len, size_t start,
-                            size_t *pos, size_t max)
+size_t qa_st_json_key_positions(const char *buf, size_t len, size_t start,
+                                size_t *pos, size_t max)
 {
 	size_t n = 0, depth = 0;
 	bool want_key = false;
@@ -234,7 +229,7 @@ static uint64_t *key_offsets(const char *buf, size_t len, size_t start,
 	}
 	size_t found = 0;
 	if (start < len && buf[start] == '{')
-		found = key_positions(buf, len, start, pos, n_keys);
+		found = qa_st_json_key_positions(buf, len, start, pos, n_keys);
 	for (size_t i = 0; i < n_keys; i++)
 		off[i] = (found == n_keys) ? base + pos[i] : fallback;
 	free(pos);
