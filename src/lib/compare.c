@@ -140,14 +140,17 @@ struct audit_pool {
 	struct qa_diag *diags;   /* indexed by item */
 };
 
-static const uint64_t *sort_sizes;
+struct sized_item {
+	uint64_t size;
+	size_t index;
+};
 
 static int cmp_size_desc(const void *a, const void *b)
 {
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	if (sort_sizes[x] != sort_sizes[y])
-		return sort_sizes[x] > sort_sizes[y] ? -1 : 1;
-	return x < y ? -1 : 1;
+	const struct sized_item *x = a, *y = b;
+	if (x->size != y->size)
+		return x->size > y->size ? -1 : 1;
+	return x->index < y->index ? -1 : 1;
 }
 
 static void audit_pool_free(struct audit_pool *p)
@@ -179,12 +182,16 @@ static enum qa_err audit_pool_run(unsigned n_threads, size_t n_items, const size
 	for (unsigned k = 0; k < p->n_threads; k++)
 		if (!(p->hashers[k] = qa_blockhasher_init()))
 			return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	memcpy(p->order, work, n_work * sizeof *work);
+	struct sized_item *items = malloc((n_work + 1) * sizeof *items);
+	if (!items)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	for (size_t k = 0; k < n_work; k++)
+		items[k] = (struct sized_item){ sizes[work[k]], work[k] };
+	qsort(items, n_work, sizeof *items, cmp_size_desc);
+	for (size_t k = 0; k < n_work; k++)
+		p->order[k] = items[k].index;
+	free(items);
 	p->n_work = n_work;
-	/* qsort has no context argument in C11; the audits start one at a time. */
-	sort_sizes = sizes;
-	qsort(p->order, n_work, sizeof *p->order, cmp_size_desc);
-	sort_sizes = NULL;
 	enum qa_err e = qa_pool_run(p->n_threads, n_work, fn, ctx);
 	if (e) {
 		qa_diag_clear(d);

@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "model.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,7 @@ enum qa_err qa_format_detect(const char *path, enum qa_format *out,
 {
 	struct stat st;
 	if (stat(path, &st) != 0)
-		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot open: no such file or directory");
+		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot open: %s", qa_strerror(errno));
 	if (S_ISDIR(st.st_mode) || ends_with(path, ".json")) {
 		*out = QA_FORMAT_SAFETENSORS;
 		return QA_OK;
@@ -76,26 +77,31 @@ static char *dup_str(const char *s)
 	return p;
 }
 
-static struct qa_ref *ref_sort_ctx;
+struct name_slot {
+	const char *name;
+	size_t index;
+};
 
-static int cmp_by_name(const void *a, const void *b)
+static int cmp_slot(const void *a, const void *b)
 {
-	const struct qa_ref *r = ref_sort_ctx;
-	return strcmp(r->tensors[*(const size_t *)a].name, r->tensors[*(const size_t *)b].name);
+	return strcmp(((const struct name_slot *)a)->name, ((const struct name_slot *)b)->name);
 }
 
 /* Build the name index and reject two source tensors landing on one name. */
 static enum qa_err index_names(struct qa_ref *r, struct qa_diag *d)
 {
+	struct name_slot *slots = malloc((r->n ? r->n : 1) * sizeof *slots);
 	r->by_name = malloc((r->n ? r->n : 1) * sizeof *r->by_name);
-	if (!r->by_name)
+	if (!slots || !r->by_name) {
+		free(slots);
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	}
 	for (size_t i = 0; i < r->n; i++)
-		r->by_name[i] = i;
-	/* qsort has no context argument in C11; the open path is single-threaded. */
-	ref_sort_ctx = r;
-	qsort(r->by_name, r->n, sizeof *r->by_name, cmp_by_name);
-	ref_sort_ctx = NULL;
+		slots[i] = (struct name_slot){ r->tensors[i].name, i };
+	qsort(slots, r->n, sizeof *slots, cmp_slot);
+	for (size_t i = 0; i < r->n; i++)
+		r->by_name[i] = slots[i].index;
+	free(slots);
 	for (size_t i = 1; i < r->n; i++) {
 		const struct qa_ref_tensor *a = &r->tensors[r->by_name[i - 1]];
 		const struct qa_ref_tensor *b = &r->tensors[r->by_name[i]];
@@ -229,8 +235,25 @@ static enum qa_err open_st(struct qa_ref *r, const char *path, struct qa_diag *d
 	}
 	if (!found)
 		infer_info(r);
-	for (size_t i = 0; i < r->n; i++)
-		r->tensors[i].perm = qa_names_permutation(r->info.arch, r->tensors[i].name);
+	for (size_t i = 0; i < r->n; i++) {
+		struct qa_ref_tensor *t = &r->tensors[i];
+		t->perm = qa_names_permutation(r->info.arch, t->name);
+		if (t->perm == QA_PERM_NONE)
+			continue;
+		/* The converter's q/k row permutation needs the head counts: refuse
+		 * now rather than when the tensor is read. */
+		uint32_t heads = t->perm == QA_PERM_Q ? r->info.n_head : r->info.n_head_kv;
+		uint64_t cols = t->n_dims < 2 ? 1 : t->ne[0], rows = t->n_elems / (cols ? cols : 1);
+		if (!r->info.from_config)
+			return qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
+			                   "tensor '%s': the %s q/k permutation needs the head counts of config.json, "
+			                   "which is missing", t->src_name, r->info.arch);
+		if (heads == 0 || rows % (2ull * heads) != 0)
+			return qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
+			                   "tensor '%s': %llu rows cannot be split into %u heads for the %s q/k "
+			                   "permutation (check num_attention_heads and num_key_value_heads in config.json)",
+			                   t->src_name, (unsigned long long)rows, heads, r->info.arch);
+	}
 	/* Trust the tensors over config.json's tie_word_embeddings. */
 	r->info.tied = qa_ref_tensor_find(r, "output.weight") == NULL;
 	return QA_OK;
@@ -408,7 +431,7 @@ enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	enum qa_err e = qa_st_tensor_read_f32(r->st, s, 0, (size_t)t->n_elems, tmp, d);
 	if (!e) {
-		uint64_t cols = t->ne[0], rows = t->n_elems / (cols ? cols : 1);
+		uint64_t cols = t->n_dims < 2 ? 1 : t->ne[0], rows = t->n_elems / (cols ? cols : 1);
 		uint32_t heads = t->perm == QA_PERM_Q ? r->info.n_head : r->info.n_head_kv;
 		e = qa_names_permute_rows(tmp, dst, rows, cols, heads, d);
 	}
