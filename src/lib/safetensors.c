@@ -68,6 +68,7 @@ struct qa_st {
 	struct entry **by_name; /* entries sorted by name */
 	char **meta;     /* key, value pairs */
 	size_t n_meta, cap_meta;
+	json_t *meta_keys;        /* the keys recorded so far, as a set */
 	struct buf_node *bufs;
 };
 
@@ -268,6 +269,7 @@ static void free_st(struct qa_st *st)
 	for (size_t i = 0; i < 2 * st->n_meta; i++)
 		free(st->meta[i]);
 	free(st->meta);
+	json_decref(st->meta_keys);
 	while (st->bufs) {
 		struct buf_node *n = st->bufs->next;
 		free(st->bufs);
@@ -282,8 +284,16 @@ void qa_st_close(struct qa_st *st)
 	free_st(st);
 }
 
+/* Record a metadata pair; a key already recorded (the index's metadata
+ * comes before the first shard's) keeps its first value. */
 static bool add_meta(struct qa_st *st, const char *key, const char *value)
 {
+	if (!st->meta_keys && !(st->meta_keys = json_object()))
+		return false;
+	if (json_object_get(st->meta_keys, key))
+		return true;
+	if (json_object_set_new(st->meta_keys, key, json_true()) != 0)
+		return false;
 	if (st->n_meta == st->cap_meta) {
 		size_t cap = st->cap_meta ? 2 * st->cap_meta : 8;
 		char **m = realloc(st->meta, 2 * cap * sizeof *m);

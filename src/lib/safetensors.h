@@ -98,7 +98,8 @@ const struct qa_st_tensor *qa_st_tensor_find(const struct qa_st *st,
 /*
  * Metadata entries: for a sharded checkpoint first the index's "metadata"
  * object (string values verbatim, other JSON values as compact JSON text),
- * then the "__metadata__" of the first shard; for a single file its
+ * then the keys of the first shard's "__metadata__" that the index did not
+ * already give; for a single file its
  * "__metadata__", in file order.  qa_st_metadata_at stores borrowed
  * pointers (living as long as st) and returns true, or returns false when i
  * is out of range.
