@@ -15,6 +15,7 @@
 #ifndef QA_QUANT_H
 #define QA_QUANT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +72,30 @@ void qa_dequantize_q5_K(const void *src, float *dst, size_t n);
 void qa_quantize_q6_K(const float *src, void *dst, size_t n);
 void qa_dequantize_q6_K(const void *src, float *dst, size_t n);
 void qa_dequantize_q8_K(const void *src, float *dst, size_t n);
+
+/*
+ * The k-quant encoders with an affine group fit (q2_K, q4_K, q5_K) have
+ * several implementations of that fit, all producing the same bytes: the
+ * scalar reference (one group at a time, the algorithm as ggml states it)
+ * and SIMD paths that fit 4 or 8 groups in lockstep.  qa_quantize_q2_K and
+ * friends use the fastest one available (QA_QUANT_K_AUTO).
+ */
+enum qa_quant_k_path {
+	QA_QUANT_K_SCALAR, /* the scalar reference path */
+	QA_QUANT_K_SIMD4,  /* 4 groups per 128-bit vector (GCC/Clang builds) */
+	QA_QUANT_K_SIMD8,  /* 8 groups per 256-bit vector (x86 CPUs with AVX2) */
+	QA_QUANT_K_AUTO,   /* the fastest of the above that is available */
+};
+
+/*
+ * Quantize n elements (a multiple of 256) of type (QA_TYPE_Q2_K, _Q4_K or
+ * _Q5_K) from src to dst with the given path, under the same contract as
+ * qa_quantize_q4_K.  Returns false, writing nothing, when type has no such
+ * choice or the path is not available in this build or on this CPU.  Meant
+ * for tests and benchmarks that compare the paths.
+ */
+bool qa_quant_k_quantize(uint32_t type, enum qa_quant_k_path path, const float *src,
+                         void *dst, size_t n);
 
 void qa_quantize_iq4_nl(const float *src, void *dst, size_t n);
 void qa_dequantize_iq4_nl(const void *src, float *dst, size_t n);

@@ -17,6 +17,12 @@
  * whole output bytes.  The file must therefore be built with
  * -ffp-contract=off (no fused multiply-add).
  *
+ * The affine group fit of q2_K, q4_K and q5_K dominates their cost; besides
+ * the scalar reference (fit_affine) it has SIMD versions that fit 4 or 8
+ * groups in lockstep with the same per-group arithmetic.  The public
+ * encoders use the fastest one available; qa_quant_k_quantize picks one
+ * explicitly, so tests can check that all agree.
+ *
  * Block layouts (little-endian, no padding), offsets in bytes:
  *   q2_K (84):  scales[16] @0 (lo nibble scale, hi nibble min), qs[64] @16,
  *               d @80, dmin @82
@@ -158,6 +164,263 @@ static float fit_affine(int n, int nmax, const float *x, const float *w,
 	}
 	*neg_min = -lo;
 	return scale;
+}
+
+/*
+ * The fast paths: fit_affine for several groups at once, in SIMD lanes.
+ *
+ * fit_affine spends its time in serial float sums, each add waiting for
+ * the previous one.  Here the groups of a super-block advance in lockstep,
+ * one group per lane of a float vector (GCC/Clang vector extensions;
+ * lane-major data, x[i][g] = element i of group g), so the chains overlap
+ * and each instruction does several groups' work.  Within each lane the
+ * floating-point operations are exactly those of fit_affine, in the same
+ * order: the same sums in the same element order, the same int/float
+ * conversions, comparisons and updates; vector + - * / are the same IEEE
+ * single-precision operations as the scalar ones (never fused:
+ * -ffp-contract=off covers vector code too), and fabsf is a sign-bit clear
+ * in both.  Work fit_affine would skip is still done but masked out: a
+ * flat group (max == min) or a step with det <= 0 computes throwaway
+ * values (possibly NaN or inf; nothing traps) that never reach the result.
+ * Instead of copying the trial levels on every improvement, the inverse
+ * scale and offset that produced the best levels are remembered and the
+ * levels recomputed from them once at the end, by the same expression.
+ *
+ * One body, QK_DEFINE_FIT below, is instantiated twice: 4 lanes (128-bit
+ * vectors, any target) and, on x86, 8 lanes compiled for AVX2 and used
+ * only when the CPU has it.  (8-lane code compiled without AVX would have
+ * its comparisons split into scalar code, hence two widths.)  Compilers
+ * without vector extensions have only the scalar path.
+ */
+#if defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 9)
+#define QK_SIMD 1
+#if defined(__x86_64__) || defined(__i386__)
+#define QK_AVX2 1
+#endif
+#endif
+
+#if QK_SIMD
+/*
+ * Helpers on any vector type: a splat that keeps -0 (s - +0 == s for every
+ * float s), and a lane-wise m ? a : b for a comparison mask m.
+ */
+#define QK_SPLAT(VF, s) ((s) - (VF){ 0 })
+#define QK_SEL(VI, m, a, b) (((m) & (VI)(a)) | (~(m) & (VI)(b)))
+
+/* (float)clamp_int(round_magic(v), 0, nmax) in every lane; vnmax is a splat. */
+#define QK_LEVEL(VF, VI, v, vnmax)                                              \
+	__builtin_convertvector(                                                \
+		qk_clamp_##VI(((VI)((v) + QK_SPLAT(VF, 12582912.f)) &           \
+		               ((VI){ 0 } + 0x007fffff)) - ((VI){ 0 } + 0x00400000), \
+		              vnmax), VF)
+
+/*
+ * QK_DEFINE_FIT(L, VF, VI, ATTR) defines, for L-lane vectors VF (float)
+ * and VI (int32):
+ *
+ *   fit_affine_xL(n, nmax, x, w, q, scale, neg_min, rmin, rdelta, nstep,
+ *                 abs_err): fit groups g = 0..L-1 given lane-major x[i]
+ *     and w[i] (i < n <= 32); writes group g's levels to q + n*g, its scale
+ *     to scale[g] and -min to neg_min[g], exactly as fit_affine would.
+ *
+ *   fit_groups_xL(x, n, ngroups, ...): fit ngroups (a multiple of L)
+ *     consecutive groups of n values at x, L at a time, with the weights
+ *     the scalar callers use: |x| when abs_err (q2_K), rms(group) + |x|
+ *     otherwise (q4_K, q5_K).
+ */
+#define QK_DEFINE_FIT(L, VF, VI, ATTR)                                          \
+ATTR static inline VI qk_clamp_##VI(VI l, VI vnmax)                             \
+{                                                                               \
+	l = QK_SEL(VI, l < (VI){ 0 }, (VI){ 0 }, l);                            \
+	return QK_SEL(VI, l > vnmax, vnmax, l);                                 \
+}                                                                               \
+                                                                                \
+ATTR static void fit_affine_x##L(int n, int nmax, const VF *x, const VF *w,    \
+                                 uint8_t *q, float *scale_out, float *neg_min,  \
+                                 float rmin, float rdelta, int nstep,           \
+                                 bool abs_err)                                  \
+{                                                                               \
+	const VF zero = { 0 };                                                  \
+	const VI vnmax = (VI){ 0 } + nmax;                                      \
+	const VI abs_mask = (VI){ 0 } + 0x7fffffff;                             \
+	VF trial[32];                                                           \
+                                                                                \
+	VF lo = x[0], hi = x[0];                                                \
+	VF sw = w[0];                                                           \
+	VF swx = sw * x[0];                                                     \
+	for (int i = 1; i < n; ++i) {                                           \
+		lo = (VF)QK_SEL(VI, x[i] < lo, x[i], lo);                       \
+		hi = (VF)QK_SEL(VI, x[i] > hi, x[i], hi);                       \
+		sw = sw + w[i];                                                 \
+		swx = swx + w[i] * x[i];                                        \
+	}                                                                       \
+	lo = (VF)QK_SEL(VI, lo > zero, zero, lo);                               \
+	const VI flat = hi == lo;                                               \
+                                                                                \
+	VF inv = QK_SPLAT(VF, (float)nmax) / (hi - lo);                         \
+	VF scale = QK_SPLAT(VF, 1.f) / inv;                                     \
+	VF best_inv = inv, best_lo = lo, best_err = zero;                       \
+	for (int i = 0; i < n; ++i) {                                           \
+		VF l = QK_LEVEL(VF, VI, inv * (x[i] - lo), vnmax);              \
+		VF diff = scale * l + lo - x[i];                                \
+		diff = abs_err ? (VF)((VI)diff & abs_mask) : diff * diff;       \
+		best_err = best_err + w[i] * diff;                              \
+	}                                                                       \
+	/* A flat group must never take a step: nothing is below -inf. */      \
+	best_err = (VF)QK_SEL(VI, flat, QK_SPLAT(VF, -INFINITY), best_err);     \
+                                                                                \
+	for (int step = 0; nstep >= 1 && step <= nstep; ++step) {               \
+		const float num = rmin + rdelta * step + nmax;                  \
+		inv = QK_SPLAT(VF, num) / (hi - lo);                            \
+		VF s_l = zero, s_l2 = zero, s_xl = zero;                        \
+		for (int i = 0; i < n; ++i) {                                   \
+			VF l = QK_LEVEL(VF, VI, inv * (x[i] - lo), vnmax);      \
+			VF wl = w[i] * l;                                       \
+			trial[i] = l;                                           \
+			s_l = s_l + wl;                                         \
+			s_l2 = s_l2 + wl * l;                                   \
+			s_xl = s_xl + wl * x[i];                                \
+		}                                                               \
+		VF det = sw * s_l2 - s_l * s_l;                                 \
+		VF cand_scale = (sw * s_xl - swx * s_l) / det;                  \
+		VF cand_min = (s_l2 * swx - s_l * s_xl) / det;                  \
+		VI pos = cand_min > zero;                                       \
+		cand_scale = (VF)QK_SEL(VI, pos, s_xl / s_l2, cand_scale);      \
+		cand_min = (VF)QK_SEL(VI, pos, zero, cand_min);                 \
+		VF err = zero;                                                  \
+		if (abs_err) {                                                  \
+			for (int i = 0; i < n; ++i) {                           \
+				VF diff = cand_scale * trial[i] + cand_min - x[i]; \
+				err = err + w[i] * (VF)((VI)diff & abs_mask);   \
+			}                                                       \
+		} else {                                                        \
+			for (int i = 0; i < n; ++i) {                           \
+				VF diff = cand_scale * trial[i] + cand_min - x[i]; \
+				err = err + w[i] * (diff * diff);               \
+			}                                                       \
+		}                                                               \
+		VI better = (det > zero) & (err < best_err);                    \
+		best_inv = (VF)QK_SEL(VI, better, inv, best_inv);               \
+		best_lo = (VF)QK_SEL(VI, better, lo, best_lo);                  \
+		best_err = (VF)QK_SEL(VI, better, err, best_err);               \
+		scale = (VF)QK_SEL(VI, better, cand_scale, scale);              \
+		lo = (VF)QK_SEL(VI, better, cand_min, lo);                      \
+	}                                                                       \
+                                                                                \
+	for (int g = 0; g < L; ++g) {                                           \
+		uint8_t *qg = q + (size_t)n * g;                                \
+		neg_min[g] = -lo[g];                                            \
+		if (flat[g]) {                                                  \
+			/* fit_affine's early return; lo never moved. */        \
+			memset(qg, 0, (size_t)n);                               \
+			scale_out[g] = 0.f;                                     \
+			continue;                                               \
+		}                                                               \
+		scale_out[g] = scale[g];                                        \
+		const float bi = best_inv[g], bl = best_lo[g];                  \
+		for (int i = 0; i < n; ++i)                                     \
+			qg[i] = (uint8_t)clamp_int(round_magic(bi * (x[i][g] - bl)), 0, nmax); \
+	}                                                                       \
+}                                                                               \
+                                                                                \
+ATTR static void fit_groups_x##L(const float *x, int n, int ngroups, int nmax,  \
+                                 float rmin, float rdelta, int nstep,           \
+                                 bool abs_err, uint8_t *lev, float *scale,      \
+                                 float *negmin)                                 \
+{                                                                               \
+	VF xt[32], wt[32];                                                      \
+	const VI abs_mask = (VI){ 0 } + 0x7fffffff;                             \
+                                                                                \
+	for (int h = 0; h < ngroups; h += L) {                                  \
+		for (int i = 0; i < n; ++i)                                     \
+			for (int g = 0; g < L; ++g)                             \
+				xt[i][g] = x[n * (h + g) + i];                  \
+		if (abs_err) {                                                  \
+			for (int i = 0; i < n; ++i)                             \
+				wt[i] = (VF)((VI)xt[i] & abs_mask);             \
+		} else {                                                        \
+			VF ss = { 0 }, rms;                                     \
+			for (int i = 0; i < n; ++i)                             \
+				ss = ss + xt[i] * xt[i];                        \
+			for (int g = 0; g < L; ++g)                             \
+				rms[g] = sqrtf(ss[g] / n);                      \
+			for (int i = 0; i < n; ++i)                             \
+				wt[i] = rms + (VF)((VI)xt[i] & abs_mask);       \
+		}                                                               \
+		fit_affine_x##L(n, nmax, xt, wt, lev + n * h, scale + h,        \
+		                negmin + h, rmin, rdelta, nstep, abs_err);      \
+	}                                                                       \
+}
+
+typedef float qk_v4f __attribute__((vector_size(16)));
+typedef int32_t qk_v4i __attribute__((vector_size(16)));
+QK_DEFINE_FIT(4, qk_v4f, qk_v4i, )
+
+#if QK_AVX2
+typedef float qk_v8f __attribute__((vector_size(32)));
+typedef int32_t qk_v8i __attribute__((vector_size(32)));
+QK_DEFINE_FIT(8, qk_v8f, qk_v8i, __attribute__((target("avx2"))))
+#endif
+#endif /* QK_SIMD */
+
+/*
+ * Which implementation fits the groups: 0 for the scalar fit_affine, else
+ * the number of lanes.
+ */
+static int path_lanes(enum qa_quant_k_path path)
+{
+	switch (path) {
+	case QA_QUANT_K_SCALAR:
+		return 0;
+	case QA_QUANT_K_SIMD4:
+#if QK_SIMD
+		return 4;
+#else
+		return -1;
+#endif
+	case QA_QUANT_K_SIMD8:
+#if QK_AVX2
+		return __builtin_cpu_supports("avx2") ? 8 : -1;
+#else
+		return -1;
+#endif
+	case QA_QUANT_K_AUTO: {
+		int l = path_lanes(QA_QUANT_K_SIMD8);
+		if (l < 0)
+			l = path_lanes(QA_QUANT_K_SIMD4);
+		return l < 0 ? 0 : l;
+	}
+	}
+	return -1;
+}
+
+/*
+ * Fit ngroups groups of n values with the SIMD kernel for lanes; returns
+ * false when lanes is 0 (the caller then runs the scalar loop).
+ */
+static bool fit_groups_simd(int lanes, const float *x, int n, int ngroups, int nmax,
+                            float rmin, float rdelta, int nstep, bool abs_err,
+                            uint8_t *lev, float *scale, float *negmin)
+{
+#if QK_AVX2
+	if (lanes == 8) {
+		fit_groups_x8(x, n, ngroups, nmax, rmin, rdelta, nstep, abs_err, lev,
+		              scale, negmin);
+		return true;
+	}
+#endif
+#if QK_SIMD
+	if (lanes == 4) {
+		fit_groups_x4(x, n, ngroups, nmax, rmin, rdelta, nstep, abs_err, lev,
+		              scale, negmin);
+		return true;
+	}
+#else
+	(void)x, (void)n, (void)ngroups, (void)nmax, (void)rmin, (void)rdelta;
+	(void)nstep, (void)abs_err, (void)lev, (void)scale, (void)negmin;
+#endif
+	(void)lanes;
+	return false;
 }
 
 /*
@@ -340,7 +603,7 @@ static void pack_2bit(uint8_t *qs, const uint8_t *lev)
 /* q2_K                                                                */
 /* ------------------------------------------------------------------ */
 
-static void q2k_encode_block(const float *x, uint8_t *out)
+static void q2k_encode_block(const float *x, uint8_t *out, int lanes)
 {
 	uint8_t lev[SUPER];
 	float w[16];
@@ -349,14 +612,19 @@ static void q2k_encode_block(const float *x, uint8_t *out)
 	const float top = 15.f;
 
 	/* Sixteen groups of 16, each an affine 2-bit fit weighted by |x|. */
+	if (!fit_groups_simd(lanes, x, 16, 16, 3, -0.5f, 0.1f, 15, true, lev, scale,
+	                     negmin)) {
+		for (int g = 0; g < 16; ++g) {
+			const float *xg = x + 16 * g;
+			for (int i = 0; i < 16; ++i)
+				w[i] = fabsf(xg[i]);
+			scale[g] = fit_affine(16, 3, xg, w, lev + 16 * g, &negmin[g],
+			                      -0.5f, 0.1f, 15, true);
+		}
+	}
 	float max_scale = 0;
 	float max_min = 0;
 	for (int g = 0; g < 16; ++g) {
-		const float *xg = x + 16 * g;
-		for (int i = 0; i < 16; ++i)
-			w[i] = fabsf(xg[i]);
-		scale[g] = fit_affine(16, 3, xg, w, lev + 16 * g, &negmin[g],
-		                      -0.5f, 0.1f, 15, true);
 		if (scale[g] > max_scale)
 			max_scale = scale[g];
 		if (negmin[g] > max_min)
@@ -405,9 +673,10 @@ static void q2k_encode_block(const float *x, uint8_t *out)
 
 void qa_quantize_q2_K(const float *src, void *dst, size_t n)
 {
+	const int lanes = path_lanes(QA_QUANT_K_AUTO);
 	uint8_t *out = dst;
 	for (size_t b = 0; b < n / SUPER; ++b)
-		q2k_encode_block(src + b * SUPER, out + b * Q2K_BYTES);
+		q2k_encode_block(src + b * SUPER, out + b * Q2K_BYTES, lanes);
 }
 
 void qa_dequantize_q2_K(const void *src, float *dst, size_t n)
@@ -546,25 +815,30 @@ void qa_dequantize_q3_K(const void *src, float *dst, size_t n)
  */
 static void affine32_encode(const float *x, int nmax, float rmin, float rdelta,
                             int nstep, uint8_t lev[SUPER], uint8_t packed[12],
-                            uint16_t *d_h, uint16_t *dmin_h)
+                            uint16_t *d_h, uint16_t *dmin_h, int lanes)
 {
 	float w[32];
 	float scale[8], negmin[8];
 	uint8_t qs6[8], qm6[8];
 
+	/* Weight each value by rms(group) + |x|. */
+	if (!fit_groups_simd(lanes, x, 32, 8, nmax, rmin, rdelta, nstep, false, lev,
+	                     scale, negmin)) {
+		for (int g = 0; g < 8; ++g) {
+			const float *xg = x + 32 * g;
+			float ss = 0;
+			for (int i = 0; i < 32; ++i)
+				ss += xg[i] * xg[i];
+			float rms = sqrtf(ss / 32);
+			for (int i = 0; i < 32; ++i)
+				w[i] = rms + fabsf(xg[i]);
+			scale[g] = fit_affine(32, nmax, xg, w, lev + 32 * g, &negmin[g],
+			                      rmin, rdelta, nstep, false);
+		}
+	}
 	float max_scale = 0;
 	float max_min = 0;
 	for (int g = 0; g < 8; ++g) {
-		const float *xg = x + 32 * g;
-		/* Weight each value by rms(group) + |x|. */
-		float ss = 0;
-		for (int i = 0; i < 32; ++i)
-			ss += xg[i] * xg[i];
-		float rms = sqrtf(ss / 32);
-		for (int i = 0; i < 32; ++i)
-			w[i] = rms + fabsf(xg[i]);
-		scale[g] = fit_affine(32, nmax, xg, w, lev + 32 * g, &negmin[g],
-		                      rmin, rdelta, nstep, false);
 		if (scale[g] > max_scale)
 			max_scale = scale[g];
 		if (negmin[g] > max_min)
@@ -598,13 +872,13 @@ static void affine32_encode(const float *x, int nmax, float rmin, float rdelta,
 	}
 }
 
-static void q4k_encode_block(const float *x, uint8_t *out)
+static void q4k_encode_block(const float *x, uint8_t *out, int lanes)
 {
 	uint8_t lev[SUPER];
 	uint8_t packed[12];
 	uint16_t d_h, dmin_h;
 
-	affine32_encode(x, 15, -1.f, 0.1f, 20, lev, packed, &d_h, &dmin_h);
+	affine32_encode(x, 15, -1.f, 0.1f, 20, lev, packed, &d_h, &dmin_h, lanes);
 
 	qa_store_le16(out + 0, d_h);
 	qa_store_le16(out + 2, dmin_h);
@@ -618,9 +892,10 @@ static void q4k_encode_block(const float *x, uint8_t *out)
 
 void qa_quantize_q4_K(const float *src, void *dst, size_t n)
 {
+	const int lanes = path_lanes(QA_QUANT_K_AUTO);
 	uint8_t *out = dst;
 	for (size_t b = 0; b < n / SUPER; ++b)
-		q4k_encode_block(src + b * SUPER, out + b * Q4K_BYTES);
+		q4k_encode_block(src + b * SUPER, out + b * Q4K_BYTES, lanes);
 }
 
 void qa_dequantize_q4_K(const void *src, float *dst, size_t n)
@@ -647,13 +922,13 @@ void qa_dequantize_q4_K(const void *src, float *dst, size_t n)
 	}
 }
 
-static void q5k_encode_block(const float *x, uint8_t *out)
+static void q5k_encode_block(const float *x, uint8_t *out, int lanes)
 {
 	uint8_t lev[SUPER];
 	uint8_t packed[12];
 	uint16_t d_h, dmin_h;
 
-	affine32_encode(x, 31, -0.5f, 0.1f, 15, lev, packed, &d_h, &dmin_h);
+	affine32_encode(x, 31, -0.5f, 0.1f, 15, lev, packed, &d_h, &dmin_h, lanes);
 
 	qa_store_le16(out + 0, d_h);
 	qa_store_le16(out + 2, dmin_h);
@@ -682,9 +957,10 @@ static void q5k_encode_block(const float *x, uint8_t *out)
 
 void qa_quantize_q5_K(const float *src, void *dst, size_t n)
 {
+	const int lanes = path_lanes(QA_QUANT_K_AUTO);
 	uint8_t *out = dst;
 	for (size_t b = 0; b < n / SUPER; ++b)
-		q5k_encode_block(src + b * SUPER, out + b * Q5K_BYTES);
+		q5k_encode_block(src + b * SUPER, out + b * Q5K_BYTES, lanes);
 }
 
 void qa_dequantize_q5_K(const void *src, float *dst, size_t n)
@@ -828,5 +1104,34 @@ void qa_dequantize_q8_K(const void *src, float *dst, size_t n)
 		/* bsums (offset 260) are a dot-product aid and do not affect values. */
 		for (int e = 0; e < SUPER; ++e)
 			y[e] = d * (int8_t)blk[4 + e];
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Choosing the implementation (tests)                                 */
+/* ------------------------------------------------------------------ */
+
+bool qa_quant_k_quantize(uint32_t type, enum qa_quant_k_path path, const float *src,
+                         void *dst, size_t n)
+{
+	const int lanes = path_lanes(path);
+	uint8_t *out = dst;
+	if (lanes < 0)
+		return false;
+	switch (type) {
+	case QA_TYPE_Q2_K:
+		for (size_t b = 0; b < n / SUPER; ++b)
+			q2k_encode_block(src + b * SUPER, out + b * Q2K_BYTES, lanes);
+		return true;
+	case QA_TYPE_Q4_K:
+		for (size_t b = 0; b < n / SUPER; ++b)
+			q4k_encode_block(src + b * SUPER, out + b * Q4K_BYTES, lanes);
+		return true;
+	case QA_TYPE_Q5_K:
+		for (size_t b = 0; b < n / SUPER; ++b)
+			q5k_encode_block(src + b * SUPER, out + b * Q5K_BYTES, lanes);
+		return true;
+	default:
+		return false;
 	}
 }

@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +158,159 @@ START_TEST(zeros_and_error_bound)
 }
 END_TEST
 
+/*
+ * limits: every implementation of the q2_K/q4_K/q5_K group fit (scalar
+ * reference, 4- and 8-lane SIMD where this build and CPU have them, and the
+ * default entry point) writes the same bytes, on the oracle input and on
+ * pseudo-random super-blocks built to hit edge cases.
+ */
+#define N_NASTY (1u << 22)
+
+static const uint32_t path_types[] = { QA_TYPE_Q2_K, QA_TYPE_Q4_K, QA_TYPE_Q5_K };
+#define N_PATH_TYPES (int)(sizeof path_types / sizeof path_types[0])
+
+static uint32_t xs_next(uint32_t *st)
+{
+	uint32_t x = *st;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return *st = x;
+}
+
+/* Uniform in [-1, 1). */
+static float xs_unit(uint32_t *st)
+{
+	return (float)(xs_next(st) >> 8) / 8388608.0f - 1.0f;
+}
+
+static float from_bits(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+/* One super-block of kind k (0..13), all finite. */
+static void nasty_block(float *v, unsigned k, uint32_t *st)
+{
+	float s = 0.01f + fabsf(xs_unit(st));
+	for (int i = 0; i < 256; i++) {
+		float u = xs_unit(st);
+		switch (k) {
+		case 0: /* smooth noise */
+			v[i] = s * (u + xs_unit(st) + xs_unit(st));
+			break;
+		case 1: /* each group of 16 constant: zero, negative or positive */
+			v[i] = (i / 16) % 3 == 0 ? 0.0f : ((i / 16) % 3 == 1 ? -s : s);
+			break;
+		case 2: /* zeros, some negative */
+			v[i] = i % 3 ? 0.0f : -0.0f;
+			break;
+		case 3: /* huge magnitudes, sums overflow to inf */
+			v[i] = u * 3e38f;
+			break;
+		case 4: /* tiny, near the float minimum */
+			v[i] = u * 1e-36f;
+			break;
+		case 5: /* one spike per group of 32 over a small floor */
+			v[i] = i % 32 == (int)(xs_next(st) % 32) ? 1e4f * u : 1e-3f * u;
+			break;
+		case 6: /* negative only */
+			v[i] = -s * fabsf(u) - 1e-3f;
+			break;
+		case 7: /* denormals and zeros */
+			v[i] = from_bits(xs_next(st) & 0x807fffffu);
+			break;
+		case 8: /* every group its own magnitude, 1e-40 .. 1e30 */
+			v[i] = u * powf(10.0f, (float)((i / 16 * 7 + (int)k) % 71 - 40));
+			break;
+		case 9: /* positive only */
+			v[i] = s * fabsf(u) + 0.5f;
+			break;
+		case 10: /* small integers and halves: rounding ties */
+			v[i] = (float)((int)(xs_next(st) % 31) - 15) * 0.5f;
+			break;
+		case 11: /* two values per group */
+			v[i] = (xs_next(st) & 1) ? s : -0.25f * s;
+			break;
+		case 12: /* random finite bit patterns */
+			do
+				v[i] = from_bits(xs_next(st));
+			while (!isfinite(v[i]));
+			break;
+		default: /* constant groups of 32 of one random finite value */
+			if (i % 32 == 0) {
+				do
+					s = from_bits(xs_next(st));
+				while (!isfinite(s));
+			}
+			v[i] = s;
+			break;
+		}
+	}
+}
+
+START_TEST(paths_agree)
+{
+	const uint32_t type = path_types[_i % N_PATH_TYPES];
+	const bool oracle = _i < N_PATH_TYPES;
+	const struct qa_type_info *t = qa_type_get(type);
+	ck_assert_ptr_nonnull(t);
+	size_t n = oracle ? N_INPUT : N_NASTY;
+	float *src = input;
+	if (!oracle) {
+		src = malloc(n * sizeof *src);
+		ck_assert_ptr_nonnull(src);
+		uint32_t st = 0x9e3779b9u;
+		for (size_t b = 0; b < n / 256; b++)
+			nasty_block(src + 256 * b, (unsigned)(b % 14), &st);
+	}
+	uint64_t nbytes;
+	ck_assert(qa_type_nbytes(t, n, &nbytes));
+	uint8_t *want = malloc(nbytes), *got = malloc(nbytes);
+	ck_assert(want && got);
+	ck_assert(qa_quant_k_quantize(type, QA_QUANT_K_SCALAR, src, want, n));
+	if (oracle) {
+		/* The scalar reference itself is pinned to the oracle bytes. */
+		char rel[128];
+		size_t len;
+		snprintf(rel, sizeof rel, "fixtures/vectors/%s.bin", t->name);
+		uint8_t *fix = tu_slurp(tu_path(rel), &len);
+		ck_assert_ptr_nonnull(fix);
+		ck_assert_uint_eq(len, nbytes);
+		ck_assert_mem_eq(want, fix, nbytes);
+		free(fix);
+	}
+	static const enum qa_quant_k_path paths[] = { QA_QUANT_K_SIMD4, QA_QUANT_K_SIMD8,
+		                                      QA_QUANT_K_AUTO };
+	for (size_t p = 0; p <= sizeof paths / sizeof paths[0]; p++) {
+		memset(got, 0xa5, nbytes);
+		if (p < sizeof paths / sizeof paths[0]) {
+			if (!qa_quant_k_quantize(type, paths[p], src, got, n)) {
+				ck_assert_int_ne(paths[p], QA_QUANT_K_AUTO);
+				continue;
+			}
+		} else {
+			qa_quant_ops(type)->quantize(src, got, n);
+		}
+		size_t first = SIZE_MAX;
+		for (size_t i = 0; i < nbytes && first == SIZE_MAX; i++)
+			if (got[i] != want[i])
+				first = i;
+		ck_assert_msg(first == SIZE_MAX, "%s path %zu: first differing byte %zu (block %zu)",
+		              t->name, p, first, first / t->block_bytes);
+	}
+	/* Types without a choice of paths, and unknown paths, are refused. */
+	ck_assert(!qa_quant_k_quantize(QA_TYPE_Q6_K, QA_QUANT_K_SCALAR, src, got, 256));
+	ck_assert(!qa_quant_k_quantize(type, (enum qa_quant_k_path)99, src, got, 256));
+	free(want);
+	free(got);
+	if (!oracle)
+		free(src);
+}
+END_TEST
+
 /* limits: f32 is an exact little-endian passthrough. */
 START_TEST(f32_passthrough)
 {
@@ -245,6 +399,8 @@ static Suite *quant_suite(void)
 	tcase_add_loop_test(limits, zeros_and_error_bound, 0, N_ORACLE);
 	tcase_add_test(limits, f32_passthrough);
 	tcase_add_test(limits, ops_table);
+	tcase_add_loop_test(limits, paths_agree, 0, 2 * N_PATH_TYPES);
+	tcase_set_timeout(limits, 120);
 	suite_add_tcase(s, limits);
 	TCase *bad = tcase_create("malformed");
 	tcase_add_loop_test(bad, find_nonfinite, 0, (int)(sizeof nonfinite_cases / sizeof nonfinite_cases[0]));
