@@ -58,12 +58,25 @@ static bool names_hold(const char *names, const char *name)
 	return false;
 }
 
+/* The fetched method pins the provider whose functions we call; it is kept
+ * until exit and released then, before OpenSSL's own clean-up (atexit runs
+ * handlers in reverse order, and OpenSSL registered its handler first). */
+static EVP_MD *bound_md;
+
+static void release_provider(void)
+{
+	prov.ok = false;
+	EVP_MD_free(bound_md);
+	bound_md = NULL;
+}
+
 static void bind_provider(void)
 {
-	/* The fetched method is kept for the life of the process: it pins the
-	 * provider whose functions we call. */
-	static EVP_MD *md; /* static, so that leak checkers see it reachable */
-	md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+	EVP_MD *md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+	if (!md)
+		return;
+	bound_md = md;
+	atexit(release_provider);
 	const OSSL_PROVIDER *p = md ? EVP_MD_get0_provider(md) : NULL;
 	int no_store = 0;
 	const OSSL_ALGORITHM *alg = p ? OSSL_PROVIDER_query_operation(p, OSSL_OP_DIGEST, &no_store) : NULL;
