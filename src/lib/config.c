@@ -214,12 +214,24 @@ enum qa_err qa_config_load(struct qa_model_config *out, const char *path,
 		return e;
 	}
 	buf[len] = '\0';
+	e = qa_config_parse(out, buf, len, d);
+	free(buf);
+	return e;
+}
 
+enum qa_err qa_config_parse(struct qa_model_config *out, const char *buf, size_t len,
+                            struct qa_diag *d)
+{
+	enum qa_err e;
+	if (!out || (!buf && len))
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "no config given");
+	memset(out, 0, sizeof *out);
+	if (len > MAX_CONFIG_BYTES)
+		return qa_diag_set(d, QA_ERR_FORMAT, 0, "config of %zu bytes is too large", len);
 	json_error_t je;
-	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+	json_t *root = json_loadb(buf ? buf : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 	if (!root) {
 		uint64_t pos = je.position > 0 ? (uint64_t)je.position : 0;
-		free(buf);
 		if (pos > len)
 			pos = len;
 		if (json_error_code(&je) == json_error_duplicate_key)
@@ -230,7 +242,6 @@ enum qa_err qa_config_load(struct qa_model_config *out, const char *path,
 	}
 	if (!json_is_object(root)) {
 		json_decref(root);
-		free(buf);
 		return qa_diag_set(d, QA_ERR_FORMAT, 0, "config is not a json object");
 	}
 
@@ -243,7 +254,6 @@ enum qa_err qa_config_load(struct qa_model_config *out, const char *path,
 			c.off[i] = found == c.n ? pos[i] : 0;
 	}
 	free(pos);
-	free(buf);
 	if (!c.off) {
 		json_decref(root);
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");

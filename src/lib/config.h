@@ -57,6 +57,14 @@ enum qa_err qa_config_load(struct qa_model_config *out, const char *path,
                            struct qa_diag *d);
 
 /*
+ * Parse the config.json text of len bytes at buf (need not be
+ * NUL-terminated) into *out, as qa_config_load does for a file.  Errors:
+ * QA_ERR_FORMAT with the byte offset in buf; QA_ERR_NOMEM.
+ */
+enum qa_err qa_config_parse(struct qa_model_config *out, const char *buf, size_t len,
+                            struct qa_diag *d);
+
+/*
  * Load config.json from qa_st_dir(st).  When st has no directory or the
  * directory has no config.json, *found is set false, *out zeroed and QA_OK
  * returned; otherwise *found is true and the result is qa_config_load()'s,

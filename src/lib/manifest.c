@@ -400,14 +400,26 @@ static bool get_u64(json_t *o, const char *key, uint64_t *out)
 
 enum qa_err qa_manifest_load(const char *path, struct qa_manifest **out, struct qa_diag *d)
 {
+	struct qa_source *src;
+	const void *p;
+	enum qa_err e = qa_source_open_file(&src, path, d);
+	if (e)
+		return e;
+	e = qa_source_view(src, 0, (size_t)qa_source_size(src), &p, "manifest", d);
+	if (!e)
+		e = qa_manifest_parse(p, (size_t)qa_source_size(src), out, d);
+	qa_source_close(src);
+	return e;
+}
+
+enum qa_err qa_manifest_parse(const void *buf, size_t len, struct qa_manifest **out,
+                              struct qa_diag *d)
+{
 	json_error_t jerr;
-	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		if (json_error_code(&jerr) == json_error_cannot_open_file)
-			return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot open manifest");
+	json_t *root = json_loadb(buf ? buf : "", len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
 		return qa_diag_set(d, QA_ERR_FORMAT, (uint64_t)(jerr.position > 0 ? jerr.position : 0),
 		                   "manifest is not valid json: %s", jerr.text);
-	}
 	struct qa_manifest *m = calloc(1, sizeof *m);
 	enum qa_err e = QA_OK;
 	const char *why = NULL;

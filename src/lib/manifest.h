@@ -70,6 +70,10 @@ enum qa_err qa_manifest_compute(const char *path, bool keep_blocks, bool data_di
 enum qa_err qa_manifest_load(const char *path, struct qa_manifest **out,
                              struct qa_diag *d);
 
+/* The same for a manifest held in memory (len bytes at buf, borrowed). */
+enum qa_err qa_manifest_parse(const void *buf, size_t len, struct qa_manifest **out,
+                              struct qa_diag *d);
+
 /* The JSON object of m (new reference; block digests only when m has them). */
 json_t *qa_manifest_to_json(const struct qa_manifest *m);
 
