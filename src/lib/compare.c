@@ -570,12 +570,6 @@ static json_t *block_json(uint64_t b)
 	return b == QA_NO_BLOCK ? json_null() : u64_json(b);
 }
 
-/* Round to 9 significant digits so the JSON does not depend on printf's last-digit choices. */
-static json_t *real_json(double v)
-{
-	return json_real(v);
-}
-
 json_t *qa_diff_to_json(const struct qa_diff_result *r)
 {
 	json_t *root = json_object(), *ref = json_object(), *art = json_object();
@@ -606,10 +600,10 @@ json_t *qa_diff_to_json(const struct qa_diff_result *r)
 		json_object_set_new(o, "first_divergent_block", block_json(t->first_divergent));
 		if (t->has_error) {
 			json_t *err = json_object();
-			json_object_set_new(err, "rmse", real_json(t->rmse));
-			json_object_set_new(err, "max_abs", real_json(t->max_abs));
-			json_object_set_new(err, "requant_rmse", real_json(t->requant_rmse));
-			json_object_set_new(err, "requant_max_abs", real_json(t->requant_max_abs));
+			json_object_set_new(err, "rmse", json_real(t->rmse));
+			json_object_set_new(err, "max_abs", json_real(t->max_abs));
+			json_object_set_new(err, "requant_rmse", json_real(t->requant_rmse));
+			json_object_set_new(err, "requant_max_abs", json_real(t->requant_max_abs));
 			json_object_set_new(o, "error", err);
 		} else {
 			json_object_set_new(o, "error", json_null());
