@@ -231,6 +231,43 @@ static size_t class_index(struct classes *c, const char *cls)
 	return c->n++;
 }
 
+/*
+ * Group n tensors by class: cl lists the classes in order of first
+ * appearance and (*ci)[i] is the class of tensor i.  Returns false, with
+ * nothing allocated, when memory runs out; otherwise the caller frees
+ * cl->name and *ci.
+ */
+static bool classify(size_t n, const char *(*name_at)(const void *, size_t), const void *ctx,
+                     struct classes *cl, size_t **ci)
+{
+	cl->n = 0;
+	cl->name = calloc(n ? n : 1, sizeof *cl->name);
+	*ci = calloc(n ? n : 1, sizeof **ci);
+	if (!cl->name || !*ci) {
+		free(cl->name);
+		free(*ci);
+		cl->name = NULL;
+		*ci = NULL;
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char c[64];
+		class_of(name_at(ctx, i), c, sizeof c);
+		(*ci)[i] = class_index(cl, c);
+	}
+	return true;
+}
+
+static const char *diff_name_at(const void *r, size_t i)
+{
+	return ((const struct qa_diff_result *)r)->tensors[i].name;
+}
+
+static const char *swap_name_at(const void *r, size_t i)
+{
+	return ((const struct qa_swap_result *)r)->tensors[i].name;
+}
+
 static double n_elems(const struct qa_diff_tensor *t)
 {
 	double n = 1;
@@ -946,11 +983,9 @@ static void plot_types(struct plotter *pl, struct sb *md, const struct qa_diff_r
 		sb_puts(md, "(plot not generated: no tensors)\n\n");
 		return;
 	}
-	struct classes cl = { calloc(r->n, sizeof *cl.name), 0 };
-	size_t *ci = calloc(r->n, sizeof *ci);
-	if (!cl.name || !ci) {
-		free(cl.name);
-		free(ci);
+	struct classes cl;
+	size_t *ci;
+	if (!classify(r->n, diff_name_at, r, &cl, &ci)) {
 		md->oom = true;
 		return;
 	}
@@ -958,9 +993,6 @@ static void plot_types(struct plotter *pl, struct sb *md, const struct qa_diff_r
 	bool globals = false;
 	double lo = 1e9, hi = -1e9;
 	for (size_t i = 0; i < r->n; i++) {
-		char c[64];
-		class_of(r->tensors[i].name, c, sizeof c);
-		ci[i] = class_index(&cl, c);
 		if (r->tensors[i].layer > max_layer)
 			max_layer = r->tensors[i].layer;
 		if (r->tensors[i].layer < 0)
@@ -1166,18 +1198,11 @@ static void diff_findings(struct sb *b, const struct qa_diff_result *r)
 		sb_puts(b, "No tensors.\n\n");
 		return;
 	}
-	struct classes cl = { calloc(r->n, sizeof *cl.name), 0 };
-	size_t *ci = calloc(r->n, sizeof *ci);
-	if (!cl.name || !ci) {
-		free(cl.name);
-		free(ci);
+	struct classes cl;
+	size_t *ci;
+	if (!classify(r->n, diff_name_at, r, &cl, &ci)) {
 		b->oom = true;
 		return;
-	}
-	for (size_t i = 0; i < r->n; i++) {
-		char c[64];
-		class_of(r->tensors[i].name, c, sizeof c);
-		ci[i] = class_index(&cl, c);
 	}
 	sb_puts(b, "| class | tensors | identical | layout-swap | transposed | divergent | other | divergent blocks | "
 	           "worst RMSE ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -1791,18 +1816,11 @@ static void swap_findings(struct sb *b, const struct qa_swap_result *const *res,
 		const struct qa_swap_result *r = res[m];
 		if (!r || r->n == 0)
 			continue;
-		struct classes cl = { calloc(r->n, sizeof *cl.name), 0 };
-		size_t *ci = calloc(r->n, sizeof *ci);
-		if (!cl.name || !ci) {
-			free(cl.name);
-			free(ci);
+		struct classes cl;
+		size_t *ci;
+		if (!classify(r->n, swap_name_at, r, &cl, &ci)) {
 			b->oom = true;
 			return;
-		}
-		for (size_t i = 0; i < r->n; i++) {
-			char c[64];
-			class_of(r->tensors[i].name, c, sizeof c);
-			ci[i] = class_index(&cl, c);
 		}
 		uint32_t bel = r->block_elems ? r->block_elems : 256;
 		for (size_t k = 0; k < cl.n; k++) {
@@ -1903,19 +1921,12 @@ static void plot_swap(struct plotter *pl, struct sb *md, const struct qa_swap_re
 		const struct qa_swap_result *r = res[m];
 		if (!r || r->n == 0)
 			continue;
-		struct classes cl = { calloc(r->n, sizeof *cl.name), 0 };
-		size_t *ci = calloc(r->n, sizeof *ci);
-		if (!cl.name || !ci) {
-			free(cl.name);
-			free(ci);
+		struct classes cl;
+		size_t *ci;
+		if (!classify(r->n, swap_name_at, r, &cl, &ci)) {
 			md->oom = true;
 			sb_free(&s);
 			return;
-		}
-		for (size_t i = 0; i < r->n; i++) {
-			char c[64];
-			class_of(r->tensors[i].name, c, sizeof c);
-			ci[i] = class_index(&cl, c);
 		}
 		for (size_t k = 0; k < cl.n; k++) {
 			uint64_t bl[2] = { 0, 0 }, by[2] = { 0, 0 };
