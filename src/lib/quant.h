@@ -74,11 +74,11 @@ void qa_dequantize_q6_K(const void *src, float *dst, size_t n);
 void qa_dequantize_q8_K(const void *src, float *dst, size_t n);
 
 /*
- * The k-quant encoders with an affine group fit (q2_K, q4_K, q5_K) have
- * several implementations of that fit, all producing the same bytes: the
- * scalar reference (one group at a time, the algorithm as ggml states it)
- * and SIMD paths that fit 4 or 8 groups in lockstep.  qa_quantize_q2_K and
- * friends use the fastest one available (QA_QUANT_K_AUTO).
+ * The k-quant encoders (q2_K .. q6_K) have several implementations of their
+ * per-group fits, all producing the same bytes: the scalar reference (one
+ * group at a time, the algorithm as ggml states it) and SIMD paths that fit
+ * 4 or 8 groups in lockstep.  qa_quantize_q2_K and friends use the fastest
+ * one available (QA_QUANT_K_AUTO).
  */
 enum qa_quant_k_path {
 	QA_QUANT_K_SCALAR, /* the scalar reference path */
@@ -88,9 +88,9 @@ enum qa_quant_k_path {
 };
 
 /*
- * Quantize n elements (a multiple of 256) of type (QA_TYPE_Q2_K, _Q4_K or
- * _Q5_K) from src to dst with the given path, under the same contract as
- * qa_quantize_q4_K.  Returns false, writing nothing, when type has no such
+ * Quantize n elements (a multiple of 256) of type (QA_TYPE_Q2_K, _Q3_K,
+ * _Q4_K, _Q5_K or _Q6_K) from src to dst with the given path, under the
+ * same contract as qa_quantize_q4_K.  Returns false, writing nothing, when type has no such
  * choice or the path is not available in this build or on this CPU.  Meant
  * for tests and benchmarks that compare the paths.
  */

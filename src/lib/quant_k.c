@@ -17,11 +17,13 @@
  * whole output bytes.  The file must therefore be built with
  * -ffp-contract=off (no fused multiply-add).
  *
- * The affine group fit of q2_K, q4_K and q5_K dominates their cost; besides
- * the scalar reference (fit_affine) it has SIMD versions that fit 4 or 8
- * groups in lockstep with the same per-group arithmetic.  The public
- * encoders use the fastest one available; qa_quant_k_quantize picks one
- * explicitly, so tests can check that all agree.
+ * The group fits dominate the cost of every k-quant encoder: the affine
+ * fit of q2_K, q4_K and q5_K (fit_affine) and the symmetric fits of q3_K
+ * (fit_q3) and q6_K (fit_symmetric).  Besides the scalar references each
+ * has SIMD versions that fit 4 or 8 groups in lockstep with the same
+ * per-group arithmetic.  The public encoders use the fastest one
+ * available; qa_quant_k_quantize picks one explicitly, so tests can check
+ * that all agree.
  *
  * Block layouts (little-endian, no padding), offsets in bytes:
  *   q2_K (84):  scales[16] @0 (lo nibble scale, hi nibble min), qs[64] @16,
@@ -550,6 +552,176 @@ static float fit_q3(int n, int nmax, const float *x, int8_t *q)
 }
 
 /*
+ * fit_symmetric and fit_q3 for several groups at once, in SIMD lanes, by
+ * the same scheme as fit_affine_xL above: the groups of a super-block
+ * advance in lockstep, one per lane (lane-major x[i][g]), and each lane
+ * performs exactly the scalar function's IEEE operations in the same
+ * order.  The products w*x[i] (w = x[i]^2) that both use in every sum are
+ * the same operations whether computed once or per trial, so they are
+ * computed once.  A lane that the scalar code would skip (a group below
+ * TINY_GROUP, a trial or a move that is rejected) computes throwaway
+ * values that are masked out.  fit_q3's early exit after a sweep without
+ * moves is an optimisation only: a sweep that moves nothing leaves the
+ * state as it was, so the next one would move nothing either; the lanes
+ * simply keep sweeping until none moves or five sweeps are done.  Levels
+ * are kept as floats (small integers, exact), so l == q compares the same.
+ *
+ * QK_DEFINE_SYM(L, VF, VI, ATTR) defines fit_sym_groups_xL(x, q3, lev,
+ * scale): fits the 16 groups of 16 of a super-block at x, L at a time, with
+ * fit_q3(16, 4, ...) when q3 and fit_symmetric(16, 32, ...) otherwise,
+ * writing levels to lev and scales to scale as the scalar loops do.
+ */
+#if QK_SIMD
+#define QK_DEFINE_SYM(L, VF, VI, ATTR)                                          \
+ATTR static inline VF qk_level2_x##L(VF v, VI vlo, VI vhi)                      \
+{                                                                               \
+	VI l = ((VI)(v + QK_SPLAT(VF, 12582912.f)) & ((VI){ 0 } + 0x007fffff)) - \
+	       ((VI){ 0 } + 0x00400000);                                        \
+	l = QK_SEL(VI, l < vlo, vlo, l);                                        \
+	l = QK_SEL(VI, l > vhi, vhi, l);                                        \
+	return __builtin_convertvector(l, VF);                                  \
+}                                                                               \
+                                                                                \
+ATTR static void fit_sym_x##L(int nmax, bool q3, const VF *x, int8_t *q,        \
+                              float *scale_out)                                 \
+{                                                                               \
+	const VF zero = { 0 };                                                  \
+	const VI vlo = (VI){ 0 } - nmax, vhi = (VI){ 0 } + (nmax - 1);          \
+	const VI abs_mask = (VI){ 0 } + 0x7fffffff;                             \
+	VF w[16], wx[16], ql[16];                                               \
+                                                                                \
+	VF peak = zero, apeak = zero;                                           \
+	for (int i = 0; i < 16; ++i) {                                          \
+		VF a = (VF)((VI)x[i] & abs_mask);                               \
+		VI m = a > apeak;                                               \
+		apeak = (VF)QK_SEL(VI, m, a, apeak);                            \
+		peak = (VF)QK_SEL(VI, m, x[i], peak);                           \
+		w[i] = x[i] * x[i];                                             \
+		wx[i] = w[i] * x[i];                                            \
+	}                                                                       \
+	const VI flat = apeak < QK_SPLAT(VF, TINY_GROUP);                       \
+                                                                                \
+	VF inv = QK_SPLAT(VF, (float)-nmax) / peak;                             \
+	VF sxl = zero, sl2 = zero;                                              \
+	for (int i = 0; i < 16; ++i) {                                          \
+		VF l = qk_level2_x##L(inv * x[i], vlo, vhi);                    \
+		ql[i] = l;                                                      \
+		sxl = sxl + wx[i] * l;                                          \
+		sl2 = sl2 + w[i] * l * l;                                       \
+	}                                                                       \
+	VF scale;                                                               \
+	if (q3) {                                                               \
+		for (int sweep = 0; sweep < 5; ++sweep) {                       \
+			VI moved = { 0 };                                       \
+			for (int i = 0; i < 16; ++i) {                          \
+				VF o_xl = sxl - wx[i] * ql[i];                  \
+				VF o_l2 = sl2 - w[i] * ql[i] * ql[i];           \
+				VF l = qk_level2_x##L(x[i] * o_l2 / o_xl, vlo, vhi); \
+				VI m = (o_xl > zero) & (l != ql[i]);            \
+				o_xl = o_xl + wx[i] * l;                        \
+				o_l2 = o_l2 + w[i] * l * l;                     \
+				m &= (o_l2 > zero) &                            \
+				     (o_xl * o_xl * sl2 > sxl * sxl * o_l2);    \
+				ql[i] = (VF)QK_SEL(VI, m, l, ql[i]);            \
+				sxl = (VF)QK_SEL(VI, m, o_xl, sxl);             \
+				sl2 = (VF)QK_SEL(VI, m, o_l2, sl2);             \
+				moved |= m;                                     \
+			}                                                       \
+			moved &= ~flat;                                         \
+			bool any = false;                                       \
+			for (int g = 0; g < L; ++g)                             \
+				any |= moved[g] != 0;                           \
+			if (!any)                                               \
+				break;                                          \
+		}                                                               \
+		scale = (VF)QK_SEL(VI, sl2 > zero, sxl / sl2, zero);            \
+		for (int g = 0; g < L; ++g)                                     \
+			for (int i = 0; i < 16; ++i)                            \
+				q[16 * g + i] = (int8_t)((int)ql[i][g] + nmax); \
+	} else {                                                                \
+		scale = (VF)QK_SEL(VI, sl2 != zero, sxl / sl2, zero);           \
+		VF best = scale * sxl;                                          \
+		VF best_inv = inv;                                              \
+		for (int k = -9; k <= 9; ++k) {                                 \
+			if (k == 0)                                             \
+				continue;                                       \
+			const float num = -(nmax + 0.1f * k);                   \
+			inv = QK_SPLAT(VF, num) / peak;                         \
+			sxl = zero;                                             \
+			sl2 = zero;                                             \
+			for (int i = 0; i < 16; ++i) {                          \
+				VF l = qk_level2_x##L(inv * x[i], vlo, vhi);    \
+				sxl = sxl + wx[i] * l;                          \
+				sl2 = sl2 + w[i] * l * l;                       \
+			}                                                       \
+			VI better = (sl2 > zero) & (sxl * sxl > best * sl2);    \
+			VF cand = sxl / sl2;                                    \
+			best_inv = (VF)QK_SEL(VI, better, inv, best_inv);       \
+			scale = (VF)QK_SEL(VI, better, cand, scale);            \
+			best = (VF)QK_SEL(VI, better, cand * sxl, best);        \
+		}                                                               \
+		for (int g = 0; g < L; ++g) {                                   \
+			const float bi = best_inv[g];                           \
+			for (int i = 0; i < 16; ++i)                            \
+				q[16 * g + i] = (int8_t)(nmax + clamp_int(      \
+					round_magic(bi * x[i][g]), -nmax, nmax - 1)); \
+		}                                                               \
+	}                                                                       \
+	for (int g = 0; g < L; ++g) {                                           \
+		if (flat[g]) {                                                  \
+			/* The scalar functions' early return. */               \
+			memset(q + 16 * g, 0, 16);                              \
+			scale_out[g] = 0.f;                                     \
+		} else {                                                        \
+			scale_out[g] = scale[g];                                \
+		}                                                               \
+	}                                                                       \
+}                                                                               \
+                                                                                \
+ATTR static void fit_sym_groups_x##L(const float *x, bool q3, int8_t *lev,     \
+                                     float *scale)                              \
+{                                                                               \
+	VF xt[16];                                                              \
+	for (int h = 0; h < 16; h += L) {                                       \
+		for (int i = 0; i < 16; ++i)                                    \
+			for (int g = 0; g < L; ++g)                             \
+				xt[i][g] = x[16 * (h + g) + i];                 \
+		fit_sym_x##L(q3 ? 4 : 32, q3, xt, lev + 16 * h, scale + h);     \
+	}                                                                       \
+}
+
+QK_DEFINE_SYM(4, qk_v4f, qk_v4i, )
+#if QK_AVX2
+QK_DEFINE_SYM(8, qk_v8f, qk_v8i, __attribute__((target("avx2"))))
+#endif
+#endif /* QK_SIMD */
+
+/*
+ * Fit the 16 groups of 16 of a super-block with fit_q3 (q3) or
+ * fit_symmetric, using the SIMD kernel for lanes, or the scalar functions
+ * when lanes is 0.
+ */
+static void fit_sym_groups(int lanes, const float *x, bool q3, int8_t *lev, float *scale)
+{
+#if QK_AVX2
+	if (lanes == 8) {
+		fit_sym_groups_x8(x, q3, lev, scale);
+		return;
+	}
+#endif
+#if QK_SIMD
+	if (lanes == 4) {
+		fit_sym_groups_x4(x, q3, lev, scale);
+		return;
+	}
+#endif
+	(void)lanes;
+	for (int g = 0; g < 16; ++g)
+		scale[g] = q3 ? fit_q3(16, 4, x + 16 * g, lev + 16 * g)
+		              : fit_symmetric(16, 32, x + 16 * g, lev + 16 * g);
+}
+
+/*
  * The 12-byte scale area of q4_K and q5_K holds eight 6-bit scales and
  * eight 6-bit minimums.  Sub-blocks 0-3 keep scale and min whole in the
  * low 6 bits of bytes 0-3 and 4-7; sub-blocks 4-7 keep their low nibbles
@@ -706,7 +878,7 @@ void qa_dequantize_q2_K(const void *src, float *dst, size_t n)
 /* q3_K                                                                */
 /* ------------------------------------------------------------------ */
 
-static void q3k_encode_block(const float *x, uint8_t *out)
+static void q3k_encode_block(const float *x, uint8_t *out, int lanes)
 {
 	int8_t lev[SUPER];
 	float scale[16];
@@ -716,8 +888,8 @@ static void q3k_encode_block(const float *x, uint8_t *out)
 	/* Sixteen groups of 16, each a symmetric 3-bit fit. */
 	float max_scale = 0;
 	float amax = 0;
+	fit_sym_groups(lanes, x, true, lev, scale);
 	for (int g = 0; g < 16; ++g) {
-		scale[g] = fit_q3(16, 4, x + 16 * g, lev + 16 * g);
 		float a = fabsf(scale[g]);
 		if (a > amax) {
 			amax = a;
@@ -756,16 +928,18 @@ static void q3k_encode_block(const float *x, uint8_t *out)
 		}
 	}
 
-	/* Bit 2 of level e goes to hmask[e % 32], bit e / 32; two bits stay. */
+	/*
+	 * Bit 2 of level e goes to hmask[e % 32], bit e / 32; two bits stay.
+	 * (Every level is in 0..7 here, so v > 3 is bit 2 and v - 4 is v & 3.)
+	 */
 	uint8_t low[SUPER];
 	memset(hmask, 0, sizeof hmask);
-	for (int e = 0; e < SUPER; ++e) {
-		int v = lev[e];
-		if (v > 3) {
-			hmask[e % 32] |= (uint8_t)(1u << (e / 32));
-			v -= 4;
+	for (int k = 0; k < 8; ++k) {
+		for (int j = 0; j < 32; ++j) {
+			unsigned v = (uint8_t)lev[32 * k + j];
+			hmask[j] = (uint8_t)(hmask[j] | ((v >> 2 & 1u) << k));
+			low[32 * k + j] = (uint8_t)(v & 3u);
 		}
-		low[e] = (uint8_t)v;
 	}
 
 	memcpy(out, hmask, 32);
@@ -776,9 +950,10 @@ static void q3k_encode_block(const float *x, uint8_t *out)
 
 void qa_quantize_q3_K(const float *src, void *dst, size_t n)
 {
+	const int lanes = path_lanes(QA_QUANT_K_AUTO);
 	uint8_t *out = dst;
 	for (size_t b = 0; b < n / SUPER; ++b)
-		q3k_encode_block(src + b * SUPER, out + b * Q3K_BYTES);
+		q3k_encode_block(src + b * SUPER, out + b * Q3K_BYTES, lanes);
 }
 
 void qa_dequantize_q3_K(const void *src, float *dst, size_t n)
@@ -995,7 +1170,7 @@ void qa_dequantize_q5_K(const void *src, float *dst, size_t n)
 /* q6_K: 16 groups of 16, symmetric 6-bit, int8 group scales           */
 /* ------------------------------------------------------------------ */
 
-static void q6k_encode_block(const float *x, uint8_t *out)
+static void q6k_encode_block(const float *x, uint8_t *out, int lanes)
 {
 	int8_t lev[SUPER];
 	float scale[16];
@@ -1003,8 +1178,8 @@ static void q6k_encode_block(const float *x, uint8_t *out)
 
 	float max_scale = 0;
 	float max_abs = 0;
+	fit_sym_groups(lanes, x, false, lev, scale);
 	for (int g = 0; g < 16; ++g) {
-		scale[g] = fit_symmetric(16, 32, x + 16 * g, lev + 16 * g);
 		float a = fabsf(scale[g]);
 		if (a > max_abs) {
 			max_abs = a;
@@ -1059,9 +1234,10 @@ static void q6k_encode_block(const float *x, uint8_t *out)
 
 void qa_quantize_q6_K(const float *src, void *dst, size_t n)
 {
+	const int lanes = path_lanes(QA_QUANT_K_AUTO);
 	uint8_t *out = dst;
 	for (size_t b = 0; b < n / SUPER; ++b)
-		q6k_encode_block(src + b * SUPER, out + b * Q6K_BYTES);
+		q6k_encode_block(src + b * SUPER, out + b * Q6K_BYTES, lanes);
 }
 
 void qa_dequantize_q6_K(const void *src, float *dst, size_t n)
@@ -1123,6 +1299,10 @@ bool qa_quant_k_quantize(uint32_t type, enum qa_quant_k_path path, const float *
 		for (size_t b = 0; b < n / SUPER; ++b)
 			q2k_encode_block(src + b * SUPER, out + b * Q2K_BYTES, lanes);
 		return true;
+	case QA_TYPE_Q3_K:
+		for (size_t b = 0; b < n / SUPER; ++b)
+			q3k_encode_block(src + b * SUPER, out + b * Q3K_BYTES, lanes);
+		return true;
 	case QA_TYPE_Q4_K:
 		for (size_t b = 0; b < n / SUPER; ++b)
 			q4k_encode_block(src + b * SUPER, out + b * Q4K_BYTES, lanes);
@@ -1130,6 +1310,10 @@ bool qa_quant_k_quantize(uint32_t type, enum qa_quant_k_path path, const float *
 	case QA_TYPE_Q5_K:
 		for (size_t b = 0; b < n / SUPER; ++b)
 			q5k_encode_block(src + b * SUPER, out + b * Q5K_BYTES, lanes);
+		return true;
+	case QA_TYPE_Q6_K:
+		for (size_t b = 0; b < n / SUPER; ++b)
+			q6k_encode_block(src + b * SUPER, out + b * Q6K_BYTES, lanes);
 		return true;
 	default:
 		return false;

@@ -159,14 +159,15 @@ START_TEST(zeros_and_error_bound)
 END_TEST
 
 /*
- * limits: every implementation of the q2_K/q4_K/q5_K group fit (scalar
+ * limits: every implementation of the k-quant group fits (q2_K..q6_K; scalar
  * reference, 4- and 8-lane SIMD where this build and CPU have them, and the
  * default entry point) writes the same bytes, on the oracle input and on
  * pseudo-random super-blocks built to hit edge cases.
  */
 #define N_NASTY (1u << 22)
 
-static const uint32_t path_types[] = { QA_TYPE_Q2_K, QA_TYPE_Q4_K, QA_TYPE_Q5_K };
+static const uint32_t path_types[] = { QA_TYPE_Q2_K, QA_TYPE_Q3_K, QA_TYPE_Q4_K, QA_TYPE_Q5_K,
+	                                QA_TYPE_Q6_K };
 #define N_PATH_TYPES (int)(sizeof path_types / sizeof path_types[0])
 
 static uint32_t xs_next(uint32_t *st)
@@ -191,7 +192,8 @@ static float from_bits(uint32_t u)
 	return f;
 }
 
-/* One super-block of kind k (0..13), all finite. */
+/* One super-block of kind k (0..N_KINDS-1), all finite. */
+#define N_KINDS 18
 static void nasty_block(float *v, unsigned k, uint32_t *st)
 {
 	float s = 0.01f + fabsf(xs_unit(st));
@@ -234,6 +236,24 @@ static void nasty_block(float *v, unsigned k, uint32_t *st)
 		case 11: /* two values per group */
 			v[i] = (xs_next(st) & 1) ? s : -0.25f * s;
 			break;
+		case 14: /* groups of 16 around the all-zero threshold 1e-15, +-0 between */
+			v[i] = (i % 16 == (i / 16) % 5) ? ((i / 16) % 2 ? -0.0f : 0.0f)
+			                                : u * from_bits(0x26000000u + (xs_next(st) & 0x01ffffffu));
+			break;
+		case 15: /* one spike per group of 16, sign of the group's choosing */
+			v[i] = i % 16 == (int)(xs_next(st) % 16) ? ((i / 16) % 2 ? -1e3f : 1e3f) * s : 1e-2f * u;
+			break;
+		case 16: /* each group of 16 one-signed, a few equal magnitudes of both signs */
+			v[i] = (i / 16) % 3 == 2 ? ((xs_next(st) & 1) ? s : -s)
+			                         : ((i / 16) % 3 ? -1.0f : 1.0f) * (s * fabsf(u) + 1e-20f);
+			break;
+		case 17: /* sparse small integers (exact cancellations), some groups peaking
+		          * exactly at the all-zero threshold 1e-15 */
+			if ((i / 16) % 4 == 3)
+				v[i] = i % 16 == 5 ? ((i / 32) % 2 ? -1e-15f : 1e-15f) : 1e-16f * u;
+			else
+				v[i] = xs_next(st) % 3 ? 0.0f : (float)((int)(xs_next(st) % 7) - 3);
+			break;
 		case 12: /* random finite bit patterns */
 			do
 				v[i] = from_bits(xs_next(st));
@@ -264,7 +284,7 @@ START_TEST(paths_agree)
 		ck_assert_ptr_nonnull(src);
 		uint32_t st = 0x9e3779b9u;
 		for (size_t b = 0; b < n / 256; b++)
-			nasty_block(src + 256 * b, (unsigned)(b % 14), &st);
+			nasty_block(src + 256 * b, (unsigned)(b % N_KINDS), &st);
 	}
 	uint64_t nbytes;
 	ck_assert(qa_type_nbytes(t, n, &nbytes));
@@ -302,7 +322,7 @@ START_TEST(paths_agree)
 		              t->name, p, first, first / t->block_bytes);
 	}
 	/* Types without a choice of paths, and unknown paths, are refused. */
-	ck_assert(!qa_quant_k_quantize(QA_TYPE_Q6_K, QA_QUANT_K_SCALAR, src, got, 256));
+	ck_assert(!qa_quant_k_quantize(QA_TYPE_Q4_0, QA_QUANT_K_SCALAR, src, got, 256));
 	ck_assert(!qa_quant_k_quantize(type, (enum qa_quant_k_path)99, src, got, 256));
 	free(want);
 	free(got);
