@@ -14,21 +14,20 @@
  * Writer: metadata and tensor declarations are deep-copied into the
  * writer's arena; the header is written when data begins, with each tensor's
  * offset the running sum of the padded sizes of those before it, and tensor
- * bytes are streamed through stdio into a temporary file that commit renames
- * into place.
+ * bytes are streamed through stdio into a temporary file (tmpfile.h) that
+ * commit syncs and renames into place.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "gguf.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cursor.h"
+#include "tmpfile.h"
 #include "types.h"
 
 #define GGUF_HEADER_FIXED 24u   /* magic, version, tensor count, kv count */
@@ -981,7 +980,7 @@ struct wtensor {
 };
 
 struct qa_gguf_writer {
-	char *dest, *tmp;
+	struct qa_tmpfile out; /* pending until commit; its fd belongs to f */
 	FILE *f;
 	enum writer_state state;
 	struct arena arena;
@@ -1015,7 +1014,7 @@ static enum qa_err w_io(struct qa_gguf_writer *w, const char *what, int err,
                         struct qa_diag *d)
 {
 	w->state = W_FAILED;
-	return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "%s %s: %s", what, w->tmp,
+	return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "%s %s: %s", what, w->out.tmp_path,
 	                   qa_strerror(err ? err : EIO));
 }
 
@@ -1100,39 +1099,22 @@ enum qa_err qa_gguf_writer_open(struct qa_gguf_writer **out, const char *dest_pa
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "qa_gguf_writer_open needs a destination path");
 	struct qa_gguf_writer *w = calloc(1, sizeof *w);
-	size_t n = strlen(dest_path);
 	if (!w)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	w->alignment = QA_GGUF_DEFAULT_ALIGNMENT;
-	w->dest = malloc(n + 1);
-	w->tmp = malloc(n + sizeof ".tmp.XXXXXX");
-	if (!w->dest || !w->tmp) {
+	enum qa_err e = qa_tmpfile_open(&w->out, dest_path, d);
+	if (e) {
 		qa_gguf_writer_free(w);
-		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		return e;
 	}
-	memcpy(w->dest, dest_path, n + 1);
-	memcpy(w->tmp, dest_path, n);
-	memcpy(w->tmp + n, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-	int fd = mkstemp(w->tmp);
-	if (fd < 0) {
-		int err = errno;
-		free(w->tmp);
-		w->tmp = NULL;
-		qa_gguf_writer_free(w);
-		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET,
-		                   "cannot create a temporary file beside it: %s",
-		                   qa_strerror(err));
-	}
-	/* mkstemp makes the file private; give it ordinary permissions. */
-	(void)fchmod(fd, 0644);
-	w->f = fdopen(fd, "wb");
+	w->f = fdopen(w->out.fd, "wb");
 	if (!w->f) {
 		int err = errno;
-		close(fd);
 		qa_gguf_writer_free(w);
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot open %s: %s",
 		                   dest_path, qa_strerror(err));
 	}
+	w->out.fd = -1; /* the stream owns the descriptor now */
 	setvbuf(w->f, NULL, _IOFBF, 1u << 20);
 	*out = w;
 	return QA_OK;
@@ -1430,29 +1412,13 @@ enum qa_err qa_gguf_writer_commit(struct qa_gguf_writer *w, struct qa_diag *d)
 	w->f = NULL;
 	if (fclose(f) != 0)
 		return w_io(w, "cannot close", errno, d);
-	if (rename(w->tmp, w->dest) != 0) {
-		int err = errno;
+	/* The file is synced and closed; the rename and the directory sync
+	 * (which makes the rename durable) are the tmpfile's. */
+	if ((e = qa_tmpfile_commit(&w->out, true, d))) {
 		w->state = W_FAILED;
-		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot rename %s to %s: %s",
-		                   w->tmp, w->dest, qa_strerror(err));
+		return e;
 	}
 	w->state = W_COMMITTED;
-	/* Make the rename durable: sync the directory (best effort). */
-	char *slash = strrchr(w->dest, '/');
-	int dfd;
-	if (slash == w->dest) {
-		dfd = open("/", O_RDONLY);
-	} else if (slash) {
-		*slash = '\0';
-		dfd = open(w->dest, O_RDONLY);
-		*slash = '/';
-	} else {
-		dfd = open(".", O_RDONLY);
-	}
-	if (dfd >= 0) {
-		(void)fsync(dfd);
-		close(dfd);
-	}
 	return QA_OK;
 }
 
@@ -1460,12 +1426,11 @@ void qa_gguf_writer_free(struct qa_gguf_writer *w)
 {
 	if (!w)
 		return;
-	if (w->f)
+	if (w->f) {
 		fclose(w->f);
-	if (w->tmp && w->state != W_COMMITTED)
-		unlink(w->tmp);
-	free(w->dest);
-	free(w->tmp);
+		w->out.fd = -1;
+	}
+	qa_tmpfile_abort(&w->out);
 	free(w->kvs);
 	free(w->ts);
 	htab_free(&w->t_index);

@@ -4,8 +4,8 @@
  * gnuplot is spawned without a shell; its standard input is an anonymous
  * temporary file holding the script (a file, not a pipe, so a gnuplot that
  * stops reading early cannot raise SIGPIPE in the caller), its standard
- * output is a temporary file beside the plot that is renamed over the plot
- * on success, and its standard error is another anonymous temporary file
+ * output is a temporary file beside the plot (tmpfile.h) that is renamed
+ * over the plot on success, and its standard error is another anonymous temporary file
  * whose first line becomes the diagnostic when gnuplot fails.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -25,6 +25,8 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "tmpfile.h"
 
 #ifndef QA_GNUPLOT_DEFAULT
 #define QA_GNUPLOT_DEFAULT "gnuplot"
@@ -160,24 +162,12 @@ enum qa_err qa_plot_run(const char *format, const char *script, const char *out_
 
 	enum qa_err e = QA_OK;
 	FILE *in = NULL, *err = NULL;
-	int out_fd = -1;
-	char *tmp = NULL;
+	struct qa_tmpfile out;
 	posix_spawn_file_actions_t fa;
 	bool fa_ok = false;
 
-	size_t len = strlen(out_path);
-	tmp = malloc(len + 16);
-	if (!tmp)
-		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	memcpy(tmp, out_path, len);
-	memcpy(tmp + len, ".tmp.XXXXXX", 12);
-	out_fd = mkstemp(tmp);
-	if (out_fd < 0) {
-		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot create %s: %s", out_path,
-		                qa_strerror(errno));
-		free(tmp);
+	if ((e = qa_tmpfile_open(&out, out_path, d)))
 		return e;
-	}
 
 	in = tmpfile();
 	err = tmpfile();
@@ -200,7 +190,7 @@ enum qa_err qa_plot_run(const char *format, const char *script, const char *out_
 	}
 	fa_ok = true;
 	if (posix_spawn_file_actions_adddup2(&fa, fileno(in), 0) != 0 ||
-	    posix_spawn_file_actions_adddup2(&fa, out_fd, 1) != 0 ||
+	    posix_spawn_file_actions_adddup2(&fa, out.fd, 1) != 0 ||
 	    posix_spawn_file_actions_adddup2(&fa, fileno(err), 2) != 0) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
@@ -241,36 +231,20 @@ enum qa_err qa_plot_run(const char *format, const char *script, const char *out_
 		goto done;
 	}
 	struct stat st;
-	if (fstat(out_fd, &st) != 0 || st.st_size == 0) {
+	if (fstat(out.fd, &st) != 0 || st.st_size == 0) {
 		char why[200];
 		first_line(err, why, sizeof why);
 		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "%s produced no plot%s%s", prog,
 		                why[0] ? ": " : "", why);
 		goto done;
 	}
-	if (fchmod(out_fd, 0644) != 0 || close(out_fd) != 0) {
-		out_fd = -1;
-		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write %s: %s", out_path, qa_strerror(errno));
+	if ((e = qa_tmpfile_commit(&out, false, d)))
 		goto done;
-	}
-	out_fd = -1;
-	if (rename(tmp, out_path) != 0) {
-		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot rename into %s: %s", out_path,
-		                qa_strerror(errno));
-		goto done;
-	}
 	*ran = true;
-	free(tmp);
-	tmp = NULL;
 done:
 	if (fa_ok)
 		posix_spawn_file_actions_destroy(&fa);
-	if (out_fd >= 0)
-		close(out_fd);
-	if (tmp) {
-		unlink(tmp);
-		free(tmp);
-	}
+	qa_tmpfile_abort(&out); /* a no-op after the commit */
 	if (in)
 		fclose(in);
 	if (err)

@@ -3,12 +3,12 @@
  * verdicts, and the claims check of shape-swap reports.
  *
  * Everything is rendered into an in-memory string first and written
- * atomically (temporary file in the target directory, then rename).  The
- * text depends only on the result structs and the options, iterated in
- * result order and formatted with fixed printf formats, so two runs give
- * the same bytes except for the "Date:" line.  Names and paths come from
- * untrusted files and are escaped for markdown (or for gnuplot, through
- * qa_plot_label) wherever they are printed.
+ * atomically (temporary file in the target directory, then rename; see
+ * tmpfile.h).  The text depends only on the result structs and the options,
+ * iterated in result order and formatted with fixed printf formats, so two
+ * runs give the same bytes except for the "Date:" line.  Names and paths
+ * come from untrusted files and are escaped for markdown (or for gnuplot,
+ * through qa_plot_label) wherever they are printed.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "report.h"
@@ -28,6 +28,7 @@
 
 #include "names.h"
 #include "plot.h"
+#include "tmpfile.h"
 #include "types.h"
 
 #define PLOT_MISSING_NOTE "(plot not generated: gnuplot not found; set QUANTAUDIT_GNUPLOT)"
@@ -292,68 +293,35 @@ static enum qa_err write_atomic(const char *path, const struct sb *b, struct qa_
 {
 	if (b->oom)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	size_t len = strlen(path);
-	char *tmp = malloc(len + 16);
-	if (!tmp)
-		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	memcpy(tmp, path, len);
-	memcpy(tmp + len, ".tmp.XXXXXX", 12);
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		enum qa_err e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write %s: %s", path,
-		                            qa_strerror(errno));
-		free(tmp);
+	struct qa_tmpfile t;
+	enum qa_err e = qa_tmpfile_open(&t, path, d);
+	if (e)
 		return e;
-	}
 	size_t off = 0;
 	while (off < b->len) {
-		ssize_t w = write(fd, b->p + off, b->len - off);
+		ssize_t w = write(t.fd, b->p + off, b->len - off);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
-			goto fail;
+		if (w <= 0) {
+			int err = w < 0 ? errno : EIO;
+			qa_tmpfile_abort(&t);
+			return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write %s: %s", path,
+			                   qa_strerror(err));
+		}
 		off += (size_t)w;
 	}
-	if (fchmod(fd, 0644) != 0 || fsync(fd) != 0)
-		goto fail;
-	if (close(fd) != 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0)
-		goto fail;
-	free(tmp);
-	return QA_OK;
-fail:;
-	int err = errno;
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	free(tmp);
-	return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write %s: %s", path, qa_strerror(err));
+	return qa_tmpfile_commit(&t, true, d);
 }
 
 /* Whether the report's directory takes a new file (checked before any plot
  * is drawn, so that an unwritable path fails fast and leaves nothing). */
 static enum qa_err check_writable(const char *path, struct qa_diag *d)
 {
-	size_t len = strlen(path);
-	char *tmp = malloc(len + 16);
-	if (!tmp)
-		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	memcpy(tmp, path, len);
-	memcpy(tmp + len, ".tmp.XXXXXX", 12);
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		enum qa_err e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write %s: %s", path,
-		                            qa_strerror(errno));
-		free(tmp);
+	struct qa_tmpfile t;
+	enum qa_err e = qa_tmpfile_open(&t, path, d);
+	if (e)
 		return e;
-	}
-	close(fd);
-	unlink(tmp);
-	free(tmp);
+	qa_tmpfile_abort(&t);
 	struct stat st;
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write %s: is a directory", path);

@@ -19,10 +19,8 @@
 #include "synth.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +32,7 @@
 #include "cursor.h"
 #include "fp16.h"
 #include "pool.h"
+#include "tmpfile.h"
 #include "types.h"
 
 /* Bytes generated per write: the memory bound of the writer. */
@@ -536,32 +535,6 @@ static enum qa_err write_all(int fd, const void *buf, size_t n, const char *path
 	return QA_OK;
 }
 
-/* Create a fresh temporary file beside path; *tmp is malloc'd. */
-static enum qa_err open_temp(const char *path, char **tmp, int *fd, struct qa_diag *d)
-{
-	static atomic_uint counter;
-	size_t len = strlen(path) + 64;
-	char *name = malloc(len);
-	if (!name)
-		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	for (int attempt = 0; attempt < 100; attempt++) {
-		snprintf(name, len, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1));
-		int f = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-		if (f >= 0) {
-			*tmp = name;
-			*fd = f;
-			return QA_OK;
-		}
-		if (errno != EEXIST) {
-			int err = errno;
-			free(name);
-			return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot create file: %s", qa_strerror(err));
-		}
-	}
-	free(name);
-	return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot create a temporary file beside it");
-}
-
 /* The config.json path in the directory of out_path (malloc'd), or NULL. */
 static char *config_path(const char *out_path)
 {
@@ -667,9 +640,12 @@ enum qa_err qa_synth_write(const struct qa_synth_opts *o, const char *out_path,
 
 	size_t n = plan(o, hd, NULL);
 	struct spec *s = calloc(n, sizeof *s);
-	char *cfg = config_path(out_path), *tmp = NULL, *cfg_tmp = NULL;
+	char *cfg = config_path(out_path);
 	char *htext = NULL, *ctext = NULL;
-	int fd = -1, cfd = -1;
+	/* Both files are pending until both are complete; abort at the end
+	 * removes whatever was not renamed into place. */
+	struct qa_tmpfile model = { NULL, NULL, -1 }, conf = { NULL, NULL, -1 };
+	struct qa_diag cd;
 	if (!s || !cfg) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto out;
@@ -700,55 +676,27 @@ enum qa_err qa_synth_write(const struct qa_synth_opts *o, const char *out_path,
 	memcpy(hbuf + 8, htext, hl);
 	memset(hbuf + 8 + hl, ' ', padded - hl);
 
-	e = open_temp(out_path, &tmp, &fd, d);
+	e = qa_tmpfile_open(&model, out_path, d);
 	if (e == QA_OK)
-		e = write_all(fd, hbuf, 8 + padded, out_path, d);
+		e = write_all(model.fd, hbuf, 8 + padded, out_path, d);
 	free(hbuf);
 	if (e == QA_OK)
-		e = write_tensors(fd, out_path, o, s, n, max_cols, d);
-	if (e == QA_OK) {
-		int r = close(fd);
-		fd = -1;
-		if (r != 0)
-			e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write %s: %s", out_path, qa_strerror(errno));
-	}
+		e = write_tensors(model.fd, out_path, o, s, n, max_cols, d);
+	/* Errors about config.json name it: the caller reports them under out_path. */
+	qa_diag_clear(&cd);
+	if (e == QA_OK && (e = qa_tmpfile_open(&conf, cfg, &cd)) != QA_OK)
+		qa_diag_set(d, e, QA_NO_OFFSET, "%s: %s", cfg, cd.msg);
 	if (e == QA_OK)
-		e = open_temp(cfg, &cfg_tmp, &cfd, d);
+		e = write_all(conf.fd, ctext, strlen(ctext), cfg, d);
 	if (e == QA_OK)
-		e = write_all(cfd, ctext, strlen(ctext), cfg, d);
+		e = write_all(conf.fd, "\n", 1, cfg, d);
 	if (e == QA_OK)
-		e = write_all(cfd, "\n", 1, cfg, d);
-	if (e == QA_OK) {
-		int r = close(cfd);
-		cfd = -1;
-		if (r != 0)
-			e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot write %s: %s", cfg, qa_strerror(errno));
-	}
-	if (e == QA_OK && rename(tmp, out_path) != 0)
-		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot rename into %s: %s", out_path, qa_strerror(errno));
-	else if (e == QA_OK) {
-		free(tmp);
-		tmp = NULL; /* in place: nothing left to remove */
-		if (rename(cfg_tmp, cfg) != 0)
-			e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot rename into %s: %s", cfg, qa_strerror(errno));
-	}
-	if (e == QA_OK) {
-		free(cfg_tmp);
-		cfg_tmp = NULL;
-	}
+		e = qa_tmpfile_commit(&model, false, d);
+	if (e == QA_OK && (e = qa_tmpfile_commit(&conf, false, &cd)) != QA_OK)
+		qa_diag_set(d, e, QA_NO_OFFSET, "%s: %s", cfg, cd.msg);
 out:
-	if (fd >= 0)
-		close(fd);
-	if (cfd >= 0)
-		close(cfd);
-	if (tmp) {
-		unlink(tmp);
-		free(tmp);
-	}
-	if (cfg_tmp) {
-		unlink(cfg_tmp);
-		free(cfg_tmp);
-	}
+	qa_tmpfile_abort(&model);
+	qa_tmpfile_abort(&conf);
 	free(cfg);
 	free(s);
 	free(htext);
