@@ -17,6 +17,7 @@
 
 #include "cursor.h"
 #include "gguf.h"
+#include "manifest.h"
 #include "model.h"
 #include "names.h"
 #include "pool.h"
@@ -47,20 +48,14 @@ static char *dup_str(const char *s)
 	return p;
 }
 
-enum qa_err qa_file_sha256(const char *path, uint64_t *size, uint8_t out[QA_SHA256_LEN],
-                           struct qa_diag *d)
+/* SHA-256 and size of the whole of an open source (the inputs of a result). */
+static enum qa_err source_sha256(struct qa_source *src, uint64_t *size,
+                                 uint8_t out[QA_SHA256_LEN], struct qa_diag *d)
 {
-	struct qa_source *s;
 	const void *p;
-	enum qa_err e = qa_source_open_file(&s, path, d);
-	if (e)
-		return e;
-	*size = qa_source_size(s);
-	e = qa_source_view(s, 0, (size_t)*size, &p, "file", d);
-	if (!e)
-		e = qa_sha256(p, (size_t)*size, out, d);
-	qa_source_close(s);
-	return e;
+	*size = qa_source_size(src);
+	enum qa_err e = qa_source_view(src, 0, (size_t)*size, &p, "file", d);
+	return e ? e : qa_sha256(p, (size_t)*size, out, d);
 }
 
 /* Digest-compare two byte strings in blocks of bb bytes.  Blocks past the
@@ -408,17 +403,12 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_t
 		goto done;
 	*culprit = art_path;
 	if ((e = qa_source_open_file(&src, art_path, d)) || (e = qa_gguf_open(&art, src, d)) ||
-	    (e = qa_file_sha256(art_path, &r->artifact_size, r->artifact_sha256, d)))
+	    (e = source_sha256(src, &r->artifact_size, r->artifact_sha256, d)))
 		goto done;
 	*culprit = ref_path;
-	if (qa_ref_n_sources(ref) == 1) {
-		struct qa_source *rs = qa_ref_source(ref, 0);
-		const void *p;
-		r->reference_size = qa_source_size(rs);
-		if ((e = qa_source_view(rs, 0, (size_t)r->reference_size, &p, "file", d)) ||
-		    (e = qa_sha256(p, (size_t)r->reference_size, r->reference_sha256, d)))
-			goto done;
-	}
+	if (qa_ref_n_sources(ref) == 1 &&
+	    (e = source_sha256(qa_ref_source(ref, 0), &r->reference_size, r->reference_sha256, d)))
+		goto done;
 	uint64_t ft;
 	if (qa_gguf_get_u64(art, "general.file_type", &ft) && ft <= UINT32_MAX) {
 		r->has_file_type = true;
@@ -555,13 +545,8 @@ static json_t *u64_json(uint64_t v)
 
 static json_t *hex_json(const uint8_t *digest)
 {
-	static const char digits[] = "0123456789abcdef";
 	char hex[65];
-	for (int i = 0; i < QA_SHA256_LEN; i++) {
-		hex[2 * i] = digits[digest[i] >> 4];
-		hex[2 * i + 1] = digits[digest[i] & 15];
-	}
-	hex[64] = '\0';
+	qa_manifest_hex(digest, hex);
 	return json_string(hex);
 }
 
@@ -713,14 +698,9 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
 	r->block_elems = ti->block_elems;
 	if ((e = qa_ref_open(&ref, ref_path, d)))
 		goto done;
-	if (qa_ref_n_sources(ref) == 1) {
-		struct qa_source *rs = qa_ref_source(ref, 0);
-		const void *p;
-		r->reference_size = qa_source_size(rs);
-		if ((e = qa_source_view(rs, 0, (size_t)r->reference_size, &p, "file", d)) ||
-		    (e = qa_sha256(p, (size_t)r->reference_size, r->reference_sha256, d)))
-			goto done;
-	}
+	if (qa_ref_n_sources(ref) == 1 &&
+	    (e = source_sha256(qa_ref_source(ref, 0), &r->reference_size, r->reference_sha256, d)))
+		goto done;
 	snprintf(r->arch, sizeof r->arch, "%s", qa_ref_info(ref)->arch);
 	size_t nr = qa_ref_n_tensors(ref);
 	r->tensors = calloc(nr + 1, sizeof *r->tensors);

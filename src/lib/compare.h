@@ -145,8 +145,4 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
 void qa_swap_free(struct qa_swap_result *r);
 json_t *qa_swap_to_json(const struct qa_swap_result *r);
 
-/* Hash a whole file (for the inputs section of results). */
-enum qa_err qa_file_sha256(const char *path, uint64_t *size, uint8_t out[QA_SHA256_LEN],
-                           struct qa_diag *d);
-
 #endif
