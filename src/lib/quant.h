@@ -25,9 +25,26 @@
 typedef void (*qa_quantize_fn)(const float *src, void *dst, size_t n);
 typedef void (*qa_dequantize_fn)(const void *src, float *dst, size_t n);
 
+/*
+ * Importance-weighted quantization of nrow rows of n_per_row elements, as
+ * ggml's quantize_<type>(src, dst, nrow, n_per_row, quant_weights) does it:
+ * qw holds n_per_row importance weights (one per column, borrowed for the
+ * call) or is NULL.  With qw NULL the bytes equal ggml_quantize_chunk's with
+ * no importance matrix.  dst receives nrow rows of the type's row size.
+ */
+typedef void (*qa_quantize_rows_fn)(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                                    const float *qw);
+
 struct qa_quant_ops {
 	qa_quantize_fn quantize;     /* NULL when the type cannot be produced */
 	qa_dequantize_fn dequantize; /* NULL when the type cannot be decoded */
+	/*
+	 * The weighted path; NULL when ggml ignores importance weights for the
+	 * type (quantize is then used row by row whatever qw is).
+	 */
+	qa_quantize_rows_fn quantize_rows;
+	/* ggml refuses to quantize the type without an importance matrix. */
+	bool requires_imatrix;
 };
 
 /*
