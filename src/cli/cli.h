@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "policy.h"
 
 #define QA_EXIT_OK 0
 #define QA_EXIT_FINDING 1
@@ -70,5 +71,54 @@ void cli_shape_text(const uint64_t *dims, uint32_t n, char *buf, size_t cap);
 
 /* The version line printed by --version and embedded in reports. */
 const char *cli_version_string(void);
+
+/* ---------------------------------------------------------------- CI gate (cli_gate.c) */
+
+/* The CI options of diff, verify, shape-swap and merge, and the run's gate. */
+struct cli_gate {
+	const char *policy_path;   /* --policy FILE */
+	const char *junit_path;    /* --junit FILE */
+	const char *out_path;      /* -o FILE: JSON there instead of stdout */
+	bool github;               /* --github (also implied by GITHUB_ACTIONS=true) */
+	struct qa_policy *policy;  /* loaded by cli_gate_load, NULL: the default */
+	struct qa_gate gate;       /* filled by the command from its result */
+};
+
+/* Load the policy (if any) and empty the gate; 0, or the exit status after
+ * printing the error. */
+int cli_gate_load(struct cli_gate *o);
+void cli_gate_free(struct cli_gate *o);
+
+/* True with --github or when GITHUB_ACTIONS is "true". */
+bool cli_gate_github(const struct cli_gate *o);
+
+/* "::group::TITLE" / "::endgroup::" on stdout in GitHub mode, else nothing. */
+void cli_gate_group_begin(const struct cli_gate *o, const char *title);
+void cli_gate_group_end(const struct cli_gate *o);
+
+/*
+ * Write what the options ask for from o->gate: the JUnit file, and in GitHub
+ * mode the annotations (stderr), the job summary ($GITHUB_STEP_SUMMARY) and
+ * the outputs ($GITHUB_OUTPUT).  verdict, report and note (may be NULL) go
+ * into the summary.  Returns 0 or the exit status after printing the error.
+ */
+int cli_gate_emit(const struct cli_gate *o, const char *command, const char *verdict,
+                  const char *report, const char *note);
+
+struct qa_diff_result;
+struct qa_report_opts;
+/* diff's output stage (cmd_diff.c), shared with merge: judge, report, print, emit. */
+int cli_diff_finish(struct qa_diff_result *r, struct cli_gate *g, struct qa_report_opts *ro,
+                    bool as_json, int argc, char **argv, const char *note);
+
+struct qa_swap_result;
+/* shape-swap's output stage (cmd_shape_swap.c), shared with merge. */
+int cli_swap_finish(struct qa_swap_result *const *results, const char *const *names, size_t n,
+                    struct cli_gate *g, struct qa_report_opts *ro, bool as_json, int argc, char **argv,
+                    const char *note);
+
+/* cli_json_print, or with path set, the same bytes written atomically to
+ * path.  Drops the reference.  Returns 0 or 4. */
+int cli_json_output(json_t *root, const char *path);
 
 #endif

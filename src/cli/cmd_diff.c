@@ -15,7 +15,8 @@
 #include "types.h"
 
 static const char usage[] =
-	"quantaudit diff REF ARTIFACT [--json] [-j N] [--report FILE.md [--id ID] [--title T] [--plot-format png|svg]]";
+	"quantaudit diff REF ARTIFACT [--json] [-o FILE] [-j N] [--report FILE.md [--id ID] [--title T] [--plot-format png|svg]]\n"
+	"                             [--policy FILE] [--github] [--junit FILE]";
 
 static void help(void)
 {
@@ -34,9 +35,15 @@ static void help(void)
 	       "  --id ID            the report's document ID (default AUDIT-DIFF-<sha prefix>)\n"
 	       "  --title T          the report's title\n"
 	       "  --plot-format F    png (default) or svg\n"
+	       "  -o FILE            write the JSON to FILE (atomically) instead of standard output\n"
+	       "  --policy FILE      decide what fails from FILE (schema quantaudit.policy/1)\n"
+	       "  --github           GitHub Actions output: annotations on stderr, job summary,\n"
+	       "                     step outputs (implied by GITHUB_ACTIONS=true)\n"
+	       "  --junit FILE       write a JUnit XML report (one testcase per tensor)\n"
 	       "  -j, --threads N    worker threads (default: all cores)\n"
 	       "  -h, --help         show this help\n\n"
-	       "Exit status: 0 when every tensor is identical, 1 otherwise.\n",
+	       "Exit status: 0 when every tensor is identical (with --policy: when no tensor\n"
+	       "fails the policy), 1 otherwise.\n",
 	       usage);
 }
 
@@ -63,24 +70,82 @@ static void print_human(const struct qa_diff_result *r)
 		       t->in_plan && t->recipe_type != t->type ? "  (recipe deviation)" : "");
 	}
 	printf("\n");
+}
+
+/*
+ * Everything after the audit, shared with merge: judge r under the policy
+ * (the one evaluation), write the report, the JSON or table, the JUnit file
+ * and the GitHub output.  note (may be NULL) is a remark for the report's
+ * readers and the job summary.  Returns the exit status.
+ */
+int cli_diff_finish(struct qa_diff_result *r, struct cli_gate *g, struct qa_report_opts *ro,
+                    bool as_json, int argc, char **argv, const char *note)
+{
+	struct qa_diag d;
+	qa_diag_clear(&d);
+	if (qa_gate_add_diff(&g->gate, g->policy, r, r->artifact_path, &d))
+		return cli_fail(r->artifact_path, &d);
+	/* r->pass stays the audit's finding (every tensor identical), which the
+	 * report and the paragraph describe; the gate decides the exit status */
+	int rc = g->gate.pass ? QA_EXIT_OK : QA_EXIT_FINDING;
+	if (ro) {
+		ro->argc = argc;
+		ro->argv = (const char *const *)argv;
+		ro->version = cli_version_string();
+		char where[1024];
+		if (qa_report_diff_write(r, ro, where, sizeof where, &d))
+			return cli_fail(ro->path, &d);
+		fprintf(stderr, "quantaudit: report written to %s%s\n", ro->path, where);
+	}
+	if (as_json) {
+		json_t *root = qa_diff_to_json(r);
+		if (g->policy) {
+			json_object_set_new(root, "gate", qa_gate_to_json(&g->gate));
+			json_object_set_new(root, "verdict", json_string(g->gate.pass ? "pass" : "fail"));
+		}
+		int jr = cli_json_output(root, g->out_path);
+		if (jr)
+			return jr;
+	} else {
+		cli_gate_group_begin(g, "quantaudit diff: per-tensor table");
+		print_human(r);
+		cli_gate_group_end(g);
+		char para[2048];
+		qa_report_diff_verdict(r, para, sizeof para);
+		printf("%s\n", para);
+		if (g->policy)
+			printf("Policy %s: %s (%zu failing, %zu warned, %zu ignored).\n", g->policy_path,
+			       g->gate.pass ? "PASS" : "FAIL", g->gate.counts[QA_ACTION_FAIL],
+			       g->gate.counts[QA_ACTION_WARN], g->gate.counts[QA_ACTION_IGNORE]);
+		if (note)
+			printf("%s\n", note);
+		if (fflush(stdout) != 0)
+			return QA_EXIT_IO;
+	}
 	char para[2048];
 	qa_report_diff_verdict(r, para, sizeof para);
-	printf("%s\n", para);
+	int er = cli_gate_emit(g, "diff", para, ro ? ro->path : NULL, note);
+	return er ? er : rc;
 }
 
 int cmd_diff(int argc, char **argv)
 {
-	enum { O_JSON = 256, O_REPORT, O_ID, O_TITLE, O_PLOT };
+	enum { O_JSON = 256, O_REPORT, O_ID, O_TITLE, O_PLOT, O_POLICY, O_GITHUB, O_JUNIT };
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, O_JSON },
 		{ "report", required_argument, NULL, O_REPORT },
 		{ "id", required_argument, NULL, O_ID },
 		{ "title", required_argument, NULL, O_TITLE },
 		{ "plot-format", required_argument, NULL, O_PLOT },
+		{ "policy", required_argument, NULL, O_POLICY },
+		{ "github", no_argument, NULL, O_GITHUB },
+		{ "junit", required_argument, NULL, O_JUNIT },
 		{ "threads", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct cli_gate g;
+	memset(&g, 0, sizeof g);
 	bool as_json = false;
 	unsigned threads = 0;
 	struct qa_report_opts ro;
@@ -89,9 +154,13 @@ int cmd_diff(int argc, char **argv)
 	ro.plot_format = "png";
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "j:ho:", opts, NULL)) != -1) {
 		switch (c) {
 		case O_JSON: as_json = true; break;
+		case 'o': g.out_path = optarg; as_json = true; break;
+		case O_POLICY: g.policy_path = optarg; break;
+		case O_GITHUB: g.github = true; break;
+		case O_JUNIT: g.junit_path = optarg; break;
 		case O_REPORT: ro.path = optarg; break;
 		case O_ID: ro.id = optarg; break;
 		case O_TITLE: ro.title = optarg; break;
@@ -114,33 +183,19 @@ int cmd_diff(int argc, char **argv)
 	if ((ro.id || ro.title) && !ro.path)
 		return cli_usage_error("diff", usage, "--id and --title need --report");
 	const char *ref = argv[optind], *art = argv[optind + 1];
+	int rc = cli_gate_load(&g);
+	if (rc)
+		return rc;
 	struct qa_diff_result *r;
 	const char *culprit = ref;
 	struct qa_diag d;
 	qa_diag_clear(&d);
-	if (qa_diff_run(ref, art, threads, &r, &culprit, &d))
+	if (qa_diff_run(ref, art, threads, &r, &culprit, &d)) {
+		cli_gate_free(&g);
 		return cli_fail(culprit, &d);
-	int rc = r->pass ? QA_EXIT_OK : QA_EXIT_FINDING;
-	if (ro.path) {
-		ro.argc = argc;
-		ro.argv = (const char *const *)argv;
-		ro.version = cli_version_string();
-		char where[1024];
-		if (qa_report_diff_write(r, &ro, where, sizeof where, &d)) {
-			qa_diff_free(r);
-			return cli_fail(ro.path, &d);
-		}
-		fprintf(stderr, "quantaudit: report written to %s%s\n", ro.path, where);
 	}
-	if (as_json) {
-		int jr = cli_json_print(qa_diff_to_json(r));
-		if (jr)
-			rc = jr;
-	} else {
-		print_human(r);
-		if (fflush(stdout) != 0)
-			rc = QA_EXIT_IO;
-	}
+	rc = cli_diff_finish(r, &g, ro.path ? &ro : NULL, as_json, argc, argv, NULL);
 	qa_diff_free(r);
+	cli_gate_free(&g);
 	return rc;
 }

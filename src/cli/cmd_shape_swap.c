@@ -18,7 +18,8 @@
 
 static const char usage[] =
 	"quantaudit shape-swap REF... [--type q4_K] [--label NAME]... [--json] [-j N]\n"
-	"                             [--report FILE.md [--id ID] [--title T] [--claims FILE.json] [--plot-format png|svg]]";
+	"                             [--report FILE.md [--id ID] [--title T] [--claims FILE.json] [--plot-format png|svg]]\n"
+	"                             [-o FILE] [--policy FILE] [--github] [--junit FILE]";
 
 static void help(void)
 {
@@ -38,9 +39,14 @@ static void help(void)
 	       "  --id ID, --title T the report's document ID and title\n"
 	       "  --claims FILE      check the claims in FILE (JSON) against the measurements\n"
 	       "  --plot-format F    png (default) or svg\n"
+	       "  -o FILE            write the JSON to FILE (atomically) instead of standard output\n"
+	       "  --policy FILE      decide what fails from FILE (schema quantaudit.policy/1)\n"
+	       "  --github           GitHub Actions output (implied by GITHUB_ACTIONS=true)\n"
+	       "  --junit FILE       write a JUnit XML report (one testsuite per REF)\n"
 	       "  -j, --threads N    worker threads (default: all cores)\n"
 	       "  -h, --help         show this help\n\n"
-	       "Exit status: 1 when any tensor diverges (the swap is not benign), 0 otherwise.\n",
+	       "Exit status: 1 when any tensor diverges (the swap is not benign; with --policy:\n"
+	       "when a tensor fails the policy), 0 otherwise.\n",
 	       usage);
 }
 
@@ -67,9 +73,71 @@ static void print_human(const struct qa_swap_result *r, const char *label)
 	printf("\n");
 }
 
+int cli_swap_finish(struct qa_swap_result *const *results, const char *const *names, size_t n,
+                    struct cli_gate *g, struct qa_report_opts *ro, bool as_json, int argc, char **argv,
+                    const char *note)
+{
+	struct qa_diag d;
+	qa_diag_clear(&d);
+	for (size_t i = 0; i < n; i++)
+		if (qa_gate_add_swap(&g->gate, g->policy, results[i], names[i], &d))
+			return cli_fail(names[i], &d);
+	if (ro) {
+		char where[256] = "";
+		ro->argc = argc;
+		ro->argv = (const char *const *)argv;
+		ro->version = cli_version_string();
+		if (qa_report_swap_write((const struct qa_swap_result *const *)results, names, n, ro,
+		                         where, sizeof where, &d))
+			return cli_fail(d.code == QA_ERR_FORMAT && ro->claims_path ? ro->claims_path : ro->path, &d);
+		fprintf(stderr, "quantaudit: report written to %s%s\n", ro->path, where);
+	}
+	char para[2048];
+	qa_report_swap_verdict((const struct qa_swap_result *const *)results, names, n, para, sizeof para);
+	if (as_json) {
+		json_t *root;
+		if (n == 1) {
+			root = qa_swap_to_json(results[0]);
+		} else {
+			json_t *models = json_array();
+			root = json_object();
+			json_object_set_new(root, "schema", json_string("quantaudit.shape-swap-set/1"));
+			for (size_t i = 0; i < n; i++) {
+				json_t *o = qa_swap_to_json(results[i]);
+				json_object_set_new(o, "label", json_string(names[i]));
+				json_array_append_new(models, o);
+			}
+			json_object_set_new(root, "models", models);
+		}
+		if (g->policy) {
+			json_object_set_new(root, "gate", qa_gate_to_json(&g->gate));
+			json_object_set_new(root, "verdict", json_string(g->gate.pass ? "pass" : "fail"));
+		}
+		int jr = cli_json_output(root, g->out_path);
+		if (jr)
+			return jr;
+	} else {
+		cli_gate_group_begin(g, "quantaudit shape-swap: per-tensor tables");
+		for (size_t i = 0; i < n; i++)
+			print_human(results[i], names[i]);
+		cli_gate_group_end(g);
+		printf("%s\n", para);
+		if (g->policy)
+			printf("Policy %s: %s (%zu failing, %zu warned, %zu ignored).\n", g->policy_path,
+			       g->gate.pass ? "PASS" : "FAIL", g->gate.counts[QA_ACTION_FAIL],
+			       g->gate.counts[QA_ACTION_WARN], g->gate.counts[QA_ACTION_IGNORE]);
+		if (note)
+			printf("%s\n", note);
+		if (fflush(stdout) != 0)
+			return QA_EXIT_IO;
+	}
+	int er = cli_gate_emit(g, "shape-swap", para, ro ? ro->path : NULL, note);
+	return er ? er : g->gate.pass ? QA_EXIT_OK : QA_EXIT_FINDING;
+}
+
 int cmd_shape_swap(int argc, char **argv)
 {
-	enum { O_TYPE = 256, O_LABEL, O_JSON, O_REPORT, O_ID, O_TITLE, O_CLAIMS, O_PLOT };
+	enum { O_TYPE = 256, O_LABEL, O_JSON, O_REPORT, O_ID, O_TITLE, O_CLAIMS, O_PLOT, O_POLICY, O_GITHUB, O_JUNIT };
 	static const struct option opts[] = {
 		{ "type", required_argument, NULL, O_TYPE },
 		{ "label", required_argument, NULL, O_LABEL },
@@ -79,10 +147,15 @@ int cmd_shape_swap(int argc, char **argv)
 		{ "title", required_argument, NULL, O_TITLE },
 		{ "claims", required_argument, NULL, O_CLAIMS },
 		{ "plot-format", required_argument, NULL, O_PLOT },
+		{ "policy", required_argument, NULL, O_POLICY },
+		{ "github", no_argument, NULL, O_GITHUB },
+		{ "junit", required_argument, NULL, O_JUNIT },
 		{ "threads", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct cli_gate g;
+	memset(&g, 0, sizeof g);
 	uint32_t type = QA_TYPE_Q4_K;
 	bool as_json = false;
 	unsigned threads = 0;
@@ -94,8 +167,12 @@ int cmd_shape_swap(int argc, char **argv)
 	ro.plot_format = "png";
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "j:ho:", opts, NULL)) != -1) {
 		switch (c) {
+		case 'o': g.out_path = optarg; as_json = true; break;
+		case O_POLICY: g.policy_path = optarg; break;
+		case O_GITHUB: g.github = true; break;
+		case O_JUNIT: g.junit_path = optarg; break;
 		case O_TYPE: {
 			const struct qa_type_info *t = qa_type_by_name(optarg);
 			if (!t || !t->quantizable || t->block_elems == 1)
@@ -138,8 +215,9 @@ int cmd_shape_swap(int argc, char **argv)
 		return cli_usage_error("shape-swap", usage, "--id, --title and --claims need --report");
 	struct qa_swap_result *results[64] = { 0 };
 	const char *names[64];
-	int rc = QA_EXIT_OK;
-	bool any_div = false;
+	int rc = cli_gate_load(&g);
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < n; i++) {
 		const char *path = argv[optind + (int)i];
 		struct qa_diag d;
@@ -150,57 +228,11 @@ int cmd_shape_swap(int argc, char **argv)
 			rc = e == QA_ERR_USAGE ? cli_usage_error("shape-swap", usage, "%s", d.msg) : cli_fail(path, &d);
 			goto done;
 		}
-		if (results[i]->n_divergent)
-			any_div = true;
 	}
-	if (ro.path) {
-		struct qa_diag d;
-		char note[256] = "";
-		qa_diag_clear(&d);
-		ro.argc = argc;
-		ro.argv = (const char *const *)argv;
-		ro.version = cli_version_string();
-		if (qa_report_swap_write((const struct qa_swap_result *const *)results, names, n, &ro,
-		                         note, sizeof note, &d)) {
-			rc = cli_fail(d.code == QA_ERR_FORMAT && ro.claims_path ? ro.claims_path : ro.path, &d);
-			goto done;
-		}
-		fprintf(stderr, "quantaudit: report written to %s%s\n", ro.path, note);
-	}
-	if (as_json) {
-		json_t *root;
-		if (n == 1) {
-			root = qa_swap_to_json(results[0]);
-		} else {
-			json_t *models = json_array();
-			root = json_object();
-			json_object_set_new(root, "schema", json_string("quantaudit.shape-swap-set/1"));
-			for (size_t i = 0; i < n; i++) {
-				json_t *o = qa_swap_to_json(results[i]);
-				json_object_set_new(o, "label", json_string(names[i]));
-				json_array_append_new(models, o);
-			}
-			json_object_set_new(root, "models", models);
-		}
-		int jr = cli_json_print(root);
-		if (jr) {
-			rc = jr;
-			goto done;
-		}
-	} else {
-		for (size_t i = 0; i < n; i++)
-			print_human(results[i], names[i]);
-		char para[2048];
-		qa_report_swap_verdict((const struct qa_swap_result *const *)results, names, n, para, sizeof para);
-		printf("%s\n", para);
-		if (fflush(stdout) != 0) {
-			rc = QA_EXIT_IO;
-			goto done;
-		}
-	}
-	rc = any_div ? QA_EXIT_FINDING : QA_EXIT_OK;
+	rc = cli_swap_finish(results, names, n, &g, ro.path ? &ro : NULL, as_json, argc, argv, NULL);
 done:
 	for (size_t i = 0; i < n; i++)
 		qa_swap_free(results[i]);
+	cli_gate_free(&g);
 	return rc;
 }

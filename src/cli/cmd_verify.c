@@ -11,7 +11,8 @@
 #include "cli.h"
 #include "manifest.h"
 
-static const char usage[] = "quantaudit verify FILE MANIFEST [--json] [-j N]";
+static const char usage[] =
+	"quantaudit verify FILE MANIFEST [--json] [-o FILE] [-j N] [--policy FILE] [--github] [--junit FILE]";
 
 static void help(void)
 {
@@ -22,6 +23,10 @@ static void help(void)
 	       "holds block digests), missing and extra tensors, and a changed metadata section.\n"
 	       "A malformed manifest or one with an unknown schema exits 3.\n\n"
 	       "  --json            print the result as JSON (schema quantaudit.verify/1)\n"
+	       "  -o FILE           write the JSON to FILE (atomically) instead of standard output\n"
+	       "  --policy FILE     decide what fails from FILE (schema quantaudit.policy/1)\n"
+	       "  --github          GitHub Actions output (implied by GITHUB_ACTIONS=true)\n"
+	       "  --junit FILE      write a JUnit XML report (one testcase per tensor)\n"
 	       "  -j, --threads N   worker threads (default: all cores)\n"
 	       "  -h, --help        show this help\n",
 	       usage);
@@ -40,21 +45,30 @@ static const char *kind_name(enum qa_verify_kind k)
 
 int cmd_verify(int argc, char **argv)
 {
-	enum { O_JSON = 256 };
+	enum { O_JSON = 256, O_POLICY, O_GITHUB, O_JUNIT };
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, O_JSON },
+		{ "policy", required_argument, NULL, O_POLICY },
+		{ "github", no_argument, NULL, O_GITHUB },
+		{ "junit", required_argument, NULL, O_JUNIT },
 		{ "threads", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct cli_gate g;
+	memset(&g, 0, sizeof g);
 	bool as_json = false;
 	unsigned threads = 0;
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "j:ho:", opts, NULL)) != -1) {
 		switch (c) {
 		case O_JSON: as_json = true; break;
+		case 'o': g.out_path = optarg; as_json = true; break;
+		case O_POLICY: g.policy_path = optarg; break;
+		case O_GITHUB: g.github = true; break;
+		case O_JUNIT: g.junit_path = optarg; break;
 		case 'j':
 			if (!cli_parse_threads(optarg, &threads))
 				return cli_usage_error("verify", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
@@ -70,21 +84,31 @@ int cmd_verify(int argc, char **argv)
 	struct qa_manifest *want, *got;
 	struct qa_diag d;
 	qa_diag_clear(&d);
-	if (qa_manifest_load(mpath, &want, &d))
+	int rc = cli_gate_load(&g);
+	if (rc)
+		return rc;
+	if (qa_manifest_load(mpath, &want, &d)) {
+		cli_gate_free(&g);
 		return cli_fail(mpath, &d);
+	}
 	enum qa_err e = qa_manifest_compute(path, want->has_blocks, false, threads, &got, &d);
 	if (e) {
 		qa_manifest_free(want);
+		cli_gate_free(&g);
 		return e == QA_ERR_USAGE ? cli_usage_error("verify", usage, "%s", d.msg) : cli_fail(path, &d);
 	}
 	struct qa_verify v;
-	if (qa_verify_compare(got, want, &v, &d)) {
+	if (qa_verify_compare(got, want, &v, &d) ||
+	    qa_gate_add_verify(&g.gate, g.policy, want, &v, true, path, &d)) {
 		qa_manifest_free(want);
 		qa_manifest_free(got);
+		cli_gate_free(&g);
 		return cli_fail(path, &d);
 	}
+	/* ok is the finding (everything matches); the gate decides the exit
+	 * status, and without a policy the two agree */
 	bool ok = qa_verify_ok(&v);
-	int rc = ok ? QA_EXIT_OK : QA_EXIT_FINDING;
+	rc = g.gate.pass ? QA_EXIT_OK : QA_EXIT_FINDING;
 	if (as_json) {
 		json_t *root = json_object(), *items = json_array();
 		json_object_set_new(root, "schema", json_string("quantaudit.verify/1"));
@@ -106,8 +130,10 @@ int cmd_verify(int argc, char **argv)
 			json_array_append_new(items, o);
 		}
 		json_object_set_new(root, "differences", items);
-		json_object_set_new(root, "verdict", json_string(ok ? "pass" : "fail"));
-		int jr = cli_json_print(root);
+		json_object_set_new(root, "verdict", json_string(g.gate.pass ? "pass" : "fail"));
+		if (g.policy)
+			json_object_set_new(root, "gate", qa_gate_to_json(&g.gate));
+		int jr = cli_json_output(root, g.out_path);
 		if (jr)
 			rc = jr;
 	} else {
@@ -129,9 +155,22 @@ int cmd_verify(int argc, char **argv)
 			printf("%s: FAILED against %s: %zu difference%s%s%s\n", path, mpath, v.n_items,
 			       v.n_items == 1 ? "" : "s", v.metadata_match ? "" : ", metadata changed",
 			       v.file_match ? "" : ", file digest differs");
+		if (g.policy)
+			printf("Policy %s: %s (%zu failing, %zu warned, %zu ignored).\n", g.policy_path,
+			       g.gate.pass ? "PASS" : "FAIL", g.gate.counts[QA_ACTION_FAIL],
+			       g.gate.counts[QA_ACTION_WARN], g.gate.counts[QA_ACTION_IGNORE]);
 		if (fflush(stdout) != 0)
 			rc = QA_EXIT_IO;
 	}
+	if (rc != QA_EXIT_IO && rc < QA_EXIT_USAGE) {
+		char para[512];
+		snprintf(para, sizeof para, "%s: %s against %s (%zu tensors match, %zu differences)", path,
+		         ok ? "OK" : "FAILED", mpath, v.n_tensors_ok, v.n_items);
+		int er = cli_gate_emit(&g, "verify", para, NULL, NULL);
+		if (er)
+			rc = er;
+	}
+	cli_gate_free(&g);
 	qa_verify_free(&v);
 	qa_manifest_free(want);
 	qa_manifest_free(got);

@@ -1,0 +1,241 @@
+#!/bin/bash
+# tests/cli/gate.sh - the CI gate from the outside: policies, -o, JUnit (held
+# against a real XML parser, xmllint), and GitHub Actions output under a
+# simulated runner (GITHUB_ACTIONS, GITHUB_STEP_SUMMARY and GITHUB_OUTPUT set
+# to temporary files), with hostile tensor names.
+#
+# Sources of truth: the runner's rules as actions/toolkit states them (command
+# escaping: message %, CR, LF; properties also : and ,; outputs name=value or
+# name<<DELIM), GitHub's limits (10 error and 10 warning annotations per
+# step, 1 MiB per step summary), the JUnit shape the three reporters read
+# (counts equal to the cases), and issue 10's policy rules.  The golden
+# files named below were checked by hand against those rules.
+set -u
+top=${QA_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+bin=${QA_BIN:-$top/quantaudit}
+golden=$top/tests/cli/golden
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+cd "$top" || exit 99
+unset GITHUB_ACTIONS GITHUB_STEP_SUMMARY GITHUB_OUTPUT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok    $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL  $1: $2"; }
+# check NAME CONDITION-COMMAND... : one assertion
+check() {
+	local name=$1
+	shift
+	if "$@"; then ok "$name"; else bad "$name" "$*"; fi
+}
+# golden NAME FILE : FILE (with $TMP replaced) equals tests/cli/golden/NAME
+golden() {
+	sed "s#$TMP#\$TMP#g" "$2" >"$TMP/g.cmp"
+	if [ "${QA_UPDATE_GOLDEN:-0}" = 1 ]; then cp "$TMP/g.cmp" "$golden/$1"; fi
+	if cmp -s "$golden/$1" "$TMP/g.cmp"; then ok "$1"; else
+		bad "$1" "differs from golden/$1"
+		diff -u "$golden/$1" "$TMP/g.cmp" | head -n 20
+	fi
+}
+# run EXPECTED_EXIT ARGS... : run quantaudit, stdout to $TMP/out, stderr to $TMP/err
+run() {
+	local want=$1
+	shift
+	"$bin" "$@" >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	if [ "$rc" != "$want" ]; then
+		bad "exit of $*" "exit $rc, want $want: $(head -c 300 "$TMP/err")"
+		return 1
+	fi
+}
+# runner: a fresh simulated GitHub runner environment
+runner() {
+	: >"$TMP/summary"
+	: >"$TMP/output"
+	export GITHUB_ACTIONS=true GITHUB_STEP_SUMMARY=$TMP/summary GITHUB_OUTPUT=$TMP/output
+}
+norunner() { unset GITHUB_ACTIONS GITHUB_STEP_SUMMARY GITHUB_OUTPUT; }
+
+# junit_consistent FILE : well-formed, and every count attribute equals its cases
+junit_consistent() {
+	local f=$1 x
+	xmllint --noout "$f" || return 1
+	x() { xmllint --xpath "$1" "$f" 2>/dev/null; }
+	[ "$(x 'count(/testsuites/testsuite/testcase)')" = "$(x 'string(/testsuites/@tests)')" ] || return 1
+	[ "$(x 'count(//testcase[failure])')" = "$(x 'string(/testsuites/@failures)')" ] || return 1
+	[ "$(x 'count(//testcase[skipped])')" = "$(x 'string(/testsuites/@skipped)')" ] || return 1
+	local n i
+	n=$(x 'count(/testsuites/testsuite)')
+	for ((i = 1; i <= n; i++)); do
+		[ "$(x "count(/testsuites/testsuite[$i]/testcase)")" = "$(x "string(/testsuites/testsuite[$i]/@tests)")" ] || return 1
+		[ "$(x "count(/testsuites/testsuite[$i]/testcase[failure])")" = "$(x "string(/testsuites/testsuite[$i]/@failures)")" ] || return 1
+		[ "$(x "count(/testsuites/testsuite[$i]/testcase[skipped])")" = "$(x "string(/testsuites/testsuite[$i]/@skipped)")" ] || return 1
+	done
+}
+
+F=fixtures/models
+REF=$F/micro-qwen2.safetensors
+CORRUPT=$F/micro-qwen2.Q4_K_M.corrupt.gguf
+P=tests/data/policy
+
+# ---------------------------------------------------------------- policy
+# the corrupt fixture has one divergent tensor (blk.1.ffn_up.weight)
+printf '{"schema":"quantaudit.policy/1","verdicts":{"divergent":"warn"}}' >"$TMP/warn.json"
+run 0 diff $REF $CORRUPT --policy "$TMP/warn.json" && ok policy-divergent-warn-exit-0
+check policy-line grep -q '^Policy .*: PASS (0 failing, 1 warned, 0 ignored)\.$' "$TMP/out"
+printf '{"schema":"quantaudit.policy/1","skip":["blk.1.ffn_up.*"]}' >"$TMP/skip.json"
+run 0 diff $REF $CORRUPT --policy "$TMP/skip.json" --json && ok policy-skip-exit-0
+check policy-skip-json python3 -c '
+import json,sys; j=json.load(open(sys.argv[1]))
+assert j["verdict"]=="pass" and j["gate"]=={"verdict":"pass","tensors":27,"identical":26,"failing":0,"warnings":0,"ignored":1}, j["gate"]
+assert j["summary"]["divergent"]==1   # the findings are unchanged; only the gate differs
+' "$TMP/out"
+# a limit below 1 fails identical tensors too: their ratio is exactly 1
+printf '{"schema":"quantaudit.policy/1","max_rmse_ratio":{"ffn_down":0.99}}' >"$TMP/limit.json"
+run 1 diff $REF $CORRUPT --policy "$TMP/limit.json" --json && ok policy-limit-exit-1
+check policy-limit-failing python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["gate"]["failing"]==3' "$TMP/out"
+# divergent still fails under good-full; its recipe and ratio rules warn at most
+run 1 diff $REF $CORRUPT --policy $P/good-full.json -j 1 && ok policy-good-full-exit-1
+for f in $P/bad-*.json; do
+	"$bin" diff $REF $CORRUPT --policy "$f" >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	if [ "$rc" = 3 ] && [ "$(wc -l <"$TMP/err")" = 1 ] && grep -q "^quantaudit: $f: offset [0-9]*: " "$TMP/err" &&
+		[ ! -s "$TMP/out" ]; then
+		ok "policy-$(basename "$f" .json)"
+	else
+		bad "policy-$(basename "$f" .json)" "exit $rc: $(cat "$TMP/err")"
+	fi
+done
+run 4 diff $REF $CORRUPT --policy "$TMP/no/such.json" && ok policy-missing-file-exit-4
+run 3 verify $CORRUPT tests/data/manifest/good-blocks.json --policy $P/bad-unknown-verdict.json && ok policy-verify-bad-exit-3
+run 3 shape-swap $REF --policy $P/bad-unknown-key.json && ok policy-swap-bad-exit-3
+printf '{"schema":"quantaudit.policy/1","verdicts":{"divergent":"ignore"}}' >"$TMP/swapok.json"
+run 0 shape-swap $REF --policy "$TMP/swapok.json" && ok policy-swap-ignore-exit-0
+
+# ---------------------------------------------------------------- -o
+run 1 diff $REF $CORRUPT --json -j 1 && cp "$TMP/out" "$TMP/stdout.json"
+run 1 diff $REF $CORRUPT -o "$TMP/o.json" -j 1
+check o-stdout-empty test ! -s "$TMP/out"
+check o-same-bytes cmp -s "$TMP/stdout.json" "$TMP/o.json"
+check o-no-temp-left test -z "$(find "$TMP" -name 'o.json.tmp.*')"
+run 4 diff $REF $CORRUPT -o "$TMP/no/dir/o.json" && ok o-unwritable-exit-4
+run 1 shape-swap $REF -o "$TMP/s.json" && check o-swap python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$TMP/s.json"
+"$bin" hash $CORRUPT --blocks -o "$TMP/m.json" 2>/dev/null
+run 0 verify $CORRUPT "$TMP/m.json" -o "$TMP/v.json" && check o-verify grep -q '"verdict": "pass"' "$TMP/v.json"
+
+# ---------------------------------------------------------------- JUnit
+run 1 diff $REF $CORRUPT --junit "$TMP/j.xml" && check junit-diff-consistent junit_consistent "$TMP/j.xml"
+golden gate-junit-diff.xml "$TMP/j.xml"
+run 0 diff $REF $CORRUPT --junit "$TMP/j2.xml" --policy "$TMP/skip.json"
+check junit-skip-consistent junit_consistent "$TMP/j2.xml"
+check junit-skip-one test "$(xmllint --xpath 'count(//skipped)' "$TMP/j2.xml")" = 1
+run 1 shape-swap $REF $REF --label "a&b" --label "c<d" --junit "$TMP/s.xml"
+check junit-swap-consistent junit_consistent "$TMP/s.xml"
+check junit-swap-two-suites test "$(xmllint --xpath 'string(/testsuites/testsuite[2]/@name)' "$TMP/s.xml")" = "c<d"
+run 1 verify $F/micro-qwen2.pure-q4_K.transposed.gguf "$TMP/m.json" --junit "$TMP/v.xml"
+check junit-verify-consistent junit_consistent "$TMP/v.xml"
+
+# hostile names: the corrupt artifact with blk.0.attn_q.weight renamed, byte
+# for byte, to 19 bytes holding CR, LF, a workflow command, '%', ':' and ','
+HOSTILE=$(printf 'a\r\n::error::%%0A<&\x27,')
+python3 - "$CORRUPT" "$TMP/hostile.gguf" <<'PY'
+import sys
+b = open(sys.argv[1], "rb").read()
+old, new = b"blk.0.attn_q.weight", b"a\r\n::error::%0A<&',"
+assert len(old) == len(new) and b.count(old) == 1
+open(sys.argv[2], "wb").write(b.replace(old, new))
+PY
+run 1 diff $REF "$TMP/hostile.gguf" --junit "$TMP/h.xml" && check junit-hostile-consistent junit_consistent "$TMP/h.xml"
+check junit-hostile-name test "$(xmllint --xpath 'string(//testcase[contains(@name,"::error")]/@name)' "$TMP/h.xml")" = "$HOSTILE"
+
+# ---------------------------------------------------------------- simulated runner
+runner
+run 1 diff $REF $CORRUPT
+check gh-group-begins test "$(head -n 1 "$TMP/out")" = "::group::quantaudit diff: per-tensor table"
+check gh-group-ends grep -q '^::endgroup::$' "$TMP/out"
+golden gate-gh-diff.err "$TMP/err"
+golden gate-gh-diff.summary "$TMP/summary"
+golden gate-gh-diff.output "$TMP/output"
+# --json keeps stdout clean: annotations go to stderr only
+run 1 diff $REF $CORRUPT --json
+check gh-json-clean python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$TMP/out"
+check gh-json-annotation grep -q '^::error title=' "$TMP/err"
+
+# hostile names: the extra tensor's annotation cannot start a command of its own
+runner
+run 1 diff $REF "$TMP/hostile.gguf"
+check gh-hostile-lines test "$(grep -c -v '^::\(error\|warning\) title=' "$TMP/err")" = 0
+check gh-hostile-message grep -q -F "::a%0D%0A::error::%250A<&'," "$TMP/err"
+check gh-hostile-title grep -q -F "title=quantaudit diff%3A extra a%0D%0A%3A%3Aerror%3A%3A%250A<&'%2C::" "$TMP/err"
+check gh-hostile-summary-no-command test "$(grep -c '^::' "$TMP/summary")" = 0
+check gh-hostile-summary-escaped grep -q -F 'a??\:\:error\:\:\%0A\<\&\'"'"'\,' "$TMP/summary"
+
+# caps: a policy failing identical tensors makes 26 failures: 9 + one that counts 17
+runner
+printf '{"schema":"quantaudit.policy/1","verdicts":{"identical":"fail"},"warn_rmse_ratio":{"*":0.5}}' >"$TMP/many.json"
+run 1 diff $REF $CORRUPT --policy "$TMP/many.json"
+check gh-cap-errors test "$(grep -c '^::error ' "$TMP/err")" = 10
+check gh-cap-warnings test "$(grep -c '^::warning ' "$TMP/err")" = 0   # all 27 fail; none is only warned
+check gh-cap-count grep -q '^::error title=quantaudit diff%3A 18 more failing::18 more failing tensors not annotated' "$TMP/err"
+printf '{"schema":"quantaudit.policy/1","verdicts":{"divergent":"ignore"},"warn_rmse_ratio":{"*":0.5}}' >"$TMP/warns.json"
+runner
+run 0 diff $REF $CORRUPT --policy "$TMP/warns.json"
+check gh-cap-warn10 test "$(grep -c '^::warning ' "$TMP/err")" = 10
+check gh-cap-warn-count grep -q '^::warning title=quantaudit diff%3A 18 more warned::' "$TMP/err"
+check gh-output-pass test "$(head -n 1 "$TMP/output")" = "verdict=pass"
+
+# the 1 MiB cut: a step summary already near 1 MiB takes only what fits
+runner
+head -c $((1048576 - 1500)) /dev/zero | tr '\0' 'x' >"$TMP/summary"
+run 1 diff $REF $CORRUPT --policy "$TMP/many.json"
+size=$(stat -c %s "$TMP/summary")
+check gh-summary-under-1mib test "$size" -lt 1048576
+check gh-summary-says-cut grep -q '^\*\*Summary cut\*\*: GitHub keeps at most 1 MiB per step' "$TMP/summary"
+
+# outputs: a report path with a line break uses the delimiter syntax
+runner
+mkdir -p "$TMP/r
+d"
+QUANTAUDIT_GNUPLOT=/nonexistent/gnuplot "$bin" diff $REF $CORRUPT --report "$TMP/r
+d/r.md" >/dev/null 2>&1
+python3 - "$TMP/output" "$TMP" >"$TMP/parsed" <<'PY'
+import sys
+# the runner's reading of the file (actions/runner's file command parser)
+lines = open(sys.argv[1]).read().split("\n")
+out, i = {}, 0
+while i < len(lines):
+    l = lines[i]
+    if not l:
+        i += 1; continue
+    if "<<" in l and ("=" not in l or l.index("<<") < l.index("=")):
+        name, delim = l.split("<<", 1)
+        val = []
+        i += 1
+        while lines[i] != delim:
+            val.append(lines[i]); i += 1
+        out[name] = "\n".join(val)
+    else:
+        name, v = l.split("=", 1)
+        out[name] = v
+    i += 1
+print(out == {"verdict": "fail", "tensors": "27", "identical": "26", "failing": "1",
+              "report": sys.argv[2] + "/r\nd/r.md"}, out)
+PY
+check gh-outputs-multiline grep -q '^True' "$TMP/parsed"
+
+# verify and shape-swap in the simulated runner
+runner
+run 1 verify $F/micro-qwen2.pure-q4_K.transposed.gguf "$TMP/m.json"
+check gh-verify-annotations test "$(grep -c '^::error ' "$TMP/err")" -ge 1
+check gh-verify-output grep -q '^verdict=fail$' "$TMP/output"
+runner
+run 1 shape-swap $REF
+check gh-swap-summary grep -q '^## quantaudit shape-swap: FAIL' "$TMP/summary"
+check gh-swap-group grep -q '^::group::quantaudit shape-swap' "$TMP/out"
+norunner
+# --github without the runner's files: annotations only
+run 1 diff $REF $CORRUPT --github
+check gh-flag-annotates grep -q '^::error ' "$TMP/err"
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
