@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "json_scan.h"
 #include "source.h"
 
 /* config.json files are small; anything larger is not one. */
@@ -230,30 +231,15 @@ enum qa_err qa_config_parse(struct qa_model_config *out, const char *buf, size_t
 		return qa_diag_set(d, QA_ERR_FORMAT, 0, "config of %zu bytes is too large", len);
 	json_error_t je;
 	json_t *root = json_loadb(buf ? buf : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-	if (!root) {
-		uint64_t pos = je.position > 0 ? (uint64_t)je.position : 0;
-		if (pos > len)
-			pos = len;
-		if (json_error_code(&je) == json_error_duplicate_key)
-			return qa_diag_set(d, QA_ERR_FORMAT, pos,
-			                   "duplicate key in config: %s", je.text);
-		return qa_diag_set(d, QA_ERR_FORMAT, pos, "config is not valid json: %s",
-		                   je.text);
-	}
+	if (!root)
+		return qa_json_error_diag(d, &je, 0, len, "config");
 	if (!json_is_object(root)) {
 		json_decref(root);
 		return qa_diag_set(d, QA_ERR_FORMAT, 0, "config is not a json object");
 	}
 
 	struct field_ctx c = { root, NULL, json_object_size(root) };
-	size_t *pos = malloc((c.n ? c.n : 1) * sizeof *pos);
-	c.off = malloc((c.n ? c.n : 1) * sizeof *c.off);
-	if (pos && c.off) {
-		size_t found = qa_st_json_key_positions(buf, len, 0, pos, c.n);
-		for (size_t i = 0; i < c.n; i++)
-			c.off[i] = found == c.n ? pos[i] : 0;
-	}
-	free(pos);
+	c.off = qa_json_key_offsets(buf, len, qa_json_first_nonspace(buf, len), c.n, 0, 0);
 	if (!c.off) {
 		json_decref(root);
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
