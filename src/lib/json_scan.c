@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 size_t qa_json_key_positions(const char *buf, size_t len, size_t start,
                                 size_t *pos, size_t max)
@@ -94,6 +95,19 @@ enum qa_err qa_json_error_diag(struct qa_diag *d, const json_error_t *je,
 		                   "duplicate key in %s: %s", what, je->text);
 	return qa_diag_set(d, QA_ERR_FORMAT, base + pos, "%s is not valid json: %s",
 	                   what, je->text);
+}
+
+uint64_t qa_json_key_offset(const json_t *obj, const uint64_t *off, size_t n, const char *key)
+{
+	size_t i = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)obj, k, v) {
+		if (strcmp(k, key) == 0)
+			return i < n && off ? off[i] : 0;
+		i++;
+	}
+	return 0;
 }
 
 json_t *qa_json_u64(uint64_t v)

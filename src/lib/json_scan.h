@@ -41,6 +41,13 @@ uint64_t *qa_json_key_offsets(const char *buf, size_t len, size_t start,
                               size_t n_keys, uint64_t base, uint64_t fallback);
 
 /*
+ * The offset of the key named key of obj, given off[0..n), the offsets of
+ * obj's keys in document order (from qa_json_key_offsets); 0 when key is
+ * not there or off is NULL.
+ */
+uint64_t qa_json_key_offset(const json_t *obj, const uint64_t *off, size_t n, const char *key);
+
+/*
  * Fill d from jansson's load error je for a document of len bytes at file
  * offset base, named what ("config", "header", ...): QA_ERR_FORMAT at the
  * error's position, "duplicate key in WHAT: ..." or "WHAT is not valid

@@ -70,18 +70,6 @@ enum qa_err qa_st_nomem(struct qa_diag *d)
 	return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 }
 
-/* Prefix d->msg with "path: ", keeping code and offset. */
-enum qa_err qa_st_prefix_diag(struct qa_diag *d, enum qa_err e, const char *path)
-{
-	if (d) {
-		char tmp[sizeof d->msg];
-		memcpy(tmp, d->msg, sizeof tmp);
-		tmp[sizeof tmp - 1] = '\0';
-		qa_diag_set(d, e, d->offset, "%s: %s", path, tmp);
-	}
-	return e;
-}
-
 /* ------------------------------------------------------------- the model */
 
 void qa_st_free(struct qa_st *st)
@@ -429,7 +417,7 @@ static int cmp_entry_name(const void *a, const void *b)
 }
 
 /* Build the name index; a duplicate name is a format error. */
-enum qa_err qa_st_finish(struct qa_st *st, struct qa_diag *d)
+static enum qa_err sort_names(struct qa_st *st, struct qa_diag *d)
 {
 	size_t n = st->n_entries;
 	st->by_name = malloc((n ? n : 1) * sizeof *st->by_name);
@@ -449,6 +437,18 @@ enum qa_err qa_st_finish(struct qa_st *st, struct qa_diag *d)
 
 /* ------------------------------------------------------------ open paths */
 
+enum qa_err qa_st_finish(struct qa_st *st, enum qa_err e, struct qa_st **out, struct qa_diag *d)
+{
+	if (!e)
+		e = sort_names(st, d);
+	if (e) {
+		qa_st_free(st);
+		return e;
+	}
+	*out = st;
+	return QA_OK;
+}
+
 enum qa_err qa_st_open_source(struct qa_st **out, struct qa_source *src,
                               struct qa_diag *d)
 {
@@ -459,15 +459,7 @@ enum qa_err qa_st_open_source(struct qa_st **out, struct qa_source *src,
 		qa_st_free(st);
 		return qa_st_nomem(d);
 	}
-	enum qa_err e = qa_st_parse_shard(st, 0, true, d);
-	if (!e)
-		e = qa_st_finish(st, d);
-	if (e) {
-		qa_st_free(st);
-		return e;
-	}
-	*out = st;
-	return QA_OK;
+	return qa_st_finish(st, qa_st_parse_shard(st, 0, true, d), out, d);
 }
 
 

@@ -28,14 +28,14 @@ static enum qa_err open_single(struct qa_st *st, const char *path,
 	struct qa_source *src;
 	enum qa_err e = qa_source_open_file(&src, path, d);
 	if (e)
-		return prefix ? qa_st_prefix_diag(d, e, path) : e;
+		return prefix ? qa_diag_prefix(d, e, path) : e;
 	if (!qa_st_add_shard(st, path, src, true)) {
 		qa_source_close(src);
 		return qa_st_nomem(d);
 	}
 	e = qa_st_parse_shard(st, 0, true, d);
 	if (e)
-		return prefix ? qa_st_prefix_diag(d, e, path) : e;
+		return prefix ? qa_diag_prefix(d, e, path) : e;
 	return QA_OK;
 }
 
@@ -70,45 +70,12 @@ static void index_ctx_free(struct index_ctx *c)
 	json_decref(c->root);
 }
 
-/* Offset of the weight_map key named key, or 0. */
-static uint64_t wmap_key_off(const struct index_ctx *c, const char *key)
-{
-	size_t i = 0;
-	const char *k;
-	json_t *v;
-	json_object_foreach(c->wmap, k, v) {
-		if (strcmp(k, key) == 0)
-			return c->wmap_off[i];
-		i++;
-	}
-	return 0;
-}
-
 static enum qa_err parse_index(struct qa_st *st, struct index_ctx *c,
                                const char *path, struct qa_diag *d)
 {
-	struct qa_source *src;
-	enum qa_err e = qa_source_open_file(&src, path, d);
+	enum qa_err e = qa_source_slurp(path, QA_ST_MAX_HEADER, "index file", &c->buf, &c->len, d);
 	if (e)
 		return e;
-	uint64_t size = qa_source_size(src);
-	if (size > QA_ST_MAX_HEADER) {
-		qa_source_close(src);
-		return qa_diag_set(d, QA_ERR_FORMAT, 0,
-		                   "index file of %llu bytes exceeds the 100 mb limit",
-		                   (unsigned long long)size);
-	}
-	c->len = (size_t)size;
-	c->buf = malloc(c->len + 1);
-	if (!c->buf) {
-		qa_source_close(src);
-		return qa_st_nomem(d);
-	}
-	e = qa_source_read(src, 0, c->len, c->buf, "index", d);
-	qa_source_close(src);
-	if (e)
-		return e;
-	c->buf[c->len] = '\0';
 
 	json_error_t je;
 	c->root = json_loadb(c->buf, c->len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
@@ -234,7 +201,7 @@ static enum qa_err open_index(struct qa_st *st, const char *index_path,
 	enum qa_err e = parse_index(st, &c, index_path, d);
 	if (e) {
 		index_ctx_free(&c);
-		return prefix_index ? qa_st_prefix_diag(d, e, index_path) : e;
+		return prefix_index ? qa_diag_prefix(d, e, index_path) : e;
 	}
 	c.seen = json_object();
 	if (!c.seen) {
@@ -257,7 +224,7 @@ static enum qa_err open_index(struct qa_st *st, const char *index_path,
 		if (!e)
 			e = qa_st_parse_shard(st, (uint32_t)si, si == 0, d);
 		if (e && e != QA_ERR_NOMEM)
-			qa_st_prefix_diag(d, e, spath);
+			qa_diag_prefix(d, e, spath);
 		free(spath);
 	}
 	/* Duplicates across shards first, then the weight_map assignment. */
@@ -268,7 +235,7 @@ static enum qa_err open_index(struct qa_st *st, const char *index_path,
 			e = qa_diag_set(d, QA_ERR_FORMAT, en->key_off,
 			                "duplicate tensor across shards (also in %s): %s",
 			                c.names[json_integer_value(prev)], en->t.name);
-			qa_st_prefix_diag(d, e, st->shards[en->t.shard].path);
+			qa_diag_prefix(d, e, st->shards[en->t.shard].path);
 		} else if (json_object_set_new(c.seen, en->t.name,
 		                               json_integer((json_int_t)en->t.shard)) != 0) {
 			e = qa_st_nomem(d);
@@ -285,18 +252,18 @@ static enum qa_err open_index(struct qa_st *st, const char *index_path,
 			                "weight_map names shard %.64s for tensor %s",
 			                json_string_value(w), en->t.name);
 		if (e)
-			qa_st_prefix_diag(d, e, st->shards[en->t.shard].path);
+			qa_diag_prefix(d, e, st->shards[en->t.shard].path);
 	}
 	if (!e) {
 		const char *k;
 		json_t *v;
 		json_object_foreach(c.wmap, k, v) {
 			if (!json_object_get(c.seen, k)) {
-				e = qa_diag_set(d, QA_ERR_FORMAT, wmap_key_off(&c, k),
+				e = qa_diag_set(d, QA_ERR_FORMAT, qa_json_key_offset(c.wmap, c.wmap_off, json_object_size(c.wmap), k),
 				                "tensor in weight_map missing from shard %.64s: %s",
 				                json_string_value(v), k);
 				if (prefix_index)
-					qa_st_prefix_diag(d, e, index_path);
+					qa_diag_prefix(d, e, index_path);
 				break;
 			}
 		}
@@ -400,12 +367,5 @@ enum qa_err qa_st_open(struct qa_st **out, const char *path, struct qa_diag *d)
 		else
 			e = open_single(st, path, false, d);
 	}
-	if (!e)
-		e = qa_st_finish(st, d);
-	if (e) {
-		qa_st_free(st);
-		return e;
-	}
-	*out = st;
-	return QA_OK;
+	return qa_st_finish(st, e, out, d);
 }

@@ -67,13 +67,12 @@ enum qa_err qa_st_parse_shard(struct qa_st *st, uint32_t si, bool keep_meta, str
  * recorded; false when out of memory. */
 bool qa_st_add_meta(struct qa_st *st, const char *key, const char *value);
 
-/* Sort the tensors by name and reject duplicates across shards. */
-enum qa_err qa_st_finish(struct qa_st *st, struct qa_diag *d);
+/* Finish building st after its shards were parsed with result e: sort the
+ * tensors by name and reject duplicates across shards, then hand st to *out;
+ * on any error st is freed and the error returned. */
+enum qa_err qa_st_finish(struct qa_st *st, enum qa_err e, struct qa_st **out, struct qa_diag *d);
 
 /* QA_ERR_NOMEM with "out of memory". */
 enum qa_err qa_st_nomem(struct qa_diag *d);
-
-/* Prefix d->msg with "path: ", keeping code and offset; returns e. */
-enum qa_err qa_st_prefix_diag(struct qa_diag *d, enum qa_err e, const char *path);
 
 #endif
