@@ -2,7 +2,7 @@
  * policy.c - the gate policy (quantaudit.policy/1) and its evaluation.
  *
  * The policy is parsed by jansson with duplicate keys rejected; a small
- * scanner over the raw text (qa_st_json_key_positions) finds where each key
+ * scanner over the raw text (qa_json_key_positions, json_scan.h) finds where each key
  * sits, so an unknown key, an unknown name or a bad value is reported at
  * its byte offset.  The evaluation turns a result into one struct qa_gate,
  * which every renderer reads.
@@ -22,7 +22,7 @@
 #include <jansson.h>
 
 #include "names.h"
-#include "safetensors.h"
+#include "json_scan.h"
 #include "types.h"
 
 #define MAX_POLICY_BYTES (1u << 20)
@@ -88,32 +88,15 @@ struct text {
 	size_t len;
 };
 
-/* Offset just past the JSON string whose opening quote is at p. */
-static size_t skip_string(const struct text *t, size_t p)
-{
-	for (p++; p < t->len; p++) {
-		if (t->buf[p] == '\\')
-			p++;
-		else if (t->buf[p] == '"')
-			return p + 1;
-	}
-	return t->len;
-}
-
 static size_t skip_ws(const struct text *t, size_t p)
 {
-	while (p < t->len && (t->buf[p] == ' ' || t->buf[p] == '\t' || t->buf[p] == '\n' || t->buf[p] == '\r'))
-		p++;
-	return p;
+	return p + qa_json_first_nonspace(t->buf + p, t->len - p);
 }
 
 /* Offset of the value of the key whose opening quote is at key. */
 static size_t value_at(const struct text *t, size_t key)
 {
-	size_t p = skip_ws(t, skip_string(t, key));
-	if (p < t->len && t->buf[p] == ':')
-		p = skip_ws(t, p + 1);
-	return p < t->len ? p : key;
+	return qa_json_value_position(t->buf, t->len, key);
 }
 
 /* Positions of the keys of the object at start (malloc'd, n entries, or
@@ -121,7 +104,7 @@ static size_t value_at(const struct text *t, size_t key)
 static size_t *key_positions(const struct text *t, size_t start, size_t n)
 {
 	size_t *pos = malloc((n ? n : 1) * sizeof *pos);
-	if (pos && qa_st_json_key_positions(t->buf, t->len, start, pos, n) != n) {
+	if (pos && qa_json_key_positions(t->buf, t->len, start, pos, n) != n) {
 		free(pos);
 		pos = NULL;
 	}
@@ -269,10 +252,8 @@ enum qa_err qa_policy_parse(const void *buf, size_t len, struct qa_policy **out,
 	struct text t = { buf ? buf : "", len };
 	json_error_t je;
 	json_t *root = json_loadb(t.buf, len, JSON_REJECT_DUPLICATES, &je);
-	if (!root) {
-		uint64_t pos = je.position > 0 ? (uint64_t)je.position : 0;
-		return qa_diag_set(d, QA_ERR_FORMAT, pos > len ? len : pos, "policy is not valid json: %s", je.text);
-	}
+	if (!root)
+		return qa_json_error_diag(d, &je, 0, len, "policy");
 	if (!json_is_object(root)) {
 		json_decref(root);
 		return qa_diag_set(d, QA_ERR_FORMAT, 0, "policy is not a json object");
