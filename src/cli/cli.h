@@ -37,6 +37,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_shape_swap(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 /*
  * Print d as "quantaudit: FILE: offset N: reason" (without the offset part
@@ -113,6 +114,15 @@ struct qa_swap_result;
 int cli_swap_finish(struct qa_swap_result *const *results, const char *const *names, size_t n,
                     struct cli_gate *g, struct qa_report_opts *ro, bool as_json, int argc, char **argv,
                     const char *note);
+
+/*
+ * Parse --shard's "K/N" (1 <= K <= N <= 256) into *k and *n; false on junk.
+ */
+bool cli_parse_shard(const char *s, uint32_t *k, uint32_t *n);
+
+/* Write a part (exact doubles) to path atomically, or to stdout; drops the
+ * reference; 0 or 4. */
+int cli_part_output(json_t *part, const char *path);
 
 /* cli_json_print, or with path set, the same bytes written atomically to
  * path.  Drops the reference.  Returns 0 or 4. */

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "github.h"
 #include "junit.h"
+#include "part.h"
 #include "tmpfile.h"
 
 bool cli_gate_github(const struct cli_gate *o)
@@ -79,10 +80,17 @@ int cli_gate_emit(const struct cli_gate *o, const char *command, const char *ver
 	return QA_EXIT_OK;
 }
 
-int cli_json_output(json_t *root, const char *path)
+static int json_output(json_t *root, const char *path, size_t flags)
 {
-	if (!path)
-		return cli_json_print(root);
+	if (!path) {
+		int rc = json_dumpf(root, stdout, flags);
+		json_decref(root);
+		if (rc != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
+			fprintf(stderr, "quantaudit: cannot write standard output\n");
+			return QA_EXIT_IO;
+		}
+		return QA_EXIT_OK;
+	}
 	struct qa_tmpfile t;
 	struct qa_diag d;
 	qa_diag_clear(&d);
@@ -91,7 +99,7 @@ int cli_json_output(json_t *root, const char *path)
 		return cli_fail(path, &d);
 	}
 	FILE *f = fdopen(t.fd, "w");
-	int rc = f ? json_dumpf(root, f, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : -1;
+	int rc = f ? json_dumpf(root, f, flags) : -1;
 	json_decref(root);
 	if (f) {
 		t.fd = -1;
@@ -108,4 +116,32 @@ int cli_json_output(json_t *root, const char *path)
 	if (qa_tmpfile_commit(&t, false, &d))
 		return cli_fail(path, &d);
 	return QA_EXIT_OK;
+}
+
+bool cli_parse_shard(const char *s, uint32_t *k, uint32_t *n)
+{
+	const char *slash = s ? strchr(s, '/') : NULL;
+	char a[24];
+	uint64_t x, y;
+	if (!slash || (size_t)(slash - s) >= sizeof a)
+		return false;
+	memcpy(a, s, (size_t)(slash - s));
+	a[slash - s] = '\0';
+	if (!cli_parse_u64(a, 1, QA_PART_MAX_SHARDS, &x) || !cli_parse_u64(slash + 1, 1, QA_PART_MAX_SHARDS, &y) || x > y)
+		return false;
+	*k = (uint32_t)x;
+	*n = (uint32_t)y;
+	return true;
+}
+
+int cli_json_output(json_t *root, const char *path)
+{
+	if (!path)
+		return cli_json_print(root);
+	return json_output(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(9));
+}
+
+int cli_part_output(json_t *part, const char *path)
+{
+	return json_output(part, path, JSON_COMPACT | JSON_REAL_PRECISION(17));
 }

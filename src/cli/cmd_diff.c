@@ -11,12 +11,13 @@
 #include "cli.h"
 #include "compare.h"
 #include "layout.h"
+#include "part.h"
 #include "report.h"
 #include "types.h"
 
 static const char usage[] =
 	"quantaudit diff REF ARTIFACT [--json] [-o FILE] [-j N] [--report FILE.md [--id ID] [--title T] [--plot-format png|svg]]\n"
-	"                             [--policy FILE] [--github] [--junit FILE]";
+	"                             [--policy FILE] [--github] [--junit FILE] [--shard K/N [--file-digests]]";
 
 static void help(void)
 {
@@ -40,6 +41,9 @@ static void help(void)
 	       "  --github           GitHub Actions output: annotations on stderr, job summary,\n"
 	       "                     step outputs (implied by GITHUB_ACTIONS=true)\n"
 	       "  --junit FILE       write a JUnit XML report (one testcase per tensor)\n"
+	       "  --shard K/N        audit only shard K of N and write a part (schema\n"
+	       "                     quantaudit.part/1; with -o, to a file) for 'quantaudit merge'\n"
+	       "  --file-digests     with --shard: compute the whole-file SHA-256s too\n"
 	       "  -j, --threads N    worker threads (default: all cores)\n"
 	       "  -h, --help         show this help\n\n"
 	       "Exit status: 0 when every tensor is identical (with --policy: when no tensor\n"
@@ -128,9 +132,28 @@ int cli_diff_finish(struct qa_diff_result *r, struct cli_gate *g, struct qa_repo
 	return er ? er : rc;
 }
 
+/* --shard: audit one shard and write its part. */
+static int run_shard(const char *ref, const char *art, unsigned threads, const struct qa_audit_shard *sh,
+                     const char *out, int argc, char **argv)
+{
+	struct qa_diff_result *r;
+	const char *culprit = ref;
+	struct qa_diag d;
+	qa_diag_clear(&d);
+	if (qa_diff_run_shard(ref, art, threads, sh, &r, &culprit, &d))
+		return cli_fail(culprit, &d);
+	json_t *part = qa_part_diff_to_json(r, sh->k, sh->n, argc, argv);
+	qa_diff_free(r);
+	if (!part) {
+		fprintf(stderr, "quantaudit: out of memory\n");
+		return QA_EXIT_IO;
+	}
+	return cli_part_output(part, out);
+}
+
 int cmd_diff(int argc, char **argv)
 {
-	enum { O_JSON = 256, O_REPORT, O_ID, O_TITLE, O_PLOT, O_POLICY, O_GITHUB, O_JUNIT };
+	enum { O_JSON = 256, O_REPORT, O_ID, O_TITLE, O_PLOT, O_POLICY, O_GITHUB, O_JUNIT, O_SHARD, O_DIGESTS };
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, O_JSON },
 		{ "report", required_argument, NULL, O_REPORT },
@@ -140,12 +163,15 @@ int cmd_diff(int argc, char **argv)
 		{ "policy", required_argument, NULL, O_POLICY },
 		{ "github", no_argument, NULL, O_GITHUB },
 		{ "junit", required_argument, NULL, O_JUNIT },
+		{ "shard", required_argument, NULL, O_SHARD },
+		{ "file-digests", no_argument, NULL, O_DIGESTS },
 		{ "threads", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cli_gate g;
 	memset(&g, 0, sizeof g);
+	struct qa_audit_shard sh = { 0, 0, false };
 	bool as_json = false;
 	unsigned threads = 0;
 	struct qa_report_opts ro;
@@ -161,6 +187,11 @@ int cmd_diff(int argc, char **argv)
 		case O_POLICY: g.policy_path = optarg; break;
 		case O_GITHUB: g.github = true; break;
 		case O_JUNIT: g.junit_path = optarg; break;
+		case O_SHARD:
+			if (!cli_parse_shard(optarg, &sh.k, &sh.n))
+				return cli_usage_error("diff", usage, "--shard needs K/N with 1 <= K <= N <= 256, not '%s'", optarg);
+			break;
+		case O_DIGESTS: sh.file_digests = true; break;
 		case O_REPORT: ro.path = optarg; break;
 		case O_ID: ro.id = optarg; break;
 		case O_TITLE: ro.title = optarg; break;
@@ -182,7 +213,14 @@ int cmd_diff(int argc, char **argv)
 		return cli_usage_error("diff", usage, argc - optind > 2 ? "too many arguments" : "need REF and ARTIFACT");
 	if ((ro.id || ro.title) && !ro.path)
 		return cli_usage_error("diff", usage, "--id and --title need --report");
+	if (sh.n && (ro.path || g.policy_path || g.junit_path || g.github))
+		return cli_usage_error("diff", usage, "--shard writes a part: give --report, --policy, --junit and "
+		                       "--github to 'quantaudit merge'");
+	if (sh.file_digests && !sh.n)
+		return cli_usage_error("diff", usage, "--file-digests needs --shard");
 	const char *ref = argv[optind], *art = argv[optind + 1];
+	if (sh.n)
+		return run_shard(ref, art, threads, &sh, g.out_path, argc, argv);
 	int rc = cli_gate_load(&g);
 	if (rc)
 		return rc;

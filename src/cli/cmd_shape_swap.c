@@ -13,13 +13,14 @@
 
 #include "cli.h"
 #include "compare.h"
+#include "part.h"
 #include "report.h"
 #include "types.h"
 
 static const char usage[] =
 	"quantaudit shape-swap REF... [--type q4_K] [--label NAME]... [--json] [-j N]\n"
 	"                             [--report FILE.md [--id ID] [--title T] [--claims FILE.json] [--plot-format png|svg]]\n"
-	"                             [-o FILE] [--policy FILE] [--github] [--junit FILE]";
+	"                             [-o FILE] [--policy FILE] [--github] [--junit FILE] [--shard K/N [--file-digests]]";
 
 static void help(void)
 {
@@ -43,6 +44,8 @@ static void help(void)
 	       "  --policy FILE      decide what fails from FILE (schema quantaudit.policy/1)\n"
 	       "  --github           GitHub Actions output (implied by GITHUB_ACTIONS=true)\n"
 	       "  --junit FILE       write a JUnit XML report (one testsuite per REF)\n"
+	       "  --shard K/N        audit only shard K of N and write a part for 'quantaudit merge'\n"
+	       "  --file-digests     with --shard: compute the references' SHA-256s too\n"
 	       "  -j, --threads N    worker threads (default: all cores)\n"
 	       "  -h, --help         show this help\n\n"
 	       "Exit status: 1 when any tensor diverges (the swap is not benign; with --policy:\n"
@@ -137,7 +140,7 @@ int cli_swap_finish(struct qa_swap_result *const *results, const char *const *na
 
 int cmd_shape_swap(int argc, char **argv)
 {
-	enum { O_TYPE = 256, O_LABEL, O_JSON, O_REPORT, O_ID, O_TITLE, O_CLAIMS, O_PLOT, O_POLICY, O_GITHUB, O_JUNIT };
+	enum { O_TYPE = 256, O_LABEL, O_JSON, O_REPORT, O_ID, O_TITLE, O_CLAIMS, O_PLOT, O_POLICY, O_GITHUB, O_JUNIT, O_SHARD, O_DIGESTS };
 	static const struct option opts[] = {
 		{ "type", required_argument, NULL, O_TYPE },
 		{ "label", required_argument, NULL, O_LABEL },
@@ -150,12 +153,15 @@ int cmd_shape_swap(int argc, char **argv)
 		{ "policy", required_argument, NULL, O_POLICY },
 		{ "github", no_argument, NULL, O_GITHUB },
 		{ "junit", required_argument, NULL, O_JUNIT },
+		{ "shard", required_argument, NULL, O_SHARD },
+		{ "file-digests", no_argument, NULL, O_DIGESTS },
 		{ "threads", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cli_gate g;
 	memset(&g, 0, sizeof g);
+	struct qa_audit_shard sh = { 0, 0, false };
 	uint32_t type = QA_TYPE_Q4_K;
 	bool as_json = false;
 	unsigned threads = 0;
@@ -173,6 +179,11 @@ int cmd_shape_swap(int argc, char **argv)
 		case O_POLICY: g.policy_path = optarg; break;
 		case O_GITHUB: g.github = true; break;
 		case O_JUNIT: g.junit_path = optarg; break;
+		case O_SHARD:
+			if (!cli_parse_shard(optarg, &sh.k, &sh.n))
+				return cli_usage_error("shape-swap", usage, "--shard needs K/N with 1 <= K <= N <= 256, not '%s'", optarg);
+			break;
+		case O_DIGESTS: sh.file_digests = true; break;
 		case O_TYPE: {
 			const struct qa_type_info *t = qa_type_by_name(optarg);
 			if (!t || !t->quantizable || t->block_elems == 1)
@@ -213,9 +224,14 @@ int cmd_shape_swap(int argc, char **argv)
 		return cli_usage_error("shape-swap", usage, "give one --label per REF (%zu labels, %zu REFs)", n_labels, n);
 	if ((ro.id || ro.title || ro.claims_path) && !ro.path)
 		return cli_usage_error("shape-swap", usage, "--id, --title and --claims need --report");
+	if (sh.n && (ro.path || g.policy_path || g.junit_path || g.github))
+		return cli_usage_error("shape-swap", usage, "--shard writes a part: give --report, --policy, --junit "
+		                       "and --github to 'quantaudit merge'");
+	if (sh.file_digests && !sh.n)
+		return cli_usage_error("shape-swap", usage, "--file-digests needs --shard");
 	struct qa_swap_result *results[64] = { 0 };
 	const char *names[64];
-	int rc = cli_gate_load(&g);
+	int rc = sh.n ? QA_EXIT_OK : cli_gate_load(&g);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
@@ -223,11 +239,16 @@ int cmd_shape_swap(int argc, char **argv)
 		struct qa_diag d;
 		qa_diag_clear(&d);
 		names[i] = n_labels ? labels[i] : path;
-		enum qa_err e = qa_swap_run(path, type, threads, &results[i], &d);
+		enum qa_err e = qa_swap_run_shard(path, type, threads, sh.n ? &sh : NULL, &results[i], &d);
 		if (e) {
 			rc = e == QA_ERR_USAGE ? cli_usage_error("shape-swap", usage, "%s", d.msg) : cli_fail(path, &d);
 			goto done;
 		}
+	}
+	if (sh.n) {
+		json_t *part = qa_part_swap_to_json(results, names, n, sh.k, sh.n, argc, argv);
+		rc = part ? cli_part_output(part, g.out_path) : QA_EXIT_IO;
+		goto done;
 	}
 	rc = cli_swap_finish(results, names, n, &g, ro.path ? &ro : NULL, as_json, argc, argv, NULL);
 done:

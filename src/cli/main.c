@@ -19,6 +19,7 @@ static const struct cli_command commands[] = {
 	{ "verify", cmd_verify, "check a file against a manifest" },
 	{ "diff", cmd_diff, "audit a GGUF artifact against its reference checkpoint" },
 	{ "shape-swap", cmd_shape_swap, "audit the [in,out] shape-swap defect (AUDIT-Q4K-SHAPE-001)" },
+	{ "merge", cmd_merge, "merge the parts of a sharded diff or shape-swap (--shard K/N)" },
 	{ "synth", cmd_synth, "write a deterministic synthetic checkpoint with a real model's shapes" },
 };
 

@@ -20,6 +20,7 @@
 #include "manifest.h"
 #include "model.h"
 #include "names.h"
+#include "part.h"
 #include "pool.h"
 #include "quant.h"
 #include "quantize.h"
@@ -376,6 +377,56 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_t
                         struct qa_diff_result **out, const char **culprit,
                         struct qa_diag *d)
 {
+	return qa_diff_run_shard(ref_path, art_path, n_threads, NULL, out, culprit, d);
+}
+
+/* The work of a shard: owner[i] for each of n weights, or NULL for all. */
+static uint32_t *shard_owners(const struct qa_audit_shard *sh, const uint64_t *weights, size_t n)
+{
+	uint32_t *owner = calloc(n + 1, sizeof *owner);
+	if (owner && sh && !qa_part_assign(weights, n, sh->n, owner)) {
+		free(owner);
+		return NULL;
+	}
+	return owner;
+}
+
+void qa_diff_summarize(struct qa_diff_result *r)
+{
+	memset(r->counts, 0, sizeof r->counts);
+	r->quantized_tensors = r->quantized_divergent = 0;
+	r->different_quantizer = false;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct qa_diff_tensor *t = &r->tensors[i];
+		r->counts[t->verdict]++;
+		if (t->quantized && t->verdict != QA_VERDICT_EXTRA && t->verdict != QA_VERDICT_MISSING &&
+		    t->verdict != QA_VERDICT_UNSUPPORTED && t->verdict != QA_VERDICT_SHAPE_MISMATCH) {
+			r->quantized_tensors++;
+			if (t->verdict == QA_VERDICT_DIVERGENT)
+				r->quantized_divergent++;
+		}
+	}
+	r->pass = r->counts[QA_VERDICT_IDENTICAL] == r->n;
+	if (r->quantized_tensors && r->quantized_divergent == r->quantized_tensors) {
+		/* a different quantizer, not damage: every divergent tensor's error
+		 * is within 25 % of what ggml's reference quantizer makes */
+		bool close = true;
+		for (size_t i = 0; i < r->n && close; i++) {
+			const struct qa_diff_tensor *t = &r->tensors[i];
+			if (t->verdict == QA_VERDICT_DIVERGENT && t->quantized)
+				close = t->has_error && t->rmse <= 1.25 * t->requant_rmse &&
+				        t->rmse >= 0.75 * t->requant_rmse;
+		}
+		r->different_quantizer = close;
+	}
+}
+
+enum qa_err qa_diff_run_shard(const char *ref_path, const char *art_path, unsigned n_threads,
+                              const struct qa_audit_shard *sh, struct qa_diff_result **out,
+                              const char **culprit, struct qa_diag *d)
+{
+	bool digests = !sh || sh->file_digests;
+	uint32_t *owner = NULL;
 	struct qa_ref *ref = NULL;
 	struct qa_source *src = NULL;
 	struct qa_gguf *art = NULL;
@@ -394,12 +445,22 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_t
 		goto done;
 	*culprit = art_path;
 	if ((e = qa_source_open_file(&src, art_path, d)) || (e = qa_gguf_open(&art, src, d)) ||
-	    (e = source_sha256(src, &r->artifact_size, r->artifact_sha256, d)))
+	    (digests && (e = source_sha256(src, &r->artifact_size, r->artifact_sha256, d))))
 		goto done;
 	*culprit = ref_path;
-	if (qa_ref_n_sources(ref) == 1 &&
+	if (qa_ref_n_sources(ref) == 1 && digests &&
 	    (e = source_sha256(qa_ref_source(ref, 0), &r->reference_size, r->reference_sha256, d)))
 		goto done;
+	if (!digests) {
+		r->no_digests = true;
+		r->artifact_size = qa_source_size(src);
+		if (qa_ref_n_sources(ref) == 1)
+			r->reference_size = qa_source_size(qa_ref_source(ref, 0));
+	}
+	if (sh) {
+		r->shard_k = sh->k;
+		r->shard_n = sh->n;
+	}
 	uint64_t ft;
 	if (qa_gguf_get_u64(art, "general.file_type", &ft) && ft <= UINT32_MAX) {
 		r->has_file_type = true;
@@ -466,40 +527,28 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_t
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
 	}
+	uint64_t *weights = calloc(r->n + 1, sizeof *weights);
+	for (size_t i = 0; weights && i < r->n; i++)
+		weights[i] = qa_part_diff_weight(&r->tensors[i]);
+	owner = weights ? shard_owners(sh, weights, r->n) : NULL;
+	free(weights);
+	if (!owner) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		goto done;
+	}
 	size_t n_work = 0;
 	for (size_t i = 0; i < n_paired; i++) {
 		sizes[i] = r->tensors[i].nbytes;
-		if (r->tensors[i].verdict != QA_VERDICT_EXTRA)
+		if (r->tensors[i].verdict != QA_VERDICT_EXTRA && (!sh || owner[i] == sh->k - 1))
 			work[n_work++] = i;
 	}
 	if ((e = audit_pool_run(n_threads, n_paired, work, n_work, sizes, diff_one, &c, &c.pool, d)))
 		goto done;
 
-	for (size_t i = 0; i < r->n; i++) {
-		const struct qa_diff_tensor *t = &r->tensors[i];
-		r->counts[t->verdict]++;
-		if (t->quantized && t->verdict != QA_VERDICT_EXTRA && t->verdict != QA_VERDICT_MISSING &&
-		    t->verdict != QA_VERDICT_UNSUPPORTED && t->verdict != QA_VERDICT_SHAPE_MISMATCH) {
-			r->quantized_tensors++;
-			if (t->verdict == QA_VERDICT_DIVERGENT)
-				r->quantized_divergent++;
-		}
-	}
-	r->pass = r->counts[QA_VERDICT_IDENTICAL] == r->n;
-	if (r->quantized_tensors && r->quantized_divergent == r->quantized_tensors) {
-		/* a different quantizer, not damage: every divergent tensor's error
-		 * is within 25 % of what ggml's reference quantizer makes */
-		bool close = true;
-		for (size_t i = 0; i < r->n && close; i++) {
-			const struct qa_diff_tensor *t = &r->tensors[i];
-			if (t->verdict == QA_VERDICT_DIVERGENT && t->quantized)
-				close = t->has_error && t->rmse <= 1.25 * t->requant_rmse &&
-				        t->rmse >= 0.75 * t->requant_rmse;
-		}
-		r->different_quantizer = close;
-	}
+	qa_diff_summarize(r);
 	e = check_recipe(ref, r, d);
 done:
+	free(owner);
 	audit_pool_free(&c.pool);
 	free(work);
 	free(sizes);
@@ -548,11 +597,11 @@ json_t *qa_diff_to_json(const struct qa_diff_result *r)
 	json_object_set_new(root, "schema", json_string("quantaudit.diff/1"));
 	json_object_set_new(ref, "path", json_string(r->reference_path));
 	json_object_set_new(ref, "size", qa_json_u64(r->reference_size));
-	json_object_set_new(ref, "sha256", r->reference_size ? hex_json(r->reference_sha256) : json_null());
+	json_object_set_new(ref, "sha256", r->reference_size && !r->no_digests ? hex_json(r->reference_sha256) : json_null());
 	json_object_set_new(root, "reference", ref);
 	json_object_set_new(art, "path", json_string(r->artifact_path));
 	json_object_set_new(art, "size", qa_json_u64(r->artifact_size));
-	json_object_set_new(art, "sha256", hex_json(r->artifact_sha256));
+	json_object_set_new(art, "sha256", r->no_digests ? json_null() : hex_json(r->artifact_sha256));
 	json_object_set_new(art, "file_type", r->has_file_type ? qa_json_u64(r->file_type) : json_null());
 	json_object_set_new(root, "artifact", art);
 	for (size_t i = 0; i < r->n; i++) {
@@ -656,9 +705,34 @@ done:
 	return e;
 }
 
+void qa_swap_summarize(struct qa_swap_result *r)
+{
+	r->n_identical = r->n_divergent = r->n_mispredicted = 0;
+	r->excess_bytes = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct qa_swap_tensor *st = &r->tensors[i];
+		if (st->identical)
+			r->n_identical++;
+		else
+			r->n_divergent++;
+		if (st->identical != st->predicted_identical)
+			r->n_mispredicted++;
+		r->excess_bytes += (int64_t)st->bytes[1] - (int64_t)st->bytes[0];
+	}
+}
+
 enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
                         struct qa_swap_result **out, struct qa_diag *d)
 {
+	return qa_swap_run_shard(ref_path, type, n_threads, NULL, out, d);
+}
+
+enum qa_err qa_swap_run_shard(const char *ref_path, uint32_t type, unsigned n_threads,
+                              const struct qa_audit_shard *sh, struct qa_swap_result **out,
+                              struct qa_diag *d)
+{
+	bool digests = !sh || sh->file_digests;
+	uint32_t *owner = NULL;
 	const struct qa_type_info *ti = qa_type_get(type);
 	const struct qa_quant_ops *ops = qa_quant_ops(type);
 	if (!ti || !ops || !ops->quantize)
@@ -678,9 +752,18 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
 	r->block_elems = ti->block_elems;
 	if ((e = qa_ref_open(&ref, ref_path, d)))
 		goto done;
-	if (qa_ref_n_sources(ref) == 1 &&
+	if (qa_ref_n_sources(ref) == 1 && digests &&
 	    (e = source_sha256(qa_ref_source(ref, 0), &r->reference_size, r->reference_sha256, d)))
 		goto done;
+	if (!digests) {
+		r->no_digests = true;
+		if (qa_ref_n_sources(ref) == 1)
+			r->reference_size = qa_source_size(qa_ref_source(ref, 0));
+	}
+	if (sh) {
+		r->shard_k = sh->k;
+		r->shard_n = sh->n;
+	}
 	snprintf(r->arch, sizeof r->arch, "%s", qa_ref_info(ref)->arch);
 	size_t nr = qa_ref_n_tensors(ref);
 	r->tensors = calloc(nr + 1, sizeof *r->tensors);
@@ -722,23 +805,26 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
 	}
-	for (size_t i = 0; i < r->n; i++) {
-		work[i] = i;
-		sizes[i] = r->tensors[i].bytes[0];
-	}
-	if ((e = audit_pool_run(n_threads, r->n, work, r->n, sizes, swap_one, &c, &c.pool, d)))
+	uint64_t *weights = calloc(r->n + 1, sizeof *weights);
+	for (size_t i = 0; weights && i < r->n; i++)
+		weights[i] = r->tensors[i].in * r->tensors[i].out;
+	owner = weights ? shard_owners(sh, weights, r->n) : NULL;
+	free(weights);
+	if (!owner) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
-	for (size_t i = 0; i < r->n; i++) {
-		const struct qa_swap_tensor *st = &r->tensors[i];
-		if (st->identical)
-			r->n_identical++;
-		else
-			r->n_divergent++;
-		if (st->identical != st->predicted_identical)
-			r->n_mispredicted++;
-		r->excess_bytes += (int64_t)st->bytes[1] - (int64_t)st->bytes[0];
 	}
+	size_t n_work = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		sizes[i] = r->tensors[i].bytes[0];
+		if (!sh || owner[i] == sh->k - 1)
+			work[n_work++] = i;
+	}
+	if ((e = audit_pool_run(n_threads, r->n, work, n_work, sizes, swap_one, &c, &c.pool, d)))
+		goto done;
+	qa_swap_summarize(r);
 done:
+	free(owner);
 	audit_pool_free(&c.pool);
 	free(work);
 	free(sizes);
@@ -770,7 +856,7 @@ json_t *qa_swap_to_json(const struct qa_swap_result *r)
 	json_object_set_new(root, "type", json_string(qa_type_name(r->type)));
 	json_object_set_new(ref, "path", json_string(r->reference_path));
 	json_object_set_new(ref, "size", qa_json_u64(r->reference_size));
-	json_object_set_new(ref, "sha256", r->reference_size ? hex_json(r->reference_sha256) : json_null());
+	json_object_set_new(ref, "sha256", r->reference_size && !r->no_digests ? hex_json(r->reference_sha256) : json_null());
 	json_object_set_new(root, "reference", ref);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct qa_swap_tensor *t = &r->tensors[i];

@@ -85,6 +85,9 @@ struct qa_diff_result {
 	size_t quantized_tensors, quantized_divergent;
 	bool different_quantizer;        /* all quantized diverge, errors near ggml's */
 	bool pass;
+	/* sharding (part.h) */
+	uint32_t shard_k, shard_n;       /* audited only shard k of n (1-based); 0, 0: everything */
+	bool no_digests;                 /* the whole-file SHA-256s were not computed */
 };
 
 /*
@@ -98,6 +101,27 @@ struct qa_diff_result {
 enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_threads,
                         struct qa_diff_result **out, const char **culprit,
                         struct qa_diag *d);
+
+/* Which part of an audit to run: shard k (1-based) of n of the partition in
+ * part.h, and whether to compute the whole-file digests anyway. */
+struct qa_audit_shard {
+	uint32_t k, n;
+	bool file_digests;
+};
+
+/*
+ * qa_diff_run for one shard (sh NULL: everything, as qa_diff_run): the
+ * result holds every tensor, but only those the partition gives shard
+ * sh->k carry audit figures, and the summary counts are not final (the
+ * merge recomputes them, qa_diff_summarize).  Without sh->file_digests the
+ * whole-file SHA-256s are not computed (no_digests set).
+ */
+enum qa_err qa_diff_run_shard(const char *ref_path, const char *art_path, unsigned n_threads,
+                              const struct qa_audit_shard *sh, struct qa_diff_result **out,
+                              const char **culprit, struct qa_diag *d);
+
+/* Recompute r's counts, pass and inference from its tensors (as a run does). */
+void qa_diff_summarize(struct qa_diff_result *r);
 void qa_diff_free(struct qa_diff_result *r);
 json_t *qa_diff_to_json(const struct qa_diff_result *r);
 
@@ -129,6 +153,8 @@ struct qa_swap_result {
 	struct qa_swap_tensor *tensors;
 	size_t n_identical, n_divergent, n_mispredicted;
 	int64_t excess_bytes;      /* net sum over tensors of in,out bytes - out,in bytes (may be negative) */
+	uint32_t shard_k, shard_n; /* audited only shard k of n (1-based); 0, 0: everything */
+	bool no_digests;           /* the reference's SHA-256 was not computed */
 };
 
 /*
@@ -142,6 +168,15 @@ struct qa_swap_result {
  */
 enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
                         struct qa_swap_result **out, struct qa_diag *d);
+
+/* qa_swap_run for one shard (sh NULL: everything), as qa_diff_run_shard;
+ * each model's tensors are partitioned on their own. */
+enum qa_err qa_swap_run_shard(const char *ref_path, uint32_t type, unsigned n_threads,
+                              const struct qa_audit_shard *sh, struct qa_swap_result **out,
+                              struct qa_diag *d);
+
+/* Recompute r's summary counts from its tensors. */
+void qa_swap_summarize(struct qa_swap_result *r);
 void qa_swap_free(struct qa_swap_result *r);
 json_t *qa_swap_to_json(const struct qa_swap_result *r);
 

@@ -472,12 +472,21 @@ static void diff_inputs(struct qa_sb *b, const struct qa_diff_result *r)
 	qa_sb_puts(b, "## Inputs\n\n| role | path | size (bytes) | SHA-256 |\n|---|---|---:|---|\n| reference | ");
 	qa_sb_code(b, r->reference_path ? r->reference_path : "");
 	qa_sb_printf(b, " | %" PRIu64 " | ", r->reference_size);
-	qa_sb_hex(b, r->reference_sha256, QA_SHA256_LEN);
+	if (r->no_digests)
+		qa_sb_puts(b, "not computed");
+	else
+		qa_sb_hex(b, r->reference_sha256, QA_SHA256_LEN);
 	qa_sb_puts(b, " |\n| artifact | ");
 	qa_sb_code(b, r->artifact_path ? r->artifact_path : "");
 	qa_sb_printf(b, " | %" PRIu64 " | ", r->artifact_size);
-	qa_sb_hex(b, r->artifact_sha256, QA_SHA256_LEN);
+	if (r->no_digests)
+		qa_sb_puts(b, "not computed");
+	else
+		qa_sb_hex(b, r->artifact_sha256, QA_SHA256_LEN);
 	qa_sb_puts(b, " |\n\n");
+	if (r->no_digests)
+		qa_sb_puts(b, "The whole-file SHA-256s were not computed: this is a merge of shards run without "
+		              "`--file-digests`.\n\n");
 	if (r->arch[0]) {
 		qa_sb_puts(b, "Architecture: ");
 		qa_sb_code(b, r->arch);

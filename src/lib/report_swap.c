@@ -482,7 +482,10 @@ enum qa_err qa_report_swap_write(const struct qa_swap_result *const *results, co
 		qa_sb_puts(&b, " | ");
 		qa_sb_code(&b, r->reference_path ? r->reference_path : "");
 		qa_sb_printf(&b, " | %" PRIu64 " | ", r->reference_size);
-		qa_sb_hex(&b, r->reference_sha256, QA_SHA256_LEN);
+		if (r->no_digests)
+			qa_sb_puts(&b, "not computed (sharded, no `--file-digests`)");
+		else
+			qa_sb_hex(&b, r->reference_sha256, QA_SHA256_LEN);
 		qa_sb_puts(&b, " | ");
 		qa_sb_md(&b, r->arch[0] ? r->arch : "-");
 		qa_sb_printf(&b, " | %s |\n", qa_type_name(r->type));

@@ -76,6 +76,7 @@ junit_consistent() {
 F=fixtures/models
 REF=$F/micro-qwen2.safetensors
 CORRUPT=$F/micro-qwen2.Q4_K_M.corrupt.gguf
+TRANSPOSED=$F/micro-qwen2.pure-q4_K.transposed.gguf
 P=tests/data/policy
 
 # ---------------------------------------------------------------- policy
@@ -132,7 +133,7 @@ check junit-skip-one test "$(xmllint --xpath 'count(//skipped)' "$TMP/j2.xml")" 
 run 1 shape-swap $REF $REF --label "a&b" --label "c<d" --junit "$TMP/s.xml"
 check junit-swap-consistent junit_consistent "$TMP/s.xml"
 check junit-swap-two-suites test "$(xmllint --xpath 'string(/testsuites/testsuite[2]/@name)' "$TMP/s.xml")" = "c<d"
-run 1 verify $F/micro-qwen2.pure-q4_K.transposed.gguf "$TMP/m.json" --junit "$TMP/v.xml"
+run 1 verify $TRANSPOSED "$TMP/m.json" --junit "$TMP/v.xml"
 check junit-verify-consistent junit_consistent "$TMP/v.xml"
 
 # hostile names: the corrupt artifact with blk.0.attn_q.weight renamed, byte
@@ -225,7 +226,7 @@ check gh-outputs-multiline grep -q '^True' "$TMP/parsed"
 
 # verify and shape-swap in the simulated runner
 runner
-run 1 verify $F/micro-qwen2.pure-q4_K.transposed.gguf "$TMP/m.json"
+run 1 verify $TRANSPOSED "$TMP/m.json"
 check gh-verify-annotations test "$(grep -c '^::error ' "$TMP/err")" -ge 1
 check gh-verify-output grep -q '^verdict=fail$' "$TMP/output"
 runner
@@ -236,6 +237,116 @@ norunner
 # --github without the runner's files: annotations only
 run 1 diff $REF $CORRUPT --github
 check gh-flag-annotates grep -q '^::error ' "$TMP/err"
+
+
+# ---------------------------------------------------------------- sharding
+# merge(shards) against the unsharded run, byte for byte: the JSON, the
+# JUnit file, the report (but its Date line) and the exit status, for N in
+# 1..5.  Outputs go to the same paths in both runs (the report names them in
+# its falsifier), so the unsharded run's are moved aside first.  One shard
+# computes the whole-file digests (--file-digests); the plots are off so
+# that the reports do not depend on gnuplot.
+export QUANTAUDIT_GNUPLOT=/nonexistent/gnuplot
+mkdir -p "$TMP/sh/out" "$TMP/sh/one"
+same_outputs() { # NAME: compare $TMP/sh/one with $TMP/sh/out
+	local f okk=1
+	for f in o.json j.xml; do cmp -s "$TMP/sh/one/$f" "$TMP/sh/out/$f" || okk=0; done
+	cmp -s <(grep -v '^Date: ' "$TMP/sh/one/r.md") <(grep -v '^Date: ' "$TMP/sh/out/r.md") || okk=0
+	cmp -s "$TMP/sh/one/stdout" "$TMP/sh/out/stdout" || okk=0
+	[ "$okk" = 1 ]
+}
+"$bin" diff $REF $CORRUPT --report "$TMP/sh/out/r.md" --junit "$TMP/sh/out/j.xml" -o "$TMP/sh/out/o.json" 2>/dev/null
+want_rc=$?
+"$bin" diff $REF $CORRUPT >"$TMP/sh/out/stdout" 2>/dev/null
+mv "$TMP/sh/out"/* "$TMP/sh/one/"
+for N in 1 2 3 4 5; do
+	parts=()
+	for ((K = 1; K <= N; K++)); do
+		fd=()
+		[ "$K" = "$N" ] && fd=(--file-digests)
+		"$bin" diff $REF $CORRUPT --shard "$K/$N" "${fd[@]}" -o "$TMP/sh/p$N-$K.json" -j 1 || bad "shard-diff-$K-of-$N" "exit $?"
+		parts+=("$TMP/sh/p$N-$K.json")
+	done
+	"$bin" merge "${parts[@]}" --report "$TMP/sh/out/r.md" --junit "$TMP/sh/out/j.xml" -o "$TMP/sh/out/o.json" 2>/dev/null
+	rc=$?
+	"$bin" merge "${parts[@]}" >"$TMP/sh/out/stdout" 2>/dev/null
+	if [ "$rc" = "$want_rc" ] && same_outputs; then ok "shard-diff-merge-N$N"; else bad "shard-diff-merge-N$N" "exit $rc (want $want_rc) or outputs differ"; fi
+	rm -f "$TMP/sh/out"/*
+done
+# every tensor is audited by exactly one shard of five
+check shard-partition-covers python3 -c '
+import json,sys
+idx=[a["index"] for f in sys.argv[1:] for a in json.load(open(f))["audited"]]
+assert sorted(idx)==list(range(27)), idx
+' "$TMP"/sh/p5-*.json
+# shape-swap with two models
+"$bin" shape-swap $REF $REF --label a --label b --report "$TMP/sh/out/r.md" --junit "$TMP/sh/out/j.xml" -o "$TMP/sh/out/o.json" 2>/dev/null
+want_rc=$?
+"$bin" shape-swap $REF $REF --label a --label b >"$TMP/sh/out/stdout" 2>/dev/null
+rm -f "$TMP/sh/one"/*
+mv "$TMP/sh/out"/* "$TMP/sh/one/"
+for N in 1 3; do
+	parts=()
+	for ((K = 1; K <= N; K++)); do
+		"$bin" shape-swap $REF $REF --label a --label b --shard "$K/$N" --file-digests -o "$TMP/sh/s$N-$K.json" || bad "shard-swap-$K-of-$N" "exit $?"
+		parts+=("$TMP/sh/s$N-$K.json")
+	done
+	"$bin" merge "${parts[@]}" --report "$TMP/sh/out/r.md" --junit "$TMP/sh/out/j.xml" -o "$TMP/sh/out/o.json" 2>/dev/null
+	rc=$?
+	"$bin" merge "${parts[@]}" >"$TMP/sh/out/stdout" 2>/dev/null
+	if [ "$rc" = "$want_rc" ] && same_outputs; then ok "shard-swap-merge-N$N"; else bad "shard-swap-merge-N$N" "exit $rc (want $want_rc) or outputs differ"; fi
+	rm -f "$TMP/sh/out"/*
+done
+# without --file-digests the digests are null and the report says so
+"$bin" merge "$TMP"/sh/p2-1.json "$TMP"/sh/p3-2.json 2>/dev/null; true
+"$bin" diff $REF $CORRUPT --shard 1/2 -o "$TMP/sh/nd1.json"
+"$bin" diff $REF $CORRUPT --shard 2/2 -o "$TMP/sh/nd2.json"
+run 1 merge "$TMP/sh/nd1.json" "$TMP/sh/nd2.json" --json --report "$TMP/sh/nd.md"
+check shard-no-digests-null python3 -c '
+import json,sys; j=json.load(open(sys.argv[1]))
+assert j["artifact"]["sha256"] is None and j["reference"]["sha256"] is None
+' "$TMP/out"
+check shard-no-digests-report grep -q 'not computed' "$TMP/sh/nd.md"
+# refusals, each naming the part
+one_err() { # NAME PATTERN: exit 3, one line on stderr matching PATTERN
+	if [ "$rc" = 3 ] && [ "$(wc -l <"$TMP/err")" = 1 ] && grep -q -- "$2" "$TMP/err"; then ok "$1"; else bad "$1" "exit $rc: $(cat "$TMP/err")"; fi
+}
+"$bin" merge "$TMP/sh/p3-1.json" "$TMP/sh/p3-1.json" "$TMP/sh/p3-2.json" "$TMP/sh/p3-3.json" >"$TMP/out" 2>"$TMP/err"; rc=$?
+one_err shard-overlap "^quantaudit: $TMP/sh/p3-1.json: offset 0: overlaps $TMP/sh/p3-1.json: both are shard 1 of 3$"
+"$bin" merge "$TMP/sh/p3-1.json" "$TMP/sh/p3-3.json" >"$TMP/out" 2>"$TMP/err"; rc=$?
+one_err shard-missing "shard 2 of 3 is missing"
+"$bin" merge "$TMP/sh/p3-1.json" "$TMP/sh/p3-2.json" "$TMP/sh/p2-2.json" >"$TMP/out" 2>"$TMP/err"; rc=$?
+one_err shard-other-count "$TMP/sh/p2-2.json: offset 0: belongs to another run"
+"$bin" diff $REF $TRANSPOSED --shard 2/3 -o "$TMP/sh/foreign.json"
+"$bin" merge "$TMP/sh/p3-1.json" "$TMP/sh/foreign.json" "$TMP/sh/p3-3.json" >"$TMP/out" 2>"$TMP/err"; rc=$?
+one_err shard-foreign "$TMP/sh/foreign.json: offset 0: belongs to another run than $TMP/sh/p3-1.json"
+"$bin" merge "$TMP/sh/p3-1.json" "$TMP/sh/s3-2.json" "$TMP/sh/p3-3.json" >"$TMP/out" 2>"$TMP/err"; rc=$?
+one_err shard-other-command "$TMP/sh/s3-2.json: offset 0: belongs to another run"
+# tampering: a header edited without its identity, an audited tensor moved to another shard, junk
+python3 - "$TMP/sh/p3-2.json" "$TMP/sh" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+h = json.loads(json.dumps(p)); h["header"]["artifact_size"] += 1
+json.dump(h, open(sys.argv[2] + "/tamper-header.json", "w"))
+a = json.loads(json.dumps(p)); a["audited"][0]["index"] = (a["audited"][0]["index"] + 1) % 27
+json.dump(a, open(sys.argv[2] + "/tamper-index.json", "w"))
+b = json.loads(json.dumps(p)); b["audited"][0]["verdict"] = 99
+json.dump(b, open(sys.argv[2] + "/tamper-verdict.json", "w"))
+PY
+for tcase in header:"does not match its header" index:"not shard 2's to audit" verdict:"is not an integer in range"; do
+	what=${tcase%%:*}
+	"$bin" merge "$TMP/sh/p3-1.json" "$TMP/sh/tamper-$what.json" "$TMP/sh/p3-3.json" >"$TMP/out" 2>"$TMP/err"; rc=$?
+	one_err "shard-tamper-$what" "tamper-$what.json: offset 0: .*${tcase#*:}"
+done
+printf '{"schema":"quantaudit.part/1"' >"$TMP/sh/trunc.json"
+"$bin" merge "$TMP/sh/trunc.json" >"$TMP/out" 2>"$TMP/err"; rc=$?
+one_err shard-truncated "trunc.json: offset [0-9]*: part is not valid json"
+run 2 diff $REF $CORRUPT --shard 0/3 && ok shard-bad-spec
+run 2 diff $REF $CORRUPT --shard 4/3 && ok shard-k-above-n
+run 2 diff $REF $CORRUPT --shard 1/2 --report "$TMP/x.md" && ok shard-refuses-report
+run 2 diff $REF $CORRUPT --file-digests && ok digests-need-shard
+run 2 merge && ok merge-needs-parts
+unset QUANTAUDIT_GNUPLOT
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
