@@ -89,11 +89,16 @@ enum qa_err qa_imatrix_weights(const struct qa_imatrix *m, const char *name, uin
 	/* llama-quantize quantizes token_embd unweighted rather than failing */
 	if (strcmp(name, "token_embd.weight") == 0)
 		return QA_OK;
+	if (n_expert <= 1)
+		return qa_diag_set(d, QA_ERR_VALUE, e->offset,
+		                   "imatrix entry %s has %llu values, but tensor %s has %llu columns",
+		                   e->name, (unsigned long long)e->n_values, name,
+		                   (unsigned long long)ne0);
 	return qa_diag_set(d, QA_ERR_VALUE, e->offset,
 	                   "imatrix entry %s has %llu values, but tensor %s has %llu columns x %llu "
 	                   "experts",
 	                   e->name, (unsigned long long)e->n_values, name, (unsigned long long)ne0,
-	                   (unsigned long long)(n_expert ? n_expert : 1));
+	                   (unsigned long long)n_expert);
 }
 
 size_t qa_imatrix_count_unmatched(const struct qa_imatrix *m,

@@ -26,6 +26,7 @@
 
 #include <jansson.h>
 
+#include "manifest.h"
 #include "names.h"
 #include "plot.h"
 #include "tmpfile.h"
@@ -642,14 +643,38 @@ static void recipe_sentence(struct sb *b, bool md, const struct qa_diff_result *
 		sb_puts(b, " Recipe: the artifact has no general.file_type, so tensor types were not checked.");
 }
 
+/* --imatrix: which matrix weighted the re-quantization, and how many tensors it touched. */
+static void imatrix_sentence(struct sb *b, bool md, const struct qa_diff_result *r)
+{
+	const struct qa_diff_imatrix_given *g = &r->imatrix;
+	char hex[65];
+	if (!g->given)
+		return;
+	qa_manifest_hex(g->sha256, hex);
+	hex[16] = '\0';
+	sb_puts(b, " Importance matrix: ");
+	sb_name(b, md, g->path);
+	sb_printf(b, " (%s, ", qa_imatrix_format_name(g->format));
+	if (g->dataset) {
+		sb_puts(b, "dataset ");
+		sb_name(b, md, g->dataset);
+		sb_puts(b, ", ");
+	}
+	sb_printf(b, "%llu %s, SHA-256 %s...): %zu %s re-quantized with its weights, as llama-quantize "
+	          "--imatrix does; the others without.", (unsigned long long)g->entries,
+	          plural((size_t)g->entries, "entry", "entries"), hex, g->weighted_tensors,
+	          plural(g->weighted_tensors, "tensor was", "tensors were"));
+}
+
 static void diff_verdict(struct sb *b, const struct qa_diff_result *r, bool md)
 {
 	size_t n = r->n, same = r->counts[QA_VERDICT_IDENTICAL];
 	if (n == 0) {
 		sb_puts(b, "PASS: nothing to compare: the artifact and the reference have no tensors.");
 	} else if (r->pass) {
-		sb_printf(b, "PASS: all %zu %s byte-identical to ggml's reference quantization of the reference "
-		          "(the SHA-256 of every 256-element block matches).", n, plural(n, "tensor is", "tensors are"));
+		sb_printf(b, "PASS: all %zu %s byte-identical to ggml's %s of the reference "
+		          "(the SHA-256 of every 256-element block matches).", n, plural(n, "tensor is", "tensors are"),
+		          r->imatrix.given ? "quantization" : "reference quantization");
 	} else {
 		sb_puts(b, "FAIL:");
 		bool first = true;
@@ -716,6 +741,7 @@ static void diff_verdict(struct sb *b, const struct qa_diff_result *r, bool md)
 			sb_puts(b, "): damage or a worse quantizer, not a different rounding.");
 		}
 	}
+	imatrix_sentence(b, md, r);
 	recipe_sentence(b, md, r);
 }
 
