@@ -10,14 +10,16 @@
 
 #include "cli.h"
 #include "compare.h"
+#include "imatrix.h"
 #include "layout.h"
 #include "part.h"
 #include "report.h"
 #include "types.h"
 
 static const char usage[] =
-	"quantaudit diff REF ARTIFACT [--json] [-o FILE] [-j N] [--report FILE.md [--id ID] [--title T] [--plot-format png|svg]]\n"
-	"                             [--policy FILE] [--github] [--junit FILE] [--shard K/N [--file-digests]]";
+	"quantaudit diff REF ARTIFACT [--imatrix FILE] [--json] [-o FILE] [-j N] [--report FILE.md [--id ID] [--title T]\n"
+	"                             [--plot-format png|svg]] [--policy FILE] [--github] [--junit FILE]\n"
+	"                             [--shard K/N [--file-digests]]";
 
 static void help(void)
 {
@@ -31,6 +33,11 @@ static void help(void)
 	       "unsupported-type, with RMSE and max abs error of the artifact and of the\n"
 	       "re-quantization against the reference.  The artifact's type plan is checked against\n"
 	       "llama.cpp's recipe for its general.file_type.\n\n"
+	       "  --imatrix FILE     the importance matrix the artifact was made with (llama.cpp GGUF\n"
+	       "                     imatrix or legacy .dat): tensors it has an entry for are\n"
+	       "                     re-quantized with its weights, as llama-quantize --imatrix does;\n"
+	       "                     a warning says when it disagrees with the artifact's\n"
+	       "                     quantize.imatrix.* keys\n"
 	       "  --json             print one JSON object (schema quantaudit.diff/1)\n"
 	       "  --report FILE.md   also write a markdown audit report, with plots beside it\n"
 	       "  --id ID            the report's document ID (default AUDIT-DIFF-<sha prefix>)\n"
@@ -133,16 +140,16 @@ int cli_diff_finish(struct qa_diff_result *r, struct cli_gate *g, struct qa_repo
 }
 
 /* --shard: audit one shard and write its part. */
-static int run_shard(const char *ref, const char *art, unsigned threads, const struct qa_audit_shard *sh,
-                     const char *out, int argc, char **argv)
+static int run_shard(const char *ref, const char *art, const struct qa_diff_opts *o, const char *out, int argc,
+                     char **argv)
 {
 	struct qa_diff_result *r;
 	const char *culprit = ref;
 	struct qa_diag d;
 	qa_diag_clear(&d);
-	if (qa_diff_run_shard(ref, art, threads, sh, &r, &culprit, &d))
+	if (qa_diff_run(ref, art, o, &r, &culprit, &d))
 		return cli_fail(culprit, &d);
-	json_t *part = qa_part_diff_to_json(r, sh->k, sh->n, argc, argv);
+	json_t *part = qa_part_diff_to_json(r, o->shard->k, o->shard->n, argc, argv);
 	qa_diff_free(r);
 	if (!part) {
 		fprintf(stderr, "quantaudit: out of memory\n");
@@ -151,15 +158,52 @@ static int run_shard(const char *ref, const char *art, unsigned threads, const s
 	return cli_part_output(part, out);
 }
 
+/*
+ * --imatrix: one warning line each when the matrix given is not the one the
+ * artifact declares (dataset or entry count), or names tensors the reference
+ * lacks.  The bytes are verified either way.
+ */
+static void warn_imatrix(const struct qa_diff_result *r)
+{
+	const struct qa_diff_imatrix_keys *k = &r->declared_imatrix;
+	const struct qa_diff_imatrix_given *g = &r->imatrix;
+	char a[160], b[160];
+	if (!g->given)
+		return;
+	if (!k->declared) {
+		fprintf(stderr, "quantaudit: warning: %s: the artifact declares no importance matrix "
+		        "(no quantize.imatrix.* keys)\n", g->path);
+	} else {
+		if (g->dataset_differs) {
+			cli_escape_name(g->dataset ? g->dataset : "(none)", a, sizeof a);
+			cli_escape_name(k->dataset ? k->dataset : "(none)", b, sizeof b);
+			fprintf(stderr, "quantaudit: warning: %s: dataset '%s' differs from the artifact's "
+			        "quantize.imatrix.dataset '%s'\n", g->path, a, b);
+		}
+		if (g->entries_differ) {
+			if (k->has_entries)
+				fprintf(stderr, "quantaudit: warning: %s: %" PRIu64 " entries, but the artifact's "
+				        "quantize.imatrix.entries_count is %" PRIu64 "\n", g->path, g->entries,
+				        k->entries);
+			else
+				fprintf(stderr, "quantaudit: warning: %s: %" PRIu64 " entries, but the artifact "
+				        "records no quantize.imatrix.entries_count\n", g->path, g->entries);
+		}
+	}
+	cli_imatrix_warn_unmatched(g->path, g->unmatched, g->first_unmatched);
+}
+
 int cmd_diff(int argc, char **argv)
 {
-	enum { O_JSON = 256, O_REPORT, O_ID, O_TITLE, O_PLOT, O_POLICY, O_GITHUB, O_JUNIT, O_SHARD, O_DIGESTS };
+	enum { O_JSON = 256, O_REPORT, O_ID, O_TITLE, O_PLOT, O_IMATRIX, O_POLICY, O_GITHUB, O_JUNIT, O_SHARD,
+	       O_DIGESTS };
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, O_JSON },
 		{ "report", required_argument, NULL, O_REPORT },
 		{ "id", required_argument, NULL, O_ID },
 		{ "title", required_argument, NULL, O_TITLE },
 		{ "plot-format", required_argument, NULL, O_PLOT },
+		{ "imatrix", required_argument, NULL, O_IMATRIX },
 		{ "policy", required_argument, NULL, O_POLICY },
 		{ "github", no_argument, NULL, O_GITHUB },
 		{ "junit", required_argument, NULL, O_JUNIT },
@@ -173,10 +217,12 @@ int cmd_diff(int argc, char **argv)
 	memset(&g, 0, sizeof g);
 	struct qa_audit_shard sh = { 0, 0, false };
 	bool as_json = false;
-	unsigned threads = 0;
+	struct qa_diff_opts dopts;
+	struct qa_imatrix *im = NULL;
 	struct qa_report_opts ro;
 	int c;
 	memset(&ro, 0, sizeof ro);
+	memset(&dopts, 0, sizeof dopts);
 	ro.plot_format = "png";
 	optind = 1;
 	opterr = 0;
@@ -195,13 +241,14 @@ int cmd_diff(int argc, char **argv)
 		case O_REPORT: ro.path = optarg; break;
 		case O_ID: ro.id = optarg; break;
 		case O_TITLE: ro.title = optarg; break;
+		case O_IMATRIX: dopts.imatrix_path = optarg; break;
 		case O_PLOT:
 			if (strcmp(optarg, "png") && strcmp(optarg, "svg"))
 				return cli_usage_error("diff", usage, "--plot-format is png or svg, not '%s'", optarg);
 			ro.plot_format = optarg;
 			break;
 		case 'j':
-			if (!cli_parse_threads(optarg, &threads))
+			if (!cli_parse_threads(optarg, &dopts.n_threads))
 				return cli_usage_error("diff", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
 			break;
 		case 'h': help(); return QA_EXIT_OK;
@@ -218,9 +265,13 @@ int cmd_diff(int argc, char **argv)
 		                       "--github to 'quantaudit merge'");
 	if (sh.file_digests && !sh.n)
 		return cli_usage_error("diff", usage, "--file-digests needs --shard");
+	if (sh.n && dopts.imatrix_path)
+		return cli_usage_error("diff", usage, "--shard does not take --imatrix yet: audit unsharded");
 	const char *ref = argv[optind], *art = argv[optind + 1];
-	if (sh.n)
-		return run_shard(ref, art, threads, &sh, g.out_path, argc, argv);
+	if (sh.n) {
+		dopts.shard = &sh;
+		return run_shard(ref, art, &dopts, g.out_path, argc, argv);
+	}
 	int rc = cli_gate_load(&g);
 	if (rc)
 		return rc;
@@ -228,10 +279,18 @@ int cmd_diff(int argc, char **argv)
 	const char *culprit = ref;
 	struct qa_diag d;
 	qa_diag_clear(&d);
-	if (qa_diff_run(ref, art, threads, &r, &culprit, &d)) {
+	if (dopts.imatrix_path && (rc = cli_imatrix_load(dopts.imatrix_path, &im))) {
+		cli_gate_free(&g);
+		return rc;
+	}
+	dopts.imatrix = im;
+	enum qa_err e = qa_diff_run(ref, art, &dopts, &r, &culprit, &d);
+	qa_imatrix_free(im);
+	if (e) {
 		cli_gate_free(&g);
 		return cli_fail(culprit, &d);
 	}
+	warn_imatrix(r);
 	rc = cli_diff_finish(r, &g, ro.path ? &ro : NULL, as_json, argc, argv, NULL);
 	qa_diff_free(r);
 	cli_gate_free(&g);

@@ -156,6 +156,13 @@ json_t *qa_part_diff_to_json(const struct qa_diff_result *r, uint32_t k, uint32_
 	json_object_set_new(h, "recipe", json_boolean(r->recipe_name != NULL));
 	json_object_set_new(h, "pure_type", u64j(r->pure_type));
 	json_object_set_new(h, "pure_matches", json_boolean(r->pure_matches));
+	const struct qa_diff_imatrix_keys *ik = &r->declared_imatrix;
+	json_object_set_new(h, "declared_imatrix",
+	                    ik->declared ? json_pack("{s:o, s:o, s:o, s:o}", "file", strj(ik->file), "dataset",
+	                                             strj(ik->dataset),
+	                                             "entries", ik->has_entries ? u64j(ik->entries) : json_null(),
+	                                             "chunks", ik->has_chunks ? u64j(ik->chunks) : json_null())
+	                                 : json_null());
 	uint64_t *w = calloc(r->n + 1, sizeof *w);
 	uint32_t *owner = calloc(r->n + 1, sizeof *owner);
 	bool ok = w && owner;
@@ -425,6 +432,26 @@ static struct qa_diff_result *diff_from_header(struct rd *r, const json_t *h)
 	}
 	res->pure_type = (uint32_t)get_u64(r, h, "pure_type", UINT32_MAX);
 	res->pure_matches = get_bool(r, h, "pure_matches");
+	json_t *ik = need(r, h, "declared_imatrix");
+	if (ik && json_is_object(ik)) {
+		struct qa_diff_imatrix_keys *k = &res->declared_imatrix;
+		r->where = "declared_imatrix";
+		k->declared = true;
+		k->file = get_str(r, ik, "file", true);
+		k->dataset = get_str(r, ik, "dataset", true);
+		json_t *en = need(r, ik, "entries"), *ch = need(r, ik, "chunks");
+		if (en && !json_is_null(en)) {
+			k->has_entries = true;
+			k->entries = get_u64(r, ik, "entries", UINT64_MAX);
+		}
+		if (ch && !json_is_null(ch)) {
+			k->has_chunks = true;
+			k->chunks = get_u64(r, ik, "chunks", UINT64_MAX);
+		}
+		r->where = "header";
+	} else if (ik && !json_is_null(ik)) {
+		fail(r, "malformed part: %s: \"%s\" is not an object or null", "declared_imatrix");
+	}
 	json_t *ts = need_array(r, h, "tensors");
 	size_t n = ts ? json_array_size(ts) : 0;
 	res->tensors = calloc(n + 1, sizeof *res->tensors);
