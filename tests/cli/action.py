@@ -83,6 +83,21 @@ check("scheduled-matrix-and-merge", sched["shard"]["strategy"]["matrix"]["shard"
       sched["merge"]["needs"] == "shard" and dl and dl[0]["with"]["merge-multiple"] is True and
       dl[0]["with"]["pattern"] == "quantaudit-part-*")
 
+# the README's copy-paste workflow parses and uses only the action's inputs;
+# its policy example is one this build accepts
+readme = open("README.md").read()
+sec = readme[readme.index("## Use in GitHub Actions"):]
+wf = yaml.safe_load(sec[sec.index("```yaml\n") + 8:sec.index("```", sec.index("```yaml\n") + 8)])
+ours = [st for st in wf["jobs"]["audit"]["steps"] if "quantaudit/ci" in st.get("uses", "")]
+check("readme-workflow", len(ours) == 1 and set(ours[0]["with"]) <= set(inputs), ours)
+pol = sec[sec.index("```json\n") + 8:sec.index("```", sec.index("```json\n") + 8)]
+pf = os.path.join(tempfile.mkdtemp(), "policy.json")
+open(pf, "w").write(pol)
+r = subprocess.run([qa_bin, "diff", "fixtures/models/micro-qwen2.safetensors",
+                    "fixtures/models/micro-qwen2.Q4_K_M.corrupt.gguf", "--policy", pf, "--json"],
+                   capture_output=True, text=True)
+check("readme-policy", r.returncode in (0, 1) and '"gate"' in r.stdout, r.stderr)
+
 # ---------------------------------------------------------------- shellcheck
 tmp = tempfile.mkdtemp()
 runs = [("action", s) for s in steps if "run" in s]
