@@ -6,9 +6,11 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "ggufhash.h"
 #include "manifest.h"
 #include "json_scan.h"
 
@@ -18,7 +20,9 @@ static const char usage[] =
 static void help(void)
 {
 	printf("usage: %s\n\n"
-	       "Hash FILE and compare it with MANIFEST (from 'quantaudit hash -o'). Exit 0 when\n"
+	       "Hash FILE and compare it with MANIFEST (from 'quantaudit hash -o', or the text of\n"
+	       "'llama-gguf-hash --sha256' / 'quantaudit hash --format gguf-hash', whose tensor\n"
+	       "digests and digest of all tensor data are checked). Exit 0 when\n"
 	       "everything matches; otherwise exit 1 and name each mismatching tensor (with the\n"
 	       "number of mismatching 256-element blocks and the first one, when the manifest\n"
 	       "holds block digests), missing and extra tensors, and a changed metadata section.\n"
@@ -88,18 +92,28 @@ int cmd_verify(int argc, char **argv)
 	int rc = cli_gate_load(&g);
 	if (rc)
 		return rc;
-	if (qa_manifest_load(mpath, &want, &d)) {
+	/* a JSON manifest, or the text llama-gguf-hash --sha256 prints */
+	char *mtext = NULL;
+	size_t mlen = 0;
+	bool gguf_hash = false;
+	enum qa_err le = qa_source_slurp(mpath, (uint64_t)1 << 30, "manifest", &mtext, &mlen, &d);
+	if (!le) {
+		gguf_hash = qa_ggufhash_sniff(mtext, mlen);
+		le = gguf_hash ? qa_ggufhash_parse(mtext, mlen, &want, &d) : qa_manifest_parse(mtext, mlen, &want, &d);
+	}
+	free(mtext);
+	if (le) {
 		cli_gate_free(&g);
 		return cli_fail(mpath, &d);
 	}
-	enum qa_err e = qa_manifest_compute(path, want->has_blocks, false, threads, &got, &d);
+	enum qa_err e = qa_manifest_compute(path, want->has_blocks, gguf_hash, threads, &got, &d);
 	if (e) {
 		qa_manifest_free(want);
 		cli_gate_free(&g);
 		return e == QA_ERR_USAGE ? cli_usage_error("verify", usage, "%s", d.msg) : cli_fail(path, &d);
 	}
 	struct qa_verify v;
-	if (qa_verify_compare(got, want, &v, &d) ||
+	if ((gguf_hash ? qa_ggufhash_verify(got, want, &v, &d) : qa_verify_compare(got, want, &v, &d)) ||
 	    qa_gate_add_verify(&g.gate, g.policy, want, &v, true, path, &d)) {
 		qa_manifest_free(want);
 		qa_manifest_free(got);
@@ -150,7 +164,10 @@ int cmd_verify(int argc, char **argv)
 				printf(": tensor digest differs (the manifest has no block digests)");
 			putchar('\n');
 		}
-		if (ok)
+		if (ok && gguf_hash)
+			printf("%s: OK (%zu tensors and the digest of all tensor data match %s)\n", path, v.n_tensors_ok,
+			       mpath);
+		else if (ok)
 			printf("%s: OK (%zu tensors, file and metadata match %s)\n", path, v.n_tensors_ok, mpath);
 		else
 			printf("%s: FAILED against %s: %zu difference%s%s%s\n", path, mpath, v.n_items,

@@ -52,7 +52,8 @@ static const struct qa_policy_status statuses[] = {
 	{ "match", QA_POLICY_VERIFY, QA_ACTION_PASS, "the tensor's digests equal the manifest's" },
 	{ "mismatch", QA_POLICY_VERIFY, QA_ACTION_FAIL, "the tensor's bytes differ from the manifest" },
 	{ "metadata-changed", QA_POLICY_VERIFY, QA_ACTION_FAIL, "the bytes before the data section differ" },
-	{ "file-mismatch", QA_POLICY_VERIFY, QA_ACTION_FAIL, "the whole-file SHA-256 differs" },
+	{ "file-mismatch", QA_POLICY_VERIFY, QA_ACTION_FAIL,
+	  "the whole-file SHA-256 (llama-gguf-hash manifest: the digest of all tensor data) differs" },
 };
 #define N_STATUS (sizeof statuses / sizeof statuses[0])
 

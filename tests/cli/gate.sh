@@ -348,5 +348,26 @@ run 2 diff $REF $CORRUPT --file-digests && ok digests-need-shard
 run 2 merge && ok merge-needs-parts
 unset QUANTAUDIT_GNUPLOT
 
+
+# ---------------------------------------------------------------- verify against llama-gguf-hash
+# tests/data/ggufhash/real-*.txt: what the real llama-gguf-hash (--sha256, --all,
+# --sha256 --no-layer) printed for the corrupt fixture
+for m in real-sha256 real-all real-no-layer; do
+	run 0 verify $CORRUPT tests/data/ggufhash/$m.txt && ok "verify-gguf-hash-$m"
+done
+"$bin" hash $CORRUPT --format gguf-hash >"$TMP/ours.txt"
+run 0 verify $CORRUPT "$TMP/ours.txt" && ok verify-gguf-hash-ours
+cp $CORRUPT "$TMP/tampered.gguf"
+printf '\x55' | dd of="$TMP/tampered.gguf" bs=1 seek=300000 conv=notrunc 2>/dev/null
+run 1 verify "$TMP/tampered.gguf" tests/data/ggufhash/real-sha256.txt --json
+check verify-gguf-hash-tampered python3 -c '
+import json,sys; j=json.load(open(sys.argv[1]))
+assert [(x["name"],x["status"]) for x in j["differences"]]==[("blk.0.ffn_down.weight","mismatch")] and not j["file_match"], j
+' "$TMP/out"
+run 1 verify "$TMP/tampered.gguf" tests/data/ggufhash/real-no-layer.txt && ok verify-gguf-hash-no-layer-tampered
+printf 'md5  00  x\n' >"$TMP/bad.txt"
+"$bin" verify $CORRUPT "$TMP/bad.txt" >"$TMP/out" 2>"$TMP/err"; rc=$?
+check verify-gguf-hash-malformed test "$rc" = 3 -a "$(cat "$TMP/err")" = "quantaudit: $TMP/bad.txt: offset 0: unknown hash type 'md5' (xxh64, sha1, sha256 or uuid)"
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
