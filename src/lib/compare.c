@@ -26,6 +26,8 @@
 #include "recipe.h"
 #include "source.h"
 #include "types.h"
+#include "json_scan.h"
+#include "util.h"
 
 static const char *const verdict_names[QA_VERDICT_COUNT] = {
 	"identical", "layout-swap", "transposed", "divergent",
@@ -35,17 +37,6 @@ static const char *const verdict_names[QA_VERDICT_COUNT] = {
 const char *qa_verdict_name(enum qa_verdict v)
 {
 	return (unsigned)v < QA_VERDICT_COUNT ? verdict_names[v] : "?";
-}
-
-static char *dup_str(const char *s)
-{
-	if (!s)
-		return NULL;
-	size_t n = strlen(s) + 1;
-	char *p = malloc(n);
-	if (p)
-		memcpy(p, s, n);
-	return p;
 }
 
 /* SHA-256 and size of the whole of an open source (the inputs of a result). */
@@ -207,6 +198,7 @@ struct diff_ctx {
 	struct qa_ref *ref;
 	struct qa_gguf *art;
 	struct qa_diff_result *res;
+	const struct qa_imatrix *imatrix;
 	struct audit_pool pool;
 };
 
@@ -256,6 +248,13 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 	if ((e = qa_ref_read_f32(c->ref, rt, w, d)) ||
 	    (e = qa_quantize_check_finite(rt, w, d)))
 		goto done;
+	/* --imatrix: the weights llama-quantize used for this tensor, if any
+	 * (lengths were checked before the audit started) */
+	struct qa_quantize_weights wt = { NULL, rt->ne[0], rt->ne[2] };
+	if (c->imatrix && dt->quantized &&
+	    (e = qa_imatrix_weights(c->imatrix, dt->name, rt->ne[0], rt->ne[2], &wt.qw, d)))
+		goto done;
+	dt->weighted = wt.qw && ops->quantize_rows;
 
 	/* Candidate layouts in order of preference; only those producing the
 	 * artifact's byte count can match. */
@@ -273,7 +272,13 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 		}
 		if (l == QA_LAYOUT_OUT_IN && !same)
 			continue;
-		if ((e = qa_quantize_tensor(w, in, out, at->type, l, 1, q, d)))
+		e = qa_quantize_tensor_weighted(w, in, out, at->type, l, &wt, 1, q, d);
+		if (e == QA_ERR_UNSUPPORTED && l != QA_LAYOUT_OUT_IN) {
+			/* the weights cannot follow this layout: it cannot be matched */
+			e = QA_OK;
+			continue;
+		}
+		if (e)
 			goto done;
 		uint64_t div, first;
 		uint8_t *bitmap = NULL;
@@ -346,7 +351,8 @@ static enum qa_err check_recipe(struct qa_ref *ref, struct qa_diff_result *r, st
 	/* a plan that cannot be made (a shape llama.cpp itself refuses) leaves
 	 * the check unanswered rather than failing the audit */
 	struct qa_diag ignore;
-	if (rec && qa_quantize_plan_types(ref, rec, 0, pe, &ignore) == QA_OK) {
+	bool has_imatrix = r->imatrix.given || r->declared_imatrix.declared;
+	if (rec && qa_quantize_plan_types(ref, rec, 0, has_imatrix, pe, &ignore) == QA_OK) {
 		r->recipe_name = qa_recipe_name(rec);
 		r->recipe_matches = true;
 		for (size_t i = 0; i < r->n; i++) {
@@ -365,7 +371,7 @@ static enum qa_err check_recipe(struct qa_ref *ref, struct qa_diff_result *r, st
 		}
 	}
 	if (pure != QA_TYPE_COUNT && qa_recipe_pure_file_type(pure) != QA_RECIPE_NO_FILE_TYPE &&
-	    qa_quantize_plan_types(ref, NULL, pure, pe, &ignore) == QA_OK) {
+	    qa_quantize_plan_types(ref, NULL, pure, has_imatrix, pe, &ignore) == QA_OK) {
 		r->pure_type = pure;
 		r->pure_matches = true;
 		for (size_t i = 0; i < r->n; i++) {
@@ -381,10 +387,80 @@ static enum qa_err check_recipe(struct qa_ref *ref, struct qa_diff_result *r, st
 	return QA_OK;
 }
 
-enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_threads,
-                        struct qa_diff_result **out, const char **culprit,
-                        struct qa_diag *d)
+/* The artifact's quantize.imatrix.* keys. */
+static enum qa_err read_declared_imatrix(struct qa_gguf *art, struct qa_diff_imatrix_keys *k,
+                                         struct qa_diag *d)
 {
+	const char *file = qa_gguf_get_str(art, "quantize.imatrix.file");
+	const char *ds = qa_gguf_get_str(art, "quantize.imatrix.dataset");
+	k->has_entries = qa_gguf_get_u64(art, "quantize.imatrix.entries_count", &k->entries);
+	k->has_chunks = qa_gguf_get_u64(art, "quantize.imatrix.chunks_count", &k->chunks);
+	k->declared = file || ds || k->has_entries || k->has_chunks ||
+	              qa_gguf_kv_find(art, "quantize.imatrix.file") ||
+	              qa_gguf_kv_find(art, "quantize.imatrix.dataset");
+	if ((file && !(k->file = qa_str_dup(file))) || (ds && !(k->dataset = qa_str_dup(ds))))
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	return QA_OK;
+}
+
+static bool ref_has_tensor(void *ctx, const char *name)
+{
+	return qa_ref_tensor_find(ctx, name) != NULL;
+}
+
+/*
+ * Record the matrix given with --imatrix, compare it with what the artifact
+ * declares, and check every entry that will be used against its tensor's
+ * shape before the audit starts (so that the error names the matrix).
+ */
+static enum qa_err note_imatrix(struct qa_diff_result *r, const struct qa_diff_opts *o,
+                                struct qa_ref *ref, struct qa_gguf *art, struct qa_diag *d)
+{
+	struct qa_diff_imatrix_given *g = &r->imatrix;
+	const struct qa_imatrix_info *in = qa_imatrix_info(o->imatrix);
+	const char *first;
+	g->given = true;
+	g->format = in->format;
+	g->entries = in->n_entries;
+	g->chunks = in->chunk_count;
+	memcpy(g->sha256, in->sha256, sizeof g->sha256);
+	if (!(g->path = qa_str_dup(o->imatrix_path ? o->imatrix_path : "")) ||
+	    (in->dataset && !(g->dataset = qa_str_dup(in->dataset))))
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	g->unmatched = qa_imatrix_count_unmatched(o->imatrix, ref_has_tensor, ref, &first);
+	if (first && !(g->first_unmatched = qa_str_dup(first)))
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	const struct qa_diff_imatrix_keys *k = &r->declared_imatrix;
+	if (k->declared) {
+		/* the artifact records the first dataset cut to 127 bytes */
+		char ds[128];
+		snprintf(ds, sizeof ds, "%s", in->dataset ? in->dataset : "");
+		g->dataset_differs = (k->dataset != NULL) != (in->dataset != NULL) ||
+		                     (k->dataset && strcmp(k->dataset, ds) != 0);
+		g->entries_differ = !k->has_entries || k->entries != in->n_entries;
+	}
+	for (size_t i = 0; i < qa_gguf_n_tensors(art); i++) {
+		const struct qa_gguf_tensor *at = qa_gguf_tensor_at(art, i);
+		const struct qa_ref_tensor *rt = qa_ref_tensor_find(ref, at->name);
+		const float *w;
+		const struct qa_quant_ops *ops = qa_quant_ops(at->type);
+		if (!rt || is_float_type(at->type))
+			continue;
+		enum qa_err e = qa_imatrix_weights(o->imatrix, at->name, rt->ne[0], rt->ne[2], &w, d);
+		if (e)
+			return e;
+		if (w && ops && ops->quantize_rows)
+			g->weighted_tensors++;
+	}
+	return QA_OK;
+}
+
+enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
+                        const struct qa_diff_opts *o, struct qa_diff_result **out,
+                        const char **culprit, struct qa_diag *d)
+{
+	static const struct qa_diff_opts defaults;
+	unsigned n_threads;
 	struct qa_ref *ref = NULL;
 	struct qa_source *src = NULL;
 	struct qa_gguf *art = NULL;
@@ -394,10 +470,13 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_t
 	struct qa_diff_result *r = calloc(1, sizeof *r);
 	enum qa_err e;
 	memset(&c, 0, sizeof c);
+	if (!o)
+		o = &defaults;
+	n_threads = o->n_threads;
 	if (!r)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	r->reference_path = dup_str(ref_path);
-	r->artifact_path = dup_str(art_path);
+	r->reference_path = qa_str_dup(ref_path);
+	r->artifact_path = qa_str_dup(art_path);
 	*culprit = ref_path;
 	if ((e = qa_ref_open(&ref, ref_path, d)))
 		goto done;
@@ -415,6 +494,13 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_t
 		r->file_type = (uint32_t)ft;
 	}
 	snprintf(r->arch, sizeof r->arch, "%s", qa_ref_info(ref)->arch);
+	*culprit = art_path;
+	if ((e = read_declared_imatrix(art, &r->declared_imatrix, d)))
+		goto done;
+	*culprit = o->imatrix_path ? o->imatrix_path : ref_path;
+	if (o->imatrix && (e = note_imatrix(r, o, ref, art, d)))
+		goto done;
+	*culprit = ref_path;
 
 	size_t na = qa_gguf_n_tensors(art), nr = qa_ref_n_tensors(ref);
 	r->tensors = calloc(na + nr + 1, sizeof *r->tensors);
@@ -427,8 +513,8 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_t
 		const struct qa_ref_tensor *rt = qa_ref_tensor_find(ref, at->name);
 		struct qa_diff_tensor *t = &r->tensors[r->n++];
 		const struct qa_type_info *ti = qa_type_get(at->type);
-		t->name = dup_str(at->name);
-		t->reference_name = rt ? dup_str(rt->src_name) : NULL;
+		t->name = qa_str_dup(at->name);
+		t->reference_name = rt ? qa_str_dup(rt->src_name) : NULL;
 		t->type = at->type;
 		t->n_dims = at->n_dims;
 		memcpy(t->ne, at->ne, sizeof t->ne);
@@ -450,8 +536,8 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_t
 		if (qa_gguf_tensor_find(art, rt->name))
 			continue;
 		struct qa_diff_tensor *t = &r->tensors[r->n++];
-		t->name = dup_str(rt->name);
-		t->reference_name = dup_str(rt->src_name);
+		t->name = qa_str_dup(rt->name);
+		t->reference_name = qa_str_dup(rt->src_name);
 		t->type = rt->src_type == QA_TYPE_COUNT ? QA_TYPE_F32 : rt->src_type;
 		t->n_dims = rt->n_dims;
 		memcpy(t->ne, rt->ne, sizeof t->ne);
@@ -469,6 +555,7 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_t
 	c.ref = ref;
 	c.art = art;
 	c.res = r;
+	c.imatrix = o->imatrix;
 	work = calloc(n_paired + 1, sizeof *work);
 	sizes = calloc(n_paired + 1, sizeof *sizes);
 	if (!work || !sizes) {
@@ -535,12 +622,12 @@ void qa_diff_free(struct qa_diff_result *r)
 	free(r->tensors);
 	free(r->reference_path);
 	free(r->artifact_path);
+	free(r->declared_imatrix.file);
+	free(r->declared_imatrix.dataset);
+	free(r->imatrix.path);
+	free(r->imatrix.dataset);
+	free(r->imatrix.first_unmatched);
 	free(r);
-}
-
-static json_t *u64_json(uint64_t v)
-{
-	return json_integer((json_int_t)(v > (uint64_t)INT64_MAX ? INT64_MAX : v));
 }
 
 static json_t *hex_json(const uint8_t *digest)
@@ -552,7 +639,48 @@ static json_t *hex_json(const uint8_t *digest)
 
 static json_t *block_json(uint64_t b)
 {
-	return b == QA_NO_BLOCK ? json_null() : u64_json(b);
+	return b == QA_NO_BLOCK ? json_null() : qa_json_u64(b);
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* "imatrix": what the artifact declares and what --imatrix gave. */
+static json_t *imatrix_json(const struct qa_diff_result *r)
+{
+	const struct qa_diff_imatrix_keys *k = &r->declared_imatrix;
+	const struct qa_diff_imatrix_given *g = &r->imatrix;
+	json_t *o = json_object();
+	if (k->declared) {
+		json_t *dk = json_object();
+		json_object_set_new(dk, "file", str_or_null(k->file));
+		json_object_set_new(dk, "dataset", str_or_null(k->dataset));
+		json_object_set_new(dk, "entries_count", k->has_entries ? qa_json_u64(k->entries) : json_null());
+		json_object_set_new(dk, "chunks_count", k->has_chunks ? qa_json_u64(k->chunks) : json_null());
+		json_object_set_new(o, "declared", dk);
+	} else {
+		json_object_set_new(o, "declared", json_null());
+	}
+	if (g->given) {
+		json_t *gk = json_object();
+		json_object_set_new(gk, "path", json_string(g->path));
+		json_object_set_new(gk, "format", json_string(qa_imatrix_format_name(g->format)));
+		json_object_set_new(gk, "sha256", hex_json(g->sha256));
+		json_object_set_new(gk, "dataset", str_or_null(g->dataset));
+		json_object_set_new(gk, "entries_count", qa_json_u64(g->entries));
+		json_object_set_new(gk, "chunks_count", g->chunks > 0 ? qa_json_u64((uint64_t)g->chunks) : json_null());
+		json_object_set_new(gk, "weighted_tensors", qa_json_u64(g->weighted_tensors));
+		json_object_set_new(gk, "unmatched_entries", qa_json_u64(g->unmatched));
+		json_object_set_new(gk, "matches_declared",
+		                    r->declared_imatrix.declared ?
+		                    json_boolean(!g->dataset_differs && !g->entries_differ) : json_null());
+		json_object_set_new(o, "given", gk);
+	} else {
+		json_object_set_new(o, "given", json_null());
+	}
+	return o;
 }
 
 json_t *qa_diff_to_json(const struct qa_diff_result *r)
@@ -561,27 +689,27 @@ json_t *qa_diff_to_json(const struct qa_diff_result *r)
 	json_t *ts = json_array(), *recipe = json_object(), *summary = json_object();
 	json_object_set_new(root, "schema", json_string("quantaudit.diff/1"));
 	json_object_set_new(ref, "path", json_string(r->reference_path));
-	json_object_set_new(ref, "size", u64_json(r->reference_size));
+	json_object_set_new(ref, "size", qa_json_u64(r->reference_size));
 	json_object_set_new(ref, "sha256", r->reference_size ? hex_json(r->reference_sha256) : json_null());
 	json_object_set_new(root, "reference", ref);
 	json_object_set_new(art, "path", json_string(r->artifact_path));
-	json_object_set_new(art, "size", u64_json(r->artifact_size));
+	json_object_set_new(art, "size", qa_json_u64(r->artifact_size));
 	json_object_set_new(art, "sha256", hex_json(r->artifact_sha256));
-	json_object_set_new(art, "file_type", r->has_file_type ? u64_json(r->file_type) : json_null());
+	json_object_set_new(art, "file_type", r->has_file_type ? qa_json_u64(r->file_type) : json_null());
 	json_object_set_new(root, "artifact", art);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct qa_diff_tensor *t = &r->tensors[i];
 		json_t *o = json_object(), *sh = json_array();
 		for (uint32_t k = 0; k < t->n_dims; k++)
-			json_array_append_new(sh, u64_json(t->ne[k]));
+			json_array_append_new(sh, qa_json_u64(t->ne[k]));
 		json_object_set_new(o, "name", json_string(t->name));
 		json_object_set_new(o, "reference_name", t->reference_name ? json_string(t->reference_name) : json_null());
 		json_object_set_new(o, "type", json_string(qa_type_name(t->type)));
 		json_object_set_new(o, "shape", sh);
-		json_object_set_new(o, "blocks", u64_json(t->blocks));
+		json_object_set_new(o, "blocks", qa_json_u64(t->blocks));
 		json_object_set_new(o, "verdict", json_string(qa_verdict_name(t->verdict)));
 		json_object_set_new(o, "layout", t->layout >= 0 ? json_string(qa_layout_name((enum qa_layout)t->layout)) : json_null());
-		json_object_set_new(o, "divergent_blocks", u64_json(t->divergent_blocks));
+		json_object_set_new(o, "divergent_blocks", qa_json_u64(t->divergent_blocks));
 		json_object_set_new(o, "first_divergent_block", block_json(t->first_divergent));
 		if (t->has_error) {
 			json_t *err = json_object();
@@ -594,11 +722,14 @@ json_t *qa_diff_to_json(const struct qa_diff_result *r)
 			json_object_set_new(o, "error", json_null());
 		}
 		json_object_set_new(o, "recipe_type", t->in_plan ? json_string(qa_type_name(t->recipe_type)) : json_null());
+		if (r->imatrix.given)
+			json_object_set_new(o, "imatrix_weighted", json_boolean(t->weighted));
 		json_array_append_new(ts, o);
 	}
 	json_object_set_new(root, "tensors", ts);
+	json_object_set_new(root, "imatrix", imatrix_json(r));
 
-	json_object_set_new(recipe, "file_type", r->has_file_type ? u64_json(r->file_type) : json_null());
+	json_object_set_new(recipe, "file_type", r->has_file_type ? qa_json_u64(r->file_type) : json_null());
 	json_object_set_new(recipe, "name", r->recipe_name ? json_string(r->recipe_name) : json_null());
 	json_object_set_new(recipe, "matches", r->recipe_name ? json_boolean(r->recipe_matches) : json_null());
 	json_t *dev = json_array();
@@ -617,11 +748,11 @@ json_t *qa_diff_to_json(const struct qa_diff_result *r)
 	json_object_set_new(recipe, "pure_type", r->pure_matches ? json_string(qa_type_name(r->pure_type)) : json_null());
 	json_object_set_new(root, "recipe", recipe);
 
-	json_object_set_new(summary, "tensors", u64_json(r->n));
+	json_object_set_new(summary, "tensors", qa_json_u64(r->n));
 	for (int v = 0; v < QA_VERDICT_COUNT; v++)
-		json_object_set_new(summary, verdict_names[v], u64_json(r->counts[v]));
-	json_object_set_new(summary, "quantized_tensors", u64_json(r->quantized_tensors));
-	json_object_set_new(summary, "quantized_divergent", u64_json(r->quantized_divergent));
+		json_object_set_new(summary, verdict_names[v], qa_json_u64(r->counts[v]));
+	json_object_set_new(summary, "quantized_tensors", qa_json_u64(r->quantized_tensors));
+	json_object_set_new(summary, "quantized_divergent", qa_json_u64(r->quantized_divergent));
 	json_object_set_new(summary, "inference",
 	                    r->different_quantizer ? json_string("different-quantizer") : json_null());
 	json_object_set_new(root, "summary", summary);
@@ -635,6 +766,7 @@ struct swap_ctx {
 	struct qa_ref *ref;
 	struct qa_swap_result *res;
 	const struct qa_ref_tensor **src;
+	const float **qw; /* per tensor: importance weights or NULL */
 	struct audit_pool pool;
 };
 
@@ -647,6 +779,7 @@ static enum qa_err swap_one(void *vctx, size_t item, unsigned worker)
 	struct qa_diag *d = &c->pool.diags[i];
 	const struct qa_type_info *ti = qa_type_get(c->res->type);
 	uint64_t bb = qa_blockhash_block_bytes(ti);
+	struct qa_quantize_weights wt = { c->qw[i], st->in, 1 };
 	float *w = malloc((size_t)rt->n_elems * sizeof *w);
 	uint8_t *a = malloc(st->bytes[0] ? (size_t)st->bytes[0] : 1);
 	uint8_t *b = malloc(st->bytes[1] ? (size_t)st->bytes[1] : 1);
@@ -657,8 +790,10 @@ static enum qa_err swap_one(void *vctx, size_t item, unsigned worker)
 	}
 	if ((e = qa_ref_read_f32(c->ref, rt, w, d)) ||
 	    (e = qa_quantize_check_finite(rt, w, d)) ||
-	    (e = qa_quantize_tensor(w, st->in, st->out, c->res->type, QA_LAYOUT_OUT_IN, 1, a, d)) ||
-	    (e = qa_quantize_tensor(w, st->in, st->out, c->res->type, QA_LAYOUT_IN_OUT, 1, b, d)))
+	    (e = qa_quantize_tensor_weighted(w, st->in, st->out, c->res->type, QA_LAYOUT_OUT_IN,
+	                                     st->weighted[0] ? &wt : NULL, 1, a, d)) ||
+	    (e = qa_quantize_tensor_weighted(w, st->in, st->out, c->res->type, QA_LAYOUT_IN_OUT,
+	                                     st->weighted[1] ? &wt : NULL, 1, b, d)))
 		goto done;
 	compare_blocks(c->pool.hashers[worker], a, st->bytes[0], b, st->bytes[1], bb,
 	               &st->divergent_blocks, &st->first_divergent, NULL);
@@ -670,15 +805,14 @@ done:
 	return e;
 }
 
-static bool ends_with(const char *s, const char *suffix)
+enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swap_opts *o,
+                        struct qa_swap_result **out, const char **culprit, struct qa_diag *d)
 {
-	size_t a = strlen(s), b = strlen(suffix);
-	return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
-enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
-                        struct qa_swap_result **out, struct qa_diag *d)
-{
+	static const struct qa_swap_opts defaults;
+	if (!o)
+		o = &defaults;
+	unsigned n_threads = o->n_threads;
+	*culprit = ref_path;
 	const struct qa_type_info *ti = qa_type_get(type);
 	const struct qa_quant_ops *ops = qa_quant_ops(type);
 	if (!ti || !ops || !ops->quantize)
@@ -693,7 +827,7 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
 	memset(&c, 0, sizeof c);
 	if (!r)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	r->reference_path = dup_str(ref_path);
+	r->reference_path = qa_str_dup(ref_path);
 	r->type = type;
 	r->block_elems = ti->block_elems;
 	if ((e = qa_ref_open(&ref, ref_path, d)))
@@ -705,17 +839,18 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
 	size_t nr = qa_ref_n_tensors(ref);
 	r->tensors = calloc(nr + 1, sizeof *r->tensors);
 	c.src = calloc(nr + 1, sizeof *c.src);
-	if (!r->tensors || !c.src) {
+	c.qw = calloc(nr + 1, sizeof *c.qw);
+	if (!r->tensors || !c.src || !c.qw) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
 	}
 	for (size_t i = 0; i < nr; i++) {
 		const struct qa_ref_tensor *rt = qa_ref_tensor_at(ref, i);
-		if (rt->n_dims != 2 || !ends_with(rt->name, "weight") || rt->src_type == QA_TYPE_COUNT)
+		if (rt->n_dims != 2 || !qa_str_ends_with(rt->name, "weight") || rt->src_type == QA_TYPE_COUNT)
 			continue;
 		struct qa_swap_tensor *st = &r->tensors[r->n];
 		c.src[r->n++] = rt;
-		st->name = dup_str(rt->name);
+		st->name = qa_str_dup(rt->name);
 		st->in = rt->ne[0];
 		st->out = rt->ne[1];
 		st->layer = layer_of(rt->name);
@@ -731,9 +866,22 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
 			}
 			st->blocks[l] = qa_blockhash_n_blocks(st->bytes[l], qa_blockhash_block_bytes(ti));
 		}
+		if (o->imatrix) {
+			const float *qw;
+			if ((e = qa_imatrix_weights(o->imatrix, rt->name, rt->ne[0], rt->ne[2], &qw, d))) {
+				*culprit = o->imatrix_path ? o->imatrix_path : ref_path;
+				goto done;
+			}
+			c.qw[r->n - 1] = qw;
+			st->weighted[QA_LAYOUT_OUT_IN] = qw && ops->quantize_rows;
+			/* a swapped matrix's rows are not the ones the entry describes */
+			st->weighted[QA_LAYOUT_IN_OUT] = st->weighted[QA_LAYOUT_OUT_IN] && st->in == st->out;
+		}
 		st->predicted_identical = st->in == st->out ||
-		                          (st->in % ti->block_elems == 0 && st->out % ti->block_elems == 0);
+		                          (!st->weighted[QA_LAYOUT_OUT_IN] && st->in % ti->block_elems == 0 &&
+		                           st->out % ti->block_elems == 0);
 	}
+	r->imatrix = o->imatrix != NULL;
 	c.ref = ref;
 	c.res = r;
 	work = calloc(r->n + 1, sizeof *work);
@@ -763,6 +911,7 @@ done:
 	free(work);
 	free(sizes);
 	free(c.src);
+	free(c.qw);
 	qa_ref_close(ref);
 	if (e) {
 		qa_swap_free(r);
@@ -789,7 +938,7 @@ json_t *qa_swap_to_json(const struct qa_swap_result *r)
 	json_object_set_new(root, "schema", json_string("quantaudit.shape-swap/1"));
 	json_object_set_new(root, "type", json_string(qa_type_name(r->type)));
 	json_object_set_new(ref, "path", json_string(r->reference_path));
-	json_object_set_new(ref, "size", u64_json(r->reference_size));
+	json_object_set_new(ref, "size", qa_json_u64(r->reference_size));
 	json_object_set_new(ref, "sha256", r->reference_size ? hex_json(r->reference_sha256) : json_null());
 	json_object_set_new(root, "reference", ref);
 	for (size_t i = 0; i < r->n; i++) {
@@ -797,24 +946,30 @@ json_t *qa_swap_to_json(const struct qa_swap_result *r)
 		json_t *o = json_object(), *blocks = json_object(), *bytes = json_object();
 		json_object_set_new(o, "name", json_string(t->name));
 		json_object_set_new(o, "shape", json_pack("[II]", (json_int_t)t->in, (json_int_t)t->out));
-		json_object_set_new(blocks, "out,in", u64_json(t->blocks[0]));
-		json_object_set_new(blocks, "in,out", u64_json(t->blocks[1]));
-		json_object_set_new(bytes, "out,in", u64_json(t->bytes[0]));
-		json_object_set_new(bytes, "in,out", u64_json(t->bytes[1]));
+		json_object_set_new(blocks, "out,in", qa_json_u64(t->blocks[0]));
+		json_object_set_new(blocks, "in,out", qa_json_u64(t->blocks[1]));
+		json_object_set_new(bytes, "out,in", qa_json_u64(t->bytes[0]));
+		json_object_set_new(bytes, "in,out", qa_json_u64(t->bytes[1]));
 		json_object_set_new(o, "blocks", blocks);
 		json_object_set_new(o, "bytes", bytes);
 		json_object_set_new(o, "excess_bytes", json_integer((json_int_t)t->bytes[1] - (json_int_t)t->bytes[0]));
 		json_object_set_new(o, "identical", json_boolean(t->identical));
 		json_object_set_new(o, "predicted_identical", json_boolean(t->predicted_identical));
-		json_object_set_new(o, "divergent_blocks", u64_json(t->divergent_blocks));
+		if (r->imatrix) {
+			json_t *wl = json_object();
+			json_object_set_new(wl, "out,in", json_boolean(t->weighted[0]));
+			json_object_set_new(wl, "in,out", json_boolean(t->weighted[1]));
+			json_object_set_new(o, "imatrix_weighted", wl);
+		}
+		json_object_set_new(o, "divergent_blocks", qa_json_u64(t->divergent_blocks));
 		json_object_set_new(o, "first_divergent_block", block_json(t->first_divergent));
 		json_array_append_new(ts, o);
 	}
 	json_object_set_new(root, "tensors", ts);
-	json_object_set_new(sum, "tensors", u64_json(r->n));
-	json_object_set_new(sum, "identical", u64_json(r->n_identical));
-	json_object_set_new(sum, "divergent", u64_json(r->n_divergent));
-	json_object_set_new(sum, "mispredicted", u64_json(r->n_mispredicted));
+	json_object_set_new(sum, "tensors", qa_json_u64(r->n));
+	json_object_set_new(sum, "identical", qa_json_u64(r->n_identical));
+	json_object_set_new(sum, "divergent", qa_json_u64(r->n_divergent));
+	json_object_set_new(sum, "mispredicted", qa_json_u64(r->n_mispredicted));
 	json_object_set_new(sum, "excess_bytes", json_integer((json_int_t)r->excess_bytes));
 	json_object_set_new(sum, "benign", json_boolean(r->n_divergent == 0));
 	json_object_set_new(root, "summary", sum);
