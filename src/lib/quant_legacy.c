@@ -306,7 +306,7 @@ void qa_dequantize_q8_0(const void *src, float *dst, size_t n)
 #define LEGACY_ENTRY(T)                                                 \
 	void qa_quantize_##T(const float *src, void *dst, size_t n)    \
 	{                                                               \
-		if (qa_quant_x86_available(false))                      \
+		if (qa_quant_x86_available(true))                      \
 			qa_x86_quantize_##T(src, dst, n);               \
 		else                                                    \
 			T##_scalar(src, dst, n);                        \
@@ -356,7 +356,7 @@ bool qa_quant_legacy_quantize(uint32_t type, enum qa_quant_k_path path, const fl
 		case QA_QUANT_K_SIMD8:
 		case QA_QUANT_K_AUTO:
 #if QA_QUANT_X86
-			if (qa_quant_x86_available(false)) {
+			if (qa_quant_x86_available(true)) {
 				paths[i].avx2(src, dst, n);
 				return true;
 			}

@@ -20,9 +20,9 @@
  *  - roundf (q8_0): truncate, then step away from zero when the exact
  *    remainder is at least one half.
  *
- * The functions are compiled for AVX2 with a target attribute and are only
- * called when the CPU has AVX2 (and F16C for the f16 paths);
- * qa_quant_x86_available says so.
+ * The functions are compiled for AVX2 and F16C with target attributes and
+ * are only called when the CPU has both (qa_quant_x86_available); bf16
+ * needs AVX2 alone.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -56,6 +56,14 @@ static void put32(uint8_t *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
 		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The block scales: F16C's narrowing equals qa_fp32_to_fp16 on finite floats, NaN aside. */
+AVX2_F16C static uint16_t to_fp16(float f)
+{
+	if (f != f)
+		return qa_fp32_to_fp16(f);
+	return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
 }
 
 AVX2 static float hmax(__m256 v)
@@ -154,7 +162,7 @@ AVX2 static uint32_t fifth_bits(const __m256i q[4])
 	return qh;
 }
 
-AVX2 void qa_x86_quantize_q4_0(const float *src, void *dst, size_t n)
+AVX2_F16C void qa_x86_quantize_q4_0(const float *src, void *dst, size_t n)
 {
 	uint8_t *out = dst;
 	for (size_t b = 0; b < n / 32; b++, src += 32, out += 18) {
@@ -163,7 +171,7 @@ AVX2 void qa_x86_quantize_q4_0(const float *src, void *dst, size_t n)
 		float max = signed_absmax(src, x);
 		float d = max / -8;
 		float id = d != 0.0f ? 1.0f / d : 0.0f;
-		put16(out, qa_fp32_to_fp16(d));
+		put16(out, to_fp16(d));
 		__m256 vid = _mm256_set1_ps(id), off = _mm256_set1_ps(8.5f);
 		__m256i q[4];
 		for (int k = 0; k < 4; k++)
@@ -172,7 +180,7 @@ AVX2 void qa_x86_quantize_q4_0(const float *src, void *dst, size_t n)
 	}
 }
 
-AVX2 void qa_x86_quantize_q4_1(const float *src, void *dst, size_t n)
+AVX2_F16C void qa_x86_quantize_q4_1(const float *src, void *dst, size_t n)
 {
 	uint8_t *out = dst;
 	for (size_t b = 0; b < n / 32; b++, src += 32, out += 20) {
@@ -182,8 +190,8 @@ AVX2 void qa_x86_quantize_q4_1(const float *src, void *dst, size_t n)
 		block_range(src, x, &mn, &mx);
 		float d = (mx - mn) / 15;
 		float id = d != 0.0f ? 1.0f / d : 0.0f;
-		put16(out, qa_fp32_to_fp16(d));
-		put16(out + 2, qa_fp32_to_fp16(mn));
+		put16(out, to_fp16(d));
+		put16(out + 2, to_fp16(mn));
 		__m256 vid = _mm256_set1_ps(id), vmn = _mm256_set1_ps(mn), half = _mm256_set1_ps(0.5f);
 		__m256i q[4];
 		for (int k = 0; k < 4; k++)
@@ -192,7 +200,7 @@ AVX2 void qa_x86_quantize_q4_1(const float *src, void *dst, size_t n)
 	}
 }
 
-AVX2 void qa_x86_quantize_q5_0(const float *src, void *dst, size_t n)
+AVX2_F16C void qa_x86_quantize_q5_0(const float *src, void *dst, size_t n)
 {
 	uint8_t *out = dst;
 	for (size_t b = 0; b < n / 32; b++, src += 32, out += 22) {
@@ -201,7 +209,7 @@ AVX2 void qa_x86_quantize_q5_0(const float *src, void *dst, size_t n)
 		float max = signed_absmax(src, x);
 		float d = max / -16;
 		float id = d != 0.0f ? 1.0f / d : 0.0f;
-		put16(out, qa_fp32_to_fp16(d));
+		put16(out, to_fp16(d));
 		__m256 vid = _mm256_set1_ps(id), off = _mm256_set1_ps(16.5f);
 		__m256i q[4];
 		for (int k = 0; k < 4; k++)
@@ -211,7 +219,7 @@ AVX2 void qa_x86_quantize_q5_0(const float *src, void *dst, size_t n)
 	}
 }
 
-AVX2 void qa_x86_quantize_q5_1(const float *src, void *dst, size_t n)
+AVX2_F16C void qa_x86_quantize_q5_1(const float *src, void *dst, size_t n)
 {
 	uint8_t *out = dst;
 	for (size_t b = 0; b < n / 32; b++, src += 32, out += 24) {
@@ -221,8 +229,8 @@ AVX2 void qa_x86_quantize_q5_1(const float *src, void *dst, size_t n)
 		block_range(src, x, &mn, &mx);
 		float d = (mx - mn) / 31;
 		float id = d != 0.0f ? 1.0f / d : 0.0f;
-		put16(out, qa_fp32_to_fp16(d));
-		put16(out + 2, qa_fp32_to_fp16(mn));
+		put16(out, to_fp16(d));
+		put16(out + 2, to_fp16(mn));
 		__m256 vid = _mm256_set1_ps(id), vmn = _mm256_set1_ps(mn), half = _mm256_set1_ps(0.5f);
 		__m256i q[4];
 		for (int k = 0; k < 4; k++) /* no cap: the low byte of the truncated value */
@@ -243,7 +251,7 @@ AVX2 static __m256 round_away(__m256 v)
 	return _mm256_add_ps(t, step);
 }
 
-AVX2 void qa_x86_quantize_q8_0(const float *src, void *dst, size_t n)
+AVX2_F16C void qa_x86_quantize_q8_0(const float *src, void *dst, size_t n)
 {
 	uint8_t *out = dst;
 	const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -258,7 +266,7 @@ AVX2 void qa_x86_quantize_q8_0(const float *src, void *dst, size_t n)
 		float amax = hmax(a);
 		float d = amax / 127;
 		float id = d != 0.0f ? 1.0f / d : 0.0f;
-		put16(out, qa_fp32_to_fp16(d));
+		put16(out, to_fp16(d));
 		__m256 vid = _mm256_set1_ps(id);
 		for (int k = 0; k < 4; k++) {
 			__m256i q = _mm256_cvttps_epi32(round_away(_mm256_mul_ps(x[k], vid)));

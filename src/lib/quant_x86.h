@@ -5,7 +5,7 @@
  * Each qa_x86_* function has the contract of the scalar function of the
  * same name without "x86_" (quant.h) and produces the same bytes or floats.
  * They may only be called when qa_quant_x86_available(f16c) is true, f16c
- * being true for the f16 pair.  QA_QUANT_X86 is 0 where the compiler cannot
+ * being true for all but the bf16 pair.  QA_QUANT_X86 is 0 where the compiler cannot
  * build them; nothing here exists then.
  */
 #ifndef QA_QUANT_X86_H
