@@ -1,6 +1,7 @@
 /*
  * cli.c - shared helpers of the command implementations.
  */
+#define _GNU_SOURCE
 #include "cli.h"
 
 #include <errno.h>
@@ -41,6 +42,47 @@ bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 		return false;
 	*out = v;
 	return true;
+}
+
+int cli_getopt(struct cli_common *co, int argc, char **argv, const char *shortopts,
+               const struct option *opts)
+{
+	if (!co->started) {
+		co->started = true;
+		optind = 1;
+		opterr = 0;
+	}
+	for (;;) {
+		int c = getopt_long(argc, argv, shortopts, opts, NULL);
+		switch (c) {
+		case -1:
+			return -1;
+		case CLI_OPT_OUTPUT:
+			co->output = optarg;
+			continue;
+		case CLI_OPT_JSON:
+			co->json = true;
+			continue;
+		case CLI_OPT_THREADS:
+			if (cli_parse_threads(optarg, &co->threads))
+				continue;
+			co->status = cli_usage_error(co->cmd, co->usage,
+			                             "-j needs a thread count from 1 to 1024, not '%s'", optarg);
+			break;
+		case CLI_OPT_HELP:
+			co->help();
+			co->status = QA_EXIT_OK;
+			break;
+		case '?':
+		case ':':
+			co->status = cli_usage_error(co->cmd, co->usage, "unknown or incomplete option '%s'",
+			                             argv[optind - 1]);
+			break;
+		default:
+			return c;
+		}
+		return CLI_GETOPT_EXIT;
+	}
 }
 
 bool cli_parse_threads(const char *s, unsigned *out)

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <getopt.h>
+
 #include <jansson.h>
 
 #include "err.h"
@@ -36,6 +38,55 @@ int cmd_verify(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_shape_swap(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+
+/*
+ * Options every command spells the same way.  A command's option table lists
+ * the ones it takes with these entries, and cli_getopt handles them; the
+ * command's own option codes start at 256 (below CLI_OPT_JSON).
+ *
+ *   -o, --output FILE   the output file (cli_common.output)
+ *   -j, --threads N     worker threads, 1..1024 (cli_common.threads; 0: all cores)
+ *       --json          JSON on stdout (cli_common.json)
+ *   -h, --help          the command's help on stdout, exit 0
+ */
+#define CLI_OPT_OUTPUT 'o'
+#define CLI_OPT_THREADS 'j'
+#define CLI_OPT_HELP 'h'
+#define CLI_OPT_JSON 0x1000
+#define CLI_OPTION_OUTPUT { "output", required_argument, NULL, CLI_OPT_OUTPUT }
+#define CLI_OPTION_THREADS { "threads", required_argument, NULL, CLI_OPT_THREADS }
+#define CLI_OPTION_JSON { "json", no_argument, NULL, CLI_OPT_JSON }
+#define CLI_OPTION_HELP { "help", no_argument, NULL, CLI_OPT_HELP }
+#define CLI_OPTION_END { NULL, 0, NULL, 0 }
+
+/* The parse state of one command line: what the command is, and the values
+ * of the common options.  Start it with CLI_COMMON_INIT. */
+struct cli_common {
+	const char *cmd;        /* "hash" */
+	const char *usage;      /* the one-line synopsis */
+	void (*help)(void);     /* prints the help text to stdout */
+	const char *output;     /* -o: NULL when not given */
+	unsigned threads;       /* -j: 0 when not given */
+	bool json;              /* --json */
+	int status;             /* the exit status when cli_getopt returns CLI_GETOPT_EXIT */
+	bool started;           /* getopt's state was reset for this command line */
+};
+#define CLI_COMMON_INIT(cmd, usage, help) { (cmd), (usage), (help), NULL, 0, false, 0, false }
+
+/* cli_getopt's "stop and exit with co->status" (help shown, or a usage error printed). */
+#define CLI_GETOPT_EXIT (-2)
+
+/*
+ * getopt_long over argv (argv[0] is the command name), with the common
+ * options handled here.  Returns the code of the next option the command
+ * handles itself (optarg set as usual), -1 when the options are done
+ * (operands start at optind), or CLI_GETOPT_EXIT after --help (status 0) or
+ * a usage error: an unknown or incomplete option, a bad -j value (status 2,
+ * message and synopsis printed).  Call it until it returns -1 or
+ * CLI_GETOPT_EXIT; the first call resets getopt's state.
+ */
+int cli_getopt(struct cli_common *co, int argc, char **argv, const char *shortopts,
+               const struct option *opts);
 
 /*
  * Print d as "quantaudit: FILE: offset N: reason" (without the offset part

@@ -70,28 +70,22 @@ static void print_human(const struct qa_diff_result *r)
 
 int cmd_diff(int argc, char **argv)
 {
-	enum { O_JSON = 256, O_REPORT, O_ID, O_TITLE, O_PLOT };
+	enum { O_REPORT = 256, O_ID, O_TITLE, O_PLOT };
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, O_JSON },
 		{ "report", required_argument, NULL, O_REPORT },
 		{ "id", required_argument, NULL, O_ID },
 		{ "title", required_argument, NULL, O_TITLE },
 		{ "plot-format", required_argument, NULL, O_PLOT },
-		{ "threads", required_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_JSON, CLI_OPTION_THREADS, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
-	bool as_json = false;
-	unsigned threads = 0;
+	struct cli_common co = CLI_COMMON_INIT("diff", usage, help);
 	struct qa_report_opts ro;
 	int c;
 	memset(&ro, 0, sizeof ro);
 	ro.plot_format = "png";
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(&co, argc, argv, "j:h", opts)) != -1) {
 		switch (c) {
-		case O_JSON: as_json = true; break;
+		case CLI_GETOPT_EXIT: return co.status;
 		case O_REPORT: ro.path = optarg; break;
 		case O_ID: ro.id = optarg; break;
 		case O_TITLE: ro.title = optarg; break;
@@ -100,15 +94,10 @@ int cmd_diff(int argc, char **argv)
 				return cli_usage_error("diff", usage, "--plot-format is png or svg, not '%s'", optarg);
 			ro.plot_format = optarg;
 			break;
-		case 'j':
-			if (!cli_parse_threads(optarg, &threads))
-				return cli_usage_error("diff", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
-			break;
-		case 'h': help(); return QA_EXIT_OK;
-		default:
-			return cli_usage_error("diff", usage, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
+	bool as_json = co.json;
+	unsigned threads = co.threads;
 	if (argc - optind != 2)
 		return cli_usage_error("diff", usage, argc - optind > 2 ? "too many arguments" : "need REF and ARTIFACT");
 	if ((ro.id || ro.title) && !ro.path)

@@ -63,41 +63,31 @@ static void print_gguf_hash(FILE *f, const struct qa_manifest *m, const char *la
 
 int cmd_hash(int argc, char **argv)
 {
-	enum { O_BLOCKS = 256, O_JSON, O_FORMAT };
+	enum { O_BLOCKS = 256, O_FORMAT };
 	static const struct option opts[] = {
 		{ "blocks", no_argument, NULL, O_BLOCKS },
-		{ "json", no_argument, NULL, O_JSON },
 		{ "format", required_argument, NULL, O_FORMAT },
-		{ "output", required_argument, NULL, 'o' },
-		{ "threads", required_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_JSON, CLI_OPTION_OUTPUT, CLI_OPTION_THREADS, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
+	struct cli_common co = CLI_COMMON_INIT("hash", usage, help);
 	bool blocks = false;
-	const char *format = NULL, *out = NULL;
-	unsigned threads = 0;
+	const char *format = NULL;
 	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:j:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(&co, argc, argv, "o:j:h", opts)) != -1) {
 		switch (c) {
+		case CLI_GETOPT_EXIT: return co.status;
 		case O_BLOCKS: blocks = true; break;
-		case O_JSON: format = "json"; break;
 		case O_FORMAT:
 			if (strcmp(optarg, "json") && strcmp(optarg, "table") && strcmp(optarg, "gguf-hash"))
 				return cli_usage_error("hash", usage, "unknown format '%s' (json, table or gguf-hash)", optarg);
 			format = optarg;
 			break;
-		case 'o': out = optarg; break;
-		case 'j':
-			if (!cli_parse_threads(optarg, &threads))
-				return cli_usage_error("hash", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
-			break;
-		case 'h': help(); return QA_EXIT_OK;
-		default:
-			return cli_usage_error("hash", usage, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
+	if (co.json)
+		format = "json";
+	const char *out = co.output;
+	unsigned threads = co.threads;
 	if (argc - optind != 1)
 		return cli_usage_error("hash", usage, argc - optind ? "too many arguments" : "missing FILE");
 	if (!format)

@@ -287,22 +287,14 @@ static int inspect_st(const char *path, bool as_json)
 int cmd_inspect(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'J' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_JSON, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
-	bool as_json = false;
+	struct cli_common co = CLI_COMMON_INIT("inspect", usage, help);
 	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'J': as_json = true; break;
-		case 'h': help(); return QA_EXIT_OK;
-		default:
-			return cli_usage_error("inspect", usage, "unknown option '%s'", argv[optind - 1]);
-		}
-	}
+	while ((c = cli_getopt(&co, argc, argv, "h", opts)) != -1)
+		if (c == CLI_GETOPT_EXIT)
+			return co.status;
+	bool as_json = co.json;
 	if (argc - optind != 1)
 		return cli_usage_error("inspect", usage, argc - optind ? "too many arguments" : "missing FILE");
 	const char *path = argv[optind];

@@ -69,33 +69,28 @@ static void print_human(const struct qa_swap_result *r, const char *label)
 
 int cmd_shape_swap(int argc, char **argv)
 {
-	enum { O_TYPE = 256, O_LABEL, O_JSON, O_REPORT, O_ID, O_TITLE, O_CLAIMS, O_PLOT };
+	enum { O_TYPE = 256, O_LABEL, O_REPORT, O_ID, O_TITLE, O_CLAIMS, O_PLOT };
 	static const struct option opts[] = {
 		{ "type", required_argument, NULL, O_TYPE },
 		{ "label", required_argument, NULL, O_LABEL },
-		{ "json", no_argument, NULL, O_JSON },
 		{ "report", required_argument, NULL, O_REPORT },
 		{ "id", required_argument, NULL, O_ID },
 		{ "title", required_argument, NULL, O_TITLE },
 		{ "claims", required_argument, NULL, O_CLAIMS },
 		{ "plot-format", required_argument, NULL, O_PLOT },
-		{ "threads", required_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_JSON, CLI_OPTION_THREADS, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
+	struct cli_common co = CLI_COMMON_INIT("shape-swap", usage, help);
 	uint32_t type = QA_TYPE_Q4_K;
-	bool as_json = false;
-	unsigned threads = 0;
 	const char *labels[64];
 	size_t n_labels = 0;
 	struct qa_report_opts ro;
 	int c;
 	memset(&ro, 0, sizeof ro);
 	ro.plot_format = "png";
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(&co, argc, argv, "j:h", opts)) != -1) {
 		switch (c) {
+		case CLI_GETOPT_EXIT: return co.status;
 		case O_TYPE: {
 			const struct qa_type_info *t = qa_type_by_name(optarg);
 			if (!t || !t->quantizable || t->block_elems == 1)
@@ -108,7 +103,6 @@ int cmd_shape_swap(int argc, char **argv)
 				return cli_usage_error("shape-swap", usage, "at most 64 labels");
 			labels[n_labels++] = optarg;
 			break;
-		case O_JSON: as_json = true; break;
 		case O_REPORT: ro.path = optarg; break;
 		case O_ID: ro.id = optarg; break;
 		case O_TITLE: ro.title = optarg; break;
@@ -118,15 +112,10 @@ int cmd_shape_swap(int argc, char **argv)
 				return cli_usage_error("shape-swap", usage, "--plot-format is png or svg, not '%s'", optarg);
 			ro.plot_format = optarg;
 			break;
-		case 'j':
-			if (!cli_parse_threads(optarg, &threads))
-				return cli_usage_error("shape-swap", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
-			break;
-		case 'h': help(); return QA_EXIT_OK;
-		default:
-			return cli_usage_error("shape-swap", usage, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
+	bool as_json = co.json;
+	unsigned threads = co.threads;
 	size_t n = (size_t)(argc - optind);
 	if (n == 0)
 		return cli_usage_error("shape-swap", usage, "missing REF");
