@@ -101,6 +101,33 @@ int cli_fail(const char *file, const struct qa_diag *d);
 int cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * Flush stdout: 0, or -1 when it cannot be written (now or before), with the
+ * first reason kept for cli_stdout_errno.  main checks stdout once at the
+ * end and prints the one line; commands flush only to stop early.
+ */
+int cli_flush(void);
+
+/* The errno of the first failed flush of stdout, or 0. */
+int cli_stdout_errno(void);
+
+/*
+ * s (from the command line or a file) escaped for the terminal (escape.h's
+ * policy), NUL-terminated in buf and cut with "..." to fit cap; returns buf.
+ */
+const char *cli_escape(char *buf, size_t cap, const char *s);
+
+/*
+ * Check an output path before any work starts, and print the one-line
+ * reason when it is refused: an empty path or a path naming the same file
+ * as one of the n inputs (same st_dev and st_ino, after symbolic links; a
+ * directory input counts with every file directly in it) is a usage error
+ * (2); an existing directory, or a directory that will not take a new file,
+ * is an I/O error (4).  Returns 0 when out is NULL or usable.
+ */
+int cli_check_output(const struct cli_common *co, const char *out, const char *const *inputs,
+                     size_t n);
+
 /* Parse a decimal unsigned integer in [min, max]; false on any junk. */
 bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 

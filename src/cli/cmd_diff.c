@@ -103,6 +103,10 @@ int cmd_diff(int argc, char **argv)
 	if ((ro.id || ro.title) && !ro.path)
 		return cli_usage_error("diff", usage, "--id and --title need --report");
 	const char *ref = argv[optind], *art = argv[optind + 1];
+	const char *inputs[] = { ref, art };
+	int crc = cli_check_output(&co, ro.path, inputs, 2);
+	if (crc)
+		return crc;
 	struct qa_diff_result *r;
 	const char *culprit = ref;
 	struct qa_diag d;
@@ -127,7 +131,7 @@ int cmd_diff(int argc, char **argv)
 			rc = jr;
 	} else {
 		print_human(r);
-		if (fflush(stdout) != 0)
+		if (cli_flush() != 0)
 			rc = QA_EXIT_IO;
 	}
 	qa_diff_free(r);

@@ -189,7 +189,7 @@ static int inspect_gguf(const char *path, bool as_json)
 			total += t->nbytes;
 		}
 		printf("  total: %zu tensors, %" PRIu64 " bytes of data\n", nt, total);
-		if (fflush(stdout) != 0)
+		if (cli_flush() != 0)
 			rc = QA_EXIT_IO;
 	}
 	qa_gguf_close(g);
@@ -277,7 +277,7 @@ static int inspect_st(const char *path, bool as_json)
 			total += t->end - t->begin;
 		}
 		printf("  total: %zu tensors, %" PRIu64 " bytes of data\n", nt, total);
-		if (fflush(stdout) != 0)
+		if (cli_flush() != 0)
 			rc = QA_EXIT_IO;
 	}
 	qa_st_close(st);

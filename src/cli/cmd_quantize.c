@@ -134,12 +134,14 @@ int cmd_quantize(int argc, char **argv)
 		o.pure_type = t->id;
 	}
 	const char *ref_path = argv[optind];
+	int rc = cli_check_output(&co, out, &ref_path, 1);
+	if (rc)
+		return rc;
 	struct qa_diag d;
 	struct qa_ref *r;
 	qa_diag_clear(&d);
 	if (qa_ref_open(&r, ref_path, &d))
 		return cli_fail(ref_path, &d);
-	int rc;
 	if (dry) {
 		rc = dry_run(r, &o);
 	} else {

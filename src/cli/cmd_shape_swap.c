@@ -125,9 +125,15 @@ int cmd_shape_swap(int argc, char **argv)
 		return cli_usage_error("shape-swap", usage, "give one --label per REF (%zu labels, %zu REFs)", n_labels, n);
 	if ((ro.id || ro.title || ro.claims_path) && !ro.path)
 		return cli_usage_error("shape-swap", usage, "--id, --title and --claims need --report");
+	const char *inputs[65];
+	for (size_t i = 0; i < n; i++)
+		inputs[i] = argv[optind + (int)i];
+	inputs[n] = ro.claims_path;
+	int rc = cli_check_output(&co, ro.path, inputs, n + 1);
+	if (rc)
+		return rc;
 	struct qa_swap_result *results[64] = { 0 };
 	const char *names[64];
-	int rc = QA_EXIT_OK;
 	bool any_div = false;
 	for (size_t i = 0; i < n; i++) {
 		const char *path = argv[optind + (int)i];
@@ -182,7 +188,7 @@ int cmd_shape_swap(int argc, char **argv)
 		char para[2048];
 		qa_report_swap_verdict((const struct qa_swap_result *const *)results, names, n, para, sizeof para);
 		printf("%s\n", para);
-		if (fflush(stdout) != 0) {
+		if (cli_flush() != 0) {
 			rc = QA_EXIT_IO;
 			goto done;
 		}

@@ -121,6 +121,9 @@ int cmd_synth(int argc, char **argv)
 	                    : !seen_kv ? "--kv-heads" : !seen_vocab ? "--vocab" : !out ? "-o" : NULL;
 	if (missing)
 		return cli_usage_error("synth", usage, "missing %s", missing);
+	int rc = cli_check_output(&co, out, NULL, 0);
+	if (rc)
+		return rc;
 
 	struct qa_diag d;
 	qa_diag_clear(&d);
@@ -132,10 +135,7 @@ int cmd_synth(int argc, char **argv)
 		return cli_usage_error("synth", usage, "%s", d.msg);
 	if (e)
 		return cli_fail(out, &d);
-	if (printf("%s: %" PRIu64 " tensors, %" PRIu64 " bytes\n", out, n_tensors, bytes) < 0 ||
-	    fflush(stdout) != 0) {
-		fprintf(stderr, "quantaudit: cannot write standard output\n");
-		return QA_EXIT_IO;
-	}
-	return QA_EXIT_OK;
+	char esc[1024];
+	printf("%s: %" PRIu64 " tensors, %" PRIu64 " bytes\n", cli_escape(esc, sizeof esc, out), n_tensors, bytes);
+	return QA_EXIT_OK; /* stdout is checked by main */
 }

@@ -116,7 +116,7 @@ int cmd_verify(int argc, char **argv)
 			printf("%s: FAILED against %s: %zu difference%s%s%s\n", path, mpath, v.n_items,
 			       v.n_items == 1 ? "" : "s", v.metadata_match ? "" : ", metadata changed",
 			       v.file_match ? "" : ", file digest differs");
-		if (fflush(stdout) != 0)
+		if (cli_flush() != 0)
 			rc = QA_EXIT_IO;
 	}
 	qa_verify_free(&v);
