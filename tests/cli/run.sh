@@ -267,6 +267,26 @@ h_err quantized-ref 2 'a reference must hold f32/f16/bf16 weights' diff $CORRUPT
 mkdir -p "$TMP/empty"
 h_err inspect-empty-dir 2 'no \.safetensors file in directory' inspect "$TMP/empty"
 
+# escaping: names and strings from tests/data/cli/hostile-names.gguf (written
+# by make-hostile.py from the GGUF specification) reach the terminal with
+# control, C1 and invalid bytes as \xNN (escape.h's policy, checked by hand
+# against the generator's bytes), and the JSON is valid, with U+FFFD and
+# *_hex fields holding the exact bytes (hex checked against the generator)
+H=tests/data/cli/hostile-names.gguf
+t inspect-hostile 0 inspect $H
+t inspect-hostile-json 0 inspect --json $H
+if "$bin" inspect $H | grep -q "$(printf '\033')"; then
+	fail=$((fail + 1)); echo "FAIL  inspect-hostile-no-esc: an ESC byte reached stdout"
+else
+	pass=$((pass + 1)); echo "ok    inspect-hostile-no-esc"
+fi
+if "$bin" inspect --json $H | jq -e '.metadata_raw[0].key_hex == "6261642e6b65792efffe" and
+     .metadata_raw[1].value_hex == "636166c3201b5b33316d726564ff" and (.metadata | has("a\u0000x") and has("a\u0000y"))' >/dev/null 2>&1; then
+	pass=$((pass + 1)); echo "ok    inspect-hostile-json-hex"
+else
+	fail=$((fail + 1)); echo "FAIL  inspect-hostile-json-hex: invalid JSON or hex fields wrong"
+fi
+
 # /dev/full: one line, exit 4, for command output and help text alike
 if [ -w /dev/full ]; then
 	for args in "--help" "help diff" "--version" "inspect $REF" "inspect --json $REF" "hash $REF" \
