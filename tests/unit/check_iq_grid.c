@@ -384,6 +384,93 @@ START_TEST(builder_general)
 }
 END_TEST
 
+static uint32_t xs_next(uint32_t *st)
+{
+	uint32_t x = *st;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return *st = x;
+}
+
+/* Uniform in [-1, 1). */
+static float xs_unit(uint32_t *st)
+{
+	return (float)(xs_next(st) >> 8) / 8388608.0f - 1.0f;
+}
+
+/*
+ * Super-block kind k: ordinary, heavy-tailed, all equal, ties in pairs,
+ * few distinct values, sparse, one-signed, tiny, huge, sub-blocks of zeros.
+ */
+#define N_KINDS 12
+static void nasty_block(float *v, unsigned k, uint32_t *st)
+{
+	float s = 0.01f + fabsf(xs_unit(st));
+	for (int i = 0; i < 256; i++) {
+		float g = xs_unit(st) + xs_unit(st) + xs_unit(st);
+		switch (k) {
+		case 0: v[i] = s * g; break;
+		case 1: v[i] = s * g * (xs_next(st) % 50 == 0 ? 20.0f : 1.0f); break;
+		case 2: v[i] = s; break;
+		case 3: v[i] = i % 2 ? v[i - 1] : s * g; break;
+		case 4: v[i] = s * (float)((int)(xs_next(st) % 5) - 2); break;
+		case 5: v[i] = xs_next(st) % 9 == 0 ? s * g : 0.0f; break;
+		case 6: v[i] = fabsf(s * g); break;
+		case 7: v[i] = -fabsf(s * g); break;
+		case 8: v[i] = s * g * 1e-9f; break;
+		case 9: v[i] = s * g * 1e4f; break;
+		case 10: v[i] = (i / 16) % 3 == 1 ? 0.0f : s * g; break;
+		default: v[i] = (i / 8) % 2 ? s * g : -0.0f; break;
+		}
+	}
+}
+
+/*
+ * limits: the fast and the scalar search agree byte for byte, with and
+ * without weights (where the type takes none), on every kind of block and
+ * on weights with zeros, ties and a wide spread.
+ */
+START_TEST(paths_agree)
+{
+	const struct qa_type_info *t = qa_type_by_name(type_names[_i]);
+	bool iq1 = t->id == QA_TYPE_IQ1_S || t->id == QA_TYPE_IQ1_M;
+	bool (*path)(uint32_t, bool, const float *, void *, size_t, size_t, const float *) =
+		iq1 ? qa_quant_iq1_quantize_path : qa_quant_iq2_quantize_path;
+	enum { ROWS = 4, COLS = 256 * N_KINDS };
+	float *x = malloc(ROWS * COLS * sizeof *x), qw[COLS];
+	size_t nbytes = ROWS * N_KINDS * t->block_bytes;
+	uint8_t *fast = malloc(nbytes), *slow = malloc(nbytes);
+	uint32_t st = 7u + (uint32_t)_i;
+	for (int r = 0; r < ROWS; r++)
+		for (unsigned k = 0; k < N_KINDS; k++)
+			nasty_block(x + r * COLS + 256 * k, k, &st);
+	for (int c = 0; c < COLS; c++) {
+		uint32_t u = xs_next(&st) % 10;
+		qw[c] = u == 0 ? 0.0f : u == 1 ? 1.0f : expf(4.0f * xs_unit(&st));
+	}
+	for (int weighted = 1; weighted >= 0; weighted--) {
+		const float *w = weighted ? qw : NULL;
+		bool ok = path(t->id, false, x, slow, ROWS, COLS, w);
+		ck_assert(ok == path(t->id, true, x, fast, ROWS, COLS, w));
+		ck_assert(ok == (weighted || !qa_quant_ops(t->id)->requires_imatrix));
+		if (ok)
+			ck_assert_msg(memcmp(fast, slow, nbytes) == 0, "%s %s: paths differ", t->name,
+			              weighted ? "weighted" : "unweighted");
+	}
+	/* And on the oracle input with its weights. */
+	uint8_t *a = malloc(N_INPUT / 256 * t->block_bytes), *b = malloc(N_INPUT / 256 * t->block_bytes);
+	ck_assert(path(t->id, false, input, a, NROW, NPR, imatrix));
+	ck_assert(path(t->id, true, input, b, NROW, NPR, imatrix));
+	ck_assert_mem_eq(a, b, N_INPUT / 256 * t->block_bytes);
+	free(a);
+	free(b);
+	free(x);
+	free(fast);
+	free(slow);
+}
+END_TEST
+
 /* malformed: decoding arbitrary bytes is memory-safe, and finite wherever the scale is. */
 START_TEST(decode_garbage)
 {
@@ -427,6 +514,7 @@ static Suite *iq_grid_suite(void)
 	tcase_add_loop_test(limits, zeros_and_round_trip, 0, N_TYPES);
 	tcase_add_test(limits, sign_parity);
 	tcase_add_test(limits, builder_general);
+	tcase_add_loop_test(limits, paths_agree, 0, N_TYPES);
 	tcase_set_timeout(limits, 120);
 	suite_add_tcase(s, limits);
 	TCase *bad = tcase_create("malformed");
