@@ -66,7 +66,11 @@ const struct qa_quant_ops *qa_quant_ops(uint32_t id);
  */
 size_t qa_quant_find_nonfinite(const float *src, size_t n);
 
-/* Per-type entry points, grouped by family (quant_fp.c, quant_legacy.c, quant_k.c, quant_iq.c). */
+/*
+ * Per-type entry points, grouped by family (quant_fp.c, quant_legacy.c,
+ * quant_k.c, quant_iq.c, quant_iq4xs.c, quant_iq3.c, quant_tq.c,
+ * quant_mxfp4.c).
+ */
 void qa_quantize_f32(const float *src, void *dst, size_t n);
 void qa_dequantize_f32(const void *src, float *dst, size_t n);
 void qa_quantize_f16(const float *src, void *dst, size_t n);
@@ -163,5 +167,27 @@ bool qa_quant_iq2_quantize_path(uint32_t type, bool fast, const float *src, void
                                 size_t n_per_row, const float *qw);
 bool qa_quant_iq1_quantize_path(uint32_t type, bool fast, const float *src, void *dst, size_t nrow,
                                 size_t n_per_row, const float *qw);
+
+/* iq4_xs, iq3_xxs and iq3_s (quant_iq4xs.c, quant_iq3.c): weighted as ggml weights them. */
+void qa_quantize_iq4_xs(const float *src, void *dst, size_t n);
+void qa_quantize_rows_iq4_xs(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                             const float *qw);
+void qa_dequantize_iq4_xs(const void *src, float *dst, size_t n);
+void qa_quantize_iq3_xxs(const float *src, void *dst, size_t n);
+void qa_quantize_rows_iq3_xxs(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                              const float *qw);
+void qa_dequantize_iq3_xxs(const void *src, float *dst, size_t n);
+void qa_quantize_iq3_s(const float *src, void *dst, size_t n);
+void qa_quantize_rows_iq3_s(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                            const float *qw);
+void qa_dequantize_iq3_s(const void *src, float *dst, size_t n);
+
+/* tq1_0, tq2_0 (quant_tq.c) and mxfp4 (quant_mxfp4.c): ggml ignores importance weights. */
+void qa_quantize_tq1_0(const float *src, void *dst, size_t n);
+void qa_dequantize_tq1_0(const void *src, float *dst, size_t n);
+void qa_quantize_tq2_0(const float *src, void *dst, size_t n);
+void qa_dequantize_tq2_0(const void *src, float *dst, size_t n);
+void qa_quantize_mxfp4(const float *src, void *dst, size_t n);
+void qa_dequantize_mxfp4(const void *src, float *dst, size_t n);
 
 #endif
