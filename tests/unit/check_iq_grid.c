@@ -11,7 +11,10 @@
  *                        dequantization of every vector below;
  *   TYPE.imatrix.bin     ggml_quantize_chunk(TYPE, input.f32, 64 rows of
  *                        2048, importance weights iq.imatrix.f32);
- *   TYPE.bin             the same without weights (iq2_s, iq1_m).
+ *   TYPE.bin             the same without weights (iq2_s, iq1_m);
+ *   real-qwen2.*         one tensor of the real llama-quantize artifacts in
+ *                        ../shared/oracle/real, its bf16 reference and the
+ *                        importance weights llama-quantize used.
  */
 #include <check.h>
 #include <math.h>
@@ -193,6 +196,48 @@ START_TEST(oracle_dequantize)
 	check_digest(name, f, N_INPUT * sizeof *f);
 	free(f);
 	free(q);
+}
+END_TEST
+
+/*
+ * core: the real llama-quantize's bytes.  blk.0.attn_k.weight (256 x 128,
+ * bf16) of the real qwen2 checkpoint, as real-qwen2.RECIPE.imatrix.gguf holds
+ * it, equals our quantization under the weights llama-quantize derived from
+ * real-qwen2.imatrix.gguf (in_sum2 / counts).
+ */
+static const struct {
+	const char *recipe;
+	uint32_t type;
+} real_cases[] = {
+	{ "IQ2_XXS", QA_TYPE_IQ2_XXS }, { "IQ2_XS", QA_TYPE_IQ2_XS }, { "IQ2_M", QA_TYPE_IQ2_S },
+	{ "IQ1_S", QA_TYPE_IQ1_S },     { "IQ1_M", QA_TYPE_IQ1_M },
+};
+
+START_TEST(real_llama_quantize)
+{
+	enum { IN = 256, OUT = 128 };
+	const struct qa_type_info *t = qa_type_get(real_cases[_i].type);
+	size_t len, wlen, alen;
+	uint8_t *bf = tu_slurp(tu_path("fixtures/vectors/real-qwen2.attn_k.bf16"), &len);
+	float *w = tu_slurp(tu_path("fixtures/vectors/real-qwen2.attn_k.imatrix.f32"), &wlen);
+	char rel[128];
+	snprintf(rel, sizeof rel, "fixtures/vectors/real-qwen2.%s.attn_k.bin", real_cases[_i].recipe);
+	uint8_t *want = tu_slurp(tu_path(rel), &alen);
+	ck_assert(bf && len == IN * OUT * 2 && w && wlen == IN * 4 && want);
+	ck_assert_uint_eq(alen, OUT * IN / 256 * t->block_bytes);
+	float *x = malloc(IN * OUT * sizeof *x);
+	for (size_t i = 0; i < IN * OUT; i++) {
+		uint32_t u = (uint32_t)qa_load_le16(bf + 2 * i) << 16;
+		memcpy(&x[i], &u, 4);
+	}
+	uint8_t *got = malloc(alen);
+	qa_quant_ops(t->id)->quantize_rows(x, got, OUT, IN, w);
+	ck_assert_msg(memcmp(got, want, alen) == 0, "%s: not llama-quantize's bytes", t->name);
+	free(got);
+	free(x);
+	free(want);
+	free(w);
+	free(bf);
 }
 END_TEST
 
@@ -505,6 +550,7 @@ static Suite *iq_grid_suite(void)
 	tcase_add_loop_test(core, tables_match_ggml, 0, QA_IQ_GRID_COUNT);
 	tcase_add_loop_test(core, oracle_quantize, 0, N_VECTORS);
 	tcase_add_loop_test(core, oracle_dequantize, 0, N_VECTORS);
+	tcase_add_loop_test(core, real_llama_quantize, 0, (int)(sizeof real_cases / sizeof real_cases[0]));
 	tcase_set_timeout(core, 120);
 	suite_add_tcase(s, core);
 	TCase *limits = tcase_create("limits");
