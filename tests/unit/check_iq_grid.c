@@ -542,6 +542,37 @@ START_TEST(decode_garbage)
 }
 END_TEST
 
+/*
+ * malformed: importance weights from a hostile matrix (negative, NaN,
+ * infinite, huge) and extreme finite inputs: ggml aborts on some of these,
+ * we must not: both paths write the same whole blocks, which decode.
+ */
+START_TEST(hostile_weights)
+{
+	const struct qa_type_info *t = qa_type_by_name(type_names[_i]);
+	bool iq1 = t->id == QA_TYPE_IQ1_S || t->id == QA_TYPE_IQ1_M;
+	bool (*path)(uint32_t, bool, const float *, void *, size_t, size_t, const float *) =
+		iq1 ? qa_quant_iq1_quantize_path : qa_quant_iq2_quantize_path;
+	static const float bad[] = { -1.0f, NAN, INFINITY, -INFINITY, 3e38f, 0.0f, -0.0f, 1e-38f };
+	float x[1024], qw[1024], back[1024];
+	uint8_t q[4 * 82 + 1];
+	uint32_t st = 5;
+	for (int i = 0; i < 1024; i++) {
+		x[i] = xs_unit(&st) * (i < 256 ? 3e37f : i < 512 ? 1e-37f : 1.0f);
+		qw[i] = bad[xs_next(&st) % (sizeof bad / sizeof bad[0])];
+	}
+	uint8_t q2[4 * 82 + 1];
+	memset(q, 0xa5, sizeof q);
+	memset(q2, 0x5a, sizeof q2);
+	ck_assert(path(t->id, false, x, q, 1, 1024, qw));
+	ck_assert(path(t->id, true, x, q2, 1, 1024, qw));
+	/* Both paths write every byte, the same bytes, and stop at the end. */
+	ck_assert_mem_eq(q, q2, 4 * t->block_bytes);
+	ck_assert_uint_eq(q[4 * t->block_bytes], 0xa5);
+	qa_quant_ops(t->id)->dequantize(q, back, 1024);
+}
+END_TEST
+
 static Suite *iq_grid_suite(void)
 {
 	Suite *s = suite_create("iq_grid");
@@ -565,6 +596,7 @@ static Suite *iq_grid_suite(void)
 	suite_add_tcase(s, limits);
 	TCase *bad = tcase_create("malformed");
 	tcase_add_loop_test(bad, decode_garbage, 0, N_TYPES);
+	tcase_add_loop_test(bad, hostile_weights, 0, N_TYPES);
 	suite_add_tcase(s, bad);
 	return s;
 }
