@@ -17,6 +17,7 @@
  *                        importance weights llama-quantize used.
  */
 #include <check.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -103,33 +104,64 @@ static void check_digest(const char *name, const void *p, size_t n)
 	ck_assert_msg(strcmp(want, got) == 0, "%s: digest %s, ggml's %s", name, got, want);
 }
 
-/* core: the decode grid, the map and the neighbour lists equal ggml's, by digest. */
-START_TEST(tables_match_ggml)
+/* The decode grid, the map and the neighbour lists of grid id equal ggml's, by digest. */
+static void check_tables(int id)
 {
-	const struct qa_iq_grid *g = qa_iq_grid_get((enum qa_iq_grid_id)_i);
+	const struct qa_iq_grid *g = qa_iq_grid_get((enum qa_iq_grid_id)id);
 	char name[64];
 	ck_assert_ptr_nonnull(g);
 
 	uint8_t *words = malloc((size_t)g->npoints * 8);
 	for (unsigned j = 0; j < g->npoints; j++)
 		memcpy(words + 8 * j, g->bytes[j], 8);
-	snprintf(name, sizeof name, "%s.grid.u64", grid_names[_i]);
+	snprintf(name, sizeof name, "%s.grid.u64", grid_names[id]);
 	check_digest(name, words, (size_t)g->npoints * 8);
 	free(words);
 
 	uint8_t *map = malloc(g->map_size * 4);
 	for (size_t u = 0; u < g->map_size; u++)
 		qa_store_le32(map + 4 * u, (uint32_t)g->map[u]);
-	snprintf(name, sizeof name, "%s.map.i32", grid_names[_i]);
+	snprintf(name, sizeof name, "%s.map.i32", grid_names[id]);
 	check_digest(name, map, g->map_size * 4);
 	free(map);
 
 	uint8_t *nbr = malloc(g->n_neighbours * 2);
 	for (size_t k = 0; k < g->n_neighbours; k++)
 		qa_store_le16(nbr + 2 * k, g->neighbours[k]);
-	snprintf(name, sizeof name, "%s.nbr.u16", grid_names[_i]);
+	snprintf(name, sizeof name, "%s.nbr.u16", grid_names[id]);
 	check_digest(name, nbr, g->n_neighbours * 2);
 	free(nbr);
+}
+
+/* core: every grid's tables equal ggml's. */
+START_TEST(tables_match_ggml)
+{
+	check_tables(_i);
+}
+END_TEST
+
+static void *get_grid(void *arg)
+{
+	return (void *)qa_iq_grid_get((enum qa_iq_grid_id)(intptr_t)arg);
+}
+
+/*
+ * limits: first uses of all four grids from eight threads at once (each
+ * test runs in a fresh process, so the tables are built here, concurrently)
+ * give one table per grid, equal to ggml's.
+ */
+START_TEST(concurrent_build)
+{
+	pthread_t th[8];
+	void *got[8];
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, get_grid, (void *)(intptr_t)(i % 4)), 0);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(pthread_join(th[i], &got[i]), 0);
+	for (int i = 0; i < 4; i++)
+		ck_assert_ptr_eq(got[i], got[i + 4]);
+	for (int id = 0; id < QA_IQ_GRID_COUNT; id++)
+		check_tables(id);
 }
 END_TEST
 
@@ -591,6 +623,7 @@ static Suite *iq_grid_suite(void)
 	tcase_add_loop_test(limits, zeros_and_round_trip, 0, N_TYPES);
 	tcase_add_test(limits, sign_parity);
 	tcase_add_test(limits, builder_general);
+	tcase_add_test(limits, concurrent_build);
 	tcase_add_loop_test(limits, paths_agree, 0, N_TYPES);
 	tcase_set_timeout(limits, 120);
 	suite_add_tcase(s, limits);
