@@ -170,6 +170,21 @@ void qa_dequantize_iq2_s(const void *src, float *dst, size_t n);
 void qa_dequantize_iq1_s(const void *src, float *dst, size_t n);
 void qa_dequantize_iq1_m(const void *src, float *dst, size_t n);
 
+/*
+ * The grid searches have a scalar reference path (ggml's algorithm as
+ * stated) and a fast path (tabulated error terms, side-by-side sums) giving
+ * the same bytes; the entry points above use the fast one.  These quantize
+ * nrow rows of type (iq2_xxs, iq2_xs, iq2_s: the first; iq1_s, iq1_m: the
+ * second) with the chosen path (fast true or false) under the contract of
+ * quantize_rows.  They return false, writing nothing, for another type or
+ * for NULL weights where the type requires them.  Meant for tests and
+ * benchmarks that compare the paths.
+ */
+bool qa_quant_iq2_quantize_path(uint32_t type, bool fast, const float *src, void *dst, size_t nrow,
+                                size_t n_per_row, const float *qw);
+bool qa_quant_iq1_quantize_path(uint32_t type, bool fast, const float *src, void *dst, size_t nrow,
+                                size_t n_per_row, const float *qw);
+
 /* iq4_xs, iq3_xxs and iq3_s (quant_iq4xs.c, quant_iq3.c): weighted as ggml weights them. */
 void qa_quantize_iq4_xs(const float *src, void *dst, size_t n);
 void qa_quantize_rows_iq4_xs(const float *src, void *dst, size_t nrow, size_t n_per_row,
