@@ -85,10 +85,9 @@ static int json_output(json_t *root, const char *path, size_t flags)
 	if (!path) {
 		int rc = json_dumpf(root, stdout, flags);
 		json_decref(root);
-		if (rc != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
-			fprintf(stderr, "quantaudit: cannot write standard output\n");
+		/* a write error is reported once, by main's check of stdout */
+		if (rc != 0 || fputc('\n', stdout) == EOF || cli_flush() != 0)
 			return QA_EXIT_IO;
-		}
 		return QA_EXIT_OK;
 	}
 	struct qa_tmpfile t;

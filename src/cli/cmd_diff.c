@@ -130,7 +130,7 @@ int cli_diff_finish(struct qa_diff_result *r, struct cli_gate *g, struct qa_repo
 			       g->gate.counts[QA_ACTION_WARN], g->gate.counts[QA_ACTION_IGNORE]);
 		if (note)
 			printf("%s\n", note);
-		if (fflush(stdout) != 0)
+		if (cli_flush() != 0)
 			return QA_EXIT_IO;
 	}
 	char para[2048];
@@ -195,10 +195,8 @@ static void warn_imatrix(const struct qa_diff_result *r)
 
 int cmd_diff(int argc, char **argv)
 {
-	enum { O_JSON = 256, O_REPORT, O_ID, O_TITLE, O_PLOT, O_IMATRIX, O_POLICY, O_GITHUB, O_JUNIT, O_SHARD,
-	       O_DIGESTS };
+	enum { O_REPORT = 256, O_ID, O_TITLE, O_PLOT, O_IMATRIX, O_POLICY, O_GITHUB, O_JUNIT, O_SHARD, O_DIGESTS };
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, O_JSON },
 		{ "report", required_argument, NULL, O_REPORT },
 		{ "id", required_argument, NULL, O_ID },
 		{ "title", required_argument, NULL, O_TITLE },
@@ -209,14 +207,12 @@ int cmd_diff(int argc, char **argv)
 		{ "junit", required_argument, NULL, O_JUNIT },
 		{ "shard", required_argument, NULL, O_SHARD },
 		{ "file-digests", no_argument, NULL, O_DIGESTS },
-		{ "threads", required_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_OUTPUT, CLI_OPTION_JSON, CLI_OPTION_THREADS, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
+	struct cli_common co = CLI_COMMON_INIT("diff", usage, help);
 	struct cli_gate g;
 	memset(&g, 0, sizeof g);
 	struct qa_audit_shard sh = { 0, 0, false };
-	bool as_json = false;
 	struct qa_diff_opts dopts;
 	struct qa_imatrix *im = NULL;
 	struct qa_report_opts ro;
@@ -224,12 +220,13 @@ int cmd_diff(int argc, char **argv)
 	memset(&ro, 0, sizeof ro);
 	memset(&dopts, 0, sizeof dopts);
 	ro.plot_format = "png";
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "j:ho:", opts, NULL)) != -1) {
+	while ((c = cli_getopt(&co, argc, argv, "j:ho:", opts)) != -1) {
 		switch (c) {
-		case O_JSON: as_json = true; break;
-		case 'o': g.out_path = optarg; as_json = true; break;
+		case CLI_GETOPT_EXIT: return co.status;
+		case O_REPORT: ro.path = optarg; break;
+		case O_ID: ro.id = optarg; break;
+		case O_TITLE: ro.title = optarg; break;
+		case O_IMATRIX: dopts.imatrix_path = optarg; break;
 		case O_POLICY: g.policy_path = optarg; break;
 		case O_GITHUB: g.github = true; break;
 		case O_JUNIT: g.junit_path = optarg; break;
@@ -238,24 +235,16 @@ int cmd_diff(int argc, char **argv)
 				return cli_usage_error("diff", usage, "--shard needs K/N with 1 <= K <= N <= 256, not '%s'", optarg);
 			break;
 		case O_DIGESTS: sh.file_digests = true; break;
-		case O_REPORT: ro.path = optarg; break;
-		case O_ID: ro.id = optarg; break;
-		case O_TITLE: ro.title = optarg; break;
-		case O_IMATRIX: dopts.imatrix_path = optarg; break;
 		case O_PLOT:
 			if (strcmp(optarg, "png") && strcmp(optarg, "svg"))
 				return cli_usage_error("diff", usage, "--plot-format is png or svg, not '%s'", optarg);
 			ro.plot_format = optarg;
 			break;
-		case 'j':
-			if (!cli_parse_threads(optarg, &dopts.n_threads))
-				return cli_usage_error("diff", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
-			break;
-		case 'h': help(); return QA_EXIT_OK;
-		default:
-			return cli_usage_error("diff", usage, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
+	g.out_path = co.output;
+	bool as_json = co.json || co.output;
+	dopts.n_threads = co.threads;
 	if (argc - optind != 2)
 		return cli_usage_error("diff", usage, argc - optind > 2 ? "too many arguments" : "need REF and ARTIFACT");
 	if ((ro.id || ro.title) && !ro.path)
@@ -268,6 +257,14 @@ int cmd_diff(int argc, char **argv)
 	if (sh.n && dopts.imatrix_path)
 		return cli_usage_error("diff", usage, "--shard does not take --imatrix yet: audit unsharded");
 	const char *ref = argv[optind], *art = argv[optind + 1];
+	const char *inputs[] = { ref, art, dopts.imatrix_path, g.policy_path };
+	int crc = cli_check_output(&co, ro.path, inputs, 4);
+	if (!crc)
+		crc = cli_check_output(&co, co.output, inputs, 4);
+	if (!crc)
+		crc = cli_check_output(&co, g.junit_path, inputs, 4);
+	if (crc)
+		return crc;
 	if (sh.n) {
 		dopts.shard = &sh;
 		return run_shard(ref, art, &dopts, g.out_path, argc, argv);

@@ -135,7 +135,7 @@ int cli_swap_finish(struct qa_swap_result *const *results, const char *const *na
 			       g->gate.counts[QA_ACTION_WARN], g->gate.counts[QA_ACTION_IGNORE]);
 		if (note)
 			printf("%s\n", note);
-		if (fflush(stdout) != 0)
+		if (cli_flush() != 0)
 			return QA_EXIT_IO;
 	}
 	int er = cli_gate_emit(g, "shape-swap", para, ro ? ro->path : NULL, note);
@@ -144,12 +144,11 @@ int cli_swap_finish(struct qa_swap_result *const *results, const char *const *na
 
 int cmd_shape_swap(int argc, char **argv)
 {
-	enum { O_TYPE = 256, O_LABEL, O_JSON, O_REPORT, O_ID, O_TITLE, O_CLAIMS, O_PLOT, O_IMATRIX, O_POLICY, O_GITHUB,
+	enum { O_TYPE = 256, O_LABEL, O_REPORT, O_ID, O_TITLE, O_CLAIMS, O_PLOT, O_IMATRIX, O_POLICY, O_GITHUB,
 	       O_JUNIT, O_SHARD, O_DIGESTS };
 	static const struct option opts[] = {
 		{ "type", required_argument, NULL, O_TYPE },
 		{ "label", required_argument, NULL, O_LABEL },
-		{ "json", no_argument, NULL, O_JSON },
 		{ "report", required_argument, NULL, O_REPORT },
 		{ "id", required_argument, NULL, O_ID },
 		{ "title", required_argument, NULL, O_TITLE },
@@ -161,15 +160,13 @@ int cmd_shape_swap(int argc, char **argv)
 		{ "junit", required_argument, NULL, O_JUNIT },
 		{ "shard", required_argument, NULL, O_SHARD },
 		{ "file-digests", no_argument, NULL, O_DIGESTS },
-		{ "threads", required_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_OUTPUT, CLI_OPTION_JSON, CLI_OPTION_THREADS, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
+	struct cli_common co = CLI_COMMON_INIT("shape-swap", usage, help);
 	struct cli_gate g;
 	memset(&g, 0, sizeof g);
 	struct qa_audit_shard sh = { 0, 0, false };
 	uint32_t type = QA_TYPE_Q4_K;
-	bool as_json = false;
 	struct qa_swap_opts so;
 	const char *imatrix_path = NULL;
 	struct qa_imatrix *im = NULL;
@@ -180,19 +177,9 @@ int cmd_shape_swap(int argc, char **argv)
 	memset(&ro, 0, sizeof ro);
 	memset(&so, 0, sizeof so);
 	ro.plot_format = "png";
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "j:ho:", opts, NULL)) != -1) {
+	while ((c = cli_getopt(&co, argc, argv, "j:ho:", opts)) != -1) {
 		switch (c) {
-		case 'o': g.out_path = optarg; as_json = true; break;
-		case O_POLICY: g.policy_path = optarg; break;
-		case O_GITHUB: g.github = true; break;
-		case O_JUNIT: g.junit_path = optarg; break;
-		case O_SHARD:
-			if (!cli_parse_shard(optarg, &sh.k, &sh.n))
-				return cli_usage_error("shape-swap", usage, "--shard needs K/N with 1 <= K <= N <= 256, not '%s'", optarg);
-			break;
-		case O_DIGESTS: sh.file_digests = true; break;
+		case CLI_GETOPT_EXIT: return co.status;
 		case O_TYPE: {
 			const struct qa_type_info *t = qa_type_by_name(optarg);
 			if (!t || !t->quantizable || t->block_elems == 1)
@@ -205,26 +192,29 @@ int cmd_shape_swap(int argc, char **argv)
 				return cli_usage_error("shape-swap", usage, "at most 64 labels");
 			labels[n_labels++] = optarg;
 			break;
-		case O_JSON: as_json = true; break;
 		case O_REPORT: ro.path = optarg; break;
 		case O_ID: ro.id = optarg; break;
 		case O_TITLE: ro.title = optarg; break;
 		case O_CLAIMS: ro.claims_path = optarg; break;
 		case O_IMATRIX: imatrix_path = optarg; break;
+		case O_POLICY: g.policy_path = optarg; break;
+		case O_GITHUB: g.github = true; break;
+		case O_JUNIT: g.junit_path = optarg; break;
+		case O_SHARD:
+			if (!cli_parse_shard(optarg, &sh.k, &sh.n))
+				return cli_usage_error("shape-swap", usage, "--shard needs K/N with 1 <= K <= N <= 256, not '%s'", optarg);
+			break;
+		case O_DIGESTS: sh.file_digests = true; break;
 		case O_PLOT:
 			if (strcmp(optarg, "png") && strcmp(optarg, "svg"))
 				return cli_usage_error("shape-swap", usage, "--plot-format is png or svg, not '%s'", optarg);
 			ro.plot_format = optarg;
 			break;
-		case 'j':
-			if (!cli_parse_threads(optarg, &so.n_threads))
-				return cli_usage_error("shape-swap", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
-			break;
-		case 'h': help(); return QA_EXIT_OK;
-		default:
-			return cli_usage_error("shape-swap", usage, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
+	g.out_path = co.output;
+	bool as_json = co.json || co.output;
+	so.n_threads = co.threads;
 	size_t n = (size_t)(argc - optind);
 	if (n == 0)
 		return cli_usage_error("shape-swap", usage, "missing REF");
@@ -239,11 +229,24 @@ int cmd_shape_swap(int argc, char **argv)
 		                       "and --github to 'quantaudit merge'");
 	if (sh.file_digests && !sh.n)
 		return cli_usage_error("shape-swap", usage, "--file-digests needs --shard");
-	struct qa_swap_result *results[64] = { 0 };
-	const char *names[64];
 	if (sh.n && imatrix_path)
 		return cli_usage_error("shape-swap", usage, "--shard does not take --imatrix yet: audit unsharded");
-	int rc = sh.n ? QA_EXIT_OK : cli_gate_load(&g);
+	const char *inputs[67];
+	for (size_t i = 0; i < n; i++)
+		inputs[i] = argv[optind + (int)i];
+	inputs[n] = ro.claims_path;
+	inputs[n + 1] = imatrix_path;
+	inputs[n + 2] = g.policy_path;
+	int rc = cli_check_output(&co, ro.path, inputs, n + 3);
+	if (!rc)
+		rc = cli_check_output(&co, co.output, inputs, n + 3);
+	if (!rc)
+		rc = cli_check_output(&co, g.junit_path, inputs, n + 3);
+	if (rc)
+		return rc;
+	struct qa_swap_result *results[64] = { 0 };
+	const char *names[64];
+	rc = sh.n ? QA_EXIT_OK : cli_gate_load(&g);
 	if (rc)
 		return rc;
 	if (imatrix_path && (rc = cli_imatrix_load(imatrix_path, &im))) {

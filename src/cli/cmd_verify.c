@@ -50,42 +50,37 @@ static const char *kind_name(enum qa_verify_kind k)
 
 int cmd_verify(int argc, char **argv)
 {
-	enum { O_JSON = 256, O_POLICY, O_GITHUB, O_JUNIT };
+	enum { O_POLICY = 256, O_GITHUB, O_JUNIT };
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, O_JSON },
 		{ "policy", required_argument, NULL, O_POLICY },
 		{ "github", no_argument, NULL, O_GITHUB },
 		{ "junit", required_argument, NULL, O_JUNIT },
-		{ "threads", required_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_OUTPUT, CLI_OPTION_JSON, CLI_OPTION_THREADS, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
+	struct cli_common co = CLI_COMMON_INIT("verify", usage, help);
 	struct cli_gate g;
 	memset(&g, 0, sizeof g);
-	bool as_json = false;
-	unsigned threads = 0;
 	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "j:ho:", opts, NULL)) != -1) {
+	while ((c = cli_getopt(&co, argc, argv, "j:ho:", opts)) != -1) {
 		switch (c) {
-		case O_JSON: as_json = true; break;
-		case 'o': g.out_path = optarg; as_json = true; break;
+		case CLI_GETOPT_EXIT: return co.status;
 		case O_POLICY: g.policy_path = optarg; break;
 		case O_GITHUB: g.github = true; break;
 		case O_JUNIT: g.junit_path = optarg; break;
-		case 'j':
-			if (!cli_parse_threads(optarg, &threads))
-				return cli_usage_error("verify", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
-			break;
-		case 'h': help(); return QA_EXIT_OK;
-		default:
-			return cli_usage_error("verify", usage, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
+	g.out_path = co.output;
+	bool as_json = co.json || co.output;
+	unsigned threads = co.threads;
 	if (argc - optind != 2)
 		return cli_usage_error("verify", usage, argc - optind > 2 ? "too many arguments" : "need FILE and MANIFEST");
 	const char *path = argv[optind], *mpath = argv[optind + 1];
+	const char *inputs[] = { path, mpath, g.policy_path };
+	int crc = cli_check_output(&co, co.output, inputs, 3);
+	if (!crc)
+		crc = cli_check_output(&co, g.junit_path, inputs, 3);
+	if (crc)
+		return crc;
 	struct qa_manifest *want, *got;
 	struct qa_diag d;
 	qa_diag_clear(&d);
@@ -177,7 +172,7 @@ int cmd_verify(int argc, char **argv)
 			printf("Policy %s: %s (%zu failing, %zu warned, %zu ignored).\n", g.policy_path,
 			       g.gate.pass ? "PASS" : "FAIL", g.gate.counts[QA_ACTION_FAIL],
 			       g.gate.counts[QA_ACTION_WARN], g.gate.counts[QA_ACTION_IGNORE]);
-		if (fflush(stdout) != 0)
+		if (cli_flush() != 0)
 			rc = QA_EXIT_IO;
 	}
 	if (rc != QA_EXIT_IO && rc < QA_EXIT_USAGE) {
