@@ -97,7 +97,10 @@ enum qa_err qa_quantize_tensor(const float *w, uint64_t in, uint64_t out, uint32
 	memset(&j, 0, sizeof j);
 	j.t = qa_type_get(type);
 	if (!j.t || !ops || !ops->quantize)
-		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "type %s cannot be produced",
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   ops && ops->requires_imatrix ?
+		                   "type %s needs an importance matrix (--imatrix): ggml refuses it without one" :
+		                   "type %s cannot be produced",
 		                   qa_type_name(type));
 	if (!qa_layout_geom(l, in, out, j.t->block_elems, &j.g))
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor too large");
@@ -351,6 +354,24 @@ enum qa_err qa_quantize_check_imatrix(const struct qa_ref *r, const struct qa_qu
 	return QA_OK;
 }
 
+/*
+ * llama-quantize's tensor_requires_imatrix: it refuses the very low-bit
+ * types (iq2_xxs, iq2_xs, iq2_s, iq1_s, iq1_m, iq3_xxs) for a tensor it has
+ * no importance weights for, except token_embd and output.  unweighted says
+ * the tensor is quantized without weights.
+ */
+static enum qa_err check_llama_imatrix(const char *name, uint32_t type, bool unweighted,
+                                       struct qa_diag *d)
+{
+	const struct qa_quant_ops *ops = qa_quant_ops(type);
+	if (!unweighted || !ops || !ops->llama_requires_imatrix || strcmp(name, "token_embd.weight") == 0 ||
+	    strcmp(name, "per_layer_token_embd.weight") == 0 || strcmp(name, "output.weight") == 0)
+		return QA_OK;
+	return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+	                   "tensor %s: type %s needs an importance matrix (--imatrix with an entry for it), "
+	                   "as llama-quantize requires", name, qa_type_name(type));
+}
+
 static enum qa_err write_tensor(struct qa_ref *r, const struct qa_quantize_opts *o,
                                 const struct qa_quantize_item *it,
                                 struct qa_gguf_writer *w, struct qa_diag *d)
@@ -372,6 +393,8 @@ static enum qa_err write_tensor(struct qa_ref *r, const struct qa_quantize_opts 
 	struct qa_quantize_weights wt = { NULL, it->ne[0], t->ne[2] };
 	if (o->imatrix && it->plan.quantized &&
 	    (e = qa_imatrix_weights(o->imatrix, t->name, t->ne[0], t->ne[2], &wt.qw, d)))
+		goto done;
+	if ((e = check_llama_imatrix(t->name, it->plan.type, it->plan.quantized && !wt.qw, d)))
 		goto done;
 	e = qa_quantize_tensor_weighted(f, in, rows, it->plan.type,
 	                                it->layout_applied ? o->layout : QA_LAYOUT_OUT_IN, &wt,
