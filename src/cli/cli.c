@@ -54,6 +54,7 @@ bool cli_parse_threads(const char *s, unsigned *out)
 
 int cli_json_print(json_t *root)
 {
+	cli_remote_json(root);
 	int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(9));
 	json_decref(root);
 	if (rc != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0) {

@@ -66,8 +66,13 @@ int main(int argc, char **argv)
 		return QA_EXIT_OK;
 	}
 	for (size_t i = 0; i < n_commands; i++)
-		if (strcmp(a, commands[i].name) == 0)
-			return commands[i].run(argc - 1, argv + 1);
+		if (strcmp(a, commands[i].name) == 0) {
+			int sub_argc = argc - 1;
+			int rc = cli_remote_setup(&sub_argc, argv + 1);
+			if (rc)
+				return cli_remote_finish(rc);
+			return cli_remote_finish(commands[i].run(sub_argc, argv + 1));
+		}
 	fprintf(stderr, "quantaudit: '%s' is not a command\n", a);
 	usage(stderr);
 	return QA_EXIT_USAGE;

@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "remote.h"
 #include "source.h"
 
 /* config.json files are small; anything larger is not one. */
@@ -285,7 +286,8 @@ enum qa_err qa_config_load_beside(struct qa_model_config *out,
 	memcpy(path, dir, a);
 	memcpy(path + a, name, sizeof name);
 	struct stat sb;
-	if (stat(path, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+	if (qa_remote_is_url(path) ? !qa_remote_exists(path)
+	                           : stat(path, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
 		free(path);
 		return QA_OK;
 	}

@@ -33,10 +33,15 @@
 #define GGUF_HEADER_FIXED 24u   /* magic, version, tensor count, kv count */
 #define MIN_TENSOR_INFO 32u     /* empty name, one dimension */
 #define MIN_KV 13u              /* empty key, type, one-byte value */
-/* First header buffer; overridable at build time only to test the growth path. */
+/* First header buffer; overridable at build time only to test the growth path.
+ * It starts small and grows by 64 KiB (to at least what the parser found it
+ * needs) up to 4 MiB, then by 1/16, so that a remote header costs about its
+ * own size in transfers (see http.h) at a bounded number of re-parses. */
 #ifndef QA_GGUF_INITIAL_HEADER_BYTES
-#define QA_GGUF_INITIAL_HEADER_BYTES ((uint64_t)1 << 20)
+#define QA_GGUF_INITIAL_HEADER_BYTES ((uint64_t)64 << 10)
 #endif
+#define HEADER_STEP ((uint64_t)64 << 10)
+#define HEADER_STEP_UNTIL ((uint64_t)4 << 20)
 #define MAX_TENSOR_NAME 64u     /* ggml's GGML_MAX_NAME, names are shorter */
 
 /* ------------------------------------------------------------------ */
@@ -331,6 +336,7 @@ struct parser {
 	uint64_t file_size;
 	bool partial;   /* the buffer holds less than the whole file */
 	bool need_more; /* parsing ran off the end of a partial buffer */
+	uint64_t need_end; /* when need_more: the end offset that was wanted */
 	struct qa_diag *d;
 };
 
@@ -355,6 +361,7 @@ static bool p_short(struct parser *p, uint64_t n)
 	if (n <= qa_cursor_remaining(&p->c) || !p->partial)
 		return false;
 	p->need_more = true;
+	p->need_end = p_off(p) + n; /* n is at most the file left */
 	return true;
 }
 
@@ -846,7 +853,11 @@ enum qa_err qa_gguf_open(struct qa_gguf **out, struct qa_source *src,
 		free(buf); /* everything kept was copied into the arena */
 		if (e && p.need_more) {
 			reader_reset(g);
-			want = want > size / 2 ? size : want * 2;
+			uint64_t step = want < HEADER_STEP_UNTIL ? HEADER_STEP : want / 16;
+			uint64_t next = want + step;
+			if (p.need_end > next)
+				next = p.need_end;
+			want = next > size || next < want ? size : next;
 			continue;
 		}
 		break;
