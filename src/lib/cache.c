@@ -19,29 +19,38 @@
 #include "remote.h"
 #include "source.h"
 #include "tmpfile.h"
+#include "util.h"
 
 #define HEAD_FILE_MAX (((size_t)64 << 20) + 4096)
-
-static char *join(const char *a, const char *b)
-{
-	size_t n = strlen(a) + strlen(b) + 2;
-	char *p = malloc(n);
-	if (p)
-		snprintf(p, n, "%s/%s", a, b);
-	return p;
-}
 
 char *qa_cache_dir(void)
 {
 	const char *o = qa_remote_options()->cache_dir;
 	if (o && *o)
-		return strdup(o);
+		return qa_str_dup(o);
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
 	if (xdg && *xdg)
-		return join(xdg, "quantaudit");
+		return qa_path_join(xdg, "quantaudit");
 	if (home && *home)
-		return join(home, ".cache/quantaudit");
+		return qa_path_join(home, ".cache/quantaudit");
 	return NULL;
+}
+
+/* mkdir -p: create dir and its missing parents (errors show up when writing). */
+static void make_dirs(const char *dir)
+{
+	char p[4096];
+	size_t n = strlen(dir);
+	if (n == 0 || n >= sizeof p)
+		return;
+	memcpy(p, dir, n + 1);
+	for (size_t i = 1; i <= n; i++)
+		if (p[i] == '/' || p[i] == '\0') {
+			char c = p[i];
+			p[i] = '\0';
+			mkdir(p, 0777);
+			p[i] = c;
+		}
 }
 
 bool qa_cache_is_sha256(const char *s)
@@ -77,12 +86,10 @@ static char *entry_path(const char *sub, const char *name, bool create)
 		free(dir);
 		return NULL;
 	}
-	char *sd = join(dir, sub);
-	if (create && sd) {
-		mkdir(dir, 0777);
-		mkdir(sd, 0777);
-	}
-	char *p = sd ? join(sd, hex) : NULL;
+	char *sd = qa_path_join(dir, sub);
+	if (create && sd)
+		make_dirs(sd);
+	char *p = sd ? qa_path_join(sd, hex) : NULL;
 	free(sd);
 	free(dir);
 	return p;
@@ -252,12 +259,10 @@ static char *blob_path(const char *hex, bool create)
 		free(dir);
 		return NULL;
 	}
-	char *bd = join(dir, "blobs");
-	if (create && bd) {
-		mkdir(dir, 0777);
-		mkdir(bd, 0777);
-	}
-	char *p = bd ? join(bd, hex) : NULL;
+	char *bd = qa_path_join(dir, "blobs");
+	if (create && bd)
+		make_dirs(bd);
+	char *p = bd ? qa_path_join(bd, hex) : NULL;
 	free(bd);
 	free(dir);
 	return p;
@@ -304,15 +309,15 @@ static char *hf_root(void)
 	if (!v || !*v)
 		v = getenv("HUGGINGFACE_HUB_CACHE");
 	if (v && *v)
-		return strdup(v);
+		return qa_str_dup(v);
 	const char *home = getenv("HF_HOME");
 	if (home && *home)
-		return join(home, "hub");
+		return qa_path_join(home, "hub");
 	const char *xdg = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
 	if (xdg && *xdg)
-		return join(xdg, "huggingface/hub");
+		return qa_path_join(xdg, "huggingface/hub");
 	if (h && *h)
-		return join(h, ".cache/huggingface/hub");
+		return qa_path_join(h, ".cache/huggingface/hub");
 	return NULL;
 }
 
@@ -344,7 +349,7 @@ char *qa_cache_hf_lookup(const struct qa_hub_uri *u)
 	}
 	folder[k] = '\0';
 	char commit[64] = "";
-	char *repo = join(root, folder);
+	char *repo = qa_path_join(root, folder);
 	free(root);
 	if (!repo)
 		return NULL;
@@ -353,7 +358,7 @@ char *qa_cache_hf_lookup(const struct qa_hub_uri *u)
 	} else {
 		char rel[300];
 		snprintf(rel, sizeof rel, "refs/%s", u->rev);
-		char *rp = join(repo, rel);
+		char *rp = qa_path_join(repo, rel);
 		uint8_t *b;
 		size_t n;
 		if (rp && slurp(rp, 200, &b, &n)) {

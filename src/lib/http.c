@@ -25,6 +25,7 @@
 #include "cursor.h"
 #include "hub.h"
 #include "remote.h"
+#include "util.h"
 
 #define MAX_HOPS 10
 #define JOB_CHUNKS 64              /* 4 MiB per request */
@@ -46,17 +47,6 @@ static void wipe(void *p, size_t n)
 	volatile unsigned char *v = p;
 	while (n--)
 		*v++ = 0;
-}
-
-static char *dup_str(const char *s)
-{
-	if (!s)
-		return NULL;
-	size_t n = strlen(s) + 1;
-	char *p = malloc(n);
-	if (p)
-		memcpy(p, s, n);
-	return p;
 }
 
 void qa_http_meta_free(struct qa_http_meta *m)
@@ -321,7 +311,7 @@ static CURLcode perform(CURL *h, const char *url, const char *range, const char 
 	if (st >= 300 && st <= 399) {
 		char *loc = NULL;
 		if (curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
-			*redirect = dup_str(loc);
+			*redirect = qa_str_dup(loc);
 	}
 	curl_slist_free_all(list);
 	wipe(auth, sizeof auth);
@@ -417,7 +407,7 @@ static enum qa_err fetch(struct conn *c, const char *url, bool ranged, uint64_t 
 	if (qa_remote_options()->offline)
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "offline mode: %s is not cached", display);
 	for (;;) {
-		char *cur = dup_str(url), *next = NULL;
+		char *cur = qa_str_dup(url), *next = NULL;
 		struct hdrs hd;
 		CURLcode cc = CURLE_OK;
 		char range[64];
@@ -479,7 +469,7 @@ static enum qa_err fetch(struct conn *c, const char *url, bool ranged, uint64_t 
 			m->ranged = st == 206;
 			m->status = st;
 			free(m->final_url);
-			m->final_url = dup_str(cur);
+			m->final_url = qa_str_dup(cur);
 		}
 		free(cur);
 		if (ok_status && st == 206 && ranged && (!hd.has_cr || hd.cr_start != off + base_got)) {
@@ -766,14 +756,14 @@ static enum qa_err run_job(struct hsrc *s, struct conn *c, struct job *j, struct
 	memset(&m, 0, sizeof m);
 	m.size = UINT64_MAX;
 	pthread_mutex_lock(&s->mu);
-	char *du = dup_str(s->data_url);
+	char *du = qa_str_dup(s->data_url);
 	pthread_mutex_unlock(&s->mu);
 	if (!du)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	enum qa_err e = fetch(c, du, true, off, len, &sk, &m, s->input, s->base.name, d);
 	if (!e && m.final_url && strcmp(m.final_url, du) != 0) {
 		/* Later ranges go straight to where this one was served from. */
-		char *nu = dup_str(m.final_url);
+		char *nu = qa_str_dup(m.final_url);
 		pthread_mutex_lock(&s->mu);
 		if (nu) {
 			free(s->data_url);
@@ -786,7 +776,11 @@ static enum qa_err run_job(struct hsrc *s, struct conn *c, struct job *j, struct
 		qa_http_meta_free(&m);
 		memset(&m, 0, sizeof m);
 		m.size = UINT64_MAX;
-		sk.dst = s->map + off + sk.got;
+		sk.dst = s->map + off; /* the whole range again: it rewrites the same bytes */
+		sk.want = len;
+		sk.abs_base = off;
+		sk.got = 0;
+		sk.done = false;
 		e = fetch(c, s->url, true, off, len, &sk, &m, s->input, s->base.name, d);
 	}
 	if (!e && m.size != UINT64_MAX && m.size != s->base.size)
@@ -1008,7 +1002,12 @@ static enum qa_err make_backing(struct hsrc *s, struct qa_diag *d)
 	if (dir) {
 		char sub[4096];
 		snprintf(sub, sizeof sub, "%s/tmp", dir);
-		mkdir(dir, 0777);
+		for (size_t i = 1; sub[i]; i++)
+			if (sub[i] == '/') {
+				sub[i] = '\0';
+				mkdir(sub, 0777);
+				sub[i] = '/';
+			}
 		mkdir(sub, 0777);
 		if (snprintf(path, sizeof path, "%s/partial.XXXXXX", sub) < (int)sizeof path)
 			fd = mkstemp(path);
@@ -1064,7 +1063,7 @@ static bool open_blob(struct qa_source **out, const struct qa_http_meta *m, cons
 	free(p);
 	if (e)
 		return false;
-	char *nm = dup_str(display);
+	char *nm = qa_str_dup(display);
 	if (nm) {
 		free(src->name);
 		src->name = nm;
@@ -1083,8 +1082,8 @@ enum qa_err qa_http_source_open(struct qa_source **out, const char *url, const c
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	s->fd = -1;
 	s->base.ops = &http_ops;
-	s->base.name = dup_str(display);
-	s->url = dup_str(url);
+	s->base.name = qa_str_dup(display);
+	s->url = qa_str_dup(url);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	pthread_cond_init(&s->wcv, NULL);
@@ -1120,8 +1119,8 @@ enum qa_err qa_http_source_open(struct qa_source **out, const char *url, const c
 		memcpy(s->meta.etag, cm.etag, sizeof cm.etag);
 		s->meta.linked = cm.linked;
 		memcpy(s->meta.commit, cm.commit, sizeof cm.commit);
-		s->data_url = dup_str(url);
-		s->key = dup_str(refkey);
+		s->data_url = qa_str_dup(url);
+		s->key = qa_str_dup(refkey);
 		qa_remote_cache_hit(s->input);
 	} else {
 		struct conn c;
@@ -1148,7 +1147,7 @@ enum qa_err qa_http_source_open(struct qa_source **out, const char *url, const c
 			e = qa_diag_set(d, QA_ERR_NETWORK, QA_NO_OFFSET, "%s: the server gives no size", display);
 			goto fail;
 		}
-		s->data_url = dup_str(s->meta.final_url ? s->meta.final_url : url);
+		s->data_url = qa_str_dup(s->meta.final_url ? s->meta.final_url : url);
 		s->key = make_key(url, &s->meta);
 		if (!s->data_url || !s->key) {
 			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");

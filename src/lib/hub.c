@@ -16,6 +16,7 @@
 #include "cache.h"
 #include "http.h"
 #include "remote.h"
+#include "util.h"
 
 #define TREE_MAX ((size_t)64 << 20)
 
@@ -390,14 +391,14 @@ enum qa_err qa_hub_expand(const char *arg, char **out, char **candidates, struct
 		*candidates = NULL;
 	struct qa_hub_uri u;
 	if (strncmp(arg, "hf://", 5) != 0) {
-		*out = strdup(arg);
+		*out = qa_str_dup(arg);
 		return *out ? QA_OK : qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	}
 	enum qa_err e = qa_hub_parse(arg, &u, d);
 	if (e)
 		return e;
 	if (u.path[0]) {
-		*out = strdup(arg);
+		*out = qa_str_dup(arg);
 		return *out ? QA_OK : qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	}
 	json_t *tree;

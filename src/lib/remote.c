@@ -15,19 +15,11 @@
 #include "cache.h"
 #include "http.h"
 #include "hub.h"
+#include "util.h"
 
 static struct qa_remote_options opts;
 static bool opts_set;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-
-static char *dup_str(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *p = malloc(n);
-	if (p)
-		memcpy(p, s, n);
-	return p;
-}
 
 void qa_remote_options_default(struct qa_remote_options *o)
 {
@@ -63,7 +55,7 @@ bool qa_remote_is_url(const char *path)
 
 char *qa_remote_display_url(const char *url)
 {
-	char *out = dup_str(url);
+	char *out = qa_str_dup(url);
 	if (!out)
 		return NULL;
 	char *q = strpbrk(out, "?#");
@@ -114,12 +106,29 @@ void qa_remote_pin_set(const char *key, const char *commit)
 	struct pin *p = realloc(pins, (n_pins + 1) * sizeof *pins);
 	if (p) {
 		pins = p;
-		pins[n_pins].key = dup_str(key);
+		pins[n_pins].key = qa_str_dup(key);
 		snprintf(pins[n_pins].commit, sizeof pins[n_pins].commit, "%s", commit);
 		if (pins[n_pins].key)
 			n_pins++;
 	}
 	pthread_mutex_unlock(&mu);
+}
+
+char *qa_remote_pinned_url(const char *url)
+{
+	struct qa_hub_uri u;
+	char key[512], commit[64];
+	if (!url || strncmp(url, "hf://", 5) != 0 || qa_hub_parse(url, &u, NULL) != QA_OK || !u.path[0])
+		return NULL;
+	qa_hub_pin_key(&u, key, sizeof key);
+	if (!qa_remote_pin_get(key, commit, sizeof commit) || strcmp(commit, u.rev) == 0)
+		return NULL;
+	size_t n = strlen(u.repo) + strlen(commit) + strlen(u.path) + 32;
+	char *s = malloc(n);
+	if (s)
+		snprintf(s, n, "hf://%s%s@%s/%s", u.kind == QA_HUB_DATASET ? "datasets/" : "", u.repo,
+		         commit, u.path);
+	return s;
 }
 
 /* ---------------------------------------------------------------- statistics */
@@ -158,7 +167,7 @@ int qa_remote_input_add(const char *url, const char *commit)
 	if (p) {
 		inputs = p;
 		memset(&inputs[n_inputs], 0, sizeof *inputs);
-		inputs[n_inputs].url = dup_str(url);
+		inputs[n_inputs].url = qa_str_dup(url);
 		if (commit)
 			snprintf(inputs[n_inputs].commit, sizeof inputs[n_inputs].commit, "%s", commit);
 		if (inputs[n_inputs].url)
@@ -239,7 +248,7 @@ void qa_remote_integrity_fail(const char *msg)
 {
 	pthread_mutex_lock(&mu);
 	if (!integrity_msg)
-		integrity_msg = dup_str(msg);
+		integrity_msg = qa_str_dup(msg);
 	pthread_mutex_unlock(&mu);
 }
 
@@ -306,7 +315,7 @@ static enum qa_err open_hf(struct qa_source **out, const char *url, const char *
 		e = qa_source_open_file(&src, local, d);
 		free(local);
 		if (!e) {
-			char *nm = dup_str(display);
+			char *nm = qa_str_dup(display);
 			if (nm) {
 				free(src->name);
 				src->name = nm;

@@ -70,6 +70,14 @@ bool qa_remote_pin_get(const char *key, char *buf, size_t cap);
 /* Pin key to commit unless already pinned. */
 void qa_remote_pin_set(const char *key, const char *commit);
 
+/*
+ * url with the revision replaced by the commit the run pinned for it, for
+ * commands that must rerun on the same bytes ("hf://ORG/NAME@COMMIT/PATH"),
+ * as a new string; NULL when url is not an hf:// file URL or nothing is
+ * pinned for its revision.
+ */
+char *qa_remote_pinned_url(const char *url);
+
 /* ---- transfer statistics ---- */
 
 /* Register a remote input (display URL, pinned commit or NULL); returns its slot. */

@@ -34,7 +34,7 @@ TRANS=$F/micro-qwen2.pure-q4_K.transposed.gguf
 
 # ---------------------------------------------------------------- the repositories
 R=$TMP/root
-mkdir -p "$R/org/micro" "$R/org/micro-GGUF" "$R/org/sharded" "$R/org/other" "$TMP/local-sharded"
+mkdir -p "$R/org/micro" "$R/org/micro-GGUF" "$R/org/sharded" "$R/org/other" "$TMP/local-sharded" "$R/org/split-GGUF"
 cp "$REF" "$R/org/micro/model.safetensors"
 cp "$ART" "$R/org/micro-GGUF/micro-qwen2.Q4_K_M.gguf"
 cp "$TRANS" "$R/org/micro-GGUF/micro-qwen2.pure-q4_K.gguf"
@@ -43,9 +43,67 @@ cp "$ART" "$R/org/micro-GGUF/micro-qwen2.Q4_K_M.imatrix.gguf"
 cp "$TRANS" "$R/org/micro-GGUF/micro-qwen2.Q8_0.gguf"
 cp "$TRANS" "$R/org/micro-GGUF/micro-v2-Q8_0.gguf"
 cp "$ART" "$R/org/other/weights.gguf"
-# A two-shard checkpoint with its index, split from the fixture (same tensors, same bytes).
-"$PY" - "$REF" "$TMP/local-sharded" <<'EOF'
+# A two-shard checkpoint with its index, split from the fixture (same tensors, same bytes),
+# and the artifact split as llama-gguf-split does (gguf-split.cpp: the first shard keeps
+# every key, later shards carry only split.no/split.count/split.tensors.count; each shard
+# is a GGUF with its own tensor infos and aligned data).
+"$PY" - "$REF" "$TMP/local-sharded" "$ART" "$R/org/split-GGUF/micro-qwen2-Q4_K_M" <<'EOF'
 import json, struct, sys
+gsrc, gout = sys.argv[3], sys.argv[4]
+g = open(gsrc, "rb").read()
+pos = 24
+_, ver, nt, nkv = struct.unpack("<4sIQQ", g[:24])
+def skip(t, p):
+    fixed = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+    if t in fixed:
+        return p + fixed[t]
+    if t == 8:
+        return p + 8 + struct.unpack("<Q", g[p:p + 8])[0]
+    et, n = struct.unpack("<IQ", g[p:p + 12])
+    p += 12
+    for _ in range(n):
+        p = skip(et, p)
+    return p
+kvs, align = [], 32
+for _ in range(nkv):
+    start = pos
+    kl = struct.unpack("<Q", g[pos:pos + 8])[0]
+    key = g[pos + 8:pos + 8 + kl].decode()
+    t = struct.unpack("<I", g[pos + 8 + kl:pos + 12 + kl])[0]
+    pos = skip(t, pos + 12 + kl)
+    if key == "general.alignment":
+        align = struct.unpack("<I", g[pos - 4:pos])[0]
+    kvs.append(g[start:pos])
+tis = []
+for _ in range(nt):
+    nl = struct.unpack("<Q", g[pos:pos + 8])[0]
+    nd = struct.unpack("<I", g[pos + 8 + nl:pos + 12 + nl])[0]
+    q = pos + 12 + nl + 8 * nd
+    typ, off = struct.unpack("<IQ", g[q:q + 12])
+    tis.append((g[pos:q + 4], off))
+    pos = q + 12
+data0 = (pos + align - 1) // align * align
+ends = sorted(o for _, o in tis)[1:] + [len(g) - data0]
+size = {o: e - o for o, e in zip(sorted(o for _, o in tis), ends)}
+def kv(key, t, fmt, v):
+    k = key.encode()
+    return struct.pack("<Q", len(k)) + k + struct.pack("<I", t) + struct.pack(fmt, v)
+half = len(tis) // 2
+for i, part in enumerate([tis[:half], tis[half:]]):
+    split = [kv("split.no", 2, "<H", i), kv("split.count", 2, "<H", 2), kv("split.tensors.count", 5, "<i", len(tis))]
+    keys = (kvs if i == 0 else []) + split
+    body, infos, off = b"", b"", 0
+    for head, o in part:
+        blob = g[data0 + o:data0 + o + size[o]]
+        pad = (-off) % align
+        body += b"\0" * pad
+        off += pad
+        infos += head + struct.pack("<Q", off)
+        body += blob
+        off += len(blob)
+    h = struct.pack("<4sIQQ", b"GGUF", ver, len(part), len(keys)) + b"".join(keys) + infos
+    h += b"\0" * ((-len(h)) % align)
+    open("%s-%05d-of-00002.gguf" % (gout, i + 1), "wb").write(h + body)
 src, out = sys.argv[1], sys.argv[2]
 b = open(src, "rb").read()
 n = struct.unpack("<Q", b[:8])[0]
@@ -185,9 +243,40 @@ else bad quantize-remote-ref "the GGUF quantized from the remote reference diffe
 if grep -q '"transfer"' "$TMP/t.json" && grep -q '"commit": "[0-9a-f]\{40\}"' "$TMP/t.json" &&
 	! "$bin" diff "$REF" "$ART" --json | grep -q '"transfer"'; then ok transfer-object
 else bad transfer-object "no transfer object with a pinned commit in a remote run, or one in a local run"; fi
+mkdir -p "$TMP/rep"
+"$bin" diff "$HFREF" "$HFART" --report "$TMP/rep/audit.md" "${Q[@]}" >/dev/null 2>&1
+c1=$(printf 'org/micro' | sha1sum | cut -c1-40)
+c2=$(printf 'org/micro-GGUF' | sha1sum | cut -c1-40)
+if grep -q "^quantaudit diff hf://org/micro@$c1/model.safetensors hf://org/micro-GGUF@$c2/micro-qwen2.Q4_K_M.gguf" "$TMP/rep/audit.md"; then
+	ok falsifier-pinned-commit
+else bad falsifier-pinned-commit "$(grep -A3 Falsifier "$TMP/rep/audit.md" | tail -n 2)"; fi
 "$bin" hash -o "$TMP/remote.manifest" "$HFART" "${Q[@]}" 2>/dev/null
 if [ -s "$TMP/remote.manifest" ] && ! grep -q transfer "$TMP/remote.manifest"; then ok manifest-without-transfer
 else bad manifest-without-transfer "a manifest written from a remote input carries transfer data"; fi
+
+# ---------------------------------------------------------------- split GGUF, local and remote
+# Truth: the unsplit artifact.  The split one must give the same per-tensor results;
+# only the artifact's own path, size and digest differ.
+SPLIT=$R/org/split-GGUF/micro-qwen2-Q4_K_M-00001-of-00002.gguf
+drop_key() { awk -v k="  \"$1\": {" '
+	index($0, k) == 1 { skip = 1; next }
+	skip && /^  \}/ { skip = 0; next }
+	skip { next }
+	{ print }' "$2"; }
+"$bin" diff "$REF" "$SPLIT" --json >"$TMP/split.json" 2>"$TMP/split.err"
+rc=$?
+"$bin" diff "$REF" "$ART" --json >"$TMP/whole.json" 2>/dev/null
+if [ $rc = 1 ] && grep -q '"tensors"' "$TMP/split.json" &&
+	cmp -s <(drop_key artifact "$TMP/split.json") <(drop_key artifact "$TMP/whole.json"); then ok split-gguf-diff-local
+else bad split-gguf-diff-local "exit $rc: $(head -c 300 "$TMP/split.err")"; diff <(drop_key artifact "$TMP/split.json") <(drop_key artifact "$TMP/whole.json") | head -n 10; fi
+if [ "$("$bin" inspect --json "$SPLIT" | grep -c '"name":')" = "$("$bin" inspect --json "$ART" | grep -c '"name":')" ]; then ok split-gguf-inspect-all-tensors
+else bad split-gguf-inspect-all-tensors "the first shard does not list every tensor"; fi
+same split-gguf-diff-remote 1 "diff $HFREF hf://org/split-GGUF:Q4_K_M --json" "diff $REF $SPLIT --json"
+same split-gguf-inspect-remote 0 "inspect hf://org/split-GGUF:Q4_K_M" "inspect $SPLIT"
+same split-gguf-hash-remote 0 "hash --json hf://org/split-GGUF:Q4_K_M" "hash --json $SPLIT"
+mkdir -p "$TMP/lonely"
+cp "$SPLIT" "$TMP/lonely/"
+one_line_exit split-gguf-missing-shard 4 "lonely/micro-qwen2-Q4_K_M-00002-of-00002.gguf: cannot open" inspect "$TMP/lonely/micro-qwen2-Q4_K_M-00001-of-00002.gguf"
 
 # ---------------------------------------------------------------- header-only reads
 ctl reset=1
