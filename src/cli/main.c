@@ -40,6 +40,8 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < n_commands; i++)
 		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nRun 'quantaudit COMMAND --help' for a command's options.\n"
+	           "Every FILE may be an https:// or hf://ORG/NAME[@REV][/PATH|:QUANT] URL; every command\n"
+	           "takes --retries N, --retry-wait-ms MS, --cache DIR, --cache-blobs, --offline, --quiet.\n"
 	           "Exit status: 0 ok, 1 audit finding, 2 usage, 3 malformed input, 4 I/O or network error.\n");
 }
 

@@ -923,10 +923,90 @@ static enum qa_err hs_view(struct qa_source *src, uint64_t off, size_t len, cons
 	return e;
 }
 
+/*
+ * The heads of the files this process closed, so that opening a file again
+ * in the same run (format detection, then the reader) needs no request even
+ * when the cache directory cannot be written: a run reads one version of a
+ * file.  A few entries of at most HEAD_STASH_MAX bytes each.
+ */
+#define STASH_N 8
+#define HEAD_STASH_MAX ((size_t)4 << 20)
+struct stash_entry {
+	char *url, *key, *data_url;
+	struct qa_cache_meta cm;
+	uint8_t *head;
+	size_t len;
+};
+static struct stash_entry stash[STASH_N];
+static unsigned stash_next;
+static pthread_mutex_t stash_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void stash_put(const char *url, const char *key, const char *data_url,
+                      const struct qa_cache_meta *cm, const uint8_t *head, size_t len)
+{
+	if (len > HEAD_STASH_MAX)
+		len = HEAD_STASH_MAX;
+	uint8_t *h = malloc(len ? len : 1);
+	char *u = qa_str_dup(url), *k = qa_str_dup(key), *du = qa_str_dup(data_url);
+	if (!h || !u || !k || !du) {
+		free(h);
+		free(u);
+		free(k);
+		free(du);
+		return;
+	}
+	if (len)
+		memcpy(h, head, len);
+	pthread_mutex_lock(&stash_mu);
+	struct stash_entry *e = NULL;
+	for (unsigned i = 0; i < STASH_N && !e; i++)
+		if (stash[i].url && strcmp(stash[i].url, url) == 0)
+			e = &stash[i];
+	if (!e)
+		e = &stash[stash_next++ % STASH_N];
+	free(e->url);
+	free(e->key);
+	free(e->data_url);
+	free(e->head);
+	*e = (struct stash_entry){ u, k, du, *cm, h, len };
+	pthread_mutex_unlock(&stash_mu);
+}
+
+/* A copy of the stashed head of url (or alias): true when there is one. */
+static bool stash_get(const char *url, const char *alias, char *key, size_t keycap,
+                      char **data_url, struct qa_cache_meta *cm, uint8_t **head, size_t *len)
+{
+	bool found = false;
+	pthread_mutex_lock(&stash_mu);
+	for (unsigned i = 0; i < STASH_N && !found; i++) {
+		struct stash_entry *e = &stash[i];
+		if (!e->url || (strcmp(e->url, url) != 0 && !(alias && strcmp(e->url, alias) == 0)) ||
+		    strlen(e->key) >= keycap)
+			continue;
+		uint8_t *h = malloc(e->len ? e->len : 1);
+		char *du = qa_str_dup(e->data_url);
+		if (!h || !du) {
+			free(h);
+			free(du);
+			break;
+		}
+		if (e->len)
+			memcpy(h, e->head, e->len);
+		memcpy(key, e->key, strlen(e->key) + 1);
+		*data_url = du;
+		*cm = e->cm;
+		*head = h;
+		*len = e->len;
+		found = true;
+	}
+	pthread_mutex_unlock(&stash_mu);
+	return found;
+}
+
 static void save_to_cache(struct hsrc *s)
 {
-	if (!s->key || s->err || qa_remote_options()->offline)
-		return;
+	if (!s->key || !s->st || s->err || qa_remote_options()->offline)
+		return; /* nothing read yet (e.g. served from a blob), or nothing to trust */
 	uint64_t prefix = 0;
 	while (prefix < s->nchunks && s->st[prefix] == CH_PRESENT)
 		prefix++;
@@ -945,6 +1025,7 @@ static void save_to_cache(struct hsrc *s)
 	cm.linked = s->meta.linked;
 	memcpy(cm.commit, s->meta.commit, sizeof cm.commit);
 	qa_cache_head_store(s->key, &cm, s->map, (size_t)keep, NULL);
+	stash_put(s->url, s->key, s->data_url, &cm, s->map, (size_t)keep);
 	if (qa_remote_options()->cache_blobs && s->present == s->nchunks) {
 		uint8_t dg[QA_SHA256_LEN];
 		char hex[2 * QA_SHA256_LEN + 1];
@@ -1100,7 +1181,10 @@ enum qa_err qa_http_source_open(struct qa_source **out, const char *url, const c
 		goto fail;
 	}
 	bool offline = qa_remote_options()->offline;
-	if (!offline && alias &&
+	char *stash_url = NULL;
+	if (stash_get(url, alias, refkey, sizeof refkey, &stash_url, &cm, &head, &head_len)) {
+		cached = true; /* opened before in this run */
+	} else if (!offline && alias &&
 	    (qa_cache_ref_load(url, refkey, sizeof refkey) ||
 	     qa_cache_ref_load(alias, refkey, sizeof refkey)) &&
 	    qa_cache_head_load(refkey, &cm, &head, &head_len)) {
@@ -1119,7 +1203,7 @@ enum qa_err qa_http_source_open(struct qa_source **out, const char *url, const c
 		memcpy(s->meta.etag, cm.etag, sizeof cm.etag);
 		s->meta.linked = cm.linked;
 		memcpy(s->meta.commit, cm.commit, sizeof cm.commit);
-		s->data_url = qa_str_dup(url);
+		s->data_url = stash_url ? stash_url : qa_str_dup(url);
 		s->key = qa_str_dup(refkey);
 		qa_remote_cache_hit(s->input);
 	} else {
@@ -1200,7 +1284,7 @@ enum qa_err qa_http_source_open(struct qa_source **out, const char *url, const c
 	size_t lens[2] = { first_len, head_len };
 	for (int k = 0; k < 2; k++) {
 		size_t n = lens[k];
-		if (!srcs[k] || (uint64_t)n > s->base.size)
+		if (!srcs[k] || n == 0 || (uint64_t)n > s->base.size)
 			continue;
 		memcpy(s->map, srcs[k], n);
 		for (uint64_t c = 0; c < s->nchunks; c++) {

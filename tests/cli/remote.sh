@@ -247,7 +247,7 @@ mkdir -p "$TMP/rep"
 "$bin" diff "$HFREF" "$HFART" --report "$TMP/rep/audit.md" "${Q[@]}" >/dev/null 2>&1
 c1=$(printf 'org/micro' | sha1sum | cut -c1-40)
 c2=$(printf 'org/micro-GGUF' | sha1sum | cut -c1-40)
-if grep -q "^quantaudit diff hf://org/micro@$c1/model.safetensors hf://org/micro-GGUF@$c2/micro-qwen2.Q4_K_M.gguf" "$TMP/rep/audit.md"; then
+if grep -q "^quantaudit diff .*hf://org/micro@$c1/model.safetensors hf://org/micro-GGUF@$c2/micro-qwen2.Q4_K_M.gguf$" "$TMP/rep/audit.md"; then
 	ok falsifier-pinned-commit
 else bad falsifier-pinned-commit "$(grep -A3 Falsifier "$TMP/rep/audit.md" | tail -n 2)"; fi
 "$bin" hash -o "$TMP/remote.manifest" "$HFART" "${Q[@]}" 2>/dev/null
