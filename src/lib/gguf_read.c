@@ -40,7 +40,6 @@
 #endif
 #define HEADER_STEP ((uint64_t)64 << 10)
 #define HEADER_STEP_UNTIL ((uint64_t)4 << 20)
-#define MAX_TENSOR_NAME 64u     /* ggml's GGML_MAX_NAME, names are shorter */
 
 const char *qa_gguf_vtype_name(uint32_t t)
 {
@@ -440,6 +439,7 @@ static enum qa_err parse_kvs(struct parser *p, uint64_t n_kv)
 		r.pub.offset = p_off(p);
 		if ((e = p_string(p, "metadata key", &r.pub.key, &r.key_len)))
 			return e;
+		r.pub.key_len = r.key_len;
 		qa_gguf_printable(nb, sizeof nb, r.pub.key, r.key_len);
 		if (qa_htab_find(&g->kv_index, kv_key, g, r.pub.key, r.key_len) != SIZE_MAX)
 			return qa_diag_set(p->d, QA_ERR_FORMAT, r.pub.offset,
@@ -487,6 +487,7 @@ static enum qa_err parse_tensor_infos(struct parser *p, uint64_t n_tensors)
 		t->info_offset = p_off(p);
 		if ((e = p_string(p, "tensor name", &t->name, &r.name_len)))
 			return e;
+		t->name_len = r.name_len;
 		qa_gguf_printable(nb, sizeof nb, t->name, r.name_len);
 		if (qa_htab_find(&g->tensor_index, tensor_key, g, t->name, r.name_len) != SIZE_MAX)
 			return qa_diag_set(p->d, QA_ERR_FORMAT, t->info_offset,
@@ -627,9 +628,10 @@ static enum qa_err parse(struct parser *p)
 }
 
 /* The tensor named name in g's own table (not its other shards), or NULL. */
-static const struct qa_gguf_tensor *find_own(const struct qa_gguf *g, const char *name)
+static const struct qa_gguf_tensor *find_own(const struct qa_gguf *g, const char *name,
+                                             uint64_t len)
 {
-	size_t i = qa_htab_find(&g->tensor_index, tensor_key, g, name, strlen(name));
+	size_t i = qa_htab_find(&g->tensor_index, tensor_key, g, name, len);
 	return i == SIZE_MAX ? NULL : &g->tensors[i].pub;
 }
 
@@ -689,9 +691,10 @@ static enum qa_err open_split(struct qa_gguf *g, struct qa_diag *d)
 		}
 		for (size_t i = 0; i < part->n_tensors && !e; i++) {
 			const char *tn = part->tensors[i].pub.name;
-			bool dup = find_own(g, tn) != NULL;
+			uint64_t tl = part->tensors[i].name_len;
+			bool dup = find_own(g, tn, tl) != NULL;
 			for (size_t j = 0; j + 1 < g->n_parts && !dup; j++)
-				dup = find_own(g->parts[j], tn) != NULL;
+				dup = find_own(g->parts[j], tn, tl) != NULL;
 			if (dup)
 				e = qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
 				                "%s: tensor \"%s\" is also in an earlier shard", path,
@@ -722,10 +725,10 @@ static enum qa_err open_split(struct qa_gguf *g, struct qa_diag *d)
 /* The reader (g or one of its other shards) whose table holds t, or NULL. */
 static struct qa_gguf *owner_of(struct qa_gguf *g, const struct qa_gguf_tensor *t)
 {
-	if (find_own(g, t->name) == t)
+	if (find_own(g, t->name, t->name_len) == t)
 		return g;
 	for (size_t j = 0; j < g->n_parts; j++)
-		if (find_own(g->parts[j], t->name) == t)
+		if (find_own(g->parts[j], t->name, t->name_len) == t)
 			return g->parts[j];
 	return NULL;
 }
@@ -837,9 +840,10 @@ const struct qa_gguf_tensor *qa_gguf_tensor_find(const struct qa_gguf *g,
 {
 	if (!name)
 		return NULL;
-	const struct qa_gguf_tensor *t = find_own(g, name);
+	uint64_t len = strlen(name);
+	const struct qa_gguf_tensor *t = find_own(g, name, len);
 	for (size_t j = 0; !t && j < g->n_parts; j++)
-		t = find_own(g->parts[j], name);
+		t = find_own(g->parts[j], name, len);
 	return t;
 }
 
