@@ -3,6 +3,7 @@
  */
 #include "quantize.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "cursor.h"
 #include "gguf.h"
+#include "order.h"
 #include "pool.h"
 #include "quant.h"
 #include "types.h"
@@ -130,6 +132,14 @@ enum qa_err qa_quantize_plan_types(const struct qa_ref *r, const struct qa_recip
                                    uint32_t pure_type, struct qa_plan_entry *out,
                                    struct qa_diag *d)
 {
+	return qa_quantize_plan_types_with(r, rec, pure_type, NULL, out, d);
+}
+
+enum qa_err qa_quantize_plan_types_with(const struct qa_ref *r, const struct qa_recipe *rec,
+                                        uint32_t pure_type,
+                                        const struct qa_recipe_overrides *ov,
+                                        struct qa_plan_entry *out, struct qa_diag *d)
+{
 	size_t n = qa_ref_n_tensors(r);
 	struct qa_plan_tensor *pt = calloc(n ? n : 1, sizeof *pt);
 	if (!pt)
@@ -145,9 +155,26 @@ enum qa_err qa_quantize_plan_types(const struct qa_ref *r, const struct qa_recip
 	}
 	struct qa_model_shape m;
 	qa_ref_model_shape(r, &m);
-	enum qa_err e = qa_recipe_plan(rec, pure_type, &m, pt, n, out, d);
+	enum qa_err e = qa_recipe_plan_with(rec, pure_type, ov, &m, pt, n, out, d);
+	/* llama-quantize keeps what it does not quantize exactly as the GGUF
+	 * reference has it (the f32 rule is the converter's, for safetensors) */
+	if (!e && qa_ref_format(r) == QA_FORMAT_GGUF)
+		for (size_t i = 0; i < n; i++)
+			if (!out[i].quantized && out[i].type != pt[i].src_type) {
+				out[i].type = pt[i].src_type;
+				snprintf(out[i].rule, sizeof out[i].rule, "not quantized: keeps %s",
+				         qa_type_name(pt[i].src_type));
+			}
 	free(pt);
 	return e;
+}
+
+/* ggml_n_dims: dimensions up to the last one larger than 1 (at least 1). */
+static uint32_t written_dims(const uint64_t ne[4], uint32_t n_dims)
+{
+	while (n_dims > 1 && ne[n_dims - 1] == 1)
+		n_dims--;
+	return n_dims;
 }
 
 enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_opts *o,
@@ -157,6 +184,8 @@ enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_op
 	size_t n = qa_ref_n_tensors(r);
 	struct qa_plan_entry *pe = calloc(n ? n : 1, sizeof *pe);
 	struct qa_quantize_item *items = calloc(n ? n : 1, sizeof *items);
+	size_t *order = NULL;
+	const char **names = NULL;
 	enum qa_err e = QA_OK;
 	if (!pe || !items) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
@@ -173,16 +202,27 @@ enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_op
 			goto done;
 		}
 	}
-	if ((e = qa_quantize_plan_types(r, o->recipe, o->pure_type, pe, d)))
+	if ((e = qa_quantize_plan_types_with(r, o->recipe, o->pure_type, o->overrides, pe, d)))
 		goto done;
-	for (size_t i = 0; i < n; i++) {
+	if (!(order = calloc(n ? n : 1, sizeof *order)) || !(names = calloc(n ? n : 1, sizeof *names))) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++)
+		names[i] = qa_ref_tensor_at(r, i)->name;
+	if ((e = qa_order_sort(names, n, order, d)))
+		goto done;
+	for (size_t k = 0; k < n; k++) {
+		size_t i = order[k];
 		const struct qa_ref_tensor *t = qa_ref_tensor_at(r, i);
-		struct qa_quantize_item *it = &items[i];
+		struct qa_quantize_item *it = &items[k];
 		const struct qa_type_info *ti = qa_type_get(pe[i].type);
 		it->tensor = t;
 		it->plan = pe[i];
-		it->n_dims = t->n_dims;
+		it->n_dims = written_dims(t->ne, t->n_dims);
 		memcpy(it->ne, t->ne, sizeof it->ne);
+		it->copied = qa_ref_format(r) == QA_FORMAT_GGUF && pe[i].type == t->src_type &&
+		             (!pe[i].quantized || o->layout == QA_LAYOUT_OUT_IN || t->n_dims != 2);
 		if (t->src_type == QA_TYPE_COUNT) {
 			e = qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET,
 			                "tensor %s is %s; only f32, f16 and bf16 references can be quantized",
@@ -224,8 +264,33 @@ enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_op
 	*out = items;
 	items = NULL;
 done:
+	free(order);
+	free(names);
 	free(pe);
 	free(items);
+	return e;
+}
+
+/* Copy a GGUF reference tensor's bytes unchanged, 1 MiB at a time. */
+static enum qa_err copy_tensor(struct qa_ref *r, const struct qa_quantize_item *it,
+                               struct qa_gguf_writer *w, struct qa_diag *d)
+{
+	struct qa_gguf *g = qa_ref_gguf(r);
+	const struct qa_gguf_tensor *s = qa_gguf_tensor_at(g, it->tensor->src_index);
+	if (!s || s->nbytes != it->nbytes)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor %s cannot be copied",
+		                   it->tensor->name);
+	size_t cap = 1u << 20;
+	uint8_t *buf = malloc(cap);
+	if (!buf)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	enum qa_err e = QA_OK;
+	for (uint64_t off = 0; !e && off < s->nbytes; off += cap) {
+		size_t k = s->nbytes - off < cap ? (size_t)(s->nbytes - off) : cap;
+		if (!(e = qa_gguf_tensor_read(g, s, off, k, buf, d)))
+			e = qa_gguf_writer_write(w, buf, k, d);
+	}
+	free(buf);
 	return e;
 }
 
@@ -234,6 +299,8 @@ static enum qa_err write_tensor(struct qa_ref *r, const struct qa_quantize_opts 
                                 struct qa_gguf_writer *w, struct qa_diag *d)
 {
 	const struct qa_ref_tensor *t = it->tensor;
+	if (it->copied)
+		return copy_tensor(r, it, w, d);
 	float *f = malloc((size_t)t->n_elems * sizeof *f);
 	uint8_t *q = malloc(it->nbytes ? (size_t)it->nbytes : 1);
 	enum qa_err e;
@@ -258,21 +325,89 @@ done:
 	return e;
 }
 
+/* gguf's set: the key moves to the end with its new value. */
+static enum qa_err set_kv(struct qa_gguf_writer *w, const char *key,
+                          const struct qa_gguf_value *v, struct qa_diag *d)
+{
+	qa_gguf_writer_remove_kv(w, key);
+	return qa_gguf_writer_add_kv(w, key, v, d);
+}
+
+static enum qa_err set_u32(struct qa_gguf_writer *w, const char *key, uint32_t u,
+                           struct qa_diag *d)
+{
+	struct qa_gguf_value v = { .type = QA_GGUF_U32, .v.u = u };
+	return set_kv(w, key, &v, d);
+}
+
+static enum qa_err set_str(struct qa_gguf_writer *w, const char *key, const char *s,
+                           struct qa_diag *d)
+{
+	struct qa_gguf_value v = { .type = QA_GGUF_STRING };
+	/* llama-quantize copies its strings into 128-byte buffers */
+	size_t len = strlen(s);
+	v.v.str.ptr = s;
+	v.v.str.len = len > 127 ? 127 : len;
+	return set_kv(w, key, &v, d);
+}
+
+/* The metadata in llama-quantize's order (see quantize.h). */
+static enum qa_err write_metadata(const struct qa_ref *r, const struct qa_quantize_opts *o,
+                                  uint32_t ftype, struct qa_gguf_writer *w, struct qa_diag *d)
+{
+	static const char *const split_keys[] = { "split.no", "split.count", "split.tensors.count" };
+	enum qa_err e;
+	if ((e = qa_ref_write_metadata(r, w, d)) ||
+	    (e = set_u32(w, "general.quantization_version", QA_QNT_VERSION, d)) ||
+	    (e = set_u32(w, "general.file_type", ftype, d)))
+		return e;
+	for (size_t i = 0; i < sizeof split_keys / sizeof split_keys[0]; i++)
+		qa_gguf_writer_remove_kv(w, split_keys[i]);
+	for (size_t i = 0; i < o->n_kv_overrides; i++) {
+		struct qa_gguf_value v;
+		qa_kv_override_value(&o->kv_overrides[i], &v);
+		if ((e = set_kv(w, o->kv_overrides[i].key, &v, d)))
+			return e;
+	}
+	const struct qa_quantize_imatrix_keys *im = o->imatrix_keys;
+	if (im) {
+		if ((e = set_str(w, "quantize.imatrix.file", im->file ? im->file : "", d)))
+			return e;
+		if (im->dataset && (e = set_str(w, "quantize.imatrix.dataset", im->dataset, d)))
+			return e;
+		if ((e = set_u32(w, "quantize.imatrix.entries_count", (uint32_t)im->entries, d)))
+			return e;
+		if (im->chunks > 0 &&
+		    (e = set_u32(w, "quantize.imatrix.chunks_count", (uint32_t)im->chunks, d)))
+			return e;
+	}
+	return QA_OK;
+}
+
 enum qa_err qa_quantize_model(struct qa_ref *r, const struct qa_quantize_opts *o,
                               const char *out_path, struct qa_diag *d)
+{
+	return qa_quantize_model_located(r, o, out_path, NULL, NULL, d);
+}
+
+enum qa_err qa_quantize_model_located(struct qa_ref *r, const struct qa_quantize_opts *o,
+                                      const char *out_path,
+                                      void (*located)(void *ctx, const struct qa_gguf_writer *w),
+                                      void *ctx, struct qa_diag *d)
 {
 	struct qa_quantize_item *items = NULL;
 	struct qa_gguf_writer *w = NULL;
 	uint32_t ftype = 0;
 	size_t n = qa_ref_n_tensors(r);
+	bool data = false;
 	enum qa_err e = qa_quantize_plan(r, o, &items, &ftype, d);
 	if (e)
 		return e;
-	if ((e = qa_gguf_writer_open(&w, out_path, d)))
+	if ((e = qa_gguf_writer_open_tap(&w, out_path, o->tap, o->tap_ctx, d)))
 		goto done;
-	if ((e = qa_ref_write_metadata(r, w, d)) ||
-	    (e = qa_gguf_writer_set_u32(w, "general.quantization_version", QA_QNT_VERSION, d)) ||
-	    (e = qa_gguf_writer_set_u32(w, "general.file_type", ftype, d)))
+	/* llama-quantize's output context pads to 32 whatever general.alignment says */
+	qa_gguf_writer_pin_alignment(w, QA_GGUF_DEFAULT_ALIGNMENT);
+	if ((e = write_metadata(r, o, ftype, w, d)))
 		goto done;
 	for (size_t i = 0; i < n; i++)
 		if ((e = qa_gguf_writer_add_tensor(w, items[i].tensor->name, items[i].plan.type,
@@ -280,6 +415,7 @@ enum qa_err qa_quantize_model(struct qa_ref *r, const struct qa_quantize_opts *o
 			goto done;
 	if ((e = qa_gguf_writer_begin_data(w, d)))
 		goto done;
+	data = true;
 	for (size_t i = 0; i < n; i++) {
 		if ((e = write_tensor(r, o, &items[i], w, d)))
 			goto done;
@@ -288,7 +424,82 @@ enum qa_err qa_quantize_model(struct qa_ref *r, const struct qa_quantize_opts *o
 	}
 	e = qa_gguf_writer_commit(w, d);
 done:
+	if (located && data)
+		located(ctx, w);
 	qa_gguf_writer_free(w);
 	free(items);
 	return e;
+}
+
+enum qa_err qa_kv_override_parse(const char *arg, struct qa_kv_override *out,
+                                 struct qa_diag *d)
+{
+	memset(out, 0, sizeof *out);
+	const char *sep = arg ? strchr(arg, '=') : NULL;
+	if (!sep || sep == arg || (size_t)(sep - arg) >= sizeof out->key)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "--override-kv needs KEY=TYPE:VALUE with a key below 128 bytes");
+	memcpy(out->key, arg, (size_t)(sep - arg));
+	out->key[sep - arg] = '\0';
+	const char *v = sep + 1;
+	char *end;
+	if (strncmp(v, "int:", 4) == 0) {
+		errno = 0;
+		long long x = strtoll(v + 4, &end, 10);
+		if (end == v + 4 || *end || errno)
+			return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+			                   "--override-kv %s: '%s' is not an integer", out->key, v + 4);
+		out->tag = QA_KVO_INT;
+		out->i = x;
+	} else if (strncmp(v, "float:", 6) == 0) {
+		errno = 0;
+		double x = strtod(v + 6, &end);
+		if (end == v + 6 || *end || errno)
+			return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+			                   "--override-kv %s: '%s' is not a number", out->key, v + 6);
+		out->tag = QA_KVO_FLOAT;
+		out->f = x;
+	} else if (strncmp(v, "bool:", 5) == 0) {
+		if (strcmp(v + 5, "true") != 0 && strcmp(v + 5, "false") != 0)
+			return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+			                   "--override-kv %s: a bool is true or false", out->key);
+		out->tag = QA_KVO_BOOL;
+		out->b = strcmp(v + 5, "true") == 0;
+	} else if (strncmp(v, "str:", 4) == 0) {
+		size_t len = strlen(v + 4);
+		if (len > 127)
+			return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+			                   "--override-kv %s: a string value cannot exceed 127 bytes", out->key);
+		out->tag = QA_KVO_STR;
+		memcpy(out->str, v + 4, len + 1);
+	} else {
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "--override-kv %s: the type is int, float, bool or str", out->key);
+	}
+	return QA_OK;
+}
+
+void qa_kv_override_value(const struct qa_kv_override *o, struct qa_gguf_value *out)
+{
+	memset(out, 0, sizeof *out);
+	switch (o->tag) {
+	case QA_KVO_INT:
+		out->type = QA_GGUF_U32;
+		/* (uint32_t)std::abs(int64): the magnitude's low 32 bits */
+		out->v.u = (uint32_t)(o->i < 0 ? 0 - (uint64_t)o->i : (uint64_t)o->i);
+		break;
+	case QA_KVO_FLOAT:
+		out->type = QA_GGUF_F32;
+		out->v.f = (double)(float)o->f;
+		break;
+	case QA_KVO_BOOL:
+		out->type = QA_GGUF_BOOL;
+		out->v.b = o->b;
+		break;
+	case QA_KVO_STR:
+		out->type = QA_GGUF_STRING;
+		out->v.str.ptr = o->str;
+		out->v.str.len = strlen(o->str);
+		break;
+	}
 }

@@ -600,13 +600,16 @@ START_TEST(test_refused)
 	ck_assert_int_eq(d.code, QA_ERR_VALUE);
 	M.shape.tied = false;
 
-	/* No fallback exists for q8_0 with ne[0] = 48 (llama.cpp throws). */
+	/* A block-32 type whose rows do not fit has nothing smaller to fall back
+	 * to: llama-quant.cpp's tensor_type_fallback (2026-09) turns it into f16
+	 * (older llama.cpp threw). */
 	M.n = 0;
 	add(&M, "blk.0.ffn_up.weight", 2, 48, 64, QA_TYPE_F32);
 	ck_assert_int_eq(qa_recipe_plan(qa_recipe_by_name("Q8_0"), 0, &M.shape, M.t, M.n, P, &d),
-	                 QA_ERR_VALUE);
-	ck_assert_int_eq(qa_recipe_plan(NULL, QA_TYPE_Q4_0, &M.shape, M.t, M.n, P, &d),
-	                 QA_ERR_VALUE);
+	                 QA_OK);
+	ck_assert_uint_eq(P[0].type, QA_TYPE_F16);
+	ck_assert_int_eq(qa_recipe_plan(NULL, QA_TYPE_Q4_0, &M.shape, M.t, M.n, P, &d), QA_OK);
+	ck_assert_uint_eq(P[0].type, QA_TYPE_F16);
 }
 END_TEST
 
