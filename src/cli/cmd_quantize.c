@@ -19,7 +19,9 @@
 
 static const char usage[] =
 	"quantaudit quantize REF -o OUT.gguf (--recipe NAME | --type TYPE) [--layout out,in|in,out|transposed]\n"
-	"                           [--allow-invalid] [--dry-run] [-j N]";
+	"                           [--allow-invalid] [--dry-run] [-j N] [--pure] [--output-tensor-type T]\n"
+	"                           [--token-embedding-type T] [--tensor-type PATTERN=T]... [--leave-output-tensor]\n"
+	"                           [--override-kv KEY=TYPE:VALUE]...";
 
 static void help(void)
 {
@@ -41,9 +43,13 @@ static void help(void)
 	       "  --dry-run             print the type plan and the rule behind each choice\n"
 	       "  -j, --threads N       worker threads (default: all cores)\n"
 	       "  -h, --help            show this help\n\n"
+	       "llama-quantize's options that change the file, with its meaning:\n%s\n"
+	       "From a GGUF reference the output is llama-quantize's file byte for byte: its metadata\n"
+	       "order and keys, llama.cpp's tensor order, alignment and padding.  From safetensors the\n"
+	       "tensors are the same and the metadata is quantaudit's own minimal set.\n\n"
 	       "Example:\n"
 	       "  quantaudit quantize model.safetensors --recipe Q4_K_M -o model.Q4_K_M.gguf\n",
-	       usage);
+	       usage, cli_quant_help);
 }
 
 static void progress(void *ctx, size_t done, size_t total, const char *name)
@@ -98,17 +104,28 @@ int cmd_quantize(int argc, char **argv)
 		{ "dry-run", no_argument, NULL, O_DRY },
 		{ "threads", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		CLI_QUANT_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
+	struct cli_quant_flags qf;
 	struct qa_quantize_opts o;
 	const char *out = NULL, *recipe = NULL, *type = NULL;
 	bool dry = false;
 	int c;
 	memset(&o, 0, sizeof o);
 	o.layout = QA_LAYOUT_OUT_IN;
+	cli_quant_init(&qf);
 	optind = 1;
 	opterr = 0;
+	int rc = QA_EXIT_OK;
 	while ((c = getopt_long(argc, argv, "o:j:h", opts, NULL)) != -1) {
+		int q = cli_quant_flag(&qf, c, optarg, "quantize", usage);
+		if (q > 0) {
+			cli_quant_free(&qf);
+			return q;
+		}
+		if (q == 0)
+			continue;
 		switch (c) {
 		case 'o': out = optarg; break;
 		case O_RECIPE: recipe = optarg; break;
@@ -123,7 +140,7 @@ int cmd_quantize(int argc, char **argv)
 			if (!cli_parse_threads(optarg, &o.n_threads))
 				return cli_usage_error("quantize", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
 			break;
-		case 'h': help(); return QA_EXIT_OK;
+		case 'h': help(); cli_quant_free(&qf); return QA_EXIT_OK;
 		default:
 			return cli_usage_error("quantize", usage, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
@@ -142,13 +159,17 @@ int cmd_quantize(int argc, char **argv)
 			return cli_usage_error("quantize", usage, "type '%s' cannot be produced", type);
 		o.pure_type = t->id;
 	}
+	o.overrides = &qf.ov;
+	o.kv_overrides = qf.kvo;
+	o.n_kv_overrides = qf.n_kvo;
 	const char *ref_path = argv[optind];
 	struct qa_diag d;
 	struct qa_ref *r;
 	qa_diag_clear(&d);
-	if (qa_ref_open(&r, ref_path, &d))
+	if (qa_ref_open(&r, ref_path, &d)) {
+		cli_quant_free(&qf);
 		return cli_fail(ref_path, &d);
-	int rc;
+	}
 	if (dry) {
 		rc = dry_run(r, &o);
 	} else {
@@ -167,5 +188,6 @@ int cmd_quantize(int argc, char **argv)
 		}
 	}
 	qa_ref_close(r);
+	cli_quant_free(&qf);
 	return rc;
 }

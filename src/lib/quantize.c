@@ -325,60 +325,99 @@ done:
 	return e;
 }
 
-/* gguf's set: the key moves to the end with its new value. */
-static enum qa_err set_kv(struct qa_gguf_writer *w, const char *key,
-                          const struct qa_gguf_value *v, struct qa_diag *d)
+/* gguf's set on a plan: the key moves to the end with its new value. */
+static enum qa_err plan_set(struct qa_quantize_kv **kv, size_t *n, size_t *cap, const char *key,
+                           const struct qa_gguf_value *v, struct qa_diag *d)
 {
-	qa_gguf_writer_remove_kv(w, key);
-	return qa_gguf_writer_add_kv(w, key, v, d);
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*kv)[i].key, key) == 0) {
+			memmove(&(*kv)[i], &(*kv)[i + 1], (*n - i - 1) * sizeof **kv);
+			(*n)--;
+			break;
+		}
+	if (!v)
+		return QA_OK;
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 32;
+		struct qa_quantize_kv *p = realloc(*kv, nc * sizeof *p);
+		if (!p)
+			return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		*kv = p;
+		*cap = nc;
+	}
+	(*kv)[*n].key = key;
+	(*kv)[*n].value = *v;
+	(*n)++;
+	return QA_OK;
 }
 
-static enum qa_err set_u32(struct qa_gguf_writer *w, const char *key, uint32_t u,
-                           struct qa_diag *d)
+enum qa_err qa_quantize_kv_plan(const struct qa_ref *r, const struct qa_quantize_opts *o,
+                                uint32_t ftype, struct qa_quantize_kv **out, size_t *n_out,
+                                struct qa_diag *d)
 {
-	struct qa_gguf_value v = { .type = QA_GGUF_U32, .v.u = u };
-	return set_kv(w, key, &v, d);
-}
-
-static enum qa_err set_str(struct qa_gguf_writer *w, const char *key, const char *s,
-                           struct qa_diag *d)
-{
-	struct qa_gguf_value v = { .type = QA_GGUF_STRING };
-	/* llama-quantize copies its strings into 128-byte buffers */
-	size_t len = strlen(s);
-	v.v.str.ptr = s;
-	v.v.str.len = len > 127 ? 127 : len;
-	return set_kv(w, key, &v, d);
+	static const char *const split_keys[] = { "split.no", "split.count", "split.tensors.count" };
+	struct qa_gguf *g = qa_ref_gguf(r);
+	struct qa_quantize_kv *kv = NULL;
+	size_t n = 0, cap = 0;
+	enum qa_err e = QA_OK;
+	*out = NULL;
+	*n_out = 0;
+	if (!g)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "llama-quantize's metadata needs a GGUF reference");
+	for (size_t i = 0; !e && i < qa_gguf_n_kv(g); i++) {
+		const struct qa_gguf_kv *k = qa_gguf_kv_at(g, i);
+		e = plan_set(&kv, &n, &cap, k->key, &k->value, d);
+	}
+	struct qa_gguf_value qv = { .type = QA_GGUF_U32, .v.u = QA_QNT_VERSION };
+	struct qa_gguf_value ft = { .type = QA_GGUF_U32, .v.u = ftype };
+	if (!e)
+		e = plan_set(&kv, &n, &cap, "general.quantization_version", &qv, d);
+	if (!e)
+		e = plan_set(&kv, &n, &cap, "general.file_type", &ft, d);
+	for (size_t i = 0; !e && i < sizeof split_keys / sizeof split_keys[0]; i++)
+		e = plan_set(&kv, &n, &cap, split_keys[i], NULL, d);
+	for (size_t i = 0; !e && i < o->n_kv_overrides; i++) {
+		struct qa_gguf_value v;
+		qa_kv_override_value(&o->kv_overrides[i], &v);
+		e = plan_set(&kv, &n, &cap, o->kv_overrides[i].key, &v, d);
+	}
+	if (e) {
+		free(kv);
+		return e;
+	}
+	*out = kv;
+	*n_out = n;
+	return QA_OK;
 }
 
 /* The metadata in llama-quantize's order (see quantize.h). */
 static enum qa_err write_metadata(const struct qa_ref *r, const struct qa_quantize_opts *o,
                                   uint32_t ftype, struct qa_gguf_writer *w, struct qa_diag *d)
 {
-	static const char *const split_keys[] = { "split.no", "split.count", "split.tensors.count" };
 	enum qa_err e;
-	if ((e = qa_ref_write_metadata(r, w, d)) ||
-	    (e = set_u32(w, "general.quantization_version", QA_QNT_VERSION, d)) ||
-	    (e = set_u32(w, "general.file_type", ftype, d)))
+	if (qa_ref_gguf(r)) {
+		struct qa_quantize_kv *kv;
+		size_t n;
+		if ((e = qa_quantize_kv_plan(r, o, ftype, &kv, &n, d)))
+			return e;
+		for (size_t i = 0; !e && i < n; i++)
+			e = qa_gguf_writer_add_kv(w, kv[i].key, &kv[i].value, d);
+		free(kv);
 		return e;
-	for (size_t i = 0; i < sizeof split_keys / sizeof split_keys[0]; i++)
-		qa_gguf_writer_remove_kv(w, split_keys[i]);
+	}
+	/* safetensors: quantaudit's own keys, then the same settings */
+	struct qa_gguf_value qv = { .type = QA_GGUF_U32, .v.u = QA_QNT_VERSION };
+	struct qa_gguf_value ft = { .type = QA_GGUF_U32, .v.u = ftype };
+	if ((e = qa_ref_write_metadata(r, w, d)) ||
+	    (e = qa_gguf_writer_add_kv(w, "general.quantization_version", &qv, d)) ||
+	    (e = qa_gguf_writer_add_kv(w, "general.file_type", &ft, d)))
+		return e;
 	for (size_t i = 0; i < o->n_kv_overrides; i++) {
 		struct qa_gguf_value v;
 		qa_kv_override_value(&o->kv_overrides[i], &v);
-		if ((e = set_kv(w, o->kv_overrides[i].key, &v, d)))
-			return e;
-	}
-	const struct qa_quantize_imatrix_keys *im = o->imatrix_keys;
-	if (im) {
-		if ((e = set_str(w, "quantize.imatrix.file", im->file ? im->file : "", d)))
-			return e;
-		if (im->dataset && (e = set_str(w, "quantize.imatrix.dataset", im->dataset, d)))
-			return e;
-		if ((e = set_u32(w, "quantize.imatrix.entries_count", (uint32_t)im->entries, d)))
-			return e;
-		if (im->chunks > 0 &&
-		    (e = set_u32(w, "quantize.imatrix.chunks_count", (uint32_t)im->chunks, d)))
+		qa_gguf_writer_remove_kv(w, o->kv_overrides[i].key);
+		if ((e = qa_gguf_writer_add_kv(w, o->kv_overrides[i].key, &v, d)))
 			return e;
 	}
 	return QA_OK;

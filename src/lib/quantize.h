@@ -60,26 +60,12 @@ enum qa_err qa_kv_override_parse(const char *arg, struct qa_kv_override *out,
 /* The GGUF value an override writes (strings borrow from o). */
 void qa_kv_override_value(const struct qa_kv_override *o, struct qa_gguf_value *out);
 
-/*
- * The quantize.imatrix.* keys llama-quantize writes when it uses a matrix:
- * file as given on its command line (cut to 127 bytes), the first dataset
- * (key omitted when NULL), the number of entries, and the chunk count
- * (key omitted unless > 0).
- */
-struct qa_quantize_imatrix_keys {
-	const char *file;
-	const char *dataset;
-	uint64_t entries;
-	int64_t chunks;
-};
-
 struct qa_quantize_opts {
 	const struct qa_recipe *recipe; /* a llama.cpp file type, or NULL for pure */
 	uint32_t pure_type;             /* --type: used when recipe is NULL */
 	const struct qa_recipe_overrides *overrides;  /* type options, NULL: none */
 	const struct qa_kv_override *kv_overrides;    /* --override-kv, in order */
 	size_t n_kv_overrides;
-	const struct qa_quantize_imatrix_keys *imatrix_keys; /* NULL: no matrix keys */
 	qa_gguf_tap_fn tap;             /* sees every output byte (may be NULL) */
 	void *tap_ctx;
 	enum qa_layout layout;          /* applied to quantized 2-D tensors */
@@ -154,6 +140,23 @@ enum qa_err qa_quantize_model_located(struct qa_ref *r, const struct qa_quantize
                                       const char *out_path,
                                       void (*located)(void *ctx, const struct qa_gguf_writer *w),
                                       void *ctx, struct qa_diag *d);
+
+/* One metadata pair of a planned file; key and value borrow from the
+ * reference and the options. */
+struct qa_quantize_kv {
+	const char *key;
+	struct qa_gguf_value value;
+};
+
+/*
+ * The metadata llama-quantize writes from GGUF reference r with options o
+ * and general.file_type ftype, in file order: *out receives a malloc'd
+ * array of *n pairs (free() it) that borrow from r and o, which must
+ * outlive it.  QA_ERR_USAGE for a safetensors reference.
+ */
+enum qa_err qa_quantize_kv_plan(const struct qa_ref *r, const struct qa_quantize_opts *o,
+                                uint32_t ftype, struct qa_quantize_kv **out, size_t *n,
+                                struct qa_diag *d);
 
 /*
  * Bytes that a tensor of ne[0] = in and `out` rows takes as type under
