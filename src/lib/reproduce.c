@@ -377,19 +377,27 @@ static enum qa_err add_inferred(struct qa_reproduce_result *res, char *option, c
 	return QA_OK;
 }
 
-/* A regex that matches exactly name: dots escaped, anchored. */
+/* A regex that matches exactly name: anchored, special characters as
+ * one-character classes ("[.]"), which need no backslashes on a shell line. */
 static char *exact_pattern(const char *name)
 {
 	size_t n = strlen(name);
-	char *p = malloc(2 * n + 3);
+	char *p = malloc(4 * n + 3);
 	if (!p)
 		return NULL;
 	size_t k = 0;
 	p[k++] = '^';
 	for (size_t i = 0; i < n; i++) {
-		if (strchr(".[]()*+?{}|^$\\", name[i]))
-			p[k++] = '\\';
-		p[k++] = name[i];
+		if (name[i] == '\\' || name[i] == '^' || name[i] == ']') {
+			p[k++] = '\\'; /* ERE has no class for these that reads better */
+			p[k++] = name[i];
+		} else if (strchr(".[()*+?{}|$", name[i])) {
+			p[k++] = '[';
+			p[k++] = name[i];
+			p[k++] = ']';
+		} else {
+			p[k++] = name[i];
+		}
 	}
 	p[k++] = '$';
 	p[k] = '\0';
