@@ -134,7 +134,7 @@ START_TEST(oracle_weighted)
 {
 	const struct qa_quant_ops *ops;
 	const struct qa_type_info *t = type_at(_i, &ops);
-	ck_assert_int_eq(ops->requires_imatrix, types[_i].requires_imatrix);
+	ck_assert_int_eq(ops->llama_requires_imatrix, types[_i].requires_imatrix);
 	if (!types[_i].weighted) {
 		/* ggml ignores the weights: its bytes with a matrix are the plain ones */
 		ck_assert_ptr_null(ops->quantize_rows);
