@@ -128,10 +128,13 @@ static void print_report(const struct qa_reproduce_result *r)
 	if (r->explain) {
 		const struct qa_diff_result *x = r->explain;
 		size_t shown = 0;
+		const char *sep = " ";
 		printf("\nper-tensor diff:");
 		for (int v = 0; v < QA_VERDICT_COUNT; v++)
-			if (x->counts[v])
-				printf(" %zu %s", x->counts[v], qa_verdict_name((enum qa_verdict)v));
+			if (x->counts[v]) {
+				printf("%s%zu %s", sep, x->counts[v], qa_verdict_name((enum qa_verdict)v));
+				sep = ", ";
+			}
 		printf("\n");
 		for (size_t i = 0; i < x->n && shown < 20; i++) {
 			const struct qa_diff_tensor *t = &x->tensors[i];
