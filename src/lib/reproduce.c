@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "config.h"
 #include "gguf.h"
 #include "manifest.h"
 #include "model.h"
@@ -1128,6 +1129,181 @@ done:
 }
 
 /* ------------------------------------------------------------------ */
+/* diff's metadata audit                                               */
+/* ------------------------------------------------------------------ */
+
+/* config.json beside a file, or inside a directory. */
+static char *config_path(const char *ref_path)
+{
+	struct stat sb;
+	if (stat(ref_path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return fmt("%s/config.json", ref_path);
+	const char *slash = strrchr(ref_path, '/');
+	if (!slash)
+		return fmt("config.json");
+	return fmt("%.*s/config.json", (int)(slash - ref_path), ref_path);
+}
+
+struct hp {
+	const char *suffix;   /* after "ARCH." */
+	bool has;
+	bool is_float;
+	uint64_t u;
+	double f;
+};
+
+static enum qa_err hp_check(const struct qa_gguf *art, const char *arch, const struct hp *h,
+                            struct qa_reproduce_kv **kv, size_t *n, struct qa_diag *d)
+{
+	if (!h->has)
+		return QA_OK;
+	char key[192];
+	snprintf(key, sizeof key, "%s.%s", arch, h->suffix);
+	const struct qa_gguf_kv *a = qa_gguf_kv_find(art, key);
+	if (!a)
+		return QA_OK;
+	struct qa_gguf_value want;
+	memset(&want, 0, sizeof want);
+	bool same;
+	if (h->is_float) {
+		want.type = QA_GGUF_F32;
+		want.v.f = (double)(float)h->f;
+		double got = a->value.type == QA_GGUF_F32 || a->value.type == QA_GGUF_F64 ? a->value.v.f : -1;
+		same = (float)got == (float)h->f;
+	} else {
+		want.type = QA_GGUF_U32;
+		want.v.u = h->u;
+		uint64_t got;
+		same = qa_gguf_get_u64(art, key, &got) && got == h->u;
+	}
+	if (same)
+		return QA_OK;
+	if (!kv_push(kv, n, key, QA_RKV_CHANGED, &want, &a->value, -1, -1, a->offset))
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	(*kv)[*n - 1].finding = true;
+	return QA_OK;
+}
+
+static enum qa_err hyperparameters(const struct qa_model_config *c, const struct qa_gguf *art,
+                                   struct qa_reproduce_kv **kv, size_t *n, struct qa_diag *d)
+{
+	const char *arch = qa_gguf_get_str(art, "general.architecture");
+	if (!arch)
+		return QA_OK;
+	uint64_t head_dim = c->has_head_dim ? c->head_dim
+	                    : c->n_heads ? c->hidden_size / c->n_heads : 0;
+	const struct hp hps[] = {
+		{ "block_count", c->has_n_layers, false, c->n_layers, 0 },
+		{ "embedding_length", c->has_hidden_size, false, c->hidden_size, 0 },
+		{ "feed_forward_length", c->has_intermediate_size, false, c->intermediate_size, 0 },
+		{ "attention.head_count", c->has_n_heads, false, c->n_heads, 0 },
+		{ "attention.head_count_kv", c->has_n_kv_heads || c->has_n_heads, false, c->n_kv_heads, 0 },
+		{ "rope.freq_base", c->has_rope_theta, true, 0, c->rope_theta },
+		{ "rope.dimension_count", head_dim > 0, false, head_dim, 0 },
+		{ "attention.layer_norm_rms_epsilon", c->has_rms_norm_eps, true, 0, c->rms_norm_eps },
+		{ "context_length", c->has_max_position, false, c->max_position, 0 },
+		{ "vocab_size", c->has_vocab_size, false, c->vocab_size, 0 },
+	};
+	enum qa_err e = QA_OK;
+	for (size_t i = 0; !e && i < sizeof hps / sizeof hps[0]; i++)
+		e = hp_check(art, arch, &hps[i], kv, n, d);
+	if (e)
+		return e;
+	/* the vocabulary the tokenizer lists */
+	const struct qa_gguf_kv *tok = qa_gguf_kv_find(art, "tokenizer.ggml.tokens");
+	if (c->has_vocab_size && tok && tok->value.type == QA_GGUF_ARRAY &&
+	    tok->value.v.arr.count != c->vocab_size) {
+		struct qa_gguf_value want = { .type = QA_GGUF_U64, .v.u = c->vocab_size };
+		struct qa_gguf_value got = { .type = QA_GGUF_U64, .v.u = tok->value.v.arr.count };
+		if (!kv_push(kv, n, "tokenizer.ggml.tokens (count)", QA_RKV_CHANGED, &want, &got, -1, -1,
+		             tok->offset))
+			return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		(*kv)[*n - 1].finding = true;
+	}
+	/* tied embeddings: no output.weight */
+	bool art_tied = qa_gguf_tensor_find(art, "output.weight") == NULL;
+	if (c->has_tie_word_embeddings && art_tied != c->tie_word_embeddings) {
+		struct qa_gguf_value want = { .type = QA_GGUF_BOOL, .v.b = c->tie_word_embeddings };
+		struct qa_gguf_value got = { .type = QA_GGUF_BOOL, .v.b = art_tied };
+		if (!kv_push(kv, n, "tied embeddings (no output.weight)", QA_RKV_CHANGED, &want, &got, -1, -1,
+		             QA_NO_OFFSET))
+			return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		(*kv)[*n - 1].finding = true;
+	}
+	return QA_OK;
+}
+
+enum qa_err qa_metadata_audit(const char *ref_path, const char *art_path,
+                              struct qa_reproduce_kv **out, size_t *n_out, struct qa_diag *d)
+{
+	struct qa_ref *ref = NULL;
+	struct qa_source *src = NULL;
+	struct qa_gguf *art = NULL;
+	struct qa_reproduce_kv *kv = NULL;
+	size_t n = 0;
+	enum qa_err e;
+	*out = NULL;
+	*n_out = 0;
+	if ((e = qa_ref_open(&ref, ref_path, d)))
+		return e;
+	if ((e = qa_source_open_file(&src, art_path, d)) || (e = qa_gguf_open(&art, src, d)))
+		goto done;
+	if (qa_ref_format(ref) == QA_FORMAT_GGUF) {
+		uint64_t ft;
+		struct qa_quantize_opts qo;
+		struct qa_quantize_kv *plan = NULL;
+		size_t n_plan = 0;
+		memset(&qo, 0, sizeof qo);
+		if (!qa_gguf_get_u64(art, "general.file_type", &ft) || ft > UINT32_MAX)
+			goto done;
+		if ((e = qa_quantize_kv_plan(ref, &qo, (uint32_t)ft, &plan, &n_plan, d)))
+			goto done;
+		struct qa_reproduce_kv *all = NULL;
+		size_t n_all = 0;
+		e = qa_reproduce_kv_audit(plan, n_plan, art, true, &all, &n_all, d);
+		free(plan);
+		if (e)
+			goto done;
+		const char *arch = qa_gguf_get_str(art, "general.architecture");
+		size_t alen = arch ? strlen(arch) : 0;
+		for (size_t i = 0; i < n_all; i++) {
+			if (all[i].kind == QA_RKV_EXTRA && strncmp(all[i].key, "quantize.imatrix.", 17) == 0) {
+				free(all[i].key);
+				free(all[i].expected);
+				free(all[i].actual);
+				continue;
+			}
+			all[i].finding = strncmp(all[i].key, "tokenizer.", 10) == 0 ||
+			                 (alen && strncmp(all[i].key, arch, alen) == 0 && all[i].key[alen] == '.');
+			all[n++] = all[i];
+		}
+		kv = all;
+		goto done;
+	}
+	char *cp = config_path(ref_path);
+	struct qa_model_config cfg;
+	struct stat sb;
+	if (!cp) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		goto done;
+	}
+	if (stat(cp, &sb) == 0 && !(e = qa_config_load(&cfg, cp, d)))
+		e = hyperparameters(&cfg, art, &kv, &n, d);
+	free(cp);
+done:
+	if (e) {
+		qa_reproduce_kv_free(kv, n);
+	} else {
+		*out = kv;
+		*n_out = n;
+	}
+	qa_gguf_close(art);
+	qa_source_close(src);
+	qa_ref_close(ref);
+	return e;
+}
+
+/* ------------------------------------------------------------------ */
 /* JSON                                                                */
 /* ------------------------------------------------------------------ */
 
@@ -1150,6 +1326,23 @@ static json_t *hex_json(const uint8_t *digest)
 static json_t *str_or_null(const char *s)
 {
 	return s ? json_string(s) : json_null();
+}
+
+json_t *qa_reproduce_kv_json(const struct qa_reproduce_kv *kvs, size_t n)
+{
+	json_t *kv = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const struct qa_reproduce_kv *k = &kvs[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "key", json_string(k->key));
+		json_object_set_new(o, "difference", json_string(qa_reproduce_kv_kind_name(k->kind)));
+		json_object_set_new(o, "expected", str_or_null(k->expected));
+		json_object_set_new(o, "actual", str_or_null(k->actual));
+		json_object_set_new(o, "actual_offset", k->actual_offset == QA_NO_OFFSET ? json_null() : u64_json(k->actual_offset));
+		json_object_set_new(o, "finding", json_boolean(k->finding));
+		json_array_append_new(kv, o);
+	}
+	return kv;
 }
 
 json_t *qa_reproduce_to_json(const struct qa_reproduce_result *r)

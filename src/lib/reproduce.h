@@ -67,6 +67,7 @@ struct qa_reproduce_kv {
 	char *expected, *actual;   /* value text ("u32 15", "string \"x\"", ...), NULL when absent */
 	int64_t expected_index, actual_index; /* positions, -1 when absent */
 	uint64_t actual_offset;    /* absolute offset of the artifact's pair, QA_NO_OFFSET when absent */
+	bool finding;              /* counts as an audit finding (diff's metadata audit) */
 };
 
 /* One option inferred from the artifact, and why. */
@@ -145,6 +146,27 @@ enum qa_err qa_reproduce_kv_audit(const struct qa_quantize_kv *expected, size_t 
                                   struct qa_reproduce_kv **out, size_t *n_out,
                                   struct qa_diag *d);
 void qa_reproduce_kv_free(struct qa_reproduce_kv *kv, size_t n);
+
+/*
+ * diff's metadata audit of the artifact at art_path against the reference at
+ * ref_path.  A GGUF reference: every pair that differs from what
+ * llama-quantize would write for the artifact's general.file_type (keys
+ * only, order ignored; quantize.imatrix.* pairs are expected when present);
+ * differences under "ARCH." and "tokenizer." are findings, others are
+ * listed.  A safetensors reference with a config.json beside it (or in its
+ * directory): the hyperparameters the artifact declares (block count,
+ * embedding and feed-forward lengths, head counts, rope base and dimension
+ * count, norm epsilon, context length, vocabulary size, tied embeddings),
+ * each mismatch a finding named by its GGUF key.  Without config.json the
+ * audit is empty.  *out (freed with qa_reproduce_kv_free) may be NULL when
+ * *n is 0.  Errors: the readers'.
+ */
+enum qa_err qa_metadata_audit(const char *ref_path, const char *art_path,
+                              struct qa_reproduce_kv **out, size_t *n, struct qa_diag *d);
+
+/* The audit as a JSON array of {"key", "difference", "expected", "actual",
+ * "actual_offset", "finding"} (a new reference). */
+json_t *qa_reproduce_kv_json(const struct qa_reproduce_kv *kv, size_t n);
 
 /* Text of a metadata value as the audit shows it ("u32 15"); malloc'd, NULL on no memory. */
 char *qa_reproduce_value_text(const struct qa_gguf_value *v);

@@ -166,6 +166,30 @@ else
 	echo "skip  real-*: $real not present"
 fi
 
+# ---------------------------------------------------------------- diff's metadata audit
+# source of truth: the config.json synth writes beside its checkpoint, and the keys changed with --override-kv
+mkdir -p "$TMP/syn"
+"$bin" synth --arch qwen2 --hidden 256 --intermediate 256 --heads 4 --kv-heads 2 --vocab 64 --layers 1 -o "$TMP/syn/model.safetensors" >/dev/null 2>&1
+"$bin" quantize "$TMP/syn" --recipe Q8_0 -o "$TMP/s.gguf" 2>/dev/null
+run diff-hyper-clean 0 diff "$TMP/syn" "$TMP/s.gguf"
+"$bin" quantize "$TMP/syn" --recipe Q8_0 --override-kv qwen2.rope.freq_base=float:10000 --override-kv qwen2.attention.head_count=int:8 -o "$TMP/s2.gguf" 2>/dev/null
+"$bin" diff "$TMP/syn" "$TMP/s2.gguf" --json >"$TMP/j" 2>/dev/null
+rc=$?
+got=$(jget "$TMP/j" 'sorted((m["key"], m["finding"]) for m in j["metadata"])')
+if [ "$rc" = 1 ] && [ "$got" = "[('qwen2.attention.head_count', True), ('qwen2.rope.freq_base', True)]" ]; then ok diff-hyper-rope-heads; else no diff-hyper-rope-heads "exit $rc: $got"; fi
+"$bin" quantize "$TMP/syn" --recipe Q8_0 --override-kv qwen2.block_count=int:3 --override-kv qwen2.context_length=int:4096 -o "$TMP/s3.gguf" 2>/dev/null
+"$bin" diff "$TMP/syn" "$TMP/s3.gguf" --json >"$TMP/j" 2>/dev/null
+got=$(jget "$TMP/j" 'sorted(m["key"] for m in j["metadata"])')
+[ "$got" = "['qwen2.block_count', 'qwen2.context_length']" ] && ok diff-hyper-layers-context || no diff-hyper-layers-context "$got"
+# a GGUF reference: llama-quantize's keys; a renamed model is listed, not a finding
+"$bin" quantize "$BF" --recipe Q4_K_M --override-kv general.name=str:renamed -o "$TMP/n.gguf" 2>/dev/null
+"$bin" diff "$BF" "$TMP/n.gguf" --json >"$TMP/j" 2>/dev/null
+rc=$?
+got=$(jget "$TMP/j" '[(m["key"], m["difference"], m["finding"]) for m in j["metadata"]]')
+if [ "$rc" = 0 ] && [ "$got" = "[('general.name', 'extra', False)]" ]; then ok diff-gguf-kv-listed; else no diff-gguf-kv-listed "exit $rc: $got"; fi
+"$bin" quantize "$BF" --recipe Q4_K_M --override-kv qwen2.attention.head_count_kv=int:2 -o "$TMP/n.gguf" 2>/dev/null
+run diff-gguf-kv-finding 1 diff "$BF" "$TMP/n.gguf"
+
 # ---------------------------------------------------------------- usage and malformed input
 run usage-help 0 reproduce --help
 run usage-missing 2 reproduce "$BF"
