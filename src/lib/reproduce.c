@@ -349,7 +349,7 @@ static uint32_t art_type(const struct infer *in, size_t i)
  * (SIZE_MAX when the plan fails). */
 static size_t deviations(struct infer *in, const struct qa_recipe_overrides *ov)
 {
-	if (qa_quantize_plan_types_with(in->ref, in->recipe, 0, ov, in->plan, NULL))
+	if (qa_quantize_plan_types_with(in->ref, in->recipe, 0, false, ov, in->plan, NULL))
 		return SIZE_MAX;
 	size_t n = 0;
 	for (size_t i = 0; i < in->n; i++) {
@@ -960,7 +960,7 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 			in.tt[i] = opts->overrides->tensor_types[i];
 	}
 	in.ov.tensor_types = in.tt;
-	if ((e = qa_quantize_plan_types_with(ref, in.recipe, 0, &in.ov, in.plan, d)))
+	if ((e = qa_quantize_plan_types_with(ref, in.recipe, 0, false, &in.ov, in.plan, d)))
 		goto done;
 	if (art && !opts->no_infer && (e = infer_options(&in, res, d)))
 		goto done;
@@ -1101,7 +1101,8 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 	}
 	if (!res->reproduced && !opts->no_explain && art) {
 		const char *who = NULL;
-		e = qa_diff_run(ref_path, art_path, opts->n_threads, &res->explain, &who, d);
+		struct qa_diff_opts dopts = { opts->n_threads, NULL, NULL };
+		e = qa_diff_run(ref_path, art_path, &dopts, &res->explain, &who, d);
 		if (e) {
 			bad = who;
 			goto done;
