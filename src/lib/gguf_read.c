@@ -34,7 +34,6 @@
 #ifndef QA_GGUF_INITIAL_HEADER_BYTES
 #define QA_GGUF_INITIAL_HEADER_BYTES ((uint64_t)1 << 20)
 #endif
-#define MAX_TENSOR_NAME 64u     /* ggml's GGML_MAX_NAME, names are shorter */
 
 const char *qa_gguf_vtype_name(uint32_t t)
 {
@@ -426,6 +425,7 @@ static enum qa_err parse_kvs(struct parser *p, uint64_t n_kv)
 		r.pub.offset = p_off(p);
 		if ((e = p_string(p, "metadata key", &r.pub.key, &r.key_len)))
 			return e;
+		r.pub.key_len = r.key_len;
 		qa_gguf_printable(nb, sizeof nb, r.pub.key, r.key_len);
 		if (qa_htab_find(&g->kv_index, kv_key, g, r.pub.key, r.key_len) != SIZE_MAX)
 			return qa_diag_set(p->d, QA_ERR_FORMAT, r.pub.offset,
@@ -473,6 +473,7 @@ static enum qa_err parse_tensor_infos(struct parser *p, uint64_t n_tensors)
 		t->info_offset = p_off(p);
 		if ((e = p_string(p, "tensor name", &t->name, &r.name_len)))
 			return e;
+		t->name_len = r.name_len;
 		qa_gguf_printable(nb, sizeof nb, t->name, r.name_len);
 		if (qa_htab_find(&g->tensor_index, tensor_key, g, t->name, r.name_len) != SIZE_MAX)
 			return qa_diag_set(p->d, QA_ERR_FORMAT, t->info_offset,

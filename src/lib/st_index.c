@@ -326,7 +326,7 @@ static enum qa_err open_dir(struct qa_st *st, const char *dir, struct qa_diag *d
 	else if (n_single == 1)
 		e = open_single(st, single, true, d);
 	else if (n_single == 0)
-		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET,
+		e = qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                "no .safetensors file in directory");
 	else
 		e = qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
