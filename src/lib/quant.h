@@ -125,6 +125,23 @@ enum qa_quant_k_path {
 bool qa_quant_k_quantize(uint32_t type, enum qa_quant_k_path path, const float *src,
                          void *dst, size_t n);
 
+/*
+ * The same choice of implementations for the legacy 32-element formats
+ * (q4_0, q4_1, q5_0, q5_1, q8_0), whose vector path is AVX2 (SIMD8; there
+ * is no 4-lane one): quantize n elements (a multiple of 32) with path.
+ * Returns false, writing nothing, for another type or an unavailable path.
+ */
+bool qa_quant_legacy_quantize(uint32_t type, enum qa_quant_k_path path, const float *src,
+                              void *dst, size_t n);
+
+/*
+ * f16 and bf16 narrowing (narrow: src -> bytes) or widening (bytes -> dst)
+ * of n elements with path (SIMD8 is the F16C/AVX2 one).  Returns false for
+ * another type or an unavailable path.  For tests and benchmarks.
+ */
+bool qa_quant_fp_convert(uint32_t type, enum qa_quant_k_path path, bool narrow, const float *src,
+                         void *bytes, float *dst, size_t n);
+
 void qa_quantize_iq4_nl(const float *src, void *dst, size_t n);
 void qa_dequantize_iq4_nl(const void *src, float *dst, size_t n);
 
