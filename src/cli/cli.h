@@ -169,6 +169,20 @@ void cli_imatrix_warn_unmatched(const char *path, size_t unmatched, const char *
 /* The version line printed by --version and embedded in reports. */
 const char *cli_version_string(void);
 
+/*
+ * Remote inputs (cli_remote.c).  cli_remote_setup removes the network
+ * options (--retries, --retry-wait-ms, --cache, --cache-blobs, --offline,
+ * --quiet) from a command's argv (argv[0] is the command), configures the
+ * remote layer, and expands hf:// repository and QUANT arguments into the
+ * files they name.  Returns 0, or the exit status to stop with (2 for misuse
+ * or an ambiguous QUANT, listing the candidates; 4 for network errors).
+ * cli_remote_json adds the "transfer" object to a --json output of a run
+ * that read remote inputs.  cli_remote_finish turns a failed integrity
+ * check into exit 4 with one line, and releases what setup allocated.
+ */
+int cli_remote_setup(int *argc, char **argv);
+void cli_remote_json(json_t *root);
+int cli_remote_finish(int rc);
 /* ---- llama-quantize's file-changing options (cli_quant.c), shared by
  * quantize and reproduce ---- */
 #include "quantize.h"

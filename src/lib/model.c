@@ -13,6 +13,7 @@
 #include "config.h"
 #include "cursor.h"
 #include "quant.h"
+#include "remote.h"
 #include "safetensors.h"
 #include "source.h"
 #include "types.h"
@@ -35,9 +36,10 @@ enum qa_err qa_format_detect(const char *path, enum qa_format *out,
                              struct qa_diag *d)
 {
 	struct stat st;
-	if (stat(path, &st) != 0)
+	bool remote = qa_remote_is_url(path);
+	if (!remote && stat(path, &st) != 0)
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot open: %s", qa_strerror(errno));
-	if (S_ISDIR(st.st_mode) || qa_str_ends_with(path, ".json")) {
+	if ((!remote && S_ISDIR(st.st_mode)) || qa_str_ends_with(path, ".json")) {
 		*out = QA_FORMAT_SAFETENSORS;
 		return QA_OK;
 	}
