@@ -346,7 +346,7 @@ static enum qa_err check_recipe(struct qa_ref *ref, struct qa_diff_result *r, st
 	/* a plan that cannot be made (a shape llama.cpp itself refuses) leaves
 	 * the check unanswered rather than failing the audit */
 	struct qa_diag ignore;
-	if (rec && qa_quantize_plan_types(ref, rec, 0, pe, &ignore) == QA_OK) {
+	if (rec && qa_quantize_plan_types(ref, rec, 0, r->imatrix_used, pe, &ignore) == QA_OK) {
 		r->recipe_name = qa_recipe_name(rec);
 		r->recipe_matches = true;
 		for (size_t i = 0; i < r->n; i++) {
@@ -365,7 +365,7 @@ static enum qa_err check_recipe(struct qa_ref *ref, struct qa_diff_result *r, st
 		}
 	}
 	if (pure != QA_TYPE_COUNT && qa_recipe_pure_file_type(pure) != QA_RECIPE_NO_FILE_TYPE &&
-	    qa_quantize_plan_types(ref, NULL, pure, pe, &ignore) == QA_OK) {
+	    qa_quantize_plan_types(ref, NULL, pure, r->imatrix_used, pe, &ignore) == QA_OK) {
 		r->pure_type = pure;
 		r->pure_matches = true;
 		for (size_t i = 0; i < r->n; i++) {
@@ -414,6 +414,9 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_t
 		r->has_file_type = true;
 		r->file_type = (uint32_t)ft;
 	}
+	/* llama-quantize records the matrix it used; its recipe rules read whether it had one */
+	r->imatrix_used = qa_gguf_kv_find(art, "quantize.imatrix.file") != NULL ||
+	                  qa_gguf_kv_find(art, "quantize.imatrix.entries_count") != NULL;
 	snprintf(r->arch, sizeof r->arch, "%s", qa_ref_info(ref)->arch);
 
 	size_t na = qa_gguf_n_tensors(art), nr = qa_ref_n_tensors(ref);

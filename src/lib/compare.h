@@ -79,6 +79,11 @@ struct qa_diff_result {
 	const char *recipe_name;         /* static, NULL when the file type is unknown */
 	bool recipe_matches;
 	size_t recipe_deviations;
+	/*
+	 * The artifact records an importance matrix (quantize.imatrix.* keys):
+	 * the recipe is planned with llama.cpp's has_imatrix rules.
+	 */
+	bool imatrix_used;
 	uint32_t pure_type;              /* all quantized tensors have this type and match --pure */
 	bool pure_matches;
 	/* inference */

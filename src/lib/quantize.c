@@ -127,8 +127,8 @@ enum qa_err qa_quantize_tensor(const float *w, uint64_t in, uint64_t out, uint32
 }
 
 enum qa_err qa_quantize_plan_types(const struct qa_ref *r, const struct qa_recipe *rec,
-                                   uint32_t pure_type, struct qa_plan_entry *out,
-                                   struct qa_diag *d)
+                                   uint32_t pure_type, bool has_imatrix,
+                                   struct qa_plan_entry *out, struct qa_diag *d)
 {
 	size_t n = qa_ref_n_tensors(r);
 	struct qa_plan_tensor *pt = calloc(n ? n : 1, sizeof *pt);
@@ -145,6 +145,7 @@ enum qa_err qa_quantize_plan_types(const struct qa_ref *r, const struct qa_recip
 	}
 	struct qa_model_shape m;
 	qa_ref_model_shape(r, &m);
+	m.has_imatrix = has_imatrix;
 	enum qa_err e = qa_recipe_plan(rec, pure_type, &m, pt, n, out, d);
 	free(pt);
 	return e;
@@ -173,8 +174,18 @@ enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_op
 			goto done;
 		}
 	}
-	if ((e = qa_quantize_plan_types(r, o->recipe, o->pure_type, pe, d)))
+	if ((e = qa_quantize_plan_types(r, o->recipe, o->pure_type, o->has_imatrix, pe, d)))
 		goto done;
+	for (size_t i = 0; i < n && !o->has_imatrix; i++) {
+		if (pe[i].needs_imatrix) {
+			e = qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+			                "%s needs an importance matrix: tensor %s would be %s, which "
+			                "llama-quantize refuses to write without one",
+			                o->recipe ? qa_recipe_name(o->recipe) : qa_type_name(o->pure_type),
+			                qa_ref_tensor_at(r, i)->name, qa_type_name(pe[i].type));
+			goto done;
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct qa_ref_tensor *t = qa_ref_tensor_at(r, i);
 		struct qa_quantize_item *it = &items[i];

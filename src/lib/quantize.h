@@ -32,6 +32,11 @@ struct qa_quantize_opts {
 	enum qa_layout layout;          /* applied to quantized 2-D tensors */
 	bool allow_invalid;             /* write layouts that change a tensor's size */
 	unsigned n_threads;             /* 0: all cores */
+	/*
+	 * An importance matrix is used: the recipe rules that read it apply,
+	 * and the types llama-quantize refuses without one are allowed.
+	 */
+	bool has_imatrix;
 	qa_progress_fn progress;        /* may be NULL */
 	void *progress_ctx;
 };
@@ -49,18 +54,20 @@ struct qa_quantize_item {
 
 /*
  * The types llama.cpp would give every tensor of r under recipe rec, or
- * under --pure pure_type when rec is NULL: out receives qa_ref_n_tensors(r)
- * entries, in r's order.  Errors are the recipe's (qa_recipe_plan).
+ * under --pure pure_type when rec is NULL, with or without an importance
+ * matrix: out receives qa_ref_n_tensors(r) entries, in r's order.  Errors
+ * are the recipe's (qa_recipe_plan).
  */
 enum qa_err qa_quantize_plan_types(const struct qa_ref *r, const struct qa_recipe *rec,
-                                   uint32_t pure_type, struct qa_plan_entry *out,
-                                   struct qa_diag *d);
+                                   uint32_t pure_type, bool has_imatrix,
+                                   struct qa_plan_entry *out, struct qa_diag *d);
 
 /*
  * Plan the output of quantizing r with o: *out receives a malloc'd array of
  * qa_ref_n_tensors(r) items (free it with free()), and *file_type the
  * general.file_type to write.  Errors: QA_ERR_USAGE for an unsupported pure
- * type, or, unless o->allow_invalid, a layout that changes some tensor's
+ * type, for a plan with a tensor llama-quantize refuses to write without an
+ * importance matrix when o->has_imatrix is false, or, unless o->allow_invalid, a layout that changes some tensor's
  * byte size (d names the first such tensor); QA_ERR_UNSUPPORTED when a
  * tensor to quantize is not f32/f16/bf16; the recipe's errors otherwise.
  */
