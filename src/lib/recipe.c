@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "names.h"
+#include "quant.h"
 #include "types.h"
 
 /* llama_ftype ids (include/llama.h). */
@@ -622,26 +623,18 @@ static enum qa_err apply_fallback(const struct qa_plan_tensor *t, size_t idx,
 }
 
 /*
- * llama-quantize refuses to write these types without an importance matrix,
+ * llama-quantize refuses to write some types without an importance matrix
+ * (iq1_s, iq1_m, iq2_xxs, iq2_xs, iq2_s, iq3_xxs: the ops' llama_requires_imatrix),
  * except for the token embeddings and the output matrix (its
  * tensor_requires_imatrix; the Q2_K_S exception is not a supported recipe).
  */
 static bool needs_imatrix(const char *name, uint32_t type)
 {
+	const struct qa_quant_ops *ops = qa_quant_ops(type);
 	if (strcmp(name, "token_embd.weight") == 0 || strcmp(name, "per_layer_token_embd.weight") == 0 ||
 	    strcmp(name, "output.weight") == 0)
 		return false;
-	switch (type) {
-	case QA_TYPE_IQ3_XXS:
-	case QA_TYPE_IQ2_XXS:
-	case QA_TYPE_IQ2_XS:
-	case QA_TYPE_IQ2_S:
-	case QA_TYPE_IQ1_M:
-	case QA_TYPE_IQ1_S:
-		return true;
-	default:
-		return false;
-	}
+	return ops != NULL && ops->llama_requires_imatrix;
 }
 
 struct order_key {
