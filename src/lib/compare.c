@@ -26,6 +26,8 @@
 #include "recipe.h"
 #include "source.h"
 #include "types.h"
+#include "json_scan.h"
+#include "util.h"
 
 static const char *const verdict_names[QA_VERDICT_COUNT] = {
 	"identical", "layout-swap", "transposed", "divergent",
@@ -35,17 +37,6 @@ static const char *const verdict_names[QA_VERDICT_COUNT] = {
 const char *qa_verdict_name(enum qa_verdict v)
 {
 	return (unsigned)v < QA_VERDICT_COUNT ? verdict_names[v] : "?";
-}
-
-static char *dup_str(const char *s)
-{
-	if (!s)
-		return NULL;
-	size_t n = strlen(s) + 1;
-	char *p = malloc(n);
-	if (p)
-		memcpy(p, s, n);
-	return p;
 }
 
 /* SHA-256 and size of the whole of an open source (the inputs of a result). */
@@ -407,7 +398,7 @@ static enum qa_err read_declared_imatrix(struct qa_gguf *art, struct qa_diff_ima
 	k->declared = file || ds || k->has_entries || k->has_chunks ||
 	              qa_gguf_kv_find(art, "quantize.imatrix.file") ||
 	              qa_gguf_kv_find(art, "quantize.imatrix.dataset");
-	if ((file && !(k->file = dup_str(file))) || (ds && !(k->dataset = dup_str(ds))))
+	if ((file && !(k->file = qa_str_dup(file))) || (ds && !(k->dataset = qa_str_dup(ds))))
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	return QA_OK;
 }
@@ -433,11 +424,11 @@ static enum qa_err note_imatrix(struct qa_diff_result *r, const struct qa_diff_o
 	g->entries = in->n_entries;
 	g->chunks = in->chunk_count;
 	memcpy(g->sha256, in->sha256, sizeof g->sha256);
-	if (!(g->path = dup_str(o->imatrix_path ? o->imatrix_path : "")) ||
-	    (in->dataset && !(g->dataset = dup_str(in->dataset))))
+	if (!(g->path = qa_str_dup(o->imatrix_path ? o->imatrix_path : "")) ||
+	    (in->dataset && !(g->dataset = qa_str_dup(in->dataset))))
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	g->unmatched = qa_imatrix_count_unmatched(o->imatrix, ref_has_tensor, ref, &first);
-	if (first && !(g->first_unmatched = dup_str(first)))
+	if (first && !(g->first_unmatched = qa_str_dup(first)))
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	const struct qa_diff_imatrix_keys *k = &r->declared_imatrix;
 	if (k->declared) {
@@ -484,8 +475,8 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
 	n_threads = o->n_threads;
 	if (!r)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	r->reference_path = dup_str(ref_path);
-	r->artifact_path = dup_str(art_path);
+	r->reference_path = qa_str_dup(ref_path);
+	r->artifact_path = qa_str_dup(art_path);
 	*culprit = ref_path;
 	if ((e = qa_ref_open(&ref, ref_path, d)))
 		goto done;
@@ -522,8 +513,8 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
 		const struct qa_ref_tensor *rt = qa_ref_tensor_find(ref, at->name);
 		struct qa_diff_tensor *t = &r->tensors[r->n++];
 		const struct qa_type_info *ti = qa_type_get(at->type);
-		t->name = dup_str(at->name);
-		t->reference_name = rt ? dup_str(rt->src_name) : NULL;
+		t->name = qa_str_dup(at->name);
+		t->reference_name = rt ? qa_str_dup(rt->src_name) : NULL;
 		t->type = at->type;
 		t->n_dims = at->n_dims;
 		memcpy(t->ne, at->ne, sizeof t->ne);
@@ -545,8 +536,8 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
 		if (qa_gguf_tensor_find(art, rt->name))
 			continue;
 		struct qa_diff_tensor *t = &r->tensors[r->n++];
-		t->name = dup_str(rt->name);
-		t->reference_name = dup_str(rt->src_name);
+		t->name = qa_str_dup(rt->name);
+		t->reference_name = qa_str_dup(rt->src_name);
 		t->type = rt->src_type == QA_TYPE_COUNT ? QA_TYPE_F32 : rt->src_type;
 		t->n_dims = rt->n_dims;
 		memcpy(t->ne, rt->ne, sizeof t->ne);
@@ -639,11 +630,6 @@ void qa_diff_free(struct qa_diff_result *r)
 	free(r);
 }
 
-static json_t *u64_json(uint64_t v)
-{
-	return json_integer((json_int_t)(v > (uint64_t)INT64_MAX ? INT64_MAX : v));
-}
-
 static json_t *hex_json(const uint8_t *digest)
 {
 	char hex[65];
@@ -653,7 +639,7 @@ static json_t *hex_json(const uint8_t *digest)
 
 static json_t *block_json(uint64_t b)
 {
-	return b == QA_NO_BLOCK ? json_null() : u64_json(b);
+	return b == QA_NO_BLOCK ? json_null() : qa_json_u64(b);
 }
 
 static json_t *str_or_null(const char *s)
@@ -671,8 +657,8 @@ static json_t *imatrix_json(const struct qa_diff_result *r)
 		json_t *dk = json_object();
 		json_object_set_new(dk, "file", str_or_null(k->file));
 		json_object_set_new(dk, "dataset", str_or_null(k->dataset));
-		json_object_set_new(dk, "entries_count", k->has_entries ? u64_json(k->entries) : json_null());
-		json_object_set_new(dk, "chunks_count", k->has_chunks ? u64_json(k->chunks) : json_null());
+		json_object_set_new(dk, "entries_count", k->has_entries ? qa_json_u64(k->entries) : json_null());
+		json_object_set_new(dk, "chunks_count", k->has_chunks ? qa_json_u64(k->chunks) : json_null());
 		json_object_set_new(o, "declared", dk);
 	} else {
 		json_object_set_new(o, "declared", json_null());
@@ -683,10 +669,10 @@ static json_t *imatrix_json(const struct qa_diff_result *r)
 		json_object_set_new(gk, "format", json_string(qa_imatrix_format_name(g->format)));
 		json_object_set_new(gk, "sha256", hex_json(g->sha256));
 		json_object_set_new(gk, "dataset", str_or_null(g->dataset));
-		json_object_set_new(gk, "entries_count", u64_json(g->entries));
-		json_object_set_new(gk, "chunks_count", g->chunks > 0 ? u64_json((uint64_t)g->chunks) : json_null());
-		json_object_set_new(gk, "weighted_tensors", u64_json(g->weighted_tensors));
-		json_object_set_new(gk, "unmatched_entries", u64_json(g->unmatched));
+		json_object_set_new(gk, "entries_count", qa_json_u64(g->entries));
+		json_object_set_new(gk, "chunks_count", g->chunks > 0 ? qa_json_u64((uint64_t)g->chunks) : json_null());
+		json_object_set_new(gk, "weighted_tensors", qa_json_u64(g->weighted_tensors));
+		json_object_set_new(gk, "unmatched_entries", qa_json_u64(g->unmatched));
 		json_object_set_new(gk, "matches_declared",
 		                    r->declared_imatrix.declared ?
 		                    json_boolean(!g->dataset_differs && !g->entries_differ) : json_null());
@@ -703,27 +689,27 @@ json_t *qa_diff_to_json(const struct qa_diff_result *r)
 	json_t *ts = json_array(), *recipe = json_object(), *summary = json_object();
 	json_object_set_new(root, "schema", json_string("quantaudit.diff/1"));
 	json_object_set_new(ref, "path", json_string(r->reference_path));
-	json_object_set_new(ref, "size", u64_json(r->reference_size));
+	json_object_set_new(ref, "size", qa_json_u64(r->reference_size));
 	json_object_set_new(ref, "sha256", r->reference_size ? hex_json(r->reference_sha256) : json_null());
 	json_object_set_new(root, "reference", ref);
 	json_object_set_new(art, "path", json_string(r->artifact_path));
-	json_object_set_new(art, "size", u64_json(r->artifact_size));
+	json_object_set_new(art, "size", qa_json_u64(r->artifact_size));
 	json_object_set_new(art, "sha256", hex_json(r->artifact_sha256));
-	json_object_set_new(art, "file_type", r->has_file_type ? u64_json(r->file_type) : json_null());
+	json_object_set_new(art, "file_type", r->has_file_type ? qa_json_u64(r->file_type) : json_null());
 	json_object_set_new(root, "artifact", art);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct qa_diff_tensor *t = &r->tensors[i];
 		json_t *o = json_object(), *sh = json_array();
 		for (uint32_t k = 0; k < t->n_dims; k++)
-			json_array_append_new(sh, u64_json(t->ne[k]));
+			json_array_append_new(sh, qa_json_u64(t->ne[k]));
 		json_object_set_new(o, "name", json_string(t->name));
 		json_object_set_new(o, "reference_name", t->reference_name ? json_string(t->reference_name) : json_null());
 		json_object_set_new(o, "type", json_string(qa_type_name(t->type)));
 		json_object_set_new(o, "shape", sh);
-		json_object_set_new(o, "blocks", u64_json(t->blocks));
+		json_object_set_new(o, "blocks", qa_json_u64(t->blocks));
 		json_object_set_new(o, "verdict", json_string(qa_verdict_name(t->verdict)));
 		json_object_set_new(o, "layout", t->layout >= 0 ? json_string(qa_layout_name((enum qa_layout)t->layout)) : json_null());
-		json_object_set_new(o, "divergent_blocks", u64_json(t->divergent_blocks));
+		json_object_set_new(o, "divergent_blocks", qa_json_u64(t->divergent_blocks));
 		json_object_set_new(o, "first_divergent_block", block_json(t->first_divergent));
 		if (t->has_error) {
 			json_t *err = json_object();
@@ -743,7 +729,7 @@ json_t *qa_diff_to_json(const struct qa_diff_result *r)
 	json_object_set_new(root, "tensors", ts);
 	json_object_set_new(root, "imatrix", imatrix_json(r));
 
-	json_object_set_new(recipe, "file_type", r->has_file_type ? u64_json(r->file_type) : json_null());
+	json_object_set_new(recipe, "file_type", r->has_file_type ? qa_json_u64(r->file_type) : json_null());
 	json_object_set_new(recipe, "name", r->recipe_name ? json_string(r->recipe_name) : json_null());
 	json_object_set_new(recipe, "matches", r->recipe_name ? json_boolean(r->recipe_matches) : json_null());
 	json_t *dev = json_array();
@@ -762,11 +748,11 @@ json_t *qa_diff_to_json(const struct qa_diff_result *r)
 	json_object_set_new(recipe, "pure_type", r->pure_matches ? json_string(qa_type_name(r->pure_type)) : json_null());
 	json_object_set_new(root, "recipe", recipe);
 
-	json_object_set_new(summary, "tensors", u64_json(r->n));
+	json_object_set_new(summary, "tensors", qa_json_u64(r->n));
 	for (int v = 0; v < QA_VERDICT_COUNT; v++)
-		json_object_set_new(summary, verdict_names[v], u64_json(r->counts[v]));
-	json_object_set_new(summary, "quantized_tensors", u64_json(r->quantized_tensors));
-	json_object_set_new(summary, "quantized_divergent", u64_json(r->quantized_divergent));
+		json_object_set_new(summary, verdict_names[v], qa_json_u64(r->counts[v]));
+	json_object_set_new(summary, "quantized_tensors", qa_json_u64(r->quantized_tensors));
+	json_object_set_new(summary, "quantized_divergent", qa_json_u64(r->quantized_divergent));
 	json_object_set_new(summary, "inference",
 	                    r->different_quantizer ? json_string("different-quantizer") : json_null());
 	json_object_set_new(root, "summary", summary);
@@ -819,12 +805,6 @@ done:
 	return e;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t a = strlen(s), b = strlen(suffix);
-	return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
 enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swap_opts *o,
                         struct qa_swap_result **out, const char **culprit, struct qa_diag *d)
 {
@@ -847,7 +827,7 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swa
 	memset(&c, 0, sizeof c);
 	if (!r)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	r->reference_path = dup_str(ref_path);
+	r->reference_path = qa_str_dup(ref_path);
 	r->type = type;
 	r->block_elems = ti->block_elems;
 	if ((e = qa_ref_open(&ref, ref_path, d)))
@@ -866,11 +846,11 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swa
 	}
 	for (size_t i = 0; i < nr; i++) {
 		const struct qa_ref_tensor *rt = qa_ref_tensor_at(ref, i);
-		if (rt->n_dims != 2 || !ends_with(rt->name, "weight") || rt->src_type == QA_TYPE_COUNT)
+		if (rt->n_dims != 2 || !qa_str_ends_with(rt->name, "weight") || rt->src_type == QA_TYPE_COUNT)
 			continue;
 		struct qa_swap_tensor *st = &r->tensors[r->n];
 		c.src[r->n++] = rt;
-		st->name = dup_str(rt->name);
+		st->name = qa_str_dup(rt->name);
 		st->in = rt->ne[0];
 		st->out = rt->ne[1];
 		st->layer = layer_of(rt->name);
@@ -958,7 +938,7 @@ json_t *qa_swap_to_json(const struct qa_swap_result *r)
 	json_object_set_new(root, "schema", json_string("quantaudit.shape-swap/1"));
 	json_object_set_new(root, "type", json_string(qa_type_name(r->type)));
 	json_object_set_new(ref, "path", json_string(r->reference_path));
-	json_object_set_new(ref, "size", u64_json(r->reference_size));
+	json_object_set_new(ref, "size", qa_json_u64(r->reference_size));
 	json_object_set_new(ref, "sha256", r->reference_size ? hex_json(r->reference_sha256) : json_null());
 	json_object_set_new(root, "reference", ref);
 	for (size_t i = 0; i < r->n; i++) {
@@ -966,10 +946,10 @@ json_t *qa_swap_to_json(const struct qa_swap_result *r)
 		json_t *o = json_object(), *blocks = json_object(), *bytes = json_object();
 		json_object_set_new(o, "name", json_string(t->name));
 		json_object_set_new(o, "shape", json_pack("[II]", (json_int_t)t->in, (json_int_t)t->out));
-		json_object_set_new(blocks, "out,in", u64_json(t->blocks[0]));
-		json_object_set_new(blocks, "in,out", u64_json(t->blocks[1]));
-		json_object_set_new(bytes, "out,in", u64_json(t->bytes[0]));
-		json_object_set_new(bytes, "in,out", u64_json(t->bytes[1]));
+		json_object_set_new(blocks, "out,in", qa_json_u64(t->blocks[0]));
+		json_object_set_new(blocks, "in,out", qa_json_u64(t->blocks[1]));
+		json_object_set_new(bytes, "out,in", qa_json_u64(t->bytes[0]));
+		json_object_set_new(bytes, "in,out", qa_json_u64(t->bytes[1]));
 		json_object_set_new(o, "blocks", blocks);
 		json_object_set_new(o, "bytes", bytes);
 		json_object_set_new(o, "excess_bytes", json_integer((json_int_t)t->bytes[1] - (json_int_t)t->bytes[0]));
@@ -981,15 +961,15 @@ json_t *qa_swap_to_json(const struct qa_swap_result *r)
 			json_object_set_new(wl, "in,out", json_boolean(t->weighted[1]));
 			json_object_set_new(o, "imatrix_weighted", wl);
 		}
-		json_object_set_new(o, "divergent_blocks", u64_json(t->divergent_blocks));
+		json_object_set_new(o, "divergent_blocks", qa_json_u64(t->divergent_blocks));
 		json_object_set_new(o, "first_divergent_block", block_json(t->first_divergent));
 		json_array_append_new(ts, o);
 	}
 	json_object_set_new(root, "tensors", ts);
-	json_object_set_new(sum, "tensors", u64_json(r->n));
-	json_object_set_new(sum, "identical", u64_json(r->n_identical));
-	json_object_set_new(sum, "divergent", u64_json(r->n_divergent));
-	json_object_set_new(sum, "mispredicted", u64_json(r->n_mispredicted));
+	json_object_set_new(sum, "tensors", qa_json_u64(r->n));
+	json_object_set_new(sum, "identical", qa_json_u64(r->n_identical));
+	json_object_set_new(sum, "divergent", qa_json_u64(r->n_divergent));
+	json_object_set_new(sum, "mispredicted", qa_json_u64(r->n_mispredicted));
 	json_object_set_new(sum, "excess_bytes", json_integer((json_int_t)r->excess_bytes));
 	json_object_set_new(sum, "benign", json_boolean(r->n_divergent == 0));
 	json_object_set_new(root, "summary", sum);
