@@ -28,6 +28,7 @@
 
 #include <jansson.h>
 
+#include "manifest.h"
 #include "names.h"
 #include "plot.h"
 #include "tmpfile.h"

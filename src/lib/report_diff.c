@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "manifest.h"
 #include "names.h"
 #include "plot.h"
 #include "tmpfile.h"
@@ -137,14 +138,38 @@ static void recipe_sentence(struct qa_sb *b, bool md, const struct qa_diff_resul
 		qa_sb_puts(b, " Recipe: the artifact has no general.file_type, so tensor types were not checked.");
 }
 
+/* --imatrix: which matrix weighted the re-quantization, and how many tensors it touched. */
+static void imatrix_sentence(struct qa_sb *b, bool md, const struct qa_diff_result *r)
+{
+	const struct qa_diff_imatrix_given *g = &r->imatrix;
+	char hex[65];
+	if (!g->given)
+		return;
+	qa_manifest_hex(g->sha256, hex);
+	hex[16] = '\0';
+	qa_sb_puts(b, " Importance matrix: ");
+	qa_sb_name(b, md, g->path);
+	qa_sb_printf(b, " (%s, ", qa_imatrix_format_name(g->format));
+	if (g->dataset) {
+		qa_sb_puts(b, "dataset ");
+		qa_sb_name(b, md, g->dataset);
+		qa_sb_puts(b, ", ");
+	}
+	qa_sb_printf(b, "%llu %s, SHA-256 %s...): %zu %s re-quantized with its weights, as llama-quantize "
+	             "--imatrix does; the others without.", (unsigned long long)g->entries,
+	             qa_report_plural((size_t)g->entries, "entry", "entries"), hex, g->weighted_tensors,
+	             qa_report_plural(g->weighted_tensors, "tensor was", "tensors were"));
+}
+
 static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool md)
 {
 	size_t n = r->n, same = r->counts[QA_VERDICT_IDENTICAL];
 	if (n == 0) {
 		qa_sb_puts(b, "PASS: nothing to compare: the artifact and the reference have no tensors.");
 	} else if (r->pass) {
-		qa_sb_printf(b, "PASS: all %zu %s byte-identical to ggml's reference quantization of the reference "
-		          "(the SHA-256 of every 256-element block matches).", n, qa_report_plural(n, "tensor is", "tensors are"));
+		qa_sb_printf(b, "PASS: all %zu %s byte-identical to ggml's %s of the reference "
+		          "(the SHA-256 of every 256-element block matches).", n, qa_report_plural(n, "tensor is", "tensors are"),
+		          r->imatrix.given ? "quantization" : "reference quantization");
 	} else {
 		qa_sb_puts(b, "FAIL:");
 		bool first = true;
@@ -211,6 +236,7 @@ static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool m
 			qa_sb_puts(b, "): damage or a worse quantizer, not a different rounding.");
 		}
 	}
+	imatrix_sentence(b, md, r);
 	recipe_sentence(b, md, r);
 }
 

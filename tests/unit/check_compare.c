@@ -36,7 +36,7 @@ static struct qa_diff_result *diff(const char *ref, const char *art)
 	struct qa_diff_result *r = NULL;
 	const char *culprit;
 	struct qa_diag d;
-	enum qa_err e = qa_diff_run(ref, art, 0, &r, &culprit, &d);
+	enum qa_err e = qa_diff_run(ref, art, NULL, &r, &culprit, &d);
 	ck_assert_msg(e == QA_OK, "diff failed: %s", d.msg);
 	return r;
 }
@@ -206,7 +206,9 @@ END_TEST
 START_TEST(shape_swap_prediction)
 {
 	struct qa_swap_result *r;
-	ck_assert_int_eq(qa_swap_run(tu_path(REF), QA_TYPE_Q4_K, (unsigned)_i + 1, &r, NULL), QA_OK);
+	struct qa_swap_opts so = { .n_threads = (unsigned)_i + 1 };
+	const char *culprit;
+	ck_assert_int_eq(qa_swap_run(tu_path(REF), QA_TYPE_Q4_K, &so, &r, &culprit, NULL), QA_OK);
 	ck_assert_uint_eq(r->n, 2 * 7 + 2); /* 7 weights per layer, embeddings, output */
 	ck_assert_uint_eq(r->n_mispredicted, 0);
 	for (size_t i = 0; i < r->n; i++) {
@@ -240,7 +242,8 @@ START_TEST(shape_swap_ffn_down_excess)
 	ck_assert_int_eq(tu_write_st(path, &t, 1), 0);
 	free(w);
 	struct qa_swap_result *r;
-	ck_assert_int_eq(qa_swap_run(path, QA_TYPE_Q4_K, 0, &r, NULL), QA_OK);
+	const char *culprit;
+	ck_assert_int_eq(qa_swap_run(path, QA_TYPE_Q4_K, NULL, &r, &culprit, NULL), QA_OK);
 	ck_assert_uint_eq(r->n, 1);
 	ck_assert_uint_eq(r->tensors[0].in, 4864);
 	ck_assert_uint_eq(r->tensors[0].out, 896);
@@ -266,10 +269,10 @@ START_TEST(error_paths)
 	struct qa_diff_result *r = NULL;
 	const char *culprit = NULL;
 	struct qa_diag d;
-	ck_assert_int_eq(qa_diff_run(tu_path(REF), bad, 0, &r, &culprit, &d), QA_ERR_FORMAT);
+	ck_assert_int_eq(qa_diff_run(tu_path(REF), bad, NULL, &r, &culprit, &d), QA_ERR_FORMAT);
 	ck_assert_str_eq(culprit, bad);
 	ck_assert_ptr_null(r);
-	ck_assert_int_eq(qa_diff_run(bad, tu_path(CORRUPT), 0, &r, &culprit, &d), QA_ERR_FORMAT);
+	ck_assert_int_eq(qa_diff_run(bad, tu_path(CORRUPT), NULL, &r, &culprit, &d), QA_ERR_FORMAT);
 	ck_assert_str_eq(culprit, bad);
 
 	float w[256];
@@ -282,9 +285,9 @@ START_TEST(error_paths)
 	snprintf(ref, sizeof ref, "%s/nan.safetensors", dir);
 	ck_assert_int_eq(tu_write_st(ref, &t, 1), 0);
 	struct qa_swap_result *s = NULL;
-	ck_assert_int_eq(qa_swap_run(ref, QA_TYPE_Q4_K, 0, &s, &d), QA_ERR_VALUE);
+	ck_assert_int_eq(qa_swap_run(ref, QA_TYPE_Q4_K, NULL, &s, &culprit, &d), QA_ERR_VALUE);
 	ck_assert_ptr_nonnull(strstr(d.msg, "element 77"));
-	ck_assert_int_eq(qa_swap_run(ref, QA_TYPE_Q8_K, 0, &s, &d), QA_ERR_USAGE);
+	ck_assert_int_eq(qa_swap_run(ref, QA_TYPE_Q8_K, NULL, &s, &culprit, &d), QA_ERR_USAGE);
 }
 END_TEST
 
