@@ -224,7 +224,10 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 	const void *abytes;
 	enum qa_err e = QA_OK;
 
-	if (!ops || !ops->quantize || !ops->dequantize || rt->src_type == QA_TYPE_COUNT) {
+	/* a weighted-only type (iq2_xxs, iq2_xs, iq1_s) is checked below, once
+	 * it is known whether --imatrix gives weights for this tensor */
+	if (!ops || (!ops->quantize && !ops->quantize_rows) || !ops->dequantize ||
+	    rt->src_type == QA_TYPE_COUNT) {
 		dt->verdict = QA_VERDICT_UNSUPPORTED;
 		return QA_OK;
 	}
@@ -255,6 +258,10 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 	    (e = qa_imatrix_weights(c->imatrix, dt->name, rt->ne[0], rt->ne[2], &wt.qw, d)))
 		goto done;
 	dt->weighted = wt.qw && ops->quantize_rows;
+	if (!ops->quantize && !dt->weighted) {
+		dt->verdict = QA_VERDICT_UNSUPPORTED;
+		goto done;
+	}
 
 	/* Candidate layouts in order of preference; only those producing the
 	 * artifact's byte count can match. */
