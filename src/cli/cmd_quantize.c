@@ -72,7 +72,13 @@ static int dry_run(const struct qa_ref *r, const struct qa_quantize_opts *o)
 	uint32_t ftype;
 	struct qa_diag d;
 	qa_diag_clear(&d);
-	if (qa_quantize_plan(r, o, &items, &ftype, &d))
+	enum qa_err e = qa_quantize_plan(r, o, &items, &ftype, &d);
+	if (e == QA_ERR_USAGE) {
+		/* as without --dry-run: e.g. a recipe that needs an importance matrix */
+		fprintf(stderr, "quantaudit quantize: %s\n", d.msg);
+		return QA_EXIT_USAGE;
+	}
+	if (e)
 		return cli_fail(qa_ref_path(r), &d);
 	const struct qa_ref_info *info = qa_ref_info(r);
 	printf("reference: %s (%s, %u layers, %u heads, %u kv heads%s%s)\n", qa_ref_path(r),
