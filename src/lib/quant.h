@@ -129,40 +129,6 @@ void qa_quantize_iq4_nl(const float *src, void *dst, size_t n);
 void qa_dequantize_iq4_nl(const void *src, float *dst, size_t n);
 
 /*
- * The importance-weighted paths (qa_quantize_rows_fn), one per type whose
- * ggml quantizer uses weights.  n_per_row must be a multiple of the type's
- * block_elems; qw holds n_per_row weights or is NULL.  With qw NULL each is
- * the reference path (qa_quantize_<type> over all rows), because that is
- * what ggml's quantize_<type> does without weights; iq4_nl is the
- * exception in ggml (quantize_iq4_nl and quantize_row_iq4_nl_ref search
- * differently) but qa_quantize_iq4_nl already follows quantize_iq4_nl.
- * With weights the legacy types depend on the whole row (its mean square),
- * the others only on each block and its weights.  Scalar code, bit-exact
- * against ggml's quantize_row_<type>_impl.  q8_0 has none: ggml ignores
- * weights for it.
- */
-void qa_quantize_rows_q4_0(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                           const float *qw);
-void qa_quantize_rows_q4_1(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                           const float *qw);
-void qa_quantize_rows_q5_0(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                           const float *qw);
-void qa_quantize_rows_q5_1(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                           const float *qw);
-void qa_quantize_rows_q2_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                           const float *qw);
-void qa_quantize_rows_q3_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                           const float *qw);
-void qa_quantize_rows_q4_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                           const float *qw);
-void qa_quantize_rows_q5_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                           const float *qw);
-void qa_quantize_rows_q6_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                           const float *qw);
-void qa_quantize_rows_iq4_nl(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                             const float *qw);
-
-/*
  * The grid i-quants (quant_iq2.c, quant_iq1.c).  iq2_xxs, iq2_xs and iq1_s
  * exist only in the weighted form: their quantize_rows with qw NULL writes
  * zeros (ggml refuses them).  iq2_s and iq1_m also have an unweighted form,
@@ -208,5 +174,39 @@ void qa_quantize_tq2_0(const float *src, void *dst, size_t n);
 void qa_dequantize_tq2_0(const void *src, float *dst, size_t n);
 void qa_quantize_mxfp4(const float *src, void *dst, size_t n);
 void qa_dequantize_mxfp4(const void *src, float *dst, size_t n);
+
+/*
+ * The importance-weighted paths (qa_quantize_rows_fn), one per type whose
+ * ggml quantizer uses weights.  n_per_row must be a multiple of the type's
+ * block_elems; qw holds n_per_row weights or is NULL.  With qw NULL each is
+ * the reference path (qa_quantize_<type> over all rows), because that is
+ * what ggml's quantize_<type> does without weights; iq4_nl is the
+ * exception in ggml (quantize_iq4_nl and quantize_row_iq4_nl_ref search
+ * differently) but qa_quantize_iq4_nl already follows quantize_iq4_nl.
+ * With weights the legacy types depend on the whole row (its mean square),
+ * the others only on each block and its weights.  Scalar code, bit-exact
+ * against ggml's quantize_row_<type>_impl.  q8_0 has none: ggml ignores
+ * weights for it.
+ */
+void qa_quantize_rows_q4_0(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw);
+void qa_quantize_rows_q4_1(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw);
+void qa_quantize_rows_q5_0(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw);
+void qa_quantize_rows_q5_1(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw);
+void qa_quantize_rows_q2_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw);
+void qa_quantize_rows_q3_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw);
+void qa_quantize_rows_q4_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw);
+void qa_quantize_rows_q5_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw);
+void qa_quantize_rows_q6_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw);
+void qa_quantize_rows_iq4_nl(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                             const float *qw);
 
 #endif
