@@ -733,32 +733,44 @@ START_TEST(test_mxfp4_moe)
 }
 END_TEST
 
-/* ---- llama-quantize's own artifacts (oracle/real) --------------------------- */
-
-#define N_REAL 24
+/* ---- llama-quantize's own artifacts ------------------------------------------ */
 
 /*
- * The real checkpoint (oracle/real/README.md): qwen2, hidden 256, ffn 768,
- * 2 layers, 4 heads / 2 kv heads of dim 64, vocab 512, untied, bf16.
+ * Plans of artifacts the real llama-quantize wrote (llama.cpp 2026-09),
+ * extracted by tests/data/recipe/extract_real.py:
+ *   real-plans.txt: oracle/real (its README): qwen2, hidden 256, ffn 768,
+ *     2 layers, 4 heads / 2 kv heads of dim 64, vocab 512, untied, bf16;
+ *   m8-plans.txt, m16-plans.txt: llama-quantize run on quantaudit synth
+ *     checkpoints (tests/data/recipe/README.md says how): m8 is qwen2 with 8
+ *     layers and 8 heads / 2 kv heads (GQA 4), m16 llama with 16 layers.
  */
-static const struct model_spec real_model = { "real-qwen2", 256, 768, 2, 4, 2, 64, 512, false,
-                                              QA_TYPE_BF16 };
+static const struct {
+	const char *file, *arch;
+	bool biases;
+	struct model_spec spec;
+	int count;
+} plan_sets[] = {
+	{ "real-plans.txt", "qwen2", true, { "real-qwen2", 256, 768, 2, 4, 2, 64, 512, false, QA_TYPE_BF16 }, 24 },
+	{ "m8-plans.txt", "qwen2", true, { "m8", 256, 512, 8, 8, 2, 32, 512, false, QA_TYPE_BF16 }, 15 },
+	{ "m16-plans.txt", "llama", false, { "m16", 256, 512, 16, 4, 2, 64, 384, false, QA_TYPE_BF16 }, 8 },
+};
+#define N_PLAN_SETS (int)(sizeof plan_sets / sizeof plan_sets[0])
 
 struct real_artifact {
 	char recipe[32];
 	unsigned long long file_type, imatrix;
 	size_t n;
-	struct fixture_tensor t[64];
+	struct fixture_tensor t[160];
 };
 
 static struct real_artifact R;
 
-/* Load real artifact number want from tests/data/recipe/real-plans.txt; returns the count. */
-static int load_real(int want)
+/* Load artifact number want of tests/data/recipe/FILE; returns the count. */
+static int load_real(const char *file, int want)
 {
 	const char *top = getenv("QA_TOP_SRCDIR");
 	char path[4096], line[512], buf[64];
-	snprintf(path, sizeof path, "%s/tests/data/recipe/real-plans.txt", top ? top : ".");
+	snprintf(path, sizeof path, "%s/tests/data/recipe/%s", top ? top : ".", file);
 	FILE *f = fopen(path, "r");
 	ck_assert_msg(f != NULL, "cannot open %s", path);
 	int count = 0;
@@ -797,27 +809,31 @@ static int load_real(int want)
 
 START_TEST(test_real_count)
 {
-	ck_assert_int_eq(load_real(-1), N_REAL);
+	for (int k = 0; k < N_PLAN_SETS; k++)
+		ck_assert_int_eq(load_real(plan_sets[k].file, -1), plan_sets[k].count);
 }
 END_TEST
 
-/* Every tensor type of every real artifact is what the plan says. */
+/* Every tensor type of every artifact is what the plan says. */
 START_TEST(test_real_artifact)
 {
-	load_real(_i);
-	build(&M, &real_model, "qwen2", true);
+	int k = 0, i = _i;
+	while (i >= plan_sets[k].count)
+		i -= plan_sets[k++].count;
+	load_real(plan_sets[k].file, i);
+	build(&M, &plan_sets[k].spec, plan_sets[k].arch, plan_sets[k].biases);
 	M.shape.has_imatrix = R.imatrix != 0;
 	ck_assert_uint_eq(R.n, M.n);
 	const struct qa_recipe *r = qa_recipe_by_name(R.recipe);
 	ck_assert_msg(r != NULL, "no recipe %s", R.recipe);
 	ck_assert_uint_eq(qa_recipe_file_type(r), R.file_type);
 	plan_ok(R.recipe, 0);
-	for (size_t i = 0; i < R.n; i++) {
-		size_t k = find(&M, R.t[i].name);
-		ck_assert_msg(strcmp(qa_type_name(P[k].type), R.t[i].type) == 0,
-		              "real %s%s %s: planned %s (%s), llama-quantize wrote %s", R.recipe,
-		              R.imatrix ? " imatrix" : "", R.t[i].name, qa_type_name(P[k].type),
-		              P[k].rule, R.t[i].type);
+	for (size_t j = 0; j < R.n; j++) {
+		size_t t = find(&M, R.t[j].name);
+		ck_assert_msg(strcmp(qa_type_name(P[t].type), R.t[j].type) == 0,
+		              "%s %s%s %s: planned %s (%s), llama-quantize wrote %s", plan_sets[k].spec.name,
+		              R.recipe, R.imatrix ? " imatrix" : "", R.t[j].name, qa_type_name(P[t].type),
+		              P[t].rule, R.t[j].type);
 	}
 }
 END_TEST
@@ -901,7 +917,7 @@ static Suite *recipe_suite(void)
 	tcase_add_test(core, test_needs_imatrix);
 	tcase_add_test(core, test_mxfp4_moe);
 	tcase_add_test(core, test_real_count);
-	tcase_add_loop_test(core, test_real_artifact, 0, N_REAL);
+	tcase_add_loop_test(core, test_real_artifact, 0, 24 + 15 + 8);
 	suite_add_tcase(s, core);
 
 	TCase *limits = tcase_create("limits");
