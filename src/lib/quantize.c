@@ -297,6 +297,16 @@ enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_op
 	if ((e = qa_quantize_plan_types_with(r, o->recipe, o->pure_type, o->imatrix != NULL,
 	                                     o->overrides, pe, d)))
 		goto done;
+	for (size_t i = 0; i < n && o->imatrix == NULL; i++) {
+		if (pe[i].needs_imatrix) {
+			e = qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+			                "%s needs an importance matrix: tensor %s would be %s, which "
+			                "llama-quantize refuses to write without one",
+			                o->recipe ? qa_recipe_name(o->recipe) : qa_type_name(o->pure_type),
+			                qa_ref_tensor_at(r, i)->name, qa_type_name(pe[i].type));
+			goto done;
+		}
+	}
 	if (!(order = calloc(n ? n : 1, sizeof *order)) || !(names = calloc(n ? n : 1, sizeof *names))) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;

@@ -120,8 +120,10 @@ enum qa_err qa_quantize_plan_types_with(const struct qa_ref *r, const struct qa_
  * qa_ref_n_tensors(r) items in the order they are written (llama.cpp's
  * weight order; free it with free()), and *file_type the
  * general.file_type to write.  Errors: QA_ERR_USAGE for an unsupported pure
- * type, or, unless o->allow_invalid, a layout that changes some tensor's
- * byte size (d names the first such tensor); QA_ERR_UNSUPPORTED when a
+ * type, for a plan with a tensor llama-quantize refuses to write without an
+ * importance matrix when o->imatrix is NULL, or, unless o->allow_invalid, a
+ * layout that changes some tensor's byte size (d names the first such
+ * tensor); QA_ERR_UNSUPPORTED when a
  * tensor to quantize is not f32/f16/bf16; the recipe's errors otherwise.
  */
 enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_opts *o,

@@ -109,6 +109,13 @@ t quantize-no-recipe 2 quantize $REF -o "$TMP/q.gguf"
 t quantize-both 2 quantize $REF --recipe Q4_K_M --type q4_K -o "$TMP/q.gguf"
 t quantize-bad-recipe 2 quantize $REF --recipe Q4_K_XL -o "$TMP/q.gguf"
 t quantize-bad-type 2 quantize $REF --type q8_K -o "$TMP/q.gguf"
+# llama-quantize refuses these without an importance matrix (llama-quant.cpp's
+# tensor_requires_imatrix: iq1/iq2/iq3_xxs tensors other than token_embd/output)
+t quantize-needs-imatrix 2 quantize $REF --recipe IQ2_XXS -o "$TMP/q.gguf"
+t quantize-needs-imatrix-type 2 quantize $REF --type iq3_xxs -o "$TMP/q.gguf"
+t quantize-needs-imatrix-dry 2 quantize $REF --recipe IQ3_XS --dry-run
+# IQ4_XS needs none; llama.cpp's plan: output q6_K, attn_v q5_K (n_gqa = 4), the rest iq4_xs
+t quantize-iq4xs-dry 0 quantize $REF --recipe IQ4_XS --dry-run
 t quantize-bad-layout 2 quantize $REF --type q4_K --layout sideways -o "$TMP/q.gguf"
 t quantize-bad-threads 2 quantize $REF --type q4_K -j 0 -o "$TMP/q.gguf"
 t quantize-no-output 2 quantize $REF --type q4_K
