@@ -184,6 +184,7 @@ int cli_json_print(json_t *root)
 		fprintf(stderr, "quantaudit: out of memory\n");
 		return QA_EXIT_IO;
 	}
+	cli_remote_json(root);
 	errno = 0;
 	int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(9));
 	if (rc != 0 && !stdout_errno)
