@@ -15,6 +15,7 @@
 #include "layout.h"
 #include "report.h"
 #include "types.h"
+#include "compare_json.h"
 
 static const char usage[] =
 	"quantaudit diff REF ARTIFACT [--imatrix FILE] [--json] [-j N] [--report FILE.md [--id ID] [--title T] [--plot-format png|svg]]";

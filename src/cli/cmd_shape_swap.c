@@ -16,6 +16,7 @@
 #include "imatrix.h"
 #include "report.h"
 #include "types.h"
+#include "compare_json.h"
 
 static const char usage[] =
 	"quantaudit shape-swap REF... [--type q4_K] [--imatrix FILE] [--label NAME]... [--json] [-j N]\n"

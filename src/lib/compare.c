@@ -28,6 +28,7 @@
 #include "types.h"
 #include "json_scan.h"
 #include "util.h"
+#include "compare_json.h"
 
 static const char *const verdict_names[QA_VERDICT_COUNT] = {
 	"identical", "layout-swap", "transposed", "divergent",
@@ -984,4 +985,21 @@ json_t *qa_swap_to_json(const struct qa_swap_result *r)
 	json_object_set_new(sum, "benign", json_boolean(r->n_divergent == 0));
 	json_object_set_new(root, "summary", sum);
 	return root;
+}
+
+static char *json_text(json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : NULL;
+	json_decref(j);
+	return s;
+}
+
+char *qa_diff_json_text(const struct qa_diff_result *r)
+{
+	return json_text(qa_diff_to_json(r));
+}
+
+char *qa_swap_json_text(const struct qa_swap_result *r)
+{
+	return json_text(qa_swap_to_json(r));
 }

@@ -17,8 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "blockhash.h"
 #include "err.h"
 #include "imatrix.h"
@@ -143,7 +141,11 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
                         const struct qa_diff_opts *o, struct qa_diff_result **out,
                         const char **culprit, struct qa_diag *d);
 void qa_diff_free(struct qa_diff_result *r);
-json_t *qa_diff_to_json(const struct qa_diff_result *r);
+
+/* r as the JSON document of `quantaudit diff --json` (schema
+ * quantaudit.diff/1), indented, as a malloc'd NUL-terminated string the
+ * caller frees; NULL when out of memory. */
+char *qa_diff_json_text(const struct qa_diff_result *r);
 
 /* True when block b of t diverges. */
 bool qa_diff_block_divergent(const struct qa_diff_tensor *t, uint64_t b);
@@ -201,6 +203,9 @@ struct qa_swap_opts {
 enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swap_opts *o,
                         struct qa_swap_result **out, const char **culprit, struct qa_diag *d);
 void qa_swap_free(struct qa_swap_result *r);
-json_t *qa_swap_to_json(const struct qa_swap_result *r);
+
+/* r as the JSON object `quantaudit shape-swap --json` prints for one model,
+ * as a malloc'd string the caller frees; NULL when out of memory. */
+char *qa_swap_json_text(const struct qa_swap_result *r);
 
 #endif

@@ -47,6 +47,12 @@ enum qa_gguf_vtype {
  * (an array of scalars has depth 1). */
 #define QA_GGUF_MAX_ARRAY_DEPTH 8
 
+/* The largest GGUF header (metadata and tensor infos) the reader accepts: a
+ * longer one is refused with QA_ERR_FORMAT, so that memory stays bounded
+ * whatever a header claims.  Real headers (tokenizers of 256k tokens
+ * included) stay far below it. */
+#define QA_GGUF_MAX_HEADER_BYTES ((uint64_t)64 << 20)
+
 /* Alignment of the data section and of each tensor when general.alignment
  * is absent. */
 #define QA_GGUF_DEFAULT_ALIGNMENT 32
@@ -55,9 +61,12 @@ enum qa_gguf_vtype {
  * One metadata value.  Unsigned integer types live in v.u, signed ones in
  * v.i, F32 and F64 in v.f (F32 widened exactly), BOOL in v.b.  A string's
  * ptr is NUL-terminated for convenience but may hold embedded NULs: len is
- * authoritative.  An array lists count items, each of type elem_type (an
+ * authoritative.  An array holds count items, each of type elem_type (an
  * array of arrays has items of type QA_GGUF_ARRAY, each with its own
- * elem_type); items is NULL when count is 0.
+ * elem_type).  Either items lists them, or, for arrays of fixed-size scalars
+ * read from a file, raw holds them packed as in the file (count times the
+ * element size, little-endian) and items is NULL; qa_gguf_array_get reads
+ * item i either way.  Both are NULL when count is 0.
  */
 struct qa_gguf_value {
 	uint32_t type;
@@ -74,6 +83,7 @@ struct qa_gguf_value {
 			uint32_t elem_type;
 			uint64_t count;
 			struct qa_gguf_value *items;
+			const void *raw;
 		} arr;
 	} v;
 };
@@ -137,6 +147,13 @@ uint64_t qa_gguf_data_offset(const struct qa_gguf *g);
  * out of range). */
 size_t qa_gguf_n_kv(const struct qa_gguf *g);
 const struct qa_gguf_kv *qa_gguf_kv_at(const struct qa_gguf *g, size_t i);
+
+/*
+ * Item i of the array value arr (packed or listed) into *out; false when arr
+ * is not an array or i is out of range.  A string or array item in *out
+ * borrows from arr.
+ */
+bool qa_gguf_array_get(const struct qa_gguf_value *arr, uint64_t i, struct qa_gguf_value *out);
 
 /* The pair whose key equals key byte for byte, or NULL (hashed lookup). */
 const struct qa_gguf_kv *qa_gguf_kv_find(const struct qa_gguf *g, const char *key);

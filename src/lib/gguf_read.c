@@ -359,8 +359,27 @@ static enum qa_err p_value(struct parser *p, uint32_t t, struct qa_gguf_value *v
 		v->v.arr.elem_type = et;
 		v->v.arr.count = count;
 		v->v.arr.items = NULL;
+		v->v.arr.raw = NULL;
 		if (count == 0)
 			return QA_OK;
+		if (et != QA_GGUF_STRING && et != QA_GGUF_ARRAY) {
+			/* Scalars stay packed as in the file (count * min bytes, one
+			 * copy): a metadata-heavy file costs about its own size. */
+			const uint8_t *src;
+			if ((e = qa_cursor_bytes(&p->c, count * min, &src, "array items", p->d)))
+				return e;
+			if (et == QA_GGUF_BOOL)
+				for (uint64_t i = 0; i < count; i++)
+					if (src[i] > 1)
+						return qa_diag_set(p->d, QA_ERR_FORMAT, at + 12 + i,
+						                   "bool value %u is neither 0 nor 1", src[i]);
+			void *raw = qa_arena_alloc(&p->g->arena, (size_t)(count * min));
+			if (!raw)
+				return p_nomem(p);
+			memcpy(raw, src, (size_t)(count * min));
+			v->v.arr.raw = raw;
+			return QA_OK;
+		}
 		size_t bytes;
 		if (!qa_mul_size((size_t)count, sizeof *v->v.arr.items, &bytes))
 			return p_nomem(p);
@@ -773,11 +792,19 @@ enum qa_err qa_gguf_open(struct qa_gguf **out, struct qa_source *src,
 		free(buf); /* everything kept was copied into the arena */
 		if (e && p.need_more) {
 			reader_reset(g);
+			if (want >= QA_GGUF_MAX_HEADER_BYTES) {
+				e = qa_diag_set(d, QA_ERR_FORMAT, want,
+				                "gguf header larger than the %llu-byte limit",
+				                (unsigned long long)QA_GGUF_MAX_HEADER_BYTES);
+				break;
+			}
 			uint64_t step = want < HEADER_STEP_UNTIL ? HEADER_STEP : want / 16;
 			uint64_t next = want + step;
 			if (p.need_end > next)
 				next = p.need_end;
 			want = next > size || next < want ? size : next;
+			if (want > QA_GGUF_MAX_HEADER_BYTES)
+				want = QA_GGUF_MAX_HEADER_BYTES;
 			continue;
 		}
 		break;
@@ -905,4 +932,42 @@ const char *qa_gguf_get_str(const struct qa_gguf *g, const char *key)
 	if (!kv || kv->value.type != QA_GGUF_STRING)
 		return NULL;
 	return kv->value.v.str.ptr;
+}
+
+bool qa_gguf_array_get(const struct qa_gguf_value *arr, uint64_t i, struct qa_gguf_value *out)
+{
+	if (!arr || arr->type != QA_GGUF_ARRAY || i >= arr->v.arr.count)
+		return false;
+	if (arr->v.arr.items) {
+		*out = arr->v.arr.items[i];
+		return true;
+	}
+	if (!arr->v.arr.raw)
+		return false;
+	uint32_t et = arr->v.arr.elem_type;
+	size_t size = (size_t)vtype_min_size(et);
+	const uint8_t *b = (const uint8_t *)arr->v.arr.raw + (size_t)i * size;
+	uint64_t x = 0;
+	for (size_t k = size; k-- > 0;)
+		x = (x << 8) | b[k]; /* little-endian */
+	memset(out, 0, sizeof *out);
+	out->type = et;
+	switch (et) {
+	case QA_GGUF_U8: case QA_GGUF_U16: case QA_GGUF_U32: case QA_GGUF_U64: out->v.u = x; break;
+	case QA_GGUF_I8: out->v.i = (int8_t)x; break;
+	case QA_GGUF_I16: out->v.i = (int16_t)x; break;
+	case QA_GGUF_I32: out->v.i = (int32_t)x; break;
+	case QA_GGUF_I64: out->v.i = (int64_t)x; break;
+	case QA_GGUF_BOOL: out->v.b = x != 0; break;
+	case QA_GGUF_F32: {
+		uint32_t u = (uint32_t)x;
+		float f;
+		memcpy(&f, &u, sizeof f);
+		out->v.f = (double)f;
+		break;
+	}
+	case QA_GGUF_F64: memcpy(&out->v.f, &x, sizeof out->v.f); break;
+	default: return false;
+	}
+	return true;
 }

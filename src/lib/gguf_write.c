@@ -168,8 +168,12 @@ static enum qa_err w_value(struct qa_gguf_writer *w, const struct qa_gguf_value 
 		enum qa_err e = w_u32(w, v->v.arr.elem_type, d);
 		if (!e)
 			e = w_u64(w, v->v.arr.count, d);
-		for (uint64_t i = 0; !e && i < v->v.arr.count; i++)
-			e = w_value(w, &v->v.arr.items[i], d);
+		for (uint64_t i = 0; !e && i < v->v.arr.count; i++) {
+			struct qa_gguf_value item;
+			if (!qa_gguf_array_get(v, i, &item))
+				return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "array value without items");
+			e = w_value(w, &item, d);
+		}
 		return e;
 	}
 	}
@@ -275,9 +279,10 @@ static enum qa_err copy_value(struct qa_gguf_writer *w, struct qa_gguf_value *ds
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "arrays nested deeper than %d levels", QA_GGUF_MAX_ARRAY_DEPTH);
 	dst->v.arr.items = NULL;
+	dst->v.arr.raw = NULL;
 	if (count == 0)
 		return QA_OK;
-	if (!v->v.arr.items)
+	if (!v->v.arr.items && !v->v.arr.raw)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "array value without items");
 	size_t bytes;
 	if (count > SIZE_MAX || !qa_mul_size((size_t)count, sizeof *dst->v.arr.items, &bytes))
@@ -287,12 +292,15 @@ static enum qa_err copy_value(struct qa_gguf_writer *w, struct qa_gguf_value *ds
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	dst->v.arr.items = items;
 	for (uint64_t i = 0; i < count; i++) {
-		if (v->v.arr.items[i].type != et)
+		struct qa_gguf_value item;
+		if (!qa_gguf_array_get(v, i, &item))
+			return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "array value without items");
+		if (item.type != et)
 			return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 			                   "array item %llu has type %s, the array holds %s",
-			                   (unsigned long long)i, qa_gguf_vtype_name(v->v.arr.items[i].type),
+			                   (unsigned long long)i, qa_gguf_vtype_name(item.type),
 			                   qa_gguf_vtype_name(et));
-		enum qa_err e = copy_value(w, &items[i], &v->v.arr.items[i], depth + 1, d);
+		enum qa_err e = copy_value(w, &items[i], &item, depth + 1, d);
 		if (e)
 			return e;
 	}

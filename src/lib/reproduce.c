@@ -20,6 +20,7 @@
 #include "names.h"
 #include "source.h"
 #include "types.h"
+#include "compare_json.h"
 
 /* ------------------------------------------------------------------ */
 /* small helpers                                                       */
@@ -154,7 +155,9 @@ static void value_text(struct sbuf *b, const struct qa_gguf_value *v, int depth)
 		for (uint64_t i = 0; i < v->v.arr.count && i < 4; i++) {
 			if (i)
 				sb_str(b, ", ");
-			value_text(b, &v->v.arr.items[i], depth + 1);
+			struct qa_gguf_value it;
+			if (qa_gguf_array_get(v, i, &it))
+				value_text(b, &it, depth + 1);
 		}
 		sb_str(b, v->v.arr.count > 4 ? ", ...]" : "]");
 		return;
@@ -200,9 +203,11 @@ static bool value_eq(const struct qa_gguf_value *a, const struct qa_gguf_value *
 	case QA_GGUF_ARRAY:
 		if (a->v.arr.elem_type != b->v.arr.elem_type || a->v.arr.count != b->v.arr.count)
 			return false;
-		for (uint64_t i = 0; i < a->v.arr.count; i++)
-			if (!value_eq(&a->v.arr.items[i], &b->v.arr.items[i]))
+		for (uint64_t i = 0; i < a->v.arr.count; i++) {
+			struct qa_gguf_value x, y;
+			if (!qa_gguf_array_get(a, i, &x) || !qa_gguf_array_get(b, i, &y) || !value_eq(&x, &y))
 				return false;
+		}
 		return true;
 	}
 	return false;
@@ -279,16 +284,21 @@ enum qa_err qa_reproduce_kv_audit(const struct qa_quantize_kv *expected, size_t 
 			uint64_t item = UINT64_MAX;
 			if (x->type == QA_GGUF_ARRAY && y->type == QA_GGUF_ARRAY &&
 			    x->v.arr.elem_type == y->v.arr.elem_type && x->v.arr.count == y->v.arr.count)
-				for (uint64_t j = 0; j < x->v.arr.count && item == UINT64_MAX; j++)
-					if (!value_eq(&x->v.arr.items[j], &y->v.arr.items[j]))
+				for (uint64_t j = 0; j < x->v.arr.count && item == UINT64_MAX; j++) {
+					struct qa_gguf_value xj, yj;
+					if (!qa_gguf_array_get(x, j, &xj) || !qa_gguf_array_get(y, j, &yj) ||
+					    !value_eq(&xj, &yj))
 						item = j;
+				}
 			if (item == UINT64_MAX) {
 				ok = kv_push(&kv, &n, expected[i].key, QA_RKV_CHANGED, x, y, (int64_t)i, ai,
 				             a->offset);
 			} else {
 				/* name the first differing item of equally long arrays */
-				ok = kv_push(&kv, &n, expected[i].key, QA_RKV_CHANGED, &x->v.arr.items[item],
-				             &y->v.arr.items[item], (int64_t)i, ai, a->offset);
+				struct qa_gguf_value xi, yi;
+				ok = qa_gguf_array_get(x, item, &xi) && qa_gguf_array_get(y, item, &yi) &&
+				     kv_push(&kv, &n, expected[i].key, QA_RKV_CHANGED, &xi, &yi, (int64_t)i, ai,
+				             a->offset);
 				if (ok) {
 					char *k = fmt("%s[%llu]", kv[n - 1].key, (unsigned long long)item);
 					ok = k != NULL;
