@@ -26,6 +26,7 @@
 
 #include <jansson.h>
 
+#include "forensics.h"
 #include "names.h"
 #include "plot.h"
 #include "tmpfile.h"
@@ -536,8 +537,9 @@ static void environment(struct sb *b, const struct qa_report_opts *o, const stru
 /* ------------------------------------------------------------------ diff verdict */
 
 static const enum qa_verdict kind_order[] = {
-	QA_VERDICT_DIVERGENT, QA_VERDICT_LAYOUT_SWAP, QA_VERDICT_TRANSPOSED, QA_VERDICT_MISSING,
-	QA_VERDICT_EXTRA, QA_VERDICT_SHAPE_MISMATCH, QA_VERDICT_UNSUPPORTED,
+	QA_VERDICT_DIVERGENT, QA_VERDICT_LAYOUT_SWAP, QA_VERDICT_TRANSPOSED, QA_VERDICT_UNPERMUTED,
+	QA_VERDICT_MISSING, QA_VERDICT_EXTRA, QA_VERDICT_SHAPE_MISMATCH, QA_VERDICT_UNSUPPORTED,
+	QA_VERDICT_IMATRIX,
 };
 
 static const char *kind_verb(enum qa_verdict v, size_t n)
@@ -552,6 +554,16 @@ static const char *kind_verb(enum qa_verdict v, size_t n)
 	case QA_VERDICT_TRANSPOSED:
 		return n == 1 ? "is a transposed export (it matches W transposed)" :
 		                "are transposed exports (they match W transposed)";
+	case QA_VERDICT_UNPERMUTED:
+		return n == 1 ? "lacks the rotary row permutation of llama-family attn_q/attn_k (an unpermuted export)" :
+		                "lack the rotary row permutation of llama-family attn_q/attn_k (unpermuted exports)";
+	case QA_VERDICT_IMATRIX:
+		return n == 1 ? "was quantized with the declared importance matrix (verdict imatrix: most blocks differ "
+		                "from ggml's unweighted re-quantization, with an error in the band importance weighting "
+		                "produces)" :
+		                "were quantized with the declared importance matrix (verdict imatrix: most blocks differ "
+		                "from ggml's unweighted re-quantization, with errors in the band importance weighting "
+		                "produces)";
 	case QA_VERDICT_MISSING: return n == 1 ? "is missing from the artifact" : "are missing from the artifact";
 	case QA_VERDICT_EXTRA: return n == 1 ? "has no reference tensor" : "have no reference tensor";
 	case QA_VERDICT_SHAPE_MISMATCH:
@@ -642,16 +654,62 @@ static void recipe_sentence(struct sb *b, bool md, const struct qa_diff_result *
 		sb_puts(b, " Recipe: the artifact has no general.file_type, so tensor types were not checked.");
 }
 
+/* " (by error: RMSE x.xx times ggml's under transposed, yy times under out,in)" */
+static void evidence_item(struct sb *b, const struct qa_diff_tensor *t)
+{
+	const struct qa_layout_errors *e = &t->layout_errors;
+	sb_printf(b, " (by error: RMSE ");
+	sb_ratio(b, qa_forensics_ratio(e->rmse[t->layout], e->noise[t->layout]));
+	sb_printf(b, " times ggml's under %s", qa_forensics_layout_name(t->layout));
+	if (e->tried[QA_LAYOUT_OUT_IN]) {
+		sb_puts(b, ", ");
+		sb_ratio(b, qa_forensics_ratio(e->rmse[QA_LAYOUT_OUT_IN], e->noise[QA_LAYOUT_OUT_IN]));
+		sb_puts(b, " times under out,in");
+	}
+	sb_putc(b, ')');
+}
+
+/* The importance matrix the artifact declares, as one sentence. */
+static void imatrix_sentence(struct sb *b, const struct qa_diff_result *r, bool md)
+{
+	const struct qa_imatrix_decl *m = &r->imatrix_decl;
+	if (!m->present)
+		return;
+	sb_puts(b, " Importance matrix: the artifact declares ");
+	if (m->has_file)
+		sb_name(b, md, m->file);
+	else
+		sb_puts(b, "one (no file name)");
+	if (m->has_dataset) {
+		sb_puts(b, " (dataset ");
+		sb_name(b, md, m->dataset);
+		sb_putc(b, ')');
+	}
+	if (m->has_entries || m->has_chunks) {
+		sb_puts(b, ", ");
+		if (m->has_entries)
+			sb_printf(b, "%" PRIu64 " %s", m->entries, plural(m->entries, "entry", "entries"));
+		if (m->has_entries && m->has_chunks)
+			sb_puts(b, ", ");
+		if (m->has_chunks)
+			sb_printf(b, "%" PRIu64 " %s", m->chunks, plural(m->chunks, "chunk", "chunks"));
+	}
+	sb_printf(b, "; %zu %s the imatrix verdict", r->counts[QA_VERDICT_IMATRIX],
+	          plural(r->counts[QA_VERDICT_IMATRIX], "tensor gets", "tensors get"));
+	sb_puts(b, ". Re-run with --imatrix and that file to verify those tensors byte for byte.");
+}
+
 static void diff_verdict(struct sb *b, const struct qa_diff_result *r, bool md)
 {
 	size_t n = r->n, same = r->counts[QA_VERDICT_IDENTICAL];
+	size_t findings = n - same - r->counts[QA_VERDICT_IMATRIX];
 	if (n == 0) {
 		sb_puts(b, "PASS: nothing to compare: the artifact and the reference have no tensors.");
 	} else if (r->pass) {
 		sb_printf(b, "PASS: all %zu %s byte-identical to ggml's reference quantization of the reference "
 		          "(the SHA-256 of every 256-element block matches).", n, plural(n, "tensor is", "tensors are"));
 	} else {
-		sb_puts(b, "FAIL:");
+		sb_puts(b, findings ? "FAIL:" : "NOT VERIFIED:");
 		bool first = true;
 		for (size_t k = 0; k < sizeof kind_order / sizeof kind_order[0]; k++) {
 			enum qa_verdict v = kind_order[k];
@@ -676,6 +734,10 @@ static void diff_verdict(struct sb *b, const struct qa_diff_result *r, bool md)
 					sb_name(b, md, t->name);
 					if (v == QA_VERDICT_UNSUPPORTED)
 						sb_printf(b, " (%s)", qa_type_name(t->type));
+					else if (t->evidence == QA_EVIDENCE_ERROR)
+						evidence_item(b, t);
+					else if (t->evidence == QA_EVIDENCE_BYTES && v != QA_VERDICT_IDENTICAL)
+						sb_puts(b, " (by bytes)");
 				}
 				named++;
 			}
@@ -689,9 +751,19 @@ static void diff_verdict(struct sb *b, const struct qa_diff_result *r, bool md)
 		else
 			sb_puts(b, " No tensor is byte-identical to ggml's reference quantization.");
 	}
+	imatrix_sentence(b, r, md);
 	if (r->different_quantizer) {
-		sb_puts(b, " Inference: every quantized tensor diverges but its error is within 25% of ggml's own "
-		        "re-quantization: a different quantizer (for example importance-weighted), not damage.");
+		sb_printf(b, " Inference: %s %zu quantized %s that %s in most blocks, with %s within 25%% of "
+		          "ggml's own re-quantization (RMSE ratio min ", r->quantizer_n == 1 ? "the" : "all",
+		          r->quantizer_n, plural(r->quantizer_n, "tensor", "tensors"),
+		          r->quantizer_n == 1 ? "diverges does so" : "diverge do so",
+		          r->quantizer_n == 1 ? "an error" : "errors");
+		sb_ratio(b, r->quantizer_min);
+		sb_puts(b, ", median ");
+		sb_ratio(b, r->quantizer_median);
+		sb_puts(b, ", max ");
+		sb_ratio(b, r->quantizer_max);
+		sb_puts(b, "): a different quantizer (for example importance-weighted), not damage.");
 	} else {
 		size_t worse = 0;
 		const struct qa_diff_tensor *worst = NULL;
