@@ -46,24 +46,29 @@ static void print_human(const struct qa_diff_result *r)
 	if (r->has_file_type)
 		printf(" (general.file_type %u%s%s)", r->file_type, r->recipe_name ? " = " : "",
 		       r->recipe_name ? r->recipe_name : "");
-	printf("\n\n%-32s %-7s %-7s %-15s %6s %9s %10s %10s\n", "tensor", "type", "recipe", "verdict",
-	       "blocks", "diverge", "rmse", "requant");
+	printf("\n\n%-32s %-7s %-7s %-15s %-6s %6s %9s %10s %10s\n", "tensor", "type", "recipe", "verdict",
+	       "by", "blocks", "diverge", "rmse", "requant");
 	for (size_t i = 0; i < r->n; i++) {
 		const struct qa_diff_tensor *t = &r->tensors[i];
 		char div[32] = "-", rmse[16] = "-", rq[16] = "-";
-		if (t->verdict == QA_VERDICT_DIVERGENT)
+		if ((t->verdict == QA_VERDICT_DIVERGENT || t->verdict == QA_VERDICT_IMATRIX) && t->divergent_blocks)
 			snprintf(div, sizeof div, "%" PRIu64 "@%" PRIu64, t->divergent_blocks, t->first_divergent);
+		const char *by = t->verdict == QA_VERDICT_IDENTICAL ? NULL : qa_forensics_evidence_name(t->evidence);
 		if (t->has_error) {
 			snprintf(rmse, sizeof rmse, "%.3e", t->rmse);
 			snprintf(rq, sizeof rq, "%.3e", t->requant_rmse);
 		}
-		printf("%-32s %-7s %-7s %-15s %6" PRIu64 " %9s %10s %10s%s\n", t->name, qa_type_name(t->type),
-		       t->in_plan ? qa_type_name(t->recipe_type) : "-", qa_verdict_name(t->verdict),
+		printf("%-32s %-7s %-7s %-15s %-6s %6" PRIu64 " %9s %10s %10s%s\n", t->name, qa_type_name(t->type),
+		       t->in_plan ? qa_type_name(t->recipe_type) : "-", qa_verdict_name(t->verdict), by ? by : "-",
 		       t->blocks, div, rmse, rq,
 		       t->in_plan && t->recipe_type != t->type ? "  (recipe deviation)" : "");
 	}
 	printf("\n");
-	char para[2048];
+	static char lines[16384];
+	qa_report_diff_layout_errors(r, lines, sizeof lines);
+	if (lines[0])
+		printf("%s\n", lines);
+	char para[4096];
 	qa_report_diff_verdict(r, para, sizeof para);
 	printf("%s\n", para);
 }

@@ -791,6 +791,64 @@ static void diff_verdict(struct sb *b, const struct qa_diff_result *r, bool md)
 	recipe_sentence(b, md, r);
 }
 
+/* The errors under each layout tried, for tensors judged by error or left
+ * divergent: one line each (plain text) or one table row each (markdown). */
+static void layout_error_lines(struct sb *b, const struct qa_diff_result *r, bool md)
+{
+	bool any = false;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct qa_diff_tensor *t = &r->tensors[i];
+		if (!t->has_layout_errors ||
+		    (t->verdict != QA_VERDICT_DIVERGENT && t->evidence != QA_EVIDENCE_ERROR))
+			continue;
+		if (!any) {
+			if (md)
+				sb_puts(b, "| tensor | verdict | out,in | in,out | transposed | unpermuted |\n"
+				           "|---|---|---:|---:|---:|---:|\n");
+			else
+				sb_puts(b, "Layout errors (artifact RMSE under each layout tried, and its ratio to ggml's "
+				           "re-quantization under the same layout):\n");
+			any = true;
+		}
+		if (md) {
+			sb_puts(b, "| ");
+			sb_code(b, t->name);
+			sb_printf(b, " | %s |", qa_verdict_name(t->verdict));
+		} else {
+			sb_puts(b, "  ");
+			sb_plain(b, t->name);
+			sb_printf(b, " (%s):", qa_verdict_name(t->verdict));
+		}
+		for (int l = 0; l < QA_FX_LAYOUTS; l++) {
+			const struct qa_layout_errors *e = &t->layout_errors;
+			if (!e->tried[l]) {
+				if (md)
+					sb_puts(b, " - |");
+				continue;
+			}
+			if (md) {
+				sb_printf(b, " %.3e (", e->rmse[l]);
+				sb_ratio(b, qa_forensics_ratio(e->rmse[l], e->noise[l]));
+				sb_puts(b, "x) |");
+			} else {
+				sb_printf(b, " %s %.3e (", qa_forensics_layout_name(l), e->rmse[l]);
+				sb_ratio(b, qa_forensics_ratio(e->rmse[l], e->noise[l]));
+				sb_puts(b, "x)");
+			}
+		}
+		sb_putc(b, '\n');
+	}
+}
+
+void qa_report_diff_layout_errors(const struct qa_diff_result *r, char *buf, size_t cap)
+{
+	struct sb b = { 0 };
+	if (r)
+		layout_error_lines(&b, r, false);
+	copy_out(&b, buf, cap);
+	sb_free(&b);
+}
+
 void qa_report_diff_verdict(const struct qa_diff_result *r, char *buf, size_t cap)
 {
 	struct sb b = { 0 };
@@ -1138,6 +1196,24 @@ static void diff_inputs(struct sb *b, const struct qa_diff_result *r)
 	else
 		sb_puts(b, "general.file_type: not set.");
 	sb_printf(b, " Tensors audited: %zu.\n\n", r->n);
+	const struct qa_imatrix_decl *m = &r->imatrix_decl;
+	if (m->present) {
+		sb_puts(b, "Importance matrix declared by the artifact (quantize.imatrix.*): file ");
+		if (m->has_file)
+			sb_code(b, m->file);
+		else
+			sb_puts(b, "-");
+		sb_puts(b, ", dataset ");
+		if (m->has_dataset)
+			sb_code(b, m->dataset);
+		else
+			sb_puts(b, "-");
+		if (m->has_entries)
+			sb_printf(b, ", entries_count %" PRIu64, m->entries);
+		if (m->has_chunks)
+			sb_printf(b, ", chunks_count %" PRIu64, m->chunks);
+		sb_puts(b, ".\n\n");
+	}
 }
 
 static const char *verdict_cell(enum qa_verdict v)
@@ -1145,6 +1221,8 @@ static const char *verdict_cell(enum qa_verdict v)
 	switch (v) {
 	case QA_VERDICT_LAYOUT_SWAP: return "layout-swap (shape-swap defect)";
 	case QA_VERDICT_TRANSPOSED: return "transposed (transposed export)";
+	case QA_VERDICT_UNPERMUTED: return "unpermuted (q/k rows without the rotary permutation)";
+	case QA_VERDICT_IMATRIX: return "imatrix (declared importance matrix)";
 	default: return qa_verdict_name(v);
 	}
 }
@@ -1158,8 +1236,9 @@ static void diff_row(struct sb *b, const struct qa_diff_tensor *t)
 		sb_printf(b, "%s%s", qa_type_name(t->recipe_type), t->recipe_type != t->type ? " (deviation)" : "");
 	else
 		sb_puts(b, "-");
-	sb_printf(b, " | %s | %s | %" PRIu64 " | ", verdict_cell(t->verdict),
-	          t->layout >= 0 ? qa_layout_name((enum qa_layout)t->layout) : "-", t->blocks);
+	const char *ev = qa_forensics_evidence_name(t->evidence);
+	sb_printf(b, " | %s | %s | %s | %" PRIu64 " | ", verdict_cell(t->verdict),
+	          t->layout >= 0 ? qa_forensics_layout_name(t->layout) : "-", ev ? ev : "-", t->blocks);
 	bool counted = t->verdict != QA_VERDICT_MISSING && t->verdict != QA_VERDICT_EXTRA &&
 	               t->verdict != QA_VERDICT_SHAPE_MISMATCH && t->verdict != QA_VERDICT_UNSUPPORTED;
 	if (counted)
@@ -1177,8 +1256,8 @@ static void diff_row(struct sb *b, const struct qa_diff_tensor *t)
 }
 
 static const char diff_table_head[] =
-	"| tensor | type | recipe | verdict | layout | blocks | divergent | first divergent | rmse | requant rmse |\n"
-	"|---|---|---|---|---|---:|---:|---:|---:|---:|\n";
+	"| tensor | type | recipe | verdict | layout | evidence | blocks | divergent | first divergent | rmse | requant rmse |\n"
+	"|---|---|---|---|---|---|---:|---:|---:|---:|---:|\n";
 
 static void diff_table(struct sb *b, const struct qa_diff_result *r)
 {
@@ -1244,8 +1323,8 @@ static void diff_findings(struct sb *b, const struct qa_diff_result *r)
 		b->oom = true;
 		return;
 	}
-	sb_puts(b, "| class | tensors | identical | layout-swap | transposed | divergent | other | divergent blocks | "
-	           "worst RMSE ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	sb_puts(b, "| class | tensors | identical | imatrix | layout-swap | transposed | unpermuted | divergent | other | "
+	           "divergent blocks | worst RMSE ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (size_t k = 0; k < cl.n; k++) {
 		size_t cnt[QA_VERDICT_COUNT] = { 0 }, tot = 0;
 		uint64_t divb = 0;
@@ -1267,8 +1346,9 @@ static void diff_findings(struct sb *b, const struct qa_diff_result *r)
 		               cnt[QA_VERDICT_UNSUPPORTED];
 		sb_puts(b, "| ");
 		sb_code(b, cl.name[k]);
-		sb_printf(b, " | %zu | %zu | %zu | %zu | %zu | %zu | %" PRIu64 " | ", tot, cnt[QA_VERDICT_IDENTICAL],
-		          cnt[QA_VERDICT_LAYOUT_SWAP], cnt[QA_VERDICT_TRANSPOSED], cnt[QA_VERDICT_DIVERGENT], other, divb);
+		sb_printf(b, " | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %" PRIu64 " | ", tot,
+		          cnt[QA_VERDICT_IDENTICAL], cnt[QA_VERDICT_IMATRIX], cnt[QA_VERDICT_LAYOUT_SWAP],
+		          cnt[QA_VERDICT_TRANSPOSED], cnt[QA_VERDICT_UNPERMUTED], cnt[QA_VERDICT_DIVERGENT], other, divb);
 		sb_ratio(b, worst);
 		sb_puts(b, " |\n");
 	}
@@ -1304,6 +1384,8 @@ static void diff_findings(struct sb *b, const struct qa_diff_result *r)
 			} else {
 				sb_code(b, t->name);
 				sb_printf(b, " is %s", verdict_cell(t->verdict));
+				if (t->evidence == QA_EVIDENCE_ERROR)
+					evidence_item(b, t);
 			}
 			named++;
 		}
@@ -1378,7 +1460,10 @@ enum qa_err qa_report_diff_write(const struct qa_diff_result *r, const struct qa
 	sb_puts(&title, base_name(r->artifact_path));
 	sb_puts(&title, " against ");
 	sb_puts(&title, base_name(r->reference_path));
-	header(&b, o, title.p ? title.p : "Quantization audit", def_id, r->pass ? "PASS" : "FAIL — findings");
+	bool only_imatrix = r->counts[QA_VERDICT_IDENTICAL] + r->counts[QA_VERDICT_IMATRIX] == r->n;
+	header(&b, o, title.p ? title.p : "Quantization audit", def_id,
+	       r->pass ? "PASS" : only_imatrix ? "NOT VERIFIED — importance-weighted tensors (re-run with --imatrix)" :
+	       "FAIL — findings");
 	sb_free(&title);
 
 	sb_puts(&b, "## TL;DR\n\n");
@@ -1398,7 +1483,32 @@ enum qa_err qa_report_diff_write(const struct qa_diff_result *r, const struct qa
 	            "RMSE and maximum absolute error of the dequantized artifact and of the re-quantization against the "
 	            "reference weights. The recipe check compares every tensor's type with the type llama.cpp's "
 	            "llama-quantize would choose for the artifact's general.file_type.\n\n");
+	sb_printf(&b, "For llama-family checkpoints a fourth layout, unpermuted, re-quantizes attn_q and attn_k from the "
+	              "checkpoint's rows without the rotary permutation llama.cpp's converter applies. When the bytes "
+	              "match no layout, the dequantized artifact is measured against the reference arranged as each "
+	              "layout (evidence \"error\"): a layout other than out,in whose RMSE is at most %.2f times that "
+	              "of ggml's re-quantization under the same layout, while out,in is more than %.2f times, names "
+	              "the defect; \"bytes\" means every block digest matched. When the artifact declares an "
+	              "importance matrix (quantize.imatrix.*), a tensor whose blocks mostly diverge and whose RMSE is "
+	              "%.2f to %.2f times that of ggml's unweighted re-quantization gets the verdict imatrix: the band "
+	              "importance weighting produces, measured on artifacts written by llama-quantize --imatrix. Only "
+	              "--imatrix with the matrix itself verifies such tensors byte for byte.\n\n",
+	          QA_FX_NOISE_HI, QA_FX_FAR, QA_FX_IMATRIX_LO, QA_FX_IMATRIX_HI);
 	diff_findings(&b, r);
+	{
+		struct sb le = { 0 };
+		layout_error_lines(&le, r, true);
+		if (le.len) {
+			sb_puts(&b, "## Layouts by error\n\nArtifact RMSE against the reference arranged as each layout, "
+			            "with its ratio to the RMSE of ggml's re-quantization under that layout (tensors judged "
+			            "by error or left divergent; - where the layout was not tried).\n\n");
+			sb_putn(&b, le.p, le.len);
+			sb_putc(&b, '\n');
+		}
+		if (le.oom)
+			b.oom = true;
+		sb_free(&le);
+	}
 	diff_table(&b, r);
 	diff_recipe(&b, r);
 	if (plots.p)

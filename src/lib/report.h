@@ -34,6 +34,13 @@ struct qa_report_opts {
 /* The one-paragraph verdict of a diff, NUL-terminated in buf (truncated to cap). */
 void qa_report_diff_verdict(const struct qa_diff_result *r, char *buf, size_t cap);
 
+/*
+ * The errors of the tensors judged by layout error or left divergent, under
+ * each layout tried (one plain-text line each, names escaped), in buf
+ * (truncated to cap); empty when there are none.
+ */
+void qa_report_diff_layout_errors(const struct qa_diff_result *r, char *buf, size_t cap);
+
 /* The one-paragraph verdict of a shape-swap run over n models (labels[i] names results[i]). */
 void qa_report_swap_verdict(const struct qa_swap_result *const *results,
                             const char *const *labels, size_t n, char *buf, size_t cap);
