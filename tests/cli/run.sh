@@ -161,6 +161,21 @@ t diff-id-without-report 2 diff $REF $CORRUPT --id X
 QUANTAUDIT_GNUPLOT=/nonexistent/gnuplot t diff-report 1 diff $REF $CORRUPT --report "$TMP/report.md" --id AUDIT-TEST-001 --title "CLI test" --plot-format svg
 t_file diff-report.md "$TMP/report.md"
 
+# ---------------------------------------------------------------- diff forensics
+# fixtures/forensics/make.py states what each artifact holds: pieces of what the real llama-quantize
+# wrote with an importance matrix (blk.1.ffn_down.weight from W transposed), the same without the
+# quantize.imatrix.* keys, one flipped block under those keys, and a llama checkpoint quantized without
+# the rotary q/k permutation, from the same weights and from moved ones.  The goldens hold the verdicts
+# those facts imply: imatrix, transposed by error, divergent, unpermuted by bytes and by error.
+FX=fixtures/forensics
+t diff-fx-imatrix 1 diff $FX/real/model.safetensors $FX/real/imatrix.transposed.gguf -j 1
+t diff-fx-other-json 1 diff $FX/real/model.safetensors $FX/real/other-quantizer.transposed.gguf --json -j 1
+t diff-fx-corrupt 1 diff $FX/real/model.safetensors $FX/real/corrupt-block.gguf -j 1
+t diff-fx-unpermuted 1 diff $FX/llama/model.safetensors $FX/llama/unpermuted.q4_0.gguf -j 1
+t diff-fx-unpermuted-other 1 diff $FX/llama/model.safetensors $FX/llama/unpermuted-other.q4_0.gguf -j 1
+QUANTAUDIT_GNUPLOT=/nonexistent/gnuplot t diff-fx-report 1 diff $FX/real/model.safetensors $FX/real/imatrix.transposed.gguf --report "$TMP/fx.md" --id AUDIT-TEST-002 --title "CLI test: forensics" --plot-format svg
+t_file diff-fx-report.md "$TMP/fx.md"
+
 # ---------------------------------------------------------------- shape-swap
 t swap-help 0 shape-swap --help
 t swap-micro 1 shape-swap $REF
