@@ -10,12 +10,14 @@
 
 #include "cli.h"
 #include "compare.h"
+#include "forensics.h"
 #include "layout.h"
 #include "report.h"
 #include "types.h"
 
 static const char usage[] =
-	"quantaudit diff REF ARTIFACT [--json] [-j N] [--report FILE.md [--id ID] [--title T] [--plot-format png|svg]]";
+	"quantaudit diff REF ARTIFACT [--json] [-j N] [--compare-recipe NAME[,NAME...]]\n"
+	"       [--report FILE.md [--id ID] [--title T] [--plot-format png|svg]]";
 
 static void help(void)
 {
@@ -29,6 +31,9 @@ static void help(void)
 	       "unsupported-type, with RMSE and max abs error of the artifact and of the\n"
 	       "re-quantization against the reference.  The artifact's type plan is checked against\n"
 	       "llama.cpp's recipe for its general.file_type.\n\n"
+	       "  --compare-recipe R re-quantize REF under each llama.cpp recipe in the comma-separated\n"
+	       "                     list R (e.g. Q4_K_M,Q4_K_S) and compare RMSE and bits per weight\n"
+	       "                     with the artifact's, per tensor class and for the whole model\n"
 	       "  --json             print one JSON object (schema quantaudit.diff/1)\n"
 	       "  --report FILE.md   also write a markdown audit report, with plots beside it\n"
 	       "  --id ID            the report's document ID (default AUDIT-DIFF-<sha prefix>)\n"
@@ -68,6 +73,9 @@ static void print_human(const struct qa_diff_result *r)
 	qa_report_diff_layout_errors(r, lines, sizeof lines);
 	if (lines[0])
 		printf("%s\n", lines);
+	qa_report_diff_recipe_cmp(r, lines, sizeof lines);
+	if (lines[0])
+		printf("%s\n", lines);
 	char para[4096];
 	qa_report_diff_verdict(r, para, sizeof para);
 	printf("%s\n", para);
@@ -75,18 +83,21 @@ static void print_human(const struct qa_diff_result *r)
 
 int cmd_diff(int argc, char **argv)
 {
-	enum { O_JSON = 256, O_REPORT, O_ID, O_TITLE, O_PLOT };
+	enum { O_JSON = 256, O_REPORT, O_ID, O_TITLE, O_PLOT, O_CMP };
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, O_JSON },
 		{ "report", required_argument, NULL, O_REPORT },
 		{ "id", required_argument, NULL, O_ID },
 		{ "title", required_argument, NULL, O_TITLE },
 		{ "plot-format", required_argument, NULL, O_PLOT },
+		{ "compare-recipe", required_argument, NULL, O_CMP },
 		{ "threads", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool as_json = false;
+	const struct qa_recipe *cmp[QA_FX_MAX_RECIPES];
+	size_t n_cmp = 0;
 	unsigned threads = 0;
 	struct qa_report_opts ro;
 	int c;
@@ -105,6 +116,12 @@ int cmd_diff(int argc, char **argv)
 				return cli_usage_error("diff", usage, "--plot-format is png or svg, not '%s'", optarg);
 			ro.plot_format = optarg;
 			break;
+		case O_CMP: {
+			struct qa_diag pd;
+			if (qa_forensics_recipes_parse(optarg, cmp, &n_cmp, &pd))
+				return cli_usage_error("diff", usage, "%s", pd.msg);
+			break;
+		}
 		case 'j':
 			if (!cli_parse_threads(optarg, &threads))
 				return cli_usage_error("diff", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
@@ -125,6 +142,10 @@ int cmd_diff(int argc, char **argv)
 	qa_diag_clear(&d);
 	if (qa_diff_run(ref, art, threads, &r, &culprit, &d))
 		return cli_fail(culprit, &d);
+	if (n_cmp && qa_forensics_recipe_compare(ref, r, cmp, n_cmp, threads, &d)) {
+		qa_diff_free(r);
+		return cli_fail(ref, &d);
+	}
 	int rc = r->pass ? QA_EXIT_OK : QA_EXIT_FINDING;
 	if (ro.path) {
 		ro.argc = argc;

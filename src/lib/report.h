@@ -41,6 +41,13 @@ void qa_report_diff_verdict(const struct qa_diff_result *r, char *buf, size_t ca
  */
 void qa_report_diff_layout_errors(const struct qa_diff_result *r, char *buf, size_t cap);
 
+/*
+ * The recipe comparison of r (diff --compare-recipe) as an aligned
+ * plain-text table with a heading line, in buf (truncated to cap); empty
+ * when r has none.
+ */
+void qa_report_diff_recipe_cmp(const struct qa_diff_result *r, char *buf, size_t cap);
+
 /* The one-paragraph verdict of a shape-swap run over n models (labels[i] names results[i]). */
 void qa_report_swap_verdict(const struct qa_swap_result *const *results,
                             const char *const *labels, size_t n, char *buf, size_t cap);

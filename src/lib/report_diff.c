@@ -335,6 +335,107 @@ static void layout_error_lines(struct qa_sb *b, const struct qa_diff_result *r, 
 	}
 }
 
+/* The recipe comparison (diff --compare-recipe): one row per tensor class and
+ * the whole model, as a markdown table or aligned plain text. */
+static void recipe_cmp_table(struct qa_sb *b, const struct qa_recipe_cmp *c, bool md)
+{
+	if (md) {
+		qa_sb_puts(b, "| class | tensors | artifact RMSE | artifact bpw |");
+		for (size_t k = 0; k < c->n_recipes; k++)
+			qa_sb_printf(b, " %s RMSE | %s bpw | artifact / %s |", qa_recipe_name(c->recipes[k]),
+			             qa_recipe_name(c->recipes[k]), qa_recipe_name(c->recipes[k]));
+		qa_sb_puts(b, "\n|---|---:|---:|---:|");
+		for (size_t k = 0; k < c->n_recipes; k++)
+			qa_sb_puts(b, "---:|---:|---:|");
+		qa_sb_putc(b, '\n');
+	} else {
+		qa_sb_printf(b, "%-16s %7s %10s %6s", "class", "tensors", "artifact", "bpw");
+		for (size_t k = 0; k < c->n_recipes; k++)
+			qa_sb_printf(b, " | %-10s %6s %7s", qa_recipe_name(c->recipes[k]), "bpw", "ratio");
+		qa_sb_putc(b, '\n');
+	}
+	for (size_t j = 0; j < c->n_rows; j++) {
+		const struct qa_recipe_cmp_row *row = &c->rows[j];
+		if (md) {
+			qa_sb_puts(b, "| ");
+			if (strcmp(row->cls, "all") == 0 && j == c->n_rows - 1)
+				qa_sb_puts(b, "**whole model**");
+			else
+				qa_sb_code(b, row->cls);
+			qa_sb_printf(b, " | %zu | %.4e | %.3f |", row->tensors, row->art_rmse, row->art_bpw);
+			for (size_t k = 0; k < c->n_recipes; k++) {
+				qa_sb_printf(b, " %.4e | %.3f | ", row->rmse[k], row->bpw[k]);
+				sb_ratio(b, qa_forensics_ratio(row->art_rmse, row->rmse[k]));
+				qa_sb_puts(b, " |");
+			}
+			qa_sb_putc(b, '\n');
+		} else {
+			struct qa_sb name = { 0 };
+			qa_sb_plain(&name, j == c->n_rows - 1 ? "(whole model)" : row->cls);
+			qa_sb_printf(b, "%-16s %7zu %10.3e %6.3f", name.p ? name.p : "", row->tensors, row->art_rmse,
+			             row->art_bpw);
+			qa_sb_free(&name);
+			for (size_t k = 0; k < c->n_recipes; k++) {
+				struct qa_sb q = { 0 };
+				sb_ratio(&q, qa_forensics_ratio(row->art_rmse, row->rmse[k]));
+				qa_sb_printf(b, " | %-10.3e %6.3f %7s", row->rmse[k], row->bpw[k], q.p ? q.p : "-");
+				qa_sb_free(&q);
+			}
+			qa_sb_putc(b, '\n');
+		}
+	}
+}
+
+void qa_report_diff_recipe_cmp(const struct qa_diff_result *r, char *buf, size_t cap)
+{
+	struct qa_sb b = { 0 };
+	if (r && r->recipe_cmp) {
+		qa_sb_puts(&b, "Recipe comparison (RMSE against the reference and bits per weight of the artifact and of "
+		               "ggml's quantization under each llama.cpp recipe; ratio = artifact RMSE / recipe RMSE):\n");
+		recipe_cmp_table(&b, r->recipe_cmp, false);
+	}
+	qa_sb_copy_out(&b, buf, cap);
+	qa_sb_free(&b);
+}
+
+/* Clustered bars: RMSE per tensor class, the artifact next to each recipe. */
+static void plot_recipes(struct qa_report_plotter *pl, struct qa_sb *md, const struct qa_recipe_cmp *c)
+{
+	static const char *const colours[] = { "#c0392b", "#2e86c1", "#28b463", "#d68910", "#7d3c98",
+	                                       "#17a589", "#566573", "#cb4335", "#1f618d" };
+	struct qa_sb s = { 0 };
+	char label[64];
+	qa_sb_puts(&s, "$cmp << EOD\n");
+	for (size_t j = 0; j < c->n_rows; j++) {
+		const struct qa_recipe_cmp_row *row = &c->rows[j];
+		qa_sb_printf(&s, "\"%s\" %.6e", j == c->n_rows - 1 ? "whole model" :
+		             qa_plot_label(row->cls, label, sizeof label), row->art_rmse);
+		for (size_t k = 0; k < c->n_recipes; k++)
+			qa_sb_printf(&s, " %.6e", row->rmse[k]);
+		qa_sb_putc(&s, '\n');
+	}
+	qa_sb_puts(&s, "EOD\n"
+	               "set title \"RMSE per tensor class: the artifact and llama.cpp's recipes (ggml's quantizer)\"\n"
+	               "set ylabel \"RMSE against the reference\"\n"
+	               "set format y \"%.1e\"\n"
+	               "set style data histograms\n"
+	               "set style histogram clustered gap 1\n"
+	               "set style fill solid 0.85 border -1\n"
+	               "set boxwidth 0.9\n"
+	               "set xtics rotate by -35 nomirror\n"
+	               "set grid ytics\n"
+	               "set key outside right top box noenhanced\n"
+	               "set xtics noenhanced\n"
+	               "set yrange [0:*]\n");
+	qa_sb_printf(&s, "plot $cmp using 2:xtic(1) title \"artifact\" lc rgb \"%s\"", colours[0]);
+	for (size_t k = 0; k < c->n_recipes; k++)
+		qa_sb_printf(&s, ", \\\n     $cmp using %zu title \"%s\" lc rgb \"%s\"", k + 3,
+		             qa_plot_label(qa_recipe_name(c->recipes[k]), label, sizeof label), colours[(k + 1) % 9]);
+	qa_sb_putc(&s, '\n');
+	qa_report_plot_one(pl, md, "recipes", "RMSE per tensor class against llama.cpp's recipes", &s);
+	qa_sb_free(&s);
+}
+
 void qa_report_diff_layout_errors(const struct qa_diff_result *r, char *buf, size_t cap)
 {
 	struct qa_sb b = { 0 };
@@ -424,7 +525,8 @@ static bool diverges_somewhere(const struct qa_diff_tensor *t)
 {
 	return t->divergence && t->divergent_blocks > 0 && t->blocks > 0 &&
 	       (t->verdict == QA_VERDICT_DIVERGENT || t->verdict == QA_VERDICT_LAYOUT_SWAP ||
-	        t->verdict == QA_VERDICT_TRANSPOSED);
+	        t->verdict == QA_VERDICT_TRANSPOSED || t->verdict == QA_VERDICT_UNPERMUTED ||
+	        t->verdict == QA_VERDICT_IMATRIX);
 }
 
 #define DIV_BINS 300
@@ -934,6 +1036,18 @@ enum qa_err qa_report_diff_write(const struct qa_diff_result *r, const struct qa
 	}
 	diff_table(&b, r);
 	diff_recipe(&b, r);
+	if (r->recipe_cmp) {
+		qa_sb_puts(&b, "## Recipe comparison\n\nThe reference re-quantized under each llama.cpp recipe named with "
+		               "--compare-recipe (llama.cpp's type plan, ggml's quantizer), against the artifact: RMSE "
+		               "against the reference (element-weighted over the class's tensors) and bits per weight, over "
+		               "the tensors the artifact quantizes with the reference's shape. A ratio above 1 means the "
+		               "artifact is further from the reference than that recipe; a recipe's lower RMSE bought with "
+		               "more bits per weight is a recipe difference, a higher RMSE at the same type a quantizer "
+		               "difference.\n\n");
+		recipe_cmp_table(&b, r->recipe_cmp, true);
+		qa_sb_putc(&b, '\n');
+		plot_recipes(&pl, &b, r->recipe_cmp);
+	}
 	if (plots.p)
 		qa_sb_puts(&b, plots.p);
 	if (plots.oom)

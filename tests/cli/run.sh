@@ -175,6 +175,9 @@ t diff-fx-unpermuted 1 diff $FX/llama/model.safetensors $FX/llama/unpermuted.q4_
 t diff-fx-unpermuted-other 1 diff $FX/llama/model.safetensors $FX/llama/unpermuted-other.q4_0.gguf -j 1
 QUANTAUDIT_GNUPLOT=/nonexistent/gnuplot t diff-fx-report 1 diff $FX/real/model.safetensors $FX/real/imatrix.transposed.gguf --report "$TMP/fx.md" --id AUDIT-TEST-002 --title "CLI test: forensics" --plot-format svg
 t_file diff-fx-report.md "$TMP/fx.md"
+# the corrupt artifact is ggml's Q4_K_M but for one block: ratio 1.000 against Q4_K_M except ffn_up
+t diff-fx-compare-recipe 1 diff $REF $CORRUPT --compare-recipe Q4_K_M,Q8_0 -j 1
+t diff-fx-compare-recipe-bad 2 diff $REF $CORRUPT --compare-recipe Q4_K_M,Q9_X
 
 # ---------------------------------------------------------------- shape-swap
 t swap-help 0 shape-swap --help

@@ -248,6 +248,37 @@ START_TEST(classify_rules)
 }
 END_TEST
 
+/* The corrupt Q4_K_M artifact is exactly ggml's Q4_K_M but for one block of
+ * blk.1.ffn_up.weight (fixtures/README.md): against the Q4_K_M recipe every
+ * class but ffn_up (and the whole model) has the same RMSE and bits. */
+START_TEST(recipe_compare_self)
+{
+	struct qa_diff_result *r = diff(MICRO_REF, MICRO_CORRUPT);
+	const struct qa_recipe *rs[2] = { qa_recipe_by_name("Q4_K_M"), qa_recipe_by_name("Q8_0") };
+	struct qa_diag d;
+	ck_assert_int_eq(qa_forensics_recipe_compare(tu_path(MICRO_REF), r, rs, 2, 2, &d), QA_OK);
+	const struct qa_recipe_cmp *c = r->recipe_cmp;
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(c->n_recipes, 2);
+	ck_assert_str_eq(c->rows[c->n_rows - 1].cls, "all");
+	size_t tensors = 0;
+	for (size_t j = 0; j < c->n_rows; j++) {
+		const struct qa_recipe_cmp_row *row = &c->rows[j];
+		bool damaged = strcmp(row->cls, "ffn_up") == 0 || j == c->n_rows - 1;
+		/* the artifact's sum is rebuilt from its RMSE: equal to rounding */
+		double rel = fabs(row->art_rmse - row->rmse[0]) / row->rmse[0];
+		ck_assert_msg(damaged ? rel > 1e-10 : rel < 1e-12, "%s: %g", row->cls, rel);
+		ck_assert(row->art_bpw == row->bpw[0]);
+		ck_assert(row->rmse[1] < row->rmse[0]); /* q8_0 is finer */
+		ck_assert(row->bpw[1] > row->bpw[0] || strcmp(row->cls, "output") == 0);
+		if (j < c->n_rows - 1)
+			tensors += row->tensors;
+	}
+	ck_assert_uint_eq(tensors, c->rows[c->n_rows - 1].tensors);
+	qa_diff_free(r);
+}
+END_TEST
+
 START_TEST(recipes_parse)
 {
 	const struct qa_recipe *rs[QA_FX_MAX_RECIPES];
@@ -276,6 +307,7 @@ int main(void)
 	tcase_add_loop_test(core, unpermute_inverts_permute, 0, 5);
 	tcase_add_loop_test(core, layout_by_error_rule, 0, 7);
 	tcase_add_loop_test(core, classify_rules, 0, 2);
+	tcase_add_test(core, recipe_compare_self);
 	suite_add_tcase(s, core);
 	TCase *limits = tcase_create("limits");
 	tcase_add_test(limits, imatrix_band);
