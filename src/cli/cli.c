@@ -63,15 +63,6 @@ int cli_json_print(json_t *root)
 	return QA_EXIT_OK;
 }
 
-json_t *cli_json_u64(uint64_t v)
-{
-	if (v <= (uint64_t)INT64_MAX)
-		return json_integer((json_int_t)v);
-	char buf[32];
-	snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
-	return json_string(buf);
-}
-
 void cli_shape_text(const uint64_t *dims, uint32_t n, char *buf, size_t cap)
 {
 	size_t used = 0;

@@ -62,9 +62,6 @@ bool cli_parse_threads(const char *s, unsigned *out);
  */
 int cli_json_print(json_t *root);
 
-/* json_integer for a uint64 value (values past INT64_MAX become strings). */
-json_t *cli_json_u64(uint64_t v);
-
 /* "896 x 4864": the n dims joined by " x ", truncated to fit cap. */
 void cli_shape_text(const uint64_t *dims, uint32_t n, char *buf, size_t cap);
 

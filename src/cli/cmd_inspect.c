@@ -15,6 +15,7 @@
 #include "safetensors.h"
 #include "source.h"
 #include "types.h"
+#include "json_scan.h"
 
 static const char usage[] = "quantaudit inspect FILE [--json]";
 
@@ -36,7 +37,7 @@ static json_t *gguf_value_json(const struct qa_gguf_value *v)
 {
 	switch (v->type) {
 	case QA_GGUF_U8: case QA_GGUF_U16: case QA_GGUF_U32: case QA_GGUF_U64:
-		return cli_json_u64(v->v.u);
+		return qa_json_u64(v->v.u);
 	case QA_GGUF_I8: case QA_GGUF_I16: case QA_GGUF_I32: case QA_GGUF_I64:
 		return json_integer((json_int_t)v->v.i);
 	case QA_GGUF_F32: case QA_GGUF_F64:
@@ -135,10 +136,10 @@ static int inspect_gguf(const char *path, bool as_json)
 		json_object_set_new(root, "schema", json_string("quantaudit.inspect/1"));
 		json_object_set_new(root, "format", json_string("gguf"));
 		json_object_set_new(root, "path", json_string(path));
-		json_object_set_new(root, "size", cli_json_u64(qa_source_size(src)));
+		json_object_set_new(root, "size", qa_json_u64(qa_source_size(src)));
 		json_object_set_new(root, "version", json_integer(qa_gguf_version(g)));
 		json_object_set_new(root, "alignment", json_integer(qa_gguf_alignment(g)));
-		json_object_set_new(root, "data_offset", cli_json_u64(qa_gguf_data_offset(g)));
+		json_object_set_new(root, "data_offset", qa_json_u64(qa_gguf_data_offset(g)));
 		for (size_t i = 0; i < nkv; i++) {
 			const struct qa_gguf_kv *kv = qa_gguf_kv_at(g, i);
 			json_object_set_new(meta, kv->key, gguf_value_json(&kv->value));
@@ -149,12 +150,12 @@ static int inspect_gguf(const char *path, bool as_json)
 			const struct qa_type_info *ti = qa_type_get(t->type);
 			json_t *o = json_object(), *sh = json_array();
 			for (uint32_t k = 0; k < t->n_dims; k++)
-				json_array_append_new(sh, cli_json_u64(t->ne[k]));
+				json_array_append_new(sh, qa_json_u64(t->ne[k]));
 			json_object_set_new(o, "name", json_string(t->name));
 			json_object_set_new(o, "type", json_string(qa_type_name(t->type)));
 			json_object_set_new(o, "shape", sh);
-			json_object_set_new(o, "offset", cli_json_u64(t->offset));
-			json_object_set_new(o, "nbytes", cli_json_u64(t->nbytes));
+			json_object_set_new(o, "offset", qa_json_u64(t->offset));
+			json_object_set_new(o, "nbytes", qa_json_u64(t->nbytes));
 			json_object_set_new(o, "bpw", json_real(ti ? qa_type_bpw(ti) : 0));
 			json_object_set_new(o, "supported", json_boolean(ti && ti->decodable));
 			json_array_append_new(ts, o);
@@ -216,11 +217,11 @@ static int inspect_st(const char *path, bool as_json)
 		for (uint32_t s = 0; s < nshards; s++) {
 			json_t *o = json_object();
 			json_object_set_new(o, "path", json_string(qa_st_shard_path(st, s)));
-			json_object_set_new(o, "size", cli_json_u64(qa_source_size(qa_st_shard_source(st, s))));
-			json_object_set_new(o, "data_offset", cli_json_u64(qa_st_header_len(st, s)));
+			json_object_set_new(o, "size", qa_json_u64(qa_source_size(qa_st_shard_source(st, s))));
+			json_object_set_new(o, "data_offset", qa_json_u64(qa_st_header_len(st, s)));
 			json_array_append_new(sh, o);
 		}
-		json_object_set_new(root, "data_offset", cli_json_u64(qa_st_header_len(st, 0)));
+		json_object_set_new(root, "data_offset", qa_json_u64(qa_st_header_len(st, 0)));
 		json_object_set_new(root, "shards", sh);
 		for (size_t i = 0; i < nm; i++) {
 			const char *k, *v;
@@ -232,12 +233,12 @@ static int inspect_st(const char *path, bool as_json)
 			const struct qa_st_tensor *t = qa_st_tensor_at(st, i);
 			json_t *o = json_object(), *shape = json_array();
 			for (uint32_t k = 0; k < t->n_dims; k++)
-				json_array_append_new(shape, cli_json_u64(t->shape[k]));
+				json_array_append_new(shape, qa_json_u64(t->shape[k]));
 			json_object_set_new(o, "name", json_string(t->name));
 			json_object_set_new(o, "type", json_string(t->dtype));
 			json_object_set_new(o, "shape", shape);
-			json_object_set_new(o, "offset", cli_json_u64(t->begin));
-			json_object_set_new(o, "nbytes", cli_json_u64(t->end - t->begin));
+			json_object_set_new(o, "offset", qa_json_u64(t->begin));
+			json_object_set_new(o, "nbytes", qa_json_u64(t->end - t->begin));
 			if (nshards > 1)
 				json_object_set_new(o, "shard", json_integer(t->shard));
 			json_array_append_new(ts, o);

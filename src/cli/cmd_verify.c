@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "manifest.h"
+#include "json_scan.h"
 
 static const char usage[] = "quantaudit verify FILE MANIFEST [--json] [-j N]";
 
@@ -99,9 +100,9 @@ int cmd_verify(int argc, char **argv)
 			json_object_set_new(o, "name", json_string(it->name));
 			json_object_set_new(o, "status", json_string(kind_name(it->kind)));
 			if (it->blocks_known) {
-				json_object_set_new(o, "divergent_blocks", cli_json_u64(it->divergent_blocks));
+				json_object_set_new(o, "divergent_blocks", qa_json_u64(it->divergent_blocks));
 				json_object_set_new(o, "first_divergent_block",
-				                    it->first_divergent == UINT64_MAX ? json_null() : cli_json_u64(it->first_divergent));
+				                    it->first_divergent == UINT64_MAX ? json_null() : qa_json_u64(it->first_divergent));
 			}
 			json_array_append_new(items, o);
 		}

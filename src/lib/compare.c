@@ -26,6 +26,8 @@
 #include "recipe.h"
 #include "source.h"
 #include "types.h"
+#include "json_scan.h"
+#include "util.h"
 
 static const char *const verdict_names[QA_VERDICT_COUNT] = {
 	"identical", "layout-swap", "transposed", "divergent",
@@ -36,17 +38,6 @@ static const char *const verdict_names[QA_VERDICT_COUNT] = {
 const char *qa_verdict_name(enum qa_verdict v)
 {
 	return (unsigned)v < QA_VERDICT_COUNT ? verdict_names[v] : "?";
-}
-
-static char *dup_str(const char *s)
-{
-	if (!s)
-		return NULL;
-	size_t n = strlen(s) + 1;
-	char *p = malloc(n);
-	if (p)
-		memcpy(p, s, n);
-	return p;
 }
 
 /* SHA-256 and size of the whole of an open source (the inputs of a result). */
@@ -454,8 +445,8 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_t
 	memset(&c, 0, sizeof c);
 	if (!r)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	r->reference_path = dup_str(ref_path);
-	r->artifact_path = dup_str(art_path);
+	r->reference_path = qa_str_dup(ref_path);
+	r->artifact_path = qa_str_dup(art_path);
 	*culprit = ref_path;
 	if ((e = qa_ref_open(&ref, ref_path, d)))
 		goto done;
@@ -486,8 +477,8 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_t
 		const struct qa_ref_tensor *rt = qa_ref_tensor_find(ref, at->name);
 		struct qa_diff_tensor *t = &r->tensors[r->n++];
 		const struct qa_type_info *ti = qa_type_get(at->type);
-		t->name = dup_str(at->name);
-		t->reference_name = rt ? dup_str(rt->src_name) : NULL;
+		t->name = qa_str_dup(at->name);
+		t->reference_name = rt ? qa_str_dup(rt->src_name) : NULL;
 		t->type = at->type;
 		t->n_dims = at->n_dims;
 		memcpy(t->ne, at->ne, sizeof t->ne);
@@ -509,8 +500,8 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_t
 		if (qa_gguf_tensor_find(art, rt->name))
 			continue;
 		struct qa_diff_tensor *t = &r->tensors[r->n++];
-		t->name = dup_str(rt->name);
-		t->reference_name = dup_str(rt->src_name);
+		t->name = qa_str_dup(rt->name);
+		t->reference_name = qa_str_dup(rt->src_name);
 		t->type = rt->src_type == QA_TYPE_COUNT ? QA_TYPE_F32 : rt->src_type;
 		t->n_dims = rt->n_dims;
 		memcpy(t->ne, rt->ne, sizeof t->ne);
@@ -576,11 +567,6 @@ void qa_diff_free(struct qa_diff_result *r)
 	free(r);
 }
 
-static json_t *u64_json(uint64_t v)
-{
-	return json_integer((json_int_t)(v > (uint64_t)INT64_MAX ? INT64_MAX : v));
-}
-
 static json_t *hex_json(const uint8_t *digest)
 {
 	char hex[65];
@@ -590,7 +576,7 @@ static json_t *hex_json(const uint8_t *digest)
 
 static json_t *block_json(uint64_t b)
 {
-	return b == QA_NO_BLOCK ? json_null() : u64_json(b);
+	return b == QA_NO_BLOCK ? json_null() : qa_json_u64(b);
 }
 
 json_t *qa_diff_to_json(const struct qa_diff_result *r)
@@ -599,30 +585,30 @@ json_t *qa_diff_to_json(const struct qa_diff_result *r)
 	json_t *ts = json_array(), *recipe = json_object(), *summary = json_object();
 	json_object_set_new(root, "schema", json_string("quantaudit.diff/1"));
 	json_object_set_new(ref, "path", json_string(r->reference_path));
-	json_object_set_new(ref, "size", u64_json(r->reference_size));
+	json_object_set_new(ref, "size", qa_json_u64(r->reference_size));
 	json_object_set_new(ref, "sha256", r->reference_size ? hex_json(r->reference_sha256) : json_null());
 	json_object_set_new(root, "reference", ref);
 	json_object_set_new(art, "path", json_string(r->artifact_path));
-	json_object_set_new(art, "size", u64_json(r->artifact_size));
+	json_object_set_new(art, "size", qa_json_u64(r->artifact_size));
 	json_object_set_new(art, "sha256", hex_json(r->artifact_sha256));
-	json_object_set_new(art, "file_type", r->has_file_type ? u64_json(r->file_type) : json_null());
+	json_object_set_new(art, "file_type", r->has_file_type ? qa_json_u64(r->file_type) : json_null());
 	json_object_set_new(art, "imatrix", qa_forensics_decl_json(&r->imatrix_decl));
 	json_object_set_new(root, "artifact", art);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct qa_diff_tensor *t = &r->tensors[i];
 		json_t *o = json_object(), *sh = json_array();
 		for (uint32_t k = 0; k < t->n_dims; k++)
-			json_array_append_new(sh, u64_json(t->ne[k]));
+			json_array_append_new(sh, qa_json_u64(t->ne[k]));
 		json_object_set_new(o, "name", json_string(t->name));
 		json_object_set_new(o, "reference_name", t->reference_name ? json_string(t->reference_name) : json_null());
 		json_object_set_new(o, "type", json_string(qa_type_name(t->type)));
 		json_object_set_new(o, "shape", sh);
-		json_object_set_new(o, "blocks", u64_json(t->blocks));
+		json_object_set_new(o, "blocks", qa_json_u64(t->blocks));
 		json_object_set_new(o, "verdict", json_string(qa_verdict_name(t->verdict)));
 		json_object_set_new(o, "layout", t->layout >= 0 ? json_string(qa_forensics_layout_name(t->layout)) : json_null());
 		const char *ev = qa_forensics_evidence_name(t->evidence);
 		json_object_set_new(o, "evidence", ev ? json_string(ev) : json_null());
-		json_object_set_new(o, "divergent_blocks", u64_json(t->divergent_blocks));
+		json_object_set_new(o, "divergent_blocks", qa_json_u64(t->divergent_blocks));
 		json_object_set_new(o, "first_divergent_block", block_json(t->first_divergent));
 		if (t->has_error) {
 			json_t *err = json_object();
@@ -640,7 +626,7 @@ json_t *qa_diff_to_json(const struct qa_diff_result *r)
 	}
 	json_object_set_new(root, "tensors", ts);
 
-	json_object_set_new(recipe, "file_type", r->has_file_type ? u64_json(r->file_type) : json_null());
+	json_object_set_new(recipe, "file_type", r->has_file_type ? qa_json_u64(r->file_type) : json_null());
 	json_object_set_new(recipe, "name", r->recipe_name ? json_string(r->recipe_name) : json_null());
 	json_object_set_new(recipe, "matches", r->recipe_name ? json_boolean(r->recipe_matches) : json_null());
 	json_t *dev = json_array();
@@ -659,11 +645,11 @@ json_t *qa_diff_to_json(const struct qa_diff_result *r)
 	json_object_set_new(recipe, "pure_type", r->pure_matches ? json_string(qa_type_name(r->pure_type)) : json_null());
 	json_object_set_new(root, "recipe", recipe);
 
-	json_object_set_new(summary, "tensors", u64_json(r->n));
+	json_object_set_new(summary, "tensors", qa_json_u64(r->n));
 	for (int v = 0; v < QA_VERDICT_COUNT; v++)
-		json_object_set_new(summary, verdict_names[v], u64_json(r->counts[v]));
-	json_object_set_new(summary, "quantized_tensors", u64_json(r->quantized_tensors));
-	json_object_set_new(summary, "quantized_divergent", u64_json(r->quantized_divergent));
+		json_object_set_new(summary, verdict_names[v], qa_json_u64(r->counts[v]));
+	json_object_set_new(summary, "quantized_tensors", qa_json_u64(r->quantized_tensors));
+	json_object_set_new(summary, "quantized_divergent", qa_json_u64(r->quantized_divergent));
 	json_object_set_new(summary, "inference",
 	                    r->different_quantizer ? json_string("different-quantizer") : json_null());
 	json_object_set_new(summary, "inference_spread", qa_forensics_spread_json(r));
@@ -714,12 +700,6 @@ done:
 	return e;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t a = strlen(s), b = strlen(suffix);
-	return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
 enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
                         struct qa_swap_result **out, struct qa_diag *d)
 {
@@ -737,7 +717,7 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
 	memset(&c, 0, sizeof c);
 	if (!r)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	r->reference_path = dup_str(ref_path);
+	r->reference_path = qa_str_dup(ref_path);
 	r->type = type;
 	r->block_elems = ti->block_elems;
 	if ((e = qa_ref_open(&ref, ref_path, d)))
@@ -755,11 +735,11 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
 	}
 	for (size_t i = 0; i < nr; i++) {
 		const struct qa_ref_tensor *rt = qa_ref_tensor_at(ref, i);
-		if (rt->n_dims != 2 || !ends_with(rt->name, "weight") || rt->src_type == QA_TYPE_COUNT)
+		if (rt->n_dims != 2 || !qa_str_ends_with(rt->name, "weight") || rt->src_type == QA_TYPE_COUNT)
 			continue;
 		struct qa_swap_tensor *st = &r->tensors[r->n];
 		c.src[r->n++] = rt;
-		st->name = dup_str(rt->name);
+		st->name = qa_str_dup(rt->name);
 		st->in = rt->ne[0];
 		st->out = rt->ne[1];
 		st->layer = layer_of(rt->name);
@@ -833,7 +813,7 @@ json_t *qa_swap_to_json(const struct qa_swap_result *r)
 	json_object_set_new(root, "schema", json_string("quantaudit.shape-swap/1"));
 	json_object_set_new(root, "type", json_string(qa_type_name(r->type)));
 	json_object_set_new(ref, "path", json_string(r->reference_path));
-	json_object_set_new(ref, "size", u64_json(r->reference_size));
+	json_object_set_new(ref, "size", qa_json_u64(r->reference_size));
 	json_object_set_new(ref, "sha256", r->reference_size ? hex_json(r->reference_sha256) : json_null());
 	json_object_set_new(root, "reference", ref);
 	for (size_t i = 0; i < r->n; i++) {
@@ -841,24 +821,24 @@ json_t *qa_swap_to_json(const struct qa_swap_result *r)
 		json_t *o = json_object(), *blocks = json_object(), *bytes = json_object();
 		json_object_set_new(o, "name", json_string(t->name));
 		json_object_set_new(o, "shape", json_pack("[II]", (json_int_t)t->in, (json_int_t)t->out));
-		json_object_set_new(blocks, "out,in", u64_json(t->blocks[0]));
-		json_object_set_new(blocks, "in,out", u64_json(t->blocks[1]));
-		json_object_set_new(bytes, "out,in", u64_json(t->bytes[0]));
-		json_object_set_new(bytes, "in,out", u64_json(t->bytes[1]));
+		json_object_set_new(blocks, "out,in", qa_json_u64(t->blocks[0]));
+		json_object_set_new(blocks, "in,out", qa_json_u64(t->blocks[1]));
+		json_object_set_new(bytes, "out,in", qa_json_u64(t->bytes[0]));
+		json_object_set_new(bytes, "in,out", qa_json_u64(t->bytes[1]));
 		json_object_set_new(o, "blocks", blocks);
 		json_object_set_new(o, "bytes", bytes);
 		json_object_set_new(o, "excess_bytes", json_integer((json_int_t)t->bytes[1] - (json_int_t)t->bytes[0]));
 		json_object_set_new(o, "identical", json_boolean(t->identical));
 		json_object_set_new(o, "predicted_identical", json_boolean(t->predicted_identical));
-		json_object_set_new(o, "divergent_blocks", u64_json(t->divergent_blocks));
+		json_object_set_new(o, "divergent_blocks", qa_json_u64(t->divergent_blocks));
 		json_object_set_new(o, "first_divergent_block", block_json(t->first_divergent));
 		json_array_append_new(ts, o);
 	}
 	json_object_set_new(root, "tensors", ts);
-	json_object_set_new(sum, "tensors", u64_json(r->n));
-	json_object_set_new(sum, "identical", u64_json(r->n_identical));
-	json_object_set_new(sum, "divergent", u64_json(r->n_divergent));
-	json_object_set_new(sum, "mispredicted", u64_json(r->n_mispredicted));
+	json_object_set_new(sum, "tensors", qa_json_u64(r->n));
+	json_object_set_new(sum, "identical", qa_json_u64(r->n_identical));
+	json_object_set_new(sum, "divergent", qa_json_u64(r->n_divergent));
+	json_object_set_new(sum, "mispredicted", qa_json_u64(r->n_mispredicted));
 	json_object_set_new(sum, "excess_bytes", json_integer((json_int_t)r->excess_bytes));
 	json_object_set_new(sum, "benign", json_boolean(r->n_divergent == 0));
 	json_object_set_new(root, "summary", sum);

@@ -16,7 +16,9 @@
 
 #include <jansson.h>
 
+#include "json_scan.h"
 #include "source.h"
+#include "util.h"
 
 /* config.json files are small; anything larger is not one. */
 #define MAX_CONFIG_BYTES (16u * 1024 * 1024)
@@ -44,15 +46,7 @@ struct field_ctx {
 
 static uint64_t key_off(const struct field_ctx *c, const char *key)
 {
-	size_t i = 0;
-	const char *k;
-	json_t *v;
-	json_object_foreach(c->root, k, v) {
-		if (strcmp(k, key) == 0)
-			return i < c->n && c->off ? c->off[i] : 0;
-		i++;
-	}
-	return 0;
+	return qa_json_key_offset(c->root, c->off, c->n, key);
 }
 
 /* Fetch key as a non-negative integer; absent or null leaves *has false. */
@@ -186,34 +180,14 @@ static enum qa_err parse_config(struct qa_model_config *out,
 enum qa_err qa_config_load(struct qa_model_config *out, const char *path,
                            struct qa_diag *d)
 {
-	struct qa_source *src;
-	enum qa_err e;
 	if (!out || !path)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "no path given");
 	memset(out, 0, sizeof *out);
-	e = qa_source_open_file(&src, path, d);
+	char *buf;
+	size_t len;
+	enum qa_err e = qa_source_slurp(path, MAX_CONFIG_BYTES, "config", &buf, &len, d);
 	if (e)
 		return e;
-	uint64_t size = qa_source_size(src);
-	if (size > MAX_CONFIG_BYTES) {
-		qa_source_close(src);
-		return qa_diag_set(d, QA_ERR_FORMAT, 0,
-		                   "config of %llu bytes is too large",
-		                   (unsigned long long)size);
-	}
-	size_t len = (size_t)size;
-	char *buf = malloc(len + 1);
-	if (!buf) {
-		qa_source_close(src);
-		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	}
-	e = qa_source_read(src, 0, len, buf, "config", d);
-	qa_source_close(src);
-	if (e) {
-		free(buf);
-		return e;
-	}
-	buf[len] = '\0';
 	e = qa_config_parse(out, buf, len, d);
 	free(buf);
 	return e;
@@ -230,30 +204,15 @@ enum qa_err qa_config_parse(struct qa_model_config *out, const char *buf, size_t
 		return qa_diag_set(d, QA_ERR_FORMAT, 0, "config of %zu bytes is too large", len);
 	json_error_t je;
 	json_t *root = json_loadb(buf ? buf : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-	if (!root) {
-		uint64_t pos = je.position > 0 ? (uint64_t)je.position : 0;
-		if (pos > len)
-			pos = len;
-		if (json_error_code(&je) == json_error_duplicate_key)
-			return qa_diag_set(d, QA_ERR_FORMAT, pos,
-			                   "duplicate key in config: %s", je.text);
-		return qa_diag_set(d, QA_ERR_FORMAT, pos, "config is not valid json: %s",
-		                   je.text);
-	}
+	if (!root)
+		return qa_json_error_diag(d, &je, 0, len, "config");
 	if (!json_is_object(root)) {
 		json_decref(root);
 		return qa_diag_set(d, QA_ERR_FORMAT, 0, "config is not a json object");
 	}
 
 	struct field_ctx c = { root, NULL, json_object_size(root) };
-	size_t *pos = malloc((c.n ? c.n : 1) * sizeof *pos);
-	c.off = malloc((c.n ? c.n : 1) * sizeof *c.off);
-	if (pos && c.off) {
-		size_t found = qa_st_json_key_positions(buf, len, 0, pos, c.n);
-		for (size_t i = 0; i < c.n; i++)
-			c.off[i] = found == c.n ? pos[i] : 0;
-	}
-	free(pos);
+	c.off = qa_json_key_offsets(buf, len, qa_json_first_nonspace(buf, len), c.n, 0, 0);
 	if (!c.off) {
 		json_decref(root);
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
@@ -277,13 +236,9 @@ enum qa_err qa_config_load_beside(struct qa_model_config *out,
 	const char *dir = qa_st_dir(st);
 	if (!dir)
 		return QA_OK;
-	size_t a = strlen(dir);
-	static const char name[] = "/config.json";
-	char *path = malloc(a + sizeof name);
+	char *path = qa_path_join(dir, "config.json");
 	if (!path)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	memcpy(path, dir, a);
-	memcpy(path + a, name, sizeof name);
 	struct stat sb;
 	if (stat(path, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
 		free(path);
@@ -291,12 +246,8 @@ enum qa_err qa_config_load_beside(struct qa_model_config *out,
 	}
 	*found = true;
 	enum qa_err e = qa_config_load(out, path, d);
-	if (e && d) {
-		char tmp[sizeof d->msg];
-		memcpy(tmp, d->msg, sizeof tmp);
-		tmp[sizeof tmp - 1] = '\0';
-		qa_diag_set(d, e, d->offset, "%s: %s", path, tmp);
-	}
+	if (e)
+		qa_diag_prefix(d, e, path);
 	free(path);
 	return e;
 }

@@ -23,6 +23,17 @@ enum qa_err qa_diag_set(struct qa_diag *d, enum qa_err code, uint64_t offset,
 	return code;
 }
 
+enum qa_err qa_diag_prefix(struct qa_diag *d, enum qa_err e, const char *prefix)
+{
+	if (d) {
+		char tmp[sizeof d->msg];
+		memcpy(tmp, d->msg, sizeof tmp);
+		tmp[sizeof tmp - 1] = '\0';
+		qa_diag_set(d, e, d->offset, "%s: %s", prefix, tmp);
+	}
+	return e;
+}
+
 void qa_diag_clear(struct qa_diag *d)
 {
 	if (d) {

@@ -49,6 +49,12 @@ enum qa_err qa_diag_set(struct qa_diag *d, enum qa_err code, uint64_t offset,
  */
 const char *qa_strerror(int e);
 
+/*
+ * Put "PREFIX: " before d's message (typically a path), keeping its code
+ * and offset, and set its code to e; returns e.  d may be NULL.
+ */
+enum qa_err qa_diag_prefix(struct qa_diag *d, enum qa_err e, const char *prefix);
+
 /* Reset d to "no error".  d may be NULL. */
 void qa_diag_clear(struct qa_diag *d);
 

@@ -13,6 +13,7 @@
 
 #include "compare.h"
 #include "cursor.h"
+#include "json_scan.h"
 #include "names.h"
 #include "pool.h"
 #include "quant.h"
@@ -438,11 +439,6 @@ done:
 
 /* ------------------------------------------------------------------ JSON */
 
-static json_t *u64j(uint64_t v)
-{
-	return json_integer((json_int_t)(v > (uint64_t)INT64_MAX ? INT64_MAX : v));
-}
-
 /* A ratio for JSON, which has no infinity: null then. */
 static json_t *ratio_json(double q)
 {
@@ -456,8 +452,8 @@ json_t *qa_forensics_decl_json(const struct qa_imatrix_decl *decl)
 	json_t *o = json_object();
 	json_object_set_new(o, "file", decl->has_file ? json_string(decl->file) : json_null());
 	json_object_set_new(o, "dataset", decl->has_dataset ? json_string(decl->dataset) : json_null());
-	json_object_set_new(o, "entries_count", decl->has_entries ? u64j(decl->entries) : json_null());
-	json_object_set_new(o, "chunks_count", decl->has_chunks ? u64j(decl->chunks) : json_null());
+	json_object_set_new(o, "entries_count", decl->has_entries ? qa_json_u64(decl->entries) : json_null());
+	json_object_set_new(o, "chunks_count", decl->has_chunks ? qa_json_u64(decl->chunks) : json_null());
 	return o;
 }
 
@@ -484,7 +480,7 @@ json_t *qa_forensics_spread_json(const struct qa_diff_result *r)
 	if (!r->quantizer_n)
 		return json_null();
 	json_t *o = json_object();
-	json_object_set_new(o, "tensors", u64j(r->quantizer_n));
+	json_object_set_new(o, "tensors", qa_json_u64(r->quantizer_n));
 	json_object_set_new(o, "min_ratio", ratio_json(r->quantizer_min));
 	json_object_set_new(o, "median_ratio", ratio_json(r->quantizer_median));
 	json_object_set_new(o, "max_ratio", ratio_json(r->quantizer_max));
@@ -502,8 +498,8 @@ json_t *qa_forensics_recipe_cmp_json(const struct qa_recipe_cmp *c)
 		const struct qa_recipe_cmp_row *row = &c->rows[j];
 		json_t *ro = json_object(), *art = json_object(), *recs = json_object();
 		json_object_set_new(ro, "class", json_string(row->cls));
-		json_object_set_new(ro, "tensors", u64j(row->tensors));
-		json_object_set_new(ro, "elements", u64j(row->n_elems));
+		json_object_set_new(ro, "tensors", qa_json_u64(row->tensors));
+		json_object_set_new(ro, "elements", qa_json_u64(row->n_elems));
 		json_object_set_new(art, "rmse", json_real(row->art_rmse));
 		json_object_set_new(art, "bpw", json_real(row->art_bpw));
 		json_object_set_new(ro, "artifact", art);

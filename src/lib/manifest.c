@@ -22,18 +22,11 @@
 #include "safetensors.h"
 #include "source.h"
 #include "types.h"
+#include "json_scan.h"
+#include "util.h"
 
 #define BLOCKS_PER_CHUNK 4096u
 #define BATCH_BLOCKS (1u << 20)
-
-static char *dup_str(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *p = malloc(n);
-	if (p)
-		memcpy(p, s, n);
-	return p;
-}
 
 void qa_manifest_hex(const uint8_t digest[QA_SHA256_LEN], char out[65])
 {
@@ -197,7 +190,7 @@ static enum qa_err collect(const char *path, struct opened *o, struct qa_manifes
 		m->n = qa_st_n_tensors(o->st);
 		o->data_offset = qa_st_header_len(o->st, 0);
 	}
-	m->format = dup_str(fmt == QA_FORMAT_GGUF ? "gguf" : "safetensors");
+	m->format = qa_str_dup(fmt == QA_FORMAT_GGUF ? "gguf" : "safetensors");
 	m->tensors = calloc(m->n ? m->n : 1, sizeof *m->tensors);
 	*tensor_data = calloc(m->n ? m->n : 1, sizeof **tensor_data);
 	if (!m->format || !m->tensors || !*tensor_data)
@@ -208,8 +201,8 @@ static enum qa_err collect(const char *path, struct opened *o, struct qa_manifes
 		if (o->g) {
 			const struct qa_gguf_tensor *s = qa_gguf_tensor_at(o->g, i);
 			const struct qa_type_info *ti = qa_type_get(s->type);
-			t->name = dup_str(s->name);
-			t->type = dup_str(ti->name);
+			t->name = qa_str_dup(s->name);
+			t->type = qa_str_dup(ti->name);
 			t->n_dims = s->n_dims;
 			memcpy(t->shape, s->ne, sizeof s->ne);
 			t->offset = s->offset;
@@ -219,8 +212,8 @@ static enum qa_err collect(const char *path, struct opened *o, struct qa_manifes
 		} else {
 			const struct qa_st_tensor *s = qa_st_tensor_at(o->st, i);
 			int es = qa_st_dtype_size(s->dtype);
-			t->name = dup_str(s->name);
-			t->type = dup_str(s->dtype);
+			t->name = qa_str_dup(s->name);
+			t->type = qa_str_dup(s->dtype);
 			t->n_dims = s->n_dims;
 			memcpy(t->shape, s->shape, sizeof t->shape);
 			t->offset = s->begin;
@@ -247,7 +240,7 @@ enum qa_err qa_manifest_compute(const char *path, bool keep_blocks, bool data_di
 	struct qa_blockhasher **hashers = NULL;
 	struct qa_manifest *m = calloc(1, sizeof *m);
 	enum qa_err e;
-	if (!m || !(m->path = dup_str(path))) {
+	if (!m || !(m->path = qa_str_dup(path))) {
 		free(m);
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	}
@@ -318,15 +311,6 @@ done:
 
 /* ------------------------------------------------------------ JSON */
 
-static json_t *u64_json(uint64_t v)
-{
-	if (v <= (uint64_t)INT64_MAX)
-		return json_integer((json_int_t)v);
-	char buf[32];
-	snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
-	return json_string(buf);
-}
-
 static json_t *hex_json(const uint8_t *digest)
 {
 	char hex[65];
@@ -340,7 +324,7 @@ json_t *qa_manifest_to_json(const struct qa_manifest *m)
 	json_object_set_new(root, "schema", json_string(QA_MANIFEST_SCHEMA));
 	json_object_set_new(file, "path", json_string(m->path));
 	json_object_set_new(file, "format", json_string(m->format));
-	json_object_set_new(file, "size", u64_json(m->size));
+	json_object_set_new(file, "size", qa_json_u64(m->size));
 	json_object_set_new(file, "sha256", hex_json(m->sha256));
 	json_object_set_new(root, "file", file);
 	json_object_set_new(root, "metadata_sha256", hex_json(m->metadata_sha256));
@@ -348,15 +332,15 @@ json_t *qa_manifest_to_json(const struct qa_manifest *m)
 		const struct qa_manifest_tensor *t = &m->tensors[i];
 		json_t *o = json_object(), *sh = json_array();
 		for (uint32_t k = 0; k < t->n_dims; k++)
-			json_array_append_new(sh, u64_json(t->shape[k]));
+			json_array_append_new(sh, qa_json_u64(t->shape[k]));
 		json_object_set_new(o, "name", json_string(t->name));
 		json_object_set_new(o, "type", json_string(t->type));
 		json_object_set_new(o, "shape", sh);
-		json_object_set_new(o, "offset", u64_json(t->offset));
-		json_object_set_new(o, "nbytes", u64_json(t->nbytes));
+		json_object_set_new(o, "offset", qa_json_u64(t->offset));
+		json_object_set_new(o, "nbytes", qa_json_u64(t->nbytes));
 		json_object_set_new(o, "sha256", hex_json(t->sha256));
-		json_object_set_new(o, "blocks", u64_json(t->n_blocks));
-		json_object_set_new(o, "block_bytes", u64_json(t->block_bytes));
+		json_object_set_new(o, "blocks", qa_json_u64(t->n_blocks));
+		json_object_set_new(o, "block_bytes", qa_json_u64(t->block_bytes));
 		json_object_set_new(o, "merkle_root", hex_json(t->merkle));
 		if (m->has_blocks && t->blocks) {
 			json_t *bl = json_array();
@@ -443,8 +427,8 @@ enum qa_err qa_manifest_parse(const void *buf, size_t len, struct qa_manifest **
 	}
 	const char *fpath = json_string_value(json_object_get(file, "path"));
 	const char *fmt = json_string_value(json_object_get(file, "format"));
-	m->path = dup_str(fpath ? fpath : "");
-	m->format = dup_str(fmt ? fmt : "");
+	m->path = qa_str_dup(fpath ? fpath : "");
+	m->format = qa_str_dup(fmt ? fmt : "");
 	if (!parse_hex(json_string_value(json_object_get(root, "metadata_sha256")), m->metadata_sha256)) {
 		why = "manifest: metadata_sha256 missing or not a sha-256 hex digest";
 		goto bad;
@@ -473,8 +457,8 @@ enum qa_err qa_manifest_parse(const void *buf, size_t len, struct qa_manifest **
 		}
 		get_u64(o, "offset", &t->offset);
 		get_u64(o, "block_bytes", &t->block_bytes);
-		t->name = dup_str(name);
-		t->type = dup_str(type);
+		t->name = qa_str_dup(name);
+		t->type = qa_str_dup(type);
 		t->n_dims = (uint32_t)json_array_size(sh);
 		for (uint32_t k = 0; k < t->n_dims; k++) {
 			json_t *dim = json_array_get(sh, k);

@@ -16,6 +16,7 @@
 #include "safetensors.h"
 #include "source.h"
 #include "types.h"
+#include "util.h"
 
 struct qa_ref {
 	enum qa_format format;
@@ -30,19 +31,13 @@ struct qa_ref {
 	struct qa_ref_info info;
 };
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t a = strlen(s), b = strlen(suffix);
-	return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
 enum qa_err qa_format_detect(const char *path, enum qa_format *out,
                              struct qa_diag *d)
 {
 	struct stat st;
 	if (stat(path, &st) != 0)
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot open: %s", qa_strerror(errno));
-	if (S_ISDIR(st.st_mode) || ends_with(path, ".json")) {
+	if (S_ISDIR(st.st_mode) || qa_str_ends_with(path, ".json")) {
 		*out = QA_FORMAT_SAFETENSORS;
 		return QA_OK;
 	}
@@ -58,23 +53,14 @@ enum qa_err qa_format_detect(const char *path, enum qa_format *out,
 		*out = QA_FORMAT_GGUF;
 	else if (size >= 9 && head[8] == '{')
 		*out = QA_FORMAT_SAFETENSORS;
-	else if (ends_with(path, ".gguf"))
+	else if (qa_str_ends_with(path, ".gguf"))
 		*out = QA_FORMAT_GGUF; /* let the reader say what is wrong */
-	else if (ends_with(path, ".safetensors"))
+	else if (qa_str_ends_with(path, ".safetensors"))
 		*out = QA_FORMAT_SAFETENSORS;
 	else
 		return qa_diag_set(d, QA_ERR_FORMAT, 0,
 		                   "neither gguf (magic \"GGUF\") nor safetensors (8-byte length, then a json header)");
 	return QA_OK;
-}
-
-static char *dup_str(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *p = malloc(n);
-	if (p)
-		memcpy(p, s, n);
-	return p;
 }
 
 struct name_slot {
@@ -326,7 +312,7 @@ enum qa_err qa_ref_open(struct qa_ref **out, const char *path, struct qa_diag *d
 	if (e)
 		return e;
 	struct qa_ref *r = calloc(1, sizeof *r);
-	if (!r || !(r->path = dup_str(path))) {
+	if (!r || !(r->path = qa_str_dup(path))) {
 		free(r);
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	}

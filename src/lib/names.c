@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cursor.h"
+#include "util.h"
 
 struct name_pair {
 	const char *hf;
@@ -53,12 +54,6 @@ static bool arch_known(const char *arch)
 static bool arch_permutes(const char *arch)
 {
 	return strcmp(arch, "llama") == 0 || strcmp(arch, "mistral") == 0;
-}
-
-static bool ends_with(const char *s, size_t len, const char *suffix)
-{
-	size_t n = strlen(suffix);
-	return len >= n && memcmp(s + len - n, suffix, n) == 0;
 }
 
 /*
@@ -159,7 +154,7 @@ static bool table_lookup(const char *name, bool to_gguf, char *out,
 	size_t len = strlen(name);
 	for (size_t s = 0; s <= sizeof kept_suffixes / sizeof kept_suffixes[0]; s++) {
 		const char *suffix = s == 0 ? "" : kept_suffixes[s - 1];
-		if (!ends_with(name, len, suffix))
+		if (!qa_mem_ends_with(name, len, suffix))
 			continue;
 		size_t base = len - strlen(suffix);
 		for (size_t i = 0; i < N_DECODER_NAMES; i++) {
@@ -184,7 +179,7 @@ enum qa_names_result qa_names_to_gguf(const char *arch, const char *hf_name,
 		hf_name = "";
 	size_t len = strlen(hf_name);
 	for (size_t i = 0; i < sizeof dropped_suffixes / sizeof dropped_suffixes[0]; i++) {
-		if (ends_with(hf_name, len, dropped_suffixes[i])) {
+		if (qa_mem_ends_with(hf_name, len, dropped_suffixes[i])) {
 			copy_name(hf_name, out, cap);
 			return QA_NAME_DROPPED;
 		}
@@ -224,7 +219,7 @@ enum qa_names_perm qa_names_permutation(const char *arch,
 	if (!qa_names_layer(gguf_name, NULL))
 		return QA_PERM_NONE;
 	size_t len = strlen(gguf_name);
-	if (!ends_with(gguf_name, len, ".weight") && !ends_with(gguf_name, len, ".bias"))
+	if (!qa_mem_ends_with(gguf_name, len, ".weight") && !qa_mem_ends_with(gguf_name, len, ".bias"))
 		return QA_PERM_NONE;
 	if (qa_names_class(gguf_name, cls, sizeof cls) == NULL)
 		return QA_PERM_NONE;
@@ -292,7 +287,7 @@ const char *qa_names_class(const char *gguf_name, char *buf, size_t cap)
 		start = strchr(gguf_name + 4, '.') + 1;
 	size_t len = strlen(start);
 	for (size_t i = 0; i < sizeof kept_suffixes / sizeof kept_suffixes[0]; i++) {
-		if (ends_with(start, len, kept_suffixes[i])) {
+		if (qa_mem_ends_with(start, len, kept_suffixes[i])) {
 			len -= strlen(kept_suffixes[i]);
 			break;
 		}

@@ -4,8 +4,8 @@
  *
  * The table is indexed by ggml type id.  An entry whose two functions are
  * both NULL means "not implemented", for which qa_quant_ops returns NULL.
- * The functions themselves live in quant_fp.c, quant_legacy.c, quant_k.c
- * and quant_iq.c.
+ * The functions themselves live in quant_fp.c, quant_legacy.c, quant_k.c,
+ * quant_iq.c, quant_iq2.c and quant_iq1.c.
  */
 #include <string.h>
 
@@ -27,6 +27,12 @@ static const struct qa_quant_ops ops_table[QA_TYPE_COUNT] = {
 	[QA_TYPE_Q6_K] = { qa_quantize_q6_K, qa_dequantize_q6_K },
 	[QA_TYPE_Q8_K] = { NULL, qa_dequantize_q8_K },
 	[QA_TYPE_IQ4_NL] = { qa_quantize_iq4_nl, qa_dequantize_iq4_nl },
+	/* The grid i-quants: ggml refuses three without an importance matrix. */
+	[QA_TYPE_IQ2_XXS] = { NULL, qa_dequantize_iq2_xxs, qa_quantize_rows_iq2_xxs, true, true },
+	[QA_TYPE_IQ2_XS] = { NULL, qa_dequantize_iq2_xs, qa_quantize_rows_iq2_xs, true, true },
+	[QA_TYPE_IQ2_S] = { qa_quantize_iq2_s, qa_dequantize_iq2_s, qa_quantize_rows_iq2_s, false, true },
+	[QA_TYPE_IQ1_S] = { NULL, qa_dequantize_iq1_s, qa_quantize_rows_iq1_s, true, true },
+	[QA_TYPE_IQ1_M] = { qa_quantize_iq1_m, qa_dequantize_iq1_m, qa_quantize_rows_iq1_m, false, true },
 };
 
 const struct qa_quant_ops *qa_quant_ops(uint32_t id)

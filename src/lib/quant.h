@@ -45,6 +45,13 @@ struct qa_quant_ops {
 	qa_quantize_rows_fn quantize_rows;
 	/* ggml refuses to quantize the type without an importance matrix. */
 	bool requires_imatrix;
+	/*
+	 * llama-quantize refuses the type without an importance matrix for
+	 * every tensor but token_embd and output (its tensor_requires_imatrix):
+	 * true wherever requires_imatrix is, and for some types ggml accepts
+	 * without one (iq2_s, iq1_m).
+	 */
+	bool llama_requires_imatrix;
 };
 
 /*
@@ -116,5 +123,30 @@ bool qa_quant_k_quantize(uint32_t type, enum qa_quant_k_path path, const float *
 
 void qa_quantize_iq4_nl(const float *src, void *dst, size_t n);
 void qa_dequantize_iq4_nl(const void *src, float *dst, size_t n);
+
+/*
+ * The grid i-quants (quant_iq2.c, quant_iq1.c).  iq2_xxs, iq2_xs and iq1_s
+ * exist only in the weighted form: their quantize_rows with qw NULL writes
+ * zeros (ggml refuses them).  iq2_s and iq1_m also have an unweighted form,
+ * which is quantize_rows with qw NULL; all of them work block by block when
+ * unweighted and row by row (the weights index columns) when weighted.
+ */
+void qa_quantize_rows_iq2_xxs(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                              const float *qw);
+void qa_quantize_rows_iq2_xs(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                             const float *qw);
+void qa_quantize_rows_iq2_s(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                            const float *qw);
+void qa_quantize_iq2_s(const float *src, void *dst, size_t n);
+void qa_quantize_rows_iq1_s(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                            const float *qw);
+void qa_quantize_rows_iq1_m(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                            const float *qw);
+void qa_quantize_iq1_m(const float *src, void *dst, size_t n);
+void qa_dequantize_iq2_xxs(const void *src, float *dst, size_t n);
+void qa_dequantize_iq2_xs(const void *src, float *dst, size_t n);
+void qa_dequantize_iq2_s(const void *src, float *dst, size_t n);
+void qa_dequantize_iq1_s(const void *src, float *dst, size_t n);
+void qa_dequantize_iq1_m(const void *src, float *dst, size_t n);
 
 #endif

@@ -156,15 +156,4 @@ int qa_st_dtype_size(const char *dtype);
 /* True for the dtypes qa_st_tensor_read_f32 converts: F32, F16, BF16. */
 bool qa_st_dtype_is_float(const char *dtype);
 
-/*
- * Scan the JSON object whose '{' is at buf[start] (the text must already be
- * known to be valid JSON, e.g. parsed by jansson) and store the position of
- * the opening quote of each of its top-level keys, in document order, in
- * pos[0..max).  Returns the number of keys seen, which may exceed max.
- * jansson does not report where values sit; this lets error messages about
- * a header or config.json entry carry its byte offset.
- */
-size_t qa_st_json_key_positions(const char *buf, size_t len, size_t start,
-                                size_t *pos, size_t max);
-
 #endif

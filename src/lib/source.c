@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cursor.h"
+#include "util.h"
 
 struct mem_source {
 	struct qa_source base;
@@ -49,22 +50,13 @@ static void mem_close(struct qa_source *s)
 
 static const struct qa_source_ops mem_ops = { mem_read, mem_view, mem_close };
 
-static char *dup_str(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *p = malloc(n);
-	if (p)
-		memcpy(p, s, n);
-	return p;
-}
-
 static struct mem_source *mem_new(const char *name)
 {
 	struct mem_source *m = calloc(1, sizeof *m);
 	if (!m)
 		return NULL;
 	m->base.ops = &mem_ops;
-	m->base.name = dup_str(name ? name : "<memory>");
+	m->base.name = qa_str_dup(name ? name : "<memory>");
 	if (!m->base.name) {
 		free(m);
 		return NULL;
@@ -179,4 +171,36 @@ enum qa_err qa_source_view(struct qa_source *s, uint64_t off, size_t len,
 		return qa_diag_set(d, QA_ERR_UNSUPPORTED, off,
 		                   "source cannot lend memory");
 	return s->ops->view(s, off, len, out, d);
+}
+
+enum qa_err qa_source_slurp(const char *path, uint64_t max, const char *what,
+                            char **out, size_t *len, struct qa_diag *d)
+{
+	struct qa_source *src;
+	*out = NULL;
+	*len = 0;
+	enum qa_err e = qa_source_open_file(&src, path, d);
+	if (e)
+		return e;
+	uint64_t size = qa_source_size(src);
+	if (size > max || size >= SIZE_MAX) {
+		qa_source_close(src);
+		return qa_diag_set(d, QA_ERR_FORMAT, 0, "%s of %llu bytes exceeds the %llu-byte limit", what,
+		                   (unsigned long long)size, (unsigned long long)max);
+	}
+	char *buf = malloc((size_t)size + 1);
+	if (!buf) {
+		qa_source_close(src);
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	}
+	e = qa_source_read(src, 0, (size_t)size, buf, what, d);
+	qa_source_close(src);
+	if (e) {
+		free(buf);
+		return e;
+	}
+	buf[size] = '\0';
+	*out = buf;
+	*len = (size_t)size;
+	return QA_OK;
 }

@@ -85,4 +85,13 @@ enum qa_err qa_source_view(struct qa_source *s, uint64_t off, size_t len,
                            const void **out, const char *what,
                            struct qa_diag *d);
 
+/*
+ * Read the whole file at path (at most max bytes) into a malloc'd,
+ * NUL-terminated buffer: *out (freed by the caller) and *len.  A larger
+ * file fails with QA_ERR_FORMAT at offset 0: "WHAT of N bytes exceeds the
+ * MAX-byte limit".
+ */
+enum qa_err qa_source_slurp(const char *path, uint64_t max, const char *what,
+                            char **out, size_t *len, struct qa_diag *d);
+
 #endif

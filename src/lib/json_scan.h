@@ -1,0 +1,66 @@
+/*
+ * json_scan.h - JSON helpers the parsers share: a scanner that finds the
+ * byte position of each top-level key of an object (jansson keeps keys in
+ * document order but does not say where they sit), so that an error about an
+ * entry of a safetensors header, an index or a config.json can carry the
+ * exact offset of its key; the one message for a jansson load error; and the
+ * one policy for a uint64 in JSON output.  Private to the library.
+ */
+#ifndef QA_JSON_SCAN_H
+#define QA_JSON_SCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "err.h"
+
+/*
+ * Scan the JSON object whose '{' is at buf[start] (the text must already be
+ * known to be valid JSON, e.g. parsed by jansson) and store the position of
+ * the opening quote of each of its top-level keys, in document order, in
+ * pos[0..max).  Returns the number of keys seen, which may exceed max.
+ */
+size_t qa_json_key_positions(const char *buf, size_t len, size_t start,
+                             size_t *pos, size_t max);
+
+/* Position of the first byte of the value after the key whose quote is at kpos. */
+size_t qa_json_value_position(const char *buf, size_t len, size_t kpos);
+
+/* Position of the first byte of buf that is not JSON whitespace (len if none). */
+size_t qa_json_first_nonspace(const char *buf, size_t len);
+
+/*
+ * Key offsets (absolute: base + position) of the n_keys keys of the object
+ * at buf[start], as a malloc'd array the caller frees; when the scan does
+ * not find exactly n_keys keys (or buf[start] is not '{'), every entry is
+ * fallback.  NULL only when out of memory.
+ */
+uint64_t *qa_json_key_offsets(const char *buf, size_t len, size_t start,
+                              size_t n_keys, uint64_t base, uint64_t fallback);
+
+/*
+ * The offset of the key named key of obj, given off[0..n), the offsets of
+ * obj's keys in document order (from qa_json_key_offsets); 0 when key is
+ * not there or off is NULL.
+ */
+uint64_t qa_json_key_offset(const json_t *obj, const uint64_t *off, size_t n, const char *key);
+
+/*
+ * Fill d from jansson's load error je for a document of len bytes at file
+ * offset base, named what ("config", "header", ...): QA_ERR_FORMAT at the
+ * error's position, "duplicate key in WHAT: ..." or "WHAT is not valid
+ * json: ...".  Returns QA_ERR_FORMAT.
+ */
+enum qa_err qa_json_error_diag(struct qa_diag *d, const json_error_t *je,
+                               uint64_t base, size_t len, const char *what);
+
+/*
+ * A uint64 as JSON: an integer up to INT64_MAX, beyond that a decimal
+ * string (lossless; jansson integers are signed 64-bit).  New reference,
+ * NULL when out of memory.
+ */
+json_t *qa_json_u64(uint64_t v);
+
+#endif

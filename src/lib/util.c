@@ -1,0 +1,87 @@
+/*
+ * util.c - small helpers several library modules share (see util.h).
+ */
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cursor.h"
+
+bool qa_array_grow(void **arr, size_t *cap, size_t want, size_t elem)
+{
+	if (want <= *cap)
+		return true;
+	size_t ncap = *cap ? *cap : 16;
+	while (ncap < want) {
+		if (ncap > SIZE_MAX / 2)
+			return false;
+		ncap *= 2;
+	}
+	size_t bytes;
+	if (!qa_mul_size(ncap, elem, &bytes))
+		return false;
+	void *p = realloc(*arr, bytes);
+	if (!p)
+		return false;
+	*arr = p;
+	*cap = ncap;
+	return true;
+}
+
+bool qa_is_pow2(uint64_t x)
+{
+	return x != 0 && (x & (x - 1)) == 0;
+}
+
+char *qa_str_dup(const char *s)
+{
+	if (!s)
+		return NULL;
+	size_t n = strlen(s) + 1;
+	char *p = malloc(n);
+	if (p)
+		memcpy(p, s, n);
+	return p;
+}
+
+char *qa_path_join(const char *dir, const char *name)
+{
+	size_t a = strlen(dir), b = strlen(name), n;
+	if (!qa_add_size(a, b, &n) || !qa_add_size(n, 2, &n))
+		return NULL;
+	char *p = malloc(n);
+	if (!p)
+		return NULL;
+	memcpy(p, dir, a);
+	p[a] = '/';
+	memcpy(p + a + 1, name, b + 1);
+	return p;
+}
+
+char *qa_path_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return qa_str_dup(".");
+	size_t n = (size_t)(slash - path);
+	if (n == 0)
+		n = 1; /* "/file" lives in "/" */
+	char *p = malloc(n + 1);
+	if (!p)
+		return NULL;
+	memcpy(p, path, n);
+	p[n] = '\0';
+	return p;
+}
+
+bool qa_mem_ends_with(const char *s, size_t len, const char *suffix)
+{
+	size_t n = strlen(suffix);
+	return len >= n && memcmp(s + len - n, suffix, n) == 0;
+}
+
+bool qa_str_ends_with(const char *s, const char *suffix)
+{
+	return qa_mem_ends_with(s, strlen(s), suffix);
+}

@@ -1,0 +1,39 @@
+/*
+ * util.h - small helpers several library modules share (one home for each,
+ * so that no file keeps its own copy).  Private to the library.
+ */
+#ifndef QA_UTIL_H
+#define QA_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Grow the malloc'd array *arr of elem-sized records, whose capacity is
+ * *cap records, so that it holds at least want (doubling, from 16).  On
+ * success *arr and *cap are updated; false on overflow or out of memory,
+ * with *arr and *cap unchanged (the old array is still valid).
+ */
+bool qa_array_grow(void **arr, size_t *cap, size_t want, size_t elem);
+
+/* Whether x is a power of two (0 is not). */
+bool qa_is_pow2(uint64_t x);
+
+/* A malloc'd copy of s; NULL when s is NULL or out of memory. */
+char *qa_str_dup(const char *s);
+
+/* Whether s ends with suffix. */
+bool qa_str_ends_with(const char *s, const char *suffix);
+
+/* Whether the len bytes at s end with suffix (s may hold NULs). */
+bool qa_mem_ends_with(const char *s, size_t len, const char *suffix);
+
+/* "dir/name", malloc'd; NULL on overflow or out of memory. */
+char *qa_path_join(const char *dir, const char *name);
+
+/* The directory part of path, malloc'd: "." without a slash, "/" for
+ * "/file"; NULL when out of memory. */
+char *qa_path_dir(const char *path);
+
+#endif
