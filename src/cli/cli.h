@@ -36,6 +36,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_shape_swap(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_recipe_check(int argc, char **argv);
 
 /*
  * Print d as "quantaudit: FILE: offset N: reason" (without the offset part

@@ -179,6 +179,12 @@ t_file diff-fx-report.md "$TMP/fx.md"
 t diff-fx-compare-recipe 1 diff $REF $CORRUPT --compare-recipe Q4_K_M,Q8_0 -j 1
 t diff-fx-compare-recipe-bad 2 diff $REF $CORRUPT --compare-recipe Q4_K_M,Q9_X
 
+# ---------------------------------------------------------------- recipe-check (usage; the numbers: check_recipecheck)
+t recipe-check-help 0 recipe-check --help
+t recipe-check-no-report 2 recipe-check $REF
+t recipe-check-bad-recipe 2 recipe-check $REF --recipe Q4_K_Z --report "$TMP/rc.md"
+t recipe-check-too-many-measured 2 recipe-check $REF --measure-layers 3 --report "$TMP/rc.md"
+
 # ---------------------------------------------------------------- shape-swap
 t swap-help 0 shape-swap --help
 t swap-micro 1 shape-swap $REF
