@@ -11,6 +11,7 @@
 #define QA_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -65,6 +66,27 @@ int cli_json_print(json_t *root);
 
 /* "896 x 4864": the n dims joined by " x ", truncated to fit cap. */
 void cli_shape_text(const uint64_t *dims, uint32_t n, char *buf, size_t cap);
+
+/*
+ * Copy s into buf (cap > 0 bytes, always terminated) with every byte that is
+ * not printable ASCII, and the backslash, written as \xNN, so that a name
+ * read from a file cannot drive the terminal; cut short to fit.
+ */
+void cli_escape_name(const char *s, char *buf, size_t cap);
+
+struct qa_imatrix;
+/*
+ * Load the importance matrix at path (--imatrix) into *out.  Returns 0, or
+ * prints the error in the house style and returns the exit status.
+ */
+int cli_imatrix_load(const char *path, struct qa_imatrix **out);
+
+/*
+ * Print one "quantaudit: warning: ..." line to stderr per entry of m that
+ * names no tensor of the model (has says which names exist), summarised:
+ * the count and the first name.  llama-quantize ignores such entries.
+ */
+void cli_imatrix_warn_unmatched(const char *path, size_t unmatched, const char *first);
 
 /* The version line printed by --version and embedded in reports. */
 const char *cli_version_string(void);

@@ -11,12 +11,13 @@
 #include "cli.h"
 #include "compare.h"
 #include "forensics.h"
+#include "imatrix.h"
 #include "layout.h"
 #include "report.h"
 #include "types.h"
 
 static const char usage[] =
-	"quantaudit diff REF ARTIFACT [--json] [-j N] [--compare-recipe NAME[,NAME...]]\n"
+	"quantaudit diff REF ARTIFACT [--imatrix FILE] [--json] [-j N] [--compare-recipe NAME[,NAME...]]\n"
 	"       [--report FILE.md [--id ID] [--title T] [--plot-format png|svg]]";
 
 static void help(void)
@@ -31,6 +32,11 @@ static void help(void)
 	       "unsupported-type, with RMSE and max abs error of the artifact and of the\n"
 	       "re-quantization against the reference.  The artifact's type plan is checked against\n"
 	       "llama.cpp's recipe for its general.file_type.\n\n"
+	       "  --imatrix FILE     the importance matrix the artifact was made with (llama.cpp GGUF\n"
+	       "                     imatrix or legacy .dat): tensors it has an entry for are\n"
+	       "                     re-quantized with its weights, as llama-quantize --imatrix does;\n"
+	       "                     a warning says when it disagrees with the artifact's\n"
+	       "                     quantize.imatrix.* keys\n"
 	       "  --compare-recipe R re-quantize REF under each llama.cpp recipe in the comma-separated\n"
 	       "                     list R (e.g. Q4_K_M,Q4_K_S) and compare RMSE and bits per weight\n"
 	       "                     with the artifact's, per tensor class and for the whole model\n"
@@ -81,15 +87,51 @@ static void print_human(const struct qa_diff_result *r)
 	printf("%s\n", para);
 }
 
+/*
+ * --imatrix: one warning line each when the matrix given is not the one the
+ * artifact declares (dataset or entry count), or names tensors the reference
+ * lacks.  The bytes are verified either way.
+ */
+static void warn_imatrix(const struct qa_diff_result *r)
+{
+	const struct qa_diff_imatrix_keys *k = &r->declared_imatrix;
+	const struct qa_diff_imatrix_given *g = &r->imatrix;
+	char a[160], b[160];
+	if (!g->given)
+		return;
+	if (!k->declared) {
+		fprintf(stderr, "quantaudit: warning: %s: the artifact declares no importance matrix "
+		        "(no quantize.imatrix.* keys)\n", g->path);
+	} else {
+		if (g->dataset_differs) {
+			cli_escape_name(g->dataset ? g->dataset : "(none)", a, sizeof a);
+			cli_escape_name(k->dataset ? k->dataset : "(none)", b, sizeof b);
+			fprintf(stderr, "quantaudit: warning: %s: dataset '%s' differs from the artifact's "
+			        "quantize.imatrix.dataset '%s'\n", g->path, a, b);
+		}
+		if (g->entries_differ) {
+			if (k->has_entries)
+				fprintf(stderr, "quantaudit: warning: %s: %" PRIu64 " entries, but the artifact's "
+				        "quantize.imatrix.entries_count is %" PRIu64 "\n", g->path, g->entries,
+				        k->entries);
+			else
+				fprintf(stderr, "quantaudit: warning: %s: %" PRIu64 " entries, but the artifact "
+				        "records no quantize.imatrix.entries_count\n", g->path, g->entries);
+		}
+	}
+	cli_imatrix_warn_unmatched(g->path, g->unmatched, g->first_unmatched);
+}
+
 int cmd_diff(int argc, char **argv)
 {
-	enum { O_JSON = 256, O_REPORT, O_ID, O_TITLE, O_PLOT, O_CMP };
+	enum { O_JSON = 256, O_REPORT, O_ID, O_TITLE, O_PLOT, O_IMATRIX, O_CMP };
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, O_JSON },
 		{ "report", required_argument, NULL, O_REPORT },
 		{ "id", required_argument, NULL, O_ID },
 		{ "title", required_argument, NULL, O_TITLE },
 		{ "plot-format", required_argument, NULL, O_PLOT },
+		{ "imatrix", required_argument, NULL, O_IMATRIX },
 		{ "compare-recipe", required_argument, NULL, O_CMP },
 		{ "threads", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
@@ -98,10 +140,12 @@ int cmd_diff(int argc, char **argv)
 	bool as_json = false;
 	const struct qa_recipe *cmp[QA_FX_MAX_RECIPES];
 	size_t n_cmp = 0;
-	unsigned threads = 0;
+	struct qa_diff_opts dopts;
+	struct qa_imatrix *im = NULL;
 	struct qa_report_opts ro;
 	int c;
 	memset(&ro, 0, sizeof ro);
+	memset(&dopts, 0, sizeof dopts);
 	ro.plot_format = "png";
 	optind = 1;
 	opterr = 0;
@@ -111,6 +155,7 @@ int cmd_diff(int argc, char **argv)
 		case O_REPORT: ro.path = optarg; break;
 		case O_ID: ro.id = optarg; break;
 		case O_TITLE: ro.title = optarg; break;
+		case O_IMATRIX: dopts.imatrix_path = optarg; break;
 		case O_PLOT:
 			if (strcmp(optarg, "png") && strcmp(optarg, "svg"))
 				return cli_usage_error("diff", usage, "--plot-format is png or svg, not '%s'", optarg);
@@ -123,7 +168,7 @@ int cmd_diff(int argc, char **argv)
 			break;
 		}
 		case 'j':
-			if (!cli_parse_threads(optarg, &threads))
+			if (!cli_parse_threads(optarg, &dopts.n_threads))
 				return cli_usage_error("diff", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
 			break;
 		case 'h': help(); return QA_EXIT_OK;
@@ -140,13 +185,23 @@ int cmd_diff(int argc, char **argv)
 	const char *culprit = ref;
 	struct qa_diag d;
 	qa_diag_clear(&d);
-	if (qa_diff_run(ref, art, threads, &r, &culprit, &d))
+	int rc;
+	if (dopts.imatrix_path && (rc = cli_imatrix_load(dopts.imatrix_path, &im)))
+		return rc;
+	dopts.imatrix = im;
+	enum qa_err e = qa_diff_run(ref, art, &dopts, &r, &culprit, &d);
+	if (e) {
+		qa_imatrix_free(im);
 		return cli_fail(culprit, &d);
-	if (n_cmp && qa_forensics_recipe_compare(ref, r, cmp, n_cmp, threads, &d)) {
-		qa_diff_free(r);
-		return cli_fail(ref, &d);
 	}
-	int rc = r->pass ? QA_EXIT_OK : QA_EXIT_FINDING;
+	warn_imatrix(r);
+	if (n_cmp && (e = qa_forensics_recipe_compare(ref, r, cmp, n_cmp, im, dopts.n_threads, &d))) {
+		qa_imatrix_free(im);
+		qa_diff_free(r);
+		return cli_fail(e == QA_ERR_FORMAT || e == QA_ERR_IO ? ref : "diff", &d);
+	}
+	qa_imatrix_free(im);
+	rc = r->pass ? QA_EXIT_OK : QA_EXIT_FINDING;
 	if (ro.path) {
 		ro.argc = argc;
 		ro.argv = (const char *const *)argv;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "imatrix.h"
 #include "layout.h"
 #include "model.h"
 #include "quantize.h"
@@ -19,14 +20,14 @@
 
 static const char usage[] =
 	"quantaudit quantize REF -o OUT.gguf (--recipe NAME | --type TYPE) [--layout out,in|in,out|transposed]\n"
-	"                           [--allow-invalid] [--dry-run] [-j N]";
+	"                           [--imatrix FILE] [--allow-invalid] [--dry-run] [-j N]";
 
 static void help(void)
 {
 	printf("usage: %s\n\n"
 	       "Quantize a reference checkpoint (safetensors file, sharded index, directory, or a GGUF\n"
 	       "of f32/f16/bf16 tensors) into a GGUF that is byte-identical to what llama-quantize\n"
-	       "writes without an importance matrix (ggml's reference quantizer).\n\n"
+	       "writes, without or (--imatrix) with an importance matrix.\n\n"
 	       "  -o, --output FILE     the GGUF to write (atomically: temporary file, then rename)\n"
 	       "  --recipe NAME         a llama.cpp file type: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K_S\n"
 	       "                        Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K, with llama.cpp's\n"
@@ -36,6 +37,11 @@ static void help(void)
 	       "                        iq4_nl, with llama.cpp's fallback where rows do not fit\n"
 	       "  --layout L            out,in (default; what GGUF expects), in,out (the shape-swap\n"
 	       "                        defect: rows of out_features, zero-padded), transposed (W^T)\n"
+	       "  --imatrix FILE        quantize with this importance matrix (llama.cpp GGUF imatrix or\n"
+	       "                        legacy .dat), as llama-quantize --imatrix FILE does: tensors\n"
+	       "                        with an entry use its weights, the others none; the output\n"
+	       "                        records quantize.imatrix.file (FILE as given), .dataset,\n"
+	       "                        .entries_count and .chunks_count\n"
 	       "  --allow-invalid       write a layout that changes a tensor's byte size, recording\n"
 	       "                        the shape actually used (otherwise: exit 2)\n"
 	       "  --dry-run             print the type plan and the rule behind each choice\n"
@@ -88,7 +94,7 @@ static int dry_run(const struct qa_ref *r, const struct qa_quantize_opts *o)
 
 int cmd_quantize(int argc, char **argv)
 {
-	enum { O_RECIPE = 256, O_TYPE, O_LAYOUT, O_ALLOW, O_DRY };
+	enum { O_RECIPE = 256, O_TYPE, O_LAYOUT, O_ALLOW, O_DRY, O_IMATRIX };
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "recipe", required_argument, NULL, O_RECIPE },
@@ -96,6 +102,7 @@ int cmd_quantize(int argc, char **argv)
 		{ "layout", required_argument, NULL, O_LAYOUT },
 		{ "allow-invalid", no_argument, NULL, O_ALLOW },
 		{ "dry-run", no_argument, NULL, O_DRY },
+		{ "imatrix", required_argument, NULL, O_IMATRIX },
 		{ "threads", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -119,6 +126,7 @@ int cmd_quantize(int argc, char **argv)
 			break;
 		case O_ALLOW: o.allow_invalid = true; break;
 		case O_DRY: dry = true; break;
+		case O_IMATRIX: o.imatrix_file = optarg; break;
 		case 'j':
 			if (!cli_parse_threads(optarg, &o.n_threads))
 				return cli_usage_error("quantize", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
@@ -145,10 +153,27 @@ int cmd_quantize(int argc, char **argv)
 	const char *ref_path = argv[optind];
 	struct qa_diag d;
 	struct qa_ref *r;
-	qa_diag_clear(&d);
-	if (qa_ref_open(&r, ref_path, &d))
-		return cli_fail(ref_path, &d);
+	struct qa_imatrix *im = NULL;
 	int rc;
+	qa_diag_clear(&d);
+	if (o.imatrix_file && (rc = cli_imatrix_load(o.imatrix_file, &im)))
+		return rc;
+	o.imatrix = im;
+	if (qa_ref_open(&r, ref_path, &d)) {
+		qa_imatrix_free(im);
+		return cli_fail(ref_path, &d);
+	}
+	size_t unmatched;
+	const char *first;
+	enum qa_err ce = qa_quantize_check_imatrix(r, &o, &unmatched, &first, &d);
+	if (ce) {
+		rc = ce == QA_ERR_VALUE ? cli_fail(o.imatrix_file, &d) :
+		     ce == QA_ERR_USAGE ? (fprintf(stderr, "quantaudit quantize: %s\n", d.msg), QA_EXIT_USAGE) :
+		     cli_fail(ref_path, &d);
+		goto done;
+	}
+	if (im)
+		cli_imatrix_warn_unmatched(o.imatrix_file, unmatched, first);
 	if (dry) {
 		rc = dry_run(r, &o);
 	} else {
@@ -166,6 +191,8 @@ int cmd_quantize(int argc, char **argv)
 			rc = QA_EXIT_OK;
 		}
 	}
+done:
 	qa_ref_close(r);
+	qa_imatrix_free(im);
 	return rc;
 }

@@ -13,11 +13,12 @@
 
 #include "cli.h"
 #include "compare.h"
+#include "imatrix.h"
 #include "report.h"
 #include "types.h"
 
 static const char usage[] =
-	"quantaudit shape-swap REF... [--type q4_K] [--label NAME]... [--json] [-j N]\n"
+	"quantaudit shape-swap REF... [--type q4_K] [--imatrix FILE] [--label NAME]... [--json] [-j N]\n"
 	"                             [--report FILE.md [--id ID] [--title T] [--claims FILE.json] [--plot-format png|svg]]";
 
 static void help(void)
@@ -31,6 +32,9 @@ static void help(void)
 	       "when both dims are multiples of the block size (256 for k-quants) or the matrix is\n"
 	       "square.  A tensor where prediction and measurement disagree is called out.\n\n"
 	       "  --type T           quantization type (default q4_K)\n"
+	       "  --imatrix FILE     quantize with this importance matrix (llama.cpp GGUF or legacy\n"
+	       "                     .dat) as llama-quantize --imatrix would: out,in with each\n"
+	       "                     tensor's weights; in,out with them only when square\n"
 	       "  --label NAME       name the next REF in reports (repeat per REF; default: file name)\n"
 	       "  --json             print JSON (schema quantaudit.shape-swap/1; with several REFs, an\n"
 	       "                     object whose \"models\" array holds one such object per REF)\n"
@@ -69,7 +73,7 @@ static void print_human(const struct qa_swap_result *r, const char *label)
 
 int cmd_shape_swap(int argc, char **argv)
 {
-	enum { O_TYPE = 256, O_LABEL, O_JSON, O_REPORT, O_ID, O_TITLE, O_CLAIMS, O_PLOT };
+	enum { O_TYPE = 256, O_LABEL, O_JSON, O_REPORT, O_ID, O_TITLE, O_CLAIMS, O_PLOT, O_IMATRIX };
 	static const struct option opts[] = {
 		{ "type", required_argument, NULL, O_TYPE },
 		{ "label", required_argument, NULL, O_LABEL },
@@ -79,18 +83,22 @@ int cmd_shape_swap(int argc, char **argv)
 		{ "title", required_argument, NULL, O_TITLE },
 		{ "claims", required_argument, NULL, O_CLAIMS },
 		{ "plot-format", required_argument, NULL, O_PLOT },
+		{ "imatrix", required_argument, NULL, O_IMATRIX },
 		{ "threads", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint32_t type = QA_TYPE_Q4_K;
 	bool as_json = false;
-	unsigned threads = 0;
+	struct qa_swap_opts so;
+	const char *imatrix_path = NULL;
+	struct qa_imatrix *im = NULL;
 	const char *labels[64];
 	size_t n_labels = 0;
 	struct qa_report_opts ro;
 	int c;
 	memset(&ro, 0, sizeof ro);
+	memset(&so, 0, sizeof so);
 	ro.plot_format = "png";
 	optind = 1;
 	opterr = 0;
@@ -113,13 +121,14 @@ int cmd_shape_swap(int argc, char **argv)
 		case O_ID: ro.id = optarg; break;
 		case O_TITLE: ro.title = optarg; break;
 		case O_CLAIMS: ro.claims_path = optarg; break;
+		case O_IMATRIX: imatrix_path = optarg; break;
 		case O_PLOT:
 			if (strcmp(optarg, "png") && strcmp(optarg, "svg"))
 				return cli_usage_error("shape-swap", usage, "--plot-format is png or svg, not '%s'", optarg);
 			ro.plot_format = optarg;
 			break;
 		case 'j':
-			if (!cli_parse_threads(optarg, &threads))
+			if (!cli_parse_threads(optarg, &so.n_threads))
 				return cli_usage_error("shape-swap", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
 			break;
 		case 'h': help(); return QA_EXIT_OK;
@@ -140,14 +149,19 @@ int cmd_shape_swap(int argc, char **argv)
 	const char *names[64];
 	int rc = QA_EXIT_OK;
 	bool any_div = false;
+	if (imatrix_path && (rc = cli_imatrix_load(imatrix_path, &im)))
+		return rc;
+	so.imatrix = im;
+	so.imatrix_path = imatrix_path;
 	for (size_t i = 0; i < n; i++) {
 		const char *path = argv[optind + (int)i];
 		struct qa_diag d;
 		qa_diag_clear(&d);
 		names[i] = n_labels ? labels[i] : path;
-		enum qa_err e = qa_swap_run(path, type, threads, &results[i], &d);
+		const char *culprit = path;
+		enum qa_err e = qa_swap_run(path, type, &so, &results[i], &culprit, &d);
 		if (e) {
-			rc = e == QA_ERR_USAGE ? cli_usage_error("shape-swap", usage, "%s", d.msg) : cli_fail(path, &d);
+			rc = e == QA_ERR_USAGE ? cli_usage_error("shape-swap", usage, "%s", d.msg) : cli_fail(culprit, &d);
 			goto done;
 		}
 		if (results[i]->n_divergent)
@@ -202,5 +216,6 @@ int cmd_shape_swap(int argc, char **argv)
 done:
 	for (size_t i = 0; i < n; i++)
 		qa_swap_free(results[i]);
+	qa_imatrix_free(im);
 	return rc;
 }

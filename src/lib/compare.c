@@ -199,6 +199,7 @@ struct diff_ctx {
 	struct qa_ref *ref;
 	struct qa_gguf *art;
 	struct qa_diff_result *res;
+	const struct qa_imatrix *imatrix;
 	struct audit_pool pool;
 };
 
@@ -248,6 +249,13 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 	if ((e = qa_ref_read_f32(c->ref, rt, w, d)) ||
 	    (e = qa_quantize_check_finite(rt, w, d)))
 		goto done;
+	/* --imatrix: the weights llama-quantize used for this tensor, if any
+	 * (lengths were checked before the audit started) */
+	struct qa_quantize_weights wt = { NULL, rt->ne[0], rt->ne[2] };
+	if (c->imatrix && dt->quantized &&
+	    (e = qa_imatrix_weights(c->imatrix, dt->name, rt->ne[0], rt->ne[2], &wt.qw, d)))
+		goto done;
+	dt->weighted = wt.qw && ops->quantize_rows;
 
 	/* Candidate layouts in order of preference; only those producing the
 	 * artifact's byte count can match.  When no layout matches by bytes,
@@ -284,7 +292,13 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 				continue;
 			src = wu;
 		}
-		if ((e = qa_quantize_tensor(src, in, out, at->type, geo, 1, q, d)))
+		e = qa_quantize_tensor_weighted(src, in, out, at->type, geo, &wt, 1, q, d);
+		if (e == QA_ERR_UNSUPPORTED && l != QA_LAYOUT_OUT_IN) {
+			/* the weights cannot follow this layout: it cannot be matched */
+			e = QA_OK;
+			continue;
+		}
+		if (e)
 			goto done;
 		uint64_t div, first;
 		uint8_t *bitmap = NULL;
@@ -395,7 +409,8 @@ static enum qa_err check_recipe(struct qa_ref *ref, struct qa_diff_result *r, st
 	/* a plan that cannot be made (a shape llama.cpp itself refuses) leaves
 	 * the check unanswered rather than failing the audit */
 	struct qa_diag ignore;
-	if (rec && qa_quantize_plan_types(ref, rec, 0, pe, &ignore) == QA_OK) {
+	bool has_imatrix = r->imatrix.given || r->declared_imatrix.declared;
+	if (rec && qa_quantize_plan_types(ref, rec, 0, has_imatrix, pe, &ignore) == QA_OK) {
 		r->recipe_name = qa_recipe_name(rec);
 		r->recipe_matches = true;
 		for (size_t i = 0; i < r->n; i++) {
@@ -414,7 +429,7 @@ static enum qa_err check_recipe(struct qa_ref *ref, struct qa_diff_result *r, st
 		}
 	}
 	if (pure != QA_TYPE_COUNT && qa_recipe_pure_file_type(pure) != QA_RECIPE_NO_FILE_TYPE &&
-	    qa_quantize_plan_types(ref, NULL, pure, pe, &ignore) == QA_OK) {
+	    qa_quantize_plan_types(ref, NULL, pure, has_imatrix, pe, &ignore) == QA_OK) {
 		r->pure_type = pure;
 		r->pure_matches = true;
 		for (size_t i = 0; i < r->n; i++) {
@@ -430,10 +445,80 @@ static enum qa_err check_recipe(struct qa_ref *ref, struct qa_diff_result *r, st
 	return QA_OK;
 }
 
-enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_threads,
-                        struct qa_diff_result **out, const char **culprit,
-                        struct qa_diag *d)
+/* The artifact's quantize.imatrix.* keys. */
+static enum qa_err read_declared_imatrix(struct qa_gguf *art, struct qa_diff_imatrix_keys *k,
+                                         struct qa_diag *d)
 {
+	const char *file = qa_gguf_get_str(art, "quantize.imatrix.file");
+	const char *ds = qa_gguf_get_str(art, "quantize.imatrix.dataset");
+	k->has_entries = qa_gguf_get_u64(art, "quantize.imatrix.entries_count", &k->entries);
+	k->has_chunks = qa_gguf_get_u64(art, "quantize.imatrix.chunks_count", &k->chunks);
+	k->declared = file || ds || k->has_entries || k->has_chunks ||
+	              qa_gguf_kv_find(art, "quantize.imatrix.file") ||
+	              qa_gguf_kv_find(art, "quantize.imatrix.dataset");
+	if ((file && !(k->file = qa_str_dup(file))) || (ds && !(k->dataset = qa_str_dup(ds))))
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	return QA_OK;
+}
+
+static bool ref_has_tensor(void *ctx, const char *name)
+{
+	return qa_ref_tensor_find(ctx, name) != NULL;
+}
+
+/*
+ * Record the matrix given with --imatrix, compare it with what the artifact
+ * declares, and check every entry that will be used against its tensor's
+ * shape before the audit starts (so that the error names the matrix).
+ */
+static enum qa_err note_imatrix(struct qa_diff_result *r, const struct qa_diff_opts *o,
+                                struct qa_ref *ref, struct qa_gguf *art, struct qa_diag *d)
+{
+	struct qa_diff_imatrix_given *g = &r->imatrix;
+	const struct qa_imatrix_info *in = qa_imatrix_info(o->imatrix);
+	const char *first;
+	g->given = true;
+	g->format = in->format;
+	g->entries = in->n_entries;
+	g->chunks = in->chunk_count;
+	memcpy(g->sha256, in->sha256, sizeof g->sha256);
+	if (!(g->path = qa_str_dup(o->imatrix_path ? o->imatrix_path : "")) ||
+	    (in->dataset && !(g->dataset = qa_str_dup(in->dataset))))
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	g->unmatched = qa_imatrix_count_unmatched(o->imatrix, ref_has_tensor, ref, &first);
+	if (first && !(g->first_unmatched = qa_str_dup(first)))
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	const struct qa_diff_imatrix_keys *k = &r->declared_imatrix;
+	if (k->declared) {
+		/* the artifact records the first dataset cut to 127 bytes */
+		char ds[128];
+		snprintf(ds, sizeof ds, "%s", in->dataset ? in->dataset : "");
+		g->dataset_differs = (k->dataset != NULL) != (in->dataset != NULL) ||
+		                     (k->dataset && strcmp(k->dataset, ds) != 0);
+		g->entries_differ = !k->has_entries || k->entries != in->n_entries;
+	}
+	for (size_t i = 0; i < qa_gguf_n_tensors(art); i++) {
+		const struct qa_gguf_tensor *at = qa_gguf_tensor_at(art, i);
+		const struct qa_ref_tensor *rt = qa_ref_tensor_find(ref, at->name);
+		const float *w;
+		const struct qa_quant_ops *ops = qa_quant_ops(at->type);
+		if (!rt || is_float_type(at->type))
+			continue;
+		enum qa_err e = qa_imatrix_weights(o->imatrix, at->name, rt->ne[0], rt->ne[2], &w, d);
+		if (e)
+			return e;
+		if (w && ops && ops->quantize_rows)
+			g->weighted_tensors++;
+	}
+	return QA_OK;
+}
+
+enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
+                        const struct qa_diff_opts *o, struct qa_diff_result **out,
+                        const char **culprit, struct qa_diag *d)
+{
+	static const struct qa_diff_opts defaults;
+	unsigned n_threads;
 	struct qa_ref *ref = NULL;
 	struct qa_source *src = NULL;
 	struct qa_gguf *art = NULL;
@@ -443,6 +528,9 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_t
 	struct qa_diff_result *r = calloc(1, sizeof *r);
 	enum qa_err e;
 	memset(&c, 0, sizeof c);
+	if (!o)
+		o = &defaults;
+	n_threads = o->n_threads;
 	if (!r)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	r->reference_path = qa_str_dup(ref_path);
@@ -464,7 +552,13 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_t
 		r->file_type = (uint32_t)ft;
 	}
 	snprintf(r->arch, sizeof r->arch, "%s", qa_ref_info(ref)->arch);
-	qa_forensics_decl_read(art, &r->imatrix_decl);
+	*culprit = art_path;
+	if ((e = read_declared_imatrix(art, &r->declared_imatrix, d)))
+		goto done;
+	*culprit = o->imatrix_path ? o->imatrix_path : ref_path;
+	if (o->imatrix && (e = note_imatrix(r, o, ref, art, d)))
+		goto done;
+	*culprit = ref_path;
 
 	size_t na = qa_gguf_n_tensors(art), nr = qa_ref_n_tensors(ref);
 	r->tensors = calloc(na + nr + 1, sizeof *r->tensors);
@@ -519,6 +613,7 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_t
 	c.ref = ref;
 	c.art = art;
 	c.res = r;
+	c.imatrix = o->imatrix;
 	work = calloc(n_paired + 1, sizeof *work);
 	sizes = calloc(n_paired + 1, sizeof *sizes);
 	if (!work || !sizes) {
@@ -564,6 +659,11 @@ void qa_diff_free(struct qa_diff_result *r)
 	free(r->reference_path);
 	free(r->artifact_path);
 	qa_recipe_cmp_free(r->recipe_cmp);
+	free(r->declared_imatrix.file);
+	free(r->declared_imatrix.dataset);
+	free(r->imatrix.path);
+	free(r->imatrix.dataset);
+	free(r->imatrix.first_unmatched);
 	free(r);
 }
 
@@ -579,6 +679,47 @@ static json_t *block_json(uint64_t b)
 	return b == QA_NO_BLOCK ? json_null() : qa_json_u64(b);
 }
 
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* "imatrix": what the artifact declares and what --imatrix gave. */
+static json_t *imatrix_json(const struct qa_diff_result *r)
+{
+	const struct qa_diff_imatrix_keys *k = &r->declared_imatrix;
+	const struct qa_diff_imatrix_given *g = &r->imatrix;
+	json_t *o = json_object();
+	if (k->declared) {
+		json_t *dk = json_object();
+		json_object_set_new(dk, "file", str_or_null(k->file));
+		json_object_set_new(dk, "dataset", str_or_null(k->dataset));
+		json_object_set_new(dk, "entries_count", k->has_entries ? qa_json_u64(k->entries) : json_null());
+		json_object_set_new(dk, "chunks_count", k->has_chunks ? qa_json_u64(k->chunks) : json_null());
+		json_object_set_new(o, "declared", dk);
+	} else {
+		json_object_set_new(o, "declared", json_null());
+	}
+	if (g->given) {
+		json_t *gk = json_object();
+		json_object_set_new(gk, "path", json_string(g->path));
+		json_object_set_new(gk, "format", json_string(qa_imatrix_format_name(g->format)));
+		json_object_set_new(gk, "sha256", hex_json(g->sha256));
+		json_object_set_new(gk, "dataset", str_or_null(g->dataset));
+		json_object_set_new(gk, "entries_count", qa_json_u64(g->entries));
+		json_object_set_new(gk, "chunks_count", g->chunks > 0 ? qa_json_u64((uint64_t)g->chunks) : json_null());
+		json_object_set_new(gk, "weighted_tensors", qa_json_u64(g->weighted_tensors));
+		json_object_set_new(gk, "unmatched_entries", qa_json_u64(g->unmatched));
+		json_object_set_new(gk, "matches_declared",
+		                    r->declared_imatrix.declared ?
+		                    json_boolean(!g->dataset_differs && !g->entries_differ) : json_null());
+		json_object_set_new(o, "given", gk);
+	} else {
+		json_object_set_new(o, "given", json_null());
+	}
+	return o;
+}
+
 json_t *qa_diff_to_json(const struct qa_diff_result *r)
 {
 	json_t *root = json_object(), *ref = json_object(), *art = json_object();
@@ -592,7 +733,6 @@ json_t *qa_diff_to_json(const struct qa_diff_result *r)
 	json_object_set_new(art, "size", qa_json_u64(r->artifact_size));
 	json_object_set_new(art, "sha256", hex_json(r->artifact_sha256));
 	json_object_set_new(art, "file_type", r->has_file_type ? qa_json_u64(r->file_type) : json_null());
-	json_object_set_new(art, "imatrix", qa_forensics_decl_json(&r->imatrix_decl));
 	json_object_set_new(root, "artifact", art);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct qa_diff_tensor *t = &r->tensors[i];
@@ -622,9 +762,12 @@ json_t *qa_diff_to_json(const struct qa_diff_result *r)
 		}
 		json_object_set_new(o, "layout_errors", qa_forensics_layout_errors_json(t));
 		json_object_set_new(o, "recipe_type", t->in_plan ? json_string(qa_type_name(t->recipe_type)) : json_null());
+		if (r->imatrix.given)
+			json_object_set_new(o, "imatrix_weighted", json_boolean(t->weighted));
 		json_array_append_new(ts, o);
 	}
 	json_object_set_new(root, "tensors", ts);
+	json_object_set_new(root, "imatrix", imatrix_json(r));
 
 	json_object_set_new(recipe, "file_type", r->has_file_type ? qa_json_u64(r->file_type) : json_null());
 	json_object_set_new(recipe, "name", r->recipe_name ? json_string(r->recipe_name) : json_null());
@@ -665,6 +808,7 @@ struct swap_ctx {
 	struct qa_ref *ref;
 	struct qa_swap_result *res;
 	const struct qa_ref_tensor **src;
+	const float **qw; /* per tensor: importance weights or NULL */
 	struct audit_pool pool;
 };
 
@@ -677,6 +821,7 @@ static enum qa_err swap_one(void *vctx, size_t item, unsigned worker)
 	struct qa_diag *d = &c->pool.diags[i];
 	const struct qa_type_info *ti = qa_type_get(c->res->type);
 	uint64_t bb = qa_blockhash_block_bytes(ti);
+	struct qa_quantize_weights wt = { c->qw[i], st->in, 1 };
 	float *w = malloc((size_t)rt->n_elems * sizeof *w);
 	uint8_t *a = malloc(st->bytes[0] ? (size_t)st->bytes[0] : 1);
 	uint8_t *b = malloc(st->bytes[1] ? (size_t)st->bytes[1] : 1);
@@ -687,8 +832,10 @@ static enum qa_err swap_one(void *vctx, size_t item, unsigned worker)
 	}
 	if ((e = qa_ref_read_f32(c->ref, rt, w, d)) ||
 	    (e = qa_quantize_check_finite(rt, w, d)) ||
-	    (e = qa_quantize_tensor(w, st->in, st->out, c->res->type, QA_LAYOUT_OUT_IN, 1, a, d)) ||
-	    (e = qa_quantize_tensor(w, st->in, st->out, c->res->type, QA_LAYOUT_IN_OUT, 1, b, d)))
+	    (e = qa_quantize_tensor_weighted(w, st->in, st->out, c->res->type, QA_LAYOUT_OUT_IN,
+	                                     st->weighted[0] ? &wt : NULL, 1, a, d)) ||
+	    (e = qa_quantize_tensor_weighted(w, st->in, st->out, c->res->type, QA_LAYOUT_IN_OUT,
+	                                     st->weighted[1] ? &wt : NULL, 1, b, d)))
 		goto done;
 	compare_blocks(c->pool.hashers[worker], a, st->bytes[0], b, st->bytes[1], bb,
 	               &st->divergent_blocks, &st->first_divergent, NULL);
@@ -700,9 +847,14 @@ done:
 	return e;
 }
 
-enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
-                        struct qa_swap_result **out, struct qa_diag *d)
+enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swap_opts *o,
+                        struct qa_swap_result **out, const char **culprit, struct qa_diag *d)
 {
+	static const struct qa_swap_opts defaults;
+	if (!o)
+		o = &defaults;
+	unsigned n_threads = o->n_threads;
+	*culprit = ref_path;
 	const struct qa_type_info *ti = qa_type_get(type);
 	const struct qa_quant_ops *ops = qa_quant_ops(type);
 	if (!ti || !ops || !ops->quantize)
@@ -729,7 +881,8 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
 	size_t nr = qa_ref_n_tensors(ref);
 	r->tensors = calloc(nr + 1, sizeof *r->tensors);
 	c.src = calloc(nr + 1, sizeof *c.src);
-	if (!r->tensors || !c.src) {
+	c.qw = calloc(nr + 1, sizeof *c.qw);
+	if (!r->tensors || !c.src || !c.qw) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
 	}
@@ -755,9 +908,22 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
 			}
 			st->blocks[l] = qa_blockhash_n_blocks(st->bytes[l], qa_blockhash_block_bytes(ti));
 		}
+		if (o->imatrix) {
+			const float *qw;
+			if ((e = qa_imatrix_weights(o->imatrix, rt->name, rt->ne[0], rt->ne[2], &qw, d))) {
+				*culprit = o->imatrix_path ? o->imatrix_path : ref_path;
+				goto done;
+			}
+			c.qw[r->n - 1] = qw;
+			st->weighted[QA_LAYOUT_OUT_IN] = qw && ops->quantize_rows;
+			/* a swapped matrix's rows are not the ones the entry describes */
+			st->weighted[QA_LAYOUT_IN_OUT] = st->weighted[QA_LAYOUT_OUT_IN] && st->in == st->out;
+		}
 		st->predicted_identical = st->in == st->out ||
-		                          (st->in % ti->block_elems == 0 && st->out % ti->block_elems == 0);
+		                          (!st->weighted[QA_LAYOUT_OUT_IN] && st->in % ti->block_elems == 0 &&
+		                           st->out % ti->block_elems == 0);
 	}
+	r->imatrix = o->imatrix != NULL;
 	c.ref = ref;
 	c.res = r;
 	work = calloc(r->n + 1, sizeof *work);
@@ -787,6 +953,7 @@ done:
 	free(work);
 	free(sizes);
 	free(c.src);
+	free(c.qw);
 	qa_ref_close(ref);
 	if (e) {
 		qa_swap_free(r);
@@ -830,6 +997,12 @@ json_t *qa_swap_to_json(const struct qa_swap_result *r)
 		json_object_set_new(o, "excess_bytes", json_integer((json_int_t)t->bytes[1] - (json_int_t)t->bytes[0]));
 		json_object_set_new(o, "identical", json_boolean(t->identical));
 		json_object_set_new(o, "predicted_identical", json_boolean(t->predicted_identical));
+		if (r->imatrix) {
+			json_t *wl = json_object();
+			json_object_set_new(wl, "out,in", json_boolean(t->weighted[0]));
+			json_object_set_new(wl, "in,out", json_boolean(t->weighted[1]));
+			json_object_set_new(o, "imatrix_weighted", wl);
+		}
 		json_object_set_new(o, "divergent_blocks", qa_json_u64(t->divergent_blocks));
 		json_object_set_new(o, "first_divergent_block", block_json(t->first_divergent));
 		json_array_append_new(ts, o);

@@ -22,6 +22,7 @@
 #include "blockhash.h"
 #include "err.h"
 #include "forensics.h"
+#include "imatrix.h"
 #include "layout.h"
 
 #define QA_NO_BLOCK UINT64_MAX
@@ -69,6 +70,41 @@ struct qa_diff_tensor {
 	bool in_plan;              /* a recipe type is known for it */
 	uint32_t recipe_type;      /* what the recipe would choose */
 	char rule[96];             /* the recipe rule behind recipe_type */
+	bool weighted;             /* re-quantized with importance weights (--imatrix) */
+};
+
+/*
+ * The quantize.imatrix.* keys of an artifact: llama-quantize writes them
+ * when it was given an importance matrix.  Strings are owned by the result.
+ */
+struct qa_diff_imatrix_keys {
+	bool declared;             /* any of the four keys is present */
+	char *file, *dataset;      /* NULL when absent */
+	bool has_entries, has_chunks;
+	uint64_t entries, chunks;
+};
+
+/* The matrix given with --imatrix, as the result reports it. */
+struct qa_diff_imatrix_given {
+	bool given;
+	char *path;                /* as given */
+	enum qa_imatrix_format format;
+	char *dataset;             /* NULL when the matrix names none */
+	uint64_t entries;
+	int32_t chunks;
+	uint8_t sha256[QA_SHA256_LEN];
+	bool dataset_differs;      /* the artifact declares another dataset */
+	bool entries_differ;       /* the artifact declares another entries_count */
+	size_t unmatched;          /* entries naming no tensor of the reference */
+	char *first_unmatched;     /* NULL when none */
+	size_t weighted_tensors;   /* tensors re-quantized with its weights */
+};
+
+/* Options of qa_diff_run; zero-initialise, then set what applies. */
+struct qa_diff_opts {
+	unsigned n_threads;                /* 0: all cores */
+	const struct qa_imatrix *imatrix;  /* --imatrix (borrowed), NULL for none */
+	const char *imatrix_path;          /* its path as given (reports, errors) */
 };
 
 struct qa_diff_result {
@@ -87,27 +123,34 @@ struct qa_diff_result {
 	size_t recipe_deviations;
 	uint32_t pure_type;              /* all quantized tensors have this type and match --pure */
 	bool pure_matches;
+	/* importance matrix: the artifact's keys and the one given */
+	struct qa_diff_imatrix_keys declared_imatrix;
+	struct qa_diff_imatrix_given imatrix;
 	/* inference */
 	size_t quantized_tensors, quantized_divergent;
 	bool different_quantizer;        /* diverging tensors' errors all near ggml's (forensics.h) */
 	size_t quantizer_n;              /* diverging tensors judged by the inference */
 	double quantizer_min, quantizer_median, quantizer_max; /* spread of their RMSE ratios */
-	struct qa_imatrix_decl imatrix_decl; /* what the artifact declares */
 	struct qa_recipe_cmp *recipe_cmp;    /* diff --compare-recipe, NULL when not asked */
 	bool pass;
 };
 
 /*
- * Audit the GGUF artifact at art_path against the reference at ref_path on
- * n_threads threads (0: all cores).  The reference is read once; tensors
- * are processed in parallel, each by one thread.  *out is freed with
+ * Audit the GGUF artifact at art_path against the reference at ref_path
+ * with options o (NULL: defaults).  The reference is read once; tensors are
+ * processed in parallel, each by one thread.  With o->imatrix, every
+ * tensor the artifact holds quantized and the matrix has an entry for is
+ * re-quantized with its weights, as llama-quantize --imatrix does, the
+ * others unweighted, and the recipe is planned with an importance matrix
+ * (as it is, too, when the artifact declares one).  *out is freed with
  * qa_diff_free.  Errors: the readers' (malformed input), QA_ERR_VALUE for
- * non-finite reference weights, QA_ERR_NOMEM; *culprit is then set to the
- * path of the file the error is about.  Differences are results, not errors.
+ * non-finite reference weights or an imatrix entry whose length does not
+ * fit its tensor, QA_ERR_NOMEM; *culprit is then set to the path of the
+ * file the error is about.  Differences are results, not errors.
  */
-enum qa_err qa_diff_run(const char *ref_path, const char *art_path, unsigned n_threads,
-                        struct qa_diff_result **out, const char **culprit,
-                        struct qa_diag *d);
+enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
+                        const struct qa_diff_opts *o, struct qa_diff_result **out,
+                        const char **culprit, struct qa_diag *d);
 void qa_diff_free(struct qa_diff_result *r);
 json_t *qa_diff_to_json(const struct qa_diff_result *r);
 
@@ -124,6 +167,7 @@ struct qa_swap_tensor {
 	uint64_t bytes[2];
 	bool identical;
 	bool predicted_identical;
+	bool weighted[2];          /* [layout]: quantized with importance weights */
 	uint64_t divergent_blocks;
 	uint64_t first_divergent;  /* QA_NO_BLOCK when identical */
 };
@@ -139,6 +183,14 @@ struct qa_swap_result {
 	struct qa_swap_tensor *tensors;
 	size_t n_identical, n_divergent, n_mispredicted;
 	int64_t excess_bytes;      /* net sum over tensors of in,out bytes - out,in bytes (may be negative) */
+	bool imatrix;              /* quantized with an importance matrix */
+};
+
+/* Options of qa_swap_run; zero-initialise, then set what applies. */
+struct qa_swap_opts {
+	unsigned n_threads;                /* 0: all cores */
+	const struct qa_imatrix *imatrix;  /* --imatrix (borrowed), NULL for none */
+	const char *imatrix_path;          /* its path as given (errors) */
 };
 
 /*
@@ -146,12 +198,17 @@ struct qa_swap_result {
  * out,in and under in,out (rows zero-padded to whole blocks), hash the
  * blocks and compare.  A tensor is predicted identical when the swap does
  * not change how the data is cut into blocks: both dimensions multiples of
- * the type's block size, or a square matrix.  *out is freed with
- * qa_swap_free.  Errors as for qa_diff_run; QA_ERR_USAGE for a type that
- * cannot be produced.
+ * the type's block size, or a square matrix.  With o->imatrix, out,in is
+ * quantized with the tensor's importance weights (as llama-quantize
+ * --imatrix would), and so is in,out when the weights fit its rows (a
+ * square matrix; a swapped matrix has rows the entry does not describe, so
+ * it is quantized unweighted; weighted[] says which).  Importance weights
+ * act on whole rows, so the prediction is no longer a guarantee then.
+ * *out is freed with qa_swap_free.  Errors as for qa_diff_run (*culprit
+ * names the file at fault); QA_ERR_USAGE for a type that cannot be produced.
  */
-enum qa_err qa_swap_run(const char *ref_path, uint32_t type, unsigned n_threads,
-                        struct qa_swap_result **out, struct qa_diag *d);
+enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swap_opts *o,
+                        struct qa_swap_result **out, const char **culprit, struct qa_diag *d);
 void qa_swap_free(struct qa_swap_result *r);
 json_t *qa_swap_to_json(const struct qa_swap_result *r);
 

@@ -13,6 +13,7 @@
 
 #include "compare.h"
 #include "cursor.h"
+#include "imatrix.h"
 #include "json_scan.h"
 #include "names.h"
 #include "pool.h"
@@ -39,23 +40,6 @@ static void copy_str(const char *s, char *buf, size_t cap)
 		n = cap - 1;
 	memcpy(buf, s, n);
 	buf[n] = '\0';
-}
-
-void qa_forensics_decl_read(const struct qa_gguf *g, struct qa_imatrix_decl *out)
-{
-	memset(out, 0, sizeof *out);
-	const char *s;
-	if ((s = qa_gguf_get_str(g, "quantize.imatrix.file"))) {
-		out->has_file = true;
-		copy_str(s, out->file, sizeof out->file);
-	}
-	if ((s = qa_gguf_get_str(g, "quantize.imatrix.dataset"))) {
-		out->has_dataset = true;
-		copy_str(s, out->dataset, sizeof out->dataset);
-	}
-	out->has_entries = qa_gguf_get_u64(g, "quantize.imatrix.entries_count", &out->entries);
-	out->has_chunks = qa_gguf_get_u64(g, "quantize.imatrix.chunks_count", &out->chunks);
-	out->present = out->has_file || out->has_dataset || out->has_entries || out->has_chunks;
 }
 
 double qa_forensics_ratio(double a, double b)
@@ -143,7 +127,7 @@ static bool mostly_divergent(const struct qa_diff_tensor *t)
 void qa_forensics_classify(struct qa_diff_result *r)
 {
 	/* the imatrix verdict: declared matrix, most blocks diverge, error in the band */
-	if (r->imatrix_decl.present)
+	if (r->declared_imatrix.declared && !r->imatrix.given)
 		for (size_t i = 0; i < r->n; i++) {
 			struct qa_diff_tensor *t = &r->tensors[i];
 			if (t->verdict == QA_VERDICT_DIVERGENT && t->quantized && t->n_dims == 2 && t->has_error &&
@@ -243,6 +227,7 @@ struct cmp_item {
 
 struct cmp_ctx {
 	struct qa_ref *ref;
+	const struct qa_imatrix *im;
 	struct cmp_item *items;
 	size_t n_recipes;
 	struct qa_diag *diags;
@@ -266,6 +251,9 @@ static enum qa_err cmp_one(void *vctx, size_t i, unsigned worker)
 	}
 	if ((e = qa_ref_read_f32(c->ref, rt, w, d)) || (e = qa_quantize_check_finite(rt, w, d)))
 		goto done;
+	struct qa_quantize_weights wt = { NULL, rt->ne[0], rt->ne[2] };
+	if (c->im && (e = qa_imatrix_weights(c->im, rt->name, rt->ne[0], rt->ne[2], &wt.qw, d)))
+		goto done;
 	for (size_t k = 0; k < c->n_recipes; k++) {
 		uint64_t nb;
 		const struct qa_quant_ops *ops = qa_quant_ops(it->type[k]);
@@ -281,7 +269,7 @@ static enum qa_err cmp_one(void *vctx, size_t i, unsigned worker)
 			goto done;
 		}
 		q = nq;
-		if ((e = qa_quantize_tensor(w, in, out, it->type[k], QA_LAYOUT_OUT_IN, 1, q, d)))
+		if ((e = qa_quantize_tensor_weighted(w, in, out, it->type[k], QA_LAYOUT_OUT_IN, &wt, 1, q, d)))
 			goto done;
 		ops->dequantize(q, deq, (size_t)rt->n_elems);
 		double s = 0;
@@ -309,7 +297,8 @@ void qa_recipe_cmp_free(struct qa_recipe_cmp *c)
 
 enum qa_err qa_forensics_recipe_compare(const char *ref_path, struct qa_diff_result *r,
                                         const struct qa_recipe *const *recipes, size_t n,
-                                        unsigned n_threads, struct qa_diag *d)
+                                        const struct qa_imatrix *im, unsigned n_threads,
+                                        struct qa_diag *d)
 {
 	struct qa_ref *ref = NULL;
 	struct qa_plan_entry *pe = NULL;
@@ -339,7 +328,7 @@ enum qa_err qa_forensics_recipe_compare(const char *ref_path, struct qa_diff_res
 		rc->recipes[k] = recipes[k];
 		struct qa_diag why;
 		qa_diag_clear(&why);
-		if (qa_quantize_plan_types(ref, recipes[k], 0, pe + k * nr, &why)) {
+		if (qa_quantize_plan_types(ref, recipes[k], 0, im != NULL, pe + k * nr, &why)) {
 			e = qa_diag_set(d, QA_ERR_VALUE, QA_NO_OFFSET, "recipe %s cannot be planned for this model: %.160s",
 			                qa_recipe_name(recipes[k]), why.msg);
 			goto done;
@@ -370,6 +359,7 @@ enum qa_err qa_forensics_recipe_compare(const char *ref_path, struct qa_diff_res
 		it->row = row;
 	}
 	c.ref = ref;
+	c.im = im;
 	c.items = items;
 	c.n_recipes = n;
 	if ((e = qa_pool_run(n_threads ? n_threads : qa_pool_default_threads(), ni, cmp_one, &c))) {
@@ -443,18 +433,6 @@ done:
 static json_t *ratio_json(double q)
 {
 	return isfinite(q) ? json_real(q) : json_null();
-}
-
-json_t *qa_forensics_decl_json(const struct qa_imatrix_decl *decl)
-{
-	if (!decl->present)
-		return json_null();
-	json_t *o = json_object();
-	json_object_set_new(o, "file", decl->has_file ? json_string(decl->file) : json_null());
-	json_object_set_new(o, "dataset", decl->has_dataset ? json_string(decl->dataset) : json_null());
-	json_object_set_new(o, "entries_count", decl->has_entries ? qa_json_u64(decl->entries) : json_null());
-	json_object_set_new(o, "chunks_count", decl->has_chunks ? qa_json_u64(decl->chunks) : json_null());
-	return o;
 }
 
 json_t *qa_forensics_layout_errors_json(const struct qa_diff_tensor *t)

@@ -72,20 +72,6 @@ enum qa_evidence {
 /* "bytes", "error", or NULL for QA_EVIDENCE_NONE. */
 const char *qa_forensics_evidence_name(enum qa_evidence e);
 
-/* The importance matrix an artifact declares.  Strings are copied out of
- * the file (truncated to fit, NUL-terminated) and are untrusted: escape
- * them before printing. */
-struct qa_imatrix_decl {
-	bool present;              /* at least one quantize.imatrix.* key */
-	bool has_file, has_dataset, has_entries, has_chunks;
-	char file[256];
-	char dataset[256];
-	uint64_t entries, chunks;
-};
-
-/* Read g's quantize.imatrix.* keys into *out (all false when absent). */
-void qa_forensics_decl_read(const struct qa_gguf *g, struct qa_imatrix_decl *out);
-
 /* A tensor's errors under each layout tried by error. */
 struct qa_layout_errors {
 	bool tried[QA_FX_LAYOUTS];
@@ -129,7 +115,8 @@ struct qa_diff_result;
 /*
  * The verdicts and inference a diff result gets after every tensor was
  * compared by bytes and by layout errors: the `imatrix` verdict where the
- * artifact declares a matrix (r->imatrix_decl), and the different-quantizer
+ * artifact declares a matrix and none was given (r->declared_imatrix,
+ * r->imatrix), and the different-quantizer
  * inference with its spread (r->quantizer_*).  Counts are recomputed.
  */
 void qa_forensics_classify(struct qa_diff_result *r);
@@ -166,14 +153,18 @@ enum qa_err qa_forensics_recipes_parse(const char *list, const struct qa_recipe 
  * Re-quantize the reference at ref_path under each of the n recipes (plan
  * by llama.cpp's rules, ggml's quantizer) and measure, per tensor class and
  * for the whole model, its RMSE and bits per weight next to the artifact's
- * (r's tensors with error figures, i.e. paired with the same shape).  The
+ * (r's tensors with error figures, i.e. paired with the same shape), with
+ * the importance matrix im when not NULL (borrowed; the plans then take
+ * llama.cpp's has-imatrix rules and the weighted quantizers).  The
  * result is stored in r->recipe_cmp (freed by qa_diff_free).  Errors: the
  * reader's, QA_ERR_VALUE when a recipe cannot be planned for the model,
  * QA_ERR_NOMEM.
  */
+struct qa_imatrix;
 enum qa_err qa_forensics_recipe_compare(const char *ref_path, struct qa_diff_result *r,
                                         const struct qa_recipe *const *recipes, size_t n,
-                                        unsigned n_threads, struct qa_diag *d);
+                                        const struct qa_imatrix *im, unsigned n_threads,
+                                        struct qa_diag *d);
 
 void qa_recipe_cmp_free(struct qa_recipe_cmp *c);
 
@@ -183,7 +174,6 @@ struct qa_diff_tensor;
 
 /* The JSON pieces of the diff schema (quantaudit.diff/1) this module adds;
  * each returns a new reference (json_null() when there is nothing). */
-json_t *qa_forensics_decl_json(const struct qa_imatrix_decl *decl);
 json_t *qa_forensics_layout_errors_json(const struct qa_diff_tensor *t);
 json_t *qa_forensics_spread_json(const struct qa_diff_result *r);
 json_t *qa_forensics_recipe_cmp_json(const struct qa_recipe_cmp *c);

@@ -66,7 +66,11 @@ const struct qa_quant_ops *qa_quant_ops(uint32_t id);
  */
 size_t qa_quant_find_nonfinite(const float *src, size_t n);
 
-/* Per-type entry points, grouped by family (quant_fp.c, quant_legacy.c, quant_k.c, quant_iq.c). */
+/*
+ * Per-type entry points, grouped by family (quant_fp.c, quant_legacy.c,
+ * quant_k.c, quant_iq.c, quant_iq4xs.c, quant_iq3.c, quant_tq.c,
+ * quant_mxfp4.c).
+ */
 void qa_quantize_f32(const float *src, void *dst, size_t n);
 void qa_dequantize_f32(const void *src, float *dst, size_t n);
 void qa_quantize_f16(const float *src, void *dst, size_t n);
@@ -148,5 +152,61 @@ void qa_dequantize_iq2_xs(const void *src, float *dst, size_t n);
 void qa_dequantize_iq2_s(const void *src, float *dst, size_t n);
 void qa_dequantize_iq1_s(const void *src, float *dst, size_t n);
 void qa_dequantize_iq1_m(const void *src, float *dst, size_t n);
+
+/* iq4_xs, iq3_xxs and iq3_s (quant_iq4xs.c, quant_iq3.c): weighted as ggml weights them. */
+void qa_quantize_iq4_xs(const float *src, void *dst, size_t n);
+void qa_quantize_rows_iq4_xs(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                             const float *qw);
+void qa_dequantize_iq4_xs(const void *src, float *dst, size_t n);
+void qa_quantize_iq3_xxs(const float *src, void *dst, size_t n);
+void qa_quantize_rows_iq3_xxs(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                              const float *qw);
+void qa_dequantize_iq3_xxs(const void *src, float *dst, size_t n);
+void qa_quantize_iq3_s(const float *src, void *dst, size_t n);
+void qa_quantize_rows_iq3_s(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                            const float *qw);
+void qa_dequantize_iq3_s(const void *src, float *dst, size_t n);
+
+/* tq1_0, tq2_0 (quant_tq.c) and mxfp4 (quant_mxfp4.c): ggml ignores importance weights. */
+void qa_quantize_tq1_0(const float *src, void *dst, size_t n);
+void qa_dequantize_tq1_0(const void *src, float *dst, size_t n);
+void qa_quantize_tq2_0(const float *src, void *dst, size_t n);
+void qa_dequantize_tq2_0(const void *src, float *dst, size_t n);
+void qa_quantize_mxfp4(const float *src, void *dst, size_t n);
+void qa_dequantize_mxfp4(const void *src, float *dst, size_t n);
+
+/*
+ * The importance-weighted paths (qa_quantize_rows_fn), one per type whose
+ * ggml quantizer uses weights.  n_per_row must be a multiple of the type's
+ * block_elems; qw holds n_per_row weights or is NULL.  With qw NULL each is
+ * the reference path (qa_quantize_<type> over all rows), because that is
+ * what ggml's quantize_<type> does without weights; iq4_nl is the
+ * exception in ggml (quantize_iq4_nl and quantize_row_iq4_nl_ref search
+ * differently) but qa_quantize_iq4_nl already follows quantize_iq4_nl.
+ * With weights the legacy types depend on the whole row (its mean square),
+ * the others only on each block and its weights.  Scalar code, bit-exact
+ * against ggml's quantize_row_<type>_impl.  q8_0 has none: ggml ignores
+ * weights for it.
+ */
+void qa_quantize_rows_q4_0(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw);
+void qa_quantize_rows_q4_1(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw);
+void qa_quantize_rows_q5_0(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw);
+void qa_quantize_rows_q5_1(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw);
+void qa_quantize_rows_q2_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw);
+void qa_quantize_rows_q3_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw);
+void qa_quantize_rows_q4_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw);
+void qa_quantize_rows_q5_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw);
+void qa_quantize_rows_q6_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw);
+void qa_quantize_rows_iq4_nl(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                             const float *qw);
 
 #endif

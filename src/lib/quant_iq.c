@@ -74,13 +74,14 @@ static void fit_sums(const float *x, const float *w, float inv, float *sqx, floa
 	*sqq = b;
 }
 
-/* The scale chosen for one block (0 for a negligible block). */
-static float choose_scale(const float *x)
+/*
+ * The scale chosen for one block with weights w (0 for a negligible
+ * block).
+ */
+static float choose_scale(const float *x, const float *w)
 {
-	float w[NL_BLOCK];
 	float amax = 0.0f, max = 0.0f;
 	for (int j = 0; j < NL_BLOCK; j++) {
-		w[j] = x[j] * x[j];
 		float a = fabsf(x[j]);
 		if (a > amax) {
 			amax = a;
@@ -108,19 +109,56 @@ static float choose_scale(const float *x)
 	return d;
 }
 
+/*
+ * Encode one block at src into out; weights qw (importance per column of
+ * the block) or NULL.  Without importance the fit is weighted by x^2; with
+ * it, by qw[j] * sqrt(sigma2 + x^2), sigma2 being twice the block's mean
+ * square (ggml's quantize_row_iq4_nl_impl with a super-block of one block).
+ */
+static void encode_block(const float *src, const float *qw, uint8_t *out)
+{
+	float w[NL_BLOCK];
+	if (qw) {
+		float sigma2 = 0;
+		for (int j = 0; j < NL_BLOCK; j++)
+			sigma2 += src[j] * src[j];
+		sigma2 *= 2.f / NL_BLOCK;
+		for (int j = 0; j < NL_BLOCK; j++)
+			w[j] = qw[j] * sqrtf(sigma2 + src[j] * src[j]);
+	} else {
+		for (int j = 0; j < NL_BLOCK; j++)
+			w[j] = src[j] * src[j];
+	}
+	float d = choose_scale(src, w);
+	float inv = d != 0.0f ? 1 / d : 0.0f;
+	uint8_t idx[NL_BLOCK];
+	for (int j = 0; j < NL_BLOCK; j++)
+		idx[j] = (uint8_t)nearest_level(inv * src[j]);
+	qa_store_le16(out, qa_fp32_to_fp16(d));
+	for (int j = 0; j < NL_HALF; j++)
+		out[2 + j] = (uint8_t)(idx[j] | (idx[j + NL_HALF] << 4));
+}
+
 void qa_quantize_iq4_nl(const float *src, void *dst, size_t n)
 {
 	uint8_t *out = dst;
-	for (size_t b = 0; b < n / NL_BLOCK; b++, src += NL_BLOCK, out += NL_BYTES) {
-		float d = choose_scale(src);
-		float inv = d != 0.0f ? 1 / d : 0.0f;
-		uint8_t idx[NL_BLOCK];
-		for (int j = 0; j < NL_BLOCK; j++)
-			idx[j] = (uint8_t)nearest_level(inv * src[j]);
-		qa_store_le16(out, qa_fp32_to_fp16(d));
-		for (int j = 0; j < NL_HALF; j++)
-			out[2 + j] = (uint8_t)(idx[j] | (idx[j + NL_HALF] << 4));
-	}
+	for (size_t b = 0; b < n / NL_BLOCK; b++)
+		encode_block(src + b * NL_BLOCK, NULL, out + b * NL_BYTES);
+}
+
+/*
+ * ggml's quantize_iq4_nl: unlike the legacy and k-quant types, the same
+ * search (7 trial offsets) runs with and without an importance matrix,
+ * and block b of a row takes the weights at column 32*b.
+ */
+void qa_quantize_rows_iq4_nl(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                             const float *qw)
+{
+	uint8_t *out = dst;
+	for (size_t r = 0; r < nrow; r++)
+		for (size_t b = 0; b < n_per_row / NL_BLOCK; b++, out += NL_BYTES)
+			encode_block(src + r * n_per_row + b * NL_BLOCK, qw ? qw + b * NL_BLOCK : NULL,
+			             out);
 }
 
 void qa_dequantize_iq4_nl(const void *src, float *dst, size_t n)

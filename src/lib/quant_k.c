@@ -42,6 +42,7 @@
 #include "cursor.h"
 #include "fp16.h"
 #include "quant.h"
+#include "quant_fit.h"
 
 #define SUPER 256              /* values per super-block */
 #define TINY_GROUP 1e-15f      /* below this |max| a group counts as all zero */
@@ -88,9 +89,9 @@ static inline int clamp_int(int v, int lo, int hi)
  * Writes the levels to q and -m to *neg_min; returns s.
  * (This is ggml's make_qkx2_quants.)
  */
-static float fit_affine(int n, int nmax, const float *x, const float *w,
-                        uint8_t *q, float *neg_min, float rmin, float rdelta,
-                        int nstep, bool abs_err)
+float qa_quant_fit_affine(int n, int nmax, const float *x, const float *w,
+                          uint8_t *q, float *neg_min, float rmin, float rdelta,
+                          int nstep, bool abs_err)
 {
 	uint8_t trial[32];
 	float lo = x[0];
@@ -426,14 +427,16 @@ static bool fit_groups_simd(int lanes, const float *x, int n, int ngroups, int n
 }
 
 /*
- * Symmetric fit with levels in [-nmax, nmax-1], weighted by x^2, used by
- * q6_K: the value of largest magnitude is first mapped to -nmax, then 18
- * nearby inverse scales -(nmax + k/10)/max (k = -9..9, k != 0) are tried
- * and the one with the best weighted least-squares fit is kept.  Writes
- * levels offset by +nmax to q and returns the fitted scale.
- * (ggml's make_qx_quants with rmse_type 1 and no quant weights.)
+ * Symmetric fit with levels in [-nmax, nmax-1], weighted by qw[i] or, when
+ * qw is NULL, by x^2, used by q6_K (and, weighted, by q3_K, q4_0 and q5_0
+ * under an importance matrix): the value of largest magnitude is first
+ * mapped to -nmax, then 18 nearby inverse scales -(nmax + k/10)/max
+ * (k = -9..9, k != 0) are tried and the one with the best weighted
+ * least-squares fit is kept.  Writes levels offset by +nmax to q and
+ * returns the fitted scale.
+ * (ggml's make_qx_quants with rmse_type 1.)
  */
-static float fit_symmetric(int n, int nmax, const float *x, int8_t *q)
+float qa_quant_fit_symmetric(int n, int nmax, const float *x, int8_t *q, const float *qw)
 {
 	float peak = 0;
 	float apeak = 0;
@@ -455,7 +458,7 @@ static float fit_symmetric(int n, int nmax, const float *x, int8_t *q)
 	for (int i = 0; i < n; ++i) {
 		int l = clamp_int(round_magic(inv * x[i]), -nmax, nmax - 1);
 		q[i] = (int8_t)(l + nmax);
-		float w = x[i] * x[i];
+		float w = qw ? qw[i] : x[i] * x[i];
 		sxl += w * x[i] * l;
 		sl2 += w * l * l;
 	}
@@ -470,7 +473,7 @@ static float fit_symmetric(int n, int nmax, const float *x, int8_t *q)
 		sl2 = 0;
 		for (int i = 0; i < n; ++i) {
 			int l = clamp_int(round_magic(inv * x[i]), -nmax, nmax - 1);
-			float w = x[i] * x[i];
+			float w = qw ? qw[i] : x[i] * x[i];
 			sxl += w * x[i] * l;
 			sl2 += w * l * l;
 		}
@@ -718,7 +721,7 @@ static void fit_sym_groups(int lanes, const float *x, bool q3, int8_t *lev, floa
 	(void)lanes;
 	for (int g = 0; g < 16; ++g)
 		scale[g] = q3 ? fit_q3(16, 4, x + 16 * g, lev + 16 * g)
-		              : fit_symmetric(16, 32, x + 16 * g, lev + 16 * g);
+		              : qa_quant_fit_symmetric(16, 32, x + 16 * g, lev + 16 * g, NULL);
 }
 
 /*
@@ -771,6 +774,13 @@ static void pack_2bit(uint8_t *qs, const uint8_t *lev)
 	}
 }
 
+/* Block writers shared by the reference and the importance-weighted encoders. */
+static void q4k_write(const uint8_t lev[SUPER], const uint8_t packed[12], uint16_t d_h,
+                      uint16_t dmin_h, uint8_t *out);
+static void q5k_write(const uint8_t lev[SUPER], const uint8_t packed[12], uint16_t d_h,
+                      uint16_t dmin_h, uint8_t *out);
+static void q6k_finish(const float *x, int8_t lev[SUPER], const float scale[16], uint8_t *out);
+
 /* ------------------------------------------------------------------ */
 /* q2_K                                                                */
 /* ------------------------------------------------------------------ */
@@ -790,7 +800,7 @@ static void q2k_encode_block(const float *x, uint8_t *out, int lanes)
 			const float *xg = x + 16 * g;
 			for (int i = 0; i < 16; ++i)
 				w[i] = fabsf(xg[i]);
-			scale[g] = fit_affine(16, 3, xg, w, lev + 16 * g, &negmin[g],
+			scale[g] = qa_quant_fit_affine(16, 3, xg, w, lev + 16 * g, &negmin[g],
 			                      -0.5f, 0.1f, 15, true);
 		}
 	}
@@ -878,12 +888,52 @@ void qa_dequantize_q2_K(const void *src, float *dst, size_t n)
 /* q3_K                                                                */
 /* ------------------------------------------------------------------ */
 
+/*
+ * The back half of both q3_K encoders: requantize every value against its
+ * decoded group scale (levels of groups whose scale decodes to 0 stay as
+ * fitted), split off the high bits and write the block.
+ */
+static void q3k_finish(const float *x, int8_t lev[SUPER], const uint8_t sc[12], uint16_t d_h,
+                       uint8_t *out)
+{
+	uint8_t hmask[32];
+	/* Requantize against the decoded scales. */
+	for (int g = 0; g < 16; ++g) {
+		int8_t s = (int8_t)(q3_scale_get(sc, g) - 32);
+		float d = qa_fp16_to_fp32(d_h) * s;
+		if (!d)
+			continue;
+		for (int i = 0; i < 16; ++i) {
+			int l = round_magic(x[16 * g + i] / d);
+			lev[16 * g + i] = (int8_t)(clamp_int(l, -4, 3) + 4);
+		}
+	}
+
+	/*
+	 * Bit 2 of level e goes to hmask[e % 32], bit e / 32; two bits stay.
+	 * (Every level is in 0..7 here, so v > 3 is bit 2 and v - 4 is v & 3.)
+	 */
+	uint8_t low[SUPER];
+	memset(hmask, 0, sizeof hmask);
+	for (int k = 0; k < 8; ++k) {
+		for (int j = 0; j < 32; ++j) {
+			unsigned v = (uint8_t)lev[32 * k + j];
+			hmask[j] = (uint8_t)(hmask[j] | ((v >> 2 & 1u) << k));
+			low[32 * k + j] = (uint8_t)(v & 3u);
+		}
+	}
+
+	memcpy(out, hmask, 32);
+	pack_2bit(out + 32, low);
+	memcpy(out + 96, sc, 12);
+	qa_store_le16(out + 108, d_h);
+}
+
 static void q3k_encode_block(const float *x, uint8_t *out, int lanes)
 {
 	int8_t lev[SUPER];
 	float scale[16];
 	uint8_t sc[12];
-	uint8_t hmask[32];
 
 	/* Sixteen groups of 16, each a symmetric 3-bit fit. */
 	float max_scale = 0;
@@ -916,36 +966,7 @@ static void q3k_encode_block(const float *x, uint8_t *out, int lanes)
 		d_h = qa_fp32_to_fp16(0.f);
 	}
 
-	/* Requantize against the decoded scales. */
-	for (int g = 0; g < 16; ++g) {
-		int8_t s = (int8_t)(q3_scale_get(sc, g) - 32);
-		float d = qa_fp16_to_fp32(d_h) * s;
-		if (!d)
-			continue;
-		for (int i = 0; i < 16; ++i) {
-			int l = round_magic(x[16 * g + i] / d);
-			lev[16 * g + i] = (int8_t)(clamp_int(l, -4, 3) + 4);
-		}
-	}
-
-	/*
-	 * Bit 2 of level e goes to hmask[e % 32], bit e / 32; two bits stay.
-	 * (Every level is in 0..7 here, so v > 3 is bit 2 and v - 4 is v & 3.)
-	 */
-	uint8_t low[SUPER];
-	memset(hmask, 0, sizeof hmask);
-	for (int k = 0; k < 8; ++k) {
-		for (int j = 0; j < 32; ++j) {
-			unsigned v = (uint8_t)lev[32 * k + j];
-			hmask[j] = (uint8_t)(hmask[j] | ((v >> 2 & 1u) << k));
-			low[32 * k + j] = (uint8_t)(v & 3u);
-		}
-	}
-
-	memcpy(out, hmask, 32);
-	pack_2bit(out + 32, low);
-	memcpy(out + 96, sc, 12);
-	qa_store_le16(out + 108, d_h);
+	q3k_finish(x, lev, sc, d_h, out);
 }
 
 void qa_quantize_q3_K(const float *src, void *dst, size_t n)
@@ -983,6 +1004,28 @@ void qa_dequantize_q3_K(const void *src, float *dst, size_t n)
 /* ------------------------------------------------------------------ */
 
 /*
+ * Requantize the 256 values at x against the group scales and minimums as
+ * they decode from packed, d_h and dmin_h (q4_K and q5_K, both paths);
+ * groups whose scale decodes to 0 keep their fitted levels.
+ */
+static void affine32_requantize(const float *x, int nmax, const uint8_t packed[12],
+                                uint16_t d_h, uint16_t dmin_h, uint8_t lev[SUPER])
+{
+	for (int g = 0; g < 8; ++g) {
+		uint8_t s, m;
+		unpack_scale_min(packed, g, &s, &m);
+		const float d = qa_fp16_to_fp32(d_h) * s;
+		if (!d)
+			continue;
+		const float dm = qa_fp16_to_fp32(dmin_h) * m;
+		for (int i = 0; i < 32; ++i) {
+			int l = round_magic((x[32 * g + i] + dm) / d);
+			lev[32 * g + i] = (uint8_t)clamp_int(l, 0, nmax);
+		}
+	}
+}
+
+/*
  * The common front half of q4_K and q5_K: fit each group of 32 with
  * levels in [0, nmax], quantize scales and mins to 6 bits, then
  * requantize every value against the decoded scale and min.  Fills the
@@ -1007,7 +1050,7 @@ static void affine32_encode(const float *x, int nmax, float rmin, float rdelta,
 			float rms = sqrtf(ss / 32);
 			for (int i = 0; i < 32; ++i)
 				w[i] = rms + fabsf(xg[i]);
-			scale[g] = fit_affine(32, nmax, xg, w, lev + 32 * g, &negmin[g],
+			scale[g] = qa_quant_fit_affine(32, nmax, xg, w, lev + 32 * g, &negmin[g],
 			                      rmin, rdelta, nstep, false);
 		}
 	}
@@ -1032,19 +1075,7 @@ static void affine32_encode(const float *x, int nmax, float rmin, float rdelta,
 	pack_scale_min(packed, qs6, qm6);
 	*d_h = qa_fp32_to_fp16(max_scale / 63.f);
 	*dmin_h = qa_fp32_to_fp16(max_min / 63.f);
-
-	for (int g = 0; g < 8; ++g) {
-		uint8_t s, m;
-		unpack_scale_min(packed, g, &s, &m);
-		const float d = qa_fp16_to_fp32(*d_h) * s;
-		if (!d)
-			continue;
-		const float dm = qa_fp16_to_fp32(*dmin_h) * m;
-		for (int i = 0; i < 32; ++i) {
-			int l = round_magic((x[32 * g + i] + dm) / d);
-			lev[32 * g + i] = (uint8_t)clamp_int(l, 0, nmax);
-		}
-	}
+	affine32_requantize(x, nmax, packed, *d_h, *dmin_h, lev);
 }
 
 static void q4k_encode_block(const float *x, uint8_t *out, int lanes)
@@ -1054,7 +1085,13 @@ static void q4k_encode_block(const float *x, uint8_t *out, int lanes)
 	uint16_t d_h, dmin_h;
 
 	affine32_encode(x, 15, -1.f, 0.1f, 20, lev, packed, &d_h, &dmin_h, lanes);
+	q4k_write(lev, packed, d_h, dmin_h, out);
+}
 
+/* Write a q4_K block from its levels, scale bytes and factors. */
+static void q4k_write(const uint8_t lev[SUPER], const uint8_t packed[12], uint16_t d_h,
+                      uint16_t dmin_h, uint8_t *out)
+{
 	qa_store_le16(out + 0, d_h);
 	qa_store_le16(out + 2, dmin_h);
 	memcpy(out + 4, packed, 12);
@@ -1104,7 +1141,13 @@ static void q5k_encode_block(const float *x, uint8_t *out, int lanes)
 	uint16_t d_h, dmin_h;
 
 	affine32_encode(x, 31, -0.5f, 0.1f, 15, lev, packed, &d_h, &dmin_h, lanes);
+	q5k_write(lev, packed, d_h, dmin_h, out);
+}
 
+/* Write a q5_K block from its levels, scale bytes and factors. */
+static void q5k_write(const uint8_t lev[SUPER], const uint8_t packed[12], uint16_t d_h,
+                      uint16_t dmin_h, uint8_t *out)
+{
 	qa_store_le16(out + 0, d_h);
 	qa_store_le16(out + 2, dmin_h);
 	memcpy(out + 4, packed, 12);
@@ -1174,11 +1217,20 @@ static void q6k_encode_block(const float *x, uint8_t *out, int lanes)
 {
 	int8_t lev[SUPER];
 	float scale[16];
-	int8_t sc[16];
 
+	fit_sym_groups(lanes, x, false, lev, scale);
+	q6k_finish(x, lev, scale, out);
+}
+
+/*
+ * The back half of both q6_K encoders: from the fitted group scales and
+ * levels, quantize the scales to int8 against d, requantize and write.
+ */
+static void q6k_finish(const float *x, int8_t lev[SUPER], const float scale[16], uint8_t *out)
+{
+	int8_t sc[16];
 	float max_scale = 0;
 	float max_abs = 0;
-	fit_sym_groups(lanes, x, false, lev, scale);
 	for (int g = 0; g < 16; ++g) {
 		float a = fabsf(scale[g]);
 		if (a > max_abs) {
@@ -1264,6 +1316,292 @@ void qa_dequantize_q6_K(const void *src, float *dst, size_t n)
 			y[e] = d * s * q;
 		}
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Importance-weighted encoders (llama-quantize --imatrix)             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * With an importance matrix, ggml's quantize_q2_K .. quantize_q6_K take a
+ * different algorithm (quantize_row_*_impl), one row at a time: every value
+ * gets the weight qw[column] * sqrt(sigma2 + x^2), where sigma2 is the
+ * super-block's mean square (twice it for q3_K, q4_K and q5_K), except q6_K,
+ * which weights its fit by qw alone.  The group fits use those weights, and
+ * the group scales and minimums are then fitted to the super-block factor
+ * by a weighted search (qa_quant_fit_positive for q2_K/q4_K/q5_K,
+ * qa_quant_fit_symmetric for q3_K) instead of the reference's plain
+ * max-based mapping.  Without weights ggml calls the reference path, and so
+ * does qa_quantize_rows_*: the NULL case is qa_quantize_*.  Only scalar
+ * code here: these paths run for importance-matrix audits only.
+ */
+
+float qa_quant_fit_positive(int n, int nmax, const float *x, uint8_t *q, const float *qw)
+{
+	float max = 0;
+	for (int i = 0; i < n; ++i)
+		max = max > x[i] ? max : x[i];
+	if (max < TINY_GROUP) {
+		memset(q, 0, (size_t)n);
+		return 0.f;
+	}
+	/* The first mapping only seeds the error to beat; levels are bytes. */
+	float inv = nmax / max;
+	for (int i = 0; i < n; ++i)
+		q[i] = (uint8_t)round_magic(inv * x[i]);
+	float scale = 1 / inv;
+	float best = 0;
+	for (int i = 0; i < n; ++i) {
+		float diff = x[i] - scale * q[i];
+		best += qw[i] * diff * diff;
+	}
+	for (int k = -4; k <= 4; ++k) {
+		if (k == 0)
+			continue;
+		float inv_k = (0.1f * k + nmax) / max;
+		float scale_k = 1 / inv_k;
+		float err = 0;
+		for (int i = 0; i < n; ++i) {
+			int l = round_magic(inv_k * x[i]);
+			l = l < nmax ? l : nmax;
+			float diff = x[i] - scale_k * l;
+			err += qw[i] * diff * diff;
+		}
+		if (err < best) {
+			best = err;
+			inv = inv_k;
+		}
+	}
+	float sxl = 0, sl2 = 0;
+	for (int i = 0; i < n; ++i) {
+		int l = round_magic(inv * x[i]);
+		l = l < nmax ? l : nmax;
+		q[i] = (uint8_t)l;
+		float w = qw[i];
+		sxl += w * x[i] * l;
+		sl2 += w * l * l;
+	}
+	/* Coordinate descent: move one level at a time while sxl^2/sl2 grows. */
+	for (int sweep = 0; sweep < 5; ++sweep) {
+		int moved = 0;
+		for (int i = 0; i < n; ++i) {
+			float w = qw[i];
+			float o_xl = sxl - w * x[i] * q[i];
+			float o_l2 = sl2 - w * q[i] * q[i];
+			if (!(o_xl > 0 && o_l2 > 0))
+				continue;
+			int l = round_magic(x[i] * o_l2 / o_xl);
+			l = l < nmax ? l : nmax;
+			if (l == q[i])
+				continue;
+			o_xl += w * x[i] * l;
+			o_l2 += w * l * l;
+			if (o_xl * o_xl * sl2 > sxl * sxl * o_l2) {
+				q[i] = (uint8_t)l;
+				sxl = o_xl;
+				sl2 = o_l2;
+				++moved;
+			}
+		}
+		if (!moved)
+			break;
+	}
+	return sl2 > 0.0f ? sxl / sl2 : 0.0f;
+}
+
+/* Sum of squares of a super-block, in the reference's element order. */
+static float sum_squares(const float *x, int n)
+{
+	float s = 0;
+	for (int j = 0; j < n; ++j)
+		s += x[j] * x[j];
+	return s;
+}
+
+/* The weights of one group: qw[i] * sqrt(sigma2 + x[i]^2), and their sum. */
+static float group_weights(const float *x, const float *qw, float sigma2, int n, float *w)
+{
+	for (int i = 0; i < n; ++i)
+		w[i] = qw[i] * sqrtf(sigma2 + x[i] * x[i]);
+	float sw = 0;
+	for (int i = 0; i < n; ++i)
+		sw += w[i];
+	return sw;
+}
+
+static void q2k_encode_block_w(const float *x, const float *qw, uint8_t *out)
+{
+	uint8_t lev[SUPER];
+	float w[16], sw[16], scale[16], negmin[16];
+	uint8_t ls[16], lm[16], packed[16];
+
+	float sigma2 = sum_squares(x, SUPER) / SUPER;
+	for (int g = 0; g < 16; ++g) {
+		sw[g] = group_weights(x + 16 * g, qw + 16 * g, sigma2, 16, w);
+		scale[g] = qa_quant_fit_affine(16, 3, x + 16 * g, w, lev + 16 * g, &negmin[g],
+		                               -0.9f, 0.05f, 36, false);
+	}
+	float dm = qa_quant_fit_positive(16, 15, scale, ls, sw);
+	float mm = qa_quant_fit_positive(16, 15, negmin, lm, sw);
+	uint16_t d_h = qa_fp32_to_fp16(dm);
+	uint16_t dmin_h = qa_fp32_to_fp16(mm);
+	dm = qa_fp16_to_fp32(d_h);
+	mm = qa_fp16_to_fp32(dmin_h);
+	for (int g = 0; g < 16; ++g)
+		packed[g] = (uint8_t)(ls[g] | (lm[g] << 4));
+
+	for (int g = 0; g < 16; ++g) {
+		const float d = dm * (packed[g] & 0xF);
+		if (!d)
+			continue;
+		const float m = mm * (packed[g] >> 4);
+		for (int i = 0; i < 16; ++i) {
+			int l = round_magic((x[16 * g + i] + m) / d);
+			lev[16 * g + i] = (uint8_t)clamp_int(l, 0, 3);
+		}
+	}
+	memcpy(out, packed, 16);
+	pack_2bit(out + 16, lev);
+	qa_store_le16(out + 80, d_h);
+	qa_store_le16(out + 82, dmin_h);
+}
+
+static void q3k_encode_block_w(const float *x, const float *qw, uint8_t *out)
+{
+	int8_t lev[SUPER];
+	float w[16], sw[16], scale[16];
+	int8_t ls[16];
+	uint8_t sc[12];
+
+	float sigma2 = 2 * sum_squares(x, SUPER) / SUPER;
+	for (int g = 0; g < 16; ++g) {
+		sw[g] = group_weights(x + 16 * g, qw + 16 * g, sigma2, 16, w);
+		scale[g] = qa_quant_fit_symmetric(16, 4, x + 16 * g, lev + 16 * g, w);
+	}
+	/* The group scales get their own weighted symmetric fit, 6 bits (+32). */
+	memset(sc, 0, sizeof sc);
+	float d_block = qa_quant_fit_symmetric(16, 32, scale, ls, sw);
+	for (int g = 0; g < 16; ++g) {
+		int l = ls[g];
+		if (g < 8)
+			sc[g] = (uint8_t)(l & 0xF);
+		else
+			sc[g - 8] |= (uint8_t)((l & 0xF) << 4);
+		l >>= 4;
+		sc[g % 4 + 8] |= (uint8_t)(l << (2 * (g / 4)));
+	}
+	q3k_finish(x, lev, sc, qa_fp32_to_fp16(d_block), out);
+}
+
+/* q4_K (nmax 15) and q5_K (nmax 31), weighted: levels, scale bytes, factors. */
+static void affine32_encode_w(const float *x, const float *qw, int nmax, uint8_t lev[SUPER],
+                              uint8_t packed[12], uint16_t *d_h, uint16_t *dmin_h)
+{
+	float w[32], sw[8], scale[8], negmin[8];
+	uint8_t ls[8], lm[8];
+
+	float sigma2 = 2 * sum_squares(x, SUPER) / SUPER;
+	for (int g = 0; g < 8; ++g) {
+		sw[g] = group_weights(x + 32 * g, qw + 32 * g, sigma2, 32, w);
+		scale[g] = qa_quant_fit_affine(32, nmax, x + 32 * g, w, lev + 32 * g, &negmin[g],
+		                               -0.9f, 0.05f, 36, false);
+	}
+	float d_block = qa_quant_fit_positive(8, 63, scale, ls, sw);
+	float m_block = qa_quant_fit_positive(8, 63, negmin, lm, sw);
+	if (nmax == 31) {
+		/* q5_K caps the 6-bit levels (q4_K stores them as they are) */
+		for (int g = 0; g < 8; ++g) {
+			ls[g] = ls[g] < 63 ? ls[g] : 63;
+			lm[g] = lm[g] < 63 ? lm[g] : 63;
+		}
+	}
+	pack_scale_min(packed, ls, lm);
+	*d_h = qa_fp32_to_fp16(d_block);
+	*dmin_h = qa_fp32_to_fp16(m_block);
+	affine32_requantize(x, nmax, packed, *d_h, *dmin_h, lev);
+}
+
+static void q4k_encode_block_w(const float *x, const float *qw, uint8_t *out)
+{
+	uint8_t lev[SUPER], packed[12];
+	uint16_t d_h, dmin_h;
+	affine32_encode_w(x, qw, 15, lev, packed, &d_h, &dmin_h);
+	q4k_write(lev, packed, d_h, dmin_h, out);
+}
+
+static void q5k_encode_block_w(const float *x, const float *qw, uint8_t *out)
+{
+	uint8_t lev[SUPER], packed[12];
+	uint16_t d_h, dmin_h;
+	affine32_encode_w(x, qw, 31, lev, packed, &d_h, &dmin_h);
+	q5k_write(lev, packed, d_h, dmin_h, out);
+}
+
+static void q6k_encode_block_w(const float *x, const float *qw, uint8_t *out)
+{
+	int8_t lev[SUPER];
+	float scale[16];
+	/* q6_K weights its group fits by the importance alone (no sigma term). */
+	for (int g = 0; g < 16; ++g)
+		scale[g] = qa_quant_fit_symmetric(16, 32, x + 16 * g, lev + 16 * g, qw + 16 * g);
+	q6k_finish(x, lev, scale, out);
+}
+
+typedef void (*block_w_fn)(const float *x, const float *qw, uint8_t *out);
+
+/* Rows of super-blocks; block b of a row takes the weights at column 256*b. */
+static void rows_w(block_w_fn enc, size_t bytes, const float *src, void *dst, size_t nrow,
+                   size_t n_per_row, const float *qw)
+{
+	uint8_t *out = dst;
+	for (size_t r = 0; r < nrow; ++r)
+		for (size_t b = 0; b < n_per_row / SUPER; ++b, out += bytes)
+			enc(src + r * n_per_row + b * SUPER, qw + b * SUPER, out);
+}
+
+void qa_quantize_rows_q2_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw)
+{
+	if (!qw)
+		qa_quantize_q2_K(src, dst, nrow * n_per_row);
+	else
+		rows_w(q2k_encode_block_w, Q2K_BYTES, src, dst, nrow, n_per_row, qw);
+}
+
+void qa_quantize_rows_q3_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw)
+{
+	if (!qw)
+		qa_quantize_q3_K(src, dst, nrow * n_per_row);
+	else
+		rows_w(q3k_encode_block_w, Q3K_BYTES, src, dst, nrow, n_per_row, qw);
+}
+
+void qa_quantize_rows_q4_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw)
+{
+	if (!qw)
+		qa_quantize_q4_K(src, dst, nrow * n_per_row);
+	else
+		rows_w(q4k_encode_block_w, Q4K_BYTES, src, dst, nrow, n_per_row, qw);
+}
+
+void qa_quantize_rows_q5_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw)
+{
+	if (!qw)
+		qa_quantize_q5_K(src, dst, nrow * n_per_row);
+	else
+		rows_w(q5k_encode_block_w, Q5K_BYTES, src, dst, nrow, n_per_row, qw);
+}
+
+void qa_quantize_rows_q6_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw)
+{
+	if (!qw)
+		qa_quantize_q6_K(src, dst, nrow * n_per_row);
+	else
+		rows_w(q6k_encode_block_w, Q6K_BYTES, src, dst, nrow, n_per_row, qw);
 }
 
 /* ------------------------------------------------------------------ */

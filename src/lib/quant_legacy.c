@@ -28,6 +28,7 @@
 #include "cursor.h"
 #include "fp16.h"
 #include "quant.h"
+#include "quant_fit.h"
 
 #define BLOCK 32
 #define HALF (BLOCK / 2)
@@ -292,4 +293,134 @@ void qa_dequantize_q8_0(const void *src, float *dst, size_t n)
 			dst[j] = (float)q * d;
 		}
 	}
+}
+
+/* -------------------------------------------- importance-weighted paths */
+
+/*
+ * With an importance matrix, ggml's quantize_q4_0, _q4_1, _q5_0 and _q5_1
+ * quantize row by row (quantize_row_*_impl): sigma2 is the mean square of
+ * the whole row, each value of block b gets the weight
+ * qw[32b + j] * sqrt(sigma2 + x^2), and the block is fitted by a weighted
+ * search: symmetric (make_qx_quants) for q4_0 and q5_0, affine
+ * (make_qkx3_quants) for q4_1 and q5_1.  Rows therefore cannot be cut
+ * anywhere here, only at row boundaries.  Without weights ggml takes the
+ * reference path, and so do these functions.  q8_0 ignores weights.
+ */
+
+/* Mean square of a row, as the reference sums it. */
+static float row_sigma2(const float *x, size_t n_per_row)
+{
+	float s = 0;
+	for (size_t j = 0; j < n_per_row; j++)
+		s += x[j] * x[j];
+	return s / (float)n_per_row;
+}
+
+static void block_weights(const float *xb, const float *qw, float sigma2, float *w)
+{
+	for (int j = 0; j < BLOCK; j++)
+		w[j] = qw[j] * sqrtf(sigma2 + xb[j] * xb[j]);
+}
+
+/* Low nibbles of codes j and j+16 share byte j; bit 4 of code i goes to bit i of qh. */
+static uint32_t pack_codes(const uint8_t *code, uint8_t *qs)
+{
+	uint32_t qh = 0;
+	for (int j = 0; j < HALF; j++) {
+		qs[j] = (uint8_t)((code[j] & 0x0f) | ((code[j + HALF] & 0x0f) << 4));
+		qh |= (uint32_t)((code[j] & 0x10u) >> 4) << j;
+		qh |= (uint32_t)((code[j + HALF] & 0x10u) >> 4) << (j + HALF);
+	}
+	return qh;
+}
+
+/*
+ * One row of a symmetric type (nmax 8: q4_0, 16: q5_0) or an affine one
+ * (nmax 15: q4_1, 31: q5_1), weighted, into out.
+ */
+static void legacy_row_w(const float *x, const float *qw, size_t n_per_row, int nmax,
+                         bool affine, uint8_t *out)
+{
+	float sigma2 = row_sigma2(x, n_per_row);
+	float w[BLOCK];
+	uint8_t code[BLOCK];
+	for (size_t b = 0; b < n_per_row / BLOCK; b++) {
+		const float *xb = x + BLOCK * b;
+		block_weights(xb, qw + BLOCK * b, sigma2, w);
+		if (!affine) {
+			int8_t lev[BLOCK];
+			float d = qa_quant_fit_symmetric(BLOCK, nmax, xb, lev, w);
+			for (int j = 0; j < BLOCK; j++)
+				code[j] = (uint8_t)lev[j];
+			qa_store_le16(out, qa_fp32_to_fp16(d));
+			if (nmax == 8) { /* q4_0 */
+				for (int j = 0; j < HALF; j++)
+					out[2 + j] = (uint8_t)(code[j] | (code[j + HALF] << 4));
+				out += 18;
+			} else { /* q5_0 */
+				qa_store_le32(out + 2, pack_codes(code, out + 6));
+				out += 22;
+			}
+		} else {
+			float neg_min;
+			float d = qa_quant_fit_affine(BLOCK, nmax, xb, w, code, &neg_min, -0.9f, 0.05f,
+			                              36, false);
+			qa_store_le16(out, qa_fp32_to_fp16(d));
+			qa_store_le16(out + 2, qa_fp32_to_fp16(-neg_min));
+			if (nmax == 15) { /* q4_1 */
+				for (int j = 0; j < HALF; j++)
+					out[4 + j] = (uint8_t)(code[j] | (code[j + HALF] << 4));
+				out += 20;
+			} else { /* q5_1 */
+				qa_store_le32(out + 4, pack_codes(code, out + 8));
+				out += 24;
+			}
+		}
+	}
+}
+
+static void legacy_rows_w(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                          const float *qw, int nmax, bool affine, size_t block_bytes)
+{
+	uint8_t *out = dst;
+	size_t row_bytes = n_per_row / BLOCK * block_bytes;
+	for (size_t r = 0; r < nrow; r++)
+		legacy_row_w(src + r * n_per_row, qw, n_per_row, nmax, affine, out + r * row_bytes);
+}
+
+void qa_quantize_rows_q4_0(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw)
+{
+	if (!qw)
+		qa_quantize_q4_0(src, dst, nrow * n_per_row);
+	else
+		legacy_rows_w(src, dst, nrow, n_per_row, qw, 8, false, 18);
+}
+
+void qa_quantize_rows_q4_1(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw)
+{
+	if (!qw)
+		qa_quantize_q4_1(src, dst, nrow * n_per_row);
+	else
+		legacy_rows_w(src, dst, nrow, n_per_row, qw, 15, true, 20);
+}
+
+void qa_quantize_rows_q5_0(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw)
+{
+	if (!qw)
+		qa_quantize_q5_0(src, dst, nrow * n_per_row);
+	else
+		legacy_rows_w(src, dst, nrow, n_per_row, qw, 16, false, 22);
+}
+
+void qa_quantize_rows_q5_1(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                           const float *qw)
+{
+	if (!qw)
+		qa_quantize_q5_1(src, dst, nrow * n_per_row);
+	else
+		legacy_rows_w(src, dst, nrow, n_per_row, qw, 31, true, 24);
 }

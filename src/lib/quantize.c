@@ -126,9 +126,97 @@ enum qa_err qa_quantize_tensor(const float *w, uint64_t in, uint64_t out, uint32
 	return QA_OK;
 }
 
+/*
+ * The weighted path: the layout's values as one flat stream (x), cut into
+ * rows of wt->row_len as llama-quantize cut the tensor it was given, row r
+ * taking the weights of its expert.
+ */
+struct weighted_job {
+	const float *x;
+	uint8_t *dst;
+	qa_quantize_rows_fn rows;
+	const float *qw;
+	uint64_t row_len, row_bytes, n_rows, rows_per_expert, rows_per_chunk;
+};
+
+static enum qa_err weighted_chunk(void *ctx, size_t item, unsigned worker)
+{
+	(void)worker;
+	struct weighted_job *j = ctx;
+	uint64_t r0 = (uint64_t)item * j->rows_per_chunk;
+	uint64_t r1 = r0 + j->rows_per_chunk;
+	if (r1 > j->n_rows)
+		r1 = j->n_rows;
+	/* a run of rows within one expert shares its weights */
+	for (uint64_t r = r0; r < r1;) {
+		uint64_t e = r / j->rows_per_expert;
+		uint64_t end = (e + 1) * j->rows_per_expert;
+		if (end > r1)
+			end = r1;
+		j->rows(j->x + r * j->row_len, j->dst + r * j->row_bytes, (size_t)(end - r),
+		        (size_t)j->row_len, j->qw + e * j->row_len);
+		r = end;
+	}
+	return QA_OK;
+}
+
+enum qa_err qa_quantize_tensor_weighted(const float *w, uint64_t in, uint64_t out, uint32_t type,
+                                        enum qa_layout l, const struct qa_quantize_weights *wt,
+                                        unsigned n_threads, void *dst, struct qa_diag *d)
+{
+	const struct qa_quant_ops *ops = qa_quant_ops(type);
+	const struct qa_type_info *ti = qa_type_get(type);
+	struct qa_layout_geom g;
+	if (!wt || !wt->qw || !ops || !ops->quantize_rows)
+		return qa_quantize_tensor(w, in, out, type, l, n_threads, dst, d);
+	if (!ti || !qa_layout_geom(l, in, out, ti->block_elems, &g))
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor too large");
+	uint64_t total = g.n_rows * g.row_len, n_expert = wt->n_expert ? wt->n_expert : 1;
+	if (g.padded != g.row_len || wt->row_len == 0 || wt->row_len % ti->block_elems ||
+	    total % wt->row_len || (total / wt->row_len) % n_expert)
+		return qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET,
+		                   "importance weights for rows of %llu do not fit %llu x %llu as %s "
+		                   "under layout %s",
+		                   (unsigned long long)wt->row_len, (unsigned long long)out,
+		                   (unsigned long long)in, qa_type_name(type), qa_layout_name(l));
+	struct weighted_job j;
+	float *flat = NULL;
+	memset(&j, 0, sizeof j);
+	j.x = w;
+	if (l != QA_LAYOUT_OUT_IN) {
+		/* unpadded rows of any layout, laid end to end: the stream the exporter wrote */
+		flat = malloc((size_t)total * sizeof *flat);
+		if (!flat)
+			return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		for (uint64_t r = 0; r < g.n_rows; r++)
+			qa_layout_row(l, w, in, out, &g, r, flat + r * g.row_len);
+		j.x = flat;
+	}
+	j.dst = dst;
+	j.rows = ops->quantize_rows;
+	j.qw = wt->qw;
+	j.row_len = wt->row_len;
+	j.row_bytes = wt->row_len / ti->block_elems * ti->block_bytes;
+	j.n_rows = total / wt->row_len;
+	j.rows_per_expert = j.n_rows / n_expert;
+	if (n_threads == 0)
+		n_threads = qa_pool_default_threads();
+	uint64_t chunks = (uint64_t)n_threads * 8;
+	uint64_t min_rows = (16384 + j.row_len - 1) / j.row_len;
+	j.rows_per_chunk = (j.n_rows + chunks - 1) / chunks;
+	if (j.rows_per_chunk < min_rows)
+		j.rows_per_chunk = min_rows;
+	size_t n_chunks = (size_t)((j.n_rows + j.rows_per_chunk - 1) / j.rows_per_chunk);
+	enum qa_err e = qa_pool_run(n_threads, n_chunks, weighted_chunk, &j);
+	free(flat);
+	if (e)
+		return qa_diag_set(d, e, QA_NO_OFFSET, "out of memory");
+	return QA_OK;
+}
+
 enum qa_err qa_quantize_plan_types(const struct qa_ref *r, const struct qa_recipe *rec,
-                                   uint32_t pure_type, struct qa_plan_entry *out,
-                                   struct qa_diag *d)
+                                   uint32_t pure_type, bool has_imatrix,
+                                   struct qa_plan_entry *out, struct qa_diag *d)
 {
 	size_t n = qa_ref_n_tensors(r);
 	struct qa_plan_tensor *pt = calloc(n ? n : 1, sizeof *pt);
@@ -145,6 +233,7 @@ enum qa_err qa_quantize_plan_types(const struct qa_ref *r, const struct qa_recip
 	}
 	struct qa_model_shape m;
 	qa_ref_model_shape(r, &m);
+	m.has_imatrix = has_imatrix;
 	enum qa_err e = qa_recipe_plan(rec, pure_type, &m, pt, n, out, d);
 	free(pt);
 	return e;
@@ -173,7 +262,7 @@ enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_op
 			goto done;
 		}
 	}
-	if ((e = qa_quantize_plan_types(r, o->recipe, o->pure_type, pe, d)))
+	if ((e = qa_quantize_plan_types(r, o->recipe, o->pure_type, o->imatrix != NULL, pe, d)))
 		goto done;
 	for (size_t i = 0; i < n; i++) {
 		const struct qa_ref_tensor *t = qa_ref_tensor_at(r, i);
@@ -229,6 +318,39 @@ done:
 	return e;
 }
 
+static bool ref_has(void *ctx, const char *name)
+{
+	return qa_ref_tensor_find(ctx, name) != NULL;
+}
+
+enum qa_err qa_quantize_check_imatrix(const struct qa_ref *r, const struct qa_quantize_opts *o,
+                                      size_t *unmatched, const char **first_unmatched,
+                                      struct qa_diag *d)
+{
+	struct qa_quantize_item *items = NULL;
+	uint32_t ftype;
+	const char *first = NULL;
+	*unmatched = 0;
+	if (first_unmatched)
+		*first_unmatched = NULL;
+	if (!o->imatrix)
+		return QA_OK;
+	enum qa_err e = qa_quantize_plan(r, o, &items, &ftype, d);
+	for (size_t i = 0; !e && i < qa_ref_n_tensors(r); i++) {
+		const struct qa_ref_tensor *t = items[i].tensor;
+		const float *w;
+		if (items[i].plan.quantized)
+			e = qa_imatrix_weights(o->imatrix, t->name, t->ne[0], t->ne[2], &w, d);
+	}
+	free(items);
+	if (e)
+		return e;
+	*unmatched = qa_imatrix_count_unmatched(o->imatrix, ref_has, (void *)r, &first);
+	if (first_unmatched)
+		*first_unmatched = first;
+	return QA_OK;
+}
+
 static enum qa_err write_tensor(struct qa_ref *r, const struct qa_quantize_opts *o,
                                 const struct qa_quantize_item *it,
                                 struct qa_gguf_writer *w, struct qa_diag *d)
@@ -247,14 +369,49 @@ static enum qa_err write_tensor(struct qa_ref *r, const struct qa_quantize_opts 
 		goto done;
 	uint64_t in, rows;
 	dims2(t->ne, &in, &rows);
-	e = qa_quantize_tensor(f, in, rows, it->plan.type,
-	                       it->layout_applied ? o->layout : QA_LAYOUT_OUT_IN,
-	                       o->n_threads, q, d);
+	struct qa_quantize_weights wt = { NULL, it->ne[0], t->ne[2] };
+	if (o->imatrix && it->plan.quantized &&
+	    (e = qa_imatrix_weights(o->imatrix, t->name, t->ne[0], t->ne[2], &wt.qw, d)))
+		goto done;
+	e = qa_quantize_tensor_weighted(f, in, rows, it->plan.type,
+	                                it->layout_applied ? o->layout : QA_LAYOUT_OUT_IN, &wt,
+	                                o->n_threads, q, d);
 	if (!e)
 		e = qa_gguf_writer_write(w, q, (size_t)it->nbytes, d);
 done:
 	free(f);
 	free(q);
+	return e;
+}
+
+/*
+ * The keys llama-quantize adds when given an importance matrix, in its
+ * order: the file name as given and the first dataset (each cut to 127
+ * bytes, as its fixed buffer does), the number of entries, and the chunk
+ * count when positive; the integers as u32.
+ */
+static enum qa_err write_imatrix_keys(struct qa_gguf_writer *w, const struct qa_quantize_opts *o,
+                                      struct qa_diag *d)
+{
+	char buf[128];
+	enum qa_err e;
+	if (!o->imatrix)
+		return QA_OK;
+	const struct qa_imatrix_info *in = qa_imatrix_info(o->imatrix);
+	snprintf(buf, sizeof buf, "%s", o->imatrix_file ? o->imatrix_file : "");
+	if ((e = qa_gguf_writer_set_str(w, "quantize.imatrix.file", buf, d)))
+		return e;
+	if (in->dataset) {
+		snprintf(buf, sizeof buf, "%s", in->dataset);
+		if ((e = qa_gguf_writer_set_str(w, "quantize.imatrix.dataset", buf, d)))
+			return e;
+	}
+	if ((e = qa_gguf_writer_set_u32(w, "quantize.imatrix.entries_count",
+	                                (uint32_t)in->n_entries, d)))
+		return e;
+	if (in->chunk_count > 0)
+		e = qa_gguf_writer_set_u32(w, "quantize.imatrix.chunks_count",
+		                           (uint32_t)in->chunk_count, d);
 	return e;
 }
 
@@ -272,7 +429,8 @@ enum qa_err qa_quantize_model(struct qa_ref *r, const struct qa_quantize_opts *o
 		goto done;
 	if ((e = qa_ref_write_metadata(r, w, d)) ||
 	    (e = qa_gguf_writer_set_u32(w, "general.quantization_version", QA_QNT_VERSION, d)) ||
-	    (e = qa_gguf_writer_set_u32(w, "general.file_type", ftype, d)))
+	    (e = qa_gguf_writer_set_u32(w, "general.file_type", ftype, d)) ||
+	    (e = write_imatrix_keys(w, o, d)))
 		goto done;
 	for (size_t i = 0; i < n; i++)
 		if ((e = qa_gguf_writer_add_tensor(w, items[i].tensor->name, items[i].plan.type,

@@ -1,7 +1,7 @@
 /*
  * quantize.h - the re-quantization engine: a reference checkpoint in, a GGUF
- * byte-identical to what llama-quantize (without an importance matrix)
- * writes out.
+ * byte-identical to what llama-quantize (with or without an importance
+ * matrix) writes out.
  *
  * The engine walks the reference tensor by tensor: it reads one tensor as
  * f32, refuses non-finite values, cuts it into rows under the requested
@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "imatrix.h"
 #include "layout.h"
 #include "model.h"
 #include "recipe.h"
@@ -34,6 +35,14 @@ struct qa_quantize_opts {
 	unsigned n_threads;             /* 0: all cores */
 	qa_progress_fn progress;        /* may be NULL */
 	void *progress_ctx;
+	/*
+	 * llama-quantize --imatrix: the matrix (borrowed, NULL for none) and
+	 * the file name as the user gave it, which the output records in
+	 * quantize.imatrix.file.  Tensors with an entry are quantized with its
+	 * weights, the others unweighted; the recipe sees has_imatrix.
+	 */
+	const struct qa_imatrix *imatrix;
+	const char *imatrix_file;
 };
 
 /* One tensor of a plan: the reference tensor, its type and the shape written. */
@@ -49,12 +58,13 @@ struct qa_quantize_item {
 
 /*
  * The types llama.cpp would give every tensor of r under recipe rec, or
- * under --pure pure_type when rec is NULL: out receives qa_ref_n_tensors(r)
- * entries, in r's order.  Errors are the recipe's (qa_recipe_plan).
+ * under --pure pure_type when rec is NULL, with or without an importance
+ * matrix (has_imatrix): out receives qa_ref_n_tensors(r) entries, in r's
+ * order.  Errors are the recipe's (qa_recipe_plan).
  */
 enum qa_err qa_quantize_plan_types(const struct qa_ref *r, const struct qa_recipe *rec,
-                                   uint32_t pure_type, struct qa_plan_entry *out,
-                                   struct qa_diag *d);
+                                   uint32_t pure_type, bool has_imatrix,
+                                   struct qa_plan_entry *out, struct qa_diag *d);
 
 /*
  * Plan the output of quantizing r with o: *out receives a malloc'd array of
@@ -67,6 +77,17 @@ enum qa_err qa_quantize_plan_types(const struct qa_ref *r, const struct qa_recip
 enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_opts *o,
                              struct qa_quantize_item **out, uint32_t *file_type,
                              struct qa_diag *d);
+
+/*
+ * Check o->imatrix (when set) against the plan of r under o before any
+ * work: every tensor to be quantized whose entry has the wrong length is
+ * QA_ERR_VALUE naming both (qa_imatrix_weights).  *unmatched receives the
+ * number of entries that name no tensor of r and *first_unmatched (may be
+ * NULL) the first of them, or NULL.  Errors of qa_quantize_plan otherwise.
+ */
+enum qa_err qa_quantize_check_imatrix(const struct qa_ref *r, const struct qa_quantize_opts *o,
+                                      size_t *unmatched, const char **first_unmatched,
+                                      struct qa_diag *d);
 
 /*
  * Quantize r into a new GGUF at out_path, written atomically (temporary
@@ -94,6 +115,34 @@ bool qa_quantize_nbytes(uint32_t type, uint64_t in, uint64_t out, enum qa_layout
 enum qa_err qa_quantize_tensor(const float *w, uint64_t in, uint64_t out, uint32_t type,
                                enum qa_layout l, unsigned n_threads, void *dst,
                                struct qa_diag *d);
+
+/*
+ * Importance weights for one tensor, borrowed for the call: n_expert * row_len
+ * floats, expert e's at qw + e * row_len (qa_imatrix_weights gives them).
+ * row_len is the row length llama-quantize saw: the tensor's declared ne[0].
+ */
+struct qa_quantize_weights {
+	const float *qw;
+	uint64_t row_len;
+	uint64_t n_expert; /* 1 (or 0) for 2-D tensors; rows split evenly between experts */
+};
+
+/*
+ * qa_quantize_tensor with importance weights, as llama-quantize --imatrix
+ * quantizes: the values of w under layout l, laid end to end, are cut into
+ * rows of wt->row_len and quantized with the type's weighted path
+ * (quantize_rows), row r taking expert r / (rows / n_expert)'s weights.
+ * Under out,in that is w's own rows; under another layout it is what an
+ * exporter that wrote that layout under the declared shape would have made.
+ * When wt is NULL or wt->qw is NULL, or ggml ignores weights for the type
+ * (q8_0, f16, ...), this is exactly qa_quantize_tensor.  Errors: those of
+ * qa_quantize_tensor; QA_ERR_UNSUPPORTED when the layout pads rows or the
+ * values do not cut into whole rows of row_len (a multiple of the block),
+ * split evenly between experts; QA_ERR_NOMEM.
+ */
+enum qa_err qa_quantize_tensor_weighted(const float *w, uint64_t in, uint64_t out, uint32_t type,
+                                        enum qa_layout l, const struct qa_quantize_weights *wt,
+                                        unsigned n_threads, void *dst, struct qa_diag *d);
 
 /*
  * Fail with QA_ERR_VALUE ("tensor NAME (GGUF NAME): element I is nan") when

@@ -309,6 +309,11 @@ static uint32_t ffn_down_type(struct plan_state *st, uint32_t type,
 	} else if (ft == FT_Q4_K_S && i < n / 8) {
 		type = QA_TYPE_Q5_K;
 		RULE(e, "ffn_down Q4_K_S layer %lld < %lld/8 -> q5_K", (long long)i, (long long)n);
+	} else if ((ft == FT_Q4_0 || ft == FT_Q5_0) && st->m->has_imatrix && i < n / 8) {
+		/* llama.cpp's guard for the first ffn_down layers, only with an imatrix */
+		type = ft == FT_Q4_0 ? QA_TYPE_Q4_1 : QA_TYPE_Q5_1;
+		RULE(e, "ffn_down %s with imatrix, layer %lld < %lld/8 -> %s",
+		     ft == FT_Q4_0 ? "Q4_0" : "Q5_0", (long long)i, (long long)n, qa_type_name(type));
 	}
 	st->i_ffn_down++;
 	return type;

@@ -9,8 +9,9 @@
  * dense decoders (qwen2, llama, mistral: no experts, not Falcon) and the
  * file types Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S
  * Q4_K_M Q5_K_S Q5_K_M Q6_K, plus llama-quantize --pure, so that an audit
- * can tell which type each tensor of an artifact should have.  No
- * importance matrix and no per-tensor overrides are modelled.
+ * can tell which type each tensor of an artifact should have.  Where the
+ * choice depends on an importance matrix being given, the model shape says
+ * so (has_imatrix); per-tensor overrides are not modelled.
  *
  * Recipes are static table entries: pointers returned here live for the
  * whole program and are never freed.
@@ -79,6 +80,8 @@ struct qa_model_shape {
 	const char *arch;   /* "qwen2", "llama", "mistral" */
 	uint32_t n_layer, n_head, n_head_kv;
 	bool tied;          /* token_embd doubles as output (no output.weight) */
+	bool has_imatrix;   /* llama-quantize was given an importance matrix (changes
+	                     * Q4_0/Q5_0 ffn_down in the first n_layer/8 layers) */
 };
 
 struct qa_plan_entry {

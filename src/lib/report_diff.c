@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "forensics.h"
+#include "manifest.h"
 #include "names.h"
 #include "plot.h"
 #include "tmpfile.h"
@@ -164,18 +165,18 @@ static void evidence_item(struct qa_sb *b, const struct qa_diff_tensor *t)
 	qa_sb_putc(b, ')');
 }
 
-/* The importance matrix the artifact declares, as one sentence. */
-static void imatrix_sentence(struct qa_sb *b, const struct qa_diff_result *r, bool md)
+/* The importance matrix the artifact declares (without --imatrix), as one sentence. */
+static void declared_sentence(struct qa_sb *b, const struct qa_diff_result *r, bool md)
 {
-	const struct qa_imatrix_decl *m = &r->imatrix_decl;
-	if (!m->present)
+	const struct qa_diff_imatrix_keys *m = &r->declared_imatrix;
+	if (!m->declared || r->imatrix.given)
 		return;
 	qa_sb_puts(b, " Importance matrix: the artifact declares ");
-	if (m->has_file)
+	if (m->file)
 		qa_sb_name(b, md, m->file);
 	else
 		qa_sb_puts(b, "one (no file name)");
-	if (m->has_dataset) {
+	if (m->dataset) {
 		qa_sb_puts(b, " (dataset ");
 		qa_sb_name(b, md, m->dataset);
 		qa_sb_putc(b, ')');
@@ -194,6 +195,29 @@ static void imatrix_sentence(struct qa_sb *b, const struct qa_diff_result *r, bo
 	qa_sb_puts(b, ". Re-run with --imatrix and that file to verify those tensors byte for byte.");
 }
 
+/* --imatrix: which matrix weighted the re-quantization, and how many tensors it touched. */
+static void imatrix_sentence(struct qa_sb *b, bool md, const struct qa_diff_result *r)
+{
+	const struct qa_diff_imatrix_given *g = &r->imatrix;
+	char hex[65];
+	if (!g->given)
+		return;
+	qa_manifest_hex(g->sha256, hex);
+	hex[16] = '\0';
+	qa_sb_puts(b, " Importance matrix: ");
+	qa_sb_name(b, md, g->path);
+	qa_sb_printf(b, " (%s, ", qa_imatrix_format_name(g->format));
+	if (g->dataset) {
+		qa_sb_puts(b, "dataset ");
+		qa_sb_name(b, md, g->dataset);
+		qa_sb_puts(b, ", ");
+	}
+	qa_sb_printf(b, "%llu %s, SHA-256 %s...): %zu %s re-quantized with its weights, as llama-quantize "
+	             "--imatrix does; the others without.", (unsigned long long)g->entries,
+	             qa_report_plural(g->entries, "entry", "entries"), hex, g->weighted_tensors,
+	             qa_report_plural(g->weighted_tensors, "tensor was", "tensors were"));
+}
+
 static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool md)
 {
 	size_t n = r->n, same = r->counts[QA_VERDICT_IDENTICAL];
@@ -201,8 +225,9 @@ static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool m
 	if (n == 0) {
 		qa_sb_puts(b, "PASS: nothing to compare: the artifact and the reference have no tensors.");
 	} else if (r->pass) {
-		qa_sb_printf(b, "PASS: all %zu %s byte-identical to ggml's reference quantization of the reference "
-		          "(the SHA-256 of every 256-element block matches).", n, qa_report_plural(n, "tensor is", "tensors are"));
+		qa_sb_printf(b, "PASS: all %zu %s byte-identical to ggml's %s of the reference "
+		          "(the SHA-256 of every 256-element block matches).", n, qa_report_plural(n, "tensor is", "tensors are"),
+		          r->imatrix.given ? "quantization" : "reference quantization");
 	} else {
 		qa_sb_puts(b, findings ? "FAIL:" : "NOT VERIFIED:");
 		bool first = true;
@@ -246,7 +271,7 @@ static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool m
 		else
 			qa_sb_puts(b, " No tensor is byte-identical to ggml's reference quantization.");
 	}
-	imatrix_sentence(b, r, md);
+	declared_sentence(b, r, md);
 	if (r->different_quantizer) {
 		qa_sb_printf(b, " Inference: %s %zu quantized %s that %s in most blocks, with %s within 25%% of "
 		          "ggml's own re-quantization (RMSE ratio min ", r->quantizer_n == 1 ? "the" : "all",
@@ -283,6 +308,7 @@ static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool m
 			qa_sb_puts(b, "): damage or a worse quantizer, not a different rounding.");
 		}
 	}
+	imatrix_sentence(b, md, r);
 	recipe_sentence(b, md, r);
 }
 
@@ -721,15 +747,29 @@ static void diff_inputs(struct qa_sb *b, const struct qa_diff_result *r)
 	else
 		qa_sb_puts(b, "general.file_type: not set.");
 	qa_sb_printf(b, " Tensors audited: %zu.\n\n", r->n);
-	const struct qa_imatrix_decl *m = &r->imatrix_decl;
-	if (m->present) {
+	const struct qa_diff_imatrix_given *g = &r->imatrix;
+	if (g->given) {
+		qa_sb_puts(b, "Importance matrix given (--imatrix): ");
+		qa_sb_code(b, g->path);
+		qa_sb_printf(b, " (%s), dataset ", qa_imatrix_format_name(g->format));
+		if (g->dataset)
+			qa_sb_code(b, g->dataset);
+		else
+			qa_sb_puts(b, "-");
+		qa_sb_printf(b, ", %llu entries, SHA-256 ", (unsigned long long)g->entries);
+		qa_sb_hex(b, g->sha256, QA_SHA256_LEN);
+		qa_sb_printf(b, "; %zu %s re-quantized with its weights.\n\n", g->weighted_tensors,
+		             qa_report_plural(g->weighted_tensors, "tensor was", "tensors were"));
+	}
+	const struct qa_diff_imatrix_keys *m = &r->declared_imatrix;
+	if (m->declared) {
 		qa_sb_puts(b, "Importance matrix declared by the artifact (quantize.imatrix.*): file ");
-		if (m->has_file)
+		if (m->file)
 			qa_sb_code(b, m->file);
 		else
 			qa_sb_puts(b, "-");
 		qa_sb_puts(b, ", dataset ");
-		if (m->has_dataset)
+		if (m->dataset)
 			qa_sb_code(b, m->dataset);
 		else
 			qa_sb_puts(b, "-");

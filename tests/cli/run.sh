@@ -203,5 +203,39 @@ t synth-quantize-dry 0 quantize "$TMP/synth" --recipe Q4_K_M --dry-run
 t synth-bad-heads 2 synth --arch qwen2 --hidden 250 --intermediate 512 --heads 4 --kv-heads 3 --vocab 300 -o "$TMP/s2.safetensors"
 t synth-missing 2 synth --arch qwen2 --hidden 256 -o "$TMP/s3.safetensors"
 
+# ---------------------------------------------------------------- imatrix
+# Source of truth: every quantized tensor of fixtures/imatrix/mini.*.gguf was written by the real
+# llama-quantize (fixtures/imatrix/make-fixtures.py names the artifact of ../shared/oracle/real each
+# one was cut from, and with which matrix it was made), so "identical" below is agreement with
+# llama-quantize --imatrix itself.  Warnings and error lines are this tool's contract.
+IM=fixtures/imatrix
+IMG=$IM/real-qwen2.imatrix.gguf
+t imatrix-diff-A 0 diff --imatrix $IMG $IM/mini.safetensors $IM/mini.A.gguf
+t imatrix-diff-B 0 diff --imatrix $IMG $IM/mini.safetensors $IM/mini.B.gguf -j 2
+t imatrix-diff-B-json 0 diff --imatrix $IMG $IM/mini.safetensors $IM/mini.B.gguf --json -j 1
+# blk.0.* made with the legacy .dat, blk.1.* without a matrix (partial.dat has no entry for them);
+# the artifact declares the full matrix (15 entries), hence the warning
+t imatrix-diff-dat 0 diff --imatrix $IM/partial.dat $IM/mini.safetensors $IM/mini.C.gguf
+# the wrong matrix for blk.1.*, and no matrix at all: the weighted tensors cannot match (exit only)
+t imatrix-diff-wrong 1 diff --imatrix $IM/real-qwen2.imatrix.dat $IM/mini.safetensors $IM/mini.C.gguf
+t imatrix-diff-without 1 diff $IM/mini.safetensors $IM/mini.A.gguf
+t imatrix-diff-unmatched 1 diff --imatrix tests/data/imatrix/unmatched.gguf $IM/mini.safetensors $IM/mini.A.gguf
+t imatrix-diff-bad-length 3 diff --imatrix tests/data/imatrix/bad-length.gguf $IM/mini.safetensors $IM/mini.A.gguf
+t imatrix-diff-missing 4 diff --imatrix no/such/imatrix.gguf $IM/mini.safetensors $IM/mini.A.gguf
+for f in tests/data/imatrix/bad-*; do
+	one_line "imatrix-$(basename "$f")" 3 diff --imatrix "$f" $IM/mini.safetensors $IM/mini.A.gguf
+done
+one_line imatrix-quantize-bad 3 quantize $IM/mini.safetensors --type q4_K --imatrix tests/data/imatrix/bad-nan.dat -o "$TMP/x.gguf"
+one_line imatrix-swap-bad 3 shape-swap $IM/mini.safetensors --imatrix tests/data/imatrix/bad-length.gguf
+t imatrix-quantize 0 quantize $IM/mini.safetensors --type q4_K --imatrix $IMG -o "$TMP/im.gguf"
+t imatrix-quantize-inspect 0 inspect "$TMP/im.gguf"
+t imatrix-quantize-diff 0 diff --imatrix $IMG $IM/mini.safetensors "$TMP/im.gguf"
+# blk.0.attn_k.weight of mini.B.gguf is q4_K from llama-quantize --imatrix: the same bytes
+a=$("$bin" hash --format gguf-hash "$TMP/im.gguf" | grep 'blk\.0\.attn_k\.weight' | cut -d' ' -f1)
+b=$("$bin" hash --format gguf-hash $IM/mini.B.gguf | grep 'blk\.0\.attn_k\.weight' | cut -d' ' -f1)
+if [ -n "$a" ] && [ "$a" = "$b" ]; then pass=$((pass + 1)); echo "ok    imatrix-quantize-bytes"
+else fail=$((fail + 1)); echo "FAIL  imatrix-quantize-bytes: '$a' vs '$b'"; fi
+t imatrix-swap-json 1 shape-swap $IM/mini.safetensors --type q4_K --imatrix $IMG --json
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

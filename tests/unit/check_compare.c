@@ -36,7 +36,7 @@ static struct qa_diff_result *diff(const char *ref, const char *art)
 	struct qa_diff_result *r = NULL;
 	const char *culprit;
 	struct qa_diag d;
-	enum qa_err e = qa_diff_run(ref, art, 0, &r, &culprit, &d);
+	enum qa_err e = qa_diff_run(ref, art, NULL, &r, &culprit, &d);
 	ck_assert_msg(e == QA_OK, "diff failed: %s", d.msg);
 	return r;
 }
@@ -116,7 +116,7 @@ START_TEST(layout_swap)
 END_TEST
 
 /* Copy the corrupt fixture with edits: drop `drop`, add an extra tensor,
- * retype `retype` to iq4_xs, reshape `reshape`. */
+ * retype `retype` to q8_1 (a type no quantizer writes), reshape `reshape`. */
 static void write_variant(const char *out, const char *drop, bool extra, const char *retype,
                           const char *reshape)
 {
@@ -139,7 +139,7 @@ static void write_variant(const char *out, const char *drop, bool extra, const c
 		if (drop && strcmp(t->name, drop) == 0)
 			continue;
 		if (retype && strcmp(t->name, retype) == 0)
-			type = QA_TYPE_IQ4_XS;
+			type = QA_TYPE_Q8_1;
 		if (reshape && strcmp(t->name, reshape) == 0) {
 			ne[0] = t->ne[1];
 			ne[1] = t->ne[0];
@@ -162,7 +162,7 @@ static void write_variant(const char *out, const char *drop, bool extra, const c
 		ck_assert_int_eq(qa_gguf_tensor_view(g, t, &p, NULL), QA_OK);
 		if (retype && strcmp(t->name, retype) == 0) {
 			uint64_t n;
-			ck_assert(qa_type_nbytes(qa_type_get(QA_TYPE_IQ4_XS), t->n_elems, &n));
+			ck_assert(qa_type_nbytes(qa_type_get(QA_TYPE_Q8_1), t->n_elems, &n));
 			ck_assert_int_eq(qa_gguf_writer_write(w, zeros, (size_t)n, NULL), QA_OK);
 		} else {
 			ck_assert_int_eq(qa_gguf_writer_write(w, p, (size_t)t->nbytes, NULL), QA_OK);
@@ -206,7 +206,9 @@ END_TEST
 START_TEST(shape_swap_prediction)
 {
 	struct qa_swap_result *r;
-	ck_assert_int_eq(qa_swap_run(tu_path(REF), QA_TYPE_Q4_K, (unsigned)_i + 1, &r, NULL), QA_OK);
+	struct qa_swap_opts so = { .n_threads = (unsigned)_i + 1 };
+	const char *culprit;
+	ck_assert_int_eq(qa_swap_run(tu_path(REF), QA_TYPE_Q4_K, &so, &r, &culprit, NULL), QA_OK);
 	ck_assert_uint_eq(r->n, 2 * 7 + 2); /* 7 weights per layer, embeddings, output */
 	ck_assert_uint_eq(r->n_mispredicted, 0);
 	for (size_t i = 0; i < r->n; i++) {
@@ -240,7 +242,8 @@ START_TEST(shape_swap_ffn_down_excess)
 	ck_assert_int_eq(tu_write_st(path, &t, 1), 0);
 	free(w);
 	struct qa_swap_result *r;
-	ck_assert_int_eq(qa_swap_run(path, QA_TYPE_Q4_K, 0, &r, NULL), QA_OK);
+	const char *culprit;
+	ck_assert_int_eq(qa_swap_run(path, QA_TYPE_Q4_K, NULL, &r, &culprit, NULL), QA_OK);
 	ck_assert_uint_eq(r->n, 1);
 	ck_assert_uint_eq(r->tensors[0].in, 4864);
 	ck_assert_uint_eq(r->tensors[0].out, 896);
@@ -266,10 +269,10 @@ START_TEST(error_paths)
 	struct qa_diff_result *r = NULL;
 	const char *culprit = NULL;
 	struct qa_diag d;
-	ck_assert_int_eq(qa_diff_run(tu_path(REF), bad, 0, &r, &culprit, &d), QA_ERR_FORMAT);
+	ck_assert_int_eq(qa_diff_run(tu_path(REF), bad, NULL, &r, &culprit, &d), QA_ERR_FORMAT);
 	ck_assert_str_eq(culprit, bad);
 	ck_assert_ptr_null(r);
-	ck_assert_int_eq(qa_diff_run(bad, tu_path(CORRUPT), 0, &r, &culprit, &d), QA_ERR_FORMAT);
+	ck_assert_int_eq(qa_diff_run(bad, tu_path(CORRUPT), NULL, &r, &culprit, &d), QA_ERR_FORMAT);
 	ck_assert_str_eq(culprit, bad);
 
 	float w[256];
@@ -282,9 +285,9 @@ START_TEST(error_paths)
 	snprintf(ref, sizeof ref, "%s/nan.safetensors", dir);
 	ck_assert_int_eq(tu_write_st(ref, &t, 1), 0);
 	struct qa_swap_result *s = NULL;
-	ck_assert_int_eq(qa_swap_run(ref, QA_TYPE_Q4_K, 0, &s, &d), QA_ERR_VALUE);
+	ck_assert_int_eq(qa_swap_run(ref, QA_TYPE_Q4_K, NULL, &s, &culprit, &d), QA_ERR_VALUE);
 	ck_assert_ptr_nonnull(strstr(d.msg, "element 77"));
-	ck_assert_int_eq(qa_swap_run(ref, QA_TYPE_Q8_K, 0, &s, &d), QA_ERR_USAGE);
+	ck_assert_int_eq(qa_swap_run(ref, QA_TYPE_Q8_K, NULL, &s, &culprit, &d), QA_ERR_USAGE);
 }
 END_TEST
 

@@ -45,7 +45,10 @@ static struct qa_diff_result *diff(const char *ref, const char *art)
 	struct qa_diff_result *r = NULL;
 	const char *culprit;
 	struct qa_diag d;
-	enum qa_err e = qa_diff_run(tu_path(ref), tu_path(art), 2, &r, &culprit, &d);
+	struct qa_diff_opts o;
+	memset(&o, 0, sizeof o);
+	o.n_threads = 2;
+	enum qa_err e = qa_diff_run(tu_path(ref), tu_path(art), &o, &r, &culprit, &d);
 	ck_assert_msg(e == QA_OK, "diff failed: %s", d.msg);
 	return r;
 }
@@ -55,11 +58,11 @@ static struct qa_diff_result *diff(const char *ref, const char *art)
 START_TEST(imatrix_artifact_without_matrix)
 {
 	struct qa_diff_result *r = diff(REAL_REF, REAL_IMATRIX);
-	ck_assert(r->imatrix_decl.present);
-	ck_assert_str_eq(r->imatrix_decl.file, "real-qwen2.imatrix.gguf");
-	ck_assert_str_eq(r->imatrix_decl.dataset, "synthetic-seed-4");
-	ck_assert(r->imatrix_decl.has_entries && r->imatrix_decl.entries == 15);
-	ck_assert(r->imatrix_decl.has_chunks && r->imatrix_decl.chunks == 100);
+	ck_assert(r->declared_imatrix.declared);
+	ck_assert_str_eq(r->declared_imatrix.file, "real-qwen2.imatrix.gguf");
+	ck_assert_str_eq(r->declared_imatrix.dataset, "synthetic-seed-4");
+	ck_assert(r->declared_imatrix.has_entries && r->declared_imatrix.entries == 15);
+	ck_assert(r->declared_imatrix.has_chunks && r->declared_imatrix.chunks == 100);
 	const struct qa_diff_tensor *v = find(r, "blk.0.attn_v.weight");
 	ck_assert_int_eq(v->verdict, QA_VERDICT_IMATRIX);
 	ck_assert_int_eq(v->evidence, QA_EVIDENCE_NONE);
@@ -81,7 +84,7 @@ END_TEST
 START_TEST(other_quantizer)
 {
 	struct qa_diff_result *r = diff(REAL_REF, REAL_OTHER);
-	ck_assert(!r->imatrix_decl.present);
+	ck_assert(!r->declared_imatrix.declared);
 	ck_assert_int_eq(find(r, "blk.0.attn_v.weight")->verdict, QA_VERDICT_DIVERGENT);
 	const struct qa_diff_tensor *t = find(r, "blk.1.ffn_down.weight");
 	ck_assert_int_eq(t->verdict, QA_VERDICT_TRANSPOSED);
@@ -102,7 +105,7 @@ START_TEST(corrupt_block_stays_divergent)
 		{ MICRO_REF, MICRO_CORRUPT, "blk.1.ffn_up.weight", 171, false },
 	};
 	struct qa_diff_result *r = diff(c[_i].ref, c[_i].art);
-	ck_assert(r->imatrix_decl.present == c[_i].keys);
+	ck_assert(r->declared_imatrix.declared == c[_i].keys);
 	const struct qa_diff_tensor *t = find(r, c[_i].tensor);
 	ck_assert_int_eq(t->verdict, QA_VERDICT_DIVERGENT);
 	ck_assert_uint_eq(t->divergent_blocks, 1);
@@ -226,7 +229,7 @@ START_TEST(classify_rules)
 	t[3].n_dims = 1;                /* not a matrix */
 	r.tensors = t;
 	r.n = 4;
-	r.imatrix_decl.present = _i == 1;
+	r.declared_imatrix.declared = _i == 1;
 	qa_forensics_classify(&r);
 	ck_assert_int_eq(t[0].verdict, _i == 1 ? QA_VERDICT_IMATRIX : QA_VERDICT_DIVERGENT);
 	ck_assert_int_eq(t[1].verdict, QA_VERDICT_DIVERGENT);
@@ -239,7 +242,7 @@ START_TEST(classify_rules)
 	t[2].divergent_blocks = 51;
 	for (int k = 0; k < 4; k++)
 		t[k].verdict = QA_VERDICT_DIVERGENT;
-	r.imatrix_decl.present = false;
+	r.declared_imatrix.declared = false;
 	qa_forensics_classify(&r);
 	ck_assert(r.different_quantizer);
 	ck_assert_uint_eq(r.quantizer_n, 4);
@@ -256,7 +259,7 @@ START_TEST(recipe_compare_self)
 	struct qa_diff_result *r = diff(MICRO_REF, MICRO_CORRUPT);
 	const struct qa_recipe *rs[2] = { qa_recipe_by_name("Q4_K_M"), qa_recipe_by_name("Q8_0") };
 	struct qa_diag d;
-	ck_assert_int_eq(qa_forensics_recipe_compare(tu_path(MICRO_REF), r, rs, 2, 2, &d), QA_OK);
+	ck_assert_int_eq(qa_forensics_recipe_compare(tu_path(MICRO_REF), r, rs, 2, NULL, 2, &d), QA_OK);
 	const struct qa_recipe_cmp *c = r->recipe_cmp;
 	ck_assert_ptr_nonnull(c);
 	ck_assert_uint_eq(c->n_recipes, 2);

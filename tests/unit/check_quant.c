@@ -331,6 +331,98 @@ START_TEST(paths_agree)
 }
 END_TEST
 
+/*
+ * core: the importance-weighted paths against ggml.  The digests in
+ * fixtures/imatrix/weighted.sha256 are of ggml_quantize_chunk(TYPE, input,
+ * out, 0, 256, 512, weights) computed by ggml itself (libggml-base 0.23.0,
+ * built by ../shared/tools/build-llama-cpp), on fixtures/vectors/input.f32
+ * cut into 256 rows of 512 with fixtures/imatrix/weights-512.f32 (seeded
+ * lognormal weights, every 97th from column 5 zero).  q8_0 ignores weights.
+ */
+static const char *const weighted_types[] = {
+	"q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl",
+};
+#define N_WEIGHTED (int)(sizeof weighted_types / sizeof weighted_types[0])
+#define W_ROW 512
+
+static void weighted_digest(const char *type, char hex[65])
+{
+	size_t len;
+	char *text = tu_slurp(tu_path("fixtures/imatrix/weighted.sha256"), &len);
+	char want[64];
+	ck_assert_ptr_nonnull(text);
+	snprintf(want, sizeof want, "  %s.weighted.bin", type);
+	hex[0] = '\0';
+	for (char *line = text; line < text + len;) {
+		char *nl = memchr(line, '\n', (size_t)(text + len - line));
+		size_t n = nl ? (size_t)(nl - line) : (size_t)(text + len - line);
+		if (n == 64 + strlen(want) && strncmp(line + 64, want, strlen(want)) == 0) {
+			memcpy(hex, line, 64);
+			hex[64] = '\0';
+		}
+		line += n + 1;
+	}
+	free(text);
+	ck_assert_msg(hex[0], "no weighted digest for %s", type);
+}
+
+/* Quantize rows with the type's weighted path, or its plain one when it has none. */
+static void quantize_rows_any(const struct qa_quant_ops *ops, const float *src, uint8_t *dst,
+                              size_t nrow, size_t n_per_row, const float *qw)
+{
+	if (ops->quantize_rows)
+		ops->quantize_rows(src, dst, nrow, n_per_row, qw);
+	else
+		ops->quantize(src, dst, nrow * n_per_row);
+}
+
+START_TEST(oracle_weighted)
+{
+	const struct qa_type_info *t = qa_type_by_name(weighted_types[_i]);
+	ck_assert_ptr_nonnull(t);
+	const struct qa_quant_ops *ops = qa_quant_ops(t->id);
+	size_t len;
+	float *qw = tu_slurp(tu_path("fixtures/imatrix/weights-512.f32"), &len);
+	ck_assert_ptr_nonnull(qw);
+	ck_assert_uint_eq(len, W_ROW * sizeof(float));
+	/* q8_0 is the one type here whose ggml quantizer ignores weights */
+	ck_assert_int_eq(ops->quantize_rows == NULL, t->id == QA_TYPE_Q8_0);
+	ck_assert(!ops->requires_imatrix);
+	uint64_t nbytes;
+	ck_assert(qa_type_nbytes(t, N_INPUT, &nbytes));
+	uint8_t *got = malloc(nbytes), dig[32];
+	quantize_rows_any(ops, input, got, N_INPUT / W_ROW, W_ROW, qw);
+	char hex[65], want[65];
+	ck_assert_int_eq(qa_sha256(got, (size_t)nbytes, dig, NULL), QA_OK);
+	hexof(dig, hex);
+	weighted_digest(t->name, want);
+	ck_assert_msg(strcmp(hex, want) == 0, "%s: weighted bytes differ from ggml's", t->name);
+
+	/* limits: rows are independent; one row at a time gives the same bytes */
+	uint8_t *one = malloc(nbytes);
+	size_t row_bytes = (size_t)nbytes / (N_INPUT / W_ROW);
+	for (size_t r = 0; r < N_INPUT / W_ROW; r++)
+		quantize_rows_any(ops, input + r * W_ROW, one + r * row_bytes, 1, W_ROW, qw);
+	ck_assert_mem_eq(one, got, (size_t)nbytes);
+
+	/* without weights the weighted entry point is ggml's reference path */
+	quantize_rows_any(ops, input, one, N_INPUT / W_ROW, W_ROW, NULL);
+	char rel[128];
+	snprintf(rel, sizeof rel, "fixtures/vectors/%s.bin", t->name);
+	uint8_t *ref = tu_slurp(tu_path(rel), &len);
+	ck_assert_ptr_nonnull(ref);
+	ck_assert_uint_eq(len, nbytes);
+	ck_assert_mem_eq(one, ref, (size_t)nbytes);
+	/* and importance weights change the result, except for q8_0 */
+	if (t->id != QA_TYPE_Q8_0)
+		ck_assert(memcmp(got, ref, (size_t)nbytes) != 0);
+	free(ref);
+	free(one);
+	free(got);
+	free(qw);
+}
+END_TEST
+
 /* limits: f32 is an exact little-endian passthrough. */
 START_TEST(f32_passthrough)
 {
@@ -416,6 +508,7 @@ static Suite *quant_suite(void)
 	tcase_add_unchecked_fixture(core, load_input, free_input);
 	tcase_add_loop_test(core, oracle_quantize, 0, N_ORACLE);
 	tcase_add_loop_test(core, oracle_dequantize, 0, N_ORACLE);
+	tcase_add_loop_test(core, oracle_weighted, 0, N_WEIGHTED);
 	suite_add_tcase(s, core);
 	TCase *limits = tcase_create("limits");
 	tcase_add_unchecked_fixture(limits, load_input, free_input);

@@ -1,0 +1,41 @@
+/*
+ * quant_fit.h - the group fits that several quantizer families share
+ * (internal to the quant_*.c files; not part of the library's interface).
+ *
+ * Each reproduces one of ggml's helpers float for float (same operation
+ * order, same int/float conversions; build with -ffp-contract=off), so a
+ * caller that feeds it the same inputs gets the same levels and scale as
+ * ggml's quantizer.  All arrays are borrowed for the call.
+ */
+#ifndef QA_QUANT_FIT_H
+#define QA_QUANT_FIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * Affine fit of a group of n <= 32 values x with weights w: levels q in
+ * [0, nmax], *neg_min receives -m, returns the scale s with x ~ s*q + m.
+ * ggml's make_qkx2_quants, which is also make_qkx3_quants when weights are
+ * given.
+ */
+float qa_quant_fit_affine(int n, int nmax, const float *x, const float *w,
+                          uint8_t *q, float *neg_min, float rmin, float rdelta,
+                          int nstep, bool abs_err);
+
+/*
+ * Symmetric fit of n values: levels offset by +nmax in [0, 2*nmax-1] to q,
+ * returns the scale; weights qw[i], or x[i]^2 when qw is NULL.  ggml's
+ * make_qx_quants(n, nmax, x, q, 1, qw).
+ */
+float qa_quant_fit_symmetric(int n, int nmax, const float *x, int8_t *q, const float *qw);
+
+/*
+ * Fit of n non-negative values (the group scales or minimums of a
+ * super-block) to levels in [0, nmax] with weights qw (not NULL): returns
+ * the super-block factor, levels to q (stored as ggml stores them, in a
+ * byte).  ggml's make_qp_quants.
+ */
+float qa_quant_fit_positive(int n, int nmax, const float *x, uint8_t *q, const float *qw);
+
+#endif
