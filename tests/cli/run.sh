@@ -178,6 +178,8 @@ t_file diff-fx-report.md "$TMP/fx.md"
 # the corrupt artifact is ggml's Q4_K_M but for one block: ratio 1.000 against Q4_K_M except ffn_up
 t diff-fx-compare-recipe 1 diff $REF $CORRUPT --compare-recipe Q4_K_M,Q8_0 -j 1
 t diff-fx-compare-recipe-bad 2 diff $REF $CORRUPT --compare-recipe Q4_K_M,Q9_X
+# with the matrix llama-quantize used, the real piece's transposed tensor is found by bytes
+t diff-fx-imatrix-given 1 diff --imatrix fixtures/imatrix/real-qwen2.imatrix.gguf $FX/real/model.safetensors $FX/real/imatrix.transposed.gguf -j 1
 
 # ---------------------------------------------------------------- recipe-check (usage; the numbers: check_recipecheck)
 t recipe-check-help 0 recipe-check --help
