@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "reproduce.h"
 #include "compare.h"
 #include "forensics.h"
 #include "imatrix.h"
@@ -124,20 +125,17 @@ static void warn_imatrix(const struct qa_diff_result *r)
 
 int cmd_diff(int argc, char **argv)
 {
-	enum { O_JSON = 256, O_REPORT, O_ID, O_TITLE, O_PLOT, O_IMATRIX, O_CMP };
+	enum { O_REPORT = 256, O_ID, O_TITLE, O_PLOT, O_IMATRIX, O_CMP };
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, O_JSON },
 		{ "report", required_argument, NULL, O_REPORT },
 		{ "id", required_argument, NULL, O_ID },
 		{ "title", required_argument, NULL, O_TITLE },
 		{ "plot-format", required_argument, NULL, O_PLOT },
 		{ "imatrix", required_argument, NULL, O_IMATRIX },
 		{ "compare-recipe", required_argument, NULL, O_CMP },
-		{ "threads", required_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_JSON, CLI_OPTION_THREADS, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
-	bool as_json = false;
+	struct cli_common co = CLI_COMMON_INIT("diff", usage, help);
 	const struct qa_recipe *cmp[QA_FX_MAX_RECIPES];
 	size_t n_cmp = 0;
 	struct qa_diff_opts dopts;
@@ -147,11 +145,9 @@ int cmd_diff(int argc, char **argv)
 	memset(&ro, 0, sizeof ro);
 	memset(&dopts, 0, sizeof dopts);
 	ro.plot_format = "png";
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(&co, argc, argv, "j:h", opts)) != -1) {
 		switch (c) {
-		case O_JSON: as_json = true; break;
+		case CLI_GETOPT_EXIT: return co.status;
 		case O_REPORT: ro.path = optarg; break;
 		case O_ID: ro.id = optarg; break;
 		case O_TITLE: ro.title = optarg; break;
@@ -167,20 +163,19 @@ int cmd_diff(int argc, char **argv)
 				return cli_usage_error("diff", usage, "%s", pd.msg);
 			break;
 		}
-		case 'j':
-			if (!cli_parse_threads(optarg, &dopts.n_threads))
-				return cli_usage_error("diff", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
-			break;
-		case 'h': help(); return QA_EXIT_OK;
-		default:
-			return cli_usage_error("diff", usage, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
+	bool as_json = co.json;
+	dopts.n_threads = co.threads;
 	if (argc - optind != 2)
 		return cli_usage_error("diff", usage, argc - optind > 2 ? "too many arguments" : "need REF and ARTIFACT");
 	if ((ro.id || ro.title) && !ro.path)
 		return cli_usage_error("diff", usage, "--id and --title need --report");
 	const char *ref = argv[optind], *art = argv[optind + 1];
+	const char *inputs[] = { ref, art, dopts.imatrix_path };
+	int crc = cli_check_output(&co, ro.path, inputs, 3);
+	if (crc)
+		return crc;
 	struct qa_diff_result *r;
 	const char *culprit = ref;
 	struct qa_diag d;
@@ -202,6 +197,16 @@ int cmd_diff(int argc, char **argv)
 	}
 	qa_imatrix_free(im);
 	rc = r->pass ? QA_EXIT_OK : QA_EXIT_FINDING;
+	/* the metadata audit (reproduce.h) */
+	struct qa_reproduce_kv *meta = NULL;
+	size_t n_meta = 0;
+	if (qa_metadata_audit(ref, art, &meta, &n_meta, &d)) {
+		qa_diff_free(r);
+		return cli_fail(art, &d);
+	}
+	for (size_t i = 0; i < n_meta; i++)
+		if (meta[i].finding)
+			rc = QA_EXIT_FINDING;
 	if (ro.path) {
 		ro.argc = argc;
 		ro.argv = (const char *const *)argv;
@@ -214,14 +219,22 @@ int cmd_diff(int argc, char **argv)
 		fprintf(stderr, "quantaudit: report written to %s%s\n", ro.path, where);
 	}
 	if (as_json) {
-		int jr = cli_json_print(qa_diff_to_json(r));
+		json_t *j = qa_diff_to_json(r);
+		json_object_set_new(j, "metadata", qa_reproduce_kv_json(meta, n_meta));
+		int jr = cli_json_print(j);
 		if (jr)
 			rc = jr;
 	} else {
 		print_human(r);
-		if (fflush(stdout) != 0)
+		for (size_t i = 0; i < n_meta; i++)
+			printf("%s %s: expected %s, artifact %s\n",
+			       meta[i].finding ? "METADATA FINDING:" : "metadata:", meta[i].key,
+			       meta[i].expected ? meta[i].expected : "(absent)",
+			       meta[i].actual ? meta[i].actual : "(absent)");
+		if (cli_flush() != 0)
 			rc = QA_EXIT_IO;
 	}
+	qa_reproduce_kv_free(meta, n_meta);
 	qa_diff_free(r);
 	return rc;
 }
