@@ -89,6 +89,7 @@ struct cli_common {
  */
 int cli_getopt(struct cli_common *co, int argc, char **argv, const char *shortopts,
                const struct option *opts);
+int cmd_recipe_check(int argc, char **argv);
 
 /*
  * Print d as "quantaudit: FILE: offset N: reason" (without the offset part

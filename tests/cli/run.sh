@@ -168,6 +168,32 @@ t diff-id-without-report 2 diff $REF $CORRUPT --id X
 QUANTAUDIT_GNUPLOT=/nonexistent/gnuplot t diff-report 1 diff $REF $CORRUPT --report "$TMP/report.md" --id AUDIT-TEST-001 --title "CLI test" --plot-format svg
 t_file diff-report.md "$TMP/report.md"
 
+# ---------------------------------------------------------------- diff forensics
+# fixtures/forensics/make.py states what each artifact holds: pieces of what the real llama-quantize
+# wrote with an importance matrix (blk.1.ffn_down.weight from W transposed), the same without the
+# quantize.imatrix.* keys, one flipped block under those keys, and a llama checkpoint quantized without
+# the rotary q/k permutation, from the same weights and from moved ones.  The goldens hold the verdicts
+# those facts imply: imatrix, transposed by error, divergent, unpermuted by bytes and by error.
+FX=fixtures/forensics
+t diff-fx-imatrix 1 diff $FX/real/model.safetensors $FX/real/imatrix.transposed.gguf -j 1
+t diff-fx-other-json 1 diff $FX/real/model.safetensors $FX/real/other-quantizer.transposed.gguf --json -j 1
+t diff-fx-corrupt 1 diff $FX/real/model.safetensors $FX/real/corrupt-block.gguf -j 1
+t diff-fx-unpermuted 1 diff $FX/llama/model.safetensors $FX/llama/unpermuted.q4_0.gguf -j 1
+t diff-fx-unpermuted-other 1 diff $FX/llama/model.safetensors $FX/llama/unpermuted-other.q4_0.gguf -j 1
+QUANTAUDIT_GNUPLOT=/nonexistent/gnuplot t diff-fx-report 1 diff $FX/real/model.safetensors $FX/real/imatrix.transposed.gguf --report "$TMP/fx.md" --id AUDIT-TEST-002 --title "CLI test: forensics" --plot-format svg
+t_file diff-fx-report.md "$TMP/fx.md"
+# the corrupt artifact is ggml's Q4_K_M but for one block: ratio 1.000 against Q4_K_M except ffn_up
+t diff-fx-compare-recipe 1 diff $REF $CORRUPT --compare-recipe Q4_K_M,Q8_0 -j 1
+t diff-fx-compare-recipe-bad 2 diff $REF $CORRUPT --compare-recipe Q4_K_M,Q9_X
+# with the matrix llama-quantize used, the real piece's transposed tensor is found by bytes
+t diff-fx-imatrix-given 1 diff --imatrix fixtures/imatrix/real-qwen2.imatrix.gguf $FX/real/model.safetensors $FX/real/imatrix.transposed.gguf -j 1
+
+# ---------------------------------------------------------------- recipe-check (usage; the numbers: check_recipecheck)
+t recipe-check-help 0 recipe-check --help
+t recipe-check-no-report 2 recipe-check $REF
+t recipe-check-bad-recipe 2 recipe-check $REF --recipe Q4_K_Z --report "$TMP/rc.md"
+t recipe-check-too-many-measured 2 recipe-check $REF --measure-layers 3 --report "$TMP/rc.md"
+
 # ---------------------------------------------------------------- shape-swap
 t swap-help 0 shape-swap --help
 t swap-micro 1 shape-swap $REF
@@ -201,6 +227,7 @@ t imatrix-diff-B-json 0 diff --imatrix $IMG $IM/mini.safetensors $IM/mini.B.gguf
 t imatrix-diff-dat 0 diff --imatrix $IM/partial.dat $IM/mini.safetensors $IM/mini.C.gguf
 # the wrong matrix for blk.1.*, and no matrix at all: the weighted tensors cannot match (exit only)
 t imatrix-diff-wrong 1 diff --imatrix $IM/real-qwen2.imatrix.dat $IM/mini.safetensors $IM/mini.C.gguf
+# without the matrix, mini.A's weighted tensors (it declares quantize.imatrix.*) get the imatrix verdict
 t imatrix-diff-without 1 diff $IM/mini.safetensors $IM/mini.A.gguf
 t imatrix-diff-unmatched 1 diff --imatrix tests/data/imatrix/unmatched.gguf $IM/mini.safetensors $IM/mini.A.gguf
 t imatrix-diff-bad-length 3 diff --imatrix tests/data/imatrix/bad-length.gguf $IM/mini.safetensors $IM/mini.A.gguf
