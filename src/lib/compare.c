@@ -224,7 +224,8 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 	const void *abytes;
 	enum qa_err e = QA_OK;
 
-	if (!ops || !ops->quantize || !ops->dequantize || rt->src_type == QA_TYPE_COUNT) {
+	if (!ops || (!ops->quantize && !ops->quantize_rows) || !ops->dequantize ||
+	    rt->src_type == QA_TYPE_COUNT) {
 		dt->verdict = QA_VERDICT_UNSUPPORTED;
 		return QA_OK;
 	}
