@@ -66,7 +66,11 @@ const struct qa_quant_ops *qa_quant_ops(uint32_t id);
  */
 size_t qa_quant_find_nonfinite(const float *src, size_t n);
 
-/* Per-type entry points, grouped by family (quant_fp.c, quant_legacy.c, quant_k.c, quant_iq.c). */
+/*
+ * Per-type entry points, grouped by family (quant_fp.c, quant_legacy.c,
+ * quant_k.c, quant_iq.c, quant_iq4xs.c, quant_iq3.c, quant_tq.c,
+ * quant_mxfp4.c).
+ */
 void qa_quantize_f32(const float *src, void *dst, size_t n);
 void qa_dequantize_f32(const void *src, float *dst, size_t n);
 void qa_quantize_f16(const float *src, void *dst, size_t n);
@@ -125,6 +129,53 @@ void qa_quantize_iq4_nl(const float *src, void *dst, size_t n);
 void qa_dequantize_iq4_nl(const void *src, float *dst, size_t n);
 
 /*
+ * The grid i-quants (quant_iq2.c, quant_iq1.c).  iq2_xxs, iq2_xs and iq1_s
+ * exist only in the weighted form: their quantize_rows with qw NULL writes
+ * zeros (ggml refuses them).  iq2_s and iq1_m also have an unweighted form,
+ * which is quantize_rows with qw NULL; all of them work block by block when
+ * unweighted and row by row (the weights index columns) when weighted.
+ */
+void qa_quantize_rows_iq2_xxs(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                              const float *qw);
+void qa_quantize_rows_iq2_xs(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                             const float *qw);
+void qa_quantize_rows_iq2_s(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                            const float *qw);
+void qa_quantize_iq2_s(const float *src, void *dst, size_t n);
+void qa_quantize_rows_iq1_s(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                            const float *qw);
+void qa_quantize_rows_iq1_m(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                            const float *qw);
+void qa_quantize_iq1_m(const float *src, void *dst, size_t n);
+void qa_dequantize_iq2_xxs(const void *src, float *dst, size_t n);
+void qa_dequantize_iq2_xs(const void *src, float *dst, size_t n);
+void qa_dequantize_iq2_s(const void *src, float *dst, size_t n);
+void qa_dequantize_iq1_s(const void *src, float *dst, size_t n);
+void qa_dequantize_iq1_m(const void *src, float *dst, size_t n);
+
+/* iq4_xs, iq3_xxs and iq3_s (quant_iq4xs.c, quant_iq3.c): weighted as ggml weights them. */
+void qa_quantize_iq4_xs(const float *src, void *dst, size_t n);
+void qa_quantize_rows_iq4_xs(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                             const float *qw);
+void qa_dequantize_iq4_xs(const void *src, float *dst, size_t n);
+void qa_quantize_iq3_xxs(const float *src, void *dst, size_t n);
+void qa_quantize_rows_iq3_xxs(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                              const float *qw);
+void qa_dequantize_iq3_xxs(const void *src, float *dst, size_t n);
+void qa_quantize_iq3_s(const float *src, void *dst, size_t n);
+void qa_quantize_rows_iq3_s(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                            const float *qw);
+void qa_dequantize_iq3_s(const void *src, float *dst, size_t n);
+
+/* tq1_0, tq2_0 (quant_tq.c) and mxfp4 (quant_mxfp4.c): ggml ignores importance weights. */
+void qa_quantize_tq1_0(const float *src, void *dst, size_t n);
+void qa_dequantize_tq1_0(const void *src, float *dst, size_t n);
+void qa_quantize_tq2_0(const float *src, void *dst, size_t n);
+void qa_dequantize_tq2_0(const void *src, float *dst, size_t n);
+void qa_quantize_mxfp4(const float *src, void *dst, size_t n);
+void qa_dequantize_mxfp4(const void *src, float *dst, size_t n);
+
+/*
  * The importance-weighted paths (qa_quantize_rows_fn), one per type whose
  * ggml quantizer uses weights.  n_per_row must be a multiple of the type's
  * block_elems; qw holds n_per_row weights or is NULL.  With qw NULL each is
@@ -157,30 +208,5 @@ void qa_quantize_rows_q6_K(const float *src, void *dst, size_t nrow, size_t n_pe
                            const float *qw);
 void qa_quantize_rows_iq4_nl(const float *src, void *dst, size_t nrow, size_t n_per_row,
                              const float *qw);
-
-/*
- * The grid i-quants (quant_iq2.c, quant_iq1.c).  iq2_xxs, iq2_xs and iq1_s
- * exist only in the weighted form: their quantize_rows with qw NULL writes
- * zeros (ggml refuses them).  iq2_s and iq1_m also have an unweighted form,
- * which is quantize_rows with qw NULL; all of them work block by block when
- * unweighted and row by row (the weights index columns) when weighted.
- */
-void qa_quantize_rows_iq2_xxs(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                              const float *qw);
-void qa_quantize_rows_iq2_xs(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                             const float *qw);
-void qa_quantize_rows_iq2_s(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                            const float *qw);
-void qa_quantize_iq2_s(const float *src, void *dst, size_t n);
-void qa_quantize_rows_iq1_s(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                            const float *qw);
-void qa_quantize_rows_iq1_m(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                            const float *qw);
-void qa_quantize_iq1_m(const float *src, void *dst, size_t n);
-void qa_dequantize_iq2_xxs(const void *src, float *dst, size_t n);
-void qa_dequantize_iq2_xs(const void *src, float *dst, size_t n);
-void qa_dequantize_iq2_s(const void *src, float *dst, size_t n);
-void qa_dequantize_iq1_s(const void *src, float *dst, size_t n);
-void qa_dequantize_iq1_m(const void *src, float *dst, size_t n);
 
 #endif

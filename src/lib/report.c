@@ -28,7 +28,6 @@
 
 #include <jansson.h>
 
-#include "manifest.h"
 #include "names.h"
 #include "plot.h"
 #include "tmpfile.h"

@@ -157,7 +157,7 @@ static void imatrix_sentence(struct qa_sb *b, bool md, const struct qa_diff_resu
 	}
 	qa_sb_printf(b, "%llu %s, SHA-256 %s...): %zu %s re-quantized with its weights, as llama-quantize "
 	             "--imatrix does; the others without.", (unsigned long long)g->entries,
-	             qa_report_plural((size_t)g->entries, "entry", "entries"), hex, g->weighted_tensors,
+	             qa_report_plural(g->entries, "entry", "entries"), hex, g->weighted_tensors,
 	             qa_report_plural(g->weighted_tensors, "tensor was", "tensors were"));
 }
 

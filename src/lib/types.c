@@ -26,12 +26,12 @@ static const struct qa_type_info table[QA_TYPE_COUNT] = {
 	T(QA_TYPE_Q8_K, "q8_K", 256, 292, true, false),
 	T(QA_TYPE_IQ2_XXS, "iq2_xxs", 256, 66, true, true),
 	T(QA_TYPE_IQ2_XS, "iq2_xs", 256, 74, true, true),
-	T(QA_TYPE_IQ3_XXS, "iq3_xxs", 256, 98, false, false),
+	T(QA_TYPE_IQ3_XXS, "iq3_xxs", 256, 98, true, true),
 	T(QA_TYPE_IQ1_S, "iq1_s", 256, 50, true, true),
 	T(QA_TYPE_IQ4_NL, "iq4_nl", 32, 18, true, true),
-	T(QA_TYPE_IQ3_S, "iq3_s", 256, 110, false, false),
+	T(QA_TYPE_IQ3_S, "iq3_s", 256, 110, true, true),
 	T(QA_TYPE_IQ2_S, "iq2_s", 256, 82, true, true),
-	T(QA_TYPE_IQ4_XS, "iq4_xs", 256, 136, false, false),
+	T(QA_TYPE_IQ4_XS, "iq4_xs", 256, 136, true, true),
 	T(QA_TYPE_I8, "i8", 1, 1, false, false),
 	T(QA_TYPE_I16, "i16", 1, 2, false, false),
 	T(QA_TYPE_I32, "i32", 1, 4, false, false),
@@ -39,9 +39,9 @@ static const struct qa_type_info table[QA_TYPE_COUNT] = {
 	T(QA_TYPE_F64, "f64", 1, 8, false, false),
 	T(QA_TYPE_IQ1_M, "iq1_m", 256, 56, true, true),
 	T(QA_TYPE_BF16, "bf16", 1, 2, true, true),
-	T(QA_TYPE_TQ1_0, "tq1_0", 256, 54, false, false),
-	T(QA_TYPE_TQ2_0, "tq2_0", 256, 66, false, false),
-	T(QA_TYPE_MXFP4, "mxfp4", 32, 17, false, false),
+	T(QA_TYPE_TQ1_0, "tq1_0", 256, 54, true, true),
+	T(QA_TYPE_TQ2_0, "tq2_0", 256, 66, true, true),
+	T(QA_TYPE_MXFP4, "mxfp4", 32, 17, true, true),
 };
 
 const struct qa_type_info *qa_type_get(uint32_t id)

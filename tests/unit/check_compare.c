@@ -116,7 +116,7 @@ START_TEST(layout_swap)
 END_TEST
 
 /* Copy the corrupt fixture with edits: drop `drop`, add an extra tensor,
- * retype `retype` to iq4_xs, reshape `reshape`. */
+ * retype `retype` to q8_1 (a type no quantizer writes), reshape `reshape`. */
 static void write_variant(const char *out, const char *drop, bool extra, const char *retype,
                           const char *reshape)
 {
@@ -139,7 +139,7 @@ static void write_variant(const char *out, const char *drop, bool extra, const c
 		if (drop && strcmp(t->name, drop) == 0)
 			continue;
 		if (retype && strcmp(t->name, retype) == 0)
-			type = QA_TYPE_IQ4_XS;
+			type = QA_TYPE_Q8_1;
 		if (reshape && strcmp(t->name, reshape) == 0) {
 			ne[0] = t->ne[1];
 			ne[1] = t->ne[0];
@@ -162,7 +162,7 @@ static void write_variant(const char *out, const char *drop, bool extra, const c
 		ck_assert_int_eq(qa_gguf_tensor_view(g, t, &p, NULL), QA_OK);
 		if (retype && strcmp(t->name, retype) == 0) {
 			uint64_t n;
-			ck_assert(qa_type_nbytes(qa_type_get(QA_TYPE_IQ4_XS), t->n_elems, &n));
+			ck_assert(qa_type_nbytes(qa_type_get(QA_TYPE_Q8_1), t->n_elems, &n));
 			ck_assert_int_eq(qa_gguf_writer_write(w, zeros, (size_t)n, NULL), QA_OK);
 		} else {
 			ck_assert_int_eq(qa_gguf_writer_write(w, p, (size_t)t->nbytes, NULL), QA_OK);
