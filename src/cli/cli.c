@@ -13,11 +13,14 @@
 
 int cli_fail(const char *file, const struct qa_diag *d)
 {
+	/* reasons quote names read from files: keep their bytes off the terminal */
+	char msg[4 * sizeof d->msg];
+	cli_escape_name(d->msg, msg, sizeof msg);
 	if (d->offset != QA_NO_OFFSET)
 		fprintf(stderr, "quantaudit: %s: offset %llu: %s\n", file,
-		        (unsigned long long)d->offset, d->msg);
+		        (unsigned long long)d->offset, msg);
 	else
-		fprintf(stderr, "quantaudit: %s: %s\n", file, d->msg);
+		fprintf(stderr, "quantaudit: %s: %s\n", file, msg);
 	return qa_err_exit_code(d->code);
 }
 
