@@ -85,6 +85,42 @@ static void bench_quant(unsigned all)
 	free(q);
 }
 
+/*
+ * The grid i-quants through their weighted entry point (importance weights
+ * in [0.5, 1.5) per column), one thread: their searches are the slowest
+ * quantizers, so a smaller matrix.  The tables are built before timing.
+ */
+static const char *const iq_grid_types[] = { "iq2_xxs", "iq2_xs", "iq2_s", "iq1_s", "iq1_m" };
+
+static void bench_iq_grid(void)
+{
+	const size_t rows = 64, cols = 4096, n = rows * cols;
+	float *w = malloc(n * sizeof *w), *qw = malloc(cols * sizeof *qw);
+	uint8_t *q = malloc(n);
+	fill(w, rows, cols);
+	for (size_t c = 0; c < cols; c++)
+		qw[c] = 0.5f + (float)((c * 2654435761u) % 1000) / 1000.0f;
+	printf("\ngrid i-quants with importance weights: %zu x %zu f32 (%.0f MB), 1 thread, best of 3\n",
+	       rows, cols, n * 4 / 1e6);
+	for (size_t i = 0; i < sizeof iq_grid_types / sizeof iq_grid_types[0]; i++) {
+		const struct qa_type_info *t = qa_type_by_name(iq_grid_types[i]);
+		const struct qa_quant_ops *ops = qa_quant_ops(t->id);
+		ops->quantize_rows(w, q, 1, cols, qw); /* builds the grid tables */
+		double best = 1e9;
+		for (int rep = 0; rep < 3; rep++) {
+			double t0 = now();
+			ops->quantize_rows(w, q, rows, cols, qw);
+			double dt = now() - t0;
+			if (dt < best)
+				best = dt;
+		}
+		printf("  %-7s %10.2f M/s %10.1f MB/s\n", t->name, n / best / 1e6, n * 4 / best / 1e6);
+	}
+	free(w);
+	free(qw);
+	free(q);
+}
+
 /* What `openssl speed -evp sha256` measures: repeated one-shot digests of 16 KiB. */
 static double openssl_rate(void)
 {
@@ -171,8 +207,10 @@ int main(int argc, char **argv)
 		quant = false;
 	if (argc > 1 && strcmp(argv[1], "quant") == 0)
 		hash = false;
-	if (quant)
+	if (quant) {
 		bench_quant(all);
+		bench_iq_grid();
+	}
 	if (hash)
 		bench_hash(all);
 	return 0;

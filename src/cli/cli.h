@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <getopt.h>
+
 #include <jansson.h>
 
 #include "err.h"
@@ -39,6 +41,55 @@ int cmd_shape_swap(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 
 /*
+ * Options every command spells the same way.  A command's option table lists
+ * the ones it takes with these entries, and cli_getopt handles them; the
+ * command's own option codes start at 256 (below CLI_OPT_JSON).
+ *
+ *   -o, --output FILE   the output file (cli_common.output)
+ *   -j, --threads N     worker threads, 1..1024 (cli_common.threads; 0: all cores)
+ *       --json          JSON on stdout (cli_common.json)
+ *   -h, --help          the command's help on stdout, exit 0
+ */
+#define CLI_OPT_OUTPUT 'o'
+#define CLI_OPT_THREADS 'j'
+#define CLI_OPT_HELP 'h'
+#define CLI_OPT_JSON 0x1000
+#define CLI_OPTION_OUTPUT { "output", required_argument, NULL, CLI_OPT_OUTPUT }
+#define CLI_OPTION_THREADS { "threads", required_argument, NULL, CLI_OPT_THREADS }
+#define CLI_OPTION_JSON { "json", no_argument, NULL, CLI_OPT_JSON }
+#define CLI_OPTION_HELP { "help", no_argument, NULL, CLI_OPT_HELP }
+#define CLI_OPTION_END { NULL, 0, NULL, 0 }
+
+/* The parse state of one command line: what the command is, and the values
+ * of the common options.  Start it with CLI_COMMON_INIT. */
+struct cli_common {
+	const char *cmd;        /* "hash" */
+	const char *usage;      /* the one-line synopsis */
+	void (*help)(void);     /* prints the help text to stdout */
+	const char *output;     /* -o: NULL when not given */
+	unsigned threads;       /* -j: 0 when not given */
+	bool json;              /* --json */
+	int status;             /* the exit status when cli_getopt returns CLI_GETOPT_EXIT */
+	bool started;           /* getopt's state was reset for this command line */
+};
+#define CLI_COMMON_INIT(cmd, usage, help) { (cmd), (usage), (help), NULL, 0, false, 0, false }
+
+/* cli_getopt's "stop and exit with co->status" (help shown, or a usage error printed). */
+#define CLI_GETOPT_EXIT (-2)
+
+/*
+ * getopt_long over argv (argv[0] is the command name), with the common
+ * options handled here.  Returns the code of the next option the command
+ * handles itself (optarg set as usual), -1 when the options are done
+ * (operands start at optind), or CLI_GETOPT_EXIT after --help (status 0) or
+ * a usage error: an unknown or incomplete option, a bad -j value (status 2,
+ * message and synopsis printed).  Call it until it returns -1 or
+ * CLI_GETOPT_EXIT; the first call resets getopt's state.
+ */
+int cli_getopt(struct cli_common *co, int argc, char **argv, const char *shortopts,
+               const struct option *opts);
+
+/*
  * Print d as "quantaudit: FILE: offset N: reason" (without the offset part
  * when none applies) to stderr and return the exit status for d->code.
  */
@@ -50,6 +101,33 @@ int cli_fail(const char *file, const struct qa_diag *d);
  */
 int cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Flush stdout: 0, or -1 when it cannot be written (now or before), with the
+ * first reason kept for cli_stdout_errno.  main checks stdout once at the
+ * end and prints the one line; commands flush only to stop early.
+ */
+int cli_flush(void);
+
+/* The errno of the first failed flush of stdout, or 0. */
+int cli_stdout_errno(void);
+
+/*
+ * s (from the command line or a file) escaped for the terminal (escape.h's
+ * policy), NUL-terminated in buf and cut with "..." to fit cap; returns buf.
+ */
+const char *cli_escape(char *buf, size_t cap, const char *s);
+
+/*
+ * Check an output path before any work starts, and print the one-line
+ * reason when it is refused: an empty path or a path naming the same file
+ * as one of the n inputs (same st_dev and st_ino, after symbolic links; a
+ * directory input counts with every file directly in it) is a usage error
+ * (2); an existing directory, or a directory that will not take a new file,
+ * is an I/O error (4).  Returns 0 when out is NULL or usable.
+ */
+int cli_check_output(const struct cli_common *co, const char *out, const char *const *inputs,
+                     size_t n);
 
 /* Parse a decimal unsigned integer in [min, max]; false on any junk. */
 bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
@@ -65,13 +143,6 @@ int cli_json_print(json_t *root);
 
 /* "896 x 4864": the n dims joined by " x ", truncated to fit cap. */
 void cli_shape_text(const uint64_t *dims, uint32_t n, char *buf, size_t cap);
-
-/*
- * Copy s into buf (cap > 0 bytes, always terminated) with every byte that is
- * not printable ASCII, and the backslash, written as \xNN, so that a name
- * read from a file cannot drive the terminal; cut short to fit.
- */
-void cli_escape_name(const char *s, char *buf, size_t cap);
 
 struct qa_imatrix;
 /*
@@ -89,5 +160,20 @@ void cli_imatrix_warn_unmatched(const char *path, size_t unmatched, const char *
 
 /* The version line printed by --version and embedded in reports. */
 const char *cli_version_string(void);
+
+/*
+ * Remote inputs (cli_remote.c).  cli_remote_setup removes the network
+ * options (--retries, --retry-wait-ms, --cache, --cache-blobs, --offline,
+ * --quiet) from a command's argv (argv[0] is the command), configures the
+ * remote layer, and expands hf:// repository and QUANT arguments into the
+ * files they name.  Returns 0, or the exit status to stop with (2 for misuse
+ * or an ambiguous QUANT, listing the candidates; 4 for network errors).
+ * cli_remote_json adds the "transfer" object to a --json output of a run
+ * that read remote inputs.  cli_remote_finish turns a failed integrity
+ * check into exit 4 with one line, and releases what setup allocated.
+ */
+int cli_remote_setup(int *argc, char **argv);
+void cli_remote_json(json_t *root);
+int cli_remote_finish(int rc);
 
 #endif

@@ -83,27 +83,28 @@ static void warn_imatrix(const struct qa_diff_result *r)
 {
 	const struct qa_diff_imatrix_keys *k = &r->declared_imatrix;
 	const struct qa_diff_imatrix_given *g = &r->imatrix;
-	char a[160], b[160];
+	char a[160], b[160], pb[1024];
 	if (!g->given)
 		return;
+	const char *path = cli_escape(pb, sizeof pb, g->path);
 	if (!k->declared) {
 		fprintf(stderr, "quantaudit: warning: %s: the artifact declares no importance matrix "
-		        "(no quantize.imatrix.* keys)\n", g->path);
+		        "(no quantize.imatrix.* keys)\n", path);
 	} else {
 		if (g->dataset_differs) {
-			cli_escape_name(g->dataset ? g->dataset : "(none)", a, sizeof a);
-			cli_escape_name(k->dataset ? k->dataset : "(none)", b, sizeof b);
+			cli_escape(a, sizeof a, g->dataset ? g->dataset : "(none)");
+			cli_escape(b, sizeof b, k->dataset ? k->dataset : "(none)");
 			fprintf(stderr, "quantaudit: warning: %s: dataset '%s' differs from the artifact's "
-			        "quantize.imatrix.dataset '%s'\n", g->path, a, b);
+			        "quantize.imatrix.dataset '%s'\n", path, a, b);
 		}
 		if (g->entries_differ) {
 			if (k->has_entries)
 				fprintf(stderr, "quantaudit: warning: %s: %" PRIu64 " entries, but the artifact's "
-				        "quantize.imatrix.entries_count is %" PRIu64 "\n", g->path, g->entries,
+				        "quantize.imatrix.entries_count is %" PRIu64 "\n", path, g->entries,
 				        k->entries);
 			else
 				fprintf(stderr, "quantaudit: warning: %s: %" PRIu64 " entries, but the artifact "
-				        "records no quantize.imatrix.entries_count\n", g->path, g->entries);
+				        "records no quantize.imatrix.entries_count\n", path, g->entries);
 		}
 	}
 	cli_imatrix_warn_unmatched(g->path, g->unmatched, g->first_unmatched);
@@ -111,19 +112,16 @@ static void warn_imatrix(const struct qa_diff_result *r)
 
 int cmd_diff(int argc, char **argv)
 {
-	enum { O_JSON = 256, O_REPORT, O_ID, O_TITLE, O_PLOT, O_IMATRIX };
+	enum { O_REPORT = 256, O_ID, O_TITLE, O_PLOT, O_IMATRIX };
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, O_JSON },
 		{ "report", required_argument, NULL, O_REPORT },
 		{ "id", required_argument, NULL, O_ID },
 		{ "title", required_argument, NULL, O_TITLE },
 		{ "plot-format", required_argument, NULL, O_PLOT },
 		{ "imatrix", required_argument, NULL, O_IMATRIX },
-		{ "threads", required_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_JSON, CLI_OPTION_THREADS, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
-	bool as_json = false;
+	struct cli_common co = CLI_COMMON_INIT("diff", usage, help);
 	struct qa_diff_opts dopts;
 	struct qa_imatrix *im = NULL;
 	struct qa_report_opts ro;
@@ -131,11 +129,9 @@ int cmd_diff(int argc, char **argv)
 	memset(&ro, 0, sizeof ro);
 	memset(&dopts, 0, sizeof dopts);
 	ro.plot_format = "png";
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(&co, argc, argv, "j:h", opts)) != -1) {
 		switch (c) {
-		case O_JSON: as_json = true; break;
+		case CLI_GETOPT_EXIT: return co.status;
 		case O_REPORT: ro.path = optarg; break;
 		case O_ID: ro.id = optarg; break;
 		case O_TITLE: ro.title = optarg; break;
@@ -145,20 +141,19 @@ int cmd_diff(int argc, char **argv)
 				return cli_usage_error("diff", usage, "--plot-format is png or svg, not '%s'", optarg);
 			ro.plot_format = optarg;
 			break;
-		case 'j':
-			if (!cli_parse_threads(optarg, &dopts.n_threads))
-				return cli_usage_error("diff", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
-			break;
-		case 'h': help(); return QA_EXIT_OK;
-		default:
-			return cli_usage_error("diff", usage, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
+	bool as_json = co.json;
+	dopts.n_threads = co.threads;
 	if (argc - optind != 2)
 		return cli_usage_error("diff", usage, argc - optind > 2 ? "too many arguments" : "need REF and ARTIFACT");
 	if ((ro.id || ro.title) && !ro.path)
 		return cli_usage_error("diff", usage, "--id and --title need --report");
 	const char *ref = argv[optind], *art = argv[optind + 1];
+	const char *inputs[] = { ref, art, dopts.imatrix_path };
+	int crc = cli_check_output(&co, ro.path, inputs, 3);
+	if (crc)
+		return crc;
 	struct qa_diff_result *r;
 	const char *culprit = ref;
 	struct qa_diag d;
@@ -190,7 +185,7 @@ int cmd_diff(int argc, char **argv)
 			rc = jr;
 	} else {
 		print_human(r);
-		if (fflush(stdout) != 0)
+		if (cli_flush() != 0)
 			rc = QA_EXIT_IO;
 	}
 	qa_diff_free(r);

@@ -2,6 +2,7 @@
  * cmd_hash.c - "quantaudit hash": per-tensor and per-block SHA-256 manifest.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 
 #include "cli.h"
 #include "manifest.h"
+#include "tmpfile.h"
 
 static const char usage[] =
 	"quantaudit hash FILE [--blocks] [--json] [--format json|table|gguf-hash] [-o MANIFEST] [-j N]";
@@ -63,46 +65,39 @@ static void print_gguf_hash(FILE *f, const struct qa_manifest *m, const char *la
 
 int cmd_hash(int argc, char **argv)
 {
-	enum { O_BLOCKS = 256, O_JSON, O_FORMAT };
+	enum { O_BLOCKS = 256, O_FORMAT };
 	static const struct option opts[] = {
 		{ "blocks", no_argument, NULL, O_BLOCKS },
-		{ "json", no_argument, NULL, O_JSON },
 		{ "format", required_argument, NULL, O_FORMAT },
-		{ "output", required_argument, NULL, 'o' },
-		{ "threads", required_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_JSON, CLI_OPTION_OUTPUT, CLI_OPTION_THREADS, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
+	struct cli_common co = CLI_COMMON_INIT("hash", usage, help);
 	bool blocks = false;
-	const char *format = NULL, *out = NULL;
-	unsigned threads = 0;
+	const char *format = NULL;
 	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:j:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(&co, argc, argv, "o:j:h", opts)) != -1) {
 		switch (c) {
+		case CLI_GETOPT_EXIT: return co.status;
 		case O_BLOCKS: blocks = true; break;
-		case O_JSON: format = "json"; break;
 		case O_FORMAT:
 			if (strcmp(optarg, "json") && strcmp(optarg, "table") && strcmp(optarg, "gguf-hash"))
 				return cli_usage_error("hash", usage, "unknown format '%s' (json, table or gguf-hash)", optarg);
 			format = optarg;
 			break;
-		case 'o': out = optarg; break;
-		case 'j':
-			if (!cli_parse_threads(optarg, &threads))
-				return cli_usage_error("hash", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
-			break;
-		case 'h': help(); return QA_EXIT_OK;
-		default:
-			return cli_usage_error("hash", usage, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
+	if (co.json)
+		format = "json";
+	const char *out = co.output;
+	unsigned threads = co.threads;
 	if (argc - optind != 1)
 		return cli_usage_error("hash", usage, argc - optind ? "too many arguments" : "missing FILE");
 	if (!format)
 		format = out ? "json" : "table";
 	const char *path = argv[optind];
+	int rc = cli_check_output(&co, out, &path, 1);
+	if (rc)
+		return rc;
 	struct qa_manifest *m;
 	struct qa_diag d;
 	qa_diag_clear(&d);
@@ -111,27 +106,56 @@ int cmd_hash(int argc, char **argv)
 		return cli_usage_error("hash", usage, "%s", d.msg);
 	if (e)
 		return cli_fail(path, &d);
+	/* the manifest file is written atomically; stdout is checked by main */
+	struct qa_tmpfile t = { NULL, NULL, -1, 0 };
 	FILE *f = stdout;
-	if (out && !(f = fopen(out, "w"))) {
-		qa_manifest_free(m);
-		fprintf(stderr, "quantaudit: %s: cannot create file\n", out);
-		return QA_EXIT_IO;
+	if (out) {
+		if ((e = qa_tmpfile_open(&t, out, &d)) == QA_OK && !(f = fdopen(t.fd, "w")))
+			e = qa_diag_set(&d, QA_ERR_IO, QA_NO_OFFSET, "cannot write: %s", qa_strerror(errno));
+		if (e) {
+			qa_tmpfile_abort(&t);
+			qa_manifest_free(m);
+			return cli_fail(out, &d);
+		}
+		t.fd = -1; /* the stream owns it now */
 	}
-	int rc = QA_EXIT_OK;
 	if (strcmp(format, "json") == 0) {
 		json_t *j = qa_manifest_to_json(m);
-		if (json_dumpf(j, f, JSON_INDENT(2)) != 0 || fputc('\n', f) == EOF)
+		if (j) {
+			/* a failed write leaves f's error flag set, checked below or by main */
+			(void)json_dumpf(j, f, JSON_INDENT(2));
+			fputc('\n', f);
+			json_decref(j);
+		} else {
 			rc = QA_EXIT_IO;
-		json_decref(j);
+		}
 	} else if (strcmp(format, "gguf-hash") == 0) {
 		print_gguf_hash(f, m, path);
 	} else {
 		print_table(f, m);
 	}
-	if ((f != stdout ? fclose(f) : fflush(f)) != 0)
-		rc = QA_EXIT_IO;
-	if (rc)
-		fprintf(stderr, "quantaudit: %s: write failed\n", out ? out : "standard output");
 	qa_manifest_free(m);
-	return rc;
+	if (rc == QA_EXIT_IO) {
+		if (out) {
+			fclose(f);
+			qa_tmpfile_abort(&t);
+		}
+		fprintf(stderr, "quantaudit: out of memory\n");
+		return rc;
+	}
+	if (out) {
+		int err = ferror(f) ? EIO : 0;
+		if (fflush(f) != 0)
+			err = errno;
+		if (fclose(f) != 0 && !err)
+			err = errno;
+		if (err) {
+			qa_tmpfile_abort(&t);
+			qa_diag_set(&d, QA_ERR_IO, QA_NO_OFFSET, "cannot write: %s", qa_strerror(err));
+			return cli_fail(out, &d);
+		}
+		if ((e = qa_tmpfile_commit(&t, true, &d)))
+			return cli_fail(out, &d);
+	}
+	return QA_EXIT_OK;
 }

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "escape.h"
+#include "strbuf.h"
 #include "gguf.h"
 #include "model.h"
 #include "safetensors.h"
@@ -45,7 +47,8 @@ static json_t *gguf_value_json(const struct qa_gguf_value *v)
 	case QA_GGUF_BOOL:
 		return json_boolean(v->v.b);
 	case QA_GGUF_STRING:
-		return json_stringn_nocheck(v->v.str.ptr, (size_t)v->v.str.len);
+		/* invalid UTF-8 becomes U+FFFD; inspect_gguf adds the exact bytes as hex */
+		return qa_json_text(v->v.str.ptr, (size_t)v->v.str.len);
 	case QA_GGUF_ARRAY: {
 		json_t *a = json_array();
 		for (uint64_t i = 0; i < v->v.arr.count; i++)
@@ -63,21 +66,41 @@ static const char *vtype_name(uint32_t t)
 	return t < sizeof names / sizeof names[0] ? names[t] : "?";
 }
 
+/* Untrusted bytes for the terminal (escape.h's policy), left-aligned in width columns. */
+static void put_term(const char *s, uint64_t len, int width)
+{
+	struct qa_sb b = { 0 };
+	qa_escape_term(&b, s, (size_t)len);
+	printf("%-*s", width, b.oom ? "(out of memory)" : b.p ? b.p : "");
+	qa_sb_free(&b);
+}
+
+/* A string value, quoted: the first max bytes, escaped, and "..." when cut. */
 static void print_escaped(const char *s, uint64_t len, size_t max)
 {
 	putchar('"');
-	for (uint64_t i = 0; i < len && i < max; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			printf("\\x%02x", c);
-		else
-			putchar(c);
-	}
-	if (len > max)
+	uint64_t n = len < max ? len : max;
+	/* do not cut a UTF-8 character in half */
+	while (n < len && n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	put_term(s, n, 0);
+	if (len > n)
 		printf("...");
 	putchar('"');
+}
+
+/* Whether the bytes are all valid UTF-8; when not, obj[what_hex] gets them. */
+static void add_hex(json_t *obj, const char *what, const char *s, uint64_t len)
+{
+	if (qa_utf8_valid(s, (size_t)len))
+		return;
+	struct qa_sb b = { 0 }, k = { 0 };
+	qa_sb_hex(&b, (const uint8_t *)s, (size_t)len);
+	qa_sb_printf(&k, "%s_hex", what);
+	if (!b.oom && !k.oom)
+		json_object_set_new(obj, k.p, json_stringn(b.p ? b.p : "", b.len));
+	qa_sb_free(&b);
+	qa_sb_free(&k);
 }
 
 static void print_value(const struct qa_gguf_value *v, int depth)
@@ -135,23 +158,43 @@ static int inspect_gguf(const char *path, bool as_json)
 		json_t *root = json_object(), *meta = json_object(), *ts = json_array();
 		json_object_set_new(root, "schema", json_string("quantaudit.inspect/1"));
 		json_object_set_new(root, "format", json_string("gguf"));
-		json_object_set_new(root, "path", json_string(path));
+		qa_json_text_set(root, "path", path, strlen(path));
 		json_object_set_new(root, "size", qa_json_u64(qa_source_size(src)));
 		json_object_set_new(root, "version", json_integer(qa_gguf_version(g)));
 		json_object_set_new(root, "alignment", json_integer(qa_gguf_alignment(g)));
 		json_object_set_new(root, "data_offset", qa_json_u64(qa_gguf_data_offset(g)));
+		/* Keys that are valid UTF-8 (NULs included) key the metadata object;
+		 * any other key, and any string value that is not valid UTF-8, is
+		 * listed in metadata_raw with its exact bytes in hex. */
+		json_t *raw = json_array();
 		for (size_t i = 0; i < nkv; i++) {
 			const struct qa_gguf_kv *kv = qa_gguf_kv_at(g, i);
-			json_object_set_new(meta, kv->key, gguf_value_json(&kv->value));
+			const struct qa_gguf_value *v = &kv->value;
+			bool key_ok = qa_utf8_valid(kv->key, (size_t)kv->key_len);
+			bool val_ok = v->type != QA_GGUF_STRING || qa_utf8_valid(v->v.str.ptr, (size_t)v->v.str.len);
+			if (key_ok)
+				json_object_setn_new_nocheck(meta, kv->key, (size_t)kv->key_len, gguf_value_json(v));
+			if (!key_ok || !val_ok) {
+				json_t *o = json_object();
+				qa_json_text_set(o, "key", kv->key, (size_t)kv->key_len);
+				json_object_set_new(o, "value", gguf_value_json(v));
+				if (!val_ok)
+					add_hex(o, "value", v->v.str.ptr, v->v.str.len);
+				json_array_append_new(raw, o);
+			}
 		}
 		json_object_set_new(root, "metadata", meta);
+		if (json_array_size(raw))
+			json_object_set_new(root, "metadata_raw", raw);
+		else
+			json_decref(raw);
 		for (size_t i = 0; i < nt; i++) {
 			const struct qa_gguf_tensor *t = qa_gguf_tensor_at(g, i);
 			const struct qa_type_info *ti = qa_type_get(t->type);
 			json_t *o = json_object(), *sh = json_array();
 			for (uint32_t k = 0; k < t->n_dims; k++)
 				json_array_append_new(sh, qa_json_u64(t->ne[k]));
-			json_object_set_new(o, "name", json_string(t->name));
+			qa_json_text_set(o, "name", t->name, (size_t)t->name_len);
 			json_object_set_new(o, "type", json_string(qa_type_name(t->type)));
 			json_object_set_new(o, "shape", sh);
 			json_object_set_new(o, "offset", qa_json_u64(t->offset));
@@ -163,14 +206,17 @@ static int inspect_gguf(const char *path, bool as_json)
 		json_object_set_new(root, "tensors", ts);
 		rc = cli_json_print(root);
 	} else {
-		printf("file:        %s\n", path);
-		printf("format:      gguf v%u, %" PRIu64 " bytes\n", qa_gguf_version(g), qa_source_size(src));
+		printf("file:        ");
+		put_term(path, strlen(path), 0);
+		printf("\nformat:      gguf v%u, %" PRIu64 " bytes\n", qa_gguf_version(g), qa_source_size(src));
 		printf("alignment:   %u\n", qa_gguf_alignment(g));
 		printf("data offset: %" PRIu64 "\n", qa_gguf_data_offset(g));
 		printf("\nmetadata (%zu keys):\n", nkv);
 		for (size_t i = 0; i < nkv; i++) {
 			const struct qa_gguf_kv *kv = qa_gguf_kv_at(g, i);
-			printf("  %-40s %-6s ", kv->key, vtype_name(kv->value.type));
+			printf("  ");
+			put_term(kv->key, kv->key_len, 40);
+			printf(" %-6s ", vtype_name(kv->value.type));
 			print_value(&kv->value, 0);
 			putchar('\n');
 		}
@@ -182,14 +228,16 @@ static int inspect_gguf(const char *path, bool as_json)
 			const struct qa_type_info *ti = qa_type_get(t->type);
 			char sh[96];
 			cli_shape_text(t->ne, t->n_dims, sh, sizeof sh);
-			printf("  %-36s %-8s %-22s %12" PRIu64 " %12" PRIu64 " %6.2f%s\n", t->name,
+			printf("  ");
+			put_term(t->name, t->name_len, 36);
+			printf(" %-8s %-22s %12" PRIu64 " %12" PRIu64 " %6.2f%s\n",
 			       qa_type_name(t->type), sh, t->offset, t->nbytes,
 			       ti ? qa_type_bpw(ti) : 0.0,
 			       ti && !ti->decodable ? "  (unsupported type)" : "");
 			total += t->nbytes;
 		}
 		printf("  total: %zu tensors, %" PRIu64 " bytes of data\n", nt, total);
-		if (fflush(stdout) != 0)
+		if (cli_flush() != 0)
 			rc = QA_EXIT_IO;
 	}
 	qa_gguf_close(g);
@@ -213,10 +261,11 @@ static int inspect_st(const char *path, bool as_json)
 		json_t *root = json_object(), *meta = json_object(), *ts = json_array(), *sh = json_array();
 		json_object_set_new(root, "schema", json_string("quantaudit.inspect/1"));
 		json_object_set_new(root, "format", json_string("safetensors"));
-		json_object_set_new(root, "path", json_string(path));
+		qa_json_text_set(root, "path", path, strlen(path));
 		for (uint32_t s = 0; s < nshards; s++) {
 			json_t *o = json_object();
-			json_object_set_new(o, "path", json_string(qa_st_shard_path(st, s)));
+			const char *sp = qa_st_shard_path(st, s);
+			qa_json_text_set(o, "path", sp, strlen(sp));
 			json_object_set_new(o, "size", qa_json_u64(qa_source_size(qa_st_shard_source(st, s))));
 			json_object_set_new(o, "data_offset", qa_json_u64(qa_st_header_len(st, s)));
 			json_array_append_new(sh, o);
@@ -246,17 +295,23 @@ static int inspect_st(const char *path, bool as_json)
 		json_object_set_new(root, "tensors", ts);
 		rc = cli_json_print(root);
 	} else {
-		printf("file:        %s\n", path);
-		printf("format:      safetensors, %zu shard%s\n", nshards, nshards == 1 ? "" : "s");
-		for (uint32_t s = 0; s < nshards; s++)
-			printf("  shard %u: %s, %" PRIu64 " bytes, data offset %" PRIu64 "\n", s,
-			       qa_st_shard_path(st, s), qa_source_size(qa_st_shard_source(st, s)),
-			       qa_st_header_len(st, s));
+		printf("file:        ");
+		put_term(path, strlen(path), 0);
+		printf("\nformat:      safetensors, %zu shard%s\n", nshards, nshards == 1 ? "" : "s");
+		for (uint32_t s = 0; s < nshards; s++) {
+			const char *sp = qa_st_shard_path(st, s);
+			printf("  shard %u: ", s);
+			put_term(sp, strlen(sp), 0);
+			printf(", %" PRIu64 " bytes, data offset %" PRIu64 "\n",
+			       qa_source_size(qa_st_shard_source(st, s)), qa_st_header_len(st, s));
+		}
 		printf("\nmetadata (%zu keys):\n", nm);
 		for (size_t i = 0; i < nm; i++) {
 			const char *k, *v;
 			if (qa_st_metadata_at(st, i, &k, &v)) {
-				printf("  %-40s ", k);
+				printf("  ");
+				put_term(k, strlen(k), 40);
+				putchar(' ');
 				print_escaped(v, strlen(v), 120);
 				putchar('\n');
 			}
@@ -269,15 +324,18 @@ static int inspect_st(const char *path, bool as_json)
 			const struct qa_st_tensor *t = qa_st_tensor_at(st, i);
 			char sh[96];
 			cli_shape_text(t->shape, t->n_dims, sh, sizeof sh);
-			printf("  %-48s %-6s %-18s %12" PRIu64 " %12" PRIu64, t->name, t->dtype, sh,
-			       t->begin, t->end - t->begin);
+			printf("  ");
+			put_term(t->name, strlen(t->name), 48);
+			putchar(' ');
+			put_term(t->dtype, strlen(t->dtype), 6);
+			printf(" %-18s %12" PRIu64 " %12" PRIu64, sh, t->begin, t->end - t->begin);
 			if (nshards > 1)
 				printf(" %5u", t->shard);
 			putchar('\n');
 			total += t->end - t->begin;
 		}
 		printf("  total: %zu tensors, %" PRIu64 " bytes of data\n", nt, total);
-		if (fflush(stdout) != 0)
+		if (cli_flush() != 0)
 			rc = QA_EXIT_IO;
 	}
 	qa_st_close(st);
@@ -287,22 +345,14 @@ static int inspect_st(const char *path, bool as_json)
 int cmd_inspect(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'J' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_JSON, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
-	bool as_json = false;
+	struct cli_common co = CLI_COMMON_INIT("inspect", usage, help);
 	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'J': as_json = true; break;
-		case 'h': help(); return QA_EXIT_OK;
-		default:
-			return cli_usage_error("inspect", usage, "unknown option '%s'", argv[optind - 1]);
-		}
-	}
+	while ((c = cli_getopt(&co, argc, argv, "h", opts)) != -1)
+		if (c == CLI_GETOPT_EXIT)
+			return co.status;
+	bool as_json = co.json;
 	if (argc - optind != 1)
 		return cli_usage_error("inspect", usage, argc - optind ? "too many arguments" : "missing FILE");
 	const char *path = argv[optind];

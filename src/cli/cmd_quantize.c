@@ -96,28 +96,24 @@ int cmd_quantize(int argc, char **argv)
 {
 	enum { O_RECIPE = 256, O_TYPE, O_LAYOUT, O_ALLOW, O_DRY, O_IMATRIX };
 	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'o' },
 		{ "recipe", required_argument, NULL, O_RECIPE },
 		{ "type", required_argument, NULL, O_TYPE },
 		{ "layout", required_argument, NULL, O_LAYOUT },
 		{ "allow-invalid", no_argument, NULL, O_ALLOW },
 		{ "dry-run", no_argument, NULL, O_DRY },
 		{ "imatrix", required_argument, NULL, O_IMATRIX },
-		{ "threads", required_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_OUTPUT, CLI_OPTION_THREADS, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
+	struct cli_common co = CLI_COMMON_INIT("quantize", usage, help);
 	struct qa_quantize_opts o;
-	const char *out = NULL, *recipe = NULL, *type = NULL;
+	const char *recipe = NULL, *type = NULL;
 	bool dry = false;
 	int c;
 	memset(&o, 0, sizeof o);
 	o.layout = QA_LAYOUT_OUT_IN;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:j:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(&co, argc, argv, "o:j:h", opts)) != -1) {
 		switch (c) {
-		case 'o': out = optarg; break;
+		case CLI_GETOPT_EXIT: return co.status;
 		case O_RECIPE: recipe = optarg; break;
 		case O_TYPE: type = optarg; break;
 		case O_LAYOUT:
@@ -127,15 +123,10 @@ int cmd_quantize(int argc, char **argv)
 		case O_ALLOW: o.allow_invalid = true; break;
 		case O_DRY: dry = true; break;
 		case O_IMATRIX: o.imatrix_file = optarg; break;
-		case 'j':
-			if (!cli_parse_threads(optarg, &o.n_threads))
-				return cli_usage_error("quantize", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
-			break;
-		case 'h': help(); return QA_EXIT_OK;
-		default:
-			return cli_usage_error("quantize", usage, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
+	const char *out = co.output;
+	o.n_threads = co.threads;
 	if (argc - optind != 1)
 		return cli_usage_error("quantize", usage, argc - optind ? "too many arguments" : "missing REF");
 	if (!!recipe == !!type)
@@ -151,10 +142,13 @@ int cmd_quantize(int argc, char **argv)
 		o.pure_type = t->id;
 	}
 	const char *ref_path = argv[optind];
+	const char *inputs[] = { ref_path, o.imatrix_file };
+	int rc = cli_check_output(&co, out, inputs, 2);
+	if (rc)
+		return rc;
 	struct qa_diag d;
 	struct qa_ref *r;
 	struct qa_imatrix *im = NULL;
-	int rc;
 	qa_diag_clear(&d);
 	if (o.imatrix_file && (rc = cli_imatrix_load(o.imatrix_file, &im)))
 		return rc;

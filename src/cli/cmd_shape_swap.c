@@ -73,23 +73,20 @@ static void print_human(const struct qa_swap_result *r, const char *label)
 
 int cmd_shape_swap(int argc, char **argv)
 {
-	enum { O_TYPE = 256, O_LABEL, O_JSON, O_REPORT, O_ID, O_TITLE, O_CLAIMS, O_PLOT, O_IMATRIX };
+	enum { O_TYPE = 256, O_LABEL, O_REPORT, O_ID, O_TITLE, O_CLAIMS, O_PLOT, O_IMATRIX };
 	static const struct option opts[] = {
 		{ "type", required_argument, NULL, O_TYPE },
 		{ "label", required_argument, NULL, O_LABEL },
-		{ "json", no_argument, NULL, O_JSON },
 		{ "report", required_argument, NULL, O_REPORT },
 		{ "id", required_argument, NULL, O_ID },
 		{ "title", required_argument, NULL, O_TITLE },
 		{ "claims", required_argument, NULL, O_CLAIMS },
 		{ "plot-format", required_argument, NULL, O_PLOT },
 		{ "imatrix", required_argument, NULL, O_IMATRIX },
-		{ "threads", required_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_JSON, CLI_OPTION_THREADS, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
+	struct cli_common co = CLI_COMMON_INIT("shape-swap", usage, help);
 	uint32_t type = QA_TYPE_Q4_K;
-	bool as_json = false;
 	struct qa_swap_opts so;
 	const char *imatrix_path = NULL;
 	struct qa_imatrix *im = NULL;
@@ -100,10 +97,9 @@ int cmd_shape_swap(int argc, char **argv)
 	memset(&ro, 0, sizeof ro);
 	memset(&so, 0, sizeof so);
 	ro.plot_format = "png";
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(&co, argc, argv, "j:h", opts)) != -1) {
 		switch (c) {
+		case CLI_GETOPT_EXIT: return co.status;
 		case O_TYPE: {
 			const struct qa_type_info *t = qa_type_by_name(optarg);
 			if (!t || !t->quantizable || t->block_elems == 1)
@@ -116,7 +112,6 @@ int cmd_shape_swap(int argc, char **argv)
 				return cli_usage_error("shape-swap", usage, "at most 64 labels");
 			labels[n_labels++] = optarg;
 			break;
-		case O_JSON: as_json = true; break;
 		case O_REPORT: ro.path = optarg; break;
 		case O_ID: ro.id = optarg; break;
 		case O_TITLE: ro.title = optarg; break;
@@ -127,15 +122,10 @@ int cmd_shape_swap(int argc, char **argv)
 				return cli_usage_error("shape-swap", usage, "--plot-format is png or svg, not '%s'", optarg);
 			ro.plot_format = optarg;
 			break;
-		case 'j':
-			if (!cli_parse_threads(optarg, &so.n_threads))
-				return cli_usage_error("shape-swap", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
-			break;
-		case 'h': help(); return QA_EXIT_OK;
-		default:
-			return cli_usage_error("shape-swap", usage, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
+	bool as_json = co.json;
+	so.n_threads = co.threads;
 	size_t n = (size_t)(argc - optind);
 	if (n == 0)
 		return cli_usage_error("shape-swap", usage, "missing REF");
@@ -145,9 +135,16 @@ int cmd_shape_swap(int argc, char **argv)
 		return cli_usage_error("shape-swap", usage, "give one --label per REF (%zu labels, %zu REFs)", n_labels, n);
 	if ((ro.id || ro.title || ro.claims_path) && !ro.path)
 		return cli_usage_error("shape-swap", usage, "--id, --title and --claims need --report");
+	const char *inputs[66];
+	for (size_t i = 0; i < n; i++)
+		inputs[i] = argv[optind + (int)i];
+	inputs[n] = ro.claims_path;
+	inputs[n + 1] = imatrix_path;
+	int rc = cli_check_output(&co, ro.path, inputs, n + 2);
+	if (rc)
+		return rc;
 	struct qa_swap_result *results[64] = { 0 };
 	const char *names[64];
-	int rc = QA_EXIT_OK;
 	bool any_div = false;
 	if (imatrix_path && (rc = cli_imatrix_load(imatrix_path, &im)))
 		return rc;
@@ -207,7 +204,7 @@ int cmd_shape_swap(int argc, char **argv)
 		char para[2048];
 		qa_report_swap_verdict((const struct qa_swap_result *const *)results, names, n, para, sizeof para);
 		printf("%s\n", para);
-		if (fflush(stdout) != 0) {
+		if (cli_flush() != 0) {
 			rc = QA_EXIT_IO;
 			goto done;
 		}

@@ -62,23 +62,19 @@ int cmd_synth(int argc, char **argv)
 		{ "tied", no_argument, NULL, O_TIED },
 		{ "dtype", required_argument, NULL, O_DTYPE },
 		{ "seed", required_argument, NULL, O_SEED },
-		{ "threads", required_argument, NULL, 'j' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_THREADS, CLI_OPTION_OUTPUT, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
+	struct cli_common co = CLI_COMMON_INIT("synth", usage, help);
 	struct qa_synth_opts o = { .layers = 1, .dtype = QA_TYPE_BF16 };
-	const char *out = NULL;
 	bool seen_hidden = false, seen_inter = false, seen_heads = false, seen_kv = false,
 	     seen_vocab = false;
 	uint64_t v;
 	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:j:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(&co, argc, argv, "o:j:h", opts)) != -1) {
 		const char *name = NULL;
 		uint64_t max = QA_SYNTH_MAX_DIM;
 		switch (c) {
+		case CLI_GETOPT_EXIT: return co.status;
 		case O_ARCH: o.arch = optarg; continue;
 		case O_TIED: o.tied = true; continue;
 		case O_DTYPE:
@@ -95,21 +91,13 @@ int cmd_synth(int argc, char **argv)
 			if (!cli_parse_u64(optarg, 0, UINT64_MAX, &o.seed))
 				return cli_usage_error("synth", usage, "--seed needs an unsigned integer, not '%s'", optarg);
 			continue;
-		case 'j':
-			if (!cli_parse_threads(optarg, &o.threads))
-				return cli_usage_error("synth", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
-			continue;
-		case 'o': out = optarg; continue;
-		case 'h': help(); return QA_EXIT_OK;
 		case O_HIDDEN: name = "--hidden"; break;
 		case O_INTER: name = "--intermediate"; break;
 		case O_HEADS: name = "--heads"; break;
 		case O_KV: name = "--kv-heads"; break;
 		case O_VOCAB: name = "--vocab"; break;
 		case O_LAYERS: name = "--layers"; max = QA_SYNTH_MAX_LAYERS; break;
-		case O_HEAD_DIM: name = "--head-dim"; break;
-		default:
-			return cli_usage_error("synth", usage, "unknown or incomplete option '%s'", argv[optind - 1]);
+		default: name = "--head-dim"; break;
 		}
 		if (!cli_parse_u64(optarg, 1, max, &v))
 			return cli_usage_error("synth", usage, "%s needs an integer from 1 to %" PRIu64 ", not '%s'",
@@ -124,6 +112,8 @@ int cmd_synth(int argc, char **argv)
 		default: o.head_dim = (uint32_t)v; break;
 		}
 	}
+	const char *out = co.output;
+	o.threads = co.threads;
 	if (optind < argc)
 		return cli_usage_error("synth", usage, "unexpected argument '%s'", argv[optind]);
 	const char *missing = !o.arch ? "--arch" : !seen_hidden ? "--hidden"
@@ -131,6 +121,9 @@ int cmd_synth(int argc, char **argv)
 	                    : !seen_kv ? "--kv-heads" : !seen_vocab ? "--vocab" : !out ? "-o" : NULL;
 	if (missing)
 		return cli_usage_error("synth", usage, "missing %s", missing);
+	int rc = cli_check_output(&co, out, NULL, 0);
+	if (rc)
+		return rc;
 
 	struct qa_diag d;
 	qa_diag_clear(&d);
@@ -142,10 +135,7 @@ int cmd_synth(int argc, char **argv)
 		return cli_usage_error("synth", usage, "%s", d.msg);
 	if (e)
 		return cli_fail(out, &d);
-	if (printf("%s: %" PRIu64 " tensors, %" PRIu64 " bytes\n", out, n_tensors, bytes) < 0 ||
-	    fflush(stdout) != 0) {
-		fprintf(stderr, "quantaudit: cannot write standard output\n");
-		return QA_EXIT_IO;
-	}
-	return QA_EXIT_OK;
+	char esc[1024];
+	printf("%s: %" PRIu64 " tensors, %" PRIu64 " bytes\n", cli_escape(esc, sizeof esc, out), n_tensors, bytes);
+	return QA_EXIT_OK; /* stdout is checked by main */
 }

@@ -41,30 +41,16 @@ static const char *kind_name(enum qa_verify_kind k)
 
 int cmd_verify(int argc, char **argv)
 {
-	enum { O_JSON = 256 };
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, O_JSON },
-		{ "threads", required_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_JSON, CLI_OPTION_THREADS, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
-	bool as_json = false;
-	unsigned threads = 0;
+	struct cli_common co = CLI_COMMON_INIT("verify", usage, help);
 	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_JSON: as_json = true; break;
-		case 'j':
-			if (!cli_parse_threads(optarg, &threads))
-				return cli_usage_error("verify", usage, "-j needs a thread count from 1 to 1024, not '%s'", optarg);
-			break;
-		case 'h': help(); return QA_EXIT_OK;
-		default:
-			return cli_usage_error("verify", usage, "unknown or incomplete option '%s'", argv[optind - 1]);
-		}
-	}
+	while ((c = cli_getopt(&co, argc, argv, "j:h", opts)) != -1)
+		if (c == CLI_GETOPT_EXIT)
+			return co.status;
+	bool as_json = co.json;
+	unsigned threads = co.threads;
 	if (argc - optind != 2)
 		return cli_usage_error("verify", usage, argc - optind > 2 ? "too many arguments" : "need FILE and MANIFEST");
 	const char *path = argv[optind], *mpath = argv[optind + 1];
@@ -130,7 +116,7 @@ int cmd_verify(int argc, char **argv)
 			printf("%s: FAILED against %s: %zu difference%s%s%s\n", path, mpath, v.n_items,
 			       v.n_items == 1 ? "" : "s", v.metadata_match ? "" : ", metadata changed",
 			       v.file_match ? "" : ", file digest differs");
-		if (fflush(stdout) != 0)
+		if (cli_flush() != 0)
 			rc = QA_EXIT_IO;
 	}
 	qa_verify_free(&v);

@@ -3,14 +3,18 @@
  * table.  Each command lives in its own cmd_<name>.c and receives argv
  * starting at its own name.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "build-config.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "blockhash.h"
 #include "cli.h"
 #include "fetch.h"
+#include "tmpfile.h"
 
 static const struct cli_command commands[] = {
 	{ "inspect", cmd_inspect, "show a GGUF or safetensors file's header, metadata and tensors" },
@@ -40,10 +44,28 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < n_commands; i++)
 		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nRun 'quantaudit COMMAND --help' for a command's options.\n"
+	           "Every FILE may be an https:// or hf://ORG/NAME[@REV][/PATH|:QUANT] URL; every command\n"
+	           "takes --retries N, --retry-wait-ms MS, --cache DIR, --cache-blobs, --offline, --quiet.\n"
 	           "Exit status: 0 ok, 1 audit finding, 2 usage, 3 malformed input, 4 I/O or network error.\n");
 }
 
-int main(int argc, char **argv)
+/* SIGINT, SIGTERM: remove the pending temporary files, then die of the signal. */
+static void on_signal(int sig)
+{
+	qa_tmpfile_remove_pending();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static int not_a_command(const char *a)
+{
+	char name[256];
+	fprintf(stderr, "quantaudit: '%s' is not a command\n", cli_escape(name, sizeof name, a));
+	usage(stderr);
+	return QA_EXIT_USAGE;
+}
+
+static int dispatch(int argc, char **argv)
 {
 	if (argc < 2) {
 		usage(stderr);
@@ -57,6 +79,7 @@ int main(int argc, char **argv)
 					char *sub[] = { argv[2], "--help", NULL };
 					return commands[i].run(2, sub);
 				}
+			return not_a_command(argv[2]);
 		}
 		usage(stdout);
 		return QA_EXIT_OK;
@@ -66,9 +89,32 @@ int main(int argc, char **argv)
 		return QA_EXIT_OK;
 	}
 	for (size_t i = 0; i < n_commands; i++)
-		if (strcmp(a, commands[i].name) == 0)
-			return commands[i].run(argc - 1, argv + 1);
-	fprintf(stderr, "quantaudit: '%s' is not a command\n", a);
-	usage(stderr);
-	return QA_EXIT_USAGE;
+		if (strcmp(a, commands[i].name) == 0) {
+			/* network options and hf:// arguments first (cli_remote.c) */
+			int sub_argc = argc - 1;
+			int rc = cli_remote_setup(&sub_argc, argv + 1);
+			if (rc)
+				return cli_remote_finish(rc);
+			return cli_remote_finish(commands[i].run(sub_argc, argv + 1));
+		}
+	return not_a_command(a);
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	int rc = dispatch(argc, argv);
+	/* stdout is checked once, here, for every command and the help text */
+	if (cli_flush() != 0) {
+		int err = cli_stdout_errno();
+		fprintf(stderr, "quantaudit: cannot write standard output: %s\n",
+		        err ? qa_strerror(err) : "write error");
+		return QA_EXIT_IO;
+	}
+	return rc;
 }

@@ -479,7 +479,7 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
 	r->reference_path = qa_str_dup(ref_path);
 	r->artifact_path = qa_str_dup(art_path);
 	*culprit = ref_path;
-	if ((e = qa_ref_open(&ref, ref_path, d)))
+	if ((e = qa_ref_open(&ref, ref_path, d)) || (e = qa_ref_require_float(ref, d)))
 		goto done;
 	*culprit = art_path;
 	if ((e = qa_source_open_file(&src, art_path, d)) || (e = qa_gguf_open(&art, src, d)) ||
@@ -831,7 +831,7 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swa
 	r->reference_path = qa_str_dup(ref_path);
 	r->type = type;
 	r->block_elems = ti->block_elems;
-	if ((e = qa_ref_open(&ref, ref_path, d)))
+	if ((e = qa_ref_open(&ref, ref_path, d)) || (e = qa_ref_require_float(ref, d)))
 		goto done;
 	if (qa_ref_n_sources(ref) == 1 &&
 	    (e = source_sha256(qa_ref_source(ref, 0), &r->reference_size, r->reference_sha256, d)))

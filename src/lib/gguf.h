@@ -80,14 +80,16 @@ struct qa_gguf_value {
 
 /* A metadata key-value pair. */
 struct qa_gguf_kv {
-	const char *key;            /* NUL-terminated */
+	const char *key;            /* NUL-terminated, but may hold NULs: key_len is authoritative */
+	uint64_t key_len;
 	struct qa_gguf_value value;
 	uint64_t offset;            /* absolute offset of the kv in the file */
 };
 
 /* A tensor's description from the header. */
 struct qa_gguf_tensor {
-	const char *name;     /* NUL-terminated */
+	const char *name;     /* NUL-terminated, but may hold NULs: name_len is authoritative */
+	uint64_t name_len;
 	uint32_t n_dims;      /* 1..4 */
 	uint64_t ne[4];       /* elements per dimension, ne[0] fastest; unused dims are 1 */
 	uint32_t type;        /* ggml type id; qa_type_get(type) is never NULL */

@@ -23,6 +23,7 @@
 #include "cursor.h"
 #include "gguf_int.h"
 #include "htab.h"
+#include "hub.h"
 #include "tmpfile.h"
 #include "types.h"
 #include "util.h"
@@ -30,11 +31,15 @@
 #define GGUF_HEADER_FIXED 24u   /* magic, version, tensor count, kv count */
 #define MIN_TENSOR_INFO 32u     /* empty name, one dimension */
 #define MIN_KV 13u              /* empty key, type, one-byte value */
-/* First header buffer; overridable at build time only to test the growth path. */
+/* First header buffer; overridable at build time only to test the growth path.
+ * It starts small and grows by 64 KiB (to at least what the parser found it
+ * needs) up to 4 MiB, then by 1/16, so that a remote header costs about its
+ * own size in transfers (see http.h) at a bounded number of re-parses. */
 #ifndef QA_GGUF_INITIAL_HEADER_BYTES
-#define QA_GGUF_INITIAL_HEADER_BYTES ((uint64_t)1 << 20)
+#define QA_GGUF_INITIAL_HEADER_BYTES ((uint64_t)64 << 10)
 #endif
-#define MAX_TENSOR_NAME 64u     /* ggml's GGML_MAX_NAME, names are shorter */
+#define HEADER_STEP ((uint64_t)64 << 10)
+#define HEADER_STEP_UNTIL ((uint64_t)4 << 20)
 
 const char *qa_gguf_vtype_name(uint32_t t)
 {
@@ -103,6 +108,12 @@ struct qa_gguf {
 	struct qa_htab kv_index;
 	struct qa_htab tensor_index;
 	struct qa_arena arena;
+	/* A split GGUF opened at its first shard: the other shards (each owns
+	 * its source) and every tensor in shard order. */
+	struct qa_gguf **parts;
+	size_t n_parts;
+	const struct qa_gguf_tensor **all;
+	size_t n_all;
 };
 
 static void kv_key(const void *ctx, size_t idx, const char **k, uint64_t *n)
@@ -137,6 +148,7 @@ struct parser {
 	uint64_t file_size;
 	bool partial;   /* the buffer holds less than the whole file */
 	bool need_more; /* parsing ran off the end of a partial buffer */
+	uint64_t need_end; /* when need_more: the end offset that was wanted */
 	struct qa_diag *d;
 };
 
@@ -161,6 +173,7 @@ static bool p_short(struct parser *p, uint64_t n)
 	if (n <= qa_cursor_remaining(&p->c) || !p->partial)
 		return false;
 	p->need_more = true;
+	p->need_end = p_off(p) + n; /* n is at most the file left */
 	return true;
 }
 
@@ -426,6 +439,7 @@ static enum qa_err parse_kvs(struct parser *p, uint64_t n_kv)
 		r.pub.offset = p_off(p);
 		if ((e = p_string(p, "metadata key", &r.pub.key, &r.key_len)))
 			return e;
+		r.pub.key_len = r.key_len;
 		qa_gguf_printable(nb, sizeof nb, r.pub.key, r.key_len);
 		if (qa_htab_find(&g->kv_index, kv_key, g, r.pub.key, r.key_len) != SIZE_MAX)
 			return qa_diag_set(p->d, QA_ERR_FORMAT, r.pub.offset,
@@ -473,6 +487,7 @@ static enum qa_err parse_tensor_infos(struct parser *p, uint64_t n_tensors)
 		t->info_offset = p_off(p);
 		if ((e = p_string(p, "tensor name", &t->name, &r.name_len)))
 			return e;
+		t->name_len = r.name_len;
 		qa_gguf_printable(nb, sizeof nb, t->name, r.name_len);
 		if (qa_htab_find(&g->tensor_index, tensor_key, g, t->name, r.name_len) != SIZE_MAX)
 			return qa_diag_set(p->d, QA_ERR_FORMAT, t->info_offset,
@@ -612,6 +627,112 @@ static enum qa_err parse(struct parser *p)
 	return check_extents(p);
 }
 
+/* The tensor named name in g's own table (not its other shards), or NULL. */
+static const struct qa_gguf_tensor *find_own(const struct qa_gguf *g, const char *name,
+                                             uint64_t len)
+{
+	size_t i = qa_htab_find(&g->tensor_index, tensor_key, g, name, len);
+	return i == SIZE_MAX ? NULL : &g->tensors[i].pub;
+}
+
+/*
+ * A split GGUF (llama-gguf-split: NAME-00001-of-0000N.gguf with split.no 0
+ * and split.count N) opened at its first shard: open the other shards
+ * beside it (same directory or URL prefix) and list every tensor in shard
+ * order.  A later shard opened on its own is read as a single file.
+ */
+static enum qa_err open_split(struct qa_gguf *g, struct qa_diag *d)
+{
+	uint64_t count, no, total;
+	if (!qa_gguf_get_u64(g, "split.count", &count) || count <= 1 ||
+	    !qa_gguf_get_u64(g, "split.no", &no) || no != 0)
+		return QA_OK;
+	const char *name = qa_source_name(g->src);
+	const char *base = strrchr(name, '/');
+	base = base ? base + 1 : name;
+	unsigned sno, scount;
+	size_t stem;
+	if (count > 99999 || !qa_hub_split_name(base, &sno, &scount, &stem) || sno != 1 ||
+	    scount != count)
+		return qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
+		                   "first shard of a split gguf (split.count %llu) whose name does not end in -00001-of-%05llu.gguf",
+		                   (unsigned long long)count, (unsigned long long)count);
+	size_t plen = (size_t)(base - name) + stem;
+	g->parts = calloc((size_t)count - 1, sizeof *g->parts);
+	char *path = malloc(plen + 32);
+	if (!g->parts || !path) {
+		free(path);
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	}
+	memcpy(path, name, plen);
+	size_t n_all = g->n_tensors;
+	enum qa_err e = QA_OK;
+	for (uint64_t k = 2; k <= count && !e; k++) {
+		snprintf(path + plen, 32, "-%05u-of-%05u.gguf", (unsigned)k, (unsigned)count);
+		struct qa_source *src;
+		struct qa_gguf *part = NULL;
+		uint64_t pc, pn;
+		if ((e = qa_source_open_file(&src, path, d))) {
+			qa_diag_prefix(d, e, path);
+			break;
+		}
+		if ((e = qa_gguf_open(&part, src, d))) {
+			qa_source_close(src);
+			qa_diag_prefix(d, e, path);
+			break;
+		}
+		g->parts[g->n_parts++] = part;
+		if (!qa_gguf_get_u64(part, "split.count", &pc) || pc != count ||
+		    !qa_gguf_get_u64(part, "split.no", &pn) || pn != k - 1) {
+			e = qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
+			                "%s: split.no/split.count do not say shard %llu of %llu", path,
+			                (unsigned long long)k, (unsigned long long)count);
+			break;
+		}
+		for (size_t i = 0; i < part->n_tensors && !e; i++) {
+			const char *tn = part->tensors[i].pub.name;
+			uint64_t tl = part->tensors[i].name_len;
+			bool dup = find_own(g, tn, tl) != NULL;
+			for (size_t j = 0; j + 1 < g->n_parts && !dup; j++)
+				dup = find_own(g->parts[j], tn, tl) != NULL;
+			if (dup)
+				e = qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
+				                "%s: tensor \"%s\" is also in an earlier shard", path,
+				                qa_gguf_printable((char[80]){ 0 }, 80, tn, part->tensors[i].name_len));
+		}
+		n_all += part->n_tensors;
+	}
+	free(path);
+	if (e)
+		return e;
+	if (qa_gguf_get_u64(g, "split.tensors.count", &total) && total != n_all)
+		return qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
+		                   "split.tensors.count is %llu but the %llu shards hold %zu tensors",
+		                   (unsigned long long)total, (unsigned long long)count, n_all);
+	g->all = malloc((n_all ? n_all : 1) * sizeof *g->all);
+	if (!g->all)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	size_t k = 0;
+	for (size_t i = 0; i < g->n_tensors; i++)
+		g->all[k++] = &g->tensors[i].pub;
+	for (size_t j = 0; j < g->n_parts; j++)
+		for (size_t i = 0; i < g->parts[j]->n_tensors; i++)
+			g->all[k++] = &g->parts[j]->tensors[i].pub;
+	g->n_all = n_all;
+	return QA_OK;
+}
+
+/* The reader (g or one of its other shards) whose table holds t, or NULL. */
+static struct qa_gguf *owner_of(struct qa_gguf *g, const struct qa_gguf_tensor *t)
+{
+	if (find_own(g, t->name, t->name_len) == t)
+		return g;
+	for (size_t j = 0; j < g->n_parts; j++)
+		if (find_own(g->parts[j], t->name, t->name_len) == t)
+			return g->parts[j];
+	return NULL;
+}
+
 enum qa_err qa_gguf_open(struct qa_gguf **out, struct qa_source *src,
                          struct qa_diag *d)
 {
@@ -652,14 +773,19 @@ enum qa_err qa_gguf_open(struct qa_gguf **out, struct qa_source *src,
 		free(buf); /* everything kept was copied into the arena */
 		if (e && p.need_more) {
 			reader_reset(g);
-			want = want > size / 2 ? size : want * 2;
+			uint64_t step = want < HEADER_STEP_UNTIL ? HEADER_STEP : want / 16;
+			uint64_t next = want + step;
+			if (p.need_end > next)
+				next = p.need_end;
+			want = next > size || next < want ? size : next;
 			continue;
 		}
 		break;
 	}
+	if (!e)
+		e = open_split(g, d);
 	if (e) {
-		reader_reset(g);
-		free(g);
+		qa_gguf_close(g);
 		return e;
 	}
 	qa_diag_clear(d);
@@ -671,6 +797,13 @@ void qa_gguf_close(struct qa_gguf *g)
 {
 	if (!g)
 		return;
+	for (size_t i = 0; i < g->n_parts; i++) {
+		struct qa_source *src = g->parts[i]->src;
+		qa_gguf_close(g->parts[i]);
+		qa_source_close(src);
+	}
+	free(g->parts);
+	free(g->all);
 	reader_reset(g);
 	free(g);
 }
@@ -679,7 +812,7 @@ uint32_t qa_gguf_version(const struct qa_gguf *g) { return g->version; }
 uint32_t qa_gguf_alignment(const struct qa_gguf *g) { return g->alignment; }
 uint64_t qa_gguf_data_offset(const struct qa_gguf *g) { return g->data_offset; }
 size_t qa_gguf_n_kv(const struct qa_gguf *g) { return g->n_kv; }
-size_t qa_gguf_n_tensors(const struct qa_gguf *g) { return g->n_tensors; }
+size_t qa_gguf_n_tensors(const struct qa_gguf *g) { return g->all ? g->n_all : g->n_tensors; }
 struct qa_source *qa_gguf_source(const struct qa_gguf *g) { return g->src; }
 
 const struct qa_gguf_kv *qa_gguf_kv_at(const struct qa_gguf *g, size_t i)
@@ -697,6 +830,8 @@ const struct qa_gguf_kv *qa_gguf_kv_find(const struct qa_gguf *g, const char *ke
 
 const struct qa_gguf_tensor *qa_gguf_tensor_at(const struct qa_gguf *g, size_t i)
 {
+	if (g->all)
+		return i < g->n_all ? g->all[i] : NULL;
 	return i < g->n_tensors ? &g->tensors[i].pub : NULL;
 }
 
@@ -705,8 +840,11 @@ const struct qa_gguf_tensor *qa_gguf_tensor_find(const struct qa_gguf *g,
 {
 	if (!name)
 		return NULL;
-	size_t i = qa_htab_find(&g->tensor_index, tensor_key, g, name, strlen(name));
-	return i == SIZE_MAX ? NULL : &g->tensors[i].pub;
+	uint64_t len = strlen(name);
+	const struct qa_gguf_tensor *t = find_own(g, name, len);
+	for (size_t j = 0; !t && j < g->n_parts; j++)
+		t = find_own(g->parts[j], name, len);
+	return t;
 }
 
 enum qa_err qa_gguf_tensor_view(struct qa_gguf *g, const struct qa_gguf_tensor *t,
@@ -715,6 +853,8 @@ enum qa_err qa_gguf_tensor_view(struct qa_gguf *g, const struct qa_gguf_tensor *
 	if (!g || !t || !out)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "qa_gguf_tensor_view needs a reader, a tensor and an output");
+	if (!(g = owner_of(g, t)))
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor is not from this reader");
 	if (t->nbytes > SIZE_MAX)
 		return qa_diag_set(d, QA_ERR_UNSUPPORTED, g->data_offset + t->offset,
 		                   "tensor larger than the address space");
@@ -735,6 +875,8 @@ enum qa_err qa_gguf_tensor_read(struct qa_gguf *g, const struct qa_gguf_tensor *
 		                   "read of %zu bytes at %llu is outside tensor \"%s\" (%llu bytes)",
 		                   len, (unsigned long long)off, t->name,
 		                   (unsigned long long)t->nbytes);
+	if (!(g = owner_of(g, t)))
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor is not from this reader");
 	return qa_source_read(g->src, g->data_offset + t->offset + off, len, buf,
 	                      "tensor data", d);
 }

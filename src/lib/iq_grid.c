@@ -128,10 +128,10 @@ static struct grid_store stores[QA_IQ_GRID_COUNT] = {
 	{ qa_iq_grid_iq1s_codes, 2048, 3, { 0xff, 0x00, 0x01 }, NBR_IQ1S, nbr_iq1s, PTHREAD_ONCE_INIT, { 0 } },
 };
 
-static uint32_t scratch[2 * 2048 + 2 * 256];
-
+/* Builds of different grids may run at once (one pthread_once each): scratch is per call. */
 static void build(enum qa_iq_grid_id id)
 {
+	uint32_t scratch[2 * 2048 + 2 * 256];
 	struct grid_store *s = &stores[id];
 	for (unsigned j = 0; j < s->npoints; j++)
 		for (unsigned k = 0; k < 8; k++)

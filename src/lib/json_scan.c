@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
+#include "strbuf.h"
+
 size_t qa_json_key_positions(const char *buf, size_t len, size_t start,
                                 size_t *pos, size_t max)
 {
@@ -117,4 +120,32 @@ json_t *qa_json_u64(uint64_t v)
 	char buf[32];
 	snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
 	return json_string(buf);
+}
+
+json_t *qa_json_text(const char *s, size_t len)
+{
+	if (qa_utf8_valid(s, len))
+		return json_stringn_nocheck(s, len);
+	struct qa_sb b = { 0 };
+	qa_utf8_sanitize(&b, s, len);
+	json_t *v = b.oom ? NULL : json_stringn_nocheck(b.p ? b.p : "", b.len);
+	qa_sb_free(&b);
+	return v;
+}
+
+int qa_json_text_set(json_t *obj, const char *key, const char *s, size_t len)
+{
+	if (json_object_set_new(obj, key, qa_json_text(s, len)) != 0)
+		return -1;
+	if (qa_utf8_valid(s, len))
+		return 0;
+	struct qa_sb k = { 0 }, hex = { 0 };
+	qa_sb_puts(&k, key);
+	qa_sb_puts(&k, "_hex");
+	qa_sb_hex(&hex, (const uint8_t *)s, len);
+	int rc = k.oom || hex.oom ? -1 :
+	         json_object_set_new(obj, k.p, json_stringn_nocheck(hex.p ? hex.p : "", hex.len));
+	qa_sb_free(&k);
+	qa_sb_free(&hex);
+	return rc;
 }

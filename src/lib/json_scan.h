@@ -63,4 +63,17 @@ enum qa_err qa_json_error_diag(struct qa_diag *d, const json_error_t *je,
  */
 json_t *qa_json_u64(uint64_t v);
 
+/*
+ * Set obj[key] to the len bytes at s as a JSON string that is always valid:
+ * invalid UTF-8 bytes become U+FFFD (NUL and other control bytes are kept,
+ * JSON escapes them).  Only when s is not valid UTF-8, obj[KEY_hex] is set
+ * as well, to the exact bytes in lowercase hex.  Returns 0, or -1 when out
+ * of memory.
+ */
+int qa_json_text_set(json_t *obj, const char *key, const char *s, size_t len);
+
+/* The len bytes at s as a JSON string (invalid UTF-8 becomes U+FFFD); a new
+ * reference, NULL when out of memory. */
+json_t *qa_json_text(const char *s, size_t len);
+
 #endif

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "cursor.h"
 #include "quant.h"
+#include "remote.h"
 #include "safetensors.h"
 #include "source.h"
 #include "types.h"
@@ -35,9 +36,10 @@ enum qa_err qa_format_detect(const char *path, enum qa_format *out,
                              struct qa_diag *d)
 {
 	struct stat st;
-	if (stat(path, &st) != 0)
+	bool remote = qa_remote_is_url(path);
+	if (!remote && stat(path, &st) != 0)
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot open: %s", qa_strerror(errno));
-	if (S_ISDIR(st.st_mode) || qa_str_ends_with(path, ".json")) {
+	if ((!remote && S_ISDIR(st.st_mode)) || qa_str_ends_with(path, ".json")) {
 		*out = QA_FORMAT_SAFETENSORS;
 		return QA_OK;
 	}
@@ -47,8 +49,10 @@ enum qa_err qa_format_detect(const char *path, enum qa_format *out,
 		return e;
 	uint8_t head[9] = { 0 };
 	uint64_t size = qa_source_size(src);
-	qa_source_read(src, 0, size < 9 ? (size_t)size : 9, head, "header", NULL);
+	e = qa_source_read(src, 0, size < 9 ? (size_t)size : 9, head, "header", d);
 	qa_source_close(src);
+	if (e)
+		return e; /* an I/O error, not a format verdict */
 	if (size >= 4 && memcmp(head, "GGUF", 4) == 0)
 		*out = QA_FORMAT_GGUF;
 	else if (size >= 9 && head[8] == '{')
@@ -486,4 +490,16 @@ size_t qa_ref_n_sources(const struct qa_ref *r)
 struct qa_source *qa_ref_source(const struct qa_ref *r, size_t i)
 {
 	return r->format == QA_FORMAT_GGUF ? r->src : qa_st_shard_source(r->st, (uint32_t)i);
+}
+
+enum qa_err qa_ref_require_float(const struct qa_ref *r, struct qa_diag *d)
+{
+	if (qa_ref_format(r) != QA_FORMAT_GGUF)
+		return QA_OK; /* safetensors: non-float dtypes are ordinary extras */
+	for (size_t i = 0; i < r->n; i++)
+		if (r->tensors[i].src_type == QA_TYPE_COUNT)
+			return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+			                   "a reference must hold f32/f16/bf16 weights (tensor '%s' is %s)",
+			                   r->tensors[i].name, r->tensors[i].src_dtype);
+	return QA_OK;
 }

@@ -107,4 +107,12 @@ enum qa_err qa_ref_write_metadata(const struct qa_ref *r, struct qa_gguf_writer 
 size_t qa_ref_n_sources(const struct qa_ref *r);
 struct qa_source *qa_ref_source(const struct qa_ref *r, size_t i);
 
+/*
+ * QA_OK when r can serve as a reference: a GGUF reference must hold only
+ * f32, f16 or bf16 tensors.  Otherwise QA_ERR_USAGE "a reference must hold
+ * f32/f16/bf16 weights (tensor 'NAME' is TYPE)": auditing a quantized file
+ * against itself (or another quantized file) would compare nothing.
+ */
+enum qa_err qa_ref_require_float(const struct qa_ref *r, struct qa_diag *d);
+
 #endif

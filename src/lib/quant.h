@@ -125,6 +125,23 @@ enum qa_quant_k_path {
 bool qa_quant_k_quantize(uint32_t type, enum qa_quant_k_path path, const float *src,
                          void *dst, size_t n);
 
+/*
+ * The same choice of implementations for the legacy 32-element formats
+ * (q4_0, q4_1, q5_0, q5_1, q8_0), whose vector path is AVX2 (SIMD8; there
+ * is no 4-lane one): quantize n elements (a multiple of 32) with path.
+ * Returns false, writing nothing, for another type or an unavailable path.
+ */
+bool qa_quant_legacy_quantize(uint32_t type, enum qa_quant_k_path path, const float *src,
+                              void *dst, size_t n);
+
+/*
+ * f16 and bf16 narrowing (narrow: src -> bytes) or widening (bytes -> dst)
+ * of n elements with path (SIMD8 is the F16C/AVX2 one).  Returns false for
+ * another type or an unavailable path.  For tests and benchmarks.
+ */
+bool qa_quant_fp_convert(uint32_t type, enum qa_quant_k_path path, bool narrow, const float *src,
+                         void *bytes, float *dst, size_t n);
+
 void qa_quantize_iq4_nl(const float *src, void *dst, size_t n);
 void qa_dequantize_iq4_nl(const void *src, float *dst, size_t n);
 
@@ -152,6 +169,21 @@ void qa_dequantize_iq2_xs(const void *src, float *dst, size_t n);
 void qa_dequantize_iq2_s(const void *src, float *dst, size_t n);
 void qa_dequantize_iq1_s(const void *src, float *dst, size_t n);
 void qa_dequantize_iq1_m(const void *src, float *dst, size_t n);
+
+/*
+ * The grid searches have a scalar reference path (ggml's algorithm as
+ * stated) and a fast path (tabulated error terms, side-by-side sums) giving
+ * the same bytes; the entry points above use the fast one.  These quantize
+ * nrow rows of type (iq2_xxs, iq2_xs, iq2_s: the first; iq1_s, iq1_m: the
+ * second) with the chosen path (fast true or false) under the contract of
+ * quantize_rows.  They return false, writing nothing, for another type or
+ * for NULL weights where the type requires them.  Meant for tests and
+ * benchmarks that compare the paths.
+ */
+bool qa_quant_iq2_quantize_path(uint32_t type, bool fast, const float *src, void *dst, size_t nrow,
+                                size_t n_per_row, const float *qw);
+bool qa_quant_iq1_quantize_path(uint32_t type, bool fast, const float *src, void *dst, size_t nrow,
+                                size_t n_per_row, const float *qw);
 
 /* iq4_xs, iq3_xxs and iq3_s (quant_iq4xs.c, quant_iq3.c): weighted as ggml weights them. */
 void qa_quantize_iq4_xs(const float *src, void *dst, size_t n);

@@ -23,6 +23,10 @@
  * of cut points (and every delta sign) is scored by its least-squares
  * scale.  When a subgroup's levels are not a grid point, it moves to the
  * best of the point's neighbours at that scale and the scale is refitted.
+ * The fast path (the default) tabulates the error terms and, for iq1_m,
+ * runs the cut-point search four delta patterns at a time with running
+ * prefix sums: the same float operations in the same order per sum, so the
+ * same bytes (checked against the scalar path by check_iq_grid).
  * Float operations follow the reference order; the sort is stable, as
  * glibc's qsort (a merge sort) is for these sizes.
  */
@@ -82,7 +86,7 @@ static float point_error(uint16_t c, const float *x, const float *w, float scale
  * codes.
  */
 static unsigned snap(const struct qa_iq_grid *g, int8_t *L, const float *x, const float *w,
-                     float scale, const float *lv, bool *on_grid)
+                     float scale, const float *lv, bool *on_grid, bool fast)
 {
 	unsigned u = 0;
 	for (int i = 0; i < SUB; i++)
@@ -94,11 +98,33 @@ static unsigned snap(const struct qa_iq_grid *g, int8_t *L, const float *x, cons
 	const uint16_t *list = g->neighbours + (-m - 1);
 	float best = FLT_MAX;
 	long pick = -1;
-	for (unsigned j = 1; j <= list[0]; j++) {
-		float d2 = point_error(g->codes[list[j]], x, w, scale, lv);
-		if (d2 < best) {
-			best = d2;
-			pick = list[j];
+	if (fast) {
+		/* The same errors from tabulated per-coordinate terms (three positions each). */
+		float t[SUB][4];
+		for (int i = 0; i < SUB; i++) {
+			for (int c = 0; c < 3; c++) {
+				float diff = scale * lv[c] - x[i];
+				t[i][c] = w[i] * diff * diff;
+			}
+			t[i][3] = 0;
+		}
+		for (unsigned j = 1; j <= list[0]; j++) {
+			uint16_t c = g->codes[list[j]];
+			float d2 = 0;
+			for (int i = 0; i < SUB; i++)
+				d2 += t[i][(c >> (2 * i)) & 3];
+			if (d2 < best) {
+				best = d2;
+				pick = list[j];
+			}
+		}
+	} else {
+		for (unsigned j = 1; j <= list[0]; j++) {
+			float d2 = point_error(g->codes[list[j]], x, w, scale, lv);
+			if (d2 < best) {
+				best = d2;
+				pick = list[j];
+			}
 		}
 	}
 	if (pick < 0) {
@@ -155,7 +181,7 @@ static void cut_levels(const int *order, int n, int i1, int i2, int8_t *L)
  * four grid indices.
  */
 static bool fit_s(const struct qa_iq_grid *g, const float *xb, const float *w, float *scale_out,
-                  int *shift_out, uint16_t *index)
+                  int *shift_out, uint16_t *index, bool fast)
 {
 	const int n = 32;
 	int order[MAX_GROUP];
@@ -204,7 +230,7 @@ static bool fit_s(const struct qa_iq_grid *g, const float *xb, const float *w, f
 	const float *lv = shift == 1 ? lv_plus : lv_minus;
 	bool on_grid = true;
 	for (int s = 0; s < n / SUB; s++)
-		index[s] = (uint16_t)snap(g, L + SUB * s, xb + SUB * s, w + SUB * s, scale, lv, &on_grid);
+		index[s] = (uint16_t)snap(g, L + SUB * s, xb + SUB * s, w + SUB * s, scale, lv, &on_grid, fast);
 	if (!on_grid) {
 		float sqx = 0, sqq = 0;
 		for (int i = 0; i < n; i++) {
@@ -220,7 +246,8 @@ static bool fit_s(const struct qa_iq_grid *g, const float *xb, const float *w, f
 	return true;
 }
 
-static void quantize_block_s(const struct qa_iq_grid *g, const float *x, const float *qw, uint8_t *out)
+static void quantize_block_s(const struct qa_iq_grid *g, const float *x, const float *qw, uint8_t *out,
+                             bool fast)
 {
 	float w[QK], scales[8];
 	int shifts[8];
@@ -234,7 +261,7 @@ static void quantize_block_s(const struct qa_iq_grid *g, const float *x, const f
 		scales[ib] = 0;
 		shifts[ib] = 1;
 		qh[ib] = 0;
-		if (!fit_s(g, x + 32 * ib, w + 32 * ib, &scales[ib], &shifts[ib], index))
+		if (!fit_s(g, x + 32 * ib, w + 32 * ib, &scales[ib], &shifts[ib], index, fast))
 			continue;
 		for (int s = 0; s < 4; s++) {
 			out[2 + 4 * ib + s] = (uint8_t)(index[s] & 255);
@@ -258,8 +285,8 @@ static void quantize_block_s(const struct qa_iq_grid *g, const float *x, const f
 		qa_store_le16(out + 34 + 2 * ib, qh[ib]);
 }
 
-void qa_quantize_rows_iq1_s(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                            const float *qw)
+static void rows_s(const float *src, void *dst, size_t nrow, size_t n_per_row, const float *qw,
+                   bool fast)
 {
 	uint8_t *out = dst;
 	if (!qw) {
@@ -269,7 +296,13 @@ void qa_quantize_rows_iq1_s(const float *src, void *dst, size_t nrow, size_t n_p
 	const struct qa_iq_grid *g = qa_iq_grid_get(QA_IQ_GRID_IQ1S);
 	for (size_t r = 0; r < nrow; r++)
 		for (size_t b = 0; b < n_per_row / QK; b++, src += QK, out += 50)
-			quantize_block_s(g, src, qw + QK * b, out);
+			quantize_block_s(g, src, qw + QK * b, out, fast);
+}
+
+void qa_quantize_rows_iq1_s(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                            const float *qw)
+{
+	rows_s(src, dst, nrow, n_per_row, qw, true);
 }
 
 /* ---------------------------------------------------------------- iq1_m */
@@ -285,11 +318,74 @@ static const float *lv_of(int k, int s)
 }
 
 /*
+ * The cut-point search of fit_m, fast: every term w*v*x and w*v*v is
+ * tabulated per sorted position, level and delta pattern, the four patterns
+ * are summed side by side, and the sums over the first runs are carried
+ * from one pair of cut points to the next instead of being restarted.  Each
+ * sum still adds the same terms from position 0 upwards, so every float is
+ * the scalar search's; so is the order of the comparisons.
+ */
+static void search_m_fast(const float *xb, const float *w, const int *order, float *best,
+                          float *scale, int *b1, int *b2, int *bk)
+{
+	enum { N = 16 };
+	float tx[N][3][4], tq[N][3][4];
+	for (int j = 0; j < N; j++) {
+		int i = order[j];
+		for (int c = 0; c < 3; c++) {
+			for (int k = 0; k < 4; k++) {
+				float v = lv_of(k, i >= N / 2)[c];
+				tx[j][c][k] = w[i] * v * xb[i];
+				tq[j][c][k] = w[i] * v * v;
+			}
+		}
+	}
+	float p0x[4] = { 0 }, p0q[4] = { 0 }; /* level 0 over positions < i1 */
+	for (int i1 = 0; i1 <= N; i1++) {
+		float px[4], pq[4];            /* levels 0 and 1 over positions < i2 */
+		memcpy(px, p0x, sizeof px);
+		memcpy(pq, p0q, sizeof pq);
+		for (int i2 = i1; i2 <= N; i2++) {
+			float sx[4], sq[4];
+			memcpy(sx, px, sizeof sx);
+			memcpy(sq, pq, sizeof sq);
+			for (int j = i2; j < N; j++) {
+				for (int k = 0; k < 4; k++) {
+					sx[k] += tx[j][2][k];
+					sq[k] += tq[j][2][k];
+				}
+			}
+			for (int k = 0; k < 4; k++) {
+				if (sq[k] > 0 && sx[k] * sx[k] > *best * sq[k]) {
+					*scale = sx[k] / sq[k];
+					*best = *scale * sx[k];
+					*b1 = i1;
+					*b2 = i2;
+					*bk = k;
+				}
+			}
+			if (i2 < N) {
+				for (int k = 0; k < 4; k++) {
+					px[k] += tx[i2][1][k];
+					pq[k] += tq[i2][1][k];
+				}
+			}
+		}
+		if (i1 < N) {
+			for (int k = 0; k < 4; k++) {
+				p0x[k] += tx[i1][0][k];
+				p0q[k] += tq[i1][0][k];
+			}
+		}
+	}
+}
+
+/*
  * Fit a group of 16: returns false for a group stored as zeros; else sets
  * the scale, the shift pattern (0..3) and the two grid indices.
  */
 static bool fit_m(const struct qa_iq_grid *g, const float *xb, const float *w, float *scale_out,
-                  int *k_out, uint16_t *index)
+                  int *k_out, uint16_t *index, bool fast)
 {
 	const int n = 16;
 	int order[16];
@@ -301,7 +397,9 @@ static bool fit_m(const struct qa_iq_grid *g, const float *xb, const float *w, f
 	sort_order(xb, n, order);
 	float best = -FLT_MAX, scale = max;
 	int b1 = -1, b2 = -1, bk = -1;
-	for (int i1 = 0; i1 <= n; i1++) {
+	if (fast)
+		search_m_fast(xb, w, order, &best, &scale, &b1, &b2, &bk);
+	for (int i1 = 0; i1 <= n && !fast; i1++) {
 		for (int i2 = i1; i2 <= n; i2++) {
 			float sqx[4] = { 0 }, sqq[4] = { 0 };
 			for (int j = 0; j < n; j++) {
@@ -335,7 +433,7 @@ static bool fit_m(const struct qa_iq_grid *g, const float *xb, const float *w, f
 	bool on_grid = true;
 	for (int s = 0; s < 2; s++)
 		index[s] = (uint16_t)snap(g, L + SUB * s, xb + SUB * s, w + SUB * s, scale, lv_of(bk, s),
-		                          &on_grid);
+		                          &on_grid, fast);
 	if (!on_grid) {
 		float sqx = 0, sqq = 0;
 		for (int i = 0; i < n; i++) {
@@ -351,7 +449,8 @@ static bool fit_m(const struct qa_iq_grid *g, const float *xb, const float *w, f
 	return true;
 }
 
-static void quantize_block_m(const struct qa_iq_grid *g, const float *x, const float *qw, uint8_t *out)
+static void quantize_block_m(const struct qa_iq_grid *g, const float *x, const float *qw, uint8_t *out,
+                             bool fast)
 {
 	static const uint8_t delta_bits[4] = { 0x00, 0x80, 0x08, 0x88 };
 	float w[QK], scales[16];
@@ -366,7 +465,7 @@ static void quantize_block_m(const struct qa_iq_grid *g, const float *x, const f
 		uint16_t index[2];
 		scales[ib] = 0;
 		shifts[ib] = 0;
-		if (!fit_m(g, x + 16 * ib, w + 16 * ib, &scales[ib], &shifts[ib], index))
+		if (!fit_m(g, x + 16 * ib, w + 16 * ib, &scales[ib], &shifts[ib], index, fast))
 			continue;
 		qs[2 * ib] = (uint8_t)(index[0] & 255);
 		qs[2 * ib + 1] = (uint8_t)(index[1] & 255);
@@ -408,19 +507,37 @@ static void quantize_block_m(const struct qa_iq_grid *g, const float *x, const f
 		qa_store_le16(out + 48 + 2 * i, sc[i]);
 }
 
-void qa_quantize_rows_iq1_m(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                            const float *qw)
+static void rows_m(const float *src, void *dst, size_t nrow, size_t n_per_row, const float *qw,
+                   bool fast)
 {
 	const struct qa_iq_grid *g = qa_iq_grid_get(QA_IQ_GRID_IQ1S);
 	uint8_t *out = dst;
 	for (size_t r = 0; r < nrow; r++)
 		for (size_t b = 0; b < n_per_row / QK; b++, src += QK, out += 56)
-			quantize_block_m(g, src, qw ? qw + QK * b : NULL, out);
+			quantize_block_m(g, src, qw ? qw + QK * b : NULL, out, fast);
+}
+
+void qa_quantize_rows_iq1_m(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                            const float *qw)
+{
+	rows_m(src, dst, nrow, n_per_row, qw, true);
 }
 
 void qa_quantize_iq1_m(const float *src, void *dst, size_t n)
 {
 	qa_quantize_rows_iq1_m(src, dst, 1, n, NULL);
+}
+
+bool qa_quant_iq1_quantize_path(uint32_t type, bool fast, const float *src, void *dst, size_t nrow,
+                                size_t n_per_row, const float *qw)
+{
+	if (type == QA_TYPE_IQ1_S && qw)
+		rows_s(src, dst, nrow, n_per_row, qw, fast);
+	else if (type == QA_TYPE_IQ1_M)
+		rows_m(src, dst, nrow, n_per_row, qw, fast);
+	else
+		return false;
+	return true;
 }
 
 /* ---------------------------------------------------------------- decoding */

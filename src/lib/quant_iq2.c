@@ -168,8 +168,8 @@ static unsigned cube_point(const float *x, float inv, int8_t *L)
  * (q the odd position 2c+1; the first of equals wins).  L receives the
  * point's codes.
  */
-static unsigned snap(const struct qa_iq_grid *g, unsigned u, const float *x, const float *w,
-                     float scale, int8_t *L)
+static unsigned snap_scalar(const struct qa_iq_grid *g, unsigned u, const float *x, const float *w,
+                            float scale, int8_t *L)
 {
 	int32_t m = g->map[u];
 	if (m >= 0)
@@ -196,6 +196,57 @@ static unsigned snap(const struct qa_iq_grid *g, unsigned u, const float *x, con
 	return pick;
 }
 
+/*
+ * snap_scalar with the per-coordinate error terms tabulated first: each
+ * coordinate has only three candidate positions, so w*(scale*q - x)^2 is
+ * computed once per position and a candidate's error is the same sum of
+ * the same floats in the same order.
+ */
+static unsigned snap_fast(const struct qa_iq_grid *g, unsigned u, const float *x, const float *w,
+                          float scale, int8_t *L)
+{
+	int32_t m = g->map[u];
+	if (m >= 0)
+		return (unsigned)m;
+	float t[SUB][4];
+	for (int i = 0; i < SUB; i++) {
+		for (int c = 0; c < LEVELS; c++) {
+			float diff = scale * (float)(2 * c + 1) - x[i];
+			t[i][c] = w[i] * diff * diff;
+		}
+		t[i][3] = 0;
+	}
+	const uint16_t *list = g->neighbours + (-m - 1);
+	float best = FLT_MAX;
+	unsigned pick = list[1];
+	for (unsigned j = 1; j <= list[0]; j++) {
+		uint16_t c = g->codes[list[j]];
+		float d2 = 0;
+		for (int i = 0; i < SUB; i++)
+			d2 += t[i][(c >> (2 * i)) & 3];
+		if (d2 < best) {
+			best = d2;
+			pick = list[j];
+		}
+	}
+	uint16_t c = g->codes[pick];
+	for (int i = 0; i < SUB; i++)
+		L[i] = (int8_t)((c >> (2 * i)) & 3);
+	return pick;
+}
+
+/* The grid and which snap to use, for one quantization call. */
+struct iq2_ctx {
+	const struct qa_iq_grid *g;
+	bool fast;
+};
+
+static unsigned snap(const struct iq2_ctx *cx, unsigned u, const float *x, const float *w,
+                     float scale, int8_t *L)
+{
+	return cx->fast ? snap_fast(cx->g, u, x, w, scale, L) : snap_scalar(cx->g, u, x, w, scale, L);
+}
+
 /* sum w*x*q and sum w*q*q over n elements with q = 2L+1. */
 static void level_sums(int n, const float *w, const float *x, const int8_t *L, float *sqx, float *sqq)
 {
@@ -214,7 +265,7 @@ static void level_sums(int n, const float *w, const float *x, const int8_t *L, f
  * combined with the super-block's spread).  Returns false for a group that
  * is stored as all zeros (scale 0, no indices, no signs).
  */
-static bool fit_group(const struct iq2_kind *k, const struct qa_iq_grid *g, const float *xb,
+static bool fit_group(const struct iq2_kind *k, const struct iq2_ctx *cx, const float *xb,
                       const float *w, struct iq2_fit *f)
 {
 	const int n = k->group, nsub = n / SUB;
@@ -278,9 +329,9 @@ static bool fit_group(const struct iq2_kind *k, const struct qa_iq_grid *g, cons
 		float trial = 1 / inv;
 		for (int s = 0; s < nsub; s++) {
 			unsigned u = cube_point(mag + SUB * s, inv, Lt + SUB * s);
-			on_t[s] = g->map[u] >= 0;
+			on_t[s] = cx->g->map[u] >= 0;
 			if (!on_t[s])
-				snap(g, u, mag + SUB * s, wsq + SUB * s, trial, Lt + SUB * s);
+				snap(cx, u, mag + SUB * s, wsq + SUB * s, trial, Lt + SUB * s);
 		}
 		float sqx, sqq;
 		level_sums(n, w, mag, Lt, &sqx, &sqq);
@@ -302,7 +353,7 @@ static bool fit_group(const struct iq2_kind *k, const struct qa_iq_grid *g, cons
 			if (!k->refit_all && on[s])
 				continue;
 			unsigned u = cube_point(mag + SUB * s, inv, L + SUB * s);
-			snap(g, u, mag + SUB * s, wsq + SUB * s, scale, L + SUB * s);
+			snap(cx, u, mag + SUB * s, wsq + SUB * s, scale, L + SUB * s);
 		}
 		float sqx, sqq;
 		level_sums(n, w, mag, L, &sqx, &sqq);
@@ -320,7 +371,7 @@ static bool fit_group(const struct iq2_kind *k, const struct qa_iq_grid *g, cons
 		for (int i = 0; i < SUB; i++)
 			u |= (unsigned)L[SUB * s + i] << (2 * i);
 		/* Every path above ends on a grid point, so the map hits. */
-		int32_t m = g->map[u];
+		int32_t m = cx->g->map[u];
 		f->index[s] = (uint16_t)(m >= 0 ? m : 0);
 	}
 	f->scale = scale;
@@ -349,7 +400,7 @@ static unsigned scale_code(float inv, float scale)
 	return (unsigned)(l < 0 ? 0 : l > 15 ? 15 : l);
 }
 
-static void quantize_block(const struct iq2_kind *k, const struct qa_iq_grid *g, const float *x,
+static void quantize_block(const struct iq2_kind *k, const struct iq2_ctx *cx, const float *x,
                            const float *qw, uint8_t *out, size_t nbytes)
 {
 	float w[QK];
@@ -360,7 +411,7 @@ static void quantize_block(const struct iq2_kind *k, const struct qa_iq_grid *g,
 
 	block_weights(k, x, qw, w);
 	for (int gi = 0; gi < ngroups; gi++) {
-		stored[gi] = fit_group(k, g, x + k->group * gi, w + k->group * gi, &fit[gi]);
+		stored[gi] = fit_group(k, cx, x + k->group * gi, w + k->group * gi, &fit[gi]);
 		if (!stored[gi])
 			fit[gi].scale = 0;
 		max_scale = max_scale > fit[gi].scale ? max_scale : fit[gi].scale;
@@ -402,20 +453,20 @@ static void quantize_block(const struct iq2_kind *k, const struct qa_iq_grid *g,
 }
 
 static void quantize_rows(const struct iq2_kind *k, size_t nbytes, const float *src, void *dst,
-                          size_t nrow, size_t n_per_row, const float *qw)
+                          size_t nrow, size_t n_per_row, const float *qw, bool fast)
 {
-	const struct qa_iq_grid *g = qa_iq_grid_get(k->grid);
+	const struct iq2_ctx cx = { qa_iq_grid_get(k->grid), fast };
 	uint8_t *out = dst;
 	for (size_t r = 0; r < nrow; r++)
 		for (size_t b = 0; b < n_per_row / QK; b++, src += QK, out += nbytes)
-			quantize_block(k, g, src, qw ? qw + QK * b : NULL, out, nbytes);
+			quantize_block(k, &cx, src, qw ? qw + QK * b : NULL, out, nbytes);
 }
 
 void qa_quantize_rows_iq2_xxs(const float *src, void *dst, size_t nrow, size_t n_per_row,
                               const float *qw)
 {
 	if (qw)
-		quantize_rows(&kind_xxs, 66, src, dst, nrow, n_per_row, qw);
+		quantize_rows(&kind_xxs, 66, src, dst, nrow, n_per_row, qw, true);
 	else
 		memset(dst, 0, nrow * (n_per_row / QK) * 66);
 }
@@ -424,7 +475,7 @@ void qa_quantize_rows_iq2_xs(const float *src, void *dst, size_t nrow, size_t n_
                              const float *qw)
 {
 	if (qw)
-		quantize_rows(&kind_xs, 74, src, dst, nrow, n_per_row, qw);
+		quantize_rows(&kind_xs, 74, src, dst, nrow, n_per_row, qw, true);
 	else
 		memset(dst, 0, nrow * (n_per_row / QK) * 74);
 }
@@ -432,12 +483,12 @@ void qa_quantize_rows_iq2_xs(const float *src, void *dst, size_t nrow, size_t n_
 void qa_quantize_rows_iq2_s(const float *src, void *dst, size_t nrow, size_t n_per_row,
                             const float *qw)
 {
-	quantize_rows(&kind_s, 82, src, dst, nrow, n_per_row, qw);
+	quantize_rows(&kind_s, 82, src, dst, nrow, n_per_row, qw, true);
 }
 
 void qa_quantize_iq2_s(const float *src, void *dst, size_t n)
 {
-	quantize_rows(&kind_s, 82, src, dst, 1, n, NULL);
+	quantize_rows(&kind_s, 82, src, dst, 1, n, NULL, true);
 }
 
 /* Decode one subgroup: 8 values db * level * sign. */
@@ -496,4 +547,15 @@ void qa_dequantize_iq2_s(const void *src, float *dst, size_t n)
 			}
 		}
 	}
+}
+
+bool qa_quant_iq2_quantize_path(uint32_t type, bool fast, const float *src, void *dst, size_t nrow,
+                                size_t n_per_row, const float *qw)
+{
+	const struct iq2_kind *k = type == QA_TYPE_IQ2_XXS ? &kind_xxs : type == QA_TYPE_IQ2_XS ? &kind_xs :
+	                           type == QA_TYPE_IQ2_S ? &kind_s : NULL;
+	if (!k || (!qw && k != &kind_s))
+		return false;
+	quantize_rows(k, k == &kind_xxs ? 66 : k == &kind_xs ? 74 : 82, src, dst, nrow, n_per_row, qw, fast);
+	return true;
 }

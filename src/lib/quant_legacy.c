@@ -28,6 +28,7 @@
 #include "cursor.h"
 #include "fp16.h"
 #include "quant.h"
+#include "quant_x86.h"
 #include "quant_fit.h"
 
 #define BLOCK 32
@@ -105,7 +106,7 @@ static uint8_t clamp_code(int limit, int v)
  * (int8_t)(x/d + 8.5) (truncation, i.e. rounding half up for positives)
  * capped at 15.
  */
-void qa_quantize_q4_0(const float *src, void *dst, size_t n)
+static void q4_0_scalar(const float *src, void *dst, size_t n)
 {
 	uint8_t *out = dst;
 	for (size_t b = 0; b < n / BLOCK; b++, src += BLOCK, out += 18) {
@@ -141,7 +142,7 @@ void qa_dequantize_q4_0(const void *src, float *dst, size_t n)
  * q4_1: d = (max - min) / 15 and m = min; codes are
  * (int8_t)((x - min)/d + 0.5) capped at 15.
  */
-void qa_quantize_q4_1(const float *src, void *dst, size_t n)
+static void q4_1_scalar(const float *src, void *dst, size_t n)
 {
 	uint8_t *out = dst;
 	for (size_t b = 0; b < n / BLOCK; b++, src += BLOCK, out += 20) {
@@ -181,7 +182,7 @@ void qa_dequantize_q4_1(const void *src, float *dst, size_t n)
  * (int8_t)(x/d + 16.5) capped at 31.  The low nibbles pack like q4_0; the
  * fifth bit of element i goes to bit i of qh.
  */
-void qa_quantize_q5_0(const float *src, void *dst, size_t n)
+static void q5_0_scalar(const float *src, void *dst, size_t n)
 {
 	uint8_t *out = dst;
 	for (size_t b = 0; b < n / BLOCK; b++, src += BLOCK, out += 22) {
@@ -222,7 +223,7 @@ void qa_dequantize_q5_0(const void *src, float *dst, size_t n)
  * q5_1: like q4_1 with 5-bit codes: d = (max - min) / 31, m = min, codes
  * (uint8_t)((x - min)/d + 0.5) with no cap (the reference applies none).
  */
-void qa_quantize_q5_1(const float *src, void *dst, size_t n)
+static void q5_1_scalar(const float *src, void *dst, size_t n)
 {
 	uint8_t *out = dst;
 	for (size_t b = 0; b < n / BLOCK; b++, src += BLOCK, out += 24) {
@@ -266,7 +267,7 @@ void qa_dequantize_q5_1(const void *src, float *dst, size_t n)
  * q8_0: d = amax / 127 (amax unsigned this time) and each code is
  * roundf(x/d), i.e. round half away from zero, stored as int8.
  */
-void qa_quantize_q8_0(const float *src, void *dst, size_t n)
+static void q8_0_scalar(const float *src, void *dst, size_t n)
 {
 	uint8_t *out = dst;
 	for (size_t b = 0; b < n / BLOCK; b++, src += BLOCK, out += 34) {
@@ -293,6 +294,83 @@ void qa_dequantize_q8_0(const void *src, float *dst, size_t n)
 			dst[j] = (float)q * d;
 		}
 	}
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+/*
+ * The public entry points take the AVX2 path (quant_x86.c) when the CPU
+ * has it; both produce the same bytes (check_quant's paths_agree).
+ */
+#if QA_QUANT_X86
+#define LEGACY_ENTRY(T)                                                 \
+	void qa_quantize_##T(const float *src, void *dst, size_t n)    \
+	{                                                               \
+		if (qa_quant_x86_available(true))                      \
+			qa_x86_quantize_##T(src, dst, n);               \
+		else                                                    \
+			T##_scalar(src, dst, n);                        \
+	}
+#else
+#define LEGACY_ENTRY(T)                                                 \
+	void qa_quantize_##T(const float *src, void *dst, size_t n)    \
+	{                                                               \
+		T##_scalar(src, dst, n);                                \
+	}
+#endif
+LEGACY_ENTRY(q4_0)
+LEGACY_ENTRY(q4_1)
+LEGACY_ENTRY(q5_0)
+LEGACY_ENTRY(q5_1)
+LEGACY_ENTRY(q8_0)
+
+bool qa_quant_legacy_quantize(uint32_t type, enum qa_quant_k_path path, const float *src,
+                              void *dst, size_t n)
+{
+	static const struct {
+		uint32_t type;
+		qa_quantize_fn scalar;
+#if QA_QUANT_X86
+		qa_quantize_fn avx2;
+#endif
+	} paths[] = {
+#if QA_QUANT_X86
+		{ QA_TYPE_Q4_0, q4_0_scalar, qa_x86_quantize_q4_0 },
+		{ QA_TYPE_Q4_1, q4_1_scalar, qa_x86_quantize_q4_1 },
+		{ QA_TYPE_Q5_0, q5_0_scalar, qa_x86_quantize_q5_0 },
+		{ QA_TYPE_Q5_1, q5_1_scalar, qa_x86_quantize_q5_1 },
+		{ QA_TYPE_Q8_0, q8_0_scalar, qa_x86_quantize_q8_0 },
+#else
+		{ QA_TYPE_Q4_0, q4_0_scalar }, { QA_TYPE_Q4_1, q4_1_scalar },
+		{ QA_TYPE_Q5_0, q5_0_scalar }, { QA_TYPE_Q5_1, q5_1_scalar },
+		{ QA_TYPE_Q8_0, q8_0_scalar },
+#endif
+	};
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		if (paths[i].type != type)
+			continue;
+		switch (path) {
+		case QA_QUANT_K_SCALAR:
+			paths[i].scalar(src, dst, n);
+			return true;
+		case QA_QUANT_K_SIMD8:
+		case QA_QUANT_K_AUTO:
+#if QA_QUANT_X86
+			if (qa_quant_x86_available(true)) {
+				paths[i].avx2(src, dst, n);
+				return true;
+			}
+#endif
+			if (path == QA_QUANT_K_AUTO) {
+				paths[i].scalar(src, dst, n);
+				return true;
+			}
+			return false;
+		default:
+			return false;
+		}
+	}
+	return false;
 }
 
 /* -------------------------------------------- importance-weighted paths */

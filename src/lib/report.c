@@ -30,6 +30,7 @@
 
 #include "names.h"
 #include "plot.h"
+#include "remote.h"
 #include "tmpfile.h"
 #include "types.h"
 
@@ -283,7 +284,10 @@ void qa_report_falsifier(struct qa_sb *b, const struct qa_report_opts *o, const 
 			break;
 		if (cmd.len)
 			qa_sb_putc(&cmd, ' ');
-		qa_sb_shell(&cmd, o->argv[i]);
+		/* a remote input is named at the commit this run read */
+		char *pinned = qa_remote_pinned_url(o->argv[i]);
+		qa_sb_shell(&cmd, pinned ? pinned : o->argv[i]);
+		free(pinned);
 	}
 	/* a fence longer than any run of backticks in the command */
 	size_t run = 0, longest = 0;

@@ -644,7 +644,7 @@ enum qa_err qa_synth_write(const struct qa_synth_opts *o, const char *out_path,
 	char *htext = NULL, *ctext = NULL;
 	/* Both files are pending until both are complete; abort at the end
 	 * removes whatever was not renamed into place. */
-	struct qa_tmpfile model = { NULL, NULL, -1 }, conf = { NULL, NULL, -1 };
+	struct qa_tmpfile model = { NULL, NULL, -1, 0 }, conf = { NULL, NULL, -1, 0 };
 	struct qa_diag cd;
 	if (!s || !cfg) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");

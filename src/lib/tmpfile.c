@@ -51,11 +51,55 @@ static void pick_name(char *name, size_t len)
 	}
 }
 
+/*
+ * The pending temporary files, for qa_tmpfile_remove_pending() to remove
+ * from a signal handler: each slot holds its own copy of the name, so the
+ * handler reads no memory that another thread may free.  A slot is free (0),
+ * being filled (1) or live (2).  A file that finds no free slot is not
+ * registered (it still is removed by abort and commit).
+ */
+#define N_SLOTS 32
+#define SLOT_PATH 4096
+static struct {
+	atomic_int state;
+	char path[SLOT_PATH];
+} slots[N_SLOTS];
+
+static int slot_take(const char *path)
+{
+	size_t n = strlen(path);
+	if (n >= SLOT_PATH)
+		return 0;
+	for (int i = 0; i < N_SLOTS; i++) {
+		int want = 0;
+		if (atomic_compare_exchange_strong(&slots[i].state, &want, 1)) {
+			memcpy(slots[i].path, path, n + 1);
+			atomic_store(&slots[i].state, 2);
+			return i + 1;
+		}
+	}
+	return 0;
+}
+
+static void slot_release(int slot)
+{
+	if (slot > 0 && slot <= N_SLOTS)
+		atomic_store(&slots[slot - 1].state, 0);
+}
+
+void qa_tmpfile_remove_pending(void)
+{
+	for (int i = 0; i < N_SLOTS; i++)
+		if (atomic_load(&slots[i].state) == 2)
+			unlink(slots[i].path);
+}
+
 static void reset(struct qa_tmpfile *t)
 {
 	t->tmp_path = NULL;
 	t->dest_path = NULL;
 	t->fd = -1;
+	t->slot = 0;
 }
 
 enum qa_err qa_tmpfile_open(struct qa_tmpfile *t, const char *dest, struct qa_diag *d)
@@ -94,6 +138,7 @@ enum qa_err qa_tmpfile_open(struct qa_tmpfile *t, const char *dest, struct qa_di
 	t->tmp_path = tmp;
 	t->dest_path = dst;
 	t->fd = fd;
+	t->slot = slot_take(tmp);
 	return QA_OK;
 }
 
@@ -145,6 +190,8 @@ enum qa_err qa_tmpfile_commit(struct qa_tmpfile *t, bool sync, struct qa_diag *d
 		what = "cannot rename into place";
 		err = errno;
 	}
+	if (!what)
+		slot_release(t->slot);
 	if (what) {
 		qa_tmpfile_abort(t);
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "%s: %s", what, qa_strerror(err));
@@ -164,6 +211,7 @@ void qa_tmpfile_abort(struct qa_tmpfile *t)
 	if (t->fd >= 0)
 		close(t->fd);
 	unlink(t->tmp_path);
+	slot_release(t->slot);
 	free(t->tmp_path);
 	free(t->dest_path);
 	reset(t);

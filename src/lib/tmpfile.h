@@ -33,6 +33,7 @@ struct qa_tmpfile {
 	char *tmp_path;   /* owned; NULL when nothing is pending */
 	char *dest_path;  /* owned copy of the destination */
 	int fd;           /* write descriptor, or -1 once the caller closed it */
+	int slot;         /* private: its entry for qa_tmpfile_remove_pending, 0 if none */
 };
 
 /*
@@ -71,5 +72,14 @@ enum qa_err qa_tmpfile_commit(struct qa_tmpfile *t, bool sync, struct qa_diag *d
  * commit, and when called twice.
  */
 void qa_tmpfile_abort(struct qa_tmpfile *t);
+
+/*
+ * Remove every pending temporary file of the process (up to 32 at a time
+ * are tracked, with names shorter than 4096 bytes).  Async-signal-safe: it
+ * only reads atomics and calls unlink(), so a program's SIGINT or SIGTERM
+ * handler may call it before re-raising the signal, and an interrupted run
+ * leaves no DEST.tmp.* behind.  The library installs no handler itself.
+ */
+void qa_tmpfile_remove_pending(void);
 
 #endif

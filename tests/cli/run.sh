@@ -213,6 +213,118 @@ b=$("$bin" hash --format gguf-hash $IM/mini.B.gguf | grep 'blk\.0\.attn_k\.weigh
 if [ -n "$a" ] && [ "$a" = "$b" ]; then pass=$((pass + 1)); echo "ok    imatrix-quantize-bytes"
 else fail=$((fail + 1)); echo "FAIL  imatrix-quantize-bytes: '$a' vs '$b'"; fi
 t imatrix-swap-json 1 shape-swap $IM/mini.safetensors --type q4_K --imatrix $IMG --json
+# ---------------------------------------------------------------- hardening
+# Source of truth: the contract in docs/quantaudit.1 (EXIT STATUS, FILES):
+# an output that is an input is refused with 2 and the input is untouched;
+# an unwritable output fails with 4 before any work; a stdout write error is
+# one line and 4; an interrupted run leaves no temporary file behind.
+
+# h_err NAME EXPECTED_EXIT PATTERN ARGS... : exit status, and one stderr line matching PATTERN
+h_err() {
+	local name=$1 want=$2 pat=$3
+	shift 3
+	"$bin" "$@" >"$TMP/out" 2>"$TMP/err"
+	local rc=$? first
+	first=$(head -n 1 "$TMP/err")
+	if [ "$rc" = "$want" ] && printf '%s\n' "$first" | grep -q -E -- "$pat"; then
+		pass=$((pass + 1)); echo "ok    $name"
+	else
+		fail=$((fail + 1)); echo "FAIL  $name: exit $rc (want $want): $(head -c 300 "$TMP/err")"
+	fi
+}
+
+# same_file NAME FILE ARGS... : exit 2, and FILE keeps its bytes
+same_file() {
+	local name=$1 file=$2
+	shift 2
+	local before after
+	before=$(sha256sum <"$file")
+	"$bin" "$@" >"$TMP/out" 2>"$TMP/err"
+	local rc=$?
+	after=$(sha256sum <"$file")
+	if [ "$rc" = 2 ] && [ "$before" = "$after" ] && grep -q 'same file as input' "$TMP/err" &&
+	   [ -z "$(ls "$(dirname "$file")" | grep '\.tmp\.')" ]; then
+		pass=$((pass + 1)); echo "ok    $name"
+	else
+		fail=$((fail + 1)); echo "FAIL  $name: exit $rc, input changed: $([ "$before" = "$after" ] && echo no || echo yes), $(head -c 200 "$TMP/err")"
+	fi
+}
+
+mkdir -p "$TMP/same"
+cp $REF "$TMP/same/ref.safetensors"
+cp $CORRUPT "$TMP/same/art.gguf"
+ln -sf "$TMP/same/ref.safetensors" "$TMP/same/link"
+same_file same-hash "$TMP/same/ref.safetensors" hash "$TMP/same/ref.safetensors" -o "$TMP/same/ref.safetensors"
+same_file same-hash-symlink "$TMP/same/ref.safetensors" hash "$TMP/same/ref.safetensors" -o "$TMP/same/link"
+same_file same-quantize "$TMP/same/ref.safetensors" quantize "$TMP/same/ref.safetensors" --type q8_0 -o "$TMP/same/ref.safetensors"
+same_file same-quantize-dir "$TMP/same/ref.safetensors" quantize "$TMP/same" --type q8_0 -o "$TMP/same/ref.safetensors"
+same_file same-diff-report "$TMP/same/art.gguf" diff "$TMP/same/ref.safetensors" "$TMP/same/art.gguf" --report "$TMP/same/art.gguf"
+same_file same-swap-report "$TMP/same/ref.safetensors" shape-swap "$TMP/same/ref.safetensors" --report "$TMP/same/ref.safetensors"
+h_err out-empty 2 'output path is empty' quantize $REF --type q8_0 -o ""
+h_err out-dir 4 ': is a directory$' quantize $REF --type q8_0 -o "$TMP"
+h_err out-missing-dir 4 'no/x: cannot create a temporary file beside it: no such file or directory$' hash $REF -o "$TMP/no/x"
+h_err help-nosuch 2 "^quantaudit: 'nosuch' is not a command$" help nosuch
+h_err quantized-ref 2 'a reference must hold f32/f16/bf16 weights' diff $CORRUPT $CORRUPT
+mkdir -p "$TMP/empty"
+h_err inspect-empty-dir 2 'no \.safetensors file in directory' inspect "$TMP/empty"
+
+# escaping: names and strings from tests/data/cli/hostile-names.gguf (written
+# by make-hostile.py from the GGUF specification) reach the terminal with
+# control, C1 and invalid bytes as \xNN (escape.h's policy, checked by hand
+# against the generator's bytes), and the JSON is valid, with U+FFFD and
+# *_hex fields holding the exact bytes (hex checked against the generator)
+H=tests/data/cli/hostile-names.gguf
+t inspect-hostile 0 inspect $H
+t inspect-hostile-json 0 inspect --json $H
+if "$bin" inspect $H | grep -q "$(printf '\033')"; then
+	fail=$((fail + 1)); echo "FAIL  inspect-hostile-no-esc: an ESC byte reached stdout"
+else
+	pass=$((pass + 1)); echo "ok    inspect-hostile-no-esc"
+fi
+if "$bin" inspect --json $H | jq -e '.metadata_raw[0].key_hex == "6261642e6b65792efffe" and
+     .metadata_raw[1].value_hex == "636166c3201b5b33316d726564ff" and (.metadata | has("a\u0000x") and has("a\u0000y"))' >/dev/null 2>&1; then
+	pass=$((pass + 1)); echo "ok    inspect-hostile-json-hex"
+else
+	fail=$((fail + 1)); echo "FAIL  inspect-hostile-json-hex: invalid JSON or hex fields wrong"
+fi
+
+# /dev/full: one line, exit 4, for command output and help text alike
+if [ -w /dev/full ]; then
+	for args in "--help" "help diff" "--version" "inspect $REF" "inspect --json $REF" "hash $REF" \
+	            "quantize $REF --recipe Q4_K_M --dry-run" "diff $REF $CORRUPT --json" "shape-swap $REF"; do
+		name="devfull-$(printf '%s' "$args" | cut -d' ' -f1-2 | tr -c 'a-z0-9\n-' '-')"
+		# shellcheck disable=SC2086
+		"$bin" $args >/dev/full 2>"$TMP/err"
+		rc=$?
+		if [ "$rc" = 4 ] && [ "$(wc -l <"$TMP/err")" = 1 ] &&
+		   grep -q '^quantaudit: cannot write standard output: no space left on device$' "$TMP/err"; then
+			pass=$((pass + 1)); echo "ok    $name"
+		else
+			fail=$((fail + 1)); echo "FAIL  $name: exit $rc: $(head -c 300 "$TMP/err")"
+		fi
+	done
+fi
+
+# SIGTERM mid-quantize: no OUT.tmp.* and no OUT left behind
+mkdir -p "$TMP/sig"
+"$bin" synth --arch qwen2 --hidden 512 --intermediate 2048 --heads 8 --kv-heads 2 --vocab 16000 --layers 2 \
+	--seed 9 -o "$TMP/sig/model.safetensors" >/dev/null
+"$bin" quantize "$TMP/sig/model.safetensors" --type q6_K -j 1 -o "$TMP/sig/out.gguf" 2>/dev/null &
+qpid=$!
+seen=0
+for _ in $(seq 1 400); do
+	if ls "$TMP/sig" | grep -q '^out\.gguf\.tmp\.'; then seen=1; break; fi
+	sleep 0.025
+done
+kill -TERM $qpid 2>/dev/null
+wait $qpid
+rc=$?
+left=$(ls "$TMP/sig" | grep -c '^out\.gguf')
+if [ $seen = 1 ] && [ "$rc" = 143 ] && [ "$left" = 0 ]; then
+	pass=$((pass + 1)); echo "ok    sigterm-quantize"
+else
+	fail=$((fail + 1)); echo "FAIL  sigterm-quantize: tmp seen $seen, exit $rc (want 143), $left out.gguf* files left"
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -11,9 +11,13 @@
  *                        dequantization of every vector below;
  *   TYPE.imatrix.bin     ggml_quantize_chunk(TYPE, input.f32, 64 rows of
  *                        2048, importance weights iq.imatrix.f32);
- *   TYPE.bin             the same without weights (iq2_s, iq1_m).
+ *   TYPE.bin             the same without weights (iq2_s, iq1_m);
+ *   real-qwen2.*         one tensor of the real llama-quantize artifacts in
+ *                        ../shared/oracle/real, its bf16 reference and the
+ *                        importance weights llama-quantize used.
  */
 #include <check.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -100,33 +104,64 @@ static void check_digest(const char *name, const void *p, size_t n)
 	ck_assert_msg(strcmp(want, got) == 0, "%s: digest %s, ggml's %s", name, got, want);
 }
 
-/* core: the decode grid, the map and the neighbour lists equal ggml's, by digest. */
-START_TEST(tables_match_ggml)
+/* The decode grid, the map and the neighbour lists of grid id equal ggml's, by digest. */
+static void check_tables(int id)
 {
-	const struct qa_iq_grid *g = qa_iq_grid_get((enum qa_iq_grid_id)_i);
+	const struct qa_iq_grid *g = qa_iq_grid_get((enum qa_iq_grid_id)id);
 	char name[64];
 	ck_assert_ptr_nonnull(g);
 
 	uint8_t *words = malloc((size_t)g->npoints * 8);
 	for (unsigned j = 0; j < g->npoints; j++)
 		memcpy(words + 8 * j, g->bytes[j], 8);
-	snprintf(name, sizeof name, "%s.grid.u64", grid_names[_i]);
+	snprintf(name, sizeof name, "%s.grid.u64", grid_names[id]);
 	check_digest(name, words, (size_t)g->npoints * 8);
 	free(words);
 
 	uint8_t *map = malloc(g->map_size * 4);
 	for (size_t u = 0; u < g->map_size; u++)
 		qa_store_le32(map + 4 * u, (uint32_t)g->map[u]);
-	snprintf(name, sizeof name, "%s.map.i32", grid_names[_i]);
+	snprintf(name, sizeof name, "%s.map.i32", grid_names[id]);
 	check_digest(name, map, g->map_size * 4);
 	free(map);
 
 	uint8_t *nbr = malloc(g->n_neighbours * 2);
 	for (size_t k = 0; k < g->n_neighbours; k++)
 		qa_store_le16(nbr + 2 * k, g->neighbours[k]);
-	snprintf(name, sizeof name, "%s.nbr.u16", grid_names[_i]);
+	snprintf(name, sizeof name, "%s.nbr.u16", grid_names[id]);
 	check_digest(name, nbr, g->n_neighbours * 2);
 	free(nbr);
+}
+
+/* core: every grid's tables equal ggml's. */
+START_TEST(tables_match_ggml)
+{
+	check_tables(_i);
+}
+END_TEST
+
+static void *get_grid(void *arg)
+{
+	return (void *)qa_iq_grid_get((enum qa_iq_grid_id)(intptr_t)arg);
+}
+
+/*
+ * limits: first uses of all four grids from eight threads at once (each
+ * test runs in a fresh process, so the tables are built here, concurrently)
+ * give one table per grid, equal to ggml's.
+ */
+START_TEST(concurrent_build)
+{
+	pthread_t th[8];
+	void *got[8];
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, get_grid, (void *)(intptr_t)(i % 4)), 0);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(pthread_join(th[i], &got[i]), 0);
+	for (int i = 0; i < 4; i++)
+		ck_assert_ptr_eq(got[i], got[i + 4]);
+	for (int id = 0; id < QA_IQ_GRID_COUNT; id++)
+		check_tables(id);
 }
 END_TEST
 
@@ -193,6 +228,48 @@ START_TEST(oracle_dequantize)
 	check_digest(name, f, N_INPUT * sizeof *f);
 	free(f);
 	free(q);
+}
+END_TEST
+
+/*
+ * core: the real llama-quantize's bytes.  blk.0.attn_k.weight (256 x 128,
+ * bf16) of the real qwen2 checkpoint, as real-qwen2.RECIPE.imatrix.gguf holds
+ * it, equals our quantization under the weights llama-quantize derived from
+ * real-qwen2.imatrix.gguf (in_sum2 / counts).
+ */
+static const struct {
+	const char *recipe;
+	uint32_t type;
+} real_cases[] = {
+	{ "IQ2_XXS", QA_TYPE_IQ2_XXS }, { "IQ2_XS", QA_TYPE_IQ2_XS }, { "IQ2_M", QA_TYPE_IQ2_S },
+	{ "IQ1_S", QA_TYPE_IQ1_S },     { "IQ1_M", QA_TYPE_IQ1_M },
+};
+
+START_TEST(real_llama_quantize)
+{
+	enum { IN = 256, OUT = 128 };
+	const struct qa_type_info *t = qa_type_get(real_cases[_i].type);
+	size_t len, wlen, alen;
+	uint8_t *bf = tu_slurp(tu_path("fixtures/vectors/real-qwen2.attn_k.bf16"), &len);
+	float *w = tu_slurp(tu_path("fixtures/vectors/real-qwen2.attn_k.imatrix.f32"), &wlen);
+	char rel[128];
+	snprintf(rel, sizeof rel, "fixtures/vectors/real-qwen2.%s.attn_k.bin", real_cases[_i].recipe);
+	uint8_t *want = tu_slurp(tu_path(rel), &alen);
+	ck_assert(bf && len == IN * OUT * 2 && w && wlen == IN * 4 && want);
+	ck_assert_uint_eq(alen, OUT * IN / 256 * t->block_bytes);
+	float *x = malloc(IN * OUT * sizeof *x);
+	for (size_t i = 0; i < IN * OUT; i++) {
+		uint32_t u = (uint32_t)qa_load_le16(bf + 2 * i) << 16;
+		memcpy(&x[i], &u, 4);
+	}
+	uint8_t *got = malloc(alen);
+	qa_quant_ops(t->id)->quantize_rows(x, got, OUT, IN, w);
+	ck_assert_msg(memcmp(got, want, alen) == 0, "%s: not llama-quantize's bytes", t->name);
+	free(got);
+	free(x);
+	free(want);
+	free(w);
+	free(bf);
 }
 END_TEST
 
@@ -384,6 +461,93 @@ START_TEST(builder_general)
 }
 END_TEST
 
+static uint32_t xs_next(uint32_t *st)
+{
+	uint32_t x = *st;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return *st = x;
+}
+
+/* Uniform in [-1, 1). */
+static float xs_unit(uint32_t *st)
+{
+	return (float)(xs_next(st) >> 8) / 8388608.0f - 1.0f;
+}
+
+/*
+ * Super-block kind k: ordinary, heavy-tailed, all equal, ties in pairs,
+ * few distinct values, sparse, one-signed, tiny, huge, sub-blocks of zeros.
+ */
+#define N_KINDS 12
+static void nasty_block(float *v, unsigned k, uint32_t *st)
+{
+	float s = 0.01f + fabsf(xs_unit(st));
+	for (int i = 0; i < 256; i++) {
+		float g = xs_unit(st) + xs_unit(st) + xs_unit(st);
+		switch (k) {
+		case 0: v[i] = s * g; break;
+		case 1: v[i] = s * g * (xs_next(st) % 50 == 0 ? 20.0f : 1.0f); break;
+		case 2: v[i] = s; break;
+		case 3: v[i] = i % 2 ? v[i - 1] : s * g; break;
+		case 4: v[i] = s * (float)((int)(xs_next(st) % 5) - 2); break;
+		case 5: v[i] = xs_next(st) % 9 == 0 ? s * g : 0.0f; break;
+		case 6: v[i] = fabsf(s * g); break;
+		case 7: v[i] = -fabsf(s * g); break;
+		case 8: v[i] = s * g * 1e-9f; break;
+		case 9: v[i] = s * g * 1e4f; break;
+		case 10: v[i] = (i / 16) % 3 == 1 ? 0.0f : s * g; break;
+		default: v[i] = (i / 8) % 2 ? s * g : -0.0f; break;
+		}
+	}
+}
+
+/*
+ * limits: the fast and the scalar search agree byte for byte, with and
+ * without weights (where the type takes none), on every kind of block and
+ * on weights with zeros, ties and a wide spread.
+ */
+START_TEST(paths_agree)
+{
+	const struct qa_type_info *t = qa_type_by_name(type_names[_i]);
+	bool iq1 = t->id == QA_TYPE_IQ1_S || t->id == QA_TYPE_IQ1_M;
+	bool (*path)(uint32_t, bool, const float *, void *, size_t, size_t, const float *) =
+		iq1 ? qa_quant_iq1_quantize_path : qa_quant_iq2_quantize_path;
+	enum { ROWS = 4, COLS = 256 * N_KINDS };
+	float *x = malloc(ROWS * COLS * sizeof *x), qw[COLS];
+	size_t nbytes = ROWS * N_KINDS * t->block_bytes;
+	uint8_t *fast = malloc(nbytes), *slow = malloc(nbytes);
+	uint32_t st = 7u + (uint32_t)_i;
+	for (int r = 0; r < ROWS; r++)
+		for (unsigned k = 0; k < N_KINDS; k++)
+			nasty_block(x + r * COLS + 256 * k, k, &st);
+	for (int c = 0; c < COLS; c++) {
+		uint32_t u = xs_next(&st) % 10;
+		qw[c] = u == 0 ? 0.0f : u == 1 ? 1.0f : expf(4.0f * xs_unit(&st));
+	}
+	for (int weighted = 1; weighted >= 0; weighted--) {
+		const float *w = weighted ? qw : NULL;
+		bool ok = path(t->id, false, x, slow, ROWS, COLS, w);
+		ck_assert(ok == path(t->id, true, x, fast, ROWS, COLS, w));
+		ck_assert(ok == (weighted || !qa_quant_ops(t->id)->requires_imatrix));
+		if (ok)
+			ck_assert_msg(memcmp(fast, slow, nbytes) == 0, "%s %s: paths differ", t->name,
+			              weighted ? "weighted" : "unweighted");
+	}
+	/* And on the oracle input with its weights. */
+	uint8_t *a = malloc(N_INPUT / 256 * t->block_bytes), *b = malloc(N_INPUT / 256 * t->block_bytes);
+	ck_assert(path(t->id, false, input, a, NROW, NPR, imatrix));
+	ck_assert(path(t->id, true, input, b, NROW, NPR, imatrix));
+	ck_assert_mem_eq(a, b, N_INPUT / 256 * t->block_bytes);
+	free(a);
+	free(b);
+	free(x);
+	free(fast);
+	free(slow);
+}
+END_TEST
+
 /* malformed: decoding arbitrary bytes is memory-safe, and finite wherever the scale is. */
 START_TEST(decode_garbage)
 {
@@ -410,6 +574,37 @@ START_TEST(decode_garbage)
 }
 END_TEST
 
+/*
+ * malformed: importance weights from a hostile matrix (negative, NaN,
+ * infinite, huge) and extreme finite inputs: ggml aborts on some of these,
+ * we must not: both paths write the same whole blocks, which decode.
+ */
+START_TEST(hostile_weights)
+{
+	const struct qa_type_info *t = qa_type_by_name(type_names[_i]);
+	bool iq1 = t->id == QA_TYPE_IQ1_S || t->id == QA_TYPE_IQ1_M;
+	bool (*path)(uint32_t, bool, const float *, void *, size_t, size_t, const float *) =
+		iq1 ? qa_quant_iq1_quantize_path : qa_quant_iq2_quantize_path;
+	static const float bad[] = { -1.0f, NAN, INFINITY, -INFINITY, 3e38f, 0.0f, -0.0f, 1e-38f };
+	float x[1024], qw[1024], back[1024];
+	uint8_t q[4 * 82 + 1];
+	uint32_t st = 5;
+	for (int i = 0; i < 1024; i++) {
+		x[i] = xs_unit(&st) * (i < 256 ? 3e37f : i < 512 ? 1e-37f : 1.0f);
+		qw[i] = bad[xs_next(&st) % (sizeof bad / sizeof bad[0])];
+	}
+	uint8_t q2[4 * 82 + 1];
+	memset(q, 0xa5, sizeof q);
+	memset(q2, 0x5a, sizeof q2);
+	ck_assert(path(t->id, false, x, q, 1, 1024, qw));
+	ck_assert(path(t->id, true, x, q2, 1, 1024, qw));
+	/* Both paths write every byte, the same bytes, and stop at the end. */
+	ck_assert_mem_eq(q, q2, 4 * t->block_bytes);
+	ck_assert_uint_eq(q[4 * t->block_bytes], 0xa5);
+	qa_quant_ops(t->id)->dequantize(q, back, 1024);
+}
+END_TEST
+
 static Suite *iq_grid_suite(void)
 {
 	Suite *s = suite_create("iq_grid");
@@ -418,6 +613,7 @@ static Suite *iq_grid_suite(void)
 	tcase_add_loop_test(core, tables_match_ggml, 0, QA_IQ_GRID_COUNT);
 	tcase_add_loop_test(core, oracle_quantize, 0, N_VECTORS);
 	tcase_add_loop_test(core, oracle_dequantize, 0, N_VECTORS);
+	tcase_add_loop_test(core, real_llama_quantize, 0, (int)(sizeof real_cases / sizeof real_cases[0]));
 	tcase_set_timeout(core, 120);
 	suite_add_tcase(s, core);
 	TCase *limits = tcase_create("limits");
@@ -427,10 +623,13 @@ static Suite *iq_grid_suite(void)
 	tcase_add_loop_test(limits, zeros_and_round_trip, 0, N_TYPES);
 	tcase_add_test(limits, sign_parity);
 	tcase_add_test(limits, builder_general);
+	tcase_add_test(limits, concurrent_build);
+	tcase_add_loop_test(limits, paths_agree, 0, N_TYPES);
 	tcase_set_timeout(limits, 120);
 	suite_add_tcase(s, limits);
 	TCase *bad = tcase_create("malformed");
 	tcase_add_loop_test(bad, decode_garbage, 0, N_TYPES);
+	tcase_add_loop_test(bad, hostile_weights, 0, N_TYPES);
 	suite_add_tcase(s, bad);
 	return s;
 }

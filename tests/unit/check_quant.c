@@ -332,6 +332,119 @@ START_TEST(paths_agree)
 END_TEST
 
 /*
+ * limits: the legacy formats and f16/bf16 have a scalar path (ggml's
+ * reference, pinned to the oracle bytes) and an AVX2/F16C one; both write the
+ * same bytes on the oracle input and on the adversarial blocks, and the
+ * default entry point agrees too.
+ */
+static const uint32_t legacy_types[] = { QA_TYPE_Q4_0, QA_TYPE_Q4_1, QA_TYPE_Q5_0, QA_TYPE_Q5_1,
+	                                  QA_TYPE_Q8_0, QA_TYPE_F16, QA_TYPE_BF16 };
+#define N_LEGACY_TYPES (int)(sizeof legacy_types / sizeof legacy_types[0])
+
+static bool quantize_path(uint32_t type, enum qa_quant_k_path path, const float *src, void *dst,
+                          size_t n)
+{
+	if (type == QA_TYPE_F16 || type == QA_TYPE_BF16)
+		return qa_quant_fp_convert(type, path, true, src, dst, NULL, n);
+	return qa_quant_legacy_quantize(type, path, src, dst, n);
+}
+
+START_TEST(legacy_paths_agree)
+{
+	const uint32_t type = legacy_types[_i % N_LEGACY_TYPES];
+	const bool oracle = _i < N_LEGACY_TYPES;
+	const struct qa_type_info *t = qa_type_get(type);
+	size_t n = oracle ? N_INPUT : N_NASTY / 4;
+	float *src = input;
+	if (!oracle) {
+		src = malloc(n * sizeof *src);
+		ck_assert_ptr_nonnull(src);
+		uint32_t st = 0x2545f491u;
+		for (size_t b = 0; b < n / 256; b++)
+			nasty_block(src + 256 * b, (unsigned)(b % N_KINDS), &st);
+	}
+	uint64_t nbytes;
+	ck_assert(qa_type_nbytes(t, n, &nbytes));
+	uint8_t *want = malloc(nbytes), *got = malloc(nbytes);
+	ck_assert(want && got);
+	ck_assert(quantize_path(type, QA_QUANT_K_SCALAR, src, want, n));
+	if (oracle) {
+		char rel[128];
+		size_t len;
+		snprintf(rel, sizeof rel, "fixtures/vectors/%s.bin", t->name);
+		uint8_t *fix = tu_slurp(tu_path(rel), &len);
+		ck_assert_ptr_nonnull(fix);
+		ck_assert_uint_eq(len, nbytes);
+		ck_assert_mem_eq(want, fix, nbytes);
+		free(fix);
+	}
+	static const enum qa_quant_k_path paths[] = { QA_QUANT_K_SIMD8, QA_QUANT_K_AUTO };
+	for (size_t p = 0; p <= sizeof paths / sizeof paths[0]; p++) {
+		memset(got, 0xa5, nbytes);
+		if (p < sizeof paths / sizeof paths[0]) {
+			if (!quantize_path(type, paths[p], src, got, n)) {
+				ck_assert_int_ne(paths[p], QA_QUANT_K_AUTO);
+				continue;
+			}
+		} else {
+			qa_quant_ops(type)->quantize(src, got, n);
+		}
+		size_t first = SIZE_MAX;
+		for (size_t i = 0; i < nbytes && first == SIZE_MAX; i++)
+			if (got[i] != want[i])
+				first = i;
+		ck_assert_msg(first == SIZE_MAX, "%s path %zu: first differing byte %zu (block %zu)",
+		              t->name, p, first, first / t->block_bytes);
+	}
+	ck_assert(!qa_quant_legacy_quantize(QA_TYPE_Q4_K, QA_QUANT_K_SCALAR, src, got, 256));
+	ck_assert(!qa_quant_legacy_quantize(type, QA_QUANT_K_SIMD4, src, got, 256));
+	free(want);
+	free(got);
+	if (!oracle)
+		free(src);
+}
+END_TEST
+
+/*
+ * limits: every one of the 65536 f16 and bf16 bit patterns (NaNs and
+ * denormals included) widens to the same float bits on every path, and
+ * every float pattern of a strided sweep (NaNs included) narrows alike.
+ */
+START_TEST(conversions_agree)
+{
+	const uint32_t type = _i ? QA_TYPE_BF16 : QA_TYPE_F16;
+	enum { N = 65536 + 3 }; /* not a multiple of the vector width: the tail too */
+	uint8_t *h = malloc(2 * N);
+	float *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b);
+	ck_assert(h && a && b);
+	for (uint32_t i = 0; i < N; i++) {
+		h[2 * i] = (uint8_t)i;
+		h[2 * i + 1] = (uint8_t)(i >> 8);
+	}
+	ck_assert(qa_quant_fp_convert(type, QA_QUANT_K_SCALAR, false, NULL, h, a, N));
+	if (qa_quant_fp_convert(type, QA_QUANT_K_SIMD8, false, NULL, h, b, N))
+		ck_assert_mem_eq(a, b, N * sizeof *a);
+	qa_quant_ops(type)->dequantize(h, b, N);
+	ck_assert_mem_eq(a, b, N * sizeof *a);
+
+	uint8_t *h2 = malloc(2 * N);
+	ck_assert_ptr_nonnull(h2);
+	for (uint32_t start = 0; start < 4096; start += 97) {
+		for (uint32_t i = 0; i < N; i++)
+			a[i] = from_bits(start + i * 65521u);
+		ck_assert(qa_quant_fp_convert(type, QA_QUANT_K_SCALAR, true, a, h, NULL, N));
+		if (qa_quant_fp_convert(type, QA_QUANT_K_SIMD8, true, a, h2, NULL, N))
+			ck_assert_mem_eq(h, h2, 2 * N);
+	}
+	ck_assert(!qa_quant_fp_convert(QA_TYPE_Q4_0, QA_QUANT_K_SCALAR, true, a, h, NULL, 32));
+	free(h);
+	free(h2);
+	free(a);
+	free(b);
+}
+END_TEST
+
+/*
  * core: the importance-weighted paths against ggml.  The digests in
  * fixtures/imatrix/weighted.sha256 are of ggml_quantize_chunk(TYPE, input,
  * out, 0, 256, 512, weights) computed by ggml itself (libggml-base 0.23.0,
@@ -517,6 +630,8 @@ static Suite *quant_suite(void)
 	tcase_add_test(limits, f32_passthrough);
 	tcase_add_test(limits, ops_table);
 	tcase_add_loop_test(limits, paths_agree, 0, 2 * N_PATH_TYPES);
+	tcase_add_loop_test(limits, legacy_paths_agree, 0, 2 * N_LEGACY_TYPES);
+	tcase_add_loop_test(limits, conversions_agree, 0, 2);
 	tcase_set_timeout(limits, 120);
 	suite_add_tcase(s, limits);
 	TCase *bad = tcase_create("malformed");

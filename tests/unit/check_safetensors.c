@@ -496,7 +496,9 @@ START_TEST(test_open_errors)
 	free(p);
 	ck_assert_int_eq(qa_st_open(&st, NULL, &d), QA_ERR_USAGE);
 	ck_assert_int_eq(qa_st_open_source(&st, NULL, &d), QA_ERR_USAGE);
-	ck_assert_int_eq(qa_st_open(&st, "/", NULL), QA_ERR_IO);
+	/* a directory without a checkpoint is a usage error (the CLI exits 2) */
+	ck_assert_int_eq(qa_st_open(&st, "/", &d), QA_ERR_USAGE);
+	ck_assert_ptr_nonnull(strstr(d.msg, "no .safetensors file"));
 	qa_st_close(NULL);
 	ck_assert_uint_eq(qa_st_n_tensors(NULL), 0);
 }

@@ -1,0 +1,365 @@
+/*
+ * quant_x86.c - AVX2 (and F16C) paths for the 32-element legacy formats
+ * (q4_0, q4_1, q5_0, q5_1, q8_0) and for the f16/bf16 conversions.
+ *
+ * Each function here produces exactly the bytes (or floats) of its scalar
+ * counterpart in quant_legacy.c / quant_fp.c, which follow ggml's reference
+ * path; check_quant's paths_agree holds them together on the oracle input
+ * and on adversarial blocks.  The arithmetic is the scalar path's IEEE
+ * operations, lane by lane, in the same order (no FMA: the file is compiled
+ * with -ffp-contract=off like every other):
+ *
+ *  - extremes: a vector max/min gives the extreme's value; the scalar scans
+ *    keep the *first* element that attains it (strict comparisons), and -0
+ *    and +0 compare equal, so the element itself is taken from the first
+ *    lane equal to the value.  That keeps the sign of a zero extreme, which
+ *    reaches the stored fp16 scale or minimum.
+ *  - float to code: cvttps2dq is the instruction the scalar (int8_t)f casts
+ *    lower to on x86-64 (INT32_MIN for NaN and out-of-range values), and the
+ *    low byte is then kept, sign-extended or not, as the scalar does.
+ *  - roundf (q8_0): truncate, then step away from zero when the exact
+ *    remainder is at least one half.
+ *
+ * The functions are compiled for AVX2 and F16C with target attributes and
+ * are only called when the CPU has both (qa_quant_x86_available); bf16
+ * needs AVX2 alone.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "fp16.h"
+#include "quant_x86.h"
+
+#if QA_QUANT_X86
+
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2")))
+#define AVX2_F16C __attribute__((target("avx2,f16c")))
+
+bool qa_quant_x86_available(bool f16c)
+{
+	if (!__builtin_cpu_supports("avx2"))
+		return false;
+	return !f16c || __builtin_cpu_supports("f16c");
+}
+
+/* Little-endian stores of the block header fields. */
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The block scales: F16C's narrowing equals qa_fp32_to_fp16 on finite floats, NaN aside. */
+AVX2_F16C static uint16_t to_fp16(float f)
+{
+	if (f != f)
+		return qa_fp32_to_fp16(f);
+	return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
+}
+
+AVX2 static float hmax(__m256 v)
+{
+	__m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+	m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+	return _mm_cvtss_f32(m);
+}
+
+AVX2 static float hmin(__m256 v)
+{
+	__m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+	m = _mm_min_ss(m, _mm_shuffle_ps(m, m, 1));
+	return _mm_cvtss_f32(m);
+}
+
+/* Index of the first of 32 lanes (x[0..3]) that equals t (as floats: -0 == +0). */
+AVX2 static int first_equal(const __m256 x[4], float t)
+{
+	__m256 vt = _mm256_set1_ps(t);
+	uint32_t m = 0;
+	for (int k = 0; k < 4; k++)
+		m |= (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(x[k], vt, _CMP_EQ_OQ)) << (8 * k);
+	return __builtin_ctz(m); /* t is one of the lanes, so m != 0 */
+}
+
+/*
+ * The scalar signed_absmax: the first element of largest magnitude, or +0
+ * when every element is zero (no magnitude exceeds the initial 0).
+ */
+AVX2 static float signed_absmax(const float *src, const __m256 x[4])
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256 a[4];
+	for (int k = 0; k < 4; k++)
+		a[k] = _mm256_andnot_ps(sign, x[k]);
+	float amax = hmax(_mm256_max_ps(_mm256_max_ps(a[0], a[1]), _mm256_max_ps(a[2], a[3])));
+	if (amax == 0.0f)
+		return 0.0f;
+	return src[first_equal(a, amax)];
+}
+
+/* The scalar block_range: the first minimum and the first maximum. */
+AVX2 static void block_range(const float *src, const __m256 x[4], float *lo, float *hi)
+{
+	float mn = hmin(_mm256_min_ps(_mm256_min_ps(x[0], x[1]), _mm256_min_ps(x[2], x[3])));
+	float mx = hmax(_mm256_max_ps(_mm256_max_ps(x[0], x[1]), _mm256_max_ps(x[2], x[3])));
+	*lo = src[first_equal(x, mn)];
+	*hi = src[first_equal(x, mx)];
+}
+
+AVX2 static void load4(const float *src, __m256 x[4])
+{
+	for (int k = 0; k < 4; k++)
+		x[k] = _mm256_loadu_ps(src + 8 * k);
+}
+
+/* (int8_t)v then MIN(limit, .) as an int32 per lane: the scalar clamp_code(trunc_i8). */
+AVX2 static __m256i code_i8_min(__m256 v, int limit)
+{
+	__m256i q = _mm256_cvttps_epi32(v);
+	q = _mm256_srai_epi32(_mm256_slli_epi32(q, 24), 24);
+	return _mm256_min_epi32(q, _mm256_set1_epi32(limit));
+}
+
+/*
+ * Bytes (lo[j] & 0xf... as the format wants) of 16 lanes: lo holds elements
+ * 0..15 (two vectors), hi elements 16..31; out[j] = (lo[j] & lomask) |
+ * ((hi[j] & himask) << 4), all truncated to a byte.
+ */
+AVX2 static void pack_nibbles(const __m256i lo[2], const __m256i hi[2], int lomask, int himask,
+                              uint8_t *out)
+{
+	const __m256i ff = _mm256_set1_epi32(0xff);
+	__m256i c[2];
+	for (int k = 0; k < 2; k++) {
+		__m256i l = _mm256_and_si256(lo[k], _mm256_set1_epi32(lomask));
+		__m256i h = _mm256_slli_epi32(_mm256_and_si256(hi[k], _mm256_set1_epi32(himask)), 4);
+		c[k] = _mm256_and_si256(_mm256_or_si256(l, h), ff);
+	}
+	__m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(c[0], c[1]), 0xd8);
+	__m128i b = _mm_packus_epi16(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+	_mm_storeu_si128((__m128i *)out, b);
+}
+
+/* Bit 4 of each of 32 codes (as uint8), bit i for element i: the 5-bit formats' qh. */
+AVX2 static uint32_t fifth_bits(const __m256i q[4])
+{
+	uint32_t qh = 0;
+	for (int k = 0; k < 4; k++) {
+		__m256 s = _mm256_castsi256_ps(_mm256_slli_epi32(q[k], 27));
+		qh |= (uint32_t)_mm256_movemask_ps(s) << (8 * k);
+	}
+	return qh;
+}
+
+AVX2_F16C void qa_x86_quantize_q4_0(const float *src, void *dst, size_t n)
+{
+	uint8_t *out = dst;
+	for (size_t b = 0; b < n / 32; b++, src += 32, out += 18) {
+		__m256 x[4];
+		load4(src, x);
+		float max = signed_absmax(src, x);
+		float d = max / -8;
+		float id = d != 0.0f ? 1.0f / d : 0.0f;
+		put16(out, to_fp16(d));
+		__m256 vid = _mm256_set1_ps(id), off = _mm256_set1_ps(8.5f);
+		__m256i q[4];
+		for (int k = 0; k < 4; k++)
+			q[k] = code_i8_min(_mm256_add_ps(_mm256_mul_ps(x[k], vid), off), 15);
+		pack_nibbles(q, q + 2, 0xff, 0xff, out + 2);
+	}
+}
+
+AVX2_F16C void qa_x86_quantize_q4_1(const float *src, void *dst, size_t n)
+{
+	uint8_t *out = dst;
+	for (size_t b = 0; b < n / 32; b++, src += 32, out += 20) {
+		__m256 x[4];
+		load4(src, x);
+		float mn, mx;
+		block_range(src, x, &mn, &mx);
+		float d = (mx - mn) / 15;
+		float id = d != 0.0f ? 1.0f / d : 0.0f;
+		put16(out, to_fp16(d));
+		put16(out + 2, to_fp16(mn));
+		__m256 vid = _mm256_set1_ps(id), vmn = _mm256_set1_ps(mn), half = _mm256_set1_ps(0.5f);
+		__m256i q[4];
+		for (int k = 0; k < 4; k++)
+			q[k] = code_i8_min(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(x[k], vmn), vid), half), 15);
+		pack_nibbles(q, q + 2, 0xff, 0xff, out + 4);
+	}
+}
+
+AVX2_F16C void qa_x86_quantize_q5_0(const float *src, void *dst, size_t n)
+{
+	uint8_t *out = dst;
+	for (size_t b = 0; b < n / 32; b++, src += 32, out += 22) {
+		__m256 x[4];
+		load4(src, x);
+		float max = signed_absmax(src, x);
+		float d = max / -16;
+		float id = d != 0.0f ? 1.0f / d : 0.0f;
+		put16(out, to_fp16(d));
+		__m256 vid = _mm256_set1_ps(id), off = _mm256_set1_ps(16.5f);
+		__m256i q[4];
+		for (int k = 0; k < 4; k++)
+			q[k] = code_i8_min(_mm256_add_ps(_mm256_mul_ps(x[k], vid), off), 31);
+		put32(out + 2, fifth_bits(q));
+		pack_nibbles(q, q + 2, 0x0f, 0x0f, out + 6);
+	}
+}
+
+AVX2_F16C void qa_x86_quantize_q5_1(const float *src, void *dst, size_t n)
+{
+	uint8_t *out = dst;
+	for (size_t b = 0; b < n / 32; b++, src += 32, out += 24) {
+		__m256 x[4];
+		load4(src, x);
+		float mn, mx;
+		block_range(src, x, &mn, &mx);
+		float d = (mx - mn) / 31;
+		float id = d != 0.0f ? 1.0f / d : 0.0f;
+		put16(out, to_fp16(d));
+		put16(out + 2, to_fp16(mn));
+		__m256 vid = _mm256_set1_ps(id), vmn = _mm256_set1_ps(mn), half = _mm256_set1_ps(0.5f);
+		__m256i q[4];
+		for (int k = 0; k < 4; k++) /* no cap: the low byte of the truncated value */
+			q[k] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(x[k], vmn), vid), half));
+		put32(out + 4, fifth_bits(q));
+		pack_nibbles(q, q + 2, 0x0f, 0x0f, out + 8);
+	}
+}
+
+/* roundf per lane: truncate, then one step away from zero when |v - trunc(v)| >= 0.5. */
+AVX2 static __m256 round_away(__m256 v)
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+	__m256 r = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
+	__m256 step = _mm256_and_ps(_mm256_cmp_ps(r, _mm256_set1_ps(0.5f), _CMP_GE_OQ),
+	                            _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, sign)));
+	return _mm256_add_ps(t, step);
+}
+
+AVX2_F16C void qa_x86_quantize_q8_0(const float *src, void *dst, size_t n)
+{
+	uint8_t *out = dst;
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	/* byte 0 of each 32-bit lane into the low 4 bytes of each 128-bit half */
+	const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	                                      0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+	for (size_t b = 0; b < n / 32; b++, src += 32, out += 34) {
+		__m256 x[4];
+		load4(src, x);
+		__m256 a = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, x[0]), _mm256_andnot_ps(sign, x[1])),
+		                         _mm256_max_ps(_mm256_andnot_ps(sign, x[2]), _mm256_andnot_ps(sign, x[3])));
+		float amax = hmax(a);
+		float d = amax / 127;
+		float id = d != 0.0f ? 1.0f / d : 0.0f;
+		put16(out, to_fp16(d));
+		__m256 vid = _mm256_set1_ps(id);
+		for (int k = 0; k < 4; k++) {
+			__m256i q = _mm256_cvttps_epi32(round_away(_mm256_mul_ps(x[k], vid)));
+			__m256i s = _mm256_shuffle_epi8(q, pick);
+			uint32_t lo = (uint32_t)_mm_cvtsi128_si32(_mm256_castsi256_si128(s));
+			uint32_t hi = (uint32_t)_mm_cvtsi128_si32(_mm256_extracti128_si256(s, 1));
+			put32(out + 2 + 8 * k, lo);
+			put32(out + 2 + 8 * k + 4, hi);
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- f16 / bf16 */
+
+/*
+ * F16C's round-to-nearest-even narrowing equals qa_fp32_to_fp16 on every
+ * finite float (the quantizers' contract: inputs are finite); a NaN lane
+ * is converted by the scalar function so that its payload rule holds too.
+ */
+AVX2_F16C void qa_x86_quantize_f16(const float *src, void *dst, size_t n)
+{
+	uint8_t *out = dst;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m256 v = _mm256_loadu_ps(src + i);
+		if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q))) {
+			for (size_t k = i; k < i + 8; k++)
+				put16(out + 2 * k, qa_fp32_to_fp16(src[k]));
+			continue;
+		}
+		_mm_storeu_si128((__m128i *)(out + 2 * i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+	}
+	for (; i < n; i++)
+		put16(out + 2 * i, qa_fp32_to_fp16(src[i]));
+}
+
+/* Widening is exact in F16C, but it quiets signalling NaNs: those blocks go the scalar way. */
+AVX2_F16C void qa_x86_dequantize_f16(const void *src, float *dst, size_t n)
+{
+	const uint8_t *in = src;
+	size_t i = 0;
+	const __m128i expmask = _mm_set1_epi16(0x7c00), manmask = _mm_set1_epi16(0x03ff);
+	for (; i + 8 <= n; i += 8) {
+		__m128i h = _mm_loadu_si128((const __m128i *)(in + 2 * i));
+		__m128i nan = _mm_andnot_si128(_mm_cmpeq_epi16(_mm_and_si128(h, manmask), _mm_setzero_si128()),
+		                               _mm_cmpeq_epi16(_mm_and_si128(h, expmask), expmask));
+		if (_mm_movemask_epi8(nan)) {
+			for (size_t k = i; k < i + 8; k++)
+				dst[k] = qa_fp16_to_fp32((uint16_t)(in[2 * k] | in[2 * k + 1] << 8));
+			continue;
+		}
+		_mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
+	}
+	for (; i < n; i++)
+		dst[i] = qa_fp16_to_fp32((uint16_t)(in[2 * i] | in[2 * i + 1] << 8));
+}
+
+/* qa_fp32_to_bf16 on 8 lanes: NaN keeps its top half with the quiet bit; else round to nearest even. */
+AVX2 void qa_x86_quantize_bf16(const float *src, void *dst, size_t n)
+{
+	uint8_t *out = dst;
+	size_t i = 0;
+	const __m256i absm = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+	const __m256i bias = _mm256_set1_epi32(0x7fff), one = _mm256_set1_epi32(1);
+	const __m256i quiet = _mm256_set1_epi32(0x40);
+	for (; i + 16 <= n; i += 16) {
+		__m256i r[2];
+		for (int k = 0; k < 2; k++) {
+			__m256i u = _mm256_loadu_si256((const __m256i *)(src + i + 8 * k));
+			__m256i isnan = _mm256_cmpgt_epi32(_mm256_and_si256(u, absm), inf);
+			__m256i hi = _mm256_srli_epi32(u, 16);
+			__m256i rounded = _mm256_srli_epi32(
+				_mm256_add_epi32(_mm256_add_epi32(u, bias), _mm256_and_si256(hi, one)), 16);
+			r[k] = _mm256_blendv_epi8(rounded, _mm256_or_si256(hi, quiet), isnan);
+		}
+		__m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(r[0], r[1]), 0xd8);
+		_mm256_storeu_si256((__m256i *)(out + 2 * i), p);
+	}
+	for (; i < n; i++)
+		put16(out + 2 * i, qa_fp32_to_bf16(src[i]));
+}
+
+AVX2 void qa_x86_dequantize_bf16(const void *src, float *dst, size_t n)
+{
+	const uint8_t *in = src;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m128i h = _mm_loadu_si128((const __m128i *)(in + 2 * i));
+		__m256i w = _mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16);
+		_mm256_storeu_si256((__m256i *)(dst + i), w);
+	}
+	for (; i < n; i++)
+		dst[i] = qa_bf16_to_fp32((uint16_t)(in[2 * i] | in[2 * i + 1] << 8));
+}
+
+#endif /* QA_QUANT_X86 */

@@ -1,0 +1,39 @@
+/*
+ * quant_x86.h - the AVX2/F16C paths of the legacy formats and the f16/bf16
+ * conversions (internal to the quantizers; quant.h is the interface).
+ *
+ * Each qa_x86_* function has the contract of the scalar function of the
+ * same name without "x86_" (quant.h) and produces the same bytes or floats.
+ * They may only be called when qa_quant_x86_available(f16c) is true, f16c
+ * being true for all but the bf16 pair.  QA_QUANT_X86 is 0 where the compiler cannot
+ * build them; nothing here exists then.
+ */
+#ifndef QA_QUANT_X86_H
+#define QA_QUANT_X86_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && \
+	(defined(__clang__) || __GNUC__ >= 9)
+#define QA_QUANT_X86 1
+#else
+#define QA_QUANT_X86 0
+#endif
+
+#if QA_QUANT_X86
+/* Whether this CPU runs the AVX2 paths (and, with f16c, the F16C ones). */
+bool qa_quant_x86_available(bool f16c);
+
+void qa_x86_quantize_q4_0(const float *src, void *dst, size_t n);
+void qa_x86_quantize_q4_1(const float *src, void *dst, size_t n);
+void qa_x86_quantize_q5_0(const float *src, void *dst, size_t n);
+void qa_x86_quantize_q5_1(const float *src, void *dst, size_t n);
+void qa_x86_quantize_q8_0(const float *src, void *dst, size_t n);
+void qa_x86_quantize_f16(const float *src, void *dst, size_t n);
+void qa_x86_dequantize_f16(const void *src, float *dst, size_t n);
+void qa_x86_quantize_bf16(const float *src, void *dst, size_t n);
+void qa_x86_dequantize_bf16(const void *src, float *dst, size_t n);
+#endif
+
+#endif
