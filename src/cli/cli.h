@@ -39,6 +39,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_shape_swap(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_reproduce(int argc, char **argv);
 
 /*
  * Options every command spells the same way.  A command's option table lists
@@ -175,5 +176,51 @@ const char *cli_version_string(void);
 int cli_remote_setup(int *argc, char **argv);
 void cli_remote_json(json_t *root);
 int cli_remote_finish(int rc);
+/* ---- llama-quantize's file-changing options (cli_quant.c), shared by
+ * quantize and reproduce ---- */
+#include "quantize.h"
+#include "recipe.h"
+
+#define CLI_QUANT_MAX 64 /* --tensor-type and --override-kv, each */
+
+struct cli_quant_flags {
+	struct qa_recipe_overrides ov; /* points into tt */
+	struct qa_recipe_tensor_type tt[CLI_QUANT_MAX];
+	char *patterns[CLI_QUANT_MAX]; /* owned copies */
+	struct qa_kv_override kvo[CLI_QUANT_MAX];
+	size_t n_kvo;
+	bool any;                      /* some flag was given */
+};
+
+enum {
+	CLI_QO_PURE = 0x1100, /* above CLI_OPT_JSON */ CLI_QO_OUTPUT_TYPE, CLI_QO_TOKEN_TYPE, CLI_QO_TENSOR_TYPE,
+	CLI_QO_LEAVE_OUTPUT, CLI_QO_OVERRIDE_KV
+};
+
+/* getopt_long entries for the options above. */
+#define CLI_QUANT_LONGOPTS \
+	{ "pure", no_argument, NULL, CLI_QO_PURE }, \
+	{ "output-tensor-type", required_argument, NULL, CLI_QO_OUTPUT_TYPE }, \
+	{ "token-embedding-type", required_argument, NULL, CLI_QO_TOKEN_TYPE }, \
+	{ "tensor-type", required_argument, NULL, CLI_QO_TENSOR_TYPE }, \
+	{ "leave-output-tensor", no_argument, NULL, CLI_QO_LEAVE_OUTPUT }, \
+	{ "override-kv", required_argument, NULL, CLI_QO_OVERRIDE_KV }
+
+/* The help lines describing them. */
+extern const char cli_quant_help[];
+
+void cli_quant_init(struct cli_quant_flags *f);
+void cli_quant_free(struct cli_quant_flags *f);
+
+/*
+ * Handle option c with argument arg: -1 when c is not one of these options,
+ * 0 when it was taken, or the exit status 2 after a usage error printed for
+ * cmd with usage.
+ */
+int cli_quant_flag(struct cli_quant_flags *f, int c, const char *arg, const char *cmd,
+                   const char *usage);
+
+/* The flags as llama-quantize options, for reports ("" when none); static buffer. */
+const char *cli_quant_text(const struct cli_quant_flags *f);
 
 #endif

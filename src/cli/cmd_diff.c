@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "reproduce.h"
 #include "compare.h"
 #include "imatrix.h"
 #include "layout.h"
@@ -168,6 +169,16 @@ int cmd_diff(int argc, char **argv)
 		return cli_fail(culprit, &d);
 	warn_imatrix(r);
 	rc = r->pass ? QA_EXIT_OK : QA_EXIT_FINDING;
+	/* the metadata audit (reproduce.h) */
+	struct qa_reproduce_kv *meta = NULL;
+	size_t n_meta = 0;
+	if (qa_metadata_audit(ref, art, &meta, &n_meta, &d)) {
+		qa_diff_free(r);
+		return cli_fail(art, &d);
+	}
+	for (size_t i = 0; i < n_meta; i++)
+		if (meta[i].finding)
+			rc = QA_EXIT_FINDING;
 	if (ro.path) {
 		ro.argc = argc;
 		ro.argv = (const char *const *)argv;
@@ -180,14 +191,22 @@ int cmd_diff(int argc, char **argv)
 		fprintf(stderr, "quantaudit: report written to %s%s\n", ro.path, where);
 	}
 	if (as_json) {
-		int jr = cli_json_print(qa_diff_to_json(r));
+		json_t *j = qa_diff_to_json(r);
+		json_object_set_new(j, "metadata", qa_reproduce_kv_json(meta, n_meta));
+		int jr = cli_json_print(j);
 		if (jr)
 			rc = jr;
 	} else {
 		print_human(r);
+		for (size_t i = 0; i < n_meta; i++)
+			printf("%s %s: expected %s, artifact %s\n",
+			       meta[i].finding ? "METADATA FINDING:" : "metadata:", meta[i].key,
+			       meta[i].expected ? meta[i].expected : "(absent)",
+			       meta[i].actual ? meta[i].actual : "(absent)");
 		if (cli_flush() != 0)
 			rc = QA_EXIT_IO;
 	}
+	qa_reproduce_kv_free(meta, n_meta);
 	qa_diff_free(r);
 	return rc;
 }

@@ -20,7 +20,9 @@
 
 static const char usage[] =
 	"quantaudit quantize REF -o OUT.gguf (--recipe NAME | --type TYPE) [--layout out,in|in,out|transposed]\n"
-	"                           [--imatrix FILE] [--allow-invalid] [--dry-run] [-j N]";
+	"                           [--imatrix FILE] [--allow-invalid] [--dry-run] [-j N] [--pure]\n"
+	"                           [--output-tensor-type T] [--token-embedding-type T] [--tensor-type PATTERN=T]...\n"
+	"                           [--leave-output-tensor] [--override-kv KEY=TYPE:VALUE]...";
 
 static void help(void)
 {
@@ -47,9 +49,13 @@ static void help(void)
 	       "  --dry-run             print the type plan and the rule behind each choice\n"
 	       "  -j, --threads N       worker threads (default: all cores)\n"
 	       "  -h, --help            show this help\n\n"
+	       "llama-quantize's options that change the file, with its meaning:\n%s\n"
+	       "From a GGUF reference the output is llama-quantize's file byte for byte: its metadata\n"
+	       "order and keys, llama.cpp's tensor order, alignment and padding.  From safetensors the\n"
+	       "tensors are the same and the metadata is quantaudit's own minimal set.\n\n"
 	       "Example:\n"
 	       "  quantaudit quantize model.safetensors --recipe Q4_K_M -o model.Q4_K_M.gguf\n",
-	       usage);
+	       usage, cli_quant_help);
 }
 
 static void progress(void *ctx, size_t done, size_t total, const char *name)
@@ -102,16 +108,26 @@ int cmd_quantize(int argc, char **argv)
 		{ "allow-invalid", no_argument, NULL, O_ALLOW },
 		{ "dry-run", no_argument, NULL, O_DRY },
 		{ "imatrix", required_argument, NULL, O_IMATRIX },
+		CLI_QUANT_LONGOPTS,
 		CLI_OPTION_OUTPUT, CLI_OPTION_THREADS, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
 	struct cli_common co = CLI_COMMON_INIT("quantize", usage, help);
+	struct cli_quant_flags qf;
 	struct qa_quantize_opts o;
 	const char *recipe = NULL, *type = NULL;
 	bool dry = false;
 	int c;
 	memset(&o, 0, sizeof o);
 	o.layout = QA_LAYOUT_OUT_IN;
+	cli_quant_init(&qf);
 	while ((c = cli_getopt(&co, argc, argv, "o:j:h", opts)) != -1) {
+		int q = cli_quant_flag(&qf, c, optarg, "quantize", usage);
+		if (q > 0) {
+			cli_quant_free(&qf);
+			return q;
+		}
+		if (q == 0)
+			continue;
 		switch (c) {
 		case CLI_GETOPT_EXIT: return co.status;
 		case O_RECIPE: recipe = optarg; break;
@@ -141,6 +157,9 @@ int cmd_quantize(int argc, char **argv)
 			return cli_usage_error("quantize", usage, "type '%s' cannot be produced", type);
 		o.pure_type = t->id;
 	}
+	o.overrides = &qf.ov;
+	o.kv_overrides = qf.kvo;
+	o.n_kv_overrides = qf.n_kvo;
 	const char *ref_path = argv[optind];
 	const char *inputs[] = { ref_path, o.imatrix_file };
 	int rc = cli_check_output(&co, out, inputs, 2);
@@ -150,11 +169,14 @@ int cmd_quantize(int argc, char **argv)
 	struct qa_ref *r;
 	struct qa_imatrix *im = NULL;
 	qa_diag_clear(&d);
-	if (o.imatrix_file && (rc = cli_imatrix_load(o.imatrix_file, &im)))
+	if (o.imatrix_file && (rc = cli_imatrix_load(o.imatrix_file, &im))) {
+		cli_quant_free(&qf);
 		return rc;
+	}
 	o.imatrix = im;
 	if (qa_ref_open(&r, ref_path, &d)) {
 		qa_imatrix_free(im);
+		cli_quant_free(&qf);
 		return cli_fail(ref_path, &d);
 	}
 	size_t unmatched;
@@ -188,5 +210,6 @@ int cmd_quantize(int argc, char **argv)
 done:
 	qa_ref_close(r);
 	qa_imatrix_free(im);
+	cli_quant_free(&qf);
 	return rc;
 }

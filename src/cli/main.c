@@ -24,6 +24,7 @@ static const struct cli_command commands[] = {
 	{ "diff", cmd_diff, "audit a GGUF artifact against its reference checkpoint" },
 	{ "shape-swap", cmd_shape_swap, "audit the [in,out] shape-swap defect (AUDIT-Q4K-SHAPE-001)" },
 	{ "synth", cmd_synth, "write a deterministic synthetic checkpoint with a real model's shapes" },
+	{ "reproduce", cmd_reproduce, "rebuild an artifact from its GGUF reference; prove it with one SHA-256" },
 };
 
 static const size_t n_commands = sizeof commands / sizeof commands[0];

@@ -224,8 +224,9 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 	const void *abytes;
 	enum qa_err e = QA_OK;
 
-	if (!ops || (!ops->quantize && !ops->quantize_rows) || !ops->dequantize ||
-	    rt->src_type == QA_TYPE_COUNT) {
+	/* Types ggml quantizes only with importance weights need --imatrix. */
+	bool producible = ops && (ops->quantize || (ops->quantize_rows && c->imatrix));
+	if (!producible || !ops->dequantize || rt->src_type == QA_TYPE_COUNT) {
 		dt->verdict = QA_VERDICT_UNSUPPORTED;
 		return QA_OK;
 	}
@@ -256,6 +257,11 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 	    (e = qa_imatrix_weights(c->imatrix, dt->name, rt->ne[0], rt->ne[2], &wt.qw, d)))
 		goto done;
 	dt->weighted = wt.qw && ops->quantize_rows;
+	if (!ops->quantize && !wt.qw) {
+		/* the matrix has no entry for this tensor, and ggml refuses the type without one */
+		dt->verdict = QA_VERDICT_UNSUPPORTED;
+		goto done;
+	}
 
 	/* Candidate layouts in order of preference; only those producing the
 	 * artifact's byte count can match. */
@@ -817,7 +823,10 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swa
 	const struct qa_type_info *ti = qa_type_get(type);
 	const struct qa_quant_ops *ops = qa_quant_ops(type);
 	if (!ti || !ops || !ops->quantize)
-		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "type %s cannot be produced",
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   ops && ops->requires_imatrix ?
+		                   "type %s is quantized only with an importance matrix (ggml refuses it without one)" :
+		                   "type %s cannot be produced",
 		                   qa_type_name(type));
 	struct qa_ref *ref = NULL;
 	struct swap_ctx c;

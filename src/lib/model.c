@@ -439,6 +439,11 @@ static enum qa_err set_u32_if(struct qa_gguf_writer *w, const char *arch, const 
 	return qa_gguf_writer_set_u32(w, key, (uint32_t)v, d);
 }
 
+struct qa_gguf *qa_ref_gguf(const struct qa_ref *r)
+{
+	return r->format == QA_FORMAT_GGUF ? r->gguf : NULL;
+}
+
 enum qa_err qa_ref_write_metadata(const struct qa_ref *r, struct qa_gguf_writer *w,
                                   struct qa_diag *d)
 {
@@ -446,10 +451,6 @@ enum qa_err qa_ref_write_metadata(const struct qa_ref *r, struct qa_gguf_writer 
 	if (r->format == QA_FORMAT_GGUF) {
 		for (size_t i = 0; i < qa_gguf_n_kv(r->gguf); i++) {
 			const struct qa_gguf_kv *kv = qa_gguf_kv_at(r->gguf, i);
-			if (strcmp(kv->key, "general.file_type") == 0 ||
-			    strcmp(kv->key, "general.quantization_version") == 0 ||
-			    strcmp(kv->key, "general.alignment") == 0)
-				continue;
 			if ((e = qa_gguf_writer_add_kv(w, kv->key, &kv->value, d)))
 				return e;
 		}

@@ -9,12 +9,15 @@
  */
 #include "recipe.h"
 
+#include <ctype.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "names.h"
+#include "order.h"
 #include "types.h"
 
 /* llama_ftype ids (include/llama.h). */
@@ -218,10 +221,12 @@ static uint32_t effective_dims(const struct qa_plan_tensor *t)
 }
 
 /* Why the tensor is not quantized, or NULL when llama.cpp quantizes it. */
-static const char *not_quantized_reason(const struct qa_plan_tensor *t)
+static const char *not_quantized_reason(const struct qa_plan_tensor *t, bool leave_output)
 {
 	if (effective_dims(t) < 2)
 		return "1-D";
+	if (leave_output && strcmp(t->name, "output.weight") == 0)
+		return "--leave-output-tensor";
 	if (!has_suffix(t->name, "weight"))
 		return "name does not end in weight";
 	if (strstr(t->name, "_norm.weight"))
@@ -243,6 +248,7 @@ static bool use_more_bits(int64_t i, int64_t n)
 
 struct plan_state {
 	const struct qa_recipe *r;
+	uint32_t output_type; /* --output-tensor-type or QA_TYPE_COUNT */
 	const struct qa_model_shape *m;
 	bool tied;
 	bool is_70b;
@@ -330,7 +336,10 @@ static uint32_t recipe_type(struct plan_state *st, const struct qa_plan_tensor *
 	if (cat == CAT_OUTPUT || (st->tied && cat == CAT_TOKEN_EMBD)) {
 		const char *what = cat == CAT_OUTPUT ? "output" : "tied token_embd";
 		uint64_t qk = block_elems(type);
-		if (t->ne[0] % qk != 0) {
+		if (st->output_type != QA_TYPE_COUNT) {
+			type = st->output_type;
+			RULE(e, "%s --output-tensor-type %s", what, qa_type_name(type));
+		} else if (t->ne[0] % qk != 0) {
 			RULE(e, "%s: ne[0]=%llu %% %llu -> q8_0", what,
 			     (unsigned long long)t->ne[0], (unsigned long long)qk);
 			type = QA_TYPE_Q8_0;
@@ -407,7 +416,9 @@ static enum qa_err apply_fallback(const struct qa_plan_tensor *t, size_t idx,
 
 	if (t->ne[0] % qk == 0)
 		return QA_OK;
-	if (!fallback_type(e->type, &fb))
+	if (!fallback_type(e->type, &fb) && qk <= 32)
+		fb = e->type; /* a block-32 type has nothing smaller: f16 below */
+	else if (!fallback_type(e->type, &fb))
 		return qa_diag_set(d, QA_ERR_VALUE, QA_NO_OFFSET,
 		                   "tensor %zu (%s): ne[0]=%llu is not a multiple of %llu "
 		                   "and %s has no fallback", idx, t->name,
@@ -423,24 +434,6 @@ static enum qa_err apply_fallback(const struct qa_plan_tensor *t, size_t idx,
 		append_rule(e, "; then f16");
 	}
 	return QA_OK;
-}
-
-struct order_key {
-	int64_t layer;
-	const char *name;
-	size_t idx;
-};
-
-/* llama.cpp's weight order: by layer (non-layer tensors first), then name. */
-static int order_cmp(const void *a, const void *b)
-{
-	const struct order_key *x = a, *y = b;
-	if (x->layer != y->layer)
-		return x->layer < y->layer ? -1 : 1;
-	int c = strcmp(x->name, y->name);
-	if (c != 0)
-		return c;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
 /* llama.cpp's LLM_TYPE_70B, the only model size its rules look at. */
@@ -483,22 +476,94 @@ static enum qa_err validate(const struct qa_plan_tensor *t, size_t n,
 	return QA_OK;
 }
 
+void qa_recipe_overrides_init(struct qa_recipe_overrides *o)
+{
+	memset(o, 0, sizeof *o);
+	o->output_type = QA_TYPE_COUNT;
+	o->token_embd_type = QA_TYPE_COUNT;
+}
+
+bool qa_recipe_overrides_empty(const struct qa_recipe_overrides *o)
+{
+	return o == NULL || (!o->pure && !o->leave_output && o->output_type == QA_TYPE_COUNT &&
+	                     o->token_embd_type == QA_TYPE_COUNT && o->n_tensor_types == 0);
+}
+
+/*
+ * Compile pattern as llama-quantize uses it: lower-cased, searched anywhere
+ * in the name; \d and \D (ECMAScript) become [0-9] and [^0-9].
+ */
+static enum qa_err compile_pattern(const char *pattern, regex_t *re, struct qa_diag *d)
+{
+	size_t n = strlen(pattern);
+	char *buf = malloc(n * 4 + 1);
+	if (buf == NULL)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = (char)tolower((unsigned char)pattern[i]);
+		if (c == '\\' && i + 1 < n && (pattern[i + 1] == 'd' || pattern[i + 1] == 'D')) {
+			const char *cls = pattern[i + 1] == 'd' ? "[0-9]" : "[^0-9]";
+			memcpy(buf + k, cls, strlen(cls));
+			k += strlen(cls);
+			i++;
+			continue;
+		}
+		if (c == '\\' && i + 1 < n) {
+			buf[k++] = c;
+			buf[k++] = (char)tolower((unsigned char)pattern[++i]);
+			continue;
+		}
+		buf[k++] = c;
+	}
+	buf[k] = '\0';
+	int rc = regcomp(re, buf, REG_EXTENDED | REG_NOSUB);
+	free(buf);
+	if (rc != 0)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "--tensor-type pattern '%s' is not a regular expression this build understands",
+		                   pattern);
+	return QA_OK;
+}
+
 enum qa_err qa_recipe_plan(const struct qa_recipe *r, uint32_t pure_type,
                            const struct qa_model_shape *m,
                            const struct qa_plan_tensor *t, size_t n,
                            struct qa_plan_entry *out, struct qa_diag *d)
 {
+	return qa_recipe_plan_with(r, pure_type, NULL, m, t, n, out, d);
+}
+
+enum qa_err qa_recipe_plan_with(const struct qa_recipe *r, uint32_t pure_type,
+                                const struct qa_recipe_overrides *ov,
+                                const struct qa_model_shape *m,
+                                const struct qa_plan_tensor *t, size_t n,
+                                struct qa_plan_entry *out, struct qa_diag *d)
+{
 	struct plan_state st;
+	struct qa_recipe_overrides none;
 	bool has_output;
 	enum qa_err err;
 
-	if (m == NULL || (n > 0 && (t == NULL || out == NULL)))
+	if (ov == NULL) {
+		qa_recipe_overrides_init(&none);
+		ov = &none;
+	}
+	if (m == NULL || (n > 0 && (t == NULL || out == NULL)) ||
+	    (ov->n_tensor_types > 0 && ov->tensor_types == NULL))
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "plan needs a model shape, tensors and room for the plan");
 	if (r == NULL && qa_recipe_pure_file_type(pure_type) == QA_RECIPE_NO_FILE_TYPE)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "type %s cannot be used for a pure quantization",
 		                   qa_type_name(pure_type));
+	if ((ov->output_type != QA_TYPE_COUNT && qa_type_get(ov->output_type) == NULL) ||
+	    (ov->token_embd_type != QA_TYPE_COUNT && qa_type_get(ov->token_embd_type) == NULL))
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "override names an unknown type");
+	for (size_t i = 0; i < ov->n_tensor_types; i++)
+		if (ov->tensor_types[i].pattern == NULL || qa_type_get(ov->tensor_types[i].type) == NULL)
+			return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+			                   "--tensor-type %zu needs a pattern and a known type", i + 1);
 	err = validate(t, n, d, &has_output, &st.n_attention_wv);
 	if (err != QA_OK)
 		return err;
@@ -507,6 +572,7 @@ enum qa_err qa_recipe_plan(const struct qa_recipe *r, uint32_t pure_type,
 		                   "model declared tied but has output.weight");
 
 	st.r = r;
+	st.output_type = ov->output_type;
 	st.m = m;
 	st.tied = !has_output;
 	st.is_70b = model_is_70b(m);
@@ -517,23 +583,29 @@ enum qa_err qa_recipe_plan(const struct qa_recipe *r, uint32_t pure_type,
 
 	if (n == 0)
 		return QA_OK;
-	struct order_key *keys = calloc(n, sizeof *keys);
-	if (keys == NULL)
-		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET,
-		                   "no memory to order %zu tensors", n);
-	for (size_t i = 0; i < n; i++) {
-		uint32_t layer;
-		keys[i].layer = qa_names_layer(t[i].name, &layer) ? (int64_t)layer : -1;
-		keys[i].name = t[i].name;
-		keys[i].idx = i;
+	size_t *order = calloc(n, sizeof *order);
+	const char **names = calloc(n, sizeof *names);
+	regex_t *res = calloc(ov->n_tensor_types ? ov->n_tensor_types : 1, sizeof *res);
+	size_t n_res = 0;
+	if (order == NULL || names == NULL || res == NULL) {
+		err = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET,
+		                  "no memory to order %zu tensors", n);
+		goto done;
 	}
-	qsort(keys, n, sizeof *keys, order_cmp);
+	for (; n_res < ov->n_tensor_types; n_res++)
+		if ((err = compile_pattern(ov->tensor_types[n_res].pattern, &res[n_res], d)))
+			goto done;
+	for (size_t i = 0; i < n; i++)
+		names[i] = t[i].name;
+	if ((err = qa_order_sort(names, n, order, d)))
+		goto done;
 
 	for (size_t k = 0; k < n && err == QA_OK; k++) {
-		size_t i = keys[k].idx;
+		size_t i = order[k];
 		const struct qa_plan_tensor *ti = &t[i];
 		struct qa_plan_entry *e = &out[i];
-		const char *why = not_quantized_reason(ti);
+		const char *why = not_quantized_reason(ti, ov->leave_output);
+		enum category cat = category_of(ti->name);
 
 		memset(e, 0, sizeof *e);
 		if (why != NULL) {
@@ -544,20 +616,45 @@ enum qa_err qa_recipe_plan(const struct qa_recipe *r, uint32_t pure_type,
 			continue;
 		}
 		e->quantized = true;
+		int manual = -1;
+		for (size_t p = 0; p < n_res && manual < 0; p++)
+			if (regexec(&res[p], ti->name, 0, NULL, 0) == 0)
+				manual = (int)p;
+		/* per_layer_token_embd follows --token-embedding-type unless a pattern names it */
+		bool named_ple = manual >= 0 && strcmp(ti->name, "per_layer_token_embd.weight") == 0;
+		if (ov->token_embd_type != QA_TYPE_COUNT && cat == CAT_TOKEN_EMBD && !named_ple) {
+			e->type = ov->token_embd_type;
+			RULE(e, "--token-embedding-type %s", qa_type_name(e->type));
+			continue;
+		}
+		if (ov->output_type != QA_TYPE_COUNT && cat == CAT_OUTPUT) {
+			e->type = ov->output_type;
+			RULE(e, "--output-tensor-type %s", qa_type_name(e->type));
+			continue;
+		}
 		uint32_t def = r != NULL ? r->default_type : pure_type;
 		if (!type_is_quantized(def)) {
 			e->type = def;
 			RULE(e, "%s %s", r != NULL ? r->name : "pure", qa_type_name(def));
 			continue;
 		}
-		if (r == NULL) {
+		if (manual >= 0) {
+			e->type = ov->tensor_types[manual].type;
+			RULE(e, "--tensor-type %.40s=%s", ov->tensor_types[manual].pattern,
+			     qa_type_name(e->type));
+		} else if (r == NULL || ov->pure) {
 			e->type = def;
 			RULE(e, "pure %s", qa_type_name(def));
 		} else {
-			e->type = recipe_type(&st, ti, category_of(ti->name), e);
+			e->type = recipe_type(&st, ti, cat, e);
 		}
 		err = apply_fallback(ti, i, e, d);
 	}
-	free(keys);
+done:
+	for (size_t p = 0; p < n_res; p++)
+		regfree(&res[p]);
+	free(res);
+	free(names);
+	free(order);
 	return err;
 }

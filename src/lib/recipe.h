@@ -11,7 +11,9 @@
  * Q4_K_M Q5_K_S Q5_K_M Q6_K, plus llama-quantize --pure, so that an audit
  * can tell which type each tensor of an artifact should have.  Where the
  * choice depends on an importance matrix being given, the model shape says
- * so (has_imatrix); per-tensor overrides are not modelled.
+ * so (has_imatrix).  The options of llama-quantize that change types
+ * (--pure, --output-tensor-type, --token-embedding-type, --tensor-type,
+ * --leave-output-tensor) are modelled by struct qa_recipe_overrides.
  *
  * Recipes are static table entries: pointers returned here live for the
  * whole program and are never freed.
@@ -111,8 +113,9 @@ struct qa_plan_entry {
  * Returns QA_OK; QA_ERR_USAGE for NULL arguments (t and out may be NULL
  * when n is 0) or an unsupported pure_type; QA_ERR_VALUE for a malformed
  * tensor (NULL name, n_dims outside 1..4, unknown src_type), a tied model
- * with output.weight, or a tensor llama.cpp itself refuses (no fallback for a
- * row length that does not fit the chosen type, e.g. q8_0 with ne[0] = 48);
+ * with output.weight, or a tensor llama.cpp itself refuses (a block-256 type
+ * with no fallback for its row length; a block-32 type that does not fit
+ * becomes f16, as in llama.cpp);
  * QA_ERR_NOMEM when the ordering scratch cannot be allocated.  On error the
  * contents of out are unspecified.
  */
@@ -120,5 +123,52 @@ enum qa_err qa_recipe_plan(const struct qa_recipe *r, uint32_t pure_type,
                            const struct qa_model_shape *m,
                            const struct qa_plan_tensor *t, size_t n,
                            struct qa_plan_entry *out, struct qa_diag *d);
+
+/*
+ * One llama-quantize --tensor-type PATTERN=TYPE.  llama.cpp lower-cases the
+ * pattern and searches tensor names for it with an ECMAScript regex; here it
+ * is compiled (lower-cased) as a POSIX extended regex with \d and \D
+ * translated, which agrees for the patterns people write ("attn_v",
+ * "blk\.[0-9]+\.ffn_down", "ffn_(up|gate)").  The first pattern found in a
+ * name decides its type.
+ */
+struct qa_recipe_tensor_type {
+	const char *pattern;
+	uint32_t type;
+};
+
+/* The type-changing options of llama-quantize; start from qa_recipe_overrides_init. */
+struct qa_recipe_overrides {
+	bool pure;                /* --pure: the recipe's default type everywhere */
+	bool leave_output;        /* --leave-output-tensor: output.weight keeps its type */
+	uint32_t output_type;     /* --output-tensor-type, QA_TYPE_COUNT when not given */
+	uint32_t token_embd_type; /* --token-embedding-type, QA_TYPE_COUNT when not given */
+	const struct qa_recipe_tensor_type *tensor_types; /* --tensor-type, in order */
+	size_t n_tensor_types;
+};
+
+/* No overrides: every type QA_TYPE_COUNT, flags false, no patterns. */
+void qa_recipe_overrides_init(struct qa_recipe_overrides *o);
+
+/* Whether o changes nothing (NULL does not either). */
+bool qa_recipe_overrides_empty(const struct qa_recipe_overrides *o);
+
+/*
+ * qa_recipe_plan under llama-quantize's overrides ov (NULL: none), in
+ * llama.cpp's order of precedence: a tensor that may not be quantized keeps
+ * its type (output.weight too under leave_output); token_embd takes
+ * token_embd_type and output.weight output_type, with no fallback; otherwise,
+ * when the default type is quantized, the first matching --tensor-type
+ * pattern decides, else the recipe's rules unless ov->pure, and the fallback
+ * for row lengths applies last.  A manual or pure choice does not advance
+ * the recipe's attn_v and ffn_down counters, exactly as in llama.cpp.  With
+ * r NULL, pure_type is the type (and ov->pure is implied).  Errors as for
+ * qa_recipe_plan, plus QA_ERR_USAGE for a pattern that does not compile.
+ */
+enum qa_err qa_recipe_plan_with(const struct qa_recipe *r, uint32_t pure_type,
+                                const struct qa_recipe_overrides *ov,
+                                const struct qa_model_shape *m,
+                                const struct qa_plan_tensor *t, size_t n,
+                                struct qa_plan_entry *out, struct qa_diag *d);
 
 #endif

@@ -199,6 +199,23 @@ t imatrix-diff-unmatched 1 diff --imatrix tests/data/imatrix/unmatched.gguf $IM/
 t imatrix-diff-bad-length 3 diff --imatrix tests/data/imatrix/bad-length.gguf $IM/mini.safetensors $IM/mini.A.gguf
 t imatrix-diff-escape 3 diff --imatrix tests/data/imatrix/bad-nan-name.dat $IM/mini.safetensors $IM/mini.A.gguf
 t imatrix-diff-missing 4 diff --imatrix no/such/imatrix.gguf $IM/mini.safetensors $IM/mini.A.gguf
+
+# ---------------------------------------------------------------- grid i-quants
+# Source of truth: fixtures/iq_grid/mini.{D,E,F}.gguf hold tensors written by the real llama-quantize
+# --imatrix real-qwen2.imatrix.gguf (tests/data/iq_grid/make_mini.c names the artifact of
+# ../shared/oracle/real each was cut from): iq2_xxs, iq1_s (D), iq2_xs, iq2_s (E), iq1_m (F), so
+# "identical" is agreement with llama-quantize.  Without the matrix, iq2_xxs and iq1_s cannot be
+# produced (ggml refuses them) and are reported unsupported.
+IQG=fixtures/iq_grid
+t iqgrid-diff-D 0 diff --imatrix $IMG $IM/mini.safetensors $IQG/mini.D.gguf
+t iqgrid-diff-E 0 diff --imatrix $IMG $IM/mini.safetensors $IQG/mini.E.gguf -j 2
+t iqgrid-diff-F 0 diff --imatrix $IMG $IM/mini.safetensors $IQG/mini.F.gguf
+t iqgrid-diff-D-without 1 diff $IM/mini.safetensors $IQG/mini.D.gguf
+# quantize refuses what llama-quantize refuses (source of truth: ggml_quantize_requires_imatrix for
+# iq2_xxs; llama-quantize's tensor_requires_imatrix for iq2_s), leaving nothing behind
+t iqgrid-quantize-no-imatrix 2 quantize $IM/mini.safetensors --type iq2_xxs -o "$TMP/iqg.gguf"
+t iqgrid-quantize-no-imatrix-llama 2 quantize $IM/mini.safetensors --type iq2_s -o "$TMP/iqg.gguf"
+if [ -e "$TMP/iqg.gguf" ]; then fail=$((fail + 1)); echo "FAIL  iqgrid-quantize-no-imatrix: output left behind"; fi
 for f in tests/data/imatrix/bad-*; do
 	one_line "imatrix-$(basename "$f")" 3 diff --imatrix "$f" $IM/mini.safetensors $IM/mini.A.gguf
 done

@@ -636,13 +636,16 @@ START_TEST(test_refused)
 	ck_assert_int_eq(d.code, QA_ERR_VALUE);
 	M.shape.tied = false;
 
-	/* No fallback exists for q8_0 with ne[0] = 48 (llama.cpp throws). */
+	/* A block-32 type whose rows do not fit has nothing smaller to fall back
+	 * to: llama-quant.cpp's tensor_type_fallback (2026-09) turns it into f16
+	 * (older llama.cpp threw). */
 	M.n = 0;
 	add(&M, "blk.0.ffn_up.weight", 2, 48, 64, QA_TYPE_F32);
 	ck_assert_int_eq(qa_recipe_plan(qa_recipe_by_name("Q8_0"), 0, &M.shape, M.t, M.n, P, &d),
-	                 QA_ERR_VALUE);
-	ck_assert_int_eq(qa_recipe_plan(NULL, QA_TYPE_Q4_0, &M.shape, M.t, M.n, P, &d),
-	                 QA_ERR_VALUE);
+	                 QA_OK);
+	ck_assert_uint_eq(P[0].type, QA_TYPE_F16);
+	ck_assert_int_eq(qa_recipe_plan(NULL, QA_TYPE_Q4_0, &M.shape, M.t, M.n, P, &d), QA_OK);
+	ck_assert_uint_eq(P[0].type, QA_TYPE_F16);
 }
 END_TEST
 
@@ -672,6 +675,93 @@ START_TEST(test_bad_tensor)
 }
 END_TEST
 
+
+/*
+ * llama-quantize's overrides, as llama-quant.cpp's llama_tensor_get_type
+ * orders them (source: that function and its tensor_type_fallback): the
+ * token-embedding and output types win first and skip the fallback; a
+ * --tensor-type pattern replaces the recipe's rules for its tensors and,
+ * since the rules are never called for them, does not advance the attn_v
+ * counter, so the next attn_v is judged as if it were the first; --pure
+ * skips every rule; --leave-output-tensor keeps output.weight unquantized.
+ */
+START_TEST(test_overrides)
+{
+	/* 8 layers, Q4_K_M: the i-th attn_v gets q6_K where use_more_bits(i, 8)
+	 * holds: i < 1, i >= 7 or (i - 1) % 3 == 2, so i = 0, 3, 6, 7 */
+	static const struct model_spec s = { "m", 256, 512, 8, 4, 1, 64, 256, false, QA_TYPE_BF16 };
+	struct qa_recipe_overrides ov;
+	struct qa_recipe_tensor_type tt[1];
+	struct qa_diag d;
+	const struct qa_recipe *r = qa_recipe_by_name("Q4_K_M");
+	build(&M, &s, "qwen2", true);
+
+	/* no overrides: the same plan as qa_recipe_plan */
+	qa_recipe_overrides_init(&ov);
+	ck_assert(qa_recipe_overrides_empty(&ov));
+	ck_assert_int_eq(qa_recipe_plan_with(r, 0, &ov, &M.shape, M.t, M.n, P, &d), QA_OK);
+	ck_assert_str_eq(type_of("blk.0.attn_v.weight"), "q6_K"); /* i = 0 < 8/8 */
+	ck_assert_str_eq(type_of("blk.1.attn_v.weight"), "q4_K"); /* (1-1)%3 = 0 */
+	ck_assert_str_eq(type_of("output.weight"), "q6_K");
+
+	/* a pattern for blk.0's attn_v: blk.1's attn_v becomes counter 0 -> q6_K */
+	tt[0].pattern = "BLK\\.0\\.attn_v";    /* lower-cased as llama-quantize does */
+	tt[0].type = QA_TYPE_Q8_0;
+	ov.tensor_types = tt;
+	ov.n_tensor_types = 1;
+	ck_assert(!qa_recipe_overrides_empty(&ov));
+	ck_assert_int_eq(qa_recipe_plan_with(r, 0, &ov, &M.shape, M.t, M.n, P, &d), QA_OK);
+	ck_assert_str_eq(type_of("blk.0.attn_v.weight"), "q8_0");
+	ck_assert_str_eq(type_of("blk.1.attn_v.weight"), "q6_K");
+	ck_assert_str_eq(type_of("blk.1.attn_q.weight"), "q4_K");
+
+	/* output and token-embedding types; --pure skips the rules */
+	qa_recipe_overrides_init(&ov);
+	ov.output_type = QA_TYPE_Q8_0;
+	ov.token_embd_type = QA_TYPE_Q5_0;
+	ov.pure = true;
+	ck_assert_int_eq(qa_recipe_plan_with(r, 0, &ov, &M.shape, M.t, M.n, P, &d), QA_OK);
+	ck_assert_str_eq(type_of("output.weight"), "q8_0");
+	ck_assert_str_eq(type_of("token_embd.weight"), "q5_0");
+	ck_assert_str_eq(type_of("blk.0.attn_v.weight"), "q4_K");
+	ck_assert_str_eq(type_of("blk.7.ffn_down.weight"), "q4_K");
+	ck_assert_str_eq(type_of("blk.0.attn_norm.weight"), "f32");
+
+	/* --leave-output-tensor: output.weight keeps the reference's type */
+	qa_recipe_overrides_init(&ov);
+	ov.leave_output = true;
+	ck_assert_int_eq(qa_recipe_plan_with(r, 0, &ov, &M.shape, M.t, M.n, P, &d), QA_OK);
+	ck_assert_str_eq(type_of("output.weight"), "bf16");
+	ck_assert(!P[find(&M, "output.weight")].quantized);
+
+	/* a pattern that does not compile is a usage error */
+	qa_recipe_overrides_init(&ov);
+	tt[0].pattern = "attn_(v";
+	ov.tensor_types = tt;
+	ov.n_tensor_types = 1;
+	ck_assert_int_eq(qa_recipe_plan_with(r, 0, &ov, &M.shape, M.t, M.n, P, &d), QA_ERR_USAGE);
+}
+END_TEST
+
+/* A tied model takes --output-tensor-type for token_embd through the rules. */
+START_TEST(test_overrides_tied)
+{
+	static const struct model_spec s = { "m", 256, 512, 2, 4, 1, 64, 256, true, QA_TYPE_BF16 };
+	struct qa_recipe_overrides ov;
+	struct qa_diag d;
+	build(&M, &s, "qwen2", true);
+	qa_recipe_overrides_init(&ov);
+	ov.output_type = QA_TYPE_Q8_0;
+	ck_assert_int_eq(qa_recipe_plan_with(qa_recipe_by_name("Q4_K_M"), 0, &ov, &M.shape, M.t, M.n,
+	                                     P, &d), QA_OK);
+	ck_assert_str_eq(type_of("token_embd.weight"), "q8_0");
+	ov.pure = true; /* --pure skips the rule that carries it */
+	ck_assert_int_eq(qa_recipe_plan_with(qa_recipe_by_name("Q4_K_M"), 0, &ov, &M.shape, M.t, M.n,
+	                                     P, &d), QA_OK);
+	ck_assert_str_eq(type_of("token_embd.weight"), "q4_K");
+}
+END_TEST
+
 static Suite *recipe_suite(void)
 {
 	Suite *s = suite_create("recipe");
@@ -688,6 +778,8 @@ static Suite *recipe_suite(void)
 	tcase_add_loop_test(core, test_pure_fallback, 0,
 	                    sizeof fallback_cases / sizeof fallback_cases[0]);
 	tcase_add_test(core, test_70b);
+	tcase_add_test(core, test_overrides);
+	tcase_add_test(core, test_overrides_tied);
 	suite_add_tcase(s, core);
 
 	TCase *limits = tcase_create("limits");
