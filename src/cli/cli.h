@@ -146,13 +146,6 @@ int cli_json_print(json_t *root);
 /* "896 x 4864": the n dims joined by " x ", truncated to fit cap. */
 void cli_shape_text(const uint64_t *dims, uint32_t n, char *buf, size_t cap);
 
-/*
- * Copy s into buf (cap > 0 bytes, always terminated) with every byte that is
- * not printable ASCII, and the backslash, written as \xNN, so that a name
- * read from a file cannot drive the terminal; cut short to fit.
- */
-void cli_escape_name(const char *s, char *buf, size_t cap);
-
 struct qa_imatrix;
 /*
  * Load the importance matrix at path (--imatrix) into *out.  Returns 0, or

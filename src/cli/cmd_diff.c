@@ -98,27 +98,28 @@ static void warn_imatrix(const struct qa_diff_result *r)
 {
 	const struct qa_diff_imatrix_keys *k = &r->declared_imatrix;
 	const struct qa_diff_imatrix_given *g = &r->imatrix;
-	char a[160], b[160];
+	char a[160], b[160], pb[1024];
 	if (!g->given)
 		return;
+	const char *path = cli_escape(pb, sizeof pb, g->path);
 	if (!k->declared) {
 		fprintf(stderr, "quantaudit: warning: %s: the artifact declares no importance matrix "
-		        "(no quantize.imatrix.* keys)\n", g->path);
+		        "(no quantize.imatrix.* keys)\n", path);
 	} else {
 		if (g->dataset_differs) {
-			cli_escape_name(g->dataset ? g->dataset : "(none)", a, sizeof a);
-			cli_escape_name(k->dataset ? k->dataset : "(none)", b, sizeof b);
+			cli_escape(a, sizeof a, g->dataset ? g->dataset : "(none)");
+			cli_escape(b, sizeof b, k->dataset ? k->dataset : "(none)");
 			fprintf(stderr, "quantaudit: warning: %s: dataset '%s' differs from the artifact's "
-			        "quantize.imatrix.dataset '%s'\n", g->path, a, b);
+			        "quantize.imatrix.dataset '%s'\n", path, a, b);
 		}
 		if (g->entries_differ) {
 			if (k->has_entries)
 				fprintf(stderr, "quantaudit: warning: %s: %" PRIu64 " entries, but the artifact's "
-				        "quantize.imatrix.entries_count is %" PRIu64 "\n", g->path, g->entries,
+				        "quantize.imatrix.entries_count is %" PRIu64 "\n", path, g->entries,
 				        k->entries);
 			else
 				fprintf(stderr, "quantaudit: warning: %s: %" PRIu64 " entries, but the artifact "
-				        "records no quantize.imatrix.entries_count\n", g->path, g->entries);
+				        "records no quantize.imatrix.entries_count\n", path, g->entries);
 		}
 	}
 	cli_imatrix_warn_unmatched(g->path, g->unmatched, g->first_unmatched);

@@ -159,7 +159,7 @@ static enum qa_err weighted_chunk(void *ctx, size_t item, unsigned worker)
 		if (end > r1)
 			end = r1;
 		j->rows(j->x + r * j->row_len, j->dst + r * j->row_bytes, (size_t)(end - r),
-		        (size_t)j->row_len, j->qw + e * j->row_len);
+		        (size_t)j->row_len, j->qw ? j->qw + e * j->row_len : NULL);
 		r = end;
 	}
 	return QA_OK;
@@ -171,38 +171,41 @@ enum qa_err qa_quantize_tensor_weighted(const float *w, uint64_t in, uint64_t ou
 {
 	const struct qa_quant_ops *ops = qa_quant_ops(type);
 	const struct qa_type_info *ti = qa_type_get(type);
+	const float *qw = wt ? wt->qw : NULL;
 	struct qa_layout_geom g;
-	if (!wt || !wt->qw || !ops || !ops->quantize_rows)
+	/* the plain path, unless weights apply or the type only has the weighted one */
+	if (!ops || !ops->quantize_rows || (!qw && ops->quantize))
 		return qa_quantize_tensor(w, in, out, type, l, n_threads, dst, d);
 	if (!ti || !qa_layout_geom(l, in, out, ti->block_elems, &g))
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor too large");
-	uint64_t total = g.n_rows * g.row_len, n_expert = wt->n_expert ? wt->n_expert : 1;
-	if (g.padded != g.row_len || wt->row_len == 0 || wt->row_len % ti->block_elems ||
-	    total % wt->row_len || (total / wt->row_len) % n_expert)
+	uint64_t total = g.n_rows * g.padded, n_expert = qw && wt->n_expert ? wt->n_expert : 1;
+	uint64_t row_len = qw ? wt->row_len : g.padded;
+	if ((qw && g.padded != g.row_len) || row_len == 0 || row_len % ti->block_elems ||
+	    total % row_len || (total / row_len) % n_expert)
 		return qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET,
 		                   "importance weights for rows of %llu do not fit %llu x %llu as %s "
 		                   "under layout %s",
-		                   (unsigned long long)wt->row_len, (unsigned long long)out,
+		                   (unsigned long long)row_len, (unsigned long long)out,
 		                   (unsigned long long)in, qa_type_name(type), qa_layout_name(l));
 	struct weighted_job j;
 	float *flat = NULL;
 	memset(&j, 0, sizeof j);
 	j.x = w;
-	if (l != QA_LAYOUT_OUT_IN) {
-		/* unpadded rows of any layout, laid end to end: the stream the exporter wrote */
+	if (l != QA_LAYOUT_OUT_IN || g.padded != g.row_len) {
+		/* the rows of the layout (padded), laid end to end: the stream the exporter wrote */
 		flat = malloc((size_t)total * sizeof *flat);
 		if (!flat)
 			return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		for (uint64_t r = 0; r < g.n_rows; r++)
-			qa_layout_row(l, w, in, out, &g, r, flat + r * g.row_len);
+			qa_layout_row(l, w, in, out, &g, r, flat + r * g.padded);
 		j.x = flat;
 	}
 	j.dst = dst;
 	j.rows = ops->quantize_rows;
-	j.qw = wt->qw;
-	j.row_len = wt->row_len;
-	j.row_bytes = wt->row_len / ti->block_elems * ti->block_bytes;
-	j.n_rows = total / wt->row_len;
+	j.qw = qw;
+	j.row_len = row_len;
+	j.row_bytes = row_len / ti->block_elems * ti->block_bytes;
+	j.n_rows = total / row_len;
 	j.rows_per_expert = j.n_rows / n_expert;
 	if (n_threads == 0)
 		n_threads = qa_pool_default_threads();

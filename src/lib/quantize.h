@@ -218,7 +218,9 @@ struct qa_quantize_weights {
  * Under out,in that is w's own rows; under another layout it is what an
  * exporter that wrote that layout under the declared shape would have made.
  * When wt is NULL or wt->qw is NULL, or ggml ignores weights for the type
- * (q8_0, f16, ...), this is exactly qa_quantize_tensor.  Errors: those of
+ * (q8_0, f16, ...), this is exactly qa_quantize_tensor, except for a type
+ * that only has the weighted path (iq2_xxs, ...: quantize_rows with no
+ * weights, row by row of the layout).  Errors: those of
  * qa_quantize_tensor; QA_ERR_UNSUPPORTED when the layout pads rows or the
  * values do not cut into whole rows of row_len (a multiple of the block),
  * split evenly between experts; QA_ERR_NOMEM.

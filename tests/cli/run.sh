@@ -231,6 +231,7 @@ t imatrix-diff-wrong 1 diff --imatrix $IM/real-qwen2.imatrix.dat $IM/mini.safete
 t imatrix-diff-without 1 diff $IM/mini.safetensors $IM/mini.A.gguf
 t imatrix-diff-unmatched 1 diff --imatrix tests/data/imatrix/unmatched.gguf $IM/mini.safetensors $IM/mini.A.gguf
 t imatrix-diff-bad-length 3 diff --imatrix tests/data/imatrix/bad-length.gguf $IM/mini.safetensors $IM/mini.A.gguf
+t imatrix-diff-escape 3 diff --imatrix tests/data/imatrix/bad-nan-name.dat $IM/mini.safetensors $IM/mini.A.gguf
 t imatrix-diff-missing 4 diff --imatrix no/such/imatrix.gguf $IM/mini.safetensors $IM/mini.A.gguf
 
 # ---------------------------------------------------------------- grid i-quants

@@ -409,6 +409,42 @@ START_TEST(test_q4_k_s)
 }
 END_TEST
 
+/*
+ * With an importance matrix, llama.cpp keeps the first n_layer/8 ffn_down of
+ * Q4_0 and Q5_0 at q4_1 and q5_1 ("guard against craziness", llama-quant.cpp);
+ * without one, and for the k-quant recipes, nothing changes.
+ */
+START_TEST(test_imatrix_guard)
+{
+	static const struct model_spec s = { "m", 256, 512, 16, 4, 4, 64, 256, false, QA_TYPE_F16 };
+	static const char *const recipes[] = { "Q4_0", "Q5_0", "Q4_K_M" };
+	static const char *const guarded[] = { "q4_1", "q5_1", NULL };
+	char name[48];
+	build(&M, &s, "llama", false);
+	const char *r = recipes[_i];
+	plan_ok(r, 0);
+	char plain[16][8];
+	for (uint32_t l = 0; l < 16; l++) {
+		snprintf(name, sizeof name, "blk.%u.ffn_down.weight", (unsigned)l);
+		snprintf(plain[l], sizeof plain[l], "%s", type_of(name));
+	}
+	M.shape.has_imatrix = true;
+	plan_ok(r, 0);
+	M.shape.has_imatrix = false;
+	for (uint32_t l = 0; l < 16; l++) {
+		snprintf(name, sizeof name, "blk.%u.ffn_down.weight", (unsigned)l);
+		if (guarded[_i] && l < 2) /* 16/8 = 2 */
+			ck_assert_str_eq(type_of(name), guarded[_i]);
+		else
+			ck_assert_str_eq(type_of(name), plain[l]);
+		/* the rest of the plan does not depend on the matrix */
+		snprintf(name, sizeof name, "blk.%u.attn_q.weight", (unsigned)l);
+		ck_assert_str_eq(type_of(name), r[1] == '4' && r[2] == '_' && r[3] == '0' ? "q4_0" :
+		                               r[1] == '5' ? "q5_0" : "q4_K");
+	}
+}
+END_TEST
+
 /* Output (or tied token_embd): q6_K, q8_0 when ne[0] % 256, kept for Q8_0. */
 static const struct {
 	const char *recipe;
@@ -1005,6 +1041,7 @@ static Suite *recipe_suite(void)
 	tcase_add_loop_test(core, test_q2_k_gqa, 0, sizeof gqa_cases / sizeof gqa_cases[0]);
 	tcase_add_test(core, test_q3_k_mixes);
 	tcase_add_test(core, test_q4_k_s);
+	tcase_add_loop_test(core, test_imatrix_guard, 0, 3);
 	tcase_add_loop_test(core, test_output_rule, 0, sizeof output_cases / sizeof output_cases[0]);
 	tcase_add_loop_test(core, test_pure_fallback, 0,
 	                    sizeof fallback_cases / sizeof fallback_cases[0]);
