@@ -604,7 +604,7 @@ START_TEST(test_edge_shapes)
 {
 	struct qa_diag d;
 	/* No tensors at all. */
-	struct qa_model_shape shape = { "qwen2", 0, 1, 1, false, false };
+	struct qa_model_shape shape = { "qwen2", 0, 1, 1, false, false, 0 };
 	ck_assert_int_eq(qa_recipe_plan(qa_recipe_by_name("Q4_K_M"), 0, &shape, NULL, 0, NULL, &d),
 	                 QA_OK);
 
@@ -935,7 +935,7 @@ START_TEST(test_bad_tensor)
 		{ "token_embd.weight", 2, { 256, 256, 1, 1 }, QA_TYPE_F32 },
 		{ bad_tensors[_i].name, bad_tensors[_i].n_dims, { 256, 64, 1, 1 }, bad_tensors[_i].src },
 	};
-	struct qa_model_shape shape = { "qwen2", 1, 4, 4, true, false };
+	struct qa_model_shape shape = { "qwen2", 1, 4, 4, true, false, 0 };
 	ck_assert_int_eq(qa_recipe_plan(qa_recipe_by_name("Q6_K"), 0, &shape, t, 2, P, &d),
 	                 QA_ERR_VALUE);
 	ck_assert_int_eq(d.code, QA_ERR_VALUE);
