@@ -114,14 +114,20 @@ static inline void tu_rm_tree(const char *path)
 
 #define TU_MAX_TMPDIRS 256
 static char tu_tmpdirs[TU_MAX_TMPDIRS][32];
+static pid_t tu_tmpdir_pid[TU_MAX_TMPDIRS];
 static int tu_n_tmpdirs;
 
-/* Remove every directory tu_tmpdir made in this process (registered with atexit). */
+/*
+ * Remove every directory tu_tmpdir made in this process (registered with
+ * atexit).  A forked Check test inherits the handler and the list, so only
+ * the directories this very process made are removed: the parent's stay
+ * for the tests that follow.
+ */
 static inline void tu_tmpdir_cleanup(void)
 {
 	for (int i = 0; i < tu_n_tmpdirs; i++)
-		tu_rm_tree(tu_tmpdirs[i]);
-	tu_n_tmpdirs = 0;
+		if (tu_tmpdir_pid[i] == getpid())
+			tu_rm_tree(tu_tmpdirs[i]);
 }
 
 /*
@@ -137,6 +143,7 @@ static inline const char *tu_tmpdir(void)
 	snprintf(dir, sizeof tu_tmpdirs[0], "/tmp/qa-test-XXXXXX");
 	if (mkdtemp(dir) == NULL)
 		return NULL;
+	tu_tmpdir_pid[tu_n_tmpdirs] = getpid();
 	if (tu_n_tmpdirs++ == 0)
 		atexit(tu_tmpdir_cleanup);
 	return dir;
