@@ -33,16 +33,25 @@
 
 #if QA_QUANT_X86
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #define AVX2 __attribute__((target("avx2")))
 #define AVX2_F16C __attribute__((target("avx2,f16c")))
 
+/*
+ * AVX2 as the compiler's runtime check sees it (which includes the OS
+ * saving the AVX state); F16C from CPUID leaf 1 (ECX bit 29), because not
+ * every compiler's __builtin_cpu_supports knows "f16c" (clang 14 does not).
+ */
 bool qa_quant_x86_available(bool f16c)
 {
 	if (!__builtin_cpu_supports("avx2"))
 		return false;
-	return !f16c || __builtin_cpu_supports("f16c");
+	if (!f16c)
+		return true;
+	unsigned a, b, c, d;
+	return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
 }
 
 /* Little-endian stores of the block header fields. */
