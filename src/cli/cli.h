@@ -20,6 +20,7 @@
 
 #include "err.h"
 #include "policy.h"
+#include "report.h"
 
 #define QA_EXIT_OK 0
 #define QA_EXIT_FINDING 1
@@ -41,6 +42,7 @@ int cmd_diff(int argc, char **argv);
 int cmd_shape_swap(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_reproduce(int argc, char **argv);
 
 /*
  * Options every command spells the same way.  A command's option table lists
@@ -90,6 +92,7 @@ struct cli_common {
  */
 int cli_getopt(struct cli_common *co, int argc, char **argv, const char *shortopts,
                const struct option *opts);
+int cmd_recipe_check(int argc, char **argv);
 
 /*
  * Print d as "quantaudit: FILE: offset N: reason" (without the offset part
@@ -146,13 +149,6 @@ int cli_json_print(json_t *root);
 /* "896 x 4864": the n dims joined by " x ", truncated to fit cap. */
 void cli_shape_text(const uint64_t *dims, uint32_t n, char *buf, size_t cap);
 
-/*
- * Copy s into buf (cap > 0 bytes, always terminated) with every byte that is
- * not printable ASCII, and the backslash, written as \xNN, so that a name
- * read from a file cannot drive the terminal; cut short to fit.
- */
-void cli_escape_name(const char *s, char *buf, size_t cap);
-
 struct qa_imatrix;
 /*
  * Load the importance matrix at path (--imatrix) into *out.  Returns 0, or
@@ -180,12 +176,20 @@ struct cli_gate {
 	bool github;               /* --github (also implied by GITHUB_ACTIONS=true) */
 	struct qa_policy *policy;  /* loaded by cli_gate_load, NULL: the default */
 	struct qa_gate gate;       /* filled by the command from its result */
+	/* the gate's outcome as the report states it (cli_gate_report_policy) */
+	struct qa_report_policy report_policy;
+#define CLI_GATE_NAMES 5
+	const char *failing_names[CLI_GATE_NAMES];
 };
 
 /* Load the policy (if any) and empty the gate; 0, or the exit status after
  * printing the error. */
 int cli_gate_load(struct cli_gate *o);
 void cli_gate_free(struct cli_gate *o);
+
+/* With a policy, its outcome from o->gate for the report and the verdict
+ * paragraph (points into o, valid while o and its gate are); NULL without. */
+const struct qa_report_policy *cli_gate_report_policy(struct cli_gate *o);
 
 /* True with --github or when GITHUB_ACTIONS is "true". */
 bool cli_gate_github(const struct cli_gate *o);
@@ -227,5 +231,66 @@ int cli_part_output(json_t *part, const char *path);
 /* cli_json_print, or with path set, the same bytes written atomically to
  * path.  Drops the reference.  Returns 0 or 4. */
 int cli_json_output(json_t *root, const char *path);
+
+/*
+ * Remote inputs (cli_remote.c).  cli_remote_setup removes the network
+ * options (--retries, --retry-wait-ms, --cache, --cache-blobs, --offline,
+ * --quiet) from a command's argv (argv[0] is the command), configures the
+ * remote layer, and expands hf:// repository and QUANT arguments into the
+ * files they name.  Returns 0, or the exit status to stop with (2 for misuse
+ * or an ambiguous QUANT, listing the candidates; 4 for network errors).
+ * cli_remote_json adds the "transfer" object to a --json output of a run
+ * that read remote inputs.  cli_remote_finish turns a failed integrity
+ * check into exit 4 with one line, and releases what setup allocated.
+ */
+int cli_remote_setup(int *argc, char **argv);
+void cli_remote_json(json_t *root);
+int cli_remote_finish(int rc);
+/* ---- llama-quantize's file-changing options (cli_quant.c), shared by
+ * quantize and reproduce ---- */
+#include "quantize.h"
+#include "recipe.h"
+
+#define CLI_QUANT_MAX 64 /* --tensor-type and --override-kv, each */
+
+struct cli_quant_flags {
+	struct qa_recipe_overrides ov; /* points into tt */
+	struct qa_recipe_tensor_type tt[CLI_QUANT_MAX];
+	char *patterns[CLI_QUANT_MAX]; /* owned copies */
+	struct qa_kv_override kvo[CLI_QUANT_MAX];
+	size_t n_kvo;
+	bool any;                      /* some flag was given */
+};
+
+enum {
+	CLI_QO_PURE = 0x1100, /* above CLI_OPT_JSON */ CLI_QO_OUTPUT_TYPE, CLI_QO_TOKEN_TYPE, CLI_QO_TENSOR_TYPE,
+	CLI_QO_LEAVE_OUTPUT, CLI_QO_OVERRIDE_KV
+};
+
+/* getopt_long entries for the options above. */
+#define CLI_QUANT_LONGOPTS \
+	{ "pure", no_argument, NULL, CLI_QO_PURE }, \
+	{ "output-tensor-type", required_argument, NULL, CLI_QO_OUTPUT_TYPE }, \
+	{ "token-embedding-type", required_argument, NULL, CLI_QO_TOKEN_TYPE }, \
+	{ "tensor-type", required_argument, NULL, CLI_QO_TENSOR_TYPE }, \
+	{ "leave-output-tensor", no_argument, NULL, CLI_QO_LEAVE_OUTPUT }, \
+	{ "override-kv", required_argument, NULL, CLI_QO_OVERRIDE_KV }
+
+/* The help lines describing them. */
+extern const char cli_quant_help[];
+
+void cli_quant_init(struct cli_quant_flags *f);
+void cli_quant_free(struct cli_quant_flags *f);
+
+/*
+ * Handle option c with argument arg: -1 when c is not one of these options,
+ * 0 when it was taken, or the exit status 2 after a usage error printed for
+ * cmd with usage.
+ */
+int cli_quant_flag(struct cli_quant_flags *f, int c, const char *arg, const char *cmd,
+                   const char *usage);
+
+/* The flags as llama-quantize options, for reports ("" when none); static buffer. */
+const char *cli_quant_text(const struct cli_quant_flags *f);
 
 #endif

@@ -40,6 +40,26 @@ void cli_gate_free(struct cli_gate *o)
 	qa_gate_free(&o->gate);
 }
 
+const struct qa_report_policy *cli_gate_report_policy(struct cli_gate *o)
+{
+	if (!o->policy)
+		return NULL;
+	struct qa_report_policy *p = &o->report_policy;
+	memset(p, 0, sizeof *p);
+	p->path = o->policy_path;
+	p->pass = o->gate.pass;
+	p->failing = o->gate.counts[QA_ACTION_FAIL];
+	p->warned = o->gate.counts[QA_ACTION_WARN];
+	p->ignored = o->gate.counts[QA_ACTION_IGNORE];
+	size_t k = 0;
+	for (size_t i = 0; i < o->gate.n && k < CLI_GATE_NAMES; i++)
+		if (o->gate.items[i].action == QA_ACTION_FAIL)
+			o->failing_names[k++] = o->gate.items[i].name;
+	p->failing_names = o->failing_names;
+	p->n_failing_names = k;
+	return p;
+}
+
 void cli_gate_group_begin(const struct cli_gate *o, const char *title)
 {
 	if (!cli_gate_github(o))
@@ -137,6 +157,11 @@ int cli_json_output(json_t *root, const char *path)
 {
 	if (!path)
 		return cli_json_print(root);
+	if (!root) {
+		fprintf(stderr, "quantaudit: out of memory\n");
+		return QA_EXIT_IO;
+	}
+	cli_remote_json(root);
 	return json_output(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(9));
 }
 

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "manifest.h"
 #include "tmpfile.h"
+#include "manifest_json.h"
 
 static const char usage[] =
 	"quantaudit hash FILE [--blocks] [--json] [--format json|table|gguf-hash] [-o MANIFEST] [-j N]";

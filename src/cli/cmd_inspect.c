@@ -51,8 +51,11 @@ static json_t *gguf_value_json(const struct qa_gguf_value *v)
 		return qa_json_text(v->v.str.ptr, (size_t)v->v.str.len);
 	case QA_GGUF_ARRAY: {
 		json_t *a = json_array();
-		for (uint64_t i = 0; i < v->v.arr.count; i++)
-			json_array_append_new(a, gguf_value_json(&v->v.arr.items[i]));
+		for (uint64_t i = 0; i < v->v.arr.count; i++) {
+			struct qa_gguf_value item;
+			if (qa_gguf_array_get(v, i, &item))
+				json_array_append_new(a, gguf_value_json(&item));
+		}
 		return a;
 	}
 	}
@@ -127,8 +130,9 @@ static void print_value(const struct qa_gguf_value *v, int depth)
 		for (uint64_t i = 0; i < show; i++) {
 			if (i)
 				printf(", ");
-			if (depth < 2)
-				print_value(&v->v.arr.items[i], depth + 1);
+			struct qa_gguf_value item;
+			if (depth < 2 && qa_gguf_array_get(v, i, &item))
+				print_value(&item, depth + 1);
 			else
 				printf("...");
 		}

@@ -17,6 +17,7 @@
 #include "part.h"
 #include "report.h"
 #include "types.h"
+#include "compare_json.h"
 
 static const char usage[] =
 	"quantaudit shape-swap REF... [--type q4_K] [--imatrix FILE] [--label NAME]... [--json] [-j N]\n"
@@ -89,8 +90,10 @@ int cli_swap_finish(struct qa_swap_result *const *results, const char *const *na
 	for (size_t i = 0; i < n; i++)
 		if (qa_gate_add_swap(&g->gate, g->policy, results[i], names[i], &d))
 			return cli_fail(names[i], &d);
+	const struct qa_report_policy *pol = cli_gate_report_policy(g);
 	if (ro) {
 		char where[256] = "";
+		ro->policy = pol;
 		ro->argc = argc;
 		ro->argv = (const char *const *)argv;
 		ro->version = cli_version_string();
@@ -99,8 +102,8 @@ int cli_swap_finish(struct qa_swap_result *const *results, const char *const *na
 			return cli_fail(d.code == QA_ERR_FORMAT && ro->claims_path ? ro->claims_path : ro->path, &d);
 		fprintf(stderr, "quantaudit: report written to %s%s\n", ro->path, where);
 	}
-	char para[2048];
-	qa_report_swap_verdict((const struct qa_swap_result *const *)results, names, n, para, sizeof para);
+	char para[4096];
+	qa_report_swap_verdict_policy((const struct qa_swap_result *const *)results, names, n, pol, para, sizeof para);
 	if (as_json) {
 		json_t *root;
 		if (n == 1) {
@@ -129,10 +132,6 @@ int cli_swap_finish(struct qa_swap_result *const *results, const char *const *na
 			print_human(results[i], names[i]);
 		cli_gate_group_end(g);
 		printf("%s\n", para);
-		if (g->policy)
-			printf("Policy %s: %s (%zu failing, %zu warned, %zu ignored).\n", g->policy_path,
-			       g->gate.pass ? "PASS" : "FAIL", g->gate.counts[QA_ACTION_FAIL],
-			       g->gate.counts[QA_ACTION_WARN], g->gate.counts[QA_ACTION_IGNORE]);
 		if (note)
 			printf("%s\n", note);
 		if (cli_flush() != 0)

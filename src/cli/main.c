@@ -24,7 +24,9 @@ static const struct cli_command commands[] = {
 	{ "diff", cmd_diff, "audit a GGUF artifact against its reference checkpoint" },
 	{ "shape-swap", cmd_shape_swap, "audit the [in,out] shape-swap defect (AUDIT-Q4K-SHAPE-001)" },
 	{ "merge", cmd_merge, "merge the parts of a sharded diff or shape-swap (--shard K/N)" },
+	{ "recipe-check", cmd_recipe_check, "a llama.cpp recipe against a pure type on a model's shapes (AUDIT-Q4K-RECIPE-002)" },
 	{ "synth", cmd_synth, "write a deterministic synthetic checkpoint with a real model's shapes" },
+	{ "reproduce", cmd_reproduce, "rebuild an artifact from its GGUF reference; prove it with one SHA-256" },
 };
 
 static const size_t n_commands = sizeof commands / sizeof commands[0];
@@ -45,6 +47,8 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < n_commands; i++)
 		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nRun 'quantaudit COMMAND --help' for a command's options.\n"
+	           "Every FILE may be an https:// or hf://ORG/NAME[@REV][/PATH|:QUANT] URL; every command\n"
+	           "takes --retries N, --retry-wait-ms MS, --cache DIR, --cache-blobs, --offline, --quiet.\n"
 	           "Exit status: 0 ok, 1 audit finding, 2 usage, 3 malformed input, 4 I/O or network error.\n");
 }
 
@@ -88,8 +92,14 @@ static int dispatch(int argc, char **argv)
 		return QA_EXIT_OK;
 	}
 	for (size_t i = 0; i < n_commands; i++)
-		if (strcmp(a, commands[i].name) == 0)
-			return commands[i].run(argc - 1, argv + 1);
+		if (strcmp(a, commands[i].name) == 0) {
+			/* network options and hf:// arguments first (cli_remote.c) */
+			int sub_argc = argc - 1;
+			int rc = cli_remote_setup(&sub_argc, argv + 1);
+			if (rc)
+				return cli_remote_finish(rc);
+			return cli_remote_finish(commands[i].run(sub_argc, argv + 1));
+		}
 	return not_a_command(a);
 }
 

@@ -17,10 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "blockhash.h"
 #include "err.h"
+#include "forensics.h"
 #include "imatrix.h"
 #include "layout.h"
 
@@ -36,9 +35,11 @@ enum qa_verdict {
 	QA_VERDICT_MISSING,        /* in the reference, absent from the artifact */
 	QA_VERDICT_EXTRA,          /* in the artifact, with no reference */
 	QA_VERDICT_SHAPE_MISMATCH, /* shapes cannot be paired */
-	QA_VERDICT_UNSUPPORTED     /* the artifact's type cannot be re-quantized */
+	QA_VERDICT_UNSUPPORTED,    /* the artifact's type cannot be re-quantized */
+	QA_VERDICT_UNPERMUTED,     /* llama attn_q/attn_k without the rotary permutation */
+	QA_VERDICT_IMATRIX         /* declared importance matrix; error in its band (forensics.h) */
 };
-#define QA_VERDICT_COUNT 8
+#define QA_VERDICT_COUNT 10
 
 /* "identical", "layout-swap", ... as in the JSON. */
 const char *qa_verdict_name(enum qa_verdict v);
@@ -53,7 +54,10 @@ struct qa_diff_tensor {
 	uint64_t nbytes;
 	int layer;                 /* blk.N index, -1 for others */
 	enum qa_verdict verdict;
-	int layout;                /* enum qa_layout that matched, -1 for none */
+	int layout;                /* layout that matched (qa_forensics_layout_name), -1 for none */
+	enum qa_evidence evidence; /* how the layout was matched (NONE when layout is -1) */
+	bool has_layout_errors;    /* layout_errors measured (bytes matched no layout) */
+	struct qa_layout_errors layout_errors;
 	uint64_t divergent_blocks; /* against out,in */
 	uint64_t first_divergent;  /* QA_NO_BLOCK when none */
 	uint8_t *divergence;       /* bitmap of divergent blocks against out,in (NULL when none) */
@@ -109,10 +113,12 @@ struct qa_diff_opts {
 	/* sharding (part.h), NULL for the whole audit: the result then holds
 	 * every tensor, but only those the partition gives shard->k carry audit
 	 * figures and the summary counts are not final (the merge recomputes
-	 * them, qa_diff_summarize); without shard->file_digests the whole-file
+	 * them, qa_forensics_classify); without shard->file_digests the whole-file
 	 * SHA-256s are not computed (no_digests set) */
 	const struct qa_audit_shard *shard;
 };
+
+struct qa_reproduce_kv;
 
 struct qa_diff_result {
 	char *reference_path, *artifact_path;
@@ -135,11 +141,19 @@ struct qa_diff_result {
 	struct qa_diff_imatrix_given imatrix;
 	/* inference */
 	size_t quantized_tensors, quantized_divergent;
-	bool different_quantizer;        /* all quantized diverge, errors near ggml's */
+	bool different_quantizer;        /* diverging tensors' errors all near ggml's (forensics.h) */
+	size_t quantizer_n;              /* diverging tensors judged by the inference */
+	double quantizer_min, quantizer_median, quantizer_max; /* spread of their RMSE ratios */
+	struct qa_recipe_cmp *recipe_cmp;    /* diff --compare-recipe, NULL when not asked */
 	bool pass;
 	/* sharding (part.h) */
 	uint32_t shard_k, shard_n;       /* audited only shard k of n (1-based); 0, 0: everything */
 	bool no_digests;                 /* the whole-file SHA-256s were not computed */
+	/* diff's metadata audit (qa_metadata_audit in reproduce.h), stored by
+	 * the caller; owned by the result, NULL and 0 when not run */
+	struct qa_reproduce_kv *metadata;
+	size_t n_metadata;
+	bool metadata_audited;
 };
 
 /*
@@ -159,10 +173,11 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
                         const struct qa_diff_opts *o, struct qa_diff_result **out,
                         const char **culprit, struct qa_diag *d);
 void qa_diff_free(struct qa_diff_result *r);
-json_t *qa_diff_to_json(const struct qa_diff_result *r);
 
-/* Recompute r's counts, pass and inference from its tensors (as a run does). */
-void qa_diff_summarize(struct qa_diff_result *r);
+/* r as the JSON document of `quantaudit diff --json` (schema
+ * quantaudit.diff/1), indented, as a malloc'd NUL-terminated string the
+ * caller frees; NULL when out of memory. */
+char *qa_diff_json_text(const struct qa_diff_result *r);
 
 /* True when block b of t diverges. */
 bool qa_diff_block_divergent(const struct qa_diff_tensor *t, uint64_t b);
@@ -223,7 +238,10 @@ struct qa_swap_opts {
 enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swap_opts *o,
                         struct qa_swap_result **out, const char **culprit, struct qa_diag *d);
 void qa_swap_free(struct qa_swap_result *r);
-json_t *qa_swap_to_json(const struct qa_swap_result *r);
+
+/* r as the JSON object `quantaudit shape-swap --json` prints for one model,
+ * as a malloc'd string the caller frees; NULL when out of memory. */
+char *qa_swap_json_text(const struct qa_swap_result *r);
 
 /* Recompute r's summary counts from its tensors. */
 void qa_swap_summarize(struct qa_swap_result *r);

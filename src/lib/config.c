@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "json_scan.h"
+#include "remote.h"
 #include "source.h"
 #include "util.h"
 
@@ -240,7 +241,8 @@ enum qa_err qa_config_load_beside(struct qa_model_config *out,
 	if (!path)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	struct stat sb;
-	if (stat(path, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+	if (qa_remote_is_url(path) ? !qa_remote_exists(path)
+	                           : stat(path, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
 		free(path);
 		return QA_OK;
 	}

@@ -47,6 +47,12 @@ enum qa_gguf_vtype {
  * (an array of scalars has depth 1). */
 #define QA_GGUF_MAX_ARRAY_DEPTH 8
 
+/* The largest GGUF header (metadata and tensor infos) the reader accepts: a
+ * longer one is refused with QA_ERR_FORMAT, so that memory stays bounded
+ * whatever a header claims.  Real headers (tokenizers of 256k tokens
+ * included) stay far below it. */
+#define QA_GGUF_MAX_HEADER_BYTES ((uint64_t)64 << 20)
+
 /* Alignment of the data section and of each tensor when general.alignment
  * is absent. */
 #define QA_GGUF_DEFAULT_ALIGNMENT 32
@@ -55,9 +61,12 @@ enum qa_gguf_vtype {
  * One metadata value.  Unsigned integer types live in v.u, signed ones in
  * v.i, F32 and F64 in v.f (F32 widened exactly), BOOL in v.b.  A string's
  * ptr is NUL-terminated for convenience but may hold embedded NULs: len is
- * authoritative.  An array lists count items, each of type elem_type (an
+ * authoritative.  An array holds count items, each of type elem_type (an
  * array of arrays has items of type QA_GGUF_ARRAY, each with its own
- * elem_type); items is NULL when count is 0.
+ * elem_type).  Either items lists them, or, for arrays of fixed-size scalars
+ * read from a file, raw holds them packed as in the file (count times the
+ * element size, little-endian) and items is NULL; qa_gguf_array_get reads
+ * item i either way.  Both are NULL when count is 0.
  */
 struct qa_gguf_value {
 	uint32_t type;
@@ -74,6 +83,7 @@ struct qa_gguf_value {
 			uint32_t elem_type;
 			uint64_t count;
 			struct qa_gguf_value *items;
+			const void *raw;
 		} arr;
 	} v;
 };
@@ -137,6 +147,13 @@ uint64_t qa_gguf_data_offset(const struct qa_gguf *g);
  * out of range). */
 size_t qa_gguf_n_kv(const struct qa_gguf *g);
 const struct qa_gguf_kv *qa_gguf_kv_at(const struct qa_gguf *g, size_t i);
+
+/*
+ * Item i of the array value arr (packed or listed) into *out; false when arr
+ * is not an array or i is out of range.  A string or array item in *out
+ * borrows from arr.
+ */
+bool qa_gguf_array_get(const struct qa_gguf_value *arr, uint64_t i, struct qa_gguf_value *out);
 
 /* The pair whose key equals key byte for byte, or NULL (hashed lookup). */
 const struct qa_gguf_kv *qa_gguf_kv_find(const struct qa_gguf *g, const char *key);
@@ -265,5 +282,68 @@ enum qa_err qa_gguf_writer_commit(struct qa_gguf_writer *w, struct qa_diag *d);
 
 /* Free w; an uncommitted temporary file is closed and removed.  w may be NULL. */
 void qa_gguf_writer_free(struct qa_gguf_writer *w);
+
+/*
+ * A tap sees every byte the writer emits, in file order: len bytes at buf,
+ * which belong at absolute file offset off.  buf is borrowed for the call.
+ * A non-OK return fails the write that fed it (the writer is then failed).
+ */
+typedef enum qa_err (*qa_gguf_tap_fn)(void *ctx, uint64_t off, const void *buf, size_t len,
+                                      struct qa_diag *d);
+
+/*
+ * Like qa_gguf_writer_open, with a tap (may be NULL) that sees every byte as
+ * it is written.  dest_path may be NULL when tap is not: the file then
+ * exists only as the stream the tap sees (hash a would-be file without
+ * writing it), and commit just ends the stream.  QA_ERR_USAGE when neither
+ * is given.
+ */
+enum qa_err qa_gguf_writer_open_tap(struct qa_gguf_writer **out, const char *dest_path,
+                                    qa_gguf_tap_fn tap, void *tap_ctx, struct qa_diag *d);
+
+/*
+ * Pad the data section and every tensor to alignment (a power of two; other
+ * values are ignored) whatever a general.alignment key says.  llama-quantize
+ * does this: it copies the key but pads to 32.  Only before begin_data.
+ */
+void qa_gguf_writer_pin_alignment(struct qa_gguf_writer *w, uint32_t alignment);
+
+/*
+ * Remove the pair with this key, if declared (before begin_data only);
+ * returns whether one was removed.  Removing then adding a key moves it to
+ * the end: that is gguf's set semantics, which llama-quantize relies on.
+ */
+bool qa_gguf_writer_remove_kv(struct qa_gguf_writer *w, const char *key);
+
+/* Bytes emitted so far (the file's size after commit). */
+uint64_t qa_gguf_writer_size(const struct qa_gguf_writer *w);
+
+enum qa_gguf_region_kind {
+	QA_GGUF_REGION_HEADER,      /* magic, version, counts */
+	QA_GGUF_REGION_KV,          /* one metadata pair */
+	QA_GGUF_REGION_TENSOR_INFO, /* one tensor's name, shape, type, offset */
+	QA_GGUF_REGION_PADDING,     /* zeros after the header or after a tensor */
+	QA_GGUF_REGION_TENSOR_DATA, /* one tensor's bytes */
+	QA_GGUF_REGION_BEYOND       /* past the end of the file */
+};
+
+/* Where a byte of a written file lies. name borrows from the writer. */
+struct qa_gguf_region {
+	enum qa_gguf_region_kind kind;
+	size_t index;       /* kv or tensor index, SIZE_MAX for none */
+	const char *name;   /* key, tensor name, or a description */
+	uint64_t start, end; /* the region's absolute extent [start, end) */
+};
+
+/*
+ * Name the region of the file being written that holds absolute offset
+ * off (tensor padding names the tensor before it).  Available once
+ * begin_data has run, until the writer is freed; false before that.
+ */
+bool qa_gguf_writer_locate(const struct qa_gguf_writer *w, uint64_t off,
+                           struct qa_gguf_region *out);
+
+/* "header", "kv", "tensor-info", "padding", "tensor-data", "beyond-end". */
+const char *qa_gguf_region_kind_name(enum qa_gguf_region_kind k);
 
 #endif

@@ -23,6 +23,7 @@
 #include "cursor.h"
 #include "gguf_int.h"
 #include "htab.h"
+#include "hub.h"
 #include "tmpfile.h"
 #include "types.h"
 #include "util.h"
@@ -30,10 +31,15 @@
 #define GGUF_HEADER_FIXED 24u   /* magic, version, tensor count, kv count */
 #define MIN_TENSOR_INFO 32u     /* empty name, one dimension */
 #define MIN_KV 13u              /* empty key, type, one-byte value */
-/* First header buffer; overridable at build time only to test the growth path. */
+/* First header buffer; overridable at build time only to test the growth path.
+ * It starts small and grows by 64 KiB (to at least what the parser found it
+ * needs) up to 4 MiB, then by 1/16, so that a remote header costs about its
+ * own size in transfers (see http.h) at a bounded number of re-parses. */
 #ifndef QA_GGUF_INITIAL_HEADER_BYTES
-#define QA_GGUF_INITIAL_HEADER_BYTES ((uint64_t)1 << 20)
+#define QA_GGUF_INITIAL_HEADER_BYTES ((uint64_t)64 << 10)
 #endif
+#define HEADER_STEP ((uint64_t)64 << 10)
+#define HEADER_STEP_UNTIL ((uint64_t)4 << 20)
 
 const char *qa_gguf_vtype_name(uint32_t t)
 {
@@ -102,6 +108,12 @@ struct qa_gguf {
 	struct qa_htab kv_index;
 	struct qa_htab tensor_index;
 	struct qa_arena arena;
+	/* A split GGUF opened at its first shard: the other shards (each owns
+	 * its source) and every tensor in shard order. */
+	struct qa_gguf **parts;
+	size_t n_parts;
+	const struct qa_gguf_tensor **all;
+	size_t n_all;
 };
 
 static void kv_key(const void *ctx, size_t idx, const char **k, uint64_t *n)
@@ -136,6 +148,7 @@ struct parser {
 	uint64_t file_size;
 	bool partial;   /* the buffer holds less than the whole file */
 	bool need_more; /* parsing ran off the end of a partial buffer */
+	uint64_t need_end; /* when need_more: the end offset that was wanted */
 	struct qa_diag *d;
 };
 
@@ -160,6 +173,7 @@ static bool p_short(struct parser *p, uint64_t n)
 	if (n <= qa_cursor_remaining(&p->c) || !p->partial)
 		return false;
 	p->need_more = true;
+	p->need_end = p_off(p) + n; /* n is at most the file left */
 	return true;
 }
 
@@ -345,8 +359,27 @@ static enum qa_err p_value(struct parser *p, uint32_t t, struct qa_gguf_value *v
 		v->v.arr.elem_type = et;
 		v->v.arr.count = count;
 		v->v.arr.items = NULL;
+		v->v.arr.raw = NULL;
 		if (count == 0)
 			return QA_OK;
+		if (et != QA_GGUF_STRING && et != QA_GGUF_ARRAY) {
+			/* Scalars stay packed as in the file (count * min bytes, one
+			 * copy): a metadata-heavy file costs about its own size. */
+			const uint8_t *src;
+			if ((e = qa_cursor_bytes(&p->c, count * min, &src, "array items", p->d)))
+				return e;
+			if (et == QA_GGUF_BOOL)
+				for (uint64_t i = 0; i < count; i++)
+					if (src[i] > 1)
+						return qa_diag_set(p->d, QA_ERR_FORMAT, at + 12 + i,
+						                   "bool value %u is neither 0 nor 1", src[i]);
+			void *raw = qa_arena_alloc(&p->g->arena, (size_t)(count * min));
+			if (!raw)
+				return p_nomem(p);
+			memcpy(raw, src, (size_t)(count * min));
+			v->v.arr.raw = raw;
+			return QA_OK;
+		}
 		size_t bytes;
 		if (!qa_mul_size((size_t)count, sizeof *v->v.arr.items, &bytes))
 			return p_nomem(p);
@@ -613,6 +646,112 @@ static enum qa_err parse(struct parser *p)
 	return check_extents(p);
 }
 
+/* The tensor named name in g's own table (not its other shards), or NULL. */
+static const struct qa_gguf_tensor *find_own(const struct qa_gguf *g, const char *name,
+                                             uint64_t len)
+{
+	size_t i = qa_htab_find(&g->tensor_index, tensor_key, g, name, len);
+	return i == SIZE_MAX ? NULL : &g->tensors[i].pub;
+}
+
+/*
+ * A split GGUF (llama-gguf-split: NAME-00001-of-0000N.gguf with split.no 0
+ * and split.count N) opened at its first shard: open the other shards
+ * beside it (same directory or URL prefix) and list every tensor in shard
+ * order.  A later shard opened on its own is read as a single file.
+ */
+static enum qa_err open_split(struct qa_gguf *g, struct qa_diag *d)
+{
+	uint64_t count, no, total;
+	if (!qa_gguf_get_u64(g, "split.count", &count) || count <= 1 ||
+	    !qa_gguf_get_u64(g, "split.no", &no) || no != 0)
+		return QA_OK;
+	const char *name = qa_source_name(g->src);
+	const char *base = strrchr(name, '/');
+	base = base ? base + 1 : name;
+	unsigned sno, scount;
+	size_t stem;
+	if (count > 99999 || !qa_hub_split_name(base, &sno, &scount, &stem) || sno != 1 ||
+	    scount != count)
+		return qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
+		                   "first shard of a split gguf (split.count %llu) whose name does not end in -00001-of-%05llu.gguf",
+		                   (unsigned long long)count, (unsigned long long)count);
+	size_t plen = (size_t)(base - name) + stem;
+	g->parts = calloc((size_t)count - 1, sizeof *g->parts);
+	char *path = malloc(plen + 32);
+	if (!g->parts || !path) {
+		free(path);
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	}
+	memcpy(path, name, plen);
+	size_t n_all = g->n_tensors;
+	enum qa_err e = QA_OK;
+	for (uint64_t k = 2; k <= count && !e; k++) {
+		snprintf(path + plen, 32, "-%05u-of-%05u.gguf", (unsigned)k, (unsigned)count);
+		struct qa_source *src;
+		struct qa_gguf *part = NULL;
+		uint64_t pc, pn;
+		if ((e = qa_source_open_file(&src, path, d))) {
+			qa_diag_prefix(d, e, path);
+			break;
+		}
+		if ((e = qa_gguf_open(&part, src, d))) {
+			qa_source_close(src);
+			qa_diag_prefix(d, e, path);
+			break;
+		}
+		g->parts[g->n_parts++] = part;
+		if (!qa_gguf_get_u64(part, "split.count", &pc) || pc != count ||
+		    !qa_gguf_get_u64(part, "split.no", &pn) || pn != k - 1) {
+			e = qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
+			                "%s: split.no/split.count do not say shard %llu of %llu", path,
+			                (unsigned long long)k, (unsigned long long)count);
+			break;
+		}
+		for (size_t i = 0; i < part->n_tensors && !e; i++) {
+			const char *tn = part->tensors[i].pub.name;
+			uint64_t tl = part->tensors[i].name_len;
+			bool dup = find_own(g, tn, tl) != NULL;
+			for (size_t j = 0; j + 1 < g->n_parts && !dup; j++)
+				dup = find_own(g->parts[j], tn, tl) != NULL;
+			if (dup)
+				e = qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
+				                "%s: tensor \"%s\" is also in an earlier shard", path,
+				                qa_gguf_printable((char[80]){ 0 }, 80, tn, part->tensors[i].name_len));
+		}
+		n_all += part->n_tensors;
+	}
+	free(path);
+	if (e)
+		return e;
+	if (qa_gguf_get_u64(g, "split.tensors.count", &total) && total != n_all)
+		return qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
+		                   "split.tensors.count is %llu but the %llu shards hold %zu tensors",
+		                   (unsigned long long)total, (unsigned long long)count, n_all);
+	g->all = malloc((n_all ? n_all : 1) * sizeof *g->all);
+	if (!g->all)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	size_t k = 0;
+	for (size_t i = 0; i < g->n_tensors; i++)
+		g->all[k++] = &g->tensors[i].pub;
+	for (size_t j = 0; j < g->n_parts; j++)
+		for (size_t i = 0; i < g->parts[j]->n_tensors; i++)
+			g->all[k++] = &g->parts[j]->tensors[i].pub;
+	g->n_all = n_all;
+	return QA_OK;
+}
+
+/* The reader (g or one of its other shards) whose table holds t, or NULL. */
+static struct qa_gguf *owner_of(struct qa_gguf *g, const struct qa_gguf_tensor *t)
+{
+	if (find_own(g, t->name, t->name_len) == t)
+		return g;
+	for (size_t j = 0; j < g->n_parts; j++)
+		if (find_own(g->parts[j], t->name, t->name_len) == t)
+			return g->parts[j];
+	return NULL;
+}
+
 enum qa_err qa_gguf_open(struct qa_gguf **out, struct qa_source *src,
                          struct qa_diag *d)
 {
@@ -653,14 +792,27 @@ enum qa_err qa_gguf_open(struct qa_gguf **out, struct qa_source *src,
 		free(buf); /* everything kept was copied into the arena */
 		if (e && p.need_more) {
 			reader_reset(g);
-			want = want > size / 2 ? size : want * 2;
+			if (want >= QA_GGUF_MAX_HEADER_BYTES) {
+				e = qa_diag_set(d, QA_ERR_FORMAT, want,
+				                "gguf header larger than the %llu-byte limit",
+				                (unsigned long long)QA_GGUF_MAX_HEADER_BYTES);
+				break;
+			}
+			uint64_t step = want < HEADER_STEP_UNTIL ? HEADER_STEP : want / 16;
+			uint64_t next = want + step;
+			if (p.need_end > next)
+				next = p.need_end;
+			want = next > size || next < want ? size : next;
+			if (want > QA_GGUF_MAX_HEADER_BYTES)
+				want = QA_GGUF_MAX_HEADER_BYTES;
 			continue;
 		}
 		break;
 	}
+	if (!e)
+		e = open_split(g, d);
 	if (e) {
-		reader_reset(g);
-		free(g);
+		qa_gguf_close(g);
 		return e;
 	}
 	qa_diag_clear(d);
@@ -672,6 +824,13 @@ void qa_gguf_close(struct qa_gguf *g)
 {
 	if (!g)
 		return;
+	for (size_t i = 0; i < g->n_parts; i++) {
+		struct qa_source *src = g->parts[i]->src;
+		qa_gguf_close(g->parts[i]);
+		qa_source_close(src);
+	}
+	free(g->parts);
+	free(g->all);
 	reader_reset(g);
 	free(g);
 }
@@ -680,7 +839,7 @@ uint32_t qa_gguf_version(const struct qa_gguf *g) { return g->version; }
 uint32_t qa_gguf_alignment(const struct qa_gguf *g) { return g->alignment; }
 uint64_t qa_gguf_data_offset(const struct qa_gguf *g) { return g->data_offset; }
 size_t qa_gguf_n_kv(const struct qa_gguf *g) { return g->n_kv; }
-size_t qa_gguf_n_tensors(const struct qa_gguf *g) { return g->n_tensors; }
+size_t qa_gguf_n_tensors(const struct qa_gguf *g) { return g->all ? g->n_all : g->n_tensors; }
 struct qa_source *qa_gguf_source(const struct qa_gguf *g) { return g->src; }
 
 const struct qa_gguf_kv *qa_gguf_kv_at(const struct qa_gguf *g, size_t i)
@@ -698,6 +857,8 @@ const struct qa_gguf_kv *qa_gguf_kv_find(const struct qa_gguf *g, const char *ke
 
 const struct qa_gguf_tensor *qa_gguf_tensor_at(const struct qa_gguf *g, size_t i)
 {
+	if (g->all)
+		return i < g->n_all ? g->all[i] : NULL;
 	return i < g->n_tensors ? &g->tensors[i].pub : NULL;
 }
 
@@ -706,8 +867,11 @@ const struct qa_gguf_tensor *qa_gguf_tensor_find(const struct qa_gguf *g,
 {
 	if (!name)
 		return NULL;
-	size_t i = qa_htab_find(&g->tensor_index, tensor_key, g, name, strlen(name));
-	return i == SIZE_MAX ? NULL : &g->tensors[i].pub;
+	uint64_t len = strlen(name);
+	const struct qa_gguf_tensor *t = find_own(g, name, len);
+	for (size_t j = 0; !t && j < g->n_parts; j++)
+		t = find_own(g->parts[j], name, len);
+	return t;
 }
 
 enum qa_err qa_gguf_tensor_view(struct qa_gguf *g, const struct qa_gguf_tensor *t,
@@ -716,6 +880,8 @@ enum qa_err qa_gguf_tensor_view(struct qa_gguf *g, const struct qa_gguf_tensor *
 	if (!g || !t || !out)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "qa_gguf_tensor_view needs a reader, a tensor and an output");
+	if (!(g = owner_of(g, t)))
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor is not from this reader");
 	if (t->nbytes > SIZE_MAX)
 		return qa_diag_set(d, QA_ERR_UNSUPPORTED, g->data_offset + t->offset,
 		                   "tensor larger than the address space");
@@ -736,6 +902,8 @@ enum qa_err qa_gguf_tensor_read(struct qa_gguf *g, const struct qa_gguf_tensor *
 		                   "read of %zu bytes at %llu is outside tensor \"%s\" (%llu bytes)",
 		                   len, (unsigned long long)off, t->name,
 		                   (unsigned long long)t->nbytes);
+	if (!(g = owner_of(g, t)))
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor is not from this reader");
 	return qa_source_read(g->src, g->data_offset + t->offset + off, len, buf,
 	                      "tensor data", d);
 }
@@ -764,4 +932,42 @@ const char *qa_gguf_get_str(const struct qa_gguf *g, const char *key)
 	if (!kv || kv->value.type != QA_GGUF_STRING)
 		return NULL;
 	return kv->value.v.str.ptr;
+}
+
+bool qa_gguf_array_get(const struct qa_gguf_value *arr, uint64_t i, struct qa_gguf_value *out)
+{
+	if (!arr || arr->type != QA_GGUF_ARRAY || i >= arr->v.arr.count)
+		return false;
+	if (arr->v.arr.items) {
+		*out = arr->v.arr.items[i];
+		return true;
+	}
+	if (!arr->v.arr.raw)
+		return false;
+	uint32_t et = arr->v.arr.elem_type;
+	size_t size = (size_t)vtype_min_size(et);
+	const uint8_t *b = (const uint8_t *)arr->v.arr.raw + (size_t)i * size;
+	uint64_t x = 0;
+	for (size_t k = size; k-- > 0;)
+		x = (x << 8) | b[k]; /* little-endian */
+	memset(out, 0, sizeof *out);
+	out->type = et;
+	switch (et) {
+	case QA_GGUF_U8: case QA_GGUF_U16: case QA_GGUF_U32: case QA_GGUF_U64: out->v.u = x; break;
+	case QA_GGUF_I8: out->v.i = (int8_t)x; break;
+	case QA_GGUF_I16: out->v.i = (int16_t)x; break;
+	case QA_GGUF_I32: out->v.i = (int32_t)x; break;
+	case QA_GGUF_I64: out->v.i = (int64_t)x; break;
+	case QA_GGUF_BOOL: out->v.b = x != 0; break;
+	case QA_GGUF_F32: {
+		uint32_t u = (uint32_t)x;
+		float f;
+		memcpy(&f, &u, sizeof f);
+		out->v.f = (double)f;
+		break;
+	}
+	case QA_GGUF_F64: memcpy(&out->v.f, &x, sizeof out->v.f); break;
+	default: return false;
+	}
+	return true;
 }

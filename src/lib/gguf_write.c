@@ -46,7 +46,15 @@ struct wtensor {
 
 struct qa_gguf_writer {
 	struct qa_tmpfile out; /* pending until commit; its fd belongs to f */
-	FILE *f;
+	FILE *f;               /* NULL for a writer that only feeds its tap */
+	bool has_file;
+	qa_gguf_tap_fn tap;    /* sees every byte written, in order; may be NULL */
+	void *tap_ctx;
+	uint64_t pos;          /* bytes written so far */
+	bool align_pinned;     /* general.alignment does not change the padding */
+	uint64_t *kv_off;      /* absolute offset of each kv, set by begin_data */
+	uint64_t *ti_off;      /* absolute offset of each tensor info */
+	uint64_t infos_end, data_off;
 	enum writer_state state;
 	struct qa_arena arena;
 	struct wkv *kvs;
@@ -79,15 +87,26 @@ static enum qa_err w_io(struct qa_gguf_writer *w, const char *what, int err,
                         struct qa_diag *d)
 {
 	w->state = W_FAILED;
-	return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "%s %s: %s", what, w->out.tmp_path,
+	return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "%s %s: %s", what,
+	                   w->has_file ? w->out.tmp_path : "(stream)",
 	                   qa_strerror(err ? err : EIO));
 }
 
 static enum qa_err w_put(struct qa_gguf_writer *w, const void *buf, size_t n,
                          struct qa_diag *d)
 {
-	if (n && fwrite(buf, 1, n, w->f) != n)
+	if (n == 0)
+		return QA_OK;
+	if (w->f && fwrite(buf, 1, n, w->f) != n)
 		return w_io(w, "cannot write", errno, d);
+	if (w->tap) {
+		enum qa_err e = w->tap(w->tap_ctx, w->pos, buf, n, d);
+		if (e) {
+			w->state = W_FAILED;
+			return e;
+		}
+	}
+	w->pos += n;
 	return QA_OK;
 }
 
@@ -149,8 +168,12 @@ static enum qa_err w_value(struct qa_gguf_writer *w, const struct qa_gguf_value 
 		enum qa_err e = w_u32(w, v->v.arr.elem_type, d);
 		if (!e)
 			e = w_u64(w, v->v.arr.count, d);
-		for (uint64_t i = 0; !e && i < v->v.arr.count; i++)
-			e = w_value(w, &v->v.arr.items[i], d);
+		for (uint64_t i = 0; !e && i < v->v.arr.count; i++) {
+			struct qa_gguf_value item;
+			if (!qa_gguf_array_get(v, i, &item))
+				return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "array value without items");
+			e = w_value(w, &item, d);
+		}
 		return e;
 	}
 	}
@@ -163,15 +186,32 @@ enum qa_err qa_gguf_writer_open(struct qa_gguf_writer **out, const char *dest_pa
 	if (!out || !dest_path || !*dest_path)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "qa_gguf_writer_open needs a destination path");
+	return qa_gguf_writer_open_tap(out, dest_path, NULL, NULL, d);
+}
+
+enum qa_err qa_gguf_writer_open_tap(struct qa_gguf_writer **out, const char *dest_path,
+                                    qa_gguf_tap_fn tap, void *tap_ctx, struct qa_diag *d)
+{
+	if (!out || (dest_path && !*dest_path) || (!dest_path && !tap))
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "a gguf writer needs a destination path or a tap");
 	struct qa_gguf_writer *w = calloc(1, sizeof *w);
 	if (!w)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	w->alignment = QA_GGUF_DEFAULT_ALIGNMENT;
+	w->out.fd = -1;
+	w->tap = tap;
+	w->tap_ctx = tap_ctx;
+	if (!dest_path) {
+		*out = w;
+		return QA_OK;
+	}
 	enum qa_err e = qa_tmpfile_open(&w->out, dest_path, d);
 	if (e) {
 		qa_gguf_writer_free(w);
 		return e;
 	}
+	w->has_file = true;
 	w->f = fdopen(w->out.fd, "wb");
 	if (!w->f) {
 		int err = errno;
@@ -183,6 +223,28 @@ enum qa_err qa_gguf_writer_open(struct qa_gguf_writer **out, const char *dest_pa
 	setvbuf(w->f, NULL, _IOFBF, 1u << 20);
 	*out = w;
 	return QA_OK;
+}
+
+void qa_gguf_writer_pin_alignment(struct qa_gguf_writer *w, uint32_t alignment)
+{
+	if (w && w->state == W_DECLARE && qa_is_pow2(alignment)) {
+		w->alignment = alignment;
+		w->align_pinned = true;
+	}
+}
+
+bool qa_gguf_writer_remove_kv(struct qa_gguf_writer *w, const char *key)
+{
+	if (!w || !key || w->state != W_DECLARE)
+		return false;
+	size_t klen = strlen(key);
+	for (size_t i = 0; i < w->n_kv; i++)
+		if (w->kvs[i].key_len == klen && memcmp(w->kvs[i].key, key, klen) == 0) {
+			memmove(&w->kvs[i], &w->kvs[i + 1], (w->n_kv - i - 1) * sizeof *w->kvs);
+			w->n_kv--;
+			return true;
+		}
+	return false;
 }
 
 /* Deep-copy v into dst inside the writer's arena, validating it. */
@@ -217,9 +279,10 @@ static enum qa_err copy_value(struct qa_gguf_writer *w, struct qa_gguf_value *ds
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "arrays nested deeper than %d levels", QA_GGUF_MAX_ARRAY_DEPTH);
 	dst->v.arr.items = NULL;
+	dst->v.arr.raw = NULL;
 	if (count == 0)
 		return QA_OK;
-	if (!v->v.arr.items)
+	if (!v->v.arr.items && !v->v.arr.raw)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "array value without items");
 	size_t bytes;
 	if (count > SIZE_MAX || !qa_mul_size((size_t)count, sizeof *dst->v.arr.items, &bytes))
@@ -229,12 +292,15 @@ static enum qa_err copy_value(struct qa_gguf_writer *w, struct qa_gguf_value *ds
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	dst->v.arr.items = items;
 	for (uint64_t i = 0; i < count; i++) {
-		if (v->v.arr.items[i].type != et)
+		struct qa_gguf_value item;
+		if (!qa_gguf_array_get(v, i, &item))
+			return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "array value without items");
+		if (item.type != et)
 			return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 			                   "array item %llu has type %s, the array holds %s",
-			                   (unsigned long long)i, qa_gguf_vtype_name(v->v.arr.items[i].type),
+			                   (unsigned long long)i, qa_gguf_vtype_name(item.type),
 			                   qa_gguf_vtype_name(et));
-		enum qa_err e = copy_value(w, &items[i], &v->v.arr.items[i], depth + 1, d);
+		enum qa_err e = copy_value(w, &items[i], &item, depth + 1, d);
 		if (e)
 			return e;
 	}
@@ -267,7 +333,7 @@ enum qa_err qa_gguf_writer_add_kv(struct qa_gguf_writer *w, const char *key,
 	if (!kv.key || !qa_array_grow((void **)&w->kvs, &w->cap_kv, w->n_kv + 1, sizeof *w->kvs))
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	w->kvs[w->n_kv++] = kv;
-	if (strcmp(key, "general.alignment") == 0)
+	if (strcmp(key, "general.alignment") == 0 && !w->align_pinned)
 		w->alignment = (uint32_t)v->v.u;
 	return QA_OK;
 }
@@ -385,6 +451,12 @@ enum qa_err qa_gguf_writer_begin_data(struct qa_gguf_writer *w, struct qa_diag *
 			return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 			                   "tensor data section too large");
 	}
+	free(w->kv_off);
+	free(w->ti_off);
+	w->kv_off = calloc(w->n_kv ? w->n_kv : 1, sizeof *w->kv_off);
+	w->ti_off = calloc(w->n_t ? w->n_t : 1, sizeof *w->ti_off);
+	if (!w->kv_off || !w->ti_off)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	enum qa_err e = w_put(w, "GGUF", 4, d);
 	if (!e)
 		e = w_u32(w, 3, d);
@@ -393,6 +465,7 @@ enum qa_err qa_gguf_writer_begin_data(struct qa_gguf_writer *w, struct qa_diag *
 	if (!e)
 		e = w_u64(w, w->n_kv, d);
 	for (size_t i = 0; !e && i < w->n_kv; i++) {
+		w->kv_off[i] = w->pos;
 		e = w_string(w, w->kvs[i].key, w->kvs[i].key_len, d);
 		if (!e)
 			e = w_u32(w, w->kvs[i].value.type, d);
@@ -401,6 +474,7 @@ enum qa_err qa_gguf_writer_begin_data(struct qa_gguf_writer *w, struct qa_diag *
 	}
 	for (size_t i = 0; !e && i < w->n_t; i++) {
 		const struct wtensor *t = &w->ts[i];
+		w->ti_off[i] = w->pos;
 		e = w_string(w, t->name, t->name_len, d);
 		if (!e)
 			e = w_u32(w, t->n_dims, d);
@@ -415,11 +489,10 @@ enum qa_err qa_gguf_writer_begin_data(struct qa_gguf_writer *w, struct qa_diag *
 		w->state = W_FAILED;
 		return e;
 	}
-	long at = ftell(w->f);
-	if (at < 0)
-		return w_io(w, "cannot tell position in", errno, d);
-	if ((e = w_zeros(w, pad_to((uint64_t)at, w->alignment), d)))
+	w->infos_end = w->pos;
+	if ((e = w_zeros(w, pad_to(w->pos, w->alignment), d)))
 		return e;
+	w->data_off = w->pos;
 	w->state = W_DATA;
 	w->cur = 0;
 	w->cur_done = 0;
@@ -469,6 +542,10 @@ enum qa_err qa_gguf_writer_commit(struct qa_gguf_writer *w, struct qa_diag *d)
 		                   "tensor \"%s\" got %llu of its %llu bytes",
 		                   w->ts[w->cur].name, (unsigned long long)w->cur_done,
 		                   (unsigned long long)w->ts[w->cur].nbytes);
+	if (!w->has_file) {
+		w->state = W_COMMITTED;
+		return QA_OK;
+	}
 	if (fflush(w->f) != 0)
 		return w_io(w, "cannot write", errno, d);
 	if (fsync(fileno(w->f)) != 0)
@@ -495,10 +572,105 @@ void qa_gguf_writer_free(struct qa_gguf_writer *w)
 		fclose(w->f);
 		w->out.fd = -1;
 	}
-	qa_tmpfile_abort(&w->out);
+	if (w->has_file)
+		qa_tmpfile_abort(&w->out);
+	free(w->kv_off);
+	free(w->ti_off);
 	free(w->kvs);
 	free(w->ts);
 	qa_htab_free(&w->t_index);
 	qa_arena_free(&w->arena);
 	free(w);
+}
+
+uint64_t qa_gguf_writer_size(const struct qa_gguf_writer *w)
+{
+	return w ? w->pos : 0;
+}
+
+bool qa_gguf_writer_locate(const struct qa_gguf_writer *w, uint64_t off,
+                           struct qa_gguf_region *out)
+{
+	if (!w || !out || !w->kv_off || (w->state != W_DATA && w->state != W_COMMITTED))
+		return false;
+	memset(out, 0, sizeof *out);
+	out->index = SIZE_MAX;
+	if (off < 24) {
+		out->kind = QA_GGUF_REGION_HEADER;
+		out->start = 0;
+		out->end = 24;
+		out->name = off < 4 ? "magic" : off < 8 ? "version" : off < 16 ? "tensor count" : "kv count";
+		return true;
+	}
+	if (off < w->infos_end) {
+		for (size_t i = w->n_t; i-- > 0;)
+			if (off >= w->ti_off[i]) {
+				out->kind = QA_GGUF_REGION_TENSOR_INFO;
+				out->index = i;
+				out->name = w->ts[i].name;
+				out->start = w->ti_off[i];
+				out->end = i + 1 < w->n_t ? w->ti_off[i + 1] : w->infos_end;
+				return true;
+			}
+		for (size_t i = w->n_kv; i-- > 0;)
+			if (off >= w->kv_off[i]) {
+				out->kind = QA_GGUF_REGION_KV;
+				out->index = i;
+				out->name = w->kvs[i].key;
+				out->start = w->kv_off[i];
+				out->end = i + 1 < w->n_kv ? w->kv_off[i + 1]
+				           : w->n_t ? w->ti_off[0] : w->infos_end;
+				return true;
+			}
+	}
+	if (off < w->data_off) {
+		out->kind = QA_GGUF_REGION_PADDING;
+		out->start = w->infos_end;
+		out->end = w->data_off;
+		out->name = "header padding";
+		return true;
+	}
+	for (size_t i = w->n_t; i-- > 0;) {
+		uint64_t start = w->data_off + w->ts[i].offset;
+		if (off >= start) {
+			uint64_t end = start + w->ts[i].nbytes;
+			out->index = i;
+			out->name = w->ts[i].name;
+			if (off < end) {
+				out->kind = QA_GGUF_REGION_TENSOR_DATA;
+				out->start = start;
+				out->end = end;
+			} else {
+				out->kind = QA_GGUF_REGION_PADDING;
+				out->start = end;
+				out->end = end + pad_to(w->ts[i].nbytes, w->alignment);
+			}
+			if (off >= out->end && i + 1 == w->n_t) {
+				out->kind = QA_GGUF_REGION_BEYOND;
+				out->index = SIZE_MAX;
+				out->name = "past the end";
+				out->start = w->pos;
+				out->end = UINT64_MAX;
+			}
+			return true;
+		}
+	}
+	out->kind = QA_GGUF_REGION_BEYOND;
+	out->name = "past the end";
+	out->start = w->pos;
+	out->end = UINT64_MAX;
+	return true;
+}
+
+const char *qa_gguf_region_kind_name(enum qa_gguf_region_kind k)
+{
+	switch (k) {
+	case QA_GGUF_REGION_HEADER: return "header";
+	case QA_GGUF_REGION_KV: return "kv";
+	case QA_GGUF_REGION_TENSOR_INFO: return "tensor-info";
+	case QA_GGUF_REGION_PADDING: return "padding";
+	case QA_GGUF_REGION_TENSOR_DATA: return "tensor-data";
+	case QA_GGUF_REGION_BEYOND: return "beyond-end";
+	}
+	return "unknown";
 }

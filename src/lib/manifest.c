@@ -24,6 +24,7 @@
 #include "types.h"
 #include "json_scan.h"
 #include "util.h"
+#include "manifest_json.h"
 
 #define BLOCKS_PER_CHUNK 4096u
 #define BATCH_BLOCKS (1u << 20)
@@ -576,4 +577,12 @@ void qa_verify_free(struct qa_verify *v)
 bool qa_verify_ok(const struct qa_verify *v)
 {
 	return v->file_match && v->metadata_match && v->n_items == 0;
+}
+
+char *qa_manifest_json_text(const struct qa_manifest *m)
+{
+	json_t *j = qa_manifest_to_json(m);
+	char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	json_decref(j);
+	return s;
 }

@@ -16,8 +16,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "blockhash.h"
 #include "err.h"
 
@@ -74,8 +72,10 @@ enum qa_err qa_manifest_load(const char *path, struct qa_manifest **out,
 enum qa_err qa_manifest_parse(const void *buf, size_t len, struct qa_manifest **out,
                               struct qa_diag *d);
 
-/* The JSON object of m (new reference; block digests only when m has them). */
-json_t *qa_manifest_to_json(const struct qa_manifest *m);
+/* m as the JSON manifest `quantaudit hash --json` writes (schema
+ * quantaudit.manifest/1; block digests only when m has them), indented, as
+ * a malloc'd string the caller frees; NULL when out of memory. */
+char *qa_manifest_json_text(const struct qa_manifest *m);
 
 void qa_manifest_free(struct qa_manifest *m);
 

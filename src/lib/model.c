@@ -13,6 +13,7 @@
 #include "config.h"
 #include "cursor.h"
 #include "quant.h"
+#include "remote.h"
 #include "safetensors.h"
 #include "source.h"
 #include "types.h"
@@ -35,9 +36,10 @@ enum qa_err qa_format_detect(const char *path, enum qa_format *out,
                              struct qa_diag *d)
 {
 	struct stat st;
-	if (stat(path, &st) != 0)
+	bool remote = qa_remote_is_url(path);
+	if (!remote && stat(path, &st) != 0)
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot open: %s", qa_strerror(errno));
-	if (S_ISDIR(st.st_mode) || qa_str_ends_with(path, ".json")) {
+	if ((!remote && S_ISDIR(st.st_mode)) || qa_str_ends_with(path, ".json")) {
 		*out = QA_FORMAT_SAFETENSORS;
 		return QA_OK;
 	}
@@ -437,6 +439,11 @@ static enum qa_err set_u32_if(struct qa_gguf_writer *w, const char *arch, const 
 	return qa_gguf_writer_set_u32(w, key, (uint32_t)v, d);
 }
 
+struct qa_gguf *qa_ref_gguf(const struct qa_ref *r)
+{
+	return r->format == QA_FORMAT_GGUF ? r->gguf : NULL;
+}
+
 enum qa_err qa_ref_write_metadata(const struct qa_ref *r, struct qa_gguf_writer *w,
                                   struct qa_diag *d)
 {
@@ -444,10 +451,6 @@ enum qa_err qa_ref_write_metadata(const struct qa_ref *r, struct qa_gguf_writer 
 	if (r->format == QA_FORMAT_GGUF) {
 		for (size_t i = 0; i < qa_gguf_n_kv(r->gguf); i++) {
 			const struct qa_gguf_kv *kv = qa_gguf_kv_at(r->gguf, i);
-			if (strcmp(kv->key, "general.file_type") == 0 ||
-			    strcmp(kv->key, "general.quantization_version") == 0 ||
-			    strcmp(kv->key, "general.alignment") == 0)
-				continue;
 			if ((e = qa_gguf_writer_add_kv(w, kv->key, &kv->value, d)))
 				return e;
 		}

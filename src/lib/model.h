@@ -94,14 +94,18 @@ enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
                             float *dst, struct qa_diag *d);
 
 /*
- * Write the metadata a quantized GGUF of this reference carries:
- * general.architecture and general.name, the architecture's dimension keys,
- * and, for a GGUF reference, every other key of the source except
- * general.file_type, general.quantization_version and general.alignment,
- * which the caller decides.
+ * Write the metadata a quantized GGUF of this reference starts from: for a
+ * GGUF reference every pair of the source, in the source's order (as
+ * llama-quantize copies them; the caller then moves or replaces the keys it
+ * sets); for safetensors quantaudit's own minimal set: general.architecture
+ * and general.name and the architecture's dimension keys.
  */
 enum qa_err qa_ref_write_metadata(const struct qa_ref *r, struct qa_gguf_writer *w,
                                   struct qa_diag *d);
+
+/* The GGUF reader of a GGUF reference (borrowed, lives until qa_ref_close),
+ * NULL for safetensors. */
+struct qa_gguf *qa_ref_gguf(const struct qa_ref *r);
 
 /* The source's shard sources (1 for a single file); used to hash inputs. */
 size_t qa_ref_n_sources(const struct qa_ref *r);

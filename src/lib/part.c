@@ -20,6 +20,7 @@
 #include "cursor.h"
 #include "manifest.h"
 #include "recipe.h"
+#include "reproduce.h"
 #include "types.h"
 #include "json_scan.h"
 #include "util.h"
@@ -141,6 +142,37 @@ static json_t *part_frame(const char *command, uint32_t k, uint32_t n, int argc,
 	return p;
 }
 
+/* A tensor's errors under each layout tried (exact doubles), or null. */
+static json_t *layout_errors_json(const struct qa_diff_tensor *t)
+{
+	if (!t->has_layout_errors)
+		return json_null();
+	json_t *tried = json_array(), *rmse = json_array(), *noise = json_array();
+	for (int l = 0; l < QA_FX_LAYOUTS; l++) {
+		const struct qa_layout_errors *e = &t->layout_errors;
+		json_array_append_new(tried, json_boolean(e->tried[l]));
+		json_array_append_new(rmse, json_real(e->tried[l] ? e->rmse[l] : 0));
+		json_array_append_new(noise, json_real(e->tried[l] ? e->noise[l] : 0));
+	}
+	return json_pack("{s:o, s:o, s:o}", "tried", tried, "rmse", rmse, "noise", noise);
+}
+
+/* The metadata audit's pairs, every field. */
+static json_t *metadata_json(const struct qa_diff_result *r)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < r->n_metadata; i++) {
+		const struct qa_reproduce_kv *k = &r->metadata[i];
+		json_array_append_new(a, json_pack("{s:s, s:I, s:o, s:o, s:I, s:I, s:o, s:b}", "key", k->key, "kind",
+		                                   (json_int_t)k->kind, "expected", strj(k->expected), "actual",
+		                                   strj(k->actual), "expected_index", (json_int_t)k->expected_index,
+		                                   "actual_index", (json_int_t)k->actual_index, "actual_offset",
+		                                   k->actual_offset == QA_NO_OFFSET ? json_null() : u64j(k->actual_offset),
+		                                   "finding", k->finding));
+	}
+	return a;
+}
+
 json_t *qa_part_diff_to_json(const struct qa_diff_result *r, uint32_t k, uint32_t n, int argc,
                              char *const *argv)
 {
@@ -163,6 +195,23 @@ json_t *qa_part_diff_to_json(const struct qa_diff_result *r, uint32_t k, uint32_
 	                                             "entries", ik->has_entries ? u64j(ik->entries) : json_null(),
 	                                             "chunks", ik->has_chunks ? u64j(ik->chunks) : json_null())
 	                                 : json_null());
+	json_object_set_new(h, "metadata", r->metadata_audited ? metadata_json(r) : json_null());
+	const struct qa_diff_imatrix_given *ig = &r->imatrix;
+	json_object_set_new(h, "imatrix",
+	                    ig->given ? json_pack("{s:o, s:I, s:o, s:o, s:I, s:o, s:b, s:b, s:o, s:o, s:o}", "path",
+	                                          strj(ig->path), "format", (json_int_t)ig->format, "dataset",
+	                                          strj(ig->dataset), "entries", u64j(ig->entries), "chunks",
+	                                          (json_int_t)ig->chunks, "sha256", hexj(ig->sha256),
+	                                          "dataset_differs", ig->dataset_differs, "entries_differ",
+	                                          ig->entries_differ, "unmatched", u64j(ig->unmatched),
+	                                          "first_unmatched", strj(ig->first_unmatched), "weighted_tensors",
+	                                          u64j(ig->weighted_tensors))
+	                              : json_null());
+	const struct qa_recipe_cmp *rc = r->recipe_cmp;
+	json_t *crn = rc ? json_array() : json_null();
+	for (size_t q = 0; rc && q < rc->n_recipes; q++)
+		json_array_append_new(crn, json_string(qa_recipe_name(rc->recipes[q])));
+	json_object_set_new(h, "compare_recipes", crn);
 	uint64_t *w = calloc(r->n + 1, sizeof *w);
 	uint32_t *owner = calloc(r->n + 1, sizeof *owner);
 	bool ok = w && owner;
@@ -183,12 +232,26 @@ json_t *qa_part_diff_to_json(const struct qa_diff_result *r, uint32_t k, uint32_
 		                                    "rule", t->rule, "missing", t->verdict == QA_VERDICT_MISSING));
 		if (owner[i] != k - 1)
 			continue;
-		json_t *a = json_pack("{s:I, s:I, s:I, s:o, s:o, s:b, s:f, s:f, s:f, s:f}", "index", (json_int_t)i,
-		                      "verdict", (json_int_t)t->verdict, "layout", (json_int_t)t->layout,
-		                      "divergent_blocks", u64j(t->divergent_blocks),
+		json_t *a = json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:b, s:f, s:f, s:f, s:f, s:b, s:o}", "index",
+		                      (json_int_t)i, "verdict", (json_int_t)t->verdict, "layout", (json_int_t)t->layout,
+		                      "evidence", (json_int_t)t->evidence, "divergent_blocks", u64j(t->divergent_blocks),
 		                      "first_divergent", u64j(t->first_divergent), "has_error", t->has_error,
 		                      "rmse", t->rmse, "max_abs", t->max_abs, "requant_rmse", t->requant_rmse,
-		                      "requant_max_abs", t->requant_max_abs);
+		                      "requant_max_abs", t->requant_max_abs, "weighted", t->weighted,
+		                      "layout_errors", layout_errors_json(t));
+		json_t *cm = json_null();
+		if (rc && i < rc->n_tensors && rc->measured[i]) {
+			json_t *sq = json_array(), *bits = json_array();
+			for (size_t q = 0; q < rc->n_recipes; q++) {
+				json_array_append_new(sq, json_real(rc->sq[i * QA_FX_MAX_RECIPES + q]));
+				json_array_append_new(bits, json_real(rc->bits[i * QA_FX_MAX_RECIPES + q]));
+			}
+			cm = json_pack("{s:o, s:o, s:o}", "n_elems", u64j(rc->n_elems[i]), "sq", sq, "bits", bits);
+		}
+		if (a)
+			json_object_set_new(a, "recipe_cmp", cm);
+		else
+			json_decref(cm);
 		if (a && t->divergence) {
 			size_t nb = (size_t)(t->blocks / 8 + 1);
 			char *hex = malloc(2 * nb + 1);
@@ -399,6 +462,65 @@ void qa_part_merged_free(struct qa_part_merged *m)
 	memset(m, 0, sizeof *m);
 }
 
+/* The metadata audit's pairs from a header's "metadata" array. */
+static void metadata_from(struct rd *r, struct qa_diff_result *res, const json_t *md)
+{
+	r->where = "metadata";
+	if (!json_is_array(md)) {
+		fail(r, "malformed part: %s: \"%s\" is not an array or null", "metadata");
+		return;
+	}
+	size_t n = json_array_size(md);
+	res->metadata = calloc(n + 1, sizeof *res->metadata);
+	if (!res->metadata) {
+		r->e = qa_diag_set(r->d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		return;
+	}
+	res->metadata_audited = true;
+	for (size_t i = 0; i < n && !r->e; i++) {
+		const json_t *o = json_array_get(md, i);
+		struct qa_reproduce_kv *k = &res->metadata[res->n_metadata++];
+		if (!json_is_object(o)) {
+			fail(r, "malformed part: %s: %s is not an object", "entry");
+			return;
+		}
+		k->key = get_str(r, o, "key", false);
+		k->kind = (enum qa_reproduce_kv_kind)get_int(r, o, "kind", QA_RKV_MISSING, QA_RKV_MOVED);
+		k->expected = get_str(r, o, "expected", true);
+		k->actual = get_str(r, o, "actual", true);
+		k->expected_index = get_int(r, o, "expected_index", -1, INT64_MAX);
+		k->actual_index = get_int(r, o, "actual_index", -1, INT64_MAX);
+		json_t *off = need(r, o, "actual_offset");
+		k->actual_offset = off && json_is_null(off) ? QA_NO_OFFSET : get_u64(r, o, "actual_offset", UINT64_MAX - 1);
+		k->finding = get_bool(r, o, "finding");
+	}
+}
+
+/* The matrix given with --imatrix, as the header records it. */
+static void imatrix_from(struct rd *r, struct qa_diff_result *res, const json_t *o)
+{
+	struct qa_diff_imatrix_given *g = &res->imatrix;
+	r->where = "imatrix";
+	if (!json_is_object(o)) {
+		fail(r, "malformed part: %s: \"%s\" is not an object or null", "imatrix");
+		return;
+	}
+	g->given = true;
+	g->path = get_str(r, o, "path", false);
+	g->format = (enum qa_imatrix_format)get_int(r, o, "format", QA_IMATRIX_GGUF, QA_IMATRIX_LEGACY);
+	g->dataset = get_str(r, o, "dataset", true);
+	g->entries = get_u64(r, o, "entries", UINT64_MAX);
+	g->chunks = (int32_t)get_int(r, o, "chunks", INT32_MIN, INT32_MAX);
+	json_t *sha = need(r, o, "sha256");
+	if (sha)
+		get_hex(r, sha, g->sha256, QA_SHA256_LEN);
+	g->dataset_differs = get_bool(r, o, "dataset_differs");
+	g->entries_differ = get_bool(r, o, "entries_differ");
+	g->unmatched = (size_t)get_u64(r, o, "unmatched", SIZE_MAX);
+	g->first_unmatched = get_str(r, o, "first_unmatched", true);
+	g->weighted_tensors = (size_t)get_u64(r, o, "weighted_tensors", SIZE_MAX);
+}
+
 /* The diff result described by a header (no audit figures yet). */
 static struct qa_diff_result *diff_from_header(struct rd *r, const json_t *h)
 {
@@ -452,6 +574,10 @@ static struct qa_diff_result *diff_from_header(struct rd *r, const json_t *h)
 	} else if (ik && !json_is_null(ik)) {
 		fail(r, "malformed part: %s: \"%s\" is not an object or null", "declared_imatrix");
 	}
+	json_t *md = need(r, h, "metadata");
+	if (md && !json_is_null(md))
+		metadata_from(r, res, md);
+	r->where = "header";
 	json_t *ts = need_array(r, h, "tensors");
 	size_t n = ts ? json_array_size(ts) : 0;
 	res->tensors = calloc(n + 1, sizeof *res->tensors);
@@ -492,15 +618,59 @@ static struct qa_diff_result *diff_from_header(struct rd *r, const json_t *h)
 		t->layout = -1;
 		t->first_divergent = QA_NO_BLOCK;
 	}
+	r->where = "header";
+	json_t *ig = need(r, h, "imatrix");
+	if (!r->e && ig && !json_is_null(ig))
+		imatrix_from(r, res, ig);
+	r->where = "header";
+	json_t *crn = need(r, h, "compare_recipes");
+	if (!r->e && crn && !json_is_null(crn)) {
+		const struct qa_recipe *recs[QA_FX_MAX_RECIPES];
+		size_t nrec = json_is_array(crn) ? json_array_size(crn) : 0;
+		if (!json_is_array(crn) || nrec == 0 || nrec > QA_FX_MAX_RECIPES)
+			fail(r, "malformed part: %s: \"%s\" must list 1 to 8 recipes", "compare_recipes");
+		for (size_t q = 0; !r->e && q < nrec; q++) {
+			const char *nm = json_string_value(json_array_get(crn, q));
+			if (!nm || !(recs[q] = qa_recipe_by_name(nm)))
+				fail(r, "malformed part: %s: \"%s\" names a recipe this build does not know", "compare_recipes");
+		}
+		if (!r->e && !(res->recipe_cmp = qa_recipe_cmp_new(recs, nrec, res->n)))
+			r->e = qa_diag_set(r->d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	}
 	return res;
 }
 
 /* Fill the audit figures of res->tensors[i] from a part's entry a. */
-static void diff_audit_from(struct rd *r, struct qa_diff_tensor *t, const json_t *a)
+static void diff_audit_from(struct rd *r, struct qa_diff_result *res, size_t idx, const json_t *a)
 {
+	struct qa_diff_tensor *t = &res->tensors[idx];
 	r->where = "audited tensor";
 	t->verdict = (enum qa_verdict)get_int(r, a, "verdict", 0, QA_VERDICT_COUNT - 1);
-	t->layout = (int)get_int(r, a, "layout", -1, 2);
+	t->layout = (int)get_int(r, a, "layout", -1, QA_FX_LAYOUTS - 1);
+	t->evidence = (enum qa_evidence)get_int(r, a, "evidence", QA_EVIDENCE_NONE, QA_EVIDENCE_ERROR);
+	t->weighted = get_bool(r, a, "weighted");
+	json_t *le = need(r, a, "layout_errors");
+	if (le && !json_is_null(le)) {
+		json_t *tr = json_object_get(le, "tried"), *rm = json_object_get(le, "rmse"),
+		       *no = json_object_get(le, "noise");
+		if (!json_is_array(tr) || !json_is_array(rm) || !json_is_array(no) || json_array_size(tr) != QA_FX_LAYOUTS ||
+		    json_array_size(rm) != QA_FX_LAYOUTS || json_array_size(no) != QA_FX_LAYOUTS) {
+			fail(r, "malformed part: %s: \"%s\" must hold tried, rmse and noise for each layout",
+			     "layout_errors");
+			return;
+		}
+		t->has_layout_errors = true;
+		for (size_t l = 0; l < QA_FX_LAYOUTS; l++) {
+			json_t *x = json_array_get(tr, l), *y = json_array_get(rm, l), *z = json_array_get(no, l);
+			if (!json_is_boolean(x) || !json_is_number(y) || !json_is_number(z)) {
+				fail(r, "malformed part: %s: \"%s\" holds a mistyped value", "layout_errors");
+				return;
+			}
+			t->layout_errors.tried[l] = json_is_true(x);
+			t->layout_errors.rmse[l] = json_number_value(y);
+			t->layout_errors.noise[l] = json_number_value(z);
+		}
+	}
 	t->divergent_blocks = get_u64(r, a, "divergent_blocks", t->blocks);
 	t->first_divergent = get_u64(r, a, "first_divergent", UINT64_MAX);
 	if (t->first_divergent != QA_NO_BLOCK && t->first_divergent >= t->blocks)
@@ -510,6 +680,28 @@ static void diff_audit_from(struct rd *r, struct qa_diff_tensor *t, const json_t
 	t->max_abs = get_real(r, a, "max_abs");
 	t->requant_rmse = get_real(r, a, "requant_rmse");
 	t->requant_max_abs = get_real(r, a, "requant_max_abs");
+	json_t *cm = need(r, a, "recipe_cmp");
+	if (cm && !json_is_null(cm) && !r->e) {
+		struct qa_recipe_cmp *rc = res->recipe_cmp;
+		json_t *sq = json_object_get(cm, "sq"), *bits = json_object_get(cm, "bits");
+		size_t nr = rc ? rc->n_recipes : 0;
+		if (!rc || idx >= rc->n_tensors || !json_is_object(cm) || json_array_size(sq) != nr ||
+		    json_array_size(bits) != nr) {
+			fail(r, "malformed part: %s: \"%s\" does not fit the recipes compared", "recipe_cmp");
+			return;
+		}
+		rc->measured[idx] = 1;
+		rc->n_elems[idx] = get_u64(r, cm, "n_elems", UINT64_MAX);
+		for (size_t q = 0; q < nr; q++) {
+			json_t *x = json_array_get(sq, q), *y = json_array_get(bits, q);
+			if (!json_is_number(x) || !json_is_number(y)) {
+				fail(r, "malformed part: %s: \"%s\" holds a non-number", "recipe_cmp");
+				return;
+			}
+			rc->sq[idx * QA_FX_MAX_RECIPES + q] = json_number_value(x);
+			rc->bits[idx * QA_FX_MAX_RECIPES + q] = json_number_value(y);
+		}
+	}
 	json_t *dv = json_object_get(a, "divergence");
 	if (dv && !r->e) {
 		size_t nb = (size_t)(t->blocks / 8 + 1);
@@ -717,7 +909,7 @@ enum qa_err qa_part_merge(json_t *const *parts, const char *const *names, size_t
 					break;
 				}
 				seen[idx] = 1;
-				diff_audit_from(&r, &res->tensors[idx], a);
+				diff_audit_from(&r, res, (size_t)idx, a);
 			}
 			/* the whole-file digests of any part that computed them */
 			json_t *dg = json_object_get(p, "digests");
@@ -742,8 +934,10 @@ enum qa_err qa_part_merge(json_t *const *parts, const char *const *names, size_t
 		free(w);
 		free(owner);
 		free(seen);
-		if (!r.e)
-			qa_diff_summarize(res);
+		if (!r.e) {
+			qa_forensics_classify(res);
+			r.e = qa_forensics_recipe_aggregate(res, d);
+		}
 		out->digests = !res->no_digests;
 	} else {
 		out->swap = swap_from_header(&r, json_object_get(p0, "header"), &out->n_models, &out->labels);

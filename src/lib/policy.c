@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "names.h"
+#include "reproduce.h"
 #include "json_scan.h"
 #include "types.h"
 
@@ -47,8 +48,10 @@ static const struct qa_policy_status statuses[] = {
 	{ "shape-mismatch", QA_POLICY_DIFF | QA_POLICY_VERIFY, QA_ACTION_FAIL,
 	  "the shapes (verify: type, shape or size) cannot be paired" },
 	{ "unsupported-type", QA_POLICY_DIFF, QA_ACTION_FAIL, "the artifact's type cannot be re-quantized" },
-	{ "imatrix", QA_POLICY_DIFF, QA_ACTION_FAIL, "matches a quantization with an importance matrix" },
 	{ "unpermuted", QA_POLICY_DIFF, QA_ACTION_FAIL, "matches the weight without llama.cpp's q/k row permutation" },
+	{ "imatrix", QA_POLICY_DIFF, QA_ACTION_FAIL, "most blocks diverge with an error in the band importance weighting gives (the artifact declares a matrix; not verified)" },
+	{ "metadata", QA_POLICY_DIFF, QA_ACTION_FAIL,
+	  "a metadata pair the audit counts as a finding (an ARCH.* or tokenizer.* key, a config.json hyperparameter)" },
 	{ "match", QA_POLICY_VERIFY, QA_ACTION_PASS, "the tensor's digests equal the manifest's" },
 	{ "mismatch", QA_POLICY_VERIFY, QA_ACTION_FAIL, "the tensor's bytes differ from the manifest" },
 	{ "metadata-changed", QA_POLICY_VERIFY, QA_ACTION_FAIL, "the bytes before the data section differ" },
@@ -477,7 +480,7 @@ enum qa_err qa_gate_add_diff(struct qa_gate *g, const struct qa_policy *p,
                              const struct qa_diff_result *r, const char *suite,
                              struct qa_diag *d)
 {
-	enum qa_err e = suite_begin(g, suite, r->n, d);
+	enum qa_err e = suite_begin(g, suite, r->n + r->n_metadata, d);
 	if (e)
 		return e;
 	for (size_t i = 0; i < r->n; i++) {
@@ -527,6 +530,19 @@ enum qa_err qa_gate_add_diff(struct qa_gate *g, const struct qa_policy *p,
 				           r->recipe_name ? r->recipe_name : "file type's", qa_type_name(t->recipe_type), t->rule);
 			}
 		}
+		item_done(g, p, it);
+	}
+	/* the metadata audit's findings, one item per key (differences that
+	 * are not findings are listed by the outputs, not judged) */
+	for (size_t i = 0; i < r->n_metadata; i++) {
+		const struct qa_reproduce_kv *k = &r->metadata[i];
+		if (!k->finding)
+			continue;
+		struct qa_gate_item *it = item_new(g, k->key, "metadata");
+		snprintf(it->cls, sizeof it->cls, "%s", "metadata");
+		it->action = status_action(p, it->status);
+		add_detail(it, "metadata %s: expected %.100s, artifact %.100s", qa_reproduce_kv_kind_name(k->kind),
+		           k->expected ? k->expected : "(absent)", k->actual ? k->actual : "(absent)");
 		item_done(g, p, it);
 	}
 	return QA_OK;

@@ -3,6 +3,7 @@
  */
 #include "quantize.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "cursor.h"
 #include "gguf.h"
+#include "order.h"
 #include "pool.h"
 #include "quant.h"
 #include "types.h"
@@ -97,7 +99,10 @@ enum qa_err qa_quantize_tensor(const float *w, uint64_t in, uint64_t out, uint32
 	memset(&j, 0, sizeof j);
 	j.t = qa_type_get(type);
 	if (!j.t || !ops || !ops->quantize)
-		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "type %s cannot be produced",
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   ops && ops->requires_imatrix ?
+		                   "type %s needs an importance matrix (--imatrix): ggml refuses it without one" :
+		                   "type %s cannot be produced",
 		                   qa_type_name(type));
 	if (!qa_layout_geom(l, in, out, j.t->block_elems, &j.g))
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor too large");
@@ -154,7 +159,7 @@ static enum qa_err weighted_chunk(void *ctx, size_t item, unsigned worker)
 		if (end > r1)
 			end = r1;
 		j->rows(j->x + r * j->row_len, j->dst + r * j->row_bytes, (size_t)(end - r),
-		        (size_t)j->row_len, j->qw + e * j->row_len);
+		        (size_t)j->row_len, j->qw ? j->qw + e * j->row_len : NULL);
 		r = end;
 	}
 	return QA_OK;
@@ -166,38 +171,41 @@ enum qa_err qa_quantize_tensor_weighted(const float *w, uint64_t in, uint64_t ou
 {
 	const struct qa_quant_ops *ops = qa_quant_ops(type);
 	const struct qa_type_info *ti = qa_type_get(type);
+	const float *qw = wt ? wt->qw : NULL;
 	struct qa_layout_geom g;
-	if (!wt || !wt->qw || !ops || !ops->quantize_rows)
+	/* the plain path, unless weights apply or the type only has the weighted one */
+	if (!ops || !ops->quantize_rows || (!qw && ops->quantize))
 		return qa_quantize_tensor(w, in, out, type, l, n_threads, dst, d);
 	if (!ti || !qa_layout_geom(l, in, out, ti->block_elems, &g))
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor too large");
-	uint64_t total = g.n_rows * g.row_len, n_expert = wt->n_expert ? wt->n_expert : 1;
-	if (g.padded != g.row_len || wt->row_len == 0 || wt->row_len % ti->block_elems ||
-	    total % wt->row_len || (total / wt->row_len) % n_expert)
+	uint64_t total = g.n_rows * g.padded, n_expert = qw && wt->n_expert ? wt->n_expert : 1;
+	uint64_t row_len = qw ? wt->row_len : g.padded;
+	if ((qw && g.padded != g.row_len) || row_len == 0 || row_len % ti->block_elems ||
+	    total % row_len || (total / row_len) % n_expert)
 		return qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET,
 		                   "importance weights for rows of %llu do not fit %llu x %llu as %s "
 		                   "under layout %s",
-		                   (unsigned long long)wt->row_len, (unsigned long long)out,
+		                   (unsigned long long)row_len, (unsigned long long)out,
 		                   (unsigned long long)in, qa_type_name(type), qa_layout_name(l));
 	struct weighted_job j;
 	float *flat = NULL;
 	memset(&j, 0, sizeof j);
 	j.x = w;
-	if (l != QA_LAYOUT_OUT_IN) {
-		/* unpadded rows of any layout, laid end to end: the stream the exporter wrote */
+	if (l != QA_LAYOUT_OUT_IN || g.padded != g.row_len) {
+		/* the rows of the layout (padded), laid end to end: the stream the exporter wrote */
 		flat = malloc((size_t)total * sizeof *flat);
 		if (!flat)
 			return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		for (uint64_t r = 0; r < g.n_rows; r++)
-			qa_layout_row(l, w, in, out, &g, r, flat + r * g.row_len);
+			qa_layout_row(l, w, in, out, &g, r, flat + r * g.padded);
 		j.x = flat;
 	}
 	j.dst = dst;
 	j.rows = ops->quantize_rows;
-	j.qw = wt->qw;
-	j.row_len = wt->row_len;
-	j.row_bytes = wt->row_len / ti->block_elems * ti->block_bytes;
-	j.n_rows = total / wt->row_len;
+	j.qw = qw;
+	j.row_len = row_len;
+	j.row_bytes = row_len / ti->block_elems * ti->block_bytes;
+	j.n_rows = total / row_len;
 	j.rows_per_expert = j.n_rows / n_expert;
 	if (n_threads == 0)
 		n_threads = qa_pool_default_threads();
@@ -218,6 +226,14 @@ enum qa_err qa_quantize_plan_types(const struct qa_ref *r, const struct qa_recip
                                    uint32_t pure_type, bool has_imatrix,
                                    struct qa_plan_entry *out, struct qa_diag *d)
 {
+	return qa_quantize_plan_types_with(r, rec, pure_type, has_imatrix, NULL, out, d);
+}
+
+enum qa_err qa_quantize_plan_types_with(const struct qa_ref *r, const struct qa_recipe *rec,
+                                        uint32_t pure_type, bool has_imatrix,
+                                        const struct qa_recipe_overrides *ov,
+                                        struct qa_plan_entry *out, struct qa_diag *d)
+{
 	size_t n = qa_ref_n_tensors(r);
 	struct qa_plan_tensor *pt = calloc(n ? n : 1, sizeof *pt);
 	if (!pt)
@@ -234,9 +250,26 @@ enum qa_err qa_quantize_plan_types(const struct qa_ref *r, const struct qa_recip
 	struct qa_model_shape m;
 	qa_ref_model_shape(r, &m);
 	m.has_imatrix = has_imatrix;
-	enum qa_err e = qa_recipe_plan(rec, pure_type, &m, pt, n, out, d);
+	enum qa_err e = qa_recipe_plan_with(rec, pure_type, ov, &m, pt, n, out, d);
+	/* llama-quantize keeps what it does not quantize exactly as the GGUF
+	 * reference has it (the f32 rule is the converter's, for safetensors) */
+	if (!e && qa_ref_format(r) == QA_FORMAT_GGUF)
+		for (size_t i = 0; i < n; i++)
+			if (!out[i].quantized && out[i].type != pt[i].src_type) {
+				out[i].type = pt[i].src_type;
+				snprintf(out[i].rule, sizeof out[i].rule, "not quantized: keeps %s",
+				         qa_type_name(pt[i].src_type));
+			}
 	free(pt);
 	return e;
+}
+
+/* ggml_n_dims: dimensions up to the last one larger than 1 (at least 1). */
+static uint32_t written_dims(const uint64_t ne[4], uint32_t n_dims)
+{
+	while (n_dims > 1 && ne[n_dims - 1] == 1)
+		n_dims--;
+	return n_dims;
 }
 
 enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_opts *o,
@@ -246,6 +279,8 @@ enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_op
 	size_t n = qa_ref_n_tensors(r);
 	struct qa_plan_entry *pe = calloc(n ? n : 1, sizeof *pe);
 	struct qa_quantize_item *items = calloc(n ? n : 1, sizeof *items);
+	size_t *order = NULL;
+	const char **names = NULL;
 	enum qa_err e = QA_OK;
 	if (!pe || !items) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
@@ -262,16 +297,38 @@ enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_op
 			goto done;
 		}
 	}
-	if ((e = qa_quantize_plan_types(r, o->recipe, o->pure_type, o->imatrix != NULL, pe, d)))
+	if ((e = qa_quantize_plan_types_with(r, o->recipe, o->pure_type, o->imatrix != NULL,
+	                                     o->overrides, pe, d)))
 		goto done;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && o->imatrix == NULL; i++) {
+		if (pe[i].needs_imatrix) {
+			e = qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+			                "%s needs an importance matrix: tensor %s would be %s, which "
+			                "llama-quantize refuses to write without one",
+			                o->recipe ? qa_recipe_name(o->recipe) : qa_type_name(o->pure_type),
+			                qa_ref_tensor_at(r, i)->name, qa_type_name(pe[i].type));
+			goto done;
+		}
+	}
+	if (!(order = calloc(n ? n : 1, sizeof *order)) || !(names = calloc(n ? n : 1, sizeof *names))) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++)
+		names[i] = qa_ref_tensor_at(r, i)->name;
+	if ((e = qa_order_sort(names, n, order, d)))
+		goto done;
+	for (size_t k = 0; k < n; k++) {
+		size_t i = order[k];
 		const struct qa_ref_tensor *t = qa_ref_tensor_at(r, i);
-		struct qa_quantize_item *it = &items[i];
+		struct qa_quantize_item *it = &items[k];
 		const struct qa_type_info *ti = qa_type_get(pe[i].type);
 		it->tensor = t;
 		it->plan = pe[i];
-		it->n_dims = t->n_dims;
+		it->n_dims = written_dims(t->ne, t->n_dims);
 		memcpy(it->ne, t->ne, sizeof it->ne);
+		it->copied = qa_ref_format(r) == QA_FORMAT_GGUF && pe[i].type == t->src_type &&
+		             (!pe[i].quantized || o->layout == QA_LAYOUT_OUT_IN || t->n_dims != 2);
 		if (t->src_type == QA_TYPE_COUNT) {
 			e = qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET,
 			                "tensor %s is %s; only f32, f16 and bf16 references can be quantized",
@@ -313,8 +370,33 @@ enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_op
 	*out = items;
 	items = NULL;
 done:
+	free(order);
+	free(names);
 	free(pe);
 	free(items);
+	return e;
+}
+
+/* Copy a GGUF reference tensor's bytes unchanged, 1 MiB at a time. */
+static enum qa_err copy_tensor(struct qa_ref *r, const struct qa_quantize_item *it,
+                               struct qa_gguf_writer *w, struct qa_diag *d)
+{
+	struct qa_gguf *g = qa_ref_gguf(r);
+	const struct qa_gguf_tensor *s = qa_gguf_tensor_at(g, it->tensor->src_index);
+	if (!s || s->nbytes != it->nbytes)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor %s cannot be copied",
+		                   it->tensor->name);
+	size_t cap = 1u << 20;
+	uint8_t *buf = malloc(cap);
+	if (!buf)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	enum qa_err e = QA_OK;
+	for (uint64_t off = 0; !e && off < s->nbytes; off += cap) {
+		size_t k = s->nbytes - off < cap ? (size_t)(s->nbytes - off) : cap;
+		if (!(e = qa_gguf_tensor_read(g, s, off, k, buf, d)))
+			e = qa_gguf_writer_write(w, buf, k, d);
+	}
+	free(buf);
 	return e;
 }
 
@@ -351,11 +433,31 @@ enum qa_err qa_quantize_check_imatrix(const struct qa_ref *r, const struct qa_qu
 	return QA_OK;
 }
 
+/*
+ * llama-quantize's tensor_requires_imatrix: it refuses the very low-bit
+ * types (iq2_xxs, iq2_xs, iq2_s, iq1_s, iq1_m, iq3_xxs) for a tensor it has
+ * no importance weights for, except token_embd and output.  unweighted says
+ * the tensor is quantized without weights.
+ */
+static enum qa_err check_llama_imatrix(const char *name, uint32_t type, bool unweighted,
+                                       struct qa_diag *d)
+{
+	const struct qa_quant_ops *ops = qa_quant_ops(type);
+	if (!unweighted || !ops || !ops->llama_requires_imatrix || strcmp(name, "token_embd.weight") == 0 ||
+	    strcmp(name, "per_layer_token_embd.weight") == 0 || strcmp(name, "output.weight") == 0)
+		return QA_OK;
+	return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+	                   "tensor %s: type %s needs an importance matrix (--imatrix with an entry for it), "
+	                   "as llama-quantize requires", name, qa_type_name(type));
+}
+
 static enum qa_err write_tensor(struct qa_ref *r, const struct qa_quantize_opts *o,
                                 const struct qa_quantize_item *it,
                                 struct qa_gguf_writer *w, struct qa_diag *d)
 {
 	const struct qa_ref_tensor *t = it->tensor;
+	if (it->copied)
+		return copy_tensor(r, it, w, d);
 	float *f = malloc((size_t)t->n_elems * sizeof *f);
 	uint8_t *q = malloc(it->nbytes ? (size_t)it->nbytes : 1);
 	enum qa_err e;
@@ -372,6 +474,8 @@ static enum qa_err write_tensor(struct qa_ref *r, const struct qa_quantize_opts 
 	struct qa_quantize_weights wt = { NULL, it->ne[0], t->ne[2] };
 	if (o->imatrix && it->plan.quantized &&
 	    (e = qa_imatrix_weights(o->imatrix, t->name, t->ne[0], t->ne[2], &wt.qw, d)))
+		goto done;
+	if ((e = check_llama_imatrix(t->name, it->plan.type, it->plan.quantized && !wt.qw, d)))
 		goto done;
 	e = qa_quantize_tensor_weighted(f, in, rows, it->plan.type,
 	                                it->layout_applied ? o->layout : QA_LAYOUT_OUT_IN, &wt,
@@ -415,22 +519,150 @@ static enum qa_err write_imatrix_keys(struct qa_gguf_writer *w, const struct qa_
 	return e;
 }
 
+/* gguf's set on a plan: the key moves to the end with its new value. */
+static enum qa_err plan_set(struct qa_quantize_kv **kv, size_t *n, size_t *cap, const char *key,
+                           const struct qa_gguf_value *v, struct qa_diag *d)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*kv)[i].key, key) == 0) {
+			memmove(&(*kv)[i], &(*kv)[i + 1], (*n - i - 1) * sizeof **kv);
+			(*n)--;
+			break;
+		}
+	if (!v)
+		return QA_OK;
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 32;
+		struct qa_quantize_kv *p = realloc(*kv, nc * sizeof *p);
+		if (!p)
+			return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		*kv = p;
+		*cap = nc;
+	}
+	(*kv)[*n].key = key;
+	(*kv)[*n].value = *v;
+	(*n)++;
+	return QA_OK;
+}
+
+enum qa_err qa_quantize_kv_plan(const struct qa_ref *r, const struct qa_quantize_opts *o,
+                                uint32_t ftype, struct qa_quantize_kv **out, size_t *n_out,
+                                struct qa_diag *d)
+{
+	static const char *const split_keys[] = { "split.no", "split.count", "split.tensors.count" };
+	struct qa_gguf *g = qa_ref_gguf(r);
+	struct qa_quantize_kv *kv = NULL;
+	size_t n = 0, cap = 0;
+	enum qa_err e = QA_OK;
+	*out = NULL;
+	*n_out = 0;
+	if (!g)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "llama-quantize's metadata needs a GGUF reference");
+	for (size_t i = 0; !e && i < qa_gguf_n_kv(g); i++) {
+		const struct qa_gguf_kv *k = qa_gguf_kv_at(g, i);
+		e = plan_set(&kv, &n, &cap, k->key, &k->value, d);
+	}
+	struct qa_gguf_value qv = { .type = QA_GGUF_U32, .v.u = QA_QNT_VERSION };
+	struct qa_gguf_value ft = { .type = QA_GGUF_U32, .v.u = ftype };
+	if (!e)
+		e = plan_set(&kv, &n, &cap, "general.quantization_version", &qv, d);
+	if (!e)
+		e = plan_set(&kv, &n, &cap, "general.file_type", &ft, d);
+	for (size_t i = 0; !e && i < sizeof split_keys / sizeof split_keys[0]; i++)
+		e = plan_set(&kv, &n, &cap, split_keys[i], NULL, d);
+	for (size_t i = 0; !e && i < o->n_kv_overrides; i++) {
+		struct qa_gguf_value v;
+		qa_kv_override_value(&o->kv_overrides[i], &v);
+		e = plan_set(&kv, &n, &cap, o->kv_overrides[i].key, &v, d);
+	}
+	if (!e && o->imatrix) {
+		/* llama-quantize's own overrides, after the user's: the file as given
+		 * and the first dataset, each cut to 127 bytes, then the counts as u32 */
+		const struct qa_imatrix_info *in = qa_imatrix_info(o->imatrix);
+		const char *file = o->imatrix_file ? o->imatrix_file : "";
+		struct qa_gguf_value fv = { .type = QA_GGUF_STRING };
+		fv.v.str.ptr = file;
+		fv.v.str.len = strlen(file) > 127 ? 127 : strlen(file);
+		e = plan_set(&kv, &n, &cap, "quantize.imatrix.file", &fv, d);
+		if (!e && in->dataset) {
+			struct qa_gguf_value dv = { .type = QA_GGUF_STRING };
+			dv.v.str.ptr = in->dataset;
+			dv.v.str.len = strlen(in->dataset) > 127 ? 127 : strlen(in->dataset);
+			e = plan_set(&kv, &n, &cap, "quantize.imatrix.dataset", &dv, d);
+		}
+		struct qa_gguf_value ev = { .type = QA_GGUF_U32, .v.u = (uint32_t)in->n_entries };
+		if (!e)
+			e = plan_set(&kv, &n, &cap, "quantize.imatrix.entries_count", &ev, d);
+		struct qa_gguf_value cv = { .type = QA_GGUF_U32, .v.u = (uint32_t)in->chunk_count };
+		if (!e && in->chunk_count > 0)
+			e = plan_set(&kv, &n, &cap, "quantize.imatrix.chunks_count", &cv, d);
+	}
+	if (e) {
+		free(kv);
+		return e;
+	}
+	*out = kv;
+	*n_out = n;
+	return QA_OK;
+}
+
+/* The metadata in llama-quantize's order (see quantize.h). */
+static enum qa_err write_metadata(const struct qa_ref *r, const struct qa_quantize_opts *o,
+                                  uint32_t ftype, struct qa_gguf_writer *w, struct qa_diag *d)
+{
+	enum qa_err e;
+	if (qa_ref_gguf(r)) {
+		struct qa_quantize_kv *kv;
+		size_t n;
+		if ((e = qa_quantize_kv_plan(r, o, ftype, &kv, &n, d)))
+			return e;
+		for (size_t i = 0; !e && i < n; i++)
+			e = qa_gguf_writer_add_kv(w, kv[i].key, &kv[i].value, d);
+		free(kv);
+		return e;
+	}
+	/* safetensors: quantaudit's own keys, then the same settings */
+	struct qa_gguf_value qv = { .type = QA_GGUF_U32, .v.u = QA_QNT_VERSION };
+	struct qa_gguf_value ft = { .type = QA_GGUF_U32, .v.u = ftype };
+	if ((e = qa_ref_write_metadata(r, w, d)) ||
+	    (e = qa_gguf_writer_add_kv(w, "general.quantization_version", &qv, d)) ||
+	    (e = qa_gguf_writer_add_kv(w, "general.file_type", &ft, d)))
+		return e;
+	for (size_t i = 0; i < o->n_kv_overrides; i++) {
+		struct qa_gguf_value v;
+		qa_kv_override_value(&o->kv_overrides[i], &v);
+		qa_gguf_writer_remove_kv(w, o->kv_overrides[i].key);
+		if ((e = qa_gguf_writer_add_kv(w, o->kv_overrides[i].key, &v, d)))
+			return e;
+	}
+	return write_imatrix_keys(w, o, d);
+}
+
 enum qa_err qa_quantize_model(struct qa_ref *r, const struct qa_quantize_opts *o,
                               const char *out_path, struct qa_diag *d)
+{
+	return qa_quantize_model_located(r, o, out_path, NULL, NULL, d);
+}
+
+enum qa_err qa_quantize_model_located(struct qa_ref *r, const struct qa_quantize_opts *o,
+                                      const char *out_path,
+                                      void (*located)(void *ctx, const struct qa_gguf_writer *w),
+                                      void *ctx, struct qa_diag *d)
 {
 	struct qa_quantize_item *items = NULL;
 	struct qa_gguf_writer *w = NULL;
 	uint32_t ftype = 0;
 	size_t n = qa_ref_n_tensors(r);
+	bool data = false;
 	enum qa_err e = qa_quantize_plan(r, o, &items, &ftype, d);
 	if (e)
 		return e;
-	if ((e = qa_gguf_writer_open(&w, out_path, d)))
+	if ((e = qa_gguf_writer_open_tap(&w, out_path, o->tap, o->tap_ctx, d)))
 		goto done;
-	if ((e = qa_ref_write_metadata(r, w, d)) ||
-	    (e = qa_gguf_writer_set_u32(w, "general.quantization_version", QA_QNT_VERSION, d)) ||
-	    (e = qa_gguf_writer_set_u32(w, "general.file_type", ftype, d)) ||
-	    (e = write_imatrix_keys(w, o, d)))
+	/* llama-quantize's output context pads to 32 whatever general.alignment says */
+	qa_gguf_writer_pin_alignment(w, QA_GGUF_DEFAULT_ALIGNMENT);
+	if ((e = write_metadata(r, o, ftype, w, d)))
 		goto done;
 	for (size_t i = 0; i < n; i++)
 		if ((e = qa_gguf_writer_add_tensor(w, items[i].tensor->name, items[i].plan.type,
@@ -438,6 +670,7 @@ enum qa_err qa_quantize_model(struct qa_ref *r, const struct qa_quantize_opts *o
 			goto done;
 	if ((e = qa_gguf_writer_begin_data(w, d)))
 		goto done;
+	data = true;
 	for (size_t i = 0; i < n; i++) {
 		if ((e = write_tensor(r, o, &items[i], w, d)))
 			goto done;
@@ -446,7 +679,82 @@ enum qa_err qa_quantize_model(struct qa_ref *r, const struct qa_quantize_opts *o
 	}
 	e = qa_gguf_writer_commit(w, d);
 done:
+	if (located && data)
+		located(ctx, w);
 	qa_gguf_writer_free(w);
 	free(items);
 	return e;
+}
+
+enum qa_err qa_kv_override_parse(const char *arg, struct qa_kv_override *out,
+                                 struct qa_diag *d)
+{
+	memset(out, 0, sizeof *out);
+	const char *sep = arg ? strchr(arg, '=') : NULL;
+	if (!sep || sep == arg || (size_t)(sep - arg) >= sizeof out->key)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "--override-kv needs KEY=TYPE:VALUE with a key below 128 bytes");
+	memcpy(out->key, arg, (size_t)(sep - arg));
+	out->key[sep - arg] = '\0';
+	const char *v = sep + 1;
+	char *end;
+	if (strncmp(v, "int:", 4) == 0) {
+		errno = 0;
+		long long x = strtoll(v + 4, &end, 10);
+		if (end == v + 4 || *end || errno)
+			return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+			                   "--override-kv %s: '%s' is not an integer", out->key, v + 4);
+		out->tag = QA_KVO_INT;
+		out->i = x;
+	} else if (strncmp(v, "float:", 6) == 0) {
+		errno = 0;
+		double x = strtod(v + 6, &end);
+		if (end == v + 6 || *end || errno)
+			return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+			                   "--override-kv %s: '%s' is not a number", out->key, v + 6);
+		out->tag = QA_KVO_FLOAT;
+		out->f = x;
+	} else if (strncmp(v, "bool:", 5) == 0) {
+		if (strcmp(v + 5, "true") != 0 && strcmp(v + 5, "false") != 0)
+			return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+			                   "--override-kv %s: a bool is true or false", out->key);
+		out->tag = QA_KVO_BOOL;
+		out->b = strcmp(v + 5, "true") == 0;
+	} else if (strncmp(v, "str:", 4) == 0) {
+		size_t len = strlen(v + 4);
+		if (len > 127)
+			return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+			                   "--override-kv %s: a string value cannot exceed 127 bytes", out->key);
+		out->tag = QA_KVO_STR;
+		memcpy(out->str, v + 4, len + 1);
+	} else {
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "--override-kv %s: the type is int, float, bool or str", out->key);
+	}
+	return QA_OK;
+}
+
+void qa_kv_override_value(const struct qa_kv_override *o, struct qa_gguf_value *out)
+{
+	memset(out, 0, sizeof *out);
+	switch (o->tag) {
+	case QA_KVO_INT:
+		out->type = QA_GGUF_U32;
+		/* (uint32_t)std::abs(int64): the magnitude's low 32 bits */
+		out->v.u = (uint32_t)(o->i < 0 ? 0 - (uint64_t)o->i : (uint64_t)o->i);
+		break;
+	case QA_KVO_FLOAT:
+		out->type = QA_GGUF_F32;
+		out->v.f = (double)(float)o->f;
+		break;
+	case QA_KVO_BOOL:
+		out->type = QA_GGUF_BOOL;
+		out->v.b = o->b;
+		break;
+	case QA_KVO_STR:
+		out->type = QA_GGUF_STRING;
+		out->v.str.ptr = o->str;
+		out->v.str.len = strlen(o->str);
+		break;
+	}
 }

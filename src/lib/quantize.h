@@ -3,6 +3,15 @@
  * byte-identical to what llama-quantize (with or without an importance
  * matrix) writes out.
  *
+ * From a GGUF reference the whole file is llama-quantize's: the reference's
+ * metadata in its order with general.quantization_version and
+ * general.file_type moved to the end, split.* removed, --override-kv and the
+ * quantize.imatrix.* keys appended; the tensors in llama.cpp's weight order
+ * (order.h) with trailing dimensions of 1 dropped; unchanged tensors copied
+ * byte for byte; everything padded to 32 bytes.  From safetensors the
+ * tensors and their order are the same, and the metadata is quantaudit's own
+ * minimal set (model.h).
+ *
  * The engine walks the reference tensor by tensor: it reads one tensor as
  * f32, refuses non-finite values, cuts it into rows under the requested
  * layout and quantizes the rows on a pool of threads, then streams the bytes
@@ -19,6 +28,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "gguf.h"
 #include "imatrix.h"
 #include "layout.h"
 #include "model.h"
@@ -27,9 +37,38 @@
 /* Progress callback: tensor `done` of `total` (named name) has been written. */
 typedef void (*qa_progress_fn)(void *ctx, size_t done, size_t total, const char *name);
 
+/* One llama-quantize --override-kv KEY=TYPE:VALUE. */
+enum qa_kv_override_tag { QA_KVO_INT, QA_KVO_FLOAT, QA_KVO_BOOL, QA_KVO_STR };
+
+struct qa_kv_override {
+	char key[128];
+	enum qa_kv_override_tag tag;
+	int64_t i;          /* written as u32 |i|, as llama-quantize does */
+	double f;           /* written as f32 */
+	bool b;
+	char str[128];      /* at most 127 bytes */
+};
+
+/*
+ * Parse "KEY=int:N", "KEY=float:X", "KEY=bool:true|false" or "KEY=str:S" as
+ * llama.cpp's string_parse_kv_override does (key below 128 bytes, string
+ * value at most 127), except that numbers must be whole: "int:12abc" is
+ * refused rather than read as 12.  QA_ERR_USAGE with the reason otherwise.
+ */
+enum qa_err qa_kv_override_parse(const char *arg, struct qa_kv_override *out,
+                                 struct qa_diag *d);
+
+/* The GGUF value an override writes (strings borrow from o). */
+void qa_kv_override_value(const struct qa_kv_override *o, struct qa_gguf_value *out);
+
 struct qa_quantize_opts {
 	const struct qa_recipe *recipe; /* a llama.cpp file type, or NULL for pure */
 	uint32_t pure_type;             /* --type: used when recipe is NULL */
+	const struct qa_recipe_overrides *overrides;  /* type options, NULL: none */
+	const struct qa_kv_override *kv_overrides;    /* --override-kv, in order */
+	size_t n_kv_overrides;
+	qa_gguf_tap_fn tap;             /* sees every output byte (may be NULL) */
+	void *tap_ctx;
 	enum qa_layout layout;          /* applied to quantized 2-D tensors */
 	bool allow_invalid;             /* write layouts that change a tensor's size */
 	unsigned n_threads;             /* 0: all cores */
@@ -49,11 +88,12 @@ struct qa_quantize_opts {
 struct qa_quantize_item {
 	const struct qa_ref_tensor *tensor;
 	struct qa_plan_entry plan;
-	uint32_t n_dims;
+	uint32_t n_dims;    /* as written: trailing dimensions of 1 dropped */
 	uint64_t ne[4];     /* shape recorded in the output */
 	uint64_t nbytes;    /* bytes written */
 	bool layout_applied;
 	bool resized;       /* the layout changed the tensor's byte size */
+	bool copied;        /* GGUF reference, type unchanged: bytes copied as they are */
 };
 
 /*
@@ -67,11 +107,23 @@ enum qa_err qa_quantize_plan_types(const struct qa_ref *r, const struct qa_recip
                                    struct qa_plan_entry *out, struct qa_diag *d);
 
 /*
+ * The same under llama-quantize's type options ov (NULL: none); for a GGUF
+ * reference a tensor that is not quantized keeps the reference's type.
+ */
+enum qa_err qa_quantize_plan_types_with(const struct qa_ref *r, const struct qa_recipe *rec,
+                                        uint32_t pure_type, bool has_imatrix,
+                                        const struct qa_recipe_overrides *ov,
+                                        struct qa_plan_entry *out, struct qa_diag *d);
+
+/*
  * Plan the output of quantizing r with o: *out receives a malloc'd array of
- * qa_ref_n_tensors(r) items (free it with free()), and *file_type the
+ * qa_ref_n_tensors(r) items in the order they are written (llama.cpp's
+ * weight order; free it with free()), and *file_type the
  * general.file_type to write.  Errors: QA_ERR_USAGE for an unsupported pure
- * type, or, unless o->allow_invalid, a layout that changes some tensor's
- * byte size (d names the first such tensor); QA_ERR_UNSUPPORTED when a
+ * type, for a plan with a tensor llama-quantize refuses to write without an
+ * importance matrix when o->imatrix is NULL, or, unless o->allow_invalid, a
+ * layout that changes some tensor's byte size (d names the first such
+ * tensor); QA_ERR_UNSUPPORTED when a
  * tensor to quantize is not f32/f16/bf16; the recipe's errors otherwise.
  */
 enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_opts *o,
@@ -91,12 +143,43 @@ enum qa_err qa_quantize_check_imatrix(const struct qa_ref *r, const struct qa_qu
 
 /*
  * Quantize r into a new GGUF at out_path, written atomically (temporary
- * file, then rename): on any error no file appears at out_path.  Errors:
- * those of qa_quantize_plan; QA_ERR_VALUE naming the tensor and element of
- * the first NaN or infinity; I/O errors of the writer.
+ * file, then rename): on any error no file appears at out_path.  out_path
+ * may be NULL when o->tap is set: the file then only streams through the
+ * tap.  Errors: those of qa_quantize_plan; QA_ERR_VALUE naming the tensor
+ * and element of the first NaN or infinity; the tap's; I/O errors of the
+ * writer.
  */
 enum qa_err qa_quantize_model(struct qa_ref *r, const struct qa_quantize_opts *o,
                               const char *out_path, struct qa_diag *d);
+
+/*
+ * As qa_quantize_model, and when located is not NULL and the file was
+ * written (or streamed), call located(ctx, w) with the committed writer
+ * before it is freed, so that the caller can name regions of the file
+ * (qa_gguf_writer_locate).  Also called after a tap error, so that the tap's
+ * stop can be located.
+ */
+enum qa_err qa_quantize_model_located(struct qa_ref *r, const struct qa_quantize_opts *o,
+                                      const char *out_path,
+                                      void (*located)(void *ctx, const struct qa_gguf_writer *w),
+                                      void *ctx, struct qa_diag *d);
+
+/* One metadata pair of a planned file; key and value borrow from the
+ * reference and the options. */
+struct qa_quantize_kv {
+	const char *key;
+	struct qa_gguf_value value;
+};
+
+/*
+ * The metadata llama-quantize writes from GGUF reference r with options o
+ * and general.file_type ftype, in file order: *out receives a malloc'd
+ * array of *n pairs (free() it) that borrow from r and o, which must
+ * outlive it.  QA_ERR_USAGE for a safetensors reference.
+ */
+enum qa_err qa_quantize_kv_plan(const struct qa_ref *r, const struct qa_quantize_opts *o,
+                                uint32_t ftype, struct qa_quantize_kv **out, size_t *n,
+                                struct qa_diag *d);
 
 /*
  * Bytes that a tensor of ne[0] = in and `out` rows takes as type under
@@ -135,7 +218,9 @@ struct qa_quantize_weights {
  * Under out,in that is w's own rows; under another layout it is what an
  * exporter that wrote that layout under the declared shape would have made.
  * When wt is NULL or wt->qw is NULL, or ggml ignores weights for the type
- * (q8_0, f16, ...), this is exactly qa_quantize_tensor.  Errors: those of
+ * (q8_0, f16, ...), this is exactly qa_quantize_tensor, except for a type
+ * that only has the weighted path (iq2_xxs, ...: quantize_rows with no
+ * weights, row by row of the layout).  Errors: those of
  * qa_quantize_tensor; QA_ERR_UNSUPPORTED when the layout pads rows or the
  * values do not cut into whole rows of row_len (a multiple of the block),
  * split evenly between experts; QA_ERR_NOMEM.

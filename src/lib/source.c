@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cursor.h"
+#include "remote.h"
 #include "util.h"
 
 struct mem_source {
@@ -83,6 +84,8 @@ enum qa_err qa_source_open_file(struct qa_source **out, const char *path,
 {
 	static const uint8_t empty[1];
 	struct stat st;
+	if (qa_remote_is_url(path))
+		return qa_remote_open(out, path, d);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot open: %s",

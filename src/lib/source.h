@@ -44,7 +44,8 @@ struct qa_source {
  * Open the local file at path and map it read-only.  Fails with QA_ERR_IO
  * (d names the system error) when the file cannot be opened, is not a
  * regular file, or cannot be mapped.  An empty file opens as a source of
- * size 0.
+ * size 0.  A path that is a URL (http://, https://, hf://) opens the remote
+ * file instead, through qa_remote_open() (remote.h), with its errors.
  */
 enum qa_err qa_source_open_file(struct qa_source **out, const char *path,
                                 struct qa_diag *d);

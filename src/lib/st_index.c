@@ -19,6 +19,7 @@
 
 #include "cursor.h"
 #include "json_scan.h"
+#include "remote.h"
 #include "st_int.h"
 #include "util.h"
 
@@ -343,13 +344,14 @@ enum qa_err qa_st_open(struct qa_st **out, const char *path, struct qa_diag *d)
 	enum qa_err e;
 	if (!out || !path)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "no path given");
-	if (stat(path, &sb) != 0)
+	bool remote = qa_remote_is_url(path);
+	if (!remote && stat(path, &sb) != 0)
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot open: %s",
 		                   qa_strerror(errno));
 	struct qa_st *st = qa_st_new();
 	if (!st)
 		return qa_st_nomem(d);
-	if (S_ISDIR(sb.st_mode)) {
+	if (!remote && S_ISDIR(sb.st_mode)) {
 		st->dir = qa_str_dup(path);
 		if (st->dir) {
 			/* "dir/" and "dir" name the same checkpoint */

@@ -83,7 +83,16 @@ P=tests/data/policy
 # the corrupt fixture has one divergent tensor (blk.1.ffn_up.weight)
 printf '{"schema":"quantaudit.policy/1","verdicts":{"divergent":"warn"}}' >"$TMP/warn.json"
 run 0 diff $REF $CORRUPT --policy "$TMP/warn.json" && ok policy-divergent-warn-exit-0
-check policy-line grep -q '^Policy .*: PASS (0 failing, 1 warned, 0 ignored)\.$' "$TMP/out"
+# the verdict paragraph follows the policy (PASS), then states the raw findings
+check policy-paragraph-pass grep -q "^Policy $TMP/warn.json: PASS: nothing fails it (1 warned, 0 ignored); the findings that follow are reported, not blocking\. Findings: 1 of 27 tensors diverges: blk\.1\.ffn_up\.weight" "$TMP/out"
+check policy-paragraph-no-raw-fail sh -c '! grep -q "FAIL" "$1"' sh "$TMP/out"
+run 0 diff $REF $CORRUPT --policy "$TMP/warn.json" --report "$TMP/pol.md" && ok policy-report-exit-0
+check policy-report-status grep -q '^Status: PASS under policy warn\.json (findings: FAIL — findings)  $' "$TMP/pol.md"
+check policy-report-tldr grep -q "^Policy \`$TMP/warn.json\`: PASS: nothing fails it" "$TMP/pol.md"
+# and FAIL when the policy fails, naming what fails it
+printf '{"schema":"quantaudit.policy/1","verdicts":{"identical":"fail","divergent":"ignore"}}' >"$TMP/strict.json"
+run 1 diff $REF $CORRUPT --policy "$TMP/strict.json" && ok policy-fail-exit-1
+check policy-paragraph-fail grep -q "^Policy $TMP/strict.json: FAIL: 26 items fail it (token_embd\.weight, .*, \.\.\.); 0 warned, 1 ignored\. Findings: 1 of 27 tensors diverge" "$TMP/out"
 printf '{"schema":"quantaudit.policy/1","skip":["blk.1.ffn_up.*"]}' >"$TMP/skip.json"
 run 0 diff $REF $CORRUPT --policy "$TMP/skip.json" --json && ok policy-skip-exit-0
 check policy-skip-json python3 -c '
@@ -248,31 +257,75 @@ check gh-flag-annotates grep -q '^::error ' "$TMP/err"
 # that the reports do not depend on gnuplot.
 export QUANTAUDIT_GNUPLOT=/nonexistent/gnuplot
 mkdir -p "$TMP/sh/out" "$TMP/sh/one"
-same_outputs() { # NAME: compare $TMP/sh/one with $TMP/sh/out
+same_outputs() { # compare $TMP/sh/one with $TMP/sh/out
 	local f okk=1
-	for f in o.json j.xml; do cmp -s "$TMP/sh/one/$f" "$TMP/sh/out/$f" || okk=0; done
-	cmp -s <(grep -v '^Date: ' "$TMP/sh/one/r.md") <(grep -v '^Date: ' "$TMP/sh/out/r.md") || okk=0
-	cmp -s "$TMP/sh/one/stdout" "$TMP/sh/out/stdout" || okk=0
+	for f in o.json j.xml stdout gh-err gh-summary gh-output; do
+		[ -e "$TMP/sh/one/$f" ] || continue
+		cmp -s "$TMP/sh/one/$f" "$TMP/sh/out/$f" || { okk=0; echo "  $f differs"; diff "$TMP/sh/one/$f" "$TMP/sh/out/$f" | head -n 6; }
+	done
+	cmp -s <(grep -v '^Date: ' "$TMP/sh/one/r.md") <(grep -v '^Date: ' "$TMP/sh/out/r.md") || { okk=0; echo "  r.md differs"; }
 	[ "$okk" = 1 ]
 }
-"$bin" diff $REF $CORRUPT --report "$TMP/sh/out/r.md" --junit "$TMP/sh/out/j.xml" -o "$TMP/sh/out/o.json" 2>/dev/null
-want_rc=$?
-"$bin" diff $REF $CORRUPT >"$TMP/sh/out/stdout" 2>/dev/null
-mv "$TMP/sh/out"/* "$TMP/sh/one/"
-for N in 1 2 3 4 5; do
-	parts=()
-	for ((K = 1; K <= N; K++)); do
-		fd=()
-		[ "$K" = "$N" ] && fd=(--file-digests)
-		"$bin" diff $REF $CORRUPT --shard "$K/$N" "${fd[@]}" -o "$TMP/sh/p$N-$K.json" -j 1 || bad "shard-diff-$K-of-$N" "exit $?"
-		parts+=("$TMP/sh/p$N-$K.json")
+# outputs_of CMD... : the JSON, report, JUnit, table and exit status of one
+# run, and its GitHub output under a simulated runner, into $TMP/sh/out
+outputs_of() {
+	"$bin" "$@" --report "$TMP/sh/out/r.md" --junit "$TMP/sh/out/j.xml" -o "$TMP/sh/out/o.json" 2>/dev/null
+	out_rc=$?
+	"$bin" "$@" >"$TMP/sh/out/stdout" 2>/dev/null
+	: >"$TMP/sh/out/gh-summary"
+	: >"$TMP/sh/out/gh-output"
+	GITHUB_ACTIONS=true GITHUB_STEP_SUMMARY=$TMP/sh/out/gh-summary GITHUB_OUTPUT=$TMP/sh/out/gh-output \
+		"$bin" "$@" >/dev/null 2>"$TMP/sh/out/gh-err"
+}
+# shard_case NAME "N..." "MERGE-OPTIONS" DIFF-ARGS... : for each N, the merge
+# of N shards (the last one with --file-digests) equals the unsharded
+# `diff DIFF-ARGS MERGE-OPTIONS` byte for byte; parts are $TMP/sh/NAME<N>-<K>.json
+shard_case() {
+	local name=$1 ns=$2 margs=$3 N K
+	shift 3
+	rm -f "$TMP/sh/one"/* "$TMP/sh/out"/*
+	# shellcheck disable=SC2086
+	outputs_of diff "$@" $margs
+	local want_rc=$out_rc
+	mv "$TMP/sh/out"/* "$TMP/sh/one/"
+	for N in $ns; do
+		parts=()
+		for ((K = 1; K <= N; K++)); do
+			fd=()
+			[ "$K" = "$N" ] && fd=(--file-digests)
+			"$bin" diff "$@" --shard "$K/$N" "${fd[@]}" -o "$TMP/sh/$name$N-$K.json" -j 1 || bad "shard-$name-$K-of-$N" "exit $?"
+			parts+=("$TMP/sh/$name$N-$K.json")
+		done
+		# shellcheck disable=SC2086
+		outputs_of merge "${parts[@]}" $margs
+		if [ "$out_rc" = "$want_rc" ] && same_outputs; then ok "shard-$name-merge-N$N"; else bad "shard-$name-merge-N$N" "exit $out_rc (want $want_rc) or outputs differ"; fi
+		rm -f "$TMP/sh/out"/*
 	done
-	"$bin" merge "${parts[@]}" --report "$TMP/sh/out/r.md" --junit "$TMP/sh/out/j.xml" -o "$TMP/sh/out/o.json" 2>/dev/null
-	rc=$?
-	"$bin" merge "${parts[@]}" >"$TMP/sh/out/stdout" 2>/dev/null
-	if [ "$rc" = "$want_rc" ] && same_outputs; then ok "shard-diff-merge-N$N"; else bad "shard-diff-merge-N$N" "exit $rc (want $want_rc) or outputs differ"; fi
-	rm -f "$TMP/sh/out"/*
-done
+}
+FX=fixtures/forensics
+# a divergent tensor (one corrupted block)
+shard_case p "1 2 3 4 5" "" $REF $CORRUPT
+# forensics: imatrix verdicts (the artifact declares a matrix), the
+# transposed blk.1.ffn_down.weight found by error, a metadata finding
+shard_case fx "1 2 3 4 5" "" $FX/real/model.safetensors $FX/real/imatrix.transposed.gguf
+# the same with the matrix given: weighted re-quantization, byte-identical tensors
+shard_case fxi "2 3" "" --imatrix fixtures/imatrix/real-qwen2.imatrix.gguf $FX/real/model.safetensors $FX/real/imatrix.transposed.gguf
+# another quantizer: the different-quantizer inference and its spread
+shard_case fxo "3" "" $FX/real/model.safetensors $FX/real/other-quantizer.transposed.gguf
+# the unpermuted layout (llama attn_q/attn_k)
+shard_case fxu "2" "" $FX/llama/model.safetensors $FX/llama/unpermuted.q4_0.gguf
+# the recipe comparison, summed per class from every shard's tensors
+shard_case cmp "1 2 4" "" $REF $CORRUPT --compare-recipe Q4_K_M,Q8_0
+# a policy given to the merge judges as it judges the unsharded run
+printf '{"schema":"quantaudit.policy/1","verdicts":{"imatrix":"warn","metadata":"warn"},"skip":["output_norm.weight"]}' >"$TMP/sh-policy.json"
+shard_case pol "3" "--policy $TMP/sh-policy.json" $FX/real/model.safetensors $FX/real/imatrix.transposed.gguf
+check shard-cases-cover-forensics python3 -c '
+import json,sys
+j=json.load(open(sys.argv[1])); v=[t["verdict"] for t in j["tensors"]]
+assert "imatrix" in v and "transposed" in v, v
+assert any(t.get("evidence")=="error" for t in j["tensors"])
+assert any(m["finding"] for m in j["metadata"])
+' "$TMP/sh/one/o.json"
 # every tensor is audited by exactly one shard of five
 check shard-partition-covers python3 -c '
 import json,sys
@@ -280,10 +333,9 @@ idx=[a["index"] for f in sys.argv[1:] for a in json.load(open(f))["audited"]]
 assert sorted(idx)==list(range(27)), idx
 ' "$TMP"/sh/p5-*.json
 # shape-swap with two models
-"$bin" shape-swap $REF $REF --label a --label b --report "$TMP/sh/out/r.md" --junit "$TMP/sh/out/j.xml" -o "$TMP/sh/out/o.json" 2>/dev/null
-want_rc=$?
-"$bin" shape-swap $REF $REF --label a --label b >"$TMP/sh/out/stdout" 2>/dev/null
-rm -f "$TMP/sh/one"/*
+rm -f "$TMP/sh/one"/* "$TMP/sh/out"/*
+outputs_of shape-swap $REF $REF --label a --label b
+want_rc=$out_rc
 mv "$TMP/sh/out"/* "$TMP/sh/one/"
 for N in 1 3; do
 	parts=()
@@ -291,10 +343,8 @@ for N in 1 3; do
 		"$bin" shape-swap $REF $REF --label a --label b --shard "$K/$N" --file-digests -o "$TMP/sh/s$N-$K.json" || bad "shard-swap-$K-of-$N" "exit $?"
 		parts+=("$TMP/sh/s$N-$K.json")
 	done
-	"$bin" merge "${parts[@]}" --report "$TMP/sh/out/r.md" --junit "$TMP/sh/out/j.xml" -o "$TMP/sh/out/o.json" 2>/dev/null
-	rc=$?
-	"$bin" merge "${parts[@]}" >"$TMP/sh/out/stdout" 2>/dev/null
-	if [ "$rc" = "$want_rc" ] && same_outputs; then ok "shard-swap-merge-N$N"; else bad "shard-swap-merge-N$N" "exit $rc (want $want_rc) or outputs differ"; fi
+	outputs_of merge "${parts[@]}"
+	if [ "$out_rc" = "$want_rc" ] && same_outputs; then ok "shard-swap-merge-N$N"; else bad "shard-swap-merge-N$N" "exit $out_rc (want $want_rc) or outputs differ"; fi
 	rm -f "$TMP/sh/out"/*
 done
 # without --file-digests the digests are null and the report says so

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "manifest.h"
+#include "manifest_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

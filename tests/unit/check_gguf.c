@@ -28,6 +28,14 @@
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
+/* Item i of an array value (packed or listed); fails the test when absent. */
+static struct qa_gguf_value item_at(const struct qa_gguf_value *a, uint64_t i)
+{
+	struct qa_gguf_value v;
+	ck_assert(qa_gguf_array_get(a, i, &v));
+	return v;
+}
+
 static void data_path(char *buf, size_t cap, const char *name)
 {
 	const char *top = getenv("QA_TOP_SRCDIR");
@@ -297,8 +305,8 @@ static void check_all_types(struct qa_gguf *g)
 	ck_assert_uint_eq(v->v.arr.elem_type, QA_GGUF_U8);
 	ck_assert_uint_eq(v->v.arr.count, 3);
 	for (int i = 0; i < 3; i++) {
-		ck_assert_uint_eq(v->v.arr.items[i].type, QA_GGUF_U8);
-		ck_assert_uint_eq(v->v.arr.items[i].v.u, (uint64_t)i + 1);
+		ck_assert_uint_eq(item_at(v, (uint64_t)i).type, QA_GGUF_U8);
+		ck_assert_uint_eq(item_at(v, (uint64_t)i).v.u, (uint64_t)i + 1);
 	}
 	KV("t.array_str", QA_GGUF_ARRAY);
 	ck_assert_uint_eq(v->v.arr.elem_type, QA_GGUF_STRING);
@@ -312,18 +320,18 @@ static void check_all_types(struct qa_gguf *g)
 	ck_assert_uint_eq(v->v.arr.count, 3);
 	ck_assert_uint_eq(v->v.arr.items[0].v.arr.elem_type, QA_GGUF_U32);
 	ck_assert_uint_eq(v->v.arr.items[0].v.arr.count, 2);
-	ck_assert_uint_eq(v->v.arr.items[0].v.arr.items[1].v.u, 2);
+	ck_assert_uint_eq(item_at(&v->v.arr.items[0], 1).v.u, 2);
 	ck_assert_uint_eq(v->v.arr.items[1].v.arr.count, 1);
-	ck_assert_uint_eq(v->v.arr.items[1].v.arr.items[0].v.u, 3);
+	ck_assert_uint_eq(item_at(&v->v.arr.items[1], 0).v.u, 3);
 	ck_assert_uint_eq(v->v.arr.items[2].v.arr.count, 0);
 	ck_assert_ptr_null(v->v.arr.items[2].v.arr.items);
 	KV("t.array_empty", QA_GGUF_ARRAY);
 	ck_assert_uint_eq(v->v.arr.elem_type, QA_GGUF_I32);
 	ck_assert_uint_eq(v->v.arr.count, 0);
 	KV("t.array_f32", QA_GGUF_ARRAY);
-	ck_assert(v->v.arr.items[0].v.f == 0.5 && v->v.arr.items[1].v.f == -2.0);
+	ck_assert(item_at(v, 0).v.f == 0.5 && item_at(v, 1).v.f == -2.0);
 	KV("t.array_bool", QA_GGUF_ARRAY);
-	ck_assert(!v->v.arr.items[0].v.b && v->v.arr.items[1].v.b);
+	ck_assert(!item_at(v, 0).v.b && item_at(v, 1).v.b);
 	KV("t.array_deep", QA_GGUF_ARRAY);
 	for (int depth = 1; depth < 8; depth++) {
 		ck_assert_uint_eq(v->v.arr.elem_type, QA_GGUF_ARRAY);
@@ -331,7 +339,7 @@ static void check_all_types(struct qa_gguf *g)
 		v = &v->v.arr.items[0];
 	}
 	ck_assert_uint_eq(v->v.arr.elem_type, QA_GGUF_U8);
-	ck_assert_uint_eq(v->v.arr.items[0].v.u, 7);
+	ck_assert_uint_eq(item_at(v, 0).v.u, 7);
 #undef KV
 }
 
@@ -732,7 +740,10 @@ START_TEST(test_big_header)
 	ck_assert_str_eq(kv->value.v.arr.items[BIG_STRINGS - 1].v.str.ptr, "tok299999");
 	kv = qa_gguf_kv_find(o.g, "big.bytes");
 	ck_assert_uint_eq(kv->value.v.arr.count, BIG_BYTES);
-	ck_assert_uint_eq(kv->value.v.arr.items[BIG_BYTES - 1].v.u, (BIG_BYTES - 1) & 0xff);
+	ck_assert_uint_eq(item_at(&kv->value, BIG_BYTES - 1).v.u, (BIG_BYTES - 1) & 0xff);
+	/* packed, not expanded: the u8 array costs its own bytes */
+	ck_assert_ptr_null(kv->value.v.arr.items);
+	ck_assert_ptr_nonnull(kv->value.v.arr.raw);
 	uint64_t expect_off = 0;
 	for (size_t i = 0; i < BIG_TENSORS; i++) {
 		char name[32];

@@ -4,6 +4,7 @@
  * --sha256, --all and --no-layer) parses to the digests quantaudit computes
  * itself, and malformed texts are refused at the offset of their line.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>

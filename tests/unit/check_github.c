@@ -48,7 +48,7 @@ START_TEST(escape_truncates_whole)
 END_TEST
 
 /* A gate of n_fail failing and n_warn warned items with hostile names. */
-static char names[64][32];
+static char names[64][48];
 static void make_gate(struct qa_gate *g, size_t n_fail, size_t n_warn)
 {
 	static struct qa_gate_suite su;

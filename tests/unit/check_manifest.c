@@ -16,6 +16,7 @@
 #include "source.h"
 #include "testutil.h"
 #include "types.h"
+#include "manifest_json.h"
 
 #define FIX "fixtures/models/micro-qwen2.Q4_K_M.corrupt.gguf"
 

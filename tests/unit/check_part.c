@@ -4,6 +4,7 @@
  * bound: no shard exceeds the lightest by more than the heaviest item) and
  * the part parser against malformed documents.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>

@@ -6,6 +6,7 @@
  * class's limit, warns likewise, skips win, and without a policy only
  * identical passes.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "compare.h"
 #include "policy.h"
+#include "reproduce.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------------ core */
@@ -146,6 +148,55 @@ START_TEST(gate_table)
 }
 END_TEST
 
+/* diff's metadata audit: one "metadata" item per finding, none for a listed difference */
+START_TEST(gate_metadata)
+{
+	struct qa_reproduce_kv kv[2];
+	memset(kv, 0, sizeof kv);
+	kv[0].key = (char *)"qwen2.context_length";
+	kv[0].kind = QA_RKV_CHANGED;
+	kv[0].expected = (char *)"u32 32768";
+	kv[0].actual = (char *)"u32 4096";
+	kv[0].finding = true;
+	kv[1].key = (char *)"general.name";
+	kv[1].kind = QA_RKV_EXTRA;
+	kv[1].actual = (char *)"string \"x\"";
+	struct qa_diff_tensor t;
+	memset(&t, 0, sizeof t);
+	t.name = (char *)"blk.0.attn_q.weight";
+	t.verdict = QA_VERDICT_IDENTICAL;
+	struct qa_diff_result r;
+	memset(&r, 0, sizeof r);
+	r.n = 1;
+	r.tensors = &t;
+	r.metadata = kv;
+	r.n_metadata = 2;
+	r.metadata_audited = true;
+	static const char *const pols[] = { NULL, "{\"schema\":\"quantaudit.policy/1\",\"verdicts\":{\"metadata\":\"warn\"}}",
+	                                    "{\"schema\":\"quantaudit.policy/1\",\"skip\":[\"qwen2.*\"]}" };
+	static const enum qa_action want[] = { QA_ACTION_FAIL, QA_ACTION_WARN, QA_ACTION_IGNORE };
+	for (int i = 0; i < 3; i++) {
+		struct qa_policy *p = NULL;
+		struct qa_diag d;
+		if (pols[i])
+			ck_assert_msg(qa_policy_parse(pols[i], strlen(pols[i]), &p, &d) == QA_OK, "%s", d.msg);
+		struct qa_gate g;
+		qa_gate_init(&g);
+		ck_assert_int_eq(qa_gate_add_diff(&g, p, &r, "a.gguf", &d), QA_OK);
+		ck_assert_uint_eq(g.n, 2);
+		ck_assert_str_eq(g.items[1].name, "qwen2.context_length");
+		ck_assert_str_eq(g.items[1].status, "metadata");
+		ck_assert_str_eq(g.items[1].cls, "metadata");
+		ck_assert_int_eq(g.items[1].action, want[i]);
+		ck_assert_int_eq(g.pass, want[i] != QA_ACTION_FAIL);
+		if (want[i] != QA_ACTION_IGNORE)
+			ck_assert_ptr_nonnull(strstr(g.items[1].detail, "expected u32 32768, artifact u32 4096"));
+		qa_gate_free(&g);
+		qa_policy_free(p);
+	}
+}
+END_TEST
+
 START_TEST(gate_verify)
 {
 	/* a manifest of three tensors; the file lost one, changed one, gained one */
@@ -272,6 +323,7 @@ static Suite *suite(void)
 	tcase_add_test(core, table_names);
 	tcase_add_test(core, parse_full);
 	tcase_add_loop_test(core, gate_table, 0, (int)(sizeof gate_cases / sizeof gate_cases[0]));
+	tcase_add_test(core, gate_metadata);
 	tcase_add_test(core, gate_verify);
 	tcase_add_test(limits, too_large);
 	tcase_add_test(limits, empty_gate_passes);
