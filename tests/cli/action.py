@@ -13,6 +13,7 @@ file-command format; quantaudit's own exit codes and merge contract.
 Exit 77 (skipped) when python3-yaml or shellcheck is missing.
 """
 import glob
+import json
 import os
 import re
 import shutil
@@ -201,6 +202,22 @@ r = run_step_locally(run_step, {"command": "merge", "parts": os.path.join(parts,
 o = outputs(env["GITHUB_OUTPUT"])
 check("local-merge", r.returncode == 1 and o.get("verdict") == "fail" and o.get("failing") == "1" and
       o.get("tensors") == "27", (r.returncode, o, r.stderr[-300:]))
+
+# reproduce: its JSON is uploaded (its -o would be the rebuilt GGUF), the verdict follows its exit status
+bf = os.path.join(tmp, "ref.bf16.gguf")
+q = os.path.join(tmp, "a.gguf")
+subprocess.run([qa_bin, "quantize", REF, "--type", "bf16", "-o", bf], check=True, capture_output=True)
+subprocess.run([qa_bin, "quantize", bf, "--recipe", "Q4_K_M", "-o", q], check=True, capture_output=True)
+d, env = runner("reproduce")
+env["_ctx"] = {"steps.build.outputs.bin": qa_bin}
+r = run_step_locally(run_step, {"command": "reproduce", "reference": bf, "artifact": q}, env, top)
+o = outputs(env["GITHUB_OUTPUT"])
+up = os.path.join(env["RUNNER_TEMP"], "quantaudit-out")
+res = os.path.join(up, "result.json")
+check("local-reproduce", r.returncode == 0 and o.get("verdict") == "pass" and os.path.exists(res) and
+      json.load(open(res)).get("result") == "reproduced", (r.returncode, o, r.stderr[-300:]))
+r = run_step_locally(run_step, {"command": "reproduce", "reference": bf, "artifact": q, "policy": "p.json"}, env, top)
+check("local-reproduce-no-policy", r.returncode == 2 and "not reproduce" in r.stderr, r.stderr[-300:])
 
 # misuse and hostile inputs: refused, nothing executed
 d, env = runner("bad")
