@@ -326,6 +326,13 @@ assert "imatrix" in v and "transposed" in v, v
 assert any(t.get("evidence")=="error" for t in j["tensors"])
 assert any(m["finding"] for m in j["metadata"])
 ' "$TMP/sh/one/o.json"
+# the metadata finding is a gate item (warned by that policy), not a tensor
+check gate-metadata-item-not-tensor python3 -c '
+import json,sys
+j=json.load(open(sys.argv[1])); out=dict(l.split("=",1) for l in open(sys.argv[2]).read().split("\n") if "=" in l)
+assert j["gate"]["tensors"]==len(j["tensors"])==int(out["tensors"]), (j["gate"], out)
+assert j["gate"]["warnings"]>=1 and "::warning title=quantaudit diff%3A metadata " in open(sys.argv[3]).read()
+' "$TMP/sh/one/o.json" "$TMP/sh/one/gh-output" "$TMP/sh/one/gh-err"
 # every tensor is audited by exactly one shard of five
 check shard-partition-covers python3 -c '
 import json,sys
