@@ -55,7 +55,8 @@ static void fill(float *w, size_t rows, size_t cols)
 }
 
 static const char *const types[] = { "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0",
-                                     "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl" };
+                                     "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl",
+                                     "iq4_xs", "iq3_s", "iq3_xxs", "tq1_0", "tq2_0", "mxfp4" };
 
 static void bench_quant(unsigned all)
 {

@@ -208,28 +208,6 @@ void cli_shape_text(const uint64_t *dims, uint32_t n, char *buf, size_t cap)
 	}
 }
 
-void cli_escape_name(const char *s, char *buf, size_t cap)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t k = 0;
-	for (; s && *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		bool plain = ch >= 0x20 && ch < 0x7f && ch != '\\';
-		size_t need = plain ? 1 : 4;
-		if (k + need >= cap)
-			break;
-		if (plain) {
-			buf[k++] = (char)ch;
-		} else {
-			buf[k++] = '\\';
-			buf[k++] = 'x';
-			buf[k++] = hex[ch >> 4];
-			buf[k++] = hex[ch & 15];
-		}
-	}
-	buf[k] = '\0';
-}
-
 int cli_imatrix_load(const char *path, struct qa_imatrix **out)
 {
 	struct qa_diag d;
@@ -241,10 +219,11 @@ int cli_imatrix_load(const char *path, struct qa_imatrix **out)
 
 void cli_imatrix_warn_unmatched(const char *path, size_t unmatched, const char *first)
 {
-	char name[256];
+	char name[256], p[1024];
 	if (!unmatched)
 		return;
-	cli_escape_name(first, name, sizeof name);
+	cli_escape(name, sizeof name, first);
+	path = cli_escape(p, sizeof p, path);
 	fprintf(stderr,
 	        "quantaudit: warning: %s: %zu entr%s name%s no tensor of the reference (first: %s); "
 	        "llama-quantize ignores %s\n",

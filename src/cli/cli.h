@@ -89,6 +89,7 @@ struct cli_common {
  */
 int cli_getopt(struct cli_common *co, int argc, char **argv, const char *shortopts,
                const struct option *opts);
+int cmd_recipe_check(int argc, char **argv);
 
 /*
  * Print d as "quantaudit: FILE: offset N: reason" (without the offset part
@@ -144,13 +145,6 @@ int cli_json_print(json_t *root);
 
 /* "896 x 4864": the n dims joined by " x ", truncated to fit cap. */
 void cli_shape_text(const uint64_t *dims, uint32_t n, char *buf, size_t cap);
-
-/*
- * Copy s into buf (cap > 0 bytes, always terminated) with every byte that is
- * not printable ASCII, and the backslash, written as \xNN, so that a name
- * read from a file cannot drive the terminal; cut short to fit.
- */
-void cli_escape_name(const char *s, char *buf, size_t cap);
 
 struct qa_imatrix;
 /*

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "reproduce.h"
 #include "compare.h"
+#include "forensics.h"
 #include "imatrix.h"
 #include "layout.h"
 #include "report.h"
@@ -18,7 +19,8 @@
 #include "compare_json.h"
 
 static const char usage[] =
-	"quantaudit diff REF ARTIFACT [--imatrix FILE] [--json] [-j N] [--report FILE.md [--id ID] [--title T] [--plot-format png|svg]]";
+	"quantaudit diff REF ARTIFACT [--imatrix FILE] [--json] [-j N] [--compare-recipe NAME[,NAME...]]\n"
+	"       [--report FILE.md [--id ID] [--title T] [--plot-format png|svg]]";
 
 static void help(void)
 {
@@ -37,6 +39,9 @@ static void help(void)
 	       "                     re-quantized with its weights, as llama-quantize --imatrix does;\n"
 	       "                     a warning says when it disagrees with the artifact's\n"
 	       "                     quantize.imatrix.* keys\n"
+	       "  --compare-recipe R re-quantize REF under each llama.cpp recipe in the comma-separated\n"
+	       "                     list R (e.g. Q4_K_M,Q4_K_S) and compare RMSE and bits per weight\n"
+	       "                     with the artifact's, per tensor class and for the whole model\n"
 	       "  --json             print one JSON object (schema quantaudit.diff/1)\n"
 	       "  --report FILE.md   also write a markdown audit report, with plots beside it\n"
 	       "  --id ID            the report's document ID (default AUDIT-DIFF-<sha prefix>)\n"
@@ -54,24 +59,32 @@ static void print_human(const struct qa_diff_result *r)
 	if (r->has_file_type)
 		printf(" (general.file_type %u%s%s)", r->file_type, r->recipe_name ? " = " : "",
 		       r->recipe_name ? r->recipe_name : "");
-	printf("\n\n%-32s %-7s %-7s %-15s %6s %9s %10s %10s\n", "tensor", "type", "recipe", "verdict",
-	       "blocks", "diverge", "rmse", "requant");
+	printf("\n\n%-32s %-7s %-7s %-15s %-6s %6s %9s %10s %10s\n", "tensor", "type", "recipe", "verdict",
+	       "by", "blocks", "diverge", "rmse", "requant");
 	for (size_t i = 0; i < r->n; i++) {
 		const struct qa_diff_tensor *t = &r->tensors[i];
 		char div[32] = "-", rmse[16] = "-", rq[16] = "-";
-		if (t->verdict == QA_VERDICT_DIVERGENT)
+		if ((t->verdict == QA_VERDICT_DIVERGENT || t->verdict == QA_VERDICT_IMATRIX) && t->divergent_blocks)
 			snprintf(div, sizeof div, "%" PRIu64 "@%" PRIu64, t->divergent_blocks, t->first_divergent);
+		const char *by = t->verdict == QA_VERDICT_IDENTICAL ? NULL : qa_forensics_evidence_name(t->evidence);
 		if (t->has_error) {
 			snprintf(rmse, sizeof rmse, "%.3e", t->rmse);
 			snprintf(rq, sizeof rq, "%.3e", t->requant_rmse);
 		}
-		printf("%-32s %-7s %-7s %-15s %6" PRIu64 " %9s %10s %10s%s\n", t->name, qa_type_name(t->type),
-		       t->in_plan ? qa_type_name(t->recipe_type) : "-", qa_verdict_name(t->verdict),
+		printf("%-32s %-7s %-7s %-15s %-6s %6" PRIu64 " %9s %10s %10s%s\n", t->name, qa_type_name(t->type),
+		       t->in_plan ? qa_type_name(t->recipe_type) : "-", qa_verdict_name(t->verdict), by ? by : "-",
 		       t->blocks, div, rmse, rq,
 		       t->in_plan && t->recipe_type != t->type ? "  (recipe deviation)" : "");
 	}
 	printf("\n");
-	char para[2048];
+	static char lines[16384];
+	qa_report_diff_layout_errors(r, lines, sizeof lines);
+	if (lines[0])
+		printf("%s\n", lines);
+	qa_report_diff_recipe_cmp(r, lines, sizeof lines);
+	if (lines[0])
+		printf("%s\n", lines);
+	char para[4096];
 	qa_report_diff_verdict(r, para, sizeof para);
 	printf("%s\n", para);
 }
@@ -85,27 +98,28 @@ static void warn_imatrix(const struct qa_diff_result *r)
 {
 	const struct qa_diff_imatrix_keys *k = &r->declared_imatrix;
 	const struct qa_diff_imatrix_given *g = &r->imatrix;
-	char a[160], b[160];
+	char a[160], b[160], pb[1024];
 	if (!g->given)
 		return;
+	const char *path = cli_escape(pb, sizeof pb, g->path);
 	if (!k->declared) {
 		fprintf(stderr, "quantaudit: warning: %s: the artifact declares no importance matrix "
-		        "(no quantize.imatrix.* keys)\n", g->path);
+		        "(no quantize.imatrix.* keys)\n", path);
 	} else {
 		if (g->dataset_differs) {
-			cli_escape_name(g->dataset ? g->dataset : "(none)", a, sizeof a);
-			cli_escape_name(k->dataset ? k->dataset : "(none)", b, sizeof b);
+			cli_escape(a, sizeof a, g->dataset ? g->dataset : "(none)");
+			cli_escape(b, sizeof b, k->dataset ? k->dataset : "(none)");
 			fprintf(stderr, "quantaudit: warning: %s: dataset '%s' differs from the artifact's "
-			        "quantize.imatrix.dataset '%s'\n", g->path, a, b);
+			        "quantize.imatrix.dataset '%s'\n", path, a, b);
 		}
 		if (g->entries_differ) {
 			if (k->has_entries)
 				fprintf(stderr, "quantaudit: warning: %s: %" PRIu64 " entries, but the artifact's "
-				        "quantize.imatrix.entries_count is %" PRIu64 "\n", g->path, g->entries,
+				        "quantize.imatrix.entries_count is %" PRIu64 "\n", path, g->entries,
 				        k->entries);
 			else
 				fprintf(stderr, "quantaudit: warning: %s: %" PRIu64 " entries, but the artifact "
-				        "records no quantize.imatrix.entries_count\n", g->path, g->entries);
+				        "records no quantize.imatrix.entries_count\n", path, g->entries);
 		}
 	}
 	cli_imatrix_warn_unmatched(g->path, g->unmatched, g->first_unmatched);
@@ -113,16 +127,19 @@ static void warn_imatrix(const struct qa_diff_result *r)
 
 int cmd_diff(int argc, char **argv)
 {
-	enum { O_REPORT = 256, O_ID, O_TITLE, O_PLOT, O_IMATRIX };
+	enum { O_REPORT = 256, O_ID, O_TITLE, O_PLOT, O_IMATRIX, O_CMP };
 	static const struct option opts[] = {
 		{ "report", required_argument, NULL, O_REPORT },
 		{ "id", required_argument, NULL, O_ID },
 		{ "title", required_argument, NULL, O_TITLE },
 		{ "plot-format", required_argument, NULL, O_PLOT },
 		{ "imatrix", required_argument, NULL, O_IMATRIX },
+		{ "compare-recipe", required_argument, NULL, O_CMP },
 		CLI_OPTION_JSON, CLI_OPTION_THREADS, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
 	struct cli_common co = CLI_COMMON_INIT("diff", usage, help);
+	const struct qa_recipe *cmp[QA_FX_MAX_RECIPES];
+	size_t n_cmp = 0;
 	struct qa_diff_opts dopts;
 	struct qa_imatrix *im = NULL;
 	struct qa_report_opts ro;
@@ -142,6 +159,12 @@ int cmd_diff(int argc, char **argv)
 				return cli_usage_error("diff", usage, "--plot-format is png or svg, not '%s'", optarg);
 			ro.plot_format = optarg;
 			break;
+		case O_CMP: {
+			struct qa_diag pd;
+			if (qa_forensics_recipes_parse(optarg, cmp, &n_cmp, &pd))
+				return cli_usage_error("diff", usage, "%s", pd.msg);
+			break;
+		}
 		}
 	}
 	bool as_json = co.json;
@@ -164,10 +187,17 @@ int cmd_diff(int argc, char **argv)
 		return rc;
 	dopts.imatrix = im;
 	enum qa_err e = qa_diff_run(ref, art, &dopts, &r, &culprit, &d);
-	qa_imatrix_free(im);
-	if (e)
+	if (e) {
+		qa_imatrix_free(im);
 		return cli_fail(culprit, &d);
+	}
 	warn_imatrix(r);
+	if (n_cmp && (e = qa_forensics_recipe_compare(ref, r, cmp, n_cmp, im, dopts.n_threads, &d))) {
+		qa_imatrix_free(im);
+		qa_diff_free(r);
+		return cli_fail(e == QA_ERR_FORMAT || e == QA_ERR_IO ? ref : "diff", &d);
+	}
+	qa_imatrix_free(im);
 	rc = r->pass ? QA_EXIT_OK : QA_EXIT_FINDING;
 	/* the metadata audit (reproduce.h) */
 	struct qa_reproduce_kv *meta = NULL;

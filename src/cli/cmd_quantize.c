@@ -32,11 +32,17 @@ static void help(void)
 	       "writes, without or (--imatrix) with an importance matrix.\n\n"
 	       "  -o, --output FILE     the GGUF to write (atomically: temporary file, then rename)\n"
 	       "  --recipe NAME         a llama.cpp file type: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K_S\n"
-	       "                        Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K, with llama.cpp's\n"
+	       "                        Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K IQ1_S IQ1_M\n"
+	       "                        IQ2_XXS IQ2_XS IQ2_S IQ2_M IQ3_XXS IQ3_XS IQ3_S IQ3_M IQ4_NL\n"
+	       "                        IQ4_XS TQ1_0 TQ2_0 MXFP4_MOE F32 F16 BF16, with llama.cpp's\n"
 	       "                        per-tensor type rules\n"
 	       "  --type TYPE           every quantizable tensor gets TYPE (llama-quantize --pure):\n"
 	       "                        f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q2_K q3_K q4_K q5_K q6_K\n"
-	       "                        iq4_nl, with llama.cpp's fallback where rows do not fit\n"
+	       "                        iq4_nl iq4_xs iq3_s iq3_xxs tq1_0 tq2_0 mxfp4, with llama.cpp's\n"
+	       "                        fallback where rows do not fit\n"
+	       "Like llama-quantize, a recipe or type that would write an iq1_s, iq1_m, iq2_xxs,\n"
+	       "iq2_xs, iq2_s or iq3_xxs tensor (other than token_embd and output) is refused\n"
+	       "without an importance matrix (exit 2).\n"
 	       "  --layout L            out,in (default; what GGUF expects), in,out (the shape-swap\n"
 	       "                        defect: rows of out_features, zero-padded), transposed (W^T)\n"
 	       "  --imatrix FILE        quantize with this importance matrix (llama.cpp GGUF imatrix or\n"
@@ -72,7 +78,13 @@ static int dry_run(const struct qa_ref *r, const struct qa_quantize_opts *o)
 	uint32_t ftype;
 	struct qa_diag d;
 	qa_diag_clear(&d);
-	if (qa_quantize_plan(r, o, &items, &ftype, &d))
+	enum qa_err e = qa_quantize_plan(r, o, &items, &ftype, &d);
+	if (e == QA_ERR_USAGE) {
+		/* as without --dry-run: e.g. a recipe that needs an importance matrix */
+		fprintf(stderr, "quantaudit quantize: %s\n", d.msg);
+		return QA_EXIT_USAGE;
+	}
+	if (e)
 		return cli_fail(qa_ref_path(r), &d);
 	const struct qa_ref_info *info = qa_ref_info(r);
 	printf("reference: %s (%s, %u layers, %u heads, %u kv heads%s%s)\n", qa_ref_path(r),

@@ -15,7 +15,7 @@
 #include "types.h"
 
 static const char usage[] =
-	"quantaudit reproduce REF.gguf ARTIFACT.gguf [--recipe NAME] [-o OUT.gguf] [--json]\n"
+	"quantaudit reproduce REF.gguf ARTIFACT.gguf [--recipe NAME] [--imatrix FILE] [-o OUT.gguf] [--json]\n"
 	"                            [--no-infer] [--no-explain] [--artifact-sha256 HEX] [-j N]\n"
 	"                            [llama-quantize options: --pure --output-tensor-type T\n"
 	"                             --token-embedding-type T --tensor-type PATTERN=T\n"
@@ -33,6 +33,9 @@ static void help(void)
 	       "offset, lists every metadata pair that differs from what llama-quantize would\n"
 	       "write, and runs the per-tensor diff to explain the tensor data.\n\n"
 	       "  --recipe NAME         the llama.cpp file type (default: the artifact's)\n"
+	       "  --imatrix FILE        the importance matrix (default: the artifact's\n"
+	       "                        quantize.imatrix.file, beside the artifact, then in the\n"
+	       "                        current directory; recorded as the artifact declares it)\n"
 	       "  -o, --output FILE     also write the would-be file (atomically)\n"
 	       "  --json                print quantaudit.reproduce/1\n"
 	       "  --no-infer            use the given options only\n"
@@ -82,6 +85,9 @@ static void print_report(const struct qa_reproduce_result *r)
 		printf("header:    the artifact's header does not parse (%s); compared byte for byte\n",
 		       r->artifact_error);
 	printf("recipe:    %s%s%s\n", r->recipe_name, r->options[0] ? " " : "", r->options);
+	if (r->imatrix_path)
+		printf("imatrix:   %s%s%s%s\n", r->imatrix_path, r->imatrix_declared ? " (declared as \"" : "",
+		       r->imatrix_declared ? r->imatrix_declared : "", r->imatrix_declared ? "\")" : "");
 	for (size_t i = 0; i < r->n_inferred; i++)
 		printf("inferred:  %s  (%s)\n", r->inferred[i].option, r->inferred[i].reason);
 	for (size_t i = 0; i < r->n_type_devs; i++)
@@ -175,7 +181,7 @@ static void print_report(const struct qa_reproduce_result *r)
 
 int cmd_reproduce(int argc, char **argv)
 {
-	enum { O_RECIPE = 256, O_JSON, O_NOINFER, O_NOEXPLAIN, O_SHA };
+	enum { O_RECIPE = 256, O_JSON, O_NOINFER, O_NOEXPLAIN, O_SHA, O_IMATRIX };
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "recipe", required_argument, NULL, O_RECIPE },
@@ -183,6 +189,7 @@ int cmd_reproduce(int argc, char **argv)
 		{ "no-infer", no_argument, NULL, O_NOINFER },
 		{ "no-explain", no_argument, NULL, O_NOEXPLAIN },
 		{ "artifact-sha256", required_argument, NULL, O_SHA },
+		{ "imatrix", required_argument, NULL, O_IMATRIX },
 		{ "threads", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		CLI_QUANT_LONGOPTS,
@@ -211,6 +218,7 @@ int cmd_reproduce(int argc, char **argv)
 		case O_JSON: json = true; break;
 		case O_NOINFER: o.no_infer = true; break;
 		case O_NOEXPLAIN: o.no_explain = true; break;
+		case O_IMATRIX: o.imatrix_path = optarg; break;
 		case O_SHA:
 			if (!parse_hex(optarg, digest)) {
 				cli_quant_free(&qf);

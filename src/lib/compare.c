@@ -33,6 +33,7 @@
 static const char *const verdict_names[QA_VERDICT_COUNT] = {
 	"identical", "layout-swap", "transposed", "divergent",
 	"missing", "extra", "shape-mismatch", "unsupported-type",
+	"unpermuted", "imatrix",
 };
 
 const char *qa_verdict_name(enum qa_verdict v)
@@ -220,12 +221,14 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 	const struct qa_type_info *ti = qa_type_get(at->type);
 	const struct qa_quant_ops *ops = qa_quant_ops(at->type);
 	uint64_t bb = qa_blockhash_block_bytes(ti);
-	float *w = NULL;
+	float *w = NULL, *wu = NULL, *deq = NULL, *deq_art = NULL, *rowbuf = NULL;
 	uint8_t *q = NULL;
 	const void *abytes;
 	enum qa_err e = QA_OK;
 
-	if (!ops || !ops->quantize || !ops->dequantize || rt->src_type == QA_TYPE_COUNT) {
+	/* Types ggml quantizes only with importance weights need --imatrix. */
+	bool producible = ops && (ops->quantize || (ops->quantize_rows && c->imatrix));
+	if (!producible || !ops->dequantize || rt->src_type == QA_TYPE_COUNT) {
 		dt->verdict = QA_VERDICT_UNSUPPORTED;
 		return QA_OK;
 	}
@@ -256,24 +259,48 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 	    (e = qa_imatrix_weights(c->imatrix, dt->name, rt->ne[0], rt->ne[2], &wt.qw, d)))
 		goto done;
 	dt->weighted = wt.qw && ops->quantize_rows;
+	if (!ops->quantize && !wt.qw) {
+		/* the matrix has no entry for this tensor, and ggml refuses the type without one */
+		dt->verdict = QA_VERDICT_UNSUPPORTED;
+		goto done;
+	}
 
 	/* Candidate layouts in order of preference; only those producing the
-	 * artifact's byte count can match. */
-	static const enum qa_layout order[3] = { QA_LAYOUT_OUT_IN, QA_LAYOUT_IN_OUT, QA_LAYOUT_TRANSPOSED };
-	bool first_done = false;
-	for (int k = 0; k < 3; k++) {
-		enum qa_layout l = order[k];
+	 * artifact's byte count can match.  When no layout matches by bytes,
+	 * each one tried is measured by error (forensics.h). */
+	enum qa_names_perm perm = rt->n_dims == 2 ? qa_names_permutation(c->res->arch, dt->name) : QA_PERM_NONE;
+	const struct qa_ref_info *info = qa_ref_info(c->ref);
+	uint32_t heads = perm == QA_PERM_Q ? info->n_head : perm == QA_PERM_K ? info->n_head_kv : 0;
+	struct qa_layout_errors le;
+	memset(&le, 0, sizeof le);
+	bool first_done = false, any_error = false;
+	for (int l = 0; l < QA_FX_LAYOUTS; l++) {
+		enum qa_layout geo = l == QA_FX_UNPERMUTED ? QA_LAYOUT_OUT_IN : (enum qa_layout)l;
+		const float *src = w;
 		uint64_t nbytes;
 		if (l != QA_LAYOUT_OUT_IN && rt->n_dims != 2)
 			continue;
-		if (!qa_quantize_nbytes(at->type, in, out, l, &nbytes) || nbytes != at->nbytes) {
-			if (l == QA_LAYOUT_OUT_IN)
-				first_done = false;
+		if (!qa_quantize_nbytes(at->type, in, out, geo, &nbytes) || nbytes != at->nbytes)
 			continue;
+		if (geo == QA_LAYOUT_OUT_IN && !same)
+			continue;
+		/* in,out cuts the flat data exactly as out,in when both
+		 * dimensions are whole blocks: nothing new to learn */
+		if (l == QA_LAYOUT_IN_OUT && same && in % ti->block_elems == 0 && out % ti->block_elems == 0)
+			continue;
+		if (l == QA_FX_UNPERMUTED) {
+			struct qa_diag ignore;
+			if (!heads)
+				continue;
+			if (!wu && !(wu = malloc((size_t)rt->n_elems * sizeof *wu))) {
+				e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+				goto done;
+			}
+			if (qa_forensics_unpermute(w, wu, out, in, heads, &ignore))
+				continue;
+			src = wu;
 		}
-		if (l == QA_LAYOUT_OUT_IN && !same)
-			continue;
-		e = qa_quantize_tensor_weighted(w, in, out, at->type, l, &wt, 1, q, d);
+		e = qa_quantize_tensor_weighted(src, in, out, at->type, geo, &wt, 1, q, d);
 		if (e == QA_ERR_UNSUPPORTED && l != QA_LAYOUT_OUT_IN) {
 			/* the weights cannot follow this layout: it cannot be matched */
 			e = QA_OK;
@@ -312,10 +339,33 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 		}
 		if (div == 0) {
 			dt->verdict = l == QA_LAYOUT_OUT_IN ? QA_VERDICT_IDENTICAL :
-			              l == QA_LAYOUT_IN_OUT ? QA_VERDICT_LAYOUT_SWAP : QA_VERDICT_TRANSPOSED;
-			dt->layout = (int)l;
+			              l == QA_LAYOUT_IN_OUT ? QA_VERDICT_LAYOUT_SWAP :
+			              l == QA_LAYOUT_TRANSPOSED ? QA_VERDICT_TRANSPOSED : QA_VERDICT_UNPERMUTED;
+			dt->layout = l;
+			dt->evidence = QA_EVIDENCE_BYTES;
 			goto done;
 		}
+		/* the error under this layout, of the artifact and of ggml's own re-quantization */
+		struct qa_layout_geom g;
+		if (rt->n_dims != 2 || !qa_layout_geom(geo, in, out, ti->block_elems, &g))
+			continue;
+		uint64_t nv = nbytes / ti->block_bytes * ti->block_elems;
+		if (!deq) {
+			deq = malloc((size_t)nv * sizeof *deq);
+			deq_art = malloc((size_t)nv * sizeof *deq_art);
+			/* a row of any layout: max(in, out) plus padding to a block */
+			rowbuf = malloc((size_t)(in + out + ti->block_elems) * sizeof *rowbuf);
+			if (!deq || !deq_art || !rowbuf) {
+				e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+				goto done;
+			}
+			ops->dequantize(abytes, deq_art, (size_t)nv);
+		}
+		ops->dequantize(q, deq, (size_t)nv);
+		le.tried[l] = true;
+		le.noise[l] = qa_forensics_layout_rmse(geo, src, in, out, &g, deq, rowbuf);
+		le.rmse[l] = qa_forensics_layout_rmse(geo, src, in, out, &g, deq_art, rowbuf);
+		any_error = true;
 	}
 	dt->verdict = QA_VERDICT_DIVERGENT;
 	if (!first_done) {
@@ -323,9 +373,24 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 		dt->divergent_blocks = dt->blocks;
 		dt->first_divergent = dt->blocks ? 0 : QA_NO_BLOCK;
 	}
+	if (any_error) {
+		dt->has_layout_errors = true;
+		dt->layout_errors = le;
+		int l = qa_forensics_layout_by_error(&le);
+		if (l >= 0) {
+			dt->verdict = l == QA_LAYOUT_IN_OUT ? QA_VERDICT_LAYOUT_SWAP :
+			              l == QA_LAYOUT_TRANSPOSED ? QA_VERDICT_TRANSPOSED : QA_VERDICT_UNPERMUTED;
+			dt->layout = l;
+			dt->evidence = QA_EVIDENCE_ERROR;
+		}
+	}
 done:
 	free(w);
+	free(wu);
 	free(q);
+	free(deq);
+	free(deq_art);
+	free(rowbuf);
 	return e;
 }
 
@@ -572,29 +637,7 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
 	if ((e = audit_pool_run(n_threads, n_paired, work, n_work, sizes, diff_one, &c, &c.pool, d)))
 		goto done;
 
-	for (size_t i = 0; i < r->n; i++) {
-		const struct qa_diff_tensor *t = &r->tensors[i];
-		r->counts[t->verdict]++;
-		if (t->quantized && t->verdict != QA_VERDICT_EXTRA && t->verdict != QA_VERDICT_MISSING &&
-		    t->verdict != QA_VERDICT_UNSUPPORTED && t->verdict != QA_VERDICT_SHAPE_MISMATCH) {
-			r->quantized_tensors++;
-			if (t->verdict == QA_VERDICT_DIVERGENT)
-				r->quantized_divergent++;
-		}
-	}
-	r->pass = r->counts[QA_VERDICT_IDENTICAL] == r->n;
-	if (r->quantized_tensors && r->quantized_divergent == r->quantized_tensors) {
-		/* a different quantizer, not damage: every divergent tensor's error
-		 * is within 25 % of what ggml's reference quantizer makes */
-		bool close = true;
-		for (size_t i = 0; i < r->n && close; i++) {
-			const struct qa_diff_tensor *t = &r->tensors[i];
-			if (t->verdict == QA_VERDICT_DIVERGENT && t->quantized)
-				close = t->has_error && t->rmse <= 1.25 * t->requant_rmse &&
-				        t->rmse >= 0.75 * t->requant_rmse;
-		}
-		r->different_quantizer = close;
-	}
+	qa_forensics_classify(r);
 	e = check_recipe(ref, r, d);
 done:
 	audit_pool_free(&c.pool);
@@ -623,6 +666,7 @@ void qa_diff_free(struct qa_diff_result *r)
 	free(r->tensors);
 	free(r->reference_path);
 	free(r->artifact_path);
+	qa_recipe_cmp_free(r->recipe_cmp);
 	free(r->declared_imatrix.file);
 	free(r->declared_imatrix.dataset);
 	free(r->imatrix.path);
@@ -709,7 +753,9 @@ json_t *qa_diff_to_json(const struct qa_diff_result *r)
 		json_object_set_new(o, "shape", sh);
 		json_object_set_new(o, "blocks", qa_json_u64(t->blocks));
 		json_object_set_new(o, "verdict", json_string(qa_verdict_name(t->verdict)));
-		json_object_set_new(o, "layout", t->layout >= 0 ? json_string(qa_layout_name((enum qa_layout)t->layout)) : json_null());
+		json_object_set_new(o, "layout", t->layout >= 0 ? json_string(qa_forensics_layout_name(t->layout)) : json_null());
+		const char *ev = qa_forensics_evidence_name(t->evidence);
+		json_object_set_new(o, "evidence", ev ? json_string(ev) : json_null());
 		json_object_set_new(o, "divergent_blocks", qa_json_u64(t->divergent_blocks));
 		json_object_set_new(o, "first_divergent_block", block_json(t->first_divergent));
 		if (t->has_error) {
@@ -722,6 +768,7 @@ json_t *qa_diff_to_json(const struct qa_diff_result *r)
 		} else {
 			json_object_set_new(o, "error", json_null());
 		}
+		json_object_set_new(o, "layout_errors", qa_forensics_layout_errors_json(t));
 		json_object_set_new(o, "recipe_type", t->in_plan ? json_string(qa_type_name(t->recipe_type)) : json_null());
 		if (r->imatrix.given)
 			json_object_set_new(o, "imatrix_weighted", json_boolean(t->weighted));
@@ -756,7 +803,9 @@ json_t *qa_diff_to_json(const struct qa_diff_result *r)
 	json_object_set_new(summary, "quantized_divergent", qa_json_u64(r->quantized_divergent));
 	json_object_set_new(summary, "inference",
 	                    r->different_quantizer ? json_string("different-quantizer") : json_null());
+	json_object_set_new(summary, "inference_spread", qa_forensics_spread_json(r));
 	json_object_set_new(root, "summary", summary);
+	json_object_set_new(root, "recipe_comparison", qa_forensics_recipe_cmp_json(r->recipe_cmp));
 	json_object_set_new(root, "verdict", json_string(r->pass ? "pass" : "fail"));
 	return root;
 }
@@ -817,7 +866,10 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swa
 	const struct qa_type_info *ti = qa_type_get(type);
 	const struct qa_quant_ops *ops = qa_quant_ops(type);
 	if (!ti || !ops || !ops->quantize)
-		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "type %s cannot be produced",
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   ops && ops->requires_imatrix ?
+		                   "type %s is quantized only with an importance matrix (ggml refuses it without one)" :
+		                   "type %s cannot be produced",
 		                   qa_type_name(type));
 	struct qa_ref *ref = NULL;
 	struct swap_ctx c;

@@ -19,6 +19,7 @@
 
 #include "blockhash.h"
 #include "err.h"
+#include "forensics.h"
 #include "imatrix.h"
 #include "layout.h"
 
@@ -34,9 +35,11 @@ enum qa_verdict {
 	QA_VERDICT_MISSING,        /* in the reference, absent from the artifact */
 	QA_VERDICT_EXTRA,          /* in the artifact, with no reference */
 	QA_VERDICT_SHAPE_MISMATCH, /* shapes cannot be paired */
-	QA_VERDICT_UNSUPPORTED     /* the artifact's type cannot be re-quantized */
+	QA_VERDICT_UNSUPPORTED,    /* the artifact's type cannot be re-quantized */
+	QA_VERDICT_UNPERMUTED,     /* llama attn_q/attn_k without the rotary permutation */
+	QA_VERDICT_IMATRIX         /* declared importance matrix; error in its band (forensics.h) */
 };
-#define QA_VERDICT_COUNT 8
+#define QA_VERDICT_COUNT 10
 
 /* "identical", "layout-swap", ... as in the JSON. */
 const char *qa_verdict_name(enum qa_verdict v);
@@ -51,7 +54,10 @@ struct qa_diff_tensor {
 	uint64_t nbytes;
 	int layer;                 /* blk.N index, -1 for others */
 	enum qa_verdict verdict;
-	int layout;                /* enum qa_layout that matched, -1 for none */
+	int layout;                /* layout that matched (qa_forensics_layout_name), -1 for none */
+	enum qa_evidence evidence; /* how the layout was matched (NONE when layout is -1) */
+	bool has_layout_errors;    /* layout_errors measured (bytes matched no layout) */
+	struct qa_layout_errors layout_errors;
 	uint64_t divergent_blocks; /* against out,in */
 	uint64_t first_divergent;  /* QA_NO_BLOCK when none */
 	uint8_t *divergence;       /* bitmap of divergent blocks against out,in (NULL when none) */
@@ -120,7 +126,10 @@ struct qa_diff_result {
 	struct qa_diff_imatrix_given imatrix;
 	/* inference */
 	size_t quantized_tensors, quantized_divergent;
-	bool different_quantizer;        /* all quantized diverge, errors near ggml's */
+	bool different_quantizer;        /* diverging tensors' errors all near ggml's (forensics.h) */
+	size_t quantizer_n;              /* diverging tensors judged by the inference */
+	double quantizer_min, quantizer_median, quantizer_max; /* spread of their RMSE ratios */
+	struct qa_recipe_cmp *recipe_cmp;    /* diff --compare-recipe, NULL when not asked */
 	bool pass;
 };
 

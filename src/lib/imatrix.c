@@ -252,7 +252,8 @@ static enum qa_err parse_gguf(struct qa_imatrix *m, struct qa_source *src, struc
 		return e;
 	m->info.format = QA_IMATRIX_GGUF;
 	if (qa_gguf_n_tensors(g) < 1) {
-		e = qa_diag_set(d, QA_ERR_FORMAT, qa_gguf_data_offset(g), "imatrix has no entries");
+		/* the offset of the header's tensor count */
+		e = qa_diag_set(d, QA_ERR_FORMAT, 8, "imatrix has no entries");
 		goto done;
 	}
 	const struct qa_gguf_kv *ds = qa_gguf_kv_find(g, "imatrix.datasets");
@@ -351,7 +352,7 @@ static enum qa_err parse_gguf(struct qa_imatrix *m, struct qa_source *src, struc
 			goto done;
 	}
 	if (m->n == 0)
-		e = qa_diag_set(d, QA_ERR_FORMAT, qa_gguf_data_offset(g),
+		e = qa_diag_set(d, QA_ERR_FORMAT, 8,
 		                "imatrix has no " SUFFIX_SUMS " / " SUFFIX_COUNTS " tensor pairs");
 done:
 	qa_gguf_close(g);

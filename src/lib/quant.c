@@ -5,8 +5,8 @@
  * The table is indexed by ggml type id.  An entry whose two functions are
  * both NULL means "not implemented", for which qa_quant_ops returns NULL.
  * The functions themselves live in quant_fp.c, quant_legacy.c, quant_k.c,
- * quant_iq.c, quant_iq2.c, quant_iq1.c, quant_iq4xs.c, quant_iq3.c, quant_tq.c and
- * quant_mxfp4.c.
+ * quant_iq.c, quant_iq2.c, quant_iq1.c, quant_iq4xs.c, quant_iq3.c,
+ * quant_tq.c and quant_mxfp4.c.
  */
 #include <string.h>
 
@@ -34,7 +34,7 @@ static const struct qa_quant_ops ops_table[QA_TYPE_COUNT] = {
 	[QA_TYPE_IQ2_S] = { qa_quantize_iq2_s, qa_dequantize_iq2_s, qa_quantize_rows_iq2_s, false, true },
 	[QA_TYPE_IQ1_S] = { NULL, qa_dequantize_iq1_s, qa_quantize_rows_iq1_s, true, true },
 	[QA_TYPE_IQ1_M] = { qa_quantize_iq1_m, qa_dequantize_iq1_m, qa_quantize_rows_iq1_m, false, true },
-	/* iq3_xxs: ggml takes it without an importance matrix, llama-quantize does not */
+	/* ggml accepts iq3_xxs without an importance matrix, llama-quantize does not */
 	[QA_TYPE_IQ3_XXS] = { qa_quantize_iq3_xxs, qa_dequantize_iq3_xxs, qa_quantize_rows_iq3_xxs, false, true },
 	[QA_TYPE_IQ3_S] = { qa_quantize_iq3_s, qa_dequantize_iq3_s, qa_quantize_rows_iq3_s, false, false },
 	[QA_TYPE_IQ4_XS] = { qa_quantize_iq4_xs, qa_dequantize_iq4_xs, qa_quantize_rows_iq4_xs, false, false },

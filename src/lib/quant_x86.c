@@ -33,16 +33,25 @@
 
 #if QA_QUANT_X86
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #define AVX2 __attribute__((target("avx2")))
 #define AVX2_F16C __attribute__((target("avx2,f16c")))
 
+/*
+ * AVX2 as the compiler's runtime check sees it (which includes the OS
+ * saving the AVX state); F16C from CPUID leaf 1 (ECX bit 29), because not
+ * every compiler's __builtin_cpu_supports knows "f16c" (clang 14 does not).
+ */
 bool qa_quant_x86_available(bool f16c)
 {
 	if (!__builtin_cpu_supports("avx2"))
 		return false;
-	return !f16c || __builtin_cpu_supports("f16c");
+	if (!f16c)
+		return true;
+	unsigned a, b, c, d;
+	return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
 }
 
 /* Little-endian stores of the block header fields. */
@@ -162,82 +171,81 @@ AVX2 static uint32_t fifth_bits(const __m256i q[4])
 	return qh;
 }
 
-AVX2_F16C void qa_x86_quantize_q4_0(const float *src, void *dst, size_t n)
+/*
+ * The symmetric formats: q4_0 (levels 16, codes capped at 15, nibbles as
+ * stored) and q5_0 (levels 32, capped at 31, low nibbles plus the fifth bit
+ * in qh).  d = max / -(levels/2) and codes (int8_t)(x/d + levels/2 + 0.5).
+ */
+AVX2_F16C static void quantize_symmetric(const float *src, uint8_t *out, size_t n, bool five)
 {
-	uint8_t *out = dst;
-	for (size_t b = 0; b < n / 32; b++, src += 32, out += 18) {
+	const float half_levels = five ? 16.0f : 8.0f;
+	const int limit = five ? 31 : 15;
+	const size_t bytes = five ? 22 : 18;
+	for (size_t b = 0; b < n / 32; b++, src += 32, out += bytes) {
 		__m256 x[4];
 		load4(src, x);
 		float max = signed_absmax(src, x);
-		float d = max / -8;
+		float d = max / -half_levels;
 		float id = d != 0.0f ? 1.0f / d : 0.0f;
 		put16(out, to_fp16(d));
-		__m256 vid = _mm256_set1_ps(id), off = _mm256_set1_ps(8.5f);
+		__m256 vid = _mm256_set1_ps(id), off = _mm256_set1_ps(half_levels + 0.5f);
 		__m256i q[4];
 		for (int k = 0; k < 4; k++)
-			q[k] = code_i8_min(_mm256_add_ps(_mm256_mul_ps(x[k], vid), off), 15);
-		pack_nibbles(q, q + 2, 0xff, 0xff, out + 2);
+			q[k] = code_i8_min(_mm256_add_ps(_mm256_mul_ps(x[k], vid), off), limit);
+		if (five)
+			put32(out + 2, fifth_bits(q));
+		pack_nibbles(q, q + 2, five ? 0x0f : 0xff, five ? 0x0f : 0xff, out + (five ? 6 : 2));
 	}
+}
+
+/*
+ * The affine formats: q4_1 (d = range/15, codes capped at 15) and q5_1
+ * (d = range/31, no cap: the low byte of the truncated value, fifth bit in
+ * qh); m = min, codes (x - min)/d + 0.5 truncated.
+ */
+AVX2_F16C static void quantize_affine(const float *src, uint8_t *out, size_t n, bool five)
+{
+	const float steps = five ? 31.0f : 15.0f;
+	const size_t bytes = five ? 24 : 20;
+	for (size_t b = 0; b < n / 32; b++, src += 32, out += bytes) {
+		__m256 x[4];
+		load4(src, x);
+		float mn, mx;
+		block_range(src, x, &mn, &mx);
+		float d = (mx - mn) / steps;
+		float id = d != 0.0f ? 1.0f / d : 0.0f;
+		put16(out, to_fp16(d));
+		put16(out + 2, to_fp16(mn));
+		__m256 vid = _mm256_set1_ps(id), vmn = _mm256_set1_ps(mn), half = _mm256_set1_ps(0.5f);
+		__m256i q[4];
+		for (int k = 0; k < 4; k++) {
+			__m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(x[k], vmn), vid), half);
+			q[k] = five ? _mm256_cvttps_epi32(v) : code_i8_min(v, 15);
+		}
+		if (five)
+			put32(out + 4, fifth_bits(q));
+		pack_nibbles(q, q + 2, five ? 0x0f : 0xff, five ? 0x0f : 0xff, out + (five ? 8 : 4));
+	}
+}
+
+AVX2_F16C void qa_x86_quantize_q4_0(const float *src, void *dst, size_t n)
+{
+	quantize_symmetric(src, dst, n, false);
 }
 
 AVX2_F16C void qa_x86_quantize_q4_1(const float *src, void *dst, size_t n)
 {
-	uint8_t *out = dst;
-	for (size_t b = 0; b < n / 32; b++, src += 32, out += 20) {
-		__m256 x[4];
-		load4(src, x);
-		float mn, mx;
-		block_range(src, x, &mn, &mx);
-		float d = (mx - mn) / 15;
-		float id = d != 0.0f ? 1.0f / d : 0.0f;
-		put16(out, to_fp16(d));
-		put16(out + 2, to_fp16(mn));
-		__m256 vid = _mm256_set1_ps(id), vmn = _mm256_set1_ps(mn), half = _mm256_set1_ps(0.5f);
-		__m256i q[4];
-		for (int k = 0; k < 4; k++)
-			q[k] = code_i8_min(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(x[k], vmn), vid), half), 15);
-		pack_nibbles(q, q + 2, 0xff, 0xff, out + 4);
-	}
+	quantize_affine(src, dst, n, false);
 }
 
 AVX2_F16C void qa_x86_quantize_q5_0(const float *src, void *dst, size_t n)
 {
-	uint8_t *out = dst;
-	for (size_t b = 0; b < n / 32; b++, src += 32, out += 22) {
-		__m256 x[4];
-		load4(src, x);
-		float max = signed_absmax(src, x);
-		float d = max / -16;
-		float id = d != 0.0f ? 1.0f / d : 0.0f;
-		put16(out, to_fp16(d));
-		__m256 vid = _mm256_set1_ps(id), off = _mm256_set1_ps(16.5f);
-		__m256i q[4];
-		for (int k = 0; k < 4; k++)
-			q[k] = code_i8_min(_mm256_add_ps(_mm256_mul_ps(x[k], vid), off), 31);
-		put32(out + 2, fifth_bits(q));
-		pack_nibbles(q, q + 2, 0x0f, 0x0f, out + 6);
-	}
+	quantize_symmetric(src, dst, n, true);
 }
 
 AVX2_F16C void qa_x86_quantize_q5_1(const float *src, void *dst, size_t n)
 {
-	uint8_t *out = dst;
-	for (size_t b = 0; b < n / 32; b++, src += 32, out += 24) {
-		__m256 x[4];
-		load4(src, x);
-		float mn, mx;
-		block_range(src, x, &mn, &mx);
-		float d = (mx - mn) / 31;
-		float id = d != 0.0f ? 1.0f / d : 0.0f;
-		put16(out, to_fp16(d));
-		put16(out + 2, to_fp16(mn));
-		__m256 vid = _mm256_set1_ps(id), vmn = _mm256_set1_ps(mn), half = _mm256_set1_ps(0.5f);
-		__m256i q[4];
-		for (int k = 0; k < 4; k++) /* no cap: the low byte of the truncated value */
-			q[k] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(x[k], vmn), vid), half));
-		put32(out + 4, fifth_bits(q));
-		pack_nibbles(q, q + 2, 0x0f, 0x0f, out + 8);
-	}
+	quantize_affine(src, dst, n, true);
 }
 
 /* roundf per lane: truncate, then one step away from zero when |v - trunc(v)| >= 0.5. */

@@ -99,7 +99,10 @@ enum qa_err qa_quantize_tensor(const float *w, uint64_t in, uint64_t out, uint32
 	memset(&j, 0, sizeof j);
 	j.t = qa_type_get(type);
 	if (!j.t || !ops || !ops->quantize)
-		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "type %s cannot be produced",
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   ops && ops->requires_imatrix ?
+		                   "type %s needs an importance matrix (--imatrix): ggml refuses it without one" :
+		                   "type %s cannot be produced",
 		                   qa_type_name(type));
 	if (!qa_layout_geom(l, in, out, j.t->block_elems, &j.g))
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor too large");
@@ -156,7 +159,7 @@ static enum qa_err weighted_chunk(void *ctx, size_t item, unsigned worker)
 		if (end > r1)
 			end = r1;
 		j->rows(j->x + r * j->row_len, j->dst + r * j->row_bytes, (size_t)(end - r),
-		        (size_t)j->row_len, j->qw + e * j->row_len);
+		        (size_t)j->row_len, j->qw ? j->qw + e * j->row_len : NULL);
 		r = end;
 	}
 	return QA_OK;
@@ -168,38 +171,41 @@ enum qa_err qa_quantize_tensor_weighted(const float *w, uint64_t in, uint64_t ou
 {
 	const struct qa_quant_ops *ops = qa_quant_ops(type);
 	const struct qa_type_info *ti = qa_type_get(type);
+	const float *qw = wt ? wt->qw : NULL;
 	struct qa_layout_geom g;
-	if (!wt || !wt->qw || !ops || !ops->quantize_rows)
+	/* the plain path, unless weights apply or the type only has the weighted one */
+	if (!ops || !ops->quantize_rows || (!qw && ops->quantize))
 		return qa_quantize_tensor(w, in, out, type, l, n_threads, dst, d);
 	if (!ti || !qa_layout_geom(l, in, out, ti->block_elems, &g))
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor too large");
-	uint64_t total = g.n_rows * g.row_len, n_expert = wt->n_expert ? wt->n_expert : 1;
-	if (g.padded != g.row_len || wt->row_len == 0 || wt->row_len % ti->block_elems ||
-	    total % wt->row_len || (total / wt->row_len) % n_expert)
+	uint64_t total = g.n_rows * g.padded, n_expert = qw && wt->n_expert ? wt->n_expert : 1;
+	uint64_t row_len = qw ? wt->row_len : g.padded;
+	if ((qw && g.padded != g.row_len) || row_len == 0 || row_len % ti->block_elems ||
+	    total % row_len || (total / row_len) % n_expert)
 		return qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET,
 		                   "importance weights for rows of %llu do not fit %llu x %llu as %s "
 		                   "under layout %s",
-		                   (unsigned long long)wt->row_len, (unsigned long long)out,
+		                   (unsigned long long)row_len, (unsigned long long)out,
 		                   (unsigned long long)in, qa_type_name(type), qa_layout_name(l));
 	struct weighted_job j;
 	float *flat = NULL;
 	memset(&j, 0, sizeof j);
 	j.x = w;
-	if (l != QA_LAYOUT_OUT_IN) {
-		/* unpadded rows of any layout, laid end to end: the stream the exporter wrote */
+	if (l != QA_LAYOUT_OUT_IN || g.padded != g.row_len) {
+		/* the rows of the layout (padded), laid end to end: the stream the exporter wrote */
 		flat = malloc((size_t)total * sizeof *flat);
 		if (!flat)
 			return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		for (uint64_t r = 0; r < g.n_rows; r++)
-			qa_layout_row(l, w, in, out, &g, r, flat + r * g.row_len);
+			qa_layout_row(l, w, in, out, &g, r, flat + r * g.padded);
 		j.x = flat;
 	}
 	j.dst = dst;
 	j.rows = ops->quantize_rows;
-	j.qw = wt->qw;
-	j.row_len = wt->row_len;
-	j.row_bytes = wt->row_len / ti->block_elems * ti->block_bytes;
-	j.n_rows = total / wt->row_len;
+	j.qw = qw;
+	j.row_len = row_len;
+	j.row_bytes = row_len / ti->block_elems * ti->block_bytes;
+	j.n_rows = total / row_len;
 	j.rows_per_expert = j.n_rows / n_expert;
 	if (n_threads == 0)
 		n_threads = qa_pool_default_threads();
@@ -294,6 +300,16 @@ enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_op
 	if ((e = qa_quantize_plan_types_with(r, o->recipe, o->pure_type, o->imatrix != NULL,
 	                                     o->overrides, pe, d)))
 		goto done;
+	for (size_t i = 0; i < n && o->imatrix == NULL; i++) {
+		if (pe[i].needs_imatrix) {
+			e = qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+			                "%s needs an importance matrix: tensor %s would be %s, which "
+			                "llama-quantize refuses to write without one",
+			                o->recipe ? qa_recipe_name(o->recipe) : qa_type_name(o->pure_type),
+			                qa_ref_tensor_at(r, i)->name, qa_type_name(pe[i].type));
+			goto done;
+		}
+	}
 	if (!(order = calloc(n ? n : 1, sizeof *order)) || !(names = calloc(n ? n : 1, sizeof *names))) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
@@ -417,6 +433,24 @@ enum qa_err qa_quantize_check_imatrix(const struct qa_ref *r, const struct qa_qu
 	return QA_OK;
 }
 
+/*
+ * llama-quantize's tensor_requires_imatrix: it refuses the very low-bit
+ * types (iq2_xxs, iq2_xs, iq2_s, iq1_s, iq1_m, iq3_xxs) for a tensor it has
+ * no importance weights for, except token_embd and output.  unweighted says
+ * the tensor is quantized without weights.
+ */
+static enum qa_err check_llama_imatrix(const char *name, uint32_t type, bool unweighted,
+                                       struct qa_diag *d)
+{
+	const struct qa_quant_ops *ops = qa_quant_ops(type);
+	if (!unweighted || !ops || !ops->llama_requires_imatrix || strcmp(name, "token_embd.weight") == 0 ||
+	    strcmp(name, "per_layer_token_embd.weight") == 0 || strcmp(name, "output.weight") == 0)
+		return QA_OK;
+	return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+	                   "tensor %s: type %s needs an importance matrix (--imatrix with an entry for it), "
+	                   "as llama-quantize requires", name, qa_type_name(type));
+}
+
 static enum qa_err write_tensor(struct qa_ref *r, const struct qa_quantize_opts *o,
                                 const struct qa_quantize_item *it,
                                 struct qa_gguf_writer *w, struct qa_diag *d)
@@ -440,6 +474,8 @@ static enum qa_err write_tensor(struct qa_ref *r, const struct qa_quantize_opts 
 	struct qa_quantize_weights wt = { NULL, it->ne[0], t->ne[2] };
 	if (o->imatrix && it->plan.quantized &&
 	    (e = qa_imatrix_weights(o->imatrix, t->name, t->ne[0], t->ne[2], &wt.qw, d)))
+		goto done;
+	if ((e = check_llama_imatrix(t->name, it->plan.type, it->plan.quantized && !wt.qw, d)))
 		goto done;
 	e = qa_quantize_tensor_weighted(f, in, rows, it->plan.type,
 	                                it->layout_applied ? o->layout : QA_LAYOUT_OUT_IN, &wt,

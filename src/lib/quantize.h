@@ -120,8 +120,10 @@ enum qa_err qa_quantize_plan_types_with(const struct qa_ref *r, const struct qa_
  * qa_ref_n_tensors(r) items in the order they are written (llama.cpp's
  * weight order; free it with free()), and *file_type the
  * general.file_type to write.  Errors: QA_ERR_USAGE for an unsupported pure
- * type, or, unless o->allow_invalid, a layout that changes some tensor's
- * byte size (d names the first such tensor); QA_ERR_UNSUPPORTED when a
+ * type, for a plan with a tensor llama-quantize refuses to write without an
+ * importance matrix when o->imatrix is NULL, or, unless o->allow_invalid, a
+ * layout that changes some tensor's byte size (d names the first such
+ * tensor); QA_ERR_UNSUPPORTED when a
  * tensor to quantize is not f32/f16/bf16; the recipe's errors otherwise.
  */
 enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_opts *o,
@@ -216,7 +218,9 @@ struct qa_quantize_weights {
  * Under out,in that is w's own rows; under another layout it is what an
  * exporter that wrote that layout under the declared shape would have made.
  * When wt is NULL or wt->qw is NULL, or ggml ignores weights for the type
- * (q8_0, f16, ...), this is exactly qa_quantize_tensor.  Errors: those of
+ * (q8_0, f16, ...), this is exactly qa_quantize_tensor, except for a type
+ * that only has the weighted path (iq2_xxs, ...: quantize_rows with no
+ * weights, row by row of the layout).  Errors: those of
  * qa_quantize_tensor; QA_ERR_UNSUPPORTED when the layout pads rows or the
  * values do not cut into whole rows of row_len (a multiple of the block),
  * split evenly between experts; QA_ERR_NOMEM.

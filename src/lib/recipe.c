@@ -18,6 +18,7 @@
 
 #include "names.h"
 #include "order.h"
+#include "quant.h"
 #include "types.h"
 
 /* llama_ftype ids (include/llama.h). */
@@ -26,9 +27,10 @@ enum {
 	FT_Q5_0 = 8, FT_Q5_1 = 9, FT_Q2_K = 10, FT_Q3_K_S = 11, FT_Q3_K_M = 12,
 	FT_Q3_K_L = 13, FT_Q4_K_S = 14, FT_Q4_K_M = 15, FT_Q5_K_S = 16,
 	FT_Q5_K_M = 17, FT_Q6_K = 18, FT_IQ2_XXS = 19, FT_IQ2_XS = 20,
-	FT_IQ3_XXS = 23, FT_IQ1_S = 24, FT_IQ4_NL = 25, FT_IQ3_S = 26,
-	FT_IQ2_M = 29, FT_IQ4_XS = 30, FT_IQ1_M = 31, FT_BF16 = 32,
-	FT_TQ1_0 = 36, FT_TQ2_0 = 37, FT_MXFP4_MOE = 38
+	FT_IQ3_XS = 22, FT_IQ3_XXS = 23, FT_IQ1_S = 24, FT_IQ4_NL = 25,
+	FT_IQ3_S = 26, FT_IQ3_M = 27, FT_IQ2_S = 28, FT_IQ2_M = 29,
+	FT_IQ4_XS = 30, FT_IQ1_M = 31, FT_BF16 = 32, FT_TQ1_0 = 36,
+	FT_TQ2_0 = 37, FT_MXFP4_MOE = 38
 };
 
 struct qa_recipe {
@@ -52,6 +54,25 @@ static const struct qa_recipe recipes[] = {
 	{ "Q5_K_S", FT_Q5_K_S, QA_TYPE_Q5_K },
 	{ "Q5_K_M", FT_Q5_K_M, QA_TYPE_Q5_K },
 	{ "Q6_K", FT_Q6_K, QA_TYPE_Q6_K },
+	{ "IQ2_XXS", FT_IQ2_XXS, QA_TYPE_IQ2_XXS },
+	{ "IQ2_XS", FT_IQ2_XS, QA_TYPE_IQ2_XS },
+	{ "IQ2_S", FT_IQ2_S, QA_TYPE_IQ2_XS },
+	{ "IQ2_M", FT_IQ2_M, QA_TYPE_IQ2_S },
+	{ "IQ1_S", FT_IQ1_S, QA_TYPE_IQ1_S },
+	{ "IQ1_M", FT_IQ1_M, QA_TYPE_IQ1_M },
+	{ "TQ1_0", FT_TQ1_0, QA_TYPE_TQ1_0 },
+	{ "TQ2_0", FT_TQ2_0, QA_TYPE_TQ2_0 },
+	{ "IQ3_XXS", FT_IQ3_XXS, QA_TYPE_IQ3_XXS },
+	{ "IQ3_XS", FT_IQ3_XS, QA_TYPE_IQ3_S },
+	{ "IQ3_S", FT_IQ3_S, QA_TYPE_IQ3_S },
+	{ "IQ3_M", FT_IQ3_M, QA_TYPE_IQ3_S },
+	{ "IQ4_NL", FT_IQ4_NL, QA_TYPE_IQ4_NL },
+	{ "IQ4_XS", FT_IQ4_XS, QA_TYPE_IQ4_XS },
+	{ "MXFP4_MOE", FT_MXFP4_MOE, QA_TYPE_MXFP4 },
+	/* the unquantized file types: every quantizable tensor converted */
+	{ "F32", FT_ALL_F32, QA_TYPE_F32 },
+	{ "F16", FT_F16, QA_TYPE_F16 },
+	{ "BF16", FT_BF16, QA_TYPE_BF16 },
 };
 
 #define N_RECIPES (sizeof recipes / sizeof recipes[0])
@@ -252,12 +273,47 @@ struct plan_state {
 	const struct qa_model_shape *m;
 	bool tied;
 	bool is_70b;
-	uint32_t n_gqa;
+	bool has_imatrix;
+	uint32_t n_gqa, n_expert;
 	int64_t n_attention_wv, i_attention_wv;
 	int64_t n_ffn_down, i_ffn_down;
+	int64_t n_ffn_gate, i_ffn_gate;
+	int64_t n_ffn_up, i_ffn_up;
 };
 
 #define RULE(e, ...) snprintf((e)->rule, sizeof (e)->rule, __VA_ARGS__)
+
+/* The 1- and 2-bit i-quant mixes, which share one branch of the rules. */
+static bool ft_low_iq(uint32_t ft)
+{
+	return ft == FT_IQ2_XXS || ft == FT_IQ2_XS || ft == FT_IQ1_S || ft == FT_IQ2_S ||
+	       ft == FT_IQ2_M || ft == FT_IQ1_M;
+}
+
+/* IQ2_S and IQ2_M raise with iq3_s where the other low mixes use q2_K. */
+static bool ft_iq2_sm(uint32_t ft)
+{
+	return ft == FT_IQ2_S || ft == FT_IQ2_M;
+}
+
+/*
+ * The layer a per-layer counter stands for: the counter itself for a dense
+ * model; for a mixture of experts llama.cpp reads it from the name (expert
+ * tensors are not one per layer in order).
+ */
+static bool layer_of(const struct plan_state *st, int64_t counter, const char *name,
+                     int64_t *layer)
+{
+	uint32_t l;
+	if (st->n_expert <= 1) {
+		*layer = counter;
+		return true;
+	}
+	if (!qa_names_layer(name, &l) || l >= st->m->n_layer)
+		return false;
+	*layer = l;
+	return true;
+}
 
 static uint32_t attn_v_type(struct plan_state *st, uint32_t type,
                             struct qa_plan_entry *e)
@@ -269,6 +325,17 @@ static uint32_t attn_v_type(struct plan_state *st, uint32_t type,
 	if (ft == FT_Q2_K) {
 		type = st->n_gqa >= 4 ? QA_TYPE_Q4_K : QA_TYPE_Q3_K;
 		RULE(e, "attn_v Q2_K n_gqa=%u -> %s", (unsigned)st->n_gqa, qa_type_name(type));
+	} else if (ft == FT_IQ3_XXS) {
+		type = st->n_gqa >= 4 ? QA_TYPE_Q4_K
+		     : !st->has_imatrix ? QA_TYPE_IQ3_S : QA_TYPE_IQ3_XXS;
+		RULE(e, "attn_v IQ3_XXS n_gqa=%u %s imatrix -> %s", (unsigned)st->n_gqa,
+		     st->has_imatrix ? "with" : "without", qa_type_name(type));
+	} else if ((ft == FT_IQ3_XS || ft == FT_IQ3_S) && st->n_gqa >= 4) {
+		type = QA_TYPE_Q4_K;
+		RULE(e, "attn_v %s n_gqa=%u >= 4 -> q4_K", st->r->name, (unsigned)st->n_gqa);
+	} else if (ft == FT_IQ3_M) {
+		type = QA_TYPE_Q4_K;
+		RULE(e, "attn_v IQ3_M -> q4_K");
 	} else if (ft == FT_Q3_K_M) {
 		type = i < 2 ? QA_TYPE_Q5_K : QA_TYPE_Q4_K;
 		RULE(e, "attn_v Q3_K_M #%lld %s 2 -> %s", (long long)i, i < 2 ? "<" : ">=",
@@ -276,6 +343,9 @@ static uint32_t attn_v_type(struct plan_state *st, uint32_t type,
 	} else if (ft == FT_Q3_K_L) {
 		type = QA_TYPE_Q5_K;
 		RULE(e, "attn_v Q3_K_L -> q5_K");
+	} else if ((ft == FT_IQ4_NL || ft == FT_IQ4_XS) && st->n_gqa >= 4) {
+		type = QA_TYPE_Q5_K;
+		RULE(e, "attn_v %s n_gqa=%u >= 4 -> q5_K", st->r->name, (unsigned)st->n_gqa);
 	} else if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && use_more_bits(i, n)) {
 		type = QA_TYPE_Q6_K;
 		RULE(e, "attn_v use_more_bits(%lld of %lld) -> q6_K", (long long)i, (long long)n);
@@ -287,50 +357,110 @@ static uint32_t attn_v_type(struct plan_state *st, uint32_t type,
 		type = QA_TYPE_Q5_K;
 		RULE(e, "attn_v 70B model -> q5_K");
 	}
+	if (st->n_expert == 8) {
+		type = QA_TYPE_Q8_0;
+		RULE(e, "attn_v 8 experts -> q8_0");
+	}
 	st->i_attention_wv++;
 	return type;
 }
 
-static uint32_t ffn_down_type(struct plan_state *st, uint32_t type,
-                              struct qa_plan_entry *e)
+static enum qa_err ffn_down_type(struct plan_state *st, const char *name, uint32_t *type,
+                                 struct qa_plan_entry *e, struct qa_diag *d)
 {
 	uint32_t ft = st->r->file_type;
-	int64_t i = st->i_ffn_down, n = st->n_ffn_down;
+	int64_t i, n = st->n_ffn_down;
 
-	RULE(e, "ffn_down #%lld default -> %s", (long long)i, qa_type_name(type));
+	if (!layer_of(st, st->i_ffn_down, name, &i))
+		return qa_diag_set(d, QA_ERR_VALUE, QA_NO_OFFSET,
+		                   "cannot tell the layer of expert tensor %s", name);
+	RULE(e, "ffn_down #%lld default -> %s", (long long)i, qa_type_name(*type));
 	if (ft == FT_Q2_K) {
-		type = QA_TYPE_Q3_K;
+		*type = QA_TYPE_Q3_K;
 		RULE(e, "ffn_down Q2_K -> q3_K");
+	} else if (ft == FT_IQ3_XXS && !st->has_imatrix) {
+		*type = i < n / 8 ? QA_TYPE_Q4_K : QA_TYPE_Q3_K;
+		RULE(e, "ffn_down IQ3_XXS without imatrix, layer %lld of %lld -> %s", (long long)i,
+		     (long long)n, qa_type_name(*type));
 	} else if (ft == FT_Q3_K_M) {
-		type = i < n / 16 ? QA_TYPE_Q5_K : QA_TYPE_Q4_K;
+		*type = i < n / 16 ? QA_TYPE_Q5_K : QA_TYPE_Q4_K;
 		RULE(e, "ffn_down Q3_K_M layer %lld of %lld -> %s", (long long)i, (long long)n,
-		     qa_type_name(type));
+		     qa_type_name(*type));
+	} else if (ft == FT_IQ3_M && (i < n / 8 || (st->n_expert == 8 && use_more_bits(i, n)))) {
+		*type = QA_TYPE_Q4_K;
+		RULE(e, "ffn_down IQ3_M layer %lld of %lld -> q4_K", (long long)i, (long long)n);
 	} else if (ft == FT_Q3_K_L) {
-		type = QA_TYPE_Q5_K;
+		*type = QA_TYPE_Q5_K;
 		RULE(e, "ffn_down Q3_K_L -> q5_K");
-	} else if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && use_more_bits(i, n)) {
-		type = QA_TYPE_Q6_K;
+	} else if (ft == FT_Q4_K_M) {
+		if (use_more_bits(i, n)) {
+			*type = QA_TYPE_Q6_K;
+			RULE(e, "ffn_down use_more_bits(layer %lld of %lld) -> q6_K", (long long)i,
+			     (long long)n);
+		}
+	} else if (i < n / 8 && (ft == FT_IQ4_NL || ft == FT_IQ4_XS) && !st->has_imatrix) {
+		*type = QA_TYPE_Q5_K;
+		RULE(e, "ffn_down %s without imatrix, layer %lld < %lld/8 -> q5_K", st->r->name,
+		     (long long)i, (long long)n);
+	} else if (ft == FT_Q5_K_M && use_more_bits(i, n)) {
+		*type = QA_TYPE_Q6_K;
 		RULE(e, "ffn_down use_more_bits(layer %lld of %lld) -> q6_K", (long long)i,
 		     (long long)n);
 	} else if (ft == FT_Q4_K_S && i < n / 8) {
-		type = QA_TYPE_Q5_K;
+		*type = QA_TYPE_Q5_K;
 		RULE(e, "ffn_down Q4_K_S layer %lld < %lld/8 -> q5_K", (long long)i, (long long)n);
-	} else if ((ft == FT_Q4_0 || ft == FT_Q5_0) && st->m->has_imatrix && i < n / 8) {
-		/* llama.cpp's guard for the first ffn_down layers, only with an imatrix */
-		type = ft == FT_Q4_0 ? QA_TYPE_Q4_1 : QA_TYPE_Q5_1;
-		RULE(e, "ffn_down %s with imatrix, layer %lld < %lld/8 -> %s",
-		     ft == FT_Q4_0 ? "Q4_0" : "Q5_0", (long long)i, (long long)n, qa_type_name(type));
+	} else if ((ft == FT_Q4_0 || ft == FT_Q5_0) && st->has_imatrix && i < n / 8) {
+		*type = ft == FT_Q4_0 ? QA_TYPE_Q4_1 : QA_TYPE_Q5_1;
+		RULE(e, "ffn_down %s with imatrix, layer %lld < %lld/8 -> %s", st->r->name,
+		     (long long)i, (long long)n, qa_type_name(*type));
 	}
 	st->i_ffn_down++;
-	return type;
+	return QA_OK;
+}
+
+/* The branch of the rules for the 1- and 2-bit i-quant mixes. */
+static void low_iq_type(struct plan_state *st, enum category cat, uint32_t *type,
+                        struct qa_plan_entry *e)
+{
+	uint32_t ft = st->r->file_type;
+	const char *r = st->r->name;
+
+	if (category_is_attn_v(cat)) {
+		if (st->n_gqa >= 4 || st->n_expert >= 4)
+			*type = QA_TYPE_Q4_K;
+		else
+			*type = ft_iq2_sm(ft) ? QA_TYPE_IQ3_S : QA_TYPE_Q2_K;
+		RULE(e, "attn_v %s n_gqa=%u -> %s", r, (unsigned)st->n_gqa, qa_type_name(*type));
+		st->i_attention_wv++;
+	} else if (st->n_expert == 8 && cat == CAT_ATTN_K) {
+		*type = QA_TYPE_Q4_K;
+		RULE(e, "attn_k %s 8 experts -> q4_K", r);
+	} else if (cat == CAT_FFN_DOWN) {
+		if (st->i_ffn_down < st->n_ffn_down / 8) {
+			*type = ft_iq2_sm(ft) ? QA_TYPE_IQ3_S : QA_TYPE_Q2_K;
+			RULE(e, "ffn_down %s #%lld < %lld/8 -> %s", r, (long long)st->i_ffn_down,
+			     (long long)st->n_ffn_down, qa_type_name(*type));
+		}
+		st->i_ffn_down++;
+	} else if (cat == CAT_ATTN_OUTPUT) {
+		if (st->n_expert == 8)
+			*type = QA_TYPE_Q5_K;
+		else if (ft == FT_IQ1_S || ft == FT_IQ1_M)
+			*type = QA_TYPE_IQ2_XXS;
+		else if (ft_iq2_sm(ft))
+			*type = QA_TYPE_IQ3_S;
+		if (*type != st->r->default_type)
+			RULE(e, "attn_output %s -> %s", r, qa_type_name(*type));
+	}
 }
 
 /* The recipe's choice for one quantizable tensor before the fallback. */
-static uint32_t recipe_type(struct plan_state *st, const struct qa_plan_tensor *t,
-                            enum category cat, struct qa_plan_entry *e)
+static enum qa_err recipe_type(struct plan_state *st, const struct qa_plan_tensor *t,
+                               enum category cat, struct qa_plan_entry *e, struct qa_diag *d)
 {
 	uint32_t ft = st->r->file_type;
 	uint32_t type = st->r->default_type;
+	enum qa_err err = QA_OK;
 
 	RULE(e, "default %s", qa_type_name(type));
 	if (cat == CAT_OUTPUT || (st->tied && cat == CAT_TOKEN_EMBD)) {
@@ -339,31 +469,90 @@ static uint32_t recipe_type(struct plan_state *st, const struct qa_plan_tensor *
 		if (st->output_type != QA_TYPE_COUNT) {
 			type = st->output_type;
 			RULE(e, "%s --output-tensor-type %s", what, qa_type_name(type));
+		} else if (ft == FT_MXFP4_MOE) {
+			RULE(e, "%s MXFP4_MOE -> q8_0", what);
+			type = QA_TYPE_Q8_0;
 		} else if (t->ne[0] % qk != 0) {
 			RULE(e, "%s: ne[0]=%llu %% %llu -> q8_0", what,
 			     (unsigned long long)t->ne[0], (unsigned long long)qk);
 			type = QA_TYPE_Q8_0;
+		} else if (ft_low_iq(ft) || ft == FT_IQ3_XXS) {
+			RULE(e, "%s %s -> q5_K", what, st->r->name);
+			type = QA_TYPE_Q5_K;
 		} else if (type != QA_TYPE_Q8_0) {
 			RULE(e, "%s -> q6_K", what);
 			type = QA_TYPE_Q6_K;
 		} else {
 			RULE(e, "%s keeps q8_0", what);
 		}
+	} else if (ft == FT_MXFP4_MOE) {
+		type = t->n_dims >= 3 && t->ne[2] > 1 ? QA_TYPE_MXFP4 : QA_TYPE_Q8_0;
+		RULE(e, "MXFP4_MOE %s -> %s", type == QA_TYPE_MXFP4 ? "expert tensor" : "non-expert",
+		     qa_type_name(type));
+	} else if (cat == CAT_TOKEN_EMBD) {
+		if (ft == FT_IQ2_XXS || ft == FT_IQ2_XS || ft == FT_IQ1_S || ft == FT_IQ1_M)
+			type = QA_TYPE_Q2_K;
+		else if (ft_iq2_sm(ft) || ft == FT_IQ3_XXS)
+			type = QA_TYPE_IQ3_S;
+		else if (ft == FT_TQ1_0 || ft == FT_TQ2_0)
+			type = QA_TYPE_Q4_K;
+		if (type != st->r->default_type)
+			RULE(e, "token_embd %s -> %s", st->r->name, qa_type_name(type));
+	} else if (ft_low_iq(ft)) {
+		low_iq_type(st, cat, &type, e);
 	} else if (category_is_attn_v(cat)) {
 		type = attn_v_type(st, type, e);
+	} else if (cat == CAT_ATTN_K) {
+		if (st->n_expert == 8)
+			type = QA_TYPE_Q8_0;
+		else if (ft == FT_IQ3_XS)
+			type = QA_TYPE_IQ3_XXS;
+		else if (ft == FT_IQ3_XXS)
+			type = QA_TYPE_IQ2_S;
+		if (type != st->r->default_type)
+			RULE(e, "attn_k %s -> %s", st->r->name, qa_type_name(type));
+	} else if (cat == CAT_ATTN_Q) {
+		if (ft == FT_IQ3_XS)
+			type = QA_TYPE_IQ3_XXS;
+		else if (ft == FT_IQ3_XXS)
+			type = QA_TYPE_IQ2_S;
+		if (type != st->r->default_type)
+			RULE(e, "attn_q %s -> %s", st->r->name, qa_type_name(type));
 	} else if (cat == CAT_FFN_DOWN) {
-		type = ffn_down_type(st, type, e);
+		err = ffn_down_type(st, t->name, &type, e, d);
 	} else if (cat == CAT_ATTN_OUTPUT) {
-		if (ft == FT_Q2_K)
+		if (st->n_expert == 8) {
+			if (ft == FT_Q2_K || ft == FT_IQ3_XS || ft == FT_IQ3_XXS || ft == FT_Q3_K_S ||
+			    ft == FT_Q3_K_M || ft == FT_IQ4_NL || ft == FT_Q4_K_S || ft == FT_Q4_K_M ||
+			    ft == FT_IQ3_S || ft == FT_IQ3_M || ft == FT_IQ4_XS)
+				type = QA_TYPE_Q5_K;
+		} else if (ft == FT_Q2_K) {
 			type = QA_TYPE_Q3_K;
-		else if (ft == FT_Q3_K_M)
+		} else if (ft == FT_IQ3_XXS) {
+			type = QA_TYPE_IQ3_S;
+		} else if (ft == FT_Q3_K_M || ft == FT_IQ3_M) {
 			type = QA_TYPE_Q4_K;
-		else if (ft == FT_Q3_K_L)
+		} else if (ft == FT_Q3_K_L) {
 			type = QA_TYPE_Q5_K;
+		}
 		if (type != st->r->default_type)
 			RULE(e, "attn_output %s -> %s", st->r->name, qa_type_name(type));
+	} else if (cat == CAT_FFN_GATE || cat == CAT_FFN_UP) {
+		int64_t *counter = cat == CAT_FFN_GATE ? &st->i_ffn_gate : &st->i_ffn_up;
+		int64_t n = cat == CAT_FFN_GATE ? st->n_ffn_gate : st->n_ffn_up, i;
+		if (!layer_of(st, *counter, t->name, &i))
+			return qa_diag_set(d, QA_ERR_VALUE, QA_NO_OFFSET,
+			                   "cannot tell the layer of expert tensor %s", t->name);
+		if (ft == FT_IQ3_XS && i >= n / 8 && i < 7 * n / 8) {
+			type = QA_TYPE_IQ3_XXS;
+			RULE(e, "%s IQ3_XS layer %lld in [%lld/8, 7*%lld/8) -> iq3_xxs",
+			     cat == CAT_FFN_GATE ? "ffn_gate" : "ffn_up", (long long)i, (long long)n,
+			     (long long)n);
+		}
+		(*counter)++;
 	}
-	return type;
+	e->type = type;
+	return err;
 }
 
 /* The block-32 (or f16) replacement for a type ne[0] cannot hold. */
@@ -416,9 +605,15 @@ static enum qa_err apply_fallback(const struct qa_plan_tensor *t, size_t idx,
 
 	if (t->ne[0] % qk == 0)
 		return QA_OK;
-	if (!fallback_type(e->type, &fb) && qk <= 32)
-		fb = e->type; /* a block-32 type has nothing smaller: f16 below */
-	else if (!fallback_type(e->type, &fb))
+	if (qk <= 32) {
+		/* a block-32 type has no smaller block to fall back to */
+		snprintf(note, sizeof note, "; ne[0]=%llu %% %llu: f16",
+		         (unsigned long long)t->ne[0], (unsigned long long)qk);
+		append_rule(e, note);
+		e->type = QA_TYPE_F16;
+		return QA_OK;
+	}
+	if (!fallback_type(e->type, &fb))
 		return qa_diag_set(d, QA_ERR_VALUE, QA_NO_OFFSET,
 		                   "tensor %zu (%s): ne[0]=%llu is not a multiple of %llu "
 		                   "and %s has no fallback", idx, t->name,
@@ -434,6 +629,21 @@ static enum qa_err apply_fallback(const struct qa_plan_tensor *t, size_t idx,
 		append_rule(e, "; then f16");
 	}
 	return QA_OK;
+}
+
+/*
+ * llama-quantize refuses to write some types without an importance matrix
+ * (iq1_s, iq1_m, iq2_xxs, iq2_xs, iq2_s, iq3_xxs: the ops' llama_requires_imatrix),
+ * except for the token embeddings and the output matrix (its
+ * tensor_requires_imatrix; the Q2_K_S exception is not a supported recipe).
+ */
+static bool needs_imatrix(const char *name, uint32_t type)
+{
+	const struct qa_quant_ops *ops = qa_quant_ops(type);
+	if (strcmp(name, "token_embd.weight") == 0 || strcmp(name, "per_layer_token_embd.weight") == 0 ||
+	    strcmp(name, "output.weight") == 0)
+		return false;
+	return ops != NULL && ops->llama_requires_imatrix;
 }
 
 /* llama.cpp's LLM_TYPE_70B, the only model size its rules look at. */
@@ -577,9 +787,11 @@ enum qa_err qa_recipe_plan_with(const struct qa_recipe *r, uint32_t pure_type,
 	st.tied = !has_output;
 	st.is_70b = model_is_70b(m);
 	st.n_gqa = m->n_head_kv == 0 ? 0 : m->n_head / m->n_head_kv;
+	st.has_imatrix = m->has_imatrix;
+	st.n_expert = m->n_expert;
 	st.i_attention_wv = 0;
-	st.n_ffn_down = m->n_layer;
-	st.i_ffn_down = 0;
+	st.n_ffn_down = st.n_ffn_gate = st.n_ffn_up = m->n_layer;
+	st.i_ffn_down = st.i_ffn_gate = st.i_ffn_up = 0;
 
 	if (n == 0)
 		return QA_OK;
@@ -646,9 +858,11 @@ enum qa_err qa_recipe_plan_with(const struct qa_recipe *r, uint32_t pure_type,
 			e->type = def;
 			RULE(e, "pure %s", qa_type_name(def));
 		} else {
-			e->type = recipe_type(&st, ti, cat, e);
+			err = recipe_type(&st, ti, cat, e, d);
 		}
-		err = apply_fallback(ti, i, e, d);
+		if (err == QA_OK)
+			err = apply_fallback(ti, i, e, d);
+		e->needs_imatrix = needs_imatrix(ti->name, e->type);
 	}
 done:
 	for (size_t p = 0; p < n_res; p++)

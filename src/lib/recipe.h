@@ -4,16 +4,18 @@
  * llama-quantize does not give every tensor the file type's nominal type:
  * it keeps 1-D tensors and norms, raises the output matrix, some attn_v and
  * ffn_down layers and a few others to more bits, and falls back to a
- * block-32 type when a row length is not a multiple of 256.  This module
- * reproduces that choice (llama.cpp's src/llama-quant.cpp as of 2026) for
- * dense decoders (qwen2, llama, mistral: no experts, not Falcon) and the
- * file types Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S
- * Q4_K_M Q5_K_S Q5_K_M Q6_K, plus llama-quantize --pure, so that an audit
- * can tell which type each tensor of an artifact should have.  Where the
- * choice depends on an importance matrix being given, the model shape says
- * so (has_imatrix).  The options of llama-quantize that change types
- * (--pure, --output-tensor-type, --token-embedding-type, --tensor-type,
- * --leave-output-tensor) are modelled by struct qa_recipe_overrides.
+ * block-32 type (or f16) when a row length does not fit.  This module
+ * reproduces that choice (llama.cpp's src/llama-quant.cpp of 2026-09) for
+ * decoders that are not Falcon and the file types Q4_0 Q4_1 Q5_0 Q5_1
+ * Q8_0 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K,
+ * IQ1_S IQ1_M IQ2_XXS IQ2_XS IQ2_S IQ2_M IQ3_XXS IQ3_XS IQ3_S IQ3_M IQ4_NL
+ * IQ4_XS TQ1_0 TQ2_0 and MXFP4_MOE, plus llama-quantize --pure, so that an
+ * audit can tell which type each tensor of an artifact should have.  The
+ * rules that read whether an importance matrix is used, and the
+ * mixture-of-experts rules (n_expert), are modelled.  The options of
+ * llama-quantize that change types (--pure, --output-tensor-type,
+ * --token-embedding-type, --tensor-type, --leave-output-tensor) are modelled
+ * by struct qa_recipe_overrides.
  *
  * Recipes are static table entries: pointers returned here live for the
  * whole program and are never freed.
@@ -82,22 +84,34 @@ struct qa_model_shape {
 	const char *arch;   /* "qwen2", "llama", "mistral" */
 	uint32_t n_layer, n_head, n_head_kv;
 	bool tied;          /* token_embd doubles as output (no output.weight) */
-	bool has_imatrix;   /* llama-quantize was given an importance matrix (changes
-	                     * Q4_0/Q5_0 ffn_down in the first n_layer/8 layers) */
+	/*
+	 * Not a property of the weights but read by the same rules: the
+	 * quantization uses an importance matrix (llama.cpp's has_imatrix,
+	 * which changes attn_v and ffn_down for IQ3_XXS, IQ4_NL, IQ4_XS, Q4_0
+	 * and Q5_0).
+	 */
+	bool has_imatrix;
+	uint32_t n_expert;  /* experts per MoE layer; 0 or 1 for a dense model */
 };
 
 struct qa_plan_entry {
 	uint32_t type;  /* the ggml type llama.cpp writes for the tensor */
 	bool quantized; /* the type was chosen by the quantizer (see qa_recipe_plan) */
 	char rule[96];  /* short human reason, e.g. "ffn_down use_more_bits(layer 0 of 4) -> q6_K" */
+	/*
+	 * llama-quantize refuses to write this tensor without an importance
+	 * matrix: a quantized iq1_s, iq1_m, iq2_xxs, iq2_xs, iq2_s or iq3_xxs
+	 * tensor other than token_embd and output.
+	 */
+	bool needs_imatrix;
 };
 
 /*
  * Plan the types of the n tensors t[0..n) of one model for recipe r, or for
  * llama-quantize --pure with type pure_type when r is NULL (pure_type is
  * ignored otherwise).  out[i] receives the plan of t[i].  All tensors are
- * planned at once because llama.cpp's counters (attn_v tensors seen, ffn_down
- * tensors seen) run over the whole model; they are advanced in llama.cpp's
+ * planned at once because llama.cpp's counters (attn_v, ffn_down, ffn_gate
+ * and ffn_up tensors seen) run over the whole model; they are advanced in llama.cpp's
  * own tensor order (by layer, then by name), whatever the order of t.
  *
  * A tensor is quantized (out[i].quantized true, type chosen by the recipe)
@@ -113,9 +127,9 @@ struct qa_plan_entry {
  * Returns QA_OK; QA_ERR_USAGE for NULL arguments (t and out may be NULL
  * when n is 0) or an unsupported pure_type; QA_ERR_VALUE for a malformed
  * tensor (NULL name, n_dims outside 1..4, unknown src_type), a tied model
- * with output.weight, or a tensor llama.cpp itself refuses (a block-256 type
- * with no fallback for its row length; a block-32 type that does not fit
- * becomes f16, as in llama.cpp);
+ * with output.weight, or an expert tensor whose layer cannot be read from
+ * its name (llama.cpp refuses both); a row length that fits no block ends
+ * up f16, as in llama.cpp;
  * QA_ERR_NOMEM when the ordering scratch cannot be allocated.  On error the
  * contents of out are unspecified.
  */

@@ -34,6 +34,31 @@ struct qa_report_opts {
 /* The one-paragraph verdict of a diff, NUL-terminated in buf (truncated to cap). */
 void qa_report_diff_verdict(const struct qa_diff_result *r, char *buf, size_t cap);
 
+/*
+ * The errors of the tensors judged by layout error or left divergent, under
+ * each layout tried (one plain-text line each, names escaped), in buf
+ * (truncated to cap); empty when there are none.
+ */
+void qa_report_diff_layout_errors(const struct qa_diff_result *r, char *buf, size_t cap);
+
+/*
+ * The recipe comparison of r (diff --compare-recipe) as an aligned
+ * plain-text table with a heading line, in buf (truncated to cap); empty
+ * when r has none.
+ */
+void qa_report_diff_recipe_cmp(const struct qa_diff_result *r, char *buf, size_t cap);
+
+struct qa_recipe_check;
+
+/*
+ * Write the recipe-check report for c (recipecheck.h) to o->path: the plan
+ * for every layer, the error per tensor class, and the MODEL-1 claims of the
+ * seed audit checked with those numbers (AUDIT-Q4K-RECIPE-002).  note gets
+ * a short remark for the CLI.  Errors: QA_ERR_IO, QA_ERR_USAGE.
+ */
+enum qa_err qa_report_recipe_check_write(const struct qa_recipe_check *c, const struct qa_report_opts *o,
+                                         char *note, size_t cap, struct qa_diag *d);
+
 /* The one-paragraph verdict of a shape-swap run over n models (labels[i] names results[i]). */
 void qa_report_swap_verdict(const struct qa_swap_result *const *results,
                             const char *const *labels, size_t n, char *buf, size_t cap);

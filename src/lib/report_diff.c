@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "forensics.h"
 #include "manifest.h"
 #include "names.h"
 #include "plot.h"
@@ -32,8 +33,9 @@ static const char *diff_name_at(const void *r, size_t i)
 }
 
 static const enum qa_verdict kind_order[] = {
-	QA_VERDICT_DIVERGENT, QA_VERDICT_LAYOUT_SWAP, QA_VERDICT_TRANSPOSED, QA_VERDICT_MISSING,
-	QA_VERDICT_EXTRA, QA_VERDICT_SHAPE_MISMATCH, QA_VERDICT_UNSUPPORTED,
+	QA_VERDICT_DIVERGENT, QA_VERDICT_LAYOUT_SWAP, QA_VERDICT_TRANSPOSED, QA_VERDICT_UNPERMUTED,
+	QA_VERDICT_MISSING, QA_VERDICT_EXTRA, QA_VERDICT_SHAPE_MISMATCH, QA_VERDICT_UNSUPPORTED,
+	QA_VERDICT_IMATRIX,
 };
 
 static const char *kind_verb(enum qa_verdict v, size_t n)
@@ -48,6 +50,16 @@ static const char *kind_verb(enum qa_verdict v, size_t n)
 	case QA_VERDICT_TRANSPOSED:
 		return n == 1 ? "is a transposed export (it matches W transposed)" :
 		                "are transposed exports (they match W transposed)";
+	case QA_VERDICT_UNPERMUTED:
+		return n == 1 ? "lacks the rotary row permutation of llama-family attn_q/attn_k (an unpermuted export)" :
+		                "lack the rotary row permutation of llama-family attn_q/attn_k (unpermuted exports)";
+	case QA_VERDICT_IMATRIX:
+		return n == 1 ? "was quantized with the declared importance matrix (verdict imatrix: most blocks differ "
+		                "from ggml's unweighted re-quantization, with an error in the band importance weighting "
+		                "produces)" :
+		                "were quantized with the declared importance matrix (verdict imatrix: most blocks differ "
+		                "from ggml's unweighted re-quantization, with errors in the band importance weighting "
+		                "produces)";
 	case QA_VERDICT_MISSING: return n == 1 ? "is missing from the artifact" : "are missing from the artifact";
 	case QA_VERDICT_EXTRA: return n == 1 ? "has no reference tensor" : "have no reference tensor";
 	case QA_VERDICT_SHAPE_MISMATCH:
@@ -138,6 +150,51 @@ static void recipe_sentence(struct qa_sb *b, bool md, const struct qa_diff_resul
 		qa_sb_puts(b, " Recipe: the artifact has no general.file_type, so tensor types were not checked.");
 }
 
+/* " (by error: RMSE x.xx times ggml's under transposed, yy times under out,in)" */
+static void evidence_item(struct qa_sb *b, const struct qa_diff_tensor *t)
+{
+	const struct qa_layout_errors *e = &t->layout_errors;
+	qa_sb_printf(b, " (by error: RMSE ");
+	sb_ratio(b, qa_forensics_ratio(e->rmse[t->layout], e->noise[t->layout]));
+	qa_sb_printf(b, " times ggml's under %s", qa_forensics_layout_name(t->layout));
+	if (e->tried[QA_LAYOUT_OUT_IN]) {
+		qa_sb_puts(b, ", ");
+		sb_ratio(b, qa_forensics_ratio(e->rmse[QA_LAYOUT_OUT_IN], e->noise[QA_LAYOUT_OUT_IN]));
+		qa_sb_puts(b, " times under out,in");
+	}
+	qa_sb_putc(b, ')');
+}
+
+/* The importance matrix the artifact declares (without --imatrix), as one sentence. */
+static void declared_sentence(struct qa_sb *b, const struct qa_diff_result *r, bool md)
+{
+	const struct qa_diff_imatrix_keys *m = &r->declared_imatrix;
+	if (!m->declared || r->imatrix.given)
+		return;
+	qa_sb_puts(b, " Importance matrix: the artifact declares ");
+	if (m->file)
+		qa_sb_name(b, md, m->file);
+	else
+		qa_sb_puts(b, "one (no file name)");
+	if (m->dataset) {
+		qa_sb_puts(b, " (dataset ");
+		qa_sb_name(b, md, m->dataset);
+		qa_sb_putc(b, ')');
+	}
+	if (m->has_entries || m->has_chunks) {
+		qa_sb_puts(b, ", ");
+		if (m->has_entries)
+			qa_sb_printf(b, "%" PRIu64 " %s", m->entries, qa_report_plural(m->entries, "entry", "entries"));
+		if (m->has_entries && m->has_chunks)
+			qa_sb_puts(b, ", ");
+		if (m->has_chunks)
+			qa_sb_printf(b, "%" PRIu64 " %s", m->chunks, qa_report_plural(m->chunks, "chunk", "chunks"));
+	}
+	qa_sb_printf(b, "; %zu %s the imatrix verdict", r->counts[QA_VERDICT_IMATRIX],
+	          qa_report_plural(r->counts[QA_VERDICT_IMATRIX], "tensor gets", "tensors get"));
+	qa_sb_puts(b, ". Re-run with --imatrix and that file to verify those tensors byte for byte.");
+}
+
 /* --imatrix: which matrix weighted the re-quantization, and how many tensors it touched. */
 static void imatrix_sentence(struct qa_sb *b, bool md, const struct qa_diff_result *r)
 {
@@ -164,6 +221,7 @@ static void imatrix_sentence(struct qa_sb *b, bool md, const struct qa_diff_resu
 static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool md)
 {
 	size_t n = r->n, same = r->counts[QA_VERDICT_IDENTICAL];
+	size_t findings = n - same - r->counts[QA_VERDICT_IMATRIX];
 	if (n == 0) {
 		qa_sb_puts(b, "PASS: nothing to compare: the artifact and the reference have no tensors.");
 	} else if (r->pass) {
@@ -171,7 +229,7 @@ static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool m
 		          "(the SHA-256 of every 256-element block matches).", n, qa_report_plural(n, "tensor is", "tensors are"),
 		          r->imatrix.given ? "quantization" : "reference quantization");
 	} else {
-		qa_sb_puts(b, "FAIL:");
+		qa_sb_puts(b, findings ? "FAIL:" : "NOT VERIFIED:");
 		bool first = true;
 		for (size_t k = 0; k < sizeof kind_order / sizeof kind_order[0]; k++) {
 			enum qa_verdict v = kind_order[k];
@@ -196,6 +254,10 @@ static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool m
 					qa_sb_name(b, md, t->name);
 					if (v == QA_VERDICT_UNSUPPORTED)
 						qa_sb_printf(b, " (%s)", qa_type_name(t->type));
+					else if (t->evidence == QA_EVIDENCE_ERROR)
+						evidence_item(b, t);
+					else if (t->evidence == QA_EVIDENCE_BYTES && v != QA_VERDICT_IDENTICAL)
+						qa_sb_puts(b, " (by bytes)");
 				}
 				named++;
 			}
@@ -209,9 +271,19 @@ static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool m
 		else
 			qa_sb_puts(b, " No tensor is byte-identical to ggml's reference quantization.");
 	}
+	declared_sentence(b, r, md);
 	if (r->different_quantizer) {
-		qa_sb_puts(b, " Inference: every quantized tensor diverges but its error is within 25% of ggml's own "
-		        "re-quantization: a different quantizer (for example importance-weighted), not damage.");
+		qa_sb_printf(b, " Inference: %s %zu quantized %s that %s in most blocks, with %s within 25%% of "
+		          "ggml's own re-quantization (RMSE ratio min ", r->quantizer_n == 1 ? "the" : "all",
+		          r->quantizer_n, qa_report_plural(r->quantizer_n, "tensor", "tensors"),
+		          r->quantizer_n == 1 ? "diverges does so" : "diverge do so",
+		          r->quantizer_n == 1 ? "an error" : "errors");
+		sb_ratio(b, r->quantizer_min);
+		qa_sb_puts(b, ", median ");
+		sb_ratio(b, r->quantizer_median);
+		qa_sb_puts(b, ", max ");
+		sb_ratio(b, r->quantizer_max);
+		qa_sb_puts(b, "): a different quantizer (for example importance-weighted), not damage.");
 	} else {
 		size_t worse = 0;
 		const struct qa_diff_tensor *worst = NULL;
@@ -238,6 +310,165 @@ static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool m
 	}
 	imatrix_sentence(b, md, r);
 	recipe_sentence(b, md, r);
+}
+
+/* The errors under each layout tried, for tensors judged by error or left
+ * divergent: one line each (plain text) or one table row each (markdown). */
+static void layout_error_lines(struct qa_sb *b, const struct qa_diff_result *r, bool md)
+{
+	bool any = false;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct qa_diff_tensor *t = &r->tensors[i];
+		if (!t->has_layout_errors ||
+		    (t->verdict != QA_VERDICT_DIVERGENT && t->evidence != QA_EVIDENCE_ERROR))
+			continue;
+		if (!any) {
+			if (md)
+				qa_sb_puts(b, "| tensor | verdict | out,in | in,out | transposed | unpermuted |\n"
+				           "|---|---|---:|---:|---:|---:|\n");
+			else
+				qa_sb_puts(b, "Layout errors (artifact RMSE under each layout tried, and its ratio to ggml's "
+				           "re-quantization under the same layout):\n");
+			any = true;
+		}
+		if (md) {
+			qa_sb_puts(b, "| ");
+			qa_sb_code(b, t->name);
+			qa_sb_printf(b, " | %s |", qa_verdict_name(t->verdict));
+		} else {
+			qa_sb_puts(b, "  ");
+			qa_sb_plain(b, t->name);
+			qa_sb_printf(b, " (%s):", qa_verdict_name(t->verdict));
+		}
+		for (int l = 0; l < QA_FX_LAYOUTS; l++) {
+			const struct qa_layout_errors *e = &t->layout_errors;
+			if (!e->tried[l]) {
+				if (md)
+					qa_sb_puts(b, " - |");
+				continue;
+			}
+			if (md) {
+				qa_sb_printf(b, " %.3e (", e->rmse[l]);
+				sb_ratio(b, qa_forensics_ratio(e->rmse[l], e->noise[l]));
+				qa_sb_puts(b, "x) |");
+			} else {
+				qa_sb_printf(b, " %s %.3e (", qa_forensics_layout_name(l), e->rmse[l]);
+				sb_ratio(b, qa_forensics_ratio(e->rmse[l], e->noise[l]));
+				qa_sb_puts(b, "x)");
+			}
+		}
+		qa_sb_putc(b, '\n');
+	}
+}
+
+/* The recipe comparison (diff --compare-recipe): one row per tensor class and
+ * the whole model, as a markdown table or aligned plain text. */
+static void recipe_cmp_table(struct qa_sb *b, const struct qa_recipe_cmp *c, bool md)
+{
+	if (md) {
+		qa_sb_puts(b, "| class | tensors | artifact RMSE | artifact bpw |");
+		for (size_t k = 0; k < c->n_recipes; k++)
+			qa_sb_printf(b, " %s RMSE | %s bpw | artifact / %s |", qa_recipe_name(c->recipes[k]),
+			             qa_recipe_name(c->recipes[k]), qa_recipe_name(c->recipes[k]));
+		qa_sb_puts(b, "\n|---|---:|---:|---:|");
+		for (size_t k = 0; k < c->n_recipes; k++)
+			qa_sb_puts(b, "---:|---:|---:|");
+		qa_sb_putc(b, '\n');
+	} else {
+		qa_sb_printf(b, "%-16s %7s %10s %6s", "class", "tensors", "artifact", "bpw");
+		for (size_t k = 0; k < c->n_recipes; k++)
+			qa_sb_printf(b, " | %-10s %6s %7s", qa_recipe_name(c->recipes[k]), "bpw", "ratio");
+		qa_sb_putc(b, '\n');
+	}
+	for (size_t j = 0; j < c->n_rows; j++) {
+		const struct qa_recipe_cmp_row *row = &c->rows[j];
+		if (md) {
+			qa_sb_puts(b, "| ");
+			if (strcmp(row->cls, "all") == 0 && j == c->n_rows - 1)
+				qa_sb_puts(b, "**whole model**");
+			else
+				qa_sb_code(b, row->cls);
+			qa_sb_printf(b, " | %zu | %.4e | %.3f |", row->tensors, row->art_rmse, row->art_bpw);
+			for (size_t k = 0; k < c->n_recipes; k++) {
+				qa_sb_printf(b, " %.4e | %.3f | ", row->rmse[k], row->bpw[k]);
+				sb_ratio(b, qa_forensics_ratio(row->art_rmse, row->rmse[k]));
+				qa_sb_puts(b, " |");
+			}
+			qa_sb_putc(b, '\n');
+		} else {
+			struct qa_sb name = { 0 };
+			qa_sb_plain(&name, j == c->n_rows - 1 ? "(whole model)" : row->cls);
+			qa_sb_printf(b, "%-16s %7zu %10.3e %6.3f", name.p ? name.p : "", row->tensors, row->art_rmse,
+			             row->art_bpw);
+			qa_sb_free(&name);
+			for (size_t k = 0; k < c->n_recipes; k++) {
+				struct qa_sb q = { 0 };
+				sb_ratio(&q, qa_forensics_ratio(row->art_rmse, row->rmse[k]));
+				qa_sb_printf(b, " | %-10.3e %6.3f %7s", row->rmse[k], row->bpw[k], q.p ? q.p : "-");
+				qa_sb_free(&q);
+			}
+			qa_sb_putc(b, '\n');
+		}
+	}
+}
+
+void qa_report_diff_recipe_cmp(const struct qa_diff_result *r, char *buf, size_t cap)
+{
+	struct qa_sb b = { 0 };
+	if (r && r->recipe_cmp) {
+		qa_sb_puts(&b, "Recipe comparison (RMSE against the reference and bits per weight of the artifact and of "
+		               "ggml's quantization under each llama.cpp recipe; ratio = artifact RMSE / recipe RMSE):\n");
+		recipe_cmp_table(&b, r->recipe_cmp, false);
+	}
+	qa_sb_copy_out(&b, buf, cap);
+	qa_sb_free(&b);
+}
+
+/* Clustered bars: RMSE per tensor class, the artifact next to each recipe. */
+static void plot_recipes(struct qa_report_plotter *pl, struct qa_sb *md, const struct qa_recipe_cmp *c)
+{
+	static const char *const colours[] = { "#c0392b", "#2e86c1", "#28b463", "#d68910", "#7d3c98",
+	                                       "#17a589", "#566573", "#cb4335", "#1f618d" };
+	struct qa_sb s = { 0 };
+	char label[64];
+	qa_sb_puts(&s, "$cmp << EOD\n");
+	for (size_t j = 0; j < c->n_rows; j++) {
+		const struct qa_recipe_cmp_row *row = &c->rows[j];
+		qa_sb_printf(&s, "\"%s\" %.6e", j == c->n_rows - 1 ? "whole model" :
+		             qa_plot_label(row->cls, label, sizeof label), row->art_rmse);
+		for (size_t k = 0; k < c->n_recipes; k++)
+			qa_sb_printf(&s, " %.6e", row->rmse[k]);
+		qa_sb_putc(&s, '\n');
+	}
+	qa_sb_puts(&s, "EOD\n"
+	               "set title \"RMSE per tensor class: the artifact and llama.cpp's recipes (ggml's quantizer)\"\n"
+	               "set ylabel \"RMSE against the reference\"\n"
+	               "set format y \"%.1e\"\n"
+	               "set style data histograms\n"
+	               "set style histogram clustered gap 1\n"
+	               "set style fill solid 0.85 border -1\n"
+	               "set boxwidth 0.9\n"
+	               "set xtics rotate by -35 nomirror\n"
+	               "set grid ytics\n"
+	               "set key outside right top box noenhanced\n"
+	               "set xtics noenhanced\n"
+	               "set yrange [0:*]\n");
+	qa_sb_printf(&s, "plot $cmp using 2:xtic(1) title \"artifact\" lc rgb \"%s\"", colours[0]);
+	for (size_t k = 0; k < c->n_recipes; k++)
+		qa_sb_printf(&s, ", \\\n     $cmp using %zu title \"%s\" lc rgb \"%s\"", k + 3,
+		             qa_plot_label(qa_recipe_name(c->recipes[k]), label, sizeof label), colours[(k + 1) % 9]);
+	qa_sb_putc(&s, '\n');
+	qa_report_plot_one(pl, md, "recipes", "RMSE per tensor class against llama.cpp's recipes", &s);
+	qa_sb_free(&s);
+}
+
+void qa_report_diff_layout_errors(const struct qa_diff_result *r, char *buf, size_t cap)
+{
+	struct qa_sb b = { 0 };
+	if (r)
+		layout_error_lines(&b, r, false);
+	qa_sb_copy_out(&b, buf, cap);
+	qa_sb_free(&b);
 }
 
 void qa_report_diff_verdict(const struct qa_diff_result *r, char *buf, size_t cap)
@@ -320,7 +551,8 @@ static bool diverges_somewhere(const struct qa_diff_tensor *t)
 {
 	return t->divergence && t->divergent_blocks > 0 && t->blocks > 0 &&
 	       (t->verdict == QA_VERDICT_DIVERGENT || t->verdict == QA_VERDICT_LAYOUT_SWAP ||
-	        t->verdict == QA_VERDICT_TRANSPOSED);
+	        t->verdict == QA_VERDICT_TRANSPOSED || t->verdict == QA_VERDICT_UNPERMUTED ||
+	        t->verdict == QA_VERDICT_IMATRIX);
 }
 
 #define DIV_BINS 300
@@ -515,6 +747,38 @@ static void diff_inputs(struct qa_sb *b, const struct qa_diff_result *r)
 	else
 		qa_sb_puts(b, "general.file_type: not set.");
 	qa_sb_printf(b, " Tensors audited: %zu.\n\n", r->n);
+	const struct qa_diff_imatrix_given *g = &r->imatrix;
+	if (g->given) {
+		qa_sb_puts(b, "Importance matrix given (--imatrix): ");
+		qa_sb_code(b, g->path);
+		qa_sb_printf(b, " (%s), dataset ", qa_imatrix_format_name(g->format));
+		if (g->dataset)
+			qa_sb_code(b, g->dataset);
+		else
+			qa_sb_puts(b, "-");
+		qa_sb_printf(b, ", %llu entries, SHA-256 ", (unsigned long long)g->entries);
+		qa_sb_hex(b, g->sha256, QA_SHA256_LEN);
+		qa_sb_printf(b, "; %zu %s re-quantized with its weights.\n\n", g->weighted_tensors,
+		             qa_report_plural(g->weighted_tensors, "tensor was", "tensors were"));
+	}
+	const struct qa_diff_imatrix_keys *m = &r->declared_imatrix;
+	if (m->declared) {
+		qa_sb_puts(b, "Importance matrix declared by the artifact (quantize.imatrix.*): file ");
+		if (m->file)
+			qa_sb_code(b, m->file);
+		else
+			qa_sb_puts(b, "-");
+		qa_sb_puts(b, ", dataset ");
+		if (m->dataset)
+			qa_sb_code(b, m->dataset);
+		else
+			qa_sb_puts(b, "-");
+		if (m->has_entries)
+			qa_sb_printf(b, ", entries_count %" PRIu64, m->entries);
+		if (m->has_chunks)
+			qa_sb_printf(b, ", chunks_count %" PRIu64, m->chunks);
+		qa_sb_puts(b, ".\n\n");
+	}
 }
 
 static const char *verdict_cell(enum qa_verdict v)
@@ -522,6 +786,8 @@ static const char *verdict_cell(enum qa_verdict v)
 	switch (v) {
 	case QA_VERDICT_LAYOUT_SWAP: return "layout-swap (shape-swap defect)";
 	case QA_VERDICT_TRANSPOSED: return "transposed (transposed export)";
+	case QA_VERDICT_UNPERMUTED: return "unpermuted (q/k rows without the rotary permutation)";
+	case QA_VERDICT_IMATRIX: return "imatrix (declared importance matrix)";
 	default: return qa_verdict_name(v);
 	}
 }
@@ -535,8 +801,9 @@ static void diff_row(struct qa_sb *b, const struct qa_diff_tensor *t)
 		qa_sb_printf(b, "%s%s", qa_type_name(t->recipe_type), t->recipe_type != t->type ? " (deviation)" : "");
 	else
 		qa_sb_puts(b, "-");
-	qa_sb_printf(b, " | %s | %s | %" PRIu64 " | ", verdict_cell(t->verdict),
-	          t->layout >= 0 ? qa_layout_name((enum qa_layout)t->layout) : "-", t->blocks);
+	const char *ev = qa_forensics_evidence_name(t->evidence);
+	qa_sb_printf(b, " | %s | %s | %s | %" PRIu64 " | ", verdict_cell(t->verdict),
+	          t->layout >= 0 ? qa_forensics_layout_name(t->layout) : "-", ev ? ev : "-", t->blocks);
 	bool counted = t->verdict != QA_VERDICT_MISSING && t->verdict != QA_VERDICT_EXTRA &&
 	               t->verdict != QA_VERDICT_SHAPE_MISMATCH && t->verdict != QA_VERDICT_UNSUPPORTED;
 	if (counted)
@@ -554,8 +821,8 @@ static void diff_row(struct qa_sb *b, const struct qa_diff_tensor *t)
 }
 
 static const char diff_table_head[] =
-	"| tensor | type | recipe | verdict | layout | blocks | divergent | first divergent | rmse | requant rmse |\n"
-	"|---|---|---|---|---|---:|---:|---:|---:|---:|\n";
+	"| tensor | type | recipe | verdict | layout | evidence | blocks | divergent | first divergent | rmse | requant rmse |\n"
+	"|---|---|---|---|---|---|---:|---:|---:|---:|---:|\n";
 
 static void diff_table(struct qa_sb *b, const struct qa_diff_result *r)
 {
@@ -621,8 +888,8 @@ static void diff_findings(struct qa_sb *b, const struct qa_diff_result *r)
 		b->oom = true;
 		return;
 	}
-	qa_sb_puts(b, "| class | tensors | identical | layout-swap | transposed | divergent | other | divergent blocks | "
-	           "worst RMSE ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	qa_sb_puts(b, "| class | tensors | identical | imatrix | layout-swap | transposed | unpermuted | divergent | other | "
+	           "divergent blocks | worst RMSE ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (size_t k = 0; k < cl.n; k++) {
 		size_t cnt[QA_VERDICT_COUNT] = { 0 }, tot = 0;
 		uint64_t divb = 0;
@@ -644,8 +911,9 @@ static void diff_findings(struct qa_sb *b, const struct qa_diff_result *r)
 		               cnt[QA_VERDICT_UNSUPPORTED];
 		qa_sb_puts(b, "| ");
 		qa_sb_code(b, cl.name[k]);
-		qa_sb_printf(b, " | %zu | %zu | %zu | %zu | %zu | %zu | %" PRIu64 " | ", tot, cnt[QA_VERDICT_IDENTICAL],
-		          cnt[QA_VERDICT_LAYOUT_SWAP], cnt[QA_VERDICT_TRANSPOSED], cnt[QA_VERDICT_DIVERGENT], other, divb);
+		qa_sb_printf(b, " | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %" PRIu64 " | ", tot,
+		          cnt[QA_VERDICT_IDENTICAL], cnt[QA_VERDICT_IMATRIX], cnt[QA_VERDICT_LAYOUT_SWAP],
+		          cnt[QA_VERDICT_TRANSPOSED], cnt[QA_VERDICT_UNPERMUTED], cnt[QA_VERDICT_DIVERGENT], other, divb);
 		sb_ratio(b, worst);
 		qa_sb_puts(b, " |\n");
 	}
@@ -681,6 +949,8 @@ static void diff_findings(struct qa_sb *b, const struct qa_diff_result *r)
 			} else {
 				qa_sb_code(b, t->name);
 				qa_sb_printf(b, " is %s", verdict_cell(t->verdict));
+				if (t->evidence == QA_EVIDENCE_ERROR)
+					evidence_item(b, t);
 			}
 			named++;
 		}
@@ -755,7 +1025,10 @@ enum qa_err qa_report_diff_write(const struct qa_diff_result *r, const struct qa
 	qa_sb_puts(&title, qa_report_base_name(r->artifact_path));
 	qa_sb_puts(&title, " against ");
 	qa_sb_puts(&title, qa_report_base_name(r->reference_path));
-	qa_report_header(&b, o, title.p ? title.p : "Quantization audit", def_id, r->pass ? "PASS" : "FAIL — findings");
+	bool only_imatrix = r->counts[QA_VERDICT_IDENTICAL] + r->counts[QA_VERDICT_IMATRIX] == r->n;
+	qa_report_header(&b, o, title.p ? title.p : "Quantization audit", def_id,
+	       r->pass ? "PASS" : only_imatrix ? "NOT VERIFIED — importance-weighted tensors (re-run with --imatrix)" :
+	       "FAIL — findings");
 	qa_sb_free(&title);
 
 	qa_sb_puts(&b, "## TL;DR\n\n");
@@ -775,9 +1048,46 @@ enum qa_err qa_report_diff_write(const struct qa_diff_result *r, const struct qa
 	            "RMSE and maximum absolute error of the dequantized artifact and of the re-quantization against the "
 	            "reference weights. The recipe check compares every tensor's type with the type llama.cpp's "
 	            "llama-quantize would choose for the artifact's general.file_type.\n\n");
+	qa_sb_printf(&b, "For llama-family checkpoints a fourth layout, unpermuted, re-quantizes attn_q and attn_k from the "
+	              "checkpoint's rows without the rotary permutation llama.cpp's converter applies. When the bytes "
+	              "match no layout, the dequantized artifact is measured against the reference arranged as each "
+	              "layout (evidence \"error\"): a layout other than out,in whose RMSE is at most %.2f times that "
+	              "of ggml's re-quantization under the same layout, while out,in is more than %.2f times, names "
+	              "the defect; \"bytes\" means every block digest matched. When the artifact declares an "
+	              "importance matrix (quantize.imatrix.*), a tensor whose blocks mostly diverge and whose RMSE is "
+	              "%.2f to %.2f times that of ggml's unweighted re-quantization gets the verdict imatrix: the band "
+	              "importance weighting produces, measured on artifacts written by llama-quantize --imatrix. Only "
+	              "--imatrix with the matrix itself verifies such tensors byte for byte.\n\n",
+	          QA_FX_NOISE_HI, QA_FX_FAR, QA_FX_IMATRIX_LO, QA_FX_IMATRIX_HI);
 	diff_findings(&b, r);
+	{
+		struct qa_sb le = { 0 };
+		layout_error_lines(&le, r, true);
+		if (le.len) {
+			qa_sb_puts(&b, "## Layouts by error\n\nArtifact RMSE against the reference arranged as each layout, "
+			            "with its ratio to the RMSE of ggml's re-quantization under that layout (tensors judged "
+			            "by error or left divergent; - where the layout was not tried).\n\n");
+			qa_sb_putn(&b, le.p, le.len);
+			qa_sb_putc(&b, '\n');
+		}
+		if (le.oom)
+			b.oom = true;
+		qa_sb_free(&le);
+	}
 	diff_table(&b, r);
 	diff_recipe(&b, r);
+	if (r->recipe_cmp) {
+		qa_sb_puts(&b, "## Recipe comparison\n\nThe reference re-quantized under each llama.cpp recipe named with "
+		               "--compare-recipe (llama.cpp's type plan, ggml's quantizer), against the artifact: RMSE "
+		               "against the reference (element-weighted over the class's tensors) and bits per weight, over "
+		               "the tensors the artifact quantizes with the reference's shape. A ratio above 1 means the "
+		               "artifact is further from the reference than that recipe; a recipe's lower RMSE bought with "
+		               "more bits per weight is a recipe difference, a higher RMSE at the same type a quantizer "
+		               "difference.\n\n");
+		recipe_cmp_table(&b, r->recipe_cmp, true);
+		qa_sb_putc(&b, '\n');
+		plot_recipes(&pl, &b, r->recipe_cmp);
+	}
 	if (plots.p)
 		qa_sb_puts(&b, plots.p);
 	if (plots.oom)

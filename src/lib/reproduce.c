@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "gguf.h"
+#include "imatrix.h"
 #include "manifest.h"
 #include "model.h"
 #include "names.h"
@@ -346,6 +347,7 @@ struct infer {
 	size_t n_owned;
 	struct qa_plan_entry *plan;
 	size_t n;
+	bool has_imatrix;
 };
 
 /* The artifact's type for reference tensor i, or QA_TYPE_COUNT when it lacks it. */
@@ -359,7 +361,7 @@ static uint32_t art_type(const struct infer *in, size_t i)
  * (SIZE_MAX when the plan fails). */
 static size_t deviations(struct infer *in, const struct qa_recipe_overrides *ov)
 {
-	if (qa_quantize_plan_types_with(in->ref, in->recipe, 0, false, ov, in->plan, NULL))
+	if (qa_quantize_plan_types_with(in->ref, in->recipe, 0, in->has_imatrix, ov, in->plan, NULL))
 		return SIZE_MAX;
 	size_t n = 0;
 	for (size_t i = 0; i < in->n; i++) {
@@ -848,6 +850,7 @@ void qa_reproduce_free(struct qa_reproduce_result *r)
 		free(r->type_devs[i].name);
 	free(r->type_devs);
 	free(r->imatrix_declared);
+	free(r->imatrix_path);
 	free(r->artifact_error);
 	free(r->region_name);
 	free(r->artifact_region_name);
@@ -872,6 +875,7 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 	struct qa_quantize_kv *plan_kv = NULL;
 	size_t n_plan_kv = 0;
 	struct stream st;
+	struct qa_imatrix *matrix = NULL;
 	enum qa_err e = QA_OK;
 	const char *bad = NULL;
 
@@ -939,20 +943,51 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 	res->recipe_name = qa_recipe_name(in.recipe);
 	res->file_type = qa_recipe_file_type(in.recipe);
 
-	/* the importance matrix the artifact declares */
+	/* the importance matrix the artifact declares: --imatrix, else the
+	 * declared name beside the artifact, then in the current directory */
 	const char *im = art ? qa_gguf_get_str(art, "quantize.imatrix.file") : NULL;
-	if (im) {
-		res->imatrix_declared = escape(im);
-		e = qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET,
-		                "the artifact was quantized with importance matrix \"%s\"; this build cannot "
-		                "apply importance matrices yet", res->imatrix_declared ? res->imatrix_declared : "");
-		bad = art_path;
-		goto done;
+	if (im || opts->imatrix_path) {
+		res->imatrix_declared = im ? escape(im) : NULL;
+		char *path = NULL;
+		if (opts->imatrix_path) {
+			path = fmt("%s", opts->imatrix_path);
+		} else if (im[0] == '/') {
+			path = fmt("%s", im);
+		} else {
+			const char *slash = strrchr(art_path, '/');
+			struct stat sb;
+			path = slash ? fmt("%.*s/%s", (int)(slash - art_path), art_path, im) : fmt("%s", im);
+			if (path && stat(path, &sb) != 0) {
+				free(path);
+				path = fmt("%s", im);
+			}
+		}
+		if (!path) {
+			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+			goto done;
+		}
+		struct stat sb;
+		if (!opts->imatrix_path && stat(path, &sb) != 0) {
+			e = qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+			                "the artifact was quantized with importance matrix \"%s\", found neither "
+			                "beside it nor in the current directory (give --imatrix)",
+			                res->imatrix_declared ? res->imatrix_declared : "");
+			free(path);
+			goto done;
+		}
+		res->imatrix_path = escape(path);
+		e = qa_imatrix_load(&matrix, path, d);
+		free(path);
+		if (e) {
+			bad = opts->imatrix_path ? opts->imatrix_path : art_path;
+			goto done;
+		}
 	}
 
 	/* the options: the user's, then what the artifact's types call for */
 	in.ref = ref;
 	in.art = art;
+	in.has_imatrix = matrix != NULL;
 	in.n = qa_ref_n_tensors(ref);
 	in.plan = calloc(in.n ? in.n : 1, sizeof *in.plan);
 	if (!in.plan) {
@@ -970,7 +1005,7 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 			in.tt[i] = opts->overrides->tensor_types[i];
 	}
 	in.ov.tensor_types = in.tt;
-	if ((e = qa_quantize_plan_types_with(ref, in.recipe, 0, false, &in.ov, in.plan, d)))
+	if ((e = qa_quantize_plan_types_with(ref, in.recipe, 0, in.has_imatrix, &in.ov, in.plan, d)))
 		goto done;
 	if (art && !opts->no_infer && (e = infer_options(&in, res, d)))
 		goto done;
@@ -999,6 +1034,9 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 	qo.overrides = &in.ov;
 	qo.layout = QA_LAYOUT_OUT_IN;
 	qo.n_threads = opts->n_threads;
+	qo.imatrix = matrix;
+	/* recorded as the artifact declares it (or as given, without a declaration) */
+	qo.imatrix_file = im ? im : opts->imatrix_path;
 	if (opts->n_kv_overrides) {
 		kvo = calloc(opts->n_kv_overrides, sizeof *kvo);
 		if (!kvo) {
@@ -1111,7 +1149,7 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 	}
 	if (!res->reproduced && !opts->no_explain && art) {
 		const char *who = NULL;
-		struct qa_diff_opts dopts = { opts->n_threads, NULL, NULL };
+		struct qa_diff_opts dopts = { opts->n_threads, matrix, opts->imatrix_path };
 		e = qa_diff_run(ref_path, art_path, &dopts, &res->explain, &who, d);
 		if (e) {
 			bad = who;
@@ -1136,6 +1174,7 @@ done:
 	qa_gguf_close(art);
 	qa_source_close(src);
 	qa_ref_close(ref);
+	qa_imatrix_free(matrix);
 	return e;
 }
 
@@ -1395,7 +1434,12 @@ json_t *qa_reproduce_to_json(const struct qa_reproduce_result *r)
 	}
 	json_object_set_new(recipe, "unexplained_types", dev);
 	json_object_set_new(root, "recipe", recipe);
-	json_object_set_new(root, "imatrix", str_or_null(r->imatrix_declared));
+	json_t *imj = json_object();
+	json_object_set_new(imj, "declared", str_or_null(r->imatrix_declared));
+	json_object_set_new(imj, "path", str_or_null(r->imatrix_path));
+	json_object_set_new(root, "imatrix", r->imatrix_declared || r->imatrix_path ? imj : json_null());
+	if (!(r->imatrix_declared || r->imatrix_path))
+		json_decref(imj);
 	json_object_set_new(art, "header_error", str_or_null(r->artifact_error));
 	if (r->located) {
 		json_t *fd = json_object();

@@ -46,6 +46,8 @@ struct qa_reproduce_opts {
 	size_t n_kv_overrides;
 	bool no_infer;            /* take the options as given, infer nothing */
 	const char *out_path;     /* also write the would-be file there (atomically), NULL: don't */
+	const char *imatrix_path; /* the importance matrix; NULL: the artifact's quantize.imatrix.file,
+	                           * looked up beside the artifact, then in the current directory */
 	bool no_explain;          /* skip the per-tensor diff when the digests differ */
 	const uint8_t *artifact_digest; /* the artifact's SHA-256 if known (32 bytes), NULL: hash it */
 	unsigned n_threads;       /* 0: all cores */
@@ -94,6 +96,7 @@ struct qa_reproduce_result {
 	size_t n_type_devs;
 	struct qa_reproduce_type_dev *type_devs;
 	char *imatrix_declared;        /* quantize.imatrix.file as the artifact declares it, or NULL */
+	char *imatrix_path;            /* the matrix file used, or NULL */
 	char *artifact_error;          /* why the artifact's header does not parse (with --recipe), or NULL */
 	uint64_t expected_size, artifact_size;
 	uint8_t expected_sha256[QA_SHA256_LEN], artifact_sha256[QA_SHA256_LEN];
@@ -118,9 +121,9 @@ struct qa_reproduce_result {
  * under o (NULL: defaults) and store the result in *out.  Returns QA_OK
  * whether or not the artifact was reproduced (see ->reproduced).  Errors:
  * QA_ERR_USAGE for a safetensors reference, an unknown --recipe, an output
- * path that is one of the inputs; QA_ERR_UNSUPPORTED for a file type with no
- * recipe here or an artifact that declares an importance matrix this build
- * cannot apply; the readers' errors (*culprit then names the file at fault:
+ * path that is one of the inputs, a declared importance matrix that cannot be
+ * found; QA_ERR_UNSUPPORTED for a file type with no recipe here; the
+ * matrix reader's errors; the readers' errors (*culprit then names the file at fault:
  * an artifact whose header does not parse is compared byte for byte
  * anyway when o->recipe is given, with ->artifact_error saying why;
  * ref_path or art_path); the quantizer's and the writer's.

@@ -3,7 +3,8 @@
 #
 # Sources of truth, case by case:
 #  - real-*: the files the real llama-quantize wrote (../shared/oracle/real, or $QA_ORACLE_REAL) and
-#    the SHA-256 sums published beside them; skipped (not failed) where that folder is absent.
+#    the SHA-256 sums published beside them (its README gives the commands); skipped (not failed) where
+#    that folder is absent: those files are megabytes, too large for fixtures/.
 #  - flip-*: where a byte was flipped, and which region holds that offset according to an independent
 #    GGUF header walk written here in Python (not quantaudit's reader or writer).
 #  - infer-*: the options quantize was given; reproduce must recover options that rebuild the file.
@@ -154,14 +155,26 @@ run given-options 0 reproduce "$BF" "$TMP/o.gguf" --no-infer --tensor-type attn_
 
 # ---------------------------------------------------------------- the real llama-quantize's files
 if [ -f "$real/real-qwen2.BF16.gguf" ]; then
-	for a in "$real"/real-qwen2.Q4_K_M.gguf; do
-		n=$(basename "$a")
-		"$bin" reproduce "$real/real-qwen2.BF16.gguf" "$a" --json >"$TMP/j" 2>"$TMP/err"
+	# with and without importance matrices (.gguf and legacy .dat, found beside the artifact by the
+	# name quantize.imatrix.file declares); the i-quant and ternary recipes are not planned yet
+	for n in Q4_K_M Q4_K_M.imatrix Q4_K_M.imatrix-dat Q5_K_M.imatrix Q6_K.imatrix Q3_K_M.imatrix \
+	         Q2_K.imatrix Q4_0.imatrix Q8_0.imatrix; do
+		a=real-qwen2.$n.gguf
+		"$bin" reproduce "$real/real-qwen2.BF16.gguf" "$real/$a" --json >"$TMP/j" 2>"$TMP/err"
 		rc=$?
-		want=$(grep " $n\$" "$real/SHA256SUMS" | cut -d' ' -f1)
+		want=$(grep " $a\$" "$real/SHA256SUMS" | cut -d' ' -f1)
 		got=$(jget "$TMP/j" 'j["reproduction"]["sha256"]' 2>/dev/null)
-		if [ "$rc" = 0 ] && [ -n "$want" ] && [ "$got" = "$want" ]; then ok "real-$n"; else no "real-$n" "exit $rc, sha256 $got, published $want $(head -c 200 "$TMP/err")"; fi
+		if [ "$rc" = 0 ] && [ -n "$want" ] && [ "$got" = "$want" ]; then ok "real-$a"; else no "real-$a" "exit $rc, sha256 $got, published $want $(head -c 200 "$TMP/err")"; fi
 	done
+	# made from a BF16 whose blk.1.ffn_down.weight held W transposed: the first difference is there
+	"$bin" reproduce "$real/real-qwen2.BF16.gguf" "$real/real-qwen2.Q4_K_M.imatrix.transposed.gguf" --json >"$TMP/j" 2>"$TMP/err"
+	rc=$?
+	got=$(jget "$TMP/j" 'j["first_difference"]["region"], j["first_difference"]["name"], [t["name"] for t in j["diff"]["tensors"] if t["verdict"] != "identical"]' 2>/dev/null)
+	if [ "$rc" = 1 ] && [ "$got" = "tensor-data blk.1.ffn_down.weight ['blk.1.ffn_down.weight']" ]; then ok real-transposed-located; else no real-transposed-located "exit $rc: $got"; fi
+	# the matrix is required, and looked up beside the artifact
+	cp "$real/real-qwen2.Q4_K_M.imatrix.gguf" "$TMP/lonely.gguf"
+	run real-imatrix-not-found 2 reproduce "$real/real-qwen2.BF16.gguf" "$TMP/lonely.gguf"
+	run real-imatrix-given 0 reproduce "$real/real-qwen2.BF16.gguf" "$TMP/lonely.gguf" --imatrix "$real/real-qwen2.imatrix.gguf" --no-explain
 else
 	echo "skip  real-*: $real not present"
 fi

@@ -109,6 +109,13 @@ t quantize-no-recipe 2 quantize $REF -o "$TMP/q.gguf"
 t quantize-both 2 quantize $REF --recipe Q4_K_M --type q4_K -o "$TMP/q.gguf"
 t quantize-bad-recipe 2 quantize $REF --recipe Q4_K_XL -o "$TMP/q.gguf"
 t quantize-bad-type 2 quantize $REF --type q8_K -o "$TMP/q.gguf"
+# llama-quantize refuses these without an importance matrix (llama-quant.cpp's
+# tensor_requires_imatrix: iq1/iq2/iq3_xxs tensors other than token_embd/output)
+t quantize-needs-imatrix 2 quantize $REF --recipe IQ2_XXS -o "$TMP/q.gguf"
+t quantize-needs-imatrix-type 2 quantize $REF --type iq3_xxs -o "$TMP/q.gguf"
+t quantize-needs-imatrix-dry 2 quantize $REF --recipe IQ3_XS --dry-run
+# IQ4_XS needs none; llama.cpp's plan: output q6_K, attn_v q5_K (n_gqa = 4), the rest iq4_xs
+t quantize-iq4xs-dry 0 quantize $REF --recipe IQ4_XS --dry-run
 t quantize-bad-layout 2 quantize $REF --type q4_K --layout sideways -o "$TMP/q.gguf"
 t quantize-bad-threads 2 quantize $REF --type q4_K -j 0 -o "$TMP/q.gguf"
 t quantize-no-output 2 quantize $REF --type q4_K
@@ -161,6 +168,32 @@ t diff-id-without-report 2 diff $REF $CORRUPT --id X
 QUANTAUDIT_GNUPLOT=/nonexistent/gnuplot t diff-report 1 diff $REF $CORRUPT --report "$TMP/report.md" --id AUDIT-TEST-001 --title "CLI test" --plot-format svg
 t_file diff-report.md "$TMP/report.md"
 
+# ---------------------------------------------------------------- diff forensics
+# fixtures/forensics/make.py states what each artifact holds: pieces of what the real llama-quantize
+# wrote with an importance matrix (blk.1.ffn_down.weight from W transposed), the same without the
+# quantize.imatrix.* keys, one flipped block under those keys, and a llama checkpoint quantized without
+# the rotary q/k permutation, from the same weights and from moved ones.  The goldens hold the verdicts
+# those facts imply: imatrix, transposed by error, divergent, unpermuted by bytes and by error.
+FX=fixtures/forensics
+t diff-fx-imatrix 1 diff $FX/real/model.safetensors $FX/real/imatrix.transposed.gguf -j 1
+t diff-fx-other-json 1 diff $FX/real/model.safetensors $FX/real/other-quantizer.transposed.gguf --json -j 1
+t diff-fx-corrupt 1 diff $FX/real/model.safetensors $FX/real/corrupt-block.gguf -j 1
+t diff-fx-unpermuted 1 diff $FX/llama/model.safetensors $FX/llama/unpermuted.q4_0.gguf -j 1
+t diff-fx-unpermuted-other 1 diff $FX/llama/model.safetensors $FX/llama/unpermuted-other.q4_0.gguf -j 1
+QUANTAUDIT_GNUPLOT=/nonexistent/gnuplot t diff-fx-report 1 diff $FX/real/model.safetensors $FX/real/imatrix.transposed.gguf --report "$TMP/fx.md" --id AUDIT-TEST-002 --title "CLI test: forensics" --plot-format svg
+t_file diff-fx-report.md "$TMP/fx.md"
+# the corrupt artifact is ggml's Q4_K_M but for one block: ratio 1.000 against Q4_K_M except ffn_up
+t diff-fx-compare-recipe 1 diff $REF $CORRUPT --compare-recipe Q4_K_M,Q8_0 -j 1
+t diff-fx-compare-recipe-bad 2 diff $REF $CORRUPT --compare-recipe Q4_K_M,Q9_X
+# with the matrix llama-quantize used, the real piece's transposed tensor is found by bytes
+t diff-fx-imatrix-given 1 diff --imatrix fixtures/imatrix/real-qwen2.imatrix.gguf $FX/real/model.safetensors $FX/real/imatrix.transposed.gguf -j 1
+
+# ---------------------------------------------------------------- recipe-check (usage; the numbers: check_recipecheck)
+t recipe-check-help 0 recipe-check --help
+t recipe-check-no-report 2 recipe-check $REF
+t recipe-check-bad-recipe 2 recipe-check $REF --recipe Q4_K_Z --report "$TMP/rc.md"
+t recipe-check-too-many-measured 2 recipe-check $REF --measure-layers 3 --report "$TMP/rc.md"
+
 # ---------------------------------------------------------------- shape-swap
 t swap-help 0 shape-swap --help
 t swap-micro 1 shape-swap $REF
@@ -194,10 +227,29 @@ t imatrix-diff-B-json 0 diff --imatrix $IMG $IM/mini.safetensors $IM/mini.B.gguf
 t imatrix-diff-dat 0 diff --imatrix $IM/partial.dat $IM/mini.safetensors $IM/mini.C.gguf
 # the wrong matrix for blk.1.*, and no matrix at all: the weighted tensors cannot match (exit only)
 t imatrix-diff-wrong 1 diff --imatrix $IM/real-qwen2.imatrix.dat $IM/mini.safetensors $IM/mini.C.gguf
+# without the matrix, mini.A's weighted tensors (it declares quantize.imatrix.*) get the imatrix verdict
 t imatrix-diff-without 1 diff $IM/mini.safetensors $IM/mini.A.gguf
 t imatrix-diff-unmatched 1 diff --imatrix tests/data/imatrix/unmatched.gguf $IM/mini.safetensors $IM/mini.A.gguf
 t imatrix-diff-bad-length 3 diff --imatrix tests/data/imatrix/bad-length.gguf $IM/mini.safetensors $IM/mini.A.gguf
+t imatrix-diff-escape 3 diff --imatrix tests/data/imatrix/bad-nan-name.dat $IM/mini.safetensors $IM/mini.A.gguf
 t imatrix-diff-missing 4 diff --imatrix no/such/imatrix.gguf $IM/mini.safetensors $IM/mini.A.gguf
+
+# ---------------------------------------------------------------- grid i-quants
+# Source of truth: fixtures/iq_grid/mini.{D,E,F}.gguf hold tensors written by the real llama-quantize
+# --imatrix real-qwen2.imatrix.gguf (tests/data/iq_grid/make_mini.c names the artifact of
+# ../shared/oracle/real each was cut from): iq2_xxs, iq1_s (D), iq2_xs, iq2_s (E), iq1_m (F), so
+# "identical" is agreement with llama-quantize.  Without the matrix, iq2_xxs and iq1_s cannot be
+# produced (ggml refuses them) and are reported unsupported.
+IQG=fixtures/iq_grid
+t iqgrid-diff-D 0 diff --imatrix $IMG $IM/mini.safetensors $IQG/mini.D.gguf
+t iqgrid-diff-E 0 diff --imatrix $IMG $IM/mini.safetensors $IQG/mini.E.gguf -j 2
+t iqgrid-diff-F 0 diff --imatrix $IMG $IM/mini.safetensors $IQG/mini.F.gguf
+t iqgrid-diff-D-without 1 diff $IM/mini.safetensors $IQG/mini.D.gguf
+# quantize refuses what llama-quantize refuses (source of truth: ggml_quantize_requires_imatrix for
+# iq2_xxs; llama-quantize's tensor_requires_imatrix for iq2_s), leaving nothing behind
+t iqgrid-quantize-no-imatrix 2 quantize $IM/mini.safetensors --type iq2_xxs -o "$TMP/iqg.gguf"
+t iqgrid-quantize-no-imatrix-llama 2 quantize $IM/mini.safetensors --type iq2_s -o "$TMP/iqg.gguf"
+if [ -e "$TMP/iqg.gguf" ]; then fail=$((fail + 1)); echo "FAIL  iqgrid-quantize-no-imatrix: output left behind"; fi
 for f in tests/data/imatrix/bad-*; do
 	one_line "imatrix-$(basename "$f")" 3 diff --imatrix "$f" $IM/mini.safetensors $IM/mini.A.gguf
 done

@@ -26,10 +26,18 @@ static void walk_value(const struct qa_gguf_value *v)
 			sink += (uint8_t)v->v.str.ptr[0];
 		break;
 	case QA_GGUF_ARRAY:
+		/* scalar arrays stay packed (items NULL): read every item through
+		 * qa_gguf_array_get, which must succeed in range and fail past it */
 		for (uint64_t i = 0; i < v->v.arr.count; i++) {
-			if (v->v.arr.items[i].type != v->v.arr.elem_type)
+			struct qa_gguf_value item;
+			if (!qa_gguf_array_get(v, i, &item) || item.type != v->v.arr.elem_type)
 				__builtin_trap();
-			walk_value(&v->v.arr.items[i]);
+			walk_value(&item);
+		}
+		{
+			struct qa_gguf_value past;
+			if (qa_gguf_array_get(v, v->v.arr.count, &past))
+				__builtin_trap();
 		}
 		break;
 	default:

@@ -270,6 +270,7 @@ static const struct {
 	{ "bad-f16.gguf", QA_ERR_FORMAT, "must be f32" },
 	{ "bad-nan.gguf", QA_ERR_VALUE, "value 17 is nan" },
 	{ "bad-nan.dat", QA_ERR_VALUE, "value 17 is nan" },
+	{ "bad-nan-name.dat", QA_ERR_VALUE, "entry evil\x1b[2J\anam" },
 	{ "bad-inf.dat", QA_ERR_VALUE, "value 3 is +inf" },
 	{ "bad-nan-count.gguf", QA_ERR_FORMAT, "count 0 is not a finite integer" },
 	{ "bad-no-metadata.gguf", QA_ERR_FORMAT, "missing imatrix metadata" },

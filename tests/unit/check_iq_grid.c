@@ -249,7 +249,7 @@ START_TEST(real_llama_quantize)
 {
 	enum { IN = 256, OUT = 128 };
 	const struct qa_type_info *t = qa_type_get(real_cases[_i].type);
-	size_t len, wlen, alen;
+	size_t len = 0, wlen = 0, alen = 0;
 	uint8_t *bf = tu_slurp(tu_path("fixtures/vectors/real-qwen2.attn_k.bf16"), &len);
 	float *w = tu_slurp(tu_path("fixtures/vectors/real-qwen2.attn_k.imatrix.f32"), &wlen);
 	char rel[128];

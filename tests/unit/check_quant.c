@@ -271,18 +271,24 @@ static void nasty_block(float *v, unsigned k, uint32_t *st)
 	}
 }
 
-START_TEST(paths_agree)
+/*
+ * Every path of quantize for type writes the scalar path's bytes, and so
+ * does the default entry point; on the oracle input the scalar path is
+ * pinned to the oracle bytes first, else n elements of adversarial blocks
+ * (seeded with seed) are used.  paths lists the non-scalar paths to try;
+ * one that is not available is skipped, except AUTO, which always is.
+ */
+static void check_paths(uint32_t type, bool oracle, size_t n, uint32_t seed,
+                        bool (*quantize)(uint32_t, enum qa_quant_k_path, const float *, void *, size_t),
+                        const enum qa_quant_k_path *paths, size_t n_paths)
 {
-	const uint32_t type = path_types[_i % N_PATH_TYPES];
-	const bool oracle = _i < N_PATH_TYPES;
 	const struct qa_type_info *t = qa_type_get(type);
 	ck_assert_ptr_nonnull(t);
-	size_t n = oracle ? N_INPUT : N_NASTY;
 	float *src = input;
 	if (!oracle) {
 		src = malloc(n * sizeof *src);
 		ck_assert_ptr_nonnull(src);
-		uint32_t st = 0x9e3779b9u;
+		uint32_t st = seed;
 		for (size_t b = 0; b < n / 256; b++)
 			nasty_block(src + 256 * b, (unsigned)(b % N_KINDS), &st);
 	}
@@ -290,7 +296,7 @@ START_TEST(paths_agree)
 	ck_assert(qa_type_nbytes(t, n, &nbytes));
 	uint8_t *want = malloc(nbytes), *got = malloc(nbytes);
 	ck_assert(want && got);
-	ck_assert(qa_quant_k_quantize(type, QA_QUANT_K_SCALAR, src, want, n));
+	ck_assert(quantize(type, QA_QUANT_K_SCALAR, src, want, n));
 	if (oracle) {
 		/* The scalar reference itself is pinned to the oracle bytes. */
 		char rel[128];
@@ -302,12 +308,10 @@ START_TEST(paths_agree)
 		ck_assert_mem_eq(want, fix, nbytes);
 		free(fix);
 	}
-	static const enum qa_quant_k_path paths[] = { QA_QUANT_K_SIMD4, QA_QUANT_K_SIMD8,
-		                                      QA_QUANT_K_AUTO };
-	for (size_t p = 0; p <= sizeof paths / sizeof paths[0]; p++) {
+	for (size_t p = 0; p <= n_paths; p++) {
 		memset(got, 0xa5, nbytes);
-		if (p < sizeof paths / sizeof paths[0]) {
-			if (!qa_quant_k_quantize(type, paths[p], src, got, n)) {
+		if (p < n_paths) {
+			if (!quantize(type, paths[p], src, got, n)) {
 				ck_assert_int_ne(paths[p], QA_QUANT_K_AUTO);
 				continue;
 			}
@@ -321,13 +325,23 @@ START_TEST(paths_agree)
 		ck_assert_msg(first == SIZE_MAX, "%s path %zu: first differing byte %zu (block %zu)",
 		              t->name, p, first, first / t->block_bytes);
 	}
-	/* Types without a choice of paths, and unknown paths, are refused. */
-	ck_assert(!qa_quant_k_quantize(QA_TYPE_Q4_0, QA_QUANT_K_SCALAR, src, got, 256));
-	ck_assert(!qa_quant_k_quantize(type, (enum qa_quant_k_path)99, src, got, 256));
 	free(want);
 	free(got);
 	if (!oracle)
 		free(src);
+}
+
+START_TEST(paths_agree)
+{
+	static const enum qa_quant_k_path paths[] = { QA_QUANT_K_SIMD4, QA_QUANT_K_SIMD8,
+		                                      QA_QUANT_K_AUTO };
+	const uint32_t type = path_types[_i % N_PATH_TYPES];
+	check_paths(type, _i < N_PATH_TYPES, _i < N_PATH_TYPES ? N_INPUT : N_NASTY, 0x9e3779b9u,
+	            qa_quant_k_quantize, paths, sizeof paths / sizeof paths[0]);
+	/* Types without a choice of paths, and unknown paths, are refused. */
+	uint8_t got[256];
+	ck_assert(!qa_quant_k_quantize(QA_TYPE_Q4_0, QA_QUANT_K_SCALAR, input, got, 256));
+	ck_assert(!qa_quant_k_quantize(type, (enum qa_quant_k_path)99, input, got, 256));
 }
 END_TEST
 
@@ -351,57 +365,13 @@ static bool quantize_path(uint32_t type, enum qa_quant_k_path path, const float 
 
 START_TEST(legacy_paths_agree)
 {
-	const uint32_t type = legacy_types[_i % N_LEGACY_TYPES];
-	const bool oracle = _i < N_LEGACY_TYPES;
-	const struct qa_type_info *t = qa_type_get(type);
-	size_t n = oracle ? N_INPUT : N_NASTY / 4;
-	float *src = input;
-	if (!oracle) {
-		src = malloc(n * sizeof *src);
-		ck_assert_ptr_nonnull(src);
-		uint32_t st = 0x2545f491u;
-		for (size_t b = 0; b < n / 256; b++)
-			nasty_block(src + 256 * b, (unsigned)(b % N_KINDS), &st);
-	}
-	uint64_t nbytes;
-	ck_assert(qa_type_nbytes(t, n, &nbytes));
-	uint8_t *want = malloc(nbytes), *got = malloc(nbytes);
-	ck_assert(want && got);
-	ck_assert(quantize_path(type, QA_QUANT_K_SCALAR, src, want, n));
-	if (oracle) {
-		char rel[128];
-		size_t len;
-		snprintf(rel, sizeof rel, "fixtures/vectors/%s.bin", t->name);
-		uint8_t *fix = tu_slurp(tu_path(rel), &len);
-		ck_assert_ptr_nonnull(fix);
-		ck_assert_uint_eq(len, nbytes);
-		ck_assert_mem_eq(want, fix, nbytes);
-		free(fix);
-	}
 	static const enum qa_quant_k_path paths[] = { QA_QUANT_K_SIMD8, QA_QUANT_K_AUTO };
-	for (size_t p = 0; p <= sizeof paths / sizeof paths[0]; p++) {
-		memset(got, 0xa5, nbytes);
-		if (p < sizeof paths / sizeof paths[0]) {
-			if (!quantize_path(type, paths[p], src, got, n)) {
-				ck_assert_int_ne(paths[p], QA_QUANT_K_AUTO);
-				continue;
-			}
-		} else {
-			qa_quant_ops(type)->quantize(src, got, n);
-		}
-		size_t first = SIZE_MAX;
-		for (size_t i = 0; i < nbytes && first == SIZE_MAX; i++)
-			if (got[i] != want[i])
-				first = i;
-		ck_assert_msg(first == SIZE_MAX, "%s path %zu: first differing byte %zu (block %zu)",
-		              t->name, p, first, first / t->block_bytes);
-	}
-	ck_assert(!qa_quant_legacy_quantize(QA_TYPE_Q4_K, QA_QUANT_K_SCALAR, src, got, 256));
-	ck_assert(!qa_quant_legacy_quantize(type, QA_QUANT_K_SIMD4, src, got, 256));
-	free(want);
-	free(got);
-	if (!oracle)
-		free(src);
+	const uint32_t type = legacy_types[_i % N_LEGACY_TYPES];
+	check_paths(type, _i < N_LEGACY_TYPES, _i < N_LEGACY_TYPES ? N_INPUT : N_NASTY / 4, 0x2545f491u,
+	            quantize_path, paths, sizeof paths / sizeof paths[0]);
+	uint8_t got[1024];
+	ck_assert(!qa_quant_legacy_quantize(QA_TYPE_Q4_K, QA_QUANT_K_SCALAR, input, got, 256));
+	ck_assert(!qa_quant_legacy_quantize(type, QA_QUANT_K_SIMD4, input, got, 256));
 }
 END_TEST
 

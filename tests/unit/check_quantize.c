@@ -12,6 +12,9 @@
 
 #include "fp16.h"
 #include "gguf.h"
+#include "imatrix.h"
+#include "layout.h"
+#include "quant.h"
 #include "model.h"
 #include "quantize.h"
 #include "recipe.h"
@@ -245,6 +248,183 @@ START_TEST(refuses_int_dtype_and_bad_output)
 }
 END_TEST
 
+/* Deterministic test values and weights. */
+static void fill(float *x, size_t n, uint32_t seed, float scale)
+{
+	uint32_t st = seed;
+	for (size_t i = 0; i < n; i++) {
+		st = st * 1664525u + 1013904223u;
+		x[i] = scale * ((float)(st >> 8) / 16777216.0f - 0.5f);
+	}
+}
+
+/*
+ * core: the weighted engine cuts what it quantizes exactly as stated: out,in
+ * is the type's quantize_rows over the tensor's rows (any thread count),
+ * experts split the rows evenly and take their own weights, transposed is
+ * the transposed stream cut into rows of the declared ne[0], and no weights
+ * is the plain engine.  (quantize_rows itself is pinned to ggml in
+ * check_quant.c.)
+ */
+START_TEST(weighted_engine)
+{
+	const uint64_t in = 512, out = 256;
+	float *w = malloc(in * out * sizeof *w), *qw = malloc(2 * in * sizeof *qw);
+	float *t = malloc(in * out * sizeof *t);
+	fill(w, in * out, 7, 2.0f);
+	fill(qw, 2 * in, 9, 1.0f);
+	for (uint64_t i = 0; i < 2 * in; i++)
+		qw[i] = qw[i] + 0.75f; /* positive importance */
+	static const uint32_t types[] = { QA_TYPE_Q4_K, QA_TYPE_Q4_0, QA_TYPE_Q6_K, QA_TYPE_IQ4_NL };
+	for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+		const struct qa_quant_ops *ops = qa_quant_ops(types[k]);
+		uint64_t nb;
+		ck_assert(qa_quantize_nbytes(types[k], in, out, QA_LAYOUT_OUT_IN, &nb));
+		uint8_t *want = malloc(nb), *got = malloc(nb);
+		struct qa_quantize_weights wt = { qw, in, 1 };
+		ops->quantize_rows(w, want, out, in, qw);
+		for (unsigned th = 1; th <= 3; th += 2) {
+			memset(got, 0xa5, nb);
+			ck_assert_int_eq(qa_quantize_tensor_weighted(w, in, out, types[k], QA_LAYOUT_OUT_IN, &wt, th,
+			                                             got, NULL), QA_OK);
+			ck_assert_mem_eq(got, want, nb);
+		}
+		/* two experts of 128 rows, each with its own weights */
+		struct qa_quantize_weights we = { qw, in, 2 };
+		size_t half = (size_t)nb / 2;
+		ops->quantize_rows(w, want, out / 2, in, qw);
+		ops->quantize_rows(w + in * out / 2, want + half, out / 2, in, qw + in);
+		ck_assert_int_eq(qa_quantize_tensor_weighted(w, in, out, types[k], QA_LAYOUT_OUT_IN, &we, 2, got,
+		                                             NULL), QA_OK);
+		ck_assert_mem_eq(got, want, nb);
+		/* transposed: W^T laid out flat, cut into rows of in */
+		for (uint64_t r = 0; r < out; r++)
+			for (uint64_t c = 0; c < in; c++)
+				t[c * out + r] = w[r * in + c];
+		ops->quantize_rows(t, want, out, in, qw);
+		ck_assert_int_eq(qa_quantize_tensor_weighted(w, in, out, types[k], QA_LAYOUT_TRANSPOSED, &wt, 2,
+		                                             got, NULL), QA_OK);
+		ck_assert_mem_eq(got, want, nb);
+		/* no weights: the plain engine */
+		ck_assert_int_eq(qa_quantize_tensor(w, in, out, types[k], QA_LAYOUT_OUT_IN, 1, want, NULL), QA_OK);
+		struct qa_quantize_weights none = { NULL, in, 1 };
+		ck_assert_int_eq(qa_quantize_tensor_weighted(w, in, out, types[k], QA_LAYOUT_OUT_IN, &none, 2,
+		                                             got, NULL), QA_OK);
+		ck_assert_mem_eq(got, want, nb);
+		ck_assert_int_eq(qa_quantize_tensor_weighted(w, in, out, types[k], QA_LAYOUT_OUT_IN, NULL, 2,
+		                                             got, NULL), QA_OK);
+		ck_assert_mem_eq(got, want, nb);
+		free(want);
+		free(got);
+	}
+	/* q8_0 ignores weights */
+	uint64_t nb;
+	ck_assert(qa_quantize_nbytes(QA_TYPE_Q8_0, in, out, QA_LAYOUT_OUT_IN, &nb));
+	uint8_t *a = malloc(nb), *b = malloc(nb);
+	struct qa_quantize_weights wt = { qw, in, 1 };
+	ck_assert_int_eq(qa_quantize_tensor(w, in, out, QA_TYPE_Q8_0, QA_LAYOUT_OUT_IN, 1, a, NULL), QA_OK);
+	ck_assert_int_eq(qa_quantize_tensor_weighted(w, in, out, QA_TYPE_Q8_0, QA_LAYOUT_OUT_IN, &wt, 1, b,
+	                                             NULL), QA_OK);
+	ck_assert_mem_eq(a, b, nb);
+	free(a);
+	free(b);
+	free(w);
+	free(qw);
+	free(t);
+}
+END_TEST
+
+/* limits: weights that cannot follow the layout are refused, not misapplied */
+START_TEST(weighted_engine_refuses)
+{
+	float w[256 * 96], qw[256];
+	uint8_t dst[256 * 96 * 2];
+	struct qa_diag d;
+	fill(w, 256 * 96, 3, 1.0f);
+	fill(qw, 256, 4, 1.0f);
+	struct qa_quantize_weights wt = { qw, 256, 1 };
+	/* in,out pads rows of 96 to 256 */
+	ck_assert_int_eq(qa_quantize_tensor_weighted(w, 256, 96, QA_TYPE_Q4_K, QA_LAYOUT_IN_OUT, &wt, 1, dst, &d),
+	                 QA_ERR_UNSUPPORTED);
+	ck_assert_ptr_nonnull(strstr(d.msg, "do not fit"));
+	/* a row length that is not a whole number of blocks */
+	struct qa_quantize_weights odd = { qw, 96, 1 };
+	ck_assert_int_eq(qa_quantize_tensor_weighted(w, 256, 96, QA_TYPE_Q4_K, QA_LAYOUT_OUT_IN, &odd, 1, dst, &d),
+	                 QA_ERR_UNSUPPORTED);
+	/* experts that do not divide the rows */
+	struct qa_quantize_weights ex = { qw, 256, 5 };
+	ck_assert_int_eq(qa_quantize_tensor_weighted(w, 256, 96, QA_TYPE_Q4_K, QA_LAYOUT_OUT_IN, &ex, 1, dst, &d),
+	                 QA_ERR_UNSUPPORTED);
+}
+END_TEST
+
+/* core: quantize --imatrix records llama-quantize's keys, in its order, and cuts the file name at 127 bytes */
+START_TEST(imatrix_keys)
+{
+	char dir[] = "/tmp/qa_imkeys_XXXXXX", out[256], longname[300];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(out, sizeof out, "%s/o.gguf", dir);
+	struct qa_imatrix *m;
+	struct qa_ref *r;
+	struct qa_diag d;
+	ck_assert_int_eq(qa_imatrix_load(&m, tu_path("fixtures/imatrix/real-qwen2.imatrix.dat"), &d), QA_OK);
+	ck_assert_int_eq(qa_ref_open(&r, tu_path("fixtures/imatrix/mini.safetensors"), &d), QA_OK);
+	memset(longname, 'x', 200);
+	longname[200] = '\0';
+	struct qa_quantize_opts o;
+	memset(&o, 0, sizeof o);
+	o.pure_type = QA_TYPE_Q4_K;
+	o.imatrix = m;
+	o.imatrix_file = longname;
+	size_t unmatched;
+	const char *first;
+	ck_assert_int_eq(qa_quantize_check_imatrix(r, &o, &unmatched, &first, &d), QA_OK);
+	ck_assert_uint_eq(unmatched, 11); /* the 2-layer model has 15 weights with entries; mini has 4 */
+	ck_assert_str_eq(first, "blk.0.attn_output.weight");
+	ck_assert_int_eq(qa_quantize_model(r, &o, out, &d), QA_OK);
+	struct opened g = open_gguf(out);
+	size_t n = qa_gguf_n_kv(g.g);
+	ck_assert_uint_ge(n, 4);
+	static const char *const keys[] = { "quantize.imatrix.file", "quantize.imatrix.dataset",
+		                            "quantize.imatrix.entries_count", "quantize.imatrix.chunks_count" };
+	for (size_t i = 0; i < 4; i++)
+		ck_assert_str_eq(qa_gguf_kv_at(g.g, n - 4 + i)->key, keys[i]);
+	ck_assert_uint_eq(strlen(qa_gguf_get_str(g.g, "quantize.imatrix.file")), 127);
+	ck_assert_str_eq(qa_gguf_get_str(g.g, "quantize.imatrix.dataset"), "synthetic-seed-4");
+	ck_assert_uint_eq(qa_gguf_kv_at(g.g, n - 2)->value.type, QA_GGUF_U32);
+	ck_assert_uint_eq(qa_gguf_kv_at(g.g, n - 2)->value.v.u, 15);
+	ck_assert_uint_eq(qa_gguf_kv_at(g.g, n - 1)->value.v.u, 100);
+	close_gguf(g);
+	remove(out);
+	qa_imatrix_free(m);
+
+	/* a matrix without a chunk count or dataset writes neither key */
+	ck_assert_int_eq(qa_imatrix_load(&m, tu_path("tests/data/imatrix/good-no-trailer.dat"), &d), QA_OK);
+	o.imatrix = m;
+	o.imatrix_file = "good-no-trailer.dat";
+	ck_assert_int_eq(qa_quantize_model(r, &o, out, &d), QA_OK);
+	g = open_gguf(out);
+	ck_assert_str_eq(qa_gguf_get_str(g.g, "quantize.imatrix.file"), "good-no-trailer.dat");
+	ck_assert_ptr_null(qa_gguf_kv_find(g.g, "quantize.imatrix.dataset"));
+	ck_assert_ptr_null(qa_gguf_kv_find(g.g, "quantize.imatrix.chunks_count"));
+	ck_assert_ptr_nonnull(qa_gguf_kv_find(g.g, "quantize.imatrix.entries_count"));
+	close_gguf(g);
+	remove(out);
+	qa_imatrix_free(m);
+
+	/* an entry of the wrong length stops the run before any output */
+	ck_assert_int_eq(qa_imatrix_load(&m, tu_path("tests/data/imatrix/bad-length.gguf"), &d), QA_OK);
+	o.imatrix = m;
+	ck_assert_int_eq(qa_quantize_check_imatrix(r, &o, &unmatched, NULL, &d), QA_ERR_VALUE);
+	ck_assert_int_eq(qa_quantize_model(r, &o, out, &d), QA_ERR_VALUE);
+	struct stat st;
+	ck_assert_int_ne(stat(out, &st), 0);
+	qa_imatrix_free(m);
+	qa_ref_close(r);
+	rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("quantize");
@@ -253,10 +433,13 @@ int main(void)
 	tcase_add_test(core, recipe_matches_oracle);
 	tcase_add_test(core, pure_and_transposed);
 	tcase_add_test(core, threads_do_not_matter);
+	tcase_add_test(core, weighted_engine);
+	tcase_add_test(core, imatrix_keys);
 	suite_add_tcase(s, core);
 	TCase *limits = tcase_create("limits");
 	tcase_add_loop_test(limits, layout_sizes, 0, (int)(sizeof sizes / sizeof sizes[0]));
 	tcase_add_test(limits, allow_invalid_records_shape);
+	tcase_add_test(limits, weighted_engine_refuses);
 	suite_add_tcase(s, limits);
 	TCase *bad = tcase_create("malformed");
 	tcase_add_loop_test(bad, refuses_nonfinite, 0, (int)(sizeof nonfinite / sizeof nonfinite[0]));

@@ -3,8 +3,12 @@
  *
  * core pins every tensor type of the oracle's recipe artifacts (fixture
  * tests/data/recipe/plans.txt, made by extract.py from the oracle) against
- * plans of the models rebuilt from the oracle README's shapes, plus the
- * documented llama.cpp rules on synthetic models.  limits covers edge
+ * plans of the models rebuilt from the oracle README's shapes, and every
+ * tensor type of the 24 artifacts the real llama-quantize wrote in
+ * oracle/real (fixture tests/data/recipe/real-plans.txt, made by
+ * extract_real.py: i-quant, ternary and k-quant recipes, with and without an
+ * importance matrix), plus the documented llama.cpp rules on synthetic
+ * models.  limits covers edge
  * shapes and the name tables, malformed the refused inputs.
  */
 #include <check.h>
@@ -405,6 +409,42 @@ START_TEST(test_q4_k_s)
 }
 END_TEST
 
+/*
+ * With an importance matrix, llama.cpp keeps the first n_layer/8 ffn_down of
+ * Q4_0 and Q5_0 at q4_1 and q5_1 ("guard against craziness", llama-quant.cpp);
+ * without one, and for the k-quant recipes, nothing changes.
+ */
+START_TEST(test_imatrix_guard)
+{
+	static const struct model_spec s = { "m", 256, 512, 16, 4, 4, 64, 256, false, QA_TYPE_F16 };
+	static const char *const recipes[] = { "Q4_0", "Q5_0", "Q4_K_M" };
+	static const char *const guarded[] = { "q4_1", "q5_1", NULL };
+	char name[48];
+	build(&M, &s, "llama", false);
+	const char *r = recipes[_i];
+	plan_ok(r, 0);
+	char plain[16][8];
+	for (uint32_t l = 0; l < 16; l++) {
+		snprintf(name, sizeof name, "blk.%u.ffn_down.weight", (unsigned)l);
+		snprintf(plain[l], sizeof plain[l], "%s", type_of(name));
+	}
+	M.shape.has_imatrix = true;
+	plan_ok(r, 0);
+	M.shape.has_imatrix = false;
+	for (uint32_t l = 0; l < 16; l++) {
+		snprintf(name, sizeof name, "blk.%u.ffn_down.weight", (unsigned)l);
+		if (guarded[_i] && l < 2) /* 16/8 = 2 */
+			ck_assert_str_eq(type_of(name), guarded[_i]);
+		else
+			ck_assert_str_eq(type_of(name), plain[l]);
+		/* the rest of the plan does not depend on the matrix */
+		snprintf(name, sizeof name, "blk.%u.attn_q.weight", (unsigned)l);
+		ck_assert_str_eq(type_of(name), r[1] == '4' && r[2] == '_' && r[3] == '0' ? "q4_0" :
+		                               r[1] == '5' ? "q5_0" : "q4_K");
+	}
+}
+END_TEST
+
 /* Output (or tied token_embd): q6_K, q8_0 when ne[0] % 256, kept for Q8_0. */
 static const struct {
 	const char *recipe;
@@ -449,6 +489,11 @@ static const struct {
 	{ "q6_K", 384, "q8_0" }, { "q2_K", 384, "q4_0" }, { "q3_K", 384, "q4_0" },
 	{ "iq4_xs", 384, "iq4_nl" }, { "q4_K", 48, "f16" }, { "q6_K", 80, "f16" },
 	{ "q8_0", 384, "q8_0" }, { "f16", 48, "f16" }, { "bf16", 384, "bf16" },
+	{ "iq3_xxs", 384, "iq4_nl" }, { "iq3_s", 384, "iq4_nl" }, { "iq2_xxs", 384, "iq4_nl" },
+	{ "iq1_m", 384, "iq4_nl" }, { "tq1_0", 384, "q4_0" }, { "tq2_0", 384, "q4_0" },
+	/* llama.cpp of 2026-09: a block-32 type that does not fit becomes f16 */
+	{ "q8_0", 48, "f16" }, { "q4_0", 48, "f16" }, { "iq4_nl", 80, "f16" },
+	{ "mxfp4", 48, "f16" }, { "iq4_xs", 80, "f16" },
 };
 
 START_TEST(test_pure_fallback)
@@ -496,6 +541,16 @@ static const struct {
 	{ "Q6_K", "Q6_K", 18, QA_TYPE_Q6_K },     { "Q8_0", "Q8_0", 7, QA_TYPE_Q8_0 },
 	{ "Q4_0", "Q4_0", 2, QA_TYPE_Q4_0 },      { "Q4_1", "Q4_1", 3, QA_TYPE_Q4_1 },
 	{ "Q5_0", "Q5_0", 8, QA_TYPE_Q5_0 },      { "Q5_1", "Q5_1", 9, QA_TYPE_Q5_1 },
+	/* llama_ftype ids and default types of llama.cpp's llama_ftype_get_default_type */
+	{ "IQ2_XXS", "IQ2_XXS", 19, QA_TYPE_IQ2_XXS }, { "iq2_xs", "IQ2_XS", 20, QA_TYPE_IQ2_XS },
+	{ "IQ3_XS", "IQ3_XS", 22, QA_TYPE_IQ3_S },     { "IQ3_XXS", "IQ3_XXS", 23, QA_TYPE_IQ3_XXS },
+	{ "IQ1_S", "IQ1_S", 24, QA_TYPE_IQ1_S },       { "IQ4_NL", "IQ4_NL", 25, QA_TYPE_IQ4_NL },
+	{ "IQ3_S", "IQ3_S", 26, QA_TYPE_IQ3_S },       { "IQ3_M", "IQ3_M", 27, QA_TYPE_IQ3_S },
+	{ "IQ2_S", "IQ2_S", 28, QA_TYPE_IQ2_XS },      { "IQ2_M", "IQ2_M", 29, QA_TYPE_IQ2_S },
+	{ "IQ4_XS", "IQ4_XS", 30, QA_TYPE_IQ4_XS },    { "IQ1_M", "IQ1_M", 31, QA_TYPE_IQ1_M },
+	{ "TQ1_0", "TQ1_0", 36, QA_TYPE_TQ1_0 },       { "tq2_0", "TQ2_0", 37, QA_TYPE_TQ2_0 },
+	{ "MXFP4_MOE", "MXFP4_MOE", 38, QA_TYPE_MXFP4 }, { "F32", "F32", 0, QA_TYPE_F32 },
+	{ "F16", "F16", 1, QA_TYPE_F16 },              { "bf16", "BF16", 32, QA_TYPE_BF16 },
 };
 
 START_TEST(test_recipe_names)
@@ -510,7 +565,7 @@ START_TEST(test_recipe_names)
 END_TEST
 
 static const char *const unknown_names[] = {
-	"", "Q4", "Q4_K_X", "IQ2_XXS", "F16", "Q4_K_M ", "q8", "Q2_K_S",
+	"", "Q4", "Q4_K_X", "IQ2", "F8", "Q4_K_M ", "q8", "Q2_K_S", "IQ3_XXL", "MXFP4",
 };
 
 START_TEST(test_unknown_recipe)
@@ -521,7 +576,8 @@ END_TEST
 
 START_TEST(test_unknown_ftype)
 {
-	static const uint32_t ids[] = { 0, 1, 4, 5, 6, 19, 21, 32, 1024, UINT32_MAX };
+	/* 4..6 retired, 21 IQ3_XS's old slot, 33..35 Q4_0_4_4 & co, 39.. newer than the table */
+	static const uint32_t ids[] = { 4, 5, 6, 21, 33, 34, 35, 39, 1024, UINT32_MAX };
 	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
 		ck_assert_ptr_null(qa_recipe_by_file_type(ids[i]));
 	ck_assert_ptr_null(qa_recipe_by_name(NULL));
@@ -548,7 +604,7 @@ START_TEST(test_edge_shapes)
 {
 	struct qa_diag d;
 	/* No tensors at all. */
-	struct qa_model_shape shape = { "qwen2", 0, 1, 1, false, false };
+	struct qa_model_shape shape = { "qwen2", 0, 1, 1, false, false, 0 };
 	ck_assert_int_eq(qa_recipe_plan(qa_recipe_by_name("Q4_K_M"), 0, &shape, NULL, 0, NULL, &d),
 	                 QA_OK);
 
@@ -575,6 +631,246 @@ START_TEST(test_edge_shapes)
 	ck_assert(!P[3].quantized);
 	ck_assert_str_eq(qa_type_name(P[3].type), "f32");
 	ck_assert(strlen(P[1].rule) > 0 && strlen(P[1].rule) < sizeof P[1].rule);
+}
+END_TEST
+
+
+/*
+ * The rules that read llama.cpp's has_imatrix, n_gqa and the layer, on
+ * synthetic dense models (hidden 256, ffn 512, head_dim 256/heads).  The
+ * expected types are the branches of llama_tensor_get_type_impl in
+ * llama.cpp's src/llama-quant.cpp (2026-09).
+ */
+static const struct {
+	const char *recipe;
+	uint32_t layers, heads, kv_heads;
+	bool imatrix;
+	const char *tensor, *want;
+} imatrix_cases[] = {
+	{ "IQ3_XXS", 8, 4, 2, false, "blk.0.attn_v.weight", "iq3_s" },
+	{ "IQ3_XXS", 8, 4, 2, true, "blk.0.attn_v.weight", "iq3_xxs" },
+	{ "IQ3_XXS", 8, 8, 2, true, "blk.0.attn_v.weight", "q4_K" },
+	{ "IQ3_XXS", 8, 4, 2, false, "blk.0.ffn_down.weight", "q4_K" },
+	{ "IQ3_XXS", 8, 4, 2, false, "blk.1.ffn_down.weight", "q3_K" },
+	{ "IQ3_XXS", 8, 4, 2, true, "blk.0.ffn_down.weight", "iq3_xxs" },
+	{ "IQ3_XXS", 8, 4, 2, true, "blk.0.attn_q.weight", "iq2_s" },
+	{ "IQ3_XXS", 8, 4, 2, true, "blk.5.attn_k.weight", "iq2_s" },
+	{ "IQ3_XXS", 8, 4, 2, true, "blk.0.attn_output.weight", "iq3_s" },
+	{ "IQ3_XXS", 8, 4, 2, true, "token_embd.weight", "iq3_s" },
+	{ "IQ3_XXS", 8, 4, 2, true, "output.weight", "q5_K" },
+	{ "IQ4_XS", 8, 4, 2, false, "blk.0.ffn_down.weight", "q5_K" },
+	{ "IQ4_XS", 8, 4, 2, false, "blk.1.ffn_down.weight", "iq4_xs" },
+	{ "IQ4_XS", 8, 4, 2, true, "blk.0.ffn_down.weight", "iq4_xs" },
+	{ "IQ4_XS", 8, 4, 2, true, "output.weight", "q6_K" },
+	{ "IQ4_NL", 8, 4, 2, false, "blk.0.ffn_down.weight", "q5_K" },
+	{ "IQ4_NL", 8, 8, 2, true, "blk.3.attn_v.weight", "q5_K" },
+	{ "IQ4_NL", 8, 4, 2, true, "blk.3.attn_v.weight", "iq4_nl" },
+	{ "Q4_0", 8, 4, 2, true, "blk.0.ffn_down.weight", "q4_1" },
+	{ "Q4_0", 8, 4, 2, false, "blk.0.ffn_down.weight", "q4_0" },
+	{ "Q5_0", 8, 4, 2, true, "blk.0.ffn_down.weight", "q5_1" },
+	{ "Q5_0", 8, 4, 2, true, "blk.1.ffn_down.weight", "q5_0" },
+	{ "IQ3_S", 8, 8, 2, false, "blk.0.attn_v.weight", "q4_K" },
+	{ "IQ3_S", 8, 4, 2, false, "blk.0.attn_v.weight", "iq3_s" },
+	{ "IQ3_XS", 8, 8, 2, true, "blk.0.attn_v.weight", "q4_K" },
+	{ "IQ3_XS", 8, 4, 2, true, "blk.0.ffn_gate.weight", "iq3_s" },
+	{ "IQ3_XS", 8, 4, 2, true, "blk.1.ffn_gate.weight", "iq3_xxs" },
+	{ "IQ3_XS", 8, 4, 2, true, "blk.6.ffn_up.weight", "iq3_xxs" },
+	{ "IQ3_XS", 8, 4, 2, true, "blk.7.ffn_up.weight", "iq3_s" },
+	{ "IQ3_XS", 8, 4, 2, true, "blk.4.ffn_down.weight", "iq3_s" },
+	{ "IQ3_M", 8, 4, 2, false, "blk.0.ffn_down.weight", "q4_K" },
+	{ "IQ3_M", 8, 4, 2, false, "blk.1.ffn_down.weight", "iq3_s" },
+	{ "IQ3_M", 8, 4, 2, false, "blk.1.attn_v.weight", "q4_K" },
+	{ "IQ3_M", 8, 4, 2, false, "blk.1.attn_output.weight", "q4_K" },
+	{ "IQ2_XXS", 16, 4, 2, true, "blk.1.ffn_down.weight", "q2_K" },
+	{ "IQ2_XXS", 16, 4, 2, true, "blk.2.ffn_down.weight", "iq2_xxs" },
+	{ "IQ2_M", 16, 4, 2, true, "blk.1.ffn_down.weight", "iq3_s" },
+	{ "IQ2_M", 16, 4, 2, true, "blk.1.ffn_up.weight", "iq2_s" },
+	{ "IQ2_XS", 8, 8, 2, true, "blk.0.attn_v.weight", "q4_K" },
+	{ "IQ2_S", 8, 4, 2, true, "blk.0.attn_v.weight", "iq3_s" },
+	{ "IQ2_S", 8, 4, 2, true, "blk.0.ffn_up.weight", "iq2_xs" },
+	{ "IQ2_S", 8, 4, 2, true, "output.weight", "q5_K" },
+	{ "IQ1_M", 8, 4, 2, true, "blk.0.attn_output.weight", "iq2_xxs" },
+	{ "IQ1_S", 8, 4, 2, true, "token_embd.weight", "q2_K" },
+	{ "TQ2_0", 8, 4, 2, false, "token_embd.weight", "q4_K" },
+	{ "TQ1_0", 8, 4, 2, false, "output.weight", "q6_K" },
+	{ "TQ1_0", 8, 4, 2, false, "blk.0.attn_v.weight", "tq1_0" },
+	{ "MXFP4_MOE", 8, 4, 2, false, "blk.0.ffn_up.weight", "q8_0" },
+	{ "MXFP4_MOE", 8, 4, 2, false, "output.weight", "q8_0" },
+	{ "MXFP4_MOE", 8, 4, 2, false, "token_embd.weight", "q8_0" },
+};
+
+START_TEST(test_imatrix_rules)
+{
+	struct model_spec s = { "m", 256, 512, imatrix_cases[_i].layers, imatrix_cases[_i].heads,
+	                        imatrix_cases[_i].kv_heads, 256 / imatrix_cases[_i].heads, 512,
+	                        false, QA_TYPE_BF16 };
+	build(&M, &s, "qwen2", true);
+	M.shape.has_imatrix = imatrix_cases[_i].imatrix;
+	plan_ok(imatrix_cases[_i].recipe, 0);
+	size_t k = find(&M, imatrix_cases[_i].tensor);
+	ck_assert_msg(strcmp(qa_type_name(P[k].type), imatrix_cases[_i].want) == 0,
+	              "%s %s imatrix %s: planned %s (%s), llama.cpp %s", imatrix_cases[_i].recipe,
+	              imatrix_cases[_i].imatrix ? "with" : "without", imatrix_cases[_i].tensor,
+	              qa_type_name(P[k].type), P[k].rule, imatrix_cases[_i].want);
+}
+END_TEST
+
+/*
+ * Which tensors llama-quantize refuses to write without an importance
+ * matrix (its tensor_requires_imatrix): iq1/iq2/iq3_xxs types, except
+ * token_embd and output.
+ */
+START_TEST(test_needs_imatrix)
+{
+	static const struct model_spec s = { "m", 256, 512, 8, 4, 2, 64, 512, false, QA_TYPE_BF16 };
+	build(&M, &s, "qwen2", true);
+	M.shape.has_imatrix = false;
+	plan_ok("IQ3_XXS", 0);
+	ck_assert(P[find(&M, "blk.0.attn_q.weight")].needs_imatrix);     /* iq2_s */
+	ck_assert(P[find(&M, "blk.0.ffn_up.weight")].needs_imatrix);     /* iq3_xxs */
+	ck_assert(!P[find(&M, "blk.0.attn_v.weight")].needs_imatrix);    /* iq3_s */
+	ck_assert(!P[find(&M, "blk.0.ffn_down.weight")].needs_imatrix);  /* q4_K */
+	ck_assert(!P[find(&M, "token_embd.weight")].needs_imatrix);
+	ck_assert(!P[find(&M, "output.weight")].needs_imatrix);
+	ck_assert(!P[find(&M, "blk.0.attn_norm.weight")].needs_imatrix);
+	plan_ok("IQ4_XS", 0);
+	for (size_t i = 0; i < M.n; i++)
+		ck_assert(!P[i].needs_imatrix);
+	plan_ok("IQ3_M", 0);
+	for (size_t i = 0; i < M.n; i++)
+		ck_assert(!P[i].needs_imatrix);
+	plan_ok(NULL, QA_TYPE_IQ2_XXS);
+	ck_assert(!P[find(&M, "token_embd.weight")].needs_imatrix);
+	ck_assert(!P[find(&M, "output.weight")].needs_imatrix);
+	ck_assert(P[find(&M, "blk.7.ffn_down.weight")].needs_imatrix);
+	/* the same types also need it in the plan made with a matrix */
+	M.shape.has_imatrix = true;
+	plan_ok("IQ1_S", 0);
+	ck_assert(P[find(&M, "blk.0.ffn_up.weight")].needs_imatrix);
+	ck_assert(!P[find(&M, "blk.0.attn_v.weight")].needs_imatrix); /* q2_K */
+}
+END_TEST
+
+/* MXFP4_MOE: 3-D expert tensors mxfp4, every other matrix q8_0. */
+START_TEST(test_mxfp4_moe)
+{
+	static const struct model_spec s = { "m", 256, 512, 2, 4, 2, 64, 512, false, QA_TYPE_BF16 };
+	build(&M, &s, "qwen2", false);
+	M.shape.n_expert = 4;
+	add(&M, "blk.0.ffn_up_exps.weight", 3, 256, 512, QA_TYPE_BF16);
+	M.t[M.n - 1].ne[2] = 4;
+	add(&M, "blk.0.ffn_gate_inp.weight", 2, 256, 4, QA_TYPE_F32);
+	plan_ok("MXFP4_MOE", 0);
+	ck_assert_str_eq(type_of("blk.0.ffn_up_exps.weight"), "mxfp4");
+	ck_assert_str_eq(type_of("blk.0.ffn_gate_inp.weight"), "f32"); /* router: never quantized */
+	ck_assert_str_eq(type_of("blk.1.attn_v.weight"), "q8_0");
+	ck_assert_str_eq(type_of("blk.1.ffn_down.weight"), "q8_0");
+	M.shape.n_expert = 0;
+}
+END_TEST
+
+/* ---- llama-quantize's own artifacts ------------------------------------------ */
+
+/*
+ * Plans of artifacts the real llama-quantize wrote (llama.cpp 2026-09),
+ * extracted by tests/data/recipe/extract_real.py:
+ *   real-plans.txt: oracle/real (its README): qwen2, hidden 256, ffn 768,
+ *     2 layers, 4 heads / 2 kv heads of dim 64, vocab 512, untied, bf16;
+ *   m8-plans.txt, m16-plans.txt: llama-quantize run on quantaudit synth
+ *     checkpoints (tests/data/recipe/README.md says how): m8 is qwen2 with 8
+ *     layers and 8 heads / 2 kv heads (GQA 4), m16 llama with 16 layers.
+ */
+static const struct {
+	const char *file, *arch;
+	bool biases;
+	struct model_spec spec;
+	int count;
+} plan_sets[] = {
+	{ "real-plans.txt", "qwen2", true, { "real-qwen2", 256, 768, 2, 4, 2, 64, 512, false, QA_TYPE_BF16 }, 24 },
+	{ "m8-plans.txt", "qwen2", true, { "m8", 256, 512, 8, 8, 2, 32, 512, false, QA_TYPE_BF16 }, 15 },
+	{ "m16-plans.txt", "llama", false, { "m16", 256, 512, 16, 4, 2, 64, 384, false, QA_TYPE_BF16 }, 8 },
+};
+#define N_PLAN_SETS (int)(sizeof plan_sets / sizeof plan_sets[0])
+
+struct real_artifact {
+	char recipe[32];
+	unsigned long long file_type, imatrix;
+	size_t n;
+	struct fixture_tensor t[160];
+};
+
+static struct real_artifact R;
+
+/* Load artifact number want of tests/data/recipe/FILE; returns the count. */
+static int load_real(const char *file, int want)
+{
+	const char *top = getenv("QA_TOP_SRCDIR");
+	char path[4096], line[512], buf[64];
+	snprintf(path, sizeof path, "%s/tests/data/recipe/%s", top ? top : ".", file);
+	FILE *f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	int count = 0;
+	bool in = false;
+	while (fgets(line, sizeof line, f)) {
+		char *p = line;
+		if (line[0] == '#')
+			continue;
+		if (strncmp(line, "artifact ", 9) == 0) {
+			p += 9;
+			in = count++ == want;
+			if (!in)
+				continue;
+			word(&p, R.recipe, sizeof R.recipe);
+			word(&p, buf, sizeof buf);
+			R.file_type = number(buf);
+			word(&p, buf, sizeof buf);
+			R.imatrix = number(buf);
+			R.n = 0;
+			continue;
+		}
+		if (strncmp(line, "end", 3) == 0) {
+			in = false;
+			continue;
+		}
+		if (!in)
+			continue;
+		ck_assert_uint_lt(R.n, sizeof R.t / sizeof R.t[0]);
+		struct fixture_tensor *t = &R.t[R.n++];
+		word(&p, t->name, sizeof t->name);
+		word(&p, t->type, sizeof t->type);
+	}
+	fclose(f);
+	return count;
+}
+
+START_TEST(test_real_count)
+{
+	for (int k = 0; k < N_PLAN_SETS; k++)
+		ck_assert_int_eq(load_real(plan_sets[k].file, -1), plan_sets[k].count);
+}
+END_TEST
+
+/* Every tensor type of every artifact is what the plan says. */
+START_TEST(test_real_artifact)
+{
+	int k = 0, i = _i;
+	while (i >= plan_sets[k].count)
+		i -= plan_sets[k++].count;
+	load_real(plan_sets[k].file, i);
+	build(&M, &plan_sets[k].spec, plan_sets[k].arch, plan_sets[k].biases);
+	M.shape.has_imatrix = R.imatrix != 0;
+	ck_assert_uint_eq(R.n, M.n);
+	const struct qa_recipe *r = qa_recipe_by_name(R.recipe);
+	ck_assert_msg(r != NULL, "no recipe %s", R.recipe);
+	ck_assert_uint_eq(qa_recipe_file_type(r), R.file_type);
+	plan_ok(R.recipe, 0);
+	for (size_t j = 0; j < R.n; j++) {
+		size_t t = find(&M, R.t[j].name);
+		ck_assert_msg(strcmp(qa_type_name(P[t].type), R.t[j].type) == 0,
+		              "%s %s%s %s: planned %s (%s), llama-quantize wrote %s", plan_sets[k].spec.name,
+		              R.recipe, R.imatrix ? " imatrix" : "", R.t[j].name, qa_type_name(P[t].type),
+		              P[t].rule, R.t[j].type);
+	}
 }
 END_TEST
 
@@ -610,6 +906,14 @@ START_TEST(test_refused)
 	ck_assert_uint_eq(P[0].type, QA_TYPE_F16);
 	ck_assert_int_eq(qa_recipe_plan(NULL, QA_TYPE_Q4_0, &M.shape, M.t, M.n, P, &d), QA_OK);
 	ck_assert_uint_eq(P[0].type, QA_TYPE_F16);
+	/* An expert tensor of a mixture of experts must name its layer. */
+	M.n = 0;
+	add(&M, "ffn_up_exps.weight", 3, 256, 512, QA_TYPE_F32);
+	M.t[0].ne[2] = 8;
+	M.shape.n_expert = 8;
+	ck_assert_int_eq(qa_recipe_plan(qa_recipe_by_name("IQ3_XS"), 0, &M.shape, M.t, M.n, P, &d),
+	                 QA_ERR_VALUE);
+	M.shape.n_expert = 0;
 }
 END_TEST
 
@@ -631,7 +935,7 @@ START_TEST(test_bad_tensor)
 		{ "token_embd.weight", 2, { 256, 256, 1, 1 }, QA_TYPE_F32 },
 		{ bad_tensors[_i].name, bad_tensors[_i].n_dims, { 256, 64, 1, 1 }, bad_tensors[_i].src },
 	};
-	struct qa_model_shape shape = { "qwen2", 1, 4, 4, true, false };
+	struct qa_model_shape shape = { "qwen2", 1, 4, 4, true, false, 0 };
 	ck_assert_int_eq(qa_recipe_plan(qa_recipe_by_name("Q6_K"), 0, &shape, t, 2, P, &d),
 	                 QA_ERR_VALUE);
 	ck_assert_int_eq(d.code, QA_ERR_VALUE);
@@ -737,12 +1041,19 @@ static Suite *recipe_suite(void)
 	tcase_add_loop_test(core, test_q2_k_gqa, 0, sizeof gqa_cases / sizeof gqa_cases[0]);
 	tcase_add_test(core, test_q3_k_mixes);
 	tcase_add_test(core, test_q4_k_s);
+	tcase_add_loop_test(core, test_imatrix_guard, 0, 3);
 	tcase_add_loop_test(core, test_output_rule, 0, sizeof output_cases / sizeof output_cases[0]);
 	tcase_add_loop_test(core, test_pure_fallback, 0,
 	                    sizeof fallback_cases / sizeof fallback_cases[0]);
 	tcase_add_test(core, test_70b);
 	tcase_add_test(core, test_overrides);
 	tcase_add_test(core, test_overrides_tied);
+	tcase_add_loop_test(core, test_imatrix_rules, 0,
+	                    sizeof imatrix_cases / sizeof imatrix_cases[0]);
+	tcase_add_test(core, test_needs_imatrix);
+	tcase_add_test(core, test_mxfp4_moe);
+	tcase_add_test(core, test_real_count);
+	tcase_add_loop_test(core, test_real_artifact, 0, 24 + 15 + 8);
 	suite_add_tcase(s, core);
 
 	TCase *limits = tcase_create("limits");

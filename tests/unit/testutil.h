@@ -41,9 +41,9 @@ static inline void *tu_slurp(const char *path, size_t *len)
 	return p;
 }
 
-#endif
-
+#include <dirent.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 /* One tensor for tu_write_st: name, dtype ("F32", "BF16", ...), up to 4 dims, raw bytes. */
 struct tu_st_tensor {
@@ -87,10 +87,66 @@ static inline int tu_write_st(const char *path, const struct tu_st_tensor *t, in
 	return fclose(f);
 }
 
-/* A fresh temporary directory (static buffer). */
+/* Remove path and, for a directory, everything below it (links are not followed). */
+static inline void tu_rm_tree(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0)
+		return;
+	if (S_ISDIR(st.st_mode)) {
+		DIR *d = opendir(path);
+		struct dirent *e;
+		while (d && (e = readdir(d)) != NULL) {
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			char sub[4096];
+			int k = snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+			if (k > 0 && (size_t)k < sizeof sub)
+				tu_rm_tree(sub);
+		}
+		if (d)
+			closedir(d);
+		rmdir(path);
+	} else {
+		unlink(path);
+	}
+}
+
+#define TU_MAX_TMPDIRS 256
+static char tu_tmpdirs[TU_MAX_TMPDIRS][32];
+static pid_t tu_tmpdir_pid[TU_MAX_TMPDIRS];
+static int tu_n_tmpdirs;
+
+/*
+ * Remove every directory tu_tmpdir made in this process (registered with
+ * atexit).  A forked Check test inherits the handler and the list, so only
+ * the directories this very process made are removed: the parent's stay
+ * for the tests that follow.
+ */
+static inline void tu_tmpdir_cleanup(void)
+{
+	for (int i = 0; i < tu_n_tmpdirs; i++)
+		if (tu_tmpdir_pid[i] == getpid())
+			tu_rm_tree(tu_tmpdirs[i]);
+}
+
+/*
+ * A fresh temporary directory, removed with its contents when the process
+ * (a Check test runs in a forked child) exits.  Each call gets its own
+ * buffer, valid until then; NULL when none can be made.
+ */
 static inline const char *tu_tmpdir(void)
 {
-	static char dir[64];
-	snprintf(dir, sizeof dir, "/tmp/qa-test-XXXXXX");
-	return mkdtemp(dir);
+	if (tu_n_tmpdirs >= TU_MAX_TMPDIRS)
+		return NULL;
+	char *dir = tu_tmpdirs[tu_n_tmpdirs];
+	snprintf(dir, sizeof tu_tmpdirs[0], "/tmp/qa-test-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return NULL;
+	tu_tmpdir_pid[tu_n_tmpdirs] = getpid();
+	if (tu_n_tmpdirs++ == 0)
+		atexit(tu_tmpdir_cleanup);
+	return dir;
 }
+
+#endif

@@ -99,6 +99,8 @@ nan_sums[17] = float("nan")
 w("bad-nan.gguf", gguf(META, [("blk.0.attn_k.weight.in_sum2", [256], 0, f32(nan_sums)),
                               ("blk.0.attn_k.weight.counts", [1], 0, f32([4.0]))]))
 w("bad-nan.dat", legacy([("blk.0.attn_k.weight", 10, nan_sums)]))
+# the same with terminal control bytes in the name: the error line must not carry them raw
+w("bad-nan-name.dat", legacy([("evil\x1b[2J\x07name", 10, nan_sums)]))
 inf_sums = sums(256, 1)
 inf_sums[3] = float("inf")
 w("bad-inf.dat", legacy([("blk.0.attn_k.weight", 0, inf_sums)]))
