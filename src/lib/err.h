@@ -13,6 +13,17 @@
 #include <stdarg.h>
 #include <stdint.h>
 
+/*
+ * QA_WARN_UNUSED marks a function whose result reports an error: ignoring
+ * it is a compiler warning (curl's WARN_UNUSED_RESULT).  A call site that
+ * ignores one on purpose casts it to void and says why in a comment.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define QA_WARN_UNUSED __attribute__((warn_unused_result))
+#else
+#define QA_WARN_UNUSED
+#endif
+
 enum qa_err {
 	QA_OK = 0,
 	QA_ERR_USAGE,       /* the caller asked for something impossible */
