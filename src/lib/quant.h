@@ -213,6 +213,9 @@ void qa_dequantize_tq2_0(const void *src, float *dst, size_t n);
  */
 bool qa_quant_tq_quantize(uint32_t type, enum qa_quant_k_path path, const float *src, void *dst,
                           size_t n);
+
+/* The same for mxfp4 (n a multiple of 32; SIMD8 is the AVX2 code search). */
+bool qa_quant_mxfp4_quantize(enum qa_quant_k_path path, const float *src, void *dst, size_t n);
 void qa_quantize_mxfp4(const float *src, void *dst, size_t n);
 void qa_dequantize_mxfp4(const void *src, float *dst, size_t n);
 

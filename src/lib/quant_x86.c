@@ -1,10 +1,10 @@
 /*
  * quant_x86.c - AVX2 (and F16C) paths for the 32-element legacy formats
- * (q4_0, q4_1, q5_0, q5_1, q8_0), the ternary tq1_0 and tq2_0, and for the
- * f16/bf16 conversions.
+ * (q4_0, q4_1, q5_0, q5_1, q8_0), the ternary tq1_0 and tq2_0, mxfp4's code
+ * search, and for the f16/bf16 conversions.
  *
  * Each function here produces exactly the bytes (or floats) of its scalar
- * counterpart in quant_legacy.c / quant_tq.c / quant_fp.c, which follow ggml's reference
+ * counterpart in quant_legacy.c / quant_tq.c / quant_mxfp4.c / quant_fp.c, which follow ggml's reference
  * path; check_quant's paths_agree holds them together on the oracle input
  * and on adversarial blocks.  The arithmetic is the scalar path's IEEE
  * operations, lane by lane, in the same order (no FMA: the file is compiled
@@ -460,6 +460,45 @@ AVX2_F16C void qa_x86_quantize_tq1_0(const float *src, void *dst, size_t n)
 			                       t[252 + j]) * 3);
 		put16(out + 52, to_fp16(d));
 	}
+}
+
+/* ---------------------------------------------------------------- mxfp4 */
+
+/*
+ * The 16 code bytes of one mxfp4 block (quant_mxfp4.c's nearest_code on
+ * 8 lanes at a time).  The scalar search tries the 16 doubled E2M1 levels
+ * in code order, each as |level * scale - x|, keeping the first strictly
+ * smaller error.  Codes 8..15 are the negations of codes 0..7, and
+ * negation is exact, so for x < 0 code 8 + i has exactly the error code i
+ * has for |x|; a level of the other sign than x errs by at least |x|, code
+ * 0's error, which comes first.  So each lane searches codes 0..7 on |x|
+ * (first strictly smaller error) and adds 8 when x < 0 and the code is not
+ * 0 (code 8 ties with code 0, which wins).  x = -0 gets code 0 either way.
+ */
+AVX2 void qa_x86_mxfp4_codes(const float *x, const int8_t levels[16], float scale, uint8_t out[16])
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256 lv[8];
+	for (int c = 0; c < 8; c++)
+		lv[c] = _mm256_set1_ps((float)levels[c] * scale);
+	__m256i q[4];
+	for (int k = 0; k < 4; k++) {
+		__m256 v = _mm256_loadu_ps(x + 8 * k);
+		__m256 a = _mm256_andnot_ps(sign, v);
+		__m256 best = _mm256_andnot_ps(sign, _mm256_sub_ps(lv[0], a));
+		__m256i code = _mm256_setzero_si256();
+		for (int c = 1; c < 8; c++) {
+			__m256 err = _mm256_andnot_ps(sign, _mm256_sub_ps(lv[c], a));
+			__m256 lt = _mm256_cmp_ps(err, best, _CMP_LT_OQ);
+			best = _mm256_blendv_ps(best, err, lt);
+			code = _mm256_blendv_epi8(code, _mm256_set1_epi32(c), _mm256_castps_si256(lt));
+		}
+		__m256i neg = _mm256_castps_si256(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
+		__m256i nonzero = _mm256_xor_si256(_mm256_cmpeq_epi32(code, _mm256_setzero_si256()),
+		                                   _mm256_set1_epi32(-1));
+		q[k] = _mm256_or_si256(code, _mm256_and_si256(_mm256_and_si256(neg, nonzero), _mm256_set1_epi32(8)));
+	}
+	pack_nibbles(q, q + 2, 0xff, 0xff, out);
 }
 
 #endif /* QA_QUANT_X86 */

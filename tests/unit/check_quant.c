@@ -349,14 +349,14 @@ START_TEST(paths_agree)
 END_TEST
 
 /*
- * limits: the legacy formats, f16/bf16 and tq1_0/tq2_0 have a scalar path
+ * limits: the legacy formats, f16/bf16, tq1_0/tq2_0 and mxfp4 have a scalar path
  * (ggml's reference, pinned to the oracle bytes) and an AVX2/F16C one; both write the
  * same bytes on the oracle input and on the adversarial blocks, and the
  * default entry point agrees too.
  */
 static const uint32_t legacy_types[] = { QA_TYPE_Q4_0, QA_TYPE_Q4_1, QA_TYPE_Q5_0, QA_TYPE_Q5_1,
 	                                  QA_TYPE_Q8_0, QA_TYPE_F16, QA_TYPE_BF16, QA_TYPE_TQ1_0,
-	                                  QA_TYPE_TQ2_0 };
+	                                  QA_TYPE_TQ2_0, QA_TYPE_MXFP4 };
 #define N_LEGACY_TYPES (int)(sizeof legacy_types / sizeof legacy_types[0])
 
 static bool quantize_path(uint32_t type, enum qa_quant_k_path path, const float *src, void *dst,
@@ -366,6 +366,8 @@ static bool quantize_path(uint32_t type, enum qa_quant_k_path path, const float 
 		return qa_quant_fp_convert(type, path, true, src, dst, NULL, n);
 	if (type == QA_TYPE_TQ1_0 || type == QA_TYPE_TQ2_0)
 		return qa_quant_tq_quantize(type, path, src, dst, n);
+	if (type == QA_TYPE_MXFP4)
+		return qa_quant_mxfp4_quantize(path, src, dst, n);
 	return qa_quant_legacy_quantize(type, path, src, dst, n);
 }
 
