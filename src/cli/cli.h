@@ -22,11 +22,7 @@
 #include "policy.h"
 #include "report.h"
 
-#define QA_EXIT_OK 0
-#define QA_EXIT_FINDING 1
-#define QA_EXIT_USAGE 2
-#define QA_EXIT_MALFORMED 3
-#define QA_EXIT_IO 4
+/* The exit statuses (QA_EXIT_*) and the one error-to-status table are in err.h/err.c. */
 
 struct cli_command {
 	const char *name;

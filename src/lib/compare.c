@@ -55,10 +55,12 @@ static enum qa_err source_sha256(struct qa_source *src, uint64_t *size,
 
 /* Digest-compare two byte strings in blocks of bb bytes.  Blocks past the
  * shorter side count as divergent.  bitmap (optional) gets one bit per
- * block of the longer side. */
-static void compare_blocks(struct qa_blockhasher *h, const uint8_t *a, uint64_t na,
-                           const uint8_t *b, uint64_t nb, uint64_t bb,
-                           uint64_t *divergent, uint64_t *first, uint8_t *bitmap)
+ * block of the longer side.  Fails only when SHA-256 does. */
+QA_WARN_UNUSED
+static enum qa_err compare_blocks(struct qa_blockhasher *h, const uint8_t *a, uint64_t na,
+                                  const uint8_t *b, uint64_t nb, uint64_t bb,
+                                  uint64_t *divergent, uint64_t *first, uint8_t *bitmap,
+                                  struct qa_diag *d)
 {
 	uint64_t ba = qa_blockhash_n_blocks(na, bb), bbn = qa_blockhash_n_blocks(nb, bb);
 	uint64_t common = ba < bbn ? ba : bbn, total = ba > bbn ? ba : bbn;
@@ -68,8 +70,9 @@ static void compare_blocks(struct qa_blockhasher *h, const uint8_t *a, uint64_t 
 	for (uint64_t i = 0; i < total; i++) {
 		bool diff = true;
 		if (i < common) {
-			qa_blockhasher_blocks(h, a, na, bb, i, 1, da);
-			qa_blockhasher_blocks(h, b, nb, bb, i, 1, db);
+			if (qa_blockhasher_blocks(h, a, na, bb, i, 1, da) ||
+			    qa_blockhasher_blocks(h, b, nb, bb, i, 1, db))
+				return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
 			diff = memcmp(da, db, QA_SHA256_LEN) != 0;
 		}
 		if (diff) {
@@ -80,6 +83,7 @@ static void compare_blocks(struct qa_blockhasher *h, const uint8_t *a, uint64_t 
 				bitmap[i / 8] |= (uint8_t)(1u << (i % 8));
 		}
 	}
+	return QA_OK;
 }
 
 bool qa_diff_block_divergent(const struct qa_diff_tensor *t, uint64_t b)
@@ -319,7 +323,10 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 				goto done;
 			}
 		}
-		compare_blocks(h, abytes, at->nbytes, q, nbytes, bb, &div, &first, bitmap);
+		if ((e = compare_blocks(h, abytes, at->nbytes, q, nbytes, bb, &div, &first, bitmap, d))) {
+			free(bitmap);
+			goto done;
+		}
 		if (l == QA_LAYOUT_OUT_IN) {
 			first_done = true;
 			dt->divergent_blocks = div;
@@ -882,8 +889,9 @@ static enum qa_err swap_one(void *vctx, size_t item, unsigned worker)
 	    (e = qa_quantize_tensor_weighted(w, st->in, st->out, c->res->type, QA_LAYOUT_IN_OUT,
 	                                     st->weighted[1] ? &wt : NULL, 1, b, d)))
 		goto done;
-	compare_blocks(c->pool.hashers[worker], a, st->bytes[0], b, st->bytes[1], bb,
-	               &st->divergent_blocks, &st->first_divergent, NULL);
+	if ((e = compare_blocks(c->pool.hashers[worker], a, st->bytes[0], b, st->bytes[1], bb,
+	                        &st->divergent_blocks, &st->first_divergent, NULL, d)))
+		goto done;
 	st->identical = st->divergent_blocks == 0;
 done:
 	free(w);

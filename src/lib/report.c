@@ -14,6 +14,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "report_int.h"
+#include "escape.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -204,7 +205,7 @@ void qa_report_plot_one(struct qa_report_plotter *pl, struct qa_sb *md, const ch
 		if (!pl->first_error[0])
 			snprintf(pl->first_error, sizeof pl->first_error, "%s", pd.msg);
 		qa_sb_puts(md, "(plot not generated: ");
-		qa_sb_md(md, pd.msg);
+		qa_escape_md_str(md, pd.msg);
 		qa_sb_puts(md, ")\n\n");
 		return;
 	}
@@ -244,7 +245,7 @@ static void today(const struct qa_report_opts *o, char *buf, size_t cap)
 {
 	if (o->date) {
 		struct qa_sb b = { 0 };
-		qa_sb_plain(&b, o->date);
+		qa_escape_term_str(&b, o->date);
 		qa_sb_copy_out(&b, buf, cap);
 		qa_sb_free(&b);
 		return;
@@ -289,13 +290,13 @@ void qa_report_header(struct qa_sb *b, const struct qa_report_opts *o, const cha
 	char date[64];
 	today(o, date, sizeof date);
 	qa_sb_puts(b, "# ");
-	qa_sb_md(b, o->title ? o->title : def_title);
+	qa_escape_md_str(b, o->title ? o->title : def_title);
 	qa_sb_puts(b, "\n\nDocument ID: ");
-	qa_sb_md(b, o->id ? o->id : def_id);
+	qa_escape_md_str(b, o->id ? o->id : def_id);
 	qa_sb_puts(b, "  \nStatus: ");
 	qa_sb_puts(b, status);
 	qa_sb_puts(b, "  \nquantaudit version: ");
-	qa_sb_md(b, o->version ? o->version : "unknown");
+	qa_escape_md_str(b, o->version ? o->version : "unknown");
 	qa_sb_puts(b, "  \nDate: ");
 	qa_sb_puts(b, date);
 	qa_sb_puts(b, "\n\n");
@@ -346,7 +347,7 @@ void qa_report_environment(struct qa_sb *b, const struct qa_report_opts *o, cons
                         const char *command)
 {
 	qa_sb_puts(b, "## Environment\n\n- quantaudit: ");
-	qa_sb_md(b, o->version ? o->version : "unknown");
+	qa_escape_md_str(b, o->version ? o->version : "unknown");
 	qa_sb_printf(b, "\n- plots: %s\n\n", pl->made ? (strcmp(pl->fmt, "svg") == 0 ? "gnuplot, svg terminal" :
 	                                                "gnuplot, pngcairo terminal") :
 	          "not generated");

@@ -4,6 +4,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "report_int.h"
+#include "escape.h"
 #include "claims.h"
 
 #include <errno.h>
@@ -78,7 +79,7 @@ static void swap_verdict(struct qa_sb *b, const struct qa_swap_result *const *re
 		uint64_t blocks[2], bytes[2];
 		swap_totals(r, blocks, bytes);
 		qa_sb_putc(b, ' ');
-		qa_sb_name(b, md, labels && labels[m] ? labels[m] : "model");
+		qa_escape_name(b, md, labels && labels[m] ? labels[m] : "model");
 		qa_sb_printf(b, " (%s): %zu of %zu identical, %zu divergent", qa_type_name(r->type), r->n_identical, r->n,
 		          r->n_divergent);
 		qa_sb_puts(b, r->n_divergent ? " (the swap is not benign for it)" : " (the swap is benign for it)");
@@ -93,7 +94,7 @@ static void swap_verdict(struct qa_sb *b, const struct qa_swap_result *const *re
 			if (t->identical == t->predicted_identical)
 				continue;
 			qa_sb_puts(b, " Contradiction: ");
-			qa_sb_name(b, md, t->name);
+			qa_escape_name(b, md, t->name);
 			qa_sb_printf(b, " [in %" PRIu64 ", out %" PRIu64 "] was predicted %s but measured %s.", t->in, t->out,
 			          t->predicted_identical ? "identical" : "divergent", t->identical ? "identical" : "divergent");
 			named++;
@@ -143,7 +144,7 @@ static void swap_mechanism(struct qa_sb *b, const struct qa_swap_result *const *
 		const struct qa_type_info *tm = qa_type_get(r->type);
 		uint32_t bb = tm ? tm->block_bytes : 0;
 		qa_sb_puts(b, "For ");
-		qa_sb_code(b, qa_report_label_at(labels, m));
+		qa_escape_code_str(b, qa_report_label_at(labels, m));
 		qa_sb_puts(b, ":\n\n");
 		/* one line per distinct (class, in, out) in result order */
 		for (size_t i = 0; i < r->n; i++) {
@@ -165,7 +166,7 @@ static void swap_mechanism(struct qa_sb *b, const struct qa_swap_result *const *
 				continue;
 			uint64_t bo = qa_report_ceil_div(t->in, bel), bi = qa_report_ceil_div(t->out, bel);
 			qa_sb_puts(b, "- ");
-			qa_sb_code(b, cl);
+			qa_escape_code_str(b, cl);
 			qa_sb_printf(b, " (%zu %s) [in %" PRIu64 ", out %" PRIu64 "]: in %% %" PRIu32 " = %" PRIu64 ", out %% %"
 			          PRIu32 " = %" PRIu64 "; out,in = %" PRIu64 " rows x ceil(%" PRIu64 "/%" PRIu32 ") = %"
 			          PRIu64 " x %" PRIu64 " = %" PRIu64 " blocks, in,out = %" PRIu64 " rows x ceil(%" PRIu64 "/%"
@@ -211,9 +212,9 @@ static void swap_callout(struct qa_sb *b, const struct qa_swap_result *const *re
 			if (t->identical == t->predicted_identical)
 				continue;
 			qa_sb_puts(b, named ? "; " : " ");
-			qa_sb_code(b, qa_report_label_at(labels, m));
+			qa_escape_code_str(b, qa_report_label_at(labels, m));
 			qa_sb_putc(b, ' ');
-			qa_sb_code(b, t->name);
+			qa_escape_code_str(b, t->name);
 			qa_sb_printf(b, " [in %" PRIu64 ", out %" PRIu64 "] predicted %s, measured %s", t->in, t->out,
 			          t->predicted_identical ? "identical" : "divergent", t->identical ? "identical" : "divergent");
 			named++;
@@ -267,9 +268,9 @@ static void swap_findings(struct qa_sb *b, const struct qa_swap_result *const *r
 				out_mod = t->out % bel;
 			}
 			qa_sb_puts(b, "| ");
-			qa_sb_md(b, qa_report_label_at(labels, m));
+			qa_escape_md_str(b, qa_report_label_at(labels, m));
 			qa_sb_puts(b, " | ");
-			qa_sb_code(b, cl.name[k]);
+			qa_escape_code_str(b, cl.name[k]);
 			qa_sb_printf(b, " | %zu | ", tot);
 			if (in_var)
 				qa_sb_puts(b, "varies");
@@ -299,7 +300,7 @@ static void swap_tables(struct qa_sb *b, const struct qa_swap_result *const *res
 		if (!r)
 			continue;
 		qa_sb_puts(b, "### ");
-		qa_sb_md(b, qa_report_label_at(labels, m));
+		qa_escape_md_str(b, qa_report_label_at(labels, m));
 		qa_sb_puts(b, "\n\n");
 		if (r->n == 0) {
 			qa_sb_puts(b, "No 2-D weights.\n\n");
@@ -313,9 +314,9 @@ static void swap_tables(struct qa_sb *b, const struct qa_swap_result *const *res
 			char cl[64];
 			qa_report_class_of(t->name, cl, sizeof cl);
 			qa_sb_puts(b, "| ");
-			qa_sb_code(b, t->name);
+			qa_escape_code_str(b, t->name);
 			qa_sb_puts(b, " | ");
-			qa_sb_code(b, cl);
+			qa_escape_code_str(b, cl);
 			qa_sb_printf(b, " | [%" PRIu64 ", %" PRIu64 "] | %" PRIu64 " | %" PRIu64 " | %" PRIu64 " | %" PRIu64
 			          " | %+" PRId64 " | %s | %s%s | ", t->in, t->out, t->blocks[0], t->blocks[1], t->bytes[0],
 			          t->bytes[1], qa_report_swap_excess(t), t->identical ? "yes" : "no",
@@ -496,16 +497,16 @@ enum qa_err qa_report_swap_write(const struct qa_swap_result *const *results, co
 		if (!r)
 			continue;
 		qa_sb_puts(&b, "| ");
-		qa_sb_md(&b, qa_report_label_at(labels, m));
+		qa_escape_md_str(&b, qa_report_label_at(labels, m));
 		qa_sb_puts(&b, " | ");
-		qa_sb_code(&b, r->reference_path ? r->reference_path : "");
+		qa_escape_code_str(&b, r->reference_path ? r->reference_path : "");
 		qa_sb_printf(&b, " | %" PRIu64 " | ", r->reference_size);
 		if (r->no_digests)
 			qa_sb_puts(&b, "not computed (sharded, no `--file-digests`)");
 		else
 			qa_sb_hex(&b, r->reference_sha256, QA_SHA256_LEN);
 		qa_sb_puts(&b, " | ");
-		qa_sb_md(&b, r->arch[0] ? r->arch : "-");
+		qa_escape_md_str(&b, r->arch[0] ? r->arch : "-");
 		qa_sb_printf(&b, " | %s |\n", qa_type_name(r->type));
 	}
 	qa_sb_putc(&b, '\n');
