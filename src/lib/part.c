@@ -455,9 +455,13 @@ enum qa_err qa_part_hash(const char *path, uint32_t k, uint32_t n, bool keep_blo
 			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 			break;
 		}
-		qa_blockhasher_whole(bh, views[i], (size_t)t->nbytes, t->sha256);
-		qa_blockhasher_blocks(bh, views[i], t->nbytes, t->block_bytes, 0, t->n_blocks, blocks);
-		qa_blockhasher_merkle(bh, blocks, t->n_blocks, t->merkle);
+		if ((e = qa_blockhasher_whole(bh, views[i], (size_t)t->nbytes, t->sha256)) ||
+		    (e = qa_blockhasher_blocks(bh, views[i], t->nbytes, t->block_bytes, 0, t->n_blocks, blocks)) ||
+		    (e = qa_blockhasher_merkle(bh, blocks, t->n_blocks, t->merkle))) {
+			free(blocks);
+			e = qa_diag_set(d, e, QA_NO_OFFSET, "hashing tensor %zu failed", i);
+			break;
+		}
 		json_t *a = json_pack("{s:I, s:o, s:o}", "index", (json_int_t)i, "sha256", hexj(t->sha256),
 		                      "merkle_root", hexj(t->merkle));
 		if (a && keep_blocks)
@@ -483,8 +487,10 @@ enum qa_err qa_part_hash(const char *path, uint32_t k, uint32_t n, bool keep_blo
 				for (size_t i = 0; i < nt; i++)
 					qa_sha256_stream_update(ds, views[i], (size_t)mt[i].nbytes);
 				uint8_t th[QA_SHA256_LEN];
-				qa_sha256_stream_final(ds, th);
-				json_object_set_new(dg, "tensor_data", hexj(th));
+				if ((e = qa_sha256_stream_final(ds, th)))
+					e = qa_diag_set(d, e, QA_NO_OFFSET, "hashing the tensor data failed");
+				else
+					json_object_set_new(dg, "tensor_data", hexj(th));
 			}
 		}
 	}
