@@ -35,7 +35,7 @@
 static const char *const verdict_names[QA_VERDICT_COUNT] = {
 	"identical", "layout-swap", "transposed", "divergent",
 	"missing", "extra", "shape-mismatch", "unsupported-type",
-	"unpermuted", "imatrix",
+	"unpermuted", "imatrix", "needs-imatrix",
 };
 
 const char *qa_verdict_name(enum qa_verdict v)
@@ -235,7 +235,9 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 	/* Types ggml quantizes only with importance weights need --imatrix. */
 	bool producible = ops && (ops->quantize || (ops->quantize_rows && c->imatrix));
 	if (!producible || !ops->dequantize || rt->src_type == QA_TYPE_COUNT) {
-		dt->verdict = QA_VERDICT_UNSUPPORTED;
+		bool weights_only = ops && !ops->quantize && ops->quantize_rows && ops->dequantize &&
+		                    rt->src_type != QA_TYPE_COUNT;
+		dt->verdict = weights_only ? QA_VERDICT_NEEDS_IMATRIX : QA_VERDICT_UNSUPPORTED;
 		return QA_OK;
 	}
 	uint64_t in = rt->ne[0], out = rt->ne[1] * rt->ne[2] * rt->ne[3];
@@ -267,7 +269,7 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 	dt->weighted = wt.qw && ops->quantize_rows;
 	if (!ops->quantize && !wt.qw) {
 		/* the matrix has no entry for this tensor, and ggml refuses the type without one */
-		dt->verdict = QA_VERDICT_UNSUPPORTED;
+		dt->verdict = QA_VERDICT_NEEDS_IMATRIX;
 		goto done;
 	}
 

@@ -37,9 +37,11 @@ enum qa_verdict {
 	QA_VERDICT_SHAPE_MISMATCH, /* shapes cannot be paired */
 	QA_VERDICT_UNSUPPORTED,    /* the artifact's type cannot be re-quantized */
 	QA_VERDICT_UNPERMUTED,     /* llama attn_q/attn_k without the rotary permutation */
-	QA_VERDICT_IMATRIX         /* declared importance matrix; error in its band (forensics.h) */
+	QA_VERDICT_IMATRIX,        /* declared importance matrix; error in its band (forensics.h) */
+	QA_VERDICT_NEEDS_IMATRIX   /* a type ggml makes only with importance weights (iq2_xxs, iq2_xs,
+	                              iq1_s), and no matrix, or none for this tensor, was given */
 };
-#define QA_VERDICT_COUNT 10
+#define QA_VERDICT_COUNT 11
 
 /* "identical", "layout-swap", ... as in the JSON. */
 const char *qa_verdict_name(enum qa_verdict v);

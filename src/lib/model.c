@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "arch.h"
 #include "config.h"
 #include "cursor.h"
 #include "quant.h"
@@ -171,8 +172,17 @@ static enum qa_err open_st(struct qa_ref *r, const char *path, struct qa_diag *d
 	if (e)
 		return e;
 	struct qa_ref_info *in = &r->info;
+	const struct qa_arch *row = NULL;
+	if (found && !cfg.has_architecture && (cfg.has_hf_architecture || cfg.has_model_type)) {
+		char known[QA_ARCH_LIST_CAP];
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "config.json names architecture '%s', which quantaudit does not know (known: %s)",
+		                   cfg.has_hf_architecture ? cfg.hf_architecture : cfg.model_type,
+		                   qa_arch_known_list(known, sizeof known));
+	}
 	if (found) {
-		snprintf(in->arch, sizeof in->arch, "%s", cfg.architecture);
+		row = qa_arch_find(cfg.architecture); /* NULL when the config names none */
+		snprintf(in->arch, sizeof in->arch, "%s", row ? row->gguf : "");
 		in->n_layer = (uint32_t)cfg.n_layers;
 		in->n_head = (uint32_t)cfg.n_heads;
 		in->n_head_kv = (uint32_t)cfg.n_kv_heads;
@@ -191,7 +201,9 @@ static enum qa_err open_st(struct qa_ref *r, const char *path, struct qa_diag *d
 	r->names = calloc(nt ? nt : 1, sizeof *r->names);
 	if (!r->tensors || !r->names)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	const char *arch = in->arch[0] ? in->arch : "qwen2";
+	/* names: the config's row; without one, qwen2 and llama name alike */
+	const char *arch = row ? row->name : "qwen2";
+	bool plus_one = qa_arch_has(row, QA_ARCH_NORM_PLUS_ONE);
 	for (size_t i = 0; i < nt; i++) {
 		const struct qa_st_tensor *s = qa_st_tensor_at(r->st, i);
 		size_t cap = strlen(s->name) + 64;
@@ -221,6 +233,7 @@ static enum qa_err open_st(struct qa_ref *r, const char *path, struct qa_diag *d
 			t->ne[k] = s->shape[s->n_dims - 1 - k];
 		t->n_elems = s->n_elems;
 		t->src_index = i;
+		t->plus_one = plus_one && qa_str_ends_with(s->name, "norm.weight");
 		r->n++;
 	}
 	if (!found)
@@ -410,8 +423,13 @@ enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
 		return QA_OK;
 	}
 	const struct qa_st_tensor *s = qa_st_tensor_at(r->st, t->src_index);
-	if (t->perm == QA_PERM_NONE)
-		return qa_st_tensor_read_f32(r->st, s, 0, (size_t)t->n_elems, dst, d);
+	if (t->perm == QA_PERM_NONE) {
+		enum qa_err e = qa_st_tensor_read_f32(r->st, s, 0, (size_t)t->n_elems, dst, d);
+		/* Gemma's converter adds 1 in f32 after widening the stored value */
+		for (uint64_t k = 0; !e && t->plus_one && k < t->n_elems; k++)
+			dst[k] = dst[k] + 1.0f;
+		return e;
+	}
 	if (!r->info.from_config)
 		return qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
 		                   "tensor '%s': the %s q/k permutation needs head counts from config.json",

@@ -44,11 +44,12 @@ struct qa_ref_tensor {
 	uint64_t ne[4];        /* GGUF order; unused dims are 1 */
 	uint64_t n_elems;
 	enum qa_names_perm perm; /* row permutation applied by qa_ref_read_f32 */
+	bool plus_one;         /* qa_ref_read_f32 adds 1 in f32, as Gemma's converter does to norms */
 	size_t src_index;      /* index in the underlying reader */
 };
 
 struct qa_ref_info {
-	char arch[64];         /* "qwen2", "llama", ... */
+	char arch[64];         /* GGUF architecture: "qwen2", "llama" (also for mistral), "gemma3", ... */
 	char name[128];        /* general.name to write, may be empty */
 	uint32_t n_layer, n_head, n_head_kv;
 	uint64_t hidden, ffn, context, vocab;
@@ -62,12 +63,16 @@ struct qa_ref_info {
 struct qa_ref;
 
 /*
- * Open the reference at path (any form qa_format_detect accepts).  Tensors
- * whose HF names the converter drops (rotary inv_freq) are left out.  The
- * returned ref owns its readers and sources; free it with qa_ref_close().
- * Errors: those of the readers; QA_ERR_FORMAT when two source tensors map
- * to one GGUF name or a llama-family checkpoint lacks the head counts its
- * q/k permutation needs.
+ * Open the reference at path (any form qa_format_detect accepts).  For a
+ * safetensors checkpoint, config.json chooses the architecture (arch.h);
+ * without one, qwen2 (q bias present) or llama is assumed.  Tensors whose
+ * HF names the converter drops (rotary inv_freq, Gemma 2's lm_head) are
+ * left out.  The returned ref owns its readers and sources; free it with
+ * qa_ref_close().  Errors: those of the readers; QA_ERR_USAGE when
+ * config.json names an architecture arch.h does not know (the message lists
+ * the known ones); QA_ERR_FORMAT when two source tensors map to one GGUF
+ * name or a llama-family checkpoint lacks the head counts its q/k
+ * permutation needs.
  */
 enum qa_err qa_ref_open(struct qa_ref **out, const char *path, struct qa_diag *d);
 void qa_ref_close(struct qa_ref *r);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "arch.h"
 #include "names.h"
 #include "order.h"
 #include "quant.h"
@@ -646,17 +647,18 @@ static bool needs_imatrix(const char *name, uint32_t type)
 	return ops != NULL && ops->llama_requires_imatrix;
 }
 
-/* llama.cpp's LLM_TYPE_70B, the only model size its rules look at. */
+/*
+ * llama.cpp's LLM_TYPE_70B, the only model size its rules look at: its
+ * loader gives it to 80-layer models of some architectures (arch.h).
+ */
 static bool model_is_70b(const struct qa_model_shape *m)
 {
-	const char *arch = m->arch != NULL ? m->arch : "";
+	const struct qa_arch *a = qa_arch_find(m->arch);
 	if (m->n_layer != 80)
 		return false;
-	if (strcmp(arch, "qwen2") == 0)
+	if (qa_arch_has(a, QA_ARCH_70B_AT_80))
 		return true;
-	if (strcmp(arch, "llama") == 0 || strcmp(arch, "mistral") == 0)
-		return m->n_head != m->n_head_kv;
-	return false;
+	return qa_arch_has(a, QA_ARCH_70B_AT_80_GQA) && m->n_head != m->n_head_kv;
 }
 
 static enum qa_err validate(const struct qa_plan_tensor *t, size_t n,

@@ -81,7 +81,7 @@ struct qa_plan_tensor {
 };
 
 struct qa_model_shape {
-	const char *arch;   /* "qwen2", "llama", "mistral" */
+	const char *arch;   /* GGUF or arch.h name: "qwen2", "llama", "gemma3", ... */
 	uint32_t n_layer, n_head, n_head_kv;
 	bool tied;          /* token_embd doubles as output (no output.weight) */
 	/*
