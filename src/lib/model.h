@@ -94,6 +94,26 @@ enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
                             float *dst, struct qa_diag *d);
 
 /*
+ * The row granularity of qa_ref_read_rows_f32 for t (a row is ne[0]
+ * values): 1, or the rows of one head when t's rows are permuted within
+ * heads (llama q/k from safetensors), since a head is permuted as a whole.
+ */
+uint64_t qa_ref_row_align(const struct qa_ref *r, const struct qa_ref_tensor *t);
+
+/*
+ * Read rows [row0, row0 + n_rows) of t (a row is ne[0] values, the rows of
+ * all higher dimensions counted in storage order) as floats into dst, the
+ * same values qa_ref_read_f32 puts at dst[row0 * ne[0] ...].  row0 and
+ * n_rows must be multiples of qa_ref_row_align (QA_ERR_USAGE otherwise).
+ * The source bytes read are released behind (qa_source_release), so a
+ * caller that walks a tensor in windows holds only its window in memory.
+ * Safe to call from several threads at once; errors as qa_ref_read_f32.
+ */
+enum qa_err qa_ref_read_rows_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
+                                 uint64_t row0, uint64_t n_rows, float *dst,
+                                 struct qa_diag *d);
+
+/*
  * Write the metadata a quantized GGUF of this reference starts from: for a
  * GGUF reference every pair of the source, in the source's order (as
  * llama-quantize copies them; the caller then moves or replaces the keys it

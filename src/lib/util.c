@@ -1,10 +1,13 @@
 /*
  * util.c - small helpers several library modules share (see util.h).
  */
+#define _DEFAULT_SOURCE /* madvise, MADV_DONTNEED */
 #include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "cursor.h"
 
@@ -84,4 +87,20 @@ bool qa_mem_ends_with(const char *s, size_t len, const char *suffix)
 bool qa_str_ends_with(const char *s, const char *suffix)
 {
 	return qa_mem_ends_with(s, strlen(s), suffix);
+}
+
+void qa_unmap_pages(void *base, uint64_t off, uint64_t len)
+{
+	static uint64_t page;
+	if (!page) {
+		long p = sysconf(_SC_PAGESIZE);
+		page = p > 0 ? (uint64_t)p : 4096;
+	}
+	uintptr_t b = (uintptr_t)base;
+	/* outward: a page shared with a neighbouring range is dropped too and
+	 * faulted back when that range is read (keeping it would leave one
+	 * page behind per window, memory that grows with the tensor) */
+	uint64_t start = (b + off) / page * page, end = (b + off + len + page - 1) / page * page;
+	if (end > start)
+		madvise((void *)(uintptr_t)start, (size_t)(end - start), MADV_DONTNEED);
 }

@@ -36,4 +36,12 @@ char *qa_path_join(const char *dir, const char *name);
  * "/file"; NULL when out of memory. */
 char *qa_path_dir(const char *path);
 
+/*
+ * Drop the pages touching [off, off+len) of the mapping at base from the
+ * resident set (madvise MADV_DONTNEED), the partial pages at either end
+ * included.  Only for read-only private or file-backed shared mappings,
+ * whose contents come back from the file when touched again.
+ */
+void qa_unmap_pages(void *base, uint64_t off, uint64_t len);
+
 #endif
