@@ -722,7 +722,7 @@ static enum qa_err sha256_windows(uint8_t *map, uint64_t size, uint8_t out[QA_SH
 	for (uint64_t off = 0; off < size; off += WIN) {
 		size_t n = (size_t)(size - off < WIN ? size - off : WIN);
 		qa_sha256_stream_update(h, map + off, n);
-		qa_unmap_pages(map, off, n);
+		qa_unmap_pages(map, size, off, n);
 	}
 	qa_sha256_stream_final(h, out);
 	qa_sha256_stream_free(h);
@@ -1091,7 +1091,7 @@ static void hs_release(struct qa_source *src, uint64_t off, uint64_t len)
 {
 	struct hsrc *s = (struct hsrc *)src;
 	if (s->map)
-		qa_unmap_pages(s->map, off, len);
+		qa_unmap_pages(s->map, s->base.size, off, len);
 }
 
 static const struct qa_source_ops http_ops = { hs_read, hs_view, hs_close, hs_release };

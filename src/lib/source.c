@@ -58,7 +58,7 @@ static void mem_release(struct qa_source *s, uint64_t off, uint64_t len)
 	struct mem_source *m = (struct mem_source *)s;
 	if (!m->mapped)
 		return;
-	qa_unmap_pages((void *)m->data, off, len);
+	qa_unmap_pages((void *)m->data, s->size, off, len);
 }
 
 static const struct qa_source_ops mem_ops = { mem_read, mem_view, mem_close, mem_release };
