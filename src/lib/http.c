@@ -724,9 +724,9 @@ static enum qa_err sha256_windows(uint8_t *map, uint64_t size, uint8_t out[QA_SH
 		qa_sha256_stream_update(h, map + off, n);
 		qa_unmap_pages(map, size, off, n);
 	}
-	qa_sha256_stream_final(h, out);
+	enum qa_err e = qa_sha256_stream_final(h, out);
 	qa_sha256_stream_free(h);
-	return QA_OK;
+	return e ? qa_diag_set(d, e, QA_NO_OFFSET, "sha-256 failed") : QA_OK;
 }
 
 static enum qa_err verify_locked(struct hsrc *s)

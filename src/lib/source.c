@@ -225,8 +225,8 @@ enum qa_err qa_source_sha256(struct qa_source *s, uint8_t out[32], struct qa_dia
 		qa_sha256_stream_update(h, p, n);
 		qa_source_release(s, off, n);
 	}
-	if (!e)
-		qa_sha256_stream_final(h, out);
+	if (!e && qa_sha256_stream_final(h, out) != QA_OK)
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
 	qa_sha256_stream_free(h);
 	free(buf);
 	return e;
