@@ -712,13 +712,32 @@ static void on_job_data(void *arg, uint64_t abs_end)
 		mark_upto(jc, abs_end, false);
 }
 
+static enum qa_err sha256_windows(uint8_t *map, uint64_t size, uint8_t out[QA_SHA256_LEN],
+                                     struct qa_diag *d)
+{
+	enum { WIN = 8 << 20 };
+	struct qa_sha256_stream *h = qa_sha256_stream_init();
+	if (!h)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	for (uint64_t off = 0; off < size; off += WIN) {
+		size_t n = (size_t)(size - off < WIN ? size - off : WIN);
+		qa_sha256_stream_update(h, map + off, n);
+		qa_unmap_pages(map, size, off, n);
+	}
+	enum qa_err e = qa_sha256_stream_final(h, out);
+	qa_sha256_stream_free(h);
+	return e ? qa_diag_set(d, e, QA_NO_OFFSET, "sha-256 failed") : QA_OK;
+}
+
 static enum qa_err verify_locked(struct hsrc *s)
 {
 	uint8_t dg[QA_SHA256_LEN];
 	char hex[2 * QA_SHA256_LEN + 1];
 	struct qa_diag d;
 	pthread_mutex_unlock(&s->mu);
-	enum qa_err e = qa_sha256(s->map, (size_t)s->base.size, dg, &d);
+	/* in windows released behind, so that verifying does not make the
+	 * whole download resident */
+	enum qa_err e = sha256_windows(s->map, s->base.size, dg, &d);
 	pthread_mutex_lock(&s->mu);
 	if (e)
 		return e;
@@ -1029,7 +1048,7 @@ static void save_to_cache(struct hsrc *s)
 	if (qa_remote_options()->cache_blobs && s->present == s->nchunks) {
 		uint8_t dg[QA_SHA256_LEN];
 		char hex[2 * QA_SHA256_LEN + 1];
-		if (qa_sha256(s->map, (size_t)s->base.size, dg, NULL) == QA_OK) {
+		if (sha256_windows(s->map, s->base.size, dg, NULL) == QA_OK) {
 			for (size_t i = 0; i < QA_SHA256_LEN; i++)
 				snprintf(hex + 2 * i, 3, "%02x", dg[i]);
 			if (!s->meta.linked || strcmp(hex, s->meta.etag) == 0)
@@ -1067,7 +1086,15 @@ static void hs_close(struct qa_source *src)
 	qa_http_meta_free(&s->meta);
 }
 
-static const struct qa_source_ops http_ops = { hs_read, hs_view, hs_close };
+/* The bytes stay in the download file; only the mapping's resident pages go. */
+static void hs_release(struct qa_source *src, uint64_t off, uint64_t len)
+{
+	struct hsrc *s = (struct hsrc *)src;
+	if (s->map)
+		qa_unmap_pages(s->map, s->base.size, off, len);
+}
+
+static const struct qa_source_ops http_ops = { hs_read, hs_view, hs_close, hs_release };
 
 /* An unlinked sparse file of size bytes, mapped read-write. */
 static enum qa_err make_backing(struct hsrc *s, struct qa_diag *d)
