@@ -268,7 +268,7 @@ bool qa_http_same_host(const char *a, const char *b)
 
 /* One request without following redirects.  *redirect gets Location (absolute). */
 static CURLcode perform(CURL *h, const char *url, const char *range, const char *token,
-                        struct sink *s, struct hdrs *hd, char **redirect)
+                        struct sink *s, struct hdrs *hd, char **redirect, bool head)
 {
 	struct curl_slist *list = NULL, *l2;
 	char auth[4200];
@@ -299,6 +299,8 @@ static CURLcode perform(CURL *h, const char *url, const char *range, const char 
 #endif
 	if (range)
 		curl_easy_setopt(h, CURLOPT_RANGE, range);
+	if (head)
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, hd);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -434,7 +436,7 @@ static enum qa_err fetch(struct conn *c, const char *url, bool ranged, uint64_t 
 					         (unsigned long long)(off + len - 1));
 				rp = range;
 			}
-			cc = perform(c->h, cur, rp, c->token, s, &hd, &next);
+			cc = perform(c->h, cur, rp, c->token, s, &hd, &next, false);
 			qa_remote_count(input, s->received, 1, 0);
 			s->received = 0;
 			if (first && m) {
@@ -543,6 +545,67 @@ enum qa_err qa_http_get_all(const char *url, size_t cap, int input, char **buf,
 	*buf = s.grow;
 	*len = s.glen;
 	return QA_OK;
+}
+
+enum qa_err qa_http_head(const char *url, int input, struct qa_http_meta *m, struct qa_diag *d)
+{
+	struct conn c;
+	struct sink s;
+	struct hdrs hd;
+	enum qa_err e;
+	char *disp = qa_remote_display_url(url);
+	memset(m, 0, sizeof *m);
+	m->size = UINT64_MAX;
+	if (!disp)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	if (qa_remote_options()->offline) {
+		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "offline mode: %s is not cached", disp);
+		free(disp);
+		return e;
+	}
+	if ((e = conn_init(&c, d))) {
+		conn_free(&c);
+		free(disp);
+		return e;
+	}
+	for (unsigned attempt = 0;; attempt++) {
+		char *next = NULL;
+		memset(&s, 0, sizeof s);
+		CURLcode cc = perform(c.h, url, NULL, c.token, &s, &hd, &next, true);
+		free(next);
+		qa_remote_count(input, 0, 1, 0);
+		long st = hd.status;
+		if (cc == CURLE_OK && st >= 200 && st <= 399) {
+			m->status = st;
+			memcpy(m->commit, hd.commit, sizeof m->commit);
+			if (hd.linked_etag[0]) {
+				memcpy(m->etag, hd.linked_etag, sizeof m->etag);
+				m->linked = true;
+			} else {
+				memcpy(m->etag, hd.etag, sizeof m->etag);
+			}
+			if (hd.has_linked_size)
+				m->size = hd.linked_size;
+			else if (st >= 200 && st <= 299 && hd.has_cl)
+				m->size = hd.content_length;
+			break;
+		}
+		bool retry = st && cc == CURLE_OK ? retryable_status(st) : retryable_curl(cc);
+		if (!retry || attempt >= qa_remote_options()->retries) {
+			if (st && cc == CURLE_OK)
+				e = qa_diag_set(d, QA_ERR_NETWORK, QA_NO_OFFSET, "%s: HTTP %ld%s", disp, st,
+				                retry ? " after retries" : "");
+			else
+				e = qa_diag_set(d, QA_ERR_NETWORK, QA_NO_OFFSET, "%s: %s%s", disp,
+				                curl_easy_strerror(cc), retry ? " (after retries)" : "");
+			break;
+		}
+		qa_remote_count(input, 0, 0, 1);
+		sleep_ms(backoff_ms(attempt, st ? hd.retry_after : -1));
+	}
+	conn_free(&c);
+	free(disp);
+	return e;
 }
 
 /* ------------------------------------------------------------ the source */
@@ -712,6 +775,8 @@ static void on_job_data(void *arg, uint64_t abs_end)
 		mark_upto(jc, abs_end, false);
 }
 
+static void stash_drop(const char *url);
+
 static enum qa_err verify_locked(struct hsrc *s)
 {
 	uint8_t dg[QA_SHA256_LEN];
@@ -733,6 +798,10 @@ static enum qa_err verify_locked(struct hsrc *s)
 		char msg[600];
 		snprintf(msg, sizeof msg, "%s: its SHA-256 differs from the Hub's", s->base.name);
 		qa_remote_integrity_fail(msg);
+		/* the header an earlier open of this run cached came with that digest: drop it */
+		if (s->key)
+			qa_cache_head_remove(s->key);
+		stash_drop(s->url);
 		return QA_ERR_NETWORK;
 	}
 	return QA_OK;
@@ -969,6 +1038,21 @@ static void stash_put(const char *url, const char *key, const char *data_url,
 	free(e->data_url);
 	free(e->head);
 	*e = (struct stash_entry){ u, k, du, *cm, h, len };
+	pthread_mutex_unlock(&stash_mu);
+}
+
+/* Forget what the stash holds for url. */
+static void stash_drop(const char *url)
+{
+	pthread_mutex_lock(&stash_mu);
+	for (unsigned i = 0; i < STASH_N; i++)
+		if (stash[i].url && strcmp(stash[i].url, url) == 0) {
+			free(stash[i].url);
+			free(stash[i].key);
+			free(stash[i].data_url);
+			free(stash[i].head);
+			memset(&stash[i], 0, sizeof stash[i]);
+		}
 	pthread_mutex_unlock(&stash_mu);
 }
 

@@ -356,6 +356,119 @@ enum qa_err qa_remote_open(struct qa_source **out, const char *url, struct qa_di
 	return e;
 }
 
+static bool hex32(const char *hex, uint8_t out[32])
+{
+	if (!qa_cache_is_sha256(hex))
+		return false;
+	for (size_t i = 0; i < 32; i++) {
+		unsigned v = 0;
+		for (int k = 0; k < 2; k++) {
+			char c = hex[2 * i + (size_t)k];
+			v = v << 4 | (unsigned)(c <= '9' ? c - '0' : c - 'a' + 10);
+		}
+		out[i] = (uint8_t)v;
+	}
+	return true;
+}
+
+enum qa_err qa_remote_head(const char *url, struct qa_remote_head *out, struct qa_diag *d)
+{
+	struct qa_hub_uri u;
+	char key[512], commit[64], refkey[1200];
+	char *rurl = NULL, *alias = NULL;
+	enum qa_err e = QA_OK;
+	memset(out, 0, sizeof *out);
+	out->size = UINT64_MAX;
+	char *display = qa_remote_display_url(url);
+	if (!display)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	bool hf = strncmp(url, "hf://", 5) == 0;
+	if (hf) {
+		if ((e = qa_hub_parse(url, &u, d)))
+			goto done;
+		if (!u.path[0] || u.quant[0]) {
+			e = qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "%s names a repository, not a file",
+			                display);
+			goto done;
+		}
+		char *local = qa_cache_hf_lookup(&u);
+		if (local) {
+			free(local);
+			out->local = true;
+			goto done;
+		}
+		qa_hub_pin_key(&u, key, sizeof key);
+		bool pinned = qa_remote_pin_get(key, commit, sizeof commit);
+		rurl = qa_hub_resolve_url(&u, pinned ? commit : NULL);
+		alias = pinned ? qa_hub_resolve_url(&u, NULL) : NULL;
+		if (!rurl || (pinned && !alias)) {
+			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+			goto done;
+		}
+	} else if (!(rurl = qa_str_dup(url))) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		goto done;
+	}
+	int slot = qa_remote_input_add(display, NULL);
+	if (qa_remote_options()->offline) {
+		/* what an earlier run's first hop said, kept with the cached header */
+		struct qa_cache_meta cm;
+		uint8_t *head = NULL;
+		size_t len = 0;
+		if ((qa_cache_ref_load(rurl, refkey, sizeof refkey) ||
+		     (alias && qa_cache_ref_load(alias, refkey, sizeof refkey))) &&
+		    qa_cache_head_load(refkey, &cm, &head, &len)) {
+			free(head);
+			out->from_cache = true;
+			out->size = cm.size;
+			out->has_sha256 = cm.linked && hex32(cm.etag, out->sha256);
+			snprintf(out->commit, sizeof out->commit, "%s", cm.commit);
+			qa_remote_cache_hit(slot);
+		} else {
+			e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "offline mode: %s is not cached", display);
+		}
+		goto done;
+	}
+	struct qa_http_meta m;
+	if ((e = qa_http_head(rurl, slot, &m, d)))
+		goto done;
+	out->size = m.size;
+	out->has_sha256 = m.linked && hex32(m.etag, out->sha256);
+	snprintf(out->commit, sizeof out->commit, "%s", m.commit);
+	if (out->has_sha256 && m.size != UINT64_MAX) {
+		/* kept as an empty header entry, so that an offline run knows the digest */
+		struct qa_cache_meta cm;
+		memset(&cm, 0, sizeof cm);
+		cm.size = m.size;
+		memcpy(cm.etag, m.etag, sizeof cm.etag);
+		cm.linked = true;
+		memcpy(cm.commit, m.commit, sizeof cm.commit);
+		snprintf(refkey, sizeof refkey, "%s\n%s", rurl, m.commit[0] ? m.commit : m.etag);
+		uint8_t *head = NULL;
+		size_t len = 0;
+		struct qa_cache_meta om;
+		/* keep a header an earlier run cached for these very bytes */
+		if (!(qa_cache_head_load(refkey, &om, &head, &len) && om.size == cm.size &&
+		      strcmp(om.etag, cm.etag) == 0))
+			qa_cache_head_store(refkey, &cm, "", 0, NULL);
+		free(head);
+		qa_cache_ref_store(rurl, refkey, NULL);
+		if (alias)
+			qa_cache_ref_store(alias, refkey, NULL);
+	}
+	qa_http_meta_free(&m);
+	if (out->commit[0]) {
+		if (hf)
+			qa_remote_pin_set(key, out->commit);
+		qa_remote_input_commit(slot, out->commit);
+	}
+done:
+	free(rurl);
+	free(alias);
+	free(display);
+	return e;
+}
+
 bool qa_remote_exists(const char *url)
 {
 	struct qa_source *src;

@@ -56,6 +56,28 @@ bool qa_remote_is_url(const char *path);
  */
 enum qa_err qa_remote_open(struct qa_source **out, const char *url, struct qa_diag *d);
 
+/* What the first hop says about a remote file, without its body. */
+struct qa_remote_head {
+	bool has_sha256;         /* the Hub gave the file's SHA-256 (X-Linked-Etag) */
+	uint8_t sha256[32];
+	uint64_t size;           /* X-Linked-Size (or Content-Length), UINT64_MAX when unknown */
+	char commit[64];         /* X-Repo-Commit, or "" */
+	bool from_cache;         /* answered from quantaudit's header cache (offline) */
+	bool local;              /* the file is in the huggingface_hub cache: read it instead */
+};
+
+/*
+ * The first hop's headers of the file a URL names, with no body byte
+ * transferred: one HEAD request to the Hub's resolve URL (or the https URL
+ * itself) without following its redirect.  X-Repo-Commit pins the
+ * revision for the rest of the run, as opening the file would.  The request
+ * counts for the URL's entry in the transfer statistics (one request, no
+ * bytes).  A file already in the huggingface_hub cache makes no request and
+ * sets ->local.  Offline, the header cache answers (->from_cache) or the
+ * call fails with QA_ERR_IO.  Errors: those of qa_remote_open.
+ */
+enum qa_err qa_remote_head(const char *url, struct qa_remote_head *out, struct qa_diag *d);
+
 /*
  * Whether a remote file exists: false only when the server answered 404
  * (or, offline, when nothing is cached).  Other failures count as existing
