@@ -26,6 +26,15 @@ void qa_remote_options_default(struct qa_remote_options *o)
 	memset(o, 0, sizeof *o);
 	o->retries = 5;
 	o->retry_wait_ms = 1000;
+	o->window_bytes = (uint64_t)64 << 20;
+	const char *w = getenv("QUANTAUDIT_REMOTE_WINDOW");
+	uint64_t wb = 0;
+	if (w && *w) {
+		for (const char *p = w; *p >= '0' && *p <= '9' && wb < ((uint64_t)1 << 40); p++)
+			wb = wb * 10 + (uint64_t)(*p - '0');
+		if (wb >= 65536 && wb <= ((uint64_t)1 << 40))
+			o->window_bytes = wb;
+	}
 	const char *v = getenv("HF_HUB_OFFLINE");
 	if (v && (strcmp(v, "1") == 0 || strcasecmp(v, "on") == 0 || strcasecmp(v, "yes") == 0 ||
 	          strcasecmp(v, "true") == 0))
@@ -136,7 +145,7 @@ char *qa_remote_pinned_url(const char *url)
 struct input {
 	char *url;
 	char commit[64];
-	uint64_t bytes, requests;
+	uint64_t bytes, requests, peak;
 };
 static struct input *inputs;
 static size_t n_inputs;
@@ -229,6 +238,14 @@ void qa_remote_count(int input, uint64_t bytes, unsigned requests, unsigned retr
 	pthread_mutex_unlock(&mu);
 }
 
+void qa_remote_local_peak(int input, uint64_t bytes)
+{
+	pthread_mutex_lock(&mu);
+	if (input >= 0 && (size_t)input < n_inputs && bytes > inputs[input].peak)
+		inputs[input].peak = bytes;
+	pthread_mutex_unlock(&mu);
+}
+
 void qa_remote_expect(uint64_t bytes)
 {
 	pthread_mutex_lock(&mu);
@@ -270,6 +287,7 @@ json_t *qa_remote_transfer_json(void)
 				json_object_set_new(e, "commit", json_string(inputs[i].commit));
 			json_object_set_new(e, "bytes", jnum(inputs[i].bytes));
 			json_object_set_new(e, "requests", jnum(inputs[i].requests));
+			json_object_set_new(e, "local_peak_bytes", jnum(inputs[i].peak));
 			json_array_append_new(arr, e);
 		}
 		o = json_object();

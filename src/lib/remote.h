@@ -31,6 +31,8 @@ struct qa_remote_options {
 	bool cache_blobs;        /* keep whole verified bodies, content-addressed */
 	bool offline;            /* no network request at all */
 	bool progress;           /* progress lines on stderr */
+	uint64_t window_bytes;   /* read-ahead window and bound of a file's local copy beyond
+	                          * its header (default 64 MiB; QUANTAUDIT_REMOTE_WINDOW) */
 	void (*warn)(const char *msg); /* one-line warnings (e.g. no range support), or NULL */
 };
 
@@ -108,6 +110,8 @@ int qa_remote_input_add(const char *url, const char *commit);
 void qa_remote_input_commit(int input, const char *commit);
 /* Count one request, its body bytes and whether it was a retry. slot may be -1. */
 void qa_remote_count(int input, uint64_t bytes, unsigned requests, unsigned retries);
+/* Record the most bytes of an input held in its local copy at once (the peak is kept). */
+void qa_remote_local_peak(int input, uint64_t bytes);
 /* Add expected bytes (for progress) to the run's total. */
 void qa_remote_expect(uint64_t bytes);
 /* Count a cache hit (a header, an API answer or a blob served from a cache). */
@@ -117,7 +121,7 @@ void qa_remote_integrity_fail(const char *msg);
 
 /*
  * The "transfer" object for --json outputs: {"requests","bytes","retries",
- * "cache_hits","inputs":[{"url","commit","bytes","requests"}]}, or NULL
+ * "cache_hits","inputs":[{"url","commit","bytes","requests","local_peak_bytes"}]}, or NULL
  * when the run read no remote input.  The caller owns the reference.
  */
 json_t *qa_remote_transfer_json(void);

@@ -459,6 +459,29 @@ rc=$?
 if [ $rc = 0 ] && [ "$(stat_of hub_requests)" = 0 ] && [ "$(stat_of cdn_requests)" = 0 ]; then ok reproduce-offline
 else bad reproduce-offline "exit $rc, $(stat_of hub_requests) Hub and $(stat_of cdn_requests) CDN requests: $(head -c 300 "$TMP/o.err")"; fi
 
+# ---------------------------------------------------------------- bounded local copy
+# Truth: the reference's size, and the run's own figure of the most bytes of an input held at once
+# (transfer.inputs[].local_peak_bytes).  Read in file order under a 64 KiB window, the local copy
+# of an 8-layer reference holds its header, the last few tensors read and the window: a small part
+# of the file.  With the default window (64 MiB) the whole small file stays, so the figure is live.
+rm -rf "$XDG_CACHE_HOME/quantaudit"
+mkdir -p "$R/org/deep-GGUF" "$TMP/deep/syn"
+"$bin" synth --arch qwen2 --hidden 256 --intermediate 256 --heads 4 --kv-heads 1 --vocab 32 --layers 8 \
+	-o "$TMP/deep/syn/model.safetensors" >/dev/null 2>&1
+DB=$R/org/deep-GGUF/deep.BF16.gguf
+"$bin" quantize "$TMP/deep/syn/model.safetensors" --type bf16 -o "$DB" >/dev/null 2>&1
+"$bin" quantize "$DB" --recipe Q8_0 -o "$R/org/deep-GGUF/deep.Q8_0.gguf" >/dev/null 2>&1
+refsize=$(stat -c %s "$DB")
+peak_run() {
+	"$bin" reproduce hf://org/deep-GGUF/deep.BF16.gguf hf://org/deep-GGUF/deep.Q8_0.gguf --json "${Q[@]}" 2>"$TMP/rep.err" |
+		"$PY" -c "import json,sys; j=json.load(sys.stdin); print(j['result'], [i['local_peak_bytes'] for i in j['transfer']['inputs'] if i['url'].endswith('BF16.gguf')][0])"
+}
+small=$(QUANTAUDIT_REMOTE_WINDOW=65536 peak_run)
+big=$(peak_run)
+if [ "${small%% *}" = reproduced ] && [ "${small##* }" -le $((refsize / 4)) ] && [ "$big" = "reproduced $refsize" ]; then
+	ok "local-copy-bounded (${small##* } of $refsize bytes held at most; ${big##* } with the default window)"
+else bad local-copy-bounded "64 KiB window: $small; default: $big; of $refsize $(head -c 200 "$TMP/rep.err")"; fi
+
 # ---------------------------------------------------------------- cache and offline
 rm -rf "$XDG_CACHE_HOME/quantaudit"
 "$bin" diff "$HFREF" "$HFART" --json --cache-blobs "${Q[@]}" >/dev/null 2>&1
