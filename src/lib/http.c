@@ -814,10 +814,14 @@ static enum qa_err verify_locked(struct hsrc *s)
 	uint8_t dg[QA_SHA256_LEN];
 	char hex[2 * QA_SHA256_LEN + 1];
 	struct qa_diag d;
-	qa_sha256_stream_final(s->vh, dg);
+	s->need_verify = false;
+	if (qa_sha256_stream_final(s->vh, dg)) {
+		qa_diag_set(&d, QA_ERR_NOMEM, QA_NO_OFFSET, "%s: SHA-256 failed", s->base.name);
+		fail_locked(s, QA_ERR_NOMEM, &d);
+		return QA_ERR_NOMEM;
+	}
 	for (size_t i = 0; i < QA_SHA256_LEN; i++)
 		snprintf(hex + 2 * i, 3, "%02x", dg[i]);
-	s->need_verify = false;
 	if (strcmp(hex, s->meta.etag) != 0) {
 		qa_diag_set(&d, QA_ERR_NETWORK, QA_NO_OFFSET,
 		            "%s: its SHA-256 differs from the Hub's (X-Linked-Etag %.64s)",

@@ -926,7 +926,10 @@ static enum qa_err cheap_pass(struct qa_ref *ref, const char *ref_path, const st
 	if ((e = qa_quantize_model_located(ref, &qo, opts->out_path, NULL, NULL, d)))
 		goto done;
 	res->passes++;
-	qa_sha256_stream_final(st.exp, res->expected_sha256);
+	if (qa_sha256_stream_final(st.exp, res->expected_sha256)) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
+		goto done;
+	}
 	res->expected_size = st.total;
 	if (!(*fp = plan_fingerprint(rc, options, opts->imatrix_path, opts->imatrix_path))) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
@@ -1216,7 +1219,10 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 			goto done;
 		}
 		res->passes++;
-		qa_sha256_stream_final(st.exp, res->expected_sha256);
+		if (qa_sha256_stream_final(st.exp, res->expected_sha256)) {
+			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
+			goto done;
+		}
 		res->expected_size = st.total;
 	} else {
 		st.total = res->expected_size;
@@ -1244,7 +1250,10 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 			bad = art_path;
 			goto done;
 		}
-		qa_sha256_stream_final(st.art, res->artifact_sha256);
+		if (qa_sha256_stream_final(st.art, res->artifact_sha256)) {
+			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
+			goto done;
+		}
 	} else {
 		memcpy(res->artifact_sha256, opts->artifact_digest, QA_SHA256_LEN);
 	}
@@ -1286,7 +1295,7 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 	}
 	if (!res->reproduced && !opts->no_explain && art) {
 		const char *who = NULL;
-		struct qa_diff_opts dopts = { opts->n_threads, matrix, opts->imatrix_path };
+		struct qa_diff_opts dopts = { opts->n_threads, matrix, opts->imatrix_path, NULL };
 		e = qa_diff_run(ref_path, art_path, &dopts, &res->explain, &who, d);
 		if (e) {
 			bad = who;
