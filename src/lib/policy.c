@@ -50,6 +50,8 @@ static const struct qa_policy_status statuses[] = {
 	{ "unsupported-type", QA_POLICY_DIFF, QA_ACTION_FAIL, "the artifact's type cannot be re-quantized" },
 	{ "unpermuted", QA_POLICY_DIFF, QA_ACTION_FAIL, "matches the weight without llama.cpp's q/k row permutation" },
 	{ "imatrix", QA_POLICY_DIFF, QA_ACTION_FAIL, "most blocks diverge with an error in the band importance weighting gives (the artifact declares a matrix; not verified)" },
+	{ "needs-imatrix", QA_POLICY_DIFF, QA_ACTION_FAIL,
+	  "a type ggml cannot make without an importance matrix, and none was given (re-run with --imatrix)" },
 	{ "metadata", QA_POLICY_DIFF, QA_ACTION_FAIL,
 	  "a metadata pair the audit counts as a finding (an ARCH.* or tokenizer.* key, a config.json hyperparameter)" },
 	{ "match", QA_POLICY_VERIFY, QA_ACTION_PASS, "the tensor's digests equal the manifest's" },
