@@ -99,6 +99,26 @@ enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
                             float *dst, struct qa_diag *d);
 
 /*
+ * The row granularity of qa_ref_read_rows_f32 for t (a row is ne[0]
+ * values): 1, or the rows of one head when t's rows are permuted within
+ * heads (llama q/k from safetensors), since a head is permuted as a whole.
+ */
+uint64_t qa_ref_row_align(const struct qa_ref *r, const struct qa_ref_tensor *t);
+
+/*
+ * Read rows [row0, row0 + n_rows) of t (a row is ne[0] values, the rows of
+ * all higher dimensions counted in storage order) as floats into dst, the
+ * same values qa_ref_read_f32 puts at dst[row0 * ne[0] ...].  row0 and
+ * n_rows must be multiples of qa_ref_row_align (QA_ERR_USAGE otherwise).
+ * The source bytes read are released behind (qa_source_release), so a
+ * caller that walks a tensor in windows holds only its window in memory.
+ * Safe to call from several threads at once; errors as qa_ref_read_f32.
+ */
+enum qa_err qa_ref_read_rows_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
+                                 uint64_t row0, uint64_t n_rows, float *dst,
+                                 struct qa_diag *d);
+
+/*
  * Read n_elems floats of tensor t starting at element first into dst, as
  * qa_ref_read_f32 would place them at dst - first.  Only for tensors whose
  * perm is QA_PERM_NONE (QA_ERR_USAGE otherwise, and for a range outside

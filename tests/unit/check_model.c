@@ -485,6 +485,21 @@ START_TEST(llama_permutation)
 	for (int row = 0; row < perms[_i].rows; row++)
 		for (int c = 0; c < cols; c++)
 			ck_assert_float_eq(got[row * cols + c], perms[_i].src[perms[_i].order[row] * cols + c]);
+	/* read by rows in units of the alignment (whole heads when permuted),
+	 * the same values as the whole read; a range cutting a head is refused */
+	uint64_t align = qa_ref_row_align(r, t), rows = t->n_elems / t->ne[0];
+	/* q: 2 heads of 4 rows, k: 1 head of 4 rows; a 1-D bias is one row */
+	ck_assert_uint_eq(align, perms[_i].perm == QA_PERM_NONE || t->n_dims < 2 ? 1 : 4);
+	float *part = malloc((size_t)t->n_elems * sizeof *part);
+	ck_assert_ptr_nonnull(part);
+	for (uint64_t r0 = 0; r0 < rows; r0 += align) {
+		ck_assert_msg(qa_ref_read_rows_f32(r, t, r0, align, part, &d) == QA_OK, "%s", d.msg);
+		ck_assert(memcmp(part, got + r0 * t->ne[0], (size_t)(align * t->ne[0]) * sizeof *part) == 0);
+	}
+	if (align > 1)
+		ck_assert_int_eq(qa_ref_read_rows_f32(r, t, 1, align, part, &d), QA_ERR_USAGE);
+	ck_assert_int_eq(qa_ref_read_rows_f32(r, t, rows, 1, part, &d), QA_ERR_USAGE);
+	free(part);
 	free(got);
 	qa_ref_close(r);
 	cleanup();
