@@ -6,11 +6,13 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "manifest.h"
 #include "tmpfile.h"
+#include "util.h"
 #include "manifest_json.h"
 
 static const char usage[] =
@@ -21,9 +23,11 @@ static void help(void)
 	printf("usage: %s\n\n"
 	       "Hash a GGUF or safetensors file: the whole file, its metadata section, and every\n"
 	       "tensor (digest, number of 256-element blocks, Merkle root of the block digests).\n\n"
-	       "  --blocks            include every block's SHA-256 (block_sha256) in the manifest\n"
+	       "  --blocks            block location data for 'verify': with -o, a block index\n"
+	       "                      MANIFEST.blocks beside it (8 bytes of each block's SHA-256);\n"
+	       "                      on stdout, every block's SHA-256 (block_sha256) in the JSON\n"
 	       "  --json              print the manifest as JSON (same as --format json)\n"
-	       "  --format F          table (default), json (schema quantaudit.manifest/1), or\n"
+	       "  --format F          table (default), json (schema quantaudit.manifest/2), or\n"
 	       "                      gguf-hash: the text of llama.cpp's llama-gguf-hash --sha256\n"
 	       "  -o, --output FILE   write the manifest to FILE instead of stdout (JSON unless\n"
 	       "                      --format says otherwise); 'quantaudit verify' reads it back\n"
@@ -31,7 +35,8 @@ static void help(void)
 	       "  -h, --help          show this help\n\n"
 	       "A block is 256 consecutive elements in storage order (one k-quant super-block,\n"
 	       "eight q8_0 blocks, 256 f16 values...); the last may be partial.  The Merkle root\n"
-	       "is SHA-256 of the block digests concatenated as 32-byte values.\n",
+	       "is SHA-256 of the block digests concatenated as 32-byte values.  The tensor digests\n"
+	       "and Merkle roots are the integrity proof; the block index only locates blocks.\n",
 	       usage);
 }
 
@@ -99,23 +104,56 @@ int cmd_hash(int argc, char **argv)
 	int rc = cli_check_output(&co, out, &path, 1);
 	if (rc)
 		return rc;
-	struct qa_manifest *m;
+	/* with -o, block location data goes to a block index beside the manifest */
+	bool sidecar = blocks && out && strcmp(format, "json") == 0;
+	char *ipath = NULL;
+	struct qa_tmpfile it = { NULL, NULL, -1, 0 }, t = { NULL, NULL, -1, 0 };
+	struct qa_manifest *m = NULL;
 	struct qa_diag d;
 	qa_diag_clear(&d);
-	enum qa_err e = qa_manifest_compute(path, blocks, strcmp(format, "gguf-hash") == 0, threads, &m, &d);
-	if (e == QA_ERR_USAGE)
-		return cli_usage_error("hash", usage, "%s", d.msg);
-	if (e)
-		return cli_fail(path, &d);
+	enum qa_err e = QA_OK;
+	if (sidecar) {
+		size_t n = strlen(out) + sizeof ".blocks";
+		if (!(ipath = malloc(n))) {
+			fprintf(stderr, "quantaudit: out of memory\n");
+			return QA_EXIT_IO;
+		}
+		snprintf(ipath, n, "%s.blocks", out);
+		if ((rc = cli_check_output(&co, ipath, &path, 1)) == 0 && (e = qa_tmpfile_open(&it, ipath, &d)))
+			rc = cli_fail(ipath, &d);
+		if (rc) {
+			free(ipath);
+			return rc;
+		}
+	}
+	struct qa_manifest_opts mo = { blocks && !sidecar, strcmp(format, "gguf-hash") == 0, false, threads,
+	                               sidecar, it.fd };
+	e = qa_manifest_compute_opts(path, &mo, &m, &d);
+	if (!e && sidecar) {
+		const char *slash = strrchr(ipath, '/');
+		if (!(m->index_file = qa_str_dup(slash ? slash + 1 : ipath)))
+			e = qa_diag_set(&d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	}
+	if (e) {
+		qa_tmpfile_abort(&it);
+		qa_manifest_free(m);
+		if (e == QA_ERR_USAGE)
+			rc = cli_usage_error("hash", usage, "%s", d.msg);
+		else /* a failed write of the block index names it; anything else the input */
+			rc = cli_fail(e == QA_ERR_IO && strstr(d.msg, "block index") ? ipath : path, &d);
+		free(ipath);
+		return rc;
+	}
 	/* the manifest file is written atomically; stdout is checked by main */
-	struct qa_tmpfile t = { NULL, NULL, -1, 0 };
 	FILE *f = stdout;
 	if (out) {
 		if ((e = qa_tmpfile_open(&t, out, &d)) == QA_OK && !(f = fdopen(t.fd, "w")))
 			e = qa_diag_set(&d, QA_ERR_IO, QA_NO_OFFSET, "cannot write: %s", qa_strerror(errno));
 		if (e) {
 			qa_tmpfile_abort(&t);
+			qa_tmpfile_abort(&it);
 			qa_manifest_free(m);
+			free(ipath);
 			return cli_fail(out, &d);
 		}
 		t.fd = -1; /* the stream owns it now */
@@ -141,6 +179,8 @@ int cmd_hash(int argc, char **argv)
 			fclose(f);
 			qa_tmpfile_abort(&t);
 		}
+		qa_tmpfile_abort(&it);
+		free(ipath);
 		fprintf(stderr, "quantaudit: out of memory\n");
 		return rc;
 	}
@@ -152,9 +192,20 @@ int cmd_hash(int argc, char **argv)
 			err = errno;
 		if (err) {
 			qa_tmpfile_abort(&t);
+			qa_tmpfile_abort(&it);
+			free(ipath);
 			qa_diag_set(&d, QA_ERR_IO, QA_NO_OFFSET, "cannot write: %s", qa_strerror(err));
 			return cli_fail(out, &d);
 		}
+		/* the block index goes into place first: a manifest never names a
+		 * block index that is not there */
+		if (sidecar && (e = qa_tmpfile_commit(&it, true, &d))) {
+			qa_tmpfile_abort(&t);
+			rc = cli_fail(ipath, &d);
+			free(ipath);
+			return rc;
+		}
+		free(ipath);
 		if ((e = qa_tmpfile_commit(&t, true, &d)))
 			return cli_fail(out, &d);
 	}
