@@ -146,7 +146,8 @@ enum qa_err qa_blockindex_writer_finish(struct qa_blockindex_writer *w, uint64_t
 	if (w->written != w->expect)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "block index has %llu of %llu records",
 		                   (unsigned long long)w->written, (unsigned long long)w->expect);
-	qa_sha256_stream_final(w->sha, sha256);
+	if (qa_sha256_stream_final(w->sha, sha256))
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
 	*size = w->size;
 	return QA_OK;
 }
@@ -287,7 +288,8 @@ enum qa_err qa_blockindex_sha256(struct qa_blockindex *bi, uint8_t out[QA_SHA256
 			goto done;
 		qa_sha256_stream_update(s, buf, k);
 	}
-	qa_sha256_stream_final(s, out);
+	if (qa_sha256_stream_final(s, out))
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
 done:
 	qa_sha256_stream_free(s);
 	free(buf);

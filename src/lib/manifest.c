@@ -96,8 +96,8 @@ static void *file_thread(void *arg)
 		if (off < j->data_offset)
 			qa_sha256_stream_update(ms, buf, j->data_offset - off < len ? (size_t)(j->data_offset - off) : len);
 	}
-	qa_sha256_stream_final(s, j->sha256);
-	qa_sha256_stream_final(ms, j->metadata_sha256);
+	if (qa_sha256_stream_final(s, j->sha256) || qa_sha256_stream_final(ms, j->metadata_sha256))
+		j->err = qa_diag_set(&j->d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
 done:
 	free(buf);
 	qa_sha256_stream_free(s);
@@ -183,7 +183,8 @@ static enum qa_err pipe_item(void *ctx, size_t i, unsigned worker)
 			return QA_OK;
 		qa_sha256_stream_update(p->tsha, data, (size_t)p->cur.len);
 		if (p->cur.last) {
-			qa_sha256_stream_final(p->tsha, t->sha256);
+			if (qa_sha256_stream_final(p->tsha, t->sha256))
+				return p->err[i] = qa_diag_set(&p->d[i], QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
 			return p->err[i] = reopen(&p->tsha, &p->d[i]);
 		}
 		return QA_OK;
@@ -203,7 +204,8 @@ static enum qa_err pipe_item(void *ctx, size_t i, unsigned worker)
 		if (p->o->keep_blocks && pt->blocks)
 			memcpy(pt->blocks + p->prev.first * QA_SHA256_LEN, dg, n);
 		if (p->prev.last) {
-			qa_sha256_stream_final(p->msha, pt->merkle);
+			if (qa_sha256_stream_final(p->msha, pt->merkle))
+				return p->err[i] = qa_diag_set(&p->d[i], QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
 			return p->err[i] = reopen(&p->msha, &p->d[i]);
 		}
 		return QA_OK;
@@ -218,9 +220,8 @@ static enum qa_err pipe_item(void *ctx, size_t i, unsigned worker)
 		uint64_t c = (uint64_t)(i - ITEM_FIXED) * CHUNK_BLOCKS;
 		uint64_t n = p->cur.count - c < CHUNK_BLOCKS ? p->cur.count - c : CHUNK_BLOCKS;
 		/* the window starts at block cur.first: hash relative to it */
-		qa_blockhasher_blocks(p->hashers[worker], data, p->cur.len, t->block_bytes, c, n,
-		                      p->dig[p->k % 2] + c * QA_SHA256_LEN);
-		return QA_OK;
+		return qa_blockhasher_blocks(p->hashers[worker], data, p->cur.len, t->block_bytes, c, n,
+		                             p->dig[p->k % 2] + c * QA_SHA256_LEN);
 	}
 	}
 }
@@ -252,14 +253,13 @@ static struct window next_window(const struct qa_manifest *m, const struct windo
 }
 
 /* Digests of the tensors with no bytes (no window visits them). */
-static void empty_tensors(struct qa_manifest *m, bool blocks)
+static enum qa_err empty_tensors(struct qa_manifest *m, bool blocks, struct qa_diag *d)
 {
-	for (size_t i = 0; i < m->n; i++)
-		if (m->tensors[i].nbytes == 0) {
-			qa_sha256("", 0, m->tensors[i].sha256, NULL);
-			if (blocks)
-				qa_sha256("", 0, m->tensors[i].merkle, NULL);
-		}
+	enum qa_err e = QA_OK;
+	for (size_t i = 0; i < m->n && !e; i++)
+		if (m->tensors[i].nbytes == 0 && !(e = qa_sha256("", 0, m->tensors[i].sha256, d)) && blocks)
+			e = qa_sha256("", 0, m->tensors[i].merkle, d);
+	return e;
 }
 
 static enum qa_err run_pipe(struct pipe *p, unsigned n_threads, struct qa_diag *d)
@@ -316,13 +316,13 @@ static enum qa_err run_pipe(struct pipe *p, unsigned n_threads, struct qa_diag *
 				return p->err[i];
 			}
 		if (e)
-			return qa_diag_set(d, e, QA_NO_OFFSET, "hashing failed");
+			return qa_diag_set(d, e, QA_NO_OFFSET, "sha-256 failed");
 		p->prev = p->cur;
 		p->cur = p->next;
 		p->k++;
 	}
-	if (p->o->data_digest)
-		qa_sha256_stream_final(p->dsha, m->tensor_data_sha256);
+	if (p->o->data_digest && qa_sha256_stream_final(p->dsha, m->tensor_data_sha256))
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
 	return QA_OK;
 }
 
@@ -440,8 +440,8 @@ enum qa_err qa_manifest_compute_opts(const char *path, const struct qa_manifest_
 	p.m = m;
 	p.o = o;
 	p.f = &f;
-	empty_tensors(m, !o->no_blocks);
-	if (o->index && !o->no_blocks) {
+	e = empty_tensors(m, !o->no_blocks, d);
+	if (!e && o->index && !o->no_blocks) {
 		uint64_t *counts = malloc((m->n ? m->n : 1) * sizeof *counts);
 		for (size_t i = 0; counts && i < m->n; i++)
 			counts[i] = m->tensors[i].n_blocks;
@@ -867,9 +867,11 @@ static enum qa_err locate_item(void *ctx, size_t i, unsigned worker)
 	uint64_t c = (uint64_t)i * LOCATE_CHUNK;
 	uint64_t n = j->count - c < LOCATE_CHUNK ? j->count - c : LOCATE_CHUNK;
 	uint8_t dg[LOCATE_CHUNK * QA_SHA256_LEN];
-	qa_blockhasher_blocks(j->hashers[worker], j->data, j->len, j->block_bytes, c, n, dg);
 	j->diverge[i] = 0;
 	j->first[i] = UINT64_MAX;
+	enum qa_err e = qa_blockhasher_blocks(j->hashers[worker], j->data, j->len, j->block_bytes, c, n, dg);
+	if (e)
+		return e;
 	for (uint64_t b = 0; b < n; b++)
 		if (memcmp(dg + b * QA_SHA256_LEN, j->rec + (c + b) * j->rec_bytes, j->rec_bytes) != 0) {
 			if (j->first[i] == UINT64_MAX)
@@ -919,7 +921,7 @@ static enum qa_err locate_one(struct qa_verify_item *it, struct opened *f, size_
 		struct locate_job j = { data, rec, len, bb, count, rb, hashers, dv, fs };
 		size_t items = (size_t)((count + LOCATE_CHUNK - 1) / LOCATE_CHUNK);
 		if ((e = qa_pool_run(n_threads, items, locate_item, &j))) {
-			e = qa_diag_set(d, e, QA_NO_OFFSET, "hashing failed");
+			e = qa_diag_set(d, e, QA_NO_OFFSET, "sha-256 failed");
 			goto done;
 		}
 		for (size_t c = 0; c < items; c++) {
