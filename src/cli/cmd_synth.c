@@ -13,7 +13,7 @@
 #include "types.h"
 
 static const char usage[] =
-	"quantaudit synth --arch qwen2|llama|mistral --hidden H --intermediate I --heads A\n"
+	"quantaudit synth --arch ARCH --hidden H --intermediate I --heads A\n"
 	"       --kv-heads K --vocab V [--layers N] [--head-dim D] [--tied] [--dtype bf16|f16|f32]\n"
 	"       [--seed S] [-j N] -o FILE.safetensors";
 
@@ -26,7 +26,10 @@ static void help(void)
 	       "(log-normal per-row scales around std 0.02, about 0.2%% heavy-tail values, small\n"
 	       "biases, norm weights near 1) and depend only on the options: the same options\n"
 	       "give byte-identical files on every machine and for every thread count.\n\n"
-	       "  --arch A            qwen2 (q/k/v biases), llama or mistral\n"
+	       "  --arch A            GGUF architecture name: llama, mistral (written as\n"
+	       "                      MistralForCausalLM, converted as llama), qwen2 (q/k/v\n"
+	       "                      biases), qwen3 (q/k norms), gemma2, gemma3 (extra norms,\n"
+	       "                      always tied), phi3 (fused qkv_proj and gate_up_proj)\n"
 	       "  --hidden H          hidden size\n"
 	       "  --intermediate I    MLP intermediate size\n"
 	       "  --heads A           attention heads\n"
