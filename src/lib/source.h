@@ -55,6 +55,16 @@ struct qa_source {
 enum qa_err qa_source_open_file(struct qa_source **out, const char *path,
                                 struct qa_diag *d);
 
+/*
+ * Open the local file at path for streaming: reads go through pread(2) and
+ * nothing is mapped, so memory does not grow with the bytes read.  Views are
+ * unsupported (QA_ERR_UNSUPPORTED); reads are safe from several threads.  A
+ * URL opens the remote file, as qa_source_open_file() does.  Errors as for
+ * qa_source_open_file(); a read past a file that shrank fails with QA_ERR_IO.
+ */
+enum qa_err qa_source_open_stream(struct qa_source **out, const char *path,
+                                  struct qa_diag *d);
+
 /* Wrap len bytes at buf (borrowed) as a source labelled name. */
 enum qa_err qa_source_open_memory(struct qa_source **out, const void *buf,
                                   size_t len, const char *name,
