@@ -256,6 +256,34 @@ static void today(const struct qa_report_opts *o, char *buf, size_t cap)
 		snprintf(buf, cap, "%s", "1970-01-01");
 }
 
+void qa_report_policy_sentence(struct qa_sb *b, const struct qa_report_policy *pol, bool md)
+{
+	qa_sb_puts(b, "Policy ");
+	qa_escape_name(b, md, pol->path ? pol->path : "(given)");
+	if (pol->pass) {
+		qa_sb_printf(b, ": PASS: nothing fails it (%zu warned, %zu ignored); the findings that follow are reported, "
+		             "not blocking.", pol->warned, pol->ignored);
+		return;
+	}
+	qa_sb_printf(b, ": FAIL: %zu %s it", pol->failing, qa_report_plural(pol->failing, "item fails", "items fail"));
+	for (size_t i = 0; i < pol->n_failing_names; i++) {
+		qa_sb_puts(b, i ? ", " : " (");
+		qa_escape_name(b, md, pol->failing_names[i]);
+	}
+	if (pol->n_failing_names)
+		qa_sb_puts(b, pol->failing > pol->n_failing_names ? ", ...)" : ")");
+	qa_sb_printf(b, "; %zu warned, %zu ignored.", pol->warned, pol->ignored);
+}
+
+void qa_report_policy_status(struct qa_sb *b, const struct qa_report_policy *pol, const char *raw)
+{
+	qa_sb_puts(b, pol->pass ? "PASS under policy " : "FAIL under policy ");
+	qa_escape_md_str(b, qa_report_base_name(pol->path ? pol->path : "(given)"));
+	qa_sb_puts(b, " (findings: ");
+	qa_sb_puts(b, raw);
+	qa_sb_puts(b, ")");
+}
+
 void qa_report_header(struct qa_sb *b, const struct qa_report_opts *o, const char *def_title,
                    const char *def_id, const char *status)
 {

@@ -219,18 +219,25 @@ static void imatrix_sentence(struct qa_sb *b, bool md, const struct qa_diff_resu
 	             qa_report_plural(g->weighted_tensors, "tensor was", "tensors were"));
 }
 
-static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool md)
+static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool md, const struct qa_report_policy *pol)
 {
 	size_t n = r->n, same = r->counts[QA_VERDICT_IDENTICAL];
 	size_t findings = n - same - r->counts[QA_VERDICT_IMATRIX];
+	if (pol) {
+		/* the policy decides PASS or FAIL; the audit's own result follows as findings */
+		qa_report_policy_sentence(b, pol, md);
+		qa_sb_putc(b, ' ');
+	}
 	if (n == 0) {
-		qa_sb_puts(b, "PASS: nothing to compare: the artifact and the reference have no tensors.");
+		qa_sb_printf(b, "%s nothing to compare: the artifact and the reference have no tensors.",
+		             pol ? "Findings:" : "PASS:");
 	} else if (r->pass) {
-		qa_sb_printf(b, "PASS: all %zu %s byte-identical to ggml's %s of the reference "
-		          "(the SHA-256 of every 256-element block matches).", n, qa_report_plural(n, "tensor is", "tensors are"),
+		qa_sb_printf(b, "%s all %zu %s byte-identical to ggml's %s of the reference "
+		          "(the SHA-256 of every 256-element block matches).", pol ? "Findings:" : "PASS:", n,
+		          qa_report_plural(n, "tensor is", "tensors are"),
 		          r->imatrix.given ? "quantization" : "reference quantization");
 	} else {
-		qa_sb_puts(b, findings ? "FAIL:" : "NOT VERIFIED:");
+		qa_sb_puts(b, pol ? "Findings:" : findings ? "FAIL:" : "NOT VERIFIED:");
 		bool first = true;
 		for (size_t k = 0; k < sizeof kind_order / sizeof kind_order[0]; k++) {
 			enum qa_verdict v = kind_order[k];
@@ -474,9 +481,15 @@ void qa_report_diff_layout_errors(const struct qa_diff_result *r, char *buf, siz
 
 void qa_report_diff_verdict(const struct qa_diff_result *r, char *buf, size_t cap)
 {
+	qa_report_diff_verdict_policy(r, NULL, buf, cap);
+}
+
+void qa_report_diff_verdict_policy(const struct qa_diff_result *r, const struct qa_report_policy *pol, char *buf,
+                                   size_t cap)
+{
 	struct qa_sb b = { 0 };
 	if (r)
-		diff_verdict(&b, r, false);
+		diff_verdict(&b, r, false, pol);
 	qa_sb_copy_out(&b, buf, cap);
 	qa_sb_free(&b);
 }
@@ -731,12 +744,21 @@ static void diff_inputs(struct qa_sb *b, const struct qa_diff_result *r)
 	qa_sb_puts(b, "## Inputs\n\n| role | path | size (bytes) | SHA-256 |\n|---|---|---:|---|\n| reference | ");
 	qa_escape_code_str(b, r->reference_path ? r->reference_path : "");
 	qa_sb_printf(b, " | %" PRIu64 " | ", r->reference_size);
-	qa_sb_hex(b, r->reference_sha256, QA_SHA256_LEN);
+	if (r->no_digests)
+		qa_sb_puts(b, "not computed");
+	else
+		qa_sb_hex(b, r->reference_sha256, QA_SHA256_LEN);
 	qa_sb_puts(b, " |\n| artifact | ");
 	qa_escape_code_str(b, r->artifact_path ? r->artifact_path : "");
 	qa_sb_printf(b, " | %" PRIu64 " | ", r->artifact_size);
-	qa_sb_hex(b, r->artifact_sha256, QA_SHA256_LEN);
+	if (r->no_digests)
+		qa_sb_puts(b, "not computed");
+	else
+		qa_sb_hex(b, r->artifact_sha256, QA_SHA256_LEN);
 	qa_sb_puts(b, " |\n\n");
+	if (r->no_digests)
+		qa_sb_puts(b, "The whole-file SHA-256s were not computed: this is a merge of shards run without "
+		              "`--file-digests`.\n\n");
 	if (r->arch[0]) {
 		qa_sb_puts(b, "Architecture: ");
 		qa_escape_code_str(b, r->arch);
@@ -1027,13 +1049,20 @@ enum qa_err qa_report_diff_write(const struct qa_diff_result *r, const struct qa
 	qa_sb_puts(&title, " against ");
 	qa_sb_puts(&title, qa_report_base_name(r->reference_path));
 	bool only_imatrix = r->counts[QA_VERDICT_IDENTICAL] + r->counts[QA_VERDICT_IMATRIX] == r->n;
+	const char *raw = r->pass ? "PASS" : only_imatrix ?
+	                  "NOT VERIFIED — importance-weighted tensors (re-run with --imatrix)" : "FAIL — findings";
+	struct qa_sb status = { 0 };
+	if (o->policy)
+		qa_report_policy_status(&status, o->policy, raw);
 	qa_report_header(&b, o, title.p ? title.p : "Quantization audit", def_id,
-	       r->pass ? "PASS" : only_imatrix ? "NOT VERIFIED — importance-weighted tensors (re-run with --imatrix)" :
-	       "FAIL — findings");
+	                 o->policy && status.p ? status.p : raw);
+	if (status.oom)
+		b.oom = true;
+	qa_sb_free(&status);
 	qa_sb_free(&title);
 
 	qa_sb_puts(&b, "## TL;DR\n\n");
-	diff_verdict(&b, r, true);
+	diff_verdict(&b, r, true, o->policy);
 	qa_sb_puts(&b, "\n\n");
 	diff_inputs(&b, r);
 
@@ -1094,7 +1123,10 @@ enum qa_err qa_report_diff_write(const struct qa_diff_result *r, const struct qa
 	if (plots.oom)
 		b.oom = true;
 	qa_sb_free(&plots);
-	qa_report_falsifier(&b, o, "Re-running this command on the inputs above (same SHA-256) must reproduce every verdict and "
+	qa_report_falsifier(&b, o, o->policy ?
+	                 "Re-running this command on the inputs above (same SHA-256) must reproduce every verdict and "
+	                 "block count of this report; exit status 0 means PASS under the policy, 1 FAIL under it." :
+	                 "Re-running this command on the inputs above (same SHA-256) must reproduce every verdict and "
 	                 "block count of this report; exit status 0 means PASS, 1 findings.");
 	qa_report_environment(&b, o, &pl, "diff");
 	e = qa_report_write_atomic(o->path, &b, d);

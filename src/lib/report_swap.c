@@ -43,8 +43,13 @@ static void swap_totals(const struct qa_swap_result *r, uint64_t blocks[2], uint
 }
 
 static void swap_verdict(struct qa_sb *b, const struct qa_swap_result *const *res, const char *const *labels,
-                         size_t n, bool md)
+                         size_t n, bool md, const struct qa_report_policy *pol)
 {
+	if (pol) {
+		/* the policy decides PASS or FAIL; the measurement follows as findings */
+		qa_report_policy_sentence(b, pol, md);
+		qa_sb_puts(b, " Findings: ");
+	}
 	size_t total = 0, mis = 0;
 	for (size_t m = 0; m < n; m++)
 		if (res[m]) {
@@ -102,8 +107,14 @@ static void swap_verdict(struct qa_sb *b, const struct qa_swap_result *const *re
 void qa_report_swap_verdict(const struct qa_swap_result *const *results, const char *const *labels, size_t n,
                             char *buf, size_t cap)
 {
+	qa_report_swap_verdict_policy(results, labels, n, NULL, buf, cap);
+}
+
+void qa_report_swap_verdict_policy(const struct qa_swap_result *const *results, const char *const *labels, size_t n,
+                                   const struct qa_report_policy *pol, char *buf, size_t cap)
+{
 	struct qa_sb b = { 0 };
-	swap_verdict(&b, results, labels, results ? n : 0, false);
+	swap_verdict(&b, results, labels, results ? n : 0, false, pol);
 	qa_sb_copy_out(&b, buf, cap);
 	qa_sb_free(&b);
 }
@@ -460,14 +471,21 @@ enum qa_err qa_report_swap_write(const struct qa_swap_result *const *results, co
 	if (have_claims && cs.n)
 		qa_sb_printf(&status, "; %zu of %zu %s %s", failed ? failed : cs.n, cs.n, qa_report_plural(cs.n, "claim", "claims"),
 		          failed ? qa_report_plural(failed, "does not hold", "do not hold") : qa_report_plural(cs.n, "holds", "hold"));
-	qa_report_header(&b, o, title.p ? title.p : "Shape-swap audit", def_id, status.p ? status.p : "");
+	struct qa_sb pstatus = { 0 };
+	if (o->policy)
+		qa_report_policy_status(&pstatus, o->policy, status.p ? status.p : "");
+	qa_report_header(&b, o, title.p ? title.p : "Shape-swap audit", def_id,
+	                 o->policy && pstatus.p ? pstatus.p : status.p ? status.p : "");
+	if (pstatus.oom)
+		b.oom = true;
+	qa_sb_free(&pstatus);
 	if (title.oom || status.oom)
 		b.oom = true;
 	qa_sb_free(&title);
 	qa_sb_free(&status);
 
 	qa_sb_puts(&b, "## TL;DR\n\n");
-	swap_verdict(&b, results, labels, n, true);
+	swap_verdict(&b, results, labels, n, true, o->policy);
 	if (have_claims && cs.n)
 		qa_sb_printf(&b, " Claims: %zu of %zu %s.", cs.n - failed, cs.n, qa_report_plural(cs.n - failed, "holds", "hold"));
 	qa_sb_puts(&b, "\n\n");
@@ -483,7 +501,10 @@ enum qa_err qa_report_swap_write(const struct qa_swap_result *const *results, co
 		qa_sb_puts(&b, " | ");
 		qa_escape_code_str(&b, r->reference_path ? r->reference_path : "");
 		qa_sb_printf(&b, " | %" PRIu64 " | ", r->reference_size);
-		qa_sb_hex(&b, r->reference_sha256, QA_SHA256_LEN);
+		if (r->no_digests)
+			qa_sb_puts(&b, "not computed (sharded, no `--file-digests`)");
+		else
+			qa_sb_hex(&b, r->reference_sha256, QA_SHA256_LEN);
 		qa_sb_puts(&b, " | ");
 		qa_escape_md_str(&b, r->arch[0] ? r->arch : "-");
 		qa_sb_printf(&b, " | %s |\n", qa_type_name(r->type));

@@ -1155,7 +1155,7 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 	}
 	if (!res->reproduced && !opts->no_explain && art) {
 		const char *who = NULL;
-		struct qa_diff_opts dopts = { opts->n_threads, matrix, opts->imatrix_path };
+		struct qa_diff_opts dopts = { opts->n_threads, matrix, opts->imatrix_path, NULL };
 		e = qa_diff_run(ref_path, art_path, &dopts, &res->explain, &who, d);
 		if (e) {
 			bad = who;
