@@ -73,7 +73,10 @@ static void bench_quant(unsigned all)
 			unsigned th = k ? all : 1;
 			for (int rep = 0; rep < 3; rep++) {
 				double t0 = now();
-				qa_quantize_tensor(w, cols, rows, t->id, QA_LAYOUT_OUT_IN, th, q, NULL);
+				if (qa_quantize_tensor(w, cols, rows, t->id, QA_LAYOUT_OUT_IN, th, q, NULL)) {
+					fprintf(stderr, "bench: quantizing %s failed\n", t->name);
+					exit(1);
+				}
 				double dt = now() - t0;
 				if (dt < best[k])
 					best[k] = dt;

@@ -69,6 +69,7 @@ struct qa_manifest {
  * all cores).  The caller frees *out with qa_manifest_free().  Errors: the
  * readers' (malformed input, I/O); QA_ERR_USAGE for a sharded checkpoint.
  */
+QA_WARN_UNUSED
 enum qa_err qa_manifest_compute(const char *path, bool keep_blocks, bool data_digest,
                                 unsigned n_threads, struct qa_manifest **out,
                                 struct qa_diag *d);
@@ -102,10 +103,12 @@ enum qa_err qa_manifest_compute_opts(const char *path, const struct qa_manifest_
  * of the file start for a structural problem) when it is not JSON, has an
  * unknown schema, or lacks or mistypes a field.
  */
+QA_WARN_UNUSED
 enum qa_err qa_manifest_load(const char *path, struct qa_manifest **out,
                              struct qa_diag *d);
 
 /* The same for a manifest held in memory (len bytes at buf, borrowed). */
+QA_WARN_UNUSED
 enum qa_err qa_manifest_parse(const void *buf, size_t len, struct qa_manifest **out,
                               struct qa_diag *d);
 
@@ -150,6 +153,7 @@ struct qa_verify {
  * fill *v (the caller frees it with qa_verify_free).  Tensors pair by name.
  * Returns QA_OK or QA_ERR_NOMEM; whether they match is in *v.
  */
+QA_WARN_UNUSED
 enum qa_err qa_verify_compare(const struct qa_manifest *got, const struct qa_manifest *want,
                               struct qa_verify *v, struct qa_diag *d);
 void qa_verify_free(struct qa_verify *v);

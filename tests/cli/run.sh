@@ -4,7 +4,8 @@
 # Each case runs quantaudit from the source tree root (so paths in the output
 # are the relative ones written below), checks the exit status, and compares
 # stdout and stderr with tests/cli/golden/NAME.out and NAME.err when those
-# exist.  Temporary paths are replaced by $TMP.  QA_UPDATE_GOLDEN=1 rewrites
+# exist (golden/SOURCES says what pins each one; a golden file it does not
+# cover fails).  Temporary paths are replaced by $TMP.  QA_UPDATE_GOLDEN=1 rewrites
 # the golden files from the current output instead of comparing.
 set -u
 top=${QA_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -446,6 +447,20 @@ if [ $seen = 1 ] && [ "$rc" = 143 ] && [ "$left" = 0 ]; then
 else
 	fail=$((fail + 1)); echo "FAIL  sigterm-quantize: tmp seen $seen, exit $rc (want 143), $left out.gguf* files left"
 fi
+
+# every golden file states what pins it: golden/SOURCES has a line for it
+uncovered=""
+while IFS= read -r g; do
+	covered=0
+	while read -r pat _; do
+		case "$pat" in '#'* | '') continue ;; esac
+		# shellcheck disable=SC2254
+		case "$g" in $pat) covered=1; break ;; esac
+	done <"$golden/SOURCES"
+	[ $covered = 1 ] || uncovered="$uncovered $g"
+done < <(ls "$golden" | grep -v '^SOURCES$')
+if [ -z "$uncovered" ]; then pass=$((pass + 1)); echo "ok    golden-sources"
+else fail=$((fail + 1)); echo "FAIL  golden-sources: no line in golden/SOURCES for$uncovered"; fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
