@@ -222,6 +222,14 @@ struct qa_tmpfile;
 int cli_hash_finish(const struct qa_manifest *m, const char *format, const char *out, bool digests,
                     struct qa_tmpfile *it, const char *ipath);
 
+struct qa_verify;
+/* verify's output stage (cmd_verify.c), shared with merge: print v (the gate
+ * already judged it) as text or JSON and emit the gate's outputs; digests
+ * false: the file and metadata digests were not computed (null in the JSON,
+ * "not computed" in the text). */
+int cli_verify_finish(const struct qa_verify *v, bool gguf_hash, bool digests, const char *path, const char *mpath,
+                      struct cli_gate *g, bool as_json);
+
 /*
  * Parse --shard's "K/N" (1 <= K <= N <= 256) into *k and *n; false on junk.
  */

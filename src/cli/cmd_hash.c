@@ -164,7 +164,7 @@ int cmd_hash(int argc, char **argv)
 		}
 	}
 	struct qa_manifest_opts mo = { blocks && !sidecar, strcmp(format, "gguf-hash") == 0, false, threads,
-	                               sidecar, it.fd };
+	                               sidecar, it.fd, NULL, NULL, false };
 	e = qa_manifest_compute_opts(path, &mo, &m, &d);
 	if (!e && sidecar) {
 		const char *slash = strrchr(ipath, '/');

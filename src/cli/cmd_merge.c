@@ -1,6 +1,6 @@
 /*
  * cmd_merge.c - "quantaudit merge PART.json...": join the parts of a sharded
- * diff or shape-swap (one per shard, from --shard K/N) into exactly what the
+ * diff, shape-swap, verify or hash (one per shard, from --shard K/N) into exactly what the
  * unsharded run gives: the same JSON, report, JUnit, GitHub output and exit
  * status.
  */
@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "part.h"
+#include "policy.h"
 #include "report.h"
 
 static const char usage[] =
@@ -21,8 +22,9 @@ static const char usage[] =
 static void help(void)
 {
 	printf("usage: %s\n\n"
-	       "Merge the parts that 'quantaudit diff --shard K/N', 'quantaudit shape-swap --shard K/N'\n"
-	       "or 'quantaudit hash --shard K/N' (which prints the manifest; --json and -o only)\n"
+	       "Merge the parts that 'quantaudit diff --shard K/N', 'quantaudit shape-swap --shard K/N',\n"
+	       "'quantaudit verify --shard K/N' (no --report) or 'quantaudit hash --shard K/N' (which\n"
+	       "prints the manifest; --json and -o only)\n"
 	       "wrote (schema quantaudit.part/1), one per shard, and produce what the unsharded\n"
 	       "command produces: the same JSON, report, JUnit file, GitHub output and exit status.\n"
 	       "Parts of another run (other inputs, command or shard count), two parts of one shard,\n"
@@ -141,6 +143,20 @@ int cmd_merge(int argc, char **argv)
 		if (strcmp(fmt, "default") == 0)
 			fmt = g.out_path ? "json" : "table";
 		rc = cli_hash_finish(m.manifest, fmt, g.out_path, m.digests, NULL, NULL);
+		goto done;
+	}
+	if (strcmp(m.command, "verify") == 0) {
+		if (ro.path) {
+			rc = cli_usage_error("merge", usage, "the parts are of 'verify': --report does not apply");
+			goto done;
+		}
+		/* judged as the unsharded run judges (without digests, the file and
+		 * metadata are not judged) */
+		if (qa_gate_add_verify(&g.gate, g.policy, m.manifest, &m.verify, m.digests, m.file, &d)) {
+			rc = cli_fail(culprit, &d);
+			goto done;
+		}
+		rc = cli_verify_finish(&m.verify, false, m.digests, m.file, m.manifest_path, &g, as_json);
 		goto done;
 	}
 	/* the command line of the unsharded run (getopt has moved options before

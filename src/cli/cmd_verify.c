@@ -14,9 +14,11 @@
 #include "ggufhash.h"
 #include "manifest.h"
 #include "json_scan.h"
+#include "part.h"
 
 static const char usage[] =
-	"quantaudit verify FILE MANIFEST [--json] [-o FILE] [-j N] [--policy FILE] [--github] [--junit FILE]";
+	"quantaudit verify FILE MANIFEST [--json] [-o FILE] [-j N] [--policy FILE] [--github] [--junit FILE]\n"
+	"                  [--shard K/N [--file-digests]]";
 
 static void help(void)
 {
@@ -36,6 +38,12 @@ static void help(void)
 	       "  --policy FILE     decide what fails from FILE (schema quantaudit.policy/1)\n"
 	       "  --github          GitHub Actions output (implied by GITHUB_ACTIONS=true)\n"
 	       "  --junit FILE      write a JUnit XML report (one testcase per tensor)\n"
+	       "  --shard K/N       verify only shard K of N of the manifest's tensors (balanced by\n"
+	       "                    bytes) and write a part (schema quantaudit.part/1) to -o FILE or\n"
+	       "                    standard output for 'quantaudit merge'; exit 0 once written\n"
+	       "  --file-digests    with --shard: compare the whole-file and metadata digests too\n"
+	       "                    (streams every byte); otherwise the merge reports them as not\n"
+	       "                    computed\n"
 	       "  -j, --threads N   worker threads (default: all cores)\n"
 	       "  -h, --help        show this help\n",
 	       usage);
@@ -52,18 +60,139 @@ static const char *kind_name(enum qa_verify_kind k)
 	return "?";
 }
 
+/* verify's output stage, shared with merge: v judged (gate already filled)
+ * and printed; digests false: file_match and metadata_match were not
+ * computed (null in the JSON, "not computed" in the text). */
+int cli_verify_finish(const struct qa_verify *v, bool gguf_hash, bool digests, const char *path, const char *mpath,
+                      struct cli_gate *g, bool as_json)
+{
+	/* ok is the finding (everything matches); the gate decides the exit
+	 * status, and without a policy the two agree */
+	bool ok = digests ? qa_verify_ok(v) : v->n_items == 0;
+	int rc = g->gate.pass ? QA_EXIT_OK : QA_EXIT_FINDING;
+	if (as_json) {
+		json_t *root = json_object(), *items = json_array();
+		json_object_set_new(root, "schema", json_string("quantaudit.verify/1"));
+		json_object_set_new(root, "file", json_string(path));
+		json_object_set_new(root, "manifest", json_string(mpath));
+		json_object_set_new(root, "file_match", digests ? json_boolean(v->file_match) : json_null());
+		json_object_set_new(root, "metadata_match", digests ? json_boolean(v->metadata_match) : json_null());
+		json_object_set_new(root, "tensors_ok", json_integer((json_int_t)v->n_tensors_ok));
+		for (size_t i = 0; i < v->n_items; i++) {
+			const struct qa_verify_item *it = &v->items[i];
+			json_t *o = json_object();
+			json_object_set_new(o, "name", json_string(it->name));
+			json_object_set_new(o, "status", json_string(kind_name(it->kind)));
+			if (it->blocks_known) {
+				json_object_set_new(o, "divergent_blocks", qa_json_u64(it->divergent_blocks));
+				json_object_set_new(o, "first_divergent_block",
+				                    it->first_divergent == UINT64_MAX ? json_null() : qa_json_u64(it->first_divergent));
+			}
+			json_array_append_new(items, o);
+		}
+		json_object_set_new(root, "differences", items);
+		json_object_set_new(root, "verdict", json_string(g->gate.pass ? "pass" : "fail"));
+		if (g->policy)
+			json_object_set_new(root, "gate", qa_gate_to_json(&g->gate));
+		int jr = cli_json_output(root, g->out_path);
+		if (jr)
+			rc = jr;
+	} else {
+		if (!digests)
+			printf("file and metadata digests: not computed (a merge of shards run without --file-digests)\n");
+		else if (!v->metadata_match)
+			printf("metadata: changed (the bytes before the data section differ)\n");
+		for (size_t i = 0; i < v->n_items; i++) {
+			const struct qa_verify_item *it = &v->items[i];
+			printf("%-14s %s", kind_name(it->kind), it->name);
+			if (it->blocks_known && it->divergent_blocks)
+				printf(": %" PRIu64 " of %" PRIu64 " blocks differ, first at block %" PRIu64,
+				       it->divergent_blocks, it->blocks_compared, it->first_divergent);
+			else if (it->kind == QA_VERIFY_MISMATCH)
+				printf(": tensor digest differs (the manifest has no block digests)");
+			putchar('\n');
+		}
+		if (ok && gguf_hash)
+			printf("%s: OK (%zu tensors and the digest of all tensor data match %s)\n", path, v->n_tensors_ok,
+			       mpath);
+		else if (ok && digests)
+			printf("%s: OK (%zu tensors, file and metadata match %s)\n", path, v->n_tensors_ok, mpath);
+		else if (ok)
+			printf("%s: OK (%zu tensors match %s)\n", path, v->n_tensors_ok, mpath);
+		else
+			printf("%s: FAILED against %s: %zu difference%s%s%s\n", path, mpath, v->n_items,
+			       v->n_items == 1 ? "" : "s", !digests || v->metadata_match ? "" : ", metadata changed",
+			       !digests || v->file_match ? "" : ", file digest differs");
+		if (g->policy)
+			printf("Policy %s: %s (%zu failing, %zu warned, %zu ignored).\n", g->policy_path,
+			       g->gate.pass ? "PASS" : "FAIL", g->gate.counts[QA_ACTION_FAIL],
+			       g->gate.counts[QA_ACTION_WARN], g->gate.counts[QA_ACTION_IGNORE]);
+		if (cli_flush() != 0)
+			rc = QA_EXIT_IO;
+	}
+	if (rc != QA_EXIT_IO && rc < QA_EXIT_USAGE) {
+		char para[512];
+		snprintf(para, sizeof para, "%s: %s against %s (%zu tensors match, %zu differences)", path,
+		         ok ? "OK" : "FAILED", mpath, v->n_tensors_ok, v->n_items);
+		int er = cli_gate_emit(g, "verify", para, NULL, NULL);
+		if (er)
+			rc = er;
+	}
+	return rc;
+}
+
+/* verify --shard: the manifest's tensors one shard owns (the file's
+ * tensors are matched to them by name; extras belong to shard 1). */
+struct owned_ctx {
+	const struct qa_manifest *want;
+	uint32_t *owner;
+	uint32_t k;
+};
+
+static size_t want_index(const struct qa_manifest *want, const char *name)
+{
+	for (size_t i = 0; i < want->n; i++)
+		if (strcmp(want->tensors[i].name, name) == 0)
+			return i;
+	return SIZE_MAX;
+}
+
+static bool owned_by_shard(void *ctx, const struct qa_manifest_tensor *t)
+{
+	const struct owned_ctx *oc = ctx;
+	size_t i = want_index(oc->want, t->name);
+	return i != SIZE_MAX && oc->owner[i] == oc->k - 1;
+}
+
+/* Drop the items of tensors another shard owns. */
+static void keep_owned(struct qa_verify *v, const struct owned_ctx *oc)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < v->n_items; i++) {
+		const struct qa_verify_item *it = &v->items[i];
+		size_t w = it->kind == QA_VERIFY_EXTRA ? SIZE_MAX : want_index(oc->want, it->name);
+		if (w == SIZE_MAX ? oc->k == 1 : oc->owner[w] == oc->k - 1)
+			v->items[n++] = *it;
+	}
+	v->n_items = n;
+}
+
 int cmd_verify(int argc, char **argv)
 {
-	enum { O_POLICY = 256, O_GITHUB, O_JUNIT };
+	enum { O_POLICY = 256, O_GITHUB, O_JUNIT, O_SHARD, O_DIGESTS };
 	static const struct option opts[] = {
 		{ "policy", required_argument, NULL, O_POLICY },
 		{ "github", no_argument, NULL, O_GITHUB },
 		{ "junit", required_argument, NULL, O_JUNIT },
+		{ "shard", required_argument, NULL, O_SHARD },
+		{ "file-digests", no_argument, NULL, O_DIGESTS },
 		CLI_OPTION_OUTPUT, CLI_OPTION_JSON, CLI_OPTION_THREADS, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
 	struct cli_common co = CLI_COMMON_INIT("verify", usage, help);
 	struct cli_gate g;
 	memset(&g, 0, sizeof g);
+	uint32_t sk = 0, sn = 0;
+	bool file_digests = false;
 	int c;
 	while ((c = cli_getopt(&co, argc, argv, "j:ho:", opts)) != -1) {
 		switch (c) {
@@ -71,8 +200,19 @@ int cmd_verify(int argc, char **argv)
 		case O_POLICY: g.policy_path = optarg; break;
 		case O_GITHUB: g.github = true; break;
 		case O_JUNIT: g.junit_path = optarg; break;
+		case O_SHARD:
+			if (!cli_parse_shard(optarg, &sk, &sn))
+				return cli_usage_error("verify", usage, "--shard needs K/N with 1 <= K <= N <= 256, not '%s'",
+				                       optarg);
+			break;
+		case O_DIGESTS: file_digests = true; break;
 		}
 	}
+	if (sn && (g.policy_path || g.junit_path || g.github))
+		return cli_usage_error("verify", usage, "--shard writes a part: give --policy, --junit and --github to "
+		                       "'quantaudit merge'");
+	if (file_digests && !sn)
+		return cli_usage_error("verify", usage, "--file-digests needs --shard");
 	g.out_path = co.output;
 	bool as_json = co.json || co.output;
 	unsigned threads = co.threads;
@@ -95,9 +235,17 @@ int cmd_verify(int argc, char **argv)
 	char *mtext = NULL;
 	size_t mlen = 0;
 	bool gguf_hash = false;
+	uint8_t msha[QA_SHA256_LEN];
 	enum qa_err le = qa_source_slurp(mpath, (uint64_t)1 << 30, "manifest", &mtext, &mlen, &d);
+	if (!le)
+		le = qa_sha256(mtext, mlen, msha, &d);
 	if (!le) {
 		gguf_hash = qa_ggufhash_sniff(mtext, mlen);
+		if (gguf_hash && sn) {
+			free(mtext);
+			cli_gate_free(&g);
+			return cli_usage_error("verify", usage, "--shard needs a JSON manifest (from 'quantaudit hash')");
+		}
 		le = gguf_hash ? qa_ggufhash_parse(mtext, mlen, &want, &d) : qa_manifest_parse(mtext, mlen, &want, &d);
 	}
 	free(mtext);
@@ -115,9 +263,23 @@ int cmd_verify(int argc, char **argv)
 	}
 	/* first pass: file, metadata and tensor digests only; then the blocks of
 	 * the tensors that differ (qa_verify_locate) */
-	struct qa_manifest_opts mo = { false, gguf_hash, true, threads, false, -1 };
-	enum qa_err e = qa_manifest_compute_opts(path, &mo, &got, &d);
+	struct qa_manifest_opts mo = { false, gguf_hash, true, threads, false, -1, NULL, NULL, false };
+	struct owned_ctx oc = { want, NULL, sk };
+	enum qa_err e = QA_OK;
+	if (sn) {
+		/* a shard reads only the manifest's tensors it owns (and the whole
+		 * file only with --file-digests) */
+		if (!(oc.owner = calloc(want->n + 1, sizeof *oc.owner)) || !qa_part_verify_assign(want, sn, oc.owner))
+			e = qa_diag_set(&d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		mo.select = owned_by_shard;
+		mo.select_ctx = &oc;
+		mo.no_file = !file_digests;
+	}
+	uint32_t *owner = oc.owner;
+	if (!e)
+		e = qa_manifest_compute_opts(path, &mo, &got, &d);
 	if (e) {
+		free(owner);
 		qa_blockindex_free(bi);
 		qa_source_close(isrc);
 		qa_manifest_free(want);
@@ -126,8 +288,10 @@ int cmd_verify(int argc, char **argv)
 	}
 	struct qa_verify v = { 0 };
 	if ((gguf_hash ? qa_ggufhash_verify(got, want, &v, &d) : qa_verify_compare(got, want, &v, &d)) ||
+	    (sn && (keep_owned(&v, &oc), false)) ||
 	    (!gguf_hash && qa_verify_locate(&v, got, want, bi, path, threads, &d)) ||
-	    qa_gate_add_verify(&g.gate, g.policy, want, &v, true, path, &d)) {
+	    (!sn && qa_gate_add_verify(&g.gate, g.policy, want, &v, true, path, &d))) {
+		free(owner);
 		qa_verify_free(&v);
 		qa_blockindex_free(bi);
 		qa_source_close(isrc);
@@ -138,74 +302,15 @@ int cmd_verify(int argc, char **argv)
 	}
 	qa_blockindex_free(bi);
 	qa_source_close(isrc);
-	/* ok is the finding (everything matches); the gate decides the exit
-	 * status, and without a policy the two agree */
-	bool ok = qa_verify_ok(&v);
-	rc = g.gate.pass ? QA_EXIT_OK : QA_EXIT_FINDING;
-	if (as_json) {
-		json_t *root = json_object(), *items = json_array();
-		json_object_set_new(root, "schema", json_string("quantaudit.verify/1"));
-		json_object_set_new(root, "file", json_string(path));
-		json_object_set_new(root, "manifest", json_string(mpath));
-		json_object_set_new(root, "file_match", json_boolean(v.file_match));
-		json_object_set_new(root, "metadata_match", json_boolean(v.metadata_match));
-		json_object_set_new(root, "tensors_ok", json_integer((json_int_t)v.n_tensors_ok));
-		for (size_t i = 0; i < v.n_items; i++) {
-			const struct qa_verify_item *it = &v.items[i];
-			json_t *o = json_object();
-			json_object_set_new(o, "name", json_string(it->name));
-			json_object_set_new(o, "status", json_string(kind_name(it->kind)));
-			if (it->blocks_known) {
-				json_object_set_new(o, "divergent_blocks", qa_json_u64(it->divergent_blocks));
-				json_object_set_new(o, "first_divergent_block",
-				                    it->first_divergent == UINT64_MAX ? json_null() : qa_json_u64(it->first_divergent));
-			}
-			json_array_append_new(items, o);
-		}
-		json_object_set_new(root, "differences", items);
-		json_object_set_new(root, "verdict", json_string(g.gate.pass ? "pass" : "fail"));
-		if (g.policy)
-			json_object_set_new(root, "gate", qa_gate_to_json(&g.gate));
-		int jr = cli_json_output(root, g.out_path);
-		if (jr)
-			rc = jr;
+	if (sk) {
+		/* a shard writes its part; the merge judges and prints */
+		json_t *part = qa_part_verify_to_json(want, &v, owner, path, got->size, mpath, msha, file_digests, sk, sn,
+		                                      argc, argv);
+		rc = part ? cli_part_output(part, g.out_path) : (fprintf(stderr, "quantaudit: out of memory\n"), QA_EXIT_IO);
 	} else {
-		if (!v.metadata_match)
-			printf("metadata: changed (the bytes before the data section differ)\n");
-		for (size_t i = 0; i < v.n_items; i++) {
-			const struct qa_verify_item *it = &v.items[i];
-			printf("%-14s %s", kind_name(it->kind), it->name);
-			if (it->blocks_known && it->divergent_blocks)
-				printf(": %" PRIu64 " of %" PRIu64 " blocks differ, first at block %" PRIu64,
-				       it->divergent_blocks, it->blocks_compared, it->first_divergent);
-			else if (it->kind == QA_VERIFY_MISMATCH)
-				printf(": tensor digest differs (the manifest has no block digests)");
-			putchar('\n');
-		}
-		if (ok && gguf_hash)
-			printf("%s: OK (%zu tensors and the digest of all tensor data match %s)\n", path, v.n_tensors_ok,
-			       mpath);
-		else if (ok)
-			printf("%s: OK (%zu tensors, file and metadata match %s)\n", path, v.n_tensors_ok, mpath);
-		else
-			printf("%s: FAILED against %s: %zu difference%s%s%s\n", path, mpath, v.n_items,
-			       v.n_items == 1 ? "" : "s", v.metadata_match ? "" : ", metadata changed",
-			       v.file_match ? "" : ", file digest differs");
-		if (g.policy)
-			printf("Policy %s: %s (%zu failing, %zu warned, %zu ignored).\n", g.policy_path,
-			       g.gate.pass ? "PASS" : "FAIL", g.gate.counts[QA_ACTION_FAIL],
-			       g.gate.counts[QA_ACTION_WARN], g.gate.counts[QA_ACTION_IGNORE]);
-		if (cli_flush() != 0)
-			rc = QA_EXIT_IO;
+		rc = cli_verify_finish(&v, gguf_hash, true, path, mpath, &g, as_json);
 	}
-	if (rc != QA_EXIT_IO && rc < QA_EXIT_USAGE) {
-		char para[512];
-		snprintf(para, sizeof para, "%s: %s against %s (%zu tensors match, %zu differences)", path,
-		         ok ? "OK" : "FAILED", mpath, v.n_tensors_ok, v.n_items);
-		int er = cli_gate_emit(&g, "verify", para, NULL, NULL);
-		if (er)
-			rc = er;
-	}
+	free(owner);
 	cli_gate_free(&g);
 	qa_verify_free(&v);
 	qa_manifest_free(want);

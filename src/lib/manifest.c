@@ -153,6 +153,7 @@ struct pipe {
 	unsigned k;                                  /* batch number: cur uses buf/dig[k % 2] */
 	struct qa_sha256_stream *tsha, *msha, *dsha; /* tensor, Merkle, all-data streams */
 	struct qa_blockindex_writer *index;          /* NULL when none is written */
+	const uint8_t *sel;                          /* tensors to read (NULL: all) */
 	size_t n_chunks;
 	enum qa_err err[4];                          /* per fixed item */
 	struct qa_diag d[4];
@@ -226,15 +227,16 @@ static enum qa_err pipe_item(void *ctx, size_t i, unsigned worker)
 	}
 }
 
-/* The window after w (or the first when w is not valid), skipping empty tensors. */
-static struct window next_window(const struct qa_manifest *m, const struct window *w)
+/* The window after w (or the first when w is not valid), skipping empty
+ * tensors and those sel (when not NULL) leaves out. */
+static struct window next_window(const struct qa_manifest *m, const uint8_t *sel, const struct window *w)
 {
 	struct window n = { 0 };
 	size_t t = w->valid ? w->t : 0;
 	uint64_t off = w->valid ? w->off + w->len : 0;
 	for (; t < m->n; t++, off = 0) {
 		const struct qa_manifest_tensor *mt = &m->tensors[t];
-		if (off >= mt->nbytes)
+		if (off >= mt->nbytes || (sel && !sel[t]))
 			continue;
 		uint64_t bb = mt->block_bytes ? mt->block_bytes : mt->nbytes;
 		uint64_t win = WINDOW_BYTES / bb * bb;
@@ -292,12 +294,12 @@ static enum qa_err run_pipe(struct pipe *p, unsigned n_threads, struct qa_diag *
 	enum qa_err e;
 	if ((e = reopen(&p->tsha, d)) || (e = reopen(&p->msha, d)) || (e = reopen(&p->dsha, d)))
 		return e;
-	p->cur = next_window(m, &(struct window){ 0 });
+	p->cur = next_window(m, p->sel, &(struct window){ 0 });
 	if (p->cur.valid && (e = read_window(p, &p->cur, p->buf[0], d)))
 		return e;
 	p->k = 0;
 	while (p->cur.valid || (p->prev.valid && !p->o->no_blocks)) {
-		p->next = p->cur.valid ? next_window(m, &p->cur) : (struct window){ 0 };
+		p->next = p->cur.valid ? next_window(m, p->sel, &p->cur) : (struct window){ 0 };
 		if (p->cur.valid && p->cur.off == 0 && p->o->keep_blocks && !p->o->no_blocks) {
 			struct qa_manifest_tensor *t = &m->tensors[p->cur.t];
 			free(t->blocks);
@@ -432,11 +434,23 @@ enum qa_err qa_manifest_compute_opts(const char *path, const struct qa_manifest_
 			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 			goto done;
 		}
+	if (o->select) {
+		uint8_t *sel = calloc(m->n + 1, 1);
+		if (!sel) {
+			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+			goto done;
+		}
+		for (size_t i = 0; i < m->n; i++)
+			sel[i] = o->select(o->select_ctx, &m->tensors[i]);
+		p.sel = sel;
+	}
 	fj = (struct file_job){ rs, m->size, m->data_offset < m->size ? m->data_offset : m->size,
 	                        m->sha256, m->metadata_sha256, QA_OK, { 0 } };
-	f_started = pthread_create(&ft, NULL, file_thread, &fj) == 0;
-	if (!f_started)
-		file_thread(&fj);
+	if (!o->no_file) {
+		f_started = pthread_create(&ft, NULL, file_thread, &fj) == 0;
+		if (!f_started)
+			file_thread(&fj);
+	}
 	p.m = m;
 	p.o = o;
 	p.f = &f;
@@ -474,6 +488,7 @@ done:
 	qa_sha256_stream_free(p.msha);
 	qa_sha256_stream_free(p.dsha);
 	qa_blockindex_writer_free(p.index);
+	free((void *)p.sel);
 	if (p.hashers)
 		for (unsigned i = 0; i < n_threads; i++)
 			qa_blockhasher_free(p.hashers[i]);
@@ -491,7 +506,7 @@ enum qa_err qa_manifest_compute(const char *path, bool keep_blocks, bool data_di
                                 unsigned n_threads, struct qa_manifest **out,
                                 struct qa_diag *d)
 {
-	struct qa_manifest_opts o = { keep_blocks, data_digest, false, n_threads, false, -1 };
+	struct qa_manifest_opts o = { keep_blocks, data_digest, false, n_threads, false, -1, NULL, NULL, false };
 	return qa_manifest_compute_opts(path, &o, out, d);
 }
 

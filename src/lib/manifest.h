@@ -82,6 +82,12 @@ struct qa_manifest_opts {
 	unsigned n_threads;   /* 0: all cores */
 	bool index;           /* write a block index to index_fd (borrowed, not closed) */
 	int index_fd;
+	/* verify --shard: when select is set, only the tensors it accepts are
+	 * read and digested (the others keep zero digests), and with no_file
+	 * the whole-file and metadata digests are not computed (left zero) */
+	bool (*select)(void *ctx, const struct qa_manifest_tensor *t);
+	void *select_ctx;
+	bool no_file;
 };
 
 /*

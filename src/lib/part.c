@@ -644,6 +644,12 @@ void qa_part_merged_free(struct qa_part_merged *m)
 		return;
 	qa_diff_free(m->diff);
 	qa_manifest_free(m->manifest);
+	qa_verify_free(&m->verify);
+	for (size_t i = 0; i < m->n_extra; i++)
+		free(m->extra_names[i]);
+	free(m->extra_names);
+	free(m->file);
+	free(m->manifest_path);
 	for (size_t i = 0; i < m->n_models; i++) {
 		if (m->swap)
 			qa_swap_free(m->swap[i]);
@@ -1102,6 +1108,227 @@ done:
 	free(seen);
 }
 
+/* ------------------------------------------------------------------ verify */
+
+static const char *const verify_kinds[] = { "mismatch", "missing", "extra", "shape-mismatch" };
+
+bool qa_part_verify_assign(const struct qa_manifest *want, uint32_t n, uint32_t *owner)
+{
+	uint64_t *w = calloc(want->n + 1, sizeof *w);
+	bool ok = w != NULL;
+	for (size_t i = 0; ok && i < want->n; i++)
+		w[i] = want->tensors[i].nbytes;
+	ok = ok && qa_part_assign(w, want->n, n, owner);
+	free(w);
+	return ok;
+}
+
+json_t *qa_part_verify_to_json(const struct qa_manifest *want, const struct qa_verify *v, const uint32_t *owner,
+                               const char *path, uint64_t size, const char *mpath,
+                               const uint8_t manifest_sha256[QA_SHA256_LEN], bool file_digests, uint32_t k,
+                               uint32_t n, int argc, char *const *argv)
+{
+	json_t *h = json_object(), *ts = json_array(), *aud = json_array(), *dg = json_object();
+	size_t owned = 0, listed = 0;
+	for (size_t i = 0; i < want->n; i++) {
+		json_array_append_new(ts, json_pack("{s:o, s:o}", "name", strj(want->tensors[i].name), "nbytes",
+		                                    u64j(want->tensors[i].nbytes)));
+		owned += owner[i] == k - 1;
+	}
+	json_object_set_new(h, "file", strj(path));
+	json_object_set_new(h, "size", u64j(size));
+	json_object_set_new(h, "manifest", strj(mpath));
+	json_object_set_new(h, "manifest_sha256", hexj(manifest_sha256));
+	json_object_set_new(h, "tensors", ts);
+	/* the items in v's order: the manifest's tensors (keyed by their index),
+	 * then the file's extra tensors (keyed past them, shard 1's alone) */
+	size_t extra = 0;
+	for (size_t i = 0; i < v->n_items; i++) {
+		const struct qa_verify_item *it = &v->items[i];
+		uint64_t key;
+		if (it->kind == QA_VERIFY_EXTRA) {
+			key = (uint64_t)want->n + extra++;
+		} else {
+			size_t j = 0;
+			while (j < want->n && strcmp(want->tensors[j].name, it->name) != 0)
+				j++;
+			key = j;
+			listed++;
+		}
+		json_t *a = json_pack("{s:o, s:s, s:o, s:b, s:o, s:o, s:o}", "index", u64j(key), "status",
+		                      verify_kinds[it->kind], "name", strj(it->name), "blocks_known", it->blocks_known,
+		                      "blocks_compared", u64j(it->blocks_compared), "divergent_blocks",
+		                      u64j(it->divergent_blocks), "first_divergent",
+		                      it->first_divergent == UINT64_MAX ? json_null() : u64j(it->first_divergent));
+		json_array_append_new(aud, a);
+	}
+	json_object_set_new(dg, "file_match", file_digests ? json_boolean(v->file_match) : json_null());
+	json_object_set_new(dg, "metadata_match", file_digests ? json_boolean(v->metadata_match) : json_null());
+	json_object_set_new(dg, "tensors_ok", u64j(owned >= listed ? owned - listed : 0));
+	return part_frame("verify", k, n, argc, argv, h, dg, aud);
+}
+
+struct vkey {
+	uint64_t key;
+	struct qa_verify_item it;
+};
+
+static int cmp_vkey(const void *a, const void *b)
+{
+	const struct vkey *x = a, *y = b;
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+static void verify_merge(struct rd *r, json_t *const *parts, const size_t *part_of, const char **by_shard,
+                         uint32_t n_shards, struct qa_part_merged *out, const char **culprit)
+{
+	struct qa_diag *d = r->d;
+	const json_t *h = json_object_get(parts[part_of[1]], "header");
+	r->where = "header";
+	json_t *ts = need_array(r, h, "tensors");
+	out->file = get_str(r, h, "file", false);
+	out->manifest_path = get_str(r, h, "manifest", false);
+	if (r->e)
+		return;
+	size_t nt = json_array_size(ts);
+	struct qa_manifest *m = out->manifest = calloc(1, sizeof *m);
+	if (m)
+		m->tensors = calloc(nt + 1, sizeof *m->tensors);
+	if (!m || !m->tensors) {
+		r->e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < nt && !r->e; i++) {
+		json_t *t = json_array_get(ts, i);
+		r->where = "manifest tensor";
+		if (!json_is_object(t)) {
+			fail(r, "malformed part: %s: %s is not an object", "entry");
+			break;
+		}
+		m->tensors[i].name = get_str(r, t, "name", false);
+		m->tensors[i].nbytes = get_u64(r, t, "nbytes", UINT64_MAX);
+		m->n = i + 1;
+	}
+	uint32_t *owner = calloc(nt + 1, sizeof *owner);
+	uint8_t *seen = calloc(nt + 1, 1);
+	size_t *owned = calloc(n_shards + 1, sizeof *owned);
+	size_t cap = 0, nk = 0;
+	struct vkey *keys = NULL;
+	if (!r->e && (!owner || !seen || !owned || !qa_part_verify_assign(m, n_shards, owner)))
+		r->e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	for (size_t i = 0; !r->e && i < nt; i++)
+		owned[owner[i]]++;
+	bool digests = false;
+	out->verify.file_match = out->verify.metadata_match = true;
+	for (uint32_t k = 1; !r->e && k <= n_shards; k++) {
+		const json_t *p = parts[part_of[k]];
+		*culprit = by_shard[k];
+		json_t *aud = need_array(r, p, "audited");
+		json_t *dg = json_object_get(p, "digests");
+		r->where = "digests";
+		if (!json_is_object(dg)) {
+			fail(r, "malformed part: %s: \"%s\" is not an object", "digests");
+			break;
+		}
+		uint64_t ok = get_u64(r, dg, "tensors_ok", nt);
+		json_t *fm = json_object_get(dg, "file_match"), *mm = json_object_get(dg, "metadata_match");
+		if (json_is_boolean(fm) && json_is_boolean(mm)) {
+			out->verify.file_match = json_is_true(fm);
+			out->verify.metadata_match = json_is_true(mm);
+			digests = true;
+		} else if (!json_is_null(fm) || !json_is_null(mm)) {
+			fail(r, "malformed part: %s: \"%s\" is not a boolean or null", "file_match");
+		}
+		size_t listed = 0, i;
+		uint64_t last_extra = 0;
+		json_t *a;
+		json_array_foreach(aud, i, a) {
+			r->where = "audited tensor";
+			if (r->e)
+				break;
+			if (!json_is_object(a)) {
+				fail(r, "malformed part: %s: %s is not an object", "entry");
+				break;
+			}
+			uint64_t key = get_u64(r, a, "index", (uint64_t)nt + INT32_MAX);
+			const char *st = json_string_value(json_object_get(a, "status"));
+			int kind = -1;
+			for (int j = 0; st && j < 4; j++)
+				if (strcmp(st, verify_kinds[j]) == 0)
+					kind = j;
+			if (r->e)
+				break;
+			if (kind < 0) {
+				fail(r, "malformed part: %s: \"%s\" is not a verify status", "status");
+				break;
+			}
+			bool is_extra = kind == QA_VERIFY_EXTRA;
+			if (is_extra != (key >= nt) || (!is_extra && (owner[key] != k - 1 || seen[key])) ||
+			    (is_extra && (k != 1 || (key != nt + last_extra)))) {
+				r->e = qa_diag_set(d, QA_ERR_FORMAT, 0, "tensor %llu is not shard %u's to verify (or is "
+				                   "listed twice)", (unsigned long long)key, k);
+				break;
+			}
+			if (is_extra)
+				last_extra++;
+			else
+				seen[key] = 1, listed++;
+			if (nk == cap) {
+				size_t nc = cap ? 2 * cap : 16;
+				struct vkey *nkeys = realloc(keys, nc * sizeof *keys);
+				if (!nkeys) {
+					r->e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+					break;
+				}
+				keys = nkeys;
+				cap = nc;
+			}
+			struct qa_verify_item *it = &keys[nk].it;
+			keys[nk++].key = key;
+			it->kind = (enum qa_verify_kind)kind;
+			char *name = get_str(r, a, "name", false);
+			if (name && !is_extra && strcmp(name, m->tensors[key].name) != 0)
+				fail(r, "malformed part: %s: \"%s\" differs from the manifest's", "name");
+			if (name && is_extra) {
+				char **ne = realloc(out->extra_names, (out->n_extra + 1) * sizeof *ne);
+				if (!ne) {
+					free(name);
+					r->e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+					break;
+				}
+				out->extra_names = ne;
+				ne[out->n_extra++] = name;
+				it->name = name;
+			} else {
+				free(name);
+				it->name = key < nt ? m->tensors[key].name : "";
+			}
+			it->blocks_known = get_bool(r, a, "blocks_known");
+			it->blocks_compared = get_u64(r, a, "blocks_compared", UINT64_MAX);
+			it->divergent_blocks = get_u64(r, a, "divergent_blocks", UINT64_MAX);
+			json_t *fd = json_object_get(a, "first_divergent");
+			it->first_divergent = json_is_null(fd) ? UINT64_MAX : get_u64(r, a, "first_divergent", UINT64_MAX);
+		}
+		if (!r->e && ok + listed != owned[k - 1])
+			r->e = qa_diag_set(d, QA_ERR_FORMAT, 0, "shard %u's part accounts for %llu of its %zu tensors", k,
+			                   (unsigned long long)(ok + listed), owned[k - 1]);
+		out->verify.n_tensors_ok += (size_t)ok;
+	}
+	if (!r->e) {
+		qsort(keys, nk, sizeof *keys, cmp_vkey);
+		out->verify.items = calloc(nk + 1, sizeof *out->verify.items);
+		if (!out->verify.items)
+			r->e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		for (size_t i = 0; !r->e && i < nk; i++)
+			out->verify.items[out->verify.n_items++] = keys[i].it;
+	}
+	out->digests = digests;
+	free(keys);
+	free(owner);
+	free(seen);
+	free(owned);
+}
+
 enum qa_err qa_part_merge(json_t *const *parts, const char *const *names, size_t n,
                           struct qa_part_merged *out, const char **culprit, struct qa_diag *d)
 {
@@ -1139,7 +1366,7 @@ enum qa_err qa_part_merge(json_t *const *parts, const char *const *names, size_t
 		uint32_t nn = (uint32_t)get_u64(&r, p, "shards", QA_PART_MAX_SHARDS);
 		if (r.e)
 			break;
-		if (!c || (strcmp(c, "diff") && strcmp(c, "shape-swap") && strcmp(c, "hash")) || !id || k < 1 || nn < 1 ||
+		if (!c || (strcmp(c, "diff") && strcmp(c, "shape-swap") && strcmp(c, "hash") && strcmp(c, "verify")) || !id || k < 1 || nn < 1 ||
 		    k > nn) {
 			r.e = qa_diag_set(d, QA_ERR_FORMAT, 0, "malformed part: bad command, run, shard or shards");
 			break;
@@ -1195,7 +1422,9 @@ enum qa_err qa_part_merge(json_t *const *parts, const char *const *names, size_t
 	if (r.e)
 		goto done;
 
-	if (strcmp(cmd, "hash") == 0) {
+	if (strcmp(cmd, "verify") == 0) {
+		verify_merge(&r, parts, part_of, by_shard, n_shards, out, culprit);
+	} else if (strcmp(cmd, "hash") == 0) {
 		hash_merge(&r, parts, part_of, by_shard, n_shards, out, culprit);
 	} else if (strcmp(cmd, "diff") == 0) {
 		struct qa_diff_result *res = out->diff = diff_from_header(&r, json_object_get(p0, "header"));

@@ -28,6 +28,7 @@
 
 #include "compare.h"
 #include "err.h"
+#include "manifest.h"
 
 #define QA_PART_SCHEMA "quantaudit.part/1"
 #define QA_PART_MAX_SHARDS 256
@@ -71,10 +72,37 @@ enum qa_err qa_part_hash(const char *path, uint32_t k, uint32_t n, bool keep_blo
                          bool data_digest, const char *format, int argc, char *const *argv, json_t **out,
                          struct qa_diag *d);
 
+/*
+ * verify --shard: owner[i] (want->n entries) receives the 0-based shard of
+ * the manifest's tensor i (partition by tensor bytes).  False when out of
+ * memory.
+ */
+bool qa_part_verify_assign(const struct qa_manifest *want, uint32_t n, uint32_t *owner);
+
+/*
+ * The part of shard k (1-based) of n for a verify of the file at path (size
+ * bytes) against the manifest want read from mpath (manifest_sha256: the
+ * SHA-256 of its text), where v holds only the items of shard k's tensors
+ * (owner from qa_part_verify_assign) and, for shard 1, the file's extra
+ * tensors; v->n_tensors_ok is not used.  file_digests: v's file_match and
+ * metadata_match were computed (otherwise they are written as null).
+ * New reference, NULL when out of memory.
+ */
+json_t *qa_part_verify_to_json(const struct qa_manifest *want, const struct qa_verify *v, const uint32_t *owner,
+                               const char *path, uint64_t size, const char *mpath,
+                               const uint8_t manifest_sha256[QA_SHA256_LEN], bool file_digests, uint32_t k,
+                               uint32_t n, int argc, char *const *argv);
+
 /* A merged run: the command's result, rebuilt from its parts. */
 struct qa_part_merged {
-	char command[16];             /* "diff", "shape-swap" or "hash" */
-	struct qa_manifest *manifest; /* hash: the merged manifest */
+	char command[16];             /* "diff", "shape-swap", "hash" or "verify" */
+	struct qa_manifest *manifest; /* hash: the merged manifest; verify: the
+	                               * manifest's tensor names and sizes only */
+	struct qa_verify verify;      /* verify: the merged comparison (names
+	                               * borrowed from manifest and extra_names) */
+	char **extra_names;           /* verify: the file's extra tensors (owned) */
+	size_t n_extra;
+	char *file, *manifest_path;   /* verify: the paths the shards were given */
 	char format[16];              /* hash: "json", "table", "gguf-hash" or "default" */
 	struct qa_diff_result *diff;  /* diff: the merged result */
 	size_t n_models;              /* shape-swap: the merged results and labels */

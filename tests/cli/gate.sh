@@ -453,6 +453,102 @@ run 2 diff $REF $CORRUPT --shard 4/3 && ok shard-k-above-n
 run 2 diff $REF $CORRUPT --shard 1/2 --report "$TMP/x.md" && ok shard-refuses-report
 run 2 diff $REF $CORRUPT --file-digests && ok digests-need-shard
 run 2 merge && ok merge-needs-parts
+# verify --shard: merge(shards) equals the unsharded verify byte for byte
+# (JSON, JUnit, table, GitHub output, exit status), for N in 1..5, on a
+# tampered file (block-located mismatch, against the block index sidecar and
+# inline block digests), a file of another layout (shape mismatches, metadata
+# changed) and an intact file; the last shard computes the file digests.
+voutputs_of() {
+	"$bin" "$@" --junit "$TMP/sh/out/j.xml" -o "$TMP/sh/out/o.json" 2>/dev/null
+	out_rc=$?
+	"$bin" "$@" >"$TMP/sh/out/stdout" 2>/dev/null
+	: >"$TMP/sh/out/gh-summary"
+	: >"$TMP/sh/out/gh-output"
+	GITHUB_ACTIONS=true GITHUB_STEP_SUMMARY=$TMP/sh/out/gh-summary GITHUB_OUTPUT=$TMP/sh/out/gh-output \
+		"$bin" "$@" >/dev/null 2>"$TMP/sh/out/gh-err"
+	: >"$TMP/sh/out/r.md"
+}
+# vshard_case NAME "N..." "MERGE-OPTIONS" FILE MANIFEST
+vshard_case() {
+	local name=$1 ns=$2 margs=$3 N K
+	shift 3
+	rm -f "$TMP/sh/one"/* "$TMP/sh/out"/*
+	# shellcheck disable=SC2086
+	voutputs_of verify "$@" $margs
+	local want_rc=$out_rc
+	mv "$TMP/sh/out"/* "$TMP/sh/one/"
+	for N in $ns; do
+		parts=()
+		for ((K = 1; K <= N; K++)); do
+			fd=()
+			[ "$K" = "$N" ] && fd=(--file-digests)
+			"$bin" verify "$@" --shard "$K/$N" "${fd[@]}" -o "$TMP/sh/$name$N-$K.json" -j 1 || bad "vshard-$name-$K-of-$N" "exit $?"
+			parts+=("$TMP/sh/$name$N-$K.json")
+		done
+		# shellcheck disable=SC2086
+		voutputs_of merge "${parts[@]}" $margs
+		if [ "$out_rc" = "$want_rc" ] && same_outputs; then ok "vshard-$name-merge-N$N"; else bad "vshard-$name-merge-N$N" "exit $out_rc (want $want_rc) or outputs differ"; fi
+		rm -f "$TMP/sh/out"/*
+	done
+}
+"$bin" hash $CORRUPT --blocks -o "$TMP/sh/vm.json"
+"$bin" hash $CORRUPT --json --blocks >"$TMP/sh/vm-inline.json"
+cp $CORRUPT "$TMP/sh/vt.gguf"
+printf '\x55' | dd of="$TMP/sh/vt.gguf" bs=1 seek=300000 conv=notrunc 2>/dev/null
+vshard_case vt "1 2 3 4 5" "" "$TMP/sh/vt.gguf" "$TMP/sh/vm.json"
+vshard_case vti "2 5" "" "$TMP/sh/vt.gguf" "$TMP/sh/vm-inline.json"
+vshard_case vtr "1 2 3 4 5" "" $TRANSPOSED "$TMP/sh/vm.json"
+vshard_case vok "1 2 3 4 5" "" $CORRUPT "$TMP/sh/vm.json"
+printf '{"schema":"quantaudit.policy/1","verdicts":{"mismatch":"warn","metadata-changed":"ignore"}}' >"$TMP/sh/vpolicy.json"
+vshard_case vpol "3" "--policy $TMP/sh/vpolicy.json" $TRANSPOSED "$TMP/sh/vm.json"
+"$bin" merge "$TMP"/sh/vt5-*.json --json >"$TMP/sh/vt.merged"
+"$bin" merge "$TMP"/sh/vtr5-*.json --json >"$TMP/sh/vtr.merged"
+check vshard-cases-findings python3 -c '
+import json,sys; t=json.load(open(sys.argv[1])); r=json.load(open(sys.argv[2]))
+assert [(x["name"],x["status"],x["divergent_blocks"]) for x in t["differences"]]==[("blk.0.ffn_down.weight","mismatch",1)] and t["file_match"] is False, t
+assert {x["status"] for x in r["differences"]}=={"mismatch","shape-mismatch"} and r["metadata_match"] is False, r
+' "$TMP/sh/vt.merged" "$TMP/sh/vtr.merged"
+# every manifest tensor is verified by exactly one shard of five
+check vshard-partition-covers python3 -c '
+import json,sys
+ps=[json.load(open(f)) for f in sys.argv[1:]]
+n=len(ps[0]["header"]["tensors"]); listed=sum(p["digests"]["tensors_ok"]+sum(a["index"]<n for a in p["audited"]) for p in ps)
+assert listed==n and all(p["digests"]["tensors_ok"]>0 for p in ps), listed
+' "$TMP"/sh/vok5-*.json
+# without --file-digests: null in the JSON, "not computed" in the text
+"$bin" verify "$TMP/sh/vt.gguf" "$TMP/sh/vm.json" --shard 1/2 -o "$TMP/sh/vn1.json"
+"$bin" verify "$TMP/sh/vt.gguf" "$TMP/sh/vm.json" --shard 2/2 -o "$TMP/sh/vn2.json"
+run 1 merge "$TMP/sh/vn1.json" "$TMP/sh/vn2.json" --json
+check vshard-no-digests-null python3 -c '
+import json,sys; j=json.load(open(sys.argv[1]))
+assert j["file_match"] is None and j["metadata_match"] is None and len(j["differences"])==1
+' "$TMP/out"
+run 1 merge "$TMP/sh/vn1.json" "$TMP/sh/vn2.json"
+check vshard-no-digests-text grep -q '^file and metadata digests: not computed' "$TMP/out"
+# refusals
+"$bin" merge "$TMP/sh/vt3-1.json" "$TMP/sh/vt3-1.json" "$TMP/sh/vt3-2.json" "$TMP/sh/vt3-3.json" >"$TMP/out" 2>"$TMP/err"; rc=$?
+one_err vshard-overlap "vt3-1.json: offset 0: overlaps $TMP/sh/vt3-1.json: both are shard 1 of 3$"
+"$bin" merge "$TMP/sh/vt3-1.json" "$TMP/sh/vt3-3.json" >"$TMP/out" 2>"$TMP/err"; rc=$?
+one_err vshard-missing "shard 2 of 3 is missing"
+"$bin" merge "$TMP/sh/vt3-1.json" "$TMP/sh/vtr3-2.json" "$TMP/sh/vt3-3.json" >"$TMP/out" 2>"$TMP/err"; rc=$?
+one_err vshard-other-file "vtr3-2.json: offset 0: belongs to another run"
+"$bin" verify "$TMP/sh/vt.gguf" "$TMP/sh/vm-inline.json" --shard 2/3 -o "$TMP/sh/vti3-2.json"
+"$bin" merge "$TMP/sh/vt3-1.json" "$TMP/sh/vti3-2.json" "$TMP/sh/vt3-3.json" >"$TMP/out" 2>"$TMP/err"; rc=$?
+one_err vshard-other-manifest "vti3-2.json: offset 0: belongs to another run"
+"$bin" merge "$TMP/sh/vt3-1.json" "$TMP/sh/p3-2.json" "$TMP/sh/vt3-3.json" >"$TMP/out" 2>"$TMP/err"; rc=$?
+one_err vshard-other-command "p3-2.json: offset 0: belongs to another run"
+python3 - "$TMP/sh/vt3-2.json" "$TMP/sh" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+a = json.loads(json.dumps(p)); a["digests"]["tensors_ok"] -= 1
+json.dump(a, open(sys.argv[2] + "/vtamper-count.json", "w"))
+PY
+"$bin" merge "$TMP/sh/vt3-1.json" "$TMP/sh/vtamper-count.json" "$TMP/sh/vt3-3.json" >"$TMP/out" 2>"$TMP/err"; rc=$?
+one_err vshard-tamper-count "vtamper-count.json: offset 0: shard 2's part accounts for"
+run 2 verify "$TMP/sh/vt.gguf" "$TMP/sh/vm.json" --shard 1/2 --policy "$TMP/sh/vpolicy.json" && ok vshard-refuses-policy
+run 2 verify "$TMP/sh/vt.gguf" "$TMP/sh/vm.json" --file-digests && ok vshard-digests-need-shard
+run 2 verify $CORRUPT tests/data/ggufhash/real-sha256.txt --shard 1/2 && ok vshard-needs-json-manifest
+run 2 merge "$TMP/sh/vn1.json" "$TMP/sh/vn2.json" --report "$TMP/sh/x.md" && ok vshard-merge-no-report
 unset QUANTAUDIT_GNUPLOT
 
 

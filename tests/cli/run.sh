@@ -144,6 +144,7 @@ t quantize-unwritable 4 quantize $REF --type q8_0 -o "$TMP/no/such/dir/x.gguf"
 
 # ---------------------------------------------------------------- hash and verify
 t hash-help 0 hash --help
+t verify-help 0 verify --help
 t hash-table 0 hash $CORRUPT
 t hash-json 0 hash $CORRUPT --json
 t hash-st-json 0 hash $REF --json -j 1

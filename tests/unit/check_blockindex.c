@@ -99,7 +99,7 @@ START_TEST(compute_writes_records)
 	char path[256];
 	snprintf(path, sizeof path, "%s/m.blocks", dir);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	struct qa_manifest_opts o = { false, false, false, (unsigned)_i + 1, true, fd };
+	struct qa_manifest_opts o = { false, false, false, (unsigned)_i + 1, true, fd, NULL, NULL, false };
 	struct qa_manifest *m;
 	ck_assert_int_eq(qa_manifest_compute_opts(tu_path(FIX), &o, &m, NULL), QA_OK);
 	close(fd);
@@ -139,7 +139,7 @@ START_TEST(locate_through_index)
 	snprintf(ipath, sizeof ipath, "%s/m.json.blocks", dir);
 	snprintf(copy, sizeof copy, "%s/copy.gguf", dir);
 	int fd = open(ipath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	struct qa_manifest_opts o = { false, false, false, 2, true, fd };
+	struct qa_manifest_opts o = { false, false, false, 2, true, fd, NULL, NULL, false };
 	struct qa_manifest *m, *want, *got, *full;
 	ck_assert_int_eq(qa_manifest_compute_opts(tu_path(FIX), &o, &m, NULL), QA_OK);
 	close(fd);
@@ -160,7 +160,7 @@ START_TEST(locate_through_index)
 	fwrite(bytes, 1, len, f);
 	fclose(f);
 	free(bytes);
-	struct qa_manifest_opts first = { false, false, true, 2, false, -1 };
+	struct qa_manifest_opts first = { false, false, true, 2, false, -1, NULL, NULL, false };
 	ck_assert_int_eq(qa_manifest_compute_opts(copy, &first, &got, NULL), QA_OK);
 	ck_assert_int_eq(qa_manifest_compute(copy, false, false, 1, &full, NULL), QA_OK);
 	for (size_t i = 0; i < got->n; i++)
