@@ -37,6 +37,18 @@ static const struct {
 	{ "GemmaForCausalLM", "gemma" },
 	{ "Gemma2ForCausalLM", "gemma2" },
 	{ "Phi3ForCausalLM", "phi3" },
+	{ "Qwen3MoeForCausalLM", "qwen3moe" },
+	{ "GptOssForCausalLM", "gpt-oss" },
+};
+
+/* Mixture-of-experts model_type values whose GGUF architecture name differs. */
+static const struct {
+	const char *model_type;
+	const char *arch;
+} moe_model_types[] = {
+	{ "qwen2_moe", "qwen2moe" },
+	{ "qwen3_moe", "qwen3moe" },
+	{ "gpt_oss", "gpt-oss" },
 };
 
 struct field_ctx {
@@ -44,6 +56,9 @@ struct field_ctx {
 	uint64_t *off; /* key offsets, one per top-level key in document order */
 	size_t n;
 };
+
+static enum qa_err parse_moe(struct qa_model_config *out, const struct field_ctx *c,
+                             struct qa_diag *d);
 
 static uint64_t key_off(const struct field_ctx *c, const char *key)
 {
@@ -170,11 +185,45 @@ static enum qa_err parse_config(struct qa_model_config *out,
 		out->has_tie_word_embeddings = true;
 	}
 
+	if ((e = parse_moe(out, c, d)))
+		return e;
 	if (!out->has_n_kv_heads && out->has_n_heads)
 		out->n_kv_heads = out->n_heads;
 	if (!out->has_head_dim && out->has_hidden_size && out->n_heads > 0 &&
 	    out->hidden_size % out->n_heads == 0)
 		out->head_dim = out->hidden_size / out->n_heads;
+	return QA_OK;
+}
+
+/*
+ * The mixture-of-experts fields, and GGUF's names for the MoE model types.
+ * Each count has two spellings in the wild; the first present wins.
+ */
+static enum qa_err parse_moe(struct qa_model_config *out, const struct field_ctx *c,
+                             struct qa_diag *d)
+{
+	enum qa_err e;
+	for (size_t i = 0; i < sizeof moe_model_types / sizeof moe_model_types[0]; i++)
+		if (strcmp(out->architecture, moe_model_types[i].model_type) == 0) {
+			memcpy(out->architecture, moe_model_types[i].arch, strlen(moe_model_types[i].arch) + 1);
+			break;
+		}
+	if ((e = get_uint(c, "num_experts", &out->n_experts, &out->has_n_experts, d)))
+		return e;
+	if (!out->has_n_experts &&
+	    (e = get_uint(c, "num_local_experts", &out->n_experts, &out->has_n_experts, d)))
+		return e;
+	if ((e = get_uint(c, "num_experts_per_tok", &out->n_experts_used, &out->has_n_experts_used, d)))
+		return e;
+	if (!out->has_n_experts_used &&
+	    (e = get_uint(c, "experts_per_token", &out->n_experts_used, &out->has_n_experts_used, d)))
+		return e;
+	if ((e = get_uint(c, "moe_intermediate_size", &out->expert_ffn, &out->has_expert_ffn, d)))
+		return e;
+	if (!out->has_expert_ffn && strcmp(out->architecture, "gpt-oss") == 0 && out->has_intermediate_size) {
+		out->expert_ffn = out->intermediate_size;
+		out->has_expert_ffn = true;
+	}
 	return QA_OK;
 }
 

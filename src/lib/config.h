@@ -31,12 +31,16 @@ struct qa_model_config {
 	double rms_norm_eps;        /* rms_norm_eps */
 	double rope_theta;          /* rope_theta */
 	bool tie_word_embeddings;   /* tie_word_embeddings, false when absent */
+	/* Mixture of experts: num_experts or num_local_experts; num_experts_per_tok
+	 * or experts_per_token; moe_intermediate_size (gpt-oss: intermediate_size). */
+	uint64_t n_experts, n_experts_used, expert_ffn;
 
 	/* Whether the file itself gave each field (defaults leave these false). */
 	bool has_architecture, has_hf_architecture;
 	bool has_hidden_size, has_intermediate_size, has_n_layers, has_n_heads;
 	bool has_n_kv_heads, has_vocab_size, has_head_dim, has_max_position;
 	bool has_rms_norm_eps, has_rope_theta, has_tie_word_embeddings;
+	bool has_n_experts, has_n_experts_used, has_expert_ffn;
 };
 
 /*
@@ -44,7 +48,9 @@ struct qa_model_config {
  * failure, where it is zeroed).  architecture comes from "model_type" when
  * present, else from architectures[0] mapped to a llama.cpp name
  * (Qwen2ForCausalLM -> qwen2, LlamaForCausalLM -> llama, MistralForCausalLM
- * -> mistral, and a few more), else stays "".  n_kv_heads defaults to
+ * -> mistral, and a few more), else stays "".  The mixture-of-experts
+ * model types are given GGUF's names: qwen2_moe -> qwen2moe, qwen3_moe ->
+ * qwen3moe, gpt_oss -> gpt-oss.  n_kv_heads defaults to
  * n_heads, head_dim to hidden_size / n_heads when that divides exactly; a
  * JSON null counts as absent.
  *

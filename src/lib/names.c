@@ -170,6 +170,89 @@ static bool table_lookup(const char *name, bool to_gguf, char *out,
 	return false;
 }
 
+/* ------------------------------------------------------------ mixture of experts */
+
+/*
+ * qwen2moe, qwen3moe and gpt-oss.  Their dense tensors map as gguf-py maps
+ * them for these architectures (gpt-oss has no ffn_norm: its
+ * post_attention_layernorm is post_attention_norm); the merged expert names
+ * are the ones llama.cpp's converter gives the stacked 3-D tensors
+ * (model.layers.L.mlp.experts.{gate,up,down}_proj.weight), which model.c
+ * builds from the per-expert or fused Hugging Face tensors.
+ */
+struct moe_pair {
+	const char *arch; /* NULL: every MoE arch */
+	const char *hf;
+	const char *gguf;
+	const char *fixed; /* the hf name has no suffix and the gguf one gets this; NULL: carried */
+};
+
+static const struct moe_pair moe_names[] = {
+	{ NULL, "model.embed_tokens", "token_embd", NULL },
+	{ NULL, "model.norm", "output_norm", NULL },
+	{ NULL, "lm_head", "output", NULL },
+	{ NULL, "model.layers.#.input_layernorm", "blk.#.attn_norm", NULL },
+	{ NULL, "model.layers.#.self_attn.q_proj", "blk.#.attn_q", NULL },
+	{ NULL, "model.layers.#.self_attn.k_proj", "blk.#.attn_k", NULL },
+	{ NULL, "model.layers.#.self_attn.v_proj", "blk.#.attn_v", NULL },
+	{ NULL, "model.layers.#.self_attn.o_proj", "blk.#.attn_output", NULL },
+	{ "qwen3moe", "model.layers.#.self_attn.q_norm", "blk.#.attn_q_norm", NULL },
+	{ "qwen3moe", "model.layers.#.self_attn.k_norm", "blk.#.attn_k_norm", NULL },
+	{ "gpt-oss", "model.layers.#.post_attention_layernorm", "blk.#.post_attention_norm", NULL },
+	{ NULL, "model.layers.#.post_attention_layernorm", "blk.#.ffn_norm", NULL },
+	{ "gpt-oss", "model.layers.#.self_attn.sinks", "blk.#.attn_sinks", ".weight" },
+	{ "gpt-oss", "model.layers.#.mlp.experts.down_proj_bias", "blk.#.ffn_down_exps", ".bias" },
+	{ "gpt-oss", "model.layers.#.mlp.router", "blk.#.ffn_gate_inp", NULL },
+	{ NULL, "model.layers.#.mlp.gate", "blk.#.ffn_gate_inp", NULL },
+	{ NULL, "model.layers.#.mlp.experts.gate_proj", "blk.#.ffn_gate_exps", NULL },
+	{ NULL, "model.layers.#.mlp.experts.up_proj", "blk.#.ffn_up_exps", NULL },
+	{ NULL, "model.layers.#.mlp.experts.down_proj", "blk.#.ffn_down_exps", NULL },
+	{ "qwen2moe", "model.layers.#.mlp.shared_expert.gate_proj", "blk.#.ffn_gate_shexp", NULL },
+	{ "qwen2moe", "model.layers.#.mlp.shared_expert.up_proj", "blk.#.ffn_up_shexp", NULL },
+	{ "qwen2moe", "model.layers.#.mlp.shared_expert.down_proj", "blk.#.ffn_down_shexp", NULL },
+	{ "qwen2moe", "model.layers.#.mlp.shared_expert_gate", "blk.#.ffn_gate_inp_shexp", NULL },
+};
+
+bool qa_names_arch_is_moe(const char *arch)
+{
+	return arch && (strcmp(arch, "qwen2moe") == 0 || strcmp(arch, "qwen3moe") == 0 ||
+	                strcmp(arch, "gpt-oss") == 0);
+}
+
+/*
+ * The MoE table lookup, as table_lookup.  gpt-oss's sinks and down_proj_bias
+ * have no suffix in the checkpoint and get one in GGUF
+ * (GptOssModel.filter_tensors and modify_tensors).
+ */
+static bool moe_lookup(const char *arch, const char *name, bool to_gguf, char *out,
+                       size_t cap, bool *fits)
+{
+	size_t len = strlen(name);
+	for (size_t s = 0; s <= sizeof kept_suffixes / sizeof kept_suffixes[0]; s++) {
+		const char *suffix = s == 0 ? "" : kept_suffixes[s - 1];
+		if (!qa_mem_ends_with(name, len, suffix))
+			continue;
+		size_t base = len - strlen(suffix);
+		for (size_t i = 0; i < sizeof moe_names / sizeof moe_names[0]; i++) {
+			const struct moe_pair *m = &moe_names[i];
+			if (m->arch && strcmp(m->arch, arch) != 0)
+				continue;
+			/* a fixed entry matches only its own suffix on the gguf side, none on the hf side */
+			if (m->fixed && strcmp(suffix, to_gguf ? "" : m->fixed) != 0)
+				continue;
+			const char *from = to_gguf ? m->hf : m->gguf;
+			const char *to = to_gguf ? m->gguf : m->hf;
+			uint32_t layer = 0;
+			if (pattern_match(from, name, base, &layer)) {
+				*fits = pattern_expand(to, layer, !m->fixed ? suffix : to_gguf ? m->fixed : "",
+				                       out, cap);
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
 enum qa_names_result qa_names_to_gguf(const char *arch, const char *hf_name,
                                       char *out, size_t cap)
 {
@@ -183,6 +266,11 @@ enum qa_names_result qa_names_to_gguf(const char *arch, const char *hf_name,
 			copy_name(hf_name, out, cap);
 			return QA_NAME_DROPPED;
 		}
+	}
+	if (qa_names_arch_is_moe(arch)) {
+		bool fits = true;
+		if (moe_lookup(arch, hf_name, true, out, cap, &fits))
+			return QA_NAME_MAPPED;
 	}
 	if (arch_known(arch)) {
 		bool fits = true;
@@ -199,9 +287,10 @@ bool qa_names_to_hf(const char *arch, const char *gguf_name, char *out,
 	bool fits = false;
 	if (cap > 0)
 		out[0] = '\0';
-	if (arch == NULL || gguf_name == NULL || cap == 0 || !arch_known(arch))
+	if (arch == NULL || gguf_name == NULL || cap == 0)
 		return false;
-	if (!table_lookup(gguf_name, false, out, cap, &fits))
+	if (qa_names_arch_is_moe(arch) ? !moe_lookup(arch, gguf_name, false, out, cap, &fits)
+	                               : !arch_known(arch) || !table_lookup(gguf_name, false, out, cap, &fits))
 		return false;
 	if (!fits) {
 		out[0] = '\0';

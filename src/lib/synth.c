@@ -54,7 +54,8 @@ enum kind { K_EMBED, K_LINEAR, K_BIAS, K_NORM };
 
 struct spec {
 	char name[96];
-	uint32_t n_dims;   /* 1 or 2 */
+	uint32_t n_dims;   /* 1, 2 or 3 */
+	uint64_t outer;    /* the leading dimension of a 3-D tensor (experts); rows counts all of them */
 	uint64_t rows;     /* 1 for a vector */
 	uint64_t cols;     /* elements per row */
 	enum kind kind;
@@ -352,6 +353,7 @@ static void add(struct spec *s, size_t *n, enum kind kind, uint64_t rows, uint64
 		struct spec *t = &s[*n];
 		snprintf(t->name, sizeof t->name, fmt, layer);
 		t->n_dims = rows ? 2 : 1;
+		t->outer = 1;
 		t->rows = rows ? rows : 1;
 		t->cols = cols;
 		t->kind = kind;
@@ -363,8 +365,13 @@ static void add(struct spec *s, size_t *n, enum kind kind, uint64_t rows, uint64
  * Fill s (when not NULL) with the tensors of o, which has passed the
  * option checks; return their count.  rows == 0 passed to add() marks a vector.
  */
+static size_t plan_moe(const struct qa_synth_opts *o, uint64_t d, struct spec *s);
+static bool arch_is_moe(const char *arch);
+
 static size_t plan(const struct qa_synth_opts *o, uint64_t d, struct spec *s)
 {
+	if (arch_is_moe(o->arch))
+		return plan_moe(o, d, s);
 	bool bias = strcmp(o->arch, "qwen2") == 0;
 	uint64_t H = o->hidden, I = o->intermediate, V = o->vocab;
 	uint64_t q = (uint64_t)o->heads * d, kv = (uint64_t)o->kv_heads * d;
@@ -393,6 +400,9 @@ static size_t plan(const struct qa_synth_opts *o, uint64_t d, struct spec *s)
 	return n;
 }
 
+static enum qa_err check_moe(const struct qa_synth_opts *o, uint64_t hd, uint64_t *total,
+                             struct qa_diag *d);
+
 /* Validate o; on success store the head dimension and the tensor data size. */
 static enum qa_err check_opts(const struct qa_synth_opts *o, uint64_t *head_dim,
                               uint64_t *data_bytes, struct qa_diag *d)
@@ -401,9 +411,13 @@ static enum qa_err check_opts(const struct qa_synth_opts *o, uint64_t *head_dim,
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "no options given");
 	if (!o->arch)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "no architecture given (qwen2, llama or mistral)");
-	if (strcmp(o->arch, "qwen2") && strcmp(o->arch, "llama") && strcmp(o->arch, "mistral"))
+	if (strcmp(o->arch, "qwen2") && strcmp(o->arch, "llama") && strcmp(o->arch, "mistral") &&
+	    !arch_is_moe(o->arch))
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "unknown architecture '%.64s' (qwen2, llama or mistral)", o->arch);
+	if (!arch_is_moe(o->arch) && (o->experts || o->experts_used || o->expert_ffn))
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "experts are only synthesized for qwen3moe and gpt-oss, not %.64s", o->arch);
 	if (o->dtype != QA_TYPE_BF16 && o->dtype != QA_TYPE_F16 && o->dtype != QA_TYPE_F32)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "dtype %s cannot be synthesized (bf16, f16 or f32)", qa_type_name(o->dtype));
@@ -451,6 +465,11 @@ static enum qa_err check_opts(const struct qa_synth_opts *o, uint64_t *head_dim,
 	ok = ok && qa_mul_u64(o->vocab, H, &t) && qa_mul_u64(t, o->tied ? 1 : 2, &t) &&
 	     qa_add_u64(total, t, &total) && qa_add_u64(total, H, &total);
 	ok = ok && qa_mul_u64(total, dtype_size(o->dtype), &total);
+	if (ok && arch_is_moe(o->arch)) {
+		enum qa_err e = check_moe(o, hd, &total, d);
+		if (e)
+			return e;
+	}
 	if (!ok || total > QA_SYNTH_MAX_BYTES)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "the model would be larger than the limit of %" PRIu64 " bytes",
@@ -479,7 +498,10 @@ static json_t *header_json(const struct qa_synth_opts *o, const struct spec *s, 
 	uint64_t off = 0, es = dtype_size(o->dtype);
 	for (size_t i = 0; ok && i < n; i++) {
 		uint64_t end = off + s[i].rows * s[i].cols * es; /* bounded by check_opts */
-		json_t *shape = s[i].n_dims == 2
+		json_t *shape = s[i].n_dims == 3
+			? json_pack("[III]", (json_int_t)s[i].outer, (json_int_t)(s[i].rows / s[i].outer),
+			            (json_int_t)s[i].cols)
+			: s[i].n_dims == 2
 			? json_pack("[II]", (json_int_t)s[i].rows, (json_int_t)s[i].cols)
 			: json_pack("[I]", (json_int_t)s[i].cols);
 		json_t *t = json_pack("{s:s,s:o,s:[II]}", "dtype", dtype_st_name(o->dtype),
@@ -494,8 +516,12 @@ static json_t *header_json(const struct qa_synth_opts *o, const struct spec *s, 
 	return root;
 }
 
+static json_t *config_json_moe(const struct qa_synth_opts *o, uint64_t hd);
+
 static json_t *config_json(const struct qa_synth_opts *o, uint64_t hd)
 {
+	if (arch_is_moe(o->arch))
+		return config_json_moe(o, hd);
 	const char *hf = strcmp(o->arch, "qwen2") == 0 ? "Qwen2ForCausalLM"
 	               : strcmp(o->arch, "llama") == 0 ? "LlamaForCausalLM" : "MistralForCausalLM";
 	return json_pack("{s:s,s:[s],s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:s}",
@@ -512,6 +538,197 @@ static json_t *config_json(const struct qa_synth_opts *o, uint64_t hd)
 	                 "rms_norm_eps", 1e-6,
 	                 "rope_theta", strcmp(o->arch, "qwen2") == 0 ? 1000000.0 : 10000.0,
 	                 "max_position_embeddings", (json_int_t)32768,
+	                 "torch_dtype", dtype_torch_name(o->dtype));
+}
+
+/* ------------------------------------------------------------ mixture of experts */
+
+/*
+ * qwen3moe and gpt-oss, kept apart from the dense layouts.  Qwen3-MoE
+ * checkpoints store every expert's projections as separate 2-D tensors
+ * (model.layers.L.mlp.experts.E.{gate,up,down}_proj.weight) beside the router
+ * mlp.gate.weight [experts, hidden], and q/k norms of head_dim.
+ * transformers' GptOss stores the experts fused and [in, out]:
+ * mlp.experts.gate_up_proj [experts, hidden, 2*ffn] with gate and up
+ * interleaved along the last axis, mlp.experts.down_proj [experts, ffn, hidden],
+ * their biases [experts, 2*ffn] and [experts, hidden], a router
+ * mlp.router.{weight,bias}, biased attention projections and the attention
+ * sinks self_attn.sinks [heads].
+ */
+static bool arch_is_moe(const char *arch)
+{
+	return arch && (strcmp(arch, "qwen3moe") == 0 || strcmp(arch, "gpt-oss") == 0);
+}
+
+static uint64_t expert_ffn(const struct qa_synth_opts *o)
+{
+	return o->expert_ffn ? o->expert_ffn : o->intermediate;
+}
+
+/* A 3-D tensor [outer, rows, cols]. */
+static void add3(struct spec *s, size_t *n, enum kind kind, uint64_t outer, uint64_t rows,
+                 uint64_t cols, const char *fmt, uint32_t layer)
+{
+	if (s) {
+		struct spec *t = &s[*n];
+		snprintf(t->name, sizeof t->name, fmt, layer);
+		t->n_dims = 3;
+		t->outer = outer;
+		t->rows = outer * rows; /* bounded by check_moe */
+		t->cols = cols;
+		t->kind = kind;
+	}
+	(*n)++;
+}
+
+static void add_expert(struct spec *s, size_t *n, uint64_t rows, uint64_t cols,
+                       uint32_t layer, uint32_t expert, const char *proj)
+{
+	if (s) {
+		struct spec *t = &s[*n];
+		snprintf(t->name, sizeof t->name, "model.layers.%" PRIu32 ".mlp.experts.%" PRIu32 ".%s.weight",
+		         layer, expert, proj);
+		t->n_dims = 2;
+		t->outer = 1;
+		t->rows = rows;
+		t->cols = cols;
+		t->kind = K_LINEAR;
+	}
+	(*n)++;
+}
+
+static size_t plan_moe(const struct qa_synth_opts *o, uint64_t d, struct spec *s)
+{
+	bool oss = strcmp(o->arch, "gpt-oss") == 0;
+	uint64_t H = o->hidden, F = expert_ffn(o), V = o->vocab, E = o->experts;
+	uint64_t q = (uint64_t)o->heads * d, kv = (uint64_t)o->kv_heads * d;
+	size_t n = 0;
+	add(s, &n, K_EMBED, V, H, "model.embed_tokens.weight", 0);
+	for (uint32_t l = 0; l < o->layers; l++) {
+		add(s, &n, K_NORM, 0, H, "model.layers.%" PRIu32 ".input_layernorm.weight", l);
+		add(s, &n, K_LINEAR, q, H, "model.layers.%" PRIu32 ".self_attn.q_proj.weight", l);
+		if (oss)
+			add(s, &n, K_BIAS, 0, q, "model.layers.%" PRIu32 ".self_attn.q_proj.bias", l);
+		add(s, &n, K_LINEAR, kv, H, "model.layers.%" PRIu32 ".self_attn.k_proj.weight", l);
+		if (oss)
+			add(s, &n, K_BIAS, 0, kv, "model.layers.%" PRIu32 ".self_attn.k_proj.bias", l);
+		add(s, &n, K_LINEAR, kv, H, "model.layers.%" PRIu32 ".self_attn.v_proj.weight", l);
+		if (oss)
+			add(s, &n, K_BIAS, 0, kv, "model.layers.%" PRIu32 ".self_attn.v_proj.bias", l);
+		add(s, &n, K_LINEAR, H, q, "model.layers.%" PRIu32 ".self_attn.o_proj.weight", l);
+		if (oss) {
+			add(s, &n, K_BIAS, 0, H, "model.layers.%" PRIu32 ".self_attn.o_proj.bias", l);
+			add(s, &n, K_BIAS, 0, o->heads, "model.layers.%" PRIu32 ".self_attn.sinks", l);
+		} else {
+			add(s, &n, K_NORM, 0, d, "model.layers.%" PRIu32 ".self_attn.q_norm.weight", l);
+			add(s, &n, K_NORM, 0, d, "model.layers.%" PRIu32 ".self_attn.k_norm.weight", l);
+		}
+		add(s, &n, K_NORM, 0, H, "model.layers.%" PRIu32 ".post_attention_layernorm.weight", l);
+		if (oss) {
+			add(s, &n, K_LINEAR, E, H, "model.layers.%" PRIu32 ".mlp.router.weight", l);
+			add(s, &n, K_BIAS, 0, E, "model.layers.%" PRIu32 ".mlp.router.bias", l);
+			add3(s, &n, K_LINEAR, E, H, 2 * F, "model.layers.%" PRIu32 ".mlp.experts.gate_up_proj", l);
+			add(s, &n, K_BIAS, E, 2 * F, "model.layers.%" PRIu32 ".mlp.experts.gate_up_proj_bias", l);
+			add3(s, &n, K_LINEAR, E, F, H, "model.layers.%" PRIu32 ".mlp.experts.down_proj", l);
+			add(s, &n, K_BIAS, E, H, "model.layers.%" PRIu32 ".mlp.experts.down_proj_bias", l);
+			continue;
+		}
+		add(s, &n, K_LINEAR, E, H, "model.layers.%" PRIu32 ".mlp.gate.weight", l);
+		for (uint32_t x = 0; x < o->experts; x++) {
+			add_expert(s, &n, F, H, l, x, "gate_proj");
+			add_expert(s, &n, F, H, l, x, "up_proj");
+			add_expert(s, &n, H, F, l, x, "down_proj");
+		}
+	}
+	add(s, &n, K_NORM, 0, H, "model.norm.weight", 0);
+	if (!o->tied)
+		add(s, &n, K_EMBED, V, H, "lm_head.weight", 0);
+	return n;
+}
+
+/*
+ * The MoE option checks, after the common ones: expert counts and the data
+ * size of the planned tensors (every product overflow-checked), which
+ * replaces the dense estimate in *total.
+ */
+static enum qa_err check_moe(const struct qa_synth_opts *o, uint64_t hd, uint64_t *total,
+                             struct qa_diag *d)
+{
+	if (o->experts < 2)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "%s needs --experts N with N >= 2", o->arch);
+	if (o->experts > QA_SYNTH_MAX_EXPERTS)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "expert count %" PRIu32 " is above the limit %u",
+		                   o->experts, QA_SYNTH_MAX_EXPERTS);
+	if (o->experts_used == 0 || o->experts_used > o->experts)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "experts used per token must be from 1 to %" PRIu32 ", not %" PRIu32,
+		                   o->experts, o->experts_used);
+	if (expert_ffn(o) > QA_SYNTH_MAX_DIM)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "expert ffn size %" PRIu64 " is above the limit %u",
+		                   expert_ffn(o), QA_SYNTH_MAX_DIM);
+	/* Count first with nothing that can overflow (layers x (experts x 3 + 24)). */
+	uint64_t per_layer = (uint64_t)o->experts * 3 + 24;
+	if (per_layer * o->layers > (UINT64_C(1) << 24))
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "too many tensors (layers x experts)");
+	size_t n = plan_moe(o, hd, NULL);
+	struct spec *s = calloc(n, sizeof *s);
+	if (!s)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	plan_moe(o, hd, s); /* experts <= 2^12 and dims <= 2^24: rows of add3 cannot wrap */
+	uint64_t sum = 0, t;
+	bool ok = true;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = qa_mul_u64(s[i].rows, s[i].cols, &t) && qa_add_u64(sum, t, &sum);
+	free(s);
+	ok = ok && qa_mul_u64(sum, dtype_size(o->dtype), &sum);
+	if (!ok || sum > QA_SYNTH_MAX_BYTES)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "the model would be larger than the limit of %" PRIu64 " bytes",
+		                   (uint64_t)QA_SYNTH_MAX_BYTES);
+	*total = sum;
+	return QA_OK;
+}
+
+static json_t *config_json_moe(const struct qa_synth_opts *o, uint64_t hd)
+{
+	if (strcmp(o->arch, "gpt-oss") == 0)
+		return json_pack("{s:s,s:[s],s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:I,s:s}",
+		                 "model_type", "gpt_oss",
+		                 "architectures", "GptOssForCausalLM",
+		                 "hidden_size", (json_int_t)o->hidden,
+		                 "intermediate_size", (json_int_t)expert_ffn(o),
+		                 "num_hidden_layers", (json_int_t)o->layers,
+		                 "num_attention_heads", (json_int_t)o->heads,
+		                 "num_key_value_heads", (json_int_t)o->kv_heads,
+		                 "head_dim", (json_int_t)hd,
+		                 "vocab_size", (json_int_t)o->vocab,
+		                 "num_local_experts", (json_int_t)o->experts,
+		                 "num_experts_per_tok", (json_int_t)o->experts_used,
+		                 "experts_per_token", (json_int_t)o->experts_used,
+		                 "tie_word_embeddings", (int)o->tied,
+		                 "rms_norm_eps", 1e-5,
+		                 "rope_theta", 150000.0,
+		                 "max_position_embeddings", (json_int_t)131072,
+		                 "sliding_window", (json_int_t)128,
+		                 "torch_dtype", dtype_torch_name(o->dtype));
+	return json_pack("{s:s,s:[s],s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:s}",
+	                 "model_type", "qwen3_moe",
+	                 "architectures", "Qwen3MoeForCausalLM",
+	                 "hidden_size", (json_int_t)o->hidden,
+	                 "intermediate_size", (json_int_t)o->intermediate,
+	                 "moe_intermediate_size", (json_int_t)expert_ffn(o),
+	                 "num_hidden_layers", (json_int_t)o->layers,
+	                 "num_attention_heads", (json_int_t)o->heads,
+	                 "num_key_value_heads", (json_int_t)o->kv_heads,
+	                 "head_dim", (json_int_t)hd,
+	                 "vocab_size", (json_int_t)o->vocab,
+	                 "num_experts", (json_int_t)o->experts,
+	                 "num_experts_per_tok", (json_int_t)o->experts_used,
+	                 "tie_word_embeddings", (int)o->tied,
+	                 "rms_norm_eps", 1e-6,
+	                 "rope_theta", 1000000.0,
+	                 "max_position_embeddings", (json_int_t)40960,
 	                 "torch_dtype", dtype_torch_name(o->dtype));
 }
 

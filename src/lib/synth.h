@@ -4,7 +4,10 @@
  * Audits need reference weights with the shapes of real models, but
  * downloading them is slow and often not allowed.  This module writes a
  * Hugging Face style checkpoint (one .safetensors file plus a config.json
- * in the same directory) for the qwen2, llama and mistral layouts, filled
+ * in the same directory) for the qwen2, llama and mistral layouts, and for
+ * the mixture-of-experts layouts qwen3moe (one tensor per expert and
+ * projection, as Qwen3-MoE checkpoints store them) and gpt-oss (the fused
+ * 3-D gate_up_proj / down_proj of transformers' GptOss, in bf16), filled
  * with random values whose statistics resemble trained weights: a
  * log-normal scale per output row, rare heavy-tail values (about 0.2% of
  * each matrix, scaled 8 to 15 times), small biases, norm weights near 1.
@@ -27,6 +30,8 @@
 #define QA_SYNTH_MAX_DIM (1u << 24)
 /* Most layers accepted. */
 #define QA_SYNTH_MAX_LAYERS 4096u
+/* Most experts per layer accepted. */
+#define QA_SYNTH_MAX_EXPERTS 4096u
 /* Largest tensor data accepted: 4 TiB. */
 #define QA_SYNTH_MAX_BYTES (UINT64_C(1) << 42)
 
@@ -39,6 +44,10 @@ struct qa_synth_opts {
 	uint32_t dtype;          /* QA_TYPE_BF16, QA_TYPE_F16 or QA_TYPE_F32 (types.h) */
 	uint64_t seed;
 	unsigned threads;        /* worker threads, 0: all cores; never changes the bytes */
+	/* Mixture of experts (arch "qwen3moe" or "gpt-oss" only; 0 elsewhere). */
+	uint32_t experts;        /* experts per layer (2 or more) */
+	uint32_t experts_used;   /* experts routed per token, 1..experts */
+	uint64_t expert_ffn;     /* each expert's intermediate size, 0: intermediate */
 };
 
 /*
