@@ -153,9 +153,8 @@ static enum qa_err hash_item(void *ctx, size_t item, unsigned worker)
 	uint64_t total = qa_blockhash_n_blocks(j->nbytes, j->block_bytes);
 	uint64_t first = item * j->blocks_per_item;
 	uint64_t count = total - first < j->blocks_per_item ? total - first : j->blocks_per_item;
-	qa_blockhasher_blocks(j->h[worker], j->data, j->nbytes, j->block_bytes, first, count,
-	                      j->out + first * QA_SHA256_LEN);
-	return QA_OK;
+	return qa_blockhasher_blocks(j->h[worker], j->data, j->nbytes, j->block_bytes, first, count,
+	                             j->out + first * QA_SHA256_LEN);
 }
 
 static void bench_hash(unsigned all)
@@ -170,7 +169,10 @@ static void bench_hash(unsigned all)
 
 	double ossl = openssl_rate();
 	double t0 = now();
-	qa_blockhasher_whole(h[0], data, big, d);
+	if (qa_blockhasher_whole(h[0], data, big, d)) {
+		fprintf(stderr, "bench: sha-256 failed\n");
+		exit(1);
+	}
 	double whole = big / (now() - t0);
 
 	uint64_t bb = 144, nblocks = big / bb;
@@ -178,14 +180,18 @@ static void bench_hash(unsigned all)
 	struct hash_job j = { data, nblocks * bb, bb, 4096, h, out };
 	size_t items = (size_t)((nblocks + 4095) / 4096);
 	t0 = now();
-	qa_pool_run(1, items, hash_item, &j);
+	enum qa_err e1 = qa_pool_run(1, items, hash_item, &j);
 	double blocks1 = nblocks * bb / (now() - t0);
 	t0 = now();
-	qa_pool_run(all, items, hash_item, &j);
+	enum qa_err en = qa_pool_run(all, items, hash_item, &j);
+	if (e1 || en) {
+		fprintf(stderr, "bench: sha-256 failed\n");
+		exit(1);
+	}
 	double blocksn = nblocks * bb / (now() - t0);
 	double limit = ossl * 144.0 / 192.0;
 
-	printf("\nsha-256 (OpenSSL EVP; %u cores):\n", all);
+	printf("\nsha-256 (OpenSSL EVP, block path %s; %u cores):\n", qa_blockhash_path(), all);
 	printf("  openssl speed -evp sha256 equivalent (16 KiB):  %8.0f MB/s\n", ossl / 1e6);
 	printf("  whole tensor, one core:                        %8.0f MB/s  %5.1f %% of openssl (target >= 80 %%)\n",
 	       whole / 1e6, 100 * whole / ossl);

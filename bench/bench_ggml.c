@@ -9,7 +9,8 @@
  * ggml_quantize_chunk (no importance matrix: ggml's reference path, what
  * llama-quantize runs without --imatrix) and with quantaudit's entry point,
  * checks that the bytes are equal, and prints both rates and their ratio
- * (ours over ggml's, best of 5).  Then the same with importance weights for
+ * (ours over ggml's, best of 5, in thread CPU time).  Type names as
+ * arguments (BENCH_TYPES="q4_K q6_K" for make) limit it to those types.  Then the same with importance weights for
  * the types whose weighted path differs.
  *
  * Only two ggml functions are used; they are declared here with ggml's
@@ -29,10 +30,14 @@ size_t ggml_quantize_chunk(int type, const float *src, void *dst, int64_t start,
                            int64_t n_per_row, const float *imatrix);
 void ggml_quantize_init(int type);
 
+/*
+ * Thread CPU time, not wall time: the machine is shared, and time spent
+ * descheduled would otherwise land on whichever side happened to run then.
+ */
 static double now(void)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -83,7 +88,18 @@ static double run(bool ours, const struct qa_type_info *t, const struct qa_quant
 	return best;
 }
 
-int main(void)
+/* Whether type name was asked for (no arguments: every type). */
+static bool wanted(const char *name, int argc, char **argv)
+{
+	if (argc < 2)
+		return true;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return true;
+	return false;
+}
+
+int main(int argc, char **argv)
 {
 	const size_t rows = 256, cols = 4096, n = rows * cols;
 	float *w = malloc(n * sizeof *w), *qw = malloc(cols * sizeof *qw);
@@ -98,7 +114,7 @@ int main(void)
 		for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
 			const struct qa_type_info *t = qa_type_by_name(types[i]);
 			const struct qa_quant_ops *ops = t ? qa_quant_ops(t->id) : NULL;
-			if (!ops || (!ops->quantize && !ops->quantize_rows))
+			if (!ops || (!ops->quantize && !ops->quantize_rows) || !wanted(types[i], argc, argv))
 				continue;
 			if (weighted && !ops->quantize_rows)
 				continue; /* ggml ignores the weights: same as unweighted */

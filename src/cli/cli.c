@@ -44,7 +44,8 @@ int cli_fail(const char *file, const struct qa_diag *d)
 {
 	char f[1024], m[1024];
 	cli_escape(f, sizeof f, file);
-	cli_escape(m, sizeof m, d->msg);
+	/* the library escaped the names in its message: do not double their backslashes */
+	qa_escape_msg_buf(m, sizeof m, d->msg, strlen(d->msg));
 	if (d->offset != QA_NO_OFFSET)
 		fprintf(stderr, "quantaudit: %s: offset %llu: %s\n", f, (unsigned long long)d->offset, m);
 	else

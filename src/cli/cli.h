@@ -19,12 +19,10 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "policy.h"
+#include "report.h"
 
-#define QA_EXIT_OK 0
-#define QA_EXIT_FINDING 1
-#define QA_EXIT_USAGE 2
-#define QA_EXIT_MALFORMED 3
-#define QA_EXIT_IO 4
+/* The exit statuses (QA_EXIT_*) and the one error-to-status table are in err.h/err.c. */
 
 struct cli_command {
 	const char *name;
@@ -39,6 +37,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_shape_swap(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 int cmd_reproduce(int argc, char **argv);
 
 /*
@@ -162,6 +161,72 @@ void cli_imatrix_warn_unmatched(const char *path, size_t unmatched, const char *
 
 /* The version line printed by --version and embedded in reports. */
 const char *cli_version_string(void);
+
+/* ---------------------------------------------------------------- CI gate (cli_gate.c) */
+
+/* The CI options of diff, verify, shape-swap and merge, and the run's gate. */
+struct cli_gate {
+	const char *policy_path;   /* --policy FILE */
+	const char *junit_path;    /* --junit FILE */
+	const char *out_path;      /* -o FILE: JSON there instead of stdout */
+	bool github;               /* --github (also implied by GITHUB_ACTIONS=true) */
+	struct qa_policy *policy;  /* loaded by cli_gate_load, NULL: the default */
+	struct qa_gate gate;       /* filled by the command from its result */
+	/* the gate's outcome as the report states it (cli_gate_report_policy) */
+	struct qa_report_policy report_policy;
+#define CLI_GATE_NAMES 5
+	const char *failing_names[CLI_GATE_NAMES];
+};
+
+/* Load the policy (if any) and empty the gate; 0, or the exit status after
+ * printing the error. */
+int cli_gate_load(struct cli_gate *o);
+void cli_gate_free(struct cli_gate *o);
+
+/* With a policy, its outcome from o->gate for the report and the verdict
+ * paragraph (points into o, valid while o and its gate are); NULL without. */
+const struct qa_report_policy *cli_gate_report_policy(struct cli_gate *o);
+
+/* True with --github or when GITHUB_ACTIONS is "true". */
+bool cli_gate_github(const struct cli_gate *o);
+
+/* "::group::TITLE" / "::endgroup::" on stdout in GitHub mode, else nothing. */
+void cli_gate_group_begin(const struct cli_gate *o, const char *title);
+void cli_gate_group_end(const struct cli_gate *o);
+
+/*
+ * Write what the options ask for from o->gate: the JUnit file, and in GitHub
+ * mode the annotations (stderr), the job summary ($GITHUB_STEP_SUMMARY) and
+ * the outputs ($GITHUB_OUTPUT).  verdict, report and note (may be NULL) go
+ * into the summary.  Returns 0 or the exit status after printing the error.
+ */
+int cli_gate_emit(const struct cli_gate *o, const char *command, const char *verdict,
+                  const char *report, const char *note);
+
+struct qa_diff_result;
+struct qa_report_opts;
+/* diff's output stage (cmd_diff.c), shared with merge: judge, report, print, emit. */
+int cli_diff_finish(struct qa_diff_result *r, struct cli_gate *g, struct qa_report_opts *ro,
+                    bool as_json, int argc, char **argv, const char *note);
+
+struct qa_swap_result;
+/* shape-swap's output stage (cmd_shape_swap.c), shared with merge. */
+int cli_swap_finish(struct qa_swap_result *const *results, const char *const *names, size_t n,
+                    struct cli_gate *g, struct qa_report_opts *ro, bool as_json, int argc, char **argv,
+                    const char *note);
+
+/*
+ * Parse --shard's "K/N" (1 <= K <= N <= 256) into *k and *n; false on junk.
+ */
+bool cli_parse_shard(const char *s, uint32_t *k, uint32_t *n);
+
+/* Write a part (exact doubles) to path atomically, or to stdout; drops the
+ * reference; 0 or 4. */
+int cli_part_output(json_t *part, const char *path);
+
+/* cli_json_print, or with path set, the same bytes written atomically to
+ * path.  Drops the reference.  Returns 0 or 4. */
+int cli_json_output(json_t *root, const char *path);
 
 /*
  * Remote inputs (cli_remote.c).  cli_remote_setup removes the network

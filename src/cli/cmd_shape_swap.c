@@ -14,13 +14,15 @@
 #include "cli.h"
 #include "compare.h"
 #include "imatrix.h"
+#include "part.h"
 #include "report.h"
 #include "types.h"
 #include "compare_json.h"
 
 static const char usage[] =
 	"quantaudit shape-swap REF... [--type q4_K] [--imatrix FILE] [--label NAME]... [--json] [-j N]\n"
-	"                             [--report FILE.md [--id ID] [--title T] [--claims FILE.json] [--plot-format png|svg]]";
+	"                             [--report FILE.md [--id ID] [--title T] [--claims FILE.json] [--plot-format png|svg]]\n"
+	"                             [-o FILE] [--policy FILE] [--github] [--junit FILE] [--shard K/N [--file-digests]]";
 
 static void help(void)
 {
@@ -43,9 +45,16 @@ static void help(void)
 	       "  --id ID, --title T the report's document ID and title\n"
 	       "  --claims FILE      check the claims in FILE (JSON) against the measurements\n"
 	       "  --plot-format F    png (default) or svg\n"
+	       "  -o FILE            write the JSON to FILE (atomically) instead of standard output\n"
+	       "  --policy FILE      decide what fails from FILE (schema quantaudit.policy/1)\n"
+	       "  --github           GitHub Actions output (implied by GITHUB_ACTIONS=true)\n"
+	       "  --junit FILE       write a JUnit XML report (one testsuite per REF)\n"
+	       "  --shard K/N        audit only shard K of N and write a part for 'quantaudit merge'\n"
+	       "  --file-digests     with --shard: compute the references' SHA-256s too\n"
 	       "  -j, --threads N    worker threads (default: all cores)\n"
 	       "  -h, --help         show this help\n\n"
-	       "Exit status: 1 when any tensor diverges (the swap is not benign), 0 otherwise.\n",
+	       "Exit status: 1 when any tensor diverges (the swap is not benign; with --policy:\n"
+	       "when a tensor fails the policy), 0 otherwise.\n",
 	       usage);
 }
 
@@ -75,9 +84,70 @@ static void print_human(const struct qa_swap_result *r, const char *label)
 	printf("\n");
 }
 
+int cli_swap_finish(struct qa_swap_result *const *results, const char *const *names, size_t n,
+                    struct cli_gate *g, struct qa_report_opts *ro, bool as_json, int argc, char **argv,
+                    const char *note)
+{
+	struct qa_diag d;
+	qa_diag_clear(&d);
+	for (size_t i = 0; i < n; i++)
+		if (qa_gate_add_swap(&g->gate, g->policy, results[i], names[i], &d))
+			return cli_fail(names[i], &d);
+	const struct qa_report_policy *pol = cli_gate_report_policy(g);
+	if (ro) {
+		char where[256] = "";
+		ro->policy = pol;
+		ro->argc = argc;
+		ro->argv = (const char *const *)argv;
+		ro->version = cli_version_string();
+		if (qa_report_swap_write((const struct qa_swap_result *const *)results, names, n, ro,
+		                         where, sizeof where, &d))
+			return cli_fail(d.code == QA_ERR_FORMAT && ro->claims_path ? ro->claims_path : ro->path, &d);
+		fprintf(stderr, "quantaudit: report written to %s%s\n", ro->path, where);
+	}
+	char para[4096];
+	qa_report_swap_verdict_policy((const struct qa_swap_result *const *)results, names, n, pol, para, sizeof para);
+	if (as_json) {
+		json_t *root;
+		if (n == 1) {
+			root = qa_swap_to_json(results[0]);
+		} else {
+			json_t *models = json_array();
+			root = json_object();
+			json_object_set_new(root, "schema", json_string("quantaudit.shape-swap-set/1"));
+			for (size_t i = 0; i < n; i++) {
+				json_t *o = qa_swap_to_json(results[i]);
+				json_object_set_new(o, "label", json_string(names[i]));
+				json_array_append_new(models, o);
+			}
+			json_object_set_new(root, "models", models);
+		}
+		if (g->policy) {
+			json_object_set_new(root, "gate", qa_gate_to_json(&g->gate));
+			json_object_set_new(root, "verdict", json_string(g->gate.pass ? "pass" : "fail"));
+		}
+		int jr = cli_json_output(root, g->out_path);
+		if (jr)
+			return jr;
+	} else {
+		cli_gate_group_begin(g, "quantaudit shape-swap: per-tensor tables");
+		for (size_t i = 0; i < n; i++)
+			print_human(results[i], names[i]);
+		cli_gate_group_end(g);
+		printf("%s\n", para);
+		if (note)
+			printf("%s\n", note);
+		if (cli_flush() != 0)
+			return QA_EXIT_IO;
+	}
+	int er = cli_gate_emit(g, "shape-swap", para, ro ? ro->path : NULL, note);
+	return er ? er : g->gate.pass ? QA_EXIT_OK : QA_EXIT_FINDING;
+}
+
 int cmd_shape_swap(int argc, char **argv)
 {
-	enum { O_TYPE = 256, O_LABEL, O_REPORT, O_ID, O_TITLE, O_CLAIMS, O_PLOT, O_IMATRIX };
+	enum { O_TYPE = 256, O_LABEL, O_REPORT, O_ID, O_TITLE, O_CLAIMS, O_PLOT, O_IMATRIX, O_POLICY, O_GITHUB,
+	       O_JUNIT, O_SHARD, O_DIGESTS };
 	static const struct option opts[] = {
 		{ "type", required_argument, NULL, O_TYPE },
 		{ "label", required_argument, NULL, O_LABEL },
@@ -87,9 +157,17 @@ int cmd_shape_swap(int argc, char **argv)
 		{ "claims", required_argument, NULL, O_CLAIMS },
 		{ "plot-format", required_argument, NULL, O_PLOT },
 		{ "imatrix", required_argument, NULL, O_IMATRIX },
-		CLI_OPTION_JSON, CLI_OPTION_THREADS, CLI_OPTION_HELP, CLI_OPTION_END,
+		{ "policy", required_argument, NULL, O_POLICY },
+		{ "github", no_argument, NULL, O_GITHUB },
+		{ "junit", required_argument, NULL, O_JUNIT },
+		{ "shard", required_argument, NULL, O_SHARD },
+		{ "file-digests", no_argument, NULL, O_DIGESTS },
+		CLI_OPTION_OUTPUT, CLI_OPTION_JSON, CLI_OPTION_THREADS, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
 	struct cli_common co = CLI_COMMON_INIT("shape-swap", usage, help);
+	struct cli_gate g;
+	memset(&g, 0, sizeof g);
+	struct qa_audit_shard sh = { 0, 0, false };
 	uint32_t type = QA_TYPE_Q4_K;
 	struct qa_swap_opts so;
 	const char *imatrix_path = NULL;
@@ -101,7 +179,7 @@ int cmd_shape_swap(int argc, char **argv)
 	memset(&ro, 0, sizeof ro);
 	memset(&so, 0, sizeof so);
 	ro.plot_format = "png";
-	while ((c = cli_getopt(&co, argc, argv, "j:h", opts)) != -1) {
+	while ((c = cli_getopt(&co, argc, argv, "j:ho:", opts)) != -1) {
 		switch (c) {
 		case CLI_GETOPT_EXIT: return co.status;
 		case O_TYPE: {
@@ -121,6 +199,14 @@ int cmd_shape_swap(int argc, char **argv)
 		case O_TITLE: ro.title = optarg; break;
 		case O_CLAIMS: ro.claims_path = optarg; break;
 		case O_IMATRIX: imatrix_path = optarg; break;
+		case O_POLICY: g.policy_path = optarg; break;
+		case O_GITHUB: g.github = true; break;
+		case O_JUNIT: g.junit_path = optarg; break;
+		case O_SHARD:
+			if (!cli_parse_shard(optarg, &sh.k, &sh.n))
+				return cli_usage_error("shape-swap", usage, "--shard needs K/N with 1 <= K <= N <= 256, not '%s'", optarg);
+			break;
+		case O_DIGESTS: sh.file_digests = true; break;
 		case O_PLOT:
 			if (strcmp(optarg, "png") && strcmp(optarg, "svg"))
 				return cli_usage_error("shape-swap", usage, "--plot-format is png or svg, not '%s'", optarg);
@@ -128,7 +214,8 @@ int cmd_shape_swap(int argc, char **argv)
 			break;
 		}
 	}
-	bool as_json = co.json;
+	g.out_path = co.output;
+	bool as_json = co.json || co.output;
 	so.n_threads = co.threads;
 	size_t n = (size_t)(argc - optind);
 	if (n == 0)
@@ -139,21 +226,38 @@ int cmd_shape_swap(int argc, char **argv)
 		return cli_usage_error("shape-swap", usage, "give one --label per REF (%zu labels, %zu REFs)", n_labels, n);
 	if ((ro.id || ro.title || ro.claims_path) && !ro.path)
 		return cli_usage_error("shape-swap", usage, "--id, --title and --claims need --report");
-	const char *inputs[66];
+	if (sh.n && (ro.path || g.policy_path || g.junit_path || g.github))
+		return cli_usage_error("shape-swap", usage, "--shard writes a part: give --report, --policy, --junit "
+		                       "and --github to 'quantaudit merge'");
+	if (sh.file_digests && !sh.n)
+		return cli_usage_error("shape-swap", usage, "--file-digests needs --shard");
+	if (sh.n && imatrix_path)
+		return cli_usage_error("shape-swap", usage, "--shard does not take --imatrix yet: audit unsharded");
+	const char *inputs[67];
 	for (size_t i = 0; i < n; i++)
 		inputs[i] = argv[optind + (int)i];
 	inputs[n] = ro.claims_path;
 	inputs[n + 1] = imatrix_path;
-	int rc = cli_check_output(&co, ro.path, inputs, n + 2);
+	inputs[n + 2] = g.policy_path;
+	int rc = cli_check_output(&co, ro.path, inputs, n + 3);
+	if (!rc)
+		rc = cli_check_output(&co, co.output, inputs, n + 3);
+	if (!rc)
+		rc = cli_check_output(&co, g.junit_path, inputs, n + 3);
 	if (rc)
 		return rc;
 	struct qa_swap_result *results[64] = { 0 };
 	const char *names[64];
-	bool any_div = false;
-	if (imatrix_path && (rc = cli_imatrix_load(imatrix_path, &im)))
+	rc = sh.n ? QA_EXIT_OK : cli_gate_load(&g);
+	if (rc)
 		return rc;
+	if (imatrix_path && (rc = cli_imatrix_load(imatrix_path, &im))) {
+		cli_gate_free(&g);
+		return rc;
+	}
 	so.imatrix = im;
 	so.imatrix_path = imatrix_path;
+	so.shard = sh.n ? &sh : NULL;
 	for (size_t i = 0; i < n; i++) {
 		const char *path = argv[optind + (int)i];
 		struct qa_diag d;
@@ -165,58 +269,17 @@ int cmd_shape_swap(int argc, char **argv)
 			rc = e == QA_ERR_USAGE ? cli_usage_error("shape-swap", usage, "%s", d.msg) : cli_fail(culprit, &d);
 			goto done;
 		}
-		if (results[i]->n_divergent)
-			any_div = true;
 	}
-	if (ro.path) {
-		struct qa_diag d;
-		char note[256] = "";
-		qa_diag_clear(&d);
-		ro.argc = argc;
-		ro.argv = (const char *const *)argv;
-		ro.version = cli_version_string();
-		if (qa_report_swap_write((const struct qa_swap_result *const *)results, names, n, &ro,
-		                         note, sizeof note, &d)) {
-			rc = cli_fail(d.code == QA_ERR_FORMAT && ro.claims_path ? ro.claims_path : ro.path, &d);
-			goto done;
-		}
-		fprintf(stderr, "quantaudit: report written to %s%s\n", ro.path, note);
+	if (sh.n) {
+		json_t *part = qa_part_swap_to_json(results, names, n, sh.k, sh.n, argc, argv);
+		rc = part ? cli_part_output(part, g.out_path) : QA_EXIT_IO;
+		goto done;
 	}
-	if (as_json) {
-		json_t *root;
-		if (n == 1) {
-			root = qa_swap_to_json(results[0]);
-		} else {
-			json_t *models = json_array();
-			root = json_object();
-			json_object_set_new(root, "schema", json_string("quantaudit.shape-swap-set/1"));
-			for (size_t i = 0; i < n; i++) {
-				json_t *o = qa_swap_to_json(results[i]);
-				json_object_set_new(o, "label", json_string(names[i]));
-				json_array_append_new(models, o);
-			}
-			json_object_set_new(root, "models", models);
-		}
-		int jr = cli_json_print(root);
-		if (jr) {
-			rc = jr;
-			goto done;
-		}
-	} else {
-		for (size_t i = 0; i < n; i++)
-			print_human(results[i], names[i]);
-		char para[2048];
-		qa_report_swap_verdict((const struct qa_swap_result *const *)results, names, n, para, sizeof para);
-		printf("%s\n", para);
-		if (cli_flush() != 0) {
-			rc = QA_EXIT_IO;
-			goto done;
-		}
-	}
-	rc = any_div ? QA_EXIT_FINDING : QA_EXIT_OK;
+	rc = cli_swap_finish(results, names, n, &g, ro.path ? &ro : NULL, as_json, argc, argv, NULL);
 done:
 	for (size_t i = 0; i < n; i++)
 		qa_swap_free(results[i]);
+	cli_gate_free(&g);
 	qa_imatrix_free(im);
 	return rc;
 }

@@ -1,17 +1,24 @@
 /*
  * blockhash.c - SHA-256 through OpenSSL 3.
  *
+ * Everything goes through one SHA2-256 method fetched explicitly
+ * (EVP_MD_fetch) once per process and kept for its life; there is no
+ * atexit handler (OpenSSL's own exit clean-up releases its library
+ * context).  Every EVP call's result is checked: a failure returns
+ * QA_ERR_NOMEM and zeroes the digest, so no stale bytes survive it.
+ *
  * Whole files and tensors go through EVP as usual.  The per-block digests
  * are a different load: millions of 144-byte messages, where a plain EVP
  * digest costs about as much in bookkeeping as in hashing (in OpenSSL 3.0
- * every EVP_DigestInit frees and re-allocates the provider's context).  So
- * the block hasher fetches SHA2-256 through EVP once, then binds the very
- * implementation EVP dispatches to, through the provider's public dispatch
- * table (OSSL_PROVIDER_query_operation), and drives one provider context per
- * thread with init/update/final.  The bytes hashed and the code hashing them
- * are EVP's; only the per-call allocation is gone.  The binding checks
- * itself against EVP on known input at start-up and falls back to EVP_Digest*
- * calls when anything about it is unexpected.
+ * every EVP_DigestInit frees and re-allocates the provider's context).  So,
+ * with OpenSSL 3.0.x only (checked at run time with OpenSSL_version_num:
+ * the series where this was measured and proven), the block hasher binds
+ * the very implementation the fetched method dispatches to, through the
+ * provider's public dispatch table (OSSL_PROVIDER_query_operation), and
+ * drives one provider context per thread with init/update/final.  The
+ * binding checks itself against EVP on known input at start-up.  Any other
+ * version, a failed self-check, or QUANTAUDIT_SHA256=evp in the environment
+ * selects plain EVP_Digest* calls; the test suite runs both paths.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "blockhash.h"
@@ -26,15 +33,11 @@
 #include <openssl/evp.h>
 #include <openssl/provider.h>
 
-static const EVP_MD *sha256_md(void)
-{
-	/* EVP_sha256() returns a static, thread-safe method object. */
-	return EVP_sha256();
-}
-
-/* The provider functions behind EVP's SHA2-256, bound once per process. */
+/* The fetched method and, on OpenSSL 3.0.x, the provider functions behind
+ * it; set up once per process by setup(). */
 static struct {
-	bool ok;
+	EVP_MD *md;      /* NULL when SHA2-256 could not be fetched */
+	bool ok;         /* the provider path is bound and checked */
 	void *provctx;
 	OSSL_FUNC_digest_newctx_fn *newctx;
 	OSSL_FUNC_digest_freectx_fn *freectx;
@@ -58,26 +61,31 @@ static bool names_hold(const char *names, const char *name)
 	return false;
 }
 
-/* The fetched method pins the provider whose functions we call; it is kept
- * until exit and released then, before OpenSSL's own clean-up (atexit runs
- * handlers in reverse order, and OpenSSL registered its handler first). */
-static EVP_MD *bound_md;
-
-static void release_provider(void)
+/* True when the environment forces the EVP path. */
+static bool env_forces_evp(void)
 {
-	prov.ok = false;
-	EVP_MD_free(bound_md);
-	bound_md = NULL;
+	const char *v = getenv("QUANTAUDIT_SHA256");
+	return v && *v && strcmp(v, "auto") != 0;
+}
+
+/* True for the OpenSSL series the provider path is proven on (3.0.x). */
+static bool provider_path_proven(void)
+{
+	unsigned long v = OpenSSL_version_num();
+	return (v >> 20) == 0x300ul;
+}
+
+/* SHA-256 of len bytes through EVP with the fetched method. */
+static bool evp_digest(const void *data, size_t len, uint8_t out[QA_SHA256_LEN])
+{
+	unsigned int n = 0;
+	return prov.md && EVP_Digest(data, len, out, &n, prov.md, NULL) == 1 &&
+	       n == QA_SHA256_LEN;
 }
 
 static void bind_provider(void)
 {
-	EVP_MD *md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
-	if (!md)
-		return;
-	bound_md = md;
-	atexit(release_provider);
-	const OSSL_PROVIDER *p = md ? EVP_MD_get0_provider(md) : NULL;
+	const OSSL_PROVIDER *p = EVP_MD_get0_provider(prov.md);
 	int no_store = 0;
 	const OSSL_ALGORITHM *alg = p ? OSSL_PROVIDER_query_operation(p, OSSL_OP_DIGEST, &no_store) : NULL;
 	const OSSL_DISPATCH *fns = NULL;
@@ -100,7 +108,6 @@ static void bind_provider(void)
 	prov.provctx = OSSL_PROVIDER_get0_provider_ctx(p);
 	/* self-check against EVP on a 144-byte message */
 	uint8_t msg[144], a[32], b[32];
-	unsigned int n = 0;
 	size_t outl = 0;
 	for (size_t i = 0; i < sizeof msg; i++)
 		msg[i] = (uint8_t)(i * 29 + 7);
@@ -109,9 +116,29 @@ static void bind_provider(void)
 		return;
 	bool same = prov.init(ctx, NULL) && prov.update(ctx, msg, sizeof msg) &&
 	            prov.final(ctx, a, &outl, sizeof a) && outl == 32 &&
-	            EVP_Digest(msg, sizeof msg, b, &n, sha256_md(), NULL) && memcmp(a, b, 32) == 0;
+	            evp_digest(msg, sizeof msg, b) && memcmp(a, b, 32) == 0;
 	prov.freectx(ctx);
 	prov.ok = same;
+}
+
+static void setup(void)
+{
+	prov.md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+	if (prov.md && provider_path_proven() && !env_forces_evp())
+		bind_provider();
+}
+
+/* The fetched method, or NULL when OpenSSL has none. */
+static const EVP_MD *sha256_md(void)
+{
+	pthread_once(&prov_once, setup);
+	return prov.md;
+}
+
+const char *qa_blockhash_path(void)
+{
+	pthread_once(&prov_once, setup);
+	return prov.ok ? "provider" : "evp";
 }
 
 uint64_t qa_blockhash_block_bytes(const struct qa_type_info *t)
@@ -131,39 +158,48 @@ uint64_t qa_blockhash_n_blocks(uint64_t nbytes, uint64_t block_bytes)
 enum qa_err qa_sha256(const void *data, size_t len, uint8_t out[QA_SHA256_LEN],
                       struct qa_diag *d)
 {
-	unsigned int n = 0;
-	if (!EVP_Digest(data, len, out, &n, sha256_md(), NULL))
+	if (!sha256_md() || !evp_digest(data, len, out)) {
+		memset(out, 0, QA_SHA256_LEN);
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
+	}
 	return QA_OK;
 }
 
 struct qa_sha256_stream {
 	EVP_MD_CTX *ctx;
+	bool failed;     /* an update failed: final reports it */
 };
 
 struct qa_sha256_stream *qa_sha256_stream_init(void)
 {
-	struct qa_sha256_stream *s = malloc(sizeof *s);
-	if (!s)
-		return NULL;
+	const EVP_MD *md = sha256_md();
+	struct qa_sha256_stream *s = calloc(1, sizeof *s);
+	if (!s || !md)
+		goto fail;
 	s->ctx = EVP_MD_CTX_new();
-	if (!s->ctx || !EVP_DigestInit_ex(s->ctx, sha256_md(), NULL)) {
-		EVP_MD_CTX_free(s->ctx);
-		free(s);
-		return NULL;
-	}
+	if (!s->ctx || EVP_DigestInit_ex(s->ctx, md, NULL) != 1)
+		goto fail;
 	return s;
+fail:
+	qa_sha256_stream_free(s);
+	return NULL;
 }
 
 void qa_sha256_stream_update(struct qa_sha256_stream *s, const void *data, size_t len)
 {
-	EVP_DigestUpdate(s->ctx, data, len);
+	if (!s->failed && EVP_DigestUpdate(s->ctx, data, len) != 1)
+		s->failed = true;
 }
 
-void qa_sha256_stream_final(struct qa_sha256_stream *s, uint8_t out[QA_SHA256_LEN])
+enum qa_err qa_sha256_stream_final(struct qa_sha256_stream *s, uint8_t out[QA_SHA256_LEN])
 {
 	unsigned int n = 0;
-	EVP_DigestFinal_ex(s->ctx, out, &n);
+	if (s->failed || EVP_DigestFinal_ex(s->ctx, out, &n) != 1 || n != QA_SHA256_LEN) {
+		s->failed = true;
+		memset(out, 0, QA_SHA256_LEN);
+		return QA_ERR_NOMEM;
+	}
+	return QA_OK;
 }
 
 void qa_sha256_stream_free(struct qa_sha256_stream *s)
@@ -181,19 +217,19 @@ struct qa_blockhasher {
 
 struct qa_blockhasher *qa_blockhasher_init(void)
 {
-	pthread_once(&prov_once, bind_provider);
+	const EVP_MD *md = sha256_md();
 	struct qa_blockhasher *h = calloc(1, sizeof *h);
-	if (!h)
-		return NULL;
+	if (!h || !md)
+		goto fail;
 	h->ctx = EVP_MD_CTX_new();
-	if (!h->ctx || !EVP_DigestInit_ex(h->ctx, sha256_md(), NULL)) {
-		EVP_MD_CTX_free(h->ctx);
-		free(h);
-		return NULL;
-	}
-	if (prov.ok)
-		h->pctx = prov.newctx(prov.provctx);
+	if (!h->ctx || EVP_DigestInit_ex(h->ctx, md, NULL) != 1)
+		goto fail;
+	if (prov.ok && !(h->pctx = prov.newctx(prov.provctx)))
+		goto fail;
 	return h;
+fail:
+	qa_blockhasher_free(h);
+	return NULL;
 }
 
 void qa_blockhasher_free(struct qa_blockhasher *h)
@@ -206,48 +242,61 @@ void qa_blockhasher_free(struct qa_blockhasher *h)
 	}
 }
 
-static void digest(struct qa_blockhasher *h, const void *data, size_t len,
+/* One message through h's EVP context; false (out zeroed) on any failure. */
+static bool digest(struct qa_blockhasher *h, const void *data, size_t len,
                    uint8_t *out)
 {
 	unsigned int n = 0;
-	/* NULL type: reuse the digest already set on the context. */
-	EVP_DigestInit_ex(h->ctx, NULL, NULL);
-	EVP_DigestUpdate(h->ctx, data, len);
-	EVP_DigestFinal_ex(h->ctx, out, &n);
+	/* NULL type: reuse the method already set on the context. */
+	if (EVP_DigestInit_ex(h->ctx, NULL, NULL) == 1 &&
+	    EVP_DigestUpdate(h->ctx, data, len) == 1 &&
+	    EVP_DigestFinal_ex(h->ctx, out, &n) == 1 && n == QA_SHA256_LEN)
+		return true;
+	memset(out, 0, QA_SHA256_LEN);
+	return false;
 }
 
-/* A small message: through the bound provider context when there is one. */
-static void digest_small(struct qa_blockhasher *h, const void *data, size_t len,
+/* A small message: through the bound provider context when there is one.
+ * A failure there is a failure (no quiet retry through EVP: the two paths
+ * must not mix within a run). */
+static bool digest_small(struct qa_blockhasher *h, const void *data, size_t len,
                          uint8_t *out)
 {
+	if (!h->pctx)
+		return digest(h, data, len, out);
 	size_t outl = 0;
-	if (h->pctx && prov.init(h->pctx, NULL) && prov.update(h->pctx, data, len) &&
-	    prov.final(h->pctx, out, &outl, QA_SHA256_LEN))
-		return;
-	digest(h, data, len, out);
+	if (prov.init(h->pctx, NULL) == 1 && prov.update(h->pctx, data, len) == 1 &&
+	    prov.final(h->pctx, out, &outl, QA_SHA256_LEN) == 1 && outl == QA_SHA256_LEN)
+		return true;
+	memset(out, 0, QA_SHA256_LEN);
+	return false;
 }
 
-void qa_blockhasher_blocks(struct qa_blockhasher *h, const uint8_t *data,
-                           uint64_t nbytes, uint64_t block_bytes,
-                           uint64_t first, uint64_t count, uint8_t *out)
+enum qa_err qa_blockhasher_blocks(struct qa_blockhasher *h, const uint8_t *data,
+                                  uint64_t nbytes, uint64_t block_bytes,
+                                  uint64_t first, uint64_t count, uint8_t *out)
 {
 	for (uint64_t i = 0; i < count; i++) {
 		uint64_t off = (first + i) * block_bytes;
 		uint64_t len = nbytes - off < block_bytes ? nbytes - off : block_bytes;
-		digest_small(h, data + off, (size_t)len, out + i * QA_SHA256_LEN);
+		if (!digest_small(h, data + off, (size_t)len, out + i * QA_SHA256_LEN)) {
+			memset(out, 0, (size_t)count * QA_SHA256_LEN);
+			return QA_ERR_NOMEM;
+		}
 	}
+	return QA_OK;
 }
 
-void qa_blockhasher_merkle(struct qa_blockhasher *h, const uint8_t *digests,
-                           uint64_t n_blocks, uint8_t root[QA_SHA256_LEN])
+enum qa_err qa_blockhasher_merkle(struct qa_blockhasher *h, const uint8_t *digests,
+                                  uint64_t n_blocks, uint8_t root[QA_SHA256_LEN])
 {
-	digest(h, digests, (size_t)(n_blocks * QA_SHA256_LEN), root);
+	return digest(h, digests, (size_t)(n_blocks * QA_SHA256_LEN), root) ? QA_OK : QA_ERR_NOMEM;
 }
 
-void qa_blockhasher_whole(struct qa_blockhasher *h, const void *data,
-                          size_t len, uint8_t out[QA_SHA256_LEN])
+enum qa_err qa_blockhasher_whole(struct qa_blockhasher *h, const void *data,
+                                 size_t len, uint8_t out[QA_SHA256_LEN])
 {
-	digest(h, data, len, out);
+	return digest(h, data, len, out) ? QA_OK : QA_ERR_NOMEM;
 }
 
 const char *qa_blockhash_backend_version(void)

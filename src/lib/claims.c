@@ -4,6 +4,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "report_int.h"
+#include "escape.h"
 #include "claims.h"
 
 #include <errno.h>
@@ -216,11 +217,11 @@ void qa_claims_section(struct qa_sb *b, const struct qa_claims *cs, const char *
 		return;
 	}
 	qa_sb_puts(b, "Claims file: ");
-	qa_sb_code(b, path);
+	qa_escape_code_str(b, path);
 	const char *audit = json_string_value(json_object_get(cs->root, "audit"));
 	if (audit) {
 		qa_sb_puts(b, " (audit ");
-		qa_sb_code(b, audit);
+		qa_escape_code_str(b, audit);
 		qa_sb_putc(b, ')');
 	}
 	qa_sb_puts(b, ". A claim holds when every tensor it selects (model, tensor, class) satisfies every predicate it "
@@ -239,9 +240,9 @@ void qa_claims_section(struct qa_sb *b, const struct qa_claims *cs, const char *
 		if (!holds)
 			(*n_failed)++;
 		qa_sb_puts(b, "| ");
-		qa_sb_md(b, c->id);
+		qa_escape_md_str(b, c->id);
 		qa_sb_puts(b, " | ");
-		qa_sb_md(b, c->text);
+		qa_escape_md_str(b, c->text);
 		qa_sb_puts(b, " | ");
 		if (ev.selected == 0) {
 			qa_sb_puts(b, "no tensor selected");
@@ -261,14 +262,14 @@ void qa_claims_section(struct qa_sb *b, const struct qa_claims *cs, const char *
 			qa_sb_puts(b, "-");
 		} else if (ev.selected == 0) {
 			qa_sb_puts(b, "(nothing matches model ");
-			qa_sb_code(b, c->model);
+			qa_escape_code_str(b, c->model);
 			if (c->tensor) {
 				qa_sb_puts(b, ", tensor ");
-				qa_sb_code(b, c->tensor);
+				qa_escape_code_str(b, c->tensor);
 			}
 			if (c->cls) {
 				qa_sb_puts(b, ", class ");
-				qa_sb_code(b, c->cls);
+				qa_escape_code_str(b, c->cls);
 			}
 			qa_sb_putc(b, ')');
 		} else {
@@ -282,9 +283,9 @@ void qa_claims_section(struct qa_sb *b, const struct qa_claims *cs, const char *
 						continue;
 					if (named)
 						qa_sb_puts(b, "; ");
-					qa_sb_code(b, qa_report_label_at(labels, m));
+					qa_escape_code_str(b, qa_report_label_at(labels, m));
 					qa_sb_putc(b, ' ');
-					qa_sb_code(b, t->name);
+					qa_escape_code_str(b, t->name);
 					qa_sb_printf(b, " (excess %+" PRId64 " B, %s)", qa_report_swap_excess(t),
 					          t->identical ? "identical" : "divergent");
 					named++;

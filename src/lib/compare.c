@@ -20,10 +20,12 @@
 #include "manifest.h"
 #include "model.h"
 #include "names.h"
+#include "part.h"
 #include "pool.h"
 #include "quant.h"
 #include "quantize.h"
 #include "recipe.h"
+#include "reproduce.h"
 #include "source.h"
 #include "types.h"
 #include "json_scan.h"
@@ -53,10 +55,12 @@ static enum qa_err source_sha256(struct qa_source *src, uint64_t *size,
 
 /* Digest-compare two byte strings in blocks of bb bytes.  Blocks past the
  * shorter side count as divergent.  bitmap (optional) gets one bit per
- * block of the longer side. */
-static void compare_blocks(struct qa_blockhasher *h, const uint8_t *a, uint64_t na,
-                           const uint8_t *b, uint64_t nb, uint64_t bb,
-                           uint64_t *divergent, uint64_t *first, uint8_t *bitmap)
+ * block of the longer side.  Fails only when SHA-256 does. */
+QA_WARN_UNUSED
+static enum qa_err compare_blocks(struct qa_blockhasher *h, const uint8_t *a, uint64_t na,
+                                  const uint8_t *b, uint64_t nb, uint64_t bb,
+                                  uint64_t *divergent, uint64_t *first, uint8_t *bitmap,
+                                  struct qa_diag *d)
 {
 	uint64_t ba = qa_blockhash_n_blocks(na, bb), bbn = qa_blockhash_n_blocks(nb, bb);
 	uint64_t common = ba < bbn ? ba : bbn, total = ba > bbn ? ba : bbn;
@@ -66,8 +70,9 @@ static void compare_blocks(struct qa_blockhasher *h, const uint8_t *a, uint64_t 
 	for (uint64_t i = 0; i < total; i++) {
 		bool diff = true;
 		if (i < common) {
-			qa_blockhasher_blocks(h, a, na, bb, i, 1, da);
-			qa_blockhasher_blocks(h, b, nb, bb, i, 1, db);
+			if (qa_blockhasher_blocks(h, a, na, bb, i, 1, da) ||
+			    qa_blockhasher_blocks(h, b, nb, bb, i, 1, db))
+				return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
 			diff = memcmp(da, db, QA_SHA256_LEN) != 0;
 		}
 		if (diff) {
@@ -78,6 +83,7 @@ static void compare_blocks(struct qa_blockhasher *h, const uint8_t *a, uint64_t 
 				bitmap[i / 8] |= (uint8_t)(1u << (i % 8));
 		}
 	}
+	return QA_OK;
 }
 
 bool qa_diff_block_divergent(const struct qa_diff_tensor *t, uint64_t b)
@@ -391,7 +397,10 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 				goto done;
 			}
 		}
-		compare_blocks(h, abytes, at->nbytes, q, nbytes, bb, &div, &first, bitmap);
+		if ((e = compare_blocks(h, abytes, at->nbytes, q, nbytes, bb, &div, &first, bitmap, d))) {
+			free(bitmap);
+			goto done;
+		}
 		if (l == QA_LAYOUT_OUT_IN) {
 			first_done = true;
 			dt->divergent_blocks = div;
@@ -597,10 +606,22 @@ static enum qa_err note_imatrix(struct qa_diff_result *r, const struct qa_diff_o
 	return QA_OK;
 }
 
+/* The work of a shard: owner[i] for each of n weights, or all zero without sh. */
+static uint32_t *shard_owners(const struct qa_audit_shard *sh, const uint64_t *weights, size_t n)
+{
+	uint32_t *owner = calloc(n + 1, sizeof *owner);
+	if (owner && sh && !qa_part_assign(weights, n, sh->n, owner)) {
+		free(owner);
+		return NULL;
+	}
+	return owner;
+}
+
 enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
                         const struct qa_diff_opts *o, struct qa_diff_result **out,
                         const char **culprit, struct qa_diag *d)
 {
+	uint32_t *owner = NULL;
 	static const struct qa_diff_opts defaults;
 	unsigned n_threads;
 	struct qa_ref *ref = NULL;
@@ -623,13 +644,25 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
 	if ((e = qa_ref_open(&ref, ref_path, d)) || (e = qa_ref_require_float(ref, d)))
 		goto done;
 	*culprit = art_path;
+	const struct qa_audit_shard *sh = o->shard;
+	bool digests = !sh || sh->file_digests;
 	if ((e = qa_source_open_file(&src, art_path, d)) || (e = qa_gguf_open(&art, src, d)) ||
-	    (e = source_sha256(src, &r->artifact_size, r->artifact_sha256, d)))
+	    (digests && (e = source_sha256(src, &r->artifact_size, r->artifact_sha256, d))))
 		goto done;
 	*culprit = ref_path;
-	if (qa_ref_n_sources(ref) == 1 &&
+	if (qa_ref_n_sources(ref) == 1 && digests &&
 	    (e = source_sha256(qa_ref_source(ref, 0), &r->reference_size, r->reference_sha256, d)))
 		goto done;
+	if (!digests) {
+		r->no_digests = true;
+		r->artifact_size = qa_source_size(src);
+		if (qa_ref_n_sources(ref) == 1)
+			r->reference_size = qa_source_size(qa_ref_source(ref, 0));
+	}
+	if (sh) {
+		r->shard_k = sh->k;
+		r->shard_n = sh->n;
+	}
 	uint64_t ft;
 	if (qa_gguf_get_u64(art, "general.file_type", &ft) && ft <= UINT32_MAX) {
 		r->has_file_type = true;
@@ -704,10 +737,19 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
 	}
+	uint64_t *weights = calloc(r->n + 1, sizeof *weights);
+	for (size_t i = 0; weights && i < r->n; i++)
+		weights[i] = qa_part_diff_weight(&r->tensors[i]);
+	owner = weights ? shard_owners(sh, weights, r->n) : NULL;
+	free(weights);
+	if (!owner) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		goto done;
+	}
 	size_t n_work = 0;
 	for (size_t i = 0; i < n_paired; i++) {
 		sizes[i] = r->tensors[i].nbytes;
-		if (r->tensors[i].verdict != QA_VERDICT_EXTRA)
+		if (r->tensors[i].verdict != QA_VERDICT_EXTRA && (!sh || owner[i] == sh->k - 1))
 			work[n_work++] = i;
 	}
 	if ((e = audit_pool_run(n_threads, n_paired, work, n_work, sizes, diff_one, &c, &c.pool, d)))
@@ -716,6 +758,7 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
 	qa_forensics_classify(r);
 	e = check_recipe(ref, r, d);
 done:
+	free(owner);
 	audit_pool_free(&c.pool);
 	free(work);
 	free(sizes);
@@ -749,6 +792,7 @@ void qa_diff_free(struct qa_diff_result *r)
 	free(r->imatrix.path);
 	free(r->imatrix.dataset);
 	free(r->imatrix.first_unmatched);
+	qa_reproduce_kv_free(r->metadata, r->n_metadata);
 	free(r);
 }
 
@@ -812,11 +856,11 @@ json_t *qa_diff_to_json(const struct qa_diff_result *r)
 	json_object_set_new(root, "schema", json_string("quantaudit.diff/1"));
 	json_object_set_new(ref, "path", json_string(r->reference_path));
 	json_object_set_new(ref, "size", qa_json_u64(r->reference_size));
-	json_object_set_new(ref, "sha256", r->reference_size ? hex_json(r->reference_sha256) : json_null());
+	json_object_set_new(ref, "sha256", r->reference_size && !r->no_digests ? hex_json(r->reference_sha256) : json_null());
 	json_object_set_new(root, "reference", ref);
 	json_object_set_new(art, "path", json_string(r->artifact_path));
 	json_object_set_new(art, "size", qa_json_u64(r->artifact_size));
-	json_object_set_new(art, "sha256", hex_json(r->artifact_sha256));
+	json_object_set_new(art, "sha256", r->no_digests ? json_null() : hex_json(r->artifact_sha256));
 	json_object_set_new(art, "file_type", r->has_file_type ? qa_json_u64(r->file_type) : json_null());
 	json_object_set_new(root, "artifact", art);
 	for (size_t i = 0; i < r->n; i++) {
@@ -938,8 +982,9 @@ static enum qa_err swap_one(void *vctx, size_t item, unsigned worker)
 		if (sa != sb || memcmp(a + x * sa, b + x * sb, (size_t)sa) != 0)
 			st->divergent_experts++;
 	}
-	compare_blocks(c->pool.hashers[worker], a, st->bytes[0], b, st->bytes[1], bb,
-	               &st->divergent_blocks, &st->first_divergent, NULL);
+	if ((e = compare_blocks(c->pool.hashers[worker], a, st->bytes[0], b, st->bytes[1], bb,
+	                        &st->divergent_blocks, &st->first_divergent, NULL, d)))
+		goto done;
 	st->identical = st->divergent_blocks == 0;
 done:
 	free(w);
@@ -948,9 +993,26 @@ done:
 	return e;
 }
 
+void qa_swap_summarize(struct qa_swap_result *r)
+{
+	r->n_identical = r->n_divergent = r->n_mispredicted = 0;
+	r->excess_bytes = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct qa_swap_tensor *st = &r->tensors[i];
+		if (st->identical)
+			r->n_identical++;
+		else
+			r->n_divergent++;
+		if (st->identical != st->predicted_identical)
+			r->n_mispredicted++;
+		r->excess_bytes += (int64_t)st->bytes[1] - (int64_t)st->bytes[0];
+	}
+}
+
 enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swap_opts *o,
                         struct qa_swap_result **out, const char **culprit, struct qa_diag *d)
 {
+	uint32_t *owner = NULL;
 	static const struct qa_swap_opts defaults;
 	if (!o)
 		o = &defaults;
@@ -978,9 +1040,20 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swa
 	r->block_elems = ti->block_elems;
 	if ((e = qa_ref_open(&ref, ref_path, d)) || (e = qa_ref_require_float(ref, d)))
 		goto done;
-	if (qa_ref_n_sources(ref) == 1 &&
+	const struct qa_audit_shard *sh = o->shard;
+	bool digests = !sh || sh->file_digests;
+	if (qa_ref_n_sources(ref) == 1 && digests &&
 	    (e = source_sha256(qa_ref_source(ref, 0), &r->reference_size, r->reference_sha256, d)))
 		goto done;
+	if (!digests) {
+		r->no_digests = true;
+		if (qa_ref_n_sources(ref) == 1)
+			r->reference_size = qa_source_size(qa_ref_source(ref, 0));
+	}
+	if (sh) {
+		r->shard_k = sh->k;
+		r->shard_n = sh->n;
+	}
 	snprintf(r->arch, sizeof r->arch, "%s", qa_ref_info(ref)->arch);
 	size_t nr = qa_ref_n_tensors(ref);
 	r->tensors = calloc(nr + 1, sizeof *r->tensors);
@@ -1040,23 +1113,26 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swa
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
 	}
-	for (size_t i = 0; i < r->n; i++) {
-		work[i] = i;
-		sizes[i] = r->tensors[i].bytes[0];
-	}
-	if ((e = audit_pool_run(n_threads, r->n, work, r->n, sizes, swap_one, &c, &c.pool, d)))
+	uint64_t *weights = calloc(r->n + 1, sizeof *weights);
+	for (size_t i = 0; weights && i < r->n; i++)
+		weights[i] = r->tensors[i].in * r->tensors[i].out;
+	owner = weights ? shard_owners(sh, weights, r->n) : NULL;
+	free(weights);
+	if (!owner) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
-	for (size_t i = 0; i < r->n; i++) {
-		const struct qa_swap_tensor *st = &r->tensors[i];
-		if (st->identical)
-			r->n_identical++;
-		else
-			r->n_divergent++;
-		if (st->identical != st->predicted_identical)
-			r->n_mispredicted++;
-		r->excess_bytes += (int64_t)st->bytes[1] - (int64_t)st->bytes[0];
 	}
+	size_t n_work = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		sizes[i] = r->tensors[i].bytes[0];
+		if (!sh || owner[i] == sh->k - 1)
+			work[n_work++] = i;
+	}
+	if ((e = audit_pool_run(n_threads, r->n, work, n_work, sizes, swap_one, &c, &c.pool, d)))
+		goto done;
+	qa_swap_summarize(r);
 done:
+	free(owner);
 	audit_pool_free(&c.pool);
 	free(work);
 	free(sizes);
@@ -1089,7 +1165,7 @@ json_t *qa_swap_to_json(const struct qa_swap_result *r)
 	json_object_set_new(root, "type", json_string(qa_type_name(r->type)));
 	json_object_set_new(ref, "path", json_string(r->reference_path));
 	json_object_set_new(ref, "size", qa_json_u64(r->reference_size));
-	json_object_set_new(ref, "sha256", r->reference_size ? hex_json(r->reference_sha256) : json_null());
+	json_object_set_new(ref, "sha256", r->reference_size && !r->no_digests ? hex_json(r->reference_sha256) : json_null());
 	json_object_set_new(root, "reference", ref);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct qa_swap_tensor *t = &r->tensors[i];

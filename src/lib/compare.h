@@ -109,11 +109,26 @@ struct qa_diff_imatrix_given {
 };
 
 /* Options of qa_diff_run; zero-initialise, then set what applies. */
+/* Which part of an audit to run: shard k (1-based) of n of the partition in
+ * part.h, and whether to compute the whole-file digests anyway. */
+struct qa_audit_shard {
+	uint32_t k, n;
+	bool file_digests;
+};
+
 struct qa_diff_opts {
 	unsigned n_threads;                /* 0: all cores */
 	const struct qa_imatrix *imatrix;  /* --imatrix (borrowed), NULL for none */
 	const char *imatrix_path;          /* its path as given (reports, errors) */
+	/* sharding (part.h), NULL for the whole audit: the result then holds
+	 * every tensor, but only those the partition gives shard->k carry audit
+	 * figures and the summary counts are not final (the merge recomputes
+	 * them, qa_forensics_classify); without shard->file_digests the whole-file
+	 * SHA-256s are not computed (no_digests set) */
+	const struct qa_audit_shard *shard;
 };
+
+struct qa_reproduce_kv;
 
 struct qa_diff_result {
 	char *reference_path, *artifact_path;
@@ -141,6 +156,14 @@ struct qa_diff_result {
 	double quantizer_min, quantizer_median, quantizer_max; /* spread of their RMSE ratios */
 	struct qa_recipe_cmp *recipe_cmp;    /* diff --compare-recipe, NULL when not asked */
 	bool pass;
+	/* sharding (part.h) */
+	uint32_t shard_k, shard_n;       /* audited only shard k of n (1-based); 0, 0: everything */
+	bool no_digests;                 /* the whole-file SHA-256s were not computed */
+	/* diff's metadata audit (qa_metadata_audit in reproduce.h), stored by
+	 * the caller; owned by the result, NULL and 0 when not run */
+	struct qa_reproduce_kv *metadata;
+	size_t n_metadata;
+	bool metadata_audited;
 };
 
 /*
@@ -198,6 +221,8 @@ struct qa_swap_result {
 	size_t n_identical, n_divergent, n_mispredicted;
 	int64_t excess_bytes;      /* net sum over tensors of in,out bytes - out,in bytes (may be negative) */
 	bool imatrix;              /* quantized with an importance matrix */
+	uint32_t shard_k, shard_n; /* audited only shard k of n (1-based); 0, 0: everything */
+	bool no_digests;           /* the reference's SHA-256 was not computed */
 };
 
 /* Options of qa_swap_run; zero-initialise, then set what applies. */
@@ -205,6 +230,7 @@ struct qa_swap_opts {
 	unsigned n_threads;                /* 0: all cores */
 	const struct qa_imatrix *imatrix;  /* --imatrix (borrowed), NULL for none */
 	const char *imatrix_path;          /* its path as given (errors) */
+	const struct qa_audit_shard *shard; /* as in qa_diff_opts; each model's tensors are dealt on their own */
 };
 
 /*
@@ -228,5 +254,8 @@ void qa_swap_free(struct qa_swap_result *r);
 /* r as the JSON object `quantaudit shape-swap --json` prints for one model,
  * as a malloc'd string the caller frees; NULL when out of memory. */
 char *qa_swap_json_text(const struct qa_swap_result *r);
+
+/* Recompute r's summary counts from its tensors. */
+void qa_swap_summarize(struct qa_swap_result *r);
 
 #endif

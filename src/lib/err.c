@@ -43,34 +43,39 @@ void qa_diag_clear(struct qa_diag *d)
 	}
 }
 
+
+/*
+ * The one table from error code to name and exit status.  Every command's
+ * status for an error comes from here (through cli_fail); the statuses
+ * themselves are enum qa_exit in err.h.
+ */
+static const struct {
+	const char *name;
+	enum qa_exit exit;
+} err_table[] = {
+	[QA_OK]              = { "ok", QA_EXIT_OK },
+	[QA_ERR_USAGE]       = { "usage error", QA_EXIT_USAGE },
+	[QA_ERR_FORMAT]      = { "malformed input", QA_EXIT_MALFORMED },
+	[QA_ERR_UNSUPPORTED] = { "unsupported input", QA_EXIT_MALFORMED },
+	[QA_ERR_VALUE]       = { "refused input value", QA_EXIT_MALFORMED },
+	[QA_ERR_IO]          = { "i/o error", QA_EXIT_IO },
+	[QA_ERR_NETWORK]     = { "network error", QA_EXIT_IO },
+	[QA_ERR_NOMEM]       = { "out of memory", QA_EXIT_IO },
+};
+_Static_assert(sizeof err_table / sizeof err_table[0] == QA_ERR_NOMEM + 1,
+               "err_table must list every enum qa_err");
+
 const char *qa_err_name(enum qa_err code)
 {
-	switch (code) {
-	case QA_OK: return "ok";
-	case QA_ERR_USAGE: return "usage error";
-	case QA_ERR_FORMAT: return "malformed input";
-	case QA_ERR_UNSUPPORTED: return "unsupported input";
-	case QA_ERR_VALUE: return "refused input value";
-	case QA_ERR_IO: return "i/o error";
-	case QA_ERR_NETWORK: return "network error";
-	case QA_ERR_NOMEM: return "out of memory";
-	}
-	return "unknown error";
+	return (unsigned)code < sizeof err_table / sizeof err_table[0] ? err_table[code].name
+	                                                                 : "unknown error";
 }
 
 int qa_err_exit_code(enum qa_err code)
 {
-	switch (code) {
-	case QA_OK: return 0;
-	case QA_ERR_USAGE: return 2;
-	case QA_ERR_FORMAT:
-	case QA_ERR_UNSUPPORTED:
-	case QA_ERR_VALUE: return 3;
-	case QA_ERR_IO:
-	case QA_ERR_NETWORK:
-	case QA_ERR_NOMEM: return 4;
-	}
-	return 4;
+	/* an unknown code must never look like success to the shell */
+	return (unsigned)code < sizeof err_table / sizeof err_table[0] ? (int)err_table[code].exit
+	                                                                 : QA_EXIT_IO;
 }
 
 const char *qa_strerror(int e)

@@ -13,6 +13,17 @@
 #include <stdarg.h>
 #include <stdint.h>
 
+/*
+ * QA_WARN_UNUSED marks a function whose result reports an error: ignoring
+ * it is a compiler warning (curl's WARN_UNUSED_RESULT).  A call site that
+ * ignores one on purpose casts it to void and says why in a comment.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define QA_WARN_UNUSED __attribute__((warn_unused_result))
+#else
+#define QA_WARN_UNUSED
+#endif
+
 enum qa_err {
 	QA_OK = 0,
 	QA_ERR_USAGE,       /* the caller asked for something impossible */
@@ -62,9 +73,22 @@ void qa_diag_clear(struct qa_diag *d);
 const char *qa_err_name(enum qa_err code);
 
 /*
- * The process exit status the CLI uses for code: 0 ok, 2 usage,
- * 3 malformed or refused input, 4 I/O, network or memory.  (1, an audit
- * finding, is never an error and is decided by the commands.)
+ * The process exit statuses of the quantaudit command, every command:
+ * 0 ok, 1 audit finding, 2 usage, 3 malformed or refused input, 4 I/O,
+ * network or memory.
+ */
+enum qa_exit {
+	QA_EXIT_OK = 0,
+	QA_EXIT_FINDING = 1,
+	QA_EXIT_USAGE = 2,
+	QA_EXIT_MALFORMED = 3,
+	QA_EXIT_IO = 4
+};
+
+/*
+ * The exit status for code, from the one table in err.c: QA_ERR_USAGE 2;
+ * FORMAT, UNSUPPORTED and VALUE 3; IO, NETWORK and NOMEM 4; QA_OK 0 (an
+ * unknown value 4).  QA_EXIT_FINDING is never an error: the commands decide it.
  */
 int qa_err_exit_code(enum qa_err code);
 

@@ -116,7 +116,9 @@ void qa_escape_term(struct qa_sb *b, const char *s, size_t len)
 	}
 }
 
-const char *qa_escape_term_buf(char *buf, size_t cap, const char *s, size_t len)
+/* The fixed-buffer writer of both buffer policies; keep_backslash: a
+ * backslash is copied as it is (library messages, escaped already). */
+static const char *term_buf(char *buf, size_t cap, const char *s, size_t len, bool keep_backslash)
 {
 	size_t used = 0, i = 0;
 	buf[0] = '\0';
@@ -125,6 +127,8 @@ const char *qa_escape_term_buf(char *buf, size_t cap, const char *s, size_t len)
 		const char *o;
 		size_t on;
 		size_t k = term_unit(s + i, len - i, esc, &o, &on);
+		if (keep_backslash && s[i] == '\\')
+			on = 1; /* o is the two-backslash escape: keep one */
 		bool last = i + k == len;
 		/* room for this unit, and for "..." unless it is the last one */
 		if (used + on + (last ? 0 : 3) + 1 > cap) {
@@ -141,6 +145,16 @@ const char *qa_escape_term_buf(char *buf, size_t cap, const char *s, size_t len)
 		i += k;
 	}
 	return buf;
+}
+
+const char *qa_escape_term_buf(char *buf, size_t cap, const char *s, size_t len)
+{
+	return term_buf(buf, cap, s, len, false);
+}
+
+const char *qa_escape_msg_buf(char *buf, size_t cap, const char *s, size_t len)
+{
+	return term_buf(buf, cap, s, len, true);
 }
 
 void qa_escape_md(struct qa_sb *b, const char *s, size_t len)
@@ -234,4 +248,29 @@ void qa_escape_xml(struct qa_sb *b, const char *s, size_t len)
 		}
 		i += n;
 	}
+}
+
+void qa_escape_md_str(struct qa_sb *b, const char *s)
+{
+	if (s)
+		qa_escape_md(b, s, strlen(s));
+}
+
+void qa_escape_code_str(struct qa_sb *b, const char *s)
+{
+	qa_escape_code(b, s ? s : "", s ? strlen(s) : 0);
+}
+
+void qa_escape_term_str(struct qa_sb *b, const char *s)
+{
+	if (s)
+		qa_escape_term(b, s, strlen(s));
+}
+
+void qa_escape_name(struct qa_sb *b, bool md, const char *s)
+{
+	if (md)
+		qa_escape_code_str(b, s);
+	else
+		qa_escape_term_str(b, s);
 }

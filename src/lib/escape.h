@@ -61,11 +61,33 @@ void qa_escape_json(struct qa_sb *b, const char *s, size_t len);
 void qa_escape_xml(struct qa_sb *b, const char *s, size_t len);
 
 /*
+ * The same policies for a NUL-terminated string s (NULL: nothing), for text
+ * that is a C string already (names in results, messages): qa_escape_md_str
+ * (markdown prose), qa_escape_code_str (a code span), qa_escape_term_str
+ * (plain text and terminals), and qa_escape_name (a code span when md, the
+ * terminal policy otherwise).  Every report goes through these, so a control
+ * byte prints as \xNN and a backslash as \\ everywhere.
+ */
+void qa_escape_md_str(struct qa_sb *b, const char *s);
+void qa_escape_code_str(struct qa_sb *b, const char *s);
+void qa_escape_term_str(struct qa_sb *b, const char *s);
+void qa_escape_name(struct qa_sb *b, bool md, const char *s);
+
+/*
  * The terminal policy into a fixed buffer: NUL-terminated in buf (cap > 0
  * bytes); when the escaped text does not fit it is cut at an escape
  * boundary and ends in "...".  Returns buf.  For messages of bounded size
  * (struct qa_diag); output of unbounded size uses qa_escape_term.
  */
 const char *qa_escape_term_buf(char *buf, size_t cap, const char *s, size_t len);
+
+/*
+ * A library message (struct qa_diag's msg) for the terminal: as
+ * qa_escape_term_buf, but a backslash is kept as it is, because the library
+ * escapes the names it puts into a message (with qa_escape_term_buf) and
+ * their escapes must not be doubled.  A control byte or invalid UTF-8 that
+ * reached a message unescaped still becomes \xNN.
+ */
+const char *qa_escape_msg_buf(char *buf, size_t cap, const char *s, size_t len);
 
 #endif

@@ -220,7 +220,6 @@ enum qa_err qa_forensics_recipes_parse(const char *list, const struct qa_recipe 
 struct cmp_item {
 	const struct qa_ref_tensor *rt;
 	size_t diff_index;
-	size_t row;
 	uint32_t type[QA_FX_MAX_RECIPES];
 	double sq[QA_FX_MAX_RECIPES], bits[QA_FX_MAX_RECIPES];
 };
@@ -292,7 +291,107 @@ void qa_recipe_cmp_free(struct qa_recipe_cmp *c)
 	if (!c)
 		return;
 	free(c->rows);
+	free(c->measured);
+	free(c->n_elems);
+	free(c->sq);
+	free(c->bits);
 	free(c);
+}
+
+struct qa_recipe_cmp *qa_recipe_cmp_new(const struct qa_recipe *const *recipes, size_t n, size_t n_tensors)
+{
+	struct qa_recipe_cmp *rc = calloc(1, sizeof *rc);
+	if (!rc || n > QA_FX_MAX_RECIPES)
+		goto fail;
+	rc->n_recipes = n;
+	for (size_t k = 0; k < n; k++)
+		rc->recipes[k] = recipes[k];
+	rc->n_tensors = n_tensors;
+	rc->rows = calloc(n_tensors + 2, sizeof *rc->rows);
+	rc->measured = calloc(n_tensors + 1, 1);
+	rc->n_elems = calloc(n_tensors + 1, sizeof *rc->n_elems);
+	rc->sq = calloc(n_tensors * QA_FX_MAX_RECIPES + 1, sizeof *rc->sq);
+	rc->bits = calloc(n_tensors * QA_FX_MAX_RECIPES + 1, sizeof *rc->bits);
+	if (!rc->rows || !rc->measured || !rc->n_elems || !rc->sq || !rc->bits)
+		goto fail;
+	return rc;
+fail:
+	qa_recipe_cmp_free(rc);
+	return NULL;
+}
+
+enum qa_err qa_forensics_recipe_aggregate(struct qa_diff_result *r, struct qa_diag *d)
+{
+	struct qa_recipe_cmp *rc = r->recipe_cmp;
+	if (!rc)
+		return QA_OK;
+	size_t n = rc->n_recipes, nt = rc->n_tensors < r->n ? rc->n_tensors : r->n;
+	memset(rc->rows, 0, (rc->n_tensors + 2) * sizeof *rc->rows);
+	rc->n_rows = 0;
+	size_t *row_of = calloc(nt + 1, sizeof *row_of);
+	if (!row_of)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	/* classes in first-seen order */
+	for (size_t i = 0; i < nt; i++) {
+		if (!rc->measured[i])
+			continue;
+		char cls[48];
+		if (!qa_names_class(r->tensors[i].name, cls, sizeof cls))
+			copy_str("?", cls, sizeof cls);
+		size_t row = 0;
+		while (row < rc->n_rows && strcmp(rc->rows[row].cls, cls) != 0)
+			row++;
+		if (row == rc->n_rows)
+			copy_str(cls, rc->rows[rc->n_rows++].cls, sizeof rc->rows[0].cls);
+		row_of[i] = row;
+	}
+	/* sums per class and for the whole model, in a fixed order */
+	size_t all = rc->n_rows++;
+	copy_str("all", rc->rows[all].cls, sizeof rc->rows[all].cls);
+	double *art_sq = calloc(rc->n_rows, sizeof *art_sq), *art_bits = calloc(rc->n_rows, sizeof *art_bits);
+	double *sq = calloc(rc->n_rows * n + 1, sizeof *sq), *bits = calloc(rc->n_rows * n + 1, sizeof *bits);
+	if (!art_sq || !art_bits || !sq || !bits) {
+		free(art_sq);
+		free(art_bits);
+		free(sq);
+		free(bits);
+		free(row_of);
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	}
+	for (size_t i = 0; i < nt; i++) {
+		if (!rc->measured[i])
+			continue;
+		const struct qa_diff_tensor *t = &r->tensors[i];
+		double ne = (double)rc->n_elems[i];
+		size_t rows[2] = { row_of[i], all };
+		for (int h = 0; h < 2; h++) {
+			struct qa_recipe_cmp_row *row = &rc->rows[rows[h]];
+			row->tensors++;
+			row->n_elems += rc->n_elems[i];
+			art_sq[rows[h]] += t->rmse * t->rmse * ne;
+			art_bits[rows[h]] += (double)t->nbytes * 8.0;
+			for (size_t k = 0; k < n; k++) {
+				sq[rows[h] * n + k] += rc->sq[i * QA_FX_MAX_RECIPES + k];
+				bits[rows[h] * n + k] += rc->bits[i * QA_FX_MAX_RECIPES + k];
+			}
+		}
+	}
+	for (size_t j = 0; j < rc->n_rows; j++) {
+		struct qa_recipe_cmp_row *row = &rc->rows[j];
+		double ne = row->n_elems ? (double)row->n_elems : 1;
+		row->art_rmse = sqrt(art_sq[j] / ne);
+		row->art_bpw = art_bits[j] / ne;
+		for (size_t k = 0; k < n; k++) {
+			row->rmse[k] = sqrt(sq[j * n + k] / ne);
+			row->bpw[k] = bits[j * n + k] / ne;
+		}
+	}
+	free(art_sq);
+	free(art_bits);
+	free(sq);
+	free(bits);
+	free(row_of);
+	return QA_OK;
 }
 
 enum qa_err qa_forensics_recipe_compare(const char *ref_path, struct qa_diff_result *r,
@@ -315,17 +414,13 @@ enum qa_err qa_forensics_recipe_compare(const char *ref_path, struct qa_diff_res
 	size_t nr = qa_ref_n_tensors(ref);
 	pe = calloc(nr * n + 1, sizeof *pe);
 	items = calloc(r->n + 1, sizeof *items);
-	rc = calloc(1, sizeof *rc);
-	if (rc)
-		rc->rows = calloc(r->n + 2, sizeof *rc->rows);
+	rc = qa_recipe_cmp_new(recipes, n, r->n);
 	c.diags = calloc(r->n + 1, sizeof *c.diags);
-	if (!pe || !items || !rc || !rc->rows || !c.diags) {
+	if (!pe || !items || !rc || !c.diags) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
 	}
-	rc->n_recipes = n;
 	for (size_t k = 0; k < n; k++) {
-		rc->recipes[k] = recipes[k];
 		struct qa_diag why;
 		qa_diag_clear(&why);
 		if (qa_quantize_plan_types(ref, recipes[k], 0, im != NULL, pe + k * nr, &why)) {
@@ -335,7 +430,7 @@ enum qa_err qa_forensics_recipe_compare(const char *ref_path, struct qa_diff_res
 		}
 	}
 	/* the tensors both sides quantize: the artifact's quantized tensors
-	 * paired by shape (error figures known) */
+	 * paired by shape (error figures known; in a shard, only its own) */
 	size_t ni = 0;
 	for (size_t i = 0; i < r->n; i++) {
 		const struct qa_diff_tensor *t = &r->tensors[i];
@@ -348,15 +443,6 @@ enum qa_err qa_forensics_recipe_compare(const char *ref_path, struct qa_diff_res
 		it->diff_index = i;
 		for (size_t k = 0; k < n; k++)
 			it->type[k] = pe[k * nr + ri].type;
-		char cls[48];
-		if (!qa_names_class(t->name, cls, sizeof cls))
-			copy_str("?", cls, sizeof cls);
-		size_t row = 0;
-		while (row < rc->n_rows && strcmp(rc->rows[row].cls, cls) != 0)
-			row++;
-		if (row == rc->n_rows)
-			copy_str(cls, rc->rows[rc->n_rows++].cls, sizeof rc->rows[0].cls);
-		it->row = row;
 	}
 	c.ref = ref;
 	c.im = im;
@@ -371,53 +457,20 @@ enum qa_err qa_forensics_recipe_compare(const char *ref_path, struct qa_diff_res
 			}
 		goto done;
 	}
-	/* sums per class and for the whole model, in a fixed order */
-	size_t all = rc->n_rows++;
-	copy_str("all", rc->rows[all].cls, sizeof rc->rows[all].cls);
-	double *art_sq = calloc(rc->n_rows, sizeof *art_sq), *art_bits = calloc(rc->n_rows, sizeof *art_bits);
-	double *sq = calloc(rc->n_rows * n, sizeof *sq), *bits = calloc(rc->n_rows * n, sizeof *bits);
-	if (!art_sq || !art_bits || !sq || !bits) {
-		free(art_sq);
-		free(art_bits);
-		free(sq);
-		free(bits);
-		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-		goto done;
-	}
 	for (size_t i = 0; i < ni; i++) {
 		const struct cmp_item *it = &items[i];
-		const struct qa_diff_tensor *t = &r->tensors[it->diff_index];
-		double ne = (double)it->rt->n_elems;
-		size_t rows[2] = { it->row, all };
-		for (int h = 0; h < 2; h++) {
-			struct qa_recipe_cmp_row *row = &rc->rows[rows[h]];
-			row->tensors++;
-			row->n_elems += it->rt->n_elems;
-			art_sq[rows[h]] += t->rmse * t->rmse * ne;
-			art_bits[rows[h]] += (double)t->nbytes * 8.0;
-			for (size_t k = 0; k < n; k++) {
-				sq[rows[h] * n + k] += it->sq[k];
-				bits[rows[h] * n + k] += it->bits[k];
-			}
-		}
-	}
-	for (size_t j = 0; j < rc->n_rows; j++) {
-		struct qa_recipe_cmp_row *row = &rc->rows[j];
-		double ne = row->n_elems ? (double)row->n_elems : 1;
-		row->art_rmse = sqrt(art_sq[j] / ne);
-		row->art_bpw = art_bits[j] / ne;
+		size_t j = it->diff_index;
+		rc->measured[j] = 1;
+		rc->n_elems[j] = it->rt->n_elems;
 		for (size_t k = 0; k < n; k++) {
-			row->rmse[k] = sqrt(sq[j * n + k] / ne);
-			row->bpw[k] = bits[j * n + k] / ne;
+			rc->sq[j * QA_FX_MAX_RECIPES + k] = it->sq[k];
+			rc->bits[j * QA_FX_MAX_RECIPES + k] = it->bits[k];
 		}
 	}
-	free(art_sq);
-	free(art_bits);
-	free(sq);
-	free(bits);
 	qa_recipe_cmp_free(r->recipe_cmp);
 	r->recipe_cmp = rc;
 	rc = NULL;
+	e = qa_forensics_recipe_aggregate(r, d);
 done:
 	qa_recipe_cmp_free(rc);
 	free(pe);

@@ -140,6 +140,13 @@ struct qa_recipe_cmp {
 	const struct qa_recipe *recipes[QA_FX_MAX_RECIPES]; /* static */
 	size_t n_rows;             /* classes in first-seen order, then "all" */
 	struct qa_recipe_cmp_row *rows;
+	/* the measurements behind the rows, one per diff tensor (n_tensors =
+	 * the result's n): what qa_forensics_recipe_aggregate sums, and what a
+	 * shard's part carries for its own tensors */
+	size_t n_tensors;
+	uint8_t *measured;         /* tensor i was re-quantized under every recipe */
+	uint64_t *n_elems;         /* its element count */
+	double *sq, *bits;         /* [i * QA_FX_MAX_RECIPES + k]: squared error and bits under recipe k */
 };
 
 /*
@@ -166,6 +173,20 @@ enum qa_err qa_forensics_recipe_compare(const char *ref_path, struct qa_diff_res
                                         const struct qa_recipe *const *recipes, size_t n,
                                         const struct qa_imatrix *im, unsigned n_threads,
                                         struct qa_diag *d);
+
+/*
+ * A comparison with no measurements for the n recipes and the n_tensors
+ * tensors of a result (a merge fills it from parts); NULL when out of
+ * memory.  Free with qa_recipe_cmp_free.
+ */
+struct qa_recipe_cmp *qa_recipe_cmp_new(const struct qa_recipe *const *recipes, size_t n, size_t n_tensors);
+
+/*
+ * (Re)compute r->recipe_cmp's rows from its measurements and r's tensors:
+ * classes in the order of r's tensors, sums in that order, so that a merge
+ * of shards gives the unsharded run's figures bit for bit.  QA_ERR_NOMEM.
+ */
+enum qa_err qa_forensics_recipe_aggregate(struct qa_diff_result *r, struct qa_diag *d);
 
 void qa_recipe_cmp_free(struct qa_recipe_cmp *c);
 

@@ -13,8 +13,4 @@
 /* The name of a metadata value type ("u8" ... "f64", or "unknown"). */
 const char *qa_gguf_vtype_name(uint32_t t);
 
-/* A printable excerpt of the len bytes at s for messages, NUL-terminated in
- * buf (cap bytes); returns buf. */
-const char *qa_gguf_printable(char *buf, size_t cap, const char *s, uint64_t len);
-
 #endif

@@ -21,6 +21,7 @@
 
 #include "arena.h"
 #include "cursor.h"
+#include "escape.h"
 #include "gguf_int.h"
 #include "htab.h"
 #include "hub.h"
@@ -62,23 +63,6 @@ static uint64_t vtype_min_size(uint32_t t)
 	case QA_GGUF_ARRAY: return 12;                /* type and count */
 	}
 	return 1;
-}
-
-/* A printable excerpt of a file string for messages. */
-const char *qa_gguf_printable(char *buf, size_t cap, const char *s, uint64_t len)
-{
-	size_t n = 0;
-	for (uint64_t i = 0; i < len && n + 4 < cap; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		buf[n++] = (ch >= 0x20 && ch < 0x7f && ch != '"') ? (char)ch : '?';
-	}
-	if ((uint64_t)n < len && n + 3 < cap) {
-		buf[n++] = '.';
-		buf[n++] = '.';
-		buf[n++] = '.';
-	}
-	buf[n] = '\0';
-	return buf;
 }
 
 /* ------------------------------------------------------------------ */
@@ -459,7 +443,7 @@ static enum qa_err parse_kvs(struct parser *p, uint64_t n_kv)
 		if ((e = p_string(p, "metadata key", &r.pub.key, &r.key_len)))
 			return e;
 		r.pub.key_len = r.key_len;
-		qa_gguf_printable(nb, sizeof nb, r.pub.key, r.key_len);
+		qa_escape_term_buf(nb, sizeof nb, r.pub.key, (size_t)r.key_len);
 		if (qa_htab_find(&g->kv_index, kv_key, g, r.pub.key, r.key_len) != SIZE_MAX)
 			return qa_diag_set(p->d, QA_ERR_FORMAT, r.pub.offset,
 			                   "duplicate metadata key \"%s\"", nb);
@@ -507,7 +491,7 @@ static enum qa_err parse_tensor_infos(struct parser *p, uint64_t n_tensors)
 		if ((e = p_string(p, "tensor name", &t->name, &r.name_len)))
 			return e;
 		t->name_len = r.name_len;
-		qa_gguf_printable(nb, sizeof nb, t->name, r.name_len);
+		qa_escape_term_buf(nb, sizeof nb, t->name, (size_t)r.name_len);
 		if (qa_htab_find(&g->tensor_index, tensor_key, g, t->name, r.name_len) != SIZE_MAX)
 			return qa_diag_set(p->d, QA_ERR_FORMAT, t->info_offset,
 			                   "duplicate tensor name \"%s\"", nb);
@@ -595,7 +579,7 @@ static enum qa_err check_extents(struct parser *p)
 		    !qa_add_u64(start, r->pub.nbytes, &end) || end > p->file_size)
 			return qa_diag_set(p->d, QA_ERR_FORMAT, r->offset_at,
 			                   "tensor \"%s\" data (%llu bytes at data offset %llu) runs past end of file",
-			                   qa_gguf_printable(nb, sizeof nb, r->pub.name, r->name_len),
+			                   qa_escape_term_buf(nb, sizeof nb, r->pub.name, (size_t)r->name_len),
 			                   (unsigned long long)r->pub.nbytes,
 			                   (unsigned long long)r->pub.offset);
 	}
@@ -619,8 +603,8 @@ static enum qa_err check_extents(struct parser *p)
 			free(x);
 			return qa_diag_set(p->d, QA_ERR_FORMAT, rl->offset_at,
 			                   "tensor \"%s\" data overlaps tensor \"%s\"",
-			                   qa_gguf_printable(nb, sizeof nb, rl->pub.name, rl->name_len),
-			                   qa_gguf_printable(nb2, sizeof nb2, re->pub.name, re->name_len));
+			                   qa_escape_term_buf(nb, sizeof nb, rl->pub.name, (size_t)rl->name_len),
+			                   qa_escape_term_buf(nb2, sizeof nb2, re->pub.name, (size_t)re->name_len));
 		}
 		if (x[i].end > x[owner].end)
 			owner = i;
@@ -717,7 +701,7 @@ static enum qa_err open_split(struct qa_gguf *g, struct qa_diag *d)
 			if (dup)
 				e = qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
 				                "%s: tensor \"%s\" is also in an earlier shard", path,
-				                qa_gguf_printable((char[80]){ 0 }, 80, tn, part->tensors[i].name_len));
+				                qa_escape_term_buf((char[80]){ 0 }, 80, tn, (size_t)part->tensors[i].name_len));
 		}
 		n_all += part->n_tensors;
 	}

@@ -82,9 +82,8 @@ static void *stream_thread(void *arg)
 			qa_sha256_stream_update(s, j->data + off, (size_t)len);
 		}
 	}
-	qa_sha256_stream_final(s, j->out);
+	j->ok = qa_sha256_stream_final(s, j->out) == QA_OK;
 	qa_sha256_stream_free(s);
-	j->ok = true;
 	return NULL;
 }
 
@@ -108,11 +107,9 @@ static enum qa_err batch_item(void *ctx, size_t i, unsigned worker)
 	struct qa_manifest_tensor *t = &b->m->tensors[w->tensor];
 	const uint8_t *data = b->tensor_data[w->tensor];
 	if (w->whole)
-		qa_blockhasher_whole(b->hashers[worker], data, (size_t)t->nbytes, t->sha256);
-	else
-		qa_blockhasher_blocks(b->hashers[worker], data, t->nbytes, t->block_bytes,
-		                      w->first, w->count, t->blocks + w->first * QA_SHA256_LEN);
-	return QA_OK;
+		return qa_blockhasher_whole(b->hashers[worker], data, (size_t)t->nbytes, t->sha256);
+	return qa_blockhasher_blocks(b->hashers[worker], data, t->nbytes, t->block_bytes,
+	                             w->first, w->count, t->blocks + w->first * QA_SHA256_LEN);
 }
 
 /* Hash tensors [lo, hi) of m: digests, blocks and Merkle roots. */
@@ -144,12 +141,15 @@ static enum qa_err hash_batch(struct qa_manifest *m, const uint8_t *const *tenso
 	struct batch_job b = { m, tensor_data, items, hashers };
 	e = qa_pool_run(n_threads, k, batch_item, &b);
 	if (e) {
-		e = qa_diag_set(d, e, QA_NO_OFFSET, "hashing failed");
+		e = qa_diag_set(d, e, QA_NO_OFFSET, "sha-256 failed");
 		goto done;
 	}
 	for (size_t i = lo; i < hi; i++) {
 		struct qa_manifest_tensor *t = &m->tensors[i];
-		qa_blockhasher_merkle(hashers[0], t->blocks, t->n_blocks, t->merkle);
+		if ((e = qa_blockhasher_merkle(hashers[0], t->blocks, t->n_blocks, t->merkle))) {
+			e = qa_diag_set(d, e, QA_NO_OFFSET, "sha-256 failed");
+			goto done;
+		}
 		if (!keep_blocks) {
 			free(t->blocks);
 			t->blocks = NULL;
@@ -290,7 +290,7 @@ enum qa_err qa_manifest_compute(const char *path, bool keep_blocks, bool data_di
 	if (t_started)
 		pthread_join(tt, NULL);
 	if (!e && (!fj.ok || (data_digest && !tj.ok)))
-		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
 	m->has_tensor_data_sha256 = data_digest;
 	m->has_blocks = keep_blocks;
 done:

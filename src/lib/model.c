@@ -807,6 +807,46 @@ enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
 	return e;
 }
 
+enum qa_err qa_ref_read_f32_range(struct qa_ref *r, const struct qa_ref_tensor *t, uint64_t first,
+                                  size_t n_elems, float *dst, struct qa_diag *d)
+{
+	if (t->src_type == QA_TYPE_COUNT)
+		return qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET,
+		                   "tensor '%s' is %s; only f32, f16 and bf16 references can be quantized",
+		                   t->src_name, t->src_dtype);
+	if (t->perm != QA_PERM_NONE || first > t->n_elems || n_elems > t->n_elems - first ||
+	    t->assembly == QA_REF_EXPERT_T || t->assembly == QA_REF_SPLIT)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor '%s': no such element range",
+		                   t->name);
+	if (t->assembly == QA_REF_STACK) {
+		/* the range crosses the experts' tensors in order */
+		uint64_t per = t->n_elems / (t->n_parts ? t->n_parts : 1);
+		while (n_elems) {
+			uint64_t x = first / per, off = first % per;
+			size_t take = per - off < n_elems ? (size_t)(per - off) : n_elems;
+			enum qa_err e = qa_st_tensor_read_f32(r->st, qa_st_tensor_at(r->st, t->parts[x]), off, take, dst, d);
+			if (e)
+				return e;
+			first += take;
+			dst += take;
+			n_elems -= take;
+		}
+		return QA_OK;
+	}
+	if (r->format == QA_FORMAT_GGUF) {
+		const struct qa_gguf_tensor *s = qa_gguf_tensor_at(r->gguf, t->src_index);
+		const void *p;
+		enum qa_err e = qa_gguf_tensor_view(r->gguf, s, &p, d);
+		if (e)
+			return e;
+		/* f32, f16 and bf16 are one element per block */
+		const struct qa_type_info *ti = qa_type_get(s->type);
+		qa_quant_ops(s->type)->dequantize((const uint8_t *)p + first * ti->block_bytes, dst, n_elems);
+		return QA_OK;
+	}
+	return qa_st_tensor_read_f32(r->st, qa_st_tensor_at(r->st, t->src_index), first, n_elems, dst, d);
+}
+
 static enum qa_err set_u32_if(struct qa_gguf_writer *w, const char *arch, const char *suffix,
                               uint64_t v, struct qa_diag *d)
 {

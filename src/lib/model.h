@@ -125,6 +125,15 @@ enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
                             float *dst, struct qa_diag *d);
 
 /*
+ * Read n_elems floats of tensor t starting at element first into dst, as
+ * qa_ref_read_f32 would place them at dst - first.  Only for tensors whose
+ * perm is QA_PERM_NONE and whose assembly is QA_REF_DIRECT or QA_REF_STACK
+ * (QA_ERR_USAGE otherwise, and for a range outside the tensor).  Lets a caller stream a large tensor through a small window.
+ */
+enum qa_err qa_ref_read_f32_range(struct qa_ref *r, const struct qa_ref_tensor *t, uint64_t first,
+                                  size_t n_elems, float *dst, struct qa_diag *d);
+
+/*
  * Write the metadata a quantized GGUF of this reference starts from: for a
  * GGUF reference every pair of the source, in the source's order (as
  * llama-quantize copies them; the caller then moves or replaces the keys it

@@ -204,6 +204,18 @@ void qa_quantize_tq1_0(const float *src, void *dst, size_t n);
 void qa_dequantize_tq1_0(const void *src, float *dst, size_t n);
 void qa_quantize_tq2_0(const float *src, void *dst, size_t n);
 void qa_dequantize_tq2_0(const void *src, float *dst, size_t n);
+
+/*
+ * The same choice of paths for tq1_0 and tq2_0 (SIMD8 is the AVX2 one):
+ * quantize n elements (a multiple of 256) with path.  Returns false,
+ * writing nothing, for another type or an unavailable path.  For tests and
+ * benchmarks.
+ */
+bool qa_quant_tq_quantize(uint32_t type, enum qa_quant_k_path path, const float *src, void *dst,
+                          size_t n);
+
+/* The same for mxfp4 (n a multiple of 32; SIMD8 is the AVX2 code search). */
+bool qa_quant_mxfp4_quantize(enum qa_quant_k_path path, const float *src, void *dst, size_t n);
 void qa_quantize_mxfp4(const float *src, void *dst, size_t n);
 void qa_dequantize_mxfp4(const void *src, float *dst, size_t n);
 

@@ -11,12 +11,16 @@
  *
  * The exponent is floor(log2(max |x|)) - 2 + 127 (0 for an all-zero block),
  * and each weight takes the first code whose decoded value is nearest.
+ * That search has an AVX2 path (quant_x86.c) giving the same codes, taken
+ * when the CPU has AVX2.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "quant.h"
+#include "quant_x86.h"
 
 #define MX_BLOCK 32
 #define MX_HALF (MX_BLOCK / 2)
@@ -51,9 +55,15 @@ static uint8_t nearest_code(float x, float scale)
 	return best;
 }
 
-void qa_quantize_mxfp4(const float *src, void *dst, size_t n)
+/* The codes of one block, element j in the low nibble of byte j and j + 16 in the high one. */
+static void block_codes(const float *x, float scale, uint8_t *out)
 {
-	uint8_t *out = dst;
+	for (int j = 0; j < MX_HALF; j++)
+		out[j] = (uint8_t)(nearest_code(x[j], scale) | (nearest_code(x[j + MX_HALF], scale) << 4));
+}
+
+static void quantize_mxfp4(const float *src, uint8_t *out, size_t n, bool fast)
+{
 	for (size_t b = 0; b < n / MX_BLOCK; b++, src += MX_BLOCK, out += MX_BYTES) {
 		float amax = 0.0f;
 		for (int j = 0; j < MX_BLOCK; j++)
@@ -69,10 +79,46 @@ void qa_quantize_mxfp4(const float *src, void *dst, size_t n)
 			e = (uint8_t)(int32_t)(floorf(log2f(amax)) - 2 + 127);
 		float scale = half_scale(e);
 		out[0] = e;
-		for (int j = 0; j < MX_HALF; j++)
-			out[1 + j] = (uint8_t)(nearest_code(src[j], scale) |
-			                       (nearest_code(src[j + MX_HALF], scale) << 4));
+#if QA_QUANT_X86
+		if (fast) {
+			qa_x86_mxfp4_codes(src, mx_levels, scale, out + 1);
+			continue;
+		}
+#endif
+		block_codes(src, scale, out + 1);
 	}
+}
+
+void qa_quantize_mxfp4(const float *src, void *dst, size_t n)
+{
+#if QA_QUANT_X86
+	quantize_mxfp4(src, dst, n, qa_quant_x86_available(false));
+#else
+	quantize_mxfp4(src, dst, n, false);
+#endif
+}
+
+bool qa_quant_mxfp4_quantize(enum qa_quant_k_path path, const float *src, void *dst, size_t n)
+{
+	bool fast = false;
+#if QA_QUANT_X86
+	fast = qa_quant_x86_available(false);
+#endif
+	switch (path) {
+	case QA_QUANT_K_SCALAR:
+		fast = false;
+		break;
+	case QA_QUANT_K_SIMD8:
+		if (!fast)
+			return false;
+		break;
+	case QA_QUANT_K_AUTO:
+		break;
+	default:
+		return false;
+	}
+	quantize_mxfp4(src, dst, n, fast);
+	return true;
 }
 
 void qa_dequantize_mxfp4(const void *src, float *dst, size_t n)

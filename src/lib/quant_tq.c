@@ -2,7 +2,9 @@
  * quant_tq.c - the ternary types tq1_0 and tq2_0 (BitNet b1.58 / TriLM
  * weights), reproduced bit for bit from ggml's quantize_row_tq1_0_ref,
  * quantize_row_tq2_0_ref and their dequantizers.  ggml ignores importance
- * weights for both, so there is no weighted path.
+ * weights for both, so there is no weighted path.  The functions here are
+ * the scalar reference; quant_x86.c has AVX2 paths writing the same bytes,
+ * which the entry points take when the CPU has them.
  *
  * Both work on 256-element blocks with one fp16 scale d = max |x| and every
  * weight rounded (half away from zero) to a trit t = round(x / d) in
@@ -25,6 +27,7 @@
 #include "cursor.h"
 #include "fp16.h"
 #include "quant.h"
+#include "quant_x86.h"
 
 #define TQ_BLOCK 256
 #define TQ1_QS 48
@@ -66,7 +69,7 @@ static int unpack_trit(uint8_t byte, unsigned pow3)
 
 static const unsigned pow3[5] = { 1, 3, 9, 27, 81 };
 
-void qa_quantize_tq1_0(const float *src, void *dst, size_t n)
+static void tq1_0_scalar(const float *src, void *dst, size_t n)
 {
 	uint8_t *out = dst;
 	for (size_t b = 0; b < n / TQ_BLOCK; b++, src += TQ_BLOCK, out += TQ1_BYTES) {
@@ -112,7 +115,7 @@ void qa_dequantize_tq1_0(const void *src, float *dst, size_t n)
 	}
 }
 
-void qa_quantize_tq2_0(const float *src, void *dst, size_t n)
+static void tq2_0_scalar(const float *src, void *dst, size_t n)
 {
 	uint8_t *out = dst;
 	for (size_t b = 0; b < n / TQ_BLOCK; b++, src += TQ_BLOCK, out += TQ2_BYTES) {
@@ -139,5 +142,43 @@ void qa_dequantize_tq2_0(const void *src, float *dst, size_t n)
 			for (int k = 0; k < 4; k++)
 				for (int m = 0; m < 32; m++)
 					*dst++ = (float)((int)((in[32 * g + m] >> (2 * k)) & 3) - 1) * d;
+	}
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+void qa_quantize_tq1_0(const float *src, void *dst, size_t n)
+{
+	qa_quant_tq_quantize(QA_TYPE_TQ1_0, QA_QUANT_K_AUTO, src, dst, n);
+}
+
+void qa_quantize_tq2_0(const float *src, void *dst, size_t n)
+{
+	qa_quant_tq_quantize(QA_TYPE_TQ2_0, QA_QUANT_K_AUTO, src, dst, n);
+}
+
+bool qa_quant_tq_quantize(uint32_t type, enum qa_quant_k_path path, const float *src, void *dst,
+                          size_t n)
+{
+	if (type != QA_TYPE_TQ1_0 && type != QA_TYPE_TQ2_0)
+		return false;
+	bool one = type == QA_TYPE_TQ1_0;
+	switch (path) {
+	case QA_QUANT_K_SIMD8:
+	case QA_QUANT_K_AUTO:
+#if QA_QUANT_X86
+		if (qa_quant_x86_available(true)) {
+			(one ? qa_x86_quantize_tq1_0 : qa_x86_quantize_tq2_0)(src, dst, n);
+			return true;
+		}
+#endif
+		if (path != QA_QUANT_K_AUTO)
+			return false;
+		/* fall through */
+	case QA_QUANT_K_SCALAR:
+		(one ? tq1_0_scalar : tq2_0_scalar)(src, dst, n);
+		return true;
+	default:
+		return false;
 	}
 }

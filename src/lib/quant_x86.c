@@ -1,9 +1,10 @@
 /*
  * quant_x86.c - AVX2 (and F16C) paths for the 32-element legacy formats
- * (q4_0, q4_1, q5_0, q5_1, q8_0) and for the f16/bf16 conversions.
+ * (q4_0, q4_1, q5_0, q5_1, q8_0), the ternary tq1_0 and tq2_0, mxfp4's code
+ * search, and for the f16/bf16 conversions.
  *
  * Each function here produces exactly the bytes (or floats) of its scalar
- * counterpart in quant_legacy.c / quant_fp.c, which follow ggml's reference
+ * counterpart in quant_legacy.c / quant_tq.c / quant_mxfp4.c / quant_fp.c, which follow ggml's reference
  * path; check_quant's paths_agree holds them together on the oracle input
  * and on adversarial blocks.  The arithmetic is the scalar path's IEEE
  * operations, lane by lane, in the same order (no FMA: the file is compiled
@@ -24,6 +25,7 @@
  * are only called when the CPU has both (qa_quant_x86_available); bf16
  * needs AVX2 alone.
  */
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -368,6 +370,135 @@ AVX2 void qa_x86_dequantize_bf16(const void *src, float *dst, size_t n)
 	}
 	for (; i < n; i++)
 		dst[i] = qa_bf16_to_fp32((uint16_t)(in[2 * i] | in[2 * i + 1] << 8));
+}
+
+/* ---------------------------------------------------------------- tq1_0 / tq2_0 */
+
+/*
+ * The 256 stored trits (0..2) of one ternary block, t = lroundf(x * inv) + 1.
+ * Whenever inv is finite, |x * inv| is at most max|x| * fl(1/max|x|) < 1.5,
+ * so lroundf (half away from zero) is -1 below or at -0.5, +1 at or above
+ * 0.5 and 0 between: two comparisons per lane.  A block whose inverse
+ * overflowed (max|x| below 2^-128) takes the scalar lroundf route, whose
+ * x86-64 result for the infinite and NaN products (LONG_MIN, trit 1) the
+ * comparisons would not reproduce.
+ */
+AVX2 static void tq_trits(const float *x, float inv, uint8_t t[256])
+{
+	if (!(inv <= 3.4028235e38f)) {
+		for (int j = 0; j < 256; j++)
+			t[j] = (uint8_t)(lroundf(x[j] * inv) + 1);
+		return;
+	}
+	const __m256 vinv = _mm256_set1_ps(inv), hi = _mm256_set1_ps(0.5f), lo = _mm256_set1_ps(-0.5f);
+	const __m256i one = _mm256_set1_epi32(1);
+	const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	for (int j = 0; j < 256; j += 32) {
+		__m256i r[4];
+		for (int k = 0; k < 4; k++) {
+			__m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + j + 8 * k), vinv);
+			__m256i ge = _mm256_castps_si256(_mm256_cmp_ps(v, hi, _CMP_GE_OQ));
+			__m256i le = _mm256_castps_si256(_mm256_cmp_ps(v, lo, _CMP_LE_OQ));
+			r[k] = _mm256_add_epi32(_mm256_sub_epi32(one, ge), le);
+		}
+		__m256i p = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
+		_mm256_storeu_si256((__m256i *)(t + j), _mm256_permutevar8x32_epi32(p, order));
+	}
+}
+
+/* max |x| over a 256-element block and its inverse (0 for an all-zero block), as quant_tq.c. */
+AVX2 static float tq_scale(const float *x, float *inv)
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256 m = _mm256_setzero_ps();
+	for (int j = 0; j < 256; j += 8)
+		m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)));
+	float amax = hmax(m);
+	*inv = amax != 0.0f ? 1.0f / amax : 0.0f;
+	return amax;
+}
+
+AVX2_F16C void qa_x86_quantize_tq2_0(const float *src, void *dst, size_t n)
+{
+	uint8_t *out = dst, t[256];
+	for (size_t b = 0; b < n / 256; b++, src += 256, out += 66) {
+		float inv, d = tq_scale(src, &inv);
+		tq_trits(src, inv, t);
+		/* byte m of group g: trits 128g + 32k + m at bits 2k (values <= 2: no carry between bytes) */
+		for (int g = 0; g < 2; g++) {
+			const uint8_t *tg = t + 128 * g;
+			__m256i q = _mm256_loadu_si256((const __m256i *)tg);
+			for (int k = 1; k < 4; k++)
+				q = _mm256_or_si256(q, _mm256_slli_epi16(_mm256_loadu_si256((const __m256i *)(tg + 32 * k)),
+				                                         2 * k));
+			_mm256_storeu_si256((__m256i *)(out + 32 * g), q);
+		}
+		put16(out + 64, to_fp16(d));
+	}
+}
+
+/* ceil(v * 256 / 243) for a base-3 number v < 243, as quant_tq.c packs it. */
+static uint8_t tq_pack(unsigned v)
+{
+	return (uint8_t)((v * 256u + 242u) / 243u);
+}
+
+AVX2_F16C void qa_x86_quantize_tq1_0(const float *src, void *dst, size_t n)
+{
+	uint8_t *out = dst, t[256];
+	for (size_t b = 0; b < n / 256; b++, src += 256, out += 54) {
+		float inv, d = tq_scale(src, &inv);
+		tq_trits(src, inv, t);
+		for (int m = 0; m < 32; m++)
+			out[m] = tq_pack(((((unsigned)t[m] * 3 + t[m + 32]) * 3 + t[m + 64]) * 3 + t[m + 96]) * 3 +
+			                 t[m + 128]);
+		for (int m = 0; m < 16; m++)
+			out[32 + m] = tq_pack(((((unsigned)t[160 + m] * 3 + t[176 + m]) * 3 + t[192 + m]) * 3 +
+			                       t[208 + m]) * 3 + t[224 + m]);
+		for (int j = 0; j < 4; j++)
+			out[48 + j] = tq_pack(((((unsigned)t[240 + j] * 3 + t[244 + j]) * 3 + t[248 + j]) * 3 +
+			                       t[252 + j]) * 3);
+		put16(out + 52, to_fp16(d));
+	}
+}
+
+/* ---------------------------------------------------------------- mxfp4 */
+
+/*
+ * The 16 code bytes of one mxfp4 block (quant_mxfp4.c's nearest_code on
+ * 8 lanes at a time).  The scalar search tries the 16 doubled E2M1 levels
+ * in code order, each as |level * scale - x|, keeping the first strictly
+ * smaller error.  Codes 8..15 are the negations of codes 0..7, and
+ * negation is exact, so for x < 0 code 8 + i has exactly the error code i
+ * has for |x|; a level of the other sign than x errs by at least |x|, code
+ * 0's error, which comes first.  So each lane searches codes 0..7 on |x|
+ * (first strictly smaller error) and adds 8 when x < 0 and the code is not
+ * 0 (code 8 ties with code 0, which wins).  x = -0 gets code 0 either way.
+ */
+AVX2 void qa_x86_mxfp4_codes(const float *x, const int8_t levels[16], float scale, uint8_t out[16])
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256 lv[8];
+	for (int c = 0; c < 8; c++)
+		lv[c] = _mm256_set1_ps((float)levels[c] * scale);
+	__m256i q[4];
+	for (int k = 0; k < 4; k++) {
+		__m256 v = _mm256_loadu_ps(x + 8 * k);
+		__m256 a = _mm256_andnot_ps(sign, v);
+		__m256 best = _mm256_andnot_ps(sign, _mm256_sub_ps(lv[0], a));
+		__m256i code = _mm256_setzero_si256();
+		for (int c = 1; c < 8; c++) {
+			__m256 err = _mm256_andnot_ps(sign, _mm256_sub_ps(lv[c], a));
+			__m256 lt = _mm256_cmp_ps(err, best, _CMP_LT_OQ);
+			best = _mm256_blendv_ps(best, err, lt);
+			code = _mm256_blendv_epi8(code, _mm256_set1_epi32(c), _mm256_castps_si256(lt));
+		}
+		__m256i neg = _mm256_castps_si256(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
+		__m256i nonzero = _mm256_xor_si256(_mm256_cmpeq_epi32(code, _mm256_setzero_si256()),
+		                                   _mm256_set1_epi32(-1));
+		q[k] = _mm256_or_si256(code, _mm256_and_si256(_mm256_and_si256(neg, nonzero), _mm256_set1_epi32(8)));
+	}
+	pack_nibbles(q, q + 2, 0xff, 0xff, out);
 }
 
 #endif /* QA_QUANT_X86 */

@@ -1,6 +1,6 @@
 /*
- * quant_x86.h - the AVX2/F16C paths of the legacy formats and the f16/bf16
- * conversions (internal to the quantizers; quant.h is the interface).
+ * quant_x86.h - the AVX2/F16C paths of the legacy formats, tq1_0/tq2_0 and
+ * the f16/bf16 conversions (internal to the quantizers; quant.h is the interface).
  *
  * Each qa_x86_* function has the contract of the scalar function of the
  * same name without "x86_" (quant.h) and produces the same bytes or floats.
@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && \
 	(defined(__clang__) || __GNUC__ >= 9)
@@ -30,6 +31,10 @@ void qa_x86_quantize_q4_1(const float *src, void *dst, size_t n);
 void qa_x86_quantize_q5_0(const float *src, void *dst, size_t n);
 void qa_x86_quantize_q5_1(const float *src, void *dst, size_t n);
 void qa_x86_quantize_q8_0(const float *src, void *dst, size_t n);
+void qa_x86_quantize_tq1_0(const float *src, void *dst, size_t n);
+void qa_x86_quantize_tq2_0(const float *src, void *dst, size_t n);
+/* The 16 code bytes of one 32-element mxfp4 block at half-scale scale (AVX2 alone). */
+void qa_x86_mxfp4_codes(const float *x, const int8_t levels[16], float scale, uint8_t out[16]);
 void qa_x86_quantize_f16(const float *src, void *dst, size_t n);
 void qa_x86_dequantize_f16(const void *src, float *dst, size_t n);
 void qa_x86_quantize_bf16(const float *src, void *dst, size_t n);

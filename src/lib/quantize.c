@@ -39,18 +39,25 @@ bool qa_quantize_nbytes(uint32_t type, uint64_t in, uint64_t out, enum qa_layout
 	return qa_mul_u64(blocks, t->block_bytes, nbytes);
 }
 
+/* The finiteness check on elements base .. base + n - 1 of t, held in w. */
+static enum qa_err check_finite_at(const struct qa_ref_tensor *t, const float *w, size_t n,
+                                   uint64_t base, struct qa_diag *d)
+{
+	size_t i = qa_quant_find_nonfinite(w, n);
+	bool renamed = strcmp(t->name, t->src_name) != 0;
+	if (i < n)
+		return qa_diag_set(d, QA_ERR_VALUE, QA_NO_OFFSET,
+		                   "tensor %s%s%s%s: element %llu is %s; non-finite weights cannot be quantized",
+		                   t->src_name, renamed ? " (" : "", renamed ? t->name : "",
+		                   renamed ? ")" : "", (unsigned long long)(base + i),
+		                   isnan(w[i]) ? "nan" : (w[i] > 0 ? "+inf" : "-inf"));
+	return QA_OK;
+}
+
 enum qa_err qa_quantize_check_finite(const struct qa_ref_tensor *t, const float *w,
                                      struct qa_diag *d)
 {
-	size_t i = qa_quant_find_nonfinite(w, (size_t)t->n_elems);
-	bool renamed = strcmp(t->name, t->src_name) != 0;
-	if (i < t->n_elems)
-		return qa_diag_set(d, QA_ERR_VALUE, QA_NO_OFFSET,
-		                   "tensor %s%s%s%s: element %zu is %s; non-finite weights cannot be quantized",
-		                   t->src_name, renamed ? " (" : "", renamed ? t->name : "",
-		                   renamed ? ")" : "", i,
-		                   isnan(w[i]) ? "nan" : (w[i] > 0 ? "+inf" : "-inf"));
-	return QA_OK;
+	return check_finite_at(t, w, (size_t)t->n_elems, 0, d);
 }
 
 struct tensor_job {
@@ -451,16 +458,109 @@ static enum qa_err check_llama_imatrix(const char *name, uint32_t type, bool unw
 	                   "as llama-quantize requires", name, qa_type_name(type));
 }
 
+/*
+ * The streamed path's buffers, kept from tensor to tensor so that their
+ * pages are faulted in once per run rather than once per tensor.
+ */
+struct stream_bufs {
+	float *f;
+	uint8_t *q;
+	size_t f_cap, q_cap;
+};
+
+/* About 4 MiB of floats per window (at least one row). */
+#define STREAM_WINDOW_ELEMS ((uint64_t)1 << 20)
+
+static bool grow(void **p, size_t *cap, size_t want)
+{
+	if (want <= *cap)
+		return true;
+	void *n = realloc(*p, want);
+	if (!n)
+		return false;
+	*p = n;
+	*cap = want;
+	return true;
+}
+
+/*
+ * Whether tensor t can be streamed through a window of whole rows: rows as
+ * stored (no layout trial, no row permutation, no transposing MoE assembly), no block padding, and
+ * importance weights, if any, shared by every row (one expert).
+ */
+static bool streamable(const struct qa_quantize_item *it, const struct qa_quantize_weights *wt,
+                       uint64_t in)
+{
+	const struct qa_ref_tensor *t = it->tensor;
+	const struct qa_type_info *ti = qa_type_get(it->plan.type);
+	return ti && !it->layout_applied && t->perm == QA_PERM_NONE && in > 0 && in % ti->block_elems == 0 &&
+	       (t->assembly == QA_REF_DIRECT || t->assembly == QA_REF_STACK) && /* see qa_ref_read_f32_range */
+	       it->ne[0] == in && (!wt->qw || wt->n_expert <= 1);
+}
+
+/*
+ * Quantize and write tensor t window by window: read whole rows as floats
+ * (at most STREAM_WINDOW_ELEMS, or one row), refuse non-finite values
+ * (reporting the element's index in the tensor), quantize, append.  The
+ * bytes are those of the whole-tensor path: every type's rows are
+ * independent of each other.
+ */
+static enum qa_err stream_tensor(struct qa_ref *r, const struct qa_quantize_opts *o,
+                                 const struct qa_quantize_item *it,
+                                 const struct qa_quantize_weights *wt, uint64_t in, uint64_t rows,
+                                 struct stream_bufs *b, struct qa_gguf_writer *w, struct qa_diag *d)
+{
+	const struct qa_ref_tensor *t = it->tensor;
+	const struct qa_type_info *ti = qa_type_get(it->plan.type);
+	uint64_t row_bytes = in / ti->block_elems * ti->block_bytes;
+	uint64_t per = STREAM_WINDOW_ELEMS / in ? STREAM_WINDOW_ELEMS / in : 1;
+	if (per > rows)
+		per = rows;
+	uint64_t q_bytes = per * row_bytes;
+	if (!grow((void **)&b->f, &b->f_cap, (size_t)(per * in * sizeof(float))) ||
+	    !grow((void **)&b->q, &b->q_cap, (size_t)(q_bytes ? q_bytes : 1)))
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory for tensor %s", t->name);
+	enum qa_err e = QA_OK;
+	for (uint64_t r0 = 0; !e && r0 < rows; r0 += per) {
+		uint64_t k = rows - r0 < per ? rows - r0 : per;
+		size_t n = (size_t)(k * in);
+		if ((e = qa_ref_read_f32_range(r, t, r0 * in, n, b->f, d)) ||
+		    (e = check_finite_at(t, b->f, n, r0 * in, d)) ||
+		    (e = qa_quantize_tensor_weighted(b->f, in, k, it->plan.type, QA_LAYOUT_OUT_IN, wt,
+		                                     o->n_threads, b->q, d)))
+			break;
+		e = qa_gguf_writer_write(w, b->q, (size_t)(k * row_bytes), d);
+	}
+	return e;
+}
+
 static enum qa_err write_tensor(struct qa_ref *r, const struct qa_quantize_opts *o,
-                                const struct qa_quantize_item *it,
+                                const struct qa_quantize_item *it, struct stream_bufs *b,
                                 struct qa_gguf_writer *w, struct qa_diag *d)
 {
 	const struct qa_ref_tensor *t = it->tensor;
 	if (it->copied)
 		return copy_tensor(r, it, w, d);
+	uint64_t in, rows;
+	dims2(t->ne, &in, &rows);
+	struct qa_quantize_weights wt = { NULL, it->ne[0], t->ne[2] };
+	enum qa_err e;
+	/*
+	 * Streamed when the importance weights are found and the type needs
+	 * none it lacks; otherwise the whole-tensor path, which reports a
+	 * non-finite value before an imatrix problem.
+	 */
+	struct qa_diag ignored;
+	qa_diag_clear(&ignored);
+	const struct qa_quant_ops *ops = qa_quant_ops(it->plan.type);
+	bool weights_ok = !o->imatrix || !it->plan.quantized ||
+	                  qa_imatrix_weights(o->imatrix, t->name, t->ne[0], t->ne[2], &wt.qw, &ignored) == QA_OK;
+	if (weights_ok && streamable(it, &wt, in) &&
+	    !(it->plan.quantized && !wt.qw && ops && ops->llama_requires_imatrix))
+		return stream_tensor(r, o, it, &wt, in, rows, b, w, d);
+	wt.qw = NULL;
 	float *f = malloc((size_t)t->n_elems * sizeof *f);
 	uint8_t *q = malloc(it->nbytes ? (size_t)it->nbytes : 1);
-	enum qa_err e;
 	if (!f || !q) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory for tensor %s", t->name);
 		goto done;
@@ -469,9 +569,6 @@ static enum qa_err write_tensor(struct qa_ref *r, const struct qa_quantize_opts 
 		goto done;
 	if ((e = qa_quantize_check_finite(t, f, d)))
 		goto done;
-	uint64_t in, rows;
-	dims2(t->ne, &in, &rows);
-	struct qa_quantize_weights wt = { NULL, it->ne[0], t->ne[2] };
 	if (o->imatrix && it->plan.quantized &&
 	    (e = qa_imatrix_weights(o->imatrix, t->name, t->ne[0], t->ne[2], &wt.qw, d)))
 		goto done;
@@ -652,6 +749,7 @@ enum qa_err qa_quantize_model_located(struct qa_ref *r, const struct qa_quantize
 {
 	struct qa_quantize_item *items = NULL;
 	struct qa_gguf_writer *w = NULL;
+	struct stream_bufs bufs = { NULL, NULL, 0, 0 };
 	uint32_t ftype = 0;
 	size_t n = qa_ref_n_tensors(r);
 	bool data = false;
@@ -672,7 +770,7 @@ enum qa_err qa_quantize_model_located(struct qa_ref *r, const struct qa_quantize
 		goto done;
 	data = true;
 	for (size_t i = 0; i < n; i++) {
-		if ((e = write_tensor(r, o, &items[i], w, d)))
+		if ((e = write_tensor(r, o, &items[i], &bufs, w, d)))
 			goto done;
 		if (o->progress)
 			o->progress(o->progress_ctx, i + 1, n, items[i].tensor->name);
@@ -682,6 +780,8 @@ done:
 	if (located && data)
 		located(ctx, w);
 	qa_gguf_writer_free(w);
+	free(bufs.f);
+	free(bufs.q);
 	free(items);
 	return e;
 }

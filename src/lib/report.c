@@ -14,6 +14,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "report_int.h"
+#include "escape.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -204,7 +205,7 @@ void qa_report_plot_one(struct qa_report_plotter *pl, struct qa_sb *md, const ch
 		if (!pl->first_error[0])
 			snprintf(pl->first_error, sizeof pl->first_error, "%s", pd.msg);
 		qa_sb_puts(md, "(plot not generated: ");
-		qa_sb_md(md, pd.msg);
+		qa_escape_md_str(md, pd.msg);
 		qa_sb_puts(md, ")\n\n");
 		return;
 	}
@@ -244,7 +245,7 @@ static void today(const struct qa_report_opts *o, char *buf, size_t cap)
 {
 	if (o->date) {
 		struct qa_sb b = { 0 };
-		qa_sb_plain(&b, o->date);
+		qa_escape_term_str(&b, o->date);
 		qa_sb_copy_out(&b, buf, cap);
 		qa_sb_free(&b);
 		return;
@@ -255,19 +256,47 @@ static void today(const struct qa_report_opts *o, char *buf, size_t cap)
 		snprintf(buf, cap, "%s", "1970-01-01");
 }
 
+void qa_report_policy_sentence(struct qa_sb *b, const struct qa_report_policy *pol, bool md)
+{
+	qa_sb_puts(b, "Policy ");
+	qa_escape_name(b, md, pol->path ? pol->path : "(given)");
+	if (pol->pass) {
+		qa_sb_printf(b, ": PASS: nothing fails it (%zu warned, %zu ignored); the findings that follow are reported, "
+		             "not blocking.", pol->warned, pol->ignored);
+		return;
+	}
+	qa_sb_printf(b, ": FAIL: %zu %s it", pol->failing, qa_report_plural(pol->failing, "item fails", "items fail"));
+	for (size_t i = 0; i < pol->n_failing_names; i++) {
+		qa_sb_puts(b, i ? ", " : " (");
+		qa_escape_name(b, md, pol->failing_names[i]);
+	}
+	if (pol->n_failing_names)
+		qa_sb_puts(b, pol->failing > pol->n_failing_names ? ", ...)" : ")");
+	qa_sb_printf(b, "; %zu warned, %zu ignored.", pol->warned, pol->ignored);
+}
+
+void qa_report_policy_status(struct qa_sb *b, const struct qa_report_policy *pol, const char *raw)
+{
+	qa_sb_puts(b, pol->pass ? "PASS under policy " : "FAIL under policy ");
+	qa_escape_md_str(b, qa_report_base_name(pol->path ? pol->path : "(given)"));
+	qa_sb_puts(b, " (findings: ");
+	qa_sb_puts(b, raw);
+	qa_sb_puts(b, ")");
+}
+
 void qa_report_header(struct qa_sb *b, const struct qa_report_opts *o, const char *def_title,
                    const char *def_id, const char *status)
 {
 	char date[64];
 	today(o, date, sizeof date);
 	qa_sb_puts(b, "# ");
-	qa_sb_md(b, o->title ? o->title : def_title);
+	qa_escape_md_str(b, o->title ? o->title : def_title);
 	qa_sb_puts(b, "\n\nDocument ID: ");
-	qa_sb_md(b, o->id ? o->id : def_id);
+	qa_escape_md_str(b, o->id ? o->id : def_id);
 	qa_sb_puts(b, "  \nStatus: ");
 	qa_sb_puts(b, status);
 	qa_sb_puts(b, "  \nquantaudit version: ");
-	qa_sb_md(b, o->version ? o->version : "unknown");
+	qa_escape_md_str(b, o->version ? o->version : "unknown");
 	qa_sb_puts(b, "  \nDate: ");
 	qa_sb_puts(b, date);
 	qa_sb_puts(b, "\n\n");
@@ -318,7 +347,7 @@ void qa_report_environment(struct qa_sb *b, const struct qa_report_opts *o, cons
                         const char *command)
 {
 	qa_sb_puts(b, "## Environment\n\n- quantaudit: ");
-	qa_sb_md(b, o->version ? o->version : "unknown");
+	qa_escape_md_str(b, o->version ? o->version : "unknown");
 	qa_sb_printf(b, "\n- plots: %s\n\n", pl->made ? (strcmp(pl->fmt, "svg") == 0 ? "gnuplot, svg terminal" :
 	                                                "gnuplot, pngcairo terminal") :
 	          "not generated");

@@ -19,6 +19,20 @@
 #include "compare.h"
 #include "err.h"
 
+/*
+ * A gate policy's outcome (policy.h), as the verdict paragraphs state it.
+ * With one, the paragraph opens with the policy's verdict and calls the raw
+ * audit result "Findings", so that what it says PASS or FAIL is what the
+ * exit status says.
+ */
+struct qa_report_policy {
+	const char *path;                  /* the policy file as given */
+	bool pass;                         /* nothing fails the policy */
+	size_t failing, warned, ignored;   /* items per action */
+	const char *const *failing_names;  /* the first failing items (borrowed) */
+	size_t n_failing_names;
+};
+
 struct qa_report_opts {
 	const char *path;              /* the markdown file to write */
 	const char *id;                /* document ID; NULL: derived from the inputs */
@@ -29,10 +43,15 @@ struct qa_report_opts {
 	const char *version;           /* "quantaudit X (OpenSSL ..., libcurl ..., jansson ...)" */
 	const char *date;              /* NULL: today's UTC date, YYYY-MM-DD */
 	const char *claims_path;       /* shape-swap: JSON claims file to check, or NULL */
+	const struct qa_report_policy *policy; /* NULL: no policy (the paragraph states the findings) */
 };
 
 /* The one-paragraph verdict of a diff, NUL-terminated in buf (truncated to cap). */
 void qa_report_diff_verdict(const struct qa_diff_result *r, char *buf, size_t cap);
+
+/* The same under a policy's outcome pol (NULL: as qa_report_diff_verdict). */
+void qa_report_diff_verdict_policy(const struct qa_diff_result *r, const struct qa_report_policy *pol, char *buf,
+                                   size_t cap);
 
 /*
  * The errors of the tensors judged by layout error or left divergent, under
@@ -62,6 +81,10 @@ enum qa_err qa_report_recipe_check_write(const struct qa_recipe_check *c, const 
 /* The one-paragraph verdict of a shape-swap run over n models (labels[i] names results[i]). */
 void qa_report_swap_verdict(const struct qa_swap_result *const *results,
                             const char *const *labels, size_t n, char *buf, size_t cap);
+
+/* The same under a policy's outcome pol (NULL: as qa_report_swap_verdict). */
+void qa_report_swap_verdict_policy(const struct qa_swap_result *const *results, const char *const *labels, size_t n,
+                                   const struct qa_report_policy *pol, char *buf, size_t cap);
 
 /*
  * Write the diff report for r to o->path, and its plots beside it.  note

@@ -4,6 +4,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "report_int.h"
+#include "escape.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -73,7 +74,7 @@ static const char *kind_verb(enum qa_verdict v, size_t n)
 
 static void divergent_item(struct qa_sb *b, bool md, const struct qa_diff_tensor *t)
 {
-	qa_sb_name(b, md, t->name);
+	qa_escape_name(b, md, t->name);
 	qa_sb_printf(b, " has %" PRIu64 " divergent %s of %" PRIu64, t->divergent_blocks,
 	          qa_report_plural(t->divergent_blocks, "block", "blocks"), t->blocks);
 	if (t->first_divergent != QA_NO_BLOCK)
@@ -117,15 +118,15 @@ static void recipe_sentence(struct qa_sb *b, bool md, const struct qa_diff_resul
 			const struct qa_diff_tensor *t = &r->tensors[i];
 			if (t->in_plan && t->recipe_type != t->type) {
 				qa_sb_puts(b, ", e.g. ");
-				qa_sb_name(b, md, t->name);
+				qa_escape_name(b, md, t->name);
 				qa_sb_printf(b, " is %s where the plan gives %s", qa_type_name(t->type),
 				          qa_type_name(t->recipe_type));
 				if (t->rule[0]) {
 					qa_sb_puts(b, " (");
 					if (md)
-						qa_sb_md(b, t->rule);
+						qa_escape_md_str(b, t->rule);
 					else
-						qa_sb_plain(b, t->rule);
+						qa_escape_term_str(b, t->rule);
 					qa_sb_putc(b, ')');
 				}
 				break;
@@ -173,12 +174,12 @@ static void declared_sentence(struct qa_sb *b, const struct qa_diff_result *r, b
 		return;
 	qa_sb_puts(b, " Importance matrix: the artifact declares ");
 	if (m->file)
-		qa_sb_name(b, md, m->file);
+		qa_escape_name(b, md, m->file);
 	else
 		qa_sb_puts(b, "one (no file name)");
 	if (m->dataset) {
 		qa_sb_puts(b, " (dataset ");
-		qa_sb_name(b, md, m->dataset);
+		qa_escape_name(b, md, m->dataset);
 		qa_sb_putc(b, ')');
 	}
 	if (m->has_entries || m->has_chunks) {
@@ -205,11 +206,11 @@ static void imatrix_sentence(struct qa_sb *b, bool md, const struct qa_diff_resu
 	qa_manifest_hex(g->sha256, hex);
 	hex[16] = '\0';
 	qa_sb_puts(b, " Importance matrix: ");
-	qa_sb_name(b, md, g->path);
+	qa_escape_name(b, md, g->path);
 	qa_sb_printf(b, " (%s, ", qa_imatrix_format_name(g->format));
 	if (g->dataset) {
 		qa_sb_puts(b, "dataset ");
-		qa_sb_name(b, md, g->dataset);
+		qa_escape_name(b, md, g->dataset);
 		qa_sb_puts(b, ", ");
 	}
 	qa_sb_printf(b, "%llu %s, SHA-256 %s...): %zu %s re-quantized with its weights, as llama-quantize "
@@ -244,7 +245,7 @@ static void expert_sentence(struct qa_sb *b, const struct qa_diff_result *r, boo
 				if (t->expert_layout[x] == groups[g])
 					qa_sb_printf(b, "%s%u", k++ ? "," : "", (unsigned)x);
 			qa_sb_puts(b, " of ");
-			qa_sb_name(b, md, t->name);
+			qa_escape_name(b, md, t->name);
 			qa_sb_puts(b, groups[g] == QA_LAYOUT_TRANSPOSED ? (c == 1 ? " is transposed" : " are transposed")
 			            : groups[g] == QA_LAYOUT_IN_OUT ? (c == 1 ? " is read in,out (layout-swap)"
 			                                                      : " are read in,out (layout-swap)")
@@ -256,18 +257,25 @@ static void expert_sentence(struct qa_sb *b, const struct qa_diff_result *r, boo
 	}
 }
 
-static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool md)
+static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool md, const struct qa_report_policy *pol)
 {
 	size_t n = r->n, same = r->counts[QA_VERDICT_IDENTICAL];
 	size_t findings = n - same - r->counts[QA_VERDICT_IMATRIX];
+	if (pol) {
+		/* the policy decides PASS or FAIL; the audit's own result follows as findings */
+		qa_report_policy_sentence(b, pol, md);
+		qa_sb_putc(b, ' ');
+	}
 	if (n == 0) {
-		qa_sb_puts(b, "PASS: nothing to compare: the artifact and the reference have no tensors.");
+		qa_sb_printf(b, "%s nothing to compare: the artifact and the reference have no tensors.",
+		             pol ? "Findings:" : "PASS:");
 	} else if (r->pass) {
-		qa_sb_printf(b, "PASS: all %zu %s byte-identical to ggml's %s of the reference "
-		          "(the SHA-256 of every 256-element block matches).", n, qa_report_plural(n, "tensor is", "tensors are"),
+		qa_sb_printf(b, "%s all %zu %s byte-identical to ggml's %s of the reference "
+		          "(the SHA-256 of every 256-element block matches).", pol ? "Findings:" : "PASS:", n,
+		          qa_report_plural(n, "tensor is", "tensors are"),
 		          r->imatrix.given ? "quantization" : "reference quantization");
 	} else {
-		qa_sb_puts(b, findings ? "FAIL:" : "NOT VERIFIED:");
+		qa_sb_puts(b, pol ? "Findings:" : findings ? "FAIL:" : "NOT VERIFIED:");
 		bool first = true;
 		for (size_t k = 0; k < sizeof kind_order / sizeof kind_order[0]; k++) {
 			enum qa_verdict v = kind_order[k];
@@ -289,7 +297,7 @@ static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool m
 				if (v == QA_VERDICT_DIVERGENT) {
 					divergent_item(b, md, t);
 				} else {
-					qa_sb_name(b, md, t->name);
+					qa_escape_name(b, md, t->name);
 					if (v == QA_VERDICT_UNSUPPORTED)
 						qa_sb_printf(b, " (%s)", qa_type_name(t->type));
 					else if (t->evidence == QA_EVIDENCE_ERROR)
@@ -341,7 +349,7 @@ static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool m
 		if (worse) {
 			qa_sb_printf(b, " Inference: the error of %zu divergent %s exceeds ggml's own re-quantization by more "
 			          "than 25%% (worst: ", worse, qa_report_plural(worse, "tensor", "tensors"));
-			qa_sb_name(b, md, worst->name);
+			qa_escape_name(b, md, worst->name);
 			qa_sb_puts(b, ", ratio ");
 			sb_ratio(b, wr);
 			qa_sb_puts(b, "): damage or a worse quantizer, not a different rounding.");
@@ -372,11 +380,11 @@ static void layout_error_lines(struct qa_sb *b, const struct qa_diff_result *r, 
 		}
 		if (md) {
 			qa_sb_puts(b, "| ");
-			qa_sb_code(b, t->name);
+			qa_escape_code_str(b, t->name);
 			qa_sb_printf(b, " | %s |", qa_verdict_name(t->verdict));
 		} else {
 			qa_sb_puts(b, "  ");
-			qa_sb_plain(b, t->name);
+			qa_escape_term_str(b, t->name);
 			qa_sb_printf(b, " (%s):", qa_verdict_name(t->verdict));
 		}
 		for (int l = 0; l < QA_FX_LAYOUTS; l++) {
@@ -426,7 +434,7 @@ static void recipe_cmp_table(struct qa_sb *b, const struct qa_recipe_cmp *c, boo
 			if (strcmp(row->cls, "all") == 0 && j == c->n_rows - 1)
 				qa_sb_puts(b, "**whole model**");
 			else
-				qa_sb_code(b, row->cls);
+				qa_escape_code_str(b, row->cls);
 			qa_sb_printf(b, " | %zu | %.4e | %.3f |", row->tensors, row->art_rmse, row->art_bpw);
 			for (size_t k = 0; k < c->n_recipes; k++) {
 				qa_sb_printf(b, " %.4e | %.3f | ", row->rmse[k], row->bpw[k]);
@@ -436,7 +444,7 @@ static void recipe_cmp_table(struct qa_sb *b, const struct qa_recipe_cmp *c, boo
 			qa_sb_putc(b, '\n');
 		} else {
 			struct qa_sb name = { 0 };
-			qa_sb_plain(&name, j == c->n_rows - 1 ? "(whole model)" : row->cls);
+			qa_escape_term_str(&name, j == c->n_rows - 1 ? "(whole model)" : row->cls);
 			qa_sb_printf(b, "%-16s %7zu %10.3e %6.3f", name.p ? name.p : "", row->tensors, row->art_rmse,
 			             row->art_bpw);
 			qa_sb_free(&name);
@@ -512,9 +520,15 @@ void qa_report_diff_layout_errors(const struct qa_diff_result *r, char *buf, siz
 
 void qa_report_diff_verdict(const struct qa_diff_result *r, char *buf, size_t cap)
 {
+	qa_report_diff_verdict_policy(r, NULL, buf, cap);
+}
+
+void qa_report_diff_verdict_policy(const struct qa_diff_result *r, const struct qa_report_policy *pol, char *buf,
+                                   size_t cap)
+{
 	struct qa_sb b = { 0 };
 	if (r)
-		diff_verdict(&b, r, false);
+		diff_verdict(&b, r, false, pol);
 	qa_sb_copy_out(&b, buf, cap);
 	qa_sb_free(&b);
 }
@@ -767,17 +781,26 @@ static void plot_types(struct qa_report_plotter *pl, struct qa_sb *md, const str
 static void diff_inputs(struct qa_sb *b, const struct qa_diff_result *r)
 {
 	qa_sb_puts(b, "## Inputs\n\n| role | path | size (bytes) | SHA-256 |\n|---|---|---:|---|\n| reference | ");
-	qa_sb_code(b, r->reference_path ? r->reference_path : "");
+	qa_escape_code_str(b, r->reference_path ? r->reference_path : "");
 	qa_sb_printf(b, " | %" PRIu64 " | ", r->reference_size);
-	qa_sb_hex(b, r->reference_sha256, QA_SHA256_LEN);
+	if (r->no_digests)
+		qa_sb_puts(b, "not computed");
+	else
+		qa_sb_hex(b, r->reference_sha256, QA_SHA256_LEN);
 	qa_sb_puts(b, " |\n| artifact | ");
-	qa_sb_code(b, r->artifact_path ? r->artifact_path : "");
+	qa_escape_code_str(b, r->artifact_path ? r->artifact_path : "");
 	qa_sb_printf(b, " | %" PRIu64 " | ", r->artifact_size);
-	qa_sb_hex(b, r->artifact_sha256, QA_SHA256_LEN);
+	if (r->no_digests)
+		qa_sb_puts(b, "not computed");
+	else
+		qa_sb_hex(b, r->artifact_sha256, QA_SHA256_LEN);
 	qa_sb_puts(b, " |\n\n");
+	if (r->no_digests)
+		qa_sb_puts(b, "The whole-file SHA-256s were not computed: this is a merge of shards run without "
+		              "`--file-digests`.\n\n");
 	if (r->arch[0]) {
 		qa_sb_puts(b, "Architecture: ");
-		qa_sb_code(b, r->arch);
+		qa_escape_code_str(b, r->arch);
 		qa_sb_puts(b, ". ");
 	}
 	if (r->has_file_type)
@@ -789,10 +812,10 @@ static void diff_inputs(struct qa_sb *b, const struct qa_diff_result *r)
 	const struct qa_diff_imatrix_given *g = &r->imatrix;
 	if (g->given) {
 		qa_sb_puts(b, "Importance matrix given (--imatrix): ");
-		qa_sb_code(b, g->path);
+		qa_escape_code_str(b, g->path);
 		qa_sb_printf(b, " (%s), dataset ", qa_imatrix_format_name(g->format));
 		if (g->dataset)
-			qa_sb_code(b, g->dataset);
+			qa_escape_code_str(b, g->dataset);
 		else
 			qa_sb_puts(b, "-");
 		qa_sb_printf(b, ", %llu entries, SHA-256 ", (unsigned long long)g->entries);
@@ -804,12 +827,12 @@ static void diff_inputs(struct qa_sb *b, const struct qa_diff_result *r)
 	if (m->declared) {
 		qa_sb_puts(b, "Importance matrix declared by the artifact (quantize.imatrix.*): file ");
 		if (m->file)
-			qa_sb_code(b, m->file);
+			qa_escape_code_str(b, m->file);
 		else
 			qa_sb_puts(b, "-");
 		qa_sb_puts(b, ", dataset ");
 		if (m->dataset)
-			qa_sb_code(b, m->dataset);
+			qa_escape_code_str(b, m->dataset);
 		else
 			qa_sb_puts(b, "-");
 		if (m->has_entries)
@@ -834,7 +857,7 @@ static const char *verdict_cell(enum qa_verdict v)
 static void diff_row(struct qa_sb *b, const struct qa_diff_tensor *t)
 {
 	qa_sb_puts(b, "| ");
-	qa_sb_code(b, t->name);
+	qa_escape_code_str(b, t->name);
 	qa_sb_printf(b, " | %s | ", qa_type_name(t->type));
 	if (t->in_plan)
 		qa_sb_printf(b, "%s%s", qa_type_name(t->recipe_type), t->recipe_type != t->type ? " (deviation)" : "");
@@ -949,7 +972,7 @@ static void diff_findings(struct qa_sb *b, const struct qa_diff_result *r)
 		size_t other = cnt[QA_VERDICT_MISSING] + cnt[QA_VERDICT_EXTRA] + cnt[QA_VERDICT_SHAPE_MISMATCH] +
 		               cnt[QA_VERDICT_UNSUPPORTED];
 		qa_sb_puts(b, "| ");
-		qa_sb_code(b, cl.name[k]);
+		qa_escape_code_str(b, cl.name[k]);
 		qa_sb_printf(b, " | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %" PRIu64 " | ", tot,
 		          cnt[QA_VERDICT_IDENTICAL], cnt[QA_VERDICT_IMATRIX], cnt[QA_VERDICT_LAYOUT_SWAP],
 		          cnt[QA_VERDICT_TRANSPOSED], cnt[QA_VERDICT_UNPERMUTED], cnt[QA_VERDICT_DIVERGENT], other, divb);
@@ -971,7 +994,7 @@ static void diff_findings(struct qa_sb *b, const struct qa_diff_result *r)
 			continue;
 		any = true;
 		qa_sb_puts(b, "- ");
-		qa_sb_code(b, cl.name[k]);
+		qa_escape_code_str(b, cl.name[k]);
 		qa_sb_printf(b, ": %zu of %zu %s not identical:", bad, tot, qa_report_plural(tot, "tensor", "tensors"));
 		size_t named = 0;
 		for (size_t i = 0; i < r->n; i++) {
@@ -986,7 +1009,7 @@ static void diff_findings(struct qa_sb *b, const struct qa_diff_result *r)
 			if (t->verdict == QA_VERDICT_DIVERGENT) {
 				divergent_item(b, true, t);
 			} else {
-				qa_sb_code(b, t->name);
+				qa_escape_code_str(b, t->name);
 				qa_sb_printf(b, " is %s", verdict_cell(t->verdict));
 				if (t->evidence == QA_EVIDENCE_ERROR)
 					evidence_item(b, t);
@@ -1023,9 +1046,9 @@ static void diff_recipe(struct qa_sb *b, const struct qa_diff_result *r)
 			if (!t->in_plan || t->recipe_type == t->type)
 				continue;
 			qa_sb_puts(b, "| ");
-			qa_sb_code(b, t->name);
+			qa_escape_code_str(b, t->name);
 			qa_sb_printf(b, " | %s | %s | ", qa_type_name(t->type), qa_type_name(t->recipe_type));
-			qa_sb_md(b, t->rule[0] ? t->rule : "-");
+			qa_escape_md_str(b, t->rule[0] ? t->rule : "-");
 			qa_sb_puts(b, " |\n");
 		}
 		qa_sb_putc(b, '\n');
@@ -1065,13 +1088,20 @@ enum qa_err qa_report_diff_write(const struct qa_diff_result *r, const struct qa
 	qa_sb_puts(&title, " against ");
 	qa_sb_puts(&title, qa_report_base_name(r->reference_path));
 	bool only_imatrix = r->counts[QA_VERDICT_IDENTICAL] + r->counts[QA_VERDICT_IMATRIX] == r->n;
+	const char *raw = r->pass ? "PASS" : only_imatrix ?
+	                  "NOT VERIFIED — importance-weighted tensors (re-run with --imatrix)" : "FAIL — findings";
+	struct qa_sb status = { 0 };
+	if (o->policy)
+		qa_report_policy_status(&status, o->policy, raw);
 	qa_report_header(&b, o, title.p ? title.p : "Quantization audit", def_id,
-	       r->pass ? "PASS" : only_imatrix ? "NOT VERIFIED — importance-weighted tensors (re-run with --imatrix)" :
-	       "FAIL — findings");
+	                 o->policy && status.p ? status.p : raw);
+	if (status.oom)
+		b.oom = true;
+	qa_sb_free(&status);
 	qa_sb_free(&title);
 
 	qa_sb_puts(&b, "## TL;DR\n\n");
-	diff_verdict(&b, r, true);
+	diff_verdict(&b, r, true, o->policy);
 	qa_sb_puts(&b, "\n\n");
 	diff_inputs(&b, r);
 
@@ -1132,7 +1162,10 @@ enum qa_err qa_report_diff_write(const struct qa_diff_result *r, const struct qa
 	if (plots.oom)
 		b.oom = true;
 	qa_sb_free(&plots);
-	qa_report_falsifier(&b, o, "Re-running this command on the inputs above (same SHA-256) must reproduce every verdict and "
+	qa_report_falsifier(&b, o, o->policy ?
+	                 "Re-running this command on the inputs above (same SHA-256) must reproduce every verdict and "
+	                 "block count of this report; exit status 0 means PASS under the policy, 1 FAIL under it." :
+	                 "Re-running this command on the inputs above (same SHA-256) must reproduce every verdict and "
 	                 "block count of this report; exit status 0 means PASS, 1 findings.");
 	qa_report_environment(&b, o, &pl, "diff");
 	e = qa_report_write_atomic(o->path, &b, d);

@@ -75,6 +75,14 @@ void qa_report_plot_one(struct qa_report_plotter *pl, struct qa_sb *md, const ch
 /* The plot summary appended to the CLI's "wrote REPORT" line. */
 void qa_report_plot_note(const struct qa_report_plotter *pl, char *note, size_t cap);
 
+/* The sentence that opens a verdict paragraph under a policy: "Policy
+ * FILE: PASS: ..." or "... FAIL: N items fail it (names)". */
+void qa_report_policy_sentence(struct qa_sb *b, const struct qa_report_policy *pol, bool md);
+
+/* The report's Status line under a policy, e.g. "PASS under policy gate.json
+ * (raw findings: FAIL — findings)", into b. */
+void qa_report_policy_status(struct qa_sb *b, const struct qa_report_policy *pol, const char *raw);
+
 /* The title and document block. */
 void qa_report_header(struct qa_sb *b, const struct qa_report_opts *o, const char *def_title,
                       const char *def_id, const char *status);

@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "report_int.h"
+#include "escape.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -60,7 +61,7 @@ static void plan_table(struct qa_sb *b, const struct qa_recipe_check *c)
 	for (size_t k = 0; k < c->n_classes; k++)
 		if (c->classes[k].per_layer) {
 			qa_sb_putc(b, ' ');
-			qa_sb_code(b, c->classes[k].name);
+			qa_escape_code_str(b, c->classes[k].name);
 			qa_sb_puts(b, " |");
 		}
 	qa_sb_puts(b, "\n|---:|");
@@ -85,7 +86,7 @@ static void plan_table(struct qa_sb *b, const struct qa_recipe_check *c)
 		if (c->classes[k].per_layer)
 			continue;
 		qa_sb_puts(b, first ? "" : "; ");
-		qa_sb_code(b, c->classes[k].name);
+		qa_escape_code_str(b, c->classes[k].name);
 		qa_sb_printf(b, " %s (pure: %s)", qa_type_name(c->classes[k].recipe_global),
 		             qa_type_name(c->classes[k].pure_type));
 		first = false;
@@ -96,7 +97,7 @@ static void plan_table(struct qa_sb *b, const struct qa_recipe_check *c)
 		if (!c->classes[k].per_layer)
 			continue;
 		qa_sb_puts(b, first ? "" : "; ");
-		qa_sb_code(b, c->classes[k].name);
+		qa_escape_code_str(b, c->classes[k].name);
 		qa_sb_puts(b, " ");
 		types_of_class(b, c, k);
 		first = false;
@@ -122,7 +123,7 @@ static void error_table(struct qa_sb *b, const struct qa_recipe_check *c)
 		if (!cl->per_layer)
 			continue;
 		qa_sb_puts(b, "| ");
-		qa_sb_code(b, cl->name);
+		qa_escape_code_str(b, cl->name);
 		qa_sb_printf(b, " | %" PRIu64 " x %" PRIu64 " | %.4e | %.4f | ", cl->in, cl->out, cl->est_rmse_pure,
 		             cl->bpw_pure);
 		types_of_class(b, c, k);
@@ -144,7 +145,7 @@ static void error_table(struct qa_sb *b, const struct qa_recipe_check *c)
 		if (!cl->per_layer)
 			continue;
 		qa_sb_puts(b, "| ");
-		qa_sb_code(b, cl->name);
+		qa_escape_code_str(b, cl->name);
 		qa_sb_puts(b, " |");
 		for (size_t t = 0; t < c->n_types; t++) {
 			if (cl->measured[t])
@@ -204,7 +205,7 @@ enum qa_err qa_report_recipe_check_write(const struct qa_recipe_check *c, const 
 	             c->layers_bpw_recipe, c->layers_bpw_pure);
 
 	qa_sb_puts(&b, "## Inputs\n\n| role | path | size (bytes) | SHA-256 |\n|---|---|---:|---|\n| reference | ");
-	qa_sb_code(&b, c->reference_path);
+	qa_escape_code_str(&b, c->reference_path);
 	qa_sb_printf(&b, " | %" PRIu64 " | ", c->reference_size);
 	if (c->reference_size)
 		qa_sb_hex(&b, c->reference_sha256, 32);

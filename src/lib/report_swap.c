@@ -4,6 +4,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "report_int.h"
+#include "escape.h"
 #include "claims.h"
 
 #include <errno.h>
@@ -62,8 +63,13 @@ static void swap_expert_sentence(struct qa_sb *b, const struct qa_swap_result *c
 }
 
 static void swap_verdict(struct qa_sb *b, const struct qa_swap_result *const *res, const char *const *labels,
-                         size_t n, bool md)
+                         size_t n, bool md, const struct qa_report_policy *pol)
 {
+	if (pol) {
+		/* the policy decides PASS or FAIL; the measurement follows as findings */
+		qa_report_policy_sentence(b, pol, md);
+		qa_sb_puts(b, " Findings: ");
+	}
 	size_t total = 0, mis = 0;
 	for (size_t m = 0; m < n; m++)
 		if (res[m]) {
@@ -94,7 +100,7 @@ static void swap_verdict(struct qa_sb *b, const struct qa_swap_result *const *re
 		uint64_t blocks[2], bytes[2];
 		swap_totals(r, blocks, bytes);
 		qa_sb_putc(b, ' ');
-		qa_sb_name(b, md, labels && labels[m] ? labels[m] : "model");
+		qa_escape_name(b, md, labels && labels[m] ? labels[m] : "model");
 		qa_sb_printf(b, " (%s): %zu of %zu identical, %zu divergent", qa_type_name(r->type), r->n_identical, r->n,
 		          r->n_divergent);
 		qa_sb_puts(b, r->n_divergent ? " (the swap is not benign for it)" : " (the swap is benign for it)");
@@ -109,7 +115,7 @@ static void swap_verdict(struct qa_sb *b, const struct qa_swap_result *const *re
 			if (t->identical == t->predicted_identical)
 				continue;
 			qa_sb_puts(b, " Contradiction: ");
-			qa_sb_name(b, md, t->name);
+			qa_escape_name(b, md, t->name);
 			qa_sb_printf(b, " [in %" PRIu64 ", out %" PRIu64 "] was predicted %s but measured %s.", t->in, t->out,
 			          t->predicted_identical ? "identical" : "divergent", t->identical ? "identical" : "divergent");
 			named++;
@@ -122,8 +128,14 @@ static void swap_verdict(struct qa_sb *b, const struct qa_swap_result *const *re
 void qa_report_swap_verdict(const struct qa_swap_result *const *results, const char *const *labels, size_t n,
                             char *buf, size_t cap)
 {
+	qa_report_swap_verdict_policy(results, labels, n, NULL, buf, cap);
+}
+
+void qa_report_swap_verdict_policy(const struct qa_swap_result *const *results, const char *const *labels, size_t n,
+                                   const struct qa_report_policy *pol, char *buf, size_t cap)
+{
 	struct qa_sb b = { 0 };
-	swap_verdict(&b, results, labels, results ? n : 0, false);
+	swap_verdict(&b, results, labels, results ? n : 0, false, pol);
 	qa_sb_copy_out(&b, buf, cap);
 	qa_sb_free(&b);
 }
@@ -153,7 +165,7 @@ static void swap_mechanism(struct qa_sb *b, const struct qa_swap_result *const *
 		const struct qa_type_info *tm = qa_type_get(r->type);
 		uint32_t bb = tm ? tm->block_bytes : 0;
 		qa_sb_puts(b, "For ");
-		qa_sb_code(b, qa_report_label_at(labels, m));
+		qa_escape_code_str(b, qa_report_label_at(labels, m));
 		qa_sb_puts(b, ":\n\n");
 		/* one line per distinct (class, in, out) in result order */
 		for (size_t i = 0; i < r->n; i++) {
@@ -175,7 +187,7 @@ static void swap_mechanism(struct qa_sb *b, const struct qa_swap_result *const *
 				continue;
 			uint64_t bo = qa_report_ceil_div(t->in, bel), bi = qa_report_ceil_div(t->out, bel);
 			qa_sb_puts(b, "- ");
-			qa_sb_code(b, cl);
+			qa_escape_code_str(b, cl);
 			qa_sb_printf(b, " (%zu %s) [in %" PRIu64 ", out %" PRIu64 "]: in %% %" PRIu32 " = %" PRIu64 ", out %% %"
 			          PRIu32 " = %" PRIu64 "; out,in = %" PRIu64 " rows x ceil(%" PRIu64 "/%" PRIu32 ") = %"
 			          PRIu64 " x %" PRIu64 " = %" PRIu64 " blocks, in,out = %" PRIu64 " rows x ceil(%" PRIu64 "/%"
@@ -221,9 +233,9 @@ static void swap_callout(struct qa_sb *b, const struct qa_swap_result *const *re
 			if (t->identical == t->predicted_identical)
 				continue;
 			qa_sb_puts(b, named ? "; " : " ");
-			qa_sb_code(b, qa_report_label_at(labels, m));
+			qa_escape_code_str(b, qa_report_label_at(labels, m));
 			qa_sb_putc(b, ' ');
-			qa_sb_code(b, t->name);
+			qa_escape_code_str(b, t->name);
 			qa_sb_printf(b, " [in %" PRIu64 ", out %" PRIu64 "] predicted %s, measured %s", t->in, t->out,
 			          t->predicted_identical ? "identical" : "divergent", t->identical ? "identical" : "divergent");
 			named++;
@@ -277,9 +289,9 @@ static void swap_findings(struct qa_sb *b, const struct qa_swap_result *const *r
 				out_mod = t->out % bel;
 			}
 			qa_sb_puts(b, "| ");
-			qa_sb_md(b, qa_report_label_at(labels, m));
+			qa_escape_md_str(b, qa_report_label_at(labels, m));
 			qa_sb_puts(b, " | ");
-			qa_sb_code(b, cl.name[k]);
+			qa_escape_code_str(b, cl.name[k]);
 			qa_sb_printf(b, " | %zu | ", tot);
 			if (in_var)
 				qa_sb_puts(b, "varies");
@@ -309,7 +321,7 @@ static void swap_tables(struct qa_sb *b, const struct qa_swap_result *const *res
 		if (!r)
 			continue;
 		qa_sb_puts(b, "### ");
-		qa_sb_md(b, qa_report_label_at(labels, m));
+		qa_escape_md_str(b, qa_report_label_at(labels, m));
 		qa_sb_puts(b, "\n\n");
 		if (r->n == 0) {
 			qa_sb_puts(b, "No 2-D weights.\n\n");
@@ -323,9 +335,9 @@ static void swap_tables(struct qa_sb *b, const struct qa_swap_result *const *res
 			char cl[64];
 			qa_report_class_of(t->name, cl, sizeof cl);
 			qa_sb_puts(b, "| ");
-			qa_sb_code(b, t->name);
+			qa_escape_code_str(b, t->name);
 			qa_sb_puts(b, " | ");
-			qa_sb_code(b, cl);
+			qa_escape_code_str(b, cl);
 			qa_sb_printf(b, " | [%" PRIu64 ", %" PRIu64 "] | %" PRIu64 " | %" PRIu64 " | %" PRIu64 " | %" PRIu64
 			          " | %+" PRId64 " | %s | %s%s | ", t->in, t->out, t->blocks[0], t->blocks[1], t->bytes[0],
 			          t->bytes[1], qa_report_swap_excess(t), t->identical ? "yes" : "no",
@@ -480,14 +492,21 @@ enum qa_err qa_report_swap_write(const struct qa_swap_result *const *results, co
 	if (have_claims && cs.n)
 		qa_sb_printf(&status, "; %zu of %zu %s %s", failed ? failed : cs.n, cs.n, qa_report_plural(cs.n, "claim", "claims"),
 		          failed ? qa_report_plural(failed, "does not hold", "do not hold") : qa_report_plural(cs.n, "holds", "hold"));
-	qa_report_header(&b, o, title.p ? title.p : "Shape-swap audit", def_id, status.p ? status.p : "");
+	struct qa_sb pstatus = { 0 };
+	if (o->policy)
+		qa_report_policy_status(&pstatus, o->policy, status.p ? status.p : "");
+	qa_report_header(&b, o, title.p ? title.p : "Shape-swap audit", def_id,
+	                 o->policy && pstatus.p ? pstatus.p : status.p ? status.p : "");
+	if (pstatus.oom)
+		b.oom = true;
+	qa_sb_free(&pstatus);
 	if (title.oom || status.oom)
 		b.oom = true;
 	qa_sb_free(&title);
 	qa_sb_free(&status);
 
 	qa_sb_puts(&b, "## TL;DR\n\n");
-	swap_verdict(&b, results, labels, n, true);
+	swap_verdict(&b, results, labels, n, true, o->policy);
 	if (have_claims && cs.n)
 		qa_sb_printf(&b, " Claims: %zu of %zu %s.", cs.n - failed, cs.n, qa_report_plural(cs.n - failed, "holds", "hold"));
 	qa_sb_puts(&b, "\n\n");
@@ -499,13 +518,16 @@ enum qa_err qa_report_swap_write(const struct qa_swap_result *const *results, co
 		if (!r)
 			continue;
 		qa_sb_puts(&b, "| ");
-		qa_sb_md(&b, qa_report_label_at(labels, m));
+		qa_escape_md_str(&b, qa_report_label_at(labels, m));
 		qa_sb_puts(&b, " | ");
-		qa_sb_code(&b, r->reference_path ? r->reference_path : "");
+		qa_escape_code_str(&b, r->reference_path ? r->reference_path : "");
 		qa_sb_printf(&b, " | %" PRIu64 " | ", r->reference_size);
-		qa_sb_hex(&b, r->reference_sha256, QA_SHA256_LEN);
+		if (r->no_digests)
+			qa_sb_puts(&b, "not computed (sharded, no `--file-digests`)");
+		else
+			qa_sb_hex(&b, r->reference_sha256, QA_SHA256_LEN);
 		qa_sb_puts(&b, " | ");
-		qa_sb_md(&b, r->arch[0] ? r->arch : "-");
+		qa_escape_md_str(&b, r->arch[0] ? r->arch : "-");
 		qa_sb_printf(&b, " | %s |\n", qa_type_name(r->type));
 	}
 	qa_sb_putc(&b, '\n');

@@ -1083,7 +1083,10 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 		bad = ref_path;
 		goto done;
 	}
-	qa_sha256_stream_final(st.exp, res->expected_sha256);
+	if (qa_sha256_stream_final(st.exp, res->expected_sha256)) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
+		goto done;
+	}
 	res->expected_size = st.total;
 	if (st.src) {
 		/* hash whatever the artifact has beyond the would-be file */
@@ -1108,7 +1111,10 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 			bad = art_path;
 			goto done;
 		}
-		qa_sha256_stream_final(st.art, res->artifact_sha256);
+		if (qa_sha256_stream_final(st.art, res->artifact_sha256)) {
+			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
+			goto done;
+		}
 	} else {
 		memcpy(res->artifact_sha256, opts->artifact_digest, QA_SHA256_LEN);
 	}
@@ -1149,7 +1155,7 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 	}
 	if (!res->reproduced && !opts->no_explain && art) {
 		const char *who = NULL;
-		struct qa_diff_opts dopts = { opts->n_threads, matrix, opts->imatrix_path };
+		struct qa_diff_opts dopts = { opts->n_threads, matrix, opts->imatrix_path, NULL };
 		e = qa_diff_run(ref_path, art_path, &dopts, &res->explain, &who, d);
 		if (e) {
 			bad = who;

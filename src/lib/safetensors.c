@@ -24,6 +24,7 @@
 #include "cursor.h"
 #include "fp16.h"
 #include "json_scan.h"
+#include "quant.h"
 #include "st_int.h"
 #include "util.h"
 
@@ -594,18 +595,15 @@ enum qa_err qa_st_tensor_view(struct qa_st *st, const struct qa_st_tensor *t,
 	return QA_OK;
 }
 
+/* Widen n little-endian elements to floats, through the quantizers' (vectorised) widening. */
 static void convert(const char *dtype, const uint8_t *src, size_t n, float *dst)
 {
-	if (strcmp(dtype, "F32") == 0) {
-		for (size_t i = 0; i < n; i++)
-			dst[i] = qa_load_lef32(src + 4 * i);
-	} else if (strcmp(dtype, "F16") == 0) {
-		for (size_t i = 0; i < n; i++)
-			dst[i] = qa_fp16_to_fp32(qa_load_le16(src + 2 * i));
-	} else {
-		for (size_t i = 0; i < n; i++)
-			dst[i] = qa_bf16_to_fp32(qa_load_le16(src + 2 * i));
-	}
+	if (strcmp(dtype, "F32") == 0)
+		qa_dequantize_f32(src, dst, n);
+	else if (strcmp(dtype, "F16") == 0)
+		qa_dequantize_f16(src, dst, n);
+	else
+		qa_dequantize_bf16(src, dst, n);
 }
 
 enum qa_err qa_st_tensor_read_f32(struct qa_st *st, const struct qa_st_tensor *t,

@@ -88,58 +88,6 @@ void qa_sb_free(struct qa_sb *b)
 	b->len = b->cap = 0;
 }
 
-/* Untrusted text in markdown prose or a table cell: markup characters are
- * backslash-escaped, control bytes become '?'. */
-void qa_sb_md(struct qa_sb *b, const char *s)
-{
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c < 0x20 || c == 0x7f)
-			qa_sb_putc(b, '?');
-		else {
-			if (strchr("\\`*_[]<>|#!", c))
-				qa_sb_putc(b, '\\');
-			qa_sb_putc(b, (char)c);
-		}
-	}
-}
-
-/* Untrusted text as a code span (also valid inside a table cell). */
-void qa_sb_code(struct qa_sb *b, const char *s)
-{
-	qa_sb_putc(b, '`');
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c < 0x20 || c == 0x7f)
-			qa_sb_putc(b, '?');
-		else if (c == '`')
-			qa_sb_putc(b, '\'');
-		else if (c == '|')
-			qa_sb_puts(b, "\\|");
-		else
-			qa_sb_putc(b, (char)c);
-	}
-	qa_sb_putc(b, '`');
-}
-
-/* Untrusted text in the plain-text verdict: control bytes become '?'. */
-void qa_sb_plain(struct qa_sb *b, const char *s)
-{
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		qa_sb_putc(b, c < 0x20 || c == 0x7f ? '?' : (char)c);
-	}
-}
-
-/* A name in a verdict: a code span in markdown, plain in text. */
-void qa_sb_name(struct qa_sb *b, bool md, const char *s)
-{
-	if (md)
-		qa_sb_code(b, s);
-	else
-		qa_sb_plain(b, s);
-}
-
 void qa_sb_copy_out(const struct qa_sb *b, char *buf, size_t cap)
 {
 	if (!buf || cap == 0)

@@ -37,19 +37,6 @@ void qa_sb_printf(struct qa_sb *b, const char *fmt, ...) __attribute__((format(p
 /* Free the buffer's memory and reset it to empty (oom is kept). */
 void qa_sb_free(struct qa_sb *b);
 
-/* Untrusted text in markdown prose or a table cell: markup characters are
- * backslash-escaped, control bytes become '?'.  s may be NULL (nothing). */
-void qa_sb_md(struct qa_sb *b, const char *s);
-
-/* Untrusted text as a markdown code span (also valid inside a table cell). */
-void qa_sb_code(struct qa_sb *b, const char *s);
-
-/* Untrusted text in plain text: control bytes become '?'. */
-void qa_sb_plain(struct qa_sb *b, const char *s);
-
-/* A name: a code span when md, plain text otherwise. */
-void qa_sb_name(struct qa_sb *b, bool md, const char *s);
-
 /* n bytes as lowercase hex. */
 void qa_sb_hex(struct qa_sb *b, const uint8_t *h, size_t n);
 

@@ -91,6 +91,14 @@ for c in "B MXFP4_MOE" "B Q8_0" "C Q4_K_M"; do
 	has "reproduce-$1-$2-text" "$TMP/out" "REPRODUCED"
 done
 
+# quantize from the HF checkpoint: the same tensors, bytes and order of data as llama-quantize's
+for c in "B MXFP4_MOE" "C Q4_K_M"; do
+	set -- $c
+	run "quantize-$1-$2" 0 quantize "$TMP/$1" --recipe "$2" -o "$TMP/q$1.gguf"
+	python3 "$top/tests/cli/moe-same-tensors.py" "$TMP/q$1.gguf" "$fx/moe-$1.$2.gguf" >"$TMP/same" 2>&1
+	has "quantize-$1-$2-bytes" "$TMP/same" "differ: none"
+done
+
 # a transposed export of two expert slices
 run transposed-diff 1 diff "$TMP/C" "$fx/moe-C.Q8_0.transposed.gguf"
 hasre transposed-verdict "$TMP/out" "^blk\.1\.ffn_down_exps\.weight +q8_0 +q8_0 +transposed +bytes "

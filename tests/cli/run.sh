@@ -121,7 +121,19 @@ t quantize-bad-threads 2 quantize $REF --type q4_K -j 0 -o "$TMP/q.gguf"
 t quantize-no-output 2 quantize $REF --type q4_K
 t quantize-dry-run 0 quantize $REF --recipe Q4_K_M --dry-run
 t quantize-q4km 0 quantize $REF --recipe Q4_K_M -o "$TMP/q.gguf" -j 2
-t quantize-then-diff 0 diff $REF "$TMP/q.gguf"
+# quantize's bytes against ggml's: every tensor of the Q4_K_M artifact just
+# written equals, byte for byte, ggml's own Q4_K_M artifact of the same
+# reference (fixtures/models), except the one byte planted there at the
+# place fixtures/models/defects.json gives (compared by same-bytes.py, not by
+# quantaudit; the tensor tables come from inspect --json)
+"$bin" inspect --json "$TMP/q.gguf" >"$TMP/q.json" 2>/dev/null
+"$bin" inspect --json $CORRUPT >"$TMP/ggml.json" 2>/dev/null
+if ${PYTHON3:-python3} tests/cli/same-bytes.py "$TMP/q.gguf" "$TMP/q.json" $CORRUPT "$TMP/ggml.json" \
+	$F/defects.json >"$TMP/out" 2>&1; then
+	pass=$((pass + 1)); echo "ok    quantize-q4km-ggml-bytes: $(cat "$TMP/out")"
+else
+	fail=$((fail + 1)); echo "FAIL  quantize-q4km-ggml-bytes: $(head -c 400 "$TMP/out")"
+fi
 t quantize-swap-invalid 2 quantize $REF --type q4_K --layout in,out -o "$TMP/swap.gguf"
 t quantize-swap-allowed 0 quantize $REF --type q4_K --layout in,out --allow-invalid -o "$TMP/swap.gguf"
 t diff-layout-swap 1 diff $REF "$TMP/swap.gguf"

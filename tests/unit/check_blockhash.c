@@ -91,7 +91,7 @@ START_TEST(stream_vectors)
 		for (size_t off = 0; off < n; off += pieces[k])
 			qa_sha256_stream_update(s, m + off, n - off < pieces[k] ? n - off : pieces[k]);
 		uint8_t got[32];
-		qa_sha256_stream_final(s, got);
+		ck_assert_int_eq(qa_sha256_stream_final(s, got), QA_OK);
 		qa_sha256_stream_free(s);
 		ck_assert_mem_eq(got, want, 32);
 	}
@@ -108,16 +108,16 @@ START_TEST(blockhasher_vectors)
 	struct qa_blockhasher *h = qa_blockhasher_init();
 	ck_assert_ptr_nonnull(h);
 	memset(got, 0, sizeof got);
-	qa_blockhasher_whole(h, m, n, got);
+	ck_assert_int_eq(qa_blockhasher_whole(h, m, n, got), QA_OK);
 	ck_assert_mem_eq(got, want, 32);
 	memset(got, 0, sizeof got);
-	qa_blockhasher_blocks(h, m, n, n ? n : 1, 0, 1, got);
+	ck_assert_int_eq(qa_blockhasher_blocks(h, m, n, n ? n : 1, 0, 1, got), QA_OK);
 	ck_assert_mem_eq(got, want, 32);
 	/* the hasher is reusable: again, in the other order */
 	memset(got, 0, sizeof got);
-	qa_blockhasher_blocks(h, m, n, n ? n : 1, 0, 1, got);
+	ck_assert_int_eq(qa_blockhasher_blocks(h, m, n, n ? n : 1, 0, 1, got), QA_OK);
 	ck_assert_mem_eq(got, want, 32);
-	qa_blockhasher_whole(h, m, n, got);
+	ck_assert_int_eq(qa_blockhasher_whole(h, m, n, got), QA_OK);
 	ck_assert_mem_eq(got, want, 32);
 	qa_blockhasher_free(h);
 	free(m);
@@ -133,9 +133,9 @@ START_TEST(blocks_every_length)
 	ck_assert_ptr_nonnull(h);
 	for (size_t len = 0; len <= sizeof buf; len++) {
 		ck_assert_int_eq(qa_sha256(buf, len, want, NULL), QA_OK);
-		qa_blockhasher_blocks(h, buf, len, len ? len : 1, 0, 1, got);
+		ck_assert_int_eq(qa_blockhasher_blocks(h, buf, len, len ? len : 1, 0, 1, got), QA_OK);
 		ck_assert_msg(memcmp(got, want, 32) == 0, "length %zu", len);
-		qa_blockhasher_whole(h, buf, len, got);
+		ck_assert_int_eq(qa_blockhasher_whole(h, buf, len, got), QA_OK);
 		ck_assert_msg(memcmp(got, want, 32) == 0, "whole, length %zu", len);
 	}
 	qa_blockhasher_free(h);
@@ -156,7 +156,7 @@ START_TEST(blocks_cut)
 		uint64_t nb = qa_blockhash_n_blocks(n, bb);
 		uint8_t *got = malloc(nb * 32 + 1);
 		ck_assert_ptr_nonnull(got);
-		qa_blockhasher_blocks(h, buf, n, bb, 0, nb, got);
+		ck_assert_int_eq(qa_blockhasher_blocks(h, buf, n, bb, 0, nb, got), QA_OK);
 		for (uint64_t b = 0; b < nb; b++) {
 			uint64_t off = b * bb, len = n - off < bb ? n - off : bb;
 			uint8_t want[32];
@@ -168,7 +168,7 @@ START_TEST(blocks_cut)
 		for (uint64_t first = 0; first < nb; first += 1 + nb / 3) {
 			uint8_t *part = malloc((nb - first) * 32);
 			ck_assert_ptr_nonnull(part);
-			qa_blockhasher_blocks(h, buf, n, bb, first, nb - first, part);
+			ck_assert_int_eq(qa_blockhasher_blocks(h, buf, n, bb, first, nb - first, part), QA_OK);
 			ck_assert_int_eq(memcmp(part, got + first * 32, (size_t)(nb - first) * 32), 0);
 			free(part);
 		}
@@ -200,9 +200,9 @@ START_TEST(merkle_definition)
 	ck_assert_ptr_nonnull(h);
 	uint8_t *digests = malloc(nb * 32);
 	ck_assert_ptr_nonnull(digests);
-	qa_blockhasher_blocks(h, buf, n, bb, 0, nb, digests);
+	ck_assert_int_eq(qa_blockhasher_blocks(h, buf, n, bb, 0, nb, digests), QA_OK);
 	ck_assert_int_eq(memcmp(digests, cat, (size_t)nb * 32), 0);
-	qa_blockhasher_merkle(h, digests, nb, got);
+	ck_assert_int_eq(qa_blockhasher_merkle(h, digests, nb, got), QA_OK);
 	ck_assert_mem_eq(got, want, 32);
 	qa_blockhasher_free(h);
 	free(digests);
@@ -229,12 +229,13 @@ static void *mt_run(void *arg)
 	if (!h)
 		return NULL;
 	uint64_t nb = qa_blockhash_n_blocks(MT_BYTES, MT_BB);
-	for (int rep = 0; rep < 3; rep++) {
-		qa_blockhasher_blocks(h, j->data, MT_BYTES, MT_BB, 0, nb, j->digests);
-		qa_blockhasher_merkle(h, j->digests, nb, j->root);
-	}
+	int ok = 1;
+	for (int rep = 0; rep < 3; rep++)
+		if (qa_blockhasher_blocks(h, j->data, MT_BYTES, MT_BB, 0, nb, j->digests) != QA_OK ||
+		    qa_blockhasher_merkle(h, j->digests, nb, j->root) != QA_OK)
+			ok = 0;
 	qa_blockhasher_free(h);
-	j->ok = 1;
+	j->ok = ok;
 	return NULL;
 }
 
@@ -281,6 +282,31 @@ START_TEST(backend_version)
 	const char *v = qa_blockhash_backend_version();
 	ck_assert_ptr_nonnull(v);
 	ck_assert_ptr_nonnull(strstr(v, "OpenSSL"));
+}
+END_TEST
+
+/*
+ * core: the block path this process runs is the one the rules choose:
+ * QUANTAUDIT_SHA256=evp (set by `make check`'s second run of this suite,
+ * tests/unit/blockhash-evp.sh) forces EVP; otherwise the provider shortcut
+ * with OpenSSL 3.0.x and EVP with anything else.  The vectors above run
+ * under whichever it is, so the two runs together cover both paths.
+ */
+START_TEST(block_path)
+{
+	const char *env = getenv("QUANTAUDIT_SHA256");
+	const char *v = qa_blockhash_backend_version();
+	const char *want = env && *env && strcmp(env, "auto") != 0 ? "evp"
+	                   : strncmp(v, "OpenSSL 3.0.", 12) == 0 ? "provider" : "evp";
+	ck_assert_str_eq(qa_blockhash_path(), want);
+	/* a block through this path equals the FIPS vector */
+	uint8_t want_d[32], got[32];
+	hex_digest(vectors[1].hex, want_d);
+	struct qa_blockhasher *h = qa_blockhasher_init();
+	ck_assert_ptr_nonnull(h);
+	ck_assert_int_eq(qa_blockhasher_blocks(h, (const uint8_t *)"abc", 3, 3, 0, 1, got), QA_OK);
+	qa_blockhasher_free(h);
+	ck_assert_mem_eq(got, want_d, 32);
 }
 END_TEST
 
@@ -345,7 +371,7 @@ START_TEST(empty_inputs)
 	hex_digest(vectors[0].hex, want);
 	struct qa_blockhasher *h = qa_blockhasher_init();
 	ck_assert_ptr_nonnull(h);
-	qa_blockhasher_merkle(h, NULL, 0, got);
+	ck_assert_int_eq(qa_blockhasher_merkle(h, NULL, 0, got), QA_OK);
 	ck_assert_mem_eq(got, want, 32);
 	memset(got, 0, sizeof got);
 	ck_assert_int_eq(qa_sha256(NULL, 0, got, NULL), QA_OK);
@@ -353,7 +379,7 @@ START_TEST(empty_inputs)
 	/* count 0 writes nothing */
 	uint8_t guard[32];
 	memset(guard, 0xa5, sizeof guard);
-	qa_blockhasher_blocks(h, (const uint8_t *)"x", 1, 144, 0, 0, guard);
+	ck_assert_int_eq(qa_blockhasher_blocks(h, (const uint8_t *)"x", 1, 144, 0, 0, guard), QA_OK);
 	for (int i = 0; i < 32; i++)
 		ck_assert_uint_eq(guard[i], 0xa5);
 	qa_blockhasher_free(h);
@@ -363,7 +389,7 @@ START_TEST(empty_inputs)
 	struct qa_sha256_stream *s = qa_sha256_stream_init();
 	ck_assert_ptr_nonnull(s);
 	qa_sha256_stream_update(s, "", 0);
-	qa_sha256_stream_final(s, got);
+	ck_assert_int_eq(qa_sha256_stream_final(s, got), QA_OK);
 	qa_sha256_stream_free(s);
 	ck_assert_mem_eq(got, want, 32);
 }
@@ -385,10 +411,10 @@ START_TEST(bit_flip_changes_block)
 	fill(buf, sizeof buf, 9);
 	struct qa_blockhasher *h = qa_blockhasher_init();
 	ck_assert_ptr_nonnull(h);
-	qa_blockhasher_blocks(h, buf, sizeof buf, 144, 0, 3, a);
+	ck_assert_int_eq(qa_blockhasher_blocks(h, buf, sizeof buf, 144, 0, 3, a), QA_OK);
 	size_t pos = (size_t)_i * 61 % sizeof buf;
 	buf[pos] ^= (uint8_t)(1u << (_i % 8));
-	qa_blockhasher_blocks(h, buf, sizeof buf, 144, 0, 3, b);
+	ck_assert_int_eq(qa_blockhasher_blocks(h, buf, sizeof buf, 144, 0, 3, b), QA_OK);
 	for (int k = 0; k < 3; k++) {
 		int changed = memcmp(a + k * 32, b + k * 32, 32) != 0;
 		ck_assert_int_eq(changed, (size_t)k == pos / 144);
@@ -412,6 +438,7 @@ int main(void)
 	tcase_add_loop_test(core, merkle_definition, 0, LEN(merkle_lens));
 	tcase_add_test(core, two_threads);
 	tcase_add_test(core, backend_version);
+	tcase_add_test(core, block_path);
 	suite_add_tcase(s, core);
 	TCase *limits = tcase_create("limits");
 	tcase_add_loop_test(limits, block_bytes, 0, LEN(geometry));

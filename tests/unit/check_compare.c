@@ -17,6 +17,7 @@
 #include "recipe.h"
 #include "source.h"
 #include "testutil.h"
+#include "tu_defects.h"
 #include "types.h"
 
 #define REF "fixtures/models/micro-qwen2.safetensors"
@@ -44,16 +45,20 @@ static struct qa_diff_result *diff(const char *ref, const char *art)
 /* core: the planted corrupt block is found, and only it. */
 START_TEST(corrupt_block)
 {
+	char name[128];
+	uint64_t block;
+	tu_defect_corrupt("micro-qwen2.Q4_K_M.corrupt.gguf", name, sizeof name, &block);
 	struct qa_diff_result *r = diff(tu_path(REF), tu_path(CORRUPT));
 	ck_assert(!r->pass);
 	ck_assert_uint_eq(r->counts[QA_VERDICT_DIVERGENT], 1);
 	ck_assert_uint_eq(r->counts[QA_VERDICT_IDENTICAL], r->n - 1);
-	const struct qa_diff_tensor *t = find(r, "blk.1.ffn_up.weight");
+	const struct qa_diff_tensor *t = find(r, name);
+	ck_assert_ptr_nonnull(t);
 	ck_assert_int_eq(t->verdict, QA_VERDICT_DIVERGENT);
 	ck_assert_uint_eq(t->divergent_blocks, 1);
-	ck_assert_uint_eq(t->first_divergent, 171);
-	ck_assert(qa_diff_block_divergent(t, 171));
-	ck_assert(!qa_diff_block_divergent(t, 170));
+	ck_assert_uint_eq(t->first_divergent, block);
+	ck_assert(qa_diff_block_divergent(t, block));
+	ck_assert(!qa_diff_block_divergent(t, block - 1));
 	ck_assert_int_eq(t->layout, -1);
 	ck_assert(t->has_error);
 	/* the recipe check: every type is what llama.cpp's Q4_K_M chooses */
@@ -70,10 +75,12 @@ END_TEST
 /* core: a transposed export is named as such, with its real (large) error. */
 START_TEST(transposed_export)
 {
+	char names[8][128];
+	size_t n = tu_defect_transposed("micro-qwen2.pure-q4_K.transposed.gguf", names, 8);
 	struct qa_diff_result *r = diff(tu_path(REF), tu_path(TRANSPOSED));
-	static const char *const names[] = { "blk.0.attn_output.weight", "blk.0.ffn_down.weight" };
-	for (int i = 0; i < 2; i++) {
+	for (size_t i = 0; i < n; i++) {
 		const struct qa_diff_tensor *t = find(r, names[i]);
+		ck_assert_ptr_nonnull(t);
 		ck_assert_int_eq(t->verdict, QA_VERDICT_TRANSPOSED);
 		ck_assert_int_eq(t->layout, QA_LAYOUT_TRANSPOSED);
 		ck_assert(t->rmse > 5 * t->requant_rmse);
@@ -86,6 +93,7 @@ START_TEST(transposed_export)
 	const struct qa_diff_tensor *v = find(r, "blk.1.attn_v.weight");
 	ck_assert(v->in_plan);
 	ck_assert_uint_eq(v->recipe_type, QA_TYPE_Q6_K);
+	ck_assert_uint_eq(r->counts[QA_VERDICT_TRANSPOSED], n); /* and no other */
 	qa_diff_free(r);
 }
 END_TEST

@@ -105,6 +105,33 @@ START_TEST(term_cases)
 }
 END_TEST
 
+/* core: a library message keeps the escapes the library wrote into it (a
+ * name escaped with qa_escape_term_buf reads the same after cli_fail's
+ * qa_escape_msg_buf), while a raw control byte in it is still escaped. */
+START_TEST(msg_keeps_escapes)
+{
+	char name[64], msg[128], out[128];
+	qa_escape_term_buf(name, sizeof name, S("a\\b\x1b\0c"));
+	ck_assert_str_eq(name, "a\\\\b\\x1b\\x00c");
+	snprintf(msg, sizeof msg, "duplicate metadata key \"%s\"\x07", name);
+	ck_assert_str_eq(qa_escape_msg_buf(out, sizeof out, msg, strlen(msg)),
+	                 "duplicate metadata key \"a\\\\b\\x1b\\x00c\"\\x07");
+	/* the _str forms are the length forms on a C string, and NULL is nothing */
+	struct qa_sb a = { 0 }, b = { 0 };
+	qa_escape_md_str(&a, "x*\x1b");
+	qa_escape_md(&b, S("x*\x1b"));
+	ck_assert_str_eq(a.p, b.p);
+	ck_assert_str_eq(a.p, "x\\*\\x1b");
+	qa_escape_name(&a, true, "p|q");
+	qa_escape_name(&a, false, "p|\x9b");
+	qa_escape_md_str(&a, NULL);
+	qa_escape_term_str(&a, NULL);
+	ck_assert_str_eq(a.p, "x\\*\\x1b`p\\|q`p|\\x9b");
+	qa_sb_free(&a);
+	qa_sb_free(&b);
+}
+END_TEST
+
 START_TEST(term_distinct)
 {
 	struct qa_sb a = { 0 }, b = { 0 };
@@ -227,6 +254,7 @@ int main(void)
 	TCase *core = tcase_create("core");
 	tcase_add_loop_test(core, term_cases, 0, LEN(term));
 	tcase_add_test(core, term_distinct);
+	tcase_add_test(core, msg_keeps_escapes);
 	tcase_add_test(core, md_and_code);
 	tcase_add_test(core, xml_cases);
 	tcase_add_loop_test(core, json_hex_sibling, 0, LEN(utf8));

@@ -19,6 +19,7 @@
 #include "names.h"
 #include "source.h"
 #include "testutil.h"
+#include "tu_defects.h"
 #include "types.h"
 
 #define REAL_REF "fixtures/forensics/real/model.safetensors"
@@ -102,14 +103,21 @@ START_TEST(corrupt_block_stays_divergent)
 {
 	static const struct { const char *ref, *art, *tensor; uint64_t block; bool keys; } c[] = {
 		{ REAL_REF, REAL_CORRUPT, "blk.0.attn_v.weight", 5, true },
-		{ MICRO_REF, MICRO_CORRUPT, "blk.1.ffn_up.weight", 171, false },
+		{ MICRO_REF, MICRO_CORRUPT, NULL, 0, false }, /* where: defects.json */
 	};
+	char tensor[128];
+	uint64_t block = c[_i].block;
+	if (c[_i].tensor)
+		snprintf(tensor, sizeof tensor, "%s", c[_i].tensor);
+	else
+		tu_defect_corrupt("micro-qwen2.Q4_K_M.corrupt.gguf", tensor, sizeof tensor, &block);
 	struct qa_diff_result *r = diff(c[_i].ref, c[_i].art);
 	ck_assert(r->declared_imatrix.declared == c[_i].keys);
-	const struct qa_diff_tensor *t = find(r, c[_i].tensor);
+	const struct qa_diff_tensor *t = find(r, tensor);
+	ck_assert_ptr_nonnull(t);
 	ck_assert_int_eq(t->verdict, QA_VERDICT_DIVERGENT);
 	ck_assert_uint_eq(t->divergent_blocks, 1);
-	ck_assert_uint_eq(t->first_divergent, c[_i].block);
+	ck_assert_uint_eq(t->first_divergent, block);
 	ck_assert_uint_eq(r->counts[QA_VERDICT_IMATRIX], 0);
 	ck_assert(!r->different_quantizer);
 	qa_diff_free(r);

@@ -29,6 +29,7 @@
 #include "iq_grid.h"
 #include "quant.h"
 #include "testutil.h"
+#include "tu_decode.h"
 #include "types.h"
 
 #define N_INPUT 131072
@@ -548,12 +549,12 @@ START_TEST(paths_agree)
 }
 END_TEST
 
-/* malformed: decoding arbitrary bytes is memory-safe, and finite wherever the scale is. */
+/* malformed: decoding arbitrary bytes keeps to its blocks and its n floats (tu_decode.h), and is finite wherever the scale is. */
 START_TEST(decode_garbage)
 {
 	const struct qa_type_info *t = qa_type_by_name(type_names[_i]);
 	const struct qa_quant_ops *ops = qa_quant_ops(t->id);
-	uint8_t raw[4 * 82];
+	uint8_t raw[4 * 82 + 64]; /* 64 bytes past the blocks, which must not matter */
 	float out[1024];
 	uint32_t x = 2463534242u;
 	for (int round = 0; round < 64; round++) {
@@ -566,6 +567,7 @@ START_TEST(decode_garbage)
 		if (round == 1) /* finite scales: clear the fp16 exponent's top bit */
 			for (int b = 0; b < 4; b++)
 				raw[b * t->block_bytes + (t->id == QA_TYPE_IQ1_M ? 55 : 1)] &= 0xbf;
+		tu_decode_properties(t, ops, raw, sizeof raw, 1024);
 		ops->dequantize(raw, out, 1024);
 		if (round == 1)
 			for (int i = 0; i < 1024; i++)

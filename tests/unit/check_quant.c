@@ -15,6 +15,7 @@
 #include "cursor.h"
 #include "quant.h"
 #include "testutil.h"
+#include "tu_decode.h"
 #include "types.h"
 
 #define N_INPUT 131072
@@ -193,7 +194,7 @@ static float from_bits(uint32_t u)
 }
 
 /* One super-block of kind k (0..N_KINDS-1), all finite. */
-#define N_KINDS 18
+#define N_KINDS 19
 static void nasty_block(float *v, unsigned k, uint32_t *st)
 {
 	float s = 0.01f + fabsf(xs_unit(st));
@@ -253,6 +254,9 @@ static void nasty_block(float *v, unsigned k, uint32_t *st)
 				v[i] = i % 16 == 5 ? ((i / 32) % 2 ? -1e-15f : 1e-15f) : 1e-16f * u;
 			else
 				v[i] = xs_next(st) % 3 ? 0.0f : (float)((int)(xs_next(st) % 7) - 3);
+			break;
+		case 18: /* denormals below 2^-128, whose inverse overflows to inf; some zeros */
+			v[i] = xs_next(st) % 5 ? from_bits((xs_next(st) & 0x8000ffffu) | 1u) : 0.0f;
 			break;
 		case 12: /* random finite bit patterns */
 			do
@@ -346,13 +350,14 @@ START_TEST(paths_agree)
 END_TEST
 
 /*
- * limits: the legacy formats and f16/bf16 have a scalar path (ggml's
- * reference, pinned to the oracle bytes) and an AVX2/F16C one; both write the
+ * limits: the legacy formats, f16/bf16, tq1_0/tq2_0 and mxfp4 have a scalar path
+ * (ggml's reference, pinned to the oracle bytes) and an AVX2/F16C one; both write the
  * same bytes on the oracle input and on the adversarial blocks, and the
  * default entry point agrees too.
  */
 static const uint32_t legacy_types[] = { QA_TYPE_Q4_0, QA_TYPE_Q4_1, QA_TYPE_Q5_0, QA_TYPE_Q5_1,
-	                                  QA_TYPE_Q8_0, QA_TYPE_F16, QA_TYPE_BF16 };
+	                                  QA_TYPE_Q8_0, QA_TYPE_F16, QA_TYPE_BF16, QA_TYPE_TQ1_0,
+	                                  QA_TYPE_TQ2_0, QA_TYPE_MXFP4 };
 #define N_LEGACY_TYPES (int)(sizeof legacy_types / sizeof legacy_types[0])
 
 static bool quantize_path(uint32_t type, enum qa_quant_k_path path, const float *src, void *dst,
@@ -360,6 +365,10 @@ static bool quantize_path(uint32_t type, enum qa_quant_k_path path, const float 
 {
 	if (type == QA_TYPE_F16 || type == QA_TYPE_BF16)
 		return qa_quant_fp_convert(type, path, true, src, dst, NULL, n);
+	if (type == QA_TYPE_TQ1_0 || type == QA_TYPE_TQ2_0)
+		return qa_quant_tq_quantize(type, path, src, dst, n);
+	if (type == QA_TYPE_MXFP4)
+		return qa_quant_mxfp4_quantize(path, src, dst, n);
 	return qa_quant_legacy_quantize(type, path, src, dst, n);
 }
 
@@ -371,7 +380,8 @@ START_TEST(legacy_paths_agree)
 	            quantize_path, paths, sizeof paths / sizeof paths[0]);
 	uint8_t got[1024];
 	ck_assert(!qa_quant_legacy_quantize(QA_TYPE_Q4_K, QA_QUANT_K_SCALAR, input, got, 256));
-	ck_assert(!qa_quant_legacy_quantize(type, QA_QUANT_K_SIMD4, input, got, 256));
+	ck_assert(!qa_quant_tq_quantize(QA_TYPE_Q4_0, QA_QUANT_K_SCALAR, input, got, 256));
+	ck_assert(!quantize_path(type, QA_QUANT_K_SIMD4, input, got, 256));
 }
 END_TEST
 
@@ -563,13 +573,12 @@ START_TEST(find_nonfinite)
 }
 END_TEST
 
-/* malformed: decoding arbitrary bytes (NaN scales, any bit pattern) is memory-safe. */
+/* malformed: decoding arbitrary bytes (NaN scales, any bit pattern) keeps to its blocks and its n floats (tu_decode.h). */
 START_TEST(decode_garbage)
 {
 	const struct qa_type_info *t = qa_type_by_name(oracle_types[_i]);
 	const struct qa_quant_ops *ops = qa_quant_ops(t->id);
 	uint8_t raw[4 * 292];
-	float out[1024];
 	uint32_t x = 2463534242u;
 	for (int round = 0; round < 64; round++) {
 		for (size_t i = 0; i < sizeof raw; i++) {
@@ -579,7 +588,7 @@ START_TEST(decode_garbage)
 		size_t n = 256 / t->block_elems * t->block_elems;
 		if (t->block_elems == 1)
 			n = 256;
-		ops->dequantize(raw, out, n);
+		tu_decode_properties(t, ops, raw, sizeof raw, n);
 	}
 }
 END_TEST

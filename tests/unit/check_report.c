@@ -832,8 +832,10 @@ START_TEST(test_hostile_names)
 	struct qa_diff_result *r = make_diff(2, V_DIVERGENT);
 	free(r->tensors[1].name);
 	r->tensors[1].name = dupstr("blk.0.evil|name`\n# injected heading\nEOD\n");
+	free(r->tensors[0].name);
+	r->tensors[0].name = dupstr("a\\b\x1b[31mred\xff\xc2\x85*x*");
 	struct qa_report_opts o = diff_opts(in_tmp("h.md"), "png");
-	o.title = "title\n## fake section";
+	o.title = "title\n## fake \\ *section* [x](y)\x07";
 	char note[64];
 	struct qa_diag d;
 	ck_assert_int_eq(qa_report_diff_write(r, &o, note, sizeof note, &d), QA_OK);
@@ -841,7 +843,14 @@ START_TEST(test_hostile_names)
 	ck_assert(strstr(md, "\n# injected") == NULL);
 	ck_assert(strstr(md, "\n## fake") == NULL);
 	ck_assert(strstr(md, "\nEOD") == NULL);
-	ck_assert(strstr(md, "`blk.0.evil\\|name'?# injected heading?EOD?`"));
+	/* escape.h's policies: in a code span control bytes, C1 controls and
+	 * invalid UTF-8 are \xNN, a backslash \\, a backtick ' and a pipe \|;
+	 * in prose the markdown characters get a backslash too */
+	ck_assert(strstr(md, "`blk.0.evil\\|name'\\x0a# injected heading\\x0aEOD\\x0a`"));
+	ck_assert(strstr(md, "`a\\\\b\\x1b[31mred\\xff\\xc2\\x85*x*`"));
+	ck_assert(strstr(md, "title\\x0a\\#\\# fake \\\\ \\*section\\* \\[x\\](y)\\x07"));
+	ck_assert(strchr(md, '\x1b') == NULL && strchr(md, '\x07') == NULL);
+	ck_assert(strstr(md, "?") == NULL);
 	char v[2048];
 	qa_report_diff_verdict(r, v, sizeof v);
 	ck_assert(strchr(v, '\n') == NULL);

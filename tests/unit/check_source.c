@@ -5,6 +5,7 @@
  * and files that cannot be sources are refused as I/O errors.
  */
 #include <check.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,10 +198,48 @@ START_TEST(end_boundary)
 }
 END_TEST
 
-/* limits: closing NULL is a no-op. */
+/* The number of open file descriptors of this process. */
+static int open_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 4096; fd++)
+		if (fcntl(fd, F_GETFD) != -1)
+			n++;
+	return n;
+}
+
+/* The number of mappings of files named name in this process (Linux). */
+static int maps_of(const char *name)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return 0;
+	char line[4096];
+	int n = 0;
+	while (fgets(line, sizeof line, f))
+		n += strstr(line, name) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* limits: close releases what open took (the same file opens and closes 200
+ * times without a descriptor or a mapping more), and closing NULL is a no-op
+ * that leaves them as they are. */
 START_TEST(close_null)
 {
+	const char *path = tu_path("fixtures/models/micro-qwen2.safetensors");
+	int before = open_fds();
+	for (int i = 0; i < 200; i++) {
+		struct qa_source *s = NULL;
+		struct qa_diag d;
+		ck_assert_int_eq(qa_source_open_file(&s, path, &d), QA_OK);
+		ck_assert_int_le(open_fds(), before + 1);
+		qa_source_close(s);
+		ck_assert_int_eq(open_fds(), before);
+		ck_assert_int_eq(maps_of("micro-qwen2.safetensors"), 0);
+	}
 	qa_source_close(NULL);
+	ck_assert_int_eq(open_fds(), before);
 }
 END_TEST
 
