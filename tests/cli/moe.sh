@@ -135,6 +135,23 @@ PY
 # 64 x 96 under q4_K: out,in pads 96 rows of 64 to 256 (96 blocks); in,out 64 rows of 96 (64 blocks); x 8 experts x 144 B
 has swap-q4_K-experts "$TMP/sw" "[64, 96] 8 8 False False {'out,in': 110592, 'in,out': 73728}"
 
+# sharded (a shard exits 0 once its part is written): the parts carry the per-expert layouts,
+# so the merged run reports them as the unsharded one does
+run shard-1 0 diff "$TMP/C" "$fx/moe-C.Q8_0.transposed.gguf" --shard 1/2 -o "$TMP/p1.json"
+run shard-2 0 diff "$TMP/C" "$fx/moe-C.Q8_0.transposed.gguf" --shard 2/2 -o "$TMP/p2.json"
+run shard-merge 1 merge "$TMP/p1.json" "$TMP/p2.json"
+has shard-merge-grouped "$TMP/out" "Per expert: experts 2,5 of blk.1.ffn_down_exps.weight are transposed (the other 6 match out,in)."
+run swap-shard-1 0 shape-swap "$TMP/C" --type q4_K --shard 1/2 -o "$TMP/s1.json"
+run swap-shard-2 0 shape-swap "$TMP/C" --type q4_K --shard 2/2 -o "$TMP/s2.json"
+run swap-merge 1 merge --json "$TMP/s1.json" "$TMP/s2.json"
+python3 - "$TMP/out" >"$TMP/sw" 2>&1 <<'PY'
+import json, sys
+t = {x["name"]: x for x in json.load(open(sys.argv[1]))["tensors"]}
+d = t["blk.0.ffn_gate_exps.weight"]
+print(d["experts"], d["divergent_experts"])
+PY
+has swap-merge-experts "$TMP/sw" "8 8"
+
 # usage
 run usage-experts-dense 2 synth --arch qwen2 --hidden 64 --intermediate 64 --heads 2 --kv-heads 1 --vocab 64 --experts 4 --experts-used 2 -o "$TMP/u1.safetensors"
 has usage-experts-dense-msg "$TMP/err" "experts are only synthesized for qwen3moe and gpt-oss"
