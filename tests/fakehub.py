@@ -23,8 +23,9 @@ Faults (each applies to the next COUNT matching responses; count=-1 means always
   norange   the CDN ignores Range and answers 200 with the whole file
   slow      the CDN drips the body in 2 KiB pieces, 1 ms apart
   badetag   the Hub's X-Linked-Etag is not the file's SHA-256
-Counters: requests and body bytes per server, whether an Authorization header reached
-the Hub and the CDN, and the revisions named by resolve requests.
+Counters: requests and body bytes per server, body bytes per file served (file_bytes, by base
+name), HEAD requests to the Hub, whether an Authorization header reached the Hub and the CDN,
+and the revisions named by resolve requests.
 """
 import hashlib
 import json
@@ -48,7 +49,7 @@ def reset_state():
         state.clear()
         state.update(fault=None, count=0, hub_requests=0, cdn_requests=0, hub_bytes=0,
                      cdn_bytes=0, auth_hub=0, auth_cdn=0, identity=0, revs=[], tree_requests=0,
-                     ranges=[])
+                     ranges=[], head_requests=0, file_bytes={})
 
 
 def take_fault(name):
@@ -110,9 +111,12 @@ class Base(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def count(self, n):
+    def count(self, n, p=None):
         with lock:
             state[self.server_kind + "_bytes"] += n
+            if p:
+                k = os.path.basename(p)
+                state["file_bytes"][k] = state["file_bytes"].get(k, 0) + n
 
     def send_file(self, p, extra, allow_range=True):
         size = os.path.getsize(p)
@@ -146,7 +150,7 @@ class Base(BaseHTTPRequestHandler):
             half = body[: max(1, n // 2)]
             self.wfile.write(half)
             self.wfile.flush()
-            self.count(len(half))
+            self.count(len(half), p)
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
             self.connection.close()
@@ -155,7 +159,7 @@ class Base(BaseHTTPRequestHandler):
             half = body[: max(1, n // 2)]
             self.wfile.write(half)
             self.wfile.flush()
-            self.count(len(half))
+            self.count(len(half), p)
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
@@ -163,11 +167,11 @@ class Base(BaseHTTPRequestHandler):
             for i in range(0, n, 2048):
                 self.wfile.write(body[i:i + 2048])
                 self.wfile.flush()
-                self.count(len(body[i:i + 2048]))
+                self.count(len(body[i:i + 2048]), p)
                 time.sleep(0.001)
             return
         self.wfile.write(body)
-        self.count(n)
+        self.count(n, p)
 
     def plain(self, code, text, extra=()):
         b = text.encode()
@@ -186,6 +190,8 @@ class Hub(Base):
     server_kind = "hub"
 
     def do_HEAD(self):
+        with lock:
+            state["head_requests"] += 1
         self.do_GET()
 
     def do_GET(self):
@@ -331,7 +337,7 @@ def serve(root, portfile, lifetime):
 
 
 def ctl(port, args, path="/__control"):
-    q = urllib.parse.urlencode([a.split("=", 1) for a in args])
+    q = urllib.parse.urlencode([tuple(a.split("=", 1)) for a in args])
     with urllib.request.urlopen("http://127.0.0.1:%s%s?%s" % (port, path, q), timeout=10) as r:
         return r.read().decode()
 

@@ -215,6 +215,11 @@ int cli_swap_finish(struct qa_swap_result *const *results, const char *const *na
                     struct cli_gate *g, struct qa_report_opts *ro, bool as_json, int argc, char **argv,
                     const char *note);
 
+struct qa_manifest;
+/* hash's output stage (cmd_hash.c), shared with merge: m in format to out or
+ * stdout; digests false: the whole-file digests were not computed. */
+int cli_hash_finish(const struct qa_manifest *m, const char *format, const char *out, bool digests);
+
 /*
  * Parse --shard's "K/N" (1 <= K <= N <= 256) into *k and *n; false on junk.
  */

@@ -10,11 +10,13 @@
 
 #include "cli.h"
 #include "manifest.h"
+#include "part.h"
 #include "tmpfile.h"
 #include "manifest_json.h"
 
 static const char usage[] =
-	"quantaudit hash FILE [--blocks] [--json] [--format json|table|gguf-hash] [-o MANIFEST] [-j N]";
+	"quantaudit hash FILE [--blocks] [--json] [--format json|table|gguf-hash] [-o MANIFEST] [-j N]\n"
+	"                     [--shard K/N [--file-digests]]";
 
 static void help(void)
 {
@@ -28,6 +30,12 @@ static void help(void)
 	       "  -o, --output FILE   write the manifest to FILE instead of stdout (JSON unless\n"
 	       "                      --format says otherwise); 'quantaudit verify' reads it back\n"
 	       "  -j, --threads N     worker threads (default: all cores)\n"
+	       "  --shard K/N         hash only shard K of N of the tensors and write a part (schema\n"
+	       "                      quantaudit.part/1; with -o, to a file) for 'quantaudit merge',\n"
+	       "                      which prints the manifest in the format given here\n"
+	       "  --file-digests      with --shard: compute the whole-file, metadata and (gguf-hash)\n"
+	       "                      tensor-data digests too; without them the merged manifest\n"
+	       "                      has null there\n"
 	       "  -h, --help          show this help\n\n"
 	       "A block is 256 consecutive elements in storage order (one k-quant super-block,\n"
 	       "eight q8_0 blocks, 256 f16 values...); the last may be partial.  The Merkle root\n"
@@ -35,13 +43,16 @@ static void help(void)
 	       usage);
 }
 
-static void print_table(FILE *f, const struct qa_manifest *m)
+static const char not_computed[] = "not computed (a merge of shards run without --file-digests)";
+
+static void print_table(FILE *f, const struct qa_manifest *m, bool digests)
 {
 	char hex[65];
 	qa_manifest_hex(m->sha256, hex);
-	fprintf(f, "file:     %s (%s, %" PRIu64 " bytes)\nsha256:   %s\n", m->path, m->format, m->size, hex);
+	fprintf(f, "file:     %s (%s, %" PRIu64 " bytes)\nsha256:   %s\n", m->path, m->format, m->size,
+	        digests ? hex : not_computed);
 	qa_manifest_hex(m->metadata_sha256, hex);
-	fprintf(f, "metadata: %s\n\n", hex);
+	fprintf(f, "metadata: %s\n\n", digests ? hex : not_computed);
 	fprintf(f, "%-40s %-6s %8s  %-16s  %-16s\n", "tensor", "type", "blocks", "sha256", "merkle_root");
 	for (size_t i = 0; i < m->n; i++) {
 		const struct qa_manifest_tensor *t = &m->tensors[i];
@@ -53,27 +64,33 @@ static void print_table(FILE *f, const struct qa_manifest *m)
 }
 
 /* llama-gguf-hash --sha256: one line per tensor, then the digest of all tensor data. */
-static void print_gguf_hash(FILE *f, const struct qa_manifest *m, const char *label)
+static void print_gguf_hash(FILE *f, const struct qa_manifest *m, const char *label, bool digests)
 {
 	char hex[65];
 	for (size_t i = 0; i < m->n; i++) {
 		qa_manifest_hex(m->tensors[i].sha256, hex);
 		fprintf(f, "%-8s  %s  %s:%s\n", "sha256", hex, label, m->tensors[i].name);
 	}
+	/* the digest of all tensor data cannot be assembled from shards */
+	if (!digests)
+		return;
 	qa_manifest_hex(m->tensor_data_sha256, hex);
 	fprintf(f, "%-8s  %s  %s\n", "sha256", hex, label);
 }
 
 int cmd_hash(int argc, char **argv)
 {
-	enum { O_BLOCKS = 256, O_FORMAT };
+	enum { O_BLOCKS = 256, O_FORMAT, O_SHARD, O_DIGESTS };
 	static const struct option opts[] = {
 		{ "blocks", no_argument, NULL, O_BLOCKS },
 		{ "format", required_argument, NULL, O_FORMAT },
+		{ "shard", required_argument, NULL, O_SHARD },
+		{ "file-digests", no_argument, NULL, O_DIGESTS },
 		CLI_OPTION_JSON, CLI_OPTION_OUTPUT, CLI_OPTION_THREADS, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
 	struct cli_common co = CLI_COMMON_INIT("hash", usage, help);
-	bool blocks = false;
+	bool blocks = false, file_digests = false;
+	uint32_t sk = 0, sn = 0;
 	const char *format = NULL;
 	int c;
 	while ((c = cli_getopt(&co, argc, argv, "o:j:h", opts)) != -1) {
@@ -85,28 +102,65 @@ int cmd_hash(int argc, char **argv)
 				return cli_usage_error("hash", usage, "unknown format '%s' (json, table or gguf-hash)", optarg);
 			format = optarg;
 			break;
+		case O_SHARD:
+			if (!cli_parse_shard(optarg, &sk, &sn))
+				return cli_usage_error("hash", usage, "--shard needs K/N with 1 <= K <= N <= 256, not '%s'", optarg);
+			break;
+		case O_DIGESTS: file_digests = true; break;
 		}
 	}
 	if (co.json)
 		format = "json";
+	if (file_digests && !sn)
+		return cli_usage_error("hash", usage, "--file-digests needs --shard");
 	const char *out = co.output;
 	unsigned threads = co.threads;
 	if (argc - optind != 1)
 		return cli_usage_error("hash", usage, argc - optind ? "too many arguments" : "missing FILE");
-	if (!format)
-		format = out ? "json" : "table";
 	const char *path = argv[optind];
 	int rc = cli_check_output(&co, out, &path, 1);
 	if (rc)
 		return rc;
-	struct qa_manifest *m;
 	struct qa_diag d;
 	qa_diag_clear(&d);
+	if (sn) {
+		/* a part; the merge prints the manifest as this command would have
+		 * ("default": JSON to a file, a table to the terminal) */
+		json_t *part = NULL;
+		enum qa_err e = qa_part_hash(path, sk, sn, blocks, file_digests, format && strcmp(format, "gguf-hash") == 0,
+		                             format ? format : "default", argc, argv, &part, &d);
+		if (e == QA_ERR_USAGE)
+			return cli_usage_error("hash", usage, "%s", d.msg);
+		if (e)
+			return cli_fail(path, &d);
+		return cli_part_output(part, out);
+	}
+	if (!format)
+		format = out ? "json" : "table";
+	struct qa_manifest *m;
 	enum qa_err e = qa_manifest_compute(path, blocks, strcmp(format, "gguf-hash") == 0, threads, &m, &d);
 	if (e == QA_ERR_USAGE)
 		return cli_usage_error("hash", usage, "%s", d.msg);
 	if (e)
 		return cli_fail(path, &d);
+	rc = cli_hash_finish(m, format, out, true);
+	qa_manifest_free(m);
+	return rc;
+}
+
+/*
+ * hash's output stage, shared with merge: m in format ("json", "table" or
+ * "gguf-hash") to out (atomically) or stdout.  digests false: the
+ * whole-file digests were not computed (null, or said so).  Returns the
+ * exit status; m stays the caller's.
+ */
+int cli_hash_finish(const struct qa_manifest *m, const char *format, const char *out, bool digests)
+{
+	const char *path = m->path;
+	struct qa_diag d;
+	qa_diag_clear(&d);
+	enum qa_err e;
+	int rc = 0;
 	/* the manifest file is written atomically; stdout is checked by main */
 	struct qa_tmpfile t = { NULL, NULL, -1, 0 };
 	FILE *f = stdout;
@@ -115,13 +169,16 @@ int cmd_hash(int argc, char **argv)
 			e = qa_diag_set(&d, QA_ERR_IO, QA_NO_OFFSET, "cannot write: %s", qa_strerror(errno));
 		if (e) {
 			qa_tmpfile_abort(&t);
-			qa_manifest_free(m);
 			return cli_fail(out, &d);
 		}
 		t.fd = -1; /* the stream owns it now */
 	}
 	if (strcmp(format, "json") == 0) {
 		json_t *j = qa_manifest_to_json(m);
+		if (j && !digests) {
+			json_object_set_new(json_object_get(j, "file"), "sha256", json_null());
+			json_object_set_new(j, "metadata_sha256", json_null());
+		}
 		if (j) {
 			/* a failed write leaves f's error flag set, checked below or by main */
 			(void)json_dumpf(j, f, JSON_INDENT(2));
@@ -131,11 +188,10 @@ int cmd_hash(int argc, char **argv)
 			rc = QA_EXIT_IO;
 		}
 	} else if (strcmp(format, "gguf-hash") == 0) {
-		print_gguf_hash(f, m, path);
+		print_gguf_hash(f, m, path, digests);
 	} else {
-		print_table(f, m);
+		print_table(f, m, digests);
 	}
-	qa_manifest_free(m);
 	if (rc == QA_EXIT_IO) {
 		if (out) {
 			fclose(f);

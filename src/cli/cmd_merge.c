@@ -21,7 +21,8 @@ static const char usage[] =
 static void help(void)
 {
 	printf("usage: %s\n\n"
-	       "Merge the parts that 'quantaudit diff --shard K/N' or 'quantaudit shape-swap --shard K/N'\n"
+	       "Merge the parts that 'quantaudit diff --shard K/N', 'quantaudit shape-swap --shard K/N'\n"
+	       "or 'quantaudit hash --shard K/N' (which prints the manifest; --json and -o only)\n"
 	       "wrote (schema quantaudit.part/1), one per shard, and produce what the unsharded\n"
 	       "command produces: the same JSON, report, JUnit file, GitHub output and exit status.\n"
 	       "Parts of another run (other inputs, command or shard count), two parts of one shard,\n"
@@ -128,6 +129,18 @@ int cmd_merge(int argc, char **argv)
 	const char *culprit = names[0];
 	if (qa_part_merge(parts, names, n, &m, &culprit, &d)) {
 		rc = cli_fail(culprit, &d);
+		goto done;
+	}
+	if (strcmp(m.command, "hash") == 0) {
+		/* the manifest as 'hash' prints it; its exit status is 0 */
+		if (ro.path || g.policy_path || g.junit_path) {
+			rc = cli_usage_error("merge", usage, "the parts are of 'hash': --report, --policy and --junit do not apply");
+			goto done;
+		}
+		const char *fmt = as_json && !g.out_path ? "json" : m.format;
+		if (strcmp(fmt, "default") == 0)
+			fmt = g.out_path ? "json" : "table";
+		rc = cli_hash_finish(m.manifest, fmt, g.out_path, m.digests);
 		goto done;
 	}
 	/* the command line of the unsharded run (getopt has moved options before

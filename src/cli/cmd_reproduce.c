@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "manifest.h"
+#include "remote.h"
 #include "reproduce.h"
 #include "types.h"
 
@@ -40,15 +41,19 @@ static void help(void)
 	       "  --json                print quantaudit.reproduce/1\n"
 	       "  --no-infer            use the given options only\n"
 	       "  --no-explain          skip the per-tensor diff when the file differs\n"
-	       "  --artifact-sha256 HEX the artifact's digest when known (e.g. a Hub file's\n"
-	       "                        X-Linked-Etag): the artifact body is then read only when\n"
-	       "                        the digests differ\n"
+	       "  --artifact-sha256 HEX the artifact's digest when known: the artifact body is\n"
+	       "                        then read only when the digests differ, and its header\n"
+	       "                        only when the recipe is neither given nor in its name\n"
+	       "                        or the digest of the file made without it differs.  A\n"
+	       "                        remote ARTIFACT's digest is its first hop's X-Linked-Etag\n"
+	       "                        (one HEAD request), so proving it transfers no byte of it\n"
 	       "  -j, --threads N       worker threads (default: all cores)\n"
 	       "  -h, --help            show this help\n\n"
 	       "llama-quantize's options that change the file:\n%s\n"
 	       "Exit status: 0 reproduced, 1 differs, 2 usage, 3 malformed input, 4 I/O.\n\n"
-	       "Example (CI):\n"
-	       "  quantaudit reproduce model.BF16.gguf model.Q4_K_M.gguf\n",
+	       "Example (CI): prove a published artifact from its published BF16 GGUF without\n"
+	       "downloading the artifact:\n"
+	       "  quantaudit reproduce hf://ORG/NAME-GGUF/NAME-BF16.gguf hf://ORG/NAME-GGUF/NAME-Q4_K_M.gguf\n",
 	       usage, cli_quant_help);
 }
 
@@ -98,8 +103,11 @@ static void print_report(const struct qa_reproduce_result *r)
 	printf("would-be:  %" PRIu64 " bytes, sha256 %s%s%s\n", r->expected_size, hex,
 	       r->output_path ? ", written to " : "", r->output_path ? r->output_path : "");
 	qa_manifest_hex(r->artifact_sha256, hex);
-	printf("artifact:  %" PRIu64 " bytes, sha256 %s%s\n", r->artifact_size, hex,
-	       r->artifact_digest_given ? " (given)" : "");
+	printf("artifact:  %" PRIu64 " bytes, sha256 %s%s%s%s%s\n", r->artifact_size, hex,
+	       r->artifact_digest_given ? " (" : "",
+	       r->artifact_digest_given ? r->artifact_digest_source : "",
+	       r->artifact_digest_given ? ")" : "",
+	       r->header_read ? "" : "; the artifact was not read");
 	if (r->n_kv) {
 		printf("\nmetadata: %zu pair%s differ%s from what llama-quantize would write:\n", r->n_kv,
 		       r->n_kv == 1 ? "" : "s", r->n_kv == 1 ? "s" : "");
@@ -245,6 +253,24 @@ int cmd_reproduce(int argc, char **argv)
 	if (o.recipe && !qa_recipe_by_name(o.recipe)) {
 		cli_quant_free(&qf);
 		return cli_usage_error("reproduce", usage, "unknown recipe '%s'", o.recipe);
+	}
+	const char *art0 = argv[optind + 1];
+	struct qa_remote_head head;
+	if (!o.artifact_digest && qa_remote_is_url(art0)) {
+		/* the first hop's X-Linked-Etag: no artifact byte unless the digests differ */
+		struct qa_diag hd;
+		qa_diag_clear(&hd);
+		if (qa_remote_head(art0, &head, &hd)) {
+			cli_quant_free(&qf);
+			return cli_fail(art0, &hd);
+		}
+		if (head.has_sha256) {
+			memcpy(digest, head.sha256, sizeof digest);
+			o.artifact_digest = digest;
+			o.artifact_digest_source = "x-linked-etag";
+			o.artifact_size_known = head.size != UINT64_MAX;
+			o.artifact_size = head.size;
+		}
 	}
 	o.overrides = &qf.ov;
 	o.kv_overrides = qf.kvo;

@@ -13,10 +13,10 @@
 #include "types.h"
 
 static const char usage[] =
-	"quantaudit synth --arch qwen2|llama|mistral --hidden H --intermediate I --heads A\n"
+	"quantaudit synth --arch ARCH --hidden H --intermediate I --heads A\n"
 	"       --kv-heads K --vocab V [--layers N] [--head-dim D] [--tied] [--dtype bf16|f16|f32]\n"
 	"       [--seed S] [-j N] -o FILE.safetensors\n"
-	"       (qwen3moe, gpt-oss: also --experts N --experts-used K [--expert-ffn F])";
+	"       (qwen2moe, qwen3moe, gpt-oss: also --experts N --experts-used K [--expert-ffn F])";
 
 static void help(void)
 {
@@ -27,8 +27,13 @@ static void help(void)
 	       "(log-normal per-row scales around std 0.02, about 0.2%% heavy-tail values, small\n"
 	       "biases, norm weights near 1) and depend only on the options: the same options\n"
 	       "give byte-identical files on every machine and for every thread count.\n\n"
-	       "  --arch A            qwen2 (q/k/v biases), llama or mistral; qwen3moe (one tensor\n"
-	       "                      per expert) or gpt-oss (fused 3-D experts, attention sinks)\n"
+	       "  --arch A            GGUF architecture name: llama, mistral (written as\n"
+	       "                      MistralForCausalLM, converted as llama), qwen2 (q/k/v\n"
+	       "                      biases), qwen3 (q/k norms), gemma2, gemma3 (extra norms,\n"
+	       "                      always tied), phi3 (fused qkv_proj and gate_up_proj)\n"
+	       "                      mixture of experts: qwen3moe, qwen2moe (one tensor per\n"
+	       "                      expert; qwen2moe with a shared expert) or gpt-oss (fused\n"
+	       "                      3-D experts, attention sinks)\n"
 	       "  --hidden H          hidden size\n"
 	       "  --intermediate I    MLP intermediate size\n"
 	       "  --heads A           attention heads\n"
@@ -39,7 +44,7 @@ static void help(void)
 	       "  --tied              tie the output to the embeddings (no lm_head.weight)\n"
 	       "  --dtype T           bf16 (default), f16 or f32\n"
 	       "  --seed S            random seed (default 0)\n"
-	       "  --experts N         experts per layer (qwen3moe and gpt-oss only, N >= 2)\n"
+	       "  --experts N         experts per layer (MoE architectures only, N >= 2)\n"
 	       "  --experts-used K    experts routed per token (1..N)\n"
 	       "  --expert-ffn F      each expert's intermediate size (default --intermediate)\n"
 	       "  -j, --threads N     worker threads (default: all cores)\n"

@@ -23,7 +23,7 @@ static const struct cli_command commands[] = {
 	{ "verify", cmd_verify, "check a file against a manifest" },
 	{ "diff", cmd_diff, "audit a GGUF artifact against its reference checkpoint" },
 	{ "shape-swap", cmd_shape_swap, "audit the [in,out] shape-swap defect (AUDIT-Q4K-SHAPE-001)" },
-	{ "merge", cmd_merge, "merge the parts of a sharded diff or shape-swap (--shard K/N)" },
+	{ "merge", cmd_merge, "merge the parts of a sharded diff, shape-swap or hash (--shard K/N)" },
 	{ "recipe-check", cmd_recipe_check, "a llama.cpp recipe against a pure type on a model's shapes (AUDIT-Q4K-RECIPE-002)" },
 	{ "synth", cmd_synth, "write a deterministic synthetic checkpoint with a real model's shapes" },
 	{ "reproduce", cmd_reproduce, "rebuild an artifact from its GGUF reference; prove it with one SHA-256" },

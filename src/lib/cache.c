@@ -227,6 +227,14 @@ enum qa_err qa_cache_head_store(const char *key, const struct qa_cache_meta *m,
 	return e;
 }
 
+void qa_cache_head_remove(const char *key)
+{
+	char *path = entry_path("heads", key, false);
+	if (path)
+		unlink(path);
+	free(path);
+}
+
 bool qa_cache_ref_load(const char *name, char *buf, size_t cap)
 {
 	char *path = entry_path("refs", name, false);

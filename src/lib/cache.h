@@ -53,6 +53,9 @@ bool qa_cache_head_load(const char *key, struct qa_cache_meta *m, uint8_t **head
 enum qa_err qa_cache_head_store(const char *key, const struct qa_cache_meta *m,
                                 const void *head, size_t len, struct qa_diag *d);
 
+/* Remove the head entry for key, if any (a file that failed its integrity check). */
+void qa_cache_head_remove(const char *key);
+
 /* refs: the key last used for name (a URL).  Returns false when absent. */
 bool qa_cache_ref_load(const char *name, char *buf, size_t cap);
 enum qa_err qa_cache_ref_store(const char *name, const char *value, struct qa_diag *d);

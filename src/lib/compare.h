@@ -37,9 +37,11 @@ enum qa_verdict {
 	QA_VERDICT_SHAPE_MISMATCH, /* shapes cannot be paired */
 	QA_VERDICT_UNSUPPORTED,    /* the artifact's type cannot be re-quantized */
 	QA_VERDICT_UNPERMUTED,     /* llama attn_q/attn_k without the rotary permutation */
-	QA_VERDICT_IMATRIX         /* declared importance matrix; error in its band (forensics.h) */
+	QA_VERDICT_IMATRIX,        /* declared importance matrix; error in its band (forensics.h) */
+	QA_VERDICT_NEEDS_IMATRIX   /* a type ggml makes only with importance weights (iq2_xxs, iq2_xs,
+	                              iq1_s), and no matrix, or none for this tensor, was given */
 };
-#define QA_VERDICT_COUNT 10
+#define QA_VERDICT_COUNT 11
 
 /* "identical", "layout-swap", ... as in the JSON. */
 const char *qa_verdict_name(enum qa_verdict v);
@@ -126,7 +128,12 @@ struct qa_diff_opts {
 	 * them, qa_forensics_classify); without shard->file_digests the whole-file
 	 * SHA-256s are not computed (no_digests set) */
 	const struct qa_audit_shard *shard;
+	/* Weights per window of the streamed comparison (0: 2^18).  Results
+	 * do not depend on it; QA_DIFF_WHOLE audits every tensor whole, the
+	 * path the streamed one is held to in the tests. */
+	uint64_t window_elems;
 };
+#define QA_DIFF_WHOLE UINT64_MAX
 
 struct qa_reproduce_kv;
 
@@ -168,8 +175,13 @@ struct qa_diff_result {
 
 /*
  * Audit the GGUF artifact at art_path against the reference at ref_path
- * with options o (NULL: defaults).  The reference is read once; tensors are
- * processed in parallel, each by one thread.  With o->imatrix, every
+ * with options o (NULL: defaults).  Tensors are processed in parallel, each
+ * by one thread, beside the SHA-256 of both files.  A tensor whose shape
+ * and size match its reference is streamed: a window of rows at a time is
+ * read, re-quantized and compared by memcmp with the artifact's bytes, and
+ * input pages are released behind the window, so memory stays bounded by
+ * the windows, not by the tensors; a tensor that diverges is audited again
+ * whole, under every candidate layout.  With o->imatrix, every
  * tensor the artifact holds quantized and the matrix has an entry for is
  * re-quantized with its weights, as llama-quantize --imatrix does, the
  * others unweighted, and the recipe is planned with an importance matrix

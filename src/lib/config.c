@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "arch.h"
 #include "json_scan.h"
 #include "remote.h"
 #include "source.h"
@@ -24,35 +25,9 @@
 /* config.json files are small; anything larger is not one. */
 #define MAX_CONFIG_BYTES (16u * 1024 * 1024)
 
-static const struct {
-	const char *hf;
-	const char *arch;
-} arch_map[] = {
-	{ "Qwen2ForCausalLM", "qwen2" },
-	{ "Qwen3ForCausalLM", "qwen3" },
-	{ "Qwen2MoeForCausalLM", "qwen2moe" },
-	{ "LlamaForCausalLM", "llama" },
-	{ "MistralForCausalLM", "mistral" },
-	{ "MixtralForCausalLM", "llama" },
-	{ "GemmaForCausalLM", "gemma" },
-	{ "Gemma2ForCausalLM", "gemma2" },
-	{ "Phi3ForCausalLM", "phi3" },
-	{ "Qwen3MoeForCausalLM", "qwen3moe" },
-	{ "GptOssForCausalLM", "gpt-oss" },
-};
-
-/* Mixture-of-experts model_type values whose GGUF architecture name differs. */
-static const struct {
-	const char *model_type;
-	const char *arch;
-} moe_model_types[] = {
-	{ "qwen2_moe", "qwen2moe" },
-	{ "qwen3_moe", "qwen3moe" },
-	{ "gpt_oss", "gpt-oss" },
-};
-
 struct field_ctx {
 	json_t *root;
+	json_t *text;  /* the "text_config" object of a multimodal config, or NULL */
 	uint64_t *off; /* key offsets, one per top-level key in document order */
 	size_t n;
 };
@@ -65,19 +40,37 @@ static uint64_t key_off(const struct field_ctx *c, const char *key)
 	return qa_json_key_offset(c->root, c->off, c->n, key);
 }
 
+/*
+ * A dimension field: the top-level value, else text_config's (multimodal
+ * checkpoints such as Gemma3ForConditionalGeneration keep the decoder's
+ * there, and llama.cpp's converter merges it in).  *off is where to report
+ * a bad value: the key, or the text_config key for a nested one.
+ */
+static json_t *field(const struct field_ctx *c, const char *key, uint64_t *off)
+{
+	json_t *v = json_object_get(c->root, key);
+	*off = key_off(c, key);
+	if ((!v || json_is_null(v)) && c->text) {
+		v = json_object_get(c->text, key);
+		*off = key_off(c, "text_config");
+	}
+	return v;
+}
+
 /* Fetch key as a non-negative integer; absent or null leaves *has false. */
 static enum qa_err get_uint(const struct field_ctx *c, const char *key,
                             uint64_t *out, bool *has, struct qa_diag *d)
 {
-	json_t *v = json_object_get(c->root, key);
+	uint64_t off;
+	json_t *v = field(c, key, &off);
 	*has = false;
 	if (!v || json_is_null(v))
 		return QA_OK;
 	if (!json_is_integer(v))
-		return qa_diag_set(d, QA_ERR_FORMAT, key_off(c, key),
+		return qa_diag_set(d, QA_ERR_FORMAT, off,
 		                   "%s is not an integer", key);
 	if (json_integer_value(v) < 0)
-		return qa_diag_set(d, QA_ERR_FORMAT, key_off(c, key),
+		return qa_diag_set(d, QA_ERR_FORMAT, off,
 		                   "%s is negative (%lld)", key,
 		                   (long long)json_integer_value(v));
 	*out = (uint64_t)json_integer_value(v);
@@ -88,15 +81,16 @@ static enum qa_err get_uint(const struct field_ctx *c, const char *key,
 static enum qa_err get_real(const struct field_ctx *c, const char *key,
                             double *out, bool *has, struct qa_diag *d)
 {
-	json_t *v = json_object_get(c->root, key);
+	uint64_t off;
+	json_t *v = field(c, key, &off);
 	*has = false;
 	if (!v || json_is_null(v))
 		return QA_OK;
 	if (!json_is_number(v))
-		return qa_diag_set(d, QA_ERR_FORMAT, key_off(c, key),
+		return qa_diag_set(d, QA_ERR_FORMAT, off,
 		                   "%s is not a number", key);
 	if (json_number_value(v) < 0)
-		return qa_diag_set(d, QA_ERR_FORMAT, key_off(c, key),
+		return qa_diag_set(d, QA_ERR_FORMAT, off,
 		                   "%s is negative", key);
 	*out = json_number_value(v);
 	*has = true;
@@ -144,21 +138,23 @@ static enum qa_err parse_config(struct qa_model_config *out,
 		if (!json_is_string(v))
 			return qa_diag_set(d, QA_ERR_FORMAT, key_off(c, "model_type"),
 			                   "model_type is not a string");
-		e = copy_name(out->architecture, sizeof out->architecture,
+		e = copy_name(out->model_type, sizeof out->model_type,
 		              json_string_value(v), key_off(c, "model_type"),
 		              "model_type", d);
 		if (e)
 			return e;
-		out->has_architecture = true;
-	} else if (out->has_hf_architecture) {
-		for (size_t i = 0; i < sizeof arch_map / sizeof arch_map[0]; i++)
-			if (strcmp(arch_map[i].hf, out->hf_architecture) == 0) {
-				memcpy(out->architecture, arch_map[i].arch,
-				       strlen(arch_map[i].arch) + 1);
-				out->has_architecture = true;
-				break;
-			}
+		out->has_model_type = true;
 	}
+	/* llama.cpp's converter picks its model class by architectures[0] */
+	const struct qa_arch *a = qa_arch_from_config(out->hf_architecture, out->model_type);
+	if (a) {
+		memcpy(out->architecture, a->name, strlen(a->name) + 1);
+		out->has_architecture = true;
+	}
+	v = json_object_get(c->root, "text_config");
+	if (v && !json_is_null(v) && !json_is_object(v))
+		return qa_diag_set(d, QA_ERR_FORMAT, key_off(c, "text_config"),
+		                   "text_config is not an object");
 
 	if ((e = get_uint(c, "hidden_size", &out->hidden_size, &out->has_hidden_size, d)) ||
 	    (e = get_uint(c, "intermediate_size", &out->intermediate_size,
@@ -175,11 +171,11 @@ static enum qa_err parse_config(struct qa_model_config *out,
 	    (e = get_real(c, "rope_theta", &out->rope_theta, &out->has_rope_theta, d)))
 		return e;
 
-	v = json_object_get(c->root, "tie_word_embeddings");
+	uint64_t tie_off;
+	v = field(c, "tie_word_embeddings", &tie_off);
 	if (v && !json_is_null(v)) {
 		if (!json_is_boolean(v))
-			return qa_diag_set(d, QA_ERR_FORMAT,
-			                   key_off(c, "tie_word_embeddings"),
+			return qa_diag_set(d, QA_ERR_FORMAT, tie_off,
 			                   "tie_word_embeddings is not a boolean");
 		out->tie_word_embeddings = json_is_true(v);
 		out->has_tie_word_embeddings = true;
@@ -196,18 +192,13 @@ static enum qa_err parse_config(struct qa_model_config *out,
 }
 
 /*
- * The mixture-of-experts fields, and GGUF's names for the MoE model types.
- * Each count has two spellings in the wild; the first present wins.
+ * The mixture-of-experts fields (the arch.h rows give the MoE model types
+ * their GGUF names).  Each count has two spellings in the wild; the first present wins.
  */
 static enum qa_err parse_moe(struct qa_model_config *out, const struct field_ctx *c,
                              struct qa_diag *d)
 {
 	enum qa_err e;
-	for (size_t i = 0; i < sizeof moe_model_types / sizeof moe_model_types[0]; i++)
-		if (strcmp(out->architecture, moe_model_types[i].model_type) == 0) {
-			memcpy(out->architecture, moe_model_types[i].arch, strlen(moe_model_types[i].arch) + 1);
-			break;
-		}
 	if ((e = get_uint(c, "num_experts", &out->n_experts, &out->has_n_experts, d)))
 		return e;
 	if (!out->has_n_experts &&
@@ -220,7 +211,8 @@ static enum qa_err parse_moe(struct qa_model_config *out, const struct field_ctx
 		return e;
 	if ((e = get_uint(c, "moe_intermediate_size", &out->expert_ffn, &out->has_expert_ffn, d)))
 		return e;
-	if (!out->has_expert_ffn && strcmp(out->architecture, "gpt-oss") == 0 && out->has_intermediate_size) {
+	if (!out->has_expert_ffn && out->has_intermediate_size &&
+	    qa_arch_has(qa_arch_find(out->architecture), QA_ARCH_FUSED_EXPERTS)) {
 		out->expert_ffn = out->intermediate_size;
 		out->has_expert_ffn = true;
 	}
@@ -261,7 +253,8 @@ enum qa_err qa_config_parse(struct qa_model_config *out, const char *buf, size_t
 		return qa_diag_set(d, QA_ERR_FORMAT, 0, "config is not a json object");
 	}
 
-	struct field_ctx c = { root, NULL, json_object_size(root) };
+	json_t *text = json_object_get(root, "text_config");
+	struct field_ctx c = { root, json_is_object(text) ? text : NULL, NULL, json_object_size(root) };
 	c.off = qa_json_key_offsets(buf, len, qa_json_first_nonspace(buf, len), c.n, 0, 0);
 	if (!c.off) {
 		json_decref(root);

@@ -18,8 +18,9 @@
 #include "safetensors.h"
 
 struct qa_model_config {
-	char architecture[64];    /* llama.cpp style: "qwen2", "llama", ...; "" if unknown */
+	char architecture[64];    /* the arch.h row selected: "qwen2", "llama", "mistral", ...; "" if none */
 	char hf_architecture[64]; /* architectures[0], e.g. "Qwen2ForCausalLM"; "" if absent */
+	char model_type[64];      /* model_type as written, e.g. "gemma3_text"; "" if absent */
 	uint64_t hidden_size;       /* hidden_size */
 	uint64_t intermediate_size; /* intermediate_size */
 	uint64_t n_layers;          /* num_hidden_layers */
@@ -36,7 +37,7 @@ struct qa_model_config {
 	uint64_t n_experts, n_experts_used, expert_ffn;
 
 	/* Whether the file itself gave each field (defaults leave these false). */
-	bool has_architecture, has_hf_architecture;
+	bool has_architecture, has_hf_architecture, has_model_type;
 	bool has_hidden_size, has_intermediate_size, has_n_layers, has_n_heads;
 	bool has_n_kv_heads, has_vocab_size, has_head_dim, has_max_position;
 	bool has_rms_norm_eps, has_rope_theta, has_tie_word_embeddings;
@@ -45,18 +46,22 @@ struct qa_model_config {
 
 /*
  * Read the config.json at path into *out (fully overwritten, also on
- * failure, where it is zeroed).  architecture comes from "model_type" when
- * present, else from architectures[0] mapped to a llama.cpp name
- * (Qwen2ForCausalLM -> qwen2, LlamaForCausalLM -> llama, MistralForCausalLM
- * -> mistral, and a few more), else stays "".  The mixture-of-experts
- * model types are given GGUF's names: qwen2_moe -> qwen2moe, qwen3_moe ->
- * qwen3moe, gpt_oss -> gpt-oss.  n_kv_heads defaults to
- * n_heads, head_dim to hidden_size / n_heads when that divides exactly; a
- * JSON null counts as absent.
+ * failure, where it is zeroed).  architecture is the name of the arch.h row
+ * that architectures[0] selects (as llama.cpp's converter chooses its model
+ * class: Qwen2ForCausalLM -> qwen2, MistralForCausalLM -> mistral,
+ * Gemma3ForCausalLM -> gemma3, ...), else the row model_type selects, else
+ * "" with has_architecture false (hf_architecture and model_type still say
+ * what the file named).  The dimension fields and tie_word_embeddings are
+ * read at the top level, else from a "text_config" object (multimodal
+ * checkpoints).  n_kv_heads defaults to n_heads, head_dim to hidden_size /
+ * n_heads when that divides exactly; a JSON null counts as absent.  The
+ * mixture-of-experts rows are chosen alike (qwen3_moe / Qwen3MoeForCausalLM
+ * -> qwen3moe, qwen2_moe -> qwen2moe, gpt_oss -> gpt-oss), and their expert
+ * counts and sizes read into n_experts, n_experts_used and expert_ffn.
  *
  * Errors: QA_ERR_IO when the file cannot be opened; QA_ERR_FORMAT when it is
- * not a JSON object, has duplicate keys, or a known field has the wrong type,
- * a negative value or an over-long string (offset: the field's key, or where
+ * not a JSON object, has duplicate keys, or a known field has the wrong type
+ * (text_config not an object), a negative value or an over-long string (offset: the field's key, or where
  * jansson stopped); QA_ERR_NOMEM.
  */
 enum qa_err qa_config_load(struct qa_model_config *out, const char *path,

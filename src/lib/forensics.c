@@ -140,7 +140,8 @@ void qa_forensics_classify(struct qa_diff_result *r)
 		const struct qa_diff_tensor *t = &r->tensors[i];
 		r->counts[t->verdict]++;
 		if (t->quantized && t->verdict != QA_VERDICT_EXTRA && t->verdict != QA_VERDICT_MISSING &&
-		    t->verdict != QA_VERDICT_UNSUPPORTED && t->verdict != QA_VERDICT_SHAPE_MISMATCH) {
+		    t->verdict != QA_VERDICT_UNSUPPORTED && t->verdict != QA_VERDICT_NEEDS_IMATRIX &&
+		    t->verdict != QA_VERDICT_SHAPE_MISMATCH) {
 			r->quantized_tensors++;
 			if (t->verdict == QA_VERDICT_DIVERGENT)
 				r->quantized_divergent++;

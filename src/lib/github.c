@@ -135,7 +135,7 @@ static void summary_body(const struct qa_gate *g, const struct qa_github_summary
 {
 	fprintf(f, "## quantaudit %s: %s\n\n", s->command, g->pass ? "PASS" : "FAIL");
 	fprintf(f, "**%s**: %zu tensors, %zu identical, %zu failing, %zu warned, %zu ignored.\n\n",
-	        g->pass ? "pass" : "fail", g->n, g->identical, g->counts[QA_ACTION_FAIL],
+	        g->pass ? "pass" : "fail", g->tensors, g->identical, g->counts[QA_ACTION_FAIL],
 	        g->counts[QA_ACTION_WARN], g->counts[QA_ACTION_IGNORE]);
 	if (s->verdict) {
 		fputs("> ", f);
@@ -285,7 +285,7 @@ enum qa_err qa_github_outputs_append(const struct qa_gate *g, const char *report
 		return qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "cannot open: %s", qa_strerror(errno));
 	char num[32];
 	output_one(f, "verdict", g->pass ? "pass" : "fail");
-	snprintf(num, sizeof num, "%zu", g->n);
+	snprintf(num, sizeof num, "%zu", g->tensors);
 	output_one(f, "tensors", num);
 	snprintf(num, sizeof num, "%zu", g->identical);
 	output_one(f, "identical", num);

@@ -2,7 +2,7 @@
  * http.c - libcurl requests with retries and resume, and the ranged-HTTP
  * byte source (see http.h for the contract).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* fallocate */
 #include "http.h"
 
 #include <errno.h>
@@ -29,7 +29,7 @@
 
 #define MAX_HOPS 10
 #define JOB_CHUNKS 64              /* 4 MiB per request */
-#define WINDOW_CHUNKS 1024         /* 64 MiB read-ahead window */
+#define RECENT_N 4                 /* reads whose bytes are never released */
 #define RA_JOBS 4                  /* read-ahead requests queued at once */
 #define N_WORKERS 3                /* ranges in flight */
 #define HEAD_CACHE_MAX ((uint64_t)64 << 20)
@@ -268,7 +268,7 @@ bool qa_http_same_host(const char *a, const char *b)
 
 /* One request without following redirects.  *redirect gets Location (absolute). */
 static CURLcode perform(CURL *h, const char *url, const char *range, const char *token,
-                        struct sink *s, struct hdrs *hd, char **redirect)
+                        struct sink *s, struct hdrs *hd, char **redirect, bool head)
 {
 	struct curl_slist *list = NULL, *l2;
 	char auth[4200];
@@ -299,6 +299,8 @@ static CURLcode perform(CURL *h, const char *url, const char *range, const char 
 #endif
 	if (range)
 		curl_easy_setopt(h, CURLOPT_RANGE, range);
+	if (head)
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, hd);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -434,7 +436,7 @@ static enum qa_err fetch(struct conn *c, const char *url, bool ranged, uint64_t 
 					         (unsigned long long)(off + len - 1));
 				rp = range;
 			}
-			cc = perform(c->h, cur, rp, c->token, s, &hd, &next);
+			cc = perform(c->h, cur, rp, c->token, s, &hd, &next, false);
 			qa_remote_count(input, s->received, 1, 0);
 			s->received = 0;
 			if (first && m) {
@@ -545,9 +547,72 @@ enum qa_err qa_http_get_all(const char *url, size_t cap, int input, char **buf,
 	return QA_OK;
 }
 
+enum qa_err qa_http_head(const char *url, int input, struct qa_http_meta *m, struct qa_diag *d)
+{
+	struct conn c;
+	struct sink s;
+	struct hdrs hd;
+	enum qa_err e;
+	char *disp = qa_remote_display_url(url);
+	memset(m, 0, sizeof *m);
+	m->size = UINT64_MAX;
+	if (!disp)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	if (qa_remote_options()->offline) {
+		e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "offline mode: %s is not cached", disp);
+		free(disp);
+		return e;
+	}
+	if ((e = conn_init(&c, d))) {
+		conn_free(&c);
+		free(disp);
+		return e;
+	}
+	for (unsigned attempt = 0;; attempt++) {
+		char *next = NULL;
+		memset(&s, 0, sizeof s);
+		CURLcode cc = perform(c.h, url, NULL, c.token, &s, &hd, &next, true);
+		free(next);
+		qa_remote_count(input, 0, 1, 0);
+		long st = hd.status;
+		if (cc == CURLE_OK && st >= 200 && st <= 399) {
+			m->status = st;
+			memcpy(m->commit, hd.commit, sizeof m->commit);
+			if (hd.linked_etag[0]) {
+				memcpy(m->etag, hd.linked_etag, sizeof m->etag);
+				m->linked = true;
+			} else {
+				memcpy(m->etag, hd.etag, sizeof m->etag);
+			}
+			if (hd.has_linked_size)
+				m->size = hd.linked_size;
+			else if (st >= 200 && st <= 299 && hd.has_cl)
+				m->size = hd.content_length;
+			break;
+		}
+		bool retry = st && cc == CURLE_OK ? retryable_status(st) : retryable_curl(cc);
+		if (!retry || attempt >= qa_remote_options()->retries) {
+			if (st && cc == CURLE_OK)
+				e = qa_diag_set(d, QA_ERR_NETWORK, QA_NO_OFFSET, "%s: HTTP %ld%s", disp, st,
+				                retry ? " after retries" : "");
+			else
+				e = qa_diag_set(d, QA_ERR_NETWORK, QA_NO_OFFSET, "%s: %s%s", disp,
+				                curl_easy_strerror(cc), retry ? " (after retries)" : "");
+			break;
+		}
+		qa_remote_count(input, 0, 0, 1);
+		sleep_ms(backoff_ms(attempt, st ? hd.retry_after : -1));
+	}
+	conn_free(&c);
+	free(disp);
+	return e;
+}
+
 /* ------------------------------------------------------------ the source */
 
-enum { CH_ABSENT = 0, CH_INFLIGHT = 1, CH_PRESENT = 2 };
+/* A released chunk was here once and was dropped from the local copy: it is
+ * fetched again if read again. */
+enum { CH_ABSENT = 0, CH_INFLIGHT = 1, CH_PRESENT = 2, CH_RELEASED = 3 };
 
 struct job {
 	uint64_t c0, n;
@@ -573,6 +638,11 @@ struct hsrc {
 	unsigned ra_jobs;
 	uint64_t ra_next, demand_end;
 	bool ra_on, norange, need_verify, stop, started;
+	uint64_t window;    /* read-ahead window and release budget, in chunks */
+	struct qa_sha256_stream *vh; /* the file's SHA-256 over chunks [0, frontier) */
+	uint64_t frontier, peak;     /* chunks hashed; most chunks held at once */
+	uint64_t recent[RECENT_N];   /* first chunks of the latest reads */
+	unsigned n_recent, recent_i;
 	enum qa_err err;
 	struct qa_diag diag;
 	pthread_t th[N_WORKERS];
@@ -615,16 +685,16 @@ static bool queue_runs(struct hsrc *s, uint64_t c0, uint64_t c1, bool demand, un
 	unsigned queued = 0;
 	uint64_t c = c0;
 	while (c < c1 && queued < max_jobs) {
-		if (s->st[c] != CH_ABSENT) {
+		if (s->st[c] == CH_PRESENT || s->st[c] == CH_INFLIGHT) {
 			c++;
 			continue;
 		}
 		uint64_t e = c;
 		uint64_t lim = s->norange ? s->nchunks : c + JOB_CHUNKS;
-		while (e < c1 && e < lim && s->st[e] == CH_ABSENT)
+		while (e < c1 && e < lim && (s->st[e] == CH_ABSENT || s->st[e] == CH_RELEASED))
 			e++;
 		if (s->norange)
-			while (e < s->nchunks && s->st[e] == CH_ABSENT)
+			while (e < s->nchunks && (s->st[e] == CH_ABSENT || s->st[e] == CH_RELEASED))
 				e++;
 		struct job *j = malloc(sizeof *j);
 		if (!j)
@@ -654,7 +724,7 @@ static void refill_readahead(struct hsrc *s)
 {
 	if (!s->ra_on || s->err || s->norange)
 		return;
-	uint64_t lim = s->demand_end + WINDOW_CHUNKS;
+	uint64_t lim = s->demand_end + s->window;
 	if (lim > s->nchunks)
 		lim = s->nchunks;
 	if (s->ra_next < s->demand_end)
@@ -682,7 +752,9 @@ struct job_ctx {
 	uint64_t c0, n, marked; /* chunks c0 .. c0+marked-1 are marked */
 };
 
-static void mark_upto(struct job_ctx *jc, uint64_t abs_end, bool final)
+static void advance_locked(struct hsrc *s);
+
+static void mark_upto(struct job_ctx *jc, uint64_t abs_end)
 {
 	struct hsrc *s = jc->s;
 	pthread_mutex_lock(&s->mu);
@@ -691,13 +763,15 @@ static void mark_upto(struct job_ctx *jc, uint64_t abs_end, bool final)
 		chunk_span(s, c, &off, &len);
 		if (off + len > abs_end)
 			break;
-		/* The chunk that completes the file is left for the verification. */
-		if (!final && s->need_verify && s->present + 1 == s->nchunks)
-			break;
 		s->st[c] = CH_PRESENT;
 		s->present++;
 		jc->marked++;
 	}
+	if (s->present > s->peak)
+		s->peak = s->present;
+	/* the check of the file's digest runs before any reader of the chunk
+	 * that completes it wakes up */
+	advance_locked(s);
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }
@@ -709,7 +783,47 @@ static void on_job_data(void *arg, uint64_t abs_end)
 	uint64_t off, len;
 	chunk_span(jc->s, jc->c0 + jc->marked, &off, &len);
 	if (jc->marked < jc->n && off + len <= abs_end)
-		mark_upto(jc, abs_end, false);
+		mark_upto(jc, abs_end);
+}
+
+static void stash_drop(const char *url);
+
+/*
+ * The file's digest is computed in file order as chunks arrive (the hash
+ * frontier), so that chunks behind it can leave the local copy; when the
+ * frontier reaches the end, the digest is checked against X-Linked-Etag.
+ */
+static enum qa_err verify_locked(struct hsrc *s);
+
+static void advance_locked(struct hsrc *s)
+{
+	if (!s->need_verify || !s->vh)
+		return;
+	while (s->frontier < s->nchunks && s->st[s->frontier] == CH_PRESENT) {
+		uint64_t off, len;
+		chunk_span(s, s->frontier, &off, &len);
+		qa_sha256_stream_update(s->vh, s->map + off, (size_t)len);
+		s->frontier++;
+	}
+	if (s->frontier == s->nchunks)
+		verify_locked(s);
+}
+
+static enum qa_err sha256_windows(uint8_t *map, uint64_t size, uint8_t out[QA_SHA256_LEN],
+                                     struct qa_diag *d)
+{
+	enum { WIN = 8 << 20 };
+	struct qa_sha256_stream *h = qa_sha256_stream_init();
+	if (!h)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	for (uint64_t off = 0; off < size; off += WIN) {
+		size_t n = (size_t)(size - off < WIN ? size - off : WIN);
+		qa_sha256_stream_update(h, map + off, n);
+		qa_unmap_pages(map, size, off, n);
+	}
+	enum qa_err e = qa_sha256_stream_final(h, out);
+	qa_sha256_stream_free(h);
+	return e ? qa_diag_set(d, e, QA_NO_OFFSET, "sha-256 failed") : QA_OK;
 }
 
 static enum qa_err verify_locked(struct hsrc *s)
@@ -717,14 +831,14 @@ static enum qa_err verify_locked(struct hsrc *s)
 	uint8_t dg[QA_SHA256_LEN];
 	char hex[2 * QA_SHA256_LEN + 1];
 	struct qa_diag d;
-	pthread_mutex_unlock(&s->mu);
-	enum qa_err e = qa_sha256(s->map, (size_t)s->base.size, dg, &d);
-	pthread_mutex_lock(&s->mu);
-	if (e)
-		return e;
+	s->need_verify = false;
+	if (qa_sha256_stream_final(s->vh, dg)) {
+		qa_diag_set(&d, QA_ERR_NOMEM, QA_NO_OFFSET, "%s: SHA-256 failed", s->base.name);
+		fail_locked(s, QA_ERR_NOMEM, &d);
+		return QA_ERR_NOMEM;
+	}
 	for (size_t i = 0; i < QA_SHA256_LEN; i++)
 		snprintf(hex + 2 * i, 3, "%02x", dg[i]);
-	s->need_verify = false;
 	if (strcmp(hex, s->meta.etag) != 0) {
 		qa_diag_set(&d, QA_ERR_NETWORK, QA_NO_OFFSET,
 		            "%s: its SHA-256 differs from the Hub's (X-Linked-Etag %.64s)",
@@ -733,6 +847,10 @@ static enum qa_err verify_locked(struct hsrc *s)
 		char msg[600];
 		snprintf(msg, sizeof msg, "%s: its SHA-256 differs from the Hub's", s->base.name);
 		qa_remote_integrity_fail(msg);
+		/* the header an earlier open of this run cached came with that digest: drop it */
+		if (s->key)
+			qa_cache_head_remove(s->key);
+		stash_drop(s->url);
 		return QA_ERR_NETWORK;
 	}
 	return QA_OK;
@@ -790,14 +908,8 @@ static enum qa_err run_job(struct hsrc *s, struct conn *c, struct job *j, struct
 		                (unsigned long long)m.size);
 	qa_http_meta_free(&m);
 	free(du);
-	pthread_mutex_lock(&s->mu);
-	if (!e) {
-		if (s->need_verify && s->present + (j->n - jc.marked) == s->nchunks)
-			e = verify_locked(s);
-	}
-	pthread_mutex_unlock(&s->mu);
 	if (!e)
-		mark_upto(&jc, off + len, true);
+		mark_upto(&jc, off + len);
 	return e;
 }
 
@@ -845,6 +957,36 @@ static void start_workers(struct hsrc *s)
 			s->n_th++;
 }
 
+/*
+ * Keep the local copy bounded (mutex held): unless --cache-blobs keeps whole
+ * files, chunks behind the latest reads (and, while the digest is being
+ * checked, behind the hash frontier) leave it once it holds more than the
+ * window, except the header's.  Their disk blocks are freed (a hole is
+ * punched in the unlinked download file); a later read fetches them again.
+ */
+static void release_locked(struct hsrc *s)
+{
+	if (qa_remote_options()->cache_blobs || s->fd < 0 || s->present <= 2 * s->window)
+		return;
+	uint64_t limit = s->nchunks;
+	for (unsigned i = 0; i < s->n_recent; i++)
+		if (s->recent[i] < limit)
+			limit = s->recent[i];
+	if (s->need_verify && s->frontier < limit)
+		limit = s->frontier;
+	uint64_t c = (s->head_end + QA_HTTP_CHUNK - 1) / QA_HTTP_CHUNK;
+	for (; c < limit && s->present > s->window; c++) {
+		uint64_t off, len;
+		if (s->st[c] != CH_PRESENT)
+			continue;
+		chunk_span(s, c, &off, &len);
+		if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) != 0)
+			return; /* no hole punching here: the copy keeps what it has */
+		s->st[c] = CH_RELEASED;
+		s->present--;
+	}
+}
+
 /* Make [off, off+len) present (called with the range bounds-checked). */
 static enum qa_err ensure(struct hsrc *s, uint64_t off, size_t len, struct qa_diag *d)
 {
@@ -854,6 +996,11 @@ static enum qa_err ensure(struct hsrc *s, uint64_t off, size_t len, struct qa_di
 	pthread_mutex_lock(&s->mu);
 	if (off <= 8 && off + len > s->head_end)
 		s->head_end = off + len;
+	s->recent[s->recent_i] = c0;
+	s->recent_i = (s->recent_i + 1) % RECENT_N;
+	if (s->n_recent < RECENT_N)
+		s->n_recent++;
+	release_locked(s);
 	bool missing = false;
 	for (uint64_t c = c0; c < c1 && !missing; c++)
 		missing = s->st[c] != CH_PRESENT;
@@ -972,6 +1119,21 @@ static void stash_put(const char *url, const char *key, const char *data_url,
 	pthread_mutex_unlock(&stash_mu);
 }
 
+/* Forget what the stash holds for url. */
+static void stash_drop(const char *url)
+{
+	pthread_mutex_lock(&stash_mu);
+	for (unsigned i = 0; i < STASH_N; i++)
+		if (stash[i].url && strcmp(stash[i].url, url) == 0) {
+			free(stash[i].url);
+			free(stash[i].key);
+			free(stash[i].data_url);
+			free(stash[i].head);
+			memset(&stash[i], 0, sizeof stash[i]);
+		}
+	pthread_mutex_unlock(&stash_mu);
+}
+
 /* A copy of the stashed head of url (or alias): true when there is one. */
 static bool stash_get(const char *url, const char *alias, char *key, size_t keycap,
                       char **data_url, struct qa_cache_meta *cm, uint8_t **head, size_t *len)
@@ -1029,7 +1191,7 @@ static void save_to_cache(struct hsrc *s)
 	if (qa_remote_options()->cache_blobs && s->present == s->nchunks) {
 		uint8_t dg[QA_SHA256_LEN];
 		char hex[2 * QA_SHA256_LEN + 1];
-		if (qa_sha256(s->map, (size_t)s->base.size, dg, NULL) == QA_OK) {
+		if (sha256_windows(s->map, s->base.size, dg, NULL) == QA_OK) {
 			for (size_t i = 0; i < QA_SHA256_LEN; i++)
 				snprintf(hex + 2 * i, 3, "%02x", dg[i]);
 			if (!s->meta.linked || strcmp(hex, s->meta.etag) == 0)
@@ -1048,6 +1210,9 @@ static void hs_close(struct qa_source *src)
 	for (unsigned i = 0; i < s->n_th; i++)
 		pthread_join(s->th[i], NULL);
 	save_to_cache(s);
+	qa_remote_local_peak(s->input, s->peak * QA_HTTP_CHUNK > s->base.size ? s->base.size
+	                                                                      : s->peak * QA_HTTP_CHUNK);
+	qa_sha256_stream_free(s->vh);
 	struct job *j;
 	while ((j = pop(&s->dq, &s->dq_tail)))
 		free(j);
@@ -1067,7 +1232,15 @@ static void hs_close(struct qa_source *src)
 	qa_http_meta_free(&s->meta);
 }
 
-static const struct qa_source_ops http_ops = { hs_read, hs_view, hs_close };
+/* The bytes stay in the download file; only the mapping's resident pages go. */
+static void hs_release(struct qa_source *src, uint64_t off, uint64_t len)
+{
+	struct hsrc *s = (struct hsrc *)src;
+	if (s->map)
+		qa_unmap_pages(s->map, s->base.size, off, len);
+}
+
+static const struct qa_source_ops http_ops = { hs_read, hs_view, hs_close, hs_release };
 
 /* An unlinked sparse file of size bytes, mapped read-write. */
 static enum qa_err make_backing(struct hsrc *s, struct qa_diag *d)
@@ -1278,6 +1451,13 @@ enum qa_err qa_http_source_open(struct qa_source **out, const char *url, const c
 	if ((e = make_backing(s, d)))
 		goto fail;
 	s->need_verify = s->meta.linked && qa_cache_is_sha256(s->meta.etag);
+	s->window = qa_remote_options()->window_bytes / QA_HTTP_CHUNK;
+	if (s->window < 1)
+		s->window = 1;
+	if (s->need_verify && !(s->vh = qa_sha256_stream_init())) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		goto fail;
+	}
 	qa_remote_expect(s->base.size);
 	/* Bytes already here: the first answer, then the cached head. */
 	const uint8_t *srcs[2] = { first, head };
@@ -1298,9 +1478,12 @@ enum qa_err qa_http_source_open(struct qa_source **out, const char *url, const c
 			}
 		}
 	}
-	if (s->need_verify && s->present == s->nchunks) {
+	if (s->present > s->peak)
+		s->peak = s->present;
+	if (s->need_verify) {
 		pthread_mutex_lock(&s->mu);
-		e = verify_locked(s);
+		advance_locked(s); /* a file whose cached head is all of it is checked now */
+		e = s->err;
 		if (e && d)
 			*d = s->diag;
 		pthread_mutex_unlock(&s->mu);

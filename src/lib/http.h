@@ -59,6 +59,18 @@ enum qa_err qa_http_get_all(const char *url, size_t cap, int input, char **buf,
                             size_t *len, struct qa_http_meta *m, struct qa_diag *d);
 
 /*
+ * The first hop's headers of url without its body and without following a
+ * redirect: one HEAD request (retried like any other), as huggingface_hub
+ * reads a file's metadata.  m receives the status, X-Repo-Commit, the
+ * X-Linked-Etag (m->linked) or else the ETag, and X-Linked-Size or else the
+ * Content-Length of a 2xx answer (UINT64_MAX when neither).  Counts one
+ * request and no bytes for input.  Errors: QA_ERR_NETWORK (a status other
+ * than 2xx/3xx, or curl's error, after the retries), QA_ERR_IO in offline
+ * mode.
+ */
+enum qa_err qa_http_head(const char *url, int input, struct qa_http_meta *m, struct qa_diag *d);
+
+/*
  * Open url as a byte source labelled display (a URL without credentials).
  * alias, when not NULL, is another URL naming the same file (the hf://
  * revision's resolve URL when url carries the pinned commit): offline runs

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "arch.h"
 #include "config.h"
 #include "cursor.h"
 #include "quant.h"
@@ -461,7 +462,7 @@ static enum qa_err moe_assemble(struct qa_ref *r, struct moe_index *mx, size_t i
                                 struct qa_diag *d)
 {
 	*taken = false;
-	if (strcmp(r->info.arch, "gpt-oss") == 0)
+	if (qa_arch_has(qa_arch_find(r->info.arch), QA_ARCH_FUSED_EXPERTS))
 		return fused_experts(r, i, taken, d);
 	return stack_experts(r, mx, i, taken, d);
 }
@@ -521,8 +522,17 @@ static enum qa_err open_st(struct qa_ref *r, const char *path, struct qa_diag *d
 	if (e)
 		return e;
 	struct qa_ref_info *in = &r->info;
+	const struct qa_arch *row = NULL;
+	if (found && !cfg.has_architecture && (cfg.has_hf_architecture || cfg.has_model_type)) {
+		char known[QA_ARCH_LIST_CAP];
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "config.json names architecture '%s', which quantaudit does not know (known: %s)",
+		                   cfg.has_hf_architecture ? cfg.hf_architecture : cfg.model_type,
+		                   qa_arch_known_list(known, sizeof known));
+	}
 	if (found) {
-		snprintf(in->arch, sizeof in->arch, "%s", cfg.architecture);
+		row = qa_arch_find(cfg.architecture); /* NULL when the config names none */
+		snprintf(in->arch, sizeof in->arch, "%s", row ? row->gguf : "");
 		in->n_layer = (uint32_t)cfg.n_layers;
 		in->n_head = (uint32_t)cfg.n_heads;
 		in->n_head_kv = (uint32_t)cfg.n_kv_heads;
@@ -547,7 +557,9 @@ static enum qa_err open_st(struct qa_ref *r, const char *path, struct qa_diag *d
 	r->src_names = calloc(nt ? 2 * nt : 1, sizeof *r->src_names);
 	if (!r->tensors || !r->names || !r->src_names)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	const char *arch = in->arch[0] ? in->arch : "qwen2";
+	/* names: the config's row; without one, qwen2 and llama name alike */
+	const char *arch = row ? row->name : "qwen2";
+	bool plus_one = qa_arch_has(row, QA_ARCH_NORM_PLUS_ONE);
 	struct moe_index mx = { 0 };
 	if (qa_names_arch_is_moe(arch) && (e = moe_index_build(r, &mx, d)))
 		return e;
@@ -587,6 +599,7 @@ static enum qa_err open_st(struct qa_ref *r, const char *path, struct qa_diag *d
 			t->ne[k] = s->shape[s->n_dims - 1 - k];
 		t->n_elems = s->n_elems;
 		t->src_index = i;
+		t->plus_one = plus_one && qa_str_ends_with(s->name, "norm.weight");
 		r->n++;
 	}
 	moe_index_free(&mx);
@@ -788,8 +801,13 @@ enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
 	if (t->assembly != QA_REF_DIRECT)
 		return moe_read(r, t, dst, d);
 	const struct qa_st_tensor *s = qa_st_tensor_at(r->st, t->src_index);
-	if (t->perm == QA_PERM_NONE)
-		return qa_st_tensor_read_f32(r->st, s, 0, (size_t)t->n_elems, dst, d);
+	if (t->perm == QA_PERM_NONE) {
+		enum qa_err e = qa_st_tensor_read_f32(r->st, s, 0, (size_t)t->n_elems, dst, d);
+		/* Gemma's converter adds 1 in f32 after widening the stored value */
+		for (uint64_t k = 0; !e && t->plus_one && k < t->n_elems; k++)
+			dst[k] = dst[k] + 1.0f;
+		return e;
+	}
 	if (!r->info.from_config)
 		return qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
 		                   "tensor '%s': the %s q/k permutation needs head counts from config.json",
@@ -803,6 +821,76 @@ enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
 		uint32_t heads = t->perm == QA_PERM_Q ? r->info.n_head : r->info.n_head_kv;
 		e = qa_names_permute_rows(tmp, dst, rows, cols, heads, d);
 	}
+	free(tmp);
+	return e;
+}
+
+uint64_t qa_ref_row_align(const struct qa_ref *r, const struct qa_ref_tensor *t)
+{
+	uint32_t heads = t->perm == QA_PERM_Q ? r->info.n_head : r->info.n_head_kv;
+	uint64_t cols = t->ne[0] ? t->ne[0] : 1, rows = t->n_elems / cols;
+	if (r->format != QA_FORMAT_SAFETENSORS || t->perm == QA_PERM_NONE || !heads ||
+	    rows % heads)
+		return 1;
+	return rows / heads;
+}
+
+enum qa_err qa_ref_read_rows_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
+                                 uint64_t row0, uint64_t n_rows, float *dst,
+                                 struct qa_diag *d)
+{
+	uint64_t cols = t->ne[0], rows = cols ? t->n_elems / cols : 0, align = qa_ref_row_align(r, t);
+	uint64_t first, n, end;
+	if (t->src_type == QA_TYPE_COUNT)
+		return qa_ref_read_f32(r, t, dst, d); /* its error */
+	if (!qa_add_u64(row0, n_rows, &end) || end > rows || row0 % align || n_rows % align ||
+	    !qa_mul_u64(row0, cols, &first) || !qa_mul_u64(n_rows, cols, &n) ||
+	    n > SIZE_MAX / sizeof(float))
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "rows %llu..+%llu of tensor '%s' cannot be read",
+		                   (unsigned long long)row0, (unsigned long long)n_rows, t->name);
+	if (n == 0)
+		return QA_OK;
+	if (r->format == QA_FORMAT_GGUF) {
+		const struct qa_gguf_tensor *s = qa_gguf_tensor_at(r->gguf, t->src_index);
+		const struct qa_type_info *ti = qa_type_get(s->type);
+		uint64_t off = first / ti->block_elems * ti->block_bytes;
+		uint64_t len = n / ti->block_elems * ti->block_bytes;
+		const void *p;
+		enum qa_err e = qa_gguf_tensor_view_range(r->gguf, s, off, (size_t)len, &p, d);
+		if (e)
+			return e;
+		qa_quant_ops(s->type)->dequantize(p, dst, (size_t)n);
+		qa_gguf_tensor_release(r->gguf, s, off, len);
+		return QA_OK;
+	}
+	if (t->assembly == QA_REF_STACK) /* rows cross the experts' tensors in order */
+		return qa_ref_read_f32_range(r, t, first, (size_t)n, dst, d);
+	if (t->assembly != QA_REF_DIRECT) {
+		/* gpt-oss's transposed assemblies: built whole, the rows copied out */
+		if (n == t->n_elems)
+			return qa_ref_read_f32(r, t, dst, d);
+		float *all = malloc((size_t)t->n_elems * sizeof *all);
+		if (!all)
+			return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		enum qa_err e = qa_ref_read_f32(r, t, all, d);
+		if (!e)
+			memcpy(dst, all + first, (size_t)n * sizeof *dst);
+		free(all);
+		return e;
+	}
+	const struct qa_st_tensor *s = qa_st_tensor_at(r->st, t->src_index);
+	if (t->perm == QA_PERM_NONE)
+		return qa_st_tensor_read_f32(r->st, s, first, (size_t)n, dst, d);
+	if (!r->info.from_config || (t->n_dims < 2 && n_rows == rows))
+		return qa_ref_read_f32(r, t, dst, d); /* its error, or a permuted bias: one row */
+	float *tmp = malloc((size_t)n * sizeof *tmp);
+	if (!tmp)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	/* whole heads: each is permuted within itself */
+	enum qa_err e = qa_st_tensor_read_f32(r->st, s, first, (size_t)n, tmp, d);
+	if (!e)
+		e = qa_names_permute_rows(tmp, dst, n_rows, cols, (uint32_t)(n_rows / align), d);
 	free(tmp);
 	return e;
 }

@@ -59,6 +59,7 @@ struct qa_ref_tensor {
 	uint64_t ne[4];        /* GGUF order; unused dims are 1 */
 	uint64_t n_elems;
 	enum qa_names_perm perm; /* row permutation applied by qa_ref_read_f32 */
+	bool plus_one;         /* qa_ref_read_f32 adds 1 in f32, as Gemma's converter does to norms */
 	size_t src_index;      /* index in the underlying reader (the first part for QA_REF_STACK) */
 	enum qa_ref_assembly assembly;
 	const size_t *parts;   /* QA_REF_STACK: n_parts reader indices in expert order; else NULL */
@@ -67,7 +68,7 @@ struct qa_ref_tensor {
 };
 
 struct qa_ref_info {
-	char arch[64];         /* "qwen2", "llama", ... */
+	char arch[64];         /* GGUF architecture: "qwen2", "llama" (also for mistral), "gemma3", ... */
 	char name[128];        /* general.name to write, may be empty */
 	uint32_t n_layer, n_head, n_head_kv;
 	uint64_t hidden, ffn, context, vocab;
@@ -84,9 +85,12 @@ struct qa_ref_info {
 struct qa_ref;
 
 /*
- * Open the reference at path (any form qa_format_detect accepts).  Tensors
- * whose HF names the converter drops (rotary inv_freq) are left out.  For a
- * mixture-of-experts safetensors checkpoint (qwen2moe, qwen3moe, gpt-oss)
+ * Open the reference at path (any form qa_format_detect accepts).  For a
+ * safetensors checkpoint, config.json chooses the architecture (arch.h);
+ * without one, qwen2 (q bias present) or llama is assumed.  Tensors whose
+ * HF names the converter drops (rotary inv_freq, Gemma 2's lm_head) are
+ * left out.  For a mixture-of-experts safetensors checkpoint (qwen2moe,
+ * qwen3moe, gpt-oss)
  * the expert tensors appear as the converter writes them: the per-expert
  * model.layers.L.mlp.experts.X.{gate,up,down}_proj.weight as three 3-D
  * tensors blk.L.ffn_{down,gate,up}_exps.weight (ne = [in, out, experts], in
@@ -94,11 +98,12 @@ struct qa_ref;
  * gate_up_proj [experts, in, 2*ffn] as ffn_gate_exps (outputs 0::2) and
  * ffn_up_exps (1::2), each expert transposed, and its down_proj
  * [experts, ffn, in] transposed per expert; every expert must be present
- * once with one shape and dtype (QA_ERR_FORMAT otherwise).  The
- * returned ref owns its readers and sources; free it with qa_ref_close().
- * Errors: those of the readers; QA_ERR_FORMAT when two source tensors map
- * to one GGUF name or a llama-family checkpoint lacks the head counts its
- * q/k permutation needs.
+ * once with one shape and dtype (QA_ERR_FORMAT otherwise).  The returned
+ * ref owns its readers and sources; free it with qa_ref_close().  Errors:
+ * those of the readers; QA_ERR_USAGE when config.json names an
+ * architecture arch.h does not know (the message lists the known ones);
+ * QA_ERR_FORMAT when two source tensors map to one GGUF name or a
+ * llama-family checkpoint lacks the head counts its q/k permutation needs.
  */
 enum qa_err qa_ref_open(struct qa_ref **out, const char *path, struct qa_diag *d);
 void qa_ref_close(struct qa_ref *r);
@@ -123,6 +128,26 @@ void qa_ref_model_shape(const struct qa_ref *r, struct qa_model_shape *out);
  */
 enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
                             float *dst, struct qa_diag *d);
+
+/*
+ * The row granularity of qa_ref_read_rows_f32 for t (a row is ne[0]
+ * values): 1, or the rows of one head when t's rows are permuted within
+ * heads (llama q/k from safetensors), since a head is permuted as a whole.
+ */
+uint64_t qa_ref_row_align(const struct qa_ref *r, const struct qa_ref_tensor *t);
+
+/*
+ * Read rows [row0, row0 + n_rows) of t (a row is ne[0] values, the rows of
+ * all higher dimensions counted in storage order) as floats into dst, the
+ * same values qa_ref_read_f32 puts at dst[row0 * ne[0] ...].  row0 and
+ * n_rows must be multiples of qa_ref_row_align (QA_ERR_USAGE otherwise).
+ * The source bytes read are released behind (qa_source_release), so a
+ * caller that walks a tensor in windows holds only its window in memory.
+ * Safe to call from several threads at once; errors as qa_ref_read_f32.
+ */
+enum qa_err qa_ref_read_rows_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
+                                 uint64_t row0, uint64_t n_rows, float *dst,
+                                 struct qa_diag *d);
 
 /*
  * Read n_elems floats of tensor t starting at element first into dst, as

@@ -1,39 +1,18 @@
 /*
  * names.c - Hugging Face <-> GGUF tensor names and the llama row permutation.
  *
- * The name table states the facts of gguf-py's tensor mapping for the dense
- * llama-style decoders; '#' in a pattern stands for a decimal layer number.
+ * The renaming rules are the architecture table's (arch.h); '#' in a
+ * pattern stands for a decimal layer number.
  */
 #include "names.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "cursor.h"
 #include "util.h"
-
-struct name_pair {
-	const char *hf;
-	const char *gguf;
-};
-
-/* The decoder tensors shared by qwen2, llama and mistral (HF layout). */
-static const struct name_pair decoder_names[] = {
-	{ "model.embed_tokens", "token_embd" },
-	{ "model.norm", "output_norm" },
-	{ "lm_head", "output" },
-	{ "model.layers.#.input_layernorm", "blk.#.attn_norm" },
-	{ "model.layers.#.self_attn.q_proj", "blk.#.attn_q" },
-	{ "model.layers.#.self_attn.k_proj", "blk.#.attn_k" },
-	{ "model.layers.#.self_attn.v_proj", "blk.#.attn_v" },
-	{ "model.layers.#.self_attn.o_proj", "blk.#.attn_output" },
-	{ "model.layers.#.post_attention_layernorm", "blk.#.ffn_norm" },
-	{ "model.layers.#.mlp.gate_proj", "blk.#.ffn_gate" },
-	{ "model.layers.#.mlp.up_proj", "blk.#.ffn_up" },
-	{ "model.layers.#.mlp.down_proj", "blk.#.ffn_down" },
-};
-
-#define N_DECODER_NAMES (sizeof decoder_names / sizeof decoder_names[0])
 
 /* Name endings the converter skips before mapping anything. */
 static const char *const dropped_suffixes[] = {
@@ -45,16 +24,6 @@ static const char *const dropped_suffixes[] = {
 /* Suffixes the mapping carries over unchanged. */
 static const char *const kept_suffixes[] = { ".weight", ".bias" };
 
-static bool arch_known(const char *arch)
-{
-	return strcmp(arch, "qwen2") == 0 || strcmp(arch, "llama") == 0 ||
-	       strcmp(arch, "mistral") == 0;
-}
-
-static bool arch_permutes(const char *arch)
-{
-	return strcmp(arch, "llama") == 0 || strcmp(arch, "mistral") == 0;
-}
 
 /*
  * Parse a canonical decimal (no sign, no leading zero unless it is "0", at
@@ -145,11 +114,11 @@ static void copy_name(const char *name, char *out, size_t cap)
 }
 
 /*
- * Look name up in the table in the direction given (to_gguf: match the hf
- * column, write the gguf one).  Exact base first, then base + suffix.
+ * Look name up in the rules of a in the direction given (to_gguf: match the
+ * hf column, write the gguf one).  Exact base first, then base + suffix.
  */
-static bool table_lookup(const char *name, bool to_gguf, char *out,
-                         size_t cap, bool *fits)
+static bool table_lookup(const struct qa_arch *a, const char *name, bool to_gguf,
+                         char *out, size_t cap, bool *fits)
 {
 	size_t len = strlen(name);
 	for (size_t s = 0; s <= sizeof kept_suffixes / sizeof kept_suffixes[0]; s++) {
@@ -157,100 +126,53 @@ static bool table_lookup(const char *name, bool to_gguf, char *out,
 		if (!qa_mem_ends_with(name, len, suffix))
 			continue;
 		size_t base = len - strlen(suffix);
-		for (size_t i = 0; i < N_DECODER_NAMES; i++) {
-			const char *from = to_gguf ? decoder_names[i].hf : decoder_names[i].gguf;
-			const char *to = to_gguf ? decoder_names[i].gguf : decoder_names[i].hf;
-			uint32_t layer = 0;
-			if (pattern_match(from, name, base, &layer)) {
-				*fits = pattern_expand(to, layer, suffix, out, cap);
-				return true;
+		for (const struct qa_arch_names *l = a->names; l->rules; l++) {
+			for (size_t i = 0; i < l->n; i++) {
+				const char *from = to_gguf ? l->rules[i].hf : l->rules[i].gguf;
+				const char *to = to_gguf ? l->rules[i].gguf : l->rules[i].hf;
+				const char *fixed = l->rules[i].suffix;
+				uint32_t layer = 0;
+				/* a rule with a fixed suffix matches no suffix on the hf side, its own on the gguf side */
+				if (fixed && strcmp(suffix, to_gguf ? "" : fixed) != 0)
+					continue;
+				if (pattern_match(from, name, base, &layer)) {
+					*fits = pattern_expand(to, layer, !fixed ? suffix : to_gguf ? fixed : "",
+					                       out, cap);
+					return true;
+				}
 			}
 		}
 	}
 	return false;
 }
 
-/* ------------------------------------------------------------ mixture of experts */
-
 /*
- * qwen2moe, qwen3moe and gpt-oss.  Their dense tensors map as gguf-py maps
- * them for these architectures (gpt-oss has no ffn_norm: its
- * post_attention_layernorm is post_attention_norm); the merged expert names
- * are the ones llama.cpp's converter gives the stacked 3-D tensors
- * (model.layers.L.mlp.experts.{gate,up,down}_proj.weight), which model.c
- * builds from the per-expert or fused Hugging Face tensors.
+ * The converter's filter_tensors removes every "language_model." from a
+ * name (multimodal checkpoints nest the decoder under it).  Writes the
+ * result to out (cap bytes; false when it does not fit).
  */
-struct moe_pair {
-	const char *arch; /* NULL: every MoE arch */
-	const char *hf;
-	const char *gguf;
-	const char *fixed; /* the hf name has no suffix and the gguf one gets this; NULL: carried */
-};
-
-static const struct moe_pair moe_names[] = {
-	{ NULL, "model.embed_tokens", "token_embd", NULL },
-	{ NULL, "model.norm", "output_norm", NULL },
-	{ NULL, "lm_head", "output", NULL },
-	{ NULL, "model.layers.#.input_layernorm", "blk.#.attn_norm", NULL },
-	{ NULL, "model.layers.#.self_attn.q_proj", "blk.#.attn_q", NULL },
-	{ NULL, "model.layers.#.self_attn.k_proj", "blk.#.attn_k", NULL },
-	{ NULL, "model.layers.#.self_attn.v_proj", "blk.#.attn_v", NULL },
-	{ NULL, "model.layers.#.self_attn.o_proj", "blk.#.attn_output", NULL },
-	{ "qwen3moe", "model.layers.#.self_attn.q_norm", "blk.#.attn_q_norm", NULL },
-	{ "qwen3moe", "model.layers.#.self_attn.k_norm", "blk.#.attn_k_norm", NULL },
-	{ "gpt-oss", "model.layers.#.post_attention_layernorm", "blk.#.post_attention_norm", NULL },
-	{ NULL, "model.layers.#.post_attention_layernorm", "blk.#.ffn_norm", NULL },
-	{ "gpt-oss", "model.layers.#.self_attn.sinks", "blk.#.attn_sinks", ".weight" },
-	{ "gpt-oss", "model.layers.#.mlp.experts.down_proj_bias", "blk.#.ffn_down_exps", ".bias" },
-	{ "gpt-oss", "model.layers.#.mlp.router", "blk.#.ffn_gate_inp", NULL },
-	{ NULL, "model.layers.#.mlp.gate", "blk.#.ffn_gate_inp", NULL },
-	{ NULL, "model.layers.#.mlp.experts.gate_proj", "blk.#.ffn_gate_exps", NULL },
-	{ NULL, "model.layers.#.mlp.experts.up_proj", "blk.#.ffn_up_exps", NULL },
-	{ NULL, "model.layers.#.mlp.experts.down_proj", "blk.#.ffn_down_exps", NULL },
-	{ "qwen2moe", "model.layers.#.mlp.shared_expert.gate_proj", "blk.#.ffn_gate_shexp", NULL },
-	{ "qwen2moe", "model.layers.#.mlp.shared_expert.up_proj", "blk.#.ffn_up_shexp", NULL },
-	{ "qwen2moe", "model.layers.#.mlp.shared_expert.down_proj", "blk.#.ffn_down_shexp", NULL },
-	{ "qwen2moe", "model.layers.#.mlp.shared_expert_gate", "blk.#.ffn_gate_inp_shexp", NULL },
-};
+static bool strip_language_model(const char *name, char *out, size_t cap)
+{
+	static const char tag[] = "language_model.";
+	size_t o = 0;
+	for (const char *p = name; *p;) {
+		if (strncmp(p, tag, sizeof tag - 1) == 0) {
+			p += sizeof tag - 1;
+			continue;
+		}
+		if (o + 1 >= cap)
+			return false;
+		out[o++] = *p++;
+	}
+	if (cap == 0)
+		return false;
+	out[o] = '\0';
+	return true;
+}
 
 bool qa_names_arch_is_moe(const char *arch)
 {
-	return arch && (strcmp(arch, "qwen2moe") == 0 || strcmp(arch, "qwen3moe") == 0 ||
-	                strcmp(arch, "gpt-oss") == 0);
-}
-
-/*
- * The MoE table lookup, as table_lookup.  gpt-oss's sinks and down_proj_bias
- * have no suffix in the checkpoint and get one in GGUF
- * (GptOssModel.filter_tensors and modify_tensors).
- */
-static bool moe_lookup(const char *arch, const char *name, bool to_gguf, char *out,
-                       size_t cap, bool *fits)
-{
-	size_t len = strlen(name);
-	for (size_t s = 0; s <= sizeof kept_suffixes / sizeof kept_suffixes[0]; s++) {
-		const char *suffix = s == 0 ? "" : kept_suffixes[s - 1];
-		if (!qa_mem_ends_with(name, len, suffix))
-			continue;
-		size_t base = len - strlen(suffix);
-		for (size_t i = 0; i < sizeof moe_names / sizeof moe_names[0]; i++) {
-			const struct moe_pair *m = &moe_names[i];
-			if (m->arch && strcmp(m->arch, arch) != 0)
-				continue;
-			/* a fixed entry matches only its own suffix on the gguf side, none on the hf side */
-			if (m->fixed && strcmp(suffix, to_gguf ? "" : m->fixed) != 0)
-				continue;
-			const char *from = to_gguf ? m->hf : m->gguf;
-			const char *to = to_gguf ? m->gguf : m->hf;
-			uint32_t layer = 0;
-			if (pattern_match(from, name, base, &layer)) {
-				*fits = pattern_expand(to, layer, !m->fixed ? suffix : to_gguf ? m->fixed : "",
-				                       out, cap);
-				return true;
-			}
-		}
-	}
-	return false;
+	return qa_arch_has(qa_arch_find(arch), QA_ARCH_MOE);
 }
 
 enum qa_names_result qa_names_to_gguf(const char *arch, const char *hf_name,
@@ -267,14 +189,21 @@ enum qa_names_result qa_names_to_gguf(const char *arch, const char *hf_name,
 			return QA_NAME_DROPPED;
 		}
 	}
-	if (qa_names_arch_is_moe(arch)) {
+	const struct qa_arch *a = qa_arch_find(arch);
+	if (a != NULL) {
 		bool fits = true;
-		if (moe_lookup(arch, hf_name, true, out, cap, &fits))
-			return QA_NAME_MAPPED;
-	}
-	if (arch_known(arch)) {
-		bool fits = true;
-		if (table_lookup(hf_name, true, out, cap, &fits))
+		char *plain = malloc(len + 1);
+		const char *name = hf_name;
+		if (plain != NULL && strip_language_model(hf_name, plain, len + 1))
+			name = plain;
+		if (qa_arch_has(a, QA_ARCH_DROP_LM_HEAD) && strcmp(name, "lm_head.weight") == 0) {
+			free(plain);
+			copy_name(hf_name, out, cap);
+			return QA_NAME_DROPPED;
+		}
+		bool found = table_lookup(a, name, true, out, cap, &fits);
+		free(plain);
+		if (found)
 			return QA_NAME_MAPPED;
 	}
 	copy_name(hf_name, out, cap);
@@ -287,10 +216,10 @@ bool qa_names_to_hf(const char *arch, const char *gguf_name, char *out,
 	bool fits = false;
 	if (cap > 0)
 		out[0] = '\0';
-	if (arch == NULL || gguf_name == NULL || cap == 0)
+	const struct qa_arch *a = qa_arch_find(arch);
+	if (gguf_name == NULL || cap == 0 || a == NULL)
 		return false;
-	if (qa_names_arch_is_moe(arch) ? !moe_lookup(arch, gguf_name, false, out, cap, &fits)
-	                               : !arch_known(arch) || !table_lookup(gguf_name, false, out, cap, &fits))
+	if (!table_lookup(a, gguf_name, false, out, cap, &fits))
 		return false;
 	if (!fits) {
 		out[0] = '\0';
@@ -303,7 +232,7 @@ enum qa_names_perm qa_names_permutation(const char *arch,
                                         const char *gguf_name)
 {
 	char cls[32];
-	if (arch == NULL || gguf_name == NULL || !arch_permutes(arch))
+	if (gguf_name == NULL || !qa_arch_has(qa_arch_find(arch), QA_ARCH_PERMUTE_QK))
 		return QA_PERM_NONE;
 	if (!qa_names_layer(gguf_name, NULL))
 		return QA_PERM_NONE;

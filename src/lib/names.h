@@ -5,10 +5,11 @@
  * mapping) renames every tensor of a Hugging Face checkpoint, drops a few,
  * and for the llama family reorders the rows of the query and key
  * projections so that rotary embeddings can use adjacent pairs.  This module
- * knows those facts for the dense architectures "qwen2", "llama" and
- * "mistral" (Mistral checkpoints in Hugging Face layout convert like llama),
- * so that a GGUF tensor can be matched with the reference tensor it was made
- * from.  Everything here is pure string and array work on caller memory.
+ * applies those facts, which the architecture table states (arch.h: llama,
+ * mistral, qwen2, qwen3, gemma2, gemma3, phi3, ...), so that a GGUF tensor
+ * can be matched with the reference tensor it was made from.  Everything
+ * here is pure string and array work on caller memory (one small heap copy
+ * of a name aside).
  */
 #ifndef QA_NAMES_H
 #define QA_NAMES_H
@@ -27,17 +28,20 @@ enum qa_names_result {
 
 /*
  * Translate the Hugging Face tensor name hf_name of a checkpoint of
- * architecture arch ("qwen2", "llama", "mistral"; case-sensitive) into the
- * GGUF name the converter writes, e.g. "model.layers.3.mlp.down_proj.weight"
- * -> "blk.3.ffn_down.weight".  A mapped base name may carry the suffix
- * ".weight" or ".bias", which is kept.  Layer numbers must be plain decimals
- * without leading zeros, as the converter spells them.
+ * architecture arch (a name qa_arch_find knows: "qwen2", "llama", "mistral",
+ * "gemma3", ...; case-sensitive) into the GGUF name the converter writes,
+ * e.g. "model.layers.3.mlp.down_proj.weight" -> "blk.3.ffn_down.weight".
+ * Every "language_model." in the name is removed first, as the converter's
+ * filter does.  A mapped base name may carry the suffix ".weight" or
+ * ".bias", which is kept.  Layer numbers must be plain decimals without
+ * leading zeros, as the converter spells them.
  *
  * Returns QA_NAME_MAPPED with the GGUF name in out; QA_NAME_KEPT with out a
  * copy of hf_name when no mapping is known (this includes every name of an
  * unknown arch); or QA_NAME_DROPPED, with out a copy of hf_name, for tensors
  * the converter never writes (names ending in ".rotary_emb.inv_freq",
- * ".attention.masked_bias" or ".attention.bias").
+ * ".attention.masked_bias" or ".attention.bias", and lm_head.weight of an
+ * architecture with QA_ARCH_DROP_LM_HEAD).
  *
  * out is always NUL-terminated when cap > 0 and is silently truncated when
  * too small; no result is ever longer than strlen(hf_name) + 31 characters,
@@ -65,9 +69,10 @@ enum qa_names_perm {
 
 /*
  * Which row permutation the converter applied to the GGUF tensor gguf_name:
- * for "llama" and "mistral", blk.N.attn_q.{weight,bias} get QA_PERM_Q and
- * blk.N.attn_k.{weight,bias} QA_PERM_K; everything else, and every tensor of
- * "qwen2" or an unknown arch, QA_PERM_NONE.
+ * for an architecture with QA_ARCH_PERMUTE_QK ("llama", "mistral"),
+ * blk.N.attn_q.{weight,bias} get QA_PERM_Q and blk.N.attn_k.{weight,bias}
+ * QA_PERM_K; everything else, and every tensor of another or an unknown
+ * arch, QA_PERM_NONE.
  */
 enum qa_names_perm qa_names_permutation(const char *arch,
                                         const char *gguf_name);

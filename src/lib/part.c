@@ -19,6 +19,10 @@
 #include "blockhash.h"
 #include "cursor.h"
 #include "manifest.h"
+#include "model.h"
+#include "gguf.h"
+#include "safetensors.h"
+#include "source.h"
 #include "recipe.h"
 #include "reproduce.h"
 #include "types.h"
@@ -344,6 +348,196 @@ json_t *qa_part_swap_to_json(struct qa_swap_result *const *results, const char *
 	return part_frame("shape-swap", k, n, argc, argv, h, dg, aud);
 }
 
+/* ------------------------------------------------------------------ hash parts */
+
+/* The header's tensor table and the audited digests of a hash part. */
+static json_t *hash_tensor_json(const struct qa_manifest_tensor *t)
+{
+	json_t *sh = json_array();
+	for (uint32_t q = 0; q < t->n_dims && q < 8; q++)
+		json_array_append_new(sh, u64j(t->shape[q]));
+	return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "name", t->name, "type", t->type, "shape", sh,
+	                 "offset", u64j(t->offset), "nbytes", u64j(t->nbytes), "blocks", u64j(t->n_blocks),
+	                 "block_bytes", u64j(t->block_bytes));
+}
+
+static json_t *hex_blob(const uint8_t *p, size_t n)
+{
+	static const char dig[] = "0123456789abcdef";
+	char *hex = malloc(2 * n + 1);
+	if (!hex)
+		return NULL;
+	for (size_t b = 0; b < n; b++) {
+		hex[2 * b] = dig[p[b] >> 4];
+		hex[2 * b + 1] = dig[p[b] & 15];
+	}
+	hex[2 * n] = '\0';
+	json_t *j = json_string(hex);
+	free(hex);
+	return j;
+}
+
+enum qa_err qa_part_hash(const char *path, uint32_t k, uint32_t n, bool keep_blocks, bool file_digests,
+                         bool data_digest, const char *format, int argc, char *const *argv, json_t **out,
+                         struct qa_diag *d)
+{
+	enum qa_format fmt;
+	struct qa_source *src = NULL;
+	struct qa_gguf *g = NULL;
+	struct qa_st *st = NULL;
+	struct qa_blockhasher *bh = NULL;
+	struct qa_sha256_stream *ds = NULL;
+	uint64_t *w = NULL;
+	uint32_t *owner = NULL;
+	json_t *h = json_object(), *ts = json_array(), *aud = json_array(), *dg = json_object();
+	enum qa_err e = qa_format_detect(path, &fmt, d);
+	if (e)
+		goto done;
+	size_t nt;
+	uint64_t data_offset;
+	if (fmt == QA_FORMAT_GGUF) {
+		if ((e = qa_source_open_file(&src, path, d)) || (e = qa_gguf_open(&g, src, d)))
+			goto done;
+		nt = qa_gguf_n_tensors(g);
+		data_offset = qa_gguf_data_offset(g);
+	} else {
+		if ((e = qa_st_open(&st, path, d)))
+			goto done;
+		if (qa_st_n_shards(st) != 1) {
+			e = qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "a sharded checkpoint has %zu files: hash each shard on its own",
+			                qa_st_n_shards(st));
+			goto done;
+		}
+		nt = qa_st_n_tensors(st);
+		data_offset = qa_st_header_len(st, 0);
+	}
+	struct qa_source *fsrc = g ? src : qa_st_shard_source(st, 0);
+	w = calloc(nt + 1, sizeof *w);
+	owner = calloc(nt + 1, sizeof *owner);
+	bh = qa_blockhasher_init();
+	if (!w || !owner || !bh || !h || !ts || !aud || !dg) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		goto done;
+	}
+	/* the table, as the manifest records it */
+	struct qa_manifest_tensor *mt = calloc(nt + 1, sizeof *mt);
+	const void **views = calloc(nt + 1, sizeof *views);
+	if (!mt || !views) {
+		free(mt);
+		free(views);
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < nt && !e; i++) {
+		struct qa_manifest_tensor *t = &mt[i];
+		if (g) {
+			const struct qa_gguf_tensor *s = qa_gguf_tensor_at(g, i);
+			const struct qa_type_info *ti = qa_type_get(s->type);
+			t->name = (char *)s->name;
+			t->type = (char *)ti->name;
+			t->n_dims = s->n_dims;
+			memcpy(t->shape, s->ne, sizeof s->ne);
+			t->offset = s->offset;
+			t->nbytes = s->nbytes;
+			t->block_bytes = qa_blockhash_block_bytes(ti);
+			e = qa_gguf_tensor_view(g, s, &views[i], d);
+		} else {
+			const struct qa_st_tensor *s = qa_st_tensor_at(st, i);
+			int es = qa_st_dtype_size(s->dtype);
+			t->name = (char *)s->name;
+			t->type = (char *)s->dtype;
+			t->n_dims = s->n_dims;
+			memcpy(t->shape, s->shape, sizeof t->shape);
+			t->offset = s->begin;
+			t->nbytes = s->end - s->begin;
+			t->block_bytes = (uint64_t)(es > 0 ? es : 1) * QA_HASH_BLOCK_ELEMS;
+			e = qa_st_tensor_view(st, s, &views[i], d);
+		}
+		t->n_blocks = qa_blockhash_n_blocks(t->nbytes, t->block_bytes);
+		w[i] = t->nbytes;
+	}
+	if (!e && !qa_part_assign(w, nt, n, owner))
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	for (size_t i = 0; i < nt && !e; i++) {
+		struct qa_manifest_tensor *t = &mt[i];
+		json_array_append_new(ts, hash_tensor_json(t));
+		if (owner[i] != k - 1)
+			continue;
+		uint8_t *blocks = malloc(t->n_blocks ? (size_t)t->n_blocks * QA_SHA256_LEN : 1);
+		if (!blocks) {
+			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+			break;
+		}
+		if ((e = qa_blockhasher_whole(bh, views[i], (size_t)t->nbytes, t->sha256)) ||
+		    (e = qa_blockhasher_blocks(bh, views[i], t->nbytes, t->block_bytes, 0, t->n_blocks, blocks)) ||
+		    (e = qa_blockhasher_merkle(bh, blocks, t->n_blocks, t->merkle))) {
+			free(blocks);
+			e = qa_diag_set(d, e, QA_NO_OFFSET, "hashing tensor %zu failed", i);
+			break;
+		}
+		json_t *a = json_pack("{s:I, s:o, s:o}", "index", (json_int_t)i, "sha256", hexj(t->sha256),
+		                      "merkle_root", hexj(t->merkle));
+		if (a && keep_blocks)
+			json_object_set_new(a, "block_sha256", hex_blob(blocks, (size_t)t->n_blocks * QA_SHA256_LEN));
+		free(blocks);
+		json_array_append_new(aud, a);
+	}
+	/* whole-file digests: only when asked, each streaming every byte once */
+	uint64_t size = qa_source_size(fsrc);
+	if (!e && file_digests) {
+		const void *file;
+		uint8_t fh[QA_SHA256_LEN], mh[QA_SHA256_LEN];
+		if (!(e = qa_source_view(fsrc, 0, (size_t)size, &file, "file", d)) &&
+		    !(e = qa_sha256(file, (size_t)size, fh, d)) &&
+		    !(e = qa_sha256(file, (size_t)data_offset, mh, d))) {
+			json_object_set_new(dg, "file", hexj(fh));
+			json_object_set_new(dg, "metadata", hexj(mh));
+		}
+		if (!e && data_digest) {
+			if (!(ds = qa_sha256_stream_init())) {
+				e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+			} else {
+				for (size_t i = 0; i < nt; i++)
+					qa_sha256_stream_update(ds, views[i], (size_t)mt[i].nbytes);
+				uint8_t th[QA_SHA256_LEN];
+				if ((e = qa_sha256_stream_final(ds, th)))
+					e = qa_diag_set(d, e, QA_NO_OFFSET, "hashing the tensor data failed");
+				else
+					json_object_set_new(dg, "tensor_data", hexj(th));
+			}
+		}
+	}
+	free(mt);
+	free(views);
+	if (e)
+		goto done;
+	json_object_set_new(h, "path", json_string(path));
+	json_object_set_new(h, "format", json_string(g ? "gguf" : "safetensors"));
+	json_object_set_new(h, "size", u64j(size));
+	json_object_set_new(h, "blocks", json_boolean(keep_blocks));
+	json_object_set_new(h, "data_digest", json_boolean(data_digest));
+	json_object_set_new(h, "print", json_string(format));
+	json_object_set_new(h, "tensors", ts);
+	ts = NULL;
+	*out = part_frame("hash", k, n, argc, argv, h, dg, aud);
+	h = dg = aud = NULL;
+	if (!*out)
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+done:
+	json_decref(h);
+	json_decref(ts);
+	json_decref(aud);
+	json_decref(dg);
+	qa_sha256_stream_free(ds);
+	qa_blockhasher_free(bh);
+	free(w);
+	free(owner);
+	qa_gguf_close(g);
+	qa_source_close(src);
+	qa_st_close(st);
+	return e;
+}
+
 /* ------------------------------------------------------------------ reading */
 
 struct rd {
@@ -461,6 +655,7 @@ void qa_part_merged_free(struct qa_part_merged *m)
 	if (!m)
 		return;
 	qa_diff_free(m->diff);
+	qa_manifest_free(m->manifest);
 	for (size_t i = 0; i < m->n_models; i++) {
 		if (m->swap)
 			qa_swap_free(m->swap[i]);
@@ -828,6 +1023,126 @@ static struct qa_swap_result **swap_from_header(struct rd *r, const json_t *h, s
 	return res;
 }
 
+/* A 64-hex digest field of o into out; false (and r failed) when malformed. */
+static bool get_digest(struct rd *r, const json_t *o, const char *key, uint8_t *out)
+{
+	json_t *v = need(r, o, key);
+	return v && get_hex(r, v, out, QA_SHA256_LEN);
+}
+
+/* hash: the manifest from the header's table and every part's digests. */
+static void hash_merge(struct rd *r, json_t *const *parts, const size_t *part_of, const char **by_shard,
+                       uint32_t n_shards, struct qa_part_merged *out, const char **culprit)
+{
+	const json_t *h = json_object_get(parts[part_of[1]], "header");
+	struct qa_manifest *m = out->manifest = calloc(1, sizeof *m);
+	r->where = "header";
+	if (!m) {
+		r->e = qa_diag_set(r->d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		return;
+	}
+	m->path = get_str(r, h, "path", false);
+	m->format = get_str(r, h, "format", false);
+	m->size = get_u64(r, h, "size", UINT64_MAX);
+	m->has_blocks = get_bool(r, h, "blocks");
+	bool data_digest = get_bool(r, h, "data_digest");
+	json_t *pf = need(r, h, "print");
+	const char *pr = json_string_value(pf);
+	if (pf && (!pr || (strcmp(pr, "json") && strcmp(pr, "table") && strcmp(pr, "gguf-hash") && strcmp(pr, "default"))))
+		fail(r, "malformed part: %s: \"%s\" is not json, table, gguf-hash or default", "print");
+	else if (pr)
+		snprintf(out->format, sizeof out->format, "%s", pr);
+	json_t *ts = need_array(r, h, "tensors");
+	size_t nt = ts ? json_array_size(ts) : 0;
+	m->tensors = calloc(nt + 1, sizeof *m->tensors);
+	uint64_t *w = calloc(nt + 1, sizeof *w);
+	uint32_t *owner = calloc(nt + 1, sizeof *owner);
+	uint8_t *seen = calloc(nt + 1, 1);
+	if (!m->tensors || !w || !owner || !seen) {
+		if (!r->e)
+			r->e = qa_diag_set(r->d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < nt && !r->e; i++) {
+		const json_t *o = json_array_get(ts, i);
+		struct qa_manifest_tensor *t = &m->tensors[m->n++];
+		r->where = "header tensor";
+		if (!json_is_object(o)) {
+			fail(r, "malformed part: %s: %s is not an object", "entry");
+			break;
+		}
+		t->name = get_str(r, o, "name", false);
+		t->type = get_str(r, o, "type", false);
+		json_t *sh = need_array(r, o, "shape");
+		if (sh && json_array_size(sh) > 8)
+			fail(r, "malformed part: %s: \"%s\" has more than 8 dims", "shape");
+		for (size_t q = 0; sh && !r->e && q < json_array_size(sh); q++) {
+			json_t *wrap = json_pack("{s:O}", "v", json_array_get(sh, q));
+			t->shape[q] = wrap ? get_u64(r, wrap, "v", UINT64_MAX) : 0;
+			json_decref(wrap);
+			t->n_dims = (uint32_t)q + 1;
+		}
+		t->offset = get_u64(r, o, "offset", UINT64_MAX);
+		t->nbytes = get_u64(r, o, "nbytes", UINT64_MAX);
+		t->n_blocks = get_u64(r, o, "blocks", UINT64_MAX / QA_SHA256_LEN);
+		t->block_bytes = get_u64(r, o, "block_bytes", UINT64_MAX);
+		w[i] = t->nbytes;
+	}
+	if (!r->e && !qa_part_assign(w, nt, n_shards, owner))
+		r->e = qa_diag_set(r->d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	bool digests = false;
+	for (uint32_t k = 1; !r->e && k <= n_shards; k++) {
+		const json_t *p = parts[part_of[k]];
+		*culprit = by_shard[k];
+		json_t *aud = need_array(r, p, "audited");
+		size_t i;
+		json_t *a;
+		json_array_foreach(aud, i, a) {
+			r->where = "audited tensor";
+			uint64_t idx = json_is_object(a) ? get_u64(r, a, "index", nt ? nt - 1 : 0) : UINT64_MAX;
+			if (r->e)
+				break;
+			if (idx >= nt || owner[idx] != k - 1 || seen[idx]) {
+				r->e = qa_diag_set(r->d, QA_ERR_FORMAT, 0, "audited tensor %llu is not shard %u's to audit "
+				                   "(or is listed twice)", (unsigned long long)idx, k);
+				break;
+			}
+			seen[idx] = 1;
+			struct qa_manifest_tensor *t = &m->tensors[idx];
+			get_digest(r, a, "sha256", t->sha256);
+			get_digest(r, a, "merkle_root", t->merkle);
+			if (m->has_blocks && !r->e) {
+				json_t *bl = need(r, a, "block_sha256");
+				t->blocks = malloc(t->n_blocks ? (size_t)t->n_blocks * QA_SHA256_LEN : 1);
+				if (!t->blocks)
+					r->e = qa_diag_set(r->d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+				else if (bl)
+					get_hex(r, bl, t->blocks, (size_t)t->n_blocks * QA_SHA256_LEN);
+			}
+		}
+		/* the whole-file digests of the part that computed them */
+		json_t *dg = json_object_get(p, "digests");
+		if (!r->e && json_is_string(json_object_get(dg, "file"))) {
+			r->where = "digests";
+			get_digest(r, dg, "file", m->sha256);
+			get_digest(r, dg, "metadata", m->metadata_sha256);
+			if (data_digest && get_digest(r, dg, "tensor_data", m->tensor_data_sha256))
+				m->has_tensor_data_sha256 = true;
+			digests = true;
+		}
+	}
+	for (size_t i = 0; !r->e && i < nt; i++)
+		if (!seen[i]) {
+			*culprit = by_shard[owner[i] + 1];
+			r->e = qa_diag_set(r->d, QA_ERR_FORMAT, 0, "tensor %zu is missing from shard %u's part", i, owner[i] + 1);
+		}
+	out->digests = digests;
+done:
+	free(w);
+	free(owner);
+	free(seen);
+}
+
 enum qa_err qa_part_merge(json_t *const *parts, const char *const *names, size_t n,
                           struct qa_part_merged *out, const char **culprit, struct qa_diag *d)
 {
@@ -865,7 +1180,8 @@ enum qa_err qa_part_merge(json_t *const *parts, const char *const *names, size_t
 		uint32_t nn = (uint32_t)get_u64(&r, p, "shards", QA_PART_MAX_SHARDS);
 		if (r.e)
 			break;
-		if (!c || (strcmp(c, "diff") && strcmp(c, "shape-swap")) || !id || k < 1 || nn < 1 || k > nn) {
+		if (!c || (strcmp(c, "diff") && strcmp(c, "shape-swap") && strcmp(c, "hash")) || !id || k < 1 || nn < 1 ||
+		    k > nn) {
 			r.e = qa_diag_set(d, QA_ERR_FORMAT, 0, "malformed part: bad command, run, shard or shards");
 			break;
 		}
@@ -920,7 +1236,9 @@ enum qa_err qa_part_merge(json_t *const *parts, const char *const *names, size_t
 	if (r.e)
 		goto done;
 
-	if (strcmp(cmd, "diff") == 0) {
+	if (strcmp(cmd, "hash") == 0) {
+		hash_merge(&r, parts, part_of, by_shard, n_shards, out, culprit);
+	} else if (strcmp(cmd, "diff") == 0) {
 		struct qa_diff_result *res = out->diff = diff_from_header(&r, json_object_get(p0, "header"));
 		if (r.e || !res)
 			goto done;

@@ -55,9 +55,27 @@ json_t *qa_part_diff_to_json(const struct qa_diff_result *r, uint32_t k, uint32_
 json_t *qa_part_swap_to_json(struct qa_swap_result *const *results, const char *const *labels,
                              size_t n_models, uint32_t k, uint32_t n, int argc, char *const *argv);
 
+struct qa_manifest;
+
+/*
+ * hash --shard: the manifest of the GGUF or single safetensors file at path
+ * with only the tensors shard k (1-based) of n owns hashed (partition by
+ * tensor bytes), as a part (new reference in *out).  keep_blocks keeps
+ * their block digests; with file_digests the whole-file, metadata and (with
+ * data_digest) all-tensor-data digests are computed too, streaming every
+ * byte once.  format ("json", "table" or "gguf-hash") is how the merge
+ * prints the manifest.  Errors: the readers', QA_ERR_USAGE for a sharded
+ * checkpoint, QA_ERR_NOMEM.
+ */
+enum qa_err qa_part_hash(const char *path, uint32_t k, uint32_t n, bool keep_blocks, bool file_digests,
+                         bool data_digest, const char *format, int argc, char *const *argv, json_t **out,
+                         struct qa_diag *d);
+
 /* A merged run: the command's result, rebuilt from its parts. */
 struct qa_part_merged {
-	char command[16];             /* "diff" or "shape-swap" */
+	char command[16];             /* "diff", "shape-swap" or "hash" */
+	struct qa_manifest *manifest; /* hash: the merged manifest */
+	char format[16];              /* hash: "json", "table", "gguf-hash" or "default" */
 	struct qa_diff_result *diff;  /* diff: the merged result */
 	size_t n_models;              /* shape-swap: the merged results and labels */
 	struct qa_swap_result **swap;

@@ -448,6 +448,8 @@ static void item_done(struct qa_gate *g, const struct qa_policy *p, struct qa_ga
 	s->n++;
 	s->counts[it->action]++;
 	g->counts[it->action]++;
+	if (!it->whole)
+		g->tensors++;
 	if (strcmp(it->status, "identical") == 0 || strcmp(it->status, "match") == 0)
 		g->identical++;
 	g->pass = g->counts[QA_ACTION_FAIL] == 0;
@@ -540,6 +542,7 @@ enum qa_err qa_gate_add_diff(struct qa_gate *g, const struct qa_policy *p,
 			continue;
 		struct qa_gate_item *it = item_new(g, k->key, "metadata");
 		snprintf(it->cls, sizeof it->cls, "%s", "metadata");
+		it->whole = true;
 		it->action = status_action(p, it->status);
 		add_detail(it, "metadata %s: expected %.100s, artifact %.100s", qa_reproduce_kv_kind_name(k->kind),
 		           k->expected ? k->expected : "(absent)", k->actual ? k->actual : "(absent)");
@@ -625,6 +628,7 @@ enum qa_err qa_gate_add_verify(struct qa_gate *g, const struct qa_policy *p,
 	}
 	if (!v->metadata_match) {
 		struct qa_gate_item *it = item_new(g, "(metadata)", "metadata-changed");
+		it->whole = true;
 		snprintf(it->cls, sizeof it->cls, "%s", "file");
 		it->action = status_action(p, it->status);
 		add_detail(it, "metadata-changed: the bytes before the data section differ");
@@ -632,6 +636,7 @@ enum qa_err qa_gate_add_verify(struct qa_gate *g, const struct qa_policy *p,
 	}
 	if (file_known && !v->file_match) {
 		struct qa_gate_item *it = item_new(g, "(file)", "file-mismatch");
+		it->whole = true;
 		snprintf(it->cls, sizeof it->cls, "%s", "file");
 		it->action = status_action(p, it->status);
 		add_detail(it, "file-mismatch: the whole-file SHA-256 differs");
@@ -644,7 +649,7 @@ json_t *qa_gate_to_json(const struct qa_gate *g)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "verdict", json_string(g->pass ? "pass" : "fail"));
-	json_object_set_new(o, "tensors", json_integer((json_int_t)g->n));
+	json_object_set_new(o, "tensors", json_integer((json_int_t)g->tensors));
 	json_object_set_new(o, "identical", json_integer((json_int_t)g->identical));
 	json_object_set_new(o, "failing", json_integer((json_int_t)g->counts[QA_ACTION_FAIL]));
 	json_object_set_new(o, "warnings", json_integer((json_int_t)g->counts[QA_ACTION_WARN]));

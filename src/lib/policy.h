@@ -109,6 +109,8 @@ struct qa_gate_item {
 	bool has_ratio;
 	double rmse_ratio;        /* artifact RMSE / re-quantization RMSE */
 	char detail[320];         /* why, with blocks and error figures; "" when it passes */
+	bool whole;               /* about the file, not a tensor (diff's metadata findings,
+	                           * verify's metadata-changed and file-mismatch) */
 };
 
 /* One input artifact (diff, verify) or one model (shape-swap). */
@@ -124,6 +126,7 @@ struct qa_gate {
 	size_t n;
 	struct qa_gate_item *items;
 	size_t counts[QA_ACTION_COUNT];
+	size_t tensors;           /* items that are tensors (not whole) */
 	size_t identical;         /* items whose status is "identical" or "match" */
 	bool pass;                /* no item fails */
 };
@@ -159,7 +162,8 @@ void qa_gate_free(struct qa_gate *g);
 
 /*
  * The gate's figures as a JSON object (new reference): "verdict" ("pass" or
- * "fail"), "tensors", "identical", "failing", "warnings", "ignored".
+ * "fail"), "tensors" (items that are tensors), "identical", "failing",
+ * "warnings", "ignored" (items of every kind).
  */
 json_t *qa_gate_to_json(const struct qa_gate *g);
 

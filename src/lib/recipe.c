@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "arch.h"
 #include "names.h"
 #include "order.h"
 #include "quant.h"
@@ -146,6 +147,42 @@ const struct qa_recipe *qa_recipe_by_name(const char *name)
 		if (strcasecmp(name, aliases[i].alias) == 0)
 			return qa_recipe_by_file_type(aliases[i].file_type);
 	return NULL;
+}
+
+/* Whether name (a base name) holds tag at p, between separators: preceded
+ * by the start, '.', '-' or '_', followed by '.' or '-' (the Hub's QUANT
+ * convention), compared case-insensitively. */
+static bool tag_at(const char *name, const char *p, const char *tag)
+{
+	size_t n = strlen(tag);
+	return strncasecmp(p, tag, n) == 0 && (p == name || strchr(".-_", p[-1])) &&
+	       (p[n] == '.' || p[n] == '-');
+}
+
+const struct qa_recipe *qa_recipe_from_file_name(const char *path)
+{
+	if (!path)
+		return NULL;
+	size_t end = strcspn(path, "?#");
+	const char *name = path;
+	for (size_t i = 0; i < end; i++)
+		if (path[i] == '/')
+			name = path + i + 1;
+	const struct qa_recipe *found = NULL;
+	for (const char *p = name; p < path + end; p++) {
+		const struct qa_recipe *r = NULL;
+		for (size_t i = 0; i < N_RECIPES && !r; i++)
+			if (tag_at(name, p, recipes[i].name))
+				r = &recipes[i];
+		for (size_t i = 0; i < sizeof aliases / sizeof aliases[0] && !r; i++)
+			if (tag_at(name, p, aliases[i].alias))
+				r = qa_recipe_by_file_type(aliases[i].file_type);
+		if (r && found && r != found)
+			return NULL; /* two different recipes named: no guess */
+		if (r)
+			found = r;
+	}
+	return found;
 }
 
 const struct qa_recipe *qa_recipe_by_file_type(uint32_t ftype)
@@ -660,17 +697,18 @@ static bool needs_imatrix(const char *name, uint32_t type)
 	return ops != NULL && ops->llama_requires_imatrix;
 }
 
-/* llama.cpp's LLM_TYPE_70B, the only model size its rules look at. */
+/*
+ * llama.cpp's LLM_TYPE_70B, the only model size its rules look at: its
+ * loader gives it to 80-layer models of some architectures (arch.h).
+ */
 static bool model_is_70b(const struct qa_model_shape *m)
 {
-	const char *arch = m->arch != NULL ? m->arch : "";
+	const struct qa_arch *a = qa_arch_find(m->arch);
 	if (m->n_layer != 80)
 		return false;
-	if (strcmp(arch, "qwen2") == 0)
+	if (qa_arch_has(a, QA_ARCH_70B_AT_80))
 		return true;
-	if (strcmp(arch, "llama") == 0 || strcmp(arch, "mistral") == 0)
-		return m->n_head != m->n_head_kv;
-	return false;
+	return qa_arch_has(a, QA_ARCH_70B_AT_80_GQA) && m->n_head != m->n_head_kv;
 }
 
 static enum qa_err validate(const struct qa_plan_tensor *t, size_t n,
@@ -714,39 +752,172 @@ bool qa_recipe_overrides_empty(const struct qa_recipe_overrides *o)
 }
 
 /*
- * Compile pattern as llama-quantize uses it: lower-cased, searched anywhere
- * in the name; \d and \D (ECMAScript) become [0-9] and [^0-9].
+ * Compile pattern as llama-quantize uses it: it lower-cases the whole
+ * pattern first (so "\D" reads as "\d", "\W" as "\w"), then searches it
+ * anywhere in the name as an ECMAScript regular expression (std::regex).
+ * The ECMAScript that a tensor-name pattern uses is translated to POSIX
+ * ERE: the classes \d \w \s (also inside brackets), identity escapes of
+ * punctuation ("\-", "\/"), non-capturing groups "(?:" and lazy
+ * quantifiers ("*?", "+?", "??", "}?", which cannot change whether a search
+ * matches).  Look-arounds ("(?=", "(?!") and other escapes of letters
+ * except \b are refused (QA_ERR_USAGE).
  */
+static bool tr_add(char *buf, size_t cap, size_t *k, const char *s)
+{
+	size_t n = strlen(s);
+	if (*k + n >= cap)
+		return false;
+	memcpy(buf + *k, s, n);
+	*k += n;
+	return true;
+}
+
+static const char *tr_class(char c, bool in_bracket)
+{
+	switch (c) {
+	case 'd': return in_bracket ? "0-9" : "[0-9]";
+	case 'w': return in_bracket ? "a-zA-Z0-9_" : "[a-zA-Z0-9_]";
+	case 's': return in_bracket ? " \t\n\r\f\v" : "[ \t\n\r\f\v]";
+	default: return NULL;
+	}
+}
+
+static bool translate_pattern(const char *in, char *buf, size_t cap)
+{
+	size_t n = strlen(in), k = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = in[i];
+		char one[3] = { c, '\0', '\0' };
+		if (c == '\\') {
+			if (i + 1 >= n)
+				return false;
+			char e = in[++i];
+			const char *cls = tr_class(e, false);
+			if (cls) {
+				if (!tr_add(buf, cap, &k, cls))
+					return false;
+			} else if (e == 'b') {
+				if (!tr_add(buf, cap, &k, "\\b")) /* GNU regex word boundary */
+					return false;
+			} else if (isalnum((unsigned char)e)) {
+				return false; /* \n \t \x.. \u.. \1 ...: not in tensor names */
+			} else {
+				one[0] = e;
+				if (strchr(".[]()*+?{}|^$\\", e)) {
+					one[0] = '\\';
+					one[1] = e;
+				}
+				if (!tr_add(buf, cap, &k, one))
+					return false;
+			}
+			continue;
+		}
+		if (c == '[') {
+			/* a bracket expression: ']' and '-' from escapes go first and last */
+			size_t j = i + 1;
+			bool neg = j < n && in[j] == '^', close = false, dash = false;
+			char body[512];
+			size_t b = 0;
+			if (neg)
+				j++;
+			if (j < n && in[j] == ']') {
+				close = true;
+				j++;
+			}
+			for (; j < n && in[j] != ']'; j++) {
+				const char *add = NULL;
+				char lit[2] = { in[j], '\0' };
+				if (in[j] == '\\' && j + 1 < n) {
+					char e = in[++j];
+					if ((add = tr_class(e, true)) == NULL) {
+						if (isalnum((unsigned char)e))
+							return false;
+						if (e == ']')
+							close = true;
+						else if (e == '-')
+							dash = true;
+						else {
+							lit[0] = e;
+							add = lit;
+						}
+					}
+				} else if (in[j] == '[' && j + 1 < n && strchr(":.=", in[j + 1])) {
+					return false; /* POSIX classes inside brackets: not ECMAScript */
+				} else {
+					add = lit;
+				}
+				if (add) {
+					size_t an = strlen(add);
+					if (b + an >= sizeof body)
+						return false;
+					memcpy(body + b, add, an);
+					b += an;
+				}
+			}
+			if (j >= n)
+				return false;
+			body[b] = '\0';
+			if (!tr_add(buf, cap, &k, neg ? "[^" : "[") || (close && !tr_add(buf, cap, &k, "]")) ||
+			    !tr_add(buf, cap, &k, body) || (dash && !tr_add(buf, cap, &k, "-")) ||
+			    !tr_add(buf, cap, &k, "]"))
+				return false;
+			i = j;
+			continue;
+		}
+		if (c == '(' && i + 1 < n && in[i + 1] == '?') {
+			if (i + 2 < n && in[i + 2] == ':') {
+				if (!tr_add(buf, cap, &k, "("))
+					return false;
+				i += 2;
+				continue;
+			}
+			return false; /* look-arounds */
+		}
+		if ((c == '*' || c == '+' || c == '?' || c == '}') && i + 1 < n && in[i + 1] == '?') {
+			if (!tr_add(buf, cap, &k, one))
+				return false;
+			i++; /* lazy: the same matches for a search */
+			continue;
+		}
+		if (!tr_add(buf, cap, &k, one))
+			return false;
+	}
+	buf[k] = '\0';
+	return true;
+}
+
 static enum qa_err compile_pattern(const char *pattern, regex_t *re, struct qa_diag *d)
 {
 	size_t n = strlen(pattern);
-	char *buf = malloc(n * 4 + 1);
-	if (buf == NULL)
+	size_t cap = n * 16 + 16;
+	char *low = malloc(n + 1), *buf = malloc(cap);
+	if (low == NULL || buf == NULL) {
+		free(low);
+		free(buf);
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = (char)tolower((unsigned char)pattern[i]);
-		if (c == '\\' && i + 1 < n && (pattern[i + 1] == 'd' || pattern[i + 1] == 'D')) {
-			const char *cls = pattern[i + 1] == 'd' ? "[0-9]" : "[^0-9]";
-			memcpy(buf + k, cls, strlen(cls));
-			k += strlen(cls);
-			i++;
-			continue;
-		}
-		if (c == '\\' && i + 1 < n) {
-			buf[k++] = c;
-			buf[k++] = (char)tolower((unsigned char)pattern[++i]);
-			continue;
-		}
-		buf[k++] = c;
 	}
-	buf[k] = '\0';
-	int rc = regcomp(re, buf, REG_EXTENDED | REG_NOSUB);
+	for (size_t i = 0; i <= n; i++)
+		low[i] = (char)tolower((unsigned char)pattern[i]);
+	bool ok = translate_pattern(low, buf, cap);
+	int rc = ok ? regcomp(re, buf, REG_EXTENDED | REG_NOSUB) : -1;
+	free(low);
 	free(buf);
 	if (rc != 0)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "--tensor-type pattern '%s' is not a regular expression this build understands",
 		                   pattern);
+	return QA_OK;
+}
+
+enum qa_err qa_recipe_pattern_match(const char *pattern, const char *name, bool *match,
+                                    struct qa_diag *d)
+{
+	regex_t re;
+	enum qa_err e = compile_pattern(pattern, &re, d);
+	if (e)
+		return e;
+	*match = regexec(&re, name, 0, NULL, 0) == 0;
+	regfree(&re);
 	return QA_OK;
 }
 

@@ -43,6 +43,29 @@ struct qa_recipe;
 const struct qa_recipe *qa_recipe_by_name(const char *name);
 
 /*
+ * Whether llama-quantize's --tensor-type pattern matches the tensor name:
+ * the pattern lower-cased, then searched anywhere in name as the ECMAScript
+ * regular expression std::regex reads.  This build translates what tensor
+ * patterns use to POSIX ERE: \d \w \s (also inside brackets; after
+ * lower-casing \D \W \S are the same classes, as in llama-quantize),
+ * \b (GNU regex), identity escapes of punctuation, "(?:" groups, lazy
+ * quantifiers and {n,m}.  QA_ERR_USAGE for a pattern it cannot compile:
+ * look-arounds, back-references and escapes such as \x41 \u0041 \t.
+ */
+enum qa_err qa_recipe_pattern_match(const char *pattern, const char *name, bool *match,
+                                    struct qa_diag *d);
+
+/*
+ * The recipe a file name announces, as publishers name artifacts
+ * ("Qwen2.5-7B-Instruct-Q4_K_M.gguf", "model.IQ4_XS.imatrix.gguf"): a
+ * recipe name or alias in path's base name (a URL's query ignored),
+ * preceded by the start, '.', '-' or '_' and followed by '.' or '-',
+ * case-insensitively.  NULL when none, or when two different recipes are
+ * named.  A guess: only a digest can confirm it.
+ */
+const struct qa_recipe *qa_recipe_from_file_name(const char *path);
+
+/*
  * The recipe whose llama_ftype id (the value of general.file_type, e.g.
  * 15 for Q4_K_M) is ftype, or NULL when it is not supported here.
  */
@@ -81,7 +104,7 @@ struct qa_plan_tensor {
 };
 
 struct qa_model_shape {
-	const char *arch;   /* "qwen2", "llama", "mistral" */
+	const char *arch;   /* GGUF or arch.h name: "qwen2", "llama", "gemma3", ... */
 	uint32_t n_layer, n_head, n_head_kv;
 	bool tied;          /* token_embd doubles as output (no output.weight) */
 	/*

@@ -26,6 +26,15 @@ void qa_remote_options_default(struct qa_remote_options *o)
 	memset(o, 0, sizeof *o);
 	o->retries = 5;
 	o->retry_wait_ms = 1000;
+	o->window_bytes = (uint64_t)64 << 20;
+	const char *w = getenv("QUANTAUDIT_REMOTE_WINDOW");
+	uint64_t wb = 0;
+	if (w && *w) {
+		for (const char *p = w; *p >= '0' && *p <= '9' && wb < ((uint64_t)1 << 40); p++)
+			wb = wb * 10 + (uint64_t)(*p - '0');
+		if (wb >= 65536 && wb <= ((uint64_t)1 << 40))
+			o->window_bytes = wb;
+	}
 	const char *v = getenv("HF_HUB_OFFLINE");
 	if (v && (strcmp(v, "1") == 0 || strcasecmp(v, "on") == 0 || strcasecmp(v, "yes") == 0 ||
 	          strcasecmp(v, "true") == 0))
@@ -136,7 +145,7 @@ char *qa_remote_pinned_url(const char *url)
 struct input {
 	char *url;
 	char commit[64];
-	uint64_t bytes, requests;
+	uint64_t bytes, requests, peak;
 };
 static struct input *inputs;
 static size_t n_inputs;
@@ -229,6 +238,14 @@ void qa_remote_count(int input, uint64_t bytes, unsigned requests, unsigned retr
 	pthread_mutex_unlock(&mu);
 }
 
+void qa_remote_local_peak(int input, uint64_t bytes)
+{
+	pthread_mutex_lock(&mu);
+	if (input >= 0 && (size_t)input < n_inputs && bytes > inputs[input].peak)
+		inputs[input].peak = bytes;
+	pthread_mutex_unlock(&mu);
+}
+
 void qa_remote_expect(uint64_t bytes)
 {
 	pthread_mutex_lock(&mu);
@@ -270,6 +287,7 @@ json_t *qa_remote_transfer_json(void)
 				json_object_set_new(e, "commit", json_string(inputs[i].commit));
 			json_object_set_new(e, "bytes", jnum(inputs[i].bytes));
 			json_object_set_new(e, "requests", jnum(inputs[i].requests));
+			json_object_set_new(e, "local_peak_bytes", jnum(inputs[i].peak));
 			json_array_append_new(arr, e);
 		}
 		o = json_object();
@@ -352,6 +370,119 @@ enum qa_err qa_remote_open(struct qa_source **out, const char *url, struct qa_di
 		e = open_hf(out, url, display, d);
 	else
 		e = qa_http_source_open(out, url, NULL, display, NULL, d);
+	free(display);
+	return e;
+}
+
+static bool hex32(const char *hex, uint8_t out[32])
+{
+	if (!qa_cache_is_sha256(hex))
+		return false;
+	for (size_t i = 0; i < 32; i++) {
+		unsigned v = 0;
+		for (int k = 0; k < 2; k++) {
+			char c = hex[2 * i + (size_t)k];
+			v = v << 4 | (unsigned)(c <= '9' ? c - '0' : c - 'a' + 10);
+		}
+		out[i] = (uint8_t)v;
+	}
+	return true;
+}
+
+enum qa_err qa_remote_head(const char *url, struct qa_remote_head *out, struct qa_diag *d)
+{
+	struct qa_hub_uri u;
+	char key[512], commit[64], refkey[1200];
+	char *rurl = NULL, *alias = NULL;
+	enum qa_err e = QA_OK;
+	memset(out, 0, sizeof *out);
+	out->size = UINT64_MAX;
+	char *display = qa_remote_display_url(url);
+	if (!display)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	bool hf = strncmp(url, "hf://", 5) == 0;
+	if (hf) {
+		if ((e = qa_hub_parse(url, &u, d)))
+			goto done;
+		if (!u.path[0] || u.quant[0]) {
+			e = qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "%s names a repository, not a file",
+			                display);
+			goto done;
+		}
+		char *local = qa_cache_hf_lookup(&u);
+		if (local) {
+			free(local);
+			out->local = true;
+			goto done;
+		}
+		qa_hub_pin_key(&u, key, sizeof key);
+		bool pinned = qa_remote_pin_get(key, commit, sizeof commit);
+		rurl = qa_hub_resolve_url(&u, pinned ? commit : NULL);
+		alias = pinned ? qa_hub_resolve_url(&u, NULL) : NULL;
+		if (!rurl || (pinned && !alias)) {
+			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+			goto done;
+		}
+	} else if (!(rurl = qa_str_dup(url))) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		goto done;
+	}
+	int slot = qa_remote_input_add(display, NULL);
+	if (qa_remote_options()->offline) {
+		/* what an earlier run's first hop said, kept with the cached header */
+		struct qa_cache_meta cm;
+		uint8_t *head = NULL;
+		size_t len = 0;
+		if ((qa_cache_ref_load(rurl, refkey, sizeof refkey) ||
+		     (alias && qa_cache_ref_load(alias, refkey, sizeof refkey))) &&
+		    qa_cache_head_load(refkey, &cm, &head, &len)) {
+			free(head);
+			out->from_cache = true;
+			out->size = cm.size;
+			out->has_sha256 = cm.linked && hex32(cm.etag, out->sha256);
+			snprintf(out->commit, sizeof out->commit, "%s", cm.commit);
+			qa_remote_cache_hit(slot);
+		} else {
+			e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "offline mode: %s is not cached", display);
+		}
+		goto done;
+	}
+	struct qa_http_meta m;
+	if ((e = qa_http_head(rurl, slot, &m, d)))
+		goto done;
+	out->size = m.size;
+	out->has_sha256 = m.linked && hex32(m.etag, out->sha256);
+	snprintf(out->commit, sizeof out->commit, "%s", m.commit);
+	if (out->has_sha256 && m.size != UINT64_MAX) {
+		/* kept as an empty header entry, so that an offline run knows the digest */
+		struct qa_cache_meta cm;
+		memset(&cm, 0, sizeof cm);
+		cm.size = m.size;
+		memcpy(cm.etag, m.etag, sizeof cm.etag);
+		cm.linked = true;
+		memcpy(cm.commit, m.commit, sizeof cm.commit);
+		snprintf(refkey, sizeof refkey, "%s\n%s", rurl, m.commit[0] ? m.commit : m.etag);
+		uint8_t *head = NULL;
+		size_t len = 0;
+		struct qa_cache_meta om;
+		/* keep a header an earlier run cached for these very bytes */
+		if (!(qa_cache_head_load(refkey, &om, &head, &len) && om.size == cm.size &&
+		      strcmp(om.etag, cm.etag) == 0))
+			qa_cache_head_store(refkey, &cm, "", 0, NULL);
+		free(head);
+		qa_cache_ref_store(rurl, refkey, NULL);
+		if (alias)
+			qa_cache_ref_store(alias, refkey, NULL);
+	}
+	qa_http_meta_free(&m);
+	if (out->commit[0]) {
+		if (hf)
+			qa_remote_pin_set(key, out->commit);
+		qa_remote_input_commit(slot, out->commit);
+	}
+done:
+	free(rurl);
+	free(alias);
 	free(display);
 	return e;
 }

@@ -31,6 +31,8 @@ struct qa_remote_options {
 	bool cache_blobs;        /* keep whole verified bodies, content-addressed */
 	bool offline;            /* no network request at all */
 	bool progress;           /* progress lines on stderr */
+	uint64_t window_bytes;   /* read-ahead window and bound of a file's local copy beyond
+	                          * its header (default 64 MiB; QUANTAUDIT_REMOTE_WINDOW) */
 	void (*warn)(const char *msg); /* one-line warnings (e.g. no range support), or NULL */
 };
 
@@ -55,6 +57,28 @@ bool qa_remote_is_url(const char *path);
  * ("offline and not cached").
  */
 enum qa_err qa_remote_open(struct qa_source **out, const char *url, struct qa_diag *d);
+
+/* What the first hop says about a remote file, without its body. */
+struct qa_remote_head {
+	bool has_sha256;         /* the Hub gave the file's SHA-256 (X-Linked-Etag) */
+	uint8_t sha256[32];
+	uint64_t size;           /* X-Linked-Size (or Content-Length), UINT64_MAX when unknown */
+	char commit[64];         /* X-Repo-Commit, or "" */
+	bool from_cache;         /* answered from quantaudit's header cache (offline) */
+	bool local;              /* the file is in the huggingface_hub cache: read it instead */
+};
+
+/*
+ * The first hop's headers of the file a URL names, with no body byte
+ * transferred: one HEAD request to the Hub's resolve URL (or the https URL
+ * itself) without following its redirect.  X-Repo-Commit pins the
+ * revision for the rest of the run, as opening the file would.  The request
+ * counts for the URL's entry in the transfer statistics (one request, no
+ * bytes).  A file already in the huggingface_hub cache makes no request and
+ * sets ->local.  Offline, the header cache answers (->from_cache) or the
+ * call fails with QA_ERR_IO.  Errors: those of qa_remote_open.
+ */
+enum qa_err qa_remote_head(const char *url, struct qa_remote_head *out, struct qa_diag *d);
 
 /*
  * Whether a remote file exists: false only when the server answered 404
@@ -86,6 +110,8 @@ int qa_remote_input_add(const char *url, const char *commit);
 void qa_remote_input_commit(int input, const char *commit);
 /* Count one request, its body bytes and whether it was a retry. slot may be -1. */
 void qa_remote_count(int input, uint64_t bytes, unsigned requests, unsigned retries);
+/* Record the most bytes of an input held in its local copy at once (the peak is kept). */
+void qa_remote_local_peak(int input, uint64_t bytes);
 /* Add expected bytes (for progress) to the run's total. */
 void qa_remote_expect(uint64_t bytes);
 /* Count a cache hit (a header, an API answer or a blob served from a cache). */
@@ -95,7 +121,7 @@ void qa_remote_integrity_fail(const char *msg);
 
 /*
  * The "transfer" object for --json outputs: {"requests","bytes","retries",
- * "cache_hits","inputs":[{"url","commit","bytes","requests"}]}, or NULL
+ * "cache_hits","inputs":[{"url","commit","bytes","requests","local_peak_bytes"}]}, or NULL
  * when the run read no remote input.  The caller owns the reference.
  */
 json_t *qa_remote_transfer_json(void);

@@ -36,7 +36,7 @@ static const char *diff_name_at(const void *r, size_t i)
 static const enum qa_verdict kind_order[] = {
 	QA_VERDICT_DIVERGENT, QA_VERDICT_LAYOUT_SWAP, QA_VERDICT_TRANSPOSED, QA_VERDICT_UNPERMUTED,
 	QA_VERDICT_MISSING, QA_VERDICT_EXTRA, QA_VERDICT_SHAPE_MISMATCH, QA_VERDICT_UNSUPPORTED,
-	QA_VERDICT_IMATRIX,
+	QA_VERDICT_NEEDS_IMATRIX, QA_VERDICT_IMATRIX,
 };
 
 static const char *kind_verb(enum qa_verdict v, size_t n)
@@ -68,6 +68,11 @@ static const char *kind_verb(enum qa_verdict v, size_t n)
 		                "have shapes that cannot be paired with the reference";
 	case QA_VERDICT_UNSUPPORTED:
 		return n == 1 ? "has a type that cannot be re-quantized" : "have types that cannot be re-quantized";
+	case QA_VERDICT_NEEDS_IMATRIX:
+		return n == 1 ? "has a type ggml makes only with an importance matrix (verdict needs-imatrix: give "
+		                "--imatrix with the matrix it was made with, which must have an entry for it)" :
+		                "have types ggml makes only with an importance matrix (verdict needs-imatrix: give "
+		                "--imatrix with the matrix they were made with, which must have an entry for each)";
 	default: return "?";
 	}
 }
@@ -298,7 +303,7 @@ static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool m
 					divergent_item(b, md, t);
 				} else {
 					qa_escape_name(b, md, t->name);
-					if (v == QA_VERDICT_UNSUPPORTED)
+					if (v == QA_VERDICT_UNSUPPORTED || v == QA_VERDICT_NEEDS_IMATRIX)
 						qa_sb_printf(b, " (%s)", qa_type_name(t->type));
 					else if (t->evidence == QA_EVIDENCE_ERROR)
 						evidence_item(b, t);
@@ -850,6 +855,7 @@ static const char *verdict_cell(enum qa_verdict v)
 	case QA_VERDICT_TRANSPOSED: return "transposed (transposed export)";
 	case QA_VERDICT_UNPERMUTED: return "unpermuted (q/k rows without the rotary permutation)";
 	case QA_VERDICT_IMATRIX: return "imatrix (declared importance matrix)";
+	case QA_VERDICT_NEEDS_IMATRIX: return "needs-imatrix (type made only with an importance matrix)";
 	default: return qa_verdict_name(v);
 	}
 }
@@ -867,7 +873,8 @@ static void diff_row(struct qa_sb *b, const struct qa_diff_tensor *t)
 	qa_sb_printf(b, " | %s | %s | %s | %" PRIu64 " | ", verdict_cell(t->verdict),
 	          t->layout >= 0 ? qa_forensics_layout_name(t->layout) : "-", ev ? ev : "-", t->blocks);
 	bool counted = t->verdict != QA_VERDICT_MISSING && t->verdict != QA_VERDICT_EXTRA &&
-	               t->verdict != QA_VERDICT_SHAPE_MISMATCH && t->verdict != QA_VERDICT_UNSUPPORTED;
+	               t->verdict != QA_VERDICT_SHAPE_MISMATCH && t->verdict != QA_VERDICT_UNSUPPORTED &&
+	               t->verdict != QA_VERDICT_NEEDS_IMATRIX;
 	if (counted)
 		qa_sb_printf(b, "%" PRIu64 " | ", t->divergent_blocks);
 	else
@@ -970,7 +977,7 @@ static void diff_findings(struct qa_sb *b, const struct qa_diff_result *r)
 				worst = q;
 		}
 		size_t other = cnt[QA_VERDICT_MISSING] + cnt[QA_VERDICT_EXTRA] + cnt[QA_VERDICT_SHAPE_MISMATCH] +
-		               cnt[QA_VERDICT_UNSUPPORTED];
+		               cnt[QA_VERDICT_UNSUPPORTED] + cnt[QA_VERDICT_NEEDS_IMATRIX];
 		qa_sb_puts(b, "| ");
 		qa_escape_code_str(b, cl.name[k]);
 		qa_sb_printf(b, " | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %" PRIu64 " | ", tot,

@@ -18,6 +18,7 @@
 #include "manifest.h"
 #include "model.h"
 #include "names.h"
+#include "remote.h"
 #include "source.h"
 #include "types.h"
 #include "compare_json.h"
@@ -859,6 +860,103 @@ void qa_reproduce_free(struct qa_reproduce_result *r)
 	free(r);
 }
 
+/* The plan that made a stream, to tell whether a second stream would repeat it. */
+static char *plan_fingerprint(const struct qa_recipe *rc, const char *options,
+                              const char *imatrix_file, const char *imatrix_path)
+{
+	return fmt("%s\n%s\n%s\n%s", qa_recipe_name(rc), options ? options : "",
+	           imatrix_file ? imatrix_file : "", imatrix_path ? imatrix_path : "");
+}
+
+/*
+ * The first try when the artifact's digest is known: the would-be file from
+ * the reference and the options given alone, under recipe rc, with the
+ * matrix recorded as given; the artifact is not opened.  On equal digests
+ * res is complete and ->reproduced; otherwise *fp receives the plan's
+ * fingerprint and res the stream's digest and size.  QA_ERR_USAGE from the
+ * plan (a type that needs a matrix, say) means only that this try is not
+ * possible: *fp stays NULL.  *bad names the file at fault on error.
+ */
+static enum qa_err cheap_pass(struct qa_ref *ref, const char *ref_path, const struct qa_recipe *rc,
+                              const struct qa_reproduce_opts *opts,
+                              struct qa_reproduce_result *res, char **fp, const char **bad,
+                              struct qa_diag *d)
+{
+	struct qa_recipe_overrides ov;
+	struct qa_imatrix *matrix = NULL;
+	struct stream st;
+	char *options = NULL;
+	enum qa_err e = QA_OK;
+	*fp = NULL;
+	memset(&st, 0, sizeof st);
+	qa_recipe_overrides_init(&ov);
+	if (opts->overrides)
+		ov = *opts->overrides;
+	*bad = opts->imatrix_path;
+	if (opts->imatrix_path && (e = qa_imatrix_load(&matrix, opts->imatrix_path, d)))
+		return e;
+	*bad = ref_path;
+	struct qa_quantize_opts qo;
+	memset(&qo, 0, sizeof qo);
+	qo.recipe = rc;
+	qo.overrides = &ov;
+	qo.layout = QA_LAYOUT_OUT_IN;
+	qo.n_threads = opts->n_threads;
+	qo.imatrix = matrix;
+	qo.imatrix_file = opts->imatrix_path;
+	qo.kv_overrides = opts->kv_overrides;
+	qo.n_kv_overrides = opts->n_kv_overrides;
+	struct qa_quantize_item *items = NULL;
+	uint32_t ft;
+	if ((e = qa_quantize_plan(ref, &qo, &items, &ft, d))) {
+		if (e == QA_ERR_USAGE) {
+			e = QA_OK;
+			qa_diag_clear(d);
+		}
+		goto done;
+	}
+	free(items);
+	if (!(st.exp = qa_sha256_stream_init()) ||
+	    !(options = join_options(&ov, opts->kv_overrides, opts->n_kv_overrides))) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		goto done;
+	}
+	qo.tap = stream_tap;
+	qo.tap_ctx = &st;
+	if ((e = qa_quantize_model_located(ref, &qo, opts->out_path, NULL, NULL, d)))
+		goto done;
+	res->passes++;
+	if (qa_sha256_stream_final(st.exp, res->expected_sha256)) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
+		goto done;
+	}
+	res->expected_size = st.total;
+	if (!(*fp = plan_fingerprint(rc, options, opts->imatrix_path, opts->imatrix_path))) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		goto done;
+	}
+	if (memcmp(res->expected_sha256, opts->artifact_digest, QA_SHA256_LEN) != 0 ||
+	    (opts->artifact_size_known && opts->artifact_size != st.total))
+		goto done;
+	/* equal digests: the artifact is this file, header and all */
+	res->reproduced = true;
+	res->recipe_name = qa_recipe_name(rc);
+	res->file_type = qa_recipe_file_type(rc);
+	res->pure = ov.pure;
+	res->options = options;
+	options = NULL;
+	memcpy(res->artifact_sha256, opts->artifact_digest, QA_SHA256_LEN);
+	res->artifact_size = st.total;
+	if (opts->imatrix_path && (!(res->imatrix_path = escape(opts->imatrix_path)) ||
+	                           !(res->imatrix_declared = escape(opts->imatrix_path))))
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+done:
+	free(options);
+	qa_sha256_stream_free(st.exp);
+	qa_imatrix_free(matrix);
+	return e;
+}
+
 enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
                              const struct qa_reproduce_opts *opts,
                              struct qa_reproduce_result **out, const char **culprit,
@@ -878,6 +976,7 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 	struct qa_imatrix *matrix = NULL;
 	enum qa_err e = QA_OK;
 	const char *bad = NULL;
+	char *cheap_fp = NULL;
 
 	memset(&in, 0, sizeof in);
 	memset(&st, 0, sizeof st);
@@ -907,9 +1006,27 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 		                "GGUF); for a safetensors checkpoint use diff");
 		goto done;
 	}
+	res->artifact_digest_given = opts->artifact_digest != NULL;
+	res->artifact_digest_source = !opts->artifact_digest ? "read"
+	                              : opts->artifact_digest_source ? opts->artifact_digest_source
+	                                                             : "given";
+	if (opts->artifact_digest) {
+		/* the recipe without the header: given, or announced by the file name */
+		const struct qa_recipe *rc = opts->recipe ? qa_recipe_by_name(opts->recipe)
+		                                          : qa_recipe_from_file_name(art_path);
+		if (rc) {
+			if ((e = cheap_pass(ref, ref_path, rc, opts, res, &cheap_fp, &bad, d)))
+				goto done;
+			if (res->reproduced) {
+				res->recipe_source = opts->recipe ? "given" : "file name";
+				goto done;
+			}
+		}
+	}
 	bad = art_path;
 	if ((e = qa_source_open_file(&src, art_path, d)))
 		goto done;
+	res->header_read = true;
 	if ((e = qa_gguf_open(&art, src, d))) {
 		/* an artifact whose header does not parse can still be compared
 		 * byte for byte when the recipe is given */
@@ -942,6 +1059,7 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 	}
 	res->recipe_name = qa_recipe_name(in.recipe);
 	res->file_type = qa_recipe_file_type(in.recipe);
+	res->recipe_source = opts->recipe ? "given" : "general.file_type";
 
 	/* the importance matrix the artifact declares: --imatrix, else the
 	 * declared name beside the artifact, then in the current directory */
@@ -951,15 +1069,23 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 		char *path = NULL;
 		if (opts->imatrix_path) {
 			path = fmt("%s", opts->imatrix_path);
-		} else if (im[0] == '/') {
-			path = fmt("%s", im);
 		} else {
+			/* an absolute name as it is, then (or a relative one) beside the
+			 * artifact: the same folder, or the same remote repository folder
+			 * (publishers upload the matrix with the quants), then in the
+			 * current directory; an absolute name there by its base name */
 			const char *slash = strrchr(art_path, '/');
+			const char *base = strrchr(im, '/') ? strrchr(im, '/') + 1 : im;
+			const char *rel = im[0] == '/' ? base : im;
 			struct stat sb;
-			path = slash ? fmt("%.*s/%s", (int)(slash - art_path), art_path, im) : fmt("%s", im);
-			if (path && stat(path, &sb) != 0) {
+			path = fmt("%s", im);
+			if (path && (im[0] != '/' || stat(path, &sb) != 0)) {
 				free(path);
-				path = fmt("%s", im);
+				path = slash ? fmt("%.*s/%s", (int)(slash - art_path), art_path, rel) : fmt("%s", rel);
+				if (path && (qa_remote_is_url(path) ? !qa_remote_exists(path) : stat(path, &sb) != 0)) {
+					free(path);
+					path = fmt("%s", rel);
+				}
 			}
 		}
 		if (!path) {
@@ -967,7 +1093,7 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 			goto done;
 		}
 		struct stat sb;
-		if (!opts->imatrix_path && stat(path, &sb) != 0) {
+		if (!opts->imatrix_path && !qa_remote_is_url(path) && stat(path, &sb) != 0) {
 			e = qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 			                "the artifact was quantized with importance matrix \"%s\", found neither "
 			                "beside it nor in the current directory (give --imatrix)",
@@ -1074,20 +1200,33 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
 	}
-	res->artifact_digest_given = opts->artifact_digest != NULL;
 	st.src = opts->artifact_digest ? NULL : src;
 	qo.tap = stream_tap;
 	qo.tap_ctx = &st;
 	struct locate_ctx lc = { res, &st, false, false };
-	if ((e = qa_quantize_model_located(ref, &qo, opts->out_path, on_located, &lc, d))) {
-		bad = ref_path;
+	char *fp = cheap_fp ? plan_fingerprint(in.recipe, res->options, qo.imatrix_file, opts->imatrix_path)
+	                    : NULL;
+	if (cheap_fp && !fp) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
 	}
-	if (qa_sha256_stream_final(st.exp, res->expected_sha256)) {
-		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
-		goto done;
+	bool again = !fp || strcmp(fp, cheap_fp) != 0;
+	free(fp);
+	if (again) {
+		/* (with the same plan the first stream's digest and -o file stand) */
+		if ((e = qa_quantize_model_located(ref, &qo, opts->out_path, on_located, &lc, d))) {
+			bad = ref_path;
+			goto done;
+		}
+		res->passes++;
+		if (qa_sha256_stream_final(st.exp, res->expected_sha256)) {
+			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
+			goto done;
+		}
+		res->expected_size = st.total;
+	} else {
+		st.total = res->expected_size;
 	}
-	res->expected_size = st.total;
 	if (st.src) {
 		/* hash whatever the artifact has beyond the would-be file */
 		uint64_t size = qa_source_size(src);
@@ -1136,6 +1275,7 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 		}
 		if ((e = qa_quantize_model_located(ref, &qo, NULL, on_located, &lc, d)))
 			goto done;
+		res->passes++;
 		(void)total;
 	}
 	res->artifact_bytes_read = st.read;
@@ -1155,7 +1295,7 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 	}
 	if (!res->reproduced && !opts->no_explain && art) {
 		const char *who = NULL;
-		struct qa_diff_opts dopts = { opts->n_threads, matrix, opts->imatrix_path, NULL };
+		struct qa_diff_opts dopts = { opts->n_threads, matrix, opts->imatrix_path, NULL, 0 };
 		e = qa_diff_run(ref_path, art_path, &dopts, &res->explain, &who, d);
 		if (e) {
 			bad = who;
@@ -1163,6 +1303,7 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 		}
 	}
 done:
+	free(cheap_fp);
 	if (e && culprit)
 		*culprit = bad;
 	if (!e)
@@ -1411,16 +1552,21 @@ json_t *qa_reproduce_to_json(const struct qa_reproduce_result *r)
 	json_object_set_new(art, "path", json_string(r->artifact_path));
 	json_object_set_new(art, "size", u64_json(r->artifact_size));
 	json_object_set_new(art, "sha256", hex_json(r->artifact_sha256));
-	json_object_set_new(art, "sha256_source", json_string(r->artifact_digest_given ? "given" : "read"));
+	json_object_set_new(art, "sha256_source",
+	                    json_string(r->artifact_digest_source ? r->artifact_digest_source
+	                                : r->artifact_digest_given ? "given" : "read"));
+	json_object_set_new(art, "header_read", json_boolean(r->header_read));
 	json_object_set_new(art, "body_bytes_read", u64_json(r->artifact_bytes_read));
 	json_object_set_new(root, "artifact", art);
 	json_object_set_new(exp, "size", u64_json(r->expected_size));
 	json_object_set_new(exp, "sha256", hex_json(r->expected_sha256));
 	json_object_set_new(exp, "written_to", str_or_null(r->output_path));
+	json_object_set_new(exp, "passes", json_integer(r->passes));
 	json_object_set_new(root, "reproduction", exp);
 	json_t *recipe = json_object();
 	json_object_set_new(recipe, "name", json_string(r->recipe_name ? r->recipe_name : ""));
 	json_object_set_new(recipe, "file_type", u64_json(r->file_type));
+	json_object_set_new(recipe, "source", json_string(r->recipe_source ? r->recipe_source : ""));
 	json_object_set_new(recipe, "options", json_string(r->options ? r->options : ""));
 	json_t *inf = json_array();
 	for (size_t i = 0; i < r->n_inferred; i++) {

@@ -18,7 +18,13 @@
  * The artifact is read once, sequentially, alongside the stream.  A caller
  * that knows the artifact's digest beforehand (a Hub file's X-Linked-Etag)
  * passes it in qa_reproduce_opts.artifact_digest: the body is then read
- * only when the digests differ, to locate the difference.
+ * only when the digests differ, to locate the difference.  Its header is not
+ * read either when the recipe is known without it (--recipe, or a recipe
+ * the artifact's file name announces, qa_recipe_from_file_name): the
+ * would-be file is first made from the reference and the options given
+ * (the matrix recorded as given), and only when that digest differs is the
+ * header read, the options inferred and the file made again; when that
+ * second plan is the first one the stream is not repeated.
  *
  * Ownership: a result is plain data the caller frees with
  * qa_reproduce_free; every string in it is owned by it and already escaped
@@ -50,6 +56,9 @@ struct qa_reproduce_opts {
 	                           * looked up beside the artifact, then in the current directory */
 	bool no_explain;          /* skip the per-tensor diff when the digests differ */
 	const uint8_t *artifact_digest; /* the artifact's SHA-256 if known (32 bytes), NULL: hash it */
+	const char *artifact_digest_source; /* where it came from ("x-linked-etag"), NULL: "given" */
+	bool artifact_size_known;       /* artifact_size holds the artifact's size (X-Linked-Size) */
+	uint64_t artifact_size;
 	unsigned n_threads;       /* 0: all cores */
 };
 
@@ -101,6 +110,10 @@ struct qa_reproduce_result {
 	uint64_t expected_size, artifact_size;
 	uint8_t expected_sha256[QA_SHA256_LEN], artifact_sha256[QA_SHA256_LEN];
 	bool artifact_digest_given;    /* artifact_sha256 came from the caller */
+	const char *artifact_digest_source; /* static: "read", "given" or the caller's source */
+	const char *recipe_source;     /* static: "given", "file name" or "general.file_type" */
+	bool header_read;              /* the artifact was opened and its header parsed */
+	unsigned passes;               /* times the would-be file was streamed */
 	uint64_t artifact_bytes_read;  /* artifact body bytes read to compare or hash */
 	/* the first differing byte (when not reproduced and the artifact was read) */
 	bool located;

@@ -640,6 +640,8 @@ enum qa_err qa_st_tensor_read_f32(struct qa_st *st, const struct qa_st_tensor *t
 	enum qa_err e = qa_source_view(sh->src, off, nbytes, &p, "tensor data", &tmp);
 	if (e == QA_OK) {
 		convert(t->dtype, p, n_elems, dst);
+		/* the floats are in dst now: the source need not keep the bytes */
+		qa_source_release(sh->src, off, nbytes);
 		return QA_OK;
 	}
 	if (e != QA_ERR_UNSUPPORTED) {

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blockhash.h"
 #include "cursor.h"
 #include "remote.h"
 #include "util.h"
@@ -49,7 +50,18 @@ static void mem_close(struct qa_source *s)
 		munmap((void *)m->data, (size_t)s->size);
 }
 
-static const struct qa_source_ops mem_ops = { mem_read, mem_view, mem_close };
+/* Drop the whole pages inside [off, off+len) of a mapped file from the
+ * resident set; the read-only private mapping faults them back in from the
+ * page cache when touched again. */
+static void mem_release(struct qa_source *s, uint64_t off, uint64_t len)
+{
+	struct mem_source *m = (struct mem_source *)s;
+	if (!m->mapped)
+		return;
+	qa_unmap_pages((void *)m->data, s->size, off, len);
+}
+
+static const struct qa_source_ops mem_ops = { mem_read, mem_view, mem_close, mem_release };
 
 static struct mem_source *mem_new(const char *name)
 {
@@ -174,6 +186,50 @@ enum qa_err qa_source_view(struct qa_source *s, uint64_t off, size_t len,
 		return qa_diag_set(d, QA_ERR_UNSUPPORTED, off,
 		                   "source cannot lend memory");
 	return s->ops->view(s, off, len, out, d);
+}
+
+void qa_source_release(struct qa_source *s, uint64_t off, uint64_t len)
+{
+	if (!s || !s->ops->release || off >= s->size || len == 0)
+		return;
+	if (len > s->size - off)
+		len = s->size - off;
+	s->ops->release(s, off, len);
+}
+
+/* Hashing window: large enough that SHA-256 runs at full speed, small
+ * against any budget. */
+#define HASH_WINDOW ((uint64_t)8 << 20)
+
+enum qa_err qa_source_sha256(struct qa_source *s, uint8_t out[32], struct qa_diag *d)
+{
+	struct qa_sha256_stream *h = qa_sha256_stream_init();
+	uint8_t *buf = NULL;
+	enum qa_err e = QA_OK;
+	if (!h)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	for (uint64_t off = 0; off < s->size && !e; off += HASH_WINDOW) {
+		size_t n = (size_t)(s->size - off < HASH_WINDOW ? s->size - off : HASH_WINDOW);
+		const void *p;
+		e = qa_source_view(s, off, n, &p, "file", d);
+		if (e == QA_ERR_UNSUPPORTED) {
+			if (!buf && !(buf = malloc((size_t)HASH_WINDOW))) {
+				e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+				break;
+			}
+			e = qa_source_read(s, off, n, buf, "file", d);
+			p = buf;
+		}
+		if (e)
+			break;
+		qa_sha256_stream_update(h, p, n);
+		qa_source_release(s, off, n);
+	}
+	if (!e && qa_sha256_stream_final(h, out) != QA_OK)
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
+	qa_sha256_stream_free(h);
+	free(buf);
+	return e;
 }
 
 enum qa_err qa_source_slurp(const char *path, uint64_t max, const char *what,

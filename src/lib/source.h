@@ -32,6 +32,11 @@ struct qa_source_ops {
 	enum qa_err (*view)(struct qa_source *s, uint64_t off, size_t len,
 	                    const void **out, struct qa_diag *d);
 	void (*close)(struct qa_source *s);
+	/* Optional (NULL: nothing to do): the caller is done with [off,
+	 * off+len) for now; drop whatever memory holds it (mapped pages count
+	 * in the process's resident set).  Views stay valid: touching the
+	 * range again brings the bytes back. */
+	void (*release)(struct qa_source *s, uint64_t off, uint64_t len);
 };
 
 struct qa_source {
@@ -85,6 +90,23 @@ enum qa_err qa_source_read(struct qa_source *s, uint64_t off, size_t len,
 enum qa_err qa_source_view(struct qa_source *s, uint64_t off, size_t len,
                            const void **out, const char *what,
                            struct qa_diag *d);
+
+/*
+ * Tell s that the caller is done with [off, off+len) for now, so that a
+ * source that keeps it in memory (a mapped file, a download window) can let
+ * it go: streaming readers call this behind them so that resident memory
+ * stays bounded by their window, not by the file.  Advisory: views into the
+ * range stay valid (the bytes come back on access), ranges past the end are
+ * clipped, and sources that hold nothing ignore it.
+ */
+void qa_source_release(struct qa_source *s, uint64_t off, uint64_t len);
+
+/*
+ * SHA-256 of the whole of s, read in bounded windows that are released
+ * behind the hash (so hashing a file does not make it resident).  Errors:
+ * the source's.
+ */
+enum qa_err qa_source_sha256(struct qa_source *s, uint8_t out[32], struct qa_diag *d);
 
 /*
  * Read the whole file at path (at most max bytes) into a malloc'd,

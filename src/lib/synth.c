@@ -29,6 +29,7 @@
 
 #include <jansson.h>
 
+#include "arch.h"
 #include "cursor.h"
 #include "fp16.h"
 #include "pool.h"
@@ -346,6 +347,12 @@ static const char *dtype_torch_name(uint32_t dtype)
 	return dtype == QA_TYPE_F32 ? "float32" : dtype == QA_TYPE_F16 ? "float16" : "bfloat16";
 }
 
+/* Gemma checkpoints are always tied (tie_word_embeddings, no lm_head). */
+static bool synth_tied(const struct qa_synth_opts *o)
+{
+	return o->tied || qa_arch_has(qa_arch_find(o->arch), QA_ARCH_TIED);
+}
+
 static void add(struct spec *s, size_t *n, enum kind kind, uint64_t rows, uint64_t cols,
                 const char *fmt, uint32_t layer)
 {
@@ -372,30 +379,50 @@ static size_t plan(const struct qa_synth_opts *o, uint64_t d, struct spec *s)
 {
 	if (arch_is_moe(o->arch))
 		return plan_moe(o, d, s);
-	bool bias = strcmp(o->arch, "qwen2") == 0;
+	const struct qa_arch *a = qa_arch_find(o->arch);
+	bool bias = qa_arch_has(a, QA_ARCH_QKV_BIAS), qk_norm = qa_arch_has(a, QA_ARCH_QK_NORM);
+	bool sandwich = qa_arch_has(a, QA_ARCH_FFN_SANDWICH), fused = qa_arch_has(a, QA_ARCH_FUSED);
 	uint64_t H = o->hidden, I = o->intermediate, V = o->vocab;
 	uint64_t q = (uint64_t)o->heads * d, kv = (uint64_t)o->kv_heads * d;
 	size_t n = 0;
 	add(s, &n, K_EMBED, V, H, "model.embed_tokens.weight", 0);
 	for (uint32_t l = 0; l < o->layers; l++) {
 		add(s, &n, K_NORM, 0, H, "model.layers.%" PRIu32 ".input_layernorm.weight", l);
-		add(s, &n, K_LINEAR, q, H, "model.layers.%" PRIu32 ".self_attn.q_proj.weight", l);
-		if (bias)
-			add(s, &n, K_BIAS, 0, q, "model.layers.%" PRIu32 ".self_attn.q_proj.bias", l);
-		add(s, &n, K_LINEAR, kv, H, "model.layers.%" PRIu32 ".self_attn.k_proj.weight", l);
-		if (bias)
-			add(s, &n, K_BIAS, 0, kv, "model.layers.%" PRIu32 ".self_attn.k_proj.bias", l);
-		add(s, &n, K_LINEAR, kv, H, "model.layers.%" PRIu32 ".self_attn.v_proj.weight", l);
-		if (bias)
-			add(s, &n, K_BIAS, 0, kv, "model.layers.%" PRIu32 ".self_attn.v_proj.bias", l);
+		if (fused) {
+			/* phi3: q, k and v rows stacked in one projection */
+			add(s, &n, K_LINEAR, q + 2 * kv, H, "model.layers.%" PRIu32 ".self_attn.qkv_proj.weight", l);
+		} else {
+			add(s, &n, K_LINEAR, q, H, "model.layers.%" PRIu32 ".self_attn.q_proj.weight", l);
+			if (bias)
+				add(s, &n, K_BIAS, 0, q, "model.layers.%" PRIu32 ".self_attn.q_proj.bias", l);
+			add(s, &n, K_LINEAR, kv, H, "model.layers.%" PRIu32 ".self_attn.k_proj.weight", l);
+			if (bias)
+				add(s, &n, K_BIAS, 0, kv, "model.layers.%" PRIu32 ".self_attn.k_proj.bias", l);
+			add(s, &n, K_LINEAR, kv, H, "model.layers.%" PRIu32 ".self_attn.v_proj.weight", l);
+			if (bias)
+				add(s, &n, K_BIAS, 0, kv, "model.layers.%" PRIu32 ".self_attn.v_proj.bias", l);
+		}
+		if (qk_norm) {
+			add(s, &n, K_NORM, 0, d, "model.layers.%" PRIu32 ".self_attn.q_norm.weight", l);
+			add(s, &n, K_NORM, 0, d, "model.layers.%" PRIu32 ".self_attn.k_norm.weight", l);
+		}
 		add(s, &n, K_LINEAR, H, q, "model.layers.%" PRIu32 ".self_attn.o_proj.weight", l);
 		add(s, &n, K_NORM, 0, H, "model.layers.%" PRIu32 ".post_attention_layernorm.weight", l);
-		add(s, &n, K_LINEAR, I, H, "model.layers.%" PRIu32 ".mlp.gate_proj.weight", l);
-		add(s, &n, K_LINEAR, I, H, "model.layers.%" PRIu32 ".mlp.up_proj.weight", l);
+		if (sandwich) {
+			add(s, &n, K_NORM, 0, H, "model.layers.%" PRIu32 ".pre_feedforward_layernorm.weight", l);
+			add(s, &n, K_NORM, 0, H, "model.layers.%" PRIu32 ".post_feedforward_layernorm.weight", l);
+		}
+		if (fused) {
+			/* phi3: gate rows, then up rows */
+			add(s, &n, K_LINEAR, 2 * I, H, "model.layers.%" PRIu32 ".mlp.gate_up_proj.weight", l);
+		} else {
+			add(s, &n, K_LINEAR, I, H, "model.layers.%" PRIu32 ".mlp.gate_proj.weight", l);
+			add(s, &n, K_LINEAR, I, H, "model.layers.%" PRIu32 ".mlp.up_proj.weight", l);
+		}
 		add(s, &n, K_LINEAR, H, I, "model.layers.%" PRIu32 ".mlp.down_proj.weight", l);
 	}
 	add(s, &n, K_NORM, 0, H, "model.norm.weight", 0);
-	if (!o->tied)
+	if (!synth_tied(o))
 		add(s, &n, K_EMBED, V, H, "lm_head.weight", 0);
 	return n;
 }
@@ -409,15 +436,18 @@ static enum qa_err check_opts(const struct qa_synth_opts *o, uint64_t *head_dim,
 {
 	if (!o)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "no options given");
+	char known[QA_ARCH_LIST_CAP];
+	qa_arch_known_list(known, sizeof known);
 	if (!o->arch)
-		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "no architecture given (qwen2, llama or mistral)");
-	if (strcmp(o->arch, "qwen2") && strcmp(o->arch, "llama") && strcmp(o->arch, "mistral") &&
-	    !arch_is_moe(o->arch))
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "no architecture given (%s)", known);
+	const struct qa_arch *a = qa_arch_find(o->arch);
+	if (!a || strcmp(a->name, o->arch) != 0)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
-		                   "unknown architecture '%.64s' (qwen2, llama or mistral)", o->arch);
+		                   "unknown architecture '%.64s' (%s)", o->arch, known);
 	if (!arch_is_moe(o->arch) && (o->experts || o->experts_used || o->expert_ffn))
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
-		                   "experts are only synthesized for qwen3moe and gpt-oss, not %.64s", o->arch);
+		                   "experts are only synthesized for qwen2moe, qwen3moe and gpt-oss, not %.64s",
+		                   o->arch);
 	if (o->dtype != QA_TYPE_BF16 && o->dtype != QA_TYPE_F16 && o->dtype != QA_TYPE_F32)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "dtype %s cannot be synthesized (bf16, f16 or f32)", qa_type_name(o->dtype));
@@ -447,11 +477,16 @@ static enum qa_err check_opts(const struct qa_synth_opts *o, uint64_t *head_dim,
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "head dimension %" PRIu64 " is above the limit %u",
 		                   hd, QA_SYNTH_MAX_DIM);
 	}
+	if (qa_arch_has(a, QA_ARCH_FUSED) && hd * o->heads != o->hidden)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "%s has no head_dim of its own: the head dimension must be hidden size / heads (%" PRIu64
+		                   " / %" PRIu32 ")", o->arch, o->hidden, o->heads);
 	if (o->heads % o->kv_heads)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "kv head count %" PRIu32 " does not divide head count %" PRIu32,
 		                   o->kv_heads, o->heads);
-	/* Elements: V*H (x2 untied) + L*(2*q*H + 2*kv*H + 3*I*H + 2*H + biases) + H. */
+	/* Elements: V*H (x2 untied) + L*(2*q*H + 2*kv*H + 3*I*H + 2*H + biases
+	 * + q/k norms + sandwich norms) + H; fusing moves rows, not elements. */
 	uint64_t q, kv, t, per_layer = 0, total = 0;
 	uint64_t H = o->hidden, I = o->intermediate;
 	bool ok = qa_mul_u64(o->heads, hd, &q) && qa_mul_u64(o->kv_heads, hd, &kv) &&
@@ -459,10 +494,14 @@ static enum qa_err check_opts(const struct qa_synth_opts *o, uint64_t *head_dim,
 	ok = ok && qa_mul_u64(q, H, &t) && qa_mul_u64(t, 2, &t) && qa_add_u64(per_layer, t, &per_layer);
 	ok = ok && qa_mul_u64(kv, H, &t) && qa_mul_u64(t, 2, &t) && qa_add_u64(per_layer, t, &per_layer);
 	ok = ok && qa_mul_u64(I, H, &t) && qa_mul_u64(t, 3, &t) && qa_add_u64(per_layer, t, &per_layer);
-	bool bias = strcmp(o->arch, "qwen2") == 0; /* q, k and v biases */
+	bool bias = qa_arch_has(a, QA_ARCH_QKV_BIAS); /* q, k and v biases */
 	ok = ok && qa_add_u64(per_layer, 2 * H + (bias ? q + 2 * kv : 0), &per_layer);
+	if (qa_arch_has(a, QA_ARCH_QK_NORM))
+		ok = ok && qa_add_u64(per_layer, 2 * hd, &per_layer);
+	if (qa_arch_has(a, QA_ARCH_FFN_SANDWICH))
+		ok = ok && qa_add_u64(per_layer, 2 * H, &per_layer);
 	ok = ok && qa_mul_u64(per_layer, o->layers, &total);
-	ok = ok && qa_mul_u64(o->vocab, H, &t) && qa_mul_u64(t, o->tied ? 1 : 2, &t) &&
+	ok = ok && qa_mul_u64(o->vocab, H, &t) && qa_mul_u64(t, synth_tied(o) ? 1 : 2, &t) &&
 	     qa_add_u64(total, t, &total) && qa_add_u64(total, H, &total);
 	ok = ok && qa_mul_u64(total, dtype_size(o->dtype), &total);
 	if (ok && arch_is_moe(o->arch)) {
@@ -518,33 +557,74 @@ static json_t *header_json(const struct qa_synth_opts *o, const struct spec *s, 
 
 static json_t *config_json_moe(const struct qa_synth_opts *o, uint64_t hd);
 
+/* rope_theta as each family ships it (qwen2 and qwen3 1e6, gemma3 1e6 for global layers). */
+static double synth_rope_theta(const struct qa_arch *a)
+{
+	return strcmp(a->name, "qwen2") == 0 || strcmp(a->name, "qwen3") == 0 ||
+	       strcmp(a->name, "gemma3") == 0 ? 1000000.0 : 10000.0;
+}
+
+static bool set_real(json_t *c, const char *key, double v)
+{
+	return json_object_set_new(c, key, json_real(v)) == 0;
+}
+
+static bool set_int(json_t *c, const char *key, json_int_t v)
+{
+	return json_object_set_new(c, key, json_integer(v)) == 0;
+}
+
+/*
+ * config.json as the family's own checkpoints write it: the common fields,
+ * then the ones llama.cpp's converter requires for the family (Gemma 2's
+ * soft-capping and sliding window, Gemma 3's sliding-window pattern, Phi-3's
+ * original context length).
+ */
 static json_t *config_json(const struct qa_synth_opts *o, uint64_t hd)
 {
 	if (arch_is_moe(o->arch))
 		return config_json_moe(o, hd);
-	const char *hf = strcmp(o->arch, "qwen2") == 0 ? "Qwen2ForCausalLM"
-	               : strcmp(o->arch, "llama") == 0 ? "LlamaForCausalLM" : "MistralForCausalLM";
-	return json_pack("{s:s,s:[s],s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:s}",
-	                 "model_type", o->arch,
-	                 "architectures", hf,
-	                 "hidden_size", (json_int_t)o->hidden,
-	                 "intermediate_size", (json_int_t)o->intermediate,
-	                 "num_hidden_layers", (json_int_t)o->layers,
-	                 "num_attention_heads", (json_int_t)o->heads,
-	                 "num_key_value_heads", (json_int_t)o->kv_heads,
-	                 "head_dim", (json_int_t)hd,
-	                 "vocab_size", (json_int_t)o->vocab,
-	                 "tie_word_embeddings", (int)o->tied,
-	                 "rms_norm_eps", 1e-6,
-	                 "rope_theta", strcmp(o->arch, "qwen2") == 0 ? 1000000.0 : 10000.0,
-	                 "max_position_embeddings", (json_int_t)32768,
-	                 "torch_dtype", dtype_torch_name(o->dtype));
+	const struct qa_arch *a = qa_arch_find(o->arch);
+	json_t *c = json_pack("{s:s,s:[s],s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:s}",
+	                      "model_type", a->model_types[0],
+	                      "architectures", a->hf_class,
+	                      "hidden_size", (json_int_t)o->hidden,
+	                      "intermediate_size", (json_int_t)o->intermediate,
+	                      "num_hidden_layers", (json_int_t)o->layers,
+	                      "num_attention_heads", (json_int_t)o->heads,
+	                      "num_key_value_heads", (json_int_t)o->kv_heads,
+	                      "head_dim", (json_int_t)hd,
+	                      "vocab_size", (json_int_t)o->vocab,
+	                      "tie_word_embeddings", (int)synth_tied(o),
+	                      "rms_norm_eps", 1e-6,
+	                      "rope_theta", synth_rope_theta(a),
+	                      "max_position_embeddings", (json_int_t)32768,
+	                      "torch_dtype", dtype_torch_name(o->dtype));
+	bool ok = c != NULL;
+	if (ok && (strcmp(a->name, "gemma2") == 0 || strcmp(a->name, "gemma3") == 0)) {
+		ok = set_int(c, "query_pre_attn_scalar", (json_int_t)hd) &&
+		     set_int(c, "sliding_window", strcmp(a->name, "gemma2") == 0 ? 4096 : 512) &&
+		     json_object_set_new(c, "hidden_activation", json_string("gelu_pytorch_tanh")) == 0;
+		if (ok && strcmp(a->name, "gemma2") == 0)
+			ok = set_real(c, "attn_logit_softcapping", 50.0) &&
+			     set_real(c, "final_logit_softcapping", 30.0);
+		else if (ok)
+			ok = set_int(c, "sliding_window_pattern", 6) && set_real(c, "rope_local_base_freq", 10000.0);
+	}
+	if (ok && strcmp(a->name, "phi3") == 0)
+		ok = set_int(c, "original_max_position_embeddings", 32768) &&
+		     json_object_set_new(c, "rope_scaling", json_null()) == 0;
+	if (!ok) {
+		json_decref(c);
+		return NULL;
+	}
+	return c;
 }
 
 /* ------------------------------------------------------------ mixture of experts */
 
 /*
- * qwen3moe and gpt-oss, kept apart from the dense layouts.  Qwen3-MoE
+ * The QA_ARCH_MOE rows of arch.h, kept apart from the dense layouts.  Qwen3-MoE
  * checkpoints store every expert's projections as separate 2-D tensors
  * (model.layers.L.mlp.experts.E.{gate,up,down}_proj.weight) beside the router
  * mlp.gate.weight [experts, hidden], and q/k norms of head_dim.
@@ -553,11 +633,14 @@ static json_t *config_json(const struct qa_synth_opts *o, uint64_t hd)
  * interleaved along the last axis, mlp.experts.down_proj [experts, ffn, hidden],
  * their biases [experts, 2*ffn] and [experts, hidden], a router
  * mlp.router.{weight,bias}, biased attention projections and the attention
- * sinks self_attn.sinks [heads].
+ * sinks self_attn.sinks [heads].  Qwen2-MoE is Qwen3-MoE's layout with
+ * q/k/v biases instead of q/k norms, plus the shared expert
+ * mlp.shared_expert.{gate,up,down}_proj (of the expert ffn size here) and
+ * its gate mlp.shared_expert_gate.weight [1, hidden].
  */
 static bool arch_is_moe(const char *arch)
 {
-	return arch && (strcmp(arch, "qwen3moe") == 0 || strcmp(arch, "gpt-oss") == 0);
+	return qa_arch_has(qa_arch_find(arch), QA_ARCH_MOE);
 }
 
 static uint64_t expert_ffn(const struct qa_synth_opts *o)
@@ -599,7 +682,9 @@ static void add_expert(struct spec *s, size_t *n, uint64_t rows, uint64_t cols,
 
 static size_t plan_moe(const struct qa_synth_opts *o, uint64_t d, struct spec *s)
 {
-	bool oss = strcmp(o->arch, "gpt-oss") == 0;
+	const struct qa_arch *a = qa_arch_find(o->arch);
+	bool oss = qa_arch_has(a, QA_ARCH_FUSED_EXPERTS), bias = qa_arch_has(a, QA_ARCH_QKV_BIAS);
+	bool shexp = strcmp(a->name, "qwen2moe") == 0;
 	uint64_t H = o->hidden, F = expert_ffn(o), V = o->vocab, E = o->experts;
 	uint64_t q = (uint64_t)o->heads * d, kv = (uint64_t)o->kv_heads * d;
 	size_t n = 0;
@@ -607,19 +692,19 @@ static size_t plan_moe(const struct qa_synth_opts *o, uint64_t d, struct spec *s
 	for (uint32_t l = 0; l < o->layers; l++) {
 		add(s, &n, K_NORM, 0, H, "model.layers.%" PRIu32 ".input_layernorm.weight", l);
 		add(s, &n, K_LINEAR, q, H, "model.layers.%" PRIu32 ".self_attn.q_proj.weight", l);
-		if (oss)
+		if (oss || bias)
 			add(s, &n, K_BIAS, 0, q, "model.layers.%" PRIu32 ".self_attn.q_proj.bias", l);
 		add(s, &n, K_LINEAR, kv, H, "model.layers.%" PRIu32 ".self_attn.k_proj.weight", l);
-		if (oss)
+		if (oss || bias)
 			add(s, &n, K_BIAS, 0, kv, "model.layers.%" PRIu32 ".self_attn.k_proj.bias", l);
 		add(s, &n, K_LINEAR, kv, H, "model.layers.%" PRIu32 ".self_attn.v_proj.weight", l);
-		if (oss)
+		if (oss || bias)
 			add(s, &n, K_BIAS, 0, kv, "model.layers.%" PRIu32 ".self_attn.v_proj.bias", l);
 		add(s, &n, K_LINEAR, H, q, "model.layers.%" PRIu32 ".self_attn.o_proj.weight", l);
 		if (oss) {
 			add(s, &n, K_BIAS, 0, H, "model.layers.%" PRIu32 ".self_attn.o_proj.bias", l);
 			add(s, &n, K_BIAS, 0, o->heads, "model.layers.%" PRIu32 ".self_attn.sinks", l);
-		} else {
+		} else if (!bias) {
 			add(s, &n, K_NORM, 0, d, "model.layers.%" PRIu32 ".self_attn.q_norm.weight", l);
 			add(s, &n, K_NORM, 0, d, "model.layers.%" PRIu32 ".self_attn.k_norm.weight", l);
 		}
@@ -638,6 +723,12 @@ static size_t plan_moe(const struct qa_synth_opts *o, uint64_t d, struct spec *s
 			add_expert(s, &n, F, H, l, x, "gate_proj");
 			add_expert(s, &n, F, H, l, x, "up_proj");
 			add_expert(s, &n, H, F, l, x, "down_proj");
+		}
+		if (shexp) {
+			add(s, &n, K_LINEAR, F, H, "model.layers.%" PRIu32 ".mlp.shared_expert.gate_proj.weight", l);
+			add(s, &n, K_LINEAR, F, H, "model.layers.%" PRIu32 ".mlp.shared_expert.up_proj.weight", l);
+			add(s, &n, K_LINEAR, H, F, "model.layers.%" PRIu32 ".mlp.shared_expert.down_proj.weight", l);
+			add(s, &n, K_LINEAR, 1, H, "model.layers.%" PRIu32 ".mlp.shared_expert_gate.weight", l);
 		}
 	}
 	add(s, &n, K_NORM, 0, H, "model.norm.weight", 0);
@@ -692,7 +783,8 @@ static enum qa_err check_moe(const struct qa_synth_opts *o, uint64_t hd, uint64_
 
 static json_t *config_json_moe(const struct qa_synth_opts *o, uint64_t hd)
 {
-	if (strcmp(o->arch, "gpt-oss") == 0)
+	const struct qa_arch *a = qa_arch_find(o->arch);
+	if (qa_arch_has(a, QA_ARCH_FUSED_EXPERTS))
 		return json_pack("{s:s,s:[s],s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:I,s:s}",
 		                 "model_type", "gpt_oss",
 		                 "architectures", "GptOssForCausalLM",
@@ -712,9 +804,29 @@ static json_t *config_json_moe(const struct qa_synth_opts *o, uint64_t hd)
 		                 "max_position_embeddings", (json_int_t)131072,
 		                 "sliding_window", (json_int_t)128,
 		                 "torch_dtype", dtype_torch_name(o->dtype));
+	if (strcmp(a->name, "qwen2moe") == 0)
+		return json_pack("{s:s,s:[s],s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:s}",
+		                 "model_type", a->model_types[0],
+		                 "architectures", a->hf_class,
+		                 "hidden_size", (json_int_t)o->hidden,
+		                 "intermediate_size", (json_int_t)o->intermediate,
+		                 "moe_intermediate_size", (json_int_t)expert_ffn(o),
+		                 "shared_expert_intermediate_size", (json_int_t)expert_ffn(o),
+		                 "num_hidden_layers", (json_int_t)o->layers,
+		                 "num_attention_heads", (json_int_t)o->heads,
+		                 "num_key_value_heads", (json_int_t)o->kv_heads,
+		                 "head_dim", (json_int_t)hd,
+		                 "vocab_size", (json_int_t)o->vocab,
+		                 "num_experts", (json_int_t)o->experts,
+		                 "num_experts_per_tok", (json_int_t)o->experts_used,
+		                 "tie_word_embeddings", (int)o->tied,
+		                 "rms_norm_eps", 1e-6,
+		                 "rope_theta", 1000000.0,
+		                 "max_position_embeddings", (json_int_t)32768,
+		                 "torch_dtype", dtype_torch_name(o->dtype));
 	return json_pack("{s:s,s:[s],s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:s}",
-	                 "model_type", "qwen3_moe",
-	                 "architectures", "Qwen3MoeForCausalLM",
+	                 "model_type", a->model_types[0],
+	                 "architectures", a->hf_class,
 	                 "hidden_size", (json_int_t)o->hidden,
 	                 "intermediate_size", (json_int_t)o->intermediate,
 	                 "moe_intermediate_size", (json_int_t)expert_ffn(o),

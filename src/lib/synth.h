@@ -4,10 +4,12 @@
  * Audits need reference weights with the shapes of real models, but
  * downloading them is slow and often not allowed.  This module writes a
  * Hugging Face style checkpoint (one .safetensors file plus a config.json
- * in the same directory) for the qwen2, llama and mistral layouts, and for
- * the mixture-of-experts layouts qwen3moe (one tensor per expert and
- * projection, as Qwen3-MoE checkpoints store them) and gpt-oss (the fused
- * 3-D gate_up_proj / down_proj of transformers' GptOss, in bf16), filled
+ * in the same directory) for the layouts of the architectures in arch.h
+ * (llama, mistral, qwen2, qwen3, gemma2, gemma3, phi3), and for the
+ * mixture-of-experts layouts qwen3moe and qwen2moe (one tensor per expert
+ * and projection, as their checkpoints store them; qwen2moe with a shared
+ * expert) and gpt-oss (the fused 3-D gate_up_proj / down_proj of
+ * transformers' GptOss, in bf16), filled
  * with random values whose statistics resemble trained weights: a
  * log-normal scale per output row, rare heavy-tail values (about 0.2% of
  * each matrix, scaled 8 to 15 times), small biases, norm weights near 1.
@@ -36,7 +38,8 @@
 #define QA_SYNTH_MAX_BYTES (UINT64_C(1) << 42)
 
 struct qa_synth_opts {
-	const char *arch;        /* "qwen2", "llama" or "mistral" */
+	const char *arch;        /* arch.h name: llama, mistral, qwen2, qwen3, gemma2, gemma3, phi3,
+	                            qwen2moe, qwen3moe, gpt-oss */
 	uint64_t hidden, intermediate, vocab;
 	uint32_t heads, kv_heads, layers;
 	uint32_t head_dim;       /* 0: hidden / heads */
@@ -44,7 +47,7 @@ struct qa_synth_opts {
 	uint32_t dtype;          /* QA_TYPE_BF16, QA_TYPE_F16 or QA_TYPE_F32 (types.h) */
 	uint64_t seed;
 	unsigned threads;        /* worker threads, 0: all cores; never changes the bytes */
-	/* Mixture of experts (arch "qwen3moe" or "gpt-oss" only; 0 elsewhere). */
+	/* Mixture of experts (arch qwen2moe, qwen3moe or gpt-oss only; 0 elsewhere). */
 	uint32_t experts;        /* experts per layer (2 or more) */
 	uint32_t experts_used;   /* experts routed per token, 1..experts */
 	uint64_t expert_ffn;     /* each expert's intermediate size, 0: intermediate */
@@ -53,7 +56,8 @@ struct qa_synth_opts {
 /*
  * Check o without writing anything: QA_OK, or QA_ERR_USAGE with a reason in
  * d (unknown architecture or dtype, a zero size, heads not dividing hidden
- * when head_dim is 0, kv_heads not dividing heads, a dimension above
+ * when head_dim is 0, a phi3 head_dim other than hidden / heads (its config
+ * has none), kv_heads not dividing heads, a dimension above
  * QA_SYNTH_MAX_DIM, more than QA_SYNTH_MAX_LAYERS layers, or a total size
  * above QA_SYNTH_MAX_BYTES).  When out_tensors / out_bytes are not NULL
  * they receive the tensor count and the file size the options produce.
@@ -65,8 +69,12 @@ enum qa_err qa_synth_check(const struct qa_synth_opts *o, uint64_t *out_tensors,
  * Write the checkpoint described by o to out_path and a config.json to the
  * same directory.  Tensors use Hugging Face names and [out, in] shapes, in
  * the order embed_tokens, then per layer input_layernorm, q/k/v_proj (with
- * biases for qwen2), o_proj, post_attention_layernorm, gate/up/down_proj,
- * then model.norm and lm_head (unless tied); the header carries
+ * biases for qwen2; one qkv_proj for phi3), q_norm/k_norm (qwen3, gemma3),
+ * o_proj, post_attention_layernorm, pre/post_feedforward_layernorm (gemma2,
+ * gemma3), gate/up/down_proj (gate_up_proj and down_proj for phi3), then
+ * model.norm and lm_head (unless tied; gemma2 and gemma3 always are); the
+ * config.json has the fields the family's own carry (architectures[0] the
+ * arch's HF class, model_type its first); the header carries
  * "__metadata__" {"format":"pt","generator":"quantaudit synth","seed":"S"}
  * and is padded with spaces to a multiple of 8 bytes.
  *

@@ -1,12 +1,17 @@
 /*
  * util.c - small helpers several library modules share (see util.h).
  */
+#define _DEFAULT_SOURCE /* madvise, MADV_DONTNEED */
 #include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "cursor.h"
+
+#define FAULT_AROUND ((uint64_t)64 << 10) /* Linux fault_around_bytes default */
 
 bool qa_array_grow(void **arr, size_t *cap, size_t want, size_t elem)
 {
@@ -84,4 +89,25 @@ bool qa_mem_ends_with(const char *s, size_t len, const char *suffix)
 bool qa_str_ends_with(const char *s, const char *suffix)
 {
 	return qa_mem_ends_with(s, strlen(s), suffix);
+}
+
+void qa_unmap_pages(void *base, uint64_t map_len, uint64_t off, uint64_t len)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	uint64_t page = ps > 0 ? (uint64_t)ps : 4096;
+	/* outward to the kernel's fault-around unit: a fault maps the cached
+	 * pages of its whole 64 KiB block, so pages just behind (or ahead of)
+	 * a window get mapped again by the next window's first fault; dropping
+	 * the whole blocks keeps them from piling up, one block per window */
+	uint64_t unit = page > FAULT_AROUND ? page : FAULT_AROUND;
+	uintptr_t b = (uintptr_t)base;
+	uint64_t start = (b + off) / unit * unit, end = (b + off + len + unit - 1) / unit * unit;
+	/* never past the mapping: a neighbouring anonymous mapping would lose
+	 * its contents */
+	if (start < b)
+		start = b;
+	if (end > (b + map_len + page - 1) / page * page)
+		end = (b + map_len + page - 1) / page * page;
+	if (end > start)
+		madvise((void *)(uintptr_t)start, (size_t)(end - start), MADV_DONTNEED);
 }

@@ -36,4 +36,14 @@ char *qa_path_join(const char *dir, const char *name);
  * "/file"; NULL when out of memory. */
 char *qa_path_dir(const char *path);
 
+/*
+ * Drop the pages of [off, off+len) of the mapping of map_len bytes at base
+ * (page-aligned, as mmap returns it) from the resident set (madvise
+ * MADV_DONTNEED), widened to whole 64 KiB blocks (the kernel's fault-around
+ * unit) but never past the mapping.  Only for read-only private or
+ * file-backed shared mappings, whose contents come back from the file when
+ * touched again.
+ */
+void qa_unmap_pages(void *base, uint64_t map_len, uint64_t off, uint64_t len);
+
 #endif

@@ -326,6 +326,13 @@ assert "imatrix" in v and "transposed" in v, v
 assert any(t.get("evidence")=="error" for t in j["tensors"])
 assert any(m["finding"] for m in j["metadata"])
 ' "$TMP/sh/one/o.json"
+# the metadata finding is a gate item (warned by that policy), not a tensor
+check gate-metadata-item-not-tensor python3 -c '
+import json,sys
+j=json.load(open(sys.argv[1])); out=dict(l.split("=",1) for l in open(sys.argv[2]).read().split("\n") if "=" in l)
+assert j["gate"]["tensors"]==len(j["tensors"])==int(out["tensors"]), (j["gate"], out)
+assert j["gate"]["warnings"]>=1 and "::warning title=quantaudit diff%3A metadata " in open(sys.argv[3]).read()
+' "$TMP/sh/one/o.json" "$TMP/sh/one/gh-output" "$TMP/sh/one/gh-err"
 # every tensor is audited by exactly one shard of five
 check shard-partition-covers python3 -c '
 import json,sys
@@ -347,6 +354,56 @@ for N in 1 3; do
 	if [ "$out_rc" = "$want_rc" ] && same_outputs; then ok "shard-swap-merge-N$N"; else bad "shard-swap-merge-N$N" "exit $out_rc (want $want_rc) or outputs differ"; fi
 	rm -f "$TMP/sh/out"/*
 done
+# hash: merge(shards) prints exactly the unsharded manifest (table, JSON
+# with block digests, llama-gguf-hash text; GGUF and safetensors)
+hash_case() { # NAME FILE OPTIONS...
+	local name=$1 file=$2 N K
+	shift 2
+	"$bin" hash "$file" "$@" >"$TMP/sh/hash-one" 2>/dev/null
+	for N in 1 2 3 5; do
+		parts=()
+		for ((K = 1; K <= N; K++)); do
+			fd=()
+			[ "$K" = 1 ] && fd=(--file-digests)
+			"$bin" hash "$file" "$@" --shard "$K/$N" "${fd[@]}" -o "$TMP/sh/$name$N-$K.json" || bad "shard-$name-$K-of-$N" "exit $?"
+			parts+=("$TMP/sh/$name$N-$K.json")
+		done
+		"$bin" merge "${parts[@]}" >"$TMP/sh/hash-out" 2>"$TMP/err"
+		rc=$?
+		if [ "$rc" = 0 ] && cmp -s "$TMP/sh/hash-one" "$TMP/sh/hash-out"; then ok "shard-$name-merge-N$N"; else bad "shard-$name-merge-N$N" "exit $rc or the manifest differs"; fi
+	done
+}
+hash_case hash-table $CORRUPT
+hash_case hash-json $CORRUPT --json --blocks
+hash_case hash-gguf $CORRUPT --format gguf-hash
+hash_case hash-st $REF --json
+# the merged manifest is one verify accepts, and -o writes it like hash -o
+"$bin" merge "$TMP"/sh/hash-json3-*.json -o "$TMP/sh/merged.manifest.json"
+run 0 verify $CORRUPT "$TMP/sh/merged.manifest.json" && ok shard-hash-verify
+# without --file-digests: the file and metadata digests are null, the
+# llama-gguf-hash text lacks its all-tensor-data line, the table says so
+"$bin" hash $CORRUPT --json --shard 1/2 -o "$TMP/sh/hn1.json"
+"$bin" hash $CORRUPT --json --shard 2/2 -o "$TMP/sh/hn2.json"
+"$bin" hash $CORRUPT --json >"$TMP/sh/hash-one"
+run 0 merge "$TMP/sh/hn1.json" "$TMP/sh/hn2.json"
+check shard-hash-no-digests-null python3 -c '
+import json,sys; j=json.load(open(sys.argv[1])); one=json.load(open(sys.argv[2]))
+assert j["file"]["sha256"] is None and j["metadata_sha256"] is None
+assert j["tensors"]==one["tensors"]
+' "$TMP/out" "$TMP/sh/hash-one"
+"$bin" hash $CORRUPT --shard 1/2 -o "$TMP/sh/hn1.json"
+"$bin" hash $CORRUPT --shard 2/2 -o "$TMP/sh/hn2.json"
+run 0 merge "$TMP/sh/hn1.json" "$TMP/sh/hn2.json"
+check shard-hash-no-digests-table grep -q '^sha256:   not computed' "$TMP/out"
+"$bin" merge "$TMP/sh/hash-json3-1.json" "$TMP/sh/hash-json3-3.json" >"$TMP/out" 2>"$TMP/err"; rc=$?
+one_err_early() { if [ "$rc" = 3 ] && grep -q -- "$2" "$TMP/err"; then ok "$1"; else bad "$1" "exit $rc: $(cat "$TMP/err")"; fi; }
+one_err_early shard-hash-missing "shard 2 of 3 is missing"
+"$bin" merge "$TMP/sh/hash-json3-1.json" "$TMP/sh/p3-2.json" "$TMP/sh/hash-json3-3.json" >"$TMP/out" 2>"$TMP/err"; rc=$?
+one_err_early shard-hash-other-command "belongs to another run"
+"$bin" merge "$TMP/sh/hash-json3-1.json" "$TMP/sh/hash-table3-2.json" "$TMP/sh/hash-json3-3.json" >"$TMP/out" 2>"$TMP/err"; rc=$?
+one_err_early shard-hash-other-options "belongs to another run"
+run 2 hash $CORRUPT --file-digests && ok hash-digests-need-shard
+run 2 merge "$TMP/sh/hn1.json" "$TMP/sh/hn2.json" --policy "$TMP/sh-policy.json" && ok merge-hash-no-policy
 # without --file-digests the digests are null and the report says so
 "$bin" merge "$TMP"/sh/p2-1.json "$TMP"/sh/p3-2.json 2>/dev/null; true
 "$bin" diff $REF $CORRUPT --shard 1/2 -o "$TMP/sh/nd1.json"

@@ -154,7 +154,7 @@ has swap-merge-experts "$TMP/sw" "8 8"
 
 # usage
 run usage-experts-dense 2 synth --arch qwen2 --hidden 64 --intermediate 64 --heads 2 --kv-heads 1 --vocab 64 --experts 4 --experts-used 2 -o "$TMP/u1.safetensors"
-has usage-experts-dense-msg "$TMP/err" "experts are only synthesized for qwen3moe and gpt-oss"
+has usage-experts-dense-msg "$TMP/err" "experts are only synthesized for qwen2moe, qwen3moe and gpt-oss"
 run usage-no-experts 2 synth --arch qwen3moe --hidden 64 --intermediate 64 --heads 2 --kv-heads 1 --vocab 64 -o "$TMP/u2.safetensors"
 run usage-used-too-many 2 synth --arch gpt-oss --hidden 64 --intermediate 64 --heads 2 --kv-heads 1 --vocab 64 --experts 4 --experts-used 5 -o "$TMP/u3.safetensors"
 run usage-experts-zero 2 synth --arch gpt-oss --hidden 64 --intermediate 64 --heads 2 --kv-heads 1 --vocab 64 --experts 0 --experts-used 1 -o "$TMP/u4.safetensors"

@@ -375,6 +375,113 @@ if [ -z "$(ls "$XDG_CACHE_HOME/quantaudit/blobs" 2>/dev/null | grep "$(sha256sum
 else bad fault-badetag-not-cached "a file that failed its check was kept"; fi
 ctl reset=1
 
+# ---------------------------------------------------------------- reproduce a remote artifact
+# Truth: the fake Hub's own counters (HEAD requests, body bytes per file served) and the same
+# reproduce run on the same files locally.  The artifact's digest is its first hop's
+# X-Linked-Etag; with equal digests no byte of the artifact is served.
+mkdir -p "$R/org/rep-GGUF" "$R/org/rep-bad" "$TMP/rep-local/syn"
+"$bin" synth --arch qwen2 --hidden 256 --intermediate 256 --heads 4 --kv-heads 1 --vocab 32 --layers 1 \
+	-o "$TMP/rep-local/syn/model.safetensors" >/dev/null 2>&1
+RB=$R/org/rep-GGUF/tiny-qwen2.BF16.gguf
+"$bin" quantize "$TMP/rep-local/syn/model.safetensors" --type bf16 -o "$RB" >/dev/null 2>&1
+"$bin" quantize "$RB" --recipe Q4_K_M -o "$R/org/rep-GGUF/tiny-qwen2.Q4_K_M.gguf" >/dev/null 2>&1
+"$bin" quantize "$RB" --recipe Q4_K_M --pure -o "$R/org/rep-GGUF/tiny-qwen2.Q4_K_M.pure.gguf" >/dev/null 2>&1
+cp "$R/org/rep-GGUF/tiny-qwen2.Q4_K_M.gguf" "$R/org/rep-GGUF/weights.gguf"
+cp "$R/org/rep-GGUF/tiny-qwen2.Q4_K_M.gguf" "$R/org/rep-bad/tiny-qwen2.Q4_K_M.gguf"
+printf '\x5a' | dd of="$R/org/rep-bad/tiny-qwen2.Q4_K_M.gguf" bs=1 seek=150000 conv=notrunc 2>/dev/null
+HRB=hf://org/rep-GGUF/tiny-qwen2.BF16.gguf
+# served NAME: body bytes the servers sent of the file NAME since the last reset
+# served_but_ref: body bytes served of every file but the reference since the last reset (files
+# with the same bytes are one blob on the CDN, named by the first of them it finds)
+served_but_ref() { hget /__stats | "$PY" -c "import json,sys; print(sum(v for k, v in json.load(sys.stdin)['file_bytes'].items() if k != 'tiny-qwen2.BF16.gguf'))"; }
+# rep NAME WANT ARTIFACT-URL [ARGS]: run reproduce --json after a reset; fields in $TMP/rep.json
+rep() {
+	local name=$1 want=$2
+	shift 2
+	ctl reset=1
+	"$bin" reproduce "$HRB" "$@" --json "${Q[@]}" >"$TMP/rep.json" 2>"$TMP/rep.err"
+	local rc=$?
+	[ "$rc" = "$want" ] || { bad "$name" "exit $rc (want $want): $(head -c 300 "$TMP/rep.err")"; return 1; }
+}
+rj() { "$PY" -c "import json,sys; j=json.load(open(sys.argv[1])); print($1)" "$TMP/rep.json"; }
+art_in() { rj "[(i['bytes'], i['requests']) for i in j['transfer']['inputs'] if i['url'].endswith('$1')]"; }
+if rep reproduce-etag-no-artifact-byte 0 hf://org/rep-GGUF/tiny-qwen2.Q4_K_M.gguf; then
+	got="$(served_but_ref) $(stat_of head_requests) $(art_in tiny-qwen2.Q4_K_M.gguf) $(rj 'j["artifact"]["header_read"], j["artifact"]["sha256_source"], j["recipe"]["source"]')"
+	if [ "$got" = "0 1 [(0, 1)] False x-linked-etag file name" ]; then ok reproduce-etag-no-artifact-byte
+	else bad reproduce-etag-no-artifact-byte "served, HEADs, transfer, header read, source: $got"; fi
+fi
+if rep reproduce-etag-https 0 "http://127.0.0.1:$HUB/org/rep-GGUF/resolve/main/tiny-qwen2.Q4_K_M.gguf"; then
+	got="$(served_but_ref) $(rj 'j["result"], j["artifact"]["sha256_source"]')"
+	[ "$got" = "0 reproduced x-linked-etag" ] && ok reproduce-etag-https || bad reproduce-etag-https "$got"
+fi
+if rep reproduce-etag-recipe-given 0 hf://org/rep-GGUF/weights.gguf --recipe Q4_K_M; then
+	got="$(served_but_ref) $(rj 'j["artifact"]["header_read"], j["recipe"]["source"]')"
+	[ "$got" = "0 False given" ] && ok reproduce-etag-recipe-given || bad reproduce-etag-recipe-given "$got"
+fi
+# no recipe in the name: the header is read (and only the header's chunk), never the data
+dataoff=$("$bin" inspect --json "$R/org/rep-GGUF/weights.gguf" | grep -o '"data_offset": [0-9]*' | grep -o '[0-9]*$')
+if rep reproduce-header-only 0 hf://org/rep-GGUF/weights.gguf; then
+	n=$(served_but_ref)
+	got=$(rj 'j["artifact"]["header_read"], j["artifact"]["body_bytes_read"], j["recipe"]["source"]')
+	if [ "$got" = "True 0 general.file_type" ] && [ "$n" -le $((dataoff + 65536)) ]; then ok "reproduce-header-only ($n bytes served, header $dataoff)"
+	else bad reproduce-header-only "$got, $n bytes served for a $dataoff-byte header"; fi
+fi
+# the name's recipe alone is not the file (--pure): the header is read, --pure inferred, made again
+if rep reproduce-inferred-from-header 0 hf://org/rep-GGUF/tiny-qwen2.Q4_K_M.pure.gguf; then
+	n=$(served_but_ref)
+	got=$(rj 'j["recipe"]["options"], j["reproduction"]["passes"], j["artifact"]["body_bytes_read"]')
+	if [ "$got" = "--pure 2 0" ] && [ "$n" -le $((dataoff + 65536)) ]; then ok "reproduce-inferred-from-header ($n bytes served)"
+	else bad reproduce-inferred-from-header "$got, $n bytes served"; fi
+fi
+# a differing artifact: located and explained exactly as from the local file
+if rep reproduce-remote-differs 1 hf://org/rep-bad/tiny-qwen2.Q4_K_M.gguf; then
+	"$bin" reproduce "$RB" "$R/org/rep-bad/tiny-qwen2.Q4_K_M.gguf" --json >"$TMP/rep-local.json" 2>/dev/null
+	q='j["first_difference"]["offset"], j["first_difference"]["region"], j["first_difference"]["name"], [(t["name"], t["verdict"]) for t in j["diff"]["tensors"] if t["verdict"] != "identical"]'
+	got=$(rj "$q")
+	want=$("$PY" -c "import json,sys; j=json.load(open(sys.argv[1])); print($q)" "$TMP/rep-local.json")
+	if [ -n "$want" ] && [ "$got" = "$want" ] && [ "${got%% *}" = 150000 ]; then ok "reproduce-remote-differs ($got)"
+	else bad reproduce-remote-differs "remote: $got; local: $want"; fi
+fi
+# a Hub whose X-Linked-Etag is wrong: reading the file to locate shows it; exit 4, one line
+rm -rf "$XDG_CACHE_HOME/quantaudit"
+ctl "fault=badetag&count=-1"
+one_line_exit reproduce-wrong-etag 4 "differs from the Hub's" reproduce "$HRB" hf://org/rep-GGUF/tiny-qwen2.Q4_K_M.gguf --no-explain "${Q[@]}"
+ctl "fault=none&count=0"
+# nothing the wrong digest came with stays in the cache: the next run proves the file
+"$bin" reproduce "$HRB" hf://org/rep-GGUF/tiny-qwen2.Q4_K_M.gguf "${Q[@]}" >"$TMP/o.out" 2>"$TMP/o.err"
+rc=$?
+[ $rc = 0 ] && ok reproduce-after-wrong-etag || bad reproduce-after-wrong-etag "exit $rc: $(head -c 300 "$TMP/o.err")"
+# offline: what the first hop said is remembered, so proving needs no network at all
+"$bin" quantize "$HRB" --type bf16 -o "$TMP/rep-ref-copy.gguf" "${Q[@]}" --cache-blobs >/dev/null 2>"$TMP/q.err" 
+ctl reset=1
+"$bin" reproduce "$HRB" hf://org/rep-GGUF/tiny-qwen2.Q4_K_M.gguf --offline --cache-blobs "${Q[@]}" >"$TMP/o.out" 2>"$TMP/o.err"
+rc=$?
+if [ $rc = 0 ] && [ "$(stat_of hub_requests)" = 0 ] && [ "$(stat_of cdn_requests)" = 0 ]; then ok reproduce-offline
+else bad reproduce-offline "exit $rc, $(stat_of hub_requests) Hub and $(stat_of cdn_requests) CDN requests: $(head -c 300 "$TMP/o.err")"; fi
+
+# ---------------------------------------------------------------- bounded local copy
+# Truth: the reference's size, and the run's own figure of the most bytes of an input held at once
+# (transfer.inputs[].local_peak_bytes).  Read in file order under a 64 KiB window, the local copy
+# of an 8-layer reference holds its header, the last few tensors read and the window: a small part
+# of the file.  With the default window (64 MiB) the whole small file stays, so the figure is live.
+rm -rf "$XDG_CACHE_HOME/quantaudit"
+mkdir -p "$R/org/deep-GGUF" "$TMP/deep/syn"
+"$bin" synth --arch qwen2 --hidden 256 --intermediate 256 --heads 4 --kv-heads 1 --vocab 32 --layers 8 \
+	-o "$TMP/deep/syn/model.safetensors" >/dev/null 2>&1
+DB=$R/org/deep-GGUF/deep.BF16.gguf
+"$bin" quantize "$TMP/deep/syn/model.safetensors" --type bf16 -o "$DB" >/dev/null 2>&1
+"$bin" quantize "$DB" --recipe Q8_0 -o "$R/org/deep-GGUF/deep.Q8_0.gguf" >/dev/null 2>&1
+refsize=$(stat -c %s "$DB")
+peak_run() {
+	"$bin" reproduce hf://org/deep-GGUF/deep.BF16.gguf hf://org/deep-GGUF/deep.Q8_0.gguf --json "${Q[@]}" 2>"$TMP/rep.err" |
+		"$PY" -c "import json,sys; j=json.load(sys.stdin); print(j['result'], [i['local_peak_bytes'] for i in j['transfer']['inputs'] if i['url'].endswith('BF16.gguf')][0])"
+}
+small=$(QUANTAUDIT_REMOTE_WINDOW=65536 peak_run)
+big=$(peak_run)
+if [ "${small%% *}" = reproduced ] && [ "${small##* }" -le $((refsize / 4)) ] && [ "$big" = "reproduced $refsize" ]; then
+	ok "local-copy-bounded (${small##* } of $refsize bytes held at most; ${big##* } with the default window)"
+else bad local-copy-bounded "64 KiB window: $small; default: $big; of $refsize $(head -c 200 "$TMP/rep.err")"; fi
+
 # ---------------------------------------------------------------- cache and offline
 rm -rf "$XDG_CACHE_HOME/quantaudit"
 "$bin" diff "$HFREF" "$HFART" --json --cache-blobs "${Q[@]}" >/dev/null 2>&1

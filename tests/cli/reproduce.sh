@@ -153,12 +153,51 @@ infer infer-kv-float --override-kv qwen2.rope.freq_base=float:500000 --override-
 "$bin" quantize "$BF" --recipe Q4_K_M --tensor-type attn_v=q8_0 -o "$TMP/o.gguf" 2>/dev/null
 run given-options 0 reproduce "$BF" "$TMP/o.gguf" --no-infer --tensor-type attn_v=q8_0
 
+# ---------------------------------------------------------------- llama-quantize's override flags
+# Source of truth: fixtures/overrides/cases.txt, the SHA-256 and size of each file the real
+# llama-quantize wrote with those flags from the reference below (fixtures/overrides/make.sh).
+# quantize with the same flags must write a file with that digest, i.e. llama-quantize's file
+# itself; reproduce must then prove that file, inferring the flags.
+OV=fixtures/overrides
+mkdir -p "$TMP/ov/syn"
+"$bin" synth --arch qwen2 --hidden 256 --intermediate 256 --heads 4 --kv-heads 1 --vocab 32 --layers 1 \
+	-o "$TMP/ov/syn/model.safetensors" >/dev/null 2>&1
+"$bin" quantize "$TMP/ov/syn/model.safetensors" --type bf16 -o "$TMP/ov/tiny-qwen2.BF16.gguf" >/dev/null 2>&1
+OVREF=$TMP/ov/tiny-qwen2.BF16.gguf
+while read -r sha size name recipe flags; do
+	case "$sha" in '#'*) continue ;; esac
+	if [ "$recipe" = BF16 ]; then
+		# the reference llama-quantize read: if synth or the bf16 writer changed, say so
+		[ "$(sha256sum "$OVREF" | cut -c1-64)" = "$sha" ] && ok "override-reference" ||
+			no override-reference "$OVREF is not the reference the artifacts were made from"
+		continue
+	fi
+	out=$TMP/ov/$name
+	eval "set -- $flags"
+	"$bin" quantize "$OVREF" --recipe "$recipe" "$@" -o "$out" >/dev/null 2>"$TMP/err"
+	got="$(sha256sum "$out" 2>/dev/null | cut -c1-64) $(stat -c %s "$out" 2>/dev/null)"
+	if [ "$got" = "$sha $size" ]; then ok "override-quantize $name"
+	else no "override-quantize $name" "sha256 and size $got, llama-quantize's $sha $size $(head -c 200 "$TMP/err")"; continue; fi
+	# the file is now llama-quantize's own (same SHA-256): prove it with nothing but the reference
+	"$bin" reproduce "$OVREF" "$out" --json >"$TMP/j" 2>"$TMP/err"
+	rc=$?
+	res=$(jget "$TMP/j" 'j["result"], j["reproduction"]["sha256"]' 2>/dev/null)
+	if [ "$rc" = 0 ] && [ "$res" = "reproduced $sha" ]; then ok "override-reproduce $name ($(jget "$TMP/j" 'j["recipe"]["options"]'))"
+	else no "override-reproduce $name" "exit $rc: $res $(head -c 200 "$TMP/err")"; fi
+done <"$OV/cases.txt"
+# llama-quantize lower-cases a pattern before compiling it, so \D is \d there (checked above by
+# tensor-order's BLK\.\D\.ATTN_V); patterns std::regex reads but this build cannot are refused
+run tensor-type-lookahead 2 quantize "$OVREF" --recipe Q4_K_M --tensor-type '(?=attn)attn_q=q8_0' -o "$TMP/x.gguf"
+run tensor-type-hex-escape 2 quantize "$OVREF" --recipe Q4_K_M --tensor-type 'attn\x5fq=q8_0' -o "$TMP/x.gguf"
+
 # ---------------------------------------------------------------- the real llama-quantize's files
 if [ -f "$real/real-qwen2.BF16.gguf" ]; then
 	# with and without importance matrices (.gguf and legacy .dat, found beside the artifact by the
-	# name quantize.imatrix.file declares); the i-quant and ternary recipes are not planned yet
+	# name quantize.imatrix.file declares), the i-quant and ternary recipes included
 	for n in Q4_K_M Q4_K_M.imatrix Q4_K_M.imatrix-dat Q5_K_M.imatrix Q6_K.imatrix Q3_K_M.imatrix \
-	         Q2_K.imatrix Q4_0.imatrix Q8_0.imatrix; do
+	         Q2_K.imatrix Q4_0.imatrix Q8_0.imatrix IQ4_NL.imatrix IQ4_XS.imatrix IQ3_XXS.imatrix \
+	         IQ3_XS.imatrix IQ3_S.imatrix IQ3_M.imatrix IQ2_XXS.imatrix IQ2_XS.imatrix IQ2_S.imatrix \
+	         IQ2_M.imatrix IQ1_S.imatrix IQ1_M.imatrix TQ1_0.imatrix TQ2_0.imatrix; do
 		a=real-qwen2.$n.gguf
 		"$bin" reproduce "$real/real-qwen2.BF16.gguf" "$real/$a" --json >"$TMP/j" 2>"$TMP/err"
 		rc=$?

@@ -42,6 +42,70 @@ static struct qa_diff_result *diff(const char *ref, const char *art)
 	return r;
 }
 
+/* The JSON of diff with options o (asserting success). */
+static char *diff_json(const char *ref, const char *art, const struct qa_diff_opts *o)
+{
+	struct qa_diff_result *r = NULL;
+	const char *culprit;
+	struct qa_diag d;
+	enum qa_err e = qa_diff_run(ref, art, o, &r, &culprit, &d);
+	ck_assert_msg(e == QA_OK, "diff %s %s failed: %s", ref, art, d.msg);
+	char *j = qa_diff_json_text(r);
+	ck_assert_ptr_nonnull(j);
+	qa_diff_free(r);
+	return j;
+}
+
+/*
+ * core: the streamed comparison (windows of rows, memcmp, error sums
+ * carried across windows) is held to the whole-tensor path: for every
+ * fixture pair, with and without importance weights, llama q/k rows
+ * permuted within heads, divergent tensors falling back, the JSON is
+ * byte-identical under QA_DIFF_WHOLE, one-row windows, odd-sized windows
+ * and the default, and on one thread or two.
+ */
+START_TEST(stream_agrees_with_whole)
+{
+	static const struct {
+		const char *ref, *art, *imatrix;
+	} cases[] = {
+		{ REF, CORRUPT, NULL },
+		{ REF, TRANSPOSED, NULL },
+		{ "fixtures/forensics/llama/model.safetensors", "fixtures/forensics/llama/unpermuted.q4_0.gguf", NULL },
+		{ "fixtures/forensics/llama/model.safetensors", "fixtures/forensics/llama/unpermuted-other.q4_0.gguf", NULL },
+		{ "fixtures/forensics/real/model.safetensors", "fixtures/forensics/real/corrupt-block.gguf", NULL },
+		{ "fixtures/forensics/real/model.safetensors", "fixtures/forensics/real/imatrix.transposed.gguf",
+		  "fixtures/imatrix/real-qwen2.imatrix.gguf" },
+		{ "fixtures/forensics/real/model.safetensors", "fixtures/forensics/real/other-quantizer.transposed.gguf", NULL },
+	};
+	static const uint64_t windows[] = { 1, 777, 40000, 0 };
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		struct qa_imatrix *im = NULL;
+		struct qa_diag d;
+		struct qa_diff_opts o;
+		memset(&o, 0, sizeof o);
+		if (cases[k].imatrix) {
+			ck_assert_int_eq(qa_imatrix_load(&im, tu_path(cases[k].imatrix), &d), QA_OK);
+			o.imatrix = im;
+			o.imatrix_path = cases[k].imatrix;
+		}
+		o.window_elems = QA_DIFF_WHOLE;
+		o.n_threads = 1;
+		char *whole = diff_json(tu_path(cases[k].ref), tu_path(cases[k].art), &o);
+		for (size_t w = 0; w < sizeof windows / sizeof windows[0]; w++) {
+			o.window_elems = windows[w];
+			o.n_threads = 1 + (unsigned)(w % 2);
+			char *j = diff_json(tu_path(cases[k].ref), tu_path(cases[k].art), &o);
+			ck_assert_msg(strcmp(whole, j) == 0, "%s: window %llu differs from the whole-tensor path",
+			              cases[k].art, (unsigned long long)windows[w]);
+			free(j);
+		}
+		free(whole);
+		qa_imatrix_free(im);
+	}
+}
+END_TEST
+
 /* core: the planted corrupt block is found, and only it. */
 START_TEST(corrupt_block)
 {
@@ -305,6 +369,7 @@ int main(void)
 	TCase *core = tcase_create("core");
 	tcase_set_timeout(core, 120);
 	tcase_add_test(core, corrupt_block);
+	tcase_add_test(core, stream_agrees_with_whole);
 	tcase_add_test(core, transposed_export);
 	tcase_add_test(core, layout_swap);
 	tcase_add_loop_test(core, shape_swap_prediction, 0, 2);

@@ -115,6 +115,10 @@ START_TEST(test_llama_defaults)
 	ck_assert_uint_eq(c.head_dim, 0); /* 100 / 3 does not divide */
 	ck_assert_uint_eq(c.n_kv_heads, 3);
 
+	load_ok(&c, "class-over-type.json"); /* the converter goes by architectures[0] */
+	ck_assert_str_eq(c.architecture, "mistral");
+	ck_assert_str_eq(c.model_type, "llama");
+
 	load_ok(&c, "unknown-arch.json");
 	ck_assert_str_eq(c.architecture, "");
 	ck_assert(!c.has_architecture);
@@ -129,6 +133,31 @@ START_TEST(test_llama_defaults)
 	          !c.has_head_dim && !c.has_rope_theta);
 	ck_assert_uint_eq(c.n_kv_heads, 0);
 	ck_assert_uint_eq(c.head_dim, 0);
+}
+END_TEST
+
+/* Gemma 3: multimodal checkpoints keep the decoder's dimensions in text_config. */
+START_TEST(test_gemma3)
+{
+	struct qa_model_config c;
+	load_ok(&c, "gemma3-multimodal.json");
+	ck_assert_str_eq(c.architecture, "gemma3");
+	ck_assert_str_eq(c.hf_architecture, "Gemma3ForConditionalGeneration");
+	ck_assert_str_eq(c.model_type, "gemma3");
+	ck_assert(c.has_hidden_size && c.has_n_layers && c.has_head_dim && c.has_vocab_size);
+	ck_assert_uint_eq(c.hidden_size, 2560); /* top-level null falls through */
+	ck_assert_uint_eq(c.intermediate_size, 10240);
+	ck_assert_uint_eq(c.n_layers, 34);
+	ck_assert_uint_eq(c.n_heads, 8);
+	ck_assert_uint_eq(c.n_kv_heads, 4);
+	ck_assert_uint_eq(c.head_dim, 256);
+	ck_assert_uint_eq(c.vocab_size, 262208);
+	ck_assert(c.rms_norm_eps == 1e-06);
+
+	load_ok(&c, "model-type-only.json"); /* Gemma 3 1B's model_type */
+	ck_assert_str_eq(c.architecture, "gemma3");
+	ck_assert_str_eq(c.hf_architecture, "");
+	ck_assert_uint_eq(c.head_dim, 160);
 }
 END_TEST
 
@@ -187,7 +216,8 @@ START_TEST(test_limits)
 {
 	struct qa_model_config c;
 	load_ok(&c, "limit-name-63.json");
-	ck_assert_uint_eq(strlen(c.architecture), 63);
+	ck_assert_uint_eq(strlen(c.model_type), 63);
+	ck_assert(c.has_model_type && !c.has_architecture); /* no architecture is called that */
 	load_ok(&c, "limit-int-max.json");
 	ck_assert_uint_eq(c.vocab_size, 9223372036854775807ull);
 	ck_assert_uint_eq(c.hidden_size, 0);
@@ -218,6 +248,8 @@ static const struct {
 	{ "bad-truncated.json", QA_ERR_FORMAT, "not valid json", NULL },
 	{ "bad-empty.json", QA_ERR_FORMAT, "not valid json", NULL },
 	{ "bad-array.json", QA_ERR_FORMAT, "not a json object", NULL },
+	{ "bad-text-config-type.json", QA_ERR_FORMAT, "text_config is not an object", "text_config" },
+	{ "bad-text-config-field.json", QA_ERR_FORMAT, "hidden_size is negative", "text_config" },
 };
 
 START_TEST(test_bad)
@@ -276,6 +308,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_qwen2);
 	tcase_add_test(tc, test_moe);
 	tcase_add_test(tc, test_llama_defaults);
+	tcase_add_test(tc, test_gemma3);
 	tcase_add_test(tc, test_beside);
 	tcase_add_test(tc, test_missing);
 	suite_add_tcase(s, tc);

@@ -67,6 +67,7 @@ static void make_gate(struct qa_gate *g, size_t n_fail, size_t n_warn)
 	su.name = "a.gguf";
 	su.first = 0;
 	su.n = g->n;
+	g->tensors = g->n;
 	g->suites = &su;
 	g->n_suites = 1;
 	g->pass = n_fail == 0;

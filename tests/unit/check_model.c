@@ -485,7 +485,76 @@ START_TEST(llama_permutation)
 	for (int row = 0; row < perms[_i].rows; row++)
 		for (int c = 0; c < cols; c++)
 			ck_assert_float_eq(got[row * cols + c], perms[_i].src[perms[_i].order[row] * cols + c]);
+	/* read by rows in units of the alignment (whole heads when permuted),
+	 * the same values as the whole read; a range cutting a head is refused */
+	uint64_t align = qa_ref_row_align(r, t), rows = t->n_elems / t->ne[0];
+	/* q: 2 heads of 4 rows, k: 1 head of 4 rows; a 1-D bias is one row */
+	ck_assert_uint_eq(align, perms[_i].perm == QA_PERM_NONE || t->n_dims < 2 ? 1 : 4);
+	float *part = malloc((size_t)t->n_elems * sizeof *part);
+	ck_assert_ptr_nonnull(part);
+	for (uint64_t r0 = 0; r0 < rows; r0 += align) {
+		ck_assert_msg(qa_ref_read_rows_f32(r, t, r0, align, part, &d) == QA_OK, "%s", d.msg);
+		ck_assert(memcmp(part, got + r0 * t->ne[0], (size_t)(align * t->ne[0]) * sizeof *part) == 0);
+	}
+	if (align > 1)
+		ck_assert_int_eq(qa_ref_read_rows_f32(r, t, 1, align, part, &d), QA_ERR_USAGE);
+	ck_assert_int_eq(qa_ref_read_rows_f32(r, t, rows, 1, part, &d), QA_ERR_USAGE);
+	free(part);
 	free(got);
+	qa_ref_close(r);
+	cleanup();
+}
+END_TEST
+
+/*
+ * core: a Gemma 2 checkpoint: norms read 1 + w in f32 (Gemma2Model.modify_tensors
+ * adds 1 to every "norm.weight" after widening to f32), other tensors as
+ * stored, lm_head.weight dropped (its filter_tensors), sandwich norms named
+ * as gguf-py maps them.  The same tensors under mistral read unshifted, with
+ * the GGUF architecture "llama".
+ */
+START_TEST(gemma2_norms)
+{
+	tmp_begin();
+	static const float norm[4] = { 0.5f, -1.0f, 1e-8f, 3.0f };
+	static const float lin[8] = { 0.5f, -1.0f, 1e-8f, 3.0f, 1, 2, 3, 4 };
+	struct tu_st_tensor t[4] = {
+		{ "model.layers.0.pre_feedforward_layernorm.weight", "F32", 1, { 4 }, norm, sizeof norm },
+		{ "model.layers.0.post_attention_layernorm.weight", "F32", 1, { 4 }, norm, sizeof norm },
+		{ "model.layers.0.mlp.down_proj.weight", "F32", 2, { 2, 4 }, lin, sizeof lin },
+		{ "lm_head.weight", "F32", 2, { 2, 4 }, lin, sizeof lin },
+	};
+	const char *path = tmp_path("model.safetensors");
+	ck_assert_int_eq(tu_write_st(path, t, 4), 0);
+	static const char *const cfg[2] = {
+		"{\"architectures\": [\"Gemma2ForCausalLM\"], \"model_type\": \"gemma2\", \"num_attention_heads\": 2,"
+		" \"num_key_value_heads\": 1, \"hidden_size\": 4, \"num_hidden_layers\": 1, \"head_dim\": 2}",
+		"{\"architectures\": [\"MistralForCausalLM\"], \"num_attention_heads\": 2,"
+		" \"num_key_value_heads\": 1, \"hidden_size\": 4, \"num_hidden_layers\": 1}",
+	};
+	write_bytes(tmp_path("config.json"), cfg[_i], strlen(cfg[_i]));
+	struct qa_ref *r = NULL;
+	struct qa_diag d;
+	ck_assert_msg(qa_ref_open(&r, path, &d) == QA_OK, "%s", d.msg);
+	ck_assert_str_eq(qa_ref_info(r)->arch, _i == 0 ? "gemma2" : "llama");
+	ck_assert_uint_eq(qa_ref_n_tensors(r), _i == 0 ? 3 : 4);
+	ck_assert(_i == 0 ? qa_ref_info(r)->tied : !qa_ref_info(r)->tied);
+	const char *norm_name = _i == 0 ? "blk.0.ffn_norm.weight" : "model.layers.0.pre_feedforward_layernorm.weight";
+	const struct qa_ref_tensor *n = qa_ref_tensor_find(r, norm_name);
+	ck_assert_ptr_nonnull(n);
+	ck_assert_ptr_nonnull(qa_ref_tensor_find(r, _i == 0 ? "blk.0.post_attention_norm.weight"
+	                                                    : "blk.0.ffn_norm.weight"));
+	float got[8];
+	ck_assert_msg(qa_ref_read_f32(r, n, got, &d) == QA_OK, "%s", d.msg);
+	for (int k = 0; k < 4; k++)
+		ck_assert_float_eq(got[k], _i == 0 ? norm[k] + 1.0f : norm[k]);
+	ck_assert_float_eq(got[2], _i == 0 ? 1.0f : 1e-8f); /* 1 + 1e-8 rounds to 1 in f32 */
+	const struct qa_ref_tensor *w = qa_ref_tensor_find(r, "blk.0.ffn_down.weight");
+	ck_assert_ptr_nonnull(w);
+	ck_assert(!w->plus_one);
+	ck_assert_msg(qa_ref_read_f32(r, w, got, &d) == QA_OK, "%s", d.msg);
+	for (int k = 0; k < 8; k++)
+		ck_assert_float_eq(got[k], lin[k]);
 	qa_ref_close(r);
 	cleanup();
 }
@@ -574,6 +643,29 @@ START_TEST(llama_bad_heads)
 }
 END_TEST
 
+/*
+ * malformed: a config.json naming an architecture the table does not know
+ * is a usage error (exit 2) whose message lists the known ones.
+ */
+START_TEST(unknown_arch)
+{
+	tmp_begin();
+	static const char *const cfg[] = {
+		"{\"architectures\": [\"FalconForCausalLM\"], \"model_type\": \"falcon\"}",
+		"{\"model_type\": \"gemma\", \"hidden_size\": 8}",
+	};
+	const char *path = write_llama(0, cfg[_i]);
+	struct qa_ref *r = NULL;
+	struct qa_diag d;
+	memset(&d, 0, sizeof d);
+	ck_assert_int_eq(qa_ref_open(&r, path, &d), QA_ERR_USAGE);
+	ck_assert_ptr_null(r);
+	ck_assert_ptr_nonnull(strstr(d.msg, _i == 0 ? "'FalconForCausalLM'" : "'gemma'"));
+	ck_assert_ptr_nonnull(strstr(d.msg, "known: llama, mistral, qwen2, qwen3, gemma2, gemma3, phi3"));
+	cleanup();
+}
+END_TEST
+
 /* malformed: two source tensors landing on one GGUF name. */
 START_TEST(duplicate_names)
 {
@@ -629,6 +721,7 @@ int main(void)
 	tcase_add_loop_test(core, st_fixture_bf16_widened, 0, LEN(st_tensors));
 	tcase_add_test(core, gguf_fixture);
 	tcase_add_loop_test(core, llama_permutation, 0, LEN(perms));
+	tcase_add_loop_test(core, gemma2_norms, 0, 2);
 	suite_add_tcase(s, core);
 	TCase *limits = tcase_create("limits");
 	tcase_add_test(limits, empty_inputs);
@@ -639,6 +732,7 @@ int main(void)
 	tcase_add_loop_test(bad, llama_bad_heads, 0, LEN(bad_configs));
 	tcase_add_loop_test(bad, duplicate_names, 0, 2);
 	tcase_add_test(bad, open_refused);
+	tcase_add_loop_test(bad, unknown_arch, 0, 2);
 	suite_add_tcase(s, bad);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -46,6 +46,23 @@ static const struct {
 	{ "mistral", "lm_head.weight", "output.weight" },
 	{ "mistral", "model.norm.weight", "output_norm.weight" },
 	{ "mistral", "model.layers.4294967295.mlp.up_proj.weight", "blk.4294967295.ffn_up.weight" },
+	/* gguf-py get_tensor_name_map(MODEL_ARCH.QWEN3 / GEMMA2 / GEMMA3 / PHI3, n) */
+	{ "qwen3", "model.layers.2.self_attn.q_norm.weight", "blk.2.attn_q_norm.weight" },
+	{ "qwen3", "model.layers.2.self_attn.k_norm.weight", "blk.2.attn_k_norm.weight" },
+	{ "qwen3", "model.layers.2.post_attention_layernorm.weight", "blk.2.ffn_norm.weight" },
+	{ "qwen3", "lm_head.weight", "output.weight" },
+	{ "gemma2", "model.layers.1.post_attention_layernorm.weight", "blk.1.post_attention_norm.weight" },
+	{ "gemma2", "model.layers.1.pre_feedforward_layernorm.weight", "blk.1.ffn_norm.weight" },
+	{ "gemma2", "model.layers.1.post_feedforward_layernorm.weight", "blk.1.post_ffw_norm.weight" },
+	{ "gemma2", "model.layers.1.mlp.gate_proj.weight", "blk.1.ffn_gate.weight" },
+	{ "gemma3", "model.layers.0.self_attn.k_norm.weight", "blk.0.attn_k_norm.weight" },
+	{ "gemma3", "model.layers.0.post_feedforward_layernorm.weight", "blk.0.post_ffw_norm.weight" },
+	{ "gemma3", "model.embed_tokens.weight", "token_embd.weight" },
+	{ "gemma3", "lm_head.weight", "output.weight" },
+	{ "phi3", "model.layers.3.self_attn.qkv_proj.weight", "blk.3.attn_qkv.weight" },
+	{ "phi3", "model.layers.3.mlp.gate_up_proj.weight", "blk.3.ffn_up.weight" },
+	{ "phi3", "model.layers.3.self_attn.o_proj.weight", "blk.3.attn_output.weight" },
+	{ "phi3", "model.layers.3.post_attention_layernorm.weight", "blk.3.ffn_norm.weight" },
 };
 
 #define N_MAPPED (sizeof mapped / sizeof mapped[0])
@@ -144,7 +161,31 @@ static const struct {
 	{ "llama", "model.embed_tokens.weight.weight", QA_NAME_KEPT },
 	{ "llama", "token_embd.weight", QA_NAME_KEPT },
 	{ "mistral", "tok_embeddings.weight", QA_NAME_KEPT },
+	{ "gemma2", "lm_head.weight", QA_NAME_DROPPED }, /* Gemma2Model.filter_tensors */
+	{ "gemma2", "model.layers.0.self_attn.q_norm.weight", QA_NAME_KEPT },
+	{ "phi3", "model.layers.0.mlp.gate_proj.weight", QA_NAME_KEPT },
+	{ "qwen2", "model.layers.0.pre_feedforward_layernorm.weight", QA_NAME_KEPT },
 };
+
+/* The converter's filter removes "language_model." (multimodal checkpoints). */
+START_TEST(test_to_gguf_language_model)
+{
+	char out[128];
+	ck_assert_int_eq(qa_names_to_gguf("gemma3", "language_model.model.layers.4.mlp.down_proj.weight",
+	                                  out, sizeof out), QA_NAME_MAPPED);
+	ck_assert_str_eq(out, "blk.4.ffn_down.weight");
+	ck_assert_int_eq(qa_names_to_gguf("gemma3", "language_model.lm_head.weight", out, sizeof out),
+	                 QA_NAME_MAPPED);
+	ck_assert_str_eq(out, "output.weight");
+	ck_assert_int_eq(qa_names_to_gguf("gemma2", "language_model.lm_head.weight", out, sizeof out),
+	                 QA_NAME_DROPPED);
+	ck_assert_str_eq(out, "language_model.lm_head.weight");
+	/* an unmapped name is kept as written, "language_model." included */
+	ck_assert_int_eq(qa_names_to_gguf("gemma3", "language_model.vision.weight", out, sizeof out),
+	                 QA_NAME_KEPT);
+	ck_assert_str_eq(out, "language_model.vision.weight");
+}
+END_TEST
 
 START_TEST(test_to_gguf_unmapped)
 {
@@ -165,6 +206,8 @@ static const struct {
 	{ "llama", "blk.0.attn_q.scale" },
 	{ "llama", "model.embed_tokens.weight" },
 	{ "qwen2", "" },
+	{ "gemma2", "output.weight" },
+	{ "phi3", "blk.0.ffn_gate.weight" },
 };
 
 START_TEST(test_to_hf_none)
@@ -194,6 +237,10 @@ static const struct {
 	{ "llama", "attn_q.weight", QA_PERM_NONE },
 	{ "llama", "token_embd.weight", QA_PERM_NONE },
 	{ "gpt2", "blk.0.attn_q.weight", QA_PERM_NONE },
+	{ "qwen3", "blk.0.attn_q.weight", QA_PERM_NONE },
+	{ "gemma2", "blk.0.attn_k.weight", QA_PERM_NONE },
+	{ "gemma3", "blk.0.attn_q.weight", QA_PERM_NONE },
+	{ "phi3", "blk.0.attn_q.weight", QA_PERM_NONE },
 };
 
 START_TEST(test_permutation_kind)
@@ -425,6 +472,7 @@ static Suite *names_suite(void)
 	tcase_add_test(core, test_moe_kept);
 	tcase_add_loop_test(core, test_to_hf_mapped, 0, N_MAPPED);
 	tcase_add_loop_test(core, test_to_gguf_unmapped, 0, sizeof unmapped / sizeof unmapped[0]);
+	tcase_add_test(core, test_to_gguf_language_model);
 	tcase_add_loop_test(core, test_to_hf_none, 0, sizeof no_hf / sizeof no_hf[0]);
 	tcase_add_loop_test(core, test_permutation_kind, 0, sizeof perm_cases / sizeof perm_cases[0]);
 	tcase_add_test(core, test_permute_8x2);

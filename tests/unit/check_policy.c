@@ -184,6 +184,7 @@ START_TEST(gate_metadata)
 		qa_gate_init(&g);
 		ck_assert_int_eq(qa_gate_add_diff(&g, p, &r, "a.gguf", &d), QA_OK);
 		ck_assert_uint_eq(g.n, 2);
+		ck_assert_uint_eq(g.tensors, 1); /* a finding is an item, not a tensor */
 		ck_assert_str_eq(g.items[1].name, "qwen2.context_length");
 		ck_assert_str_eq(g.items[1].status, "metadata");
 		ck_assert_str_eq(g.items[1].cls, "metadata");

@@ -1038,6 +1038,95 @@ START_TEST(test_overrides_tied)
 }
 END_TEST
 
+/*
+ * --tensor-type patterns as llama-quantize matches them.  Source of truth:
+ * std::regex (ECMAScript) regex_search of the lower-cased pattern, the
+ * table printed by tests/data/recipe/ecma-truth.cpp (g++ 12, libstdc++).
+ */
+static const struct {
+	const char *pattern, *name;
+	bool match;
+} ecma_cases[] = {
+	{ "attn_q", "blk.0.attn_q.weight", true },
+	{ "blk\\.\\d+\\.ffn_(up|gate)", "blk.12.ffn_gate.weight", true },
+	{ "blk\\.\\d+\\.ffn_(up|gate)", "blk.12.ffn_down.weight", false },
+	{ "BLK\\.\\D\\.ATTN_V", "blk.3.attn_v.weight", true },
+	{ "BLK\\.\\D\\.ATTN_V", "blk.x.attn_v.weight", false },
+	{ "(?:attn_k|attn_v)\\.weight$", "blk.0.attn_v.weight", true },
+	{ "(?:attn_k|attn_v)\\.weight$", "blk.0.attn_v.bias", false },
+	{ "blk\\.[\\d]\\.attn_out\\w+", "blk.4.attn_output.weight", true },
+	{ "blk\\.[\\d]\\.attn_out\\w+", "blk.40.attn_output.weight", false },
+	{ "blk\\.[^\\d]", "blk.a", true },
+	{ "blk\\.[^\\d]", "blk.1", false },
+	{ "ffn_[\\w]+\\.weight", "blk.0.ffn_up.weight", true },
+	{ "\\W", "token_embd", true },
+	{ "\\S+_exps", "blk.0.ffn_up_exps.weight", false },
+	{ "blk\\.(\\d|1\\d)\\.", "blk.15.attn_q.weight", true },
+	{ "blk\\.(\\d|1\\d)\\.", "blk.25.attn_q.weight", false },
+	{ "^output", "output_norm.weight", true },
+	{ "^output\\.", "output_norm.weight", false },
+	{ "ffn_.*?_exps", "blk.0.ffn_gate_exps.weight", true },
+	{ "attn_[kv]\\b", "blk.0.attn_k.weight", true },
+	{ "attn_[kv]\\b", "blk.0.attn_kv_b.weight", false },
+	{ "blk\\.[1-3]\\.", "blk.2.ffn_up.weight", true },
+	{ "[\\-.]0[.]", "blk.0.ffn_up.weight", true },
+	{ "exps\\/", "blk.0.ffn_up_exps.weight", false },
+	{ "blk\\.\\d{2}\\.", "blk.7.attn_q.weight", false },
+	{ "blk\\.\\d{2}\\.", "blk.17.attn_q.weight", true },
+};
+
+START_TEST(test_pattern_syntax)
+{
+	struct qa_diag d;
+	bool m = !ecma_cases[_i].match;
+	ck_assert_msg(qa_recipe_pattern_match(ecma_cases[_i].pattern, ecma_cases[_i].name, &m, &d) == QA_OK,
+	              "%s: %s", ecma_cases[_i].pattern, d.msg);
+	ck_assert_msg(m == ecma_cases[_i].match, "/%s/ on %s: %d, std::regex says %d",
+	              ecma_cases[_i].pattern, ecma_cases[_i].name, m, ecma_cases[_i].match);
+}
+END_TEST
+
+/* What std::regex reads but this build refuses, rather than matching differently. */
+START_TEST(test_pattern_refused)
+{
+	static const char *const bad[] = { "(?=attn)attn_q", "(?!ffn)attn", "attn\\x5fq", "attn\\u005fq",
+	                                   "(a)\\1", "attn_(v", "[[:digit:]]", "attn\\" };
+	struct qa_diag d;
+	bool m;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ck_assert_msg(qa_recipe_pattern_match(bad[i], "blk.0.attn_q.weight", &m, &d) == QA_ERR_USAGE,
+		              "%s accepted", bad[i]);
+}
+END_TEST
+
+/* Recipes announced by file names (the names of published artifacts). */
+START_TEST(test_recipe_from_file_name)
+{
+	static const struct {
+		const char *name, *recipe;
+	} c[] = {
+		{ "Qwen2.5-7B-Instruct-Q4_K_M.gguf", "Q4_K_M" },
+		{ "hf://org/m/real-qwen2.IQ2_XXS.imatrix.gguf", "IQ2_XXS" },
+		{ "model-q8_0.gguf", "Q8_0" },
+		{ "https://host/x/Model-IQ4_XS-00001-of-00002.gguf?download=true", "IQ4_XS" },
+		{ "m.Q4_K.gguf", "Q4_K_M" },          /* llama-quantize's alias */
+		{ "model.gguf", NULL },
+		{ "model.BF16.gguf", "BF16" },
+		{ "model-Q4_K_M-Q5_K_M.gguf", NULL }, /* two recipes: no guess */
+		{ "xQ4_K_M.gguf", NULL },             /* not between separators */
+		{ "Q4_K_M/model.gguf", NULL },        /* the folder does not count */
+	};
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		const struct qa_recipe *r = qa_recipe_from_file_name(c[i].name);
+		if (!c[i].recipe)
+			ck_assert_msg(r == NULL, "%s: %s", c[i].name, r ? qa_recipe_name(r) : "");
+		else
+			ck_assert_msg(r && strcmp(qa_recipe_name(r), c[i].recipe) == 0, "%s: %s", c[i].name,
+			              r ? qa_recipe_name(r) : "none");
+	}
+}
+END_TEST
+
 static Suite *recipe_suite(void)
 {
 	Suite *s = suite_create("recipe");
@@ -1069,11 +1158,15 @@ static Suite *recipe_suite(void)
 	tcase_add_loop_test(limits, test_unknown_recipe, 0,
 	                    sizeof unknown_names / sizeof unknown_names[0]);
 	tcase_add_test(limits, test_unknown_ftype);
+	tcase_add_loop_test(core, test_pattern_syntax, 0, (int)(sizeof ecma_cases / sizeof ecma_cases[0]));
+	tcase_add_test(core, test_recipe_from_file_name);
+
 	tcase_add_test(limits, test_pure_file_type);
 	tcase_add_test(limits, test_edge_shapes);
 	suite_add_tcase(s, limits);
 
 	TCase *malformed = tcase_create("malformed");
+	tcase_add_test(malformed, test_pattern_refused);
 	tcase_add_test(malformed, test_refused);
 	tcase_add_loop_test(malformed, test_bad_tensor, 0,
 	                    sizeof bad_tensors / sizeof bad_tensors[0]);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blockhash.h"
 #include "source.h"
 #include "testutil.h"
 
@@ -92,6 +93,59 @@ START_TEST(file_read_view)
 	ck_assert_str_eq(qa_source_name(s), keep);
 	check_range_bytes(s, ranges[_i].off, ranges[_i].len);
 	qa_source_close(s);
+	unlink(keep);
+	rmdir(dir);
+}
+END_TEST
+
+/*
+ * core: releasing a range of a mapped file (qa_source_release) leaves every
+ * view valid, its bytes come back on access; the windowed SHA-256 of a
+ * file spanning several 8 MiB windows, and of a memory source, is the
+ * one-shot SHA-256 of the same bytes (OpenSSL's, through qa_sha256).
+ */
+START_TEST(release_and_sha256)
+{
+	enum { BIG = (3 << 23) + 5 };
+	const char *dir = tu_tmpdir();
+	ck_assert_ptr_nonnull(dir);
+	const char *path = write_file(dir, "big.bin", BIG);
+	char keep[512];
+	snprintf(keep, sizeof keep, "%s", path);
+	uint8_t *want = malloc(BIG);
+	ck_assert_ptr_nonnull(want);
+	fill_pattern(want, BIG);
+	uint8_t ref[32], got[32];
+	struct qa_diag d;
+	ck_assert_int_eq(qa_sha256(want, BIG, ref, &d), QA_OK);
+
+	struct qa_source *s = NULL;
+	const void *p;
+	ck_assert_int_eq(qa_source_open_file(&s, keep, &d), QA_OK);
+	ck_assert_int_eq(qa_source_view(s, 0, BIG, &p, "all", &d), QA_OK);
+	ck_assert(memcmp(p, want, BIG) == 0);
+	qa_source_release(s, 12289, (1 << 20) + 7);
+	qa_source_release(s, BIG - 3, 100);  /* clipped at the end */
+	qa_source_release(s, BIG + 10, 100); /* past the end: nothing */
+	qa_source_release(s, 0, 0);
+	ck_assert(memcmp(p, want, BIG) == 0); /* the same view, the same bytes */
+	check_range_bytes(s, 12288, 8192);
+	ck_assert_int_eq(qa_source_sha256(s, got, &d), QA_OK);
+	ck_assert(memcmp(got, ref, 32) == 0);
+	ck_assert(memcmp(p, want, BIG) == 0);
+	qa_source_close(s);
+
+	ck_assert_int_eq(qa_source_open_memory(&s, want, BIG, "mem", &d), QA_OK);
+	qa_source_release(s, 0, BIG); /* a caller's buffer is never touched */
+	ck_assert_int_eq(qa_source_sha256(s, got, &d), QA_OK);
+	ck_assert(memcmp(got, ref, 32) == 0);
+	qa_source_close(s);
+	ck_assert_int_eq(qa_source_open_memory(&s, NULL, 0, "empty", &d), QA_OK);
+	ck_assert_int_eq(qa_sha256("", 0, ref, &d), QA_OK);
+	ck_assert_int_eq(qa_source_sha256(s, got, &d), QA_OK);
+	ck_assert(memcmp(got, ref, 32) == 0);
+	qa_source_close(s);
+	free(want);
 	unlink(keep);
 	rmdir(dir);
 }

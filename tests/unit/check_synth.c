@@ -172,7 +172,12 @@ static size_t expected_tensors(const struct qa_synth_opts *o, struct expect *x)
 {
 	uint64_t H = o->hidden, D = o->head_dim ? o->head_dim : o->hidden / o->heads;
 	uint64_t q = o->heads * D, kv = o->kv_heads * D, I = o->intermediate, V = o->vocab;
+	/* Qwen2: q/k/v biases; Qwen3 and Gemma 3: per-head q/k RMS norms; Gemma 2/3:
+	 * norms before and after attention and MLP, always tied; Phi-3: qkv_proj and
+	 * gate_up_proj (modeling_qwen2/qwen3/gemma2/gemma3/phi3.py). */
 	bool bias = strcmp(o->arch, "qwen2") == 0;
+	bool qk_norm = strcmp(o->arch, "qwen3") == 0 || strcmp(o->arch, "gemma3") == 0;
+	bool gemma = strncmp(o->arch, "gemma", 5) == 0, phi3 = strcmp(o->arch, "phi3") == 0;
 	size_t n = 0;
 #define X2(nm, a, b) do { snprintf(x[n].name, sizeof x[n].name, "%s", nm); x[n].n_dims = 2; \
 	x[n].shape[0] = (a); x[n].shape[1] = (b); n++; } while (0)
@@ -183,24 +188,40 @@ static size_t expected_tensors(const struct qa_synth_opts *o, struct expect *x)
 		char b[128];
 #define L(s) (snprintf(b, sizeof b, "model.layers.%" PRIu32 ".%s", l, s), b)
 		X1(L("input_layernorm.weight"), H);
-		X2(L("self_attn.q_proj.weight"), q, H);
-		if (bias)
-			X1(L("self_attn.q_proj.bias"), q);
-		X2(L("self_attn.k_proj.weight"), kv, H);
-		if (bias)
-			X1(L("self_attn.k_proj.bias"), kv);
-		X2(L("self_attn.v_proj.weight"), kv, H);
-		if (bias)
-			X1(L("self_attn.v_proj.bias"), kv);
+		if (phi3) {
+			X2(L("self_attn.qkv_proj.weight"), q + 2 * kv, H);
+		} else {
+			X2(L("self_attn.q_proj.weight"), q, H);
+			if (bias)
+				X1(L("self_attn.q_proj.bias"), q);
+			X2(L("self_attn.k_proj.weight"), kv, H);
+			if (bias)
+				X1(L("self_attn.k_proj.bias"), kv);
+			X2(L("self_attn.v_proj.weight"), kv, H);
+			if (bias)
+				X1(L("self_attn.v_proj.bias"), kv);
+		}
+		if (qk_norm) {
+			X1(L("self_attn.q_norm.weight"), D);
+			X1(L("self_attn.k_norm.weight"), D);
+		}
 		X2(L("self_attn.o_proj.weight"), H, q);
 		X1(L("post_attention_layernorm.weight"), H);
-		X2(L("mlp.gate_proj.weight"), I, H);
-		X2(L("mlp.up_proj.weight"), I, H);
+		if (gemma) {
+			X1(L("pre_feedforward_layernorm.weight"), H);
+			X1(L("post_feedforward_layernorm.weight"), H);
+		}
+		if (phi3) {
+			X2(L("mlp.gate_up_proj.weight"), 2 * I, H);
+		} else {
+			X2(L("mlp.gate_proj.weight"), I, H);
+			X2(L("mlp.up_proj.weight"), I, H);
+		}
 		X2(L("mlp.down_proj.weight"), H, I);
 #undef L
 	}
 	X1("model.norm.weight", H);
-	if (!o->tied)
+	if (!o->tied && !gemma)
 		X2("lm_head.weight", V, H);
 #undef X1
 #undef X2
@@ -220,6 +241,11 @@ static const struct {
 	{ "llama", false, QA_TYPE_F32, 0, "F32", "float32", "LlamaForCausalLM", 10000.0 },
 	{ "llama", true, QA_TYPE_BF16, 0, "BF16", "bfloat16", "LlamaForCausalLM", 10000.0 },
 	{ "mistral", false, QA_TYPE_BF16, 32, "BF16", "bfloat16", "MistralForCausalLM", 10000.0 },
+	{ "qwen3", false, QA_TYPE_BF16, 32, "BF16", "bfloat16", "Qwen3ForCausalLM", 1000000.0 },
+	{ "gemma2", false, QA_TYPE_BF16, 0, "BF16", "bfloat16", "Gemma2ForCausalLM", 10000.0 },
+	{ "gemma3", true, QA_TYPE_F32, 32, "F32", "float32", "Gemma3ForCausalLM", 1000000.0 },
+	{ "phi3", false, QA_TYPE_BF16, 0, "BF16", "bfloat16", "Phi3ForCausalLM", 10000.0 },
+	{ "phi3", false, QA_TYPE_F16, 0, "F16", "float16", "Phi3ForCausalLM", 10000.0 },
 };
 
 START_TEST(test_layout)
@@ -290,7 +316,7 @@ START_TEST(test_layout)
 	ck_assert_uint_eq(c.head_dim, o.head_dim ? o.head_dim : o.hidden / o.heads);
 	ck_assert_uint_eq(c.vocab_size, o.vocab);
 	ck_assert(c.has_tie_word_embeddings);
-	ck_assert(c.tie_word_embeddings == o.tied);
+	ck_assert(c.tie_word_embeddings == (o.tied || strncmp(o.arch, "gemma", 5) == 0));
 	ck_assert(c.rms_norm_eps == 1e-6);
 	ck_assert(c.rope_theta == layouts[_i].rope_theta);
 	ck_assert_uint_eq(c.max_position, 32768);
@@ -572,6 +598,8 @@ static const struct {
 	{ "no arch", F_ARCH, 0, F_NONE, 0, NULL },
 	{ "unknown arch", F_ARCH, 0, F_NONE, 0, "gpt2" },
 	{ "empty arch", F_ARCH, 0, F_NONE, 0, "" },
+	{ "arch by its GGUF name only", F_ARCH, 0, F_NONE, 0, "Llama" },
+	{ "phi3 head_dim not hidden / heads", F_ARCH, 0, F_HEAD_DIM, 32, "phi3" },
 	{ "quantized dtype", F_DTYPE, QA_TYPE_Q4_0, F_NONE, 0, NULL },
 	{ "f64 dtype", F_DTYPE, QA_TYPE_F64, F_NONE, 0, NULL },
 	{ "zero hidden", F_HIDDEN, 0, F_NONE, 0, NULL },
