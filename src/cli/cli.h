@@ -218,7 +218,9 @@ int cli_swap_finish(struct qa_swap_result *const *results, const char *const *na
 struct qa_manifest;
 /* hash's output stage (cmd_hash.c), shared with merge: m in format to out or
  * stdout; digests false: the whole-file digests were not computed. */
-int cli_hash_finish(const struct qa_manifest *m, const char *format, const char *out, bool digests);
+struct qa_tmpfile;
+int cli_hash_finish(const struct qa_manifest *m, const char *format, const char *out, bool digests,
+                    struct qa_tmpfile *it, const char *ipath);
 
 /*
  * Parse --shard's "K/N" (1 <= K <= N <= 256) into *k and *n; false on junk.

@@ -6,12 +6,14 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "manifest.h"
 #include "part.h"
 #include "tmpfile.h"
+#include "util.h"
 #include "manifest_json.h"
 
 static const char usage[] =
@@ -23,9 +25,12 @@ static void help(void)
 	printf("usage: %s\n\n"
 	       "Hash a GGUF or safetensors file: the whole file, its metadata section, and every\n"
 	       "tensor (digest, number of 256-element blocks, Merkle root of the block digests).\n\n"
-	       "  --blocks            include every block's SHA-256 (block_sha256) in the manifest\n"
+	       "  --blocks            block location data for 'verify': with -o, a block index\n"
+	       "                      MANIFEST.blocks beside it (8 bytes of each block's SHA-256);\n"
+	       "                      on stdout (and from 'merge'), every block's SHA-256\n"
+	       "                      (block_sha256) in the JSON\n"
 	       "  --json              print the manifest as JSON (same as --format json)\n"
-	       "  --format F          table (default), json (schema quantaudit.manifest/1), or\n"
+	       "  --format F          table (default), json (schema quantaudit.manifest/2), or\n"
 	       "                      gguf-hash: the text of llama.cpp's llama-gguf-hash --sha256\n"
 	       "  -o, --output FILE   write the manifest to FILE instead of stdout (JSON unless\n"
 	       "                      --format says otherwise); 'quantaudit verify' reads it back\n"
@@ -39,7 +44,8 @@ static void help(void)
 	       "  -h, --help          show this help\n\n"
 	       "A block is 256 consecutive elements in storage order (one k-quant super-block,\n"
 	       "eight q8_0 blocks, 256 f16 values...); the last may be partial.  The Merkle root\n"
-	       "is SHA-256 of the block digests concatenated as 32-byte values.\n",
+	       "is SHA-256 of the block digests concatenated as 32-byte values.  The tensor digests\n"
+	       "and Merkle roots are the integrity proof; the block index only locates blocks.\n",
 	       usage);
 }
 
@@ -137,24 +143,60 @@ int cmd_hash(int argc, char **argv)
 	}
 	if (!format)
 		format = out ? "json" : "table";
-	struct qa_manifest *m;
-	enum qa_err e = qa_manifest_compute(path, blocks, strcmp(format, "gguf-hash") == 0, threads, &m, &d);
-	if (e == QA_ERR_USAGE)
-		return cli_usage_error("hash", usage, "%s", d.msg);
-	if (e)
-		return cli_fail(path, &d);
-	rc = cli_hash_finish(m, format, out, true);
+	/* with -o, block location data goes to a block index beside the manifest */
+	bool sidecar = blocks && out && strcmp(format, "json") == 0;
+	char *ipath = NULL;
+	struct qa_tmpfile it = { NULL, NULL, -1, 0 };
+	struct qa_manifest *m = NULL;
+	enum qa_err e = QA_OK;
+	if (sidecar) {
+		size_t n = strlen(out) + sizeof ".blocks";
+		if (!(ipath = malloc(n))) {
+			fprintf(stderr, "quantaudit: out of memory\n");
+			return QA_EXIT_IO;
+		}
+		snprintf(ipath, n, "%s.blocks", out);
+		if ((rc = cli_check_output(&co, ipath, &path, 1)) == 0 && (e = qa_tmpfile_open(&it, ipath, &d)))
+			rc = cli_fail(ipath, &d);
+		if (rc) {
+			free(ipath);
+			return rc;
+		}
+	}
+	struct qa_manifest_opts mo = { blocks && !sidecar, strcmp(format, "gguf-hash") == 0, false, threads,
+	                               sidecar, it.fd };
+	e = qa_manifest_compute_opts(path, &mo, &m, &d);
+	if (!e && sidecar) {
+		const char *slash = strrchr(ipath, '/');
+		if (!(m->index_file = qa_str_dup(slash ? slash + 1 : ipath)))
+			e = qa_diag_set(&d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	}
+	if (e) {
+		qa_tmpfile_abort(&it);
+		qa_manifest_free(m);
+		if (e == QA_ERR_USAGE)
+			rc = cli_usage_error("hash", usage, "%s", d.msg);
+		else /* a failed write of the block index names it; anything else the input */
+			rc = cli_fail(e == QA_ERR_IO && strstr(d.msg, "block index") ? ipath : path, &d);
+		free(ipath);
+		return rc;
+	}
+	rc = cli_hash_finish(m, format, out, true, sidecar ? &it : NULL, ipath);
 	qa_manifest_free(m);
+	free(ipath);
 	return rc;
 }
 
 /*
  * hash's output stage, shared with merge: m in format ("json", "table" or
  * "gguf-hash") to out (atomically) or stdout.  digests false: the
- * whole-file digests were not computed (null, or said so).  Returns the
- * exit status; m stays the caller's.
+ * whole-file digests were not computed (null, or said so).  it, when not
+ * NULL, is the open block index for ipath (written by the computation): it is
+ * committed just before out, or aborted on any failure.  Returns the exit
+ * status; m stays the caller's.
  */
-int cli_hash_finish(const struct qa_manifest *m, const char *format, const char *out, bool digests)
+int cli_hash_finish(const struct qa_manifest *m, const char *format, const char *out, bool digests,
+                    struct qa_tmpfile *it, const char *ipath)
 {
 	const char *path = m->path;
 	struct qa_diag d;
@@ -169,6 +211,8 @@ int cli_hash_finish(const struct qa_manifest *m, const char *format, const char 
 			e = qa_diag_set(&d, QA_ERR_IO, QA_NO_OFFSET, "cannot write: %s", qa_strerror(errno));
 		if (e) {
 			qa_tmpfile_abort(&t);
+			if (it)
+				qa_tmpfile_abort(it);
 			return cli_fail(out, &d);
 		}
 		t.fd = -1; /* the stream owns it now */
@@ -197,6 +241,8 @@ int cli_hash_finish(const struct qa_manifest *m, const char *format, const char 
 			fclose(f);
 			qa_tmpfile_abort(&t);
 		}
+		if (it)
+			qa_tmpfile_abort(it);
 		fprintf(stderr, "quantaudit: out of memory\n");
 		return rc;
 	}
@@ -208,8 +254,16 @@ int cli_hash_finish(const struct qa_manifest *m, const char *format, const char 
 			err = errno;
 		if (err) {
 			qa_tmpfile_abort(&t);
+			if (it)
+				qa_tmpfile_abort(it);
 			qa_diag_set(&d, QA_ERR_IO, QA_NO_OFFSET, "cannot write: %s", qa_strerror(err));
 			return cli_fail(out, &d);
+		}
+		/* the block index goes into place first: a manifest never names a
+		 * block index that is not there */
+		if (it && (e = qa_tmpfile_commit(it, true, &d))) {
+			qa_tmpfile_abort(&t);
+			return cli_fail(ipath, &d);
 		}
 		if ((e = qa_tmpfile_commit(&t, true, &d)))
 			return cli_fail(out, &d);

@@ -140,7 +140,7 @@ int cmd_merge(int argc, char **argv)
 		const char *fmt = as_json && !g.out_path ? "json" : m.format;
 		if (strcmp(fmt, "default") == 0)
 			fmt = g.out_path ? "json" : "table";
-		rc = cli_hash_finish(m.manifest, fmt, g.out_path, m.digests);
+		rc = cli_hash_finish(m.manifest, fmt, g.out_path, m.digests, NULL, NULL);
 		goto done;
 	}
 	/* the command line of the unsharded run (getopt has moved options before

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "blockindex.h"
 #include "ggufhash.h"
 #include "manifest.h"
 #include "json_scan.h"
@@ -25,8 +26,11 @@ static void help(void)
 	       "digests and digest of all tensor data are checked). Exit 0 when\n"
 	       "everything matches; otherwise exit 1 and name each mismatching tensor (with the\n"
 	       "number of mismatching 256-element blocks and the first one, when the manifest\n"
-	       "holds block digests), missing and extra tensors, and a changed metadata section.\n"
-	       "A malformed manifest or one with an unknown schema exits 3.\n\n"
+	       "holds block location data), missing and extra tensors, and a changed metadata\n"
+	       "section.  Reads schema quantaudit.manifest/2 (with its block index MANIFEST.blocks)\n"
+	       "and /1.  Memory stays bounded: the file is read in windows, and only the tensors\n"
+	       "that differ are read again to locate their blocks.\n"
+	       "A malformed manifest or block index, or an unknown schema, exits 3.\n\n"
 	       "  --json            print the result as JSON (schema quantaudit.verify/1)\n"
 	       "  -o FILE           write the JSON to FILE (atomically) instead of standard output\n"
 	       "  --policy FILE     decide what fails from FILE (schema quantaudit.policy/1)\n"
@@ -101,20 +105,39 @@ int cmd_verify(int argc, char **argv)
 		cli_gate_free(&g);
 		return cli_fail(mpath, &d);
 	}
-	enum qa_err e = qa_manifest_compute(path, want->has_blocks, gguf_hash, threads, &got, &d);
+	/* a block index is checked against the manifest before any hashing */
+	struct qa_source *isrc;
+	struct qa_blockindex *bi;
+	if (qa_manifest_open_index(want, mpath, &isrc, &bi, &d)) {
+		qa_manifest_free(want);
+		cli_gate_free(&g);
+		return cli_fail(mpath, &d);
+	}
+	/* first pass: file, metadata and tensor digests only; then the blocks of
+	 * the tensors that differ (qa_verify_locate) */
+	struct qa_manifest_opts mo = { false, gguf_hash, true, threads, false, -1 };
+	enum qa_err e = qa_manifest_compute_opts(path, &mo, &got, &d);
 	if (e) {
+		qa_blockindex_free(bi);
+		qa_source_close(isrc);
 		qa_manifest_free(want);
 		cli_gate_free(&g);
 		return e == QA_ERR_USAGE ? cli_usage_error("verify", usage, "%s", d.msg) : cli_fail(path, &d);
 	}
-	struct qa_verify v;
+	struct qa_verify v = { 0 };
 	if ((gguf_hash ? qa_ggufhash_verify(got, want, &v, &d) : qa_verify_compare(got, want, &v, &d)) ||
+	    (!gguf_hash && qa_verify_locate(&v, got, want, bi, path, threads, &d)) ||
 	    qa_gate_add_verify(&g.gate, g.policy, want, &v, true, path, &d)) {
+		qa_verify_free(&v);
+		qa_blockindex_free(bi);
+		qa_source_close(isrc);
 		qa_manifest_free(want);
 		qa_manifest_free(got);
 		cli_gate_free(&g);
 		return cli_fail(path, &d);
 	}
+	qa_blockindex_free(bi);
+	qa_source_close(isrc);
 	/* ok is the finding (everything matches); the gate decides the exit
 	 * status, and without a policy the two agree */
 	bool ok = qa_verify_ok(&v);

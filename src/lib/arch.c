@@ -150,7 +150,7 @@ static const struct qa_arch table[] = {
 	/* Mixture of experts: the per-expert tensors are stacked as the converter
 	 * stacks them (model.c); synth writes qwen3moe and gpt-oss. */
 	{ "qwen2moe", "qwen2moe", "Qwen2MoeForCausalLM", hf_qwen2moe, mt_qwen2moe, names_qwen2moe,
-	  QA_ARCH_MOE },
+	  QA_ARCH_MOE | QA_ARCH_QKV_BIAS },
 	{ "qwen3moe", "qwen3moe", "Qwen3MoeForCausalLM", hf_qwen3moe, mt_qwen3moe, names_qwen3moe,
 	  QA_ARCH_MOE },
 	{ "gpt-oss", "gpt-oss", "GptOssForCausalLM", hf_gpt_oss, mt_gpt_oss, names_gpt_oss,

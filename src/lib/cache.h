@@ -50,6 +50,7 @@ bool qa_cache_head_load(const char *key, struct qa_cache_meta *m, uint8_t **head
                         size_t *len);
 
 /* Store a head entry atomically (replacing any older one).  Best effort. */
+QA_WARN_UNUSED
 enum qa_err qa_cache_head_store(const char *key, const struct qa_cache_meta *m,
                                 const void *head, size_t len, struct qa_diag *d);
 
@@ -58,6 +59,7 @@ void qa_cache_head_remove(const char *key);
 
 /* refs: the key last used for name (a URL).  Returns false when absent. */
 bool qa_cache_ref_load(const char *name, char *buf, size_t cap);
+QA_WARN_UNUSED
 enum qa_err qa_cache_ref_store(const char *name, const char *value, struct qa_diag *d);
 
 /*
@@ -68,6 +70,7 @@ enum qa_err qa_cache_ref_store(const char *name, const char *value, struct qa_di
 char *qa_cache_blob_find(const char *sha256_hex);
 
 /* Store len bytes as blobs/<sha256_hex> atomically.  Best effort. */
+QA_WARN_UNUSED
 enum qa_err qa_cache_blob_store(const char *sha256_hex, const void *data, uint64_t len,
                                 struct qa_diag *d);
 

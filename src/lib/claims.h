@@ -42,6 +42,7 @@ struct qa_claim_eval {
 /* Load and validate the claims file at path (at most QA_CLAIMS_MAX_BYTES).
  * On success the caller frees cs with qa_claims_free; the claims' strings
  * are views into cs->root and live as long as cs. */
+QA_WARN_UNUSED
 enum qa_err qa_claims_load(const char *path, struct qa_claims *cs, struct qa_diag *d);
 void qa_claims_free(struct qa_claims *cs);
 

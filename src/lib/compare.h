@@ -191,6 +191,7 @@ struct qa_diff_result {
  * fit its tensor, QA_ERR_NOMEM; *culprit is then set to the path of the
  * file the error is about.  Differences are results, not errors.
  */
+QA_WARN_UNUSED
 enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
                         const struct qa_diff_opts *o, struct qa_diff_result **out,
                         const char **culprit, struct qa_diag *d);
@@ -259,6 +260,7 @@ struct qa_swap_opts {
  * *out is freed with qa_swap_free.  Errors as for qa_diff_run (*culprit
  * names the file at fault); QA_ERR_USAGE for a type that cannot be produced.
  */
+QA_WARN_UNUSED
 enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swap_opts *o,
                         struct qa_swap_result **out, const char **culprit, struct qa_diag *d);
 void qa_swap_free(struct qa_swap_result *r);

@@ -64,6 +64,7 @@ struct qa_model_config {
  * (text_config not an object), a negative value or an over-long string (offset: the field's key, or where
  * jansson stopped); QA_ERR_NOMEM.
  */
+QA_WARN_UNUSED
 enum qa_err qa_config_load(struct qa_model_config *out, const char *path,
                            struct qa_diag *d);
 
@@ -72,6 +73,7 @@ enum qa_err qa_config_load(struct qa_model_config *out, const char *path,
  * NUL-terminated) into *out, as qa_config_load does for a file.  Errors:
  * QA_ERR_FORMAT with the byte offset in buf; QA_ERR_NOMEM.
  */
+QA_WARN_UNUSED
 enum qa_err qa_config_parse(struct qa_model_config *out, const char *buf, size_t len,
                             struct qa_diag *d);
 
@@ -81,6 +83,7 @@ enum qa_err qa_config_parse(struct qa_model_config *out, const char *buf, size_t
  * returned; otherwise *found is true and the result is qa_config_load()'s,
  * with d->msg prefixed by the config path on failure.
  */
+QA_WARN_UNUSED
 enum qa_err qa_config_load_beside(struct qa_model_config *out,
                                   const struct qa_st *st, bool *found,
                                   struct qa_diag *d);

@@ -48,21 +48,29 @@ static inline uint64_t qa_cursor_offset(const struct qa_cursor *c)
  * QA_ERR_FORMAT with d set to the current offset and a reason naming what
  * was being read ("what", e.g. "tensor count").
  */
+QA_WARN_UNUSED
 enum qa_err qa_cursor_u8(struct qa_cursor *c, uint8_t *out, const char *what, struct qa_diag *d);
+QA_WARN_UNUSED
 enum qa_err qa_cursor_u16(struct qa_cursor *c, uint16_t *out, const char *what, struct qa_diag *d);
+QA_WARN_UNUSED
 enum qa_err qa_cursor_u32(struct qa_cursor *c, uint32_t *out, const char *what, struct qa_diag *d);
+QA_WARN_UNUSED
 enum qa_err qa_cursor_u64(struct qa_cursor *c, uint64_t *out, const char *what, struct qa_diag *d);
+QA_WARN_UNUSED
 enum qa_err qa_cursor_f32(struct qa_cursor *c, float *out, const char *what, struct qa_diag *d);
+QA_WARN_UNUSED
 enum qa_err qa_cursor_f64(struct qa_cursor *c, double *out, const char *what, struct qa_diag *d);
 
 /*
  * Borrow n bytes: *out points into the cursor's range and lives as long as
  * that range.  Fails like the value readers when fewer than n bytes remain.
  */
+QA_WARN_UNUSED
 enum qa_err qa_cursor_bytes(struct qa_cursor *c, uint64_t n, const uint8_t **out,
                             const char *what, struct qa_diag *d);
 
 /* Skip n bytes, failing like qa_cursor_bytes. */
+QA_WARN_UNUSED
 enum qa_err qa_cursor_skip(struct qa_cursor *c, uint64_t n, const char *what,
                            struct qa_diag *d);
 

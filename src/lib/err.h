@@ -16,7 +16,8 @@
 /*
  * QA_WARN_UNUSED marks a function whose result reports an error: ignoring
  * it is a compiler warning (curl's WARN_UNUSED_RESULT).  A call site that
- * ignores one on purpose casts it to void and says why in a comment.
+ * ignores one on purpose writes "(void)!f(...)" (GCC does not take a plain
+ * void cast as consent) and says why in a comment beside it.
  */
 #if defined(__GNUC__) || defined(__clang__)
 #define QA_WARN_UNUSED __attribute__((warn_unused_result))

@@ -89,6 +89,7 @@ double qa_forensics_ratio(double a, double b);
  * checkpoint's order, i.e. what an exporter that forgot the permutation
  * writes.  Errors as qa_names_permute_rows; dst untouched then.
  */
+QA_WARN_UNUSED
 enum qa_err qa_forensics_unpermute(const float *w, float *dst, uint64_t rows, uint64_t cols,
                                    uint32_t n_heads, struct qa_diag *d);
 
@@ -154,6 +155,7 @@ struct qa_recipe_cmp {
  * QA_ERR_USAGE naming the first unknown or empty name, a repeated name, or
  * too many.
  */
+QA_WARN_UNUSED
 enum qa_err qa_forensics_recipes_parse(const char *list, const struct qa_recipe **out,
                                        size_t *n, struct qa_diag *d);
 
@@ -169,6 +171,7 @@ enum qa_err qa_forensics_recipes_parse(const char *list, const struct qa_recipe 
  * QA_ERR_NOMEM.
  */
 struct qa_imatrix;
+QA_WARN_UNUSED
 enum qa_err qa_forensics_recipe_compare(const char *ref_path, struct qa_diff_result *r,
                                         const struct qa_recipe *const *recipes, size_t n,
                                         const struct qa_imatrix *im, unsigned n_threads,

@@ -127,6 +127,7 @@ struct qa_gguf;
  * the source reports while reading.  Tensors of ggml types that this build
  * cannot decode are not errors.  On failure *out is left untouched.
  */
+QA_WARN_UNUSED
 enum qa_err qa_gguf_open(struct qa_gguf **out, struct qa_source *src,
                          struct qa_diag *d);
 
@@ -173,6 +174,7 @@ const struct qa_gguf_tensor *qa_gguf_tensor_find(const struct qa_gguf *g,
  * qa_gguf_tensor_read() then.  A tensor larger than the address space fails
  * with QA_ERR_UNSUPPORTED.
  */
+QA_WARN_UNUSED
 enum qa_err qa_gguf_tensor_view(struct qa_gguf *g, const struct qa_gguf_tensor *t,
                                 const void **out, struct qa_diag *d);
 
@@ -181,6 +183,7 @@ enum qa_err qa_gguf_tensor_view(struct qa_gguf *g, const struct qa_gguf_tensor *
  * reaching past the tensor's nbytes is QA_ERR_USAGE; source failures are
  * passed on.
  */
+QA_WARN_UNUSED
 enum qa_err qa_gguf_tensor_read(struct qa_gguf *g, const struct qa_gguf_tensor *t,
                                 uint64_t off, size_t len, void *buf,
                                 struct qa_diag *d);
@@ -233,6 +236,7 @@ struct qa_gguf_writer;
  * out of order fail with QA_ERR_USAGE.  After any I/O error the writer is
  * poisoned: further calls fail and only qa_gguf_writer_free() is useful.
  */
+QA_WARN_UNUSED
 enum qa_err qa_gguf_writer_open(struct qa_gguf_writer **out, const char *dest_path,
                                 struct qa_diag *d);
 
@@ -244,19 +248,25 @@ enum qa_err qa_gguf_writer_open(struct qa_gguf_writer **out, const char *dest_pa
  * general.alignment that is not a nonzero power-of-two U32.  A valid
  * general.alignment sets the alignment of the data written.
  */
+QA_WARN_UNUSED
 enum qa_err qa_gguf_writer_add_kv(struct qa_gguf_writer *w, const char *key,
                                   const struct qa_gguf_value *v, struct qa_diag *d);
 
 /* Shorthands for qa_gguf_writer_add_kv() with a scalar or string value
  * (set_str copies the NUL-terminated string). */
+QA_WARN_UNUSED
 enum qa_err qa_gguf_writer_set_u32(struct qa_gguf_writer *w, const char *key,
                                    uint32_t val, struct qa_diag *d);
+QA_WARN_UNUSED
 enum qa_err qa_gguf_writer_set_u64(struct qa_gguf_writer *w, const char *key,
                                    uint64_t val, struct qa_diag *d);
+QA_WARN_UNUSED
 enum qa_err qa_gguf_writer_set_f32(struct qa_gguf_writer *w, const char *key,
                                    float val, struct qa_diag *d);
+QA_WARN_UNUSED
 enum qa_err qa_gguf_writer_set_bool(struct qa_gguf_writer *w, const char *key,
                                     bool val, struct qa_diag *d);
+QA_WARN_UNUSED
 enum qa_err qa_gguf_writer_set_str(struct qa_gguf_writer *w, const char *key,
                                    const char *val, struct qa_diag *d);
 
@@ -267,6 +277,7 @@ enum qa_err qa_gguf_writer_set_str(struct qa_gguf_writer *w, const char *key,
  * must be a multiple of the type's block size.  Violations are
  * QA_ERR_USAGE.
  */
+QA_WARN_UNUSED
 enum qa_err qa_gguf_writer_add_tensor(struct qa_gguf_writer *w, const char *name,
                                       uint32_t type, uint32_t n_dims,
                                       const uint64_t ne[4], struct qa_diag *d);
@@ -276,6 +287,7 @@ enum qa_err qa_gguf_writer_add_tensor(struct qa_gguf_writer *w, const char *name
  * tensor's size padded to the alignment, and padding up to the data
  * section).  After this no kvs or tensors may be added.
  */
+QA_WARN_UNUSED
 enum qa_err qa_gguf_writer_begin_data(struct qa_gguf_writer *w, struct qa_diag *d);
 
 /*
@@ -284,6 +296,7 @@ enum qa_err qa_gguf_writer_begin_data(struct qa_gguf_writer *w, struct qa_diag *
  * writer inserts the alignment padding after each completed tensor.  More
  * bytes than all tensors declared is QA_ERR_USAGE.
  */
+QA_WARN_UNUSED
 enum qa_err qa_gguf_writer_write(struct qa_gguf_writer *w, const void *buf,
                                  size_t len, struct qa_diag *d);
 
@@ -293,6 +306,7 @@ enum qa_err qa_gguf_writer_write(struct qa_gguf_writer *w, const void *buf,
  * destination (QA_ERR_IO on failure).  After success the writer only needs
  * freeing.
  */
+QA_WARN_UNUSED
 enum qa_err qa_gguf_writer_commit(struct qa_gguf_writer *w, struct qa_diag *d);
 
 /* Free w; an uncommitted temporary file is closed and removed.  w may be NULL. */
@@ -313,6 +327,7 @@ typedef enum qa_err (*qa_gguf_tap_fn)(void *ctx, uint64_t off, const void *buf, 
  * writing it), and commit just ends the stream.  QA_ERR_USAGE when neither
  * is given.
  */
+QA_WARN_UNUSED
 enum qa_err qa_gguf_writer_open_tap(struct qa_gguf_writer **out, const char *dest_path,
                                     qa_gguf_tap_fn tap, void *tap_ctx, struct qa_diag *d);
 

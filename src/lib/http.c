@@ -1186,7 +1186,8 @@ static void save_to_cache(struct hsrc *s)
 	memcpy(cm.etag, s->meta.etag, sizeof cm.etag);
 	cm.linked = s->meta.linked;
 	memcpy(cm.commit, s->meta.commit, sizeof cm.commit);
-	qa_cache_head_store(s->key, &cm, s->map, (size_t)keep, NULL);
+	/* best effort: an entry that cannot be written costs a request next time */
+	(void)!qa_cache_head_store(s->key, &cm, s->map, (size_t)keep, NULL);
 	stash_put(s->url, s->key, s->data_url, &cm, s->map, (size_t)keep);
 	if (qa_remote_options()->cache_blobs && s->present == s->nchunks) {
 		uint8_t dg[QA_SHA256_LEN];
@@ -1195,7 +1196,7 @@ static void save_to_cache(struct hsrc *s)
 			for (size_t i = 0; i < QA_SHA256_LEN; i++)
 				snprintf(hex + 2 * i, 3, "%02x", dg[i]);
 			if (!s->meta.linked || strcmp(hex, s->meta.etag) == 0)
-				qa_cache_blob_store(hex, s->map, s->base.size, NULL);
+				(void)!qa_cache_blob_store(hex, s->map, s->base.size, NULL); /* best effort, as above */
 		}
 	}
 }
@@ -1410,9 +1411,10 @@ enum qa_err qa_http_source_open(struct qa_source **out, const char *url, const c
 			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 			goto fail;
 		}
-		qa_cache_ref_store(url, s->key, NULL);
+		/* best effort: a ref that cannot be written only costs a HEAD request offline */
+		(void)!qa_cache_ref_store(url, s->key, NULL);
 		if (alias)
-			qa_cache_ref_store(alias, s->key, NULL);
+			(void)!qa_cache_ref_store(alias, s->key, NULL);
 		if ((cached = qa_cache_head_load(s->key, &cm, &head, &head_len)) &&
 		    (cm.size != s->meta.size || strcmp(cm.etag, s->meta.etag) != 0)) {
 			cached = false;

@@ -55,6 +55,7 @@ void qa_http_meta_free(struct qa_http_meta *m);
  * QA_ERR_IO when offline mode forbids the request.  input is the transfer
  * statistics slot (qa_remote_input_add) or -1.
  */
+QA_WARN_UNUSED
 enum qa_err qa_http_get_all(const char *url, size_t cap, int input, char **buf,
                             size_t *len, struct qa_http_meta *m, struct qa_diag *d);
 
@@ -83,6 +84,7 @@ enum qa_err qa_http_head(const char *url, int input, struct qa_http_meta *m, str
  * SHA-256 that differs from X-Linked-Etag), QA_ERR_IO (offline and not
  * cached; the download file), QA_ERR_NOMEM.
  */
+QA_WARN_UNUSED
 enum qa_err qa_http_source_open(struct qa_source **out, const char *url, const char *alias,
                                 const char *display, const char *pin_key,
                                 struct qa_diag *d);

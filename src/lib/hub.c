@@ -356,7 +356,8 @@ static enum qa_err tree_get(const struct qa_hub_uri *u, json_t **out, struct qa_
 		if (!e) {
 			memset(&cm, 0, sizeof cm);
 			cm.size = len;
-			qa_cache_head_store(url, &cm, buf, len, NULL);
+			/* best effort: a listing that cannot be cached is fetched again next time */
+			(void)!qa_cache_head_store(url, &cm, buf, len, NULL);
 		}
 	}
 	free(url);

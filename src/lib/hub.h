@@ -36,6 +36,7 @@ struct qa_hub_uri {
  * reason for anything malformed (one-segment repo ids, "..", empty
  * segments, control characters, a QUANT together with a PATH, ...).
  */
+QA_WARN_UNUSED
 enum qa_err qa_hub_parse(const char *uri, struct qa_hub_uri *out, struct qa_diag *d);
 
 /* HF_ENDPOINT without trailing slashes, default "https://huggingface.co". */
@@ -88,6 +89,7 @@ char *qa_hub_token(void);
  * per line, in a new string the caller frees.  The network and cache errors
  * of the tree request.  *out is a new string.
  */
+QA_WARN_UNUSED
 enum qa_err qa_hub_expand(const char *arg, char **out, char **candidates, struct qa_diag *d);
 
 #endif

@@ -84,9 +84,11 @@ struct qa_imatrix_info {
  * llama-quantize refuses those too; QA_ERR_UNSUPPORTED for what the GGUF
  * reader cannot handle; QA_ERR_NOMEM.  On failure *out is untouched.
  */
+QA_WARN_UNUSED
 enum qa_err qa_imatrix_open(struct qa_imatrix **out, struct qa_source *src, struct qa_diag *d);
 
 /* Open the file at path and parse it as qa_imatrix_open does (QA_ERR_IO when it cannot be read). */
+QA_WARN_UNUSED
 enum qa_err qa_imatrix_load(struct qa_imatrix **out, const char *path, struct qa_diag *d);
 
 /* Free m and everything it handed out.  m may be NULL. */
@@ -110,6 +112,7 @@ const struct qa_imatrix_entry *qa_imatrix_find(const struct qa_imatrix *m, const
  * then).  Any other wrong length is QA_ERR_VALUE naming the entry (with
  * its length and file offset) and the tensor (with its shape).
  */
+QA_WARN_UNUSED
 enum qa_err qa_imatrix_weights(const struct qa_imatrix *m, const char *name, uint64_t ne0,
                                uint64_t n_expert, const float **out, struct qa_diag *d);
 

@@ -53,6 +53,7 @@ uint64_t qa_json_key_offset(const json_t *obj, const uint64_t *off, size_t n, co
  * error's position, "duplicate key in WHAT: ..." or "WHAT is not valid
  * json: ...".  Returns QA_ERR_FORMAT.
  */
+QA_WARN_UNUSED
 enum qa_err qa_json_error_diag(struct qa_diag *d, const json_error_t *je,
                                uint64_t base, size_t len, const char *what);
 

@@ -1,13 +1,16 @@
 /*
  * manifest.h - per-tensor and per-block digests of a file (a "manifest"),
- * its JSON form (schema quantaudit.manifest/1), and verification of a file
- * against a manifest.
+ * its JSON form (schema quantaudit.manifest/2, and /1 read back), and
+ * verification of a file against a manifest.
  *
  * A manifest records the file digest, the metadata digest (the bytes before
- * the data section), and for each tensor its digest, block count, Merkle
- * root and, optionally, every block digest; blockhash.h defines these.
- * Computing one streams the file tensor by tensor: memory holds one
- * tensor's block digests at a time unless they are all kept for output.
+ * the data section), and for each tensor its digest, block count and Merkle
+ * root; blockhash.h defines these.  Block location data comes either inline
+ * (every full block digest, "block_sha256", as /1 wrote it and /2 still
+ * prints on stdout) or in a block index sidecar (blockindex.h) that the JSON
+ * names and pins by size and SHA-256.  Computing one streams the file
+ * through bounded windows read with pread: memory does not grow with the
+ * file unless every block digest is kept for inline output.
  */
 #ifndef QA_MANIFEST_H
 #define QA_MANIFEST_H
@@ -18,8 +21,12 @@
 
 #include "blockhash.h"
 #include "err.h"
+#include "source.h"
 
-#define QA_MANIFEST_SCHEMA "quantaudit.manifest/1"
+struct qa_blockindex; /* blockindex.h */
+
+#define QA_MANIFEST_SCHEMA "quantaudit.manifest/2"
+#define QA_MANIFEST_SCHEMA_V1 "quantaudit.manifest/1"
 
 struct qa_manifest_tensor {
 	char *name;
@@ -46,6 +53,13 @@ struct qa_manifest {
 	size_t n;
 	struct qa_manifest_tensor *tensors;
 	bool has_blocks;         /* every tensor carries its block digests */
+	uint64_t data_offset;    /* start of the data section (computed manifests) */
+	/* the block index sidecar (schema /2 "block_index"), when there is one */
+	bool has_index;
+	char *index_file;        /* its file name, beside the manifest */
+	unsigned index_digest_bytes;
+	uint64_t index_size;
+	uint8_t index_sha256[QA_SHA256_LEN];
 };
 
 /*
@@ -55,9 +69,33 @@ struct qa_manifest {
  * all cores).  The caller frees *out with qa_manifest_free().  Errors: the
  * readers' (malformed input, I/O); QA_ERR_USAGE for a sharded checkpoint.
  */
+QA_WARN_UNUSED
 enum qa_err qa_manifest_compute(const char *path, bool keep_blocks, bool data_digest,
                                 unsigned n_threads, struct qa_manifest **out,
                                 struct qa_diag *d);
+
+/* What qa_manifest_compute_opts computes. */
+struct qa_manifest_opts {
+	bool keep_blocks;     /* keep every full block digest (inline output) */
+	bool data_digest;     /* the digest of all tensor data in file order */
+	bool no_blocks;       /* skip block digests and Merkle roots (verify's first pass) */
+	unsigned n_threads;   /* 0: all cores */
+	bool index;           /* write a block index to index_fd (borrowed, not closed) */
+	int index_fd;
+};
+
+/*
+ * The same with options.  The file is read in windows of a few MiB through
+ * pread (twice: once for the whole-file digest on its own thread, once
+ * tensor by tensor), and each window's tensor digest, block digests, Merkle
+ * update and the read of the next window run in parallel.  With index,
+ * the block index (blockindex.h, QA_BLOCKINDEX_DIGEST_BYTES per record) is
+ * written to index_fd and the manifest records its size, digest size and
+ * SHA-256 (has_index); the caller sets index_file.  A failed write of it is
+ * QA_ERR_IO with a message naming the block index.
+ */
+enum qa_err qa_manifest_compute_opts(const char *path, const struct qa_manifest_opts *o,
+                                     struct qa_manifest **out, struct qa_diag *d);
 
 /*
  * Parse a manifest from the JSON file at path.  Errors: QA_ERR_IO when it
@@ -65,16 +103,19 @@ enum qa_err qa_manifest_compute(const char *path, bool keep_blocks, bool data_di
  * of the file start for a structural problem) when it is not JSON, has an
  * unknown schema, or lacks or mistypes a field.
  */
+QA_WARN_UNUSED
 enum qa_err qa_manifest_load(const char *path, struct qa_manifest **out,
                              struct qa_diag *d);
 
 /* The same for a manifest held in memory (len bytes at buf, borrowed). */
+QA_WARN_UNUSED
 enum qa_err qa_manifest_parse(const void *buf, size_t len, struct qa_manifest **out,
                               struct qa_diag *d);
 
 /* m as the JSON manifest `quantaudit hash --json` writes (schema
- * quantaudit.manifest/1; block digests only when m has them), indented, as
- * a malloc'd string the caller frees; NULL when out of memory. */
+ * quantaudit.manifest/2; block digests only when m has them, the block
+ * index object only when m has one), indented, as a malloc'd string the
+ * caller frees; NULL when out of memory. */
 char *qa_manifest_json_text(const struct qa_manifest *m);
 
 void qa_manifest_free(struct qa_manifest *m);
@@ -112,9 +153,37 @@ struct qa_verify {
  * fill *v (the caller frees it with qa_verify_free).  Tensors pair by name.
  * Returns QA_OK or QA_ERR_NOMEM; whether they match is in *v.
  */
+QA_WARN_UNUSED
 enum qa_err qa_verify_compare(const struct qa_manifest *got, const struct qa_manifest *want,
                               struct qa_verify *v, struct qa_diag *d);
 void qa_verify_free(struct qa_verify *v);
+
+/*
+ * Open the block index that want names, beside the manifest at
+ * manifest_path, as *src (a streamed source) and *bi, and check it against
+ * want: a plain file name (no directory part), the recorded size and
+ * SHA-256 (the file is read once, in bounded pieces), digest size, tensor
+ * count and every tensor's block count.  Errors: QA_ERR_IO when it cannot
+ * be read, QA_ERR_FORMAT when it is malformed or belongs to another
+ * manifest.  The caller frees *bi, then closes *src.  A manifest without a
+ * block index gives QA_OK with both NULL.
+ */
+enum qa_err qa_manifest_open_index(const struct qa_manifest *want, const char *manifest_path,
+                                   struct qa_source **src, struct qa_blockindex **bi,
+                                   struct qa_diag *d);
+
+/*
+ * Locate the divergent blocks of every mismatching tensor of v whose block
+ * location data want has (inline digests, or bi, which may be NULL): read
+ * that tensor of the file at path again in windows, digest its blocks and
+ * compare them with the records, filling blocks_known, blocks_compared,
+ * divergent_blocks and first_divergent.  got is the manifest computed from
+ * path (for the tensors' offsets).  Memory stays bounded by the window.
+ * Errors: the file's I/O errors, QA_ERR_NOMEM, and the index's read errors.
+ */
+enum qa_err qa_verify_locate(struct qa_verify *v, const struct qa_manifest *got,
+                             const struct qa_manifest *want, struct qa_blockindex *bi,
+                             const char *path, unsigned n_threads, struct qa_diag *d);
 
 /* True when v records no difference at all. */
 bool qa_verify_ok(const struct qa_verify *v);

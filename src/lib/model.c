@@ -780,6 +780,20 @@ void qa_ref_model_shape(const struct qa_ref *r, struct qa_model_shape *out)
 	out->n_expert = r->info.n_expert;
 }
 
+/*
+ * n elements of safetensors tensor t from element first, widened to f32;
+ * Gemma's converter then adds 1 (in f32) to its norms, and so does this.
+ */
+static enum qa_err st_read(struct qa_ref *r, const struct qa_ref_tensor *t, uint64_t first,
+                           size_t n, float *dst, struct qa_diag *d)
+{
+	enum qa_err e = qa_st_tensor_read_f32(r->st, qa_st_tensor_at(r->st, t->src_index), first, n,
+	                                      dst, d);
+	for (size_t k = 0; !e && t->plus_one && k < n; k++)
+		dst[k] = dst[k] + 1.0f;
+	return e;
+}
+
 enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
                             float *dst, struct qa_diag *d)
 {
@@ -801,13 +815,8 @@ enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
 	if (t->assembly != QA_REF_DIRECT)
 		return moe_read(r, t, dst, d);
 	const struct qa_st_tensor *s = qa_st_tensor_at(r->st, t->src_index);
-	if (t->perm == QA_PERM_NONE) {
-		enum qa_err e = qa_st_tensor_read_f32(r->st, s, 0, (size_t)t->n_elems, dst, d);
-		/* Gemma's converter adds 1 in f32 after widening the stored value */
-		for (uint64_t k = 0; !e && t->plus_one && k < t->n_elems; k++)
-			dst[k] = dst[k] + 1.0f;
-		return e;
-	}
+	if (t->perm == QA_PERM_NONE)
+		return st_read(r, t, 0, (size_t)t->n_elems, dst, d);
 	if (!r->info.from_config)
 		return qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
 		                   "tensor '%s': the %s q/k permutation needs head counts from config.json",
@@ -932,7 +941,7 @@ enum qa_err qa_ref_read_f32_range(struct qa_ref *r, const struct qa_ref_tensor *
 		qa_quant_ops(s->type)->dequantize((const uint8_t *)p + first * ti->block_bytes, dst, n_elems);
 		return QA_OK;
 	}
-	return qa_st_tensor_read_f32(r->st, qa_st_tensor_at(r->st, t->src_index), first, n_elems, dst, d);
+	return st_read(r, t, first, n_elems, dst, d);
 }
 
 static enum qa_err set_u32_if(struct qa_gguf_writer *w, const char *arch, const char *suffix,

@@ -32,6 +32,7 @@ enum qa_format {
  * checkpoint, a file starting with "GGUF" is GGUF, anything else is tried
  * as safetensors.  Fails with QA_ERR_IO when path cannot be opened.
  */
+QA_WARN_UNUSED
 enum qa_err qa_format_detect(const char *path, enum qa_format *out,
                              struct qa_diag *d);
 
@@ -105,6 +106,7 @@ struct qa_ref;
  * QA_ERR_FORMAT when two source tensors map to one GGUF name or a
  * llama-family checkpoint lacks the head counts its q/k permutation needs.
  */
+QA_WARN_UNUSED
 enum qa_err qa_ref_open(struct qa_ref **out, const char *path, struct qa_diag *d);
 void qa_ref_close(struct qa_ref *r);
 
@@ -126,6 +128,7 @@ void qa_ref_model_shape(const struct qa_ref *r, struct qa_model_shape *out);
  * QA_ERR_UNSUPPORTED for dtypes that are not f32/f16/bf16, and with the
  * readers' errors.  Values are not checked for finiteness here.
  */
+QA_WARN_UNUSED
 enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
                             float *dst, struct qa_diag *d);
 
@@ -165,6 +168,7 @@ enum qa_err qa_ref_read_f32_range(struct qa_ref *r, const struct qa_ref_tensor *
  * sets); for safetensors quantaudit's own minimal set: general.architecture
  * and general.name and the architecture's dimension keys.
  */
+QA_WARN_UNUSED
 enum qa_err qa_ref_write_metadata(const struct qa_ref *r, struct qa_gguf_writer *w,
                                   struct qa_diag *d);
 
@@ -182,6 +186,7 @@ struct qa_source *qa_ref_source(const struct qa_ref *r, size_t i);
  * f32/f16/bf16 weights (tensor 'NAME' is TYPE)": auditing a quantized file
  * against itself (or another quantized file) would compare nothing.
  */
+QA_WARN_UNUSED
 enum qa_err qa_ref_require_float(const struct qa_ref *r, struct qa_diag *d);
 
 #endif

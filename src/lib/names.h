@@ -89,6 +89,7 @@ enum qa_names_perm qa_names_permutation(const char *arch,
  * QA_ERR_VALUE when rows is not a multiple of 2 * n_heads or rows * cols
  * overflows.  On error dst is untouched.
  */
+QA_WARN_UNUSED
 enum qa_err qa_names_permute_rows(const float *src, float *dst, uint64_t rows,
                                   uint64_t cols, uint32_t n_heads,
                                   struct qa_diag *d);

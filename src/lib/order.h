@@ -35,6 +35,7 @@ int qa_order_cmp(const char *a, const char *b);
  * scratch space cannot be allocated, QA_ERR_USAGE for NULL arguments with
  * n > 0.
  */
+QA_WARN_UNUSED
 enum qa_err qa_order_sort(const char *const *names, size_t n, size_t *perm,
                           struct qa_diag *d);
 

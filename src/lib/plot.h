@@ -49,6 +49,7 @@ bool qa_plot_format_ok(const char *format);
  * first line gnuplot wrote to its standard error).  gnuplot's standard
  * error never reaches the caller's.
  */
+QA_WARN_UNUSED
 enum qa_err qa_plot_run(const char *format, const char *script, const char *out_path,
                         bool *ran, struct qa_diag *d);
 

@@ -50,6 +50,8 @@ static const struct qa_policy_status statuses[] = {
 	{ "unsupported-type", QA_POLICY_DIFF, QA_ACTION_FAIL, "the artifact's type cannot be re-quantized" },
 	{ "unpermuted", QA_POLICY_DIFF, QA_ACTION_FAIL, "matches the weight without llama.cpp's q/k row permutation" },
 	{ "imatrix", QA_POLICY_DIFF, QA_ACTION_FAIL, "most blocks diverge with an error in the band importance weighting gives (the artifact declares a matrix; not verified)" },
+	{ "needs-imatrix", QA_POLICY_DIFF, QA_ACTION_FAIL,
+	  "a type ggml makes only with an importance matrix (iq2_xxs, iq2_xs, iq1_s); give --imatrix" },
 	{ "metadata", QA_POLICY_DIFF, QA_ACTION_FAIL,
 	  "a metadata pair the audit counts as a finding (an ARCH.* or tokenizer.* key, a config.json hyperparameter)" },
 	{ "match", QA_POLICY_VERIFY, QA_ACTION_PASS, "the tensor's digests equal the manifest's" },
@@ -502,6 +504,10 @@ enum qa_err qa_gate_add_diff(struct qa_gate *g, const struct qa_policy *p,
 		case QA_VERDICT_SHAPE_MISMATCH: add_detail(it, "shape-mismatch: the shapes cannot be paired"); break;
 		case QA_VERDICT_UNSUPPORTED:
 			add_detail(it, "unsupported-type: %s cannot be re-quantized", qa_type_name(t->type));
+			break;
+		case QA_VERDICT_NEEDS_IMATRIX:
+			add_detail(it, "needs-imatrix: %s is made only with an importance matrix; give --imatrix",
+			           qa_type_name(t->type));
 			break;
 		default:
 			if (t->verdict != QA_VERDICT_IDENTICAL)

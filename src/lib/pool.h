@@ -30,6 +30,7 @@ typedef enum qa_err (*qa_pool_fn)(void *ctx, size_t item, unsigned worker);
  * result does not depend on scheduling.  Thread creation failure falls back
  * to fewer threads.
  */
+QA_WARN_UNUSED
 enum qa_err qa_pool_run(unsigned n_threads, size_t n_items, qa_pool_fn fn,
                         void *ctx);
 

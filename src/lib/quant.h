@@ -146,6 +146,15 @@ void qa_quantize_iq4_nl(const float *src, void *dst, size_t n);
 void qa_dequantize_iq4_nl(const void *src, float *dst, size_t n);
 
 /*
+ * iq4_nl and iq4_xs with the chosen path (SIMD8 is the AVX2 level search):
+ * nrow rows of n_per_row under the contract of quantize_rows (qw NULL: no
+ * importance weights).  Returns false, writing nothing, for another type or
+ * an unavailable path.  For tests and benchmarks.
+ */
+bool qa_quant_iq4_quantize(uint32_t type, enum qa_quant_k_path path, const float *src, void *dst,
+                           size_t nrow, size_t n_per_row, const float *qw);
+
+/*
  * The grid i-quants (quant_iq2.c, quant_iq1.c).  iq2_xxs, iq2_xs and iq1_s
  * exist only in the weighted form: their quantize_rows with qw NULL writes
  * zeros (ggml refuses them).  iq2_s and iq1_m also have an unweighted form,

@@ -11,6 +11,7 @@
 #define QA_QUANT_FIT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -37,5 +38,22 @@ float qa_quant_fit_symmetric(int n, int nmax, const float *x, int8_t *q, const f
  * byte).  ggml's make_qp_quants.
  */
 float qa_quant_fit_positive(int n, int nmax, const float *x, uint8_t *q, const float *qw);
+
+/*
+ * The iq4 level search shared by iq4_nl and iq4_xs (quant_iq.c): the
+ * levels, the scale of one block of 32 values x with weights w (ggml's
+ * quantize_row_iq4_nl_impl search with 7 trial offsets; 0 for a block
+ * whose extreme is below 1e-15), and the nearest level index of inv * x[j]
+ * for 32 values.  fast takes the AVX2 path, which gives the same results;
+ * it may only be true when qa_quant_iq4_fast() is.
+ */
+extern const int8_t qa_iq4_levels[16];
+bool qa_quant_iq4_fast(void);
+float qa_quant_fit_iq4(const float *x, const float *w, bool fast);
+void qa_quant_iq4_indices(const float *x, float inv, bool fast, uint8_t idx[32]);
+
+/* iq4_xs rows (quant_iq4xs.c) on the chosen path, as qa_quantize_rows_iq4_xs. */
+void qa_quant_iq4_xs_rows(const float *src, void *dst, size_t nrow, size_t n_per_row, const float *qw,
+                          bool fast);
 
 #endif

@@ -19,49 +19,25 @@
  * d = -(the sub-block scale of largest magnitude) / 32 and re-picks every
  * index against d * l.  The weights are x^2 without an importance matrix,
  * qw[j] * sqrt(sigma2 + x^2) with one, sigma2 being twice the mean square
- * of the super-block.
+ * of the super-block.  The sub-block search is iq4_nl's (quant_fit.h),
+ * AVX2 included.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "cursor.h"
 #include "fp16.h"
 #include "quant.h"
+#include "quant_fit.h"
 
 #define XS_BLOCK 256
 #define XS_SUB 32
 #define XS_NSUB (XS_BLOCK / XS_SUB)
 #define XS_BYTES 136
 #define XS_QS 8              /* offset of the 4-bit indices */
-#define XS_TRIES 7           /* trial offsets -7..7 around the extreme level */
-#define XS_GROUP_EPS 1e-15f  /* sub-blocks whose extreme is below this are zero */
-
-/* The 16 levels shared with iq4_nl (a fact of the format). */
-static const int8_t xs_levels[16] = {
-	-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
-};
-
-/*
- * Index of the level nearest to v: ends clamp, and between two neighbours
- * the lower wins only when strictly closer, distances taken in float.
- */
-static int nearest_level(float v)
-{
-	if (v <= (float)xs_levels[0])
-		return 0;
-	if (v >= (float)xs_levels[15])
-		return 15;
-	int lo = 0, hi = 15;
-	while (hi - lo > 1) {
-		int mid = (lo + hi) / 2;
-		if (v < (float)xs_levels[mid])
-			hi = mid;
-		else
-			lo = mid;
-	}
-	return v - (float)xs_levels[hi - 1] < (float)xs_levels[hi] - v ? hi - 1 : hi;
-}
+#define xs_levels qa_iq4_levels
 
 /* Round to nearest, ties to even, through the 1.5 * 2^23 shift (|v| < 2^22). */
 static int round_shift(float v)
@@ -72,49 +48,8 @@ static int round_shift(float v)
 	return (bits & 0x007fffff) - 0x00400000;
 }
 
-/* sum w*q*x and sum w*q*q of the levels x maps to under inverse scale inv. */
-static void fit_sums(const float *x, const float *w, float inv, float *sqx, float *sqq)
-{
-	float a = 0.0f, b = 0.0f;
-	for (int j = 0; j < XS_SUB; j++) {
-		float q = (float)xs_levels[nearest_level(inv * x[j])];
-		a += w[j] * q * x[j];
-		b += w[j] * q * q;
-	}
-	*sqx = a;
-	*sqq = b;
-}
-
-/* The float scale of one sub-block with weights w (0 for a negligible one). */
-static float sub_scale(const float *x, const float *w)
-{
-	float amax = 0.0f, max = 0.0f;
-	for (int j = 0; j < XS_SUB; j++) {
-		float a = fabsf(x[j]);
-		if (a > amax) {
-			amax = a;
-			max = x[j];
-		}
-	}
-	if (amax < XS_GROUP_EPS)
-		return 0.0f;
-	float d = -max / (float)xs_levels[0];
-	float sqx, sqq;
-	fit_sums(x, w, 1 / d, &sqx, &sqq);
-	d = sqq > 0 ? sqx / sqq : 0.0f;
-	float best = d * sqx;
-	for (int t = -XS_TRIES; t <= XS_TRIES; t++) {
-		fit_sums(x, w, (float)(t + xs_levels[0]) / max, &sqx, &sqq);
-		if (sqq > 0 && sqx * sqx > best * sqq) {
-			d = sqx / sqq;
-			best = d * sqx;
-		}
-	}
-	return d;
-}
-
 /* One super-block; qw is its 256 importance weights or NULL. */
-static void quantize_block(const float *x, const float *qw, uint8_t *out)
+static void quantize_block(const float *x, const float *qw, bool fast, uint8_t *out)
 {
 	float sigma2 = 0.0f;
 	for (int j = 0; j < XS_BLOCK; j++)
@@ -129,7 +64,7 @@ static void quantize_block(const float *x, const float *qw, uint8_t *out)
 		for (int j = 0; j < XS_SUB; j++)
 			w[j] = qw ? qw[ib * XS_SUB + j] * sqrtf(sigma2 + xb[j] * xb[j])
 			          : xb[j] * xb[j];
-		scales[ib] = sub_scale(xb, w);
+		scales[ib] = qa_quant_fit_iq4(xb, w, fast);
 		float a = fabsf(scales[ib]);
 		if (a > amax_scale) {
 			amax_scale = a;
@@ -148,10 +83,10 @@ static void quantize_block(const float *x, const float *qw, uint8_t *out)
 		float dl = d * (float)l;
 		float idl = dl != 0.0f ? 1 / dl : 0.0f;
 		const float *xb = x + ib * XS_SUB;
-		uint8_t *qs = out + XS_QS + 16 * ib;
+		uint8_t *qs = out + XS_QS + 16 * ib, idx[XS_SUB];
+		qa_quant_iq4_indices(xb, idl, fast, idx);
 		for (int j = 0; j < 16; j++)
-			qs[j] = (uint8_t)(nearest_level(idl * xb[j]) |
-			                  (nearest_level(idl * xb[j + 16]) << 4));
+			qs[j] = (uint8_t)(idx[j] | (idx[j + 16] << 4));
 		l += 32;
 		out[4 + ib / 2] |= (uint8_t)((l & 0xf) << (4 * (ib % 2)));
 		scales_h |= (uint16_t)((l >> 4) << (2 * ib));
@@ -159,13 +94,19 @@ static void quantize_block(const float *x, const float *qw, uint8_t *out)
 	qa_store_le16(out + 2, scales_h);
 }
 
-void qa_quantize_rows_iq4_xs(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                             const float *qw)
+void qa_quant_iq4_xs_rows(const float *src, void *dst, size_t nrow, size_t n_per_row, const float *qw,
+                          bool fast)
 {
 	uint8_t *out = dst;
 	for (size_t r = 0; r < nrow; r++)
 		for (size_t b = 0; b < n_per_row / XS_BLOCK; b++, src += XS_BLOCK, out += XS_BYTES)
-			quantize_block(src, qw ? qw + b * XS_BLOCK : NULL, out);
+			quantize_block(src, qw ? qw + b * XS_BLOCK : NULL, fast, out);
+}
+
+void qa_quantize_rows_iq4_xs(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                             const float *qw)
+{
+	qa_quant_iq4_xs_rows(src, dst, nrow, n_per_row, qw, qa_quant_iq4_fast());
 }
 
 void qa_quantize_iq4_xs(const float *src, void *dst, size_t n)

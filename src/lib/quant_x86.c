@@ -1,7 +1,7 @@
 /*
  * quant_x86.c - AVX2 (and F16C) paths for the 32-element legacy formats
  * (q4_0, q4_1, q5_0, q5_1, q8_0), the ternary tq1_0 and tq2_0, mxfp4's code
- * search, and for the f16/bf16 conversions.
+ * search, the iq4_nl/iq4_xs level search, and for the f16/bf16 conversions.
  *
  * Each function here produces exactly the bytes (or floats) of its scalar
  * counterpart in quant_legacy.c / quant_tq.c / quant_mxfp4.c / quant_fp.c, which follow ggml's reference
@@ -499,6 +499,90 @@ AVX2 void qa_x86_mxfp4_codes(const float *x, const int8_t levels[16], float scal
 		q[k] = _mm256_or_si256(code, _mm256_and_si256(_mm256_and_si256(neg, nonzero), _mm256_set1_epi32(8)));
 	}
 	pack_nibbles(q, q + 2, 0xff, 0xff, out);
+}
+
+/* ---------------------------------------------------------------- iq4_nl / iq4_xs */
+
+/*
+ * Level index and level (as float) of 8 lanes of v, as quant_iq.c's
+ * nearest_level: at or below the first level 0, at or above the last 15;
+ * between, hi = 1 + the number of levels 1..14 that v is not below (where
+ * the scalar bisection ends, since it moves up unless v < level[mid]), and
+ * hi - 1 when v - level[hi-1] < level[hi] - v in float.  A NaN v (a block
+ * whose sums overflowed gives a NaN scale) is below no level, so it ends at
+ * 15 as the bisection does.  lv holds the 16 levels, lv[k] broadcast.
+ */
+AVX2 static __m256i iq4_nearest8(__m256 v, const __m256 lv[16], __m256 tab_lo, __m256 tab_hi, __m256 *q)
+{
+	__m256i hi = _mm256_set1_epi32(1);
+	for (int k = 1; k < 15; k++)
+		hi = _mm256_sub_epi32(hi, _mm256_castps_si256(_mm256_cmp_ps(v, lv[k], _CMP_NLT_UQ)));
+	const __m256i seven = _mm256_set1_epi32(7), one = _mm256_set1_epi32(1);
+	__m256i lo = _mm256_sub_epi32(hi, one);
+#define IQ4_LOOKUP(i) _mm256_blendv_ps(_mm256_permutevar8x32_ps(tab_lo, i), _mm256_permutevar8x32_ps(tab_hi, i), \
+                                       _mm256_castsi256_ps(_mm256_cmpgt_epi32(i, seven)))
+	__m256 below = IQ4_LOOKUP(lo), above = IQ4_LOOKUP(hi);
+	__m256 take_lo = _mm256_cmp_ps(_mm256_sub_ps(v, below), _mm256_sub_ps(above, v), _CMP_LT_OQ);
+	__m256i idx = _mm256_blendv_epi8(hi, lo, _mm256_castps_si256(take_lo));
+	__m256 first = _mm256_cmp_ps(v, lv[0], _CMP_LE_OQ), last = _mm256_cmp_ps(v, lv[15], _CMP_GE_OQ);
+	idx = _mm256_andnot_si256(_mm256_castps_si256(first), idx);
+	idx = _mm256_blendv_epi8(idx, _mm256_set1_epi32(15), _mm256_castps_si256(last));
+	*q = IQ4_LOOKUP(idx);
+#undef IQ4_LOOKUP
+	return idx;
+}
+
+AVX2 static void iq4_tables(const int8_t levels[16], __m256 lv[16], __m256 *tab_lo, __m256 *tab_hi)
+{
+	float f[16];
+	for (int k = 0; k < 16; k++) {
+		f[k] = (float)levels[k];
+		lv[k] = _mm256_set1_ps(f[k]);
+	}
+	*tab_lo = _mm256_loadu_ps(f);
+	*tab_hi = _mm256_loadu_ps(f + 8);
+}
+
+/*
+ * sum w*q*x and sum w*q*q over 32 values (q the nearest level of inv * x):
+ * the products lane by lane as the scalar forms them ((w*q)*x, (w*q)*q),
+ * then summed in element order from 0, as the scalar loop adds them.
+ */
+AVX2 void qa_x86_iq4_fit_sums(const float *x, const float *w, float inv, const int8_t levels[16],
+                              float *sqx, float *sqq)
+{
+	__m256 lv[16], tab_lo, tab_hi;
+	iq4_tables(levels, lv, &tab_lo, &tab_hi);
+	const __m256 vinv = _mm256_set1_ps(inv);
+	float pa[32], pb[32];
+	for (int k = 0; k < 4; k++) {
+		__m256 vx = _mm256_loadu_ps(x + 8 * k), q;
+		iq4_nearest8(_mm256_mul_ps(vinv, vx), lv, tab_lo, tab_hi, &q);
+		__m256 wq = _mm256_mul_ps(_mm256_loadu_ps(w + 8 * k), q);
+		_mm256_storeu_ps(pa + 8 * k, _mm256_mul_ps(wq, vx));
+		_mm256_storeu_ps(pb + 8 * k, _mm256_mul_ps(wq, q));
+	}
+	float a = 0.0f, b = 0.0f;
+	for (int j = 0; j < 32; j++) {
+		a += pa[j];
+		b += pb[j];
+	}
+	*sqx = a;
+	*sqq = b;
+}
+
+/* The nearest level indices of inv * x[j] for 32 values. */
+AVX2 void qa_x86_iq4_indices(const float *x, float inv, const int8_t levels[16], uint8_t idx[32])
+{
+	__m256 lv[16], tab_lo, tab_hi, q;
+	iq4_tables(levels, lv, &tab_lo, &tab_hi);
+	const __m256 vinv = _mm256_set1_ps(inv);
+	int32_t i32[32];
+	for (int k = 0; k < 4; k++)
+		_mm256_storeu_si256((__m256i *)(i32 + 8 * k),
+		                    iq4_nearest8(_mm256_mul_ps(vinv, _mm256_loadu_ps(x + 8 * k)), lv, tab_lo, tab_hi, &q));
+	for (int j = 0; j < 32; j++)
+		idx[j] = (uint8_t)i32[j];
 }
 
 #endif /* QA_QUANT_X86 */

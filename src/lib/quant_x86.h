@@ -35,6 +35,10 @@ void qa_x86_quantize_tq1_0(const float *src, void *dst, size_t n);
 void qa_x86_quantize_tq2_0(const float *src, void *dst, size_t n);
 /* The 16 code bytes of one 32-element mxfp4 block at half-scale scale (AVX2 alone). */
 void qa_x86_mxfp4_codes(const float *x, const int8_t levels[16], float scale, uint8_t out[16]);
+/* quant_fit.h's iq4 level search: the fit sums of one trial and the final indices (AVX2 alone). */
+void qa_x86_iq4_fit_sums(const float *x, const float *w, float inv, const int8_t levels[16],
+                         float *sqx, float *sqq);
+void qa_x86_iq4_indices(const float *x, float inv, const int8_t levels[16], uint8_t idx[32]);
 void qa_x86_quantize_f16(const float *src, void *dst, size_t n);
 void qa_x86_dequantize_f16(const void *src, float *dst, size_t n);
 void qa_x86_quantize_bf16(const float *src, void *dst, size_t n);

@@ -55,6 +55,7 @@ struct qa_kv_override {
  * value at most 127), except that numbers must be whole: "int:12abc" is
  * refused rather than read as 12.  QA_ERR_USAGE with the reason otherwise.
  */
+QA_WARN_UNUSED
 enum qa_err qa_kv_override_parse(const char *arg, struct qa_kv_override *out,
                                  struct qa_diag *d);
 
@@ -102,6 +103,7 @@ struct qa_quantize_item {
  * matrix (has_imatrix): out receives qa_ref_n_tensors(r) entries, in r's
  * order.  Errors are the recipe's (qa_recipe_plan).
  */
+QA_WARN_UNUSED
 enum qa_err qa_quantize_plan_types(const struct qa_ref *r, const struct qa_recipe *rec,
                                    uint32_t pure_type, bool has_imatrix,
                                    struct qa_plan_entry *out, struct qa_diag *d);
@@ -110,6 +112,7 @@ enum qa_err qa_quantize_plan_types(const struct qa_ref *r, const struct qa_recip
  * The same under llama-quantize's type options ov (NULL: none); for a GGUF
  * reference a tensor that is not quantized keeps the reference's type.
  */
+QA_WARN_UNUSED
 enum qa_err qa_quantize_plan_types_with(const struct qa_ref *r, const struct qa_recipe *rec,
                                         uint32_t pure_type, bool has_imatrix,
                                         const struct qa_recipe_overrides *ov,
@@ -126,6 +129,7 @@ enum qa_err qa_quantize_plan_types_with(const struct qa_ref *r, const struct qa_
  * tensor); QA_ERR_UNSUPPORTED when a
  * tensor to quantize is not f32/f16/bf16; the recipe's errors otherwise.
  */
+QA_WARN_UNUSED
 enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_opts *o,
                              struct qa_quantize_item **out, uint32_t *file_type,
                              struct qa_diag *d);
@@ -137,6 +141,7 @@ enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_op
  * number of entries that name no tensor of r and *first_unmatched (may be
  * NULL) the first of them, or NULL.  Errors of qa_quantize_plan otherwise.
  */
+QA_WARN_UNUSED
 enum qa_err qa_quantize_check_imatrix(const struct qa_ref *r, const struct qa_quantize_opts *o,
                                       size_t *unmatched, const char **first_unmatched,
                                       struct qa_diag *d);
@@ -149,6 +154,7 @@ enum qa_err qa_quantize_check_imatrix(const struct qa_ref *r, const struct qa_qu
  * and element of the first NaN or infinity; the tap's; I/O errors of the
  * writer.
  */
+QA_WARN_UNUSED
 enum qa_err qa_quantize_model(struct qa_ref *r, const struct qa_quantize_opts *o,
                               const char *out_path, struct qa_diag *d);
 
@@ -159,6 +165,7 @@ enum qa_err qa_quantize_model(struct qa_ref *r, const struct qa_quantize_opts *o
  * (qa_gguf_writer_locate).  Also called after a tap error, so that the tap's
  * stop can be located.
  */
+QA_WARN_UNUSED
 enum qa_err qa_quantize_model_located(struct qa_ref *r, const struct qa_quantize_opts *o,
                                       const char *out_path,
                                       void (*located)(void *ctx, const struct qa_gguf_writer *w),
@@ -177,6 +184,7 @@ struct qa_quantize_kv {
  * array of *n pairs (free() it) that borrow from r and o, which must
  * outlive it.  QA_ERR_USAGE for a safetensors reference.
  */
+QA_WARN_UNUSED
 enum qa_err qa_quantize_kv_plan(const struct qa_ref *r, const struct qa_quantize_opts *o,
                                 uint32_t ftype, struct qa_quantize_kv **out, size_t *n,
                                 struct qa_diag *d);
@@ -195,6 +203,7 @@ bool qa_quantize_nbytes(uint32_t type, uint64_t in, uint64_t out, enum qa_layout
  * The values must be finite.  Returns QA_ERR_USAGE for a type that cannot be
  * produced, QA_ERR_NOMEM when a row buffer cannot be allocated.
  */
+QA_WARN_UNUSED
 enum qa_err qa_quantize_tensor(const float *w, uint64_t in, uint64_t out, uint32_t type,
                                enum qa_layout l, unsigned n_threads, void *dst,
                                struct qa_diag *d);
@@ -225,6 +234,7 @@ struct qa_quantize_weights {
  * values do not cut into whole rows of row_len (a multiple of the block),
  * split evenly between experts; QA_ERR_NOMEM.
  */
+QA_WARN_UNUSED
 enum qa_err qa_quantize_tensor_weighted(const float *w, uint64_t in, uint64_t out, uint32_t type,
                                         enum qa_layout l, const struct qa_quantize_weights *wt,
                                         unsigned n_threads, void *dst, struct qa_diag *d);
@@ -233,6 +243,7 @@ enum qa_err qa_quantize_tensor_weighted(const float *w, uint64_t in, uint64_t ou
  * Fail with QA_ERR_VALUE ("tensor NAME (GGUF NAME): element I is nan") when
  * any of t's n_elems values at w is not finite; QA_OK otherwise.
  */
+QA_WARN_UNUSED
 enum qa_err qa_quantize_check_finite(const struct qa_ref_tensor *t, const float *w,
                                      struct qa_diag *d);
 

@@ -157,6 +157,7 @@ struct qa_plan_entry {
  * QA_ERR_NOMEM when the ordering scratch cannot be allocated.  On error the
  * contents of out are unspecified.
  */
+QA_WARN_UNUSED
 enum qa_err qa_recipe_plan(const struct qa_recipe *r, uint32_t pure_type,
                            const struct qa_model_shape *m,
                            const struct qa_plan_tensor *t, size_t n,
@@ -203,6 +204,7 @@ bool qa_recipe_overrides_empty(const struct qa_recipe_overrides *o);
  * r NULL, pure_type is the type (and ov->pure is implied).  Errors as for
  * qa_recipe_plan, plus QA_ERR_USAGE for a pattern that does not compile.
  */
+QA_WARN_UNUSED
 enum qa_err qa_recipe_plan_with(const struct qa_recipe *r, uint32_t pure_type,
                                 const struct qa_recipe_overrides *ov,
                                 const struct qa_model_shape *m,

@@ -71,6 +71,7 @@ struct qa_recipe_check {
  * cannot be made; QA_ERR_UNSUPPORTED for more than QA_RC_MAX_CLASSES
  * classes or QA_RC_MAX_TYPES types.
  */
+QA_WARN_UNUSED
 enum qa_err qa_recipe_check_run(const char *ref_path, const struct qa_recipe *recipe,
                                 uint32_t pure_type, uint32_t n_layer, uint32_t measure_layers,
                                 unsigned n_threads, struct qa_recipe_check **out,

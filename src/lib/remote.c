@@ -468,11 +468,12 @@ enum qa_err qa_remote_head(const char *url, struct qa_remote_head *out, struct q
 		/* keep a header an earlier run cached for these very bytes */
 		if (!(qa_cache_head_load(refkey, &om, &head, &len) && om.size == cm.size &&
 		      strcmp(om.etag, cm.etag) == 0))
-			qa_cache_head_store(refkey, &cm, "", 0, NULL);
+			(void)!qa_cache_head_store(refkey, &cm, "", 0, NULL);
 		free(head);
-		qa_cache_ref_store(rurl, refkey, NULL);
+		/* the cache is best effort: a failed write costs a later run a request */
+		(void)!qa_cache_ref_store(rurl, refkey, NULL);
 		if (alias)
-			qa_cache_ref_store(alias, refkey, NULL);
+			(void)!qa_cache_ref_store(alias, refkey, NULL);
 	}
 	qa_http_meta_free(&m);
 	if (out->commit[0]) {

@@ -56,6 +56,7 @@ bool qa_remote_is_url(const char *path);
  * curl's error), QA_ERR_IO in offline mode when the file is not cached
  * ("offline and not cached").
  */
+QA_WARN_UNUSED
 enum qa_err qa_remote_open(struct qa_source **out, const char *url, struct qa_diag *d);
 
 /* What the first hop says about a remote file, without its body. */
@@ -130,6 +131,7 @@ json_t *qa_remote_transfer_json(void);
  * At the end of a run: clear the progress line, and fail with
  * QA_ERR_NETWORK when an input's SHA-256 differed from the Hub's.
  */
+QA_WARN_UNUSED
 enum qa_err qa_remote_finish(struct qa_diag *d);
 
 /* Strip credentials and the query from url for messages (returns a new string). */

@@ -75,6 +75,7 @@ struct qa_recipe_check;
  * seed audit checked with those numbers (AUDIT-Q4K-RECIPE-002).  note gets
  * a short remark for the CLI.  Errors: QA_ERR_IO, QA_ERR_USAGE.
  */
+QA_WARN_UNUSED
 enum qa_err qa_report_recipe_check_write(const struct qa_recipe_check *c, const struct qa_report_opts *o,
                                          char *note, size_t cap, struct qa_diag *d);
 
@@ -92,6 +93,7 @@ void qa_report_swap_verdict_policy(const struct qa_swap_result *const *results, 
  * "; gnuplot not found, plots skipped").  Errors: QA_ERR_IO when the report
  * cannot be written (plots failing is not an error: the report says so).
  */
+QA_WARN_UNUSED
 enum qa_err qa_report_diff_write(const struct qa_diff_result *r, const struct qa_report_opts *o,
                                  char *note, size_t cap, struct qa_diag *d);
 
@@ -102,6 +104,7 @@ enum qa_err qa_report_diff_write(const struct qa_diff_result *r, const struct qa
  * by claim, whether it holds.  Errors: QA_ERR_IO; QA_ERR_FORMAT for a
  * malformed claims file.
  */
+QA_WARN_UNUSED
 enum qa_err qa_report_swap_write(const struct qa_swap_result *const *results,
                                  const char *const *labels, size_t n,
                                  const struct qa_report_opts *o, char *note, size_t cap,
@@ -116,6 +119,7 @@ enum qa_err qa_report_swap_write(const struct qa_swap_result *const *results,
  * for malformed JSON (offset set), unknown fields, missing fields or a
  * claim without a predicate; QA_ERR_USAGE for NULL arguments.
  */
+QA_WARN_UNUSED
 enum qa_err qa_report_claims_check(const struct qa_swap_result *const *results,
                                    const char *const *labels, size_t n, const char *path,
                                    size_t *n_claims, size_t *n_failed, struct qa_diag *d);

@@ -62,10 +62,12 @@ int64_t qa_report_swap_excess(const struct qa_swap_tensor *t);
 uint64_t qa_report_ceil_div(uint64_t a, uint64_t b);
 
 /* Write the rendered report b to path atomically (see tmpfile.h). */
+QA_WARN_UNUSED
 enum qa_err qa_report_write_atomic(const char *path, const struct qa_sb *b, struct qa_diag *d);
 
 /* Whether path's directory takes a new file and path is not a directory
  * (checked before any plot is drawn, so that a bad path fails fast). */
+QA_WARN_UNUSED
 enum qa_err qa_report_check_writable(const char *path, struct qa_diag *d);
 
 /* Draw one plot from script and append its markdown (image link or note) to md. */

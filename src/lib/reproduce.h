@@ -141,6 +141,7 @@ struct qa_reproduce_result {
  * anyway when o->recipe is given, with ->artifact_error saying why;
  * ref_path or art_path); the quantizer's and the writer's.
  */
+QA_WARN_UNUSED
 enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
                              const struct qa_reproduce_opts *o,
                              struct qa_reproduce_result **out, const char **culprit,
@@ -157,6 +158,7 @@ json_t *qa_reproduce_to_json(const struct qa_reproduce_result *r);
  * (possibly none); free them with qa_reproduce_kv_free.  keys_only ignores
  * order (for diff).  Returns QA_ERR_NOMEM only.
  */
+QA_WARN_UNUSED
 enum qa_err qa_reproduce_kv_audit(const struct qa_quantize_kv *expected, size_t n_expected,
                                   const struct qa_gguf *art, bool keys_only,
                                   struct qa_reproduce_kv **out, size_t *n_out,
@@ -177,6 +179,7 @@ void qa_reproduce_kv_free(struct qa_reproduce_kv *kv, size_t n);
  * audit is empty.  *out (freed with qa_reproduce_kv_free) may be NULL when
  * *n is 0.  Errors: the readers'.
  */
+QA_WARN_UNUSED
 enum qa_err qa_metadata_audit(const char *ref_path, const char *art_path,
                               struct qa_reproduce_kv **out, size_t *n, struct qa_diag *d);
 

@@ -69,6 +69,7 @@ struct qa_st_tensor {
  * safetensors file in the directory), QA_ERR_FORMAT (malformed file,
  * inconsistent shards, or an ambiguous directory), QA_ERR_NOMEM.
  */
+QA_WARN_UNUSED
 enum qa_err qa_st_open(struct qa_st **out, const char *path, struct qa_diag *d);
 
 /*
@@ -77,6 +78,7 @@ enum qa_err qa_st_open(struct qa_st **out, const char *path, struct qa_diag *d);
  * shard whose path is the source's name and no directory (qa_st_dir()
  * returns NULL).  Errors as qa_st_open().
  */
+QA_WARN_UNUSED
 enum qa_err qa_st_open_source(struct qa_st **out, struct qa_source *src,
                               struct qa_diag *d);
 
@@ -131,6 +133,7 @@ const char *qa_st_dir(const struct qa_st *st);
  * QA_ERR_USAGE when t does not describe data in st's shards, or what the
  * source reports.
  */
+QA_WARN_UNUSED
 enum qa_err qa_st_tensor_view(struct qa_st *st, const struct qa_st_tensor *t,
                               const void **out, struct qa_diag *d);
 
@@ -141,6 +144,7 @@ enum qa_err qa_st_tensor_view(struct qa_st *st, const struct qa_st_tensor *t,
  * quantized"); a range outside the tensor fails with QA_ERR_USAGE; source
  * failures are passed on.
  */
+QA_WARN_UNUSED
 enum qa_err qa_st_tensor_read_f32(struct qa_st *st, const struct qa_st_tensor *t,
                                   uint64_t first_elem, size_t n_elems,
                                   float *dst, struct qa_diag *d);

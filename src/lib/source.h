@@ -52,10 +52,22 @@ struct qa_source {
  * size 0.  A path that is a URL (http://, https://, hf://) opens the remote
  * file instead, through qa_remote_open() (remote.h), with its errors.
  */
+QA_WARN_UNUSED
 enum qa_err qa_source_open_file(struct qa_source **out, const char *path,
                                 struct qa_diag *d);
 
+/*
+ * Open the local file at path for streaming: reads go through pread(2) and
+ * nothing is mapped, so memory does not grow with the bytes read.  Views are
+ * unsupported (QA_ERR_UNSUPPORTED); reads are safe from several threads.  A
+ * URL opens the remote file, as qa_source_open_file() does.  Errors as for
+ * qa_source_open_file(); a read past a file that shrank fails with QA_ERR_IO.
+ */
+enum qa_err qa_source_open_stream(struct qa_source **out, const char *path,
+                                  struct qa_diag *d);
+
 /* Wrap len bytes at buf (borrowed) as a source labelled name. */
+QA_WARN_UNUSED
 enum qa_err qa_source_open_memory(struct qa_source **out, const void *buf,
                                   size_t len, const char *name,
                                   struct qa_diag *d);
@@ -79,6 +91,7 @@ static inline const char *qa_source_name(const struct qa_source *s)
  * Copy len bytes at off into buf.  A range that ends past the end of the
  * source fails with QA_ERR_FORMAT at offset off ("what" names the data).
  */
+QA_WARN_UNUSED
 enum qa_err qa_source_read(struct qa_source *s, uint64_t off, size_t len,
                            void *buf, const char *what, struct qa_diag *d);
 
@@ -87,6 +100,7 @@ enum qa_err qa_source_read(struct qa_source *s, uint64_t off, size_t len,
  * cannot lend memory fail with QA_ERR_UNSUPPORTED; callers then fall back to
  * qa_source_read.
  */
+QA_WARN_UNUSED
 enum qa_err qa_source_view(struct qa_source *s, uint64_t off, size_t len,
                            const void **out, const char *what,
                            struct qa_diag *d);
@@ -114,6 +128,7 @@ enum qa_err qa_source_sha256(struct qa_source *s, uint8_t out[32], struct qa_dia
  * file fails with QA_ERR_FORMAT at offset 0: "WHAT of N bytes exceeds the
  * MAX-byte limit".
  */
+QA_WARN_UNUSED
 enum qa_err qa_source_slurp(const char *path, uint64_t max, const char *what,
                             char **out, size_t *len, struct qa_diag *d);
 

@@ -61,6 +61,7 @@ bool qa_st_add_shard(struct qa_st *st, const char *path, struct qa_source *src, 
 
 /* Parse shard si's header and add its tensors (and, when keep_meta, its
  * __metadata__) to st. */
+QA_WARN_UNUSED
 enum qa_err qa_st_parse_shard(struct qa_st *st, uint32_t si, bool keep_meta, struct qa_diag *d);
 
 /* Record the metadata pair key = value (copied) unless key is already
@@ -70,9 +71,11 @@ bool qa_st_add_meta(struct qa_st *st, const char *key, const char *value);
 /* Finish building st after its shards were parsed with result e: sort the
  * tensors by name and reject duplicates across shards, then hand st to *out;
  * on any error st is freed and the error returned. */
+QA_WARN_UNUSED
 enum qa_err qa_st_finish(struct qa_st *st, enum qa_err e, struct qa_st **out, struct qa_diag *d);
 
 /* QA_ERR_NOMEM with "out of memory". */
+QA_WARN_UNUSED
 enum qa_err qa_st_nomem(struct qa_diag *d);
 
 #endif

@@ -62,6 +62,7 @@ struct qa_synth_opts {
  * above QA_SYNTH_MAX_BYTES).  When out_tensors / out_bytes are not NULL
  * they receive the tensor count and the file size the options produce.
  */
+QA_WARN_UNUSED
 enum qa_err qa_synth_check(const struct qa_synth_opts *o, uint64_t *out_tensors,
                            uint64_t *out_bytes, struct qa_diag *d);
 
@@ -87,6 +88,7 @@ enum qa_err qa_synth_check(const struct qa_synth_opts *o, uint64_t *out_tensors,
  * a file cannot be created, written or renamed (d->msg names the path and
  * the system's reason), QA_ERR_NOMEM.
  */
+QA_WARN_UNUSED
 enum qa_err qa_synth_write(const struct qa_synth_opts *o, const char *out_path,
                            struct qa_diag *d);
 

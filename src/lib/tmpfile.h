@@ -49,6 +49,7 @@ struct qa_tmpfile {
  * message does not repeat the path: the caller knows it.  On any error
  * nothing is created and t is left not pending.
  */
+QA_WARN_UNUSED
 enum qa_err qa_tmpfile_open(struct qa_tmpfile *t, const char *dest, struct qa_diag *d);
 
 /*
@@ -63,6 +64,7 @@ enum qa_err qa_tmpfile_open(struct qa_tmpfile *t, const char *dest, struct qa_di
  * pending, QA_ERR_IO "cannot sync: ...", "cannot close: ..." or
  * "cannot rename into place: ..." (no path in the message).
  */
+QA_WARN_UNUSED
 enum qa_err qa_tmpfile_commit(struct qa_tmpfile *t, bool sync, struct qa_diag *d);
 
 /*

@@ -4,7 +4,7 @@
 #
 # Sources of truth, case by case:
 #  - fixtures/moe/*.gguf were written by the real llama-quantize (fixtures/moe/make.sh, README)
-#    from quantaudit synth checkpoints converted by tools/hf2gguf.py; SHA256SUMS is what that
+#    from quantaudit synth checkpoints converted by fixtures/tools/hf2gguf.py; SHA256SUMS is what that
 #    run wrote.  diff of each against the same synth checkpoint (HF per-expert or fused form)
 #    passes only if synth, the expert stacking and the quantizers agree with those files.
 #  - reproduce-*: the artifacts' own bytes (REPRODUCED means quantaudit's output is the file).

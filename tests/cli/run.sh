@@ -4,7 +4,8 @@
 # Each case runs quantaudit from the source tree root (so paths in the output
 # are the relative ones written below), checks the exit status, and compares
 # stdout and stderr with tests/cli/golden/NAME.out and NAME.err when those
-# exist.  Temporary paths are replaced by $TMP.  QA_UPDATE_GOLDEN=1 rewrites
+# exist (golden/SOURCES says what pins each one; a golden file it does not
+# cover fails).  Temporary paths are replaced by $TMP.  QA_UPDATE_GOLDEN=1 rewrites
 # the golden files from the current output instead of comparing.
 set -u
 top=${QA_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -328,6 +329,64 @@ h_err out-dir 4 ': is a directory$' quantize $REF --type q8_0 -o "$TMP"
 h_err out-missing-dir 4 'no/x: cannot create a temporary file beside it: no such file or directory$' hash $REF -o "$TMP/no/x"
 h_err help-nosuch 2 "^quantaudit: 'nosuch' is not a command$" help nosuch
 h_err quantized-ref 2 'a reference must hold f32/f16/bf16 weights' diff $CORRUPT $CORRUPT
+
+# ---------------------------------------------------------------- block index (manifest/2)
+# hash --blocks -o writes MANIFEST.blocks beside MANIFEST: its size is what
+# blockindex.h's format implies (32-byte header, 8 bytes per tensor, 8 bytes
+# per block of the fixture, blocks counted from the JSON), and the JSON pins
+# its size and SHA-256 (sha256sum, independent of the tool)
+bi_check() {
+	local name=$1 ok=$2 why=${3:-}
+	if [ "$ok" = 1 ]; then pass=$((pass + 1)); echo "ok    $name"; else fail=$((fail + 1)); echo "FAIL  $name: $why"; fi
+}
+want_size=$(jq '32 + 8 * (.tensors | length) + 8 * ([.tensors[].blocks] | add)' "$TMP/m.json")
+got_size=$(stat -c %s "$TMP/m.json.blocks")
+bi_check blockindex-size "$([ "$want_size" = "$got_size" ] && [ "$(jq .block_index.size "$TMP/m.json")" = "$got_size" ] && echo 1)" \
+	"block index is $got_size bytes, format implies $want_size"
+bi_check blockindex-sha256 "$([ "$(jq -r .block_index.sha256 "$TMP/m.json")" = "$(sha256sum <"$TMP/m.json.blocks" | cut -d' ' -f1)" ] && echo 1)" \
+	"manifest's block_index.sha256 is not the file's"
+bi_check blockindex-no-inline "$([ "$(jq '[.tensors[] | has("block_sha256")] | any' "$TMP/m.json")" = false ] && echo 1)" \
+	"the JSON still carries block digests"
+# the first record of blk.0.ffn_down.weight is the first 8 bytes of its block 0's SHA-256 (from --blocks --json)
+idx=$(jq '[.tensors[] | .name] | index("blk.0.ffn_down.weight")' "$TMP/m.json")
+first=$(jq "[.tensors[:$idx][].blocks] | add // 0" "$TMP/m.json")
+ntens=$(jq '.tensors | length' "$TMP/m.json")
+rec=$(dd if="$TMP/m.json.blocks" bs=1 skip=$((32 + 8 * ntens + 8 * first)) count=8 2>/dev/null | od -An -tx1 | tr -d ' \n')
+full=$("$bin" hash $CORRUPT --blocks --json | jq -r '.tensors[] | select(.name == "blk.0.ffn_down.weight") | .block_sha256[0]')
+bi_check blockindex-record "$([ -n "$rec" ] && [ "$rec" = "${full:0:16}" ] && echo 1)" "record $rec, block digest $full"
+# the inline form (stdout) and a /1 manifest (tests/data/manifest/v1-corrupt.json,
+# written by the /1 writer of main at b8d7ba4) are still read
+"$bin" hash $CORRUPT --blocks --json >"$TMP/inline.json"
+"$bin" verify "$TMP/tampered.gguf" "$TMP/inline.json" >"$TMP/inline.out"
+"$bin" verify "$TMP/tampered.gguf" "$TMP/m.json" >"$TMP/sidecar.out"
+bi_check verify-inline-same "$(cmp -s "$TMP/sidecar.out" <(sed 's#inline.json#m.json#' "$TMP/inline.out") && echo 1)" \
+	"inline block digests and the block index locate differently"
+cp tests/data/manifest/v1-corrupt.json "$TMP/v1.json"
+t verify-v1-ok 0 verify $CORRUPT "$TMP/v1.json"
+t verify-v1-tampered 1 verify "$TMP/tampered.gguf" "$TMP/v1.json"
+# hostile block indexes: each refused with exit 3 before any hashing
+mkdir -p "$TMP/bi"
+bi_case() {
+	local name=$1 want=$2 pat=$3
+	shift 3
+	cp "$TMP/m.json" "$TMP/bi/m.json"
+	cp "$TMP/m.json.blocks" "$TMP/bi/m.json.blocks"
+	"$@"
+	h_err "$name" "$want" "$pat" verify "$TMP/tampered.gguf" "$TMP/bi/m.json"
+}
+bi_case blockindex-missing 4 'block index: cannot open' rm "$TMP/bi/m.json.blocks"
+bi_case blockindex-truncated 3 'has [0-9]+ bytes, the manifest says' truncate -s -8 "$TMP/bi/m.json.blocks"
+flip() { printf '\x01' | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null; }
+bi_case blockindex-record-flipped 3 "does not match the manifest's sha256 of it" flip "$TMP/bi/m.json.blocks" 5000
+bi_case blockindex-bad-magic 3 'offset 0: not a block index' flip "$TMP/bi/m.json.blocks" 0
+jq_edit() { jq "$1" "$TMP/bi/m.json" >"$TMP/bi/x.json" && mv "$TMP/bi/x.json" "$TMP/bi/m.json"; }
+bi_case blockindex-path-escape 3 'must be a plain file name' jq_edit '.block_index.file = "../m.json.blocks"'
+bi_case blockindex-digest-size 3 'digest_bytes must be 4..32' jq_edit '.block_index.digest_bytes = 64'
+bi_case blockindex-other-manifest 3 'does not describe|block index: tensor' jq_edit '.tensors[0].blocks += 1'
+# the block index is an output like any other: never over an input
+cp $CORRUPT "$TMP/same/in.blocks"
+same_file same-hash-blockindex "$TMP/same/in.blocks" hash "$TMP/same/in.blocks" --blocks -o "$TMP/same/in"
+bi_check same-hash-blockindex-no-manifest "$([ ! -e "$TMP/same/in" ] && echo 1)" "the manifest was written"
 mkdir -p "$TMP/empty"
 h_err inspect-empty-dir 2 'no \.safetensors file in directory' inspect "$TMP/empty"
 
@@ -388,6 +447,20 @@ if [ $seen = 1 ] && [ "$rc" = 143 ] && [ "$left" = 0 ]; then
 else
 	fail=$((fail + 1)); echo "FAIL  sigterm-quantize: tmp seen $seen, exit $rc (want 143), $left out.gguf* files left"
 fi
+
+# every golden file states what pins it: golden/SOURCES has a line for it
+uncovered=""
+while IFS= read -r g; do
+	covered=0
+	while read -r pat _; do
+		case "$pat" in '#'* | '') continue ;; esac
+		# shellcheck disable=SC2254
+		case "$g" in $pat) covered=1; break ;; esac
+	done <"$golden/SOURCES"
+	[ $covered = 1 ] || uncovered="$uncovered $g"
+done < <(ls "$golden" | grep -v '^SOURCES$')
+if [ -z "$uncovered" ]; then pass=$((pass + 1)); echo "ok    golden-sources"
+else fail=$((fail + 1)); echo "FAIL  golden-sources: no line in golden/SOURCES for$uncovered"; fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -189,7 +189,7 @@ START_TEST(test_beside)
 	/* No directory (memory source): nothing to find. */
 	static const unsigned char empty[] = { 2, 0, 0, 0, 0, 0, 0, 0, '{', '}' };
 	struct qa_source *src;
-	qa_source_open_memory(&src, empty, sizeof empty, "m", &d);
+	ck_assert_int_eq(qa_source_open_memory(&src, empty, sizeof empty, "m", &d), QA_OK);
 	ck_assert_int_eq(qa_st_open_source(&st, src, &d), QA_OK);
 	found = true;
 	ck_assert_int_eq(qa_config_load_beside(&c, st, &found, &d), QA_OK);

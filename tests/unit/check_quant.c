@@ -386,6 +386,52 @@ START_TEST(legacy_paths_agree)
 END_TEST
 
 /*
+ * limits: iq4_nl and iq4_xs (one level search, quant_fit.h) have a scalar
+ * path pinned to ggml's bytes and an AVX2 one; both write the same bytes on
+ * the oracle input and the adversarial blocks, unweighted and with
+ * importance weights (rows of 256, weights from the oracle imatrix).
+ */
+static const uint32_t iq4_types[] = { QA_TYPE_IQ4_NL, QA_TYPE_IQ4_XS };
+
+static bool iq4_flat(uint32_t type, enum qa_quant_k_path path, const float *src, void *dst, size_t n)
+{
+	return qa_quant_iq4_quantize(type, path, src, dst, 1, n, NULL);
+}
+
+START_TEST(iq4_paths_agree)
+{
+	static const enum qa_quant_k_path paths[] = { QA_QUANT_K_SIMD8, QA_QUANT_K_AUTO };
+	const uint32_t type = iq4_types[_i % 2];
+	const size_t n = N_NASTY / 16;
+	check_paths(type, _i < 2, _i < 2 ? N_INPUT : n, 0x6a09e667u, iq4_flat, paths, 2);
+	if (_i < 2)
+		return;
+	/* weighted: the same adversarial blocks, rows of 256 with positive weights */
+	float *src = malloc(n * sizeof *src), qw[256];
+	uint32_t st = 0x6a09e667u;
+	for (size_t b = 0; b < n / 256; b++)
+		nasty_block(src + 256 * b, (unsigned)(b % N_KINDS), &st);
+	for (int j = 0; j < 256; j++)
+		qw[j] = 0.05f + fabsf(xs_unit(&st));
+	uint64_t nbytes;
+	ck_assert(qa_type_nbytes(qa_type_get(type), n, &nbytes));
+	uint8_t *want = malloc(nbytes), *got = malloc(nbytes);
+	ck_assert(src && want && got);
+	ck_assert(qa_quant_iq4_quantize(type, QA_QUANT_K_SCALAR, src, want, n / 256, 256, qw));
+	if (qa_quant_iq4_quantize(type, QA_QUANT_K_SIMD8, src, got, n / 256, 256, qw))
+		ck_assert_mem_eq(got, want, nbytes);
+	memset(got, 0, nbytes);
+	qa_quant_ops(type)->quantize_rows(src, got, n / 256, 256, qw);
+	ck_assert_mem_eq(got, want, nbytes);
+	ck_assert(!qa_quant_iq4_quantize(QA_TYPE_Q4_0, QA_QUANT_K_SCALAR, src, got, 1, 256, NULL));
+	ck_assert(!qa_quant_iq4_quantize(type, QA_QUANT_K_SIMD4, src, got, 1, 256, NULL));
+	free(src);
+	free(want);
+	free(got);
+}
+END_TEST
+
+/*
  * limits: every one of the 65536 f16 and bf16 bit patterns (NaNs and
  * denormals included) widens to the same float bits on every path, and
  * every float pattern of a strided sweep (NaNs included) narrows alike.
@@ -610,6 +656,7 @@ static Suite *quant_suite(void)
 	tcase_add_test(limits, ops_table);
 	tcase_add_loop_test(limits, paths_agree, 0, 2 * N_PATH_TYPES);
 	tcase_add_loop_test(limits, legacy_paths_agree, 0, 2 * N_LEGACY_TYPES);
+	tcase_add_loop_test(limits, iq4_paths_agree, 0, 4);
 	tcase_add_loop_test(limits, conversions_agree, 0, 2);
 	tcase_set_timeout(limits, 120);
 	suite_add_tcase(s, limits);

@@ -576,7 +576,7 @@ START_TEST(test_header_len_limit)
 	struct qa_diag d;
 	memcpy(b + 8, "{}      ", 8);
 	qa_store_le64(b, QA_ST_MAX_HEADER + 1ull);
-	qa_source_open_memory(&src, b, sizeof b, "m", &d);
+	ck_assert_int_eq(qa_source_open_memory(&src, b, sizeof b, "m", &d), QA_OK);
 	ck_assert_int_eq(qa_st_open_source(&st, src, &d), QA_ERR_FORMAT);
 	ck_assert_ptr_nonnull(strstr(d.msg, "100 mb limit"));
 	qa_store_le64(b, QA_ST_MAX_HEADER);
@@ -590,7 +590,7 @@ START_TEST(test_header_len_limit)
 	qa_st_close(st);
 	qa_source_close(src);
 	/* Empty source. */
-	qa_source_open_memory(&src, NULL, 0, "empty", &d);
+	ck_assert_int_eq(qa_source_open_memory(&src, NULL, 0, "empty", &d), QA_OK);
 	ck_assert_int_eq(qa_st_open_source(&st, src, &d), QA_ERR_FORMAT);
 	ck_assert_uint_eq(d.offset, 0);
 	qa_source_close(src);
@@ -617,7 +617,7 @@ START_TEST(test_many_tensors)
 	struct qa_source *src;
 	struct qa_st *st;
 	struct qa_diag d;
-	qa_source_open_memory(&src, b, len, "m", &d);
+	ck_assert_int_eq(qa_source_open_memory(&src, b, len, "m", &d), QA_OK);
 	ck_assert_int_eq(qa_st_open_source(&st, src, &d), QA_OK);
 	ck_assert_uint_eq(qa_st_n_tensors(st), n);
 	for (size_t i = 0; i < n; i++) {
@@ -763,7 +763,7 @@ START_TEST(test_bad_file)
 		unsigned char *raw = slurp(p, &len);
 		struct qa_source *src;
 		struct qa_diag d2;
-		qa_source_open_memory(&src, raw, len, "m", &d2);
+		ck_assert_int_eq(qa_source_open_memory(&src, raw, len, "m", &d2), QA_OK);
 		ck_assert_int_eq(qa_st_open_source(&st, src, &d2), e);
 		ck_assert_uint_eq(d2.offset, d.offset);
 		ck_assert_str_eq(d2.msg, d.msg);
@@ -779,7 +779,7 @@ static void open_buffer(const unsigned char *b, size_t len)
 	struct qa_source *src;
 	struct qa_st *st = NULL;
 	struct qa_diag d;
-	qa_source_open_memory(&src, b, len, "m", &d);
+	ck_assert_int_eq(qa_source_open_memory(&src, b, len, "m", &d), QA_OK);
 	enum qa_err e = qa_st_open_source(&st, src, &d);
 	ck_assert(e == QA_OK || e == QA_ERR_FORMAT);
 	if (e == QA_OK) {
@@ -808,7 +808,7 @@ START_TEST(test_truncations_and_flips)
 		struct qa_source *src;
 		struct qa_st *st;
 		struct qa_diag d;
-		qa_source_open_memory(&src, b, n, "m", &d);
+		ck_assert_int_eq(qa_source_open_memory(&src, b, n, "m", &d), QA_OK);
 		/* every truncation loses the last tensor's bytes or the header */
 		ck_assert_int_eq(qa_st_open_source(&st, src, &d), QA_ERR_FORMAT);
 		qa_source_close(src);

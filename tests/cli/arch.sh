@@ -1,0 +1,122 @@
+#!/bin/bash
+# tests/cli/arch.sh - the dense architectures (llama, mistral, qwen2, qwen3, gemma2, gemma3, phi3) against
+# artifacts written by the real llama-quantize.
+#
+# Sources of truth, case by case:
+#  - synth-ARCH: the SHA-256 of the checkpoint the artifacts were made from (fixtures/arch/SHA256SUMS, recorded
+#    by fixtures/tools/make-arch-fixtures.sh when it made them): the references are rebuilt here with synth
+#    rather than stored, so synth must still write the same bytes.
+#  - diff-*: fixtures/arch/*.gguf, written by the real llama-quantize (llama.cpp of ~/.cache/llama-cpp-ref, see
+#    fixtures/README.md) from those checkpoints converted as llama.cpp's converter converts them; every tensor
+#    must be identical and the recipe confirmed.
+#  - reproduce-*: the same artifacts, rebuilt byte for byte from the BF16 GGUF llama-quantize read.
+#  - quantize-*: quantaudit quantize of each checkpoint under Q4_K_M must give every tensor the bytes the real
+#    llama-quantize wrote (fixtures/arch/ARCH.Q4_K_M.gguf), compared by SHA-256 per tensor (names, permutation,
+#    Gemma's norm + 1 and fusing all go through quantize's streaming path too).
+#  - needs-imatrix: the types of the IQ2_XXS artifact (iq2_xxs tensors are the ones ggml makes only with a
+#    matrix); without --imatrix exactly those get the verdict, and none is unsupported-type.
+#  - unpermuted / relabelled: the llama artifact against its checkpoint relabelled qwen2 (no q/k permutation):
+#    attn_q and attn_k must then not be identical (the permutation is what made them match).
+#  - unknown-arch: the exit-code contract (2) and the list of known architectures.
+set -u
+top=${QA_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+bin=${QA_BIN:-$top/quantaudit}
+fx=$top/fixtures/arch
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+cd "$top" || exit 99
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok    $1"; }
+no() { fail=$((fail + 1)); echo "FAIL  $1: $2"; }
+jget() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+# the shapes of fixtures/tools/make-arch-fixtures.sh
+synth_opts() {
+	case $1 in
+	phi3) echo "--hidden 256 --intermediate 64 --heads 8 --kv-heads 2 --vocab 64 --layers 2 --seed 12" ;;
+	*) echo "--hidden 256 --intermediate 64 --heads 2 --kv-heads 1 --head-dim 32 --vocab 64 --layers 2 --seed 12" ;;
+	esac
+}
+
+for a in llama mistral qwen2 qwen3 gemma2 gemma3 phi3; do
+	mkdir -p "$TMP/$a"
+	# shellcheck disable=SC2046
+	"$bin" synth --arch "$a" $(synth_opts "$a") -j 2 -o "$TMP/$a/model.safetensors" >/dev/null
+	want=$(grep " $a/model.safetensors\$" "$fx/SHA256SUMS" | cut -d' ' -f1)
+	got=$(sha256sum "$TMP/$a/model.safetensors" | cut -d' ' -f1)
+	if [ -n "$want" ] && [ "$got" = "$want" ]; then ok "synth-$a"; else no "synth-$a" "sha256 $got, want $want"; fi
+done
+
+# every artifact: identical, recipe confirmed
+for art in "$fx"/*.gguf; do
+	base=$(basename "$art" .gguf)
+	a=${base%%.*}
+	case $base in *.BF16 | "$a.imatrix") continue ;; esac
+	opt=()
+	case $base in *.imatrix) opt=(--imatrix "$fx/$a.imatrix.gguf") ;; esac
+	"$bin" diff "$TMP/$a" "$art" "${opt[@]}" --json -j 2 >"$TMP/j" 2>"$TMP/err"
+	rc=$?
+	got=$(jget "$TMP/j" '(j["verdict"], j["summary"]["identical"] == j["summary"]["tensors"], j["recipe"]["matches"], j["recipe"]["name"])' 2>&1)
+	recipe=${base#*.}
+	recipe=${recipe%.imatrix}
+	if [ "$rc" = 0 ] && [ "$got" = "('pass', True, True, '$recipe')" ]; then ok "diff-$base"
+	else no "diff-$base" "exit $rc: $got $(head -c 200 "$TMP/err")"; fi
+done
+
+# byte for byte from the BF16 GGUF llama-quantize read
+for art in "$fx"/gemma3.*.gguf; do
+	base=$(basename "$art" .gguf)
+	case $base in gemma3.BF16 | gemma3.imatrix) continue ;; esac
+	opt=()
+	case $base in *.imatrix) opt=(--imatrix "$fx/gemma3.imatrix.gguf") ;; esac
+	"$bin" reproduce "$fx/gemma3.BF16.gguf" "$art" "${opt[@]}" -j 2 >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	if [ "$rc" = 0 ]; then ok "reproduce-$base"; else no "reproduce-$base" "exit $rc: $(head -c 300 "$TMP/out")"; fi
+done
+
+# quantize from the safetensors checkpoint: the real artifact's tensor bytes
+tdig() { python3 -c "import json,sys; print('\n'.join(sorted(t['name'] + ' ' + t['sha256'] for t in json.load(open(sys.argv[1]))['tensors'])))" "$1"; }
+for a in llama mistral qwen2 qwen3 gemma2 gemma3 phi3; do
+	"$bin" quantize "$TMP/$a" --recipe Q4_K_M -j 2 -o "$TMP/q.gguf" >/dev/null 2>"$TMP/err" &&
+		"$bin" hash "$TMP/q.gguf" --json >"$TMP/h1" && "$bin" hash "$fx/$a.Q4_K_M.gguf" --json >"$TMP/h2"
+	rc=$?
+	if [ "$rc" = 0 ] && [ "$(tdig "$TMP/h1")" = "$(tdig "$TMP/h2")" ]; then ok "quantize-$a"
+	else no "quantize-$a" "exit $rc: $(head -c 200 "$TMP/err") $(diff <(tdig "$TMP/h1") <(tdig "$TMP/h2") | head -4)"; fi
+done
+
+# needs-imatrix: iq2_xxs without the matrix
+"$bin" diff "$TMP/llama" "$fx/llama.IQ2_XXS.imatrix.gguf" --json -j 2 >"$TMP/j" 2>/dev/null
+rc=$?
+got=$(jget "$TMP/j" 'sorted(t["name"] for t in j["tensors"] if t["verdict"] == "needs-imatrix") == sorted(t["name"] for t in j["tensors"] if t["type"] == "iq2_xxs") and j["summary"]["needs-imatrix"] > 0 and j["summary"]["unsupported-type"] == 0')
+if [ "$rc" = 1 ] && [ "$got" = True ]; then ok needs-imatrix; else no needs-imatrix "exit $rc: $got"; fi
+"$bin" diff "$TMP/llama" "$fx/llama.IQ2_XXS.imatrix.gguf" -j 2 >"$TMP/out" 2>/dev/null
+if grep -q 'only with an importance matrix (verdict needs-imatrix: give --imatrix' "$TMP/out"; then ok needs-imatrix-text
+else no needs-imatrix-text "$(grep -i imatrix "$TMP/out" | head -3)"; fi
+
+# the permutation is what makes llama's q/k match: relabelled qwen2, they no longer do
+mkdir -p "$TMP/relabel"
+cp "$TMP/llama/model.safetensors" "$TMP/relabel/"
+sed 's/"LlamaForCausalLM"/"Qwen2ForCausalLM"/; s/"model_type": "llama"/"model_type": "qwen2"/' \
+	"$TMP/llama/config.json" >"$TMP/relabel/config.json"
+"$bin" diff "$TMP/relabel" "$fx/llama.Q4_K_M.gguf" --json -j 2 >"$TMP/j" 2>/dev/null
+rc=$?
+got=$(jget "$TMP/j" 'sorted(t["name"] for t in j["tensors"] if t["verdict"] != "identical")')
+if [ "$rc" = 1 ] && [ "$got" = "['blk.0.attn_k.weight', 'blk.0.attn_q.weight', 'blk.1.attn_k.weight', 'blk.1.attn_q.weight']" ]
+then ok unpermuted-relabelled; else no unpermuted-relabelled "exit $rc: $got"; fi
+
+# an architecture the table does not know: exit 2, the known ones listed
+mkdir -p "$TMP/falcon"
+cp "$TMP/llama/model.safetensors" "$TMP/falcon/"
+printf '{"architectures": ["FalconForCausalLM"], "model_type": "falcon", "hidden_size": 256}\n' >"$TMP/falcon/config.json"
+"$bin" diff "$TMP/falcon" "$fx/llama.Q4_K_M.gguf" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+if [ "$rc" = 2 ] && grep -q "names architecture 'FalconForCausalLM', which quantaudit does not know (known: llama, mistral, qwen2, qwen3, gemma2, gemma3, phi3" "$TMP/err"
+then ok unknown-arch-diff; else no unknown-arch-diff "exit $rc: $(cat "$TMP/err")"; fi
+"$bin" synth --arch falcon --hidden 256 --intermediate 64 --heads 2 --kv-heads 1 --vocab 64 -o "$TMP/f.safetensors" >/dev/null 2>"$TMP/err"
+rc=$?
+if [ "$rc" = 2 ] && grep -q "unknown architecture 'falcon' (llama, mistral, qwen2, qwen3, gemma2, gemma3, phi3" "$TMP/err"
+then ok unknown-arch-synth; else no unknown-arch-synth "exit $rc: $(cat "$TMP/err")"; fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
