@@ -890,7 +890,7 @@ enum qa_err qa_ref_read_rows_f32(struct qa_ref *r, const struct qa_ref_tensor *t
 	}
 	const struct qa_st_tensor *s = qa_st_tensor_at(r->st, t->src_index);
 	if (t->perm == QA_PERM_NONE)
-		return qa_st_tensor_read_f32(r->st, s, first, (size_t)n, dst, d);
+		return st_read(r, t, first, (size_t)n, dst, d); /* Gemma's norms: + 1 here too */
 	if (!r->info.from_config || (t->n_dims < 2 && n_rows == rows))
 		return qa_ref_read_f32(r, t, dst, d); /* its error, or a permuted bias: one row */
 	float *tmp = malloc((size_t)n * sizeof *tmp);
