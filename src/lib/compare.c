@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cursor.h"
+#include "forensics.h"
 #include "gguf.h"
 #include "manifest.h"
 #include "model.h"

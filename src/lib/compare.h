@@ -19,9 +19,10 @@
 
 #include "blockhash.h"
 #include "err.h"
-#include "forensics.h"
 #include "imatrix.h"
 #include "layout.h"
+
+struct qa_recipe_cmp; /* forensics.h: diff --compare-recipe's figures */
 
 #define QA_NO_BLOCK UINT64_MAX
 

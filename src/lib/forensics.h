@@ -40,9 +40,6 @@
 #include "model.h"
 #include "recipe.h"
 
-/* The layouts a diff tries: enum qa_layout's three, then unpermuted. */
-#define QA_FX_UNPERMUTED 3
-#define QA_FX_LAYOUTS 4
 
 /* The band of RMSE ratios (artifact / ggml's unweighted re-quantization)
  * that importance weighting produces; measured 0.764..1.159 over 307
@@ -60,25 +57,16 @@
 #define QA_FX_QUANTIZER_LO 0.75
 #define QA_FX_QUANTIZER_HI 1.25
 
+/* QA_FX_LAYOUTS, enum qa_evidence and struct qa_layout_errors are in layout.h
+ * (they are part of a diff result). */
+
 /* "out,in", "in,out", "transposed", "unpermuted"; "?" otherwise. */
 const char *qa_forensics_layout_name(int layout);
 
-/* How a layout verdict was reached. */
-enum qa_evidence {
-	QA_EVIDENCE_NONE = 0,
-	QA_EVIDENCE_BYTES,  /* every block digest matched a re-quantization under the layout */
-	QA_EVIDENCE_ERROR   /* the dequantized artifact's error under the layout is quantization noise */
-};
 
 /* "bytes", "error", or NULL for QA_EVIDENCE_NONE. */
 const char *qa_forensics_evidence_name(enum qa_evidence e);
 
-/* A tensor's errors under each layout tried by error. */
-struct qa_layout_errors {
-	bool tried[QA_FX_LAYOUTS];
-	double rmse[QA_FX_LAYOUTS];   /* dequantized artifact vs the reference arranged as the layout */
-	double noise[QA_FX_LAYOUTS];  /* ggml's re-quantization under the layout, same measure */
-};
 
 /* a / b as an error ratio: 1 when both are 0, +inf when only b is. */
 double qa_forensics_ratio(double a, double b);

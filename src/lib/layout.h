@@ -55,4 +55,24 @@ bool qa_layout_geom(enum qa_layout l, uint64_t in, uint64_t out,
 void qa_layout_row(enum qa_layout l, const float *w, uint64_t in, uint64_t out,
                    const struct qa_layout_geom *g, uint64_t r, float *dst);
 
+/* ------------------------------------------------ diff's layout verdicts */
+
+/* The layouts a diff tries: enum qa_layout's three, then unpermuted. */
+#define QA_FX_UNPERMUTED 3
+#define QA_FX_LAYOUTS 4
+
+/* How a layout verdict was reached. */
+enum qa_evidence {
+	QA_EVIDENCE_NONE = 0,
+	QA_EVIDENCE_BYTES,  /* every block digest matched a re-quantization under the layout */
+	QA_EVIDENCE_ERROR   /* the dequantized artifact's error under the layout is quantization noise */
+};
+
+/* A tensor's errors under each layout tried by error. */
+struct qa_layout_errors {
+	bool tried[QA_FX_LAYOUTS];
+	double rmse[QA_FX_LAYOUTS];   /* dequantized artifact vs the reference arranged as the layout */
+	double noise[QA_FX_LAYOUTS];  /* ggml's re-quantization under the layout, same measure */
+};
+
 #endif

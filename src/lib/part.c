@@ -11,6 +11,7 @@
  * significant digits, so they read back bit for bit.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "forensics.h"
 #include "part.h"
 
 #include <stdlib.h>

@@ -22,6 +22,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "compare.h"
 #include "err.h"
 #include "manifest.h"

@@ -13,6 +13,8 @@
 #include <time.h>
 
 #include "cache.h"
+#include "escape.h"
+#include "strbuf.h"
 #include "http.h"
 #include "hub.h"
 #include "util.h"
@@ -78,10 +80,15 @@ char *qa_remote_display_url(const char *url)
 		if (at && (!slash || at < slash) && strncmp(out, "hf://", 5) != 0)
 			memmove(host, at + 1, strlen(at + 1) + 1);
 	}
-	for (char *p = out; *p; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
-			*p = '?';
-	return out;
+	/* control bytes and a backslash as escape.c writes them everywhere */
+	struct qa_sb b = { 0 };
+	qa_escape_term(&b, out, strlen(out));
+	free(out);
+	if (b.oom) {
+		qa_sb_free(&b);
+		return NULL;
+	}
+	return b.p ? b.p : qa_str_dup("");
 }
 
 /* ---------------------------------------------------------------- pins */

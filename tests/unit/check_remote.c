@@ -24,7 +24,8 @@ static const struct disp_case disps[] = {
 	{ "http://host.test/a#frag", "http://host.test/a" },
 	{ "http://host.test/p@q/f", "http://host.test/p@q/f" },
 	{ "hf://org/name@main/f.gguf", "hf://org/name@main/f.gguf" },
-	{ "http://host.test/a\nb", "http://host.test/a?b" },
+	{ "http://host.test/a\nb", "http://host.test/a\\x0ab" },
+	{ "http://host.test/a\\b\x1b[31m", "http://host.test/a\\\\b\\x1b[31m" },
 };
 
 START_TEST(display_url)
