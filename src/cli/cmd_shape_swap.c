@@ -69,7 +69,10 @@ static void print_human(const struct qa_swap_result *r, const char *label)
 	for (size_t i = 0; i < r->n; i++) {
 		const struct qa_swap_tensor *t = &r->tensors[i];
 		char shape[40], first[24] = "-";
-		snprintf(shape, sizeof shape, "%" PRIu64 "x%" PRIu64, t->in, t->out);
+		if (t->experts > 1) /* one slice's [in, out], times the experts */
+			snprintf(shape, sizeof shape, "%" PRIu64 "x%" PRIu64 "x%" PRIu64, t->in, t->out, t->experts);
+		else
+			snprintf(shape, sizeof shape, "%" PRIu64 "x%" PRIu64, t->in, t->out);
 		if (t->first_divergent != QA_NO_BLOCK)
 			snprintf(first, sizeof first, "%" PRIu64, t->first_divergent);
 		printf("%-30s %-13s %10" PRIu64 " %10" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRId64

@@ -15,7 +15,8 @@
 static const char usage[] =
 	"quantaudit synth --arch ARCH --hidden H --intermediate I --heads A\n"
 	"       --kv-heads K --vocab V [--layers N] [--head-dim D] [--tied] [--dtype bf16|f16|f32]\n"
-	"       [--seed S] [-j N] -o FILE.safetensors";
+	"       [--seed S] [-j N] -o FILE.safetensors\n"
+	"       (qwen2moe, qwen3moe, gpt-oss: also --experts N --experts-used K [--expert-ffn F])";
 
 static void help(void)
 {
@@ -30,6 +31,9 @@ static void help(void)
 	       "                      MistralForCausalLM, converted as llama), qwen2 (q/k/v\n"
 	       "                      biases), qwen3 (q/k norms), gemma2, gemma3 (extra norms,\n"
 	       "                      always tied), phi3 (fused qkv_proj and gate_up_proj)\n"
+	       "                      mixture of experts: qwen3moe, qwen2moe (one tensor per\n"
+	       "                      expert; qwen2moe with a shared expert) or gpt-oss (fused\n"
+	       "                      3-D experts, attention sinks)\n"
 	       "  --hidden H          hidden size\n"
 	       "  --intermediate I    MLP intermediate size\n"
 	       "  --heads A           attention heads\n"
@@ -40,6 +44,9 @@ static void help(void)
 	       "  --tied              tie the output to the embeddings (no lm_head.weight)\n"
 	       "  --dtype T           bf16 (default), f16 or f32\n"
 	       "  --seed S            random seed (default 0)\n"
+	       "  --experts N         experts per layer (MoE architectures only, N >= 2)\n"
+	       "  --experts-used K    experts routed per token (1..N)\n"
+	       "  --expert-ffn F      each expert's intermediate size (default --intermediate)\n"
 	       "  -j, --threads N     worker threads (default: all cores)\n"
 	       "  -o, --output FILE   the .safetensors file to write (files are replaced atomically)\n"
 	       "  -h, --help          show this help\n\n"
@@ -52,7 +59,7 @@ static void help(void)
 int cmd_synth(int argc, char **argv)
 {
 	enum { O_ARCH = 256, O_HIDDEN, O_INTER, O_HEADS, O_KV, O_VOCAB, O_LAYERS, O_HEAD_DIM,
-	       O_TIED, O_DTYPE, O_SEED };
+	       O_TIED, O_DTYPE, O_SEED, O_EXPERTS, O_EXPERTS_USED, O_EXPERT_FFN };
 	static const struct option opts[] = {
 		{ "arch", required_argument, NULL, O_ARCH },
 		{ "hidden", required_argument, NULL, O_HIDDEN },
@@ -65,6 +72,9 @@ int cmd_synth(int argc, char **argv)
 		{ "tied", no_argument, NULL, O_TIED },
 		{ "dtype", required_argument, NULL, O_DTYPE },
 		{ "seed", required_argument, NULL, O_SEED },
+		{ "experts", required_argument, NULL, O_EXPERTS },
+		{ "experts-used", required_argument, NULL, O_EXPERTS_USED },
+		{ "expert-ffn", required_argument, NULL, O_EXPERT_FFN },
 		CLI_OPTION_THREADS, CLI_OPTION_OUTPUT, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
 	struct cli_common co = CLI_COMMON_INIT("synth", usage, help);
@@ -100,6 +110,9 @@ int cmd_synth(int argc, char **argv)
 		case O_KV: name = "--kv-heads"; break;
 		case O_VOCAB: name = "--vocab"; break;
 		case O_LAYERS: name = "--layers"; max = QA_SYNTH_MAX_LAYERS; break;
+		case O_EXPERTS: name = "--experts"; max = QA_SYNTH_MAX_EXPERTS; break;
+		case O_EXPERTS_USED: name = "--experts-used"; max = QA_SYNTH_MAX_EXPERTS; break;
+		case O_EXPERT_FFN: name = "--expert-ffn"; break;
 		default: name = "--head-dim"; break;
 		}
 		if (!cli_parse_u64(optarg, 1, max, &v))
@@ -112,6 +125,9 @@ int cmd_synth(int argc, char **argv)
 		case O_KV: o.kv_heads = (uint32_t)v; seen_kv = true; break;
 		case O_VOCAB: o.vocab = v; seen_vocab = true; break;
 		case O_LAYERS: o.layers = (uint32_t)v; break;
+		case O_EXPERTS: o.experts = (uint32_t)v; break;
+		case O_EXPERTS_USED: o.experts_used = (uint32_t)v; break;
+		case O_EXPERT_FFN: o.expert_ffn = v; break;
 		default: o.head_dim = (uint32_t)v; break;
 		}
 	}

@@ -15,48 +15,78 @@
 
 /* The decoder core every architecture here has. */
 static const struct qa_arch_rename core[] = {
-	{ "model.embed_tokens", "token_embd" },
-	{ "model.norm", "output_norm" },
-	{ "model.layers.#.input_layernorm", "blk.#.attn_norm" },
-	{ "model.layers.#.self_attn.q_proj", "blk.#.attn_q" },
-	{ "model.layers.#.self_attn.k_proj", "blk.#.attn_k" },
-	{ "model.layers.#.self_attn.v_proj", "blk.#.attn_v" },
-	{ "model.layers.#.self_attn.o_proj", "blk.#.attn_output" },
-	{ "model.layers.#.mlp.down_proj", "blk.#.ffn_down" },
+	{ "model.embed_tokens", "token_embd", NULL },
+	{ "model.norm", "output_norm", NULL },
+	{ "model.layers.#.input_layernorm", "blk.#.attn_norm", NULL },
+	{ "model.layers.#.self_attn.q_proj", "blk.#.attn_q", NULL },
+	{ "model.layers.#.self_attn.k_proj", "blk.#.attn_k", NULL },
+	{ "model.layers.#.self_attn.v_proj", "blk.#.attn_v", NULL },
+	{ "model.layers.#.self_attn.o_proj", "blk.#.attn_output", NULL },
+	{ "model.layers.#.mlp.down_proj", "blk.#.ffn_down", NULL },
 };
 
 /* A gated MLP with separate gate and up projections (all but phi3). */
 static const struct qa_arch_rename mlp[] = {
-	{ "model.layers.#.mlp.gate_proj", "blk.#.ffn_gate" },
-	{ "model.layers.#.mlp.up_proj", "blk.#.ffn_up" },
+	{ "model.layers.#.mlp.gate_proj", "blk.#.ffn_gate", NULL },
+	{ "model.layers.#.mlp.up_proj", "blk.#.ffn_up", NULL },
 };
 
 static const struct qa_arch_rename lm_head[] = {
-	{ "lm_head", "output" },
+	{ "lm_head", "output", NULL },
 };
 
 /* llama, qwen2, qwen3, phi3: the norm before the MLP. */
 static const struct qa_arch_rename ffn_norm[] = {
-	{ "model.layers.#.post_attention_layernorm", "blk.#.ffn_norm" },
+	{ "model.layers.#.post_attention_layernorm", "blk.#.ffn_norm", NULL },
 };
 
 /* qwen3, gemma3: per-head RMS norms of queries and keys. */
 static const struct qa_arch_rename qk_norm[] = {
-	{ "model.layers.#.self_attn.q_norm", "blk.#.attn_q_norm" },
-	{ "model.layers.#.self_attn.k_norm", "blk.#.attn_k_norm" },
+	{ "model.layers.#.self_attn.q_norm", "blk.#.attn_q_norm", NULL },
+	{ "model.layers.#.self_attn.k_norm", "blk.#.attn_k_norm", NULL },
 };
 
 /* gemma2, gemma3: norms on both sides of attention and MLP. */
 static const struct qa_arch_rename sandwich[] = {
-	{ "model.layers.#.post_attention_layernorm", "blk.#.post_attention_norm" },
-	{ "model.layers.#.pre_feedforward_layernorm", "blk.#.ffn_norm" },
-	{ "model.layers.#.post_feedforward_layernorm", "blk.#.post_ffw_norm" },
+	{ "model.layers.#.post_attention_layernorm", "blk.#.post_attention_norm", NULL },
+	{ "model.layers.#.pre_feedforward_layernorm", "blk.#.ffn_norm", NULL },
+	{ "model.layers.#.post_feedforward_layernorm", "blk.#.post_ffw_norm", NULL },
 };
 
 /* phi3: fused projections, which the converter keeps fused (gate rows first in ffn_up). */
 static const struct qa_arch_rename fused[] = {
-	{ "model.layers.#.self_attn.qkv_proj", "blk.#.attn_qkv" },
-	{ "model.layers.#.mlp.gate_up_proj", "blk.#.ffn_up" },
+	{ "model.layers.#.self_attn.qkv_proj", "blk.#.attn_qkv", NULL },
+	{ "model.layers.#.mlp.gate_up_proj", "blk.#.ffn_up", NULL },
+};
+
+/* Mixture of experts: the router of qwen2moe and qwen3moe, and (gpt-oss too) the
+ * merged expert names llama.cpp's converter gives the stacked 3-D tensors. */
+static const struct qa_arch_rename router[] = {
+	{ "model.layers.#.mlp.gate", "blk.#.ffn_gate_inp", NULL },
+};
+
+static const struct qa_arch_rename moe[] = {
+	{ "model.layers.#.mlp.experts.gate_proj", "blk.#.ffn_gate_exps", NULL },
+	{ "model.layers.#.mlp.experts.up_proj", "blk.#.ffn_up_exps", NULL },
+	{ "model.layers.#.mlp.experts.down_proj", "blk.#.ffn_down_exps", NULL },
+};
+
+/* qwen2moe: the shared expert and its gate. */
+static const struct qa_arch_rename shexp[] = {
+	{ "model.layers.#.mlp.shared_expert.gate_proj", "blk.#.ffn_gate_shexp", NULL },
+	{ "model.layers.#.mlp.shared_expert.up_proj", "blk.#.ffn_up_shexp", NULL },
+	{ "model.layers.#.mlp.shared_expert.down_proj", "blk.#.ffn_down_shexp", NULL },
+	{ "model.layers.#.mlp.shared_expert_gate", "blk.#.ffn_gate_inp_shexp", NULL },
+};
+
+/* gpt-oss: no ffn_norm (its post_attention_layernorm is post_attention_norm),
+ * sinks and down_proj_bias gain a suffix (GptOssModel.modify_tensors), the
+ * router is mlp.router. */
+static const struct qa_arch_rename gpt_oss[] = {
+	{ "model.layers.#.post_attention_layernorm", "blk.#.post_attention_norm", NULL },
+	{ "model.layers.#.self_attn.sinks", "blk.#.attn_sinks", ".weight" },
+	{ "model.layers.#.mlp.experts.down_proj_bias", "blk.#.ffn_down_exps", ".bias" },
+	{ "model.layers.#.mlp.router", "blk.#.ffn_gate_inp", NULL },
 };
 
 #define LIST(a) { a, N(a) }
@@ -69,6 +99,12 @@ static const struct qa_arch_names names_qwen3[] = { LIST(core), LIST(mlp), LIST(
 static const struct qa_arch_names names_gemma2[] = { LIST(core), LIST(mlp), LIST(sandwich), END };
 static const struct qa_arch_names names_gemma3[] = { LIST(core), LIST(mlp), LIST(lm_head),
                                                      LIST(sandwich), LIST(qk_norm), END };
+static const struct qa_arch_names names_qwen2moe[] = { LIST(core), LIST(lm_head), LIST(ffn_norm),
+                                                       LIST(router), LIST(moe), LIST(shexp), END };
+static const struct qa_arch_names names_qwen3moe[] = { LIST(core), LIST(lm_head), LIST(ffn_norm),
+                                                       LIST(qk_norm), LIST(router), LIST(moe), END };
+static const struct qa_arch_names names_gpt_oss[] = { LIST(core), LIST(lm_head), LIST(gpt_oss),
+                                                      LIST(moe), END };
 static const struct qa_arch_names names_phi3[] = { LIST(core), LIST(lm_head), LIST(ffn_norm),
                                                    LIST(fused), END };
 
@@ -80,6 +116,9 @@ static const char *const hf_qwen3[] = { "Qwen3ForCausalLM", NULL };
 static const char *const hf_gemma2[] = { "Gemma2ForCausalLM", NULL };
 static const char *const hf_gemma3[] = { "Gemma3ForCausalLM", "Gemma3ForConditionalGeneration", NULL };
 static const char *const hf_phi3[] = { "Phi3ForCausalLM", NULL };
+static const char *const hf_qwen2moe[] = { "Qwen2MoeForCausalLM", NULL };
+static const char *const hf_qwen3moe[] = { "Qwen3MoeForCausalLM", NULL };
+static const char *const hf_gpt_oss[] = { "GptOssForCausalLM", NULL };
 
 static const char *const mt_llama[] = { "llama", NULL };
 static const char *const mt_mistral[] = { "mistral", NULL };
@@ -88,6 +127,9 @@ static const char *const mt_qwen3[] = { "qwen3", NULL };
 static const char *const mt_gemma2[] = { "gemma2", NULL };
 static const char *const mt_gemma3[] = { "gemma3_text", "gemma3", NULL };
 static const char *const mt_phi3[] = { "phi3", NULL };
+static const char *const mt_qwen2moe[] = { "qwen2_moe", NULL };
+static const char *const mt_qwen3moe[] = { "qwen3_moe", NULL };
+static const char *const mt_gpt_oss[] = { "gpt_oss", NULL };
 
 static const struct qa_arch table[] = {
 	{ "llama", "llama", "LlamaForCausalLM", hf_llama, mt_llama, names_llama,
@@ -105,6 +147,14 @@ static const struct qa_arch table[] = {
 	  QA_ARCH_NORM_PLUS_ONE | QA_ARCH_FFN_SANDWICH | QA_ARCH_QK_NORM | QA_ARCH_TIED },
 	{ "phi3", "phi3", "Phi3ForCausalLM", hf_phi3, mt_phi3, names_phi3,
 	  QA_ARCH_FUSED },
+	/* Mixture of experts: the per-expert tensors are stacked as the converter
+	 * stacks them (model.c); synth writes qwen3moe and gpt-oss. */
+	{ "qwen2moe", "qwen2moe", "Qwen2MoeForCausalLM", hf_qwen2moe, mt_qwen2moe, names_qwen2moe,
+	  QA_ARCH_MOE | QA_ARCH_QKV_BIAS },
+	{ "qwen3moe", "qwen3moe", "Qwen3MoeForCausalLM", hf_qwen3moe, mt_qwen3moe, names_qwen3moe,
+	  QA_ARCH_MOE },
+	{ "gpt-oss", "gpt-oss", "GptOssForCausalLM", hf_gpt_oss, mt_gpt_oss, names_gpt_oss,
+	  QA_ARCH_MOE | QA_ARCH_FUSED_EXPERTS },
 };
 
 const struct qa_arch *qa_arch_find(const char *name)

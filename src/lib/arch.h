@@ -12,8 +12,8 @@
  * Hugging Face checkpoint of the architecture, which synth.c writes.
  *
  * Rows are static: every pointer returned here lives for the whole program.
- * New architectures (the mixture-of-experts ones among them) are added as
- * rows; names.c, config.c, model.c, recipe.c and synth.c read only this
+ * The mixture-of-experts architectures (qwen2moe, qwen3moe, gpt-oss) are
+ * rows too (QA_ARCH_MOE); new architectures are added as rows; names.c, config.c, model.c, recipe.c and synth.c read only this
  * table.
  */
 #ifndef QA_ARCH_H
@@ -27,11 +27,17 @@
  * One renaming rule: a Hugging Face base name and the GGUF base name it
  * becomes.  '#' stands for a decimal layer number (no sign, no leading
  * zero, at most 10 digits, below 2^32) and must appear in both or neither;
- * the suffixes ".weight" and ".bias" are carried over unchanged.
+ * the suffixes ".weight" and ".bias" are carried over unchanged, unless
+ * suffix is set: then the HF name has no suffix and the GGUF name gets this
+ * one (gpt-oss's self_attn.sinks -> blk.#.attn_sinks.weight).  Expert
+ * numbers do not appear in these rules: the per-expert HF tensors
+ * (mlp.experts.X.*_proj) are stacked by model.c into the merged HF name
+ * (mlp.experts.*_proj) that a rule here then renames.
  */
 struct qa_arch_rename {
 	const char *hf;
 	const char *gguf;
+	const char *suffix; /* NULL: carried over */
 };
 
 /* A NULL-terminated list of renaming rules, searched in order. */
@@ -60,7 +66,14 @@ enum qa_arch_flag {
 	QA_ARCH_QK_NORM = 1u << 9,       /* self_attn.q_norm / k_norm (qwen3, gemma3) */
 	QA_ARCH_FFN_SANDWICH = 1u << 10, /* pre/post feed-forward and post-attention norms (gemma2/3) */
 	QA_ARCH_FUSED = 1u << 11,        /* self_attn.qkv_proj and mlp.gate_up_proj (phi3) */
-	QA_ARCH_TIED = 1u << 12          /* tie_word_embeddings by default (gemma2/3) */
+	QA_ARCH_TIED = 1u << 12,         /* tie_word_embeddings by default (gemma2/3) */
+
+	/* Mixture of experts: per-expert (or fused) HF expert tensors become the
+	 * 3-D blk.#.ffn_{down,gate,up}_exps (model.c), n_expert feeds the recipes. */
+	QA_ARCH_MOE = 1u << 16,
+	/* gpt-oss: the experts are fused 3-D [E, in, out] tensors (gate_up_proj
+	 * interleaved), transposed per expert by the converter; attention sinks. */
+	QA_ARCH_FUSED_EXPERTS = 1u << 17
 };
 
 struct qa_arch {

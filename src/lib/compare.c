@@ -232,6 +232,80 @@ static bool is_float_type(uint32_t t)
 	return t == QA_TYPE_F32 || t == QA_TYPE_F16 || t == QA_TYPE_BF16;
 }
 
+/*
+ * The layout audit of a 3-D expert tensor, slice by slice: an exporter may
+ * get one expert's matrix wrong and the others right.  Each expert's slice
+ * of the artifact (ne[1] rows of ne[0], whole rows of blocks) is compared
+ * with ggml's out,in re-quantization (q, already made for the whole tensor),
+ * then with the slice quantized in,out and transposed (with the expert's own
+ * importance weights where the layout lets them apply).
+ */
+static enum qa_err expert_layouts(struct qa_diff_tensor *dt, const struct qa_ref_tensor *rt,
+                                  uint32_t type, const float *w, const uint8_t *abytes,
+                                  const uint8_t *q, const struct qa_quantize_weights *wt,
+                                  struct qa_diag *d)
+{
+	uint64_t in = rt->ne[0], out = rt->ne[1], E = rt->ne[2], slice;
+	if (!qa_quantize_nbytes(type, in, out, QA_LAYOUT_OUT_IN, &slice) || slice * E != dt->nbytes ||
+	    E > UINT32_MAX)
+		return QA_OK;
+	int8_t *lay = malloc((size_t)E);
+	uint8_t *buf = malloc(slice ? (size_t)slice : 1);
+	enum qa_err e = QA_OK;
+	if (!lay || !buf) {
+		free(lay);
+		free(buf);
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	}
+	size_t per = (size_t)(in * out);
+	for (uint64_t x = 0; x < E && !e; x++) {
+		const uint8_t *art = abytes + x * slice;
+		lay[x] = -1;
+		if (memcmp(art, q + x * slice, (size_t)slice) == 0) {
+			lay[x] = QA_LAYOUT_OUT_IN;
+			continue;
+		}
+		struct qa_quantize_weights ew = { wt->qw ? wt->qw + x * in : NULL, in, 1 };
+		for (int l = QA_LAYOUT_IN_OUT; l <= QA_LAYOUT_TRANSPOSED && lay[x] < 0; l++) {
+			uint64_t nb;
+			if (!qa_quantize_nbytes(type, in, out, (enum qa_layout)l, &nb) || nb != slice)
+				continue;
+			e = qa_quantize_tensor_weighted(w + x * per, in, out, type, (enum qa_layout)l,
+			                                ew.qw ? &ew : NULL, 1, buf, d);
+			if (e == QA_ERR_UNSUPPORTED) { /* the weights cannot follow this layout */
+				e = QA_OK;
+				continue;
+			}
+			if (!e && memcmp(art, buf, (size_t)slice) == 0)
+				lay[x] = (int8_t)l;
+		}
+	}
+	free(buf);
+	if (e) {
+		free(lay);
+		return e;
+	}
+	dt->n_experts = (uint32_t)E;
+	dt->expert_layout = lay;
+	/* one wrong layout shared by every slice that is not out,in: the tensor's verdict */
+	int other = -1;
+	bool single = true;
+	for (uint64_t x = 0; x < E; x++) {
+		if (lay[x] < 0)
+			single = false;
+		else if (lay[x] != QA_LAYOUT_OUT_IN && other >= 0 && lay[x] != other)
+			single = false;
+		else if (lay[x] != QA_LAYOUT_OUT_IN)
+			other = lay[x];
+	}
+	if (single && other >= 0) {
+		dt->verdict = other == QA_LAYOUT_IN_OUT ? QA_VERDICT_LAYOUT_SWAP : QA_VERDICT_TRANSPOSED;
+		dt->layout = other;
+		dt->evidence = QA_EVIDENCE_BYTES;
+	}
+	return QA_OK;
+}
+
 /* Weights per window of the streamed comparison by default: 1 MiB of
  * floats, so a worker's window stays in its cache's reach however large the
  * tensor. */
@@ -557,6 +631,8 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 			dt->evidence = QA_EVIDENCE_ERROR;
 		}
 	}
+	if (first_done && same && rt->n_dims == 3 && rt->ne[2] > 1 && rt->ne[3] == 1)
+		e = expert_layouts(dt, rt, at->type, w, (const uint8_t *)abytes, q, &wt, d);
 done:
 	free(w);
 	free(wu);
@@ -903,6 +979,7 @@ void qa_diff_free(struct qa_diff_result *r)
 		free(r->tensors[i].name);
 		free(r->tensors[i].reference_name);
 		free(r->tensors[i].divergence);
+		free(r->tensors[i].expert_layout);
 	}
 	free(r->tensors);
 	free(r->reference_path);
@@ -1014,6 +1091,15 @@ json_t *qa_diff_to_json(const struct qa_diff_result *r)
 		json_object_set_new(o, "recipe_type", t->in_plan ? json_string(qa_type_name(t->recipe_type)) : json_null());
 		if (r->imatrix.given)
 			json_object_set_new(o, "imatrix_weighted", json_boolean(t->weighted));
+		if (t->n_experts) {
+			/* only for expert tensors that diverged under out,in: each slice's layout */
+			json_t *ex = json_array();
+			for (uint32_t x = 0; x < t->n_experts; x++)
+				json_array_append_new(ex, t->expert_layout[x] >= 0
+				                          ? json_string(qa_layout_name((enum qa_layout)t->expert_layout[x]))
+				                          : json_null());
+			json_object_set_new(o, "expert_layouts", ex);
+		}
 		json_array_append_new(ts, o);
 	}
 	json_object_set_new(root, "tensors", ts);
@@ -1071,7 +1157,6 @@ static enum qa_err swap_one(void *vctx, size_t item, unsigned worker)
 	struct qa_diag *d = &c->pool.diags[i];
 	const struct qa_type_info *ti = qa_type_get(c->res->type);
 	uint64_t bb = qa_blockhash_block_bytes(ti);
-	struct qa_quantize_weights wt = { c->qw[i], st->in, 1 };
 	float *w = malloc((size_t)rt->n_elems * sizeof *w);
 	uint8_t *a = malloc(st->bytes[0] ? (size_t)st->bytes[0] : 1);
 	uint8_t *b = malloc(st->bytes[1] ? (size_t)st->bytes[1] : 1);
@@ -1080,13 +1165,21 @@ static enum qa_err swap_one(void *vctx, size_t item, unsigned worker)
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory for tensor %s", st->name);
 		goto done;
 	}
-	if ((e = qa_ref_read_f32(c->ref, rt, w, d)) ||
-	    (e = qa_quantize_check_finite(rt, w, d)) ||
-	    (e = qa_quantize_tensor_weighted(w, st->in, st->out, c->res->type, QA_LAYOUT_OUT_IN,
-	                                     st->weighted[0] ? &wt : NULL, 1, a, d)) ||
-	    (e = qa_quantize_tensor_weighted(w, st->in, st->out, c->res->type, QA_LAYOUT_IN_OUT,
-	                                     st->weighted[1] ? &wt : NULL, 1, b, d)))
+	if ((e = qa_ref_read_f32(c->ref, rt, w, d)) || (e = qa_quantize_check_finite(rt, w, d)))
 		goto done;
+	/* a 3-D expert tensor is swapped slice by slice, each with its expert's weights */
+	uint64_t sa = st->bytes[0] / st->experts, sb = st->bytes[1] / st->experts;
+	size_t per = (size_t)(st->in * st->out);
+	for (uint64_t x = 0; x < st->experts; x++) {
+		struct qa_quantize_weights wt = { c->qw[i] ? c->qw[i] + x * st->in : NULL, st->in, 1 };
+		if ((e = qa_quantize_tensor_weighted(w + x * per, st->in, st->out, c->res->type, QA_LAYOUT_OUT_IN,
+		                                     st->weighted[0] ? &wt : NULL, 1, a + x * sa, d)) ||
+		    (e = qa_quantize_tensor_weighted(w + x * per, st->in, st->out, c->res->type, QA_LAYOUT_IN_OUT,
+		                                     st->weighted[1] ? &wt : NULL, 1, b + x * sb, d)))
+			goto done;
+		if (sa != sb || memcmp(a + x * sa, b + x * sb, (size_t)sa) != 0)
+			st->divergent_experts++;
+	}
 	(void)worker;
 	compare_blocks(a, st->bytes[0], b, st->bytes[1], bb,
 	               &st->divergent_blocks, &st->first_divergent, NULL);
@@ -1170,13 +1263,16 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swa
 	}
 	for (size_t i = 0; i < nr; i++) {
 		const struct qa_ref_tensor *rt = qa_ref_tensor_at(ref, i);
-		if (rt->n_dims != 2 || !qa_str_ends_with(rt->name, "weight") || rt->src_type == QA_TYPE_COUNT)
+		/* 2-D weights, and 3-D expert tensors (ne[2] slices swapped one by one) */
+		if ((rt->n_dims != 2 && (rt->n_dims != 3 || rt->ne[3] != 1)) ||
+		    !qa_str_ends_with(rt->name, "weight") || rt->src_type == QA_TYPE_COUNT)
 			continue;
 		struct qa_swap_tensor *st = &r->tensors[r->n];
 		c.src[r->n++] = rt;
 		st->name = qa_str_dup(rt->name);
 		st->in = rt->ne[0];
 		st->out = rt->ne[1];
+		st->experts = rt->n_dims == 3 ? rt->ne[2] : 1;
 		st->layer = layer_of(rt->name);
 		st->first_divergent = QA_NO_BLOCK;
 		if (!st->name) {
@@ -1184,7 +1280,8 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swa
 			goto done;
 		}
 		for (int l = 0; l < 2; l++) {
-			if (!qa_quantize_nbytes(type, st->in, st->out, (enum qa_layout)l, &st->bytes[l])) {
+			if (!qa_quantize_nbytes(type, st->in, st->out, (enum qa_layout)l, &st->bytes[l]) ||
+			    !qa_mul_u64(st->bytes[l], st->experts, &st->bytes[l])) {
 				e = qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET, "tensor %s is too large", st->name);
 				goto done;
 			}
@@ -1273,6 +1370,10 @@ json_t *qa_swap_to_json(const struct qa_swap_result *r)
 		json_t *o = json_object(), *blocks = json_object(), *bytes = json_object();
 		json_object_set_new(o, "name", json_string(t->name));
 		json_object_set_new(o, "shape", json_pack("[II]", (json_int_t)t->in, (json_int_t)t->out));
+		if (t->experts > 1) { /* a 3-D expert tensor: shape is one slice's */
+			json_object_set_new(o, "experts", qa_json_u64(t->experts));
+			json_object_set_new(o, "divergent_experts", qa_json_u64(t->divergent_experts));
+		}
 		json_object_set_new(blocks, "out,in", qa_json_u64(t->blocks[0]));
 		json_object_set_new(blocks, "in,out", qa_json_u64(t->blocks[1]));
 		json_object_set_new(bytes, "out,in", qa_json_u64(t->bytes[0]));

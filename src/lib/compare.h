@@ -72,6 +72,16 @@ struct qa_diff_tensor {
 	uint32_t recipe_type;      /* what the recipe would choose */
 	char rule[96];             /* the recipe rule behind recipe_type */
 	bool weighted;             /* re-quantized with importance weights (--imatrix) */
+	/*
+	 * A 3-D expert tensor (ne[2] experts of ne[1] x ne[0]) that diverged
+	 * under out,in: the layout each expert's slice matched by bytes
+	 * (QA_LAYOUT_OUT_IN, _IN_OUT, _TRANSPOSED) or -1 where none did.
+	 * When every slice matched and the others all share one layout L, the
+	 * tensor's verdict is L's (layout-swap or transposed) by bytes.
+	 * NULL (n_experts 0) when not examined.
+	 */
+	uint32_t n_experts;
+	int8_t *expert_layout;
 };
 
 /*
@@ -209,6 +219,8 @@ struct qa_swap_tensor {
 	bool weighted[2];          /* [layout]: quantized with importance weights */
 	uint64_t divergent_blocks;
 	uint64_t first_divergent;  /* QA_NO_BLOCK when identical */
+	uint64_t experts;          /* 3-D expert tensors: slices swapped one by one; 1 for 2-D */
+	uint64_t divergent_experts;/* slices whose bytes change under the swap */
 };
 
 struct qa_swap_result {

@@ -32,6 +32,9 @@ struct field_ctx {
 	size_t n;
 };
 
+static enum qa_err parse_moe(struct qa_model_config *out, const struct field_ctx *c,
+                             struct qa_diag *d);
+
 static uint64_t key_off(const struct field_ctx *c, const char *key)
 {
 	return qa_json_key_offset(c->root, c->off, c->n, key);
@@ -178,11 +181,41 @@ static enum qa_err parse_config(struct qa_model_config *out,
 		out->has_tie_word_embeddings = true;
 	}
 
+	if ((e = parse_moe(out, c, d)))
+		return e;
 	if (!out->has_n_kv_heads && out->has_n_heads)
 		out->n_kv_heads = out->n_heads;
 	if (!out->has_head_dim && out->has_hidden_size && out->n_heads > 0 &&
 	    out->hidden_size % out->n_heads == 0)
 		out->head_dim = out->hidden_size / out->n_heads;
+	return QA_OK;
+}
+
+/*
+ * The mixture-of-experts fields (the arch.h rows give the MoE model types
+ * their GGUF names).  Each count has two spellings in the wild; the first present wins.
+ */
+static enum qa_err parse_moe(struct qa_model_config *out, const struct field_ctx *c,
+                             struct qa_diag *d)
+{
+	enum qa_err e;
+	if ((e = get_uint(c, "num_experts", &out->n_experts, &out->has_n_experts, d)))
+		return e;
+	if (!out->has_n_experts &&
+	    (e = get_uint(c, "num_local_experts", &out->n_experts, &out->has_n_experts, d)))
+		return e;
+	if ((e = get_uint(c, "num_experts_per_tok", &out->n_experts_used, &out->has_n_experts_used, d)))
+		return e;
+	if (!out->has_n_experts_used &&
+	    (e = get_uint(c, "experts_per_token", &out->n_experts_used, &out->has_n_experts_used, d)))
+		return e;
+	if ((e = get_uint(c, "moe_intermediate_size", &out->expert_ffn, &out->has_expert_ffn, d)))
+		return e;
+	if (!out->has_expert_ffn && out->has_intermediate_size &&
+	    qa_arch_has(qa_arch_find(out->architecture), QA_ARCH_FUSED_EXPERTS)) {
+		out->expert_ffn = out->intermediate_size;
+		out->has_expert_ffn = true;
+	}
 	return QA_OK;
 }
 

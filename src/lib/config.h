@@ -32,12 +32,16 @@ struct qa_model_config {
 	double rms_norm_eps;        /* rms_norm_eps */
 	double rope_theta;          /* rope_theta */
 	bool tie_word_embeddings;   /* tie_word_embeddings, false when absent */
+	/* Mixture of experts: num_experts or num_local_experts; num_experts_per_tok
+	 * or experts_per_token; moe_intermediate_size (gpt-oss: intermediate_size). */
+	uint64_t n_experts, n_experts_used, expert_ffn;
 
 	/* Whether the file itself gave each field (defaults leave these false). */
 	bool has_architecture, has_hf_architecture, has_model_type;
 	bool has_hidden_size, has_intermediate_size, has_n_layers, has_n_heads;
 	bool has_n_kv_heads, has_vocab_size, has_head_dim, has_max_position;
 	bool has_rms_norm_eps, has_rope_theta, has_tie_word_embeddings;
+	bool has_n_experts, has_n_experts_used, has_expert_ffn;
 };
 
 /*
@@ -50,7 +54,10 @@ struct qa_model_config {
  * what the file named).  The dimension fields and tie_word_embeddings are
  * read at the top level, else from a "text_config" object (multimodal
  * checkpoints).  n_kv_heads defaults to n_heads, head_dim to hidden_size /
- * n_heads when that divides exactly; a JSON null counts as absent.
+ * n_heads when that divides exactly; a JSON null counts as absent.  The
+ * mixture-of-experts rows are chosen alike (qwen3_moe / Qwen3MoeForCausalLM
+ * -> qwen3moe, qwen2_moe -> qwen2moe, gpt_oss -> gpt-oss), and their expert
+ * counts and sizes read into n_experts, n_experts_used and expert_ffn.
  *
  * Errors: QA_ERR_IO when the file cannot be opened; QA_ERR_FORMAT when it is
  * not a JSON object, has duplicate keys, or a known field has the wrong type

@@ -28,6 +28,8 @@ struct qa_ref {
 	struct qa_gguf *gguf;
 	struct qa_ref_tensor *tensors;
 	char **names;            /* owned GGUF names, parallel to tensors */
+	char **src_names;        /* owned source names of assembled tensors (or NULL), parallel */
+	size_t *expert_parts;    /* QA_REF_STACK part indices, grouped (see moe_index) */
 	size_t n;
 	size_t *by_name;         /* indices sorted by GGUF name */
 	struct qa_ref_info info;
@@ -140,6 +142,11 @@ static void infer_info(struct qa_ref *r)
 			q_rows = t->ne[1];
 		if (strcmp(t->name, "blk.0.attn_k.weight") == 0 && t->n_dims == 2)
 			k_rows = t->ne[1];
+		if (strcmp(t->name, "blk.0.ffn_gate_exps.weight") == 0 && t->n_dims == 3 &&
+		    t->ne[2] <= UINT32_MAX) {
+			in->n_expert = (uint32_t)t->ne[2];
+			in->expert_ffn = t->ne[1];
+		}
 	}
 	in->tied = !has_output;
 	if (!in->arch[0])
@@ -158,6 +165,349 @@ static void infer_info(struct qa_ref *r)
 		in->n_head = (uint32_t)(q_rows / k_rows);
 		in->n_head_kv = 1;
 	}
+}
+
+/* ------------------------------------------------------------ mixture of experts */
+
+/*
+ * llama.cpp's converter writes MoE experts as 3-D tensors.  qwen2moe and
+ * qwen3moe checkpoints hold one 2-D tensor per expert and projection
+ * (model.layers.L.mlp.experts.X.{gate,up,down}_proj.weight); the converter
+ * keeps them until all of a layer's have been seen and then writes
+ * torch.stack(dim=0) of each projection, down first, then gate, then up
+ * (conversion/qwen.py).  gpt-oss (conversion/gpt_oss.py) holds them fused
+ * and [in, out]: gate_up_proj [E, in, 2*ffn] is transposed and split into
+ * gate (outputs 0::2) and up (1::2), down_proj [E, ffn, in] transposed, and
+ * gate_up_proj_bias split like the outputs.  Nothing is copied at open:
+ * the reference tensors record how to assemble, and qa_ref_read_f32 does it.
+ */
+enum { PROJ_GATE, PROJ_UP, PROJ_DOWN, N_PROJ };
+static const char *const proj_hf[N_PROJ] = { "gate_proj", "up_proj", "down_proj" };
+static const char *const proj_gguf[N_PROJ] = { "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps" };
+
+struct expert_part {
+	uint32_t layer, expert;
+	int proj;
+	size_t index;      /* reader index */
+	size_t first, end; /* the layer's parts: [first, end) of the sorted array */
+	size_t last;       /* the largest reader index among them (where the layer is emitted) */
+};
+
+struct moe_index {
+	struct expert_part *parts; /* sorted by layer, projection, expert */
+	size_t n;
+	size_t *pos;               /* reader index -> position in parts, SIZE_MAX for none */
+};
+
+static void moe_index_free(struct moe_index *mx)
+{
+	free(mx->parts);
+	free(mx->pos);
+	mx->parts = NULL;
+	mx->pos = NULL;
+	mx->n = 0;
+}
+
+/* A canonical decimal at *p (advanced past it), at most 9 digits. */
+static bool take_number(const char **p, uint32_t *out)
+{
+	const char *s = *p;
+	uint32_t v = 0;
+	size_t n = 0;
+	while (s[n] >= '0' && s[n] <= '9' && n < 10)
+		v = v * 10 + (uint32_t)(s[n++] - '0');
+	if (n == 0 || n > 9 || (n > 1 && s[0] == '0'))
+		return false;
+	*out = v;
+	*p = s + n;
+	return true;
+}
+
+static bool take(const char **p, const char *lit)
+{
+	size_t n = strlen(lit);
+	if (strncmp(*p, lit, n) != 0)
+		return false;
+	*p += n;
+	return true;
+}
+
+/* "model.layers.L.mlp.experts.X.PROJ.weight" */
+static bool parse_expert(const char *name, struct expert_part *out)
+{
+	const char *p = name;
+	if (!take(&p, "model.layers.") || !take_number(&p, &out->layer) ||
+	    !take(&p, ".mlp.experts.") || !take_number(&p, &out->expert) || !take(&p, "."))
+		return false;
+	for (int k = 0; k < N_PROJ; k++) {
+		const char *q = p;
+		if (take(&q, proj_hf[k]) && strcmp(q, ".weight") == 0) {
+			out->proj = k;
+			return true;
+		}
+	}
+	return false;
+}
+
+static int cmp_part(const void *a, const void *b)
+{
+	const struct expert_part *x = a, *y = b;
+	if (x->layer != y->layer)
+		return x->layer < y->layer ? -1 : 1;
+	if (x->proj != y->proj)
+		return x->proj < y->proj ? -1 : 1;
+	if (x->expert != y->expert)
+		return x->expert < y->expert ? -1 : 1;
+	return 0;
+}
+
+/* Collect and check the per-expert tensors of a qwen2moe/qwen3moe checkpoint. */
+static enum qa_err moe_index_build(struct qa_ref *r, struct moe_index *mx, struct qa_diag *d)
+{
+	size_t nt = qa_st_n_tensors(r->st);
+	mx->parts = malloc((nt ? nt : 1) * sizeof *mx->parts);
+	mx->pos = malloc((nt ? nt : 1) * sizeof *mx->pos);
+	if (!mx->parts || !mx->pos)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	for (size_t i = 0; i < nt; i++)
+		mx->pos[i] = SIZE_MAX;
+	for (size_t i = 0; i < nt; i++) {
+		struct expert_part ep;
+		if (parse_expert(qa_st_tensor_at(r->st, i)->name, &ep)) {
+			ep.index = i;
+			mx->parts[mx->n++] = ep;
+		}
+	}
+	qsort(mx->parts, mx->n, sizeof *mx->parts, cmp_part);
+	/* Each layer: every projection holds experts 0..E-1 once, one shape and dtype each. */
+	for (size_t a = 0; a < mx->n;) {
+		size_t b = a;
+		while (b < mx->n && mx->parts[b].layer == mx->parts[a].layer)
+			b++;
+		uint32_t want = r->info.n_expert;
+		size_t per[N_PROJ] = { 0 }, start[N_PROJ] = { 0 };
+		for (size_t k = a; k < b; k++)
+			per[mx->parts[k].proj]++;
+		if (!want)
+			want = (uint32_t)per[PROJ_GATE];
+		for (int q = 1; q < N_PROJ; q++)
+			start[q] = start[q - 1] + per[q - 1];
+		for (int q = 0; q < N_PROJ; q++)
+			if (per[q] != want || want == 0)
+				return qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
+				                   "layer %u has %zu %s expert tensors, not %u",
+				                   mx->parts[a].layer, per[q], proj_hf[q], want);
+		for (size_t k = a; k < b; k++) {
+			const struct expert_part *ep = &mx->parts[k];
+			const struct qa_st_tensor *s = qa_st_tensor_at(r->st, ep->index);
+			size_t first = a + start[ep->proj];
+			if (ep->expert != k - first)
+				return qa_diag_set(d, QA_ERR_FORMAT, s->data_offset,
+				                   "layer %u: the %s experts are not 0..%u, each once (tensor '%s')",
+				                   ep->layer, proj_hf[ep->proj], want - 1, s->name);
+			const struct qa_st_tensor *s0 = qa_st_tensor_at(r->st, mx->parts[first].index);
+			if (s->n_dims != 2 || strcmp(s->dtype, s0->dtype) != 0 ||
+			    s->shape[0] != s0->shape[0] || s->shape[1] != s0->shape[1])
+				return qa_diag_set(d, QA_ERR_FORMAT, s->data_offset,
+				                   "expert tensor '%s' is not 2-D or differs in shape or dtype from "
+				                   "expert 0's (the converter stacks them into one tensor)", s->name);
+		}
+		size_t last = 0;
+		for (size_t k = a; k < b; k++)
+			if (mx->parts[k].index > last)
+				last = mx->parts[k].index;
+		for (size_t k = a; k < b; k++) {
+			mx->parts[k].first = a;
+			mx->parts[k].end = b;
+			mx->parts[k].last = last;
+			mx->pos[mx->parts[k].index] = k;
+		}
+		a = b;
+	}
+	return QA_OK;
+}
+
+/* Append an assembled tensor; name and src_name are taken over (freed by close). */
+static struct qa_ref_tensor *moe_add(struct qa_ref *r, char *name, char *src_name,
+                                     const struct qa_st_tensor *s, struct qa_diag *d)
+{
+	if (!name || !src_name) {
+		free(name);
+		free(src_name);
+		qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		return NULL;
+	}
+	struct qa_ref_tensor *t = &r->tensors[r->n];
+	r->names[r->n] = name;
+	r->src_names[r->n] = src_name;
+	r->n++;
+	memset(t, 0, sizeof *t);
+	t->name = name;
+	t->src_name = src_name;
+	t->src_dtype = s->dtype;
+	t->src_type = st_dtype_type(s->dtype);
+	t->perm = QA_PERM_NONE;
+	return t;
+}
+
+static char *fmt_name(const char *fmt, uint32_t layer, const char *what)
+{
+	char buf[160];
+	snprintf(buf, sizeof buf, fmt, layer, what);
+	return qa_str_dup(buf);
+}
+
+static enum qa_err set_dims(struct qa_ref_tensor *t, uint32_t n_dims, uint64_t a, uint64_t b,
+                            uint64_t c, struct qa_diag *d)
+{
+	t->n_dims = n_dims;
+	t->ne[0] = a;
+	t->ne[1] = b;
+	t->ne[2] = c;
+	t->ne[3] = 1;
+	uint64_t n;
+	if (!qa_mul_u64(a, b, &n) || !qa_mul_u64(n, c, &n))
+		return qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET, "tensor '%s' is too large", t->name);
+	t->n_elems = n;
+	return QA_OK;
+}
+
+/* qwen2moe/qwen3moe: at the layer's last expert tensor, emit down, gate, up. */
+static enum qa_err stack_experts(struct qa_ref *r, struct moe_index *mx, size_t i, bool *taken,
+                                 struct qa_diag *d)
+{
+	size_t k = mx->pos ? mx->pos[i] : SIZE_MAX;
+	if (k == SIZE_MAX)
+		return QA_OK;
+	*taken = true;
+	if (mx->parts[k].last != i)
+		return QA_OK; /* not the layer's last expert tensor yet */
+	uint32_t layer = mx->parts[k].layer;
+	size_t a = mx->parts[k].first, b = mx->parts[k].end;
+	if (!r->expert_parts) {
+		r->expert_parts = malloc((mx->n ? mx->n : 1) * sizeof *r->expert_parts);
+		if (!r->expert_parts)
+			return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		for (size_t j = 0; j < mx->n; j++)
+			r->expert_parts[j] = mx->parts[j].index;
+	}
+	static const int order[N_PROJ] = { PROJ_DOWN, PROJ_GATE, PROJ_UP };
+	size_t per = (b - a) / N_PROJ;
+	for (int o = 0; o < N_PROJ; o++) {
+		size_t first = a + (size_t)order[o] * per; /* sorted: projection groups in enum order */
+		const struct qa_st_tensor *s = qa_st_tensor_at(r->st, mx->parts[first].index);
+		char src[160];
+		snprintf(src, sizeof src, "model.layers.%u.mlp.experts.{0..%zu}.%s.weight", layer,
+		         per - 1, proj_hf[order[o]]);
+		struct qa_ref_tensor *t = moe_add(r, fmt_name("blk.%u.%s.weight", layer, proj_gguf[order[o]]),
+		                                  qa_str_dup(src), s, d);
+		if (!t)
+			return QA_ERR_NOMEM;
+		t->assembly = QA_REF_STACK;
+		t->parts = r->expert_parts + first;
+		t->n_parts = per;
+		t->src_index = mx->parts[first].index;
+		enum qa_err e = set_dims(t, 3, s->shape[1], s->shape[0], per, d);
+		if (e)
+			return e;
+	}
+	return QA_OK;
+}
+
+/* gpt-oss: the fused expert tensors and the gate/up bias. */
+static enum qa_err fused_experts(struct qa_ref *r, size_t i, bool *taken, struct qa_diag *d)
+{
+	const struct qa_st_tensor *s = qa_st_tensor_at(r->st, i);
+	const char *p = s->name;
+	uint32_t layer;
+	if (!take(&p, "model.layers.") || !take_number(&p, &layer) || !take(&p, ".mlp.experts."))
+		return QA_OK;
+	bool gate_up = strcmp(p, "gate_up_proj") == 0, down = strcmp(p, "down_proj") == 0;
+	bool bias = strcmp(p, "gate_up_proj_bias") == 0;
+	if (!gate_up && !down && !bias)
+		return QA_OK; /* down_proj_bias maps by name; the MXFP4 _blocks and _scales stay as they are */
+	*taken = true;
+	uint32_t want_dims = bias ? 2 : 3;
+	uint64_t last = s->n_dims ? s->shape[s->n_dims - 1] : 0;
+	if (s->n_dims != want_dims || ((gate_up || bias) && last % 2))
+		return qa_diag_set(d, QA_ERR_FORMAT, s->data_offset,
+		                   "gpt-oss tensor '%s' must be %u-D%s", s->name, want_dims,
+		                   down ? "" : " with an even last dimension (gate and up interleaved)");
+	for (uint32_t sel = 0; sel < (down ? 1u : 2u); sel++) {
+		const char *what = down ? "ffn_down_exps" : sel ? "ffn_up_exps" : "ffn_gate_exps";
+		char src[160];
+		snprintf(src, sizeof src, "%s%s%s", s->name, down ? "" : sel ? "[..1::2]" : "[..0::2]",
+		         bias ? "" : " (transposed per expert)");
+		struct qa_ref_tensor *t = moe_add(r, fmt_name(bias ? "blk.%u.%s.bias" : "blk.%u.%s.weight",
+		                                              layer, what), qa_str_dup(src), s, d);
+		if (!t)
+			return QA_ERR_NOMEM;
+		t->src_index = i;
+		t->select = sel;
+		t->stride = down ? 1 : 2;
+		t->assembly = bias ? QA_REF_SPLIT : QA_REF_EXPERT_T;
+		enum qa_err e = bias ? set_dims(t, 2, s->shape[1] / 2, s->shape[0], 1, d)
+		                     : set_dims(t, 3, s->shape[1], s->shape[2] / t->stride, s->shape[0], d);
+		if (e)
+			return e;
+	}
+	return QA_OK;
+}
+
+/*
+ * Called for every source tensor of a MoE checkpoint in order: *taken is set
+ * when the tensor belongs to an assembled one (and is not added by name).
+ */
+static enum qa_err moe_assemble(struct qa_ref *r, struct moe_index *mx, size_t i, bool *taken,
+                                struct qa_diag *d)
+{
+	*taken = false;
+	if (qa_arch_has(qa_arch_find(r->info.arch), QA_ARCH_FUSED_EXPERTS))
+		return fused_experts(r, i, taken, d);
+	return stack_experts(r, mx, i, taken, d);
+}
+
+/* qa_ref_read_f32 of an assembled tensor. */
+static enum qa_err moe_read(struct qa_ref *r, const struct qa_ref_tensor *t, float *dst,
+                            struct qa_diag *d)
+{
+	enum qa_err e;
+	if (t->assembly == QA_REF_STACK) {
+		size_t per = (size_t)(t->n_elems / (t->n_parts ? t->n_parts : 1));
+		for (size_t x = 0; x < t->n_parts; x++) {
+			const struct qa_st_tensor *s = qa_st_tensor_at(r->st, t->parts[x]);
+			if ((e = qa_st_tensor_read_f32(r->st, s, 0, per, dst + x * per, d)))
+				return e;
+		}
+		return QA_OK;
+	}
+	const struct qa_st_tensor *s = qa_st_tensor_at(r->st, t->src_index);
+	if (s->n_elems > SIZE_MAX / sizeof(float))
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "tensor '%s' too large", s->name);
+	float *tmp = malloc((size_t)s->n_elems * sizeof *tmp);
+	if (!tmp)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	e = qa_st_tensor_read_f32(r->st, s, 0, (size_t)s->n_elems, tmp, d);
+	if (!e && t->assembly == QA_REF_SPLIT) {
+		/* [rows, cols * stride] -> [rows, cols] */
+		size_t cols = (size_t)t->ne[0], rows = (size_t)t->ne[1];
+		for (size_t y = 0; y < rows; y++)
+			for (size_t c = 0; c < cols; c++)
+				dst[y * cols + c] = tmp[(y * cols + c) * t->stride + t->select];
+	} else if (!e) {
+		/* [E, A, B * stride] -> per expert [B, A]: dst[e][o][a] = src[e][a][o*stride+select] */
+		size_t A = (size_t)t->ne[0], B = (size_t)t->ne[1], E = (size_t)t->ne[2];
+		size_t row = B * t->stride;
+		for (size_t x = 0; x < E; x++) {
+			const float *src = tmp + x * A * row;
+			float *out = dst + x * A * B;
+			for (size_t o = 0; o < B; o++)
+				for (size_t a = 0; a < A; a++)
+					out[o * A + a] = src[a * row + o * t->stride + t->select];
+		}
+	}
+	free(tmp);
+	return e;
 }
 
 static enum qa_err open_st(struct qa_ref *r, const char *path, struct qa_diag *d)
@@ -194,18 +544,34 @@ static enum qa_err open_st(struct qa_ref *r, const char *path, struct qa_diag *d
 		in->has_rms_eps = cfg.has_rms_norm_eps;
 		in->rope_theta = cfg.rope_theta;
 		in->has_rope_theta = cfg.has_rope_theta;
+		in->n_expert = cfg.has_n_experts && cfg.n_experts <= UINT32_MAX ? (uint32_t)cfg.n_experts : 0;
+		in->n_expert_used = cfg.has_n_experts_used && cfg.n_experts_used <= UINT32_MAX
+		                  ? (uint32_t)cfg.n_experts_used : 0;
+		in->expert_ffn = cfg.expert_ffn;
 		in->from_config = true;
 	}
 	size_t nt = qa_st_n_tensors(r->st);
-	r->tensors = calloc(nt ? nt : 1, sizeof *r->tensors);
-	r->names = calloc(nt ? nt : 1, sizeof *r->names);
-	if (!r->tensors || !r->names)
+	/* An assembled gpt-oss tensor can yield two (gate and up): room for 2 per source. */
+	r->tensors = calloc(nt ? 2 * nt : 1, sizeof *r->tensors);
+	r->names = calloc(nt ? 2 * nt : 1, sizeof *r->names);
+	r->src_names = calloc(nt ? 2 * nt : 1, sizeof *r->src_names);
+	if (!r->tensors || !r->names || !r->src_names)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	/* names: the config's row; without one, qwen2 and llama name alike */
 	const char *arch = row ? row->name : "qwen2";
 	bool plus_one = qa_arch_has(row, QA_ARCH_NORM_PLUS_ONE);
+	struct moe_index mx = { 0 };
+	if (qa_names_arch_is_moe(arch) && (e = moe_index_build(r, &mx, d)))
+		return e;
 	for (size_t i = 0; i < nt; i++) {
 		const struct qa_st_tensor *s = qa_st_tensor_at(r->st, i);
+		bool taken = false;
+		if (qa_names_arch_is_moe(arch) && (e = moe_assemble(r, &mx, i, &taken, d))) {
+			moe_index_free(&mx);
+			return e;
+		}
+		if (taken)
+			continue;
 		size_t cap = strlen(s->name) + 64;
 		char *name = malloc(cap);
 		if (!name)
@@ -236,6 +602,7 @@ static enum qa_err open_st(struct qa_ref *r, const char *path, struct qa_diag *d
 		t->plus_one = plus_one && qa_str_ends_with(s->name, "norm.weight");
 		r->n++;
 	}
+	moe_index_free(&mx);
 	if (!found)
 		infer_info(r);
 	for (size_t i = 0; i < r->n; i++) {
@@ -295,6 +662,9 @@ static enum qa_err open_gguf(struct qa_ref *r, const char *path, struct qa_diag 
 		in->context = meta_u32(g, arch, "context_length");
 		if (!in->n_head_kv)
 			in->n_head_kv = in->n_head;
+		in->n_expert = meta_u32(g, arch, "expert_count");
+		in->n_expert_used = meta_u32(g, arch, "expert_used_count");
+		in->expert_ffn = meta_u32(g, arch, "expert_feed_forward_length");
 		in->from_config = in->n_layer && in->n_head;
 	}
 	size_t nt = qa_gguf_n_tensors(g);
@@ -352,7 +722,12 @@ void qa_ref_close(struct qa_ref *r)
 	if (r->names)
 		for (size_t i = 0; i < r->n; i++)
 			free(r->names[i]);
+	if (r->src_names)
+		for (size_t i = 0; i < r->n; i++)
+			free(r->src_names[i]);
 	free(r->names);
+	free(r->src_names);
+	free(r->expert_parts);
 	free(r->tensors);
 	free(r->by_name);
 	qa_st_close(r->st);
@@ -402,6 +777,7 @@ void qa_ref_model_shape(const struct qa_ref *r, struct qa_model_shape *out)
 	out->n_head = r->info.n_head;
 	out->n_head_kv = r->info.n_head_kv ? r->info.n_head_kv : r->info.n_head;
 	out->tied = r->info.tied;
+	out->n_expert = r->info.n_expert;
 }
 
 /*
@@ -436,6 +812,8 @@ enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
 		qa_quant_ops(s->type)->dequantize(p, dst, (size_t)t->n_elems);
 		return QA_OK;
 	}
+	if (t->assembly != QA_REF_DIRECT)
+		return moe_read(r, t, dst, d);
 	const struct qa_st_tensor *s = qa_st_tensor_at(r->st, t->src_index);
 	if (t->perm == QA_PERM_NONE)
 		return st_read(r, t, 0, (size_t)t->n_elems, dst, d);
@@ -495,9 +873,24 @@ enum qa_err qa_ref_read_rows_f32(struct qa_ref *r, const struct qa_ref_tensor *t
 		qa_gguf_tensor_release(r->gguf, s, off, len);
 		return QA_OK;
 	}
+	if (t->assembly == QA_REF_STACK) /* rows cross the experts' tensors in order */
+		return qa_ref_read_f32_range(r, t, first, (size_t)n, dst, d);
+	if (t->assembly != QA_REF_DIRECT) {
+		/* gpt-oss's transposed assemblies: built whole, the rows copied out */
+		if (n == t->n_elems)
+			return qa_ref_read_f32(r, t, dst, d);
+		float *all = malloc((size_t)t->n_elems * sizeof *all);
+		if (!all)
+			return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		enum qa_err e = qa_ref_read_f32(r, t, all, d);
+		if (!e)
+			memcpy(dst, all + first, (size_t)n * sizeof *dst);
+		free(all);
+		return e;
+	}
 	const struct qa_st_tensor *s = qa_st_tensor_at(r->st, t->src_index);
 	if (t->perm == QA_PERM_NONE)
-		return qa_st_tensor_read_f32(r->st, s, first, (size_t)n, dst, d);
+		return st_read(r, t, first, (size_t)n, dst, d); /* Gemma's norms: + 1 here too */
 	if (!r->info.from_config || (t->n_dims < 2 && n_rows == rows))
 		return qa_ref_read_f32(r, t, dst, d); /* its error, or a permuted bias: one row */
 	float *tmp = malloc((size_t)n * sizeof *tmp);
@@ -518,9 +911,25 @@ enum qa_err qa_ref_read_f32_range(struct qa_ref *r, const struct qa_ref_tensor *
 		return qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET,
 		                   "tensor '%s' is %s; only f32, f16 and bf16 references can be quantized",
 		                   t->src_name, t->src_dtype);
-	if (t->perm != QA_PERM_NONE || first > t->n_elems || n_elems > t->n_elems - first)
+	if (t->perm != QA_PERM_NONE || first > t->n_elems || n_elems > t->n_elems - first ||
+	    t->assembly == QA_REF_EXPERT_T || t->assembly == QA_REF_SPLIT)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor '%s': no such element range",
 		                   t->name);
+	if (t->assembly == QA_REF_STACK) {
+		/* the range crosses the experts' tensors in order */
+		uint64_t per = t->n_elems / (t->n_parts ? t->n_parts : 1);
+		while (n_elems) {
+			uint64_t x = first / per, off = first % per;
+			size_t take = per - off < n_elems ? (size_t)(per - off) : n_elems;
+			enum qa_err e = qa_st_tensor_read_f32(r->st, qa_st_tensor_at(r->st, t->parts[x]), off, take, dst, d);
+			if (e)
+				return e;
+			first += take;
+			dst += take;
+			n_elems -= take;
+		}
+		return QA_OK;
+	}
 	if (r->format == QA_FORMAT_GGUF) {
 		const struct qa_gguf_tensor *s = qa_gguf_tensor_at(r->gguf, t->src_index);
 		const void *p;
@@ -573,7 +982,10 @@ enum qa_err qa_ref_write_metadata(const struct qa_ref *r, struct qa_gguf_writer 
 	    (e = set_u32_if(w, arch, "embedding_length", in->hidden, d)) ||
 	    (e = set_u32_if(w, arch, "feed_forward_length", in->ffn, d)) ||
 	    (e = set_u32_if(w, arch, "attention.head_count", in->n_head, d)) ||
-	    (e = set_u32_if(w, arch, "attention.head_count_kv", in->n_head_kv, d)))
+	    (e = set_u32_if(w, arch, "attention.head_count_kv", in->n_head_kv, d)) ||
+	    (e = set_u32_if(w, arch, "expert_count", in->n_expert, d)) ||
+	    (e = set_u32_if(w, arch, "expert_used_count", in->n_expert_used, d)) ||
+	    (e = set_u32_if(w, arch, "expert_feed_forward_length", in->n_expert ? in->expert_ffn : 0, d)))
 		return e;
 	char key[160];
 	if (in->has_rope_theta) {

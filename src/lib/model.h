@@ -36,6 +36,21 @@ QA_WARN_UNUSED
 enum qa_err qa_format_detect(const char *path, enum qa_format *out,
                              struct qa_diag *d);
 
+/*
+ * How a reference tensor is assembled from the source, as llama.cpp's
+ * converter assembles the mixture-of-experts tensors (see model.c).
+ */
+enum qa_ref_assembly {
+	QA_REF_DIRECT = 0,  /* one source tensor, read as is (plus perm) */
+	QA_REF_STACK,       /* n_parts per-expert 2-D tensors [out, in], stacked in expert order
+	                       (qwen2moe/qwen3moe: torch.stack(dim=0)) */
+	QA_REF_EXPERT_T,    /* one fused [experts, in, out * stride] tensor, each expert transposed
+	                       and every stride-th output (from select) kept (gpt-oss gate_up_proj,
+	                       down_proj) */
+	QA_REF_SPLIT        /* one [rows, cols * stride] tensor, every stride-th column (from select)
+	                       kept (gpt-oss gate_up_proj_bias) */
+};
+
 struct qa_ref_tensor {
 	const char *name;      /* GGUF name */
 	const char *src_name;  /* name in the source file (HF name for safetensors) */
@@ -46,7 +61,11 @@ struct qa_ref_tensor {
 	uint64_t n_elems;
 	enum qa_names_perm perm; /* row permutation applied by qa_ref_read_f32 */
 	bool plus_one;         /* qa_ref_read_f32 adds 1 in f32, as Gemma's converter does to norms */
-	size_t src_index;      /* index in the underlying reader */
+	size_t src_index;      /* index in the underlying reader (the first part for QA_REF_STACK) */
+	enum qa_ref_assembly assembly;
+	const size_t *parts;   /* QA_REF_STACK: n_parts reader indices in expert order; else NULL */
+	size_t n_parts;
+	uint32_t stride, select; /* QA_REF_EXPERT_T, QA_REF_SPLIT: keep element select of every stride */
 };
 
 struct qa_ref_info {
@@ -58,6 +77,9 @@ struct qa_ref_info {
 	double rope_theta;
 	bool has_rms_eps, has_rope_theta;
 	bool tied;             /* no separate output weight */
+	uint32_t n_expert;     /* experts per MoE layer (0: dense) */
+	uint32_t n_expert_used;/* experts routed per token */
+	uint64_t expert_ffn;   /* each expert's intermediate size */
 	bool from_config;      /* dims came from config.json or GGUF metadata */
 };
 
@@ -68,12 +90,21 @@ struct qa_ref;
  * safetensors checkpoint, config.json chooses the architecture (arch.h);
  * without one, qwen2 (q bias present) or llama is assumed.  Tensors whose
  * HF names the converter drops (rotary inv_freq, Gemma 2's lm_head) are
- * left out.  The returned ref owns its readers and sources; free it with
- * qa_ref_close().  Errors: those of the readers; QA_ERR_USAGE when
- * config.json names an architecture arch.h does not know (the message lists
- * the known ones); QA_ERR_FORMAT when two source tensors map to one GGUF
- * name or a llama-family checkpoint lacks the head counts its q/k
- * permutation needs.
+ * left out.  For a mixture-of-experts safetensors checkpoint (qwen2moe,
+ * qwen3moe, gpt-oss)
+ * the expert tensors appear as the converter writes them: the per-expert
+ * model.layers.L.mlp.experts.X.{gate,up,down}_proj.weight as three 3-D
+ * tensors blk.L.ffn_{down,gate,up}_exps.weight (ne = [in, out, experts], in
+ * that order, where the layer's last expert tensor was), gpt-oss's fused
+ * gate_up_proj [experts, in, 2*ffn] as ffn_gate_exps (outputs 0::2) and
+ * ffn_up_exps (1::2), each expert transposed, and its down_proj
+ * [experts, ffn, in] transposed per expert; every expert must be present
+ * once with one shape and dtype (QA_ERR_FORMAT otherwise).  The returned
+ * ref owns its readers and sources; free it with qa_ref_close().  Errors:
+ * those of the readers; QA_ERR_USAGE when config.json names an
+ * architecture arch.h does not know (the message lists the known ones);
+ * QA_ERR_FORMAT when two source tensors map to one GGUF name or a
+ * llama-family checkpoint lacks the head counts its q/k permutation needs.
  */
 QA_WARN_UNUSED
 enum qa_err qa_ref_open(struct qa_ref **out, const char *path, struct qa_diag *d);
@@ -124,8 +155,8 @@ enum qa_err qa_ref_read_rows_f32(struct qa_ref *r, const struct qa_ref_tensor *t
 /*
  * Read n_elems floats of tensor t starting at element first into dst, as
  * qa_ref_read_f32 would place them at dst - first.  Only for tensors whose
- * perm is QA_PERM_NONE (QA_ERR_USAGE otherwise, and for a range outside
- * the tensor).  Lets a caller stream a large tensor through a small window.
+ * perm is QA_PERM_NONE and whose assembly is QA_REF_DIRECT or QA_REF_STACK
+ * (QA_ERR_USAGE otherwise, and for a range outside the tensor).  Lets a caller stream a large tensor through a small window.
  */
 enum qa_err qa_ref_read_f32_range(struct qa_ref *r, const struct qa_ref_tensor *t, uint64_t first,
                                   size_t n_elems, float *dst, struct qa_diag *d);

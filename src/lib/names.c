@@ -130,9 +130,14 @@ static bool table_lookup(const struct qa_arch *a, const char *name, bool to_gguf
 			for (size_t i = 0; i < l->n; i++) {
 				const char *from = to_gguf ? l->rules[i].hf : l->rules[i].gguf;
 				const char *to = to_gguf ? l->rules[i].gguf : l->rules[i].hf;
+				const char *fixed = l->rules[i].suffix;
 				uint32_t layer = 0;
+				/* a rule with a fixed suffix matches no suffix on the hf side, its own on the gguf side */
+				if (fixed && strcmp(suffix, to_gguf ? "" : fixed) != 0)
+					continue;
 				if (pattern_match(from, name, base, &layer)) {
-					*fits = pattern_expand(to, layer, suffix, out, cap);
+					*fits = pattern_expand(to, layer, !fixed ? suffix : to_gguf ? fixed : "",
+					                       out, cap);
 					return true;
 				}
 			}
@@ -163,6 +168,11 @@ static bool strip_language_model(const char *name, char *out, size_t cap)
 		return false;
 	out[o] = '\0';
 	return true;
+}
+
+bool qa_names_arch_is_moe(const char *arch)
+{
+	return qa_arch_has(qa_arch_find(arch), QA_ARCH_MOE);
 }
 
 enum qa_names_result qa_names_to_gguf(const char *arch, const char *hf_name,

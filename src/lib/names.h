@@ -95,6 +95,19 @@ enum qa_err qa_names_permute_rows(const float *src, float *dst, uint64_t rows,
                                   struct qa_diag *d);
 
 /*
+ * Whether arch is one of the mixture-of-experts architectures named here:
+ * "qwen2moe", "qwen3moe" (router mlp.gate -> ffn_gate_inp, q/k norms for
+ * qwen3moe, shared experts for qwen2moe) and "gpt-oss" (router mlp.router
+ * -> ffn_gate_inp, self_attn.sinks -> attn_sinks.weight,
+ * post_attention_layernorm -> post_attention_norm).  For these,
+ * qa_names_to_gguf maps the merged expert names the converter stacks into
+ * (model.layers.N.mlp.experts.gate_proj.weight -> blk.N.ffn_gate_exps.weight,
+ * likewise up and down, and their biases); the per-expert tensors
+ * themselves are KEPT (model.c merges them).
+ */
+bool qa_names_arch_is_moe(const char *arch);
+
+/*
  * True when gguf_name starts with "blk.N." where N is 1 to 10 decimal digits
  * whose value fits in 32 bits; *layer (if layer is not NULL) is then N.
  */

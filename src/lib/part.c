@@ -244,6 +244,12 @@ json_t *qa_part_diff_to_json(const struct qa_diff_result *r, uint32_t k, uint32_
 		                      "rmse", t->rmse, "max_abs", t->max_abs, "requant_rmse", t->requant_rmse,
 		                      "requant_max_abs", t->requant_max_abs, "weighted", t->weighted,
 		                      "layout_errors", layout_errors_json(t));
+		if (a && t->n_experts) { /* per-expert layouts of a 3-D expert tensor (compare.h) */
+			json_t *ex = json_array();
+			for (uint32_t x = 0; x < t->n_experts; x++)
+				json_array_append_new(ex, json_integer(t->expert_layout[x]));
+			json_object_set_new(a, "expert_layouts", ex);
+		}
 		json_t *cm = json_null();
 		if (rc && i < rc->n_tensors && rc->measured[i]) {
 			json_t *sq = json_array(), *bits = json_array();
@@ -305,20 +311,27 @@ json_t *qa_part_swap_to_json(struct qa_swap_result *const *results, const char *
 		uint32_t *owner = calloc(r->n + 1, sizeof *owner);
 		ok = w && owner;
 		for (size_t i = 0; ok && i < r->n; i++)
-			w[i] = r->tensors[i].in * r->tensors[i].out;
+			w[i] = r->tensors[i].in * r->tensors[i].out * r->tensors[i].experts;
 		ok = ok && qa_part_assign(w, r->n, n, owner);
 		for (size_t i = 0; ok && i < r->n; i++) {
 			const struct qa_swap_tensor *t = &r->tensors[i];
-			json_array_append_new(ts, json_pack("{s:s, s:o, s:o, s:I, s:[o,o], s:[o,o], s:b}", "name", t->name,
-			                                    "in", u64j(t->in), "out", u64j(t->out), "layer", (json_int_t)t->layer,
-			                                    "blocks", u64j(t->blocks[0]), u64j(t->blocks[1]),
-			                                    "bytes", u64j(t->bytes[0]), u64j(t->bytes[1]),
-			                                    "predicted_identical", t->predicted_identical));
-			if (owner[i] == k - 1)
-				json_array_append_new(aud, json_pack("{s:I, s:I, s:b, s:o, s:o}", "model", (json_int_t)m,
-				                                     "index", (json_int_t)i, "identical", t->identical,
-				                                     "divergent_blocks", u64j(t->divergent_blocks),
-				                                     "first_divergent", u64j(t->first_divergent)));
+			json_t *rec = json_pack("{s:s, s:o, s:o, s:I, s:[o,o], s:[o,o], s:b}", "name", t->name,
+			                        "in", u64j(t->in), "out", u64j(t->out), "layer", (json_int_t)t->layer,
+			                        "blocks", u64j(t->blocks[0]), u64j(t->blocks[1]),
+			                        "bytes", u64j(t->bytes[0]), u64j(t->bytes[1]),
+			                        "predicted_identical", t->predicted_identical);
+			if (rec && t->experts > 1) /* a 3-D expert tensor, swapped slice by slice */
+				json_object_set_new(rec, "experts", u64j(t->experts));
+			json_array_append_new(ts, rec);
+			if (owner[i] == k - 1) {
+				json_t *au = json_pack("{s:I, s:I, s:b, s:o, s:o}", "model", (json_int_t)m,
+				                       "index", (json_int_t)i, "identical", t->identical,
+				                       "divergent_blocks", u64j(t->divergent_blocks),
+				                       "first_divergent", u64j(t->first_divergent));
+				if (au && t->experts > 1)
+					json_object_set_new(au, "divergent_experts", u64j(t->divergent_experts));
+				json_array_append_new(aud, au);
+			}
 		}
 		free(w);
 		free(owner);
@@ -873,6 +886,32 @@ static void diff_audit_from(struct rd *r, struct qa_diff_result *res, size_t idx
 			t->layout_errors.noise[l] = json_number_value(z);
 		}
 	}
+	json_t *ex = json_object_get(a, "expert_layouts");
+	if (ex && !r->e) {
+		size_t nx = json_is_array(ex) ? json_array_size(ex) : 0;
+		if (nx == 0 || t->n_dims != 3 || nx != t->ne[2] || nx > UINT32_MAX) {
+			fail(r, "malformed part: %s: \"%s\" must hold one layout per expert", "expert_layouts");
+			return;
+		}
+		int8_t *lay = malloc(nx);
+		if (!lay) {
+			r->e = qa_diag_set(r->d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+			return;
+		}
+		for (size_t x = 0; x < nx; x++) {
+			json_t *v = json_array_get(ex, x);
+			json_int_t l = json_is_integer(v) ? json_integer_value(v) : -2;
+			if (l < -1 || l > QA_LAYOUT_TRANSPOSED) {
+				free(lay);
+				fail(r, "malformed part: %s: \"%s\" holds a layout out of range", "expert_layouts");
+				return;
+			}
+			lay[x] = (int8_t)l;
+		}
+		free(t->expert_layout);
+		t->expert_layout = lay;
+		t->n_experts = (uint32_t)nx;
+	}
 	t->divergent_blocks = get_u64(r, a, "divergent_blocks", t->blocks);
 	t->first_divergent = get_u64(r, a, "first_divergent", UINT64_MAX);
 	if (t->first_divergent != QA_NO_BLOCK && t->first_divergent >= t->blocks)
@@ -983,6 +1022,9 @@ static struct qa_swap_result **swap_from_header(struct rd *r, const json_t *h, s
 			}
 			t->predicted_identical = get_bool(r, o, "predicted_identical");
 			t->first_divergent = QA_NO_BLOCK;
+			t->experts = json_object_get(o, "experts") ? get_u64(r, o, "experts", UINT32_MAX) : 1;
+			if (t->experts == 0)
+				fail(r, "malformed part: %s: \"%s\" must be positive", "experts");
 		}
 	}
 	return res;
@@ -1536,6 +1578,8 @@ enum qa_err qa_part_merge(json_t *const *parts, const char *const *names, size_t
 				t->identical = get_bool(&r, a, "identical");
 				t->divergent_blocks = get_u64(&r, a, "divergent_blocks", UINT64_MAX / 2);
 				t->first_divergent = get_u64(&r, a, "first_divergent", UINT64_MAX);
+				if (json_object_get(a, "divergent_experts"))
+					t->divergent_experts = get_u64(&r, a, "divergent_experts", t->experts);
 			}
 			json_t *dg = json_object_get(p, "digests");
 			for (size_t m = 0; !r.e && json_is_array(dg) && m < out->n_models && m < json_array_size(dg); m++) {

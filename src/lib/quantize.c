@@ -485,7 +485,7 @@ static bool grow(void **p, size_t *cap, size_t want)
 
 /*
  * Whether tensor t can be streamed through a window of whole rows: rows as
- * stored (no layout trial, no row permutation), no block padding, and
+ * stored (no layout trial, no row permutation, no transposing MoE assembly), no block padding, and
  * importance weights, if any, shared by every row (one expert).
  */
 static bool streamable(const struct qa_quantize_item *it, const struct qa_quantize_weights *wt,
@@ -494,6 +494,7 @@ static bool streamable(const struct qa_quantize_item *it, const struct qa_quanti
 	const struct qa_ref_tensor *t = it->tensor;
 	const struct qa_type_info *ti = qa_type_get(it->plan.type);
 	return ti && !it->layout_applied && t->perm == QA_PERM_NONE && in > 0 && in % ti->block_elems == 0 &&
+	       (t->assembly == QA_REF_DIRECT || t->assembly == QA_REF_STACK) && /* see qa_ref_read_f32_range */
 	       it->ne[0] == in && (!wt->qw || wt->n_expert <= 1);
 }
 

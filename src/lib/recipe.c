@@ -298,6 +298,20 @@ static const char *not_quantized_reason(const struct qa_plan_tensor *t, bool lea
 	return NULL;
 }
 
+/*
+ * What llama.cpp's converter wrote for a tensor that is not quantized
+ * (ModelBase.prepare_tensors): f32 for 1-D tensors, norms, the MoE routers
+ * (ffn_gate_inp, ffn_gate_inp_shexp) and every name not ending in ".weight"
+ * (e.g. gpt-oss's 2-D expert biases); the source's float type otherwise.
+ * For a GGUF reference the caller keeps the reference's own type instead
+ * (qa_quantize_plan_types).
+ */
+static bool converter_keeps_f32(const struct qa_plan_tensor *t)
+{
+	return t->n_dims <= 1 || has_suffix(t->name, "_norm.weight") || !has_suffix(t->name, ".weight") ||
+	       strstr(t->name, ".ffn_gate_inp.weight") || strstr(t->name, ".ffn_gate_inp_shexp.weight");
+}
+
 /* llama.cpp's layer weighting: first and last eighth, every third between. */
 static bool use_more_bits(int64_t i, int64_t n)
 {
@@ -992,8 +1006,7 @@ enum qa_err qa_recipe_plan_with(const struct qa_recipe *r, uint32_t pure_type,
 
 		memset(e, 0, sizeof *e);
 		if (why != NULL) {
-			bool f32 = ti->n_dims <= 1 || has_suffix(ti->name, "_norm.weight");
-			e->type = f32 ? QA_TYPE_F32 : ti->src_type;
+			e->type = converter_keeps_f32(ti) ? QA_TYPE_F32 : ti->src_type;
 			e->quantized = false;
 			RULE(e, "not quantized (%s): %s", why, qa_type_name(e->type));
 			continue;

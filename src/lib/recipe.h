@@ -142,7 +142,8 @@ struct qa_plan_entry {
  * ending in "weight" that is not a norm ("_norm.weight") and not on
  * llama.cpp's never-quantize list.  Its type may still end up f16 when no
  * quantized type fits the row length.  Other tensors keep what the converter
- * wrote: f32 for 1-D tensors and norms, src_type otherwise.
+ * wrote: f32 for 1-D tensors, norms, MoE routers (ffn_gate_inp,
+ * ffn_gate_inp_shexp) and names not ending in ".weight", src_type otherwise.
  *
  * The model is treated as tied when it has no "output.weight" tensor, as
  * llama.cpp does; m->tied true with an output.weight present is refused.

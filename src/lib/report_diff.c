@@ -224,6 +224,44 @@ static void imatrix_sentence(struct qa_sb *b, bool md, const struct qa_diff_resu
 	             qa_report_plural(g->weighted_tensors, "tensor was", "tensors were"));
 }
 
+/*
+ * The per-expert layouts of 3-D expert tensors that diverged under out,in,
+ * grouped: " Per expert: experts 2,5 of blk.1.ffn_down_exps.weight are
+ * transposed; expert 4 matches no layout (the other 5 match out,in)."
+ */
+static void expert_sentence(struct qa_sb *b, const struct qa_diff_result *r, bool md)
+{
+	static const int groups[] = { QA_LAYOUT_TRANSPOSED, QA_LAYOUT_IN_OUT, -1 };
+	for (size_t i = 0; i < r->n; i++) {
+		const struct qa_diff_tensor *t = &r->tensors[i];
+		if (!t->n_experts)
+			continue;
+		qa_sb_puts(b, " Per expert:");
+		size_t listed = 0;
+		for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+			size_t c = 0;
+			for (uint32_t x = 0; x < t->n_experts; x++)
+				c += t->expert_layout[x] == groups[g];
+			if (!c)
+				continue;
+			qa_sb_printf(b, "%s %s ", listed ? ";" : "", c == 1 ? "expert" : "experts");
+			size_t k = 0;
+			for (uint32_t x = 0; x < t->n_experts; x++)
+				if (t->expert_layout[x] == groups[g])
+					qa_sb_printf(b, "%s%u", k++ ? "," : "", (unsigned)x);
+			qa_sb_puts(b, " of ");
+			qa_escape_name(b, md, t->name);
+			qa_sb_puts(b, groups[g] == QA_LAYOUT_TRANSPOSED ? (c == 1 ? " is transposed" : " are transposed")
+			            : groups[g] == QA_LAYOUT_IN_OUT ? (c == 1 ? " is read in,out (layout-swap)"
+			                                                      : " are read in,out (layout-swap)")
+			            : (c == 1 ? " matches no layout" : " match no layout"));
+			listed += c;
+		}
+		qa_sb_printf(b, " (the other %zu %s out,in).", (size_t)t->n_experts - listed,
+		             t->n_experts - listed == 1 ? "matches" : "match");
+	}
+}
+
 static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool md, const struct qa_report_policy *pol)
 {
 	size_t n = r->n, same = r->counts[QA_VERDICT_IDENTICAL];
@@ -284,6 +322,7 @@ static void diff_verdict(struct qa_sb *b, const struct qa_diff_result *r, bool m
 		else
 			qa_sb_puts(b, " No tensor is byte-identical to ggml's reference quantization.");
 	}
+	expert_sentence(b, r, md);
 	declared_sentence(b, r, md);
 	if (r->different_quantizer) {
 		qa_sb_printf(b, " Inference: %s %zu quantized %s that %s in most blocks, with %s within 25%% of "

@@ -42,6 +42,26 @@ static void swap_totals(const struct qa_swap_result *r, uint64_t blocks[2], uint
 		}
 }
 
+/* Mixture-of-experts models: the 3-D expert tensors count among the 2-D
+ * weights once each, their slices swapped one by one (one expert's matrix
+ * each). */
+static void swap_expert_sentence(struct qa_sb *b, const struct qa_swap_result *const *res, size_t n)
+{
+	size_t tensors = 0;
+	uint64_t slices = 0, divergent = 0;
+	for (size_t m = 0; m < n; m++)
+		for (size_t i = 0; res[m] && i < res[m]->n; i++)
+			if (res[m]->tensors[i].experts > 1) {
+				tensors++;
+				slices += res[m]->tensors[i].experts;
+				divergent += res[m]->tensors[i].divergent_experts;
+			}
+	if (tensors)
+		qa_sb_printf(b, " Among them %zu 3-D expert %s, swapped expert by expert: %" PRIu64 " of %" PRIu64
+		             " expert slices change under the swap.", tensors,
+		             qa_report_plural(tensors, "tensor", "tensors"), divergent, slices);
+}
+
 static void swap_verdict(struct qa_sb *b, const struct qa_swap_result *const *res, const char *const *labels,
                          size_t n, bool md, const struct qa_report_policy *pol)
 {
@@ -71,6 +91,7 @@ static void swap_verdict(struct qa_sb *b, const struct qa_swap_result *const *re
 		qa_sb_printf(b, "FALSIFIED: %zu of %zu 2-D %s contradict AUDIT-Q4K-SHAPE-001's row-split prediction "
 		          "(identical exactly when both dimensions are multiples of %" PRIu32 " or the matrix is square).",
 		          mis, total, qa_report_plural(total, "weight", "weights"), be);
+	swap_expert_sentence(b, res, n);
 	size_t named = 0;
 	for (size_t m = 0; m < n; m++) {
 		const struct qa_swap_result *r = res[m];

@@ -55,7 +55,8 @@ enum kind { K_EMBED, K_LINEAR, K_BIAS, K_NORM };
 
 struct spec {
 	char name[96];
-	uint32_t n_dims;   /* 1 or 2 */
+	uint32_t n_dims;   /* 1, 2 or 3 */
+	uint64_t outer;    /* the leading dimension of a 3-D tensor (experts); rows counts all of them */
 	uint64_t rows;     /* 1 for a vector */
 	uint64_t cols;     /* elements per row */
 	enum kind kind;
@@ -359,6 +360,7 @@ static void add(struct spec *s, size_t *n, enum kind kind, uint64_t rows, uint64
 		struct spec *t = &s[*n];
 		snprintf(t->name, sizeof t->name, fmt, layer);
 		t->n_dims = rows ? 2 : 1;
+		t->outer = 1;
 		t->rows = rows ? rows : 1;
 		t->cols = cols;
 		t->kind = kind;
@@ -370,8 +372,13 @@ static void add(struct spec *s, size_t *n, enum kind kind, uint64_t rows, uint64
  * Fill s (when not NULL) with the tensors of o, which has passed the
  * option checks; return their count.  rows == 0 passed to add() marks a vector.
  */
+static size_t plan_moe(const struct qa_synth_opts *o, uint64_t d, struct spec *s);
+static bool arch_is_moe(const char *arch);
+
 static size_t plan(const struct qa_synth_opts *o, uint64_t d, struct spec *s)
 {
+	if (arch_is_moe(o->arch))
+		return plan_moe(o, d, s);
 	const struct qa_arch *a = qa_arch_find(o->arch);
 	bool bias = qa_arch_has(a, QA_ARCH_QKV_BIAS), qk_norm = qa_arch_has(a, QA_ARCH_QK_NORM);
 	bool sandwich = qa_arch_has(a, QA_ARCH_FFN_SANDWICH), fused = qa_arch_has(a, QA_ARCH_FUSED);
@@ -420,6 +427,9 @@ static size_t plan(const struct qa_synth_opts *o, uint64_t d, struct spec *s)
 	return n;
 }
 
+static enum qa_err check_moe(const struct qa_synth_opts *o, uint64_t hd, uint64_t *total,
+                             struct qa_diag *d);
+
 /* Validate o; on success store the head dimension and the tensor data size. */
 static enum qa_err check_opts(const struct qa_synth_opts *o, uint64_t *head_dim,
                               uint64_t *data_bytes, struct qa_diag *d)
@@ -434,6 +444,10 @@ static enum qa_err check_opts(const struct qa_synth_opts *o, uint64_t *head_dim,
 	if (!a || strcmp(a->name, o->arch) != 0)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "unknown architecture '%.64s' (%s)", o->arch, known);
+	if (!arch_is_moe(o->arch) && (o->experts || o->experts_used || o->expert_ffn))
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "experts are only synthesized for qwen2moe, qwen3moe and gpt-oss, not %.64s",
+		                   o->arch);
 	if (o->dtype != QA_TYPE_BF16 && o->dtype != QA_TYPE_F16 && o->dtype != QA_TYPE_F32)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "dtype %s cannot be synthesized (bf16, f16 or f32)", qa_type_name(o->dtype));
@@ -490,6 +504,11 @@ static enum qa_err check_opts(const struct qa_synth_opts *o, uint64_t *head_dim,
 	ok = ok && qa_mul_u64(o->vocab, H, &t) && qa_mul_u64(t, synth_tied(o) ? 1 : 2, &t) &&
 	     qa_add_u64(total, t, &total) && qa_add_u64(total, H, &total);
 	ok = ok && qa_mul_u64(total, dtype_size(o->dtype), &total);
+	if (ok && arch_is_moe(o->arch)) {
+		enum qa_err e = check_moe(o, hd, &total, d);
+		if (e)
+			return e;
+	}
 	if (!ok || total > QA_SYNTH_MAX_BYTES)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "the model would be larger than the limit of %" PRIu64 " bytes",
@@ -518,7 +537,10 @@ static json_t *header_json(const struct qa_synth_opts *o, const struct spec *s, 
 	uint64_t off = 0, es = dtype_size(o->dtype);
 	for (size_t i = 0; ok && i < n; i++) {
 		uint64_t end = off + s[i].rows * s[i].cols * es; /* bounded by check_opts */
-		json_t *shape = s[i].n_dims == 2
+		json_t *shape = s[i].n_dims == 3
+			? json_pack("[III]", (json_int_t)s[i].outer, (json_int_t)(s[i].rows / s[i].outer),
+			            (json_int_t)s[i].cols)
+			: s[i].n_dims == 2
 			? json_pack("[II]", (json_int_t)s[i].rows, (json_int_t)s[i].cols)
 			: json_pack("[I]", (json_int_t)s[i].cols);
 		json_t *t = json_pack("{s:s,s:o,s:[II]}", "dtype", dtype_st_name(o->dtype),
@@ -532,6 +554,8 @@ static json_t *header_json(const struct qa_synth_opts *o, const struct spec *s, 
 	}
 	return root;
 }
+
+static json_t *config_json_moe(const struct qa_synth_opts *o, uint64_t hd);
 
 /* rope_theta as each family ships it (qwen2 and qwen3 1e6, gemma3 1e6 for global layers). */
 static double synth_rope_theta(const struct qa_arch *a)
@@ -558,6 +582,8 @@ static bool set_int(json_t *c, const char *key, json_int_t v)
  */
 static json_t *config_json(const struct qa_synth_opts *o, uint64_t hd)
 {
+	if (arch_is_moe(o->arch))
+		return config_json_moe(o, hd);
 	const struct qa_arch *a = qa_arch_find(o->arch);
 	json_t *c = json_pack("{s:s,s:[s],s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:s}",
 	                      "model_type", a->model_types[0],
@@ -593,6 +619,229 @@ static json_t *config_json(const struct qa_synth_opts *o, uint64_t hd)
 		return NULL;
 	}
 	return c;
+}
+
+/* ------------------------------------------------------------ mixture of experts */
+
+/*
+ * The QA_ARCH_MOE rows of arch.h, kept apart from the dense layouts.  Qwen3-MoE
+ * checkpoints store every expert's projections as separate 2-D tensors
+ * (model.layers.L.mlp.experts.E.{gate,up,down}_proj.weight) beside the router
+ * mlp.gate.weight [experts, hidden], and q/k norms of head_dim.
+ * transformers' GptOss stores the experts fused and [in, out]:
+ * mlp.experts.gate_up_proj [experts, hidden, 2*ffn] with gate and up
+ * interleaved along the last axis, mlp.experts.down_proj [experts, ffn, hidden],
+ * their biases [experts, 2*ffn] and [experts, hidden], a router
+ * mlp.router.{weight,bias}, biased attention projections and the attention
+ * sinks self_attn.sinks [heads].  Qwen2-MoE is Qwen3-MoE's layout with
+ * q/k/v biases instead of q/k norms, plus the shared expert
+ * mlp.shared_expert.{gate,up,down}_proj (of the expert ffn size here) and
+ * its gate mlp.shared_expert_gate.weight [1, hidden].
+ */
+static bool arch_is_moe(const char *arch)
+{
+	return qa_arch_has(qa_arch_find(arch), QA_ARCH_MOE);
+}
+
+static uint64_t expert_ffn(const struct qa_synth_opts *o)
+{
+	return o->expert_ffn ? o->expert_ffn : o->intermediate;
+}
+
+/* A 3-D tensor [outer, rows, cols]. */
+static void add3(struct spec *s, size_t *n, enum kind kind, uint64_t outer, uint64_t rows,
+                 uint64_t cols, const char *fmt, uint32_t layer)
+{
+	if (s) {
+		struct spec *t = &s[*n];
+		snprintf(t->name, sizeof t->name, fmt, layer);
+		t->n_dims = 3;
+		t->outer = outer;
+		t->rows = outer * rows; /* bounded by check_moe */
+		t->cols = cols;
+		t->kind = kind;
+	}
+	(*n)++;
+}
+
+static void add_expert(struct spec *s, size_t *n, uint64_t rows, uint64_t cols,
+                       uint32_t layer, uint32_t expert, const char *proj)
+{
+	if (s) {
+		struct spec *t = &s[*n];
+		snprintf(t->name, sizeof t->name, "model.layers.%" PRIu32 ".mlp.experts.%" PRIu32 ".%s.weight",
+		         layer, expert, proj);
+		t->n_dims = 2;
+		t->outer = 1;
+		t->rows = rows;
+		t->cols = cols;
+		t->kind = K_LINEAR;
+	}
+	(*n)++;
+}
+
+static size_t plan_moe(const struct qa_synth_opts *o, uint64_t d, struct spec *s)
+{
+	const struct qa_arch *a = qa_arch_find(o->arch);
+	bool oss = qa_arch_has(a, QA_ARCH_FUSED_EXPERTS), bias = qa_arch_has(a, QA_ARCH_QKV_BIAS);
+	bool shexp = strcmp(a->name, "qwen2moe") == 0;
+	uint64_t H = o->hidden, F = expert_ffn(o), V = o->vocab, E = o->experts;
+	uint64_t q = (uint64_t)o->heads * d, kv = (uint64_t)o->kv_heads * d;
+	size_t n = 0;
+	add(s, &n, K_EMBED, V, H, "model.embed_tokens.weight", 0);
+	for (uint32_t l = 0; l < o->layers; l++) {
+		add(s, &n, K_NORM, 0, H, "model.layers.%" PRIu32 ".input_layernorm.weight", l);
+		add(s, &n, K_LINEAR, q, H, "model.layers.%" PRIu32 ".self_attn.q_proj.weight", l);
+		if (oss || bias)
+			add(s, &n, K_BIAS, 0, q, "model.layers.%" PRIu32 ".self_attn.q_proj.bias", l);
+		add(s, &n, K_LINEAR, kv, H, "model.layers.%" PRIu32 ".self_attn.k_proj.weight", l);
+		if (oss || bias)
+			add(s, &n, K_BIAS, 0, kv, "model.layers.%" PRIu32 ".self_attn.k_proj.bias", l);
+		add(s, &n, K_LINEAR, kv, H, "model.layers.%" PRIu32 ".self_attn.v_proj.weight", l);
+		if (oss || bias)
+			add(s, &n, K_BIAS, 0, kv, "model.layers.%" PRIu32 ".self_attn.v_proj.bias", l);
+		add(s, &n, K_LINEAR, H, q, "model.layers.%" PRIu32 ".self_attn.o_proj.weight", l);
+		if (oss) {
+			add(s, &n, K_BIAS, 0, H, "model.layers.%" PRIu32 ".self_attn.o_proj.bias", l);
+			add(s, &n, K_BIAS, 0, o->heads, "model.layers.%" PRIu32 ".self_attn.sinks", l);
+		} else if (!bias) {
+			add(s, &n, K_NORM, 0, d, "model.layers.%" PRIu32 ".self_attn.q_norm.weight", l);
+			add(s, &n, K_NORM, 0, d, "model.layers.%" PRIu32 ".self_attn.k_norm.weight", l);
+		}
+		add(s, &n, K_NORM, 0, H, "model.layers.%" PRIu32 ".post_attention_layernorm.weight", l);
+		if (oss) {
+			add(s, &n, K_LINEAR, E, H, "model.layers.%" PRIu32 ".mlp.router.weight", l);
+			add(s, &n, K_BIAS, 0, E, "model.layers.%" PRIu32 ".mlp.router.bias", l);
+			add3(s, &n, K_LINEAR, E, H, 2 * F, "model.layers.%" PRIu32 ".mlp.experts.gate_up_proj", l);
+			add(s, &n, K_BIAS, E, 2 * F, "model.layers.%" PRIu32 ".mlp.experts.gate_up_proj_bias", l);
+			add3(s, &n, K_LINEAR, E, F, H, "model.layers.%" PRIu32 ".mlp.experts.down_proj", l);
+			add(s, &n, K_BIAS, E, H, "model.layers.%" PRIu32 ".mlp.experts.down_proj_bias", l);
+			continue;
+		}
+		add(s, &n, K_LINEAR, E, H, "model.layers.%" PRIu32 ".mlp.gate.weight", l);
+		for (uint32_t x = 0; x < o->experts; x++) {
+			add_expert(s, &n, F, H, l, x, "gate_proj");
+			add_expert(s, &n, F, H, l, x, "up_proj");
+			add_expert(s, &n, H, F, l, x, "down_proj");
+		}
+		if (shexp) {
+			add(s, &n, K_LINEAR, F, H, "model.layers.%" PRIu32 ".mlp.shared_expert.gate_proj.weight", l);
+			add(s, &n, K_LINEAR, F, H, "model.layers.%" PRIu32 ".mlp.shared_expert.up_proj.weight", l);
+			add(s, &n, K_LINEAR, H, F, "model.layers.%" PRIu32 ".mlp.shared_expert.down_proj.weight", l);
+			add(s, &n, K_LINEAR, 1, H, "model.layers.%" PRIu32 ".mlp.shared_expert_gate.weight", l);
+		}
+	}
+	add(s, &n, K_NORM, 0, H, "model.norm.weight", 0);
+	if (!o->tied)
+		add(s, &n, K_EMBED, V, H, "lm_head.weight", 0);
+	return n;
+}
+
+/*
+ * The MoE option checks, after the common ones: expert counts and the data
+ * size of the planned tensors (every product overflow-checked), which
+ * replaces the dense estimate in *total.
+ */
+static enum qa_err check_moe(const struct qa_synth_opts *o, uint64_t hd, uint64_t *total,
+                             struct qa_diag *d)
+{
+	if (o->experts < 2)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "%s needs --experts N with N >= 2", o->arch);
+	if (o->experts > QA_SYNTH_MAX_EXPERTS)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "expert count %" PRIu32 " is above the limit %u",
+		                   o->experts, QA_SYNTH_MAX_EXPERTS);
+	if (o->experts_used == 0 || o->experts_used > o->experts)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "experts used per token must be from 1 to %" PRIu32 ", not %" PRIu32,
+		                   o->experts, o->experts_used);
+	if (expert_ffn(o) > QA_SYNTH_MAX_DIM)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "expert ffn size %" PRIu64 " is above the limit %u",
+		                   expert_ffn(o), QA_SYNTH_MAX_DIM);
+	/* Count first with nothing that can overflow (layers x (experts x 3 + 24)). */
+	uint64_t per_layer = (uint64_t)o->experts * 3 + 24;
+	if (per_layer * o->layers > (UINT64_C(1) << 24))
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "too many tensors (layers x experts)");
+	size_t n = plan_moe(o, hd, NULL);
+	struct spec *s = calloc(n, sizeof *s);
+	if (!s)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	plan_moe(o, hd, s); /* experts <= 2^12 and dims <= 2^24: rows of add3 cannot wrap */
+	uint64_t sum = 0, t;
+	bool ok = true;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = qa_mul_u64(s[i].rows, s[i].cols, &t) && qa_add_u64(sum, t, &sum);
+	free(s);
+	ok = ok && qa_mul_u64(sum, dtype_size(o->dtype), &sum);
+	if (!ok || sum > QA_SYNTH_MAX_BYTES)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "the model would be larger than the limit of %" PRIu64 " bytes",
+		                   (uint64_t)QA_SYNTH_MAX_BYTES);
+	*total = sum;
+	return QA_OK;
+}
+
+static json_t *config_json_moe(const struct qa_synth_opts *o, uint64_t hd)
+{
+	const struct qa_arch *a = qa_arch_find(o->arch);
+	if (qa_arch_has(a, QA_ARCH_FUSED_EXPERTS))
+		return json_pack("{s:s,s:[s],s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:I,s:s}",
+		                 "model_type", "gpt_oss",
+		                 "architectures", "GptOssForCausalLM",
+		                 "hidden_size", (json_int_t)o->hidden,
+		                 "intermediate_size", (json_int_t)expert_ffn(o),
+		                 "num_hidden_layers", (json_int_t)o->layers,
+		                 "num_attention_heads", (json_int_t)o->heads,
+		                 "num_key_value_heads", (json_int_t)o->kv_heads,
+		                 "head_dim", (json_int_t)hd,
+		                 "vocab_size", (json_int_t)o->vocab,
+		                 "num_local_experts", (json_int_t)o->experts,
+		                 "num_experts_per_tok", (json_int_t)o->experts_used,
+		                 "experts_per_token", (json_int_t)o->experts_used,
+		                 "tie_word_embeddings", (int)o->tied,
+		                 "rms_norm_eps", 1e-5,
+		                 "rope_theta", 150000.0,
+		                 "max_position_embeddings", (json_int_t)131072,
+		                 "sliding_window", (json_int_t)128,
+		                 "torch_dtype", dtype_torch_name(o->dtype));
+	if (strcmp(a->name, "qwen2moe") == 0)
+		return json_pack("{s:s,s:[s],s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:s}",
+		                 "model_type", a->model_types[0],
+		                 "architectures", a->hf_class,
+		                 "hidden_size", (json_int_t)o->hidden,
+		                 "intermediate_size", (json_int_t)o->intermediate,
+		                 "moe_intermediate_size", (json_int_t)expert_ffn(o),
+		                 "shared_expert_intermediate_size", (json_int_t)expert_ffn(o),
+		                 "num_hidden_layers", (json_int_t)o->layers,
+		                 "num_attention_heads", (json_int_t)o->heads,
+		                 "num_key_value_heads", (json_int_t)o->kv_heads,
+		                 "head_dim", (json_int_t)hd,
+		                 "vocab_size", (json_int_t)o->vocab,
+		                 "num_experts", (json_int_t)o->experts,
+		                 "num_experts_per_tok", (json_int_t)o->experts_used,
+		                 "tie_word_embeddings", (int)o->tied,
+		                 "rms_norm_eps", 1e-6,
+		                 "rope_theta", 1000000.0,
+		                 "max_position_embeddings", (json_int_t)32768,
+		                 "torch_dtype", dtype_torch_name(o->dtype));
+	return json_pack("{s:s,s:[s],s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:s}",
+	                 "model_type", a->model_types[0],
+	                 "architectures", a->hf_class,
+	                 "hidden_size", (json_int_t)o->hidden,
+	                 "intermediate_size", (json_int_t)o->intermediate,
+	                 "moe_intermediate_size", (json_int_t)expert_ffn(o),
+	                 "num_hidden_layers", (json_int_t)o->layers,
+	                 "num_attention_heads", (json_int_t)o->heads,
+	                 "num_key_value_heads", (json_int_t)o->kv_heads,
+	                 "head_dim", (json_int_t)hd,
+	                 "vocab_size", (json_int_t)o->vocab,
+	                 "num_experts", (json_int_t)o->experts,
+	                 "num_experts_per_tok", (json_int_t)o->experts_used,
+	                 "tie_word_embeddings", (int)o->tied,
+	                 "rms_norm_eps", 1e-6,
+	                 "rope_theta", 1000000.0,
+	                 "max_position_embeddings", (json_int_t)40960,
+	                 "torch_dtype", dtype_torch_name(o->dtype));
 }
 
 /* ------------------------------------------------------------ files */

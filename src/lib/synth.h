@@ -5,7 +5,11 @@
  * downloading them is slow and often not allowed.  This module writes a
  * Hugging Face style checkpoint (one .safetensors file plus a config.json
  * in the same directory) for the layouts of the architectures in arch.h
- * (llama, mistral, qwen2, qwen3, gemma2, gemma3, phi3), filled
+ * (llama, mistral, qwen2, qwen3, gemma2, gemma3, phi3), and for the
+ * mixture-of-experts layouts qwen3moe and qwen2moe (one tensor per expert
+ * and projection, as their checkpoints store them; qwen2moe with a shared
+ * expert) and gpt-oss (the fused 3-D gate_up_proj / down_proj of
+ * transformers' GptOss, in bf16), filled
  * with random values whose statistics resemble trained weights: a
  * log-normal scale per output row, rare heavy-tail values (about 0.2% of
  * each matrix, scaled 8 to 15 times), small biases, norm weights near 1.
@@ -28,11 +32,14 @@
 #define QA_SYNTH_MAX_DIM (1u << 24)
 /* Most layers accepted. */
 #define QA_SYNTH_MAX_LAYERS 4096u
+/* Most experts per layer accepted. */
+#define QA_SYNTH_MAX_EXPERTS 4096u
 /* Largest tensor data accepted: 4 TiB. */
 #define QA_SYNTH_MAX_BYTES (UINT64_C(1) << 42)
 
 struct qa_synth_opts {
-	const char *arch;        /* arch.h name: llama, mistral, qwen2, qwen3, gemma2, gemma3, phi3 */
+	const char *arch;        /* arch.h name: llama, mistral, qwen2, qwen3, gemma2, gemma3, phi3,
+	                            qwen2moe, qwen3moe, gpt-oss */
 	uint64_t hidden, intermediate, vocab;
 	uint32_t heads, kv_heads, layers;
 	uint32_t head_dim;       /* 0: hidden / heads */
@@ -40,6 +47,10 @@ struct qa_synth_opts {
 	uint32_t dtype;          /* QA_TYPE_BF16, QA_TYPE_F16 or QA_TYPE_F32 (types.h) */
 	uint64_t seed;
 	unsigned threads;        /* worker threads, 0: all cores; never changes the bytes */
+	/* Mixture of experts (arch qwen2moe, qwen3moe or gpt-oss only; 0 elsewhere). */
+	uint32_t experts;        /* experts per layer (2 or more) */
+	uint32_t experts_used;   /* experts routed per token, 1..experts */
+	uint64_t expert_ffn;     /* each expert's intermediate size, 0: intermediate */
 };
 
 /*

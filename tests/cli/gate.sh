@@ -268,8 +268,11 @@ same_outputs() { # compare $TMP/sh/one with $TMP/sh/out
 }
 # outputs_of CMD... : the JSON, report, JUnit, table and exit status of one
 # run, and its GitHub output under a simulated runner, into $TMP/sh/out
+# (no_report=1: a command without --report, whose report is then empty)
 outputs_of() {
-	"$bin" "$@" --report "$TMP/sh/out/r.md" --junit "$TMP/sh/out/j.xml" -o "$TMP/sh/out/o.json" 2>/dev/null
+	local rep=(--report "$TMP/sh/out/r.md")
+	[ "${no_report:-0}" = 1 ] && { rep=(); : >"$TMP/sh/out/r.md"; }
+	"$bin" "$@" "${rep[@]}" --junit "$TMP/sh/out/j.xml" -o "$TMP/sh/out/o.json" 2>/dev/null
 	out_rc=$?
 	"$bin" "$@" >"$TMP/sh/out/stdout" 2>/dev/null
 	: >"$TMP/sh/out/gh-summary"
@@ -280,12 +283,13 @@ outputs_of() {
 # shard_case NAME "N..." "MERGE-OPTIONS" DIFF-ARGS... : for each N, the merge
 # of N shards (the last one with --file-digests) equals the unsharded
 # `diff DIFF-ARGS MERGE-OPTIONS` byte for byte; parts are $TMP/sh/NAME<N>-<K>.json
+# (shard_cmd=verify: of verify instead)
 shard_case() {
-	local name=$1 ns=$2 margs=$3 N K
+	local name=$1 ns=$2 margs=$3 N K cmd=${shard_cmd:-diff}
 	shift 3
 	rm -f "$TMP/sh/one"/* "$TMP/sh/out"/*
 	# shellcheck disable=SC2086
-	outputs_of diff "$@" $margs
+	outputs_of "$cmd" "$@" $margs
 	local want_rc=$out_rc
 	mv "$TMP/sh/out"/* "$TMP/sh/one/"
 	for N in $ns; do
@@ -293,7 +297,7 @@ shard_case() {
 		for ((K = 1; K <= N; K++)); do
 			fd=()
 			[ "$K" = "$N" ] && fd=(--file-digests)
-			"$bin" diff "$@" --shard "$K/$N" "${fd[@]}" -o "$TMP/sh/$name$N-$K.json" -j 1 || bad "shard-$name-$K-of-$N" "exit $?"
+			"$bin" "$cmd" "$@" --shard "$K/$N" "${fd[@]}" -o "$TMP/sh/$name$N-$K.json" -j 1 || bad "shard-$name-$K-of-$N" "exit $?"
 			parts+=("$TMP/sh/$name$N-$K.json")
 		done
 		# shellcheck disable=SC2086
@@ -458,39 +462,8 @@ run 2 merge && ok merge-needs-parts
 # tampered file (block-located mismatch, against the block index sidecar and
 # inline block digests), a file of another layout (shape mismatches, metadata
 # changed) and an intact file; the last shard computes the file digests.
-voutputs_of() {
-	"$bin" "$@" --junit "$TMP/sh/out/j.xml" -o "$TMP/sh/out/o.json" 2>/dev/null
-	out_rc=$?
-	"$bin" "$@" >"$TMP/sh/out/stdout" 2>/dev/null
-	: >"$TMP/sh/out/gh-summary"
-	: >"$TMP/sh/out/gh-output"
-	GITHUB_ACTIONS=true GITHUB_STEP_SUMMARY=$TMP/sh/out/gh-summary GITHUB_OUTPUT=$TMP/sh/out/gh-output \
-		"$bin" "$@" >/dev/null 2>"$TMP/sh/out/gh-err"
-	: >"$TMP/sh/out/r.md"
-}
-# vshard_case NAME "N..." "MERGE-OPTIONS" FILE MANIFEST
-vshard_case() {
-	local name=$1 ns=$2 margs=$3 N K
-	shift 3
-	rm -f "$TMP/sh/one"/* "$TMP/sh/out"/*
-	# shellcheck disable=SC2086
-	voutputs_of verify "$@" $margs
-	local want_rc=$out_rc
-	mv "$TMP/sh/out"/* "$TMP/sh/one/"
-	for N in $ns; do
-		parts=()
-		for ((K = 1; K <= N; K++)); do
-			fd=()
-			[ "$K" = "$N" ] && fd=(--file-digests)
-			"$bin" verify "$@" --shard "$K/$N" "${fd[@]}" -o "$TMP/sh/$name$N-$K.json" -j 1 || bad "vshard-$name-$K-of-$N" "exit $?"
-			parts+=("$TMP/sh/$name$N-$K.json")
-		done
-		# shellcheck disable=SC2086
-		voutputs_of merge "${parts[@]}" $margs
-		if [ "$out_rc" = "$want_rc" ] && same_outputs; then ok "vshard-$name-merge-N$N"; else bad "vshard-$name-merge-N$N" "exit $out_rc (want $want_rc) or outputs differ"; fi
-		rm -f "$TMP/sh/out"/*
-	done
-}
+# vshard_case NAME "N..." "MERGE-OPTIONS" FILE MANIFEST (verify has no report)
+vshard_case() { shard_cmd=verify no_report=1 shard_case "$@"; }
 "$bin" hash $CORRUPT --blocks -o "$TMP/sh/vm.json"
 "$bin" hash $CORRUPT --json --blocks >"$TMP/sh/vm-inline.json"
 cp $CORRUPT "$TMP/sh/vt.gguf"

@@ -67,6 +67,35 @@ START_TEST(test_qwen2)
 }
 END_TEST
 
+/* The MoE fields as Qwen3-30B-A3B's and gpt-oss-20b's config.json spell them. */
+START_TEST(test_moe)
+{
+	static const char q3[] = "{\"architectures\":[\"Qwen3MoeForCausalLM\"],\"model_type\":\"qwen3_moe\","
+	                         "\"hidden_size\":2048,\"intermediate_size\":6144,\"moe_intermediate_size\":768,"
+	                         "\"num_experts\":128,\"num_experts_per_tok\":8}";
+	static const char oss[] = "{\"architectures\":[\"GptOssForCausalLM\"],\"model_type\":\"gpt_oss\","
+	                          "\"hidden_size\":2880,\"intermediate_size\":2880,\"num_local_experts\":32,"
+	                          "\"experts_per_token\":4}";
+	static const char bad[] = "{\"num_experts\":-1}";
+	struct qa_model_config c;
+	struct qa_diag d;
+	qa_diag_clear(&d);
+	ck_assert_int_eq(qa_config_parse(&c, q3, sizeof q3 - 1, &d), QA_OK);
+	ck_assert_str_eq(c.architecture, "qwen3moe");
+	ck_assert(c.has_n_experts && c.has_n_experts_used && c.has_expert_ffn);
+	ck_assert_uint_eq(c.n_experts, 128);
+	ck_assert_uint_eq(c.n_experts_used, 8);
+	ck_assert_uint_eq(c.expert_ffn, 768);
+	ck_assert_int_eq(qa_config_parse(&c, oss, sizeof oss - 1, &d), QA_OK);
+	ck_assert_str_eq(c.architecture, "gpt-oss");
+	ck_assert_uint_eq(c.n_experts, 32);
+	ck_assert_uint_eq(c.n_experts_used, 4);
+	ck_assert_uint_eq(c.expert_ffn, 2880);
+	ck_assert_int_eq(qa_config_parse(&c, bad, sizeof bad - 1, &d), QA_ERR_FORMAT);
+	ck_assert_uint_eq(d.offset, 1);
+}
+END_TEST
+
 START_TEST(test_llama_defaults)
 {
 	struct qa_model_config c;
@@ -277,6 +306,7 @@ static Suite *config_suite(void)
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, test_qwen2);
+	tcase_add_test(tc, test_moe);
 	tcase_add_test(tc, test_llama_defaults);
 	tcase_add_test(tc, test_gemma3);
 	tcase_add_test(tc, test_beside);

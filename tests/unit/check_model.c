@@ -549,6 +549,14 @@ START_TEST(gemma2_norms)
 	for (int k = 0; k < 4; k++)
 		ck_assert_float_eq(got[k], _i == 0 ? norm[k] + 1.0f : norm[k]);
 	ck_assert_float_eq(got[2], _i == 0 ? 1.0f : 1e-8f); /* 1 + 1e-8 rounds to 1 in f32 */
+	/* the streamed paths read the same values: by rows and by element range */
+	float rows[4], range[2];
+	ck_assert_msg(qa_ref_read_rows_f32(r, n, 0, 1, rows, &d) == QA_OK, "%s", d.msg);
+	ck_assert_msg(qa_ref_read_f32_range(r, n, 2, 2, range, &d) == QA_OK, "%s", d.msg);
+	for (int k = 0; k < 4; k++)
+		ck_assert_float_eq(rows[k], got[k]);
+	ck_assert_float_eq(range[0], got[2]);
+	ck_assert_float_eq(range[1], got[3]);
 	const struct qa_ref_tensor *w = qa_ref_tensor_find(r, "blk.0.ffn_down.weight");
 	ck_assert_ptr_nonnull(w);
 	ck_assert(!w->plus_one);
@@ -661,7 +669,8 @@ START_TEST(unknown_arch)
 	ck_assert_int_eq(qa_ref_open(&r, path, &d), QA_ERR_USAGE);
 	ck_assert_ptr_null(r);
 	ck_assert_ptr_nonnull(strstr(d.msg, _i == 0 ? "'FalconForCausalLM'" : "'gemma'"));
-	ck_assert_ptr_nonnull(strstr(d.msg, "known: llama, mistral, qwen2, qwen3, gemma2, gemma3, phi3"));
+	ck_assert_ptr_nonnull(strstr(d.msg, "known: llama, mistral, qwen2, qwen3, gemma2, gemma3, phi3, "
+	                                          "qwen2moe, qwen3moe, gpt-oss"));
 	cleanup();
 }
 END_TEST

@@ -77,6 +77,60 @@ START_TEST(test_to_gguf_mapped)
 }
 END_TEST
 
+/* Mixture of experts: gguf-py's tensor_mapping.py entries for these archs
+ * (ATTN_SINKS, FFN_GATE_INP "mlp.gate" / "mlp.router", ATTN_POST_NORM for
+ * gpt-oss, *_EXP "mlp.experts.{gate,up,down}_proj" merged names, *_SHEXP),
+ * and GptOssModel's renames of sinks and down_proj_bias. */
+static const struct {
+	const char *arch, *hf, *gguf;
+} moe_mapped[] = {
+	{ "qwen3moe", "model.layers.2.mlp.gate.weight", "blk.2.ffn_gate_inp.weight" },
+	{ "qwen3moe", "model.layers.2.self_attn.q_norm.weight", "blk.2.attn_q_norm.weight" },
+	{ "qwen3moe", "model.layers.2.self_attn.k_norm.weight", "blk.2.attn_k_norm.weight" },
+	{ "qwen3moe", "model.layers.2.post_attention_layernorm.weight", "blk.2.ffn_norm.weight" },
+	{ "qwen3moe", "model.layers.2.mlp.experts.down_proj.weight", "blk.2.ffn_down_exps.weight" },
+	{ "qwen3moe", "model.layers.0.mlp.experts.gate_proj.weight", "blk.0.ffn_gate_exps.weight" },
+	{ "qwen3moe", "model.layers.0.mlp.experts.up_proj.weight", "blk.0.ffn_up_exps.weight" },
+	{ "qwen3moe", "model.embed_tokens.weight", "token_embd.weight" },
+	{ "qwen2moe", "model.layers.1.mlp.shared_expert.down_proj.weight", "blk.1.ffn_down_shexp.weight" },
+	{ "qwen2moe", "model.layers.1.mlp.shared_expert_gate.weight", "blk.1.ffn_gate_inp_shexp.weight" },
+	{ "gpt-oss", "model.layers.1.self_attn.sinks", "blk.1.attn_sinks.weight" },
+	{ "gpt-oss", "model.layers.1.mlp.router.weight", "blk.1.ffn_gate_inp.weight" },
+	{ "gpt-oss", "model.layers.1.mlp.router.bias", "blk.1.ffn_gate_inp.bias" },
+	{ "gpt-oss", "model.layers.1.post_attention_layernorm.weight", "blk.1.post_attention_norm.weight" },
+	{ "gpt-oss", "model.layers.1.mlp.experts.down_proj_bias", "blk.1.ffn_down_exps.bias" },
+	{ "gpt-oss", "model.layers.1.self_attn.o_proj.bias", "blk.1.attn_output.bias" },
+	{ "gpt-oss", "lm_head.weight", "output.weight" },
+};
+
+START_TEST(test_moe_names)
+{
+	char out[128];
+	ck_assert_int_eq(qa_names_to_gguf(moe_mapped[_i].arch, moe_mapped[_i].hf, out, sizeof out),
+	                 QA_NAME_MAPPED);
+	ck_assert_str_eq(out, moe_mapped[_i].gguf);
+	ck_assert(qa_names_to_hf(moe_mapped[_i].arch, moe_mapped[_i].gguf, out, sizeof out));
+	ck_assert_str_eq(out, moe_mapped[_i].hf);
+	ck_assert(qa_names_arch_is_moe(moe_mapped[_i].arch));
+}
+END_TEST
+
+/* The per-expert tensors are merged by model.c, not renamed; a gpt-oss
+ * name with a suffix where the checkpoint has none is not gguf-py's. */
+START_TEST(test_moe_kept)
+{
+	char out[128];
+	ck_assert_int_eq(qa_names_to_gguf("qwen3moe", "model.layers.0.mlp.experts.3.up_proj.weight", out, sizeof out),
+	                 QA_NAME_KEPT);
+	ck_assert_int_eq(qa_names_to_gguf("gpt-oss", "model.layers.0.self_attn.sinks.weight", out, sizeof out),
+	                 QA_NAME_KEPT);
+	ck_assert_int_eq(qa_names_to_gguf("qwen3moe", "model.layers.0.mlp.shared_expert_gate.weight", out,
+	                                  sizeof out), QA_NAME_KEPT); /* qwen2moe only */
+	ck_assert(!qa_names_arch_is_moe("qwen2"));
+	ck_assert(!qa_names_arch_is_moe(NULL));
+}
+END_TEST
+
 START_TEST(test_to_hf_mapped)
 {
 	char out[128];
@@ -414,6 +468,8 @@ static Suite *names_suite(void)
 	Suite *s = suite_create("names");
 	TCase *core = tcase_create("core");
 	tcase_add_loop_test(core, test_to_gguf_mapped, 0, N_MAPPED);
+	tcase_add_loop_test(core, test_moe_names, 0, sizeof moe_mapped / sizeof moe_mapped[0]);
+	tcase_add_test(core, test_moe_kept);
 	tcase_add_loop_test(core, test_to_hf_mapped, 0, N_MAPPED);
 	tcase_add_loop_test(core, test_to_gguf_unmapped, 0, sizeof unmapped / sizeof unmapped[0]);
 	tcase_add_test(core, test_to_gguf_language_model);

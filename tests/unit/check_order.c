@@ -5,7 +5,12 @@
  * llama-quantize wrote it (../shared/oracle/real, copied here as a list),
  * and the layer values that glibc's sscanf(name, "blk.%d.", &layer) stores
  * for unusual names (measured with a C program on the build machine: the
- * table below is its output).
+ * table below is its output).  The mixture-of-experts orders are those of
+ * fixtures/moe: the converter's (moe-B.BF16.gguf, moe-C.BF16.gguf, written
+ * by tools/hf2gguf.py in convert_hf_to_gguf.py's order) and the real
+ * llama-quantize's output (moe-B.MXFP4_MOE.gguf, moe-C.Q4_K_M.gguf), copied
+ * here as lists (layer 0 of gpt-oss, layer 1 of qwen3moe, and the
+ * unlayered tensors: a subset sorts as it does in the whole).
  */
 #include <check.h>
 #include <stdlib.h>
@@ -49,6 +54,59 @@ START_TEST(test_real_order)
 	ck_assert_int_eq(qa_order_sort(converter_order, N_REAL, perm, NULL), QA_OK);
 	for (size_t i = 0; i < N_REAL; i++)
 		ck_assert_str_eq(converter_order[perm[i]], real_order[i]);
+}
+END_TEST
+
+/* gpt-oss (moe-B): converter order, then llama-quantize's. */
+static const char *const moe_b_converter[] = {
+	"token_embd.weight", "blk.0.attn_norm.weight", "blk.0.attn_q.weight", "blk.0.attn_q.bias",
+	"blk.0.attn_k.weight", "blk.0.attn_k.bias", "blk.0.attn_v.weight", "blk.0.attn_v.bias",
+	"blk.0.attn_output.weight", "blk.0.attn_output.bias", "blk.0.attn_sinks.weight",
+	"blk.0.post_attention_norm.weight", "blk.0.ffn_gate_inp.weight", "blk.0.ffn_gate_inp.bias",
+	"blk.0.ffn_gate_exps.weight", "blk.0.ffn_up_exps.weight", "blk.0.ffn_gate_exps.bias",
+	"blk.0.ffn_up_exps.bias", "blk.0.ffn_down_exps.weight", "blk.0.ffn_down_exps.bias",
+	"output_norm.weight", "output.weight",
+};
+static const char *const moe_b_quantized[] = {
+	"output.weight", "output_norm.weight", "token_embd.weight", "blk.0.attn_k.bias",
+	"blk.0.attn_k.weight", "blk.0.attn_norm.weight", "blk.0.attn_output.bias",
+	"blk.0.attn_output.weight", "blk.0.attn_q.bias", "blk.0.attn_q.weight",
+	"blk.0.attn_sinks.weight", "blk.0.attn_v.bias", "blk.0.attn_v.weight",
+	"blk.0.ffn_down_exps.bias", "blk.0.ffn_down_exps.weight", "blk.0.ffn_gate_exps.bias",
+	"blk.0.ffn_gate_exps.weight", "blk.0.ffn_gate_inp.bias", "blk.0.ffn_gate_inp.weight",
+	"blk.0.ffn_up_exps.bias", "blk.0.ffn_up_exps.weight", "blk.0.post_attention_norm.weight",
+};
+/* qwen3moe (moe-C). */
+static const char *const moe_c_converter[] = {
+	"token_embd.weight", "blk.1.attn_norm.weight", "blk.1.attn_q.weight", "blk.1.attn_k.weight",
+	"blk.1.attn_v.weight", "blk.1.attn_output.weight", "blk.1.attn_q_norm.weight",
+	"blk.1.attn_k_norm.weight", "blk.1.ffn_norm.weight", "blk.1.ffn_gate_inp.weight",
+	"blk.1.ffn_down_exps.weight", "blk.1.ffn_gate_exps.weight", "blk.1.ffn_up_exps.weight",
+	"output_norm.weight", "output.weight",
+};
+static const char *const moe_c_quantized[] = {
+	"output.weight", "output_norm.weight", "token_embd.weight", "blk.1.attn_k.weight",
+	"blk.1.attn_k_norm.weight", "blk.1.attn_norm.weight", "blk.1.attn_output.weight",
+	"blk.1.attn_q.weight", "blk.1.attn_q_norm.weight", "blk.1.attn_v.weight",
+	"blk.1.ffn_down_exps.weight", "blk.1.ffn_gate_exps.weight", "blk.1.ffn_gate_inp.weight",
+	"blk.1.ffn_norm.weight", "blk.1.ffn_up_exps.weight",
+};
+
+static void check_sorted(const char *const *from, const char *const *want, size_t n)
+{
+	size_t perm[32];
+	ck_assert_uint_le(n, 32);
+	ck_assert_int_eq(qa_order_sort(from, n, perm, NULL), QA_OK);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_str_eq(from[perm[i]], want[i]);
+}
+
+START_TEST(test_real_moe_order)
+{
+	check_sorted(moe_b_converter, moe_b_quantized, sizeof moe_b_converter / sizeof moe_b_converter[0]);
+	ck_assert_uint_eq(sizeof moe_b_converter, sizeof moe_b_quantized);
+	check_sorted(moe_c_converter, moe_c_quantized, sizeof moe_c_converter / sizeof moe_c_converter[0]);
+	ck_assert_uint_eq(sizeof moe_c_converter, sizeof moe_c_quantized);
 }
 END_TEST
 
@@ -141,6 +199,7 @@ static Suite *order_suite(void)
 	Suite *s = suite_create("order");
 	TCase *core = tcase_create("core");
 	tcase_add_test(core, test_real_order);
+	tcase_add_test(core, test_real_moe_order);
 	tcase_add_loop_test(core, test_before, 0, (int)(sizeof before / sizeof before[0]));
 	tcase_add_test(core, test_equal);
 	suite_add_tcase(s, core);

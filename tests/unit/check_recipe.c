@@ -615,21 +615,29 @@ START_TEST(test_edge_shapes)
 	ck_assert_str_eq(type_of("blk.0.attn_v.weight"), "q6_K");
 	ck_assert_str_eq(type_of("blk.0.ffn_down.weight"), "q6_K");
 
-	/* A [N, 1] matrix is 1-D to llama.cpp, and non-weight 2-D is kept. */
+	/* A [N, 1] matrix is 1-D to llama.cpp; non-weight 2-D is not quantized
+	 * and the converter writes it f32 (ModelBase.prepare_tensors: every name
+	 * not ending in ".weight", and the routers ffn_gate_inp, are f32). */
 	M.n = 0;
 	add(&M, "blk.0.attn_q.weight", 2, 256, 1, QA_TYPE_BF16);
 	add(&M, "blk.0.ffn_up.weight", 2, 256, 64, QA_TYPE_BF16);
 	add(&M, "blk.0.ffn_up.scale", 2, 256, 64, QA_TYPE_BF16);
 	add(&M, "blk.0.extra_norm.weight", 2, 256, 64, QA_TYPE_BF16);
+	add(&M, "blk.0.ffn_gate_inp.weight", 2, 256, 8, QA_TYPE_BF16);
+	add(&M, "blk.0.ffn_gate_exps.bias", 2, 256, 8, QA_TYPE_BF16);
 	plan_ok("Q4_K_M", 0);
 	ck_assert(!P[0].quantized);
 	ck_assert_str_eq(qa_type_name(P[0].type), "bf16");
 	ck_assert(P[1].quantized);
 	ck_assert_str_eq(qa_type_name(P[1].type), "q4_K");
 	ck_assert(!P[2].quantized);
-	ck_assert_str_eq(qa_type_name(P[2].type), "bf16");
+	ck_assert_str_eq(qa_type_name(P[2].type), "f32");
 	ck_assert(!P[3].quantized);
 	ck_assert_str_eq(qa_type_name(P[3].type), "f32");
+	ck_assert(!P[4].quantized);
+	ck_assert_str_eq(qa_type_name(P[4].type), "f32");
+	ck_assert(!P[5].quantized);
+	ck_assert_str_eq(qa_type_name(P[5].type), "f32");
 	ck_assert(strlen(P[1].rule) > 0 && strlen(P[1].rule) < sizeof P[1].rule);
 }
 END_TEST

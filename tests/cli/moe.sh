@@ -1,0 +1,179 @@
+#!/bin/bash
+# tests/cli/moe.sh - mixture-of-experts checkpoints: synth, the converter's expert
+# stacking, diff and reproduce of real llama-quantize artifacts, the per-expert layout audit.
+#
+# Sources of truth, case by case:
+#  - fixtures/moe/*.gguf were written by the real llama-quantize (fixtures/moe/make.sh, README)
+#    from quantaudit synth checkpoints converted by fixtures/tools/hf2gguf.py; SHA256SUMS is what that
+#    run wrote.  diff of each against the same synth checkpoint (HF per-expert or fused form)
+#    passes only if synth, the expert stacking and the quantizers agree with those files.
+#  - reproduce-*: the artifacts' own bytes (REPRODUCED means quantaudit's output is the file).
+#  - transposed-*: fixtures/moe/make.sh wrote experts 2 and 5 of blk.1.ffn_down_exps.weight
+#    transposed before llama-quantize ran; nothing else differs.
+#  - usage and malformed cases: the exit-code contract.
+set -u
+top=${QA_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+bin=${QA_BIN:-$top/quantaudit}
+fx=$top/fixtures/moe
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+cd "$top" || exit 99
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok    $1"; }
+no() { fail=$((fail + 1)); echo "FAIL  $1: $2"; }
+
+# run NAME WANT ARGS...: exit status; output in $TMP/out, $TMP/err
+run() {
+	local name=$1 want=$2
+	shift 2
+	"$bin" "$@" >"$TMP/out" 2>"$TMP/err"
+	local rc=$?
+	if [ "$rc" = "$want" ]; then ok "$name"; else no "$name" "exit $rc, want $want: $(head -c 300 "$TMP/err")"; fi
+}
+# hasre NAME FILE ERE: a line of FILE matches ERE
+hasre() {
+	if grep -qE -- "$3" "$2"; then ok "$1"; else no "$1" "no /$3/ in $(head -c 400 "$2")"; fi
+}
+# has NAME FILE TEXT: FILE contains TEXT
+has() {
+	if grep -qF -- "$3" "$2"; then ok "$1"; else no "$1" "no '$3' in $(head -c 400 "$2")"; fi
+}
+
+# The synth options of fixtures/moe/make.sh.
+A="--arch qwen3moe --hidden 256 --intermediate 512 --heads 2 --kv-heads 1 --head-dim 64 --vocab 256 --layers 1 --experts 2 --experts-used 1 --expert-ffn 256 --seed 11"
+B="--arch gpt-oss --hidden 64 --intermediate 64 --heads 2 --kv-heads 1 --head-dim 32 --vocab 128 --layers 2 --experts 4 --experts-used 2 --seed 12"
+C="--arch qwen3moe --hidden 64 --intermediate 128 --heads 2 --kv-heads 1 --head-dim 32 --vocab 128 --layers 2 --experts 8 --experts-used 2 --expert-ffn 96 --seed 13"
+
+(cd "$fx" && sha256sum -c --quiet SHA256SUMS) >"$TMP/sums" 2>&1 && ok fixtures-sha256 || no fixtures-sha256 "$(cat "$TMP/sums")"
+
+for m in A B C; do
+	mkdir -p "$TMP/$m"
+	eval "opts=\$$m"
+	# shellcheck disable=SC2086
+	run "synth-$m" 0 synth $opts -o "$TMP/$m/model.safetensors"
+done
+has synth-A-config "$TMP/A/config.json" '"model_type": "qwen3_moe"'
+has synth-B-config "$TMP/B/config.json" '"num_local_experts": 4'
+"$bin" inspect "$TMP/C/model.safetensors" >"$TMP/insp" 2>&1
+has synth-C-per-expert "$TMP/insp" "model.layers.1.mlp.experts.7.down_proj.weight"
+"$bin" inspect "$TMP/B/model.safetensors" >"$TMP/insp" 2>&1
+has synth-B-fused "$TMP/insp" "4 x 64 x 128"
+
+# diff from the HF checkpoint: every tensor identical, the recipe confirmed
+for c in "A Q4_K_M" "B MXFP4_MOE" "B Q8_0" "C Q4_K_M"; do
+	set -- $c
+	run "diff-$1-$2" 0 diff "$TMP/$1" "$fx/moe-$1.$2.gguf"
+	has "diff-$1-$2-recipe" "$TMP/out" "Recipe: every tensor has the type llama.cpp's $2 plan gives"
+done
+# the stacked shapes: ne = [in, out, experts] (gguf-py writes torch.stack(dim=0) reversed)
+run diff-C-json 0 diff --json "$TMP/C" "$fx/moe-C.Q4_K_M.gguf"
+python3 - "$TMP/out" >"$TMP/shape" 2>&1 <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+t = {x["name"]: x for x in j["tensors"]}
+print(t["blk.1.ffn_down_exps.weight"]["shape"], t["blk.1.ffn_gate_exps.weight"]["shape"], t["blk.1.attn_v.weight"]["type"])
+PY
+has diff-C-shapes "$TMP/shape" "[96, 64, 8] [64, 96, 8] q8_0"
+# gpt-oss: the fused gate_up_proj split 0::2 / 1::2 and transposed, its bias split, the sinks
+"$bin" diff "$TMP/B" "$fx/moe-B.MXFP4_MOE.gguf" >"$TMP/out" 2>&1
+hasre diff-B-sinks "$TMP/out" "^blk\.1\.attn_sinks\.weight +f32 +f32 +identical"
+hasre diff-B-up-bias "$TMP/out" "^blk\.0\.ffn_up_exps\.bias +f32 +f32 +identical"
+hasre diff-B-down "$TMP/out" "^blk\.1\.ffn_down_exps\.weight +mxfp4 +mxfp4 +identical"
+# from the BF16 GGUF the converter wrote
+run diff-B-gguf 0 diff "$fx/moe-B.BF16.gguf" "$fx/moe-B.Q8_0.gguf"
+run diff-C-gguf 0 diff "$fx/moe-C.BF16.gguf" "$fx/moe-C.Q4_K_M.gguf"
+
+# reproduce: byte for byte from the BF16 GGUF
+for c in "B MXFP4_MOE" "B Q8_0" "C Q4_K_M"; do
+	set -- $c
+	run "reproduce-$1-$2" 0 reproduce "$fx/moe-$1.BF16.gguf" "$fx/moe-$1.$2.gguf"
+	has "reproduce-$1-$2-text" "$TMP/out" "REPRODUCED"
+done
+
+# quantize from the HF checkpoint: the same tensors, bytes and order of data as llama-quantize's
+for c in "B MXFP4_MOE" "C Q4_K_M"; do
+	set -- $c
+	run "quantize-$1-$2" 0 quantize "$TMP/$1" --recipe "$2" -o "$TMP/q$1.gguf"
+	python3 "$top/tests/cli/moe-same-tensors.py" "$TMP/q$1.gguf" "$fx/moe-$1.$2.gguf" >"$TMP/same" 2>&1
+	has "quantize-$1-$2-bytes" "$TMP/same" "differ: none"
+done
+
+# a transposed export of two expert slices
+run transposed-diff 1 diff "$TMP/C" "$fx/moe-C.Q8_0.transposed.gguf"
+hasre transposed-verdict "$TMP/out" "^blk\.1\.ffn_down_exps\.weight +q8_0 +q8_0 +transposed +bytes "
+has transposed-grouped "$TMP/out" "Per expert: experts 2,5 of blk.1.ffn_down_exps.weight are transposed (the other 6 match out,in)."
+run transposed-json 1 diff --json "$TMP/C" "$fx/moe-C.Q8_0.transposed.gguf"
+python3 - "$TMP/out" >"$TMP/ex" 2>&1 <<'PY'
+import json, sys
+t = {x["name"]: x for x in json.load(open(sys.argv[1]))["tensors"]}
+d = t["blk.1.ffn_down_exps.weight"]
+print(d["verdict"], d["divergent_blocks"], d["first_divergent_block"], ",".join(map(str, d["expert_layouts"])),
+      "expert_layouts" in t["blk.0.ffn_down_exps.weight"])
+PY
+# 24 q8_0 blocks of 256 values per expert slice (96 x 64): experts 2 and 5 are blocks 48..71 and 120..143
+has transposed-json-layouts "$TMP/ex" "transposed 48 48 out,in,out,in,transposed,out,in,out,in,transposed,out,in,out,in False"
+
+# shape-swap covers the expert tensors slice by slice; the mechanism predicts identical bytes
+# exactly when both dims of a slice are multiples of the block (q8_0: 32; q4_K: 256)
+# exit 1: the router ffn_gate_inp (64 x 8) is not whole blocks of 32
+run swap-q8_0 1 shape-swap "$TMP/C" --type q8_0 --json
+python3 - "$TMP/out" >"$TMP/sw" 2>&1 <<'PY'
+import json, sys
+t = {x["name"]: x for x in json.load(open(sys.argv[1]))["tensors"]}
+d = t["blk.1.ffn_down_exps.weight"]
+print(d["shape"], d["experts"], d["divergent_experts"], d["identical"], d["predicted_identical"])
+PY
+has swap-q8_0-experts "$TMP/sw" "[96, 64] 8 0 True True"
+run swap-q4_K 1 shape-swap "$TMP/C" --type q4_K --json
+python3 - "$TMP/out" >"$TMP/sw" 2>&1 <<'PY'
+import json, sys
+t = {x["name"]: x for x in json.load(open(sys.argv[1]))["tensors"]}
+d = t["blk.0.ffn_gate_exps.weight"]
+print(d["shape"], d["experts"], d["divergent_experts"], d["identical"], d["predicted_identical"], d["bytes"])
+PY
+# 64 x 96 under q4_K: out,in pads 96 rows of 64 to 256 (96 blocks); in,out 64 rows of 96 (64 blocks); x 8 experts x 144 B
+has swap-q4_K-experts "$TMP/sw" "[64, 96] 8 8 False False {'out,in': 110592, 'in,out': 73728}"
+
+# sharded (a shard exits 0 once its part is written): the parts carry the per-expert layouts,
+# so the merged run reports them as the unsharded one does
+run shard-1 0 diff "$TMP/C" "$fx/moe-C.Q8_0.transposed.gguf" --shard 1/2 -o "$TMP/p1.json"
+run shard-2 0 diff "$TMP/C" "$fx/moe-C.Q8_0.transposed.gguf" --shard 2/2 -o "$TMP/p2.json"
+run shard-merge 1 merge "$TMP/p1.json" "$TMP/p2.json"
+has shard-merge-grouped "$TMP/out" "Per expert: experts 2,5 of blk.1.ffn_down_exps.weight are transposed (the other 6 match out,in)."
+run swap-shard-1 0 shape-swap "$TMP/C" --type q4_K --shard 1/2 -o "$TMP/s1.json"
+run swap-shard-2 0 shape-swap "$TMP/C" --type q4_K --shard 2/2 -o "$TMP/s2.json"
+run swap-merge 1 merge --json "$TMP/s1.json" "$TMP/s2.json"
+python3 - "$TMP/out" >"$TMP/sw" 2>&1 <<'PY'
+import json, sys
+t = {x["name"]: x for x in json.load(open(sys.argv[1]))["tensors"]}
+d = t["blk.0.ffn_gate_exps.weight"]
+print(d["experts"], d["divergent_experts"])
+PY
+has swap-merge-experts "$TMP/sw" "8 8"
+
+# usage
+run usage-experts-dense 2 synth --arch qwen2 --hidden 64 --intermediate 64 --heads 2 --kv-heads 1 --vocab 64 --experts 4 --experts-used 2 -o "$TMP/u1.safetensors"
+has usage-experts-dense-msg "$TMP/err" "experts are only synthesized for qwen2moe, qwen3moe and gpt-oss"
+run usage-no-experts 2 synth --arch qwen3moe --hidden 64 --intermediate 64 --heads 2 --kv-heads 1 --vocab 64 -o "$TMP/u2.safetensors"
+run usage-used-too-many 2 synth --arch gpt-oss --hidden 64 --intermediate 64 --heads 2 --kv-heads 1 --vocab 64 --experts 4 --experts-used 5 -o "$TMP/u3.safetensors"
+run usage-experts-zero 2 synth --arch gpt-oss --hidden 64 --intermediate 64 --heads 2 --kv-heads 1 --vocab 64 --experts 0 --experts-used 1 -o "$TMP/u4.safetensors"
+
+# malformed: an expert missing from a layer, or of another shape
+cp -r "$TMP/C" "$TMP/C1"
+python3 - "$TMP/C1/model.safetensors" <<'PY'
+import json, struct, sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+n = struct.unpack_from("<Q", b, 0)[0]
+h = json.loads(b[8:8 + n])
+del h["model.layers.1.mlp.experts.5.up_proj.weight"]
+t = json.dumps(h).encode()
+t += b" " * ((-len(t)) % 8)
+open(p, "wb").write(struct.pack("<Q", len(t)) + t + b[8 + n:])
+PY
+run malformed-missing-expert 3 diff "$TMP/C1" "$fx/moe-C.Q4_K_M.gguf"
+has malformed-missing-expert-msg "$TMP/err" "layer 1 has 7 up_proj expert tensors, not 8"
+
+echo "moe.sh: $pass passed, $fail failed"
+[ "$fail" = 0 ]
