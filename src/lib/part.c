@@ -1357,7 +1357,8 @@ static void verify_merge(struct rd *r, json_t *const *parts, const size_t *part_
 		out->verify.n_tensors_ok += (size_t)ok;
 	}
 	if (!r->e) {
-		qsort(keys, nk, sizeof *keys, cmp_vkey);
+		if (nk) /* keys is NULL when no tensor is listed: qsort must not see it */
+			qsort(keys, nk, sizeof *keys, cmp_vkey);
 		out->verify.items = calloc(nk + 1, sizeof *out->verify.items);
 		if (!out->verify.items)
 			r->e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
