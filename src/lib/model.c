@@ -561,8 +561,10 @@ static enum qa_err open_st(struct qa_ref *r, const char *path, struct qa_diag *d
 	const char *arch = row ? row->name : "qwen2";
 	bool plus_one = qa_arch_has(row, QA_ARCH_NORM_PLUS_ONE);
 	struct moe_index mx = { 0 };
-	if (qa_names_arch_is_moe(arch) && (e = moe_index_build(r, &mx, d)))
+	if (qa_names_arch_is_moe(arch) && (e = moe_index_build(r, &mx, d))) {
+		moe_index_free(&mx); /* what the build allocated before it found the fault */
 		return e;
+	}
 	for (size_t i = 0; i < nt; i++) {
 		const struct qa_st_tensor *s = qa_st_tensor_at(r->st, i);
 		bool taken = false;

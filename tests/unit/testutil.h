@@ -30,11 +30,14 @@ static inline void *tu_slurp(const char *path, size_t *len)
 	fseek(f, 0, SEEK_END);
 	long n = ftell(f);
 	fseek(f, 0, SEEK_SET);
-	void *p = malloc(n > 0 ? (size_t)n : 1);
+	/* one byte more, a NUL, so that text files can go to string functions */
+	char *p = malloc(n > 0 ? (size_t)n + 1 : 1);
 	if (p && n > 0 && fread(p, 1, (size_t)n, f) != (size_t)n) {
 		free(p);
 		p = NULL;
 	}
+	if (p)
+		p[n > 0 ? n : 0] = '\0';
 	fclose(f);
 	if (p && len)
 		*len = (size_t)(n > 0 ? n : 0);
