@@ -450,12 +450,7 @@ enum qa_err qa_forensics_recipe_compare(const char *ref_path, struct qa_diff_res
 	c.items = items;
 	c.n_recipes = n;
 	if ((e = qa_pool_run(n_threads ? n_threads : qa_pool_default_threads(), ni, cmp_one, &c))) {
-		for (size_t i = 0; i < ni; i++)
-			if (c.diags[i].code != QA_OK) {
-				if (d)
-					*d = c.diags[i];
-				break;
-			}
+		qa_pool_first_diag(c.diags, ni, d);
 		goto done;
 	}
 	for (size_t i = 0; i < ni; i++) {

@@ -94,3 +94,12 @@ enum qa_err qa_pool_run(unsigned n_threads, size_t n_items, qa_pool_fn fn,
 	pthread_mutex_destroy(&j.lock);
 	return j.err;
 }
+
+void qa_pool_first_diag(const struct qa_diag *diags, size_t n, struct qa_diag *d)
+{
+	for (size_t i = 0; d && i < n; i++)
+		if (diags[i].code != QA_OK) {
+			*d = diags[i];
+			return;
+		}
+}

@@ -34,6 +34,13 @@ QA_WARN_UNUSED
 enum qa_err qa_pool_run(unsigned n_threads, size_t n_items, qa_pool_fn fn,
                         void *ctx);
 
+/*
+ * For callers that keep one struct qa_diag per item: copy the first diag of
+ * diags[0 .. n-1] whose code is not QA_OK into *d (nothing when d is NULL or
+ * none failed).  That is the diagnosis of the error qa_pool_run returned.
+ */
+void qa_pool_first_diag(const struct qa_diag *diags, size_t n, struct qa_diag *d);
+
 /* The number of online cores, at least 1. */
 unsigned qa_pool_default_threads(void);
 

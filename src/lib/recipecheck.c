@@ -313,12 +313,7 @@ enum qa_err qa_recipe_check_run(const char *ref_path, const struct qa_recipe *re
 	x.ref = ref;
 	x.c = c;
 	if ((e = qa_pool_run(n_threads ? n_threads : qa_pool_default_threads(), ni, rc_one, &x))) {
-		for (size_t i = 0; i < ni; i++)
-			if (x.diags[i].code != QA_OK) {
-				if (d)
-					*d = x.diags[i];
-				break;
-			}
+		qa_pool_first_diag(x.diags, ni, d);
 		goto done;
 	}
 	double sq_r = 0, sq_p = 0, le = 0;
