@@ -333,19 +333,18 @@ ATTR static void fit_affine_x##L(int n, int nmax, const VF *x, const VF *w,    \
 		lo = (VF)QK_SEL(VI, better, cand_min, lo);                      \
 	}                                                                       \
                                                                                 \
+	/* The best levels, lane-wise; fit_affine's early return leaves a  */  \
+	/* flat group's levels 0 (and its lo unmoved). */                       \
+	VI ql[32];                                                              \
+	for (int i = 0; i < n; ++i)                                             \
+		ql[i] = __builtin_convertvector(                                \
+			QK_LEVEL(VF, VI, best_inv * (x[i] - best_lo), vnmax), VI) & ~flat; \
 	for (int g = 0; g < L; ++g) {                                           \
 		uint8_t *qg = q + (size_t)n * g;                                \
 		neg_min[g] = -lo[g];                                            \
-		if (flat[g]) {                                                  \
-			/* fit_affine's early return; lo never moved. */        \
-			memset(qg, 0, (size_t)n);                               \
-			scale_out[g] = 0.f;                                     \
-			continue;                                               \
-		}                                                               \
-		scale_out[g] = scale[g];                                        \
-		const float bi = best_inv[g], bl = best_lo[g];                  \
+		scale_out[g] = flat[g] ? 0.f : scale[g];                        \
 		for (int i = 0; i < n; ++i)                                     \
-			qg[i] = (uint8_t)clamp_int(round_magic(bi * (x[i][g] - bl)), 0, nmax); \
+			qg[i] = (uint8_t)ql[i][g];                              \
 	}                                                                       \
 }                                                                               \
                                                                                 \
@@ -608,115 +607,184 @@ ATTR static inline VF qk_level2_x##L(VF v, VI vlo, VI vhi)                      
 	return __builtin_convertvector(l, VF);                                  \
 }                                                                               \
                                                                                 \
-ATTR static void fit_sym_x##L(int nmax, bool q3, const VF *x, const VF *wq,     \
-                              int8_t *q, float *scale_out)                      \
+/* One set of L groups in flight: weights, levels and the two sums. */          \
+struct qk_sym_x##L {                                                            \
+	VF x[16], w[16], wx[16], ql[16];                                        \
+	VF peak, inv, sxl, sl2;                                                 \
+	VI flat;                                                                \
+};                                                                              \
+                                                                                \
+/* The peak, the first mapping and its sums (both scalar fits alike). */        \
+ATTR static inline __attribute__((always_inline)) void                          \
+qk_sym_init_x##L(struct qk_sym_x##L *s, int nmax, const VF *wq)                 \
 {                                                                               \
 	const VF zero = { 0 };                                                  \
 	const VI vlo = (VI){ 0 } - nmax, vhi = (VI){ 0 } + (nmax - 1);          \
 	const VI abs_mask = (VI){ 0 } + 0x7fffffff;                             \
-	VF w[16], wx[16], ql[16];                                               \
-                                                                                \
 	VF peak = zero, apeak = zero;                                           \
 	for (int i = 0; i < 16; ++i) {                                          \
-		VF a = (VF)((VI)x[i] & abs_mask);                               \
+		VF a = (VF)((VI)s->x[i] & abs_mask);                            \
 		VI m = a > apeak;                                               \
 		apeak = (VF)QK_SEL(VI, m, a, apeak);                            \
-		peak = (VF)QK_SEL(VI, m, x[i], peak);                           \
-		w[i] = wq ? wq[i] : x[i] * x[i];                                \
-		wx[i] = w[i] * x[i];                                            \
+		peak = (VF)QK_SEL(VI, m, s->x[i], peak);                        \
+		s->w[i] = wq ? wq[i] : s->x[i] * s->x[i];                       \
+		s->wx[i] = s->w[i] * s->x[i];                                   \
 	}                                                                       \
-	const VI flat = apeak < QK_SPLAT(VF, TINY_GROUP);                       \
-                                                                                \
-	VF inv = QK_SPLAT(VF, (float)-nmax) / peak;                             \
+	s->flat = apeak < QK_SPLAT(VF, TINY_GROUP);                             \
+	s->peak = peak;                                                         \
+	s->inv = QK_SPLAT(VF, (float)-nmax) / peak;                             \
 	VF sxl = zero, sl2 = zero;                                              \
 	for (int i = 0; i < 16; ++i) {                                          \
-		VF l = qk_level2_x##L(inv * x[i], vlo, vhi);                    \
-		ql[i] = l;                                                      \
-		sxl = sxl + wx[i] * l;                                          \
-		sl2 = sl2 + w[i] * l * l;                                       \
+		VF l = qk_level2_x##L(s->inv * s->x[i], vlo, vhi);              \
+		s->ql[i] = l;                                                   \
+		sxl = sxl + s->wx[i] * l;                                       \
+		sl2 = sl2 + s->w[i] * l * l;                                    \
 	}                                                                       \
-	VF scale;                                                               \
-	if (q3) {                                                               \
-		for (int sweep = 0; sweep < 5; ++sweep) {                       \
-			VI moved = { 0 };                                       \
-			for (int i = 0; i < 16; ++i) {                          \
-				VF o_xl = sxl - wx[i] * ql[i];                  \
-				VF o_l2 = sl2 - w[i] * ql[i] * ql[i];           \
-				VF l = qk_level2_x##L(x[i] * o_l2 / o_xl, vlo, vhi); \
-				VI m = (o_xl > zero) & (l != ql[i]);            \
-				o_xl = o_xl + wx[i] * l;                        \
-				o_l2 = o_l2 + w[i] * l * l;                     \
+	s->sxl = sxl;                                                           \
+	s->sl2 = sl2;                                                           \
+}                                                                               \
+                                                                                \
+/*                                                                              \
+ * fit_q3's sweeps on U sets at once (U = 1 or 2): the sets are independent,   \
+ * so interleaving their moves element by element only overlaps two serial     \
+ * chains; each set sees exactly its own sequence of operations.  Sweeping      \
+ * stops when no lane of any set moved (see above: an extra sweep of a set      \
+ * that has settled moves nothing).                                             \
+ */                                                                             \
+ATTR static inline __attribute__((always_inline)) void                          \
+qk_q3_sweeps_x##L(struct qk_sym_x##L *s, const int U, int nmax)                 \
+{                                                                               \
+	const VF zero = { 0 };                                                  \
+	const VI vlo = (VI){ 0 } - nmax, vhi = (VI){ 0 } + (nmax - 1);          \
+	VF sxl[2], sl2[2];                                                      \
+	for (int u = 0; u < U; ++u)                                             \
+		sxl[u] = s[u].sxl, sl2[u] = s[u].sl2;                           \
+	for (int sweep = 0; sweep < 5; ++sweep) {                               \
+		VI moved = { 0 };                                               \
+		for (int i = 0; i < 16; ++i) {                                  \
+			_Pragma("GCC unroll 2")                                 \
+			for (int u = 0; u < U; ++u) {                           \
+				const VF x = s[u].x[i], w = s[u].w[i];          \
+				const VF wx = s[u].wx[i], q = s[u].ql[i];       \
+				VF o_xl = sxl[u] - wx * q;                      \
+				VF o_l2 = sl2[u] - w * q * q;                   \
+				VF l = qk_level2_x##L(x * o_l2 / o_xl, vlo, vhi); \
+				VI m = (o_xl > zero) & (l != q);                \
+				o_xl = o_xl + wx * l;                           \
+				o_l2 = o_l2 + w * l * l;                        \
 				m &= (o_l2 > zero) &                            \
-				     (o_xl * o_xl * sl2 > sxl * sxl * o_l2);    \
-				ql[i] = (VF)QK_SEL(VI, m, l, ql[i]);            \
-				sxl = (VF)QK_SEL(VI, m, o_xl, sxl);             \
-				sl2 = (VF)QK_SEL(VI, m, o_l2, sl2);             \
-				moved |= m;                                     \
+				     (o_xl * o_xl * sl2[u] > sxl[u] * sxl[u] * o_l2); \
+				s[u].ql[i] = (VF)QK_SEL(VI, m, l, q);           \
+				sxl[u] = (VF)QK_SEL(VI, m, o_xl, sxl[u]);       \
+				sl2[u] = (VF)QK_SEL(VI, m, o_l2, sl2[u]);       \
+				moved |= m & ~s[u].flat;                        \
 			}                                                       \
-			moved &= ~flat;                                         \
-			bool any = false;                                       \
-			for (int g = 0; g < L; ++g)                             \
-				any |= moved[g] != 0;                           \
-			if (!any)                                               \
-				break;                                          \
 		}                                                               \
-		scale = (VF)QK_SEL(VI, sl2 > zero, sxl / sl2, zero);            \
+		bool any = false;                                               \
 		for (int g = 0; g < L; ++g)                                     \
-			for (int i = 0; i < 16; ++i)                            \
-				q[16 * g + i] = (int8_t)((int)ql[i][g] + nmax); \
-	} else {                                                                \
-		scale = (VF)QK_SEL(VI, sl2 != zero, sxl / sl2, zero);           \
-		VF best = scale * sxl;                                          \
-		VF best_inv = inv;                                              \
-		for (int k = -9; k <= 9; ++k) {                                 \
-			if (k == 0)                                             \
-				continue;                                       \
-			const float num = -(nmax + 0.1f * k);                   \
-			inv = QK_SPLAT(VF, num) / peak;                         \
-			sxl = zero;                                             \
-			sl2 = zero;                                             \
-			for (int i = 0; i < 16; ++i) {                          \
-				VF l = qk_level2_x##L(inv * x[i], vlo, vhi);    \
-				sxl = sxl + wx[i] * l;                          \
-				sl2 = sl2 + w[i] * l * l;                       \
-			}                                                       \
-			VI better = (sl2 > zero) & (sxl * sxl > best * sl2);    \
-			VF cand = sxl / sl2;                                    \
-			best_inv = (VF)QK_SEL(VI, better, inv, best_inv);       \
-			scale = (VF)QK_SEL(VI, better, cand, scale);            \
-			best = (VF)QK_SEL(VI, better, cand * sxl, best);        \
-		}                                                               \
-		for (int g = 0; g < L; ++g) {                                   \
-			const float bi = best_inv[g];                           \
-			for (int i = 0; i < 16; ++i)                            \
-				q[16 * g + i] = (int8_t)(nmax + clamp_int(      \
-					round_magic(bi * x[i][g]), -nmax, nmax - 1)); \
-		}                                                               \
+			any |= moved[g] != 0;                                   \
+		if (!any)                                                       \
+			break;                                                  \
 	}                                                                       \
+	for (int u = 0; u < U; ++u)                                             \
+		s[u].sxl = sxl[u], s[u].sl2 = sl2[u];                           \
+}                                                                               \
+                                                                                \
+/* Levels (+nmax) and scales out; flat groups as the early return leaves them. */ \
+ATTR static inline __attribute__((always_inline)) void                          \
+qk_sym_out_x##L(const struct qk_sym_x##L *s, VF scale, int nmax, int8_t *q,     \
+                float *scale_out)                                               \
+{                                                                               \
 	for (int g = 0; g < L; ++g) {                                           \
-		if (flat[g]) {                                                  \
-			/* The scalar functions' early return. */               \
+		if (s->flat[g]) {                                               \
 			memset(q + 16 * g, 0, 16);                              \
 			scale_out[g] = 0.f;                                     \
-		} else {                                                        \
-			scale_out[g] = scale[g];                                \
+			continue;                                               \
 		}                                                               \
+		scale_out[g] = scale[g];                                        \
+		for (int i = 0; i < 16; ++i)                                    \
+			q[16 * g + i] = (int8_t)((int)s->ql[i][g] + nmax);      \
 	}                                                                       \
+}                                                                               \
+                                                                                \
+/* fit_symmetric's 18 further trials; the best levels end up in s->ql. */      \
+ATTR static inline __attribute__((always_inline)) VF                            \
+qk_sym_trials_x##L(struct qk_sym_x##L *s, int nmax)                             \
+{                                                                               \
+	const VF zero = { 0 };                                                  \
+	const VI vlo = (VI){ 0 } - nmax, vhi = (VI){ 0 } + (nmax - 1);          \
+	VF sxl = s->sxl, sl2 = s->sl2;                                          \
+	VF scale = (VF)QK_SEL(VI, sl2 != zero, sxl / sl2, zero);                \
+	VF best = scale * sxl;                                                  \
+	VF best_inv = s->inv;                                                   \
+	for (int k = -9; k <= 9; ++k) {                                         \
+		if (k == 0)                                                     \
+			continue;                                               \
+		const float num = -(nmax + 0.1f * k);                           \
+		VF inv = QK_SPLAT(VF, num) / s->peak;                           \
+		sxl = zero;                                                     \
+		sl2 = zero;                                                     \
+		for (int i = 0; i < 16; ++i) {                                  \
+			VF l = qk_level2_x##L(inv * s->x[i], vlo, vhi);         \
+			sxl = sxl + s->wx[i] * l;                               \
+			sl2 = sl2 + s->w[i] * l * l;                            \
+		}                                                               \
+		VI better = (sl2 > zero) & (sxl * sxl > best * sl2);            \
+		VF cand = sxl / sl2;                                            \
+		best_inv = (VF)QK_SEL(VI, better, inv, best_inv);               \
+		scale = (VF)QK_SEL(VI, better, cand, scale);                    \
+		best = (VF)QK_SEL(VI, better, cand * sxl, best);                \
+	}                                                                       \
+	for (int i = 0; i < 16; ++i)                                            \
+		s->ql[i] = qk_level2_x##L(best_inv * s->x[i], vlo, vhi);        \
+	return scale;                                                           \
+}                                                                               \
+                                                                                \
+/* Move set u's groups (h + u*L ...) of job f into lanes. */                    \
+ATTR static inline __attribute__((always_inline)) const VF *                    \
+qk_sym_load_x##L(struct qk_sym_x##L *s, VF *wt, const struct qk_fit *f, int h)   \
+{                                                                               \
+	const float *x = f->x + 16 * h;                                         \
+	for (int i = 0; i < 16; ++i)                                            \
+		for (int g = 0; g < L; ++g)                                     \
+			s->x[i][g] = x[16 * g + i];                             \
+	if (!f->w)                                                              \
+		return NULL;                                                    \
+	for (int i = 0; i < 16; ++i)                                            \
+		for (int g = 0; g < L; ++g)                                     \
+			wt[i][g] = f->w[16 * (h + g) + i];                      \
+	return wt;                                                              \
 }                                                                               \
                                                                                 \
 ATTR static void fit_sym_lanes_x##L(const struct qk_fit *f, int h)               \
 {                                                                               \
-	VF xt[16], wt[16];                                                      \
-	const float *x = f->x + 16 * h;                                         \
-	for (int i = 0; i < 16; ++i)                                            \
-		for (int g = 0; g < L; ++g)                                     \
-			xt[i][g] = x[16 * g + i];                               \
-	if (f->w)                                                               \
-		for (int i = 0; i < 16; ++i)                                    \
-			for (int g = 0; g < L; ++g)                             \
-				wt[i][g] = f->w[16 * (h + g) + i];              \
-	fit_sym_x##L(f->nmax, f->q3, xt, f->w ? wt : NULL,                      \
-	             (int8_t *)f->lev + 16 * h, f->scale + h);                  \
+	struct qk_sym_x##L s;                                                   \
+	VF wt[16];                                                              \
+	const VF zero = { 0 };                                                  \
+	qk_sym_init_x##L(&s, f->nmax, qk_sym_load_x##L(&s, wt, f, h));          \
+	VF scale;                                                               \
+	if (f->q3) {                                                            \
+		qk_q3_sweeps_x##L(&s, 1, f->nmax);                              \
+		scale = (VF)QK_SEL(VI, s.sl2 > zero, s.sxl / s.sl2, zero);      \
+	} else {                                                                \
+		scale = qk_sym_trials_x##L(&s, f->nmax);                        \
+	}                                                                       \
+	qk_sym_out_x##L(&s, scale, f->nmax, (int8_t *)f->lev + 16 * h, f->scale + h); \
+}                                                                               \
+                                                                                \
+/* fit_q3 on 2*L groups, two interleaved sets (the sweeps are latency-bound). */ \
+ATTR static void fit_q3_pair_x##L(const struct qk_fit *f, int h)                \
+{                                                                               \
+	struct qk_sym_x##L s[2];                                                \
+	const VF zero = { 0 };                                                  \
+	for (int u = 0; u < 2; ++u)                                             \
+		qk_sym_init_x##L(&s[u], f->nmax, qk_sym_load_x##L(&s[u], NULL, f, h + L * u)); \
+	qk_q3_sweeps_x##L(s, 2, f->nmax);                                       \
+	for (int u = 0; u < 2; ++u) {                                           \
+		VF scale = (VF)QK_SEL(VI, s[u].sl2 > zero, s[u].sxl / s[u].sl2, zero); \
+		qk_sym_out_x##L(&s[u], scale, f->nmax, (int8_t *)f->lev + 16 * (h + L * u), \
+		                f->scale + h + L * u);                          \
+	}                                                                       \
 }
 
 QK_DEFINE_SYM(4, qk_v4f, qk_v4i, )
@@ -764,32 +832,39 @@ static void fit_sym_one(const struct qk_fit *f, int h)
  * Run job f on ngroups groups: as many as possible with the widest kernel
  * that lanes allows, the rest with narrower ones and finally the scalar
  * fits (every kernel gives the same results, so the split is free).
+ * fit_q3 first takes two sets of lanes at a time where it can: its sweeps
+ * are one serial chain per set, and a second independent chain fills the
+ * latency (1.4x on q3_K with 16 lanes).
  */
 static void fit_groups(const struct qk_fit *f, int lanes, int ngroups)
 {
 	typedef void (*lanes_fn)(const struct qk_fit *, int);
 	static const struct {
-		int l;
-		lanes_fn affine, sym;
+		int l, path;
+		lanes_fn affine, sym, q3;
 	} kernels[] = {
 #if QK_AVX512
-		{ 16, fit_affine_lanes_x16, fit_sym_lanes_x16 },
+		{ 32, 16, NULL, NULL, fit_q3_pair_x16 },
+		{ 16, 16, fit_affine_lanes_x16, fit_sym_lanes_x16, fit_sym_lanes_x16 },
 #endif
 #if QK_AVX2
-		{ 8, fit_affine_lanes_x8, fit_sym_lanes_x8 },
+		{ 16, 8, NULL, NULL, fit_q3_pair_x8 },
+		{ 8, 8, fit_affine_lanes_x8, fit_sym_lanes_x8, fit_sym_lanes_x8 },
 #endif
 #if QK_SIMD
-		{ 4, fit_affine_lanes_x4, fit_sym_lanes_x4 },
+		{ 8, 4, NULL, NULL, fit_q3_pair_x4 },
+		{ 4, 4, fit_affine_lanes_x4, fit_sym_lanes_x4, fit_sym_lanes_x4 },
 #endif
-		{ 1, fit_affine_one, fit_sym_one },
+		{ 1, 0, fit_affine_one, fit_sym_one, fit_sym_one },
 	};
 	int h = 0;
 	for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; ++k) {
 		const int l = kernels[k].l;
-		if (l > 1 && l > lanes)
+		lanes_fn fn = !f->sym ? kernels[k].affine : f->q3 ? kernels[k].q3 : kernels[k].sym;
+		if (kernels[k].path > lanes || !fn)
 			continue;
 		for (; h + l <= ngroups; h += l)
-			(f->sym ? kernels[k].sym : kernels[k].affine)(f, h);
+			fn(f, h);
 	}
 }
 
@@ -1012,20 +1087,14 @@ static void q5k_write(const uint8_t lev[SUPER], const uint8_t packed[12], uint16
 	/* Low nibbles pair up like q4_K; bit 4 of group g goes to qh bit g. */
 	uint8_t *qh = out + 16;
 	uint8_t *ql = out + 48;
+	/* (Levels are in 0..31: bit 4 is "above 15", the low nibble the rest.) */
 	memset(qh, 0, 32);
 	for (int p = 0; p < 4; ++p) {
 		for (int l = 0; l < 32; ++l) {
-			int a = lev[64 * p + l];
-			int c = lev[64 * p + 32 + l];
-			if (a > 15) {
-				a -= 16;
-				qh[l] |= (uint8_t)(1u << (2 * p));
-			}
-			if (c > 15) {
-				c -= 16;
-				qh[l] |= (uint8_t)(2u << (2 * p));
-			}
-			ql[32 * p + l] = (uint8_t)(a | (c << 4));
+			unsigned a = lev[64 * p + l];
+			unsigned c = lev[64 * p + 32 + l];
+			qh[l] |= (uint8_t)((a >> 4 & 1u) << (2 * p) | (c >> 4 & 1u) << (2 * p + 1));
+			ql[32 * p + l] = (uint8_t)((a & 0xF) | (c & 0xF) << 4);
 		}
 	}
 }
