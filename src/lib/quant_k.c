@@ -869,6 +869,39 @@ static void fit_groups(const struct qk_fit *f, int lanes, int ngroups)
 }
 
 /*
+ * The last step of every encoder: requantize n values (a multiple of 4)
+ * against the scale d they decode with, lev[i] = clamp(round_magic((x[i]
+ * + m) / d), lo, hi) - lo, in bytes; the "+ m" only when affine (the
+ * symmetric types divide x itself).  Four lanes at a time where vectors
+ * exist: the same IEEE add and divide per value.
+ */
+static void requantize(const float *x, int n, bool affine, float m, float d, int lo, int hi,
+                       uint8_t *lev)
+{
+	int i = 0;
+#if QK_SIMD
+	const qk_v4i vlo = (qk_v4i){ 0 } + lo, vhi = (qk_v4i){ 0 } + hi;
+	for (; i + 4 <= n; i += 4) {
+		qk_v4f v;
+		memcpy(&v, x + i, sizeof v);
+		if (affine)
+			v = v + QK_SPLAT(qk_v4f, m);
+		v = v / QK_SPLAT(qk_v4f, d);
+		qk_v4i l = ((qk_v4i)(v + QK_SPLAT(qk_v4f, 12582912.f)) & ((qk_v4i){ 0 } + 0x007fffff)) -
+		           ((qk_v4i){ 0 } + 0x00400000);
+		l = QK_SEL(qk_v4i, l < vlo, vlo, l);
+		l = QK_SEL(qk_v4i, l > vhi, vhi, l) - vlo;
+		for (int k = 0; k < 4; ++k)
+			lev[i + k] = (uint8_t)l[k];
+	}
+#endif
+	for (; i < n; ++i) {
+		int l = round_magic(affine ? (x[i] + m) / d : x[i] / d);
+		lev[i] = (uint8_t)(clamp_int(l, lo, hi) - lo);
+	}
+}
+
+/*
  * The 12-byte scale area of q4_K and q5_K holds eight 6-bit scales and
  * eight 6-bit minimums.  Sub-blocks 0-3 keep scale and min whole in the
  * low 6 bits of bytes 0-3 and 4-7; sub-blocks 4-7 keep their low nibbles
@@ -964,10 +997,7 @@ static void q3k_finish(const float *x, int8_t lev[SUPER], const uint8_t sc[12], 
 		float d = qa_fp16_to_fp32(d_h) * s;
 		if (!d)
 			continue;
-		for (int i = 0; i < 16; ++i) {
-			int l = round_magic(x[16 * g + i] / d);
-			lev[16 * g + i] = (int8_t)(clamp_int(l, -4, 3) + 4);
-		}
+		requantize(x + 16 * g, 16, false, 0.f, d, -4, 3, (uint8_t *)lev + 16 * g);
 	}
 
 	/*
@@ -1031,10 +1061,7 @@ static void affine32_requantize(const float *x, int nmax, const uint8_t packed[1
 		if (!d)
 			continue;
 		const float dm = qa_fp16_to_fp32(dmin_h) * m;
-		for (int i = 0; i < 32; ++i) {
-			int l = round_magic((x[32 * g + i] + dm) / d);
-			lev[32 * g + i] = (uint8_t)clamp_int(l, 0, nmax);
-		}
+		requantize(x + 32 * g, 32, true, dm, d, 0, nmax, lev + 32 * g);
 	}
 }
 
@@ -1166,10 +1193,7 @@ static void q6k_finish(const float *x, int8_t lev[SUPER], const float scale[16],
 		float d = qa_fp16_to_fp32(d_h) * sc[g];
 		if (!d)
 			continue;
-		for (int i = 0; i < 16; ++i) {
-			int l = round_magic(x[16 * g + i] / d);
-			lev[16 * g + i] = (int8_t)(clamp_int(l, -32, 31) + 32);
-		}
+		requantize(x + 16 * g, 16, false, 0.f, d, -32, 31, (uint8_t *)lev + 16 * g);
 	}
 
 	/*
@@ -1386,10 +1410,7 @@ static void q2k_write(const float *x, uint8_t lev[SUPER], const uint8_t packed[1
 		if (!d)
 			continue;
 		const float m = qa_fp16_to_fp32(dmin_h) * (packed[g] >> 4);
-		for (int i = 0; i < 16; ++i) {
-			int l = round_magic((x[16 * g + i] + m) / d);
-			lev[16 * g + i] = (uint8_t)clamp_int(l, 0, 3);
-		}
+		requantize(x + 16 * g, 16, true, m, d, 0, 3, lev + 16 * g);
 	}
 	memcpy(out, packed, 16);
 	pack_2bit(out + 16, lev);
@@ -1470,15 +1491,15 @@ static void q2k_chunk(const float *x, const float *const *qw, int m, uint8_t *ou
 
 /*
  * q3_K's 16 group scales to signed 6 bits (stored +32) against d: the
- * reference maps the largest magnitude to -32; with weights the scales get
- * their own weighted symmetric fit.  Returns d in fp16.
+ * reference maps the largest magnitude to -32; with weights the scales got
+ * their own weighted symmetric fit (fitted levels and d, given).  Packs
+ * them into sc and returns d in fp16.
  */
-static uint16_t q3k_scales(const float scale[16], const float *sw, uint8_t sc[12])
+static uint16_t q3k_scales(const float scale[16], const int8_t *fitted, float d, uint8_t sc[12])
 {
 	int8_t v[16];
-	float d = 0.f;
-	if (sw) {
-		d = qa_quant_fit_symmetric(16, 32, scale, v, sw);
+	if (fitted) {
+		memcpy(v, fitted, sizeof v);
 	} else {
 		float max_scale = 0;
 		float amax = 0;
@@ -1528,9 +1549,18 @@ static void q3k_chunk(const float *x, const float *const *qw, int m, uint8_t *ou
 		f.q3 = false;
 	}
 	fit_groups(&f, lanes, 16 * m);
+	/* With weights, each super-block's 16 scales are one more weighted group. */
+	int8_t ls[CHUNK * 16];
+	float dsb[CHUNK];
+	if (qw) {
+		struct qk_fit fs = { .x = scale, .w = sw, .n = 16, .nmax = 32, .sym = true,
+			             .lev = (uint8_t *)ls, .scale = dsb };
+		fit_groups(&fs, lanes, m);
+	}
 	for (int b = 0; b < m; ++b) {
 		uint8_t sc[12];
-		uint16_t d_h = q3k_scales(scale + 16 * b, qw ? sw + 16 * b : NULL, sc);
+		uint16_t d_h = q3k_scales(scale + 16 * b, qw ? ls + 16 * b : NULL, qw ? dsb[b] : 0.f,
+		                          sc);
 		q3k_finish(x + SUPER * b, lev + SUPER * b, sc, d_h, out + Q3K_BYTES * b);
 	}
 }
