@@ -193,6 +193,12 @@ bool qa_quant_iq2_quantize_path(uint32_t type, bool fast, const float *src, void
                                 size_t n_per_row, const float *qw);
 bool qa_quant_iq1_quantize_path(uint32_t type, bool fast, const float *src, void *dst, size_t nrow,
                                 size_t n_per_row, const float *qw);
+/*
+ * The same for iq3_xxs and iq3_s (quant_iq3.c): the scalar search, or with
+ * fast the AVX2 one where the CPU has it (else the scalar one again).
+ */
+bool qa_quant_iq3_quantize_path(uint32_t type, bool fast, const float *src, void *dst, size_t nrow,
+                                size_t n_per_row, const float *qw);
 
 /* iq4_xs, iq3_xxs and iq3_s (quant_iq4xs.c, quant_iq3.c): weighted as ggml weights them. */
 void qa_quantize_iq4_xs(const float *src, void *dst, size_t n);

@@ -25,6 +25,7 @@
  * are only called when the CPU has both (qa_quant_x86_available); bf16
  * needs AVX2 alone.
  */
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -583,6 +584,106 @@ AVX2 void qa_x86_iq4_indices(const float *x, float inv, const int8_t levels[16],
 		                    iq4_nearest8(_mm256_mul_ps(vinv, _mm256_loadu_ps(x + 8 * k)), lv, tab_lo, tab_hi, &q));
 	for (int j = 0; j < 32; j++)
 		idx[j] = (uint8_t)i32[j];
+}
+
+/*
+ * The grid searches of the i-quants (quant_iq1.c, quant_iq2.c, quant_iq3.c):
+ * among the grid points of a neighbour list, the first one of least error
+ * sum_i t_i[c_i], where c_i is the point's code in coordinate i and
+ * t_i[c] = (w_i * diff) * diff with diff = scale * pos[c] - x_i, summed from
+ * 0 in coordinate order.  The scalar searches compute exactly these floats;
+ * here the terms t_i[c] are tabulated in vector registers (a coordinate has
+ * at most 8 codes), and 8 list entries are summed at once, one per lane,
+ * each term fetched by a lane permute from its coordinate's table.  The
+ * scalar picks the first error strictly below the best so far, starting
+ * from FLT_MAX, so an error that is NaN or not below FLT_MAX is never
+ * picked: lanes are clamped to FLT_MAX (minps returns its second operand
+ * for NaN) and the first lane equal to the chunk minimum wins a chunk when
+ * it is strictly below the best of the earlier chunks.  Returns the
+ * position in the list (0-based) of the pick, or -1 when no error is below
+ * FLT_MAX, which the callers resolve as their scalar searches do.  The
+ * lists are read 8 entries at a time: the arrays holding them are padded.
+ */
+AVX2 static int list_pick(__m256 e, unsigned j, unsigned n, float *best, int pos)
+{
+	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+	__m256 valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - j)), lane));
+	e = _mm256_min_ps(e, _mm256_set1_ps(FLT_MAX));
+	e = _mm256_blendv_ps(_mm256_set1_ps(FLT_MAX), e, valid);
+	float m = hmin(e);
+	if (m < *best) {
+		*best = m;
+		unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(e, _mm256_set1_ps(m), _CMP_EQ_OQ));
+		pos = (int)j + __builtin_ctz(mask);
+	}
+	return pos;
+}
+
+/* The codes of list entries j..j+7 (entries past n read point 0). */
+AVX2 static __m256i list_codes(const uint16_t *list, unsigned j, unsigned n, const uint32_t *codes32)
+{
+	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+	__m256i idx = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(list + j)));
+	idx = _mm256_and_si256(idx, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - j)), lane));
+	return _mm256_i32gather_epi32((const int *)codes32, idx, 4);
+}
+
+AVX2 int qa_x86_grid8_pick(const float *x, const float *w, float scale, const float pos[3],
+                           const uint16_t *list, unsigned n, const uint32_t *codes32)
+{
+	__m256 vx = _mm256_loadu_ps(x), vw = _mm256_loadu_ps(w), d[3];
+	for (int c = 0; c < 3; c++) {
+		__m256 diff = _mm256_sub_ps(_mm256_set1_ps(scale * pos[c]), vx);
+		d[c] = _mm256_mul_ps(_mm256_mul_ps(vw, diff), diff);
+	}
+	/* Transpose to tab[k] = { t_k[0..2], 0, t_{k+4}[0..2], 0 }. */
+	const __m256 z = _mm256_setzero_ps();
+	__m256 lo01 = _mm256_unpacklo_ps(d[0], d[1]), lo2z = _mm256_unpacklo_ps(d[2], z);
+	__m256 hi01 = _mm256_unpackhi_ps(d[0], d[1]), hi2z = _mm256_unpackhi_ps(d[2], z);
+	__m256 tab[4] = {
+		_mm256_shuffle_ps(lo01, lo2z, _MM_SHUFFLE(1, 0, 1, 0)),
+		_mm256_shuffle_ps(lo01, lo2z, _MM_SHUFFLE(3, 2, 3, 2)),
+		_mm256_shuffle_ps(hi01, hi2z, _MM_SHUFFLE(1, 0, 1, 0)),
+		_mm256_shuffle_ps(hi01, hi2z, _MM_SHUFFLE(3, 2, 3, 2)),
+	};
+	const __m256i three = _mm256_set1_epi32(3), four = _mm256_set1_epi32(4);
+	float best = FLT_MAX;
+	int pick = -1;
+	for (unsigned j = 0; j < n; j += 8) {
+		__m256i code = list_codes(list, j, n, codes32);
+		__m256 e = _mm256_setzero_ps();
+		for (int i = 0; i < 8; i++) {
+			__m256i c = _mm256_and_si256(_mm256_srli_epi32(code, 2 * i), three);
+			if (i >= 4)
+				c = _mm256_or_si256(c, four);
+			e = _mm256_add_ps(e, _mm256_permutevar8x32_ps(tab[i % 4], c));
+		}
+		pick = list_pick(e, j, n, &best, pick);
+	}
+	return pick;
+}
+
+AVX2 int qa_x86_grid4_pick(const float *x, const float *w, float scale, const uint16_t *list,
+                           unsigned n, const uint32_t *codes32)
+{
+	const __m256 p = _mm256_setr_ps(1, 3, 5, 7, 9, 11, 13, 15), vs = _mm256_set1_ps(scale);
+	__m256 tab[4];
+	for (int i = 0; i < 4; i++) {
+		__m256 diff = _mm256_sub_ps(_mm256_mul_ps(vs, p), _mm256_set1_ps(x[i]));
+		tab[i] = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(w[i]), diff), diff);
+	}
+	const __m256i seven = _mm256_set1_epi32(7);
+	float best = FLT_MAX;
+	int pick = -1;
+	for (unsigned j = 0; j < n; j += 8) {
+		__m256i code = list_codes(list, j, n, codes32);
+		__m256 e = _mm256_setzero_ps();
+		for (int i = 0; i < 4; i++)
+			e = _mm256_add_ps(e, _mm256_permutevar8x32_ps(
+				tab[i], _mm256_and_si256(_mm256_srli_epi32(code, 3 * i), seven)));
+		pick = list_pick(e, j, n, &best, pick);
+	}
+	return pick;
 }
 
 #endif /* QA_QUANT_X86 */

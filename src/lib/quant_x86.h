@@ -39,6 +39,18 @@ void qa_x86_mxfp4_codes(const float *x, const int8_t levels[16], float scale, ui
 void qa_x86_iq4_fit_sums(const float *x, const float *w, float inv, const int8_t levels[16],
                          float *sqx, float *sqq);
 void qa_x86_iq4_indices(const float *x, float inv, const int8_t levels[16], uint8_t idx[32]);
+/*
+ * The i-quant grid searches (AVX2 alone): the position in list[0..n-1] of
+ * the first grid point of least weighted error, or -1 when no error is below
+ * FLT_MAX.  grid8: 8 coordinates of 2-bit codes at positions pos[code]
+ * (iq2, iq1); grid4: 4 coordinates of 3-bit codes at positions 2c + 1
+ * (iq3).  codes32 holds each grid point's packed codes; list must be
+ * readable 8 entries past its end.
+ */
+int qa_x86_grid8_pick(const float *x, const float *w, float scale, const float pos[3],
+                      const uint16_t *list, unsigned n, const uint32_t *codes32);
+int qa_x86_grid4_pick(const float *x, const float *w, float scale, const uint16_t *list,
+                      unsigned n, const uint32_t *codes32);
 void qa_x86_quantize_f16(const float *src, void *dst, size_t n);
 void qa_x86_dequantize_f16(const void *src, float *dst, size_t n);
 void qa_x86_quantize_bf16(const float *src, void *dst, size_t n);
