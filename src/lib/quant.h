@@ -145,6 +145,15 @@ bool qa_quant_legacy_quantize(uint32_t type, enum qa_quant_k_path path, const fl
                               void *dst, size_t n);
 
 /*
+ * The same under importance weights qw (not NULL) for q4_0, q4_1, q5_0 and
+ * q5_1, whose weighted fits have an AVX2 path (SIMD8): nrow rows of
+ * n_per_row under the contract of quantize_rows.  Returns false, writing
+ * nothing, for another type, NULL weights or an unavailable path.
+ */
+bool qa_quant_legacy_quantize_weighted(uint32_t type, enum qa_quant_k_path path, const float *src,
+                                       void *dst, size_t nrow, size_t n_per_row, const float *qw);
+
+/*
  * f16 and bf16 narrowing (narrow: src -> bytes) or widening (bytes -> dst)
  * of n elements with path (SIMD8 is the F16C/AVX2 one).  Returns false for
  * another type or an unavailable path.  For tests and benchmarks.
@@ -202,6 +211,12 @@ void qa_dequantize_iq1_m(const void *src, float *dst, size_t n);
 bool qa_quant_iq2_quantize_path(uint32_t type, bool fast, const float *src, void *dst, size_t nrow,
                                 size_t n_per_row, const float *qw);
 bool qa_quant_iq1_quantize_path(uint32_t type, bool fast, const float *src, void *dst, size_t nrow,
+                                size_t n_per_row, const float *qw);
+/*
+ * The same for iq3_xxs and iq3_s (quant_iq3.c): the scalar search, or with
+ * fast the AVX2 one where the CPU has it (else the scalar one again).
+ */
+bool qa_quant_iq3_quantize_path(uint32_t type, bool fast, const float *src, void *dst, size_t nrow,
                                 size_t n_per_row, const float *qw);
 
 /* iq4_xs, iq3_xxs and iq3_s (quant_iq4xs.c, quant_iq3.c): weighted as ggml weights them. */

@@ -446,6 +446,56 @@ START_TEST(legacy_paths_agree)
 }
 END_TEST
 
+
+/*
+ * limits: the weighted fits of q4_0, q5_0 (symmetric) and q4_1, q5_1
+ * (affine) have a scalar path (ggml's make_qx_quants / make_qkx3_quants,
+ * pinned to the oracle bytes by check_iq_grid's and the CLI's imatrix
+ * cases) and an AVX2 one; both write the same bytes on the adversarial
+ * blocks under plain, spread, zero-heavy and hostile (negative, NaN,
+ * infinite, huge) weights.
+ */
+static const uint32_t weighted_legacy[] = { QA_TYPE_Q4_0, QA_TYPE_Q4_1, QA_TYPE_Q5_0, QA_TYPE_Q5_1 };
+
+START_TEST(legacy_weighted_paths_agree)
+{
+	const uint32_t type = weighted_legacy[_i];
+	/* one kind per row: the weights scale with the row's mean square, which one huge block would swamp */
+	const size_t cols = 1024, rows = 2 * N_KINDS, n = rows * cols;
+	float *src = malloc(n * sizeof *src), *qw = malloc(cols * sizeof *qw);
+	uint64_t nbytes;
+	ck_assert(qa_type_nbytes(qa_type_get(type), n, &nbytes));
+	uint8_t *want = malloc(nbytes), *got = malloc(nbytes);
+	ck_assert(src && qw && want && got);
+	uint32_t st = 0x243f6a88u + (uint32_t)_i;
+	for (size_t b = 0; b < n / 256; b++)
+		nasty_block(src + 256 * b, (unsigned)(b / (cols / 256) % N_KINDS), &st);
+	static const float hostile[] = { -1.0f, NAN, INFINITY, 0.0f, 3e38f, 1e-38f, -0.0f };
+	for (int wk = 0; wk < 4; wk++) {
+		for (size_t c = 0; c < cols; c++) {
+			uint32_t u = xs_next(&st);
+			qw[c] = wk == 0 ? 1.0f : wk == 1 ? expf(4.0f * xs_unit(&st))
+			        : wk == 2 ? (u % 3 ? 0.0f : 0.5f) : hostile[u % 7];
+		}
+		ck_assert(qa_quant_legacy_quantize_weighted(type, QA_QUANT_K_SCALAR, src, want, rows, cols, qw));
+		if (qa_quant_legacy_quantize_weighted(type, QA_QUANT_K_SIMD8, src, got, rows, cols, qw))
+			ck_assert_msg(memcmp(got, want, nbytes) == 0, "type %u weights %d: paths differ",
+			              (unsigned)type, wk);
+		memset(got, 0, nbytes);
+		qa_quant_ops(type)->quantize_rows(src, got, rows, cols, qw);
+		ck_assert_msg(memcmp(got, want, nbytes) == 0, "type %u weights %d: default path differs",
+		              (unsigned)type, wk);
+	}
+	ck_assert(!qa_quant_legacy_quantize_weighted(QA_TYPE_Q8_0, QA_QUANT_K_SCALAR, src, got, 1, 256, qw));
+	ck_assert(!qa_quant_legacy_quantize_weighted(type, QA_QUANT_K_SCALAR, src, got, 1, 256, NULL));
+	ck_assert(!qa_quant_legacy_quantize_weighted(type, QA_QUANT_K_SIMD4, src, got, 1, 256, qw));
+	free(src);
+	free(qw);
+	free(want);
+	free(got);
+}
+END_TEST
+
 /*
  * limits: iq4_nl and iq4_xs (one level search, quant_fit.h) have a scalar
  * path pinned to ggml's bytes and an AVX2 one; both write the same bytes on
@@ -719,6 +769,7 @@ static Suite *quant_suite(void)
 	tcase_add_loop_test(limits, weighted_paths_agree, 0, 2 * N_PATH_TYPES);
 	tcase_add_loop_test(limits, legacy_paths_agree, 0, 2 * N_LEGACY_TYPES);
 	tcase_add_loop_test(limits, iq4_paths_agree, 0, 4);
+	tcase_add_loop_test(limits, legacy_weighted_paths_agree, 0, 4);
 	tcase_add_loop_test(limits, conversions_agree, 0, 2);
 	tcase_set_timeout(limits, 120);
 	suite_add_tcase(s, limits);
