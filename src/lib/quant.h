@@ -105,7 +105,7 @@ void qa_dequantize_q8_K(const void *src, float *dst, size_t n);
  * The k-quant encoders (q2_K .. q6_K) have several implementations of their
  * per-group fits, all producing the same bytes: the scalar reference (one
  * group at a time, the algorithm as ggml states it) and SIMD paths that fit
- * 4 or 8 groups in lockstep.  qa_quantize_q2_K and friends use the fastest
+ * 4, 8 or 16 groups in lockstep.  qa_quantize_q2_K and friends use the fastest
  * one available (QA_QUANT_K_AUTO).
  */
 enum qa_quant_k_path {
@@ -113,6 +113,8 @@ enum qa_quant_k_path {
 	QA_QUANT_K_SIMD4,  /* 4 groups per 128-bit vector (GCC/Clang builds) */
 	QA_QUANT_K_SIMD8,  /* 8 groups per 256-bit vector (x86 CPUs with AVX2) */
 	QA_QUANT_K_AUTO,   /* the fastest of the above that is available */
+	QA_QUANT_K_SIMD16, /* 16 groups per 512-bit vector (x86 CPUs with AVX-512 F/BW/DQ/VL;
+	                    * k-quants only, and preferred by AUTO) */
 };
 
 /*
@@ -124,6 +126,14 @@ enum qa_quant_k_path {
  */
 bool qa_quant_k_quantize(uint32_t type, enum qa_quant_k_path path, const float *src,
                          void *dst, size_t n);
+
+/*
+ * The same for nrow rows of n_per_row values (a multiple of 256) with
+ * importance weights qw (n_per_row of them, or NULL for the reference
+ * path), under the contract of qa_quantize_rows_q4_K.
+ */
+bool qa_quant_k_quantize_rows(uint32_t type, enum qa_quant_k_path path, const float *src,
+                              void *dst, size_t nrow, size_t n_per_row, const float *qw);
 
 /*
  * The same choice of implementations for the legacy 32-element formats

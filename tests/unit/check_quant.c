@@ -338,14 +338,75 @@ static void check_paths(uint32_t type, bool oracle, size_t n, uint32_t seed,
 START_TEST(paths_agree)
 {
 	static const enum qa_quant_k_path paths[] = { QA_QUANT_K_SIMD4, QA_QUANT_K_SIMD8,
-		                                      QA_QUANT_K_AUTO };
+		                                      QA_QUANT_K_SIMD16, QA_QUANT_K_AUTO };
 	const uint32_t type = path_types[_i % N_PATH_TYPES];
-	check_paths(type, _i < N_PATH_TYPES, _i < N_PATH_TYPES ? N_INPUT : N_NASTY, 0x9e3779b9u,
-	            qa_quant_k_quantize, paths, sizeof paths / sizeof paths[0]);
+	/* 16381 blocks: the last chunk of 4 holds one, so narrower kernels finish it */
+	check_paths(type, _i < N_PATH_TYPES, _i < N_PATH_TYPES ? N_INPUT : N_NASTY - 3 * 256,
+	            0x9e3779b9u, qa_quant_k_quantize, paths, sizeof paths / sizeof paths[0]);
 	/* Types without a choice of paths, and unknown paths, are refused. */
 	uint8_t got[256];
 	ck_assert(!qa_quant_k_quantize(QA_TYPE_Q4_0, QA_QUANT_K_SCALAR, input, got, 256));
 	ck_assert(!qa_quant_k_quantize(type, (enum qa_quant_k_path)99, input, got, 256));
+}
+END_TEST
+
+/*
+ * limits: the importance-weighted k-quant encoders run their group fits on
+ * the same kernels; every path writes the scalar path's bytes on the
+ * adversarial blocks, in rows of 7 super-blocks (so chunks of blocks span
+ * rows and end in a partial chunk) with adversarial weights: zeros,
+ * denormals, huge, ties and a spike, besides ordinary positive ones.  The
+ * scalar weighted path is pinned to ggml by oracle_weighted.
+ */
+START_TEST(weighted_paths_agree)
+{
+	static const enum qa_quant_k_path paths[] = { QA_QUANT_K_SIMD4, QA_QUANT_K_SIMD8,
+		                                      QA_QUANT_K_SIMD16, QA_QUANT_K_AUTO };
+	const uint32_t type = path_types[_i % N_PATH_TYPES];
+	const size_t n_per_row = 7 * 256, nrow = 61, n = nrow * n_per_row;
+	float *src = malloc(n * sizeof *src), *qw = malloc(n_per_row * sizeof *qw);
+	uint32_t st = 0x3c6ef372u + (uint32_t)_i;
+	ck_assert(src && qw);
+	for (size_t b = 0; b < n / 256; b++)
+		nasty_block(src + 256 * b, (unsigned)(b % N_KINDS), &st);
+	for (size_t j = 0; j < n_per_row; j++) {
+		float u = fabsf(xs_unit(&st));
+		switch ((j / 16 + (size_t)_i) % 6) {
+		case 0: qw[j] = 0.05f + u; break;                     /* ordinary */
+		case 1: qw[j] = j % 3 ? 0.0f : u; break;              /* zeros */
+		case 2: qw[j] = from_bits(xs_next(&st) & 0x007fffffu); break; /* denormals */
+		case 3: qw[j] = 1e30f * (1.0f + u); break;            /* huge */
+		case 4: qw[j] = 1.0f; break;                           /* all equal: ties */
+		default: qw[j] = j % 16 == 3 ? 1e6f : 1e-6f * u; break; /* one spike */
+		}
+	}
+	uint64_t nbytes;
+	ck_assert(qa_type_nbytes(qa_type_get(type), n, &nbytes));
+	uint8_t *want = malloc(nbytes), *got = malloc(nbytes);
+	ck_assert(want && got);
+	ck_assert(qa_quant_k_quantize_rows(type, QA_QUANT_K_SCALAR, src, want, nrow, n_per_row, qw));
+	for (size_t p = 0; p <= sizeof paths / sizeof paths[0]; p++) {
+		memset(got, 0xa5, nbytes);
+		if (p < sizeof paths / sizeof paths[0]) {
+			if (!qa_quant_k_quantize_rows(type, paths[p], src, got, nrow, n_per_row, qw)) {
+				ck_assert_int_ne(paths[p], QA_QUANT_K_AUTO);
+				continue;
+			}
+		} else {
+			qa_quant_ops(type)->quantize_rows(src, got, nrow, n_per_row, qw);
+		}
+		size_t first = SIZE_MAX;
+		for (size_t i = 0; i < nbytes && first == SIZE_MAX; i++)
+			if (got[i] != want[i])
+				first = i;
+		ck_assert_msg(first == SIZE_MAX, "%s weighted path %zu: first differing byte %zu",
+		              qa_type_get(type)->name, p, first);
+	}
+	ck_assert(!qa_quant_k_quantize_rows(QA_TYPE_Q4_0, QA_QUANT_K_SCALAR, src, got, 1, 256, qw));
+	free(src);
+	free(qw);
+	free(want);
+	free(got);
 }
 END_TEST
 
@@ -705,6 +766,7 @@ static Suite *quant_suite(void)
 	tcase_add_test(limits, f32_passthrough);
 	tcase_add_test(limits, ops_table);
 	tcase_add_loop_test(limits, paths_agree, 0, 2 * N_PATH_TYPES);
+	tcase_add_loop_test(limits, weighted_paths_agree, 0, 2 * N_PATH_TYPES);
 	tcase_add_loop_test(limits, legacy_paths_agree, 0, 2 * N_LEGACY_TYPES);
 	tcase_add_loop_test(limits, iq4_paths_agree, 0, 4);
 	tcase_add_loop_test(limits, legacy_weighted_paths_agree, 0, 4);
