@@ -47,8 +47,10 @@ enum qa_ref_assembly {
 	QA_REF_EXPERT_T,    /* one fused [experts, in, out * stride] tensor, each expert transposed
 	                       and every stride-th output (from select) kept (gpt-oss gate_up_proj,
 	                       down_proj) */
-	QA_REF_SPLIT        /* one [rows, cols * stride] tensor, every stride-th column (from select)
+	QA_REF_SPLIT,       /* one [rows, cols * stride] tensor, every stride-th column (from select)
 	                       kept (gpt-oss gate_up_proj_bias) */
+	QA_REF_GENERATED    /* no source tensor: f32 values the converter computes from config.json
+	                       (rope_freqs, rope_factors_long/short; rope.h), held in values */
 };
 
 struct qa_ref_tensor {
@@ -66,6 +68,7 @@ struct qa_ref_tensor {
 	const size_t *parts;   /* QA_REF_STACK: n_parts reader indices in expert order; else NULL */
 	size_t n_parts;
 	uint32_t stride, select; /* QA_REF_EXPERT_T, QA_REF_SPLIT: keep element select of every stride */
+	const float *values;   /* QA_REF_GENERATED: the n_elems values (owned by the ref); else NULL */
 };
 
 struct qa_ref_info {
@@ -99,12 +102,22 @@ struct qa_ref;
  * gate_up_proj [experts, in, 2*ffn] as ffn_gate_exps (outputs 0::2) and
  * ffn_up_exps (1::2), each expert transposed, and its down_proj
  * [experts, ffn, in] transposed per expert; every expert must be present
- * once with one shape and dtype (QA_ERR_FORMAT otherwise).  The returned
+ * once with one shape and dtype (QA_ERR_FORMAT otherwise).  The tensors
+ * the converter generates from config.json (llama 3.1+'s rope_freqs, phi3's
+ * rope_factors_long/short; rope.h) come first, as QA_REF_GENERATED f32
+ * tensors.  For gemma3, token_embd has the rows the converter keeps: the
+ * first vocab_size (config.json) when a tokenizer.model is beside it, else
+ * len(model.vocab) + len(added_tokens) of tokenizer.json; with neither it
+ * is left whole and its src_name says so.  The returned
  * ref owns its readers and sources; free it with qa_ref_close().  Errors:
  * those of the readers; QA_ERR_USAGE when config.json names an
  * architecture arch.h does not know (the message lists the known ones);
- * QA_ERR_FORMAT when two source tensors map to one GGUF name or a
- * llama-family checkpoint lacks the head counts its q/k permutation needs.
+ * QA_ERR_FORMAT when two source tensors map to one GGUF name, a
+ * llama-family checkpoint lacks the head counts its q/k permutation needs,
+ * config.json's rope_scaling is one the converter refuses (rope.h), a
+ * gemma3 tokenizer.json is malformed, or a gemma3 tokenizer.model comes
+ * without config.json's vocab_size (the size would need the SentencePiece
+ * model, which is not read).
  */
 QA_WARN_UNUSED
 enum qa_err qa_ref_open(struct qa_ref **out, const char *path, struct qa_diag *d);
