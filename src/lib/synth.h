@@ -61,6 +61,10 @@ struct qa_synth_opts {
 	 * (tokenizer_vocab - 2 in model.vocab, 2 added_tokens), at most vocab; the
 	 * converter cuts token_embd to that size. */
 	uint64_t tokenizer_vocab;
+	bool mxfp4;              /* gpt-oss only: experts in the published MXFP4 form, U8
+	                            mlp.experts.{gate_up,down}_proj_{blocks,scales} (hidden and
+	                            expert ffn multiples of 32); config.json's quantization_config
+	                            says quant_method mxfp4 */
 };
 
 /*
