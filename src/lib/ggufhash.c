@@ -173,14 +173,6 @@ fail:
 	return e;
 }
 
-static const struct qa_manifest_tensor *find(const struct qa_manifest *m, const char *name)
-{
-	for (size_t i = 0; i < m->n; i++)
-		if (strcmp(m->tensors[i].name, name) == 0)
-			return &m->tensors[i];
-	return NULL;
-}
-
 enum qa_err qa_ggufhash_verify(const struct qa_manifest *got, const struct qa_manifest *want,
                                struct qa_verify *v, struct qa_diag *d)
 {
@@ -193,7 +185,7 @@ enum qa_err qa_ggufhash_verify(const struct qa_manifest *got, const struct qa_ma
 	if (!v->items)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	for (size_t i = 0; i < want->n; i++) {
-		const struct qa_manifest_tensor *w = &want->tensors[i], *g = find(got, w->name);
+		const struct qa_manifest_tensor *w = &want->tensors[i], *g = qa_manifest_find(got, w->name);
 		if (g && memcmp(g->sha256, w->sha256, QA_SHA256_LEN) == 0) {
 			v->n_tensors_ok++;
 			continue;
@@ -203,7 +195,7 @@ enum qa_err qa_ggufhash_verify(const struct qa_manifest *got, const struct qa_ma
 	}
 	/* --no-layer manifests list no tensor: then only the data digest is claimed */
 	for (size_t i = 0; want->n && i < got->n; i++)
-		if (!find(want, got->tensors[i].name))
+		if (!qa_manifest_find(want, got->tensors[i].name))
 			v->items[v->n_items++] = (struct qa_verify_item){ QA_VERIFY_EXTRA, got->tensors[i].name,
 			                                                  0, 0, UINT64_MAX, false };
 	return QA_OK;

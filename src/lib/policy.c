@@ -117,6 +117,35 @@ static size_t *key_positions(const struct text *t, size_t start, size_t n)
 	return pos;
 }
 
+/* The offsets of an object's keys and values, one key at a time in
+ * json_object_foreach's (document) order; every offset is fallback when the
+ * scan disagrees with jansson.  key_walk_close frees it. */
+struct key_walk {
+	const struct text *t;
+	size_t *pos;
+	size_t k;
+	uint64_t fallback;
+};
+
+static struct key_walk key_walk_open(const struct text *t, size_t start, size_t n, uint64_t fallback)
+{
+	return (struct key_walk){ t, key_positions(t, start, n), 0, fallback };
+}
+
+/* The offsets of the next key and of its value. */
+static void key_walk_next(struct key_walk *w, uint64_t *koff, uint64_t *voff)
+{
+	*koff = w->pos ? w->pos[w->k] : w->fallback;
+	*voff = w->pos ? value_at(w->t, w->pos[w->k]) : w->fallback;
+	w->k++;
+}
+
+static void key_walk_close(struct key_walk *w)
+{
+	free(w->pos);
+	w->pos = NULL;
+}
+
 static enum qa_err parse_action(const json_t *v, uint64_t off, const char *what,
                                 enum qa_action *out, struct qa_diag *d)
 {
@@ -139,13 +168,13 @@ static enum qa_err parse_verdicts(struct qa_policy *p, const json_t *o, const st
 {
 	if (!json_is_object(o))
 		return qa_diag_set(d, QA_ERR_FORMAT, start, "\"verdicts\" must be an object");
-	size_t *pos = key_positions(t, start, json_object_size(o)), k = 0;
+	struct key_walk kw = key_walk_open(t, start, json_object_size(o), start);
 	const char *key;
 	json_t *v;
 	enum qa_err e = QA_OK;
 	json_object_foreach((json_t *)o, key, v) {
-		uint64_t koff = pos ? pos[k] : start, voff = pos ? value_at(t, pos[k]) : start;
-		k++;
+		uint64_t koff, voff;
+		key_walk_next(&kw, &koff, &voff);
 		int i = qa_policy_status_find(key);
 		if (i < 0) {
 			e = qa_diag_set(d, QA_ERR_FORMAT, koff, "unknown verdict or status '%.60s'", key);
@@ -156,7 +185,7 @@ static enum qa_err parse_verdicts(struct qa_policy *p, const json_t *o, const st
 		if ((e = parse_action(v, voff, what, &p->status[i], d)))
 			break;
 	}
-	free(pos);
+	key_walk_close(&kw);
 	return e;
 }
 
@@ -171,13 +200,13 @@ static enum qa_err parse_limits(struct qa_policy *p, const json_t *o, bool warn,
 	if (!grown)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	p->limits = grown;
-	size_t *pos = key_positions(t, start, json_object_size(o)), k = 0;
+	struct key_walk kw = key_walk_open(t, start, json_object_size(o), start);
 	const char *key;
 	json_t *v;
 	enum qa_err e = QA_OK;
 	json_object_foreach((json_t *)o, key, v) {
-		uint64_t koff = pos ? pos[k] : start, voff = pos ? value_at(t, pos[k]) : start;
-		k++;
+		uint64_t koff, voff;
+		key_walk_next(&kw, &koff, &voff);
 		size_t kl = strlen(key);
 		if (kl == 0 || kl >= sizeof p->limits[0].cls) {
 			e = qa_diag_set(d, QA_ERR_FORMAT, koff, "\"%s\": a class name has 1 to %zu bytes", field,
@@ -204,7 +233,7 @@ static enum qa_err parse_limits(struct qa_policy *p, const json_t *o, bool warn,
 		else
 			l->fail = x;
 	}
-	free(pos);
+	key_walk_close(&kw);
 	return e;
 }
 
@@ -270,15 +299,14 @@ enum qa_err qa_policy_parse(const void *buf, size_t len, struct qa_policy **out,
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	}
 	size_t top = skip_ws(&t, 0);
-	size_t *pos = key_positions(&t, top, json_object_size(root)), k = 0;
+	struct key_walk kw = key_walk_open(&t, top, json_object_size(root), 0);
 	const char *key;
 	json_t *v;
 	enum qa_err e = QA_OK;
 	bool has_schema = false;
 	json_object_foreach(root, key, v) {
-		uint64_t koff = pos ? pos[k] : 0;
-		size_t voff = pos ? value_at(&t, pos[k]) : 0;
-		k++;
+		uint64_t koff, voff;
+		key_walk_next(&kw, &koff, &voff);
 		if (strcmp(key, "schema") == 0) {
 			const char *s = json_string_value(v);
 			if (!s || strcmp(s, QA_POLICY_SCHEMA) != 0) {
@@ -303,7 +331,7 @@ enum qa_err qa_policy_parse(const void *buf, size_t len, struct qa_policy **out,
 		if (e)
 			break;
 	}
-	free(pos);
+	key_walk_close(&kw);
 	json_decref(root);
 	if (!e && !has_schema)
 		e = qa_diag_set(d, QA_ERR_FORMAT, 0, "policy has no \"schema\" (%s)", QA_POLICY_SCHEMA);

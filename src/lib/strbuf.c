@@ -106,8 +106,21 @@ void qa_sb_copy_out(const struct qa_sb *b, char *buf, size_t cap)
 
 void qa_sb_hex(struct qa_sb *b, const uint8_t *h, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		qa_sb_printf(b, "%02x", h[i]);
+	static const char digits[] = "0123456789abcdef";
+	if (n == 0)
+		return;
+	if (n > (SIZE_MAX - 1) / 2) {
+		b->oom = true;
+		return;
+	}
+	qa_sb_reserve(b, 2 * n);
+	if (b->oom)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		b->p[b->len++] = digits[h[i] >> 4];
+		b->p[b->len++] = digits[h[i] & 15];
+	}
+	b->p[b->len] = '\0';
 }
 
 /* Shell-quote one argument for a POSIX shell. */
