@@ -150,19 +150,6 @@ struct audit_pool {
 	size_t failed;           /* the item whose diag a failed run reports */
 };
 
-struct sized_item {
-	uint64_t size;
-	size_t index;
-};
-
-static int cmp_size_desc(const void *a, const void *b)
-{
-	const struct sized_item *x = a, *y = b;
-	if (x->size != y->size)
-		return x->size > y->size ? -1 : 1;
-	return x->index < y->index ? -1 : 1;
-}
-
 static void audit_pool_free(struct audit_pool *p)
 {
 	free(p->order);
@@ -184,15 +171,9 @@ static enum qa_err audit_pool_run(unsigned n_threads, size_t n_items, const size
 	p->diags = calloc(n_items + 1, sizeof *p->diags);
 	if (!p->order || !p->diags)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	struct sized_item *items = malloc((n_work + 1) * sizeof *items);
-	if (!items)
+	memcpy(p->order, work, n_work * sizeof *work);
+	if (!qa_pool_order_by_weight(p->order, n_work, sizes))
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	for (size_t k = 0; k < n_work; k++)
-		items[k] = (struct sized_item){ sizes[work[k]], work[k] };
-	qsort(items, n_work, sizeof *items, cmp_size_desc);
-	for (size_t k = 0; k < n_work; k++)
-		p->order[k] = items[k].index;
-	free(items);
 	p->n_work = n_work;
 	enum qa_err e = qa_pool_run(p->n_threads, n_work, fn, ctx);
 	if (e) {

@@ -36,12 +36,7 @@
 
 void qa_manifest_hex(const uint8_t digest[QA_SHA256_LEN], char out[65])
 {
-	static const char digits[] = "0123456789abcdef";
-	for (int i = 0; i < QA_SHA256_LEN; i++) {
-		out[2 * i] = digits[digest[i] >> 4];
-		out[2 * i + 1] = digits[digest[i] & 15];
-	}
-	out[64] = '\0';
+	qa_hex_encode(digest, QA_SHA256_LEN, out);
 }
 
 void qa_manifest_free(struct qa_manifest *m)
@@ -562,20 +557,7 @@ json_t *qa_manifest_to_json(const struct qa_manifest *m)
 
 static bool parse_hex(const char *s, uint8_t out[QA_SHA256_LEN])
 {
-	if (!s || strlen(s) != 64)
-		return false;
-	for (int i = 0; i < 64; i++) {
-		char c = s[i];
-		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
-		        c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-		if (v < 0)
-			return false;
-		if (i % 2 == 0)
-			out[i / 2] = (uint8_t)(v << 4);
-		else
-			out[i / 2] |= (uint8_t)v;
-	}
-	return true;
+	return s && strlen(s) == 2 * QA_SHA256_LEN && qa_hex_decode(s, out, QA_SHA256_LEN, true);
 }
 
 static bool get_u64(json_t *o, const char *key, uint64_t *out)

@@ -28,43 +28,35 @@
 #include "reproduce.h"
 #include "types.h"
 #include "json_scan.h"
+#include "pool.h"
 #include "util.h"
 
 /* ------------------------------------------------------------------ partition */
-
-struct witem {
-	uint64_t w;
-	size_t i;
-};
-
-static int cmp_witem(const void *a, const void *b)
-{
-	const struct witem *x = a, *y = b;
-	if (x->w != y->w)
-		return x->w > y->w ? -1 : 1;
-	return x->i < y->i ? -1 : x->i > y->i;
-}
 
 bool qa_part_assign(const uint64_t *weights, size_t n, uint32_t n_shards, uint32_t *owner)
 {
 	if (n_shards < 1 || n_shards > QA_PART_MAX_SHARDS)
 		return false;
-	struct witem *it = malloc((n + 1) * sizeof *it);
-	if (!it)
+	size_t *order = malloc((n + 1) * sizeof *order);
+	if (!order)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		it[i] = (struct witem){ weights[i], i };
-	qsort(it, n, sizeof *it, cmp_witem);
+		order[i] = i;
+	if (!qa_pool_order_by_weight(order, n, weights)) {
+		free(order);
+		return false;
+	}
 	uint64_t load[QA_PART_MAX_SHARDS] = { 0 };
 	for (size_t k = 0; k < n; k++) {
 		uint32_t best = 0;
+		uint64_t w = weights[order[k]];
 		for (uint32_t s = 1; s < n_shards; s++)
 			if (load[s] < load[best])
 				best = s;
-		owner[it[k].i] = best;
-		load[best] = load[best] + it[k].w < load[best] ? UINT64_MAX : load[best] + it[k].w;
+		owner[order[k]] = best;
+		load[best] = load[best] + w < load[best] ? UINT64_MAX : load[best] + w;
 	}
-	free(it);
+	free(order);
 	return true;
 }
 
@@ -584,13 +576,8 @@ static bool get_hex(struct rd *r, const json_t *v, uint8_t *out, size_t n)
 	const char *s = json_string_value(v);
 	if (!s || strlen(s) != 2 * n)
 		return fail(r, "malformed part: %s: \"%s\" is not a hex digest", "digests");
-	for (size_t i = 0; i < 2 * n; i++) {
-		char c = s[i];
-		int x = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-		if (x < 0)
-			return fail(r, "malformed part: %s: \"%s\" is not lowercase hex", "digests");
-		out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] | x : x << 4);
-	}
+	if (!qa_hex_decode(s, out, n, false))
+		return fail(r, "malformed part: %s: \"%s\" is not lowercase hex", "digests");
 	return true;
 }
 
@@ -627,6 +614,19 @@ static void *get_table(struct rd *r, const json_t *o, const char *key, size_t el
 	if (!t && !r->e)
 		r->e = qa_diag_set(r->d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	return t;
+}
+
+/* Entry i of the array arr, which must be an object (where names it in
+ * messages); NULL, r failed, when it is not. */
+static const json_t *get_entry(struct rd *r, const json_t *arr, size_t i, const char *where)
+{
+	const json_t *o = json_array_get(arr, i);
+	r->where = where;
+	if (!json_is_object(o)) {
+		fail(r, "malformed part: %s: %s is not an object", "entry");
+		return NULL;
+	}
+	return o;
 }
 
 /* ------------------------------------------------------------------ merging */
@@ -673,12 +673,10 @@ static void metadata_from(struct rd *r, struct qa_diff_result *res, const json_t
 	}
 	res->metadata_audited = true;
 	for (size_t i = 0; i < n && !r->e; i++) {
-		const json_t *o = json_array_get(md, i);
 		struct qa_reproduce_kv *k = &res->metadata[res->n_metadata++];
-		if (!json_is_object(o)) {
-			fail(r, "malformed part: %s: %s is not an object", "entry");
+		const json_t *o = get_entry(r, md, i, "metadata");
+		if (!o)
 			return;
-		}
 		k->key = get_str(r, o, "key", false);
 		k->kind = (enum qa_reproduce_kv_kind)get_int(r, o, "kind", QA_RKV_MISSING, QA_RKV_MOVED);
 		k->expected = get_str(r, o, "expected", true);
@@ -773,13 +771,10 @@ static struct qa_diff_result *diff_from_header(struct rd *r, const json_t *h)
 	size_t n;
 	res->tensors = get_table(r, h, "tensors", sizeof *res->tensors, &ts, &n);
 	for (size_t i = 0; !r->e && i < n; i++) {
-		const json_t *o = json_array_get(ts, i);
 		struct qa_diff_tensor *t = &res->tensors[res->n++];
-		r->where = "header tensor";
-		if (!json_is_object(o)) {
-			fail(r, "malformed part: %s: %s is not an object", "entry");
+		const json_t *o = get_entry(r, ts, i, "header tensor");
+		if (!o)
 			break;
-		}
 		t->name = get_str(r, o, "name", false);
 		t->reference_name = get_str(r, o, "reference_name", true);
 		t->type = (uint32_t)get_u64(r, o, "type", QA_TYPE_COUNT - 1);
@@ -939,18 +934,15 @@ static struct qa_swap_result **swap_from_header(struct rd *r, const json_t *h, s
 		return res;
 	}
 	for (size_t m = 0; m < nm && !r->e; m++) {
-		const json_t *mo = json_array_get(models, m);
 		struct qa_swap_result *s = res[m] = calloc(1, sizeof *s);
 		(*n_models)++;
 		if (!s) {
 			r->e = qa_diag_set(r->d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 			break;
 		}
-		r->where = "model";
-		if (!json_is_object(mo)) {
-			fail(r, "malformed part: %s: %s is not an object", "entry");
+		const json_t *mo = get_entry(r, models, m, "model");
+		if (!mo)
 			break;
-		}
 		(*labels)[m] = get_str(r, mo, "label", false);
 		s->reference_path = get_str(r, mo, "reference_path", false);
 		s->reference_size = get_u64(r, mo, "reference_size", UINT64_MAX);
@@ -961,13 +953,10 @@ static struct qa_swap_result **swap_from_header(struct rd *r, const json_t *h, s
 		size_t n;
 		s->tensors = get_table(r, mo, "tensors", sizeof *s->tensors, &ts, &n);
 		for (size_t i = 0; !r->e && i < n; i++) {
-			const json_t *o = json_array_get(ts, i);
 			struct qa_swap_tensor *t = &s->tensors[s->n++];
-			r->where = "header tensor";
-			if (!json_is_object(o)) {
-				fail(r, "malformed part: %s: %s is not an object", "entry");
+			const json_t *o = get_entry(r, ts, i, "header tensor");
+			if (!o)
 				break;
-			}
 			t->name = get_str(r, o, "name", false);
 			t->in = get_u64(r, o, "in", UINT32_MAX);
 			t->out = get_u64(r, o, "out", UINT32_MAX);
@@ -1035,13 +1024,10 @@ static void hash_merge(struct rd *r, json_t *const *parts, const size_t *part_of
 		goto done;
 	}
 	for (size_t i = 0; i < nt && !r->e; i++) {
-		const json_t *o = json_array_get(ts, i);
 		struct qa_manifest_tensor *t = &m->tensors[m->n++];
-		r->where = "header tensor";
-		if (!json_is_object(o)) {
-			fail(r, "malformed part: %s: %s is not an object", "entry");
+		const json_t *o = get_entry(r, ts, i, "header tensor");
+		if (!o)
 			break;
-		}
 		t->name = get_str(r, o, "name", false);
 		t->type = get_str(r, o, "type", false);
 		json_t *sh = need_array(r, o, "shape");
@@ -1205,12 +1191,9 @@ static void verify_merge(struct rd *r, json_t *const *parts, const size_t *part_
 		return;
 	}
 	for (size_t i = 0; i < nt && !r->e; i++) {
-		json_t *t = json_array_get(ts, i);
-		r->where = "manifest tensor";
-		if (!json_is_object(t)) {
-			fail(r, "malformed part: %s: %s is not an object", "entry");
+		const json_t *t = get_entry(r, ts, i, "manifest tensor");
+		if (!t)
 			break;
-		}
 		m->tensors[i].name = get_str(r, t, "name", false);
 		m->tensors[i].nbytes = get_u64(r, t, "nbytes", UINT64_MAX);
 		m->n = i + 1;
@@ -1249,13 +1232,8 @@ static void verify_merge(struct rd *r, json_t *const *parts, const size_t *part_
 		uint64_t last_extra = 0;
 		json_t *a;
 		json_array_foreach(aud, i, a) {
-			r->where = "audited tensor";
-			if (r->e)
+			if (r->e || !get_entry(r, aud, i, "audited tensor"))
 				break;
-			if (!json_is_object(a)) {
-				fail(r, "malformed part: %s: %s is not an object", "entry");
-				break;
-			}
 			uint64_t key = get_u64(r, a, "index", (uint64_t)nt + INT32_MAX);
 			const char *st = json_string_value(json_object_get(a, "status"));
 			int kind = -1;
@@ -1521,11 +1499,8 @@ enum qa_err qa_part_merge(json_t *const *parts, const char *const *names, size_t
 			size_t i;
 			json_t *a;
 			json_array_foreach(aud, i, a) {
-				r.where = "audited tensor";
-				if (!json_is_object(a)) {
-					fail(&r, "malformed part: %s: %s is not an object", "entry");
+				if (!get_entry(&r, aud, i, "audited tensor"))
 					break;
-				}
 				uint64_t m = get_u64(&r, a, "model", out->n_models ? out->n_models - 1 : 0);
 				if (r.e)
 					break;
