@@ -110,17 +110,6 @@ static enum qa_err index_names(struct qa_ref *r, struct qa_diag *d)
 	return QA_OK;
 }
 
-static uint32_t st_dtype_type(const char *dtype)
-{
-	if (strcmp(dtype, "F32") == 0)
-		return QA_TYPE_F32;
-	if (strcmp(dtype, "F16") == 0)
-		return QA_TYPE_F16;
-	if (strcmp(dtype, "BF16") == 0)
-		return QA_TYPE_BF16;
-	return QA_TYPE_COUNT;
-}
-
 /* Dimensions from the tensors when there is no config.json. */
 static void infer_info(struct qa_ref *r)
 {
@@ -349,7 +338,7 @@ static struct qa_ref_tensor *moe_add(struct qa_ref *r, char *name, char *src_nam
 	t->name = name;
 	t->src_name = src_name;
 	t->src_dtype = s->dtype;
-	t->src_type = st_dtype_type(s->dtype);
+	t->src_type = qa_st_dtype_type(s->dtype);
 	t->perm = QA_PERM_NONE;
 	return t;
 }
@@ -797,7 +786,7 @@ static enum qa_err open_st(struct qa_ref *r, const char *path, struct qa_diag *d
 		t->name = name;
 		t->src_name = s->name;
 		t->src_dtype = s->dtype;
-		t->src_type = st_dtype_type(s->dtype);
+		t->src_type = qa_st_dtype_type(s->dtype);
 		t->n_dims = s->n_dims ? s->n_dims : 1;
 		for (uint32_t k = 0; k < 4; k++)
 			t->ne[k] = 1;
@@ -1003,24 +992,43 @@ static enum qa_err st_read(struct qa_ref *r, const struct qa_ref_tensor *t, uint
 	return e;
 }
 
+/* The error for a reference tensor that is neither f32, f16 nor bf16. */
+static enum qa_err not_float(const struct qa_ref_tensor *t, struct qa_diag *d)
+{
+	return qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET,
+	                   "tensor '%s' is %s; only f32, f16 and bf16 references can be quantized",
+	                   t->src_name, t->src_dtype);
+}
+
+/* Elements [first, first + n) of t, from a GGUF reference, as f32. */
+static enum qa_err gguf_read(struct qa_ref *r, const struct qa_ref_tensor *t, uint64_t first, size_t n,
+                             float *dst, struct qa_diag *d)
+{
+	const struct qa_gguf_tensor *s = qa_gguf_tensor_at(r->gguf, t->src_index);
+	const void *p;
+	enum qa_err e = qa_gguf_tensor_view(r->gguf, s, &p, d);
+	if (e)
+		return e;
+	/* f32, f16 and bf16 are one element per block; mxfp4 (gpt-oss's
+	 * experts) is read in whole blocks */
+	const struct qa_type_info *ti = qa_type_get(s->type);
+	if (first % ti->block_elems || n % ti->block_elems)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "tensor '%s': no such element range", t->name);
+	qa_quant_ops(s->type)->dequantize((const uint8_t *)p + first / ti->block_elems * ti->block_bytes,
+	                                  dst, n);
+	return QA_OK;
+}
+
 enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
                             float *dst, struct qa_diag *d)
 {
 	if (t->src_type == QA_TYPE_COUNT)
-		return qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET,
-		                   "tensor '%s' is %s; only f32, f16 and bf16 references can be quantized",
-		                   t->src_name, t->src_dtype);
+		return not_float(t, d);
 	if (t->n_elems > SIZE_MAX / sizeof(float))
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "tensor '%s' too large", t->name);
-	if (r->format == QA_FORMAT_GGUF) {
-		const struct qa_gguf_tensor *s = qa_gguf_tensor_at(r->gguf, t->src_index);
-		const void *p;
-		enum qa_err e = qa_gguf_tensor_view(r->gguf, s, &p, d);
-		if (e)
-			return e;
-		qa_quant_ops(s->type)->dequantize(p, dst, (size_t)t->n_elems);
-		return QA_OK;
-	}
+	if (r->format == QA_FORMAT_GGUF)
+		return gguf_read(r, t, 0, (size_t)t->n_elems, dst, d);
 	if (t->assembly == QA_REF_GENERATED)
 		return qa_ref_read_f32_range(r, t, 0, (size_t)t->n_elems, dst, d);
 	if (t->assembly != QA_REF_DIRECT)
@@ -1209,9 +1217,7 @@ enum qa_err qa_ref_read_f32_range(struct qa_ref *r, const struct qa_ref_tensor *
                                   size_t n_elems, float *dst, struct qa_diag *d)
 {
 	if (t->src_type == QA_TYPE_COUNT)
-		return qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET,
-		                   "tensor '%s' is %s; only f32, f16 and bf16 references can be quantized",
-		                   t->src_name, t->src_dtype);
+		return not_float(t, d);
 	if (t->perm != QA_PERM_NONE || first > t->n_elems || n_elems > t->n_elems - first ||
 	    t->assembly == QA_REF_EXPERT_T || t->assembly == QA_REF_SPLIT || t->assembly == QA_REF_MXFP4)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor '%s': no such element range",
@@ -1235,22 +1241,8 @@ enum qa_err qa_ref_read_f32_range(struct qa_ref *r, const struct qa_ref_tensor *
 		}
 		return QA_OK;
 	}
-	if (r->format == QA_FORMAT_GGUF) {
-		const struct qa_gguf_tensor *s = qa_gguf_tensor_at(r->gguf, t->src_index);
-		const void *p;
-		enum qa_err e = qa_gguf_tensor_view(r->gguf, s, &p, d);
-		if (e)
-			return e;
-		/* f32, f16 and bf16 are one element per block; mxfp4 (gpt-oss's
-		 * experts) is read in whole blocks */
-		const struct qa_type_info *ti = qa_type_get(s->type);
-		if (first % ti->block_elems || n_elems % ti->block_elems)
-			return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
-			                   "tensor '%s': no such element range", t->name);
-		qa_quant_ops(s->type)->dequantize((const uint8_t *)p + first / ti->block_elems * ti->block_bytes,
-		                                  dst, n_elems);
-		return QA_OK;
-	}
+	if (r->format == QA_FORMAT_GGUF)
+		return gguf_read(r, t, first, n_elems, dst, d);
 	return st_read(r, t, first, n_elems, dst, d);
 }
 

@@ -880,32 +880,15 @@ static json_t *config_json_moe(const struct qa_synth_opts *o, uint64_t hd)
 	const struct qa_arch *a = qa_arch_find(o->arch);
 	if (qa_arch_has(a, QA_ARCH_FUSED_EXPERTS))
 		return config_json_oss(o, hd);
-	if (strcmp(a->name, "qwen2moe") == 0)
-		return json_pack("{s:s,s:[s],s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:s}",
-		                 "model_type", a->model_types[0],
-		                 "architectures", a->hf_class,
-		                 "hidden_size", (json_int_t)o->hidden,
-		                 "intermediate_size", (json_int_t)o->intermediate,
-		                 "moe_intermediate_size", (json_int_t)expert_ffn(o),
-		                 "shared_expert_intermediate_size", (json_int_t)expert_ffn(o),
-		                 "num_hidden_layers", (json_int_t)o->layers,
-		                 "num_attention_heads", (json_int_t)o->heads,
-		                 "num_key_value_heads", (json_int_t)o->kv_heads,
-		                 "head_dim", (json_int_t)hd,
-		                 "vocab_size", (json_int_t)o->vocab,
-		                 "num_experts", (json_int_t)o->experts,
-		                 "num_experts_per_tok", (json_int_t)o->experts_used,
-		                 "tie_word_embeddings", (int)o->tied,
-		                 "rms_norm_eps", 1e-6,
-		                 "rope_theta", 1000000.0,
-		                 "max_position_embeddings", (json_int_t)32768,
-		                 "torch_dtype", dtype_torch_name(o->dtype));
-	return json_pack("{s:s,s:[s],s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:s}",
+	/* qwen2moe and qwen3moe differ in the shared expert and the context length */
+	bool shared = strcmp(a->name, "qwen2moe") == 0;
+	return json_pack("{s:s,s:[s],s:I,s:I,s:I,s:o*,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:s}",
 	                 "model_type", a->model_types[0],
 	                 "architectures", a->hf_class,
 	                 "hidden_size", (json_int_t)o->hidden,
 	                 "intermediate_size", (json_int_t)o->intermediate,
 	                 "moe_intermediate_size", (json_int_t)expert_ffn(o),
+	                 "shared_expert_intermediate_size", shared ? json_integer((json_int_t)expert_ffn(o)) : NULL,
 	                 "num_hidden_layers", (json_int_t)o->layers,
 	                 "num_attention_heads", (json_int_t)o->heads,
 	                 "num_key_value_heads", (json_int_t)o->kv_heads,
@@ -916,7 +899,7 @@ static json_t *config_json_moe(const struct qa_synth_opts *o, uint64_t hd)
 	                 "tie_word_embeddings", (int)o->tied,
 	                 "rms_norm_eps", 1e-6,
 	                 "rope_theta", 1000000.0,
-	                 "max_position_embeddings", (json_int_t)40960,
+	                 "max_position_embeddings", (json_int_t)(shared ? 32768 : 40960),
 	                 "torch_dtype", dtype_torch_name(o->dtype));
 }
 
