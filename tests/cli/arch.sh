@@ -18,18 +18,8 @@
 #  - unpermuted / relabelled: the llama artifact against its checkpoint relabelled qwen2 (no q/k permutation):
 #    attn_q and attn_k must then not be identical (the permutation is what made them match).
 #  - unknown-arch: the exit-code contract (2) and the list of known architectures.
-set -u
-top=${QA_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${QA_BIN:-$top/quantaudit}
+. "$(dirname "$0")/lib.sh"
 fx=$top/fixtures/arch
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-cd "$top" || exit 99
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok    $1"; }
-no() { fail=$((fail + 1)); echo "FAIL  $1: $2"; }
-jget() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
 # the shapes of fixtures/tools/make-arch-fixtures.sh
 synth_opts() {
