@@ -25,18 +25,8 @@
 #  - generated-needed / uncut-needed: without the rope_scaling (or the tokenizer.json) the same artifacts no
 #    longer pass: the generated tensors are extra, the cut embedding a shape-mismatch.
 #  - rope-refused: a longrope list of the wrong length is refused as the converter refuses it (exit 3).
-set -u
-top=${QA_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${QA_BIN:-$top/quantaudit}
+. "$(dirname "$0")/lib.sh"
 fx=$top/fixtures/arch
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-cd "$top" || exit 99
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok    $1"; }
-no() { fail=$((fail + 1)); echo "FAIL  $1: $2"; }
-jget() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
 # the shapes of fixtures/tools/make-arch-fixtures.sh
 synth_opts() {

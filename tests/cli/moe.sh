@@ -22,34 +22,8 @@
 #    quantaudit's own BF16 conversion of A, whose digest unkept.sha256 also holds.  The swapped matrix
 #    holds the two experts' rows exchanged: with it the expert tensors must diverge and nothing else.
 #  - usage and malformed cases: the exit-code contract.
-set -u
-top=${QA_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${QA_BIN:-$top/quantaudit}
+. "$(dirname "$0")/lib.sh"
 fx=$top/fixtures/moe
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-cd "$top" || exit 99
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok    $1"; }
-no() { fail=$((fail + 1)); echo "FAIL  $1: $2"; }
-
-# run NAME WANT ARGS...: exit status; output in $TMP/out, $TMP/err
-run() {
-	local name=$1 want=$2
-	shift 2
-	"$bin" "$@" >"$TMP/out" 2>"$TMP/err"
-	local rc=$?
-	if [ "$rc" = "$want" ]; then ok "$name"; else no "$name" "exit $rc, want $want: $(head -c 300 "$TMP/err")"; fi
-}
-# hasre NAME FILE ERE: a line of FILE matches ERE
-hasre() {
-	if grep -qE -- "$3" "$2"; then ok "$1"; else no "$1" "no /$3/ in $(head -c 400 "$2")"; fi
-}
-# has NAME FILE TEXT: FILE contains TEXT
-has() {
-	if grep -qF -- "$3" "$2"; then ok "$1"; else no "$1" "no '$3' in $(head -c 400 "$2")"; fi
-}
 
 # The synth options of fixtures/moe/make.sh.
 A="--arch qwen3moe --hidden 256 --intermediate 512 --heads 2 --kv-heads 1 --head-dim 64 --vocab 256 --layers 1 --experts 2 --experts-used 1 --expert-ffn 256 --seed 11"
