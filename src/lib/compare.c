@@ -328,6 +328,26 @@ static enum qa_err nonfinite_error(const struct qa_ref_tensor *t, const float *w
 }
 
 /*
+ * Compare the expected bytes q with the artifact's [off, off + len) of at,
+ * marking divergent blocks in bitmap; *abytes views the artifact's bytes
+ * until the caller releases the range.  A read failure marks the artifact
+ * tensor as faulty.
+ */
+static enum qa_err window_compare(struct diff_ctx *c, const struct qa_diff_tensor *dt,
+                                  const struct qa_gguf_tensor *at, const uint8_t *q, uint64_t off,
+                                  uint64_t len, uint64_t bb, uint8_t *bitmap, const void **abytes,
+                                  struct qa_diag *d)
+{
+	enum qa_err e = qa_gguf_tensor_view_range(c->art, at, off, (size_t)len, abytes, d);
+	if (e) {
+		c->art_fault[dt - c->res->tensors] = true;
+		return e;
+	}
+	mark_divergent(*abytes, q, off, len, bb, bitmap);
+	return QA_OK;
+}
+
+/*
  * The out,in comparison of a tensor whose shape and byte count match its
  * reference, streamed: a window of reference rows at a time is read (its
  * source bytes released behind), checked, re-quantized and compared with
@@ -395,12 +415,8 @@ static enum qa_err diff_stream(struct diff_ctx *c, struct qa_diff_tensor *dt,
 		}
 		if ((e = qa_quantize_tensor_weighted(w, in, n, at->type, QA_LAYOUT_OUT_IN, &cw, 1, q, d)))
 			goto out;
-		if ((e = qa_gguf_tensor_view_range(c->art, at, r0 * row_bytes, (size_t)(n * row_bytes),
-		                                   &abytes, d))) {
-			c->art_fault[dt - c->res->tensors] = true;
+		if ((e = window_compare(c, dt, at, q, r0 * row_bytes, n * row_bytes, bb, bitmap, &abytes, d)))
 			goto out;
-		}
-		mark_divergent(abytes, q, r0 * row_bytes, n * row_bytes, bb, bitmap);
 		qa_gguf_tensor_release(c->art, at, r0 * row_bytes, n * row_bytes);
 		error_add(at->type, q, w, ne, &acc);
 	}
@@ -423,6 +439,14 @@ out:
 	free(q);
 	free(bitmap);
 	return e;
+}
+
+/* ggml_n_dims: the dimensions up to the last one larger than 1 (at least 1). */
+static uint32_t ggml_dims(uint32_t n_dims, const uint64_t ne[4])
+{
+	while (n_dims > 1 && ne[n_dims - 1] == 1)
+		n_dims--;
+	return n_dims;
 }
 
 /*
@@ -462,12 +486,8 @@ static enum qa_err diff_copied(struct diff_ctx *c, struct qa_diff_tensor *dt,
 		if ((e = qa_ref_read_raw(c->ref, rt, r0, n, q, d)) ||
 		    (e = qa_ref_read_rows_f32(c->ref, rt, r0, n, w, d)))
 			goto out;
-		if ((e = qa_gguf_tensor_view_range(c->art, at, r0 * row_bytes, (size_t)(n * row_bytes),
-		                                   &abytes, d))) {
-			c->art_fault[dt - c->res->tensors] = true;
+		if ((e = window_compare(c, dt, at, q, r0 * row_bytes, n * row_bytes, bb, bitmap, &abytes, d)))
 			goto out;
-		}
-		mark_divergent(abytes, q, r0 * row_bytes, n * row_bytes, bb, bitmap);
 		error_add(at->type, abytes, w, n * in, &acc);
 		error_add(at->type, q, w, n * in, &req);
 		qa_gguf_tensor_release(c->art, at, r0 * row_bytes, n * row_bytes);
@@ -537,7 +557,11 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 		return QA_OK;
 	}
 	uint64_t in = rt->ne[0], out = rt->ne[1] * rt->ne[2] * rt->ne[3];
-	bool same = at->n_dims == rt->n_dims && memcmp(at->ne, rt->ne, sizeof at->ne) == 0;
+	/* dimensions as ggml_n_dims counts them: llama-quantize writes every
+	 * tensor with trailing 1s dropped (qwen2moe's shared-expert gate,
+	 * [1, n_embd] in HF and [n_embd, 1] in the converted file, is [n_embd]) */
+	bool same = ggml_dims(at->n_dims, at->ne) == ggml_dims(rt->n_dims, rt->ne) &&
+	            memcmp(at->ne, rt->ne, sizeof at->ne) == 0;
 	uint64_t padded_out = (out + ti->block_elems - 1) / ti->block_elems * ti->block_elems;
 	bool swapped = !same && rt->n_dims == 2 && at->n_dims == 2 && at->ne[1] == in &&
 	               (at->ne[0] == out || at->ne[0] == padded_out);

@@ -577,7 +577,8 @@ static bool streamable(const struct qa_quantize_item *it, const struct qa_quanti
 	const struct qa_ref_tensor *t = it->tensor;
 	const struct qa_type_info *ti = qa_type_get(it->plan.type);
 	return ti && !it->layout_applied && t->perm == QA_PERM_NONE && in > 0 && in % ti->block_elems == 0 &&
-	       (t->assembly == QA_REF_DIRECT || t->assembly == QA_REF_STACK) && /* see qa_ref_read_f32_range */
+	       (t->assembly == QA_REF_DIRECT || t->assembly == QA_REF_STACK ||
+	        t->assembly == QA_REF_GENERATED) && /* see qa_ref_read_f32_range */
 	       it->ne[0] == in && (!wt->qw || wt->n_expert <= 1);
 }
 
