@@ -148,22 +148,28 @@ struct audit_pool {
 	size_t n_work;
 	struct qa_diag *diags;   /* indexed by item */
 	size_t failed;           /* the item whose diag a failed run reports */
+	/* the plan (audit_pool_plan), filled by the audit before the run */
+	size_t *work;            /* the items this run (or shard) does */
+	uint64_t *sizes;         /* each item's weight in the work order */
+	uint32_t *owner;         /* each result tensor's shard */
 };
 
 static void audit_pool_free(struct audit_pool *p)
 {
 	free(p->order);
 	free(p->diags);
+	free(p->work);
+	free(p->sizes);
+	free(p->owner);
 	memset(p, 0, sizeof *p);
 }
 
 /*
- * Run fn over the n_work items listed in work (indices below n_items, each
- * weighted by sizes[index]) on n_threads threads.  On failure d receives the
- * diag of the failing item that comes first in the work order.
+ * Run fn over the n_work items listed in p->work (indices below n_items,
+ * each weighted by p->sizes[index]) on n_threads threads.  On failure d
+ * receives the diag of the failing item that comes first in the work order.
  */
-static enum qa_err audit_pool_run(unsigned n_threads, size_t n_items, const size_t *work,
-                                  size_t n_work, const uint64_t *sizes, qa_pool_fn fn,
+static enum qa_err audit_pool_run(unsigned n_threads, size_t n_items, size_t n_work, qa_pool_fn fn,
                                   void *ctx, struct audit_pool *p, struct qa_diag *d)
 {
 	p->n_threads = n_threads ? n_threads : qa_pool_default_threads();
@@ -171,8 +177,8 @@ static enum qa_err audit_pool_run(unsigned n_threads, size_t n_items, const size
 	p->diags = calloc(n_items + 1, sizeof *p->diags);
 	if (!p->order || !p->diags)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	memcpy(p->order, work, n_work * sizeof *work);
-	if (!qa_pool_order_by_weight(p->order, n_work, sizes))
+	memcpy(p->order, p->work, n_work * sizeof *p->work);
+	if (!qa_pool_order_by_weight(p->order, n_work, p->sizes))
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	p->n_work = n_work;
 	enum qa_err e = qa_pool_run(p->n_threads, n_work, fn, ctx);
@@ -871,6 +877,22 @@ static uint32_t *shard_owners(const struct qa_audit_shard *sh, size_t n,
 	return owner;
 }
 
+/*
+ * Allocate the plan of an audit of n_items pool items: p->work and p->sizes
+ * for the caller to fill, and p->owner, the shard of each of the n result
+ * tensors of res weighed by weight (all zero without sh).
+ */
+static enum qa_err audit_pool_plan(struct audit_pool *p, size_t n_items, const struct qa_audit_shard *sh,
+                                   size_t n, uint64_t (*weight)(const void *res, size_t i),
+                                   const void *res, struct qa_diag *d)
+{
+	p->work = calloc(n_items + 1, sizeof *p->work);
+	p->sizes = calloc(n_items + 1, sizeof *p->sizes);
+	if (!p->work || !p->sizes || !(p->owner = shard_owners(sh, n, weight, res)))
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	return QA_OK;
+}
+
 static uint64_t diff_weight(const void *res, size_t i)
 {
 	return qa_part_diff_weight(&((const struct qa_diff_result *)res)->tensors[i]);
@@ -886,15 +908,12 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
                         const struct qa_diff_opts *o, struct qa_diff_result **out,
                         const char **culprit, struct qa_diag *d)
 {
-	uint32_t *owner = NULL;
 	static const struct qa_diff_opts defaults;
 	unsigned n_threads;
 	struct qa_ref *ref = NULL;
 	struct qa_source *src = NULL;
 	struct qa_gguf *art = NULL;
 	struct diff_ctx c;
-	size_t *work = NULL;
-	uint64_t *sizes = NULL;
 	struct qa_diff_result *r = calloc(1, sizeof *r);
 	enum qa_err e;
 	memset(&c, 0, sizeof c);
@@ -1006,33 +1025,29 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
 	c.imatrix = o->imatrix;
 	c.window = o->window_elems ? o->window_elems : WINDOW_ELEMS;
 	c.n_paired = n_paired;
-	work = calloc(n_paired + c.n_hash + 1, sizeof *work);
-	sizes = calloc(n_paired + c.n_hash + 1, sizeof *sizes);
 	c.art_fault = calloc(n_paired + c.n_hash + 1, sizeof *c.art_fault);
-	if (!work || !sizes || !c.art_fault) {
+	if (!c.art_fault) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
 	}
-	if (!(owner = shard_owners(sh, r->n, diff_weight, r))) {
-		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	struct audit_pool *pl = &c.pool;
+	if ((e = audit_pool_plan(pl, n_paired + c.n_hash, sh, r->n, diff_weight, r, d)))
 		goto done;
-	}
 	size_t n_work = 0;
 	for (size_t i = 0; i < n_paired; i++) {
-		sizes[i] = r->tensors[i].nbytes;
-		if (r->tensors[i].verdict != QA_VERDICT_EXTRA && (!sh || owner[i] == sh->k - 1))
-			work[n_work++] = i;
+		pl->sizes[i] = r->tensors[i].nbytes;
+		if (r->tensors[i].verdict != QA_VERDICT_EXTRA && (!sh || pl->owner[i] == sh->k - 1))
+			pl->work[n_work++] = i;
 	}
 	/* hashing costs far less per byte than re-quantizing: weigh it so
 	 * that the largest tensors still start first */
 	for (size_t k = 0; k < c.n_hash; k++) {
-		sizes[n_paired + k] = *c.hash_size[k] / 16;
-		work[n_work++] = n_paired + k;
+		pl->sizes[n_paired + k] = *c.hash_size[k] / 16;
+		pl->work[n_work++] = n_paired + k;
 	}
 	if (c.n_hash)
 		c.art_fault[n_paired] = true; /* the artifact's hash */
-	if ((e = audit_pool_run(n_threads, n_paired + c.n_hash, work, n_work, sizes, diff_one, &c,
-	                        &c.pool, d))) {
+	if ((e = audit_pool_run(n_threads, n_paired + c.n_hash, n_work, diff_one, &c, &c.pool, d))) {
 		*culprit = c.art_fault[c.pool.failed] ? art_path : ref_path;
 		/* the artifact's own faults come first, whichever item met a
 		 * fault first (as when the artifact was hashed before the audit) */
@@ -1051,10 +1066,7 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
 	qa_forensics_classify(r);
 	e = check_recipe(ref, r, d);
 done:
-	free(owner);
 	audit_pool_free(&c.pool);
-	free(work);
-	free(sizes);
 	free(c.art_fault);
 	qa_gguf_close(art);
 	qa_source_close(src);
@@ -1294,7 +1306,6 @@ void qa_swap_summarize(struct qa_swap_result *r)
 enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swap_opts *o,
                         struct qa_swap_result **out, const char **culprit, struct qa_diag *d)
 {
-	uint32_t *owner = NULL;
 	static const struct qa_swap_opts defaults;
 	if (!o)
 		o = &defaults;
@@ -1310,8 +1321,6 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swa
 		                   qa_type_name(type));
 	struct qa_ref *ref = NULL;
 	struct swap_ctx c;
-	size_t *work = NULL;
-	uint64_t *sizes = NULL;
 	struct qa_swap_result *r = calloc(1, sizeof *r);
 	enum qa_err e;
 	memset(&c, 0, sizeof c);
@@ -1389,30 +1398,20 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swa
 	r->imatrix = o->imatrix != NULL;
 	c.ref = ref;
 	c.res = r;
-	work = calloc(r->n + 1, sizeof *work);
-	sizes = calloc(r->n + 1, sizeof *sizes);
-	if (!work || !sizes) {
-		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	struct audit_pool *pl = &c.pool;
+	if ((e = audit_pool_plan(pl, r->n, sh, r->n, swap_weight, r, d)))
 		goto done;
-	}
-	if (!(owner = shard_owners(sh, r->n, swap_weight, r))) {
-		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-		goto done;
-	}
 	size_t n_work = 0;
 	for (size_t i = 0; i < r->n; i++) {
-		sizes[i] = r->tensors[i].bytes[0];
-		if (!sh || owner[i] == sh->k - 1)
-			work[n_work++] = i;
+		pl->sizes[i] = r->tensors[i].bytes[0];
+		if (!sh || pl->owner[i] == sh->k - 1)
+			pl->work[n_work++] = i;
 	}
-	if ((e = audit_pool_run(n_threads, r->n, work, n_work, sizes, swap_one, &c, &c.pool, d)))
+	if ((e = audit_pool_run(n_threads, r->n, n_work, swap_one, &c, &c.pool, d)))
 		goto done;
 	qa_swap_summarize(r);
 done:
-	free(owner);
 	audit_pool_free(&c.pool);
-	free(work);
-	free(sizes);
 	free(c.src);
 	free(c.qw);
 	qa_ref_close(ref);
