@@ -45,7 +45,7 @@ const char *qa_verdict_name(enum qa_verdict v)
 }
 
 /* SHA-256 and size of the whole of an open source (the inputs of a result),
- * read in windows released behind the hash. */
+ * copied through a window (qa_source_sha256). */
 static enum qa_err source_sha256(struct qa_source *src, uint64_t *size,
                                  uint8_t out[QA_SHA256_LEN], struct qa_diag *d)
 {
@@ -311,23 +311,6 @@ static enum qa_err expert_layouts(struct qa_diff_tensor *dt, const struct qa_ref
  * tensor. */
 #define WINDOW_ELEMS ((uint64_t)1 << 18)
 
-/* Mark the blocks (bb bytes each, tensor offsets) where a and b, the len
- * bytes at tensor offset off of each side, differ. */
-static void mark_divergent(const uint8_t *a, const uint8_t *b, uint64_t off, uint64_t len,
-                           uint64_t bb, uint8_t *bitmap)
-{
-	if (memcmp(a, b, (size_t)len) == 0)
-		return;
-	for (uint64_t end = off + len; off < end;) {
-		uint64_t blk = off / bb, stop = (blk + 1) * bb < end ? (blk + 1) * bb : end;
-		if (memcmp(a, b, (size_t)(stop - off)) != 0)
-			bitmap[blk / 8] |= (uint8_t)(1u << (blk % 8));
-		a += stop - off;
-		b += stop - off;
-		off = stop;
-	}
-}
-
 /* The element index of a non-finite weight, in qa_quantize_check_finite's words. */
 static enum qa_err nonfinite_error(const struct qa_ref_tensor *t, const float *w, uint64_t i,
                                    struct qa_diag *d)
@@ -342,8 +325,8 @@ static enum qa_err nonfinite_error(const struct qa_ref_tensor *t, const float *w
 
 /*
  * The out,in comparison of a tensor whose shape and byte count match its
- * reference, streamed: a window of reference rows at a time is read (its
- * source bytes released behind), checked, re-quantized and compared with
+ * reference, streamed: a window of reference rows at a time is read (copied
+ * out of the files, so nothing of them stays resident), checked, re-quantized and compared with
  * the same rows of the artifact by memcmp, and the error figures add up in
  * element order, exactly the sums of one pass over the whole tensor.  So a
  * worker holds one window of weights however large the tensor is.  When
@@ -360,7 +343,7 @@ static enum qa_err diff_stream(struct diff_ctx *c, struct qa_diff_tensor *dt,
 	const struct qa_type_info *ti = qa_type_get(at->type);
 	const struct qa_quant_ops *ops = qa_quant_ops(at->type);
 	uint64_t in = rt->ne[0], rows = in ? rt->n_elems / in : 0;
-	uint64_t bb = qa_blockhash_block_bytes(ti), row_bytes, align = qa_ref_row_align(c->ref, rt);
+	uint64_t row_bytes, align = qa_ref_row_align(c->ref, rt);
 	struct qa_diag ignore;
 	*done = false;
 	if (!in || !rows || in % ti->block_elems || !qa_mul_u64(in / ti->block_elems, ti->block_bytes, &row_bytes) ||
@@ -385,10 +368,10 @@ static enum qa_err diff_stream(struct diff_ctx *c, struct qa_diff_tensor *dt,
 		win = rows;
 	float *w = malloc((size_t)(win * in) * sizeof *w);
 	uint8_t *q = malloc((size_t)(win * row_bytes));
-	uint8_t *bitmap = calloc((size_t)(dt->blocks / 8 + 1), 1);
+	uint8_t *abuf = malloc((size_t)(win * row_bytes));
 	enum qa_err e = QA_OK;
 	struct err_acc acc = { 0, 0 };
-	if (!w || !q || !bitmap) {
+	if (!w || !q || !abuf) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory for tensor %s", dt->name);
 		goto out;
 	}
@@ -398,7 +381,6 @@ static enum qa_err diff_stream(struct diff_ctx *c, struct qa_diff_tensor *dt,
 		if (r0 + n > stop)
 			n = stop - r0;
 		size_t ne = (size_t)(n * in), i;
-		const void *abytes;
 		struct qa_quantize_weights cw = { wt.qw ? wt.qw + expert * in : NULL, in, 1 };
 		if ((e = qa_ref_read_rows_f32(c->ref, rt, r0, n, w, d)))
 			goto out;
@@ -408,18 +390,14 @@ static enum qa_err diff_stream(struct diff_ctx *c, struct qa_diff_tensor *dt,
 		}
 		if ((e = qa_quantize_tensor_weighted(w, in, n, at->type, QA_LAYOUT_OUT_IN, &cw, 1, q, d)))
 			goto out;
-		if ((e = qa_gguf_tensor_view_range(c->art, at, r0 * row_bytes, (size_t)(n * row_bytes),
-		                                   &abytes, d))) {
+		if ((e = qa_gguf_tensor_read(c->art, at, r0 * row_bytes, (size_t)(n * row_bytes), abuf, d))) {
 			c->art_fault[dt - c->res->tensors] = true;
 			goto out;
 		}
-		mark_divergent(abytes, q, r0 * row_bytes, n * row_bytes, bb, bitmap);
-		qa_gguf_tensor_release(c->art, at, r0 * row_bytes, n * row_bytes);
+		if (memcmp(abuf, q, (size_t)(n * row_bytes)) != 0)
+			goto out; /* divergent: the caller audits it whole */
 		error_add(at->type, q, w, ne, &acc);
 	}
-	for (uint64_t b = 0; b < dt->blocks; b++)
-		if ((bitmap[b / 8] >> (b % 8)) & 1u)
-			goto out; /* divergent: the caller audits it whole */
 	*done = true;
 	dt->weighted = wt.qw && ops->quantize_rows;
 	dt->divergent_blocks = 0;
@@ -434,7 +412,7 @@ static enum qa_err diff_stream(struct diff_ctx *c, struct qa_diff_tensor *dt,
 out:
 	free(w);
 	free(q);
-	free(bitmap);
+	free(abuf);
 	return e;
 }
 

@@ -796,6 +796,37 @@ static enum qa_err st_read(struct qa_ref *r, const struct qa_ref_tensor *t, uint
 	return e;
 }
 
+/*
+ * n elements of the GGUF tensor s from element first, as f32 into dst:
+ * copied out of the file a chunk at a time (whole blocks of s's type) and
+ * converted from the chunk, so that no page of the file stays resident
+ * (qa_source_read).
+ */
+static enum qa_err gguf_read_f32(struct qa_gguf *g, const struct qa_gguf_tensor *s, uint64_t first,
+                                 uint64_t n, float *dst, struct qa_diag *d)
+{
+	enum { CHUNK = 1 << 17 }; /* bytes per read: few system calls, in cache when converted */
+	const struct qa_type_info *ti = qa_type_get(s->type);
+	const struct qa_quant_ops *ops = qa_quant_ops(s->type);
+	uint64_t off = first / ti->block_elems * ti->block_bytes;
+	uint64_t per = CHUNK / ti->block_bytes * ti->block_elems; /* elements per chunk */
+	uint64_t bytes = (n < per ? n : per) / ti->block_elems * ti->block_bytes;
+	uint8_t *chunk = malloc(bytes ? (size_t)bytes : 1);
+	enum qa_err e = QA_OK;
+	if (!chunk)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	while (n && !e) {
+		uint64_t k = n < per ? n : per, len = k / ti->block_elems * ti->block_bytes;
+		if (!(e = qa_gguf_tensor_read(g, s, off, (size_t)len, chunk, d)))
+			ops->dequantize(chunk, dst, (size_t)k);
+		dst += k;
+		n -= k;
+		off += len;
+	}
+	free(chunk);
+	return e;
+}
+
 enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
                             float *dst, struct qa_diag *d)
 {
@@ -805,15 +836,9 @@ enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
 		                   t->src_name, t->src_dtype);
 	if (t->n_elems > SIZE_MAX / sizeof(float))
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "tensor '%s' too large", t->name);
-	if (r->format == QA_FORMAT_GGUF) {
-		const struct qa_gguf_tensor *s = qa_gguf_tensor_at(r->gguf, t->src_index);
-		const void *p;
-		enum qa_err e = qa_gguf_tensor_view(r->gguf, s, &p, d);
-		if (e)
-			return e;
-		qa_quant_ops(s->type)->dequantize(p, dst, (size_t)t->n_elems);
-		return QA_OK;
-	}
+	if (r->format == QA_FORMAT_GGUF)
+		return gguf_read_f32(r->gguf, qa_gguf_tensor_at(r->gguf, t->src_index), 0, t->n_elems,
+		                     dst, d);
 	if (t->assembly != QA_REF_DIRECT)
 		return moe_read(r, t, dst, d);
 	const struct qa_st_tensor *s = qa_st_tensor_at(r->st, t->src_index);
@@ -862,19 +887,8 @@ enum qa_err qa_ref_read_rows_f32(struct qa_ref *r, const struct qa_ref_tensor *t
 		                   (unsigned long long)row0, (unsigned long long)n_rows, t->name);
 	if (n == 0)
 		return QA_OK;
-	if (r->format == QA_FORMAT_GGUF) {
-		const struct qa_gguf_tensor *s = qa_gguf_tensor_at(r->gguf, t->src_index);
-		const struct qa_type_info *ti = qa_type_get(s->type);
-		uint64_t off = first / ti->block_elems * ti->block_bytes;
-		uint64_t len = n / ti->block_elems * ti->block_bytes;
-		const void *p;
-		enum qa_err e = qa_gguf_tensor_view_range(r->gguf, s, off, (size_t)len, &p, d);
-		if (e)
-			return e;
-		qa_quant_ops(s->type)->dequantize(p, dst, (size_t)n);
-		qa_gguf_tensor_release(r->gguf, s, off, len);
-		return QA_OK;
-	}
+	if (r->format == QA_FORMAT_GGUF)
+		return gguf_read_f32(r->gguf, qa_gguf_tensor_at(r->gguf, t->src_index), first, n, dst, d);
 	if (t->assembly == QA_REF_STACK) /* rows cross the experts' tensors in order */
 		return qa_ref_read_f32_range(r, t, first, (size_t)n, dst, d);
 	if (t->assembly != QA_REF_DIRECT) {
@@ -932,17 +946,9 @@ enum qa_err qa_ref_read_f32_range(struct qa_ref *r, const struct qa_ref_tensor *
 		}
 		return QA_OK;
 	}
-	if (r->format == QA_FORMAT_GGUF) {
-		const struct qa_gguf_tensor *s = qa_gguf_tensor_at(r->gguf, t->src_index);
-		const void *p;
-		enum qa_err e = qa_gguf_tensor_view(r->gguf, s, &p, d);
-		if (e)
-			return e;
-		/* f32, f16 and bf16 are one element per block */
-		const struct qa_type_info *ti = qa_type_get(s->type);
-		qa_quant_ops(s->type)->dequantize((const uint8_t *)p + first * ti->block_bytes, dst, n_elems);
-		return QA_OK;
-	}
+	if (r->format == QA_FORMAT_GGUF) /* f32, f16 and bf16 are one element per block */
+		return gguf_read_f32(r->gguf, qa_gguf_tensor_at(r->gguf, t->src_index), first, n_elems,
+		                     dst, d);
 	return st_read(r, t, first, n_elems, dst, d);
 }
 
