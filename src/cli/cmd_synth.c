@@ -47,6 +47,9 @@ static void help(void)
 	       "  --experts N         experts per layer (MoE architectures only, N >= 2)\n"
 	       "  --experts-used K    experts routed per token (1..N)\n"
 	       "  --expert-ffn F      each expert's intermediate size (default --intermediate)\n"
+	       "  --mxfp4             gpt-oss only: write the experts in the MXFP4 form published\n"
+	       "                      on the Hub (U8 *_proj_blocks and *_proj_scales, and a\n"
+	       "                      quantization_config of quant_method mxfp4)\n"
 	       "  -j, --threads N     worker threads (default: all cores)\n"
 	       "  -o, --output FILE   the .safetensors file to write (files are replaced atomically)\n"
 	       "  -h, --help          show this help\n\n"
@@ -59,7 +62,7 @@ static void help(void)
 int cmd_synth(int argc, char **argv)
 {
 	enum { O_ARCH = 256, O_HIDDEN, O_INTER, O_HEADS, O_KV, O_VOCAB, O_LAYERS, O_HEAD_DIM,
-	       O_TIED, O_DTYPE, O_SEED, O_EXPERTS, O_EXPERTS_USED, O_EXPERT_FFN };
+	       O_TIED, O_DTYPE, O_SEED, O_EXPERTS, O_EXPERTS_USED, O_EXPERT_FFN, O_MXFP4 };
 	static const struct option opts[] = {
 		{ "arch", required_argument, NULL, O_ARCH },
 		{ "hidden", required_argument, NULL, O_HIDDEN },
@@ -75,6 +78,7 @@ int cmd_synth(int argc, char **argv)
 		{ "experts", required_argument, NULL, O_EXPERTS },
 		{ "experts-used", required_argument, NULL, O_EXPERTS_USED },
 		{ "expert-ffn", required_argument, NULL, O_EXPERT_FFN },
+		{ "mxfp4", no_argument, NULL, O_MXFP4 },
 		CLI_OPTION_THREADS, CLI_OPTION_OUTPUT, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
 	struct cli_common co = CLI_COMMON_INIT("synth", usage, help);
@@ -90,6 +94,7 @@ int cmd_synth(int argc, char **argv)
 		case CLI_GETOPT_EXIT: return co.status;
 		case O_ARCH: o.arch = optarg; continue;
 		case O_TIED: o.tied = true; continue;
+		case O_MXFP4: o.mxfp4 = true; continue;
 		case O_DTYPE:
 			if (strcmp(optarg, "bf16") == 0)
 				o.dtype = QA_TYPE_BF16;

@@ -311,6 +311,23 @@ static enum qa_err expert_layouts(struct qa_diff_tensor *dt, const struct qa_ref
  * tensor. */
 #define WINDOW_ELEMS ((uint64_t)1 << 18)
 
+/* Mark the blocks (bb bytes each, tensor offsets) where a and b, the len
+ * bytes at tensor offset off of each side, differ. */
+static void mark_divergent(const uint8_t *a, const uint8_t *b, uint64_t off, uint64_t len,
+                           uint64_t bb, uint8_t *bitmap)
+{
+	if (memcmp(a, b, (size_t)len) == 0)
+		return;
+	for (uint64_t end = off + len; off < end;) {
+		uint64_t blk = off / bb, stop = (blk + 1) * bb < end ? (blk + 1) * bb : end;
+		if (memcmp(a, b, (size_t)(stop - off)) != 0)
+			bitmap[blk / 8] |= (uint8_t)(1u << (blk % 8));
+		a += stop - off;
+		b += stop - off;
+		off = stop;
+	}
+}
+
 /* The element index of a non-finite weight, in qa_quantize_check_finite's words. */
 static enum qa_err nonfinite_error(const struct qa_ref_tensor *t, const float *w, uint64_t i,
                                    struct qa_diag *d)
@@ -416,6 +433,80 @@ out:
 	return e;
 }
 
+/*
+ * A tensor the reference already holds in the artifact's type (gpt-oss's
+ * MXFP4 experts under MXFP4_MOE): llama-quantize copies such a tensor
+ * unchanged (quantize = cur_type != new_type), so the expected bytes are the
+ * reference's own (qa_ref_read_raw), not a re-quantization, which would
+ * differ wherever the checkpoint's scale is not ggml's choice.  Compared a
+ * window of rows at a time; the error figures are those of the artifact's
+ * values against the reference's (dequantized) ones.  A divergent copy is
+ * not tried under other layouts.
+ */
+static enum qa_err diff_copied(struct diff_ctx *c, struct qa_diff_tensor *dt,
+                               const struct qa_gguf_tensor *at, const struct qa_ref_tensor *rt,
+                               struct qa_diag *d)
+{
+	const struct qa_type_info *ti = qa_type_get(at->type);
+	uint64_t in = rt->ne[0], rows = in ? rt->n_elems / in : 0, bb = qa_blockhash_block_bytes(ti);
+	uint64_t row_bytes = in / ti->block_elems * ti->block_bytes;
+	uint64_t win = c->window == QA_DIFF_WHOLE ? rows : c->window / in;
+	if (win == 0)
+		win = 1;
+	if (win > rows)
+		win = rows;
+	float *w = malloc((size_t)(win * in) * sizeof *w + 1);
+	uint8_t *q = malloc((size_t)(win * row_bytes) + 1);
+	uint8_t *abuf = malloc((size_t)(win * row_bytes) + 1);
+	uint8_t *bitmap = calloc((size_t)(dt->blocks / 8 + 1), 1);
+	enum qa_err e = QA_OK;
+	struct err_acc acc = { 0, 0 }, req = { 0, 0 };
+	if (!w || !q || !abuf || !bitmap) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory for tensor %s", dt->name);
+		goto out;
+	}
+	for (uint64_t r0 = 0, n; r0 < rows; r0 += n) {
+		n = rows - r0 < win ? rows - r0 : win;
+		if ((e = qa_ref_read_raw(c->ref, rt, r0, n, q, d)) ||
+		    (e = qa_ref_read_rows_f32(c->ref, rt, r0, n, w, d)))
+			goto out;
+		if ((e = qa_gguf_tensor_read(c->art, at, r0 * row_bytes, (size_t)(n * row_bytes), abuf, d))) {
+			c->art_fault[dt - c->res->tensors] = true;
+			goto out;
+		}
+		mark_divergent(abuf, q, r0 * row_bytes, n * row_bytes, bb, bitmap);
+		error_add(at->type, abuf, w, n * in, &acc);
+		error_add(at->type, q, w, n * in, &req);
+	}
+	dt->divergent_blocks = 0;
+	dt->first_divergent = QA_NO_BLOCK;
+	for (uint64_t b = 0; b < dt->blocks; b++) {
+		if (!((bitmap[b / 8] >> (b % 8)) & 1u))
+			continue;
+		if (!dt->divergent_blocks++)
+			dt->first_divergent = b;
+	}
+	dt->has_error = true;
+	error_finish(&acc, rt->n_elems, &dt->rmse, &dt->max_abs);
+	error_finish(&req, rt->n_elems, &dt->requant_rmse, &dt->requant_max_abs);
+	dt->layout = QA_LAYOUT_OUT_IN;
+	dt->evidence = QA_EVIDENCE_BYTES;
+	dt->verdict = QA_VERDICT_IDENTICAL;
+	if (dt->divergent_blocks) {
+		dt->verdict = QA_VERDICT_DIVERGENT;
+		dt->layout = -1;
+		dt->evidence = QA_EVIDENCE_NONE;
+		dt->divergence = bitmap;
+		bitmap = NULL;
+	}
+out:
+	free(w);
+	free(q);
+	free(abuf);
+	free(bitmap);
+	return e;
+}
+
 /* One work item: a file's SHA-256 (items past the paired tensors) or the
  * audit of one paired tensor. */
 static enum qa_err diff_hash_one(struct diff_ctx *c, size_t k, struct qa_diag *d)
@@ -461,6 +552,8 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 		dt->verdict = QA_VERDICT_SHAPE_MISMATCH;
 		return QA_OK;
 	}
+	if (same && qa_ref_tensor_quantized(rt) && rt->src_type == at->type)
+		return diff_copied(c, dt, at, rt, d);
 	if (same && c->window != QA_DIFF_WHOLE) {
 		bool done;
 		if ((e = diff_stream(c, dt, at, rt, &done, d)) || done)

@@ -91,6 +91,7 @@ static const uint16_t codes_512[512] = {
 static const uint8_t xxs_level_bytes[8] = { 4, 12, 20, 28, 36, 44, 52, 62 };
 
 struct storage {
+	uint32_t codes32[512];
 	uint32_t decode[512];
 	uint8_t pos[512][4];
 	int32_t map[QA_IQ3_MAP_SIZE];
@@ -98,7 +99,7 @@ struct storage {
 };
 
 static struct storage st256, st512;
-static uint16_t nb256[NB_256], nb512[NB_512];
+static uint16_t nb256[NB_256 + 16], nb512[NB_512 + 16]; /* padded for vector reads */
 static pthread_once_t once256 = PTHREAD_ONCE_INIT, once512 = PTHREAD_ONCE_INIT;
 
 static unsigned level(unsigned u, int i)
@@ -168,10 +169,12 @@ static void build(struct storage *s, const uint16_t *codes, unsigned npoints, bo
 			packed |= (uint32_t)(xxs ? xxs_level_bytes[l] : 2 * l + 1) << (8 * i);
 		}
 		s->decode[j] = packed;
+		s->codes32[j] = codes[j];
 		s->map[codes[j]] = (int32_t)j;
 	}
 	s->grid.npoints = npoints;
 	s->grid.codes = codes;
+	s->grid.codes32 = s->codes32;
 	s->grid.decode = s->decode;
 	s->grid.pos = (const uint8_t (*)[4])s->pos;
 	s->grid.map = s->map;

@@ -33,10 +33,11 @@
 struct qa_iq3_grid {
 	unsigned npoints;           /* 256 or 512 */
 	const uint16_t *codes;      /* npoints cube codes, increasing */
+	const uint32_t *codes32;    /* the same codes widened (for vector gathers) */
 	const uint32_t *decode;     /* npoints packed decode bytes */
 	const uint8_t (*pos)[4];    /* npoints search positions 2l + 1 */
 	const int32_t *map;         /* QA_IQ3_MAP_SIZE entries, see above */
-	const uint16_t *neighbours; /* n_neighbours entries, see above */
+	const uint16_t *neighbours; /* n_neighbours entries, see above, then 16 readable ones */
 	size_t n_neighbours;
 };
 

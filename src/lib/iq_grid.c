@@ -110,8 +110,10 @@ struct grid_store {
 
 static int32_t map_iq2xxs[QA_IQ_GRID_MAP8_SIZE], map_iq2xs[QA_IQ_GRID_MAP8_SIZE];
 static int32_t map_iq2s[QA_IQ_GRID_MAP8_SIZE], map_iq1s[QA_IQ_GRID_MAP8_SIZE];
-static uint16_t nbr_iq2xxs[NBR_IQ2XXS], nbr_iq2xs[NBR_IQ2XS];
-static uint16_t nbr_iq2s[NBR_IQ2S], nbr_iq1s[NBR_IQ1S];
+static uint16_t nbr_iq2xxs[NBR_IQ2XXS + QA_IQ_GRID_PAD], nbr_iq2xs[NBR_IQ2XS + QA_IQ_GRID_PAD];
+static uint16_t nbr_iq2s[NBR_IQ2S + QA_IQ_GRID_PAD], nbr_iq1s[NBR_IQ1S + QA_IQ_GRID_PAD];
+static uint32_t c32_iq2xxs[256], c32_iq2xs[512], c32_iq2s[1024], c32_iq1s[2048];
+static uint32_t *const codes32[QA_IQ_GRID_COUNT] = { c32_iq2xxs, c32_iq2xs, c32_iq2s, c32_iq1s };
 static uint8_t bytes_iq2xxs[256][8], bytes_iq2xs[512][8], bytes_iq2s[1024][8], bytes_iq1s[2048][8];
 static int32_t *const maps[QA_IQ_GRID_COUNT] = { map_iq2xxs, map_iq2xs, map_iq2s, map_iq1s };
 static uint8_t (*const rows[QA_IQ_GRID_COUNT])[8] = { bytes_iq2xxs, bytes_iq2xs, bytes_iq2s, bytes_iq1s };
@@ -133,13 +135,16 @@ static void build(enum qa_iq_grid_id id)
 {
 	uint32_t scratch[2 * 2048 + 2 * 256];
 	struct grid_store *s = &stores[id];
-	for (unsigned j = 0; j < s->npoints; j++)
+	for (unsigned j = 0; j < s->npoints; j++) {
+		codes32[id][j] = s->codes[j];
 		for (unsigned k = 0; k < 8; k++)
 			rows[id][j][k] = s->levels[(s->codes[j] >> (2 * k)) & 3];
+	}
 	size_t total = qa_iq_grid_build(s->codes, s->npoints, 8, 2, QA_IQ_GRID_MAP8_SIZE, s->nwant,
 	                                maps[id], s->nbr, s->nbr_cap, scratch);
 	s->grid = (struct qa_iq_grid){
 		.npoints = s->npoints, .dim = 8, .bits = 2, .codes = s->codes,
+		.codes32 = codes32[id],
 		.bytes = (const uint8_t (*)[8])rows[id], .map = maps[id], .map_size = QA_IQ_GRID_MAP8_SIZE,
 		.neighbours = s->nbr, .n_neighbours = total,
 	};

@@ -43,12 +43,16 @@ struct qa_iq_grid {
 	unsigned dim;                /* coordinates per point (8 here) */
 	unsigned bits;               /* bits per coordinate in a cube index */
 	const uint16_t *codes;       /* npoints packed level codes */
+	const uint32_t *codes32;     /* the same codes widened (for vector gathers) */
 	const uint8_t (*bytes)[8];   /* npoints decode rows: the level's byte per coordinate */
 	const int32_t *map;          /* map_size entries, see above */
 	size_t map_size;
-	const uint16_t *neighbours;  /* n_neighbours entries, see above */
+	const uint16_t *neighbours;  /* n_neighbours entries, see above, then QA_IQ_GRID_PAD readable ones */
 	size_t n_neighbours;
 };
+
+/* Entries past the last neighbour list that may be read (and are ignored) by vector code. */
+#define QA_IQ_GRID_PAD 16
 
 /*
  * The grid id with its derived tables, built on the first call (from any

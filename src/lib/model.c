@@ -414,6 +414,79 @@ static enum qa_err stack_experts(struct qa_ref *r, struct moe_index *mx, size_t 
 	return QA_OK;
 }
 
+/* The reader index of safetensors tensor t (found by name, so present). */
+static size_t st_index_of(const struct qa_st *st, const struct qa_st_tensor *t)
+{
+	size_t k = 0;
+	while (qa_st_tensor_at(st, k) != t)
+		k++;
+	return k;
+}
+
+/*
+ * gpt-oss's MXFP4 checkpoint (what is published on the Hub): per layer
+ * mlp.experts.gate_up_proj_blocks [E, 2*ffn, nb, 16] with _scales
+ * [E, 2*ffn, nb], and down_proj_blocks [E, hidden, nb, 16] with _scales,
+ * all U8, rows already [out] and 32 values per block.  conversion/gpt_oss.py
+ * (generate_extra_tensors, repack_mxfp4) repacks them without dequantizing:
+ * gate = rows 0::2 and up = rows 1::2 of gate_up, each a ggml mxfp4 tensor
+ * of ne [nb*32, rows, E].  Emitted at the _blocks tensor; the _scales one
+ * is only taken (and checked there).
+ */
+static enum qa_err mxfp4_experts(struct qa_ref *r, size_t i, const char *p, uint32_t layer,
+                                 bool *taken, struct qa_diag *d)
+{
+	const struct qa_st_tensor *s = qa_st_tensor_at(r->st, i);
+	bool gate_up = strncmp(p, "gate_up_proj_", 13) == 0, down = strncmp(p, "down_proj_", 10) == 0;
+	if (!gate_up && !down)
+		return QA_OK;
+	*taken = true;
+	if (qa_str_ends_with(p, "_scales")) {
+		/* the partner must exist: a lone _scales tensor has nothing to scale */
+		char bn[256];
+		snprintf(bn, sizeof bn, "%.*sblocks", (int)(strlen(s->name) - 6), s->name);
+		if (!qa_st_tensor_find(r->st, bn))
+			return qa_diag_set(d, QA_ERR_FORMAT, s->data_offset,
+			                   "gpt-oss tensor '%s' has no '%s'", s->name, bn);
+		return QA_OK;
+	}
+	char sn[256];
+	snprintf(sn, sizeof sn, "%.*sscales", (int)(strlen(s->name) - 6), s->name);
+	const struct qa_st_tensor *sc = qa_st_tensor_find(r->st, sn);
+	uint32_t stride = gate_up ? 2 : 1;
+	if (!sc || strcmp(s->dtype, "U8") != 0 || strcmp(sc->dtype, "U8") != 0 || s->n_dims != 4 ||
+	    sc->n_dims != 3 || s->shape[3] != 16 || s->shape[0] != sc->shape[0] ||
+	    s->shape[1] != sc->shape[1] || s->shape[2] != sc->shape[2] || s->shape[1] % stride)
+		return qa_diag_set(d, QA_ERR_FORMAT, s->data_offset,
+		                   "gpt-oss MXFP4 tensor '%s' must be U8 [experts, rows, blocks, 16] with a U8 "
+		                   "'%s' [experts, rows, blocks]%s", s->name, sn,
+		                   gate_up ? " and an even row count (gate and up interleaved)" : "");
+	size_t si = st_index_of(r->st, sc);
+	for (uint32_t sel = 0; sel < stride; sel++) {
+		const char *what = down ? "ffn_down_exps" : sel ? "ffn_up_exps" : "ffn_gate_exps";
+		char src[320];
+		snprintf(src, sizeof src, "%s + %s%s (mxfp4)", s->name, sc->name,
+		         down ? "" : sel ? " [rows 1::2]" : " [rows 0::2]");
+		struct qa_ref_tensor *t = moe_add(r, fmt_name("blk.%u.%s.weight", layer, what),
+		                                  qa_str_dup(src), s, d);
+		if (!t)
+			return QA_ERR_NOMEM;
+		t->src_type = QA_TYPE_MXFP4;
+		t->src_index = i;
+		t->src_scales = si;
+		t->select = sel;
+		t->stride = stride;
+		t->assembly = QA_REF_MXFP4;
+		uint64_t cols;
+		enum qa_err e = !qa_mul_u64(s->shape[2], 32, &cols)
+		                ? qa_diag_set(d, QA_ERR_FORMAT, s->data_offset, "tensor '%s' is too large", s->name)
+		                : set_dims(t, 3, cols, s->shape[1] / stride, s->shape[0], d);
+		if (e)
+			return e;
+	}
+	return QA_OK;
+}
+
 /* gpt-oss: the fused expert tensors and the gate/up bias. */
 static enum qa_err fused_experts(struct qa_ref *r, size_t i, bool *taken, struct qa_diag *d)
 {
@@ -422,10 +495,12 @@ static enum qa_err fused_experts(struct qa_ref *r, size_t i, bool *taken, struct
 	uint32_t layer;
 	if (!take(&p, "model.layers.") || !take_number(&p, &layer) || !take(&p, ".mlp.experts."))
 		return QA_OK;
+	if (qa_str_ends_with(p, "_proj_blocks") || qa_str_ends_with(p, "_proj_scales"))
+		return mxfp4_experts(r, i, p, layer, taken, d);
 	bool gate_up = strcmp(p, "gate_up_proj") == 0, down = strcmp(p, "down_proj") == 0;
 	bool bias = strcmp(p, "gate_up_proj_bias") == 0;
 	if (!gate_up && !down && !bias)
-		return QA_OK; /* down_proj_bias maps by name; the MXFP4 _blocks and _scales stay as they are */
+		return QA_OK; /* down_proj_bias maps by name */
 	*taken = true;
 	uint32_t want_dims = bias ? 2 : 3;
 	uint64_t last = s->n_dims ? s->shape[s->n_dims - 1] : 0;
@@ -472,6 +547,8 @@ static enum qa_err moe_read(struct qa_ref *r, const struct qa_ref_tensor *t, flo
                             struct qa_diag *d)
 {
 	enum qa_err e;
+	if (t->assembly == QA_REF_MXFP4)
+		return qa_ref_read_rows_f32(r, t, 0, t->n_elems / t->ne[0], dst, d);
 	if (t->assembly == QA_REF_STACK) {
 		size_t per = (size_t)(t->n_elems / (t->n_parts ? t->n_parts : 1));
 		for (size_t x = 0; x < t->n_parts; x++) {
@@ -680,7 +757,7 @@ static enum qa_err open_gguf(struct qa_ref *r, const char *path, struct qa_diag 
 		t->src_name = s->name;
 		t->src_dtype = qa_type_name(s->type);
 		t->src_type = (s->type == QA_TYPE_F32 || s->type == QA_TYPE_F16 ||
-		               s->type == QA_TYPE_BF16) ? s->type : QA_TYPE_COUNT;
+		               s->type == QA_TYPE_BF16 || s->type == QA_TYPE_MXFP4) ? s->type : QA_TYPE_COUNT;
 		t->n_dims = s->n_dims;
 		memcpy(t->ne, s->ne, sizeof t->ne);
 		t->n_elems = s->n_elems;
@@ -891,6 +968,18 @@ enum qa_err qa_ref_read_rows_f32(struct qa_ref *r, const struct qa_ref_tensor *t
 		return gguf_read_f32(r->gguf, qa_gguf_tensor_at(r->gguf, t->src_index), first, n, dst, d);
 	if (t->assembly == QA_REF_STACK) /* rows cross the experts' tensors in order */
 		return qa_ref_read_f32_range(r, t, first, (size_t)n, dst, d);
+	if (t->assembly == QA_REF_MXFP4) {
+		/* the repacked blocks, dequantized as ggml dequantizes the converted file */
+		const struct qa_type_info *ti = qa_type_get(QA_TYPE_MXFP4);
+		uint8_t *raw = malloc((size_t)(n / ti->block_elems * ti->block_bytes));
+		if (!raw)
+			return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		enum qa_err e = qa_ref_read_raw(r, t, row0, n_rows, raw, d);
+		if (!e)
+			qa_quant_ops(QA_TYPE_MXFP4)->dequantize(raw, dst, (size_t)n);
+		free(raw);
+		return e;
+	}
 	if (t->assembly != QA_REF_DIRECT) {
 		/* gpt-oss's transposed assemblies: built whole, the rows copied out */
 		if (n == t->n_elems)
@@ -920,6 +1009,77 @@ enum qa_err qa_ref_read_rows_f32(struct qa_ref *r, const struct qa_ref_tensor *t
 	return e;
 }
 
+bool qa_ref_tensor_quantized(const struct qa_ref_tensor *t)
+{
+	return t->src_type == QA_TYPE_MXFP4;
+}
+
+/* n bytes at off of safetensors tensor s (bounds checked against it). */
+static enum qa_err st_bytes(struct qa_ref *r, const struct qa_st_tensor *s, uint64_t off, size_t n,
+                            void *dst, struct qa_diag *d)
+{
+	if (off > s->end - s->begin || n > s->end - s->begin - off)
+		return qa_diag_set(d, QA_ERR_FORMAT, s->data_offset, "tensor '%s': bytes out of range",
+		                   s->name);
+	return qa_source_read(qa_st_shard_source(r->st, s->shard), s->data_offset + off, n, dst,
+	                      s->name, d);
+}
+
+/*
+ * One block of HF's MXFP4 (transformers: value 2j in the low and 2j+1 in
+ * the high nibble of byte j) as ggml's block_mxfp4: the E8M0 scale byte,
+ * then value j in the low and j + 16 in the high nibble of byte j.  This is
+ * what conversion/gpt_oss.py's transform_nibble_layout computes.
+ */
+static void mxfp4_block(uint8_t scale, const uint8_t hf[16], uint8_t out[17])
+{
+	uint8_t v[32];
+	for (int j = 0; j < 16; j++) {
+		v[2 * j] = hf[j] & 0x0f;
+		v[2 * j + 1] = hf[j] >> 4;
+	}
+	out[0] = scale;
+	for (int j = 0; j < 16; j++)
+		out[1 + j] = (uint8_t)(v[j] | v[j + 16] << 4);
+}
+
+enum qa_err qa_ref_read_raw(struct qa_ref *r, const struct qa_ref_tensor *t, uint64_t row0,
+                            uint64_t n_rows, void *dst, struct qa_diag *d)
+{
+	const struct qa_type_info *ti = qa_type_get(t->src_type);
+	uint64_t cols = t->ne[0], rows = cols ? t->n_elems / cols : 0, end, row_bytes, len;
+	if (!qa_ref_tensor_quantized(t) || !ti || cols % ti->block_elems || !qa_add_u64(row0, n_rows, &end) ||
+	    end > rows || !qa_mul_u64(cols / ti->block_elems, ti->block_bytes, &row_bytes) ||
+	    !qa_mul_u64(row_bytes, n_rows, &len) || len > SIZE_MAX)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "rows %llu..+%llu of tensor '%s' cannot be read as %s blocks",
+		                   (unsigned long long)row0, (unsigned long long)n_rows, t->name,
+		                   qa_type_name(t->src_type));
+	if (r->format == QA_FORMAT_GGUF) /* a copy: nothing of the file stays resident */
+		return qa_gguf_tensor_read(r->gguf, qa_gguf_tensor_at(r->gguf, t->src_index), row0 * row_bytes,
+		                           (size_t)len, dst, d);
+	/* QA_REF_MXFP4: shapes were checked at open (blocks [E, R, nb, 16], scales [E, R, nb]) */
+	const struct qa_st_tensor *b = qa_st_tensor_at(r->st, t->src_index);
+	const struct qa_st_tensor *sc = qa_st_tensor_at(r->st, t->src_scales);
+	uint64_t nb = b->shape[2], hf_rows = b->shape[1], per = t->ne[1];
+	uint8_t *buf = malloc((size_t)(nb * 17));
+	if (!buf)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	enum qa_err e = QA_OK;
+	uint8_t *out = dst;
+	for (uint64_t k = 0; !e && k < n_rows; k++) {
+		uint64_t row = row0 + k, x = row / per, o = row % per;
+		uint64_t hr = x * hf_rows + o * t->stride + t->select; /* the row in the HF tensors */
+		if ((e = st_bytes(r, sc, hr * nb, (size_t)nb, buf, d)) ||
+		    (e = st_bytes(r, b, hr * nb * 16, (size_t)(nb * 16), buf + nb, d)))
+			break;
+		for (uint64_t j = 0; j < nb; j++)
+			mxfp4_block(buf[j], buf + nb + j * 16, out + k * row_bytes + j * 17);
+	}
+	free(buf);
+	return e;
+}
+
 enum qa_err qa_ref_read_f32_range(struct qa_ref *r, const struct qa_ref_tensor *t, uint64_t first,
                                   size_t n_elems, float *dst, struct qa_diag *d)
 {
@@ -928,7 +1088,7 @@ enum qa_err qa_ref_read_f32_range(struct qa_ref *r, const struct qa_ref_tensor *
 		                   "tensor '%s' is %s; only f32, f16 and bf16 references can be quantized",
 		                   t->src_name, t->src_dtype);
 	if (t->perm != QA_PERM_NONE || first > t->n_elems || n_elems > t->n_elems - first ||
-	    t->assembly == QA_REF_EXPERT_T || t->assembly == QA_REF_SPLIT)
+	    t->assembly == QA_REF_EXPERT_T || t->assembly == QA_REF_SPLIT || t->assembly == QA_REF_MXFP4)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor '%s': no such element range",
 		                   t->name);
 	if (t->assembly == QA_REF_STACK) {
@@ -946,9 +1106,16 @@ enum qa_err qa_ref_read_f32_range(struct qa_ref *r, const struct qa_ref_tensor *
 		}
 		return QA_OK;
 	}
-	if (r->format == QA_FORMAT_GGUF) /* f32, f16 and bf16 are one element per block */
-		return gguf_read_f32(r->gguf, qa_gguf_tensor_at(r->gguf, t->src_index), first, n_elems,
-		                     dst, d);
+	if (r->format == QA_FORMAT_GGUF) {
+		/* f32, f16 and bf16 are one element per block; mxfp4 (gpt-oss's
+		 * experts) is read in whole blocks */
+		const struct qa_gguf_tensor *s = qa_gguf_tensor_at(r->gguf, t->src_index);
+		const struct qa_type_info *ti = qa_type_get(s->type);
+		if (first % ti->block_elems || n_elems % ti->block_elems)
+			return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+			                   "tensor '%s': no such element range", t->name);
+		return gguf_read_f32(r->gguf, s, first, n_elems, dst, d);
+	}
 	return st_read(r, t, first, n_elems, dst, d);
 }
 
@@ -1024,7 +1191,9 @@ enum qa_err qa_ref_require_float(const struct qa_ref *r, struct qa_diag *d)
 	if (qa_ref_format(r) != QA_FORMAT_GGUF)
 		return QA_OK; /* safetensors: non-float dtypes are ordinary extras */
 	for (size_t i = 0; i < r->n; i++)
-		if (r->tensors[i].src_type == QA_TYPE_COUNT)
+		if (r->tensors[i].src_type == QA_TYPE_COUNT ||
+		    (r->tensors[i].src_type == QA_TYPE_MXFP4 &&
+		     !qa_str_ends_with(r->tensors[i].name, "_exps.weight")))
 			return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 			                   "a reference must hold f32/f16/bf16 weights (tensor '%s' is %s)",
 			                   r->tensors[i].name, r->tensors[i].src_dtype);

@@ -47,15 +47,20 @@ enum qa_ref_assembly {
 	QA_REF_EXPERT_T,    /* one fused [experts, in, out * stride] tensor, each expert transposed
 	                       and every stride-th output (from select) kept (gpt-oss gate_up_proj,
 	                       down_proj) */
-	QA_REF_SPLIT        /* one [rows, cols * stride] tensor, every stride-th column (from select)
+	QA_REF_SPLIT,       /* one [rows, cols * stride] tensor, every stride-th column (from select)
 	                       kept (gpt-oss gate_up_proj_bias) */
+	QA_REF_MXFP4        /* gpt-oss's MXFP4 checkpoint form: *_blocks [E, R, nb, 16] and *_scales
+	                       [E, R, nb] (U8), repacked into ggml mxfp4 blocks [nb*32, R/stride, E],
+	                       rows select, select + stride, ... of each expert kept (gate_up 0::2 and
+	                       1::2, as conversion/gpt_oss.py repack_mxfp4 does) */
 };
 
 struct qa_ref_tensor {
 	const char *name;      /* GGUF name */
 	const char *src_name;  /* name in the source file (HF name for safetensors) */
 	const char *src_dtype; /* dtype as the source names it: "BF16", "f32", ... */
-	uint32_t src_type;     /* QA_TYPE_F32/F16/BF16; QA_TYPE_COUNT when not readable as floats */
+	uint32_t src_type;     /* QA_TYPE_F32/F16/BF16, or QA_TYPE_MXFP4 for gpt-oss's MXFP4 experts
+	                          (qa_ref_read_raw gives their blocks); QA_TYPE_COUNT when not readable */
 	uint32_t n_dims;
 	uint64_t ne[4];        /* GGUF order; unused dims are 1 */
 	uint64_t n_elems;
@@ -65,7 +70,9 @@ struct qa_ref_tensor {
 	enum qa_ref_assembly assembly;
 	const size_t *parts;   /* QA_REF_STACK: n_parts reader indices in expert order; else NULL */
 	size_t n_parts;
-	uint32_t stride, select; /* QA_REF_EXPERT_T, QA_REF_SPLIT: keep element select of every stride */
+	uint32_t stride, select; /* QA_REF_EXPERT_T, QA_REF_SPLIT, QA_REF_MXFP4: keep element select of
+	                            every stride */
+	size_t src_scales;     /* QA_REF_MXFP4: reader index of the *_scales tensor */
 };
 
 struct qa_ref_info {
@@ -98,7 +105,9 @@ struct qa_ref;
  * that order, where the layer's last expert tensor was), gpt-oss's fused
  * gate_up_proj [experts, in, 2*ffn] as ffn_gate_exps (outputs 0::2) and
  * ffn_up_exps (1::2), each expert transposed, and its down_proj
- * [experts, ffn, in] transposed per expert; every expert must be present
+ * [experts, ffn, in] transposed per expert, and its published MXFP4 form
+ * (mlp.experts.{gate_up,down}_proj_{blocks,scales}, U8) as mxfp4 tensors
+ * of the same names and shapes (QA_REF_MXFP4); every expert must be present
  * once with one shape and dtype (QA_ERR_FORMAT otherwise).  The returned
  * ref owns its readers and sources; free it with qa_ref_close().  Errors:
  * those of the readers; QA_ERR_USAGE when config.json names an
@@ -131,6 +140,27 @@ void qa_ref_model_shape(const struct qa_ref *r, struct qa_model_shape *out);
 QA_WARN_UNUSED
 enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
                             float *dst, struct qa_diag *d);
+
+/*
+ * Whether t is stored quantized in the reference (gpt-oss's MXFP4 experts,
+ * from safetensors or a converted GGUF): llama-quantize then copies its
+ * bytes when the target type is t->src_type, and refuses any other target
+ * unless told --allow-requantize.
+ */
+bool qa_ref_tensor_quantized(const struct qa_ref_tensor *t);
+
+/*
+ * Read rows [row0, row0 + n_rows) of a quantized tensor t (a row is ne[0]
+ * values) in t->src_type's block encoding into dst (n_rows row sizes of
+ * that type): for QA_REF_MXFP4 the repacked ggml blocks (scale byte, then
+ * 16 bytes holding value j in the low and value j + 16 in the high nibble
+ * of byte j), for a GGUF tensor its stored bytes.  The bytes are those
+ * llama.cpp's converter writes.  QA_ERR_USAGE when t is not quantized or
+ * the range is outside it; the readers' errors.  Safe from several threads.
+ */
+QA_WARN_UNUSED
+enum qa_err qa_ref_read_raw(struct qa_ref *r, const struct qa_ref_tensor *t, uint64_t row0,
+                            uint64_t n_rows, void *dst, struct qa_diag *d);
 
 /*
  * The row granularity of qa_ref_read_rows_f32 for t (a row is ne[0]
@@ -182,8 +212,9 @@ struct qa_source *qa_ref_source(const struct qa_ref *r, size_t i);
 
 /*
  * QA_OK when r can serve as a reference: a GGUF reference must hold only
- * f32, f16 or bf16 tensors.  Otherwise QA_ERR_USAGE "a reference must hold
- * f32/f16/bf16 weights (tensor 'NAME' is TYPE)": auditing a quantized file
+ * f32, f16 or bf16 tensors, or mxfp4 expert tensors of gpt-oss (as the
+ * converter writes its MXFP4 checkpoint).  Otherwise QA_ERR_USAGE "a
+ * reference must hold f32/f16/bf16 weights (tensor 'NAME' is TYPE)": auditing a quantized file
  * against itself (or another quantized file) would compare nothing.
  */
 QA_WARN_UNUSED

@@ -105,7 +105,7 @@ void qa_dequantize_q8_K(const void *src, float *dst, size_t n);
  * The k-quant encoders (q2_K .. q6_K) have several implementations of their
  * per-group fits, all producing the same bytes: the scalar reference (one
  * group at a time, the algorithm as ggml states it) and SIMD paths that fit
- * 4 or 8 groups in lockstep.  qa_quantize_q2_K and friends use the fastest
+ * 4, 8 or 16 groups in lockstep.  qa_quantize_q2_K and friends use the fastest
  * one available (QA_QUANT_K_AUTO).
  */
 enum qa_quant_k_path {
@@ -113,6 +113,8 @@ enum qa_quant_k_path {
 	QA_QUANT_K_SIMD4,  /* 4 groups per 128-bit vector (GCC/Clang builds) */
 	QA_QUANT_K_SIMD8,  /* 8 groups per 256-bit vector (x86 CPUs with AVX2) */
 	QA_QUANT_K_AUTO,   /* the fastest of the above that is available */
+	QA_QUANT_K_SIMD16, /* 16 groups per 512-bit vector (x86 CPUs with AVX-512 F/BW/DQ/VL;
+	                    * k-quants only, and preferred by AUTO) */
 };
 
 /*
@@ -126,6 +128,14 @@ bool qa_quant_k_quantize(uint32_t type, enum qa_quant_k_path path, const float *
                          void *dst, size_t n);
 
 /*
+ * The same for nrow rows of n_per_row values (a multiple of 256) with
+ * importance weights qw (n_per_row of them, or NULL for the reference
+ * path), under the contract of qa_quantize_rows_q4_K.
+ */
+bool qa_quant_k_quantize_rows(uint32_t type, enum qa_quant_k_path path, const float *src,
+                              void *dst, size_t nrow, size_t n_per_row, const float *qw);
+
+/*
  * The same choice of implementations for the legacy 32-element formats
  * (q4_0, q4_1, q5_0, q5_1, q8_0), whose vector path is AVX2 (SIMD8; there
  * is no 4-lane one): quantize n elements (a multiple of 32) with path.
@@ -133,6 +143,15 @@ bool qa_quant_k_quantize(uint32_t type, enum qa_quant_k_path path, const float *
  */
 bool qa_quant_legacy_quantize(uint32_t type, enum qa_quant_k_path path, const float *src,
                               void *dst, size_t n);
+
+/*
+ * The same under importance weights qw (not NULL) for q4_0, q4_1, q5_0 and
+ * q5_1, whose weighted fits have an AVX2 path (SIMD8): nrow rows of
+ * n_per_row under the contract of quantize_rows.  Returns false, writing
+ * nothing, for another type, NULL weights or an unavailable path.
+ */
+bool qa_quant_legacy_quantize_weighted(uint32_t type, enum qa_quant_k_path path, const float *src,
+                                       void *dst, size_t nrow, size_t n_per_row, const float *qw);
 
 /*
  * f16 and bf16 narrowing (narrow: src -> bytes) or widening (bytes -> dst)
@@ -192,6 +211,12 @@ void qa_dequantize_iq1_m(const void *src, float *dst, size_t n);
 bool qa_quant_iq2_quantize_path(uint32_t type, bool fast, const float *src, void *dst, size_t nrow,
                                 size_t n_per_row, const float *qw);
 bool qa_quant_iq1_quantize_path(uint32_t type, bool fast, const float *src, void *dst, size_t nrow,
+                                size_t n_per_row, const float *qw);
+/*
+ * The same for iq3_xxs and iq3_s (quant_iq3.c): the scalar search, or with
+ * fast the AVX2 one where the CPU has it (else the scalar one again).
+ */
+bool qa_quant_iq3_quantize_path(uint32_t type, bool fast, const float *src, void *dst, size_t nrow,
                                 size_t n_per_row, const float *qw);
 
 /* iq4_xs, iq3_xxs and iq3_s (quant_iq4xs.c, quant_iq3.c): weighted as ggml weights them. */

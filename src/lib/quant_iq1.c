@@ -40,6 +40,7 @@
 #include "fp16.h"
 #include "iq_grid.h"
 #include "quant.h"
+#include "quant_x86.h"
 
 #define QK 256
 #define SUB 8
@@ -98,6 +99,13 @@ static unsigned snap(const struct qa_iq_grid *g, int8_t *L, const float *x, cons
 	const uint16_t *list = g->neighbours + (-m - 1);
 	float best = FLT_MAX;
 	long pick = -1;
+#if QA_QUANT_X86
+	if (fast && qa_quant_x86_available(false)) {
+		/* The same errors, 8 list entries at a time (quant_x86.c). */
+		int at = qa_x86_grid8_pick(x, w, scale, lv, list + 1, list[0], g->codes32);
+		pick = at < 0 ? -1 : list[1 + at];
+	} else
+#endif
 	if (fast) {
 		/* The same errors from tabulated per-coordinate terms (three positions each). */
 		float t[SUB][4];
@@ -185,22 +193,31 @@ static bool fit_s(const struct qa_iq_grid *g, const float *xb, const float *w, f
 {
 	const int n = 32;
 	int order[MAX_GROUP];
-	float sx[MAX_GROUP + 1], sw[MAX_GROUP + 1];
+	float sx[MAX_GROUP + 1 + 8] = { 0 }, sw[MAX_GROUP + 1 + 8] = { 0 }; /* padded for vector reads */
 	int8_t L[MAX_GROUP];
 
 	float max = group_max(xb, n);
 	if (max < EPS_S)
 		return false;
 	sort_order(xb, n, order);
-	sx[0] = sw[0] = 0;
 	for (int j = 0; j < n; j++) {
 		int i = order[j];
 		sx[j + 1] = sx[j] + w[i] * xb[i];
 		sw[j + 1] = sw[j] + w[i];
 	}
 	float best = -FLT_MAX, scale = max;
+	bool searched = false; /* the vector search ran */
 	int b1 = -1, b2 = -1, shift = 0;
-	for (int i1 = 0; i1 <= n; i1++) {
+#if QA_QUANT_X86
+	if (fast && qa_quant_x86_available(false)) {
+		int sgn = -1;
+		for (int i1 = 0; i1 <= n; i1++)
+			qa_x86_iq1s_cuts(sx, sw, n, i1, lv_plus, lv_minus, &best, &scale, &b1, &b2, &sgn);
+		shift = sgn < 0 ? 0 : sgn ? -1 : 1;
+		searched = true;
+	}
+#endif
+	for (int i1 = 0; i1 <= n && !searched; i1++) {
 		for (int i2 = i1; i2 <= n; i2++) {
 			for (int sgn = 0; sgn < 2; sgn++) {
 				const float *lv = sgn ? lv_minus : lv_plus;

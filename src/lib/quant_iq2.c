@@ -38,6 +38,7 @@
 #include "fp16.h"
 #include "iq_grid.h"
 #include "quant.h"
+#include "quant_x86.h"
 
 #define QK 256
 #define SUB 8            /* elements per grid point */
@@ -235,16 +236,47 @@ static unsigned snap_fast(const struct qa_iq_grid *g, unsigned u, const float *x
 	return pick;
 }
 
+#if QA_QUANT_X86
+/* snap_fast's search on 8 list entries at a time (quant_x86.c). */
+static unsigned snap_x86(const struct qa_iq_grid *g, unsigned u, const float *x, const float *w,
+                         float scale, int8_t *L)
+{
+	static const float pos[3] = { 1, 3, 5 };
+	int32_t m = g->map[u];
+	if (m >= 0)
+		return (unsigned)m;
+	const uint16_t *list = g->neighbours + (-m - 1);
+	int at = qa_x86_grid8_pick(x, w, scale, pos, list + 1, list[0], g->codes32);
+	unsigned pick = list[1 + (at < 0 ? 0 : at)];
+	uint16_t c = g->codes[pick];
+	for (int i = 0; i < SUB; i++)
+		L[i] = (int8_t)((c >> (2 * i)) & 3);
+	return pick;
+}
+#endif
+
 /* The grid and which snap to use, for one quantization call. */
 struct iq2_ctx {
 	const struct qa_iq_grid *g;
-	bool fast;
+	unsigned (*snap)(const struct qa_iq_grid *, unsigned, const float *, const float *, float,
+	                 int8_t *);
 };
+
+/* The snap of a path: the scalar one, else the vector one where the CPU has AVX2, else the tabulated one. */
+static struct iq2_ctx iq2_ctx_of(enum qa_iq_grid_id grid, bool fast)
+{
+	struct iq2_ctx cx = { qa_iq_grid_get(grid), fast ? snap_fast : snap_scalar };
+#if QA_QUANT_X86
+	if (fast && qa_quant_x86_available(false))
+		cx.snap = snap_x86;
+#endif
+	return cx;
+}
 
 static unsigned snap(const struct iq2_ctx *cx, unsigned u, const float *x, const float *w,
                      float scale, int8_t *L)
 {
-	return cx->fast ? snap_fast(cx->g, u, x, w, scale, L) : snap_scalar(cx->g, u, x, w, scale, L);
+	return cx->snap(cx->g, u, x, w, scale, L);
 }
 
 /* sum w*x*q and sum w*q*q over n elements with q = 2L+1. */
@@ -455,7 +487,7 @@ static void quantize_block(const struct iq2_kind *k, const struct iq2_ctx *cx, c
 static void quantize_rows(const struct iq2_kind *k, size_t nbytes, const float *src, void *dst,
                           size_t nrow, size_t n_per_row, const float *qw, bool fast)
 {
-	const struct iq2_ctx cx = { qa_iq_grid_get(k->grid), fast };
+	const struct iq2_ctx cx = iq2_ctx_of(k->grid, fast);
 	uint8_t *out = dst;
 	for (size_t r = 0; r < nrow; r++)
 		for (size_t b = 0; b < n_per_row / QK; b++, src += QK, out += nbytes)

@@ -47,6 +47,7 @@
 #include "fp16.h"
 #include "iq3_grid.h"
 #include "quant.h"
+#include "quant_x86.h"
 
 #define IQ3_BLOCK 256
 #define IQ3_SUB 32
@@ -87,12 +88,24 @@ static unsigned code_of(const int8_t *l)
  * group x (4 magnitudes) at the given scale under weights w (first one on
  * ties); its levels go to l.  Returns its grid index.
  */
-static int best_neighbour(const struct qa_iq3_grid *g, unsigned u, const float *x,
+static int best_neighbour(const struct qa_iq3_grid *g, bool simd, unsigned u, const float *x,
                           const float *w, float scale, int8_t *l)
 {
 	const uint16_t *nb = g->neighbours + (-g->map[u] - 1);
 	float best = FLT_MAX;
 	int idx = nb[1];
+#if QA_QUANT_X86
+	if (simd) {
+		/* the same errors, 8 entries at a time (quant_x86.c) */
+		int at = qa_x86_grid4_pick(x, w, scale, nb + 1, nb[0], g->codes32);
+		idx = nb[1 + (at < 0 ? 0 : at)];
+		for (int i = 0; i < 4; i++)
+			l[i] = (int8_t)((g->pos[idx][i] - 1) / 2);
+		return idx;
+	}
+#else
+	(void)simd;
+#endif
 	for (unsigned j = 1; j <= nb[0]; j++) {
 		const uint8_t *p = g->pos[nb[j]];
 		float e = 0;
@@ -136,7 +149,7 @@ struct sub_fit {
  * (parity-fixed signs, 31 trials, skip below XXS_EPS, off-grid re-search
  * of off-grid groups only); otherwise iq3_s's.
  */
-static void fit_sub(const struct qa_iq3_grid *g, bool xxs, const float *xb, const float *w,
+static void fit_sub(const struct qa_iq3_grid *g, bool simd, bool xxs, const float *xb, const float *w,
                     struct sub_fit *f)
 {
 	float xval[IQ3_SUB], waux[IQ3_SUB];
@@ -196,7 +209,7 @@ static void fit_sub(const struct qa_iq3_grid *g, bool xxs, const float *xb, cons
 			unsigned u = code_of(Laux + 4 * k);
 			on_grid_aux[k] = g->map[u] >= 0;
 			if (!on_grid_aux[k])
-				best_neighbour(g, u, xval + 4 * k, waux + 4 * k, this_scale, Laux + 4 * k);
+				best_neighbour(g, simd, u, xval + 4 * k, waux + 4 * k, this_scale, Laux + 4 * k);
 		}
 		float sqx, sqq;
 		fit_sums(w, xval, Laux, &sqx, &sqq);
@@ -221,7 +234,7 @@ static void fit_sub(const struct qa_iq3_grid *g, bool xxs, const float *xb, cons
 			unsigned u = code_of(l);
 			int idx = g->map[u];
 			if (idx < 0)
-				idx = best_neighbour(g, u, xval + 4 * k, waux + 4 * k, scale, f->L + 4 * k);
+				idx = best_neighbour(g, simd, u, xval + 4 * k, waux + 4 * k, scale, f->L + 4 * k);
 			for (int i = 0; i < 4; i++)
 				f->L[4 * k + i] = (int8_t)((g->pos[idx][i] - 1) / 2);
 		}
@@ -266,7 +279,7 @@ static unsigned scale_code(float id, float scale)
 	return (unsigned)(l < 0 ? 0 : (l > 15 ? 15 : l));
 }
 
-static void quantize_xxs_block(const struct qa_iq3_grid *g, const float *x, const float *qw,
+static void quantize_xxs_block(const struct qa_iq3_grid *g, bool simd, const float *x, const float *qw,
                                uint8_t *out)
 {
 	float sigma2 = block_sigma2(x);
@@ -278,7 +291,7 @@ static void quantize_xxs_block(const struct qa_iq3_grid *g, const float *x, cons
 		float w[IQ3_SUB];
 		struct sub_fit f;
 		sub_weights(x, qw, sigma2, ib, w);
-		fit_sub(g, true, x + IQ3_SUB * ib, w, &f);
+		fit_sub(g, simd, true, x + IQ3_SUB * ib, w, &f);
 		scales[ib] = f.scale;
 		if (f.zero)
 			continue;
@@ -299,7 +312,7 @@ static void quantize_xxs_block(const struct qa_iq3_grid *g, const float *x, cons
 		qa_store_le32(out + 66 + 4 * ib, sas[ib] | (uint32_t)scale_code(id, scales[ib]) << 28);
 }
 
-static void quantize_s_block(const struct qa_iq3_grid *g, const float *x, const float *qw,
+static void quantize_s_block(const struct qa_iq3_grid *g, bool simd, const float *x, const float *qw,
                              uint8_t *out)
 {
 	float sigma2 = block_sigma2(x);
@@ -311,7 +324,7 @@ static void quantize_s_block(const struct qa_iq3_grid *g, const float *x, const 
 		float w[IQ3_SUB];
 		struct sub_fit f;
 		sub_weights(x, qw, sigma2, ib, w);
-		fit_sub(g, false, x + IQ3_SUB * ib, w, &f);
+		fit_sub(g, simd, false, x + IQ3_SUB * ib, w, &f);
 		scales[ib] = f.scale;
 		if (f.zero)
 			continue; /* the reference leaves qs and signs where they are */
@@ -333,14 +346,37 @@ static void quantize_s_block(const struct qa_iq3_grid *g, const float *x, const 
 		sc[ib / 2] = (uint8_t)(scale_code(id, scales[ib]) | scale_code(id, scales[ib + 1]) << 4);
 }
 
+/* Rows of iq3_xxs (xxs) or iq3_s, with the vector search where simd. */
+static void iq3_rows(bool xxs, bool simd, const float *src, void *dst, size_t nrow, size_t n_per_row,
+                     const float *qw)
+{
+	const struct qa_iq3_grid *g = qa_iq3_grid_get(xxs ? 256 : 512);
+	uint8_t *out = dst;
+	for (size_t r = 0; r < nrow; r++)
+		for (size_t b = 0; b < n_per_row / IQ3_BLOCK; b++, src += IQ3_BLOCK) {
+			const float *bw = qw ? qw + b * IQ3_BLOCK : NULL;
+			if (xxs)
+				quantize_xxs_block(g, simd, src, bw, out);
+			else
+				quantize_s_block(g, simd, src, bw, out);
+			out += xxs ? XXS_BYTES : S_BYTES;
+		}
+}
+
+/* Whether the vector search runs on this CPU. */
+static bool iq3_simd(void)
+{
+#if QA_QUANT_X86
+	return qa_quant_x86_available(false);
+#else
+	return false;
+#endif
+}
+
 void qa_quantize_rows_iq3_xxs(const float *src, void *dst, size_t nrow, size_t n_per_row,
                               const float *qw)
 {
-	const struct qa_iq3_grid *g = qa_iq3_grid_get(256);
-	uint8_t *out = dst;
-	for (size_t r = 0; r < nrow; r++)
-		for (size_t b = 0; b < n_per_row / IQ3_BLOCK; b++, src += IQ3_BLOCK, out += XXS_BYTES)
-			quantize_xxs_block(g, src, qw ? qw + b * IQ3_BLOCK : NULL, out);
+	iq3_rows(true, iq3_simd(), src, dst, nrow, n_per_row, qw);
 }
 
 void qa_quantize_iq3_xxs(const float *src, void *dst, size_t n)
@@ -351,16 +387,21 @@ void qa_quantize_iq3_xxs(const float *src, void *dst, size_t n)
 void qa_quantize_rows_iq3_s(const float *src, void *dst, size_t nrow, size_t n_per_row,
                             const float *qw)
 {
-	const struct qa_iq3_grid *g = qa_iq3_grid_get(512);
-	uint8_t *out = dst;
-	for (size_t r = 0; r < nrow; r++)
-		for (size_t b = 0; b < n_per_row / IQ3_BLOCK; b++, src += IQ3_BLOCK, out += S_BYTES)
-			quantize_s_block(g, src, qw ? qw + b * IQ3_BLOCK : NULL, out);
+	iq3_rows(false, iq3_simd(), src, dst, nrow, n_per_row, qw);
 }
 
 void qa_quantize_iq3_s(const float *src, void *dst, size_t n)
 {
 	qa_quantize_rows_iq3_s(src, dst, 1, n, NULL);
+}
+
+bool qa_quant_iq3_quantize_path(uint32_t type, bool fast, const float *src, void *dst, size_t nrow,
+                                size_t n_per_row, const float *qw)
+{
+	if (type != QA_TYPE_IQ3_XXS && type != QA_TYPE_IQ3_S)
+		return false;
+	iq3_rows(type == QA_TYPE_IQ3_XXS, fast && iq3_simd(), src, dst, nrow, n_per_row, qw);
+	return true;
 }
 
 /* The sign of element i (0..7) under an 8-bit mask. */

@@ -170,6 +170,26 @@ float qa_quant_fit_affine(int n, int nmax, const float *x, const float *w,
 }
 
 /*
+ * One fitting job: the groups of n values at x (consecutive, possibly
+ * spanning several super-blocks) with weights w in the same layout, or
+ * NULL for the built-in weights of the unweighted encoders (affine: |x|
+ * when abs_err, rms(group) + |x| otherwise; symmetric: x^2).  Group h
+ * writes its n levels to lev + n*h and its scale (and, affine, -min) to
+ * scale[h] (negmin[h]).  sym selects the symmetric fits (n is 16): fit_q3
+ * with nmax 4 when q3, else qa_quant_fit_symmetric; otherwise the affine
+ * fit with rmin, rdelta, nstep and abs_err.
+ */
+struct qk_fit {
+	const float *x, *w;
+	int n, nmax;
+	float rmin, rdelta;
+	int nstep;
+	bool abs_err, sym, q3;
+	uint8_t *lev;
+	float *scale, *negmin;
+};
+
+/*
  * The fast paths: fit_affine for several groups at once, in SIMD lanes.
  *
  * fit_affine spends its time in serial float sums, each add waiting for
@@ -199,6 +219,10 @@ float qa_quant_fit_affine(int n, int nmax, const float *x, const float *w,
 #define QK_SIMD 1
 #if defined(__x86_64__) || defined(__i386__)
 #define QK_AVX2 1
+#if defined(__clang__) || __GNUC__ >= 10
+#define QK_AVX512 1
+#define QK_AVX512_ATTR __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
+#endif
 #endif
 #endif
 
@@ -226,10 +250,9 @@ float qa_quant_fit_affine(int n, int nmax, const float *x, const float *w,
  *     and w[i] (i < n <= 32); writes group g's levels to q + n*g, its scale
  *     to scale[g] and -min to neg_min[g], exactly as fit_affine would.
  *
- *   fit_groups_xL(x, n, ngroups, ...): fit ngroups (a multiple of L)
- *     consecutive groups of n values at x, L at a time, with the weights
- *     the scalar callers use: |x| when abs_err (q2_K), rms(group) + |x|
- *     otherwise (q4_K, q5_K).
+ *   fit_affine_lanes_xL(f, h): fit groups h..h+L-1 of job f (struct
+ *     qk_fit), moving them into lanes and computing the built-in weights
+ *     when f->w is NULL, as the scalar path does per group.
  */
 #define QK_DEFINE_FIT(L, VF, VI, ATTR)                                          \
 ATTR static inline VI qk_clamp_##VI(VI l, VI vnmax)                             \
@@ -310,49 +333,59 @@ ATTR static void fit_affine_x##L(int n, int nmax, const VF *x, const VF *w,    \
 		lo = (VF)QK_SEL(VI, better, cand_min, lo);                      \
 	}                                                                       \
                                                                                 \
+	/* The best levels, lane-wise; fit_affine's early return leaves a  */  \
+	/* flat group's levels 0 (and its lo unmoved). */                       \
+	VI ql[32];                                                              \
+	for (int i = 0; i < n; ++i)                                             \
+		ql[i] = __builtin_convertvector(                                \
+			QK_LEVEL(VF, VI, best_inv * (x[i] - best_lo), vnmax), VI) & ~flat; \
 	for (int g = 0; g < L; ++g) {                                           \
 		uint8_t *qg = q + (size_t)n * g;                                \
 		neg_min[g] = -lo[g];                                            \
-		if (flat[g]) {                                                  \
-			/* fit_affine's early return; lo never moved. */        \
-			memset(qg, 0, (size_t)n);                               \
-			scale_out[g] = 0.f;                                     \
-			continue;                                               \
-		}                                                               \
-		scale_out[g] = scale[g];                                        \
-		const float bi = best_inv[g], bl = best_lo[g];                  \
+		scale_out[g] = flat[g] ? 0.f : scale[g];                        \
 		for (int i = 0; i < n; ++i)                                     \
-			qg[i] = (uint8_t)clamp_int(round_magic(bi * (x[i][g] - bl)), 0, nmax); \
+			qg[i] = (uint8_t)ql[i][g];                              \
 	}                                                                       \
 }                                                                               \
                                                                                 \
-ATTR static void fit_groups_x##L(const float *x, int n, int ngroups, int nmax,  \
-                                 float rmin, float rdelta, int nstep,           \
-                                 bool abs_err, uint8_t *lev, float *scale,      \
-                                 float *negmin)                                 \
+ATTR static inline __attribute__((always_inline)) void                          \
+fit_affine_n_x##L(const struct qk_fit *f, int h, const int n)                  \
 {                                                                               \
 	VF xt[32], wt[32];                                                      \
 	const VI abs_mask = (VI){ 0 } + 0x7fffffff;                             \
+	const float *x = f->x + n * h;                                          \
                                                                                 \
-	for (int h = 0; h < ngroups; h += L) {                                  \
+	for (int i = 0; i < n; ++i)                                             \
+		for (int g = 0; g < L; ++g)                                     \
+			xt[i][g] = x[n * g + i];                                \
+	if (f->w) {                                                             \
 		for (int i = 0; i < n; ++i)                                     \
 			for (int g = 0; g < L; ++g)                             \
-				xt[i][g] = x[n * (h + g) + i];                  \
-		if (abs_err) {                                                  \
-			for (int i = 0; i < n; ++i)                             \
-				wt[i] = (VF)((VI)xt[i] & abs_mask);             \
-		} else {                                                        \
-			VF ss = { 0 }, rms;                                     \
-			for (int i = 0; i < n; ++i)                             \
-				ss = ss + xt[i] * xt[i];                        \
-			for (int g = 0; g < L; ++g)                             \
-				rms[g] = sqrtf(ss[g] / n);                      \
-			for (int i = 0; i < n; ++i)                             \
-				wt[i] = rms + (VF)((VI)xt[i] & abs_mask);       \
-		}                                                               \
-		fit_affine_x##L(n, nmax, xt, wt, lev + n * h, scale + h,        \
-		                negmin + h, rmin, rdelta, nstep, abs_err);      \
+				wt[i][g] = f->w[n * (h + g) + i];               \
+	} else if (f->abs_err) {                                                \
+		for (int i = 0; i < n; ++i)                                     \
+			wt[i] = (VF)((VI)xt[i] & abs_mask);                     \
+	} else {                                                                \
+		VF ss = { 0 }, rms;                                             \
+		for (int i = 0; i < n; ++i)                                     \
+			ss = ss + xt[i] * xt[i];                                \
+		for (int g = 0; g < L; ++g)                                     \
+			rms[g] = sqrtf(ss[g] / n);                              \
+		for (int i = 0; i < n; ++i)                                     \
+			wt[i] = rms + (VF)((VI)xt[i] & abs_mask);               \
 	}                                                                       \
+	fit_affine_x##L(n, f->nmax, xt, wt, f->lev + n * h, f->scale + h,       \
+	                f->negmin + h, f->rmin, f->rdelta, f->nstep,            \
+	                f->abs_err);                                            \
+}                                                                               \
+                                                                                \
+/* n as a constant: the compiler knows the loops run, and unrolls them. */      \
+ATTR static void fit_affine_lanes_x##L(const struct qk_fit *f, int h)            \
+{                                                                               \
+	if (f->n == 16)                                                         \
+		fit_affine_n_x##L(f, h, 16);                                    \
+	else                                                                    \
+		fit_affine_n_x##L(f, h, 32);                                    \
 }
 
 typedef float qk_v4f __attribute__((vector_size(16)));
@@ -363,6 +396,12 @@ QK_DEFINE_FIT(4, qk_v4f, qk_v4i, )
 typedef float qk_v8f __attribute__((vector_size(32)));
 typedef int32_t qk_v8i __attribute__((vector_size(32)));
 QK_DEFINE_FIT(8, qk_v8f, qk_v8i, __attribute__((target("avx2"))))
+#endif
+
+#if QK_AVX512
+typedef float qk_v16f __attribute__((vector_size(64)));
+typedef int32_t qk_v16i __attribute__((vector_size(64)));
+QK_DEFINE_FIT(16, qk_v16f, qk_v16i, QK_AVX512_ATTR)
 #endif
 #endif /* QK_SIMD */
 
@@ -387,43 +426,23 @@ static int path_lanes(enum qa_quant_k_path path)
 #else
 		return -1;
 #endif
+	case QA_QUANT_K_SIMD16:
+#if QK_AVX512
+		return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") ? 16 : -1;
+#else
+		return -1;
+#endif
 	case QA_QUANT_K_AUTO: {
-		int l = path_lanes(QA_QUANT_K_SIMD8);
+		int l = path_lanes(QA_QUANT_K_SIMD16);
+		if (l < 0)
+			l = path_lanes(QA_QUANT_K_SIMD8);
 		if (l < 0)
 			l = path_lanes(QA_QUANT_K_SIMD4);
 		return l < 0 ? 0 : l;
 	}
 	}
 	return -1;
-}
-
-/*
- * Fit ngroups groups of n values with the SIMD kernel for lanes; returns
- * false when lanes is 0 (the caller then runs the scalar loop).
- */
-static bool fit_groups_simd(int lanes, const float *x, int n, int ngroups, int nmax,
-                            float rmin, float rdelta, int nstep, bool abs_err,
-                            uint8_t *lev, float *scale, float *negmin)
-{
-#if QK_AVX2
-	if (lanes == 8) {
-		fit_groups_x8(x, n, ngroups, nmax, rmin, rdelta, nstep, abs_err, lev,
-		              scale, negmin);
-		return true;
-	}
-#endif
-#if QK_SIMD
-	if (lanes == 4) {
-		fit_groups_x4(x, n, ngroups, nmax, rmin, rdelta, nstep, abs_err, lev,
-		              scale, negmin);
-		return true;
-	}
-#else
-	(void)x, (void)n, (void)ngroups, (void)nmax, (void)rmin, (void)rdelta;
-	(void)nstep, (void)abs_err, (void)lev, (void)scale, (void)negmin;
-#endif
-	(void)lanes;
-	return false;
 }
 
 /*
@@ -569,10 +588,13 @@ static float fit_q3(int n, int nmax, const float *x, int8_t *q)
  * simply keep sweeping until none moves or five sweeps are done.  Levels
  * are kept as floats (small integers, exact), so l == q compares the same.
  *
- * QK_DEFINE_SYM(L, VF, VI, ATTR) defines fit_sym_groups_xL(x, q3, lev,
- * scale): fits the 16 groups of 16 of a super-block at x, L at a time, with
- * fit_q3(16, 4, ...) when q3 and fit_symmetric(16, 32, ...) otherwise,
- * writing levels to lev and scales to scale as the scalar loops do.
+ * The weights are x^2 or, with an importance matrix, the given ones
+ * (fit_symmetric's qw), which enter the sums exactly where x^2 does.
+ *
+ * QK_DEFINE_SYM(L, VF, VI, ATTR) defines fit_sym_lanes_xL(f, h): fits
+ * groups h..h+L-1 of job f (struct qk_fit, sym) with fit_q3 when f->q3
+ * and fit_symmetric otherwise, writing levels and scales as the scalar
+ * fits do.
  */
 #if QK_SIMD
 #define QK_DEFINE_SYM(L, VF, VI, ATTR)                                          \
@@ -585,111 +607,183 @@ ATTR static inline VF qk_level2_x##L(VF v, VI vlo, VI vhi)                      
 	return __builtin_convertvector(l, VF);                                  \
 }                                                                               \
                                                                                 \
-ATTR static void fit_sym_x##L(int nmax, bool q3, const VF *x, int8_t *q,        \
-                              float *scale_out)                                 \
+/* One set of L groups in flight: weights, levels and the two sums. */          \
+struct qk_sym_x##L {                                                            \
+	VF x[16], w[16], wx[16], ql[16];                                        \
+	VF peak, inv, sxl, sl2;                                                 \
+	VI flat;                                                                \
+};                                                                              \
+                                                                                \
+/* The peak, the first mapping and its sums (both scalar fits alike). */        \
+ATTR static inline __attribute__((always_inline)) void                          \
+qk_sym_init_x##L(struct qk_sym_x##L *s, int nmax, const VF *wq)                 \
 {                                                                               \
 	const VF zero = { 0 };                                                  \
 	const VI vlo = (VI){ 0 } - nmax, vhi = (VI){ 0 } + (nmax - 1);          \
 	const VI abs_mask = (VI){ 0 } + 0x7fffffff;                             \
-	VF w[16], wx[16], ql[16];                                               \
-                                                                                \
 	VF peak = zero, apeak = zero;                                           \
 	for (int i = 0; i < 16; ++i) {                                          \
-		VF a = (VF)((VI)x[i] & abs_mask);                               \
+		VF a = (VF)((VI)s->x[i] & abs_mask);                            \
 		VI m = a > apeak;                                               \
 		apeak = (VF)QK_SEL(VI, m, a, apeak);                            \
-		peak = (VF)QK_SEL(VI, m, x[i], peak);                           \
-		w[i] = x[i] * x[i];                                             \
-		wx[i] = w[i] * x[i];                                            \
+		peak = (VF)QK_SEL(VI, m, s->x[i], peak);                        \
+		s->w[i] = wq ? wq[i] : s->x[i] * s->x[i];                       \
+		s->wx[i] = s->w[i] * s->x[i];                                   \
 	}                                                                       \
-	const VI flat = apeak < QK_SPLAT(VF, TINY_GROUP);                       \
-                                                                                \
-	VF inv = QK_SPLAT(VF, (float)-nmax) / peak;                             \
+	s->flat = apeak < QK_SPLAT(VF, TINY_GROUP);                             \
+	s->peak = peak;                                                         \
+	s->inv = QK_SPLAT(VF, (float)-nmax) / peak;                             \
 	VF sxl = zero, sl2 = zero;                                              \
 	for (int i = 0; i < 16; ++i) {                                          \
-		VF l = qk_level2_x##L(inv * x[i], vlo, vhi);                    \
-		ql[i] = l;                                                      \
-		sxl = sxl + wx[i] * l;                                          \
-		sl2 = sl2 + w[i] * l * l;                                       \
+		VF l = qk_level2_x##L(s->inv * s->x[i], vlo, vhi);              \
+		s->ql[i] = l;                                                   \
+		sxl = sxl + s->wx[i] * l;                                       \
+		sl2 = sl2 + s->w[i] * l * l;                                    \
 	}                                                                       \
-	VF scale;                                                               \
-	if (q3) {                                                               \
-		for (int sweep = 0; sweep < 5; ++sweep) {                       \
-			VI moved = { 0 };                                       \
-			for (int i = 0; i < 16; ++i) {                          \
-				VF o_xl = sxl - wx[i] * ql[i];                  \
-				VF o_l2 = sl2 - w[i] * ql[i] * ql[i];           \
-				VF l = qk_level2_x##L(x[i] * o_l2 / o_xl, vlo, vhi); \
-				VI m = (o_xl > zero) & (l != ql[i]);            \
-				o_xl = o_xl + wx[i] * l;                        \
-				o_l2 = o_l2 + w[i] * l * l;                     \
+	s->sxl = sxl;                                                           \
+	s->sl2 = sl2;                                                           \
+}                                                                               \
+                                                                                \
+/*                                                                              \
+ * fit_q3's sweeps on U sets at once (U = 1 or 2): the sets are independent,   \
+ * so interleaving their moves element by element only overlaps two serial     \
+ * chains; each set sees exactly its own sequence of operations.  Sweeping      \
+ * stops when no lane of any set moved (see above: an extra sweep of a set      \
+ * that has settled moves nothing).                                             \
+ */                                                                             \
+ATTR static inline __attribute__((always_inline)) void                          \
+qk_q3_sweeps_x##L(struct qk_sym_x##L *s, const int U, int nmax)                 \
+{                                                                               \
+	const VF zero = { 0 };                                                  \
+	const VI vlo = (VI){ 0 } - nmax, vhi = (VI){ 0 } + (nmax - 1);          \
+	VF sxl[2], sl2[2];                                                      \
+	for (int u = 0; u < U; ++u)                                             \
+		sxl[u] = s[u].sxl, sl2[u] = s[u].sl2;                           \
+	for (int sweep = 0; sweep < 5; ++sweep) {                               \
+		VI moved = { 0 };                                               \
+		for (int i = 0; i < 16; ++i) {                                  \
+			_Pragma("GCC unroll 2")                                 \
+			for (int u = 0; u < U; ++u) {                           \
+				const VF x = s[u].x[i], w = s[u].w[i];          \
+				const VF wx = s[u].wx[i], q = s[u].ql[i];       \
+				VF o_xl = sxl[u] - wx * q;                      \
+				VF o_l2 = sl2[u] - w * q * q;                   \
+				VF l = qk_level2_x##L(x * o_l2 / o_xl, vlo, vhi); \
+				VI m = (o_xl > zero) & (l != q);                \
+				o_xl = o_xl + wx * l;                           \
+				o_l2 = o_l2 + w * l * l;                        \
 				m &= (o_l2 > zero) &                            \
-				     (o_xl * o_xl * sl2 > sxl * sxl * o_l2);    \
-				ql[i] = (VF)QK_SEL(VI, m, l, ql[i]);            \
-				sxl = (VF)QK_SEL(VI, m, o_xl, sxl);             \
-				sl2 = (VF)QK_SEL(VI, m, o_l2, sl2);             \
-				moved |= m;                                     \
+				     (o_xl * o_xl * sl2[u] > sxl[u] * sxl[u] * o_l2); \
+				s[u].ql[i] = (VF)QK_SEL(VI, m, l, q);           \
+				sxl[u] = (VF)QK_SEL(VI, m, o_xl, sxl[u]);       \
+				sl2[u] = (VF)QK_SEL(VI, m, o_l2, sl2[u]);       \
+				moved |= m & ~s[u].flat;                        \
 			}                                                       \
-			moved &= ~flat;                                         \
-			bool any = false;                                       \
-			for (int g = 0; g < L; ++g)                             \
-				any |= moved[g] != 0;                           \
-			if (!any)                                               \
-				break;                                          \
 		}                                                               \
-		scale = (VF)QK_SEL(VI, sl2 > zero, sxl / sl2, zero);            \
+		bool any = false;                                               \
 		for (int g = 0; g < L; ++g)                                     \
-			for (int i = 0; i < 16; ++i)                            \
-				q[16 * g + i] = (int8_t)((int)ql[i][g] + nmax); \
-	} else {                                                                \
-		scale = (VF)QK_SEL(VI, sl2 != zero, sxl / sl2, zero);           \
-		VF best = scale * sxl;                                          \
-		VF best_inv = inv;                                              \
-		for (int k = -9; k <= 9; ++k) {                                 \
-			if (k == 0)                                             \
-				continue;                                       \
-			const float num = -(nmax + 0.1f * k);                   \
-			inv = QK_SPLAT(VF, num) / peak;                         \
-			sxl = zero;                                             \
-			sl2 = zero;                                             \
-			for (int i = 0; i < 16; ++i) {                          \
-				VF l = qk_level2_x##L(inv * x[i], vlo, vhi);    \
-				sxl = sxl + wx[i] * l;                          \
-				sl2 = sl2 + w[i] * l * l;                       \
-			}                                                       \
-			VI better = (sl2 > zero) & (sxl * sxl > best * sl2);    \
-			VF cand = sxl / sl2;                                    \
-			best_inv = (VF)QK_SEL(VI, better, inv, best_inv);       \
-			scale = (VF)QK_SEL(VI, better, cand, scale);            \
-			best = (VF)QK_SEL(VI, better, cand * sxl, best);        \
-		}                                                               \
-		for (int g = 0; g < L; ++g) {                                   \
-			const float bi = best_inv[g];                           \
-			for (int i = 0; i < 16; ++i)                            \
-				q[16 * g + i] = (int8_t)(nmax + clamp_int(      \
-					round_magic(bi * x[i][g]), -nmax, nmax - 1)); \
-		}                                                               \
+			any |= moved[g] != 0;                                   \
+		if (!any)                                                       \
+			break;                                                  \
 	}                                                                       \
+	for (int u = 0; u < U; ++u)                                             \
+		s[u].sxl = sxl[u], s[u].sl2 = sl2[u];                           \
+}                                                                               \
+                                                                                \
+/* Levels (+nmax) and scales out; flat groups as the early return leaves them. */ \
+ATTR static inline __attribute__((always_inline)) void                          \
+qk_sym_out_x##L(const struct qk_sym_x##L *s, VF scale, int nmax, int8_t *q,     \
+                float *scale_out)                                               \
+{                                                                               \
 	for (int g = 0; g < L; ++g) {                                           \
-		if (flat[g]) {                                                  \
-			/* The scalar functions' early return. */               \
+		if (s->flat[g]) {                                               \
 			memset(q + 16 * g, 0, 16);                              \
 			scale_out[g] = 0.f;                                     \
-		} else {                                                        \
-			scale_out[g] = scale[g];                                \
+			continue;                                               \
 		}                                                               \
+		scale_out[g] = scale[g];                                        \
+		for (int i = 0; i < 16; ++i)                                    \
+			q[16 * g + i] = (int8_t)((int)s->ql[i][g] + nmax);      \
 	}                                                                       \
 }                                                                               \
                                                                                 \
-ATTR static void fit_sym_groups_x##L(const float *x, bool q3, int8_t *lev,     \
-                                     float *scale)                              \
+/* fit_symmetric's 18 further trials; the best levels end up in s->ql. */      \
+ATTR static inline __attribute__((always_inline)) VF                            \
+qk_sym_trials_x##L(struct qk_sym_x##L *s, int nmax)                             \
 {                                                                               \
-	VF xt[16];                                                              \
-	for (int h = 0; h < 16; h += L) {                                       \
-		for (int i = 0; i < 16; ++i)                                    \
-			for (int g = 0; g < L; ++g)                             \
-				xt[i][g] = x[16 * (h + g) + i];                 \
-		fit_sym_x##L(q3 ? 4 : 32, q3, xt, lev + 16 * h, scale + h);     \
+	const VF zero = { 0 };                                                  \
+	const VI vlo = (VI){ 0 } - nmax, vhi = (VI){ 0 } + (nmax - 1);          \
+	VF sxl = s->sxl, sl2 = s->sl2;                                          \
+	VF scale = (VF)QK_SEL(VI, sl2 != zero, sxl / sl2, zero);                \
+	VF best = scale * sxl;                                                  \
+	VF best_inv = s->inv;                                                   \
+	for (int k = -9; k <= 9; ++k) {                                         \
+		if (k == 0)                                                     \
+			continue;                                               \
+		const float num = -(nmax + 0.1f * k);                           \
+		VF inv = QK_SPLAT(VF, num) / s->peak;                           \
+		sxl = zero;                                                     \
+		sl2 = zero;                                                     \
+		for (int i = 0; i < 16; ++i) {                                  \
+			VF l = qk_level2_x##L(inv * s->x[i], vlo, vhi);         \
+			sxl = sxl + s->wx[i] * l;                               \
+			sl2 = sl2 + s->w[i] * l * l;                            \
+		}                                                               \
+		VI better = (sl2 > zero) & (sxl * sxl > best * sl2);            \
+		VF cand = sxl / sl2;                                            \
+		best_inv = (VF)QK_SEL(VI, better, inv, best_inv);               \
+		scale = (VF)QK_SEL(VI, better, cand, scale);                    \
+		best = (VF)QK_SEL(VI, better, cand * sxl, best);                \
+	}                                                                       \
+	for (int i = 0; i < 16; ++i)                                            \
+		s->ql[i] = qk_level2_x##L(best_inv * s->x[i], vlo, vhi);        \
+	return scale;                                                           \
+}                                                                               \
+                                                                                \
+/* Move set u's groups (h + u*L ...) of job f into lanes. */                    \
+ATTR static inline __attribute__((always_inline)) const VF *                    \
+qk_sym_load_x##L(struct qk_sym_x##L *s, VF *wt, const struct qk_fit *f, int h)   \
+{                                                                               \
+	const float *x = f->x + 16 * h;                                         \
+	for (int i = 0; i < 16; ++i)                                            \
+		for (int g = 0; g < L; ++g)                                     \
+			s->x[i][g] = x[16 * g + i];                             \
+	if (!f->w)                                                              \
+		return NULL;                                                    \
+	for (int i = 0; i < 16; ++i)                                            \
+		for (int g = 0; g < L; ++g)                                     \
+			wt[i][g] = f->w[16 * (h + g) + i];                      \
+	return wt;                                                              \
+}                                                                               \
+                                                                                \
+ATTR static void fit_sym_lanes_x##L(const struct qk_fit *f, int h)               \
+{                                                                               \
+	struct qk_sym_x##L s;                                                   \
+	VF wt[16];                                                              \
+	const VF zero = { 0 };                                                  \
+	qk_sym_init_x##L(&s, f->nmax, qk_sym_load_x##L(&s, wt, f, h));          \
+	VF scale;                                                               \
+	if (f->q3) {                                                            \
+		qk_q3_sweeps_x##L(&s, 1, f->nmax);                              \
+		scale = (VF)QK_SEL(VI, s.sl2 > zero, s.sxl / s.sl2, zero);      \
+	} else {                                                                \
+		scale = qk_sym_trials_x##L(&s, f->nmax);                        \
+	}                                                                       \
+	qk_sym_out_x##L(&s, scale, f->nmax, (int8_t *)f->lev + 16 * h, f->scale + h); \
+}                                                                               \
+                                                                                \
+/* fit_q3 on 2*L groups, two interleaved sets (the sweeps are latency-bound). */ \
+ATTR static void fit_q3_pair_x##L(const struct qk_fit *f, int h)                \
+{                                                                               \
+	struct qk_sym_x##L s[2];                                                \
+	const VF zero = { 0 };                                                  \
+	for (int u = 0; u < 2; ++u)                                             \
+		qk_sym_init_x##L(&s[u], f->nmax, qk_sym_load_x##L(&s[u], NULL, f, h + L * u)); \
+	qk_q3_sweeps_x##L(s, 2, f->nmax);                                       \
+	for (int u = 0; u < 2; ++u) {                                           \
+		VF scale = (VF)QK_SEL(VI, s[u].sl2 > zero, s[u].sxl / s[u].sl2, zero); \
+		qk_sym_out_x##L(&s[u], scale, f->nmax, (int8_t *)f->lev + 16 * (h + L * u), \
+		                f->scale + h + L * u);                          \
 	}                                                                       \
 }
 
@@ -697,31 +791,114 @@ QK_DEFINE_SYM(4, qk_v4f, qk_v4i, )
 #if QK_AVX2
 QK_DEFINE_SYM(8, qk_v8f, qk_v8i, __attribute__((target("avx2"))))
 #endif
+#if QK_AVX512
+QK_DEFINE_SYM(16, qk_v16f, qk_v16i, QK_AVX512_ATTR)
+#endif
 #endif /* QK_SIMD */
 
-/*
- * Fit the 16 groups of 16 of a super-block with fit_q3 (q3) or
- * fit_symmetric, using the SIMD kernel for lanes, or the scalar functions
- * when lanes is 0.
- */
-static void fit_sym_groups(int lanes, const float *x, bool q3, int8_t *lev, float *scale)
+/* The scalar reference fits for group h of job f. */
+static void fit_affine_one(const struct qk_fit *f, int h)
 {
-#if QK_AVX2
-	if (lanes == 8) {
-		fit_sym_groups_x8(x, q3, lev, scale);
-		return;
+	float w[32];
+	const int n = f->n;
+	const float *xg = f->x + n * h;
+	const float *wg = w;
+	if (f->w) {
+		wg = f->w + n * h;
+	} else if (f->abs_err) {
+		for (int i = 0; i < n; ++i)
+			w[i] = fabsf(xg[i]);
+	} else {
+		float ss = 0;
+		for (int i = 0; i < n; ++i)
+			ss += xg[i] * xg[i];
+		float rms = sqrtf(ss / n);
+		for (int i = 0; i < n; ++i)
+			w[i] = rms + fabsf(xg[i]);
 	}
+	f->scale[h] = qa_quant_fit_affine(n, f->nmax, xg, wg, f->lev + n * h, &f->negmin[h],
+	                                  f->rmin, f->rdelta, f->nstep, f->abs_err);
+}
+
+static void fit_sym_one(const struct qk_fit *f, int h)
+{
+	int8_t *lev = (int8_t *)f->lev + 16 * h;
+	const float *xg = f->x + 16 * h;
+	f->scale[h] = f->q3 ? fit_q3(16, f->nmax, xg, lev)
+	                    : qa_quant_fit_symmetric(16, f->nmax, xg, lev, f->w ? f->w + 16 * h : NULL);
+}
+
+/*
+ * Run job f on ngroups groups: as many as possible with the widest kernel
+ * that lanes allows, the rest with narrower ones and finally the scalar
+ * fits (every kernel gives the same results, so the split is free).
+ * fit_q3 first takes two sets of lanes at a time where it can: its sweeps
+ * are one serial chain per set, and a second independent chain fills the
+ * latency (1.4x on q3_K with 16 lanes).
+ */
+static void fit_groups(const struct qk_fit *f, int lanes, int ngroups)
+{
+	typedef void (*lanes_fn)(const struct qk_fit *, int);
+	static const struct {
+		int l, path;
+		lanes_fn affine, sym, q3;
+	} kernels[] = {
+#if QK_AVX512
+		{ 32, 16, NULL, NULL, fit_q3_pair_x16 },
+		{ 16, 16, fit_affine_lanes_x16, fit_sym_lanes_x16, fit_sym_lanes_x16 },
+#endif
+#if QK_AVX2
+		{ 16, 8, NULL, NULL, fit_q3_pair_x8 },
+		{ 8, 8, fit_affine_lanes_x8, fit_sym_lanes_x8, fit_sym_lanes_x8 },
 #endif
 #if QK_SIMD
-	if (lanes == 4) {
-		fit_sym_groups_x4(x, q3, lev, scale);
-		return;
+		{ 8, 4, NULL, NULL, fit_q3_pair_x4 },
+		{ 4, 4, fit_affine_lanes_x4, fit_sym_lanes_x4, fit_sym_lanes_x4 },
+#endif
+		{ 1, 0, fit_affine_one, fit_sym_one, fit_sym_one },
+	};
+	int h = 0;
+	for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; ++k) {
+		const int l = kernels[k].l;
+		lanes_fn fn = !f->sym ? kernels[k].affine : f->q3 ? kernels[k].q3 : kernels[k].sym;
+		if (kernels[k].path > lanes || !fn)
+			continue;
+		for (; h + l <= ngroups; h += l)
+			fn(f, h);
+	}
+}
+
+/*
+ * The last step of every encoder: requantize n values (a multiple of 4)
+ * against the scale d they decode with, lev[i] = clamp(round_magic((x[i]
+ * + m) / d), lo, hi) - lo, in bytes; the "+ m" only when affine (the
+ * symmetric types divide x itself).  Four lanes at a time where vectors
+ * exist: the same IEEE add and divide per value.
+ */
+static void requantize(const float *x, int n, bool affine, float m, float d, int lo, int hi,
+                       uint8_t *lev)
+{
+	int i = 0;
+#if QK_SIMD
+	const qk_v4i vlo = (qk_v4i){ 0 } + lo, vhi = (qk_v4i){ 0 } + hi;
+	for (; i + 4 <= n; i += 4) {
+		qk_v4f v;
+		memcpy(&v, x + i, sizeof v);
+		if (affine)
+			v = v + QK_SPLAT(qk_v4f, m);
+		v = v / QK_SPLAT(qk_v4f, d);
+		qk_v4i l = ((qk_v4i)(v + QK_SPLAT(qk_v4f, 12582912.f)) & ((qk_v4i){ 0 } + 0x007fffff)) -
+		           ((qk_v4i){ 0 } + 0x00400000);
+		l = QK_SEL(qk_v4i, l < vlo, vlo, l);
+		l = QK_SEL(qk_v4i, l > vhi, vhi, l) - vlo;
+		for (int k = 0; k < 4; ++k)
+			lev[i + k] = (uint8_t)l[k];
 	}
 #endif
-	(void)lanes;
-	for (int g = 0; g < 16; ++g)
-		scale[g] = q3 ? fit_q3(16, 4, x + 16 * g, lev + 16 * g)
-		              : qa_quant_fit_symmetric(16, 32, x + 16 * g, lev + 16 * g, NULL);
+	for (; i < n; ++i) {
+		int l = round_magic(affine ? (x[i] + m) / d : x[i] / d);
+		lev[i] = (uint8_t)(clamp_int(l, lo, hi) - lo);
+	}
 }
 
 /*
@@ -774,92 +951,9 @@ static void pack_2bit(uint8_t *qs, const uint8_t *lev)
 	}
 }
 
-/* Block writers shared by the reference and the importance-weighted encoders. */
-static void q4k_write(const uint8_t lev[SUPER], const uint8_t packed[12], uint16_t d_h,
-                      uint16_t dmin_h, uint8_t *out);
-static void q5k_write(const uint8_t lev[SUPER], const uint8_t packed[12], uint16_t d_h,
-                      uint16_t dmin_h, uint8_t *out);
-static void q6k_finish(const float *x, int8_t lev[SUPER], const float scale[16], uint8_t *out);
-
 /* ------------------------------------------------------------------ */
 /* q2_K                                                                */
 /* ------------------------------------------------------------------ */
-
-static void q2k_encode_block(const float *x, uint8_t *out, int lanes)
-{
-	uint8_t lev[SUPER];
-	float w[16];
-	float scale[16], negmin[16];
-	uint8_t packed[16];
-	const float top = 15.f;
-
-	/* Sixteen groups of 16, each an affine 2-bit fit weighted by |x|. */
-	if (!fit_groups_simd(lanes, x, 16, 16, 3, -0.5f, 0.1f, 15, true, lev, scale,
-	                     negmin)) {
-		for (int g = 0; g < 16; ++g) {
-			const float *xg = x + 16 * g;
-			for (int i = 0; i < 16; ++i)
-				w[i] = fabsf(xg[i]);
-			scale[g] = qa_quant_fit_affine(16, 3, xg, w, lev + 16 * g, &negmin[g],
-			                      -0.5f, 0.1f, 15, true);
-		}
-	}
-	float max_scale = 0;
-	float max_min = 0;
-	for (int g = 0; g < 16; ++g) {
-		if (scale[g] > max_scale)
-			max_scale = scale[g];
-		if (negmin[g] > max_min)
-			max_min = negmin[g];
-	}
-
-	/* Scales and mins go to 4 bits each, relative to d and dmin. */
-	uint16_t d_h, dmin_h;
-	if (max_scale > 0) {
-		float inv = top / max_scale;
-		for (int g = 0; g < 16; ++g)
-			packed[g] = (uint8_t)round_magic(inv * scale[g]);
-		d_h = qa_fp32_to_fp16(max_scale / top);
-	} else {
-		memset(packed, 0, sizeof packed);
-		d_h = qa_fp32_to_fp16(0.f);
-	}
-	if (max_min > 0) {
-		float inv = top / max_min;
-		for (int g = 0; g < 16; ++g) {
-			unsigned l = (unsigned)round_magic(inv * negmin[g]);
-			packed[g] = (uint8_t)(packed[g] | (l << 4));
-		}
-		dmin_h = qa_fp32_to_fp16(max_min / top);
-	} else {
-		dmin_h = qa_fp32_to_fp16(0.f);
-	}
-
-	/* Requantize against the scales as they will be decoded. */
-	for (int g = 0; g < 16; ++g) {
-		const float d = qa_fp16_to_fp32(d_h) * (packed[g] & 0xF);
-		if (!d)
-			continue;
-		const float m = qa_fp16_to_fp32(dmin_h) * (packed[g] >> 4);
-		for (int i = 0; i < 16; ++i) {
-			int l = round_magic((x[16 * g + i] + m) / d);
-			lev[16 * g + i] = (uint8_t)clamp_int(l, 0, 3);
-		}
-	}
-
-	memcpy(out, packed, 16);
-	pack_2bit(out + 16, lev);
-	qa_store_le16(out + 80, d_h);
-	qa_store_le16(out + 82, dmin_h);
-}
-
-void qa_quantize_q2_K(const float *src, void *dst, size_t n)
-{
-	const int lanes = path_lanes(QA_QUANT_K_AUTO);
-	uint8_t *out = dst;
-	for (size_t b = 0; b < n / SUPER; ++b)
-		q2k_encode_block(src + b * SUPER, out + b * Q2K_BYTES, lanes);
-}
 
 void qa_dequantize_q2_K(const void *src, float *dst, size_t n)
 {
@@ -903,10 +997,7 @@ static void q3k_finish(const float *x, int8_t lev[SUPER], const uint8_t sc[12], 
 		float d = qa_fp16_to_fp32(d_h) * s;
 		if (!d)
 			continue;
-		for (int i = 0; i < 16; ++i) {
-			int l = round_magic(x[16 * g + i] / d);
-			lev[16 * g + i] = (int8_t)(clamp_int(l, -4, 3) + 4);
-		}
+		requantize(x + 16 * g, 16, false, 0.f, d, -4, 3, (uint8_t *)lev + 16 * g);
 	}
 
 	/*
@@ -927,54 +1018,6 @@ static void q3k_finish(const float *x, int8_t lev[SUPER], const uint8_t sc[12], 
 	pack_2bit(out + 32, low);
 	memcpy(out + 96, sc, 12);
 	qa_store_le16(out + 108, d_h);
-}
-
-static void q3k_encode_block(const float *x, uint8_t *out, int lanes)
-{
-	int8_t lev[SUPER];
-	float scale[16];
-	uint8_t sc[12];
-
-	/* Sixteen groups of 16, each a symmetric 3-bit fit. */
-	float max_scale = 0;
-	float amax = 0;
-	fit_sym_groups(lanes, x, true, lev, scale);
-	for (int g = 0; g < 16; ++g) {
-		float a = fabsf(scale[g]);
-		if (a > amax) {
-			amax = a;
-			max_scale = scale[g];
-		}
-	}
-
-	/* Group scales to signed 6 bits (stored +32) relative to d. */
-	memset(sc, 0, sizeof sc);
-	uint16_t d_h;
-	if (max_scale) {
-		float inv = -32.f / max_scale;
-		for (int g = 0; g < 16; ++g) {
-			int8_t l = (int8_t)round_magic(inv * scale[g]);
-			int v = clamp_int(l, -32, 31) + 32;
-			if (g < 8)
-				sc[g] = (uint8_t)(v & 0xF);
-			else
-				sc[g - 8] |= (uint8_t)((v & 0xF) << 4);
-			sc[8 + g % 4] |= (uint8_t)((v >> 4) << (2 * (g / 4)));
-		}
-		d_h = qa_fp32_to_fp16(1 / inv);
-	} else {
-		d_h = qa_fp32_to_fp16(0.f);
-	}
-
-	q3k_finish(x, lev, sc, d_h, out);
-}
-
-void qa_quantize_q3_K(const float *src, void *dst, size_t n)
-{
-	const int lanes = path_lanes(QA_QUANT_K_AUTO);
-	uint8_t *out = dst;
-	for (size_t b = 0; b < n / SUPER; ++b)
-		q3k_encode_block(src + b * SUPER, out + b * Q3K_BYTES, lanes);
 }
 
 void qa_dequantize_q3_K(const void *src, float *dst, size_t n)
@@ -1018,74 +1061,8 @@ static void affine32_requantize(const float *x, int nmax, const uint8_t packed[1
 		if (!d)
 			continue;
 		const float dm = qa_fp16_to_fp32(dmin_h) * m;
-		for (int i = 0; i < 32; ++i) {
-			int l = round_magic((x[32 * g + i] + dm) / d);
-			lev[32 * g + i] = (uint8_t)clamp_int(l, 0, nmax);
-		}
+		requantize(x + 32 * g, 32, true, dm, d, 0, nmax, lev + 32 * g);
 	}
-}
-
-/*
- * The common front half of q4_K and q5_K: fit each group of 32 with
- * levels in [0, nmax], quantize scales and mins to 6 bits, then
- * requantize every value against the decoded scale and min.  Fills the
- * 12 scale bytes, the two fp16 factors and the 256 levels.
- */
-static void affine32_encode(const float *x, int nmax, float rmin, float rdelta,
-                            int nstep, uint8_t lev[SUPER], uint8_t packed[12],
-                            uint16_t *d_h, uint16_t *dmin_h, int lanes)
-{
-	float w[32];
-	float scale[8], negmin[8];
-	uint8_t qs6[8], qm6[8];
-
-	/* Weight each value by rms(group) + |x|. */
-	if (!fit_groups_simd(lanes, x, 32, 8, nmax, rmin, rdelta, nstep, false, lev,
-	                     scale, negmin)) {
-		for (int g = 0; g < 8; ++g) {
-			const float *xg = x + 32 * g;
-			float ss = 0;
-			for (int i = 0; i < 32; ++i)
-				ss += xg[i] * xg[i];
-			float rms = sqrtf(ss / 32);
-			for (int i = 0; i < 32; ++i)
-				w[i] = rms + fabsf(xg[i]);
-			scale[g] = qa_quant_fit_affine(32, nmax, xg, w, lev + 32 * g, &negmin[g],
-			                      rmin, rdelta, nstep, false);
-		}
-	}
-	float max_scale = 0;
-	float max_min = 0;
-	for (int g = 0; g < 8; ++g) {
-		if (scale[g] > max_scale)
-			max_scale = scale[g];
-		if (negmin[g] > max_min)
-			max_min = negmin[g];
-	}
-
-	float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-	float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-	for (int g = 0; g < 8; ++g) {
-		/* Narrowed to a byte before the clamp, as the reference does. */
-		uint8_t ls = (uint8_t)round_magic(inv_scale * scale[g]);
-		uint8_t lm = (uint8_t)round_magic(inv_min * negmin[g]);
-		qs6[g] = ls < 63 ? ls : 63;
-		qm6[g] = lm < 63 ? lm : 63;
-	}
-	pack_scale_min(packed, qs6, qm6);
-	*d_h = qa_fp32_to_fp16(max_scale / 63.f);
-	*dmin_h = qa_fp32_to_fp16(max_min / 63.f);
-	affine32_requantize(x, nmax, packed, *d_h, *dmin_h, lev);
-}
-
-static void q4k_encode_block(const float *x, uint8_t *out, int lanes)
-{
-	uint8_t lev[SUPER];
-	uint8_t packed[12];
-	uint16_t d_h, dmin_h;
-
-	affine32_encode(x, 15, -1.f, 0.1f, 20, lev, packed, &d_h, &dmin_h, lanes);
-	q4k_write(lev, packed, d_h, dmin_h, out);
 }
 
 /* Write a q4_K block from its levels, scale bytes and factors. */
@@ -1100,14 +1077,6 @@ static void q4k_write(const uint8_t lev[SUPER], const uint8_t packed[12], uint16
 	for (int p = 0; p < 4; ++p)
 		for (int l = 0; l < 32; ++l)
 			qs[32 * p + l] = (uint8_t)(lev[64 * p + l] | (lev[64 * p + 32 + l] << 4));
-}
-
-void qa_quantize_q4_K(const float *src, void *dst, size_t n)
-{
-	const int lanes = path_lanes(QA_QUANT_K_AUTO);
-	uint8_t *out = dst;
-	for (size_t b = 0; b < n / SUPER; ++b)
-		q4k_encode_block(src + b * SUPER, out + b * Q4K_BYTES, lanes);
 }
 
 void qa_dequantize_q4_K(const void *src, float *dst, size_t n)
@@ -1134,16 +1103,6 @@ void qa_dequantize_q4_K(const void *src, float *dst, size_t n)
 	}
 }
 
-static void q5k_encode_block(const float *x, uint8_t *out, int lanes)
-{
-	uint8_t lev[SUPER];
-	uint8_t packed[12];
-	uint16_t d_h, dmin_h;
-
-	affine32_encode(x, 31, -0.5f, 0.1f, 15, lev, packed, &d_h, &dmin_h, lanes);
-	q5k_write(lev, packed, d_h, dmin_h, out);
-}
-
 /* Write a q5_K block from its levels, scale bytes and factors. */
 static void q5k_write(const uint8_t lev[SUPER], const uint8_t packed[12], uint16_t d_h,
                       uint16_t dmin_h, uint8_t *out)
@@ -1155,30 +1114,16 @@ static void q5k_write(const uint8_t lev[SUPER], const uint8_t packed[12], uint16
 	/* Low nibbles pair up like q4_K; bit 4 of group g goes to qh bit g. */
 	uint8_t *qh = out + 16;
 	uint8_t *ql = out + 48;
+	/* (Levels are in 0..31: bit 4 is "above 15", the low nibble the rest.) */
 	memset(qh, 0, 32);
 	for (int p = 0; p < 4; ++p) {
 		for (int l = 0; l < 32; ++l) {
-			int a = lev[64 * p + l];
-			int c = lev[64 * p + 32 + l];
-			if (a > 15) {
-				a -= 16;
-				qh[l] |= (uint8_t)(1u << (2 * p));
-			}
-			if (c > 15) {
-				c -= 16;
-				qh[l] |= (uint8_t)(2u << (2 * p));
-			}
-			ql[32 * p + l] = (uint8_t)(a | (c << 4));
+			unsigned a = lev[64 * p + l];
+			unsigned c = lev[64 * p + 32 + l];
+			qh[l] |= (uint8_t)((a >> 4 & 1u) << (2 * p) | (c >> 4 & 1u) << (2 * p + 1));
+			ql[32 * p + l] = (uint8_t)((a & 0xF) | (c & 0xF) << 4);
 		}
 	}
-}
-
-void qa_quantize_q5_K(const float *src, void *dst, size_t n)
-{
-	const int lanes = path_lanes(QA_QUANT_K_AUTO);
-	uint8_t *out = dst;
-	for (size_t b = 0; b < n / SUPER; ++b)
-		q5k_encode_block(src + b * SUPER, out + b * Q5K_BYTES, lanes);
 }
 
 void qa_dequantize_q5_K(const void *src, float *dst, size_t n)
@@ -1212,15 +1157,6 @@ void qa_dequantize_q5_K(const void *src, float *dst, size_t n)
 /* ------------------------------------------------------------------ */
 /* q6_K: 16 groups of 16, symmetric 6-bit, int8 group scales           */
 /* ------------------------------------------------------------------ */
-
-static void q6k_encode_block(const float *x, uint8_t *out, int lanes)
-{
-	int8_t lev[SUPER];
-	float scale[16];
-
-	fit_sym_groups(lanes, x, false, lev, scale);
-	q6k_finish(x, lev, scale, out);
-}
 
 /*
  * The back half of both q6_K encoders: from the fitted group scales and
@@ -1257,10 +1193,7 @@ static void q6k_finish(const float *x, int8_t lev[SUPER], const float scale[16],
 		float d = qa_fp16_to_fp32(d_h) * sc[g];
 		if (!d)
 			continue;
-		for (int i = 0; i < 16; ++i) {
-			int l = round_magic(x[16 * g + i] / d);
-			lev[16 * g + i] = (int8_t)(clamp_int(l, -32, 31) + 32);
-		}
+		requantize(x + 16 * g, 16, false, 0.f, d, -32, 31, (uint8_t *)lev + 16 * g);
 	}
 
 	/*
@@ -1282,14 +1215,6 @@ static void q6k_finish(const float *x, int8_t lev[SUPER], const float scale[16],
 	}
 	memcpy(out + 192, sc, 16);
 	qa_store_le16(out + 208, d_h);
-}
-
-void qa_quantize_q6_K(const float *src, void *dst, size_t n)
-{
-	const int lanes = path_lanes(QA_QUANT_K_AUTO);
-	uint8_t *out = dst;
-	for (size_t b = 0; b < n / SUPER; ++b)
-		q6k_encode_block(src + b * SUPER, out + b * Q6K_BYTES, lanes);
 }
 
 void qa_dequantize_q6_K(const void *src, float *dst, size_t n)
@@ -1332,8 +1257,10 @@ void qa_dequantize_q6_K(const void *src, float *dst, size_t n)
  * by a weighted search (qa_quant_fit_positive for q2_K/q4_K/q5_K,
  * qa_quant_fit_symmetric for q3_K) instead of the reference's plain
  * max-based mapping.  Without weights ggml calls the reference path, and so
- * does qa_quantize_rows_*: the NULL case is qa_quantize_*.  Only scalar
- * code here: these paths run for importance-matrix audits only.
+ * does qa_quantize_rows_*: the NULL case is qa_quantize_*.  The group
+ * fits run on the same SIMD kernels as the reference path's (the weights
+ * are computed here, in scalar code, and handed to them); the super-block
+ * fits of the scales below stay scalar.
  */
 
 float qa_quant_fit_positive(int n, int nmax, const float *x, uint8_t *q, const float *qw)
@@ -1429,181 +1356,6 @@ static float group_weights(const float *x, const float *qw, float sigma2, int n,
 	return sw;
 }
 
-static void q2k_encode_block_w(const float *x, const float *qw, uint8_t *out)
-{
-	uint8_t lev[SUPER];
-	float w[16], sw[16], scale[16], negmin[16];
-	uint8_t ls[16], lm[16], packed[16];
-
-	float sigma2 = sum_squares(x, SUPER) / SUPER;
-	for (int g = 0; g < 16; ++g) {
-		sw[g] = group_weights(x + 16 * g, qw + 16 * g, sigma2, 16, w);
-		scale[g] = qa_quant_fit_affine(16, 3, x + 16 * g, w, lev + 16 * g, &negmin[g],
-		                               -0.9f, 0.05f, 36, false);
-	}
-	float dm = qa_quant_fit_positive(16, 15, scale, ls, sw);
-	float mm = qa_quant_fit_positive(16, 15, negmin, lm, sw);
-	uint16_t d_h = qa_fp32_to_fp16(dm);
-	uint16_t dmin_h = qa_fp32_to_fp16(mm);
-	dm = qa_fp16_to_fp32(d_h);
-	mm = qa_fp16_to_fp32(dmin_h);
-	for (int g = 0; g < 16; ++g)
-		packed[g] = (uint8_t)(ls[g] | (lm[g] << 4));
-
-	for (int g = 0; g < 16; ++g) {
-		const float d = dm * (packed[g] & 0xF);
-		if (!d)
-			continue;
-		const float m = mm * (packed[g] >> 4);
-		for (int i = 0; i < 16; ++i) {
-			int l = round_magic((x[16 * g + i] + m) / d);
-			lev[16 * g + i] = (uint8_t)clamp_int(l, 0, 3);
-		}
-	}
-	memcpy(out, packed, 16);
-	pack_2bit(out + 16, lev);
-	qa_store_le16(out + 80, d_h);
-	qa_store_le16(out + 82, dmin_h);
-}
-
-static void q3k_encode_block_w(const float *x, const float *qw, uint8_t *out)
-{
-	int8_t lev[SUPER];
-	float w[16], sw[16], scale[16];
-	int8_t ls[16];
-	uint8_t sc[12];
-
-	float sigma2 = 2 * sum_squares(x, SUPER) / SUPER;
-	for (int g = 0; g < 16; ++g) {
-		sw[g] = group_weights(x + 16 * g, qw + 16 * g, sigma2, 16, w);
-		scale[g] = qa_quant_fit_symmetric(16, 4, x + 16 * g, lev + 16 * g, w);
-	}
-	/* The group scales get their own weighted symmetric fit, 6 bits (+32). */
-	memset(sc, 0, sizeof sc);
-	float d_block = qa_quant_fit_symmetric(16, 32, scale, ls, sw);
-	for (int g = 0; g < 16; ++g) {
-		int l = ls[g];
-		if (g < 8)
-			sc[g] = (uint8_t)(l & 0xF);
-		else
-			sc[g - 8] |= (uint8_t)((l & 0xF) << 4);
-		l >>= 4;
-		sc[g % 4 + 8] |= (uint8_t)(l << (2 * (g / 4)));
-	}
-	q3k_finish(x, lev, sc, qa_fp32_to_fp16(d_block), out);
-}
-
-/* q4_K (nmax 15) and q5_K (nmax 31), weighted: levels, scale bytes, factors. */
-static void affine32_encode_w(const float *x, const float *qw, int nmax, uint8_t lev[SUPER],
-                              uint8_t packed[12], uint16_t *d_h, uint16_t *dmin_h)
-{
-	float w[32], sw[8], scale[8], negmin[8];
-	uint8_t ls[8], lm[8];
-
-	float sigma2 = 2 * sum_squares(x, SUPER) / SUPER;
-	for (int g = 0; g < 8; ++g) {
-		sw[g] = group_weights(x + 32 * g, qw + 32 * g, sigma2, 32, w);
-		scale[g] = qa_quant_fit_affine(32, nmax, x + 32 * g, w, lev + 32 * g, &negmin[g],
-		                               -0.9f, 0.05f, 36, false);
-	}
-	float d_block = qa_quant_fit_positive(8, 63, scale, ls, sw);
-	float m_block = qa_quant_fit_positive(8, 63, negmin, lm, sw);
-	if (nmax == 31) {
-		/* q5_K caps the 6-bit levels (q4_K stores them as they are) */
-		for (int g = 0; g < 8; ++g) {
-			ls[g] = ls[g] < 63 ? ls[g] : 63;
-			lm[g] = lm[g] < 63 ? lm[g] : 63;
-		}
-	}
-	pack_scale_min(packed, ls, lm);
-	*d_h = qa_fp32_to_fp16(d_block);
-	*dmin_h = qa_fp32_to_fp16(m_block);
-	affine32_requantize(x, nmax, packed, *d_h, *dmin_h, lev);
-}
-
-static void q4k_encode_block_w(const float *x, const float *qw, uint8_t *out)
-{
-	uint8_t lev[SUPER], packed[12];
-	uint16_t d_h, dmin_h;
-	affine32_encode_w(x, qw, 15, lev, packed, &d_h, &dmin_h);
-	q4k_write(lev, packed, d_h, dmin_h, out);
-}
-
-static void q5k_encode_block_w(const float *x, const float *qw, uint8_t *out)
-{
-	uint8_t lev[SUPER], packed[12];
-	uint16_t d_h, dmin_h;
-	affine32_encode_w(x, qw, 31, lev, packed, &d_h, &dmin_h);
-	q5k_write(lev, packed, d_h, dmin_h, out);
-}
-
-static void q6k_encode_block_w(const float *x, const float *qw, uint8_t *out)
-{
-	int8_t lev[SUPER];
-	float scale[16];
-	/* q6_K weights its group fits by the importance alone (no sigma term). */
-	for (int g = 0; g < 16; ++g)
-		scale[g] = qa_quant_fit_symmetric(16, 32, x + 16 * g, lev + 16 * g, qw + 16 * g);
-	q6k_finish(x, lev, scale, out);
-}
-
-typedef void (*block_w_fn)(const float *x, const float *qw, uint8_t *out);
-
-/* Rows of super-blocks; block b of a row takes the weights at column 256*b. */
-static void rows_w(block_w_fn enc, size_t bytes, const float *src, void *dst, size_t nrow,
-                   size_t n_per_row, const float *qw)
-{
-	uint8_t *out = dst;
-	for (size_t r = 0; r < nrow; ++r)
-		for (size_t b = 0; b < n_per_row / SUPER; ++b, out += bytes)
-			enc(src + r * n_per_row + b * SUPER, qw + b * SUPER, out);
-}
-
-void qa_quantize_rows_q2_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                           const float *qw)
-{
-	if (!qw)
-		qa_quantize_q2_K(src, dst, nrow * n_per_row);
-	else
-		rows_w(q2k_encode_block_w, Q2K_BYTES, src, dst, nrow, n_per_row, qw);
-}
-
-void qa_quantize_rows_q3_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                           const float *qw)
-{
-	if (!qw)
-		qa_quantize_q3_K(src, dst, nrow * n_per_row);
-	else
-		rows_w(q3k_encode_block_w, Q3K_BYTES, src, dst, nrow, n_per_row, qw);
-}
-
-void qa_quantize_rows_q4_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                           const float *qw)
-{
-	if (!qw)
-		qa_quantize_q4_K(src, dst, nrow * n_per_row);
-	else
-		rows_w(q4k_encode_block_w, Q4K_BYTES, src, dst, nrow, n_per_row, qw);
-}
-
-void qa_quantize_rows_q5_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                           const float *qw)
-{
-	if (!qw)
-		qa_quantize_q5_K(src, dst, nrow * n_per_row);
-	else
-		rows_w(q5k_encode_block_w, Q5K_BYTES, src, dst, nrow, n_per_row, qw);
-}
-
-void qa_quantize_rows_q6_K(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                           const float *qw)
-{
-	if (!qw)
-		qa_quantize_q6_K(src, dst, nrow * n_per_row);
-	else
-		rows_w(q6k_encode_block_w, Q6K_BYTES, src, dst, nrow, n_per_row, qw);
-}
-
 /* ------------------------------------------------------------------ */
 /* q8_K (decode only)                                                  */
 /* ------------------------------------------------------------------ */
@@ -1622,38 +1374,377 @@ void qa_dequantize_q8_K(const void *src, float *dst, size_t n)
 }
 
 /* ------------------------------------------------------------------ */
+/* The encoders: chunks of super-blocks, both with and without weights */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Each encoder works on a chunk of up to CHUNK consecutive super-blocks:
+ * it computes the weights (importance-weighted case), fits all groups of
+ * the chunk as one job (so a 16-lane kernel gets 16 groups even where a
+ * super-block has only 8), then finishes every super-block on its own.
+ * The fits of different groups are independent, so fitting them together
+ * changes nothing.  qw is NULL (ggml's reference path) or holds, for each
+ * super-block of the chunk, its 256 importance weights.
+ */
+#define CHUNK 4
+
+/*
+ * The weights of one super-block's groups of n values (importance case):
+ * w[i] = qw[i] * sqrt(sigma2 + x[i]^2) with sigma2 = mul * (mean square of
+ * the super-block); sw[g] is the sum of group g's weights.  The expressions
+ * are the reference's, mul * sum / 256 included (1 * s is s).
+ */
+static void block_weights(const float *x, const float *qw, float mul, int n, float *w, float *sw)
+{
+	float sigma2 = mul * sum_squares(x, SUPER) / SUPER;
+	for (int g = 0; g < SUPER / n; ++g)
+		sw[g] = group_weights(x + n * g, qw + n * g, sigma2, n, w + n * g);
+}
+
+/* Requantize a q2_K super-block against its decoded scales and write it. */
+static void q2k_write(const float *x, uint8_t lev[SUPER], const uint8_t packed[16], uint16_t d_h,
+                      uint16_t dmin_h, uint8_t *out)
+{
+	for (int g = 0; g < 16; ++g) {
+		const float d = qa_fp16_to_fp32(d_h) * (packed[g] & 0xF);
+		if (!d)
+			continue;
+		const float m = qa_fp16_to_fp32(dmin_h) * (packed[g] >> 4);
+		requantize(x + 16 * g, 16, true, m, d, 0, 3, lev + 16 * g);
+	}
+	memcpy(out, packed, 16);
+	pack_2bit(out + 16, lev);
+	qa_store_le16(out + 80, d_h);
+	qa_store_le16(out + 82, dmin_h);
+}
+
+/*
+ * q2_K's group scales and mins to 4 bits each against d and dmin: the
+ * reference maps the largest to 15; with weights (sw, the groups' weight
+ * sums) each set gets a weighted fit instead.
+ */
+static void q2k_scales(const float scale[16], const float negmin[16], const float *sw,
+                       uint8_t packed[16], uint16_t *d_h, uint16_t *dmin_h)
+{
+	if (sw) {
+		uint8_t ls[16], lm[16];
+		*d_h = qa_fp32_to_fp16(qa_quant_fit_positive(16, 15, scale, ls, sw));
+		*dmin_h = qa_fp32_to_fp16(qa_quant_fit_positive(16, 15, negmin, lm, sw));
+		for (int g = 0; g < 16; ++g)
+			packed[g] = (uint8_t)(ls[g] | (lm[g] << 4));
+		return;
+	}
+	const float top = 15.f;
+	float max_scale = 0;
+	float max_min = 0;
+	for (int g = 0; g < 16; ++g) {
+		if (scale[g] > max_scale)
+			max_scale = scale[g];
+		if (negmin[g] > max_min)
+			max_min = negmin[g];
+	}
+	if (max_scale > 0) {
+		float inv = top / max_scale;
+		for (int g = 0; g < 16; ++g)
+			packed[g] = (uint8_t)round_magic(inv * scale[g]);
+		*d_h = qa_fp32_to_fp16(max_scale / top);
+	} else {
+		memset(packed, 0, 16);
+		*d_h = qa_fp32_to_fp16(0.f);
+	}
+	if (max_min > 0) {
+		float inv = top / max_min;
+		for (int g = 0; g < 16; ++g) {
+			unsigned l = (unsigned)round_magic(inv * negmin[g]);
+			packed[g] = (uint8_t)(packed[g] | (l << 4));
+		}
+		*dmin_h = qa_fp32_to_fp16(max_min / top);
+	} else {
+		*dmin_h = qa_fp32_to_fp16(0.f);
+	}
+}
+
+/* q2_K: sixteen groups of 16, each an affine 2-bit fit. */
+static void q2k_chunk(const float *x, const float *const *qw, int m, uint8_t *out, int lanes)
+{
+	uint8_t lev[CHUNK * SUPER];
+	float w[CHUNK * SUPER], sw[CHUNK * 16], scale[CHUNK * 16], negmin[CHUNK * 16];
+	/* Reference: weighted by |x|, absolute error; with weights: squared. */
+	struct qk_fit f = { .x = x, .n = 16, .nmax = 3, .rmin = -0.5f, .rdelta = 0.1f,
+		            .nstep = 15, .abs_err = true, .lev = lev, .scale = scale,
+		            .negmin = negmin };
+	if (qw) {
+		for (int b = 0; b < m; ++b)
+			block_weights(x + SUPER * b, qw[b], 1, 16, w + SUPER * b, sw + 16 * b);
+		f.w = w;
+		f.rmin = -0.9f, f.rdelta = 0.05f, f.nstep = 36, f.abs_err = false;
+	}
+	fit_groups(&f, lanes, 16 * m);
+	for (int b = 0; b < m; ++b) {
+		uint8_t packed[16];
+		uint16_t d_h, dmin_h;
+		q2k_scales(scale + 16 * b, negmin + 16 * b, qw ? sw + 16 * b : NULL, packed, &d_h,
+		           &dmin_h);
+		q2k_write(x + SUPER * b, lev + SUPER * b, packed, d_h, dmin_h, out + Q2K_BYTES * b);
+	}
+}
+
+/*
+ * q3_K's 16 group scales to signed 6 bits (stored +32) against d: the
+ * reference maps the largest magnitude to -32; with weights the scales got
+ * their own weighted symmetric fit (fitted levels and d, given).  Packs
+ * them into sc and returns d in fp16.
+ */
+static uint16_t q3k_scales(const float scale[16], const int8_t *fitted, float d, uint8_t sc[12])
+{
+	int8_t v[16];
+	if (fitted) {
+		memcpy(v, fitted, sizeof v);
+	} else {
+		float max_scale = 0;
+		float amax = 0;
+		for (int g = 0; g < 16; ++g) {
+			float a = fabsf(scale[g]);
+			if (a > amax) {
+				amax = a;
+				max_scale = scale[g];
+			}
+		}
+		if (!max_scale) {
+			memset(sc, 0, 12);
+			return qa_fp32_to_fp16(0.f);
+		}
+		float inv = -32.f / max_scale;
+		for (int g = 0; g < 16; ++g) {
+			int8_t l = (int8_t)round_magic(inv * scale[g]);
+			v[g] = (int8_t)(clamp_int(l, -32, 31) + 32);
+		}
+		d = 1 / inv;
+	}
+	/* Low nibbles in bytes 0-7 (groups 8-15 high), top two bits in 8-11. */
+	memset(sc, 0, 12);
+	for (int g = 0; g < 16; ++g) {
+		int l = v[g];
+		if (g < 8)
+			sc[g] = (uint8_t)(l & 0xF);
+		else
+			sc[g - 8] |= (uint8_t)((l & 0xF) << 4);
+		sc[8 + g % 4] |= (uint8_t)((l >> 4) << (2 * (g / 4)));
+	}
+	return qa_fp32_to_fp16(d);
+}
+
+/* q3_K: sixteen groups of 16, each a symmetric 3-bit fit. */
+static void q3k_chunk(const float *x, const float *const *qw, int m, uint8_t *out, int lanes)
+{
+	int8_t lev[CHUNK * SUPER];
+	float w[CHUNK * SUPER], sw[CHUNK * 16], scale[CHUNK * 16];
+	/* Reference: fit_q3; with weights: fit_symmetric(16, 4, ...). */
+	struct qk_fit f = { .x = x, .n = 16, .nmax = 4, .sym = true, .q3 = true,
+		            .lev = (uint8_t *)lev, .scale = scale };
+	if (qw) {
+		for (int b = 0; b < m; ++b)
+			block_weights(x + SUPER * b, qw[b], 2, 16, w + SUPER * b, sw + 16 * b);
+		f.w = w;
+		f.q3 = false;
+	}
+	fit_groups(&f, lanes, 16 * m);
+	/* With weights, each super-block's 16 scales are one more weighted group. */
+	int8_t ls[CHUNK * 16];
+	float dsb[CHUNK];
+	if (qw) {
+		struct qk_fit fs = { .x = scale, .w = sw, .n = 16, .nmax = 32, .sym = true,
+			             .lev = (uint8_t *)ls, .scale = dsb };
+		fit_groups(&fs, lanes, m);
+	}
+	for (int b = 0; b < m; ++b) {
+		uint8_t sc[12];
+		uint16_t d_h = q3k_scales(scale + 16 * b, qw ? ls + 16 * b : NULL, qw ? dsb[b] : 0.f,
+		                          sc);
+		q3k_finish(x + SUPER * b, lev + SUPER * b, sc, d_h, out + Q3K_BYTES * b);
+	}
+}
+
+/*
+ * q4_K and q5_K's 8 group scales and mins to 6 bits against d and dmin: the
+ * reference maps the largest to 63; with weights each set gets a weighted
+ * fit (q5_K then caps the levels at 63; q4_K stores them as they are).
+ */
+static void affine32_scales(int nmax, const float scale[8], const float negmin[8],
+                            const float *sw, uint8_t packed[12], uint16_t *d_h,
+                            uint16_t *dmin_h)
+{
+	uint8_t ls[8], lm[8];
+	if (sw) {
+		*d_h = qa_fp32_to_fp16(qa_quant_fit_positive(8, 63, scale, ls, sw));
+		*dmin_h = qa_fp32_to_fp16(qa_quant_fit_positive(8, 63, negmin, lm, sw));
+		if (nmax == 31) {
+			for (int g = 0; g < 8; ++g) {
+				ls[g] = ls[g] < 63 ? ls[g] : 63;
+				lm[g] = lm[g] < 63 ? lm[g] : 63;
+			}
+		}
+	} else {
+		float max_scale = 0;
+		float max_min = 0;
+		for (int g = 0; g < 8; ++g) {
+			if (scale[g] > max_scale)
+				max_scale = scale[g];
+			if (negmin[g] > max_min)
+				max_min = negmin[g];
+		}
+		float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+		float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+		for (int g = 0; g < 8; ++g) {
+			/* Narrowed to a byte before the clamp, as the reference does. */
+			uint8_t s = (uint8_t)round_magic(inv_scale * scale[g]);
+			uint8_t mn = (uint8_t)round_magic(inv_min * negmin[g]);
+			ls[g] = s < 63 ? s : 63;
+			lm[g] = mn < 63 ? mn : 63;
+		}
+		*d_h = qa_fp32_to_fp16(max_scale / 63.f);
+		*dmin_h = qa_fp32_to_fp16(max_min / 63.f);
+	}
+	pack_scale_min(packed, ls, lm);
+}
+
+typedef void (*affine32_write_fn)(const uint8_t lev[SUPER], const uint8_t packed[12],
+                                  uint16_t d_h, uint16_t dmin_h, uint8_t *out);
+
+/*
+ * q4_K (nmax 15) and q5_K (nmax 31): eight groups of 32, each an affine
+ * fit, scales and mins to 6 bits, every value requantized against them.
+ */
+static void affine32_chunk(int nmax, affine32_write_fn write, size_t bytes, const float *x,
+                           const float *const *qw, int m, uint8_t *out, int lanes)
+{
+	uint8_t lev[CHUNK * SUPER];
+	float w[CHUNK * SUPER], sw[CHUNK * 8], scale[CHUNK * 8], negmin[CHUNK * 8];
+	struct qk_fit f = { .x = x, .n = 32, .nmax = nmax, .rdelta = 0.1f, .lev = lev,
+		            .scale = scale, .negmin = negmin };
+	if (nmax == 15)
+		f.rmin = -1.f, f.nstep = 20;
+	else
+		f.rmin = -0.5f, f.nstep = 15;
+	if (qw) {
+		for (int b = 0; b < m; ++b)
+			block_weights(x + SUPER * b, qw[b], 2, 32, w + SUPER * b, sw + 8 * b);
+		f.w = w;
+		f.rmin = -0.9f, f.rdelta = 0.05f, f.nstep = 36;
+	}
+	fit_groups(&f, lanes, 8 * m);
+	for (int b = 0; b < m; ++b) {
+		uint8_t packed[12];
+		uint16_t d_h, dmin_h;
+		affine32_scales(nmax, scale + 8 * b, negmin + 8 * b, qw ? sw + 8 * b : NULL, packed,
+		                &d_h, &dmin_h);
+		affine32_requantize(x + SUPER * b, nmax, packed, d_h, dmin_h, lev + SUPER * b);
+		write(lev + SUPER * b, packed, d_h, dmin_h, out + bytes * b);
+	}
+}
+
+static void q4k_chunk(const float *x, const float *const *qw, int m, uint8_t *out, int lanes)
+{
+	affine32_chunk(15, q4k_write, Q4K_BYTES, x, qw, m, out, lanes);
+}
+
+static void q5k_chunk(const float *x, const float *const *qw, int m, uint8_t *out, int lanes)
+{
+	affine32_chunk(31, q5k_write, Q5K_BYTES, x, qw, m, out, lanes);
+}
+
+/* q6_K: sixteen groups of 16, symmetric 6-bit fits (weighted by qw alone). */
+static void q6k_chunk(const float *x, const float *const *qw, int m, uint8_t *out, int lanes)
+{
+	int8_t lev[CHUNK * SUPER];
+	float w[CHUNK * SUPER], scale[CHUNK * 16];
+	struct qk_fit f = { .x = x, .n = 16, .nmax = 32, .sym = true, .lev = (uint8_t *)lev,
+		            .scale = scale };
+	if (qw) {
+		for (int b = 0; b < m; ++b)
+			memcpy(w + SUPER * b, qw[b], SUPER * sizeof *w);
+		f.w = w;
+	}
+	fit_groups(&f, lanes, 16 * m);
+	for (int b = 0; b < m; ++b)
+		q6k_finish(x + SUPER * b, lev + SUPER * b, scale + 16 * b, out + Q6K_BYTES * b);
+}
+
+typedef void (*chunk_fn)(const float *x, const float *const *qw, int m, uint8_t *out, int lanes);
+
+static const struct {
+	uint32_t type;
+	chunk_fn chunk;
+	size_t bytes;
+} k_types[] = {
+	{ QA_TYPE_Q2_K, q2k_chunk, Q2K_BYTES }, { QA_TYPE_Q3_K, q3k_chunk, Q3K_BYTES },
+	{ QA_TYPE_Q4_K, q4k_chunk, Q4K_BYTES }, { QA_TYPE_Q5_K, q5k_chunk, Q5K_BYTES },
+	{ QA_TYPE_Q6_K, q6k_chunk, Q6K_BYTES },
+};
+
+/*
+ * Encode nrow rows of n_per_row values (a multiple of 256) with the
+ * encoder of k_types[k] on the kernels lanes allows; block b of a row takes
+ * the weights at qw + 256*b (qw NULL: the reference path).  Chunks may
+ * span rows.
+ */
+static void encode_rows(int k, const float *src, void *dst, size_t nrow, size_t n_per_row,
+                        const float *qw, int lanes)
+{
+	const size_t nb_row = n_per_row / SUPER;
+	const size_t total = nrow * nb_row;
+	uint8_t *out = dst;
+	for (size_t i = 0; i < total; i += CHUNK) {
+		const float *qwb[CHUNK];
+		const int m = total - i < CHUNK ? (int)(total - i) : CHUNK;
+		for (int b = 0; b < m; ++b)
+			qwb[b] = qw ? qw + ((i + (size_t)b) % nb_row) * SUPER : NULL;
+		k_types[k].chunk(src + i * SUPER, qw ? qwb : NULL, m, out + i * k_types[k].bytes,
+		                 lanes);
+	}
+}
+
+/*
+ * The public entry points, qa_quantize_q2_K .. qa_quantize_q6_K and
+ * qa_quantize_rows_q2_K .. _q6_K (quant.h), on the fastest kernels.
+ */
+#define QK_ENTRY_POINTS(NAME, K)                                                        \
+	void qa_quantize_##NAME(const float *src, void *dst, size_t n)                  \
+	{                                                                               \
+		encode_rows(K, src, dst, 1, n, NULL, path_lanes(QA_QUANT_K_AUTO));      \
+	}                                                                               \
+	void qa_quantize_rows_##NAME(const float *src, void *dst, size_t nrow,          \
+	                             size_t n_per_row, const float *qw)                 \
+	{                                                                               \
+		encode_rows(K, src, dst, nrow, n_per_row, qw, path_lanes(QA_QUANT_K_AUTO)); \
+	}
+QK_ENTRY_POINTS(q2_K, 0)
+QK_ENTRY_POINTS(q3_K, 1)
+QK_ENTRY_POINTS(q4_K, 2)
+QK_ENTRY_POINTS(q5_K, 3)
+QK_ENTRY_POINTS(q6_K, 4)
+
+/* ------------------------------------------------------------------ */
 /* Choosing the implementation (tests)                                 */
 /* ------------------------------------------------------------------ */
+
+bool qa_quant_k_quantize_rows(uint32_t type, enum qa_quant_k_path path, const float *src,
+                              void *dst, size_t nrow, size_t n_per_row, const float *qw)
+{
+	const int lanes = path_lanes(path);
+	if (lanes < 0)
+		return false;
+	for (int k = 0; k < (int)(sizeof k_types / sizeof k_types[0]); ++k) {
+		if (k_types[k].type == type) {
+			encode_rows(k, src, dst, nrow, n_per_row, qw, lanes);
+			return true;
+		}
+	}
+	return false;
+}
 
 bool qa_quant_k_quantize(uint32_t type, enum qa_quant_k_path path, const float *src,
                          void *dst, size_t n)
 {
-	const int lanes = path_lanes(path);
-	uint8_t *out = dst;
-	if (lanes < 0)
-		return false;
-	switch (type) {
-	case QA_TYPE_Q2_K:
-		for (size_t b = 0; b < n / SUPER; ++b)
-			q2k_encode_block(src + b * SUPER, out + b * Q2K_BYTES, lanes);
-		return true;
-	case QA_TYPE_Q3_K:
-		for (size_t b = 0; b < n / SUPER; ++b)
-			q3k_encode_block(src + b * SUPER, out + b * Q3K_BYTES, lanes);
-		return true;
-	case QA_TYPE_Q4_K:
-		for (size_t b = 0; b < n / SUPER; ++b)
-			q4k_encode_block(src + b * SUPER, out + b * Q4K_BYTES, lanes);
-		return true;
-	case QA_TYPE_Q5_K:
-		for (size_t b = 0; b < n / SUPER; ++b)
-			q5k_encode_block(src + b * SUPER, out + b * Q5K_BYTES, lanes);
-		return true;
-	case QA_TYPE_Q6_K:
-		for (size_t b = 0; b < n / SUPER; ++b)
-			q6k_encode_block(src + b * SUPER, out + b * Q6K_BYTES, lanes);
-		return true;
-	default:
-		return false;
-	}
+	return qa_quant_k_quantize_rows(type, path, src, dst, 1, n, NULL);
 }

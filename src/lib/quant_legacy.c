@@ -401,6 +401,18 @@ static void block_weights(const float *xb, const float *qw, float sigma2, float 
 		w[j] = qw[j] * sqrtf(sigma2 + xb[j] * xb[j]);
 }
 
+/*
+ * A NaN fit result as one fixed NaN (the quiet NaN, positive).  A NaN scale or minimum only
+ * arises from NaN or infinite importance weights, and its sign then
+ * depends on the order in which the compiler puts the operands of a sum
+ * (x86 keeps the first operand's NaN), in ggml's build as in ours; fixing
+ * it makes the scalar and the AVX2 fits store the same bytes.
+ */
+static float nan_canon(float v)
+{
+	return v != v ? NAN : v;
+}
+
 /* Low nibbles of codes j and j+16 share byte j; bit 4 of code i goes to bit i of qh. */
 static uint32_t pack_codes(const uint8_t *code, uint8_t *qs)
 {
@@ -418,7 +430,7 @@ static uint32_t pack_codes(const uint8_t *code, uint8_t *qs)
  * (nmax 15: q4_1, 31: q5_1), weighted, into out.
  */
 static void legacy_row_w(const float *x, const float *qw, size_t n_per_row, int nmax,
-                         bool affine, uint8_t *out)
+                         bool affine, bool simd, uint8_t *out)
 {
 	float sigma2 = row_sigma2(x, n_per_row);
 	float w[BLOCK];
@@ -428,7 +440,14 @@ static void legacy_row_w(const float *x, const float *qw, size_t n_per_row, int 
 		block_weights(xb, qw + BLOCK * b, sigma2, w);
 		if (!affine) {
 			int8_t lev[BLOCK];
-			float d = qa_quant_fit_symmetric(BLOCK, nmax, xb, lev, w);
+			float d;
+#if QA_QUANT_X86
+			if (simd)
+				d = qa_x86_fit_symmetric32(nmax, xb, lev, w);
+			else
+#endif
+				d = qa_quant_fit_symmetric(BLOCK, nmax, xb, lev, w);
+			d = nan_canon(d);
 			for (int j = 0; j < BLOCK; j++)
 				code[j] = (uint8_t)lev[j];
 			qa_store_le16(out, qa_fp32_to_fp16(d));
@@ -442,8 +461,16 @@ static void legacy_row_w(const float *x, const float *qw, size_t n_per_row, int 
 			}
 		} else {
 			float neg_min;
-			float d = qa_quant_fit_affine(BLOCK, nmax, xb, w, code, &neg_min, -0.9f, 0.05f,
-			                              36, false);
+			float d;
+#if QA_QUANT_X86
+			if (simd)
+				d = qa_x86_fit_affine32(nmax, xb, w, code, &neg_min, -0.9f, 0.05f, 36);
+			else
+#endif
+				d = qa_quant_fit_affine(BLOCK, nmax, xb, w, code, &neg_min, -0.9f, 0.05f,
+				                        36, false);
+			d = nan_canon(d);
+			neg_min = nan_canon(neg_min);
 			qa_store_le16(out, qa_fp32_to_fp16(d));
 			qa_store_le16(out + 2, qa_fp32_to_fp16(-neg_min));
 			if (nmax == 15) { /* q4_1 */
@@ -458,13 +485,59 @@ static void legacy_row_w(const float *x, const float *qw, size_t n_per_row, int 
 	}
 }
 
-static void legacy_rows_w(const float *src, void *dst, size_t nrow, size_t n_per_row,
-                          const float *qw, int nmax, bool affine, size_t block_bytes)
+/* Whether the AVX2 fits run on this CPU. */
+static bool fits_simd(void)
+{
+#if QA_QUANT_X86
+	return qa_quant_x86_available(false);
+#else
+	return false;
+#endif
+}
+
+static void rows_w_path(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                        const float *qw, int nmax, bool affine, size_t block_bytes, bool simd)
 {
 	uint8_t *out = dst;
 	size_t row_bytes = n_per_row / BLOCK * block_bytes;
 	for (size_t r = 0; r < nrow; r++)
-		legacy_row_w(src + r * n_per_row, qw, n_per_row, nmax, affine, out + r * row_bytes);
+		legacy_row_w(src + r * n_per_row, qw, n_per_row, nmax, affine, simd, out + r * row_bytes);
+}
+
+static void legacy_rows_w(const float *src, void *dst, size_t nrow, size_t n_per_row,
+                          const float *qw, int nmax, bool affine, size_t block_bytes)
+{
+	rows_w_path(src, dst, nrow, n_per_row, qw, nmax, affine, block_bytes, fits_simd());
+}
+
+bool qa_quant_legacy_quantize_weighted(uint32_t type, enum qa_quant_k_path path, const float *src,
+                                       void *dst, size_t nrow, size_t n_per_row, const float *qw)
+{
+	static const struct {
+		uint32_t type;
+		int nmax;
+		bool affine;
+		size_t bytes;
+	} kinds[] = {
+		{ QA_TYPE_Q4_0, 8, false, 18 }, { QA_TYPE_Q4_1, 15, true, 20 },
+		{ QA_TYPE_Q5_0, 16, false, 22 }, { QA_TYPE_Q5_1, 31, true, 24 },
+	};
+	bool simd;
+	switch (path) {
+	case QA_QUANT_K_SCALAR: simd = false; break;
+	case QA_QUANT_K_SIMD8: simd = true; break;
+	case QA_QUANT_K_AUTO: simd = fits_simd(); break;
+	default: return false;
+	}
+	if (!qw || (simd && !fits_simd()))
+		return false;
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if (kinds[i].type == type) {
+			rows_w_path(src, dst, nrow, n_per_row, qw, kinds[i].nmax, kinds[i].affine,
+			            kinds[i].bytes, simd);
+			return true;
+		}
+	return false;
 }
 
 void qa_quantize_rows_q4_0(const float *src, void *dst, size_t nrow, size_t n_per_row,

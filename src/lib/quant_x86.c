@@ -25,6 +25,7 @@
  * are only called when the CPU has both (qa_quant_x86_available); bf16
  * needs AVX2 alone.
  */
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -583,6 +584,367 @@ AVX2 void qa_x86_iq4_indices(const float *x, float inv, const int8_t levels[16],
 		                    iq4_nearest8(_mm256_mul_ps(vinv, _mm256_loadu_ps(x + 8 * k)), lv, tab_lo, tab_hi, &q));
 	for (int j = 0; j < 32; j++)
 		idx[j] = (uint8_t)i32[j];
+}
+
+/*
+ * The grid searches of the i-quants (quant_iq1.c, quant_iq2.c, quant_iq3.c):
+ * among the grid points of a neighbour list, the first one of least error
+ * sum_i t_i[c_i], where c_i is the point's code in coordinate i and
+ * t_i[c] = (w_i * diff) * diff with diff = scale * pos[c] - x_i, summed from
+ * 0 in coordinate order.  The scalar searches compute exactly these floats;
+ * here the terms t_i[c] are tabulated in vector registers (a coordinate has
+ * at most 8 codes), and 8 list entries are summed at once, one per lane,
+ * each term fetched by a lane permute from its coordinate's table.  The
+ * scalar picks the first error strictly below the best so far, starting
+ * from FLT_MAX, so an error that is NaN or not below FLT_MAX is never
+ * picked: lanes are clamped to FLT_MAX (minps returns its second operand
+ * for NaN) and the first lane equal to the chunk minimum wins a chunk when
+ * it is strictly below the best of the earlier chunks.  Returns the
+ * position in the list (0-based) of the pick, or -1 when no error is below
+ * FLT_MAX, which the callers resolve as their scalar searches do.  The
+ * lists are read 8 entries at a time: the arrays holding them are padded.
+ */
+AVX2 static int list_pick(__m256 e, unsigned j, unsigned n, float *best, int pos)
+{
+	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+	__m256 valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - j)), lane));
+	e = _mm256_min_ps(e, _mm256_set1_ps(FLT_MAX));
+	e = _mm256_blendv_ps(_mm256_set1_ps(FLT_MAX), e, valid);
+	float m = hmin(e);
+	if (m < *best) {
+		*best = m;
+		unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(e, _mm256_set1_ps(m), _CMP_EQ_OQ));
+		pos = (int)j + __builtin_ctz(mask);
+	}
+	return pos;
+}
+
+/* The codes of list entries j..j+7 (entries past n read point 0). */
+AVX2 static __m256i list_codes(const uint16_t *list, unsigned j, unsigned n, const uint32_t *codes32)
+{
+	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+	__m256i idx = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(list + j)));
+	idx = _mm256_and_si256(idx, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - j)), lane));
+	return _mm256_i32gather_epi32((const int *)codes32, idx, 4);
+}
+
+AVX2 int qa_x86_grid8_pick(const float *x, const float *w, float scale, const float pos[3],
+                           const uint16_t *list, unsigned n, const uint32_t *codes32)
+{
+	__m256 vx = _mm256_loadu_ps(x), vw = _mm256_loadu_ps(w), d[3];
+	for (int c = 0; c < 3; c++) {
+		__m256 diff = _mm256_sub_ps(_mm256_set1_ps(scale * pos[c]), vx);
+		d[c] = _mm256_mul_ps(_mm256_mul_ps(vw, diff), diff);
+	}
+	/* Transpose to tab[k] = { t_k[0..2], 0, t_{k+4}[0..2], 0 }. */
+	const __m256 z = _mm256_setzero_ps();
+	__m256 lo01 = _mm256_unpacklo_ps(d[0], d[1]), lo2z = _mm256_unpacklo_ps(d[2], z);
+	__m256 hi01 = _mm256_unpackhi_ps(d[0], d[1]), hi2z = _mm256_unpackhi_ps(d[2], z);
+	__m256 tab[4] = {
+		_mm256_shuffle_ps(lo01, lo2z, _MM_SHUFFLE(1, 0, 1, 0)),
+		_mm256_shuffle_ps(lo01, lo2z, _MM_SHUFFLE(3, 2, 3, 2)),
+		_mm256_shuffle_ps(hi01, hi2z, _MM_SHUFFLE(1, 0, 1, 0)),
+		_mm256_shuffle_ps(hi01, hi2z, _MM_SHUFFLE(3, 2, 3, 2)),
+	};
+	const __m256i three = _mm256_set1_epi32(3), four = _mm256_set1_epi32(4);
+	float best = FLT_MAX;
+	int pick = -1;
+	for (unsigned j = 0; j < n; j += 8) {
+		__m256i code = list_codes(list, j, n, codes32);
+		__m256 e = _mm256_setzero_ps();
+		for (int i = 0; i < 8; i++) {
+			__m256i c = _mm256_and_si256(_mm256_srli_epi32(code, 2 * i), three);
+			if (i >= 4)
+				c = _mm256_or_si256(c, four);
+			e = _mm256_add_ps(e, _mm256_permutevar8x32_ps(tab[i % 4], c));
+		}
+		pick = list_pick(e, j, n, &best, pick);
+	}
+	return pick;
+}
+
+AVX2 int qa_x86_grid4_pick(const float *x, const float *w, float scale, const uint16_t *list,
+                           unsigned n, const uint32_t *codes32)
+{
+	const __m256 p = _mm256_setr_ps(1, 3, 5, 7, 9, 11, 13, 15), vs = _mm256_set1_ps(scale);
+	__m256 tab[4];
+	for (int i = 0; i < 4; i++) {
+		__m256 diff = _mm256_sub_ps(_mm256_mul_ps(vs, p), _mm256_set1_ps(x[i]));
+		tab[i] = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(w[i]), diff), diff);
+	}
+	const __m256i seven = _mm256_set1_epi32(7);
+	float best = FLT_MAX;
+	int pick = -1;
+	for (unsigned j = 0; j < n; j += 8) {
+		__m256i code = list_codes(list, j, n, codes32);
+		__m256 e = _mm256_setzero_ps();
+		for (int i = 0; i < 4; i++)
+			e = _mm256_add_ps(e, _mm256_permutevar8x32_ps(
+				tab[i], _mm256_and_si256(_mm256_srli_epi32(code, 3 * i), seven)));
+		pick = list_pick(e, j, n, &best, pick);
+	}
+	return pick;
+}
+
+/*
+ * iq1_s's cut-point search for one first cut i1 (quant_iq1.c, fit_s): for
+ * i2 = i1..n and each delta sign, the fit sums
+ *   sqx = (sx[i1]-sx[0])*lv[0] + (sx[i2]-sx[i1])*lv[1] + (sx[n]-sx[i2])*lv[2]
+ *   sqq = (sw[i1]-sw[0])*lv[0]*lv[0] + ... (left to right)
+ * with lv the plus (sign 0) or minus (sign 1) levels, the candidate taken
+ * when sqq > 0 and sqx*sqx > best*sqq.  Eight candidates (four i2, both
+ * signs, in the scalar's order) are computed at once, lane by lane with
+ * the scalar's operations; a chunk none of whose lanes passes the test
+ * against the best at its start is skipped (no lane could pass it before
+ * the best changes), otherwise its lanes are taken one by one exactly as
+ * the scalar takes them.  sx and sw are readable 8 entries past n.
+ */
+AVX2 void qa_x86_iq1s_cuts(const float *sx, const float *sw, int n, int i1, const float lvp[3],
+                           const float lvm[3], float *best, float *scale, int *b1, int *b2, int *sgn)
+{
+	const __m256i pair = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+	const __m256i lane2 = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+	__m256 lv[3];
+	for (int c = 0; c < 3; c++)
+		lv[c] = _mm256_setr_ps(lvp[c], lvm[c], lvp[c], lvm[c], lvp[c], lvm[c], lvp[c], lvm[c]);
+	const __m256 ax = _mm256_mul_ps(_mm256_set1_ps(sx[i1] - sx[0]), lv[0]);
+	const __m256 aq = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(sw[i1] - sw[0]), lv[0]), lv[0]);
+	const __m256 sx1 = _mm256_set1_ps(sx[i1]), sxn = _mm256_set1_ps(sx[n]);
+	const __m256 sw1 = _mm256_set1_ps(sw[i1]), swn = _mm256_set1_ps(sw[n]);
+	const __m256 zero = _mm256_setzero_ps();
+	float vx[8], vq[8];
+	for (int i2 = i1; i2 <= n; i2 += 4) {
+		__m256 x2 = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(sx + i2)), pair);
+		__m256 w2 = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(sw + i2)), pair);
+		__m256 qx = _mm256_add_ps(_mm256_add_ps(ax, _mm256_mul_ps(_mm256_sub_ps(x2, sx1), lv[1])),
+		                          _mm256_mul_ps(_mm256_sub_ps(sxn, x2), lv[2]));
+		__m256 qq = _mm256_add_ps(
+			_mm256_add_ps(aq, _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(w2, sw1), lv[1]), lv[1])),
+			_mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(swn, w2), lv[2]), lv[2]));
+		__m256 pass = _mm256_and_ps(_mm256_cmp_ps(qq, zero, _CMP_GT_OQ),
+		                            _mm256_cmp_ps(_mm256_mul_ps(qx, qx),
+		                                          _mm256_mul_ps(_mm256_set1_ps(*best), qq), _CMP_GT_OQ));
+		__m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - i2 + 1), lane2);
+		unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_and_ps(pass, _mm256_castsi256_ps(valid)));
+		if (!mask)
+			continue;
+		_mm256_storeu_ps(vx, qx);
+		_mm256_storeu_ps(vq, qq);
+		for (int l = __builtin_ctz(mask); l < 8 && i2 + l / 2 <= n; l++) {
+			if (vq[l] > 0 && vx[l] * vx[l] > *best * vq[l]) {
+				*scale = vx[l] / vq[l];
+				*best = *scale * vx[l];
+				*b1 = i1;
+				*b2 = i2 + l / 2;
+				*sgn = l % 2;
+			}
+		}
+	}
+}
+
+/*
+ * The weighted legacy fits (quant_legacy.c under an importance matrix):
+ * quant_fit.h's qa_quant_fit_symmetric and qa_quant_fit_affine for one
+ * block of 32, with the trial inverse scales in vector lanes.  Each lane
+ * runs one trial's sums over the 32 elements in element order with the
+ * scalar's operations (round by the 1.5 * 2^23 shift, clamp, the same
+ * products in the same association), so every lane's sums are the scalar
+ * trial's; the trials are then compared in the scalar's order by scalar
+ * code.  The levels are recomputed at the end from the winning inverse
+ * scale by the scalar's expression.
+ */
+AVX2 static __m256 round_clamp(__m256 v, __m256i lo, __m256i hi)
+{
+	__m256i b = _mm256_castps_si256(_mm256_add_ps(v, _mm256_set1_ps(12582912.f)));
+	b = _mm256_sub_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x00400000));
+	return _mm256_cvtepi32_ps(_mm256_min_epi32(_mm256_max_epi32(b, lo), hi));
+}
+
+static int round_shift_int(float v)
+{
+	float f = v + 12582912.f;
+	int32_t b;
+	memcpy(&b, &f, sizeof b);
+	return (b & 0x007fffff) - 0x00400000;
+}
+
+static int clamp_i(int v, int lo, int hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+AVX2 float qa_x86_fit_symmetric32(int nmax, const float *x, int8_t *q, const float *w)
+{
+	float peak = 0, apeak = 0;
+	for (int i = 0; i < 32; ++i) {
+		float a = fabsf(x[i]);
+		if (a > apeak) {
+			apeak = a;
+			peak = x[i];
+		}
+	}
+	if (apeak < 1e-15f) {
+		memset(q, 0, 32);
+		return 0.f;
+	}
+	/* lane 0: the first guess; lanes 1..18: k = -9..-1, 1..9; the rest unused */
+	float inv[24] = { 0 };
+	inv[0] = -nmax / peak;
+	for (int k = -9, j = 1; k <= 9; ++k)
+		if (k != 0)
+			inv[j++] = -(nmax + 0.1f * k) / peak;
+	__m256 vinv[3], sxl[3], sl2[3];
+	for (int v = 0; v < 3; v++) {
+		vinv[v] = _mm256_loadu_ps(inv + 8 * v);
+		sxl[v] = sl2[v] = _mm256_setzero_ps();
+	}
+	const __m256i lo = _mm256_set1_epi32(-nmax), hi = _mm256_set1_epi32(nmax - 1);
+	for (int i = 0; i < 32; ++i) {
+		__m256 vx = _mm256_set1_ps(x[i]), vw = _mm256_set1_ps(w[i]);
+		__m256 wx = _mm256_set1_ps(w[i] * x[i]);
+		for (int v = 0; v < 3; v++) {
+			__m256 l = round_clamp(_mm256_mul_ps(vinv[v], vx), lo, hi);
+			sxl[v] = _mm256_add_ps(sxl[v], _mm256_mul_ps(wx, l));
+			sl2[v] = _mm256_add_ps(sl2[v], _mm256_mul_ps(_mm256_mul_ps(vw, l), l));
+		}
+	}
+	float a[24], b[24];
+	for (int v = 0; v < 3; v++) {
+		_mm256_storeu_ps(a + 8 * v, sxl[v]);
+		_mm256_storeu_ps(b + 8 * v, sl2[v]);
+	}
+	float scale = b[0] ? a[0] / b[0] : 0.0f;
+	float best = scale * a[0];
+	int win = 0;
+	for (int j = 1; j <= 18; j++) {
+		if (b[j] > 0 && a[j] * a[j] > best * b[j]) {
+			scale = a[j] / b[j];
+			best = scale * a[j];
+			win = j;
+		}
+	}
+	for (int i = 0; i < 32; ++i)
+		q[i] = (int8_t)(nmax + clamp_i(round_shift_int(inv[win] * x[i]), -nmax, nmax - 1));
+	return scale;
+}
+
+/*
+ * The affine fit's trials are not independent: a better trial moves the
+ * offset lo, and later trials use the new one.  So the trials from the
+ * first one not yet taken are run speculatively with the current lo; the
+ * first that the scalar would take is taken, and the speculation restarts
+ * after it with the new lo (3.5 times per block on Gaussian-like weights).
+ * A window of trials runs at a time, so that a restart wastes little.
+ */
+/* Trials per speculation: 16 (two vectors) measured best; longer windows mostly redo work. */
+#define AFFINE_WINDOW 2
+AVX2 float qa_x86_fit_affine32(int nmax, const float *x, const float *w, uint8_t *q, float *neg_min,
+                               float rmin, float rdelta, int nstep)
+{
+	float lo = x[0], hi = x[0], sw = w[0], swx = sw * x[0];
+	for (int i = 1; i < 32; ++i) {
+		if (x[i] < lo)
+			lo = x[i];
+		if (x[i] > hi)
+			hi = x[i];
+		float wi = w[i];
+		sw += wi;
+		swx += wi * x[i];
+	}
+	if (lo > 0)
+		lo = 0;
+	if (hi == lo) {
+		memset(q, 0, 32);
+		*neg_min = -lo;
+		return 0.f;
+	}
+	float inv = nmax / (hi - lo);
+	float scale = 1 / inv;
+	float best_err = 0;
+	float win_inv = inv, win_lo = lo;
+	for (int i = 0; i < 32; ++i) {
+		int l = clamp_i(round_shift_int(inv * (x[i] - lo)), 0, nmax);
+		float diff = scale * (uint8_t)l + lo - x[i];
+		diff = diff * diff;
+		best_err += w[i] * diff;
+	}
+	const __m256i zero_i = _mm256_setzero_si256(), top = _mm256_set1_epi32(nmax);
+	for (int start = 0; start <= nstep;) {
+		int n = nstep + 1 - start, nv = (n + 7) / 8;
+		if (nv > AFFINE_WINDOW)
+			nv = AFFINE_WINDOW;
+		n = n < 8 * nv ? n : 8 * nv;
+		float tinv[8 * AFFINE_WINDOW] = { 0 };
+		for (int j = 0; j < n; j++)
+			tinv[j] = (rmin + rdelta * (start + j) + nmax) / (hi - lo);
+		__m256 vinv[AFFINE_WINDOW], s_l[AFFINE_WINDOW], s_l2[AFFINE_WINDOW], s_xl[AFFINE_WINDOW];
+		for (int v = 0; v < nv; v++) {
+			vinv[v] = _mm256_loadu_ps(tinv + 8 * v);
+			s_l[v] = s_l2[v] = s_xl[v] = _mm256_setzero_ps();
+		}
+		__m256 lev[32][AFFINE_WINDOW];
+		for (int i = 0; i < 32; ++i) {
+			__m256 d = _mm256_set1_ps(x[i] - lo), vw = _mm256_set1_ps(w[i]), vx = _mm256_set1_ps(x[i]);
+			for (int v = 0; v < nv; v++) {
+				__m256 l = lev[i][v] = round_clamp(_mm256_mul_ps(vinv[v], d), zero_i, top);
+				__m256 wl = _mm256_mul_ps(vw, l);
+				s_l[v] = _mm256_add_ps(s_l[v], wl);
+				s_l2[v] = _mm256_add_ps(s_l2[v], _mm256_mul_ps(wl, l));
+				s_xl[v] = _mm256_add_ps(s_xl[v], _mm256_mul_ps(wl, vx));
+			}
+		}
+		/* The normal equations per lane, as the scalar solves them. */
+		__m256 cs[AFFINE_WINDOW], cm[AFFINE_WINDOW], ok[AFFINE_WINDOW];
+		const __m256 vsw = _mm256_set1_ps(sw), vswx = _mm256_set1_ps(swx), zero = _mm256_setzero_ps();
+		for (int v = 0; v < nv; v++) {
+			__m256 det = _mm256_sub_ps(_mm256_mul_ps(vsw, s_l2[v]), _mm256_mul_ps(s_l[v], s_l[v]));
+			ok[v] = _mm256_cmp_ps(det, zero, _CMP_GT_OQ);
+			__m256 c_s = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(vsw, s_xl[v]), _mm256_mul_ps(vswx, s_l[v])), det);
+			__m256 c_m = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(s_l2[v], vswx), _mm256_mul_ps(s_l[v], s_xl[v])), det);
+			__m256 pos = _mm256_cmp_ps(c_m, zero, _CMP_GT_OQ);
+			cm[v] = _mm256_blendv_ps(c_m, zero, pos);
+			cs[v] = _mm256_blendv_ps(c_s, _mm256_div_ps(s_xl[v], s_l2[v]), pos);
+		}
+		__m256 err[AFFINE_WINDOW];
+		for (int v = 0; v < nv; v++)
+			err[v] = _mm256_setzero_ps();
+		for (int i = 0; i < 32; ++i) {
+			__m256 vw = _mm256_set1_ps(w[i]), vx = _mm256_set1_ps(x[i]);
+			for (int v = 0; v < nv; v++) {
+				__m256 l = lev[i][v];
+				__m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(cs[v], l), cm[v]), vx);
+				err[v] = _mm256_add_ps(err[v], _mm256_mul_ps(vw, _mm256_mul_ps(diff, diff)));
+			}
+		}
+		float e[8 * AFFINE_WINDOW], okf[8 * AFFINE_WINDOW], vs[8 * AFFINE_WINDOW], vm[8 * AFFINE_WINDOW];
+		for (int v = 0; v < nv; v++) {
+			_mm256_storeu_ps(e + 8 * v, err[v]);
+			_mm256_storeu_ps(okf + 8 * v, ok[v]);
+			_mm256_storeu_ps(vs + 8 * v, cs[v]);
+			_mm256_storeu_ps(vm + 8 * v, cm[v]);
+		}
+		int taken = -1;
+		for (int j = 0; j < n && taken < 0; j++) {
+			uint32_t okb;
+			memcpy(&okb, &okf[j], sizeof okb);
+			if (okb && e[j] < best_err)
+				taken = j;
+		}
+		if (taken < 0) {
+			start += n;
+			continue;
+		}
+		best_err = e[taken];
+		scale = vs[taken];
+		win_inv = tinv[taken];
+		win_lo = lo;
+		lo = vm[taken];
+		start += taken + 1;
+	}
+	for (int i = 0; i < 32; ++i)
+		q[i] = (uint8_t)clamp_i(round_shift_int(win_inv * (x[i] - win_lo)), 0, nmax);
+	*neg_min = -lo;
+	return scale;
 }
 
 #endif /* QA_QUANT_X86 */

@@ -39,6 +39,34 @@ void qa_x86_mxfp4_codes(const float *x, const int8_t levels[16], float scale, ui
 void qa_x86_iq4_fit_sums(const float *x, const float *w, float inv, const int8_t levels[16],
                          float *sqx, float *sqq);
 void qa_x86_iq4_indices(const float *x, float inv, const int8_t levels[16], uint8_t idx[32]);
+/*
+ * The i-quant grid searches (AVX2 alone): the position in list[0..n-1] of
+ * the first grid point of least weighted error, or -1 when no error is below
+ * FLT_MAX.  grid8: 8 coordinates of 2-bit codes at positions pos[code]
+ * (iq2, iq1); grid4: 4 coordinates of 3-bit codes at positions 2c + 1
+ * (iq3).  codes32 holds each grid point's packed codes; list must be
+ * readable 8 entries past its end.
+ */
+int qa_x86_grid8_pick(const float *x, const float *w, float scale, const float pos[3],
+                      const uint16_t *list, unsigned n, const uint32_t *codes32);
+int qa_x86_grid4_pick(const float *x, const float *w, float scale, const uint16_t *list,
+                      unsigned n, const uint32_t *codes32);
+/*
+ * iq1_s's cut-point search for first cut i1 over prefix sums sx, sw of n
+ * sorted elements (readable 8 past n), as quant_iq1.c's fit_s loop body
+ * for that i1 does it: updates best, scale, the cuts and the delta sign
+ * (0 plus, 1 minus) exactly as the scalar loop would.
+ */
+void qa_x86_iq1s_cuts(const float *sx, const float *sw, int n, int i1, const float lvp[3],
+                      const float lvm[3], float *best, float *scale, int *b1, int *b2, int *sgn);
+/*
+ * quant_fit.h's qa_quant_fit_symmetric(32, nmax, x, q, w) and
+ * qa_quant_fit_affine(32, nmax, x, w, q, neg_min, rmin, rdelta, nstep,
+ * false) with weights w, giving the same levels and scale (AVX2 alone).
+ */
+float qa_x86_fit_symmetric32(int nmax, const float *x, int8_t *q, const float *w);
+float qa_x86_fit_affine32(int nmax, const float *x, const float *w, uint8_t *q, float *neg_min,
+                          float rmin, float rdelta, int nstep);
 void qa_x86_quantize_f16(const float *src, void *dst, size_t n);
 void qa_x86_dequantize_f16(const void *src, float *dst, size_t n);
 void qa_x86_quantize_bf16(const float *src, void *dst, size_t n);

@@ -334,8 +334,18 @@ enum qa_err qa_quantize_plan(const struct qa_ref *r, const struct qa_quantize_op
 		it->plan = pe[i];
 		it->n_dims = written_dims(t->ne, t->n_dims);
 		memcpy(it->ne, t->ne, sizeof it->ne);
-		it->copied = qa_ref_format(r) == QA_FORMAT_GGUF && pe[i].type == t->src_type &&
+		it->copied = (qa_ref_format(r) == QA_FORMAT_GGUF || qa_ref_tensor_quantized(t)) &&
+		             pe[i].type == t->src_type &&
 		             (!pe[i].quantized || o->layout == QA_LAYOUT_OUT_IN || t->n_dims != 2);
+		if (qa_ref_tensor_quantized(t) && !it->copied) {
+			/* llama-quantize: "requantizing from type mxfp4 is disabled" */
+			e = qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+			                "tensor %s is %s in the reference and would be %s: llama-quantize "
+			                "refuses to requantize it (only a recipe that keeps %s, such as "
+			                "MXFP4_MOE, can be made from it)", t->name, qa_type_name(t->src_type),
+			                qa_type_name(pe[i].type), qa_type_name(t->src_type));
+			goto done;
+		}
 		if (t->src_type == QA_TYPE_COUNT) {
 			e = qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET,
 			                "tensor %s is %s; only f32, f16 and bf16 references can be quantized",
@@ -384,11 +394,29 @@ done:
 	return e;
 }
 
-/* Copy a GGUF reference tensor's bytes unchanged, 1 MiB at a time. */
+/* Copy a reference tensor's bytes unchanged, 1 MiB at a time: a GGUF
+ * reference's as stored, a quantized safetensors one's as the converter
+ * repacks them (qa_ref_read_raw). */
 static enum qa_err copy_tensor(struct qa_ref *r, const struct qa_quantize_item *it,
                                struct qa_gguf_writer *w, struct qa_diag *d)
 {
 	struct qa_gguf *g = qa_ref_gguf(r);
+	if (!g) {
+		const struct qa_ref_tensor *t = it->tensor;
+		uint64_t in = t->ne[0], rows = t->n_elems / in, row_bytes = it->nbytes / rows;
+		uint64_t per = ((uint64_t)1 << 20) / row_bytes ? ((uint64_t)1 << 20) / row_bytes : 1;
+		uint8_t *buf = malloc((size_t)(per * row_bytes));
+		if (!buf)
+			return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		enum qa_err e = QA_OK;
+		for (uint64_t r0 = 0; !e && r0 < rows; r0 += per) {
+			uint64_t k = rows - r0 < per ? rows - r0 : per;
+			if (!(e = qa_ref_read_raw(r, t, r0, k, buf, d)))
+				e = qa_gguf_writer_write(w, buf, (size_t)(k * row_bytes), d);
+		}
+		free(buf);
+		return e;
+	}
 	const struct qa_gguf_tensor *s = qa_gguf_tensor_at(g, it->tensor->src_index);
 	if (!s || s->nbytes != it->nbytes)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor %s cannot be copied",

@@ -51,7 +51,13 @@
 #define TAIL_MIN 8.0       /* heavy-tail factor drawn uniformly in [TAIL_MIN, TAIL_MIN + TAIL_SPAN) */
 #define TAIL_SPAN 7.0
 
-enum kind { K_EMBED, K_LINEAR, K_BIAS, K_NORM };
+enum kind {
+	K_EMBED, K_LINEAR, K_BIAS, K_NORM,
+	/* gpt-oss --mxfp4: U8 bytes.  Blocks are rows of cols bytes written as
+	 * [outer, rows/outer, cols/16, 16]: random nibbles (the 16 FP4 codes);
+	 * scales are E8M0 exponents 117..122 (blocks of at most 6 * 2^-5). */
+	K_MX_BLOCKS, K_MX_SCALES
+};
 
 struct spec {
 	char name[96];
@@ -257,6 +263,13 @@ static void gen_row(const struct spec *t, uint64_t index, uint64_t row, uint64_t
 	struct rng g;
 	rng_seed(&g, row_hash(seed, index, row, 0));
 	uint64_t n = t->cols;
+	if (t->kind == K_MX_BLOCKS || t->kind == K_MX_SCALES) {
+		for (uint64_t i = 0; i < n; i++) {
+			uint64_t b = rng_next(&g);
+			out[i] = t->kind == K_MX_BLOCKS ? (uint8_t)(b >> 56) : (uint8_t)(117 + (b >> 32) % 6);
+		}
+		return;
+	}
 	double offset = 0.0, scale;
 	bool tails = false;
 	switch (t->kind) {
@@ -340,6 +353,12 @@ static size_t dtype_size(uint32_t dtype)
 static const char *dtype_st_name(uint32_t dtype)
 {
 	return dtype == QA_TYPE_F32 ? "F32" : dtype == QA_TYPE_F16 ? "F16" : "BF16";
+}
+
+/* Bytes per element of spec t: U8 for the MXFP4 parts, else the dtype's. */
+static size_t spec_esize(const struct qa_synth_opts *o, const struct spec *t)
+{
+	return t->kind == K_MX_BLOCKS || t->kind == K_MX_SCALES ? 1 : dtype_size(o->dtype);
 }
 
 static const char *dtype_torch_name(uint32_t dtype)
@@ -448,6 +467,9 @@ static enum qa_err check_opts(const struct qa_synth_opts *o, uint64_t *head_dim,
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "experts are only synthesized for qwen2moe, qwen3moe and gpt-oss, not %.64s",
 		                   o->arch);
+	if (o->mxfp4 && !qa_arch_has(a, QA_ARCH_FUSED_EXPERTS))
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "--mxfp4 is gpt-oss's checkpoint form, not %.64s's", o->arch);
 	if (o->dtype != QA_TYPE_BF16 && o->dtype != QA_TYPE_F16 && o->dtype != QA_TYPE_F32)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "dtype %s cannot be synthesized (bf16, f16 or f32)", qa_type_name(o->dtype));
@@ -534,16 +556,20 @@ static json_t *header_json(const struct qa_synth_opts *o, const struct spec *s, 
 		json_decref(meta);
 	else /* steals meta, also on failure */
 		ok = json_object_set_new(root, "__metadata__", meta) == 0;
-	uint64_t off = 0, es = dtype_size(o->dtype);
+	uint64_t off = 0;
 	for (size_t i = 0; ok && i < n; i++) {
-		uint64_t end = off + s[i].rows * s[i].cols * es; /* bounded by check_opts */
-		json_t *shape = s[i].n_dims == 3
+		uint64_t end = off + s[i].rows * s[i].cols * spec_esize(o, &s[i]); /* bounded by check_opts */
+		bool mx = s[i].kind == K_MX_BLOCKS || s[i].kind == K_MX_SCALES;
+		json_t *shape = s[i].kind == K_MX_BLOCKS
+			? json_pack("[IIII]", (json_int_t)s[i].outer, (json_int_t)(s[i].rows / s[i].outer),
+			            (json_int_t)(s[i].cols / 16), (json_int_t)16)
+			: s[i].n_dims == 3
 			? json_pack("[III]", (json_int_t)s[i].outer, (json_int_t)(s[i].rows / s[i].outer),
 			            (json_int_t)s[i].cols)
 			: s[i].n_dims == 2
 			? json_pack("[II]", (json_int_t)s[i].rows, (json_int_t)s[i].cols)
 			: json_pack("[I]", (json_int_t)s[i].cols);
-		json_t *t = json_pack("{s:s,s:o,s:[II]}", "dtype", dtype_st_name(o->dtype),
+		json_t *t = json_pack("{s:s,s:o,s:[II]}", "dtype", mx ? "U8" : dtype_st_name(o->dtype),
 		                      "shape", shape, "data_offsets", (json_int_t)off, (json_int_t)end);
 		ok = t && json_object_set_new(root, s[i].name, t) == 0;
 		off = end;
@@ -712,9 +738,24 @@ static size_t plan_moe(const struct qa_synth_opts *o, uint64_t d, struct spec *s
 		if (oss) {
 			add(s, &n, K_LINEAR, E, H, "model.layers.%" PRIu32 ".mlp.router.weight", l);
 			add(s, &n, K_BIAS, 0, E, "model.layers.%" PRIu32 ".mlp.router.bias", l);
-			add3(s, &n, K_LINEAR, E, H, 2 * F, "model.layers.%" PRIu32 ".mlp.experts.gate_up_proj", l);
+			if (o->mxfp4) {
+				/* [experts, out, in/32 blocks, 16 bytes] and [experts, out, in/32] */
+				add3(s, &n, K_MX_BLOCKS, E, 2 * F, H / 2,
+				     "model.layers.%" PRIu32 ".mlp.experts.gate_up_proj_blocks", l);
+				add3(s, &n, K_MX_SCALES, E, 2 * F, H / 32,
+				     "model.layers.%" PRIu32 ".mlp.experts.gate_up_proj_scales", l);
+			} else {
+				add3(s, &n, K_LINEAR, E, H, 2 * F, "model.layers.%" PRIu32 ".mlp.experts.gate_up_proj", l);
+			}
 			add(s, &n, K_BIAS, E, 2 * F, "model.layers.%" PRIu32 ".mlp.experts.gate_up_proj_bias", l);
-			add3(s, &n, K_LINEAR, E, F, H, "model.layers.%" PRIu32 ".mlp.experts.down_proj", l);
+			if (o->mxfp4) {
+				add3(s, &n, K_MX_BLOCKS, E, H, F / 2,
+				     "model.layers.%" PRIu32 ".mlp.experts.down_proj_blocks", l);
+				add3(s, &n, K_MX_SCALES, E, H, F / 32,
+				     "model.layers.%" PRIu32 ".mlp.experts.down_proj_scales", l);
+			} else {
+				add3(s, &n, K_LINEAR, E, F, H, "model.layers.%" PRIu32 ".mlp.experts.down_proj", l);
+			}
 			add(s, &n, K_BIAS, E, H, "model.layers.%" PRIu32 ".mlp.experts.down_proj_bias", l);
 			continue;
 		}
@@ -758,6 +799,10 @@ static enum qa_err check_moe(const struct qa_synth_opts *o, uint64_t hd, uint64_
 	if (expert_ffn(o) > QA_SYNTH_MAX_DIM)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "expert ffn size %" PRIu64 " is above the limit %u",
 		                   expert_ffn(o), QA_SYNTH_MAX_DIM);
+	if (o->mxfp4 && (o->hidden % 32 || expert_ffn(o) % 32))
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "--mxfp4 needs the hidden size and the expert ffn size to be multiples of 32 "
+		                   "(MXFP4 blocks), not %" PRIu64 " and %" PRIu64, o->hidden, expert_ffn(o));
 	/* Count first with nothing that can overflow (layers x (experts x 3 + 24)). */
 	uint64_t per_layer = (uint64_t)o->experts * 3 + 24;
 	if (per_layer * o->layers > (UINT64_C(1) << 24))
@@ -770,9 +815,9 @@ static enum qa_err check_moe(const struct qa_synth_opts *o, uint64_t hd, uint64_
 	uint64_t sum = 0, t;
 	bool ok = true;
 	for (size_t i = 0; ok && i < n; i++)
-		ok = qa_mul_u64(s[i].rows, s[i].cols, &t) && qa_add_u64(sum, t, &sum);
+		ok = qa_mul_u64(s[i].rows, s[i].cols, &t) && qa_mul_u64(t, spec_esize(o, &s[i]), &t) &&
+		     qa_add_u64(sum, t, &sum);
 	free(s);
-	ok = ok && qa_mul_u64(sum, dtype_size(o->dtype), &sum);
 	if (!ok || sum > QA_SYNTH_MAX_BYTES)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "the model would be larger than the limit of %" PRIu64 " bytes",
@@ -781,29 +826,13 @@ static enum qa_err check_moe(const struct qa_synth_opts *o, uint64_t hd, uint64_
 	return QA_OK;
 }
 
+static json_t *config_json_oss(const struct qa_synth_opts *o, uint64_t hd);
+
 static json_t *config_json_moe(const struct qa_synth_opts *o, uint64_t hd)
 {
 	const struct qa_arch *a = qa_arch_find(o->arch);
 	if (qa_arch_has(a, QA_ARCH_FUSED_EXPERTS))
-		return json_pack("{s:s,s:[s],s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:I,s:s}",
-		                 "model_type", "gpt_oss",
-		                 "architectures", "GptOssForCausalLM",
-		                 "hidden_size", (json_int_t)o->hidden,
-		                 "intermediate_size", (json_int_t)expert_ffn(o),
-		                 "num_hidden_layers", (json_int_t)o->layers,
-		                 "num_attention_heads", (json_int_t)o->heads,
-		                 "num_key_value_heads", (json_int_t)o->kv_heads,
-		                 "head_dim", (json_int_t)hd,
-		                 "vocab_size", (json_int_t)o->vocab,
-		                 "num_local_experts", (json_int_t)o->experts,
-		                 "num_experts_per_tok", (json_int_t)o->experts_used,
-		                 "experts_per_token", (json_int_t)o->experts_used,
-		                 "tie_word_embeddings", (int)o->tied,
-		                 "rms_norm_eps", 1e-5,
-		                 "rope_theta", 150000.0,
-		                 "max_position_embeddings", (json_int_t)131072,
-		                 "sliding_window", (json_int_t)128,
-		                 "torch_dtype", dtype_torch_name(o->dtype));
+		return config_json_oss(o, hd);
 	if (strcmp(a->name, "qwen2moe") == 0)
 		return json_pack("{s:s,s:[s],s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:s}",
 		                 "model_type", a->model_types[0],
@@ -842,6 +871,43 @@ static json_t *config_json_moe(const struct qa_synth_opts *o, uint64_t hd)
 	                 "rope_theta", 1000000.0,
 	                 "max_position_embeddings", (json_int_t)40960,
 	                 "torch_dtype", dtype_torch_name(o->dtype));
+}
+
+/*
+ * gpt-oss's config.json; with --mxfp4 the quantization_config the published
+ * checkpoints carry (convert_hf_to_gguf.py reads quant_method from it).
+ */
+static json_t *config_json_oss(const struct qa_synth_opts *o, uint64_t hd)
+{
+	json_t *c = json_pack("{s:s,s:[s],s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:I,s:s}",
+	                      "model_type", "gpt_oss",
+	                      "architectures", "GptOssForCausalLM",
+	                      "hidden_size", (json_int_t)o->hidden,
+	                      "intermediate_size", (json_int_t)expert_ffn(o),
+	                      "num_hidden_layers", (json_int_t)o->layers,
+	                      "num_attention_heads", (json_int_t)o->heads,
+	                      "num_key_value_heads", (json_int_t)o->kv_heads,
+	                      "head_dim", (json_int_t)hd,
+	                      "vocab_size", (json_int_t)o->vocab,
+	                      "num_local_experts", (json_int_t)o->experts,
+	                      "num_experts_per_tok", (json_int_t)o->experts_used,
+	                      "experts_per_token", (json_int_t)o->experts_used,
+	                      "tie_word_embeddings", (int)o->tied,
+	                      "rms_norm_eps", 1e-5,
+	                      "rope_theta", 150000.0,
+	                      "max_position_embeddings", (json_int_t)131072,
+	                      "sliding_window", (json_int_t)128,
+	                      "torch_dtype", dtype_torch_name(o->dtype));
+	if (c && o->mxfp4 &&
+	    json_object_set_new(c, "quantization_config",
+	                        json_pack("{s:s,s:[s,s,s,s]}", "quant_method", "mxfp4",
+	                                  "modules_to_not_convert", "model.layers.*.self_attn",
+	                                  "model.layers.*.mlp.router", "model.embed_tokens",
+	                                  "lm_head")) != 0) {
+		json_decref(c);
+		return NULL;
+	}
+	return c;
 }
 
 /* ------------------------------------------------------------ files */
@@ -898,7 +964,8 @@ static enum qa_err write_tensors(int fd, const char *path, const struct qa_synth
 	};
 	int cur = 0;
 	for (size_t i = 0; e == QA_OK && i < n; i++) {
-		size_t row_bytes = (size_t)s[i].cols * esize;
+		size_t row_bytes = (size_t)s[i].cols * spec_esize(o, &s[i]);
+		j.esize = spec_esize(o, &s[i]);
 		uint64_t chunk_rows = cap / row_bytes;
 		j.t = &s[i];
 		j.index = i;

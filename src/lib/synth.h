@@ -51,6 +51,10 @@ struct qa_synth_opts {
 	uint32_t experts;        /* experts per layer (2 or more) */
 	uint32_t experts_used;   /* experts routed per token, 1..experts */
 	uint64_t expert_ffn;     /* each expert's intermediate size, 0: intermediate */
+	bool mxfp4;              /* gpt-oss only: experts in the published MXFP4 form, U8
+	                            mlp.experts.{gate_up,down}_proj_{blocks,scales} (hidden and
+	                            expert ffn multiples of 32); config.json's quantization_config
+	                            says quant_method mxfp4 */
 };
 
 /*

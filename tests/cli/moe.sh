@@ -10,6 +10,11 @@
 #  - reproduce-*: the artifacts' own bytes (REPRODUCED means quantaudit's output is the file).
 #  - transposed-*: fixtures/moe/make.sh wrote experts 2 and 5 of blk.1.ffn_down_exps.weight
 #    transposed before llama-quantize ran; nothing else differs.
+#  - *-D-*: moe-D is gpt-oss in its published MXFP4 form (synth --mxfp4); llama.cpp's converter
+#    repacks the U8 blocks and scales into ggml mxfp4 (hf2gguf.py), llama-quantize copies them under
+#    MXFP4_MOE and refuses Q8_0 (make.sh checks that refusal).  diff passes only if our repacking gives
+#    llama.cpp's bytes: a re-quantization of the dequantized values differs in 445 of 512 blocks of
+#    blk.0.ffn_gate_exps.weight (gguf-py's quantize, at the time the fixture was made).
 #  - usage and malformed cases: the exit-code contract.
 set -u
 top=${QA_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -44,10 +49,11 @@ has() {
 A="--arch qwen3moe --hidden 256 --intermediate 512 --heads 2 --kv-heads 1 --head-dim 64 --vocab 256 --layers 1 --experts 2 --experts-used 1 --expert-ffn 256 --seed 11"
 B="--arch gpt-oss --hidden 64 --intermediate 64 --heads 2 --kv-heads 1 --head-dim 32 --vocab 128 --layers 2 --experts 4 --experts-used 2 --seed 12"
 C="--arch qwen3moe --hidden 64 --intermediate 128 --heads 2 --kv-heads 1 --head-dim 32 --vocab 128 --layers 2 --experts 8 --experts-used 2 --expert-ffn 96 --seed 13"
+D="--arch gpt-oss --hidden 64 --intermediate 64 --heads 2 --kv-heads 1 --head-dim 32 --vocab 128 --layers 2 --experts 4 --experts-used 2 --seed 14 --mxfp4"
 
 (cd "$fx" && sha256sum -c --quiet SHA256SUMS) >"$TMP/sums" 2>&1 && ok fixtures-sha256 || no fixtures-sha256 "$(cat "$TMP/sums")"
 
-for m in A B C; do
+for m in A B C D; do
 	mkdir -p "$TMP/$m"
 	eval "opts=\$$m"
 	# shellcheck disable=SC2086
@@ -59,9 +65,13 @@ has synth-B-config "$TMP/B/config.json" '"num_local_experts": 4'
 has synth-C-per-expert "$TMP/insp" "model.layers.1.mlp.experts.7.down_proj.weight"
 "$bin" inspect "$TMP/B/model.safetensors" >"$TMP/insp" 2>&1
 has synth-B-fused "$TMP/insp" "4 x 64 x 128"
+has synth-D-config "$TMP/D/config.json" '"quant_method": "mxfp4"'
+"$bin" inspect "$TMP/D" >"$TMP/insp" 2>&1
+hasre synth-D-blocks "$TMP/insp" "model\.layers\.1\.mlp\.experts\.gate_up_proj_blocks +U8 +4 x 128 x 2 x 16 "
+hasre synth-D-scales "$TMP/insp" "model\.layers\.1\.mlp\.experts\.down_proj_scales +U8 +4 x 64 x 2 "
 
 # diff from the HF checkpoint: every tensor identical, the recipe confirmed
-for c in "A Q4_K_M" "B MXFP4_MOE" "B Q8_0" "C Q4_K_M"; do
+for c in "A Q4_K_M" "B MXFP4_MOE" "B Q8_0" "C Q4_K_M" "D MXFP4_MOE"; do
 	set -- $c
 	run "diff-$1-$2" 0 diff "$TMP/$1" "$fx/moe-$1.$2.gguf"
 	has "diff-$1-$2-recipe" "$TMP/out" "Recipe: every tensor has the type llama.cpp's $2 plan gives"
@@ -82,6 +92,45 @@ hasre diff-B-up-bias "$TMP/out" "^blk\.0\.ffn_up_exps\.bias +f32 +f32 +identical
 hasre diff-B-down "$TMP/out" "^blk\.1\.ffn_down_exps\.weight +mxfp4 +mxfp4 +identical"
 # from the BF16 GGUF the converter wrote
 run diff-B-gguf 0 diff "$fx/moe-B.BF16.gguf" "$fx/moe-B.Q8_0.gguf"
+# gpt-oss's MXFP4 checkpoint: the experts are the repacked blocks, copied by llama-quantize
+"$bin" diff "$TMP/D" "$fx/moe-D.MXFP4_MOE.gguf" >"$TMP/out" 2>&1
+hasre diff-D-gate "$TMP/out" "^blk\.0\.ffn_gate_exps\.weight +mxfp4 +mxfp4 +identical"
+hasre diff-D-up "$TMP/out" "^blk\.1\.ffn_up_exps\.weight +mxfp4 +mxfp4 +identical"
+hasre diff-D-down "$TMP/out" "^blk\.1\.ffn_down_exps\.weight +mxfp4 +mxfp4 +identical"
+run diff-D-gguf 0 diff "$fx/moe-D.converted.gguf" "$fx/moe-D.MXFP4_MOE.gguf"
+# llama-quantize copied the converter's repacked experts: the same bytes in both files
+# (located with inspect --json; the bytes are read by python)
+"$bin" inspect --json "$fx/moe-D.converted.gguf" >"$TMP/ic.json" 2>&1
+"$bin" inspect --json "$fx/moe-D.MXFP4_MOE.gguf" >"$TMP/ia.json" 2>&1
+python3 - "$TMP/ic.json" "$TMP/ia.json" >"$TMP/same" 2>&1 <<'PY'
+import json, sys
+def exps(path):
+    j = json.load(open(path))
+    b = open(j["path"], "rb").read()
+    return {t["name"]: (t["type"], b[j["data_offset"] + t["offset"]:j["data_offset"] + t["offset"] + t["nbytes"]])
+            for t in j["tensors"] if t["name"].endswith("_exps.weight")}
+c, a = exps(sys.argv[1]), exps(sys.argv[2])
+print(len(a), "expert tensors;", "copied" if a == c and all(t == "mxfp4" for t, _ in a.values()) else "differ")
+PY
+has diff-D-experts-copied "$TMP/same" "6 expert tensors; copied"
+# one byte of expert 3 of blk.1.ffn_down_exps.weight changed in the artifact: its 256-value
+# block (48 = 3 x 64 x 64 / 256) diverges, nothing else
+python3 - "$TMP/ia.json" "$TMP/D-tampered.gguf" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+b = bytearray(open(j["path"], "rb").read())
+t = next(t for t in j["tensors"] if t["name"] == "blk.1.ffn_down_exps.weight")
+b[j["data_offset"] + t["offset"] + 3 * 64 * 34 + 5] ^= 0x01
+open(sys.argv[2], "wb").write(b)
+PY
+run diff-D-tampered 1 diff --json "$TMP/D" "$TMP/D-tampered.gguf"
+python3 - "$TMP/out" >"$TMP/tam" 2>&1 <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+bad = [(t["name"], t["verdict"], t.get("divergent_blocks"), t.get("first_divergent_block")) for t in j["tensors"] if t["verdict"] != "identical"]
+print(bad)
+PY
+has diff-D-tampered-block "$TMP/tam" "[('blk.1.ffn_down_exps.weight', 'divergent', 1, 48)]"
 run diff-C-gguf 0 diff "$fx/moe-C.BF16.gguf" "$fx/moe-C.Q4_K_M.gguf"
 
 # reproduce: byte for byte from the BF16 GGUF
@@ -90,14 +139,22 @@ for c in "B MXFP4_MOE" "B Q8_0" "C Q4_K_M"; do
 	run "reproduce-$1-$2" 0 reproduce "$fx/moe-$1.BF16.gguf" "$fx/moe-$1.$2.gguf"
 	has "reproduce-$1-$2-text" "$TMP/out" "REPRODUCED"
 done
+run reproduce-D-MXFP4_MOE 0 reproduce "$fx/moe-D.converted.gguf" "$fx/moe-D.MXFP4_MOE.gguf"
+has reproduce-D-MXFP4_MOE-text "$TMP/out" "REPRODUCED"
 
 # quantize from the HF checkpoint: the same tensors, bytes and order of data as llama-quantize's
-for c in "B MXFP4_MOE" "C Q4_K_M"; do
+for c in "B MXFP4_MOE" "C Q4_K_M" "D MXFP4_MOE"; do
 	set -- $c
 	run "quantize-$1-$2" 0 quantize "$TMP/$1" --recipe "$2" -o "$TMP/q$1.gguf"
 	python3 "$top/tests/cli/moe-same-tensors.py" "$TMP/q$1.gguf" "$fx/moe-$1.$2.gguf" >"$TMP/same" 2>&1
 	has "quantize-$1-$2-bytes" "$TMP/same" "differ: none"
 done
+
+# llama-quantize refuses to requantize mxfp4 experts (make.sh checks that it does)
+run quantize-D-Q8_0-refused 2 quantize "$TMP/D" --recipe Q8_0 -o "$TMP/qD8.gguf"
+has quantize-D-Q8_0-refused-msg "$TMP/err" "is mxfp4 in the reference and would be q8_0: llama-quantize refuses to requantize it"
+run quantize-D-gguf-Q8_0-refused 2 quantize "$fx/moe-D.converted.gguf" --recipe Q8_0 -o "$TMP/qD8.gguf"
+[ -e "$TMP/qD8.gguf" ] && no quantize-D-Q8_0-no-output "output written" || ok quantize-D-Q8_0-no-output
 
 # a transposed export of two expert slices
 run transposed-diff 1 diff "$TMP/C" "$fx/moe-C.Q8_0.transposed.gguf"
@@ -157,6 +214,10 @@ run usage-experts-dense 2 synth --arch qwen2 --hidden 64 --intermediate 64 --hea
 has usage-experts-dense-msg "$TMP/err" "experts are only synthesized for qwen2moe, qwen3moe and gpt-oss"
 run usage-no-experts 2 synth --arch qwen3moe --hidden 64 --intermediate 64 --heads 2 --kv-heads 1 --vocab 64 -o "$TMP/u2.safetensors"
 run usage-used-too-many 2 synth --arch gpt-oss --hidden 64 --intermediate 64 --heads 2 --kv-heads 1 --vocab 64 --experts 4 --experts-used 5 -o "$TMP/u3.safetensors"
+run usage-mxfp4-qwen3moe 2 synth --arch qwen3moe --hidden 64 --intermediate 64 --heads 2 --kv-heads 1 --vocab 64 --experts 4 --experts-used 2 --mxfp4 -o "$TMP/u5.safetensors"
+has usage-mxfp4-qwen3moe-msg "$TMP/err" "--mxfp4 is gpt-oss's checkpoint form, not qwen3moe's"
+run usage-mxfp4-not-32 2 synth --arch gpt-oss --hidden 48 --intermediate 64 --heads 2 --kv-heads 1 --vocab 64 --experts 4 --experts-used 2 --mxfp4 -o "$TMP/u6.safetensors"
+has usage-mxfp4-not-32-msg "$TMP/err" "multiples of 32"
 run usage-experts-zero 2 synth --arch gpt-oss --hidden 64 --intermediate 64 --heads 2 --kv-heads 1 --vocab 64 --experts 0 --experts-used 1 -o "$TMP/u4.safetensors"
 
 # malformed: an expert missing from a layer, or of another shape
@@ -174,6 +235,29 @@ open(p, "wb").write(struct.pack("<Q", len(t)) + t + b[8 + n:])
 PY
 run malformed-missing-expert 3 diff "$TMP/C1" "$fx/moe-C.Q4_K_M.gguf"
 has malformed-missing-expert-msg "$TMP/err" "layer 1 has 7 up_proj expert tensors, not 8"
+
+# malformed MXFP4 experts: a _blocks tensor without its _scales, and a _scales of another shape
+for c in "D1 drop" "D2 shape"; do
+	set -- $c
+	cp -r "$TMP/D" "$TMP/$1"
+	python3 - "$TMP/$1/model.safetensors" "$2" <<'PY'
+import json, struct, sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+n = struct.unpack_from("<Q", b, 0)[0]
+h = json.loads(b[8:8 + n])
+k = "model.layers.1.mlp.experts.down_proj_scales"
+if sys.argv[2] == "drop":
+    del h[k]
+else:
+    h[k]["shape"] = [4, 32, 4]
+t = json.dumps(h).encode()
+t += b" " * ((-len(t)) % 8)
+open(p, "wb").write(struct.pack("<Q", len(t)) + t + b[8 + n:])
+PY
+	run "malformed-mxfp4-$2" 3 diff "$TMP/$1" "$fx/moe-D.MXFP4_MOE.gguf"
+	has "malformed-mxfp4-$2-msg" "$TMP/err" "gpt-oss MXFP4 tensor 'model.layers.1.mlp.experts.down_proj_blocks' must be U8"
+done
 
 echo "moe.sh: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -568,6 +568,75 @@ START_TEST(gemma2_norms)
 }
 END_TEST
 
+/*
+ * core: gpt-oss's MXFP4 checkpoint form, one expert of one gate/up row pair
+ * and one 32-value block.  HF holds values 2j and 2j+1 in the low and high
+ * nibble of byte j; the converter's transform_nibble_layout gives ggml's
+ * value j low, j + 16 high, after the scale byte.  Gate row bytes
+ * (2j) | (2j+1) << 4 hold codes k & 15 at value k, so ggml's bytes are
+ * j | j << 4; the up row's 0x21 holds codes 1, 2, 1, 2, ..., so ggml's bytes
+ * alternate 0x11 and 0x22 and read 0.5, 1.0, ... at scale 127 (2^0).
+ */
+START_TEST(gpt_oss_mxfp4)
+{
+	tmp_begin();
+	uint8_t blocks[2][16], scales[2] = { 120, 127 };
+	for (int j = 0; j < 16; j++) {
+		blocks[0][j] = (uint8_t)((2 * j) | ((2 * j + 1) & 15) << 4);
+		blocks[1][j] = 0x21;
+	}
+	struct tu_st_tensor t[2] = {
+		{ "model.layers.0.mlp.experts.gate_up_proj_blocks", "U8", 4, { 1, 2, 1, 16 }, blocks, sizeof blocks },
+		{ "model.layers.0.mlp.experts.gate_up_proj_scales", "U8", 3, { 1, 2, 1 }, scales, sizeof scales },
+	};
+	const char *path = tmp_path("model.safetensors");
+	ck_assert_int_eq(tu_write_st(path, t, 2), 0);
+	static const char cfg[] =
+		"{\"architectures\": [\"GptOssForCausalLM\"], \"model_type\": \"gpt_oss\", \"num_attention_heads\": 2,"
+		" \"num_key_value_heads\": 1, \"hidden_size\": 32, \"num_hidden_layers\": 1, \"num_local_experts\": 1}";
+	write_bytes(tmp_path("config.json"), cfg, strlen(cfg));
+	struct qa_ref *r = NULL;
+	struct qa_diag d;
+	ck_assert_msg(qa_ref_open(&r, path, &d) == QA_OK, "%s", d.msg);
+	ck_assert_uint_eq(qa_ref_n_tensors(r), 2);
+	const struct qa_ref_tensor *g = qa_ref_tensor_find(r, "blk.0.ffn_gate_exps.weight");
+	const struct qa_ref_tensor *u = qa_ref_tensor_find(r, "blk.0.ffn_up_exps.weight");
+	ck_assert_ptr_nonnull(g);
+	ck_assert_ptr_nonnull(u);
+	ck_assert(qa_ref_tensor_quantized(g));
+	ck_assert_uint_eq(g->src_type, QA_TYPE_MXFP4);
+	ck_assert_uint_eq(g->n_dims, 3);
+	ck_assert_uint_eq(g->ne[0], 32);
+	ck_assert_uint_eq(g->ne[1], 1);
+	ck_assert_uint_eq(g->ne[2], 1);
+	uint8_t raw[17];
+	ck_assert_msg(qa_ref_read_raw(r, g, 0, 1, raw, &d) == QA_OK, "%s", d.msg);
+	ck_assert_uint_eq(raw[0], 120);
+	for (int j = 0; j < 16; j++)
+		ck_assert_uint_eq(raw[1 + j], (unsigned)(j | j << 4));
+	ck_assert_msg(qa_ref_read_raw(r, u, 0, 1, raw, &d) == QA_OK, "%s", d.msg);
+	ck_assert_uint_eq(raw[0], 127);
+	for (int j = 0; j < 16; j++)
+		ck_assert_uint_eq(raw[1 + j], j % 2 ? 0x22u : 0x11u);
+	float f[32];
+	ck_assert_msg(qa_ref_read_f32(r, u, f, &d) == QA_OK, "%s", d.msg);
+	for (int k = 0; k < 32; k++)
+		ck_assert_float_eq(f[k], k % 2 ? 1.0f : 0.5f);
+	/* out of range, and a float tensor has no raw bytes */
+	ck_assert_int_eq(qa_ref_read_raw(r, g, 1, 1, raw, &d), QA_ERR_USAGE);
+	qa_ref_close(r);
+	/* the scales of another shape: malformed */
+	t[1].shape[2] = 2;
+	uint8_t scales4[4] = { 1, 2, 3, 4 };
+	t[1].data = scales4;
+	t[1].nbytes = sizeof scales4;
+	ck_assert_int_eq(tu_write_st(path, t, 2), 0);
+	ck_assert_int_eq(qa_ref_open(&r, path, &d), QA_ERR_FORMAT);
+	ck_assert(strstr(d.msg, "must be U8 [experts, rows, blocks, 16]") != NULL);
+	cleanup();
+}
+END_TEST
+
 /* ------------------------------------------------------------ limits */
 
 /* limits: an empty file with a .gguf name and an empty checkpoint directory. */
@@ -731,6 +800,7 @@ int main(void)
 	tcase_add_test(core, gguf_fixture);
 	tcase_add_loop_test(core, llama_permutation, 0, LEN(perms));
 	tcase_add_loop_test(core, gemma2_norms, 0, 2);
+	tcase_add_test(core, gpt_oss_mxfp4);
 	suite_add_tcase(s, core);
 	TCase *limits = tcase_create("limits");
 	tcase_add_test(limits, empty_inputs);

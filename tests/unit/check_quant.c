@@ -338,14 +338,75 @@ static void check_paths(uint32_t type, bool oracle, size_t n, uint32_t seed,
 START_TEST(paths_agree)
 {
 	static const enum qa_quant_k_path paths[] = { QA_QUANT_K_SIMD4, QA_QUANT_K_SIMD8,
-		                                      QA_QUANT_K_AUTO };
+		                                      QA_QUANT_K_SIMD16, QA_QUANT_K_AUTO };
 	const uint32_t type = path_types[_i % N_PATH_TYPES];
-	check_paths(type, _i < N_PATH_TYPES, _i < N_PATH_TYPES ? N_INPUT : N_NASTY, 0x9e3779b9u,
-	            qa_quant_k_quantize, paths, sizeof paths / sizeof paths[0]);
+	/* 16381 blocks: the last chunk of 4 holds one, so narrower kernels finish it */
+	check_paths(type, _i < N_PATH_TYPES, _i < N_PATH_TYPES ? N_INPUT : N_NASTY - 3 * 256,
+	            0x9e3779b9u, qa_quant_k_quantize, paths, sizeof paths / sizeof paths[0]);
 	/* Types without a choice of paths, and unknown paths, are refused. */
 	uint8_t got[256];
 	ck_assert(!qa_quant_k_quantize(QA_TYPE_Q4_0, QA_QUANT_K_SCALAR, input, got, 256));
 	ck_assert(!qa_quant_k_quantize(type, (enum qa_quant_k_path)99, input, got, 256));
+}
+END_TEST
+
+/*
+ * limits: the importance-weighted k-quant encoders run their group fits on
+ * the same kernels; every path writes the scalar path's bytes on the
+ * adversarial blocks, in rows of 7 super-blocks (so chunks of blocks span
+ * rows and end in a partial chunk) with adversarial weights: zeros,
+ * denormals, huge, ties and a spike, besides ordinary positive ones.  The
+ * scalar weighted path is pinned to ggml by oracle_weighted.
+ */
+START_TEST(weighted_paths_agree)
+{
+	static const enum qa_quant_k_path paths[] = { QA_QUANT_K_SIMD4, QA_QUANT_K_SIMD8,
+		                                      QA_QUANT_K_SIMD16, QA_QUANT_K_AUTO };
+	const uint32_t type = path_types[_i % N_PATH_TYPES];
+	const size_t n_per_row = 7 * 256, nrow = 61, n = nrow * n_per_row;
+	float *src = malloc(n * sizeof *src), *qw = malloc(n_per_row * sizeof *qw);
+	uint32_t st = 0x3c6ef372u + (uint32_t)_i;
+	ck_assert(src && qw);
+	for (size_t b = 0; b < n / 256; b++)
+		nasty_block(src + 256 * b, (unsigned)(b % N_KINDS), &st);
+	for (size_t j = 0; j < n_per_row; j++) {
+		float u = fabsf(xs_unit(&st));
+		switch ((j / 16 + (size_t)_i) % 6) {
+		case 0: qw[j] = 0.05f + u; break;                     /* ordinary */
+		case 1: qw[j] = j % 3 ? 0.0f : u; break;              /* zeros */
+		case 2: qw[j] = from_bits(xs_next(&st) & 0x007fffffu); break; /* denormals */
+		case 3: qw[j] = 1e30f * (1.0f + u); break;            /* huge */
+		case 4: qw[j] = 1.0f; break;                           /* all equal: ties */
+		default: qw[j] = j % 16 == 3 ? 1e6f : 1e-6f * u; break; /* one spike */
+		}
+	}
+	uint64_t nbytes;
+	ck_assert(qa_type_nbytes(qa_type_get(type), n, &nbytes));
+	uint8_t *want = malloc(nbytes), *got = malloc(nbytes);
+	ck_assert(want && got);
+	ck_assert(qa_quant_k_quantize_rows(type, QA_QUANT_K_SCALAR, src, want, nrow, n_per_row, qw));
+	for (size_t p = 0; p <= sizeof paths / sizeof paths[0]; p++) {
+		memset(got, 0xa5, nbytes);
+		if (p < sizeof paths / sizeof paths[0]) {
+			if (!qa_quant_k_quantize_rows(type, paths[p], src, got, nrow, n_per_row, qw)) {
+				ck_assert_int_ne(paths[p], QA_QUANT_K_AUTO);
+				continue;
+			}
+		} else {
+			qa_quant_ops(type)->quantize_rows(src, got, nrow, n_per_row, qw);
+		}
+		size_t first = SIZE_MAX;
+		for (size_t i = 0; i < nbytes && first == SIZE_MAX; i++)
+			if (got[i] != want[i])
+				first = i;
+		ck_assert_msg(first == SIZE_MAX, "%s weighted path %zu: first differing byte %zu",
+		              qa_type_get(type)->name, p, first);
+	}
+	ck_assert(!qa_quant_k_quantize_rows(QA_TYPE_Q4_0, QA_QUANT_K_SCALAR, src, got, 1, 256, qw));
+	free(src);
+	free(qw);
+	free(want);
+	free(got);
 }
 END_TEST
 
@@ -382,6 +443,56 @@ START_TEST(legacy_paths_agree)
 	ck_assert(!qa_quant_legacy_quantize(QA_TYPE_Q4_K, QA_QUANT_K_SCALAR, input, got, 256));
 	ck_assert(!qa_quant_tq_quantize(QA_TYPE_Q4_0, QA_QUANT_K_SCALAR, input, got, 256));
 	ck_assert(!quantize_path(type, QA_QUANT_K_SIMD4, input, got, 256));
+}
+END_TEST
+
+
+/*
+ * limits: the weighted fits of q4_0, q5_0 (symmetric) and q4_1, q5_1
+ * (affine) have a scalar path (ggml's make_qx_quants / make_qkx3_quants,
+ * pinned to the oracle bytes by check_iq_grid's and the CLI's imatrix
+ * cases) and an AVX2 one; both write the same bytes on the adversarial
+ * blocks under plain, spread, zero-heavy and hostile (negative, NaN,
+ * infinite, huge) weights.
+ */
+static const uint32_t weighted_legacy[] = { QA_TYPE_Q4_0, QA_TYPE_Q4_1, QA_TYPE_Q5_0, QA_TYPE_Q5_1 };
+
+START_TEST(legacy_weighted_paths_agree)
+{
+	const uint32_t type = weighted_legacy[_i];
+	/* one kind per row: the weights scale with the row's mean square, which one huge block would swamp */
+	const size_t cols = 1024, rows = 2 * N_KINDS, n = rows * cols;
+	float *src = malloc(n * sizeof *src), *qw = malloc(cols * sizeof *qw);
+	uint64_t nbytes;
+	ck_assert(qa_type_nbytes(qa_type_get(type), n, &nbytes));
+	uint8_t *want = malloc(nbytes), *got = malloc(nbytes);
+	ck_assert(src && qw && want && got);
+	uint32_t st = 0x243f6a88u + (uint32_t)_i;
+	for (size_t b = 0; b < n / 256; b++)
+		nasty_block(src + 256 * b, (unsigned)(b / (cols / 256) % N_KINDS), &st);
+	static const float hostile[] = { -1.0f, NAN, INFINITY, 0.0f, 3e38f, 1e-38f, -0.0f };
+	for (int wk = 0; wk < 4; wk++) {
+		for (size_t c = 0; c < cols; c++) {
+			uint32_t u = xs_next(&st);
+			qw[c] = wk == 0 ? 1.0f : wk == 1 ? expf(4.0f * xs_unit(&st))
+			        : wk == 2 ? (u % 3 ? 0.0f : 0.5f) : hostile[u % 7];
+		}
+		ck_assert(qa_quant_legacy_quantize_weighted(type, QA_QUANT_K_SCALAR, src, want, rows, cols, qw));
+		if (qa_quant_legacy_quantize_weighted(type, QA_QUANT_K_SIMD8, src, got, rows, cols, qw))
+			ck_assert_msg(memcmp(got, want, nbytes) == 0, "type %u weights %d: paths differ",
+			              (unsigned)type, wk);
+		memset(got, 0, nbytes);
+		qa_quant_ops(type)->quantize_rows(src, got, rows, cols, qw);
+		ck_assert_msg(memcmp(got, want, nbytes) == 0, "type %u weights %d: default path differs",
+		              (unsigned)type, wk);
+	}
+	ck_assert(!qa_quant_legacy_quantize_weighted(QA_TYPE_Q8_0, QA_QUANT_K_SCALAR, src, got, 1, 256, qw));
+	ck_assert(!qa_quant_legacy_quantize_weighted(type, QA_QUANT_K_SCALAR, src, got, 1, 256, NULL));
+	ck_assert(!qa_quant_legacy_quantize_weighted(type, QA_QUANT_K_SIMD4, src, got, 1, 256, qw));
+	free(src);
+	free(qw);
+	free(want);
+	free(got);
 }
 END_TEST
 
@@ -677,8 +788,10 @@ static Suite *quant_suite(void)
 	tcase_add_test(limits, f32_passthrough);
 	tcase_add_test(limits, ops_table);
 	tcase_add_loop_test(limits, paths_agree, 0, 2 * N_PATH_TYPES);
+	tcase_add_loop_test(limits, weighted_paths_agree, 0, 2 * N_PATH_TYPES);
 	tcase_add_loop_test(limits, legacy_paths_agree, 0, 2 * N_LEGACY_TYPES);
 	tcase_add_loop_test(limits, iq4_paths_agree, 0, 4);
+	tcase_add_loop_test(limits, legacy_weighted_paths_agree, 0, 4);
 	tcase_add_loop_test(limits, conversions_agree, 0, 2);
 	tcase_set_timeout(limits, 120);
 	suite_add_tcase(s, limits);

@@ -10,6 +10,7 @@
  * fixtures/vectors/gen-iq-vectors.c against llama.cpp's ggml (0.23.0).
  */
 #include <check.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -233,6 +234,84 @@ START_TEST(decode_garbage)
 }
 END_TEST
 
+
+/* xorshift32 for the adversarial blocks below. */
+static uint32_t xs32(uint32_t *st)
+{
+	*st ^= *st << 13;
+	*st ^= *st >> 17;
+	*st ^= *st << 5;
+	return *st;
+}
+
+/*
+ * Block b of an adversarial input: Gaussian-ish values, zeros, a lone spike,
+ * ties (repeated magnitudes), subnormals, a huge range, values near the
+ * float range, sign runs and +-0.
+ */
+static void nasty_block(float *v, unsigned kind, uint32_t *st)
+{
+	for (int i = 0; i < 256; i++) {
+		float g = ((float)(xs32(st) >> 8) / 16777216.0f - 0.5f) * 2;
+		switch (kind % 10) {
+		case 0: v[i] = g; break;
+		case 1: v[i] = 0.0f; break;
+		case 2: v[i] = i == 77 ? 50.0f : g * 1e-3f; break;
+		case 3: v[i] = (float)((int)(xs32(st) % 5) - 2) * 0.25f; break;
+		case 4: v[i] = g * 1e-40f; break;
+		case 5: v[i] = i % 32 == 0 ? g * 1e30f : g * 1e-30f; break;
+		case 6: v[i] = g * 3e37f; break;
+		case 7: v[i] = (i / 8) % 2 ? -fabsf(g) : fabsf(g); break;
+		case 8: v[i] = i % 2 ? -0.0f : g * (i % 32 == 1 ? 1.0f : 0.0f); break;
+		default: v[i] = (i / 32) % 2 ? g : 0.0f; break;
+		}
+	}
+}
+
+/*
+ * limits: iq3_xxs and iq3_s have a scalar search (pinned to ggml's bytes
+ * by oracle_plain and oracle_weighted) and an AVX2 one; both write the same
+ * bytes on the oracle input with and without its importance matrix, and on
+ * adversarial blocks with plain, spread, zero and hostile (negative, NaN,
+ * infinite) weights.
+ */
+START_TEST(iq3_paths_agree)
+{
+	const uint32_t type = _i ? QA_TYPE_IQ3_S : QA_TYPE_IQ3_XXS;
+	const struct qa_type_info *t = qa_type_get(type);
+	enum { ROWS = 4, COLS = 2560 };
+	size_t n = 64 * 256, nb = n / 256 * t->block_bytes, nbx = ROWS * COLS / 256 * t->block_bytes;
+	uint8_t *a = malloc(nbx > nb ? nbx : nb), *b = malloc(nbx > nb ? nbx : nb);
+	float *x = malloc(ROWS * COLS * sizeof *x), qw[COLS];
+	ck_assert(a && b && x);
+	for (int weighted = 0; weighted < 2; weighted++) {
+		const float *w = weighted ? imatrix : NULL;
+		ck_assert(qa_quant_iq3_quantize_path(type, false, input, a, n / ROW, ROW, w));
+		ck_assert(qa_quant_iq3_quantize_path(type, true, input, b, n / ROW, ROW, w));
+		ck_assert_mem_eq(a, b, nb);
+	}
+	uint32_t st = 0x51ed270bu;
+	for (int blk = 0; blk < ROWS * COLS / 256; blk++)
+		nasty_block(x + 256 * blk, (unsigned)blk, &st);
+	static const float hostile[] = { -1.0f, NAN, INFINITY, 0.0f, 3e38f, 1e-38f };
+	for (int wk = 0; wk < 4; wk++) {
+		for (int c = 0; c < COLS; c++) {
+			uint32_t u = xs32(&st);
+			qw[c] = wk == 1 ? 1.0f : wk == 2 ? (u % 4 == 0 ? 0.0f : (float)(u % 1000) * 0.01f)
+			        : hostile[u % 6];
+		}
+		const float *w = wk ? qw : NULL;
+		ck_assert(qa_quant_iq3_quantize_path(type, false, x, a, ROWS, COLS, w));
+		ck_assert(qa_quant_iq3_quantize_path(type, true, x, b, ROWS, COLS, w));
+		ck_assert_msg(memcmp(a, b, nbx) == 0, "%s weights %d: paths differ", t->name, wk);
+	}
+	ck_assert(!qa_quant_iq3_quantize_path(QA_TYPE_IQ2_S, true, x, a, 1, 256, NULL));
+	free(a);
+	free(b);
+	free(x);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("quant_ext");
@@ -246,6 +325,7 @@ static Suite *suite(void)
 	tcase_add_unchecked_fixture(limits, load, unload);
 	tcase_add_loop_test(limits, block_locality, 0, N_TYPES);
 	tcase_add_loop_test(limits, zero_and_spike, 0, N_TYPES);
+	tcase_add_loop_test(limits, iq3_paths_agree, 0, 2);
 	tcase_set_timeout(limits, 60);
 	suite_add_tcase(s, limits);
 	TCase *bad = tcase_create("malformed");
