@@ -11,14 +11,8 @@
 # a crash, a kill or an out-of-memory exit.  Source of truth: the caps in
 # docs/quantaudit.1 (LIMITS).  The sanitizer build (QA_SANITIZERS set) skips
 # the memory limit, since ASan reserves terabytes of address space.
-set -u
-top=${QA_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${QA_BIN:-$top/quantaudit}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+. "$(dirname "$0")/lib.sh"
 python3 "$top/tests/cli/make-bombs.py" "$TMP" || exit 99
-pass=0
-fail=0
 limit=3145728
 [ -n "${QA_SANITIZERS:-}" ] && limit=unlimited
 
@@ -27,11 +21,7 @@ b() {
 	local name=$1 want=$2 file=$3 rc
 	( ulimit -v $limit; exec timeout 60 "$bin" inspect "$TMP/$file" >/dev/null 2>"$TMP/err" )
 	rc=$?
-	if [ "$rc" = "$want" ]; then
-		pass=$((pass + 1)); echo "ok    bomb-$name"
-	else
-		fail=$((fail + 1)); echo "FAIL  bomb-$name: exit $rc, want $want: $(head -c 300 "$TMP/err")"
-	fi
+	if [ "$rc" = "$want" ]; then ok "bomb-$name"; else no "bomb-$name" "exit $rc, want $want: $(head -c 300 "$TMP/err")"; fi
 }
 
 b u8-array 0 u8-array.gguf

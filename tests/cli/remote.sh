@@ -6,26 +6,14 @@
 # path, which never touches libcurl), plus the fake servers' own counters (bytes
 # served, requests, Authorization headers seen).  Paths and the "transfer" object
 # are the only differences allowed between a remote and a local output.
-set -u
-top=${QA_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${QA_BIN:-$top/quantaudit}
+. "$(dirname "$0")/lib.sh"
 PY=${PYTHON3:-python3}
 if ! command -v "$PY" >/dev/null 2>&1; then
 	echo "SKIP: python3 is needed for the fake Hub"
 	exit 77
 fi
-TMP=$(mktemp -d)
 hub_pid=""
-cleanup() {
-	[ -n "$hub_pid" ] && kill "$hub_pid" 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-cd "$top" || exit 99
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok    $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL  $1: $2"; }
+cleanup_hook() { [ -n "$hub_pid" ] && kill "$hub_pid" 2>/dev/null; }
 
 F=fixtures/models
 REF=$F/micro-qwen2.safetensors

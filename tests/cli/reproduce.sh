@@ -9,30 +9,9 @@
 #    GGUF header walk written here in Python (not quantaudit's reader or writer).
 #  - infer-*: the options quantize was given; reproduce must recover options that rebuild the file.
 #  - usage and malformed cases: the exit-code contract.
-set -u
-top=${QA_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${QA_BIN:-$top/quantaudit}
+. "$(dirname "$0")/lib.sh"
 real=${QA_ORACLE_REAL:-$top/../shared/oracle/real}
 [ -d "$real" ] || real=/work/shared/oracle/real
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-cd "$top" || exit 99
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok    $1"; }
-no() { fail=$((fail + 1)); echo "FAIL  $1: $2"; }
-
-# run NAME WANT ARGS...: exit status only
-run() {
-	local name=$1 want=$2
-	shift 2
-	"$bin" "$@" >"$TMP/out" 2>"$TMP/err"
-	local rc=$?
-	if [ "$rc" = "$want" ]; then ok "$name"; else no "$name" "exit $rc, want $want: $(head -c 300 "$TMP/err")"; fi
-}
-
-# jget FILE EXPR: a value from JSON (python3 is in ci/setup)
-jget() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
 # regions FILE: "kind start end name" for every region of a GGUF v3 header, walked independently
 regions() {

@@ -7,15 +7,8 @@
 # exist (golden/SOURCES says what pins each one; a golden file it does not
 # cover fails).  Temporary paths are replaced by $TMP.  QA_UPDATE_GOLDEN=1 rewrites
 # the golden files from the current output instead of comparing.
-set -u
-top=${QA_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${QA_BIN:-$top/quantaudit}
+. "$(dirname "$0")/lib.sh"
 golden=$top/tests/cli/golden
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-cd "$top" || exit 99
-pass=0
-fail=0
 
 # t NAME EXPECTED_EXIT ARGS... : run one case.
 t() {
@@ -38,7 +31,7 @@ t() {
 			ok=0; why="$why unexpected stderr: $(head -c 200 "$TMP/err")"
 		fi
 	done
-	if [ $ok = 1 ]; then pass=$((pass + 1)); echo "ok    $name"; else fail=$((fail + 1)); echo "FAIL  $name: $why"; fi
+	if [ $ok = 1 ]; then ok "$name"; else no "$name" "$why"; fi
 }
 
 # one_line NAME EXPECTED_EXIT ARGS... : the error must be exactly one line in the house style.
@@ -49,9 +42,9 @@ one_line() {
 	local rc=$? lines
 	lines=$(wc -l <"$TMP/err")
 	if [ "$rc" = "$want" ] && [ "$lines" = 1 ] && grep -q '^quantaudit: .*: offset [0-9]*: ' "$TMP/err"; then
-		pass=$((pass + 1)); echo "ok    $name"
+		ok "$name"
 	else
-		fail=$((fail + 1)); echo "FAIL  $name: exit $rc (want $want), $lines stderr lines: $(head -c 300 "$TMP/err")"
+		no "$name" "exit $rc (want $want), $lines stderr lines: $(head -c 300 "$TMP/err")"
 	fi
 }
 
@@ -59,9 +52,9 @@ F=fixtures/models
 # ---------------------------------------------------------------- global
 # --version names the linked libraries, whose versions belong to the machine
 if "$bin" --version | grep -q -E '^quantaudit [0-9]+\.[0-9]+\.[0-9]+ \(OpenSSL [^,]+, libcurl [^,]+, jansson [^)]+\)$'; then
-	pass=$((pass + 1)); echo "ok    version"
+	ok version
 else
-	fail=$((fail + 1)); echo "FAIL  version: $("$bin" --version)"
+	no version "$("$bin" --version)"
 fi
 t help 0 --help
 t no-args 2
@@ -93,9 +86,9 @@ t_file() {
 		sed "s#$TMP#\$TMP#g" >"$TMP/filecmp"
 	if [ "${QA_UPDATE_GOLDEN:-0}" = 1 ]; then cp "$TMP/filecmp" "$golden/$name"; fi
 	if [ -s "$TMP/filecmp" ] && cmp -s "$golden/$name" "$TMP/filecmp"; then
-		pass=$((pass + 1)); echo "ok    $name"
+		ok "$name"
 	else
-		fail=$((fail + 1)); echo "FAIL  $name: $file differs from golden/$name"
+		no "$name" "$file differs from golden/$name"
 		diff -u "$golden/$name" "$TMP/filecmp" | head -n 20
 	fi
 }
@@ -131,9 +124,9 @@ t quantize-q4km 0 quantize $REF --recipe Q4_K_M -o "$TMP/q.gguf" -j 2
 "$bin" inspect --json $CORRUPT >"$TMP/ggml.json" 2>/dev/null
 if ${PYTHON3:-python3} tests/cli/same-bytes.py "$TMP/q.gguf" "$TMP/q.json" $CORRUPT "$TMP/ggml.json" \
 	$F/defects.json >"$TMP/out" 2>&1; then
-	pass=$((pass + 1)); echo "ok    quantize-q4km-ggml-bytes: $(cat "$TMP/out")"
+	ok "quantize-q4km-ggml-bytes: $(cat "$TMP/out")"
 else
-	fail=$((fail + 1)); echo "FAIL  quantize-q4km-ggml-bytes: $(head -c 400 "$TMP/out")"
+	no "quantize-q4km-ggml-bytes" "$(head -c 400 "$TMP/out")"
 fi
 t quantize-swap-invalid 2 quantize $REF --type q4_K --layout in,out -o "$TMP/swap.gguf"
 t quantize-swap-allowed 0 quantize $REF --type q4_K --layout in,out --allow-invalid -o "$TMP/swap.gguf"
@@ -263,7 +256,7 @@ t iqgrid-diff-D-without 1 diff $IM/mini.safetensors $IQG/mini.D.gguf
 # iq2_xxs; llama-quantize's tensor_requires_imatrix for iq2_s), leaving nothing behind
 t iqgrid-quantize-no-imatrix 2 quantize $IM/mini.safetensors --type iq2_xxs -o "$TMP/iqg.gguf"
 t iqgrid-quantize-no-imatrix-llama 2 quantize $IM/mini.safetensors --type iq2_s -o "$TMP/iqg.gguf"
-if [ -e "$TMP/iqg.gguf" ]; then fail=$((fail + 1)); echo "FAIL  iqgrid-quantize-no-imatrix: output left behind"; fi
+if [ -e "$TMP/iqg.gguf" ]; then no "iqgrid-quantize-no-imatrix" "output left behind"; fi
 for f in tests/data/imatrix/bad-*; do
 	one_line "imatrix-$(basename "$f")" 3 diff --imatrix "$f" $IM/mini.safetensors $IM/mini.A.gguf
 done
@@ -275,8 +268,8 @@ t imatrix-quantize-diff 0 diff --imatrix $IMG $IM/mini.safetensors "$TMP/im.gguf
 # blk.0.attn_k.weight of mini.B.gguf is q4_K from llama-quantize --imatrix: the same bytes
 a=$("$bin" hash --format gguf-hash "$TMP/im.gguf" | grep 'blk\.0\.attn_k\.weight' | cut -d' ' -f1)
 b=$("$bin" hash --format gguf-hash $IM/mini.B.gguf | grep 'blk\.0\.attn_k\.weight' | cut -d' ' -f1)
-if [ -n "$a" ] && [ "$a" = "$b" ]; then pass=$((pass + 1)); echo "ok    imatrix-quantize-bytes"
-else fail=$((fail + 1)); echo "FAIL  imatrix-quantize-bytes: '$a' vs '$b'"; fi
+if [ -n "$a" ] && [ "$a" = "$b" ]; then ok "imatrix-quantize-bytes"
+else no "imatrix-quantize-bytes" "'$a' vs '$b'"; fi
 t imatrix-swap-json 1 shape-swap $IM/mini.safetensors --type q4_K --imatrix $IMG --json
 # ---------------------------------------------------------------- hardening
 # Source of truth: the contract in docs/quantaudit.1 (EXIT STATUS, FILES):
@@ -292,9 +285,9 @@ h_err() {
 	local rc=$? first
 	first=$(head -n 1 "$TMP/err")
 	if [ "$rc" = "$want" ] && printf '%s\n' "$first" | grep -q -E -- "$pat"; then
-		pass=$((pass + 1)); echo "ok    $name"
+		ok "$name"
 	else
-		fail=$((fail + 1)); echo "FAIL  $name: exit $rc (want $want): $(head -c 300 "$TMP/err")"
+		no "$name" "exit $rc (want $want): $(head -c 300 "$TMP/err")"
 	fi
 }
 
@@ -309,9 +302,9 @@ same_file() {
 	after=$(sha256sum <"$file")
 	if [ "$rc" = 2 ] && [ "$before" = "$after" ] && grep -q 'same file as input' "$TMP/err" &&
 	   [ -z "$(ls "$(dirname "$file")" | grep '\.tmp\.')" ]; then
-		pass=$((pass + 1)); echo "ok    $name"
+		ok "$name"
 	else
-		fail=$((fail + 1)); echo "FAIL  $name: exit $rc, input changed: $([ "$before" = "$after" ] && echo no || echo yes), $(head -c 200 "$TMP/err")"
+		no "$name" "exit $rc, input changed: $([ "$before" = "$after" ] && echo no || echo yes), $(head -c 200 "$TMP/err")"
 	fi
 }
 
@@ -338,7 +331,7 @@ h_err quantized-ref 2 'a reference must hold f32/f16/bf16 weights' diff $CORRUPT
 # its size and SHA-256 (sha256sum, independent of the tool)
 bi_check() {
 	local name=$1 ok=$2 why=${3:-}
-	if [ "$ok" = 1 ]; then pass=$((pass + 1)); echo "ok    $name"; else fail=$((fail + 1)); echo "FAIL  $name: $why"; fi
+	if [ "$ok" = 1 ]; then ok "$name"; else no "$name" "$why"; fi
 }
 want_size=$(jq '32 + 8 * (.tensors | length) + 8 * ([.tensors[].blocks] | add)' "$TMP/m.json")
 got_size=$(stat -c %s "$TMP/m.json.blocks")
@@ -400,15 +393,15 @@ H=tests/data/cli/hostile-names.gguf
 t inspect-hostile 0 inspect $H
 t inspect-hostile-json 0 inspect --json $H
 if "$bin" inspect $H | grep -q "$(printf '\033')"; then
-	fail=$((fail + 1)); echo "FAIL  inspect-hostile-no-esc: an ESC byte reached stdout"
+	no "inspect-hostile-no-esc" "an ESC byte reached stdout"
 else
-	pass=$((pass + 1)); echo "ok    inspect-hostile-no-esc"
+	ok "inspect-hostile-no-esc"
 fi
 if "$bin" inspect --json $H | jq -e '.metadata_raw[0].key_hex == "6261642e6b65792efffe" and
      .metadata_raw[1].value_hex == "636166c3201b5b33316d726564ff" and (.metadata | has("a\u0000x") and has("a\u0000y"))' >/dev/null 2>&1; then
-	pass=$((pass + 1)); echo "ok    inspect-hostile-json-hex"
+	ok "inspect-hostile-json-hex"
 else
-	fail=$((fail + 1)); echo "FAIL  inspect-hostile-json-hex: invalid JSON or hex fields wrong"
+	no "inspect-hostile-json-hex" "invalid JSON or hex fields wrong"
 fi
 
 # /dev/full: one line, exit 4, for command output and help text alike
@@ -421,9 +414,9 @@ if [ -w /dev/full ]; then
 		rc=$?
 		if [ "$rc" = 4 ] && [ "$(wc -l <"$TMP/err")" = 1 ] &&
 		   grep -q '^quantaudit: cannot write standard output: no space left on device$' "$TMP/err"; then
-			pass=$((pass + 1)); echo "ok    $name"
+			ok "$name"
 		else
-			fail=$((fail + 1)); echo "FAIL  $name: exit $rc: $(head -c 300 "$TMP/err")"
+			no "$name" "exit $rc: $(head -c 300 "$TMP/err")"
 		fi
 	done
 fi
@@ -444,9 +437,9 @@ wait $qpid
 rc=$?
 left=$(ls "$TMP/sig" | grep -c '^out\.gguf')
 if [ $seen = 1 ] && [ "$rc" = 143 ] && [ "$left" = 0 ]; then
-	pass=$((pass + 1)); echo "ok    sigterm-quantize"
+	ok "sigterm-quantize"
 else
-	fail=$((fail + 1)); echo "FAIL  sigterm-quantize: tmp seen $seen, exit $rc (want 143), $left out.gguf* files left"
+	no "sigterm-quantize" "tmp seen $seen, exit $rc (want 143), $left out.gguf* files left"
 fi
 
 # every golden file states what pins it: golden/SOURCES has a line for it
@@ -460,8 +453,8 @@ while IFS= read -r g; do
 	done <"$golden/SOURCES"
 	[ $covered = 1 ] || uncovered="$uncovered $g"
 done < <(ls "$golden" | grep -v '^SOURCES$')
-if [ -z "$uncovered" ]; then pass=$((pass + 1)); echo "ok    golden-sources"
-else fail=$((fail + 1)); echo "FAIL  golden-sources: no line in golden/SOURCES for$uncovered"; fi
+if [ -z "$uncovered" ]; then ok "golden-sources"
+else no "golden-sources" "no line in golden/SOURCES for$uncovered"; fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

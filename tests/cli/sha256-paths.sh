@@ -10,17 +10,9 @@
 # whole files, and Python's hashlib for every tensor digest, every block
 # digest and every Merkle root (computed here from the file's bytes, by the
 # definitions in blockhash.h), which the two paths must both equal.
-set -u
-top=${QA_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${QA_BIN:-$top/quantaudit}
+. "$(dirname "$0")/lib.sh"
 build=$(dirname "$bin")
 py=${PYTHON3:-python3}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok    $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL  $1"; }
 
 # the unit suite under the forced EVP path (its block_path case checks the switch took)
 if QUANTAUDIT_SHA256=evp "$build/tests/unit/check_blockhash" >"$TMP/unit" 2>&1; then
