@@ -45,7 +45,7 @@ const char *qa_verdict_name(enum qa_verdict v)
 }
 
 /* SHA-256 and size of the whole of an open source (the inputs of a result),
- * read in windows released behind the hash. */
+ * copied through a window (qa_source_sha256). */
 static enum qa_err source_sha256(struct qa_source *src, uint64_t *size,
                                  uint8_t out[QA_SHA256_LEN], struct qa_diag *d)
 {
@@ -328,29 +328,31 @@ static enum qa_err nonfinite_error(const struct qa_ref_tensor *t, const float *w
 }
 
 /*
- * Compare the expected bytes q with the artifact's [off, off + len) of at,
- * marking divergent blocks in bitmap; *abytes views the artifact's bytes
- * until the caller releases the range.  A read failure marks the artifact
- * tensor as faulty.
+ * Copy the artifact's [off, off + len) of at into abuf (a copy leaves
+ * nothing of the file resident) and mark in bitmap (NULL: none) the blocks
+ * where it differs from the expected bytes q; *differs says whether any
+ * byte does.  A read failure marks the artifact tensor as faulty.
  */
 static enum qa_err window_compare(struct diff_ctx *c, const struct qa_diff_tensor *dt,
                                   const struct qa_gguf_tensor *at, const uint8_t *q, uint64_t off,
-                                  uint64_t len, uint64_t bb, uint8_t *bitmap, const void **abytes,
-                                  struct qa_diag *d)
+                                  uint64_t len, uint64_t bb, uint8_t *bitmap, uint8_t *abuf,
+                                  bool *differs, struct qa_diag *d)
 {
-	enum qa_err e = qa_gguf_tensor_view_range(c->art, at, off, (size_t)len, abytes, d);
+	enum qa_err e = qa_gguf_tensor_read(c->art, at, off, (size_t)len, abuf, d);
 	if (e) {
 		c->art_fault[dt - c->res->tensors] = true;
 		return e;
 	}
-	mark_divergent(*abytes, q, off, len, bb, bitmap);
+	*differs = memcmp(abuf, q, (size_t)len) != 0;
+	if (*differs && bitmap)
+		mark_divergent(abuf, q, off, len, bb, bitmap);
 	return QA_OK;
 }
 
 /*
  * The out,in comparison of a tensor whose shape and byte count match its
- * reference, streamed: a window of reference rows at a time is read (its
- * source bytes released behind), checked, re-quantized and compared with
+ * reference, streamed: a window of reference rows at a time is read (copied
+ * out of the files, so nothing of them stays resident), checked, re-quantized and compared with
  * the same rows of the artifact by memcmp, and the error figures add up in
  * element order, exactly the sums of one pass over the whole tensor.  So a
  * worker holds one window of weights however large the tensor is.  When
@@ -367,7 +369,7 @@ static enum qa_err diff_stream(struct diff_ctx *c, struct qa_diff_tensor *dt,
 	const struct qa_type_info *ti = qa_type_get(at->type);
 	const struct qa_quant_ops *ops = qa_quant_ops(at->type);
 	uint64_t in = rt->ne[0], rows = in ? rt->n_elems / in : 0;
-	uint64_t bb = qa_blockhash_block_bytes(ti), row_bytes, align = qa_ref_row_align(c->ref, rt);
+	uint64_t row_bytes, align = qa_ref_row_align(c->ref, rt);
 	struct qa_diag ignore;
 	*done = false;
 	if (!in || !rows || in % ti->block_elems || !qa_mul_u64(in / ti->block_elems, ti->block_bytes, &row_bytes) ||
@@ -392,10 +394,10 @@ static enum qa_err diff_stream(struct diff_ctx *c, struct qa_diff_tensor *dt,
 		win = rows;
 	float *w = malloc((size_t)(win * in) * sizeof *w);
 	uint8_t *q = malloc((size_t)(win * row_bytes));
-	uint8_t *bitmap = calloc((size_t)(dt->blocks / 8 + 1), 1);
+	uint8_t *abuf = malloc((size_t)(win * row_bytes));
 	enum qa_err e = QA_OK;
 	struct err_acc acc = { 0, 0 };
-	if (!w || !q || !bitmap) {
+	if (!w || !q || !abuf) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory for tensor %s", dt->name);
 		goto out;
 	}
@@ -405,7 +407,6 @@ static enum qa_err diff_stream(struct diff_ctx *c, struct qa_diff_tensor *dt,
 		if (r0 + n > stop)
 			n = stop - r0;
 		size_t ne = (size_t)(n * in), i;
-		const void *abytes;
 		struct qa_quantize_weights cw = { wt.qw ? wt.qw + expert * in : NULL, in, 1 };
 		if ((e = qa_ref_read_rows_f32(c->ref, rt, r0, n, w, d)))
 			goto out;
@@ -415,14 +416,13 @@ static enum qa_err diff_stream(struct diff_ctx *c, struct qa_diff_tensor *dt,
 		}
 		if ((e = qa_quantize_tensor_weighted(w, in, n, at->type, QA_LAYOUT_OUT_IN, &cw, 1, q, d)))
 			goto out;
-		if ((e = window_compare(c, dt, at, q, r0 * row_bytes, n * row_bytes, bb, bitmap, &abytes, d)))
+		bool differs;
+		if ((e = window_compare(c, dt, at, q, r0 * row_bytes, n * row_bytes, 0, NULL, abuf, &differs, d)))
 			goto out;
-		qa_gguf_tensor_release(c->art, at, r0 * row_bytes, n * row_bytes);
+		if (differs)
+			goto out; /* divergent: the caller audits it whole */
 		error_add(at->type, q, w, ne, &acc);
 	}
-	for (uint64_t b = 0; b < dt->blocks; b++)
-		if ((bitmap[b / 8] >> (b % 8)) & 1u)
-			goto out; /* divergent: the caller audits it whole */
 	*done = true;
 	dt->weighted = wt.qw && ops->quantize_rows;
 	dt->divergent_blocks = 0;
@@ -437,7 +437,7 @@ static enum qa_err diff_stream(struct diff_ctx *c, struct qa_diff_tensor *dt,
 out:
 	free(w);
 	free(q);
-	free(bitmap);
+	free(abuf);
 	return e;
 }
 
@@ -473,24 +473,24 @@ static enum qa_err diff_copied(struct diff_ctx *c, struct qa_diff_tensor *dt,
 		win = rows;
 	float *w = malloc((size_t)(win * in) * sizeof *w + 1);
 	uint8_t *q = malloc((size_t)(win * row_bytes) + 1);
+	uint8_t *abuf = malloc((size_t)(win * row_bytes) + 1);
 	uint8_t *bitmap = calloc((size_t)(dt->blocks / 8 + 1), 1);
 	enum qa_err e = QA_OK;
 	struct err_acc acc = { 0, 0 }, req = { 0, 0 };
-	if (!w || !q || !bitmap) {
+	if (!w || !q || !abuf || !bitmap) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory for tensor %s", dt->name);
 		goto out;
 	}
 	for (uint64_t r0 = 0, n; r0 < rows; r0 += n) {
 		n = rows - r0 < win ? rows - r0 : win;
-		const void *abytes;
 		if ((e = qa_ref_read_raw(c->ref, rt, r0, n, q, d)) ||
 		    (e = qa_ref_read_rows_f32(c->ref, rt, r0, n, w, d)))
 			goto out;
-		if ((e = window_compare(c, dt, at, q, r0 * row_bytes, n * row_bytes, bb, bitmap, &abytes, d)))
+		bool differs;
+		if ((e = window_compare(c, dt, at, q, r0 * row_bytes, n * row_bytes, bb, bitmap, abuf, &differs, d)))
 			goto out;
-		error_add(at->type, abytes, w, n * in, &acc);
+		error_add(at->type, abuf, w, n * in, &acc);
 		error_add(at->type, q, w, n * in, &req);
-		qa_gguf_tensor_release(c->art, at, r0 * row_bytes, n * row_bytes);
 	}
 	dt->divergent_blocks = 0;
 	dt->first_divergent = QA_NO_BLOCK;
@@ -516,6 +516,7 @@ static enum qa_err diff_copied(struct diff_ctx *c, struct qa_diff_tensor *dt,
 out:
 	free(w);
 	free(q);
+	free(abuf);
 	free(bitmap);
 	return e;
 }

@@ -179,10 +179,10 @@ struct qa_diff_result {
  * with options o (NULL: defaults).  Tensors are processed in parallel, each
  * by one thread, beside the SHA-256 of both files.  A tensor whose shape
  * and size match its reference is streamed: a window of rows at a time is
- * read, re-quantized and compared by memcmp with the artifact's bytes, and
- * input pages are released behind the window, so memory stays bounded by
- * the windows, not by the tensors; a tensor that diverges is audited again
- * whole, under every candidate layout.  With o->imatrix, every
+ * copied out of both files (nothing of them stays resident), re-quantized
+ * and compared by memcmp with the artifact's bytes, so memory stays bounded
+ * by the windows, not by the tensors; a tensor that diverges is audited
+ * again whole, under every candidate layout.  With o->imatrix, every
  * tensor the artifact holds quantized and the matrix has an entry for is
  * re-quantized with its weights, as llama-quantize --imatrix does, the
  * others unweighted, and the recipe is planned with an importance matrix

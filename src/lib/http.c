@@ -1054,8 +1054,12 @@ static enum qa_err hs_read(struct qa_source *src, uint64_t off, size_t len, void
 {
 	struct hsrc *s = (struct hsrc *)src;
 	enum qa_err e = ensure(s, off, len, d);
-	if (!e && len)
+	if (!e && len) {
 		memcpy(buf, s->map + off, len);
+		/* a copy leaves nothing resident, as a local file's does
+		 * (source.h): streaming readers copy windows and never release */
+		qa_unmap_pages(s->map, s->base.size, off, len);
+	}
 	return e;
 }
 

@@ -1000,24 +1000,40 @@ static enum qa_err not_float(const struct qa_ref_tensor *t, struct qa_diag *d)
 	                   t->src_name, t->src_dtype);
 }
 
-/* Elements [first, first + n) of t, from a GGUF reference, as f32. */
+/*
+ * Elements [first, first + n) of t, from a GGUF reference, as f32: copied
+ * out of the file a chunk at a time (whole blocks of its type) and
+ * converted from the chunk, so that no page of the file stays resident
+ * (qa_source_read).  f32, f16 and bf16 are one element per block; mxfp4
+ * (gpt-oss's experts) is read in whole blocks.
+ */
 static enum qa_err gguf_read(struct qa_ref *r, const struct qa_ref_tensor *t, uint64_t first, size_t n,
                              float *dst, struct qa_diag *d)
 {
+	enum { CHUNK = 1 << 17 }; /* bytes per read: few system calls, in cache when converted */
 	const struct qa_gguf_tensor *s = qa_gguf_tensor_at(r->gguf, t->src_index);
-	const void *p;
-	enum qa_err e = qa_gguf_tensor_view(r->gguf, s, &p, d);
-	if (e)
-		return e;
-	/* f32, f16 and bf16 are one element per block; mxfp4 (gpt-oss's
-	 * experts) is read in whole blocks */
 	const struct qa_type_info *ti = qa_type_get(s->type);
+	const struct qa_quant_ops *ops = qa_quant_ops(s->type);
 	if (first % ti->block_elems || n % ti->block_elems)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "tensor '%s': no such element range", t->name);
-	qa_quant_ops(s->type)->dequantize((const uint8_t *)p + first / ti->block_elems * ti->block_bytes,
-	                                  dst, n);
-	return QA_OK;
+	uint64_t off = first / ti->block_elems * ti->block_bytes;
+	uint64_t per = CHUNK / ti->block_bytes * ti->block_elems; /* elements per chunk */
+	uint64_t bytes = (n < per ? n : per) / ti->block_elems * ti->block_bytes;
+	uint8_t *chunk = malloc(bytes ? (size_t)bytes : 1);
+	enum qa_err e = QA_OK;
+	if (!chunk)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	while (n && !e) {
+		uint64_t k = n < per ? n : per, len = k / ti->block_elems * ti->block_bytes;
+		if (!(e = qa_gguf_tensor_read(r->gguf, s, off, (size_t)len, chunk, d)))
+			ops->dequantize(chunk, dst, (size_t)k);
+		dst += k;
+		n -= (size_t)k;
+		off += len;
+	}
+	free(chunk);
+	return e;
 }
 
 enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
@@ -1079,19 +1095,8 @@ enum qa_err qa_ref_read_rows_f32(struct qa_ref *r, const struct qa_ref_tensor *t
 		                   (unsigned long long)row0, (unsigned long long)n_rows, t->name);
 	if (n == 0)
 		return QA_OK;
-	if (r->format == QA_FORMAT_GGUF) {
-		const struct qa_gguf_tensor *s = qa_gguf_tensor_at(r->gguf, t->src_index);
-		const struct qa_type_info *ti = qa_type_get(s->type);
-		uint64_t off = first / ti->block_elems * ti->block_bytes;
-		uint64_t len = n / ti->block_elems * ti->block_bytes;
-		const void *p;
-		enum qa_err e = qa_gguf_tensor_view_range(r->gguf, s, off, (size_t)len, &p, d);
-		if (e)
-			return e;
-		qa_quant_ops(s->type)->dequantize(p, dst, (size_t)n);
-		qa_gguf_tensor_release(r->gguf, s, off, len);
-		return QA_OK;
-	}
+	if (r->format == QA_FORMAT_GGUF)
+		return gguf_read(r, t, first, (size_t)n, dst, d);
 	if (t->assembly == QA_REF_STACK || t->assembly == QA_REF_GENERATED) /* rows in order */
 		return qa_ref_read_f32_range(r, t, first, (size_t)n, dst, d);
 	if (t->assembly == QA_REF_MXFP4) {
@@ -1181,16 +1186,9 @@ enum qa_err qa_ref_read_raw(struct qa_ref *r, const struct qa_ref_tensor *t, uin
 		                   "rows %llu..+%llu of tensor '%s' cannot be read as %s blocks",
 		                   (unsigned long long)row0, (unsigned long long)n_rows, t->name,
 		                   qa_type_name(t->src_type));
-	if (r->format == QA_FORMAT_GGUF) {
-		const struct qa_gguf_tensor *s = qa_gguf_tensor_at(r->gguf, t->src_index);
-		const void *p;
-		enum qa_err e = qa_gguf_tensor_view_range(r->gguf, s, row0 * row_bytes, (size_t)len, &p, d);
-		if (e)
-			return e;
-		memcpy(dst, p, (size_t)len);
-		qa_gguf_tensor_release(r->gguf, s, row0 * row_bytes, len);
-		return QA_OK;
-	}
+	if (r->format == QA_FORMAT_GGUF) /* a copy: nothing of the file stays resident */
+		return qa_gguf_tensor_read(r->gguf, qa_gguf_tensor_at(r->gguf, t->src_index), row0 * row_bytes,
+		                           (size_t)len, dst, d);
 	/* QA_REF_MXFP4: shapes were checked at open (blocks [E, R, nb, 16], scales [E, R, nb]) */
 	const struct qa_st_tensor *b = qa_st_tensor_at(r->st, t->src_index);
 	const struct qa_st_tensor *sc = qa_st_tensor_at(r->st, t->src_scales);

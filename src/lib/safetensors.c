@@ -646,26 +646,14 @@ enum qa_err qa_st_tensor_read_f32(struct qa_st *st, const struct qa_st_tensor *t
 		                   "element range does not match the tensor's bytes: %s",
 		                   t->name);
 
-	const void *p;
-	struct qa_diag tmp;
-	qa_diag_clear(&tmp);
-	enum qa_err e = qa_source_view(sh->src, off, nbytes, &p, "tensor data", &tmp);
-	if (e == QA_OK) {
-		convert(t->dtype, p, n_elems, dst);
-		/* the floats are in dst now: the source need not keep the bytes */
-		qa_source_release(sh->src, off, nbytes);
-		return QA_OK;
-	}
-	if (e != QA_ERR_UNSUPPORTED) {
-		if (d)
-			*d = tmp;
-		return e;
-	}
-	uint8_t chunk[4096];
+	/* copied out a chunk at a time, not viewed: a local file's copies
+	 * leave no page resident (source.h), so memory stays bounded by the
+	 * caller's buffer however large the tensor */
+	uint8_t chunk[1 << 15];
 	size_t per = sizeof chunk / esz;
 	while (n_elems > 0) {
 		size_t k = n_elems < per ? n_elems : per;
-		e = qa_source_read(sh->src, off, k * esz, chunk, "tensor data", d);
+		enum qa_err e = qa_source_read(sh->src, off, k * esz, chunk, "tensor data", d);
 		if (e)
 			return e;
 		convert(t->dtype, chunk, k, dst);

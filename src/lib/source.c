@@ -1,5 +1,12 @@
 /*
  * source.c - local-file (mmap) and in-memory byte sources.
+ *
+ * A local file is mapped for views and keeps its descriptor for copies:
+ * qa_source_read goes through pread(2), so copying bytes out (streaming
+ * readers, hashing) never makes the file's pages resident in the process.
+ * (Touching a mapping does, and the kernel maps whole page-cache folios on a
+ * fault, ahead of and behind the page touched, so dropping pages behind a
+ * window with madvise does not bound them.)
  */
 #define _POSIX_C_SOURCE 200809L
 #include "source.h"
@@ -21,13 +28,34 @@ struct mem_source {
 	struct qa_source base;
 	const uint8_t *data;
 	int mapped; /* data came from mmap and is unmapped on close */
+	int fd;     /* the mapped file, read with pread; -1 for memory */
 };
+
+/* pread len bytes at off of fd into buf, whole. */
+static enum qa_err pread_all(int fd, uint64_t off, size_t len, void *buf, struct qa_diag *d)
+{
+	uint8_t *p = buf;
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return qa_diag_set(d, QA_ERR_IO, off, "cannot read: %s", qa_strerror(errno));
+		if (n == 0)
+			return qa_diag_set(d, QA_ERR_IO, off, "file shrank while being read");
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return QA_OK;
+}
 
 static enum qa_err mem_read(struct qa_source *s, uint64_t off, size_t len,
                             void *buf, struct qa_diag *d)
 {
-	(void)d;
 	struct mem_source *m = (struct mem_source *)s;
+	if (m->fd >= 0)
+		return pread_all(m->fd, off, len, buf, d);
 	if (len)
 		memcpy(buf, m->data + off, len);
 	return QA_OK;
@@ -48,6 +76,8 @@ static void mem_close(struct qa_source *s)
 	struct mem_source *m = (struct mem_source *)s;
 	if (m->mapped && s->size)
 		munmap((void *)m->data, (size_t)s->size);
+	if (m->fd >= 0)
+		close(m->fd);
 }
 
 /* Drop the whole pages inside [off, off+len) of a mapped file from the
@@ -69,6 +99,7 @@ static struct mem_source *mem_new(const char *name)
 	if (!m)
 		return NULL;
 	m->base.ops = &mem_ops;
+	m->fd = -1;
 	m->base.name = qa_str_dup(name ? name : "<memory>");
 	if (!m->base.name) {
 		free(m);
@@ -138,7 +169,7 @@ enum qa_err qa_source_open_file(struct qa_source **out, const char *path,
 		m->data = p;
 		m->mapped = 1;
 	}
-	close(fd);
+	m->fd = fd;
 	*out = &m->base;
 	return QA_OK;
 }
@@ -197,33 +228,24 @@ void qa_source_release(struct qa_source *s, uint64_t off, uint64_t len)
 	s->ops->release(s, off, len);
 }
 
-/* Hashing window: large enough that SHA-256 runs at full speed, small
- * against any budget. */
-#define HASH_WINDOW ((uint64_t)8 << 20)
+/* Hashing window: large enough that SHA-256 runs at full speed and the
+ * reads cost little, small enough to stay in cache. */
+#define HASH_WINDOW ((uint64_t)1 << 20)
 
 enum qa_err qa_source_sha256(struct qa_source *s, uint8_t out[32], struct qa_diag *d)
 {
 	struct qa_sha256_stream *h = qa_sha256_stream_init();
-	uint8_t *buf = NULL;
+	uint8_t *buf = malloc((size_t)HASH_WINDOW);
 	enum qa_err e = QA_OK;
-	if (!h)
+	if (!h || !buf) {
+		qa_sha256_stream_free(h);
+		free(buf);
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	}
 	for (uint64_t off = 0; off < s->size && !e; off += HASH_WINDOW) {
 		size_t n = (size_t)(s->size - off < HASH_WINDOW ? s->size - off : HASH_WINDOW);
-		const void *p;
-		e = qa_source_view(s, off, n, &p, "file", d);
-		if (e == QA_ERR_UNSUPPORTED) {
-			if (!buf && !(buf = malloc((size_t)HASH_WINDOW))) {
-				e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-				break;
-			}
-			e = qa_source_read(s, off, n, buf, "file", d);
-			p = buf;
-		}
-		if (e)
-			break;
-		qa_sha256_stream_update(h, p, n);
-		qa_source_release(s, off, n);
+		if (!(e = qa_source_read(s, off, n, buf, "file", d)))
+			qa_sha256_stream_update(h, buf, n);
 	}
 	if (!e && qa_sha256_stream_final(h, out) != QA_OK)
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
@@ -277,21 +299,7 @@ struct fd_source {
 static enum qa_err fd_read(struct qa_source *s, uint64_t off, size_t len, void *buf,
                            struct qa_diag *d)
 {
-	struct fd_source *f = (struct fd_source *)s;
-	uint8_t *p = buf;
-	while (len) {
-		ssize_t n = pread(f->fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return qa_diag_set(d, QA_ERR_IO, off, "cannot read: %s", qa_strerror(errno));
-		if (n == 0)
-			return qa_diag_set(d, QA_ERR_IO, off, "file shrank while being read");
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return QA_OK;
+	return pread_all(((struct fd_source *)s)->fd, off, len, buf, d);
 }
 
 static void fd_close(struct qa_source *s)

@@ -46,7 +46,11 @@ struct qa_source {
 };
 
 /*
- * Open the local file at path and map it read-only.  Fails with QA_ERR_IO
+ * Open the local file at path and map it read-only.  Views point into the
+ * mapping; reads (qa_source_read) copy with pread(2) from the descriptor the
+ * source keeps open, so bytes copied out never count in the process's
+ * resident set, and a file that shrank fails the read with QA_ERR_IO
+ * instead of faulting.  Fails with QA_ERR_IO
  * (d names the system error) when the file cannot be opened, is not a
  * regular file, or cannot be mapped.  An empty file opens as a source of
  * size 0.  A path that is a URL (http://, https://, hf://) opens the remote
@@ -90,6 +94,8 @@ static inline const char *qa_source_name(const struct qa_source *s)
 /*
  * Copy len bytes at off into buf.  A range that ends past the end of the
  * source fails with QA_ERR_FORMAT at offset off ("what" names the data).
+ * Streaming readers copy windows with it rather than viewing: a local file's
+ * copies leave nothing resident (qa_source_open_file).
  */
 QA_WARN_UNUSED
 enum qa_err qa_source_read(struct qa_source *s, uint64_t off, size_t len,
@@ -116,9 +122,9 @@ enum qa_err qa_source_view(struct qa_source *s, uint64_t off, size_t len,
 void qa_source_release(struct qa_source *s, uint64_t off, uint64_t len);
 
 /*
- * SHA-256 of the whole of s, read in bounded windows that are released
- * behind the hash (so hashing a file does not make it resident).  Errors:
- * the source's.
+ * SHA-256 of the whole of s, copied through one 1 MiB window with
+ * qa_source_read (so hashing a file does not make it resident).  Errors:
+ * the source's, QA_ERR_NOMEM.
  */
 enum qa_err qa_source_sha256(struct qa_source *s, uint8_t out[32], struct qa_diag *d);
 

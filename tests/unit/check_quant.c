@@ -730,6 +730,28 @@ START_TEST(find_nonfinite)
 }
 END_TEST
 
+/* malformed: the first non-finite value is found, in a group of 64 or in
+ * the tail past the last whole group, and none past n. */
+START_TEST(find_nonfinite_first)
+{
+	float v[300];
+	uint32_t inf = 0x7f800000u, nan = 0xffc00001u;
+	for (int i = 0; i < 300; i++)
+		v[i] = -(float)i * 1e36f;
+	ck_assert_uint_eq(qa_quant_find_nonfinite(v, 300), 300);
+	memcpy(&v[290], &inf, 4);
+	ck_assert_uint_eq(qa_quant_find_nonfinite(v, 300), 290);
+	ck_assert_uint_eq(qa_quant_find_nonfinite(v, 290), 290);
+	memcpy(&v[130], &nan, 4);
+	memcpy(&v[70], &inf, 4);
+	ck_assert_uint_eq(qa_quant_find_nonfinite(v, 300), 70);
+	ck_assert_uint_eq(qa_quant_find_nonfinite(v, 71), 70);
+	ck_assert_uint_eq(qa_quant_find_nonfinite(v, 70), 70);
+	ck_assert_uint_eq(qa_quant_find_nonfinite(v + 71, 229), 59);
+	ck_assert_uint_eq(qa_quant_find_nonfinite(v, 0), 0);
+}
+END_TEST
+
 /* malformed: decoding arbitrary bytes (NaN scales, any bit pattern) keeps to its blocks and its n floats (tu_decode.h). */
 START_TEST(decode_garbage)
 {
@@ -775,6 +797,7 @@ static Suite *quant_suite(void)
 	suite_add_tcase(s, limits);
 	TCase *bad = tcase_create("malformed");
 	tcase_add_loop_test(bad, find_nonfinite, 0, (int)(sizeof nonfinite_cases / sizeof nonfinite_cases[0]));
+	tcase_add_test(bad, find_nonfinite_first);
 	tcase_add_loop_test(bad, decode_garbage, 0, N_ORACLE);
 	suite_add_tcase(s, bad);
 	return s;

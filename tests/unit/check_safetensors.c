@@ -302,10 +302,10 @@ static unsigned char *build_one(const char *dtype, size_t n, size_t *len)
 
 START_TEST(test_chunked_reads)
 {
-	/* Larger than the 4 KiB chunk so the non-lending path loops. */
+	/* Larger than the 32 KiB chunk (in every dtype) so the read loops. */
 	static const char *dts[] = { "F32", "F16", "BF16" };
 	for (int k = 0; k < 3; k++) {
-		size_t n = 5000, len;
+		size_t n = 20000, len;
 		unsigned char *raw = build_one(dts[k], n, &len);
 		struct noview_source nv = { { &nv_ops, len, (char *)"noview" }, raw, 0 };
 		struct qa_source *ms;

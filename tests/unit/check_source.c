@@ -101,7 +101,8 @@ END_TEST
 /*
  * core: releasing a range of a mapped file (qa_source_release) leaves every
  * view valid, its bytes come back on access; the windowed SHA-256 of a
- * file spanning several 8 MiB windows, and of a memory source, is the
+ * file spanning many 1 MiB windows (and a partial last one), and of a
+ * memory source, is the
  * one-shot SHA-256 of the same bytes (OpenSSL's, through qa_sha256).
  */
 START_TEST(release_and_sha256)
@@ -356,6 +357,35 @@ START_TEST(open_refused)
 }
 END_TEST
 
+/*
+ * malformed: a file that shrinks after it was opened fails a read past its
+ * new end with QA_ERR_IO (reads go through pread, not the mapping, which
+ * would fault), and so does its SHA-256; bytes still there read as before.
+ */
+START_TEST(file_shrank)
+{
+	const char *dir = tu_tmpdir();
+	ck_assert_ptr_nonnull(dir);
+	char keep[512];
+	snprintf(keep, sizeof keep, "%s", write_file(dir, "shrinks.bin", PATTERN_LEN));
+	struct qa_source *s = NULL;
+	struct qa_diag d;
+	uint8_t buf[64], digest[32];
+	ck_assert_int_eq(qa_source_open_file(&s, keep, &d), QA_OK);
+	ck_assert_int_eq(truncate(keep, 100), 0);
+	ck_assert_int_eq(qa_source_read(s, 1000, 16, buf, "range", &d), QA_ERR_IO);
+	ck_assert_ptr_nonnull(strstr(d.msg, "shrank"));
+	ck_assert_int_eq(qa_source_read(s, 90, 16, buf, "range", &d), QA_ERR_IO);
+	ck_assert_int_eq(qa_source_sha256(s, digest, &d), QA_ERR_IO);
+	ck_assert_int_eq(qa_source_read(s, 10, 50, buf, "range", &d), QA_OK);
+	for (size_t i = 0; i < 50; i++)
+		ck_assert_uint_eq(buf[i], pattern_byte(10 + i));
+	qa_source_close(s);
+	unlink(keep);
+	rmdir(dir);
+}
+END_TEST
+
 #define LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 int main(void)
@@ -374,6 +404,7 @@ int main(void)
 	TCase *bad = tcase_create("malformed");
 	tcase_add_loop_test(bad, overflow_refused, 0, LEN(wraps));
 	tcase_add_loop_test(bad, open_refused, 0, 5);
+	tcase_add_test(bad, file_shrank);
 	suite_add_tcase(s, bad);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
