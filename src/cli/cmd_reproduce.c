@@ -14,6 +14,7 @@
 #include "remote.h"
 #include "reproduce.h"
 #include "types.h"
+#include "util.h"
 
 static const char usage[] =
 	"quantaudit reproduce REF.gguf ARTIFACT.gguf [--recipe NAME] [--imatrix FILE] [-o OUT.gguf] [--json]\n"
@@ -59,25 +60,7 @@ static void help(void)
 
 static bool parse_hex(const char *s, uint8_t out[QA_SHA256_LEN])
 {
-	if (strlen(s) != 2 * QA_SHA256_LEN)
-		return false;
-	for (size_t i = 0; i < QA_SHA256_LEN; i++) {
-		unsigned v = 0;
-		for (int k = 0; k < 2; k++) {
-			char c = s[2 * i + (size_t)k];
-			v <<= 4;
-			if (c >= '0' && c <= '9')
-				v |= (unsigned)(c - '0');
-			else if (c >= 'a' && c <= 'f')
-				v |= (unsigned)(c - 'a' + 10);
-			else if (c >= 'A' && c <= 'F')
-				v |= (unsigned)(c - 'A' + 10);
-			else
-				return false;
-		}
-		out[i] = (uint8_t)v;
-	}
-	return true;
+	return strlen(s) == 2 * QA_SHA256_LEN && qa_hex_decode(s, out, QA_SHA256_LEN, true);
 }
 
 static void print_report(const struct qa_reproduce_result *r)

@@ -16,7 +16,9 @@ static const char usage[] =
 	"quantaudit synth --arch ARCH --hidden H --intermediate I --heads A\n"
 	"       --kv-heads K --vocab V [--layers N] [--head-dim D] [--tied] [--dtype bf16|f16|f32]\n"
 	"       [--seed S] [-j N] -o FILE.safetensors\n"
-	"       (qwen2moe, qwen3moe, gpt-oss: also --experts N --experts-used K [--expert-ffn F])";
+	"       (qwen2moe, qwen3moe, gpt-oss: also --experts N --experts-used K [--expert-ffn F];\n"
+	"        llama, mistral: [--rope-scaling llama3]; phi3: [--rope-scaling longrope];\n"
+	"        gemma3: [--tokenizer-vocab T])";
 
 static void help(void)
 {
@@ -47,6 +49,9 @@ static void help(void)
 	       "  --experts N         experts per layer (MoE architectures only, N >= 2)\n"
 	       "  --experts-used K    experts routed per token (1..N)\n"
 	       "  --expert-ffn F      each expert's intermediate size (default --intermediate)\n"
+	       "  --rope-scaling R    write a rope_scaling: llama3 (llama, mistral; Llama 3.1's)\n"
+	       "                      or longrope (phi3; long/short factor lists)\n"
+	       "  --tokenizer-vocab T also write a tokenizer.json of T tokens (gemma3, T <= V)\n"
 	       "  --mxfp4             gpt-oss only: write the experts in the MXFP4 form published\n"
 	       "                      on the Hub (U8 *_proj_blocks and *_proj_scales, and a\n"
 	       "                      quantization_config of quant_method mxfp4)\n"
@@ -62,7 +67,7 @@ static void help(void)
 int cmd_synth(int argc, char **argv)
 {
 	enum { O_ARCH = 256, O_HIDDEN, O_INTER, O_HEADS, O_KV, O_VOCAB, O_LAYERS, O_HEAD_DIM,
-	       O_TIED, O_DTYPE, O_SEED, O_EXPERTS, O_EXPERTS_USED, O_EXPERT_FFN, O_MXFP4 };
+	       O_TIED, O_DTYPE, O_SEED, O_EXPERTS, O_EXPERTS_USED, O_EXPERT_FFN, O_ROPE, O_TOKENIZER, O_MXFP4 };
 	static const struct option opts[] = {
 		{ "arch", required_argument, NULL, O_ARCH },
 		{ "hidden", required_argument, NULL, O_HIDDEN },
@@ -78,6 +83,8 @@ int cmd_synth(int argc, char **argv)
 		{ "experts", required_argument, NULL, O_EXPERTS },
 		{ "experts-used", required_argument, NULL, O_EXPERTS_USED },
 		{ "expert-ffn", required_argument, NULL, O_EXPERT_FFN },
+		{ "rope-scaling", required_argument, NULL, O_ROPE },
+		{ "tokenizer-vocab", required_argument, NULL, O_TOKENIZER },
 		{ "mxfp4", no_argument, NULL, O_MXFP4 },
 		CLI_OPTION_THREADS, CLI_OPTION_OUTPUT, CLI_OPTION_HELP, CLI_OPTION_END,
 	};
@@ -93,6 +100,7 @@ int cmd_synth(int argc, char **argv)
 		switch (c) {
 		case CLI_GETOPT_EXIT: return co.status;
 		case O_ARCH: o.arch = optarg; continue;
+		case O_ROPE: o.rope_scaling = optarg; continue;
 		case O_TIED: o.tied = true; continue;
 		case O_MXFP4: o.mxfp4 = true; continue;
 		case O_DTYPE:
@@ -118,6 +126,7 @@ int cmd_synth(int argc, char **argv)
 		case O_EXPERTS: name = "--experts"; max = QA_SYNTH_MAX_EXPERTS; break;
 		case O_EXPERTS_USED: name = "--experts-used"; max = QA_SYNTH_MAX_EXPERTS; break;
 		case O_EXPERT_FFN: name = "--expert-ffn"; break;
+		case O_TOKENIZER: name = "--tokenizer-vocab"; break;
 		default: name = "--head-dim"; break;
 		}
 		if (!cli_parse_u64(optarg, 1, max, &v))
@@ -133,6 +142,7 @@ int cmd_synth(int argc, char **argv)
 		case O_EXPERTS: o.experts = (uint32_t)v; break;
 		case O_EXPERTS_USED: o.experts_used = (uint32_t)v; break;
 		case O_EXPERT_FFN: o.expert_ffn = v; break;
+		case O_TOKENIZER: o.tokenizer_vocab = v; break;
 		default: o.head_dim = (uint32_t)v; break;
 		}
 	}

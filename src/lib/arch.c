@@ -133,10 +133,10 @@ static const char *const mt_gpt_oss[] = { "gpt_oss", NULL };
 
 static const struct qa_arch table[] = {
 	{ "llama", "llama", "LlamaForCausalLM", hf_llama, mt_llama, names_llama,
-	  QA_ARCH_PERMUTE_QK | QA_ARCH_70B_AT_80_GQA },
+	  QA_ARCH_PERMUTE_QK | QA_ARCH_70B_AT_80_GQA | QA_ARCH_ROPE_LLAMA3 },
 	/* Mistral in Hugging Face form converts as llama (LlamaModel registers it). */
 	{ "mistral", "llama", "MistralForCausalLM", hf_mistral, mt_mistral, names_llama,
-	  QA_ARCH_PERMUTE_QK | QA_ARCH_70B_AT_80_GQA },
+	  QA_ARCH_PERMUTE_QK | QA_ARCH_70B_AT_80_GQA | QA_ARCH_ROPE_LLAMA3 },
 	{ "qwen2", "qwen2", "Qwen2ForCausalLM", hf_qwen2, mt_qwen2, names_llama,
 	  QA_ARCH_70B_AT_80 | QA_ARCH_QKV_BIAS },
 	{ "qwen3", "qwen3", "Qwen3ForCausalLM", hf_qwen3, mt_qwen3, names_qwen3,
@@ -144,9 +144,9 @@ static const struct qa_arch table[] = {
 	{ "gemma2", "gemma2", "Gemma2ForCausalLM", hf_gemma2, mt_gemma2, names_gemma2,
 	  QA_ARCH_NORM_PLUS_ONE | QA_ARCH_DROP_LM_HEAD | QA_ARCH_FFN_SANDWICH | QA_ARCH_TIED },
 	{ "gemma3", "gemma3", "Gemma3ForCausalLM", hf_gemma3, mt_gemma3, names_gemma3,
-	  QA_ARCH_NORM_PLUS_ONE | QA_ARCH_FFN_SANDWICH | QA_ARCH_QK_NORM | QA_ARCH_TIED },
+	  QA_ARCH_NORM_PLUS_ONE | QA_ARCH_FFN_SANDWICH | QA_ARCH_QK_NORM | QA_ARCH_TIED | QA_ARCH_VOCAB_CUT },
 	{ "phi3", "phi3", "Phi3ForCausalLM", hf_phi3, mt_phi3, names_phi3,
-	  QA_ARCH_FUSED },
+	  QA_ARCH_FUSED | QA_ARCH_ROPE_LONG },
 	/* Mixture of experts: the per-expert tensors are stacked as the converter
 	 * stacks them (model.c); synth writes qwen3moe and gpt-oss. */
 	{ "qwen2moe", "qwen2moe", "Qwen2MoeForCausalLM", hf_qwen2moe, mt_qwen2moe, names_qwen2moe,

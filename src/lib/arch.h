@@ -60,6 +60,15 @@ enum qa_arch_flag {
 	QA_ARCH_70B_AT_80 = 1u << 3,
 	/* ... only when it uses grouped-query attention (llama: n_head != n_head_kv). */
 	QA_ARCH_70B_AT_80_GQA = 1u << 4,
+	/* The converter generates rope_freqs.weight from a rope_scaling of
+	 * rope_type "llama3" (LlamaModel.generate_extra_tensors; rope.h). */
+	QA_ARCH_ROPE_LLAMA3 = 1u << 5,
+	/* The converter generates rope_factors_long/short.weight from
+	 * rope_scaling.long_factor/short_factor (Phi3MiniModel; rope.h). */
+	QA_ARCH_ROPE_LONG = 1u << 6,
+	/* The converter cuts token_embd to the tokenizer's size (Gemma3Model:
+	 * "remove OOV rows"; model.c). */
+	QA_ARCH_VOCAB_CUT = 1u << 7,
 
 	/* Checkpoint layout (what synth writes; the converter keeps it as is). */
 	QA_ARCH_QKV_BIAS = 1u << 8,      /* q/k/v projections have biases (qwen2) */

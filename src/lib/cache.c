@@ -62,18 +62,12 @@ bool qa_cache_is_sha256(const char *s)
 	return i == 64;
 }
 
-static void hex_of(const uint8_t *dg, char out[65])
-{
-	for (size_t i = 0; i < QA_SHA256_LEN; i++)
-		snprintf(out + 2 * i, 3, "%02x", dg[i]);
-}
-
 static bool sha_hex(const void *p, size_t n, char out[65])
 {
 	uint8_t dg[QA_SHA256_LEN];
 	if (qa_sha256(p, n, dg, NULL) != QA_OK)
 		return false;
-	hex_of(dg, out);
+	qa_hex_encode(dg, QA_SHA256_LEN, out);
 	return true;
 }
 

@@ -150,19 +150,6 @@ struct audit_pool {
 	size_t failed;           /* the item whose diag a failed run reports */
 };
 
-struct sized_item {
-	uint64_t size;
-	size_t index;
-};
-
-static int cmp_size_desc(const void *a, const void *b)
-{
-	const struct sized_item *x = a, *y = b;
-	if (x->size != y->size)
-		return x->size > y->size ? -1 : 1;
-	return x->index < y->index ? -1 : 1;
-}
-
 static void audit_pool_free(struct audit_pool *p)
 {
 	free(p->order);
@@ -184,15 +171,9 @@ static enum qa_err audit_pool_run(unsigned n_threads, size_t n_items, const size
 	p->diags = calloc(n_items + 1, sizeof *p->diags);
 	if (!p->order || !p->diags)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	struct sized_item *items = malloc((n_work + 1) * sizeof *items);
-	if (!items)
+	memcpy(p->order, work, n_work * sizeof *work);
+	if (!qa_pool_order_by_weight(p->order, n_work, sizes))
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-	for (size_t k = 0; k < n_work; k++)
-		items[k] = (struct sized_item){ sizes[work[k]], work[k] };
-	qsort(items, n_work, sizeof *items, cmp_size_desc);
-	for (size_t k = 0; k < n_work; k++)
-		p->order[k] = items[k].index;
-	free(items);
 	p->n_work = n_work;
 	enum qa_err e = qa_pool_run(p->n_threads, n_work, fn, ctx);
 	if (e) {
@@ -341,6 +322,26 @@ static enum qa_err nonfinite_error(const struct qa_ref_tensor *t, const float *w
 }
 
 /*
+ * Compare the expected bytes q with the artifact's [off, off + len) of at,
+ * marking divergent blocks in bitmap; *abytes views the artifact's bytes
+ * until the caller releases the range.  A read failure marks the artifact
+ * tensor as faulty.
+ */
+static enum qa_err window_compare(struct diff_ctx *c, const struct qa_diff_tensor *dt,
+                                  const struct qa_gguf_tensor *at, const uint8_t *q, uint64_t off,
+                                  uint64_t len, uint64_t bb, uint8_t *bitmap, const void **abytes,
+                                  struct qa_diag *d)
+{
+	enum qa_err e = qa_gguf_tensor_view_range(c->art, at, off, (size_t)len, abytes, d);
+	if (e) {
+		c->art_fault[dt - c->res->tensors] = true;
+		return e;
+	}
+	mark_divergent(*abytes, q, off, len, bb, bitmap);
+	return QA_OK;
+}
+
+/*
  * The out,in comparison of a tensor whose shape and byte count match its
  * reference, streamed: a window of reference rows at a time is read (its
  * source bytes released behind), checked, re-quantized and compared with
@@ -408,12 +409,8 @@ static enum qa_err diff_stream(struct diff_ctx *c, struct qa_diff_tensor *dt,
 		}
 		if ((e = qa_quantize_tensor_weighted(w, in, n, at->type, QA_LAYOUT_OUT_IN, &cw, 1, q, d)))
 			goto out;
-		if ((e = qa_gguf_tensor_view_range(c->art, at, r0 * row_bytes, (size_t)(n * row_bytes),
-		                                   &abytes, d))) {
-			c->art_fault[dt - c->res->tensors] = true;
+		if ((e = window_compare(c, dt, at, q, r0 * row_bytes, n * row_bytes, bb, bitmap, &abytes, d)))
 			goto out;
-		}
-		mark_divergent(abytes, q, r0 * row_bytes, n * row_bytes, bb, bitmap);
 		qa_gguf_tensor_release(c->art, at, r0 * row_bytes, n * row_bytes);
 		error_add(at->type, q, w, ne, &acc);
 	}
@@ -436,6 +433,14 @@ out:
 	free(q);
 	free(bitmap);
 	return e;
+}
+
+/* ggml_n_dims: the dimensions up to the last one larger than 1 (at least 1). */
+static uint32_t ggml_dims(uint32_t n_dims, const uint64_t ne[4])
+{
+	while (n_dims > 1 && ne[n_dims - 1] == 1)
+		n_dims--;
+	return n_dims;
 }
 
 /*
@@ -475,12 +480,8 @@ static enum qa_err diff_copied(struct diff_ctx *c, struct qa_diff_tensor *dt,
 		if ((e = qa_ref_read_raw(c->ref, rt, r0, n, q, d)) ||
 		    (e = qa_ref_read_rows_f32(c->ref, rt, r0, n, w, d)))
 			goto out;
-		if ((e = qa_gguf_tensor_view_range(c->art, at, r0 * row_bytes, (size_t)(n * row_bytes),
-		                                   &abytes, d))) {
-			c->art_fault[dt - c->res->tensors] = true;
+		if ((e = window_compare(c, dt, at, q, r0 * row_bytes, n * row_bytes, bb, bitmap, &abytes, d)))
 			goto out;
-		}
-		mark_divergent(abytes, q, r0 * row_bytes, n * row_bytes, bb, bitmap);
 		error_add(at->type, abytes, w, n * in, &acc);
 		error_add(at->type, q, w, n * in, &req);
 		qa_gguf_tensor_release(c->art, at, r0 * row_bytes, n * row_bytes);
@@ -550,7 +551,11 @@ static enum qa_err diff_one(void *vctx, size_t item, unsigned worker)
 		return QA_OK;
 	}
 	uint64_t in = rt->ne[0], out = rt->ne[1] * rt->ne[2] * rt->ne[3];
-	bool same = at->n_dims == rt->n_dims && memcmp(at->ne, rt->ne, sizeof at->ne) == 0;
+	/* dimensions as ggml_n_dims counts them: llama-quantize writes every
+	 * tensor with trailing 1s dropped (qwen2moe's shared-expert gate,
+	 * [1, n_embd] in HF and [n_embd, 1] in the converted file, is [n_embd]) */
+	bool same = ggml_dims(at->n_dims, at->ne) == ggml_dims(rt->n_dims, rt->ne) &&
+	            memcmp(at->ne, rt->ne, sizeof at->ne) == 0;
 	uint64_t padded_out = (out + ti->block_elems - 1) / ti->block_elems * ti->block_elems;
 	bool swapped = !same && rt->n_dims == 2 && at->n_dims == 2 && at->ne[1] == in &&
 	               (at->ne[0] == out || at->ne[0] == padded_out);
@@ -847,15 +852,34 @@ static enum qa_err note_imatrix(struct qa_diff_result *r, const struct qa_diff_o
 	return QA_OK;
 }
 
-/* The work of a shard: owner[i] for each of n weights, or all zero without sh. */
-static uint32_t *shard_owners(const struct qa_audit_shard *sh, const uint64_t *weights, size_t n)
+/*
+ * The work of a shard: owner[i] for each of the n items of res, weighed by
+ * weight(res, i), or all zero without sh.  NULL when out of memory.
+ */
+static uint32_t *shard_owners(const struct qa_audit_shard *sh, size_t n,
+                              uint64_t (*weight)(const void *res, size_t i), const void *res)
 {
-	uint32_t *owner = calloc(n + 1, sizeof *owner);
+	uint64_t *weights = calloc(n + 1, sizeof *weights);
+	uint32_t *owner = weights ? calloc(n + 1, sizeof *owner) : NULL;
+	for (size_t i = 0; owner && i < n; i++)
+		weights[i] = weight(res, i);
 	if (owner && sh && !qa_part_assign(weights, n, sh->n, owner)) {
 		free(owner);
-		return NULL;
+		owner = NULL;
 	}
+	free(weights);
 	return owner;
+}
+
+static uint64_t diff_weight(const void *res, size_t i)
+{
+	return qa_part_diff_weight(&((const struct qa_diff_result *)res)->tensors[i]);
+}
+
+static uint64_t swap_weight(const void *res, size_t i)
+{
+	const struct qa_swap_tensor *t = &((const struct qa_swap_result *)res)->tensors[i];
+	return t->in * t->out;
 }
 
 enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
@@ -989,12 +1013,7 @@ enum qa_err qa_diff_run(const char *ref_path, const char *art_path,
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
 	}
-	uint64_t *weights = calloc(r->n + 1, sizeof *weights);
-	for (size_t i = 0; weights && i < r->n; i++)
-		weights[i] = qa_part_diff_weight(&r->tensors[i]);
-	owner = weights ? shard_owners(sh, weights, r->n) : NULL;
-	free(weights);
-	if (!owner) {
+	if (!(owner = shard_owners(sh, r->n, diff_weight, r))) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
 	}
@@ -1071,21 +1090,9 @@ void qa_diff_free(struct qa_diff_result *r)
 	free(r);
 }
 
-static json_t *hex_json(const uint8_t *digest)
-{
-	char hex[65];
-	qa_manifest_hex(digest, hex);
-	return json_string(hex);
-}
-
 static json_t *block_json(uint64_t b)
 {
 	return b == QA_NO_BLOCK ? json_null() : qa_json_u64(b);
-}
-
-static json_t *str_or_null(const char *s)
-{
-	return s ? json_string(s) : json_null();
 }
 
 /* "imatrix": what the artifact declares and what --imatrix gave. */
@@ -1096,8 +1103,8 @@ static json_t *imatrix_json(const struct qa_diff_result *r)
 	json_t *o = json_object();
 	if (k->declared) {
 		json_t *dk = json_object();
-		json_object_set_new(dk, "file", str_or_null(k->file));
-		json_object_set_new(dk, "dataset", str_or_null(k->dataset));
+		json_object_set_new(dk, "file", qa_json_str_or_null(k->file));
+		json_object_set_new(dk, "dataset", qa_json_str_or_null(k->dataset));
 		json_object_set_new(dk, "entries_count", k->has_entries ? qa_json_u64(k->entries) : json_null());
 		json_object_set_new(dk, "chunks_count", k->has_chunks ? qa_json_u64(k->chunks) : json_null());
 		json_object_set_new(o, "declared", dk);
@@ -1108,8 +1115,8 @@ static json_t *imatrix_json(const struct qa_diff_result *r)
 		json_t *gk = json_object();
 		json_object_set_new(gk, "path", json_string(g->path));
 		json_object_set_new(gk, "format", json_string(qa_imatrix_format_name(g->format)));
-		json_object_set_new(gk, "sha256", hex_json(g->sha256));
-		json_object_set_new(gk, "dataset", str_or_null(g->dataset));
+		json_object_set_new(gk, "sha256", qa_json_hex(g->sha256, QA_SHA256_LEN));
+		json_object_set_new(gk, "dataset", qa_json_str_or_null(g->dataset));
 		json_object_set_new(gk, "entries_count", qa_json_u64(g->entries));
 		json_object_set_new(gk, "chunks_count", g->chunks > 0 ? qa_json_u64((uint64_t)g->chunks) : json_null());
 		json_object_set_new(gk, "weighted_tensors", qa_json_u64(g->weighted_tensors));
@@ -1131,11 +1138,11 @@ json_t *qa_diff_to_json(const struct qa_diff_result *r)
 	json_object_set_new(root, "schema", json_string("quantaudit.diff/1"));
 	json_object_set_new(ref, "path", json_string(r->reference_path));
 	json_object_set_new(ref, "size", qa_json_u64(r->reference_size));
-	json_object_set_new(ref, "sha256", r->reference_size && !r->no_digests ? hex_json(r->reference_sha256) : json_null());
+	json_object_set_new(ref, "sha256", r->reference_size && !r->no_digests ? qa_json_hex(r->reference_sha256, QA_SHA256_LEN) : json_null());
 	json_object_set_new(root, "reference", ref);
 	json_object_set_new(art, "path", json_string(r->artifact_path));
 	json_object_set_new(art, "size", qa_json_u64(r->artifact_size));
-	json_object_set_new(art, "sha256", r->no_digests ? json_null() : hex_json(r->artifact_sha256));
+	json_object_set_new(art, "sha256", r->no_digests ? json_null() : qa_json_hex(r->artifact_sha256, QA_SHA256_LEN));
 	json_object_set_new(art, "file_type", r->has_file_type ? qa_json_u64(r->file_type) : json_null());
 	json_object_set_new(root, "artifact", art);
 	for (size_t i = 0; i < r->n; i++) {
@@ -1388,12 +1395,7 @@ enum qa_err qa_swap_run(const char *ref_path, uint32_t type, const struct qa_swa
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
 	}
-	uint64_t *weights = calloc(r->n + 1, sizeof *weights);
-	for (size_t i = 0; weights && i < r->n; i++)
-		weights[i] = r->tensors[i].in * r->tensors[i].out;
-	owner = weights ? shard_owners(sh, weights, r->n) : NULL;
-	free(weights);
-	if (!owner) {
+	if (!(owner = shard_owners(sh, r->n, swap_weight, r))) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
 	}
@@ -1440,7 +1442,7 @@ json_t *qa_swap_to_json(const struct qa_swap_result *r)
 	json_object_set_new(root, "type", json_string(qa_type_name(r->type)));
 	json_object_set_new(ref, "path", json_string(r->reference_path));
 	json_object_set_new(ref, "size", qa_json_u64(r->reference_size));
-	json_object_set_new(ref, "sha256", r->reference_size && !r->no_digests ? hex_json(r->reference_sha256) : json_null());
+	json_object_set_new(ref, "sha256", r->reference_size && !r->no_digests ? qa_json_hex(r->reference_sha256, QA_SHA256_LEN) : json_null());
 	json_object_set_new(root, "reference", ref);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct qa_swap_tensor *t = &r->tensors[i];

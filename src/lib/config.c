@@ -34,6 +34,8 @@ struct field_ctx {
 
 static enum qa_err parse_moe(struct qa_model_config *out, const struct field_ctx *c,
                              struct qa_diag *d);
+static enum qa_err parse_rope(struct qa_model_config *out, const struct field_ctx *c,
+                              struct qa_diag *d);
 
 static uint64_t key_off(const struct field_ctx *c, const char *key)
 {
@@ -181,7 +183,7 @@ static enum qa_err parse_config(struct qa_model_config *out,
 		out->has_tie_word_embeddings = true;
 	}
 
-	if ((e = parse_moe(out, c, d)))
+	if ((e = parse_moe(out, c, d)) || (e = parse_rope(out, c, d)))
 		return e;
 	if (!out->has_n_kv_heads && out->has_n_heads)
 		out->n_kv_heads = out->n_heads;
@@ -216,6 +218,133 @@ static enum qa_err parse_moe(struct qa_model_config *out, const struct field_ctx
 		out->expert_ffn = out->intermediate_size;
 		out->has_expert_ffn = true;
 	}
+	return QA_OK;
+}
+
+/* A number of the rope object o under key; absent or null leaves *has false. */
+static enum qa_err rope_real(json_t *o, const char *key, uint64_t off, double *out, bool *has,
+                             struct qa_diag *d)
+{
+	json_t *v = json_object_get(o, key);
+	*has = false;
+	if (!v || json_is_null(v))
+		return QA_OK;
+	if (!json_is_number(v))
+		return qa_diag_set(d, QA_ERR_FORMAT, off, "rope_scaling.%s is not a number", key);
+	*out = json_number_value(v);
+	*has = true;
+	return QA_OK;
+}
+
+/* A list of numbers of the rope object o, rounded to f32 (torch.tensor(dtype=float32)). */
+static enum qa_err rope_list(json_t *o, const char *key, uint64_t off, float *out, uint32_t *n,
+                             bool *has, struct qa_diag *d)
+{
+	json_t *v = json_object_get(o, key);
+	*has = false;
+	*n = 0;
+	if (!v || json_is_null(v))
+		return QA_OK;
+	if (!json_is_array(v))
+		return qa_diag_set(d, QA_ERR_FORMAT, off, "rope_scaling.%s is not a list", key);
+	if (json_array_size(v) > QA_ROPE_MAX_FACTORS)
+		return qa_diag_set(d, QA_ERR_FORMAT, off, "rope_scaling.%s has %zu entries (at most %u)",
+		                   key, json_array_size(v), (unsigned)QA_ROPE_MAX_FACTORS);
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		json_t *x = json_array_get(v, i);
+		if (!json_is_number(x))
+			return qa_diag_set(d, QA_ERR_FORMAT, off, "rope_scaling.%s[%zu] is not a number", key, i);
+		out[i] = (float)json_number_value(x);
+	}
+	*n = (uint32_t)json_array_size(v);
+	*has = true;
+	return QA_OK;
+}
+
+/*
+ * rope_parameters / rope_scaling as the converter's ModelBase collects them
+ * (see struct qa_rope_config).
+ */
+static enum qa_err parse_rope(struct qa_model_config *out, const struct field_ctx *c,
+                              struct qa_diag *d)
+{
+	struct qa_rope_config *r = &out->rope;
+	uint64_t off;
+	const char *key = "rope_parameters";
+	json_t *o = field(c, key, &off);
+	if (!o) {
+		key = "rope_scaling";
+		o = field(c, key, &off);
+	}
+	if (o && !json_is_null(o) && !json_is_object(o))
+		return qa_diag_set(d, QA_ERR_FORMAT, off, "%s is neither an object nor null", key);
+	json_t *empty = json_object();
+	if (!empty)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	if (!o || json_is_null(o))
+		o = empty;
+	else
+		r->present = true;
+	/* the converter mirrors the top-level keys only into a flat object */
+	bool nested = json_object_get(o, "full_attention") || json_object_get(o, "sliding_attention");
+	json_t *full = json_object_get(o, "full_attention");
+	if (full && !json_is_object(full)) {
+		json_decref(empty);
+		return qa_diag_set(d, QA_ERR_FORMAT, off, "%s.full_attention is not an object", key);
+	}
+	json_t *p = full ? full : o;
+	json_t *t = json_object_get(p, "rope_type");
+	if (!t || json_is_null(t))
+		t = json_object_get(p, "type");
+	enum qa_err e = QA_OK;
+	if (t && !json_is_null(t) && !json_is_string(t))
+		e = qa_diag_set(d, QA_ERR_FORMAT, off, "%s.rope_type is not a string", key);
+	else if (t && json_is_string(t))
+		e = copy_name(r->type, sizeof r->type, json_string_value(t), off, "rope_type", d);
+	for (char *q = r->type; *q; q++)
+		if (*q >= 'A' && *q <= 'Z')
+			*q = (char)(*q - 'A' + 'a');
+	double omp = 0;
+	bool has_omp = false;
+	if (!e)
+		e = rope_real(p, "factor", off, &r->factor, &r->has_factor, d);
+	if (!e)
+		e = rope_real(p, "low_freq_factor", off, &r->low_freq_factor, &r->has_low_freq_factor, d);
+	if (!e)
+		e = rope_real(p, "high_freq_factor", off, &r->high_freq_factor, &r->has_high_freq_factor, d);
+	if (!e)
+		e = rope_real(p, "rope_theta", off, &r->rope_theta, &r->has_rope_theta, d);
+	if (!e)
+		e = rope_real(p, "partial_rotary_factor", off, &r->partial_rotary_factor,
+		              &r->has_partial_rotary_factor, d);
+	if (!e)
+		e = rope_real(p, "original_max_position_embeddings", off, &omp, &has_omp, d);
+	if (!e)
+		e = rope_list(p, "long_factor", off, r->long_factor, &r->n_long, &r->has_long_factor, d);
+	if (!e)
+		e = rope_list(p, "short_factor", off, r->short_factor, &r->n_short, &r->has_short_factor, d);
+	json_decref(empty);
+	if (e)
+		return e;
+	if (has_omp && (omp < 0 || omp > 9007199254740992.0 || omp != (double)(uint64_t)omp))
+		return qa_diag_set(d, QA_ERR_FORMAT, off,
+		                   "%s.original_max_position_embeddings is not a non-negative integer", key);
+	r->original_max_position = has_omp ? (uint64_t)omp : 0;
+	r->has_original_max_position = has_omp;
+	if (nested)
+		return QA_OK;
+	if (!r->has_rope_theta && out->has_rope_theta) {
+		r->rope_theta = out->rope_theta;
+		r->has_rope_theta = true;
+	}
+	if (!r->has_partial_rotary_factor &&
+	    (e = get_real(c, "partial_rotary_factor", &r->partial_rotary_factor,
+	                  &r->has_partial_rotary_factor, d)))
+		return e;
+	if (!r->has_original_max_position &&
+	    (e = get_uint(c, "original_max_position_embeddings", &r->original_max_position,
+	                  &r->has_original_max_position, d)))
+		return e;
 	return QA_OK;
 }
 

@@ -17,6 +17,33 @@
 #include "err.h"
 #include "safetensors.h"
 
+/* Most entries read from rope_scaling.long_factor / short_factor (a head of 2048). */
+#define QA_ROPE_MAX_FACTORS 1024
+
+/*
+ * The rotary-embedding scaling of config.json, as llama.cpp's converter
+ * collects it (ModelBase: "rope_parameters", else "rope_scaling", read at
+ * the top level, else from text_config; its "full_attention" object when
+ * it has one).  Keys missing from the object are taken from the top level
+ * where the converter mirrors them (rope_theta, partial_rotary_factor,
+ * original_max_position_embeddings).  type is "rope_type", else "type",
+ * lower-cased.  long_factor and short_factor hold the lists rounded to
+ * f32, as torch.tensor(..., dtype=float32) rounds them.
+ */
+struct qa_rope_config {
+	char type[32];                     /* "llama3", "longrope", "su", "linear", ...; "" if none */
+	double factor, low_freq_factor, high_freq_factor;
+	double rope_theta;
+	double partial_rotary_factor;
+	uint64_t original_max_position;
+	uint32_t n_long, n_short;          /* entries of long_factor / short_factor */
+	float long_factor[QA_ROPE_MAX_FACTORS], short_factor[QA_ROPE_MAX_FACTORS];
+	bool present;                      /* the file has a rope_parameters / rope_scaling object */
+	bool has_factor, has_low_freq_factor, has_high_freq_factor, has_rope_theta;
+	bool has_partial_rotary_factor, has_original_max_position;
+	bool has_long_factor, has_short_factor; /* given as lists (perhaps empty) */
+};
+
 struct qa_model_config {
 	char architecture[64];    /* the arch.h row selected: "qwen2", "llama", "mistral", ...; "" if none */
 	char hf_architecture[64]; /* architectures[0], e.g. "Qwen2ForCausalLM"; "" if absent */
@@ -35,6 +62,7 @@ struct qa_model_config {
 	/* Mixture of experts: num_experts or num_local_experts; num_experts_per_tok
 	 * or experts_per_token; moe_intermediate_size (gpt-oss: intermediate_size). */
 	uint64_t n_experts, n_experts_used, expert_ffn;
+	struct qa_rope_config rope; /* rope_scaling / rope_parameters */
 
 	/* Whether the file itself gave each field (defaults leave these false). */
 	bool has_architecture, has_hf_architecture, has_model_type;
@@ -58,6 +86,10 @@ struct qa_model_config {
  * mixture-of-experts rows are chosen alike (qwen3_moe / Qwen3MoeForCausalLM
  * -> qwen3moe, qwen2_moe -> qwen2moe, gpt_oss -> gpt-oss), and their expert
  * counts and sizes read into n_experts, n_experts_used and expert_ffn.
+ * The rotary scaling is read into rope (see struct qa_rope_config): a
+ * rope_scaling that is neither an object nor null, a factor that is not a
+ * number, a long_factor / short_factor that is not a list of numbers or has
+ * more than QA_ROPE_MAX_FACTORS entries, is malformed.
  *
  * Errors: QA_ERR_IO when the file cannot be opened; QA_ERR_FORMAT when it is
  * not a JSON object, has duplicate keys, or a known field has the wrong type

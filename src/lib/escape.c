@@ -104,7 +104,14 @@ static size_t term_unit(const char *s, size_t len, char esc[8], const char **out
 	return n;
 }
 
-void qa_escape_term(struct qa_sb *b, const char *s, size_t len)
+/* What the buffer escapers add to the terminal policy. */
+enum term_mode {
+	TERM_PLAIN,
+	TERM_MD,    /* a backslash before markdown-significant characters */
+	TERM_CODE,  /* inside a code span: ` becomes ', | becomes \| */
+};
+
+static void term_sb(struct qa_sb *b, const char *s, size_t len, enum term_mode m)
 {
 	size_t i = 0;
 	while (i < len) {
@@ -112,8 +119,18 @@ void qa_escape_term(struct qa_sb *b, const char *s, size_t len)
 		const char *o;
 		size_t on;
 		i += term_unit(s + i, len - i, esc, &o, &on);
-		qa_sb_putn(b, o, on);
+		if (m == TERM_MD && on == 1 && strchr("`*_[]<>|#!~&", o[0]))
+			qa_sb_putc(b, '\\');
+		if (m == TERM_CODE && on == 1 && (o[0] == '`' || o[0] == '|'))
+			qa_sb_puts(b, o[0] == '`' ? "'" : "\\|");
+		else
+			qa_sb_putn(b, o, on);
 	}
+}
+
+void qa_escape_term(struct qa_sb *b, const char *s, size_t len)
+{
+	term_sb(b, s, len, TERM_PLAIN);
 }
 
 /* The fixed-buffer writer of both buffer policies; keep_backslash: a
@@ -159,36 +176,13 @@ const char *qa_escape_msg_buf(char *buf, size_t cap, const char *s, size_t len)
 
 void qa_escape_md(struct qa_sb *b, const char *s, size_t len)
 {
-	size_t i = 0;
-	while (i < len) {
-		char esc[8];
-		const char *o;
-		size_t on;
-		size_t k = term_unit(s + i, len - i, esc, &o, &on);
-		if (on == 1 && strchr("`*_[]<>|#!~&", o[0]))
-			qa_sb_putc(b, '\\');
-		qa_sb_putn(b, o, on);
-		i += k;
-	}
+	term_sb(b, s, len, TERM_MD);
 }
 
 void qa_escape_code(struct qa_sb *b, const char *s, size_t len)
 {
 	qa_sb_putc(b, '`');
-	size_t i = 0;
-	while (i < len) {
-		char esc[8];
-		const char *o;
-		size_t on;
-		size_t k = term_unit(s + i, len - i, esc, &o, &on);
-		if (on == 1 && o[0] == '`')
-			qa_sb_putc(b, '\'');
-		else if (on == 1 && o[0] == '|')
-			qa_sb_puts(b, "\\|");
-		else
-			qa_sb_putn(b, o, on);
-		i += k;
-	}
+	term_sb(b, s, len, TERM_CODE);
 	qa_sb_putc(b, '`');
 }
 

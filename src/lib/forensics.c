@@ -238,53 +238,8 @@ static enum qa_err cmp_one(void *vctx, size_t i, unsigned worker)
 	(void)worker;
 	struct cmp_ctx *c = vctx;
 	struct cmp_item *it = &c->items[i];
-	struct qa_diag *d = &c->diags[i];
-	const struct qa_ref_tensor *rt = it->rt;
-	uint64_t in = rt->ne[0], out = rt->n_elems / (in ? in : 1);
-	float *w = malloc((size_t)rt->n_elems * sizeof *w + 1);
-	float *deq = malloc((size_t)rt->n_elems * sizeof *deq + 1);
-	uint8_t *q = NULL;
-	enum qa_err e = QA_OK;
-	if (!w || !deq) {
-		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory for tensor %s", rt->name);
-		goto done;
-	}
-	if ((e = qa_ref_read_f32(c->ref, rt, w, d)) || (e = qa_quantize_check_finite(rt, w, d)))
-		goto done;
-	struct qa_quantize_weights wt = { NULL, rt->ne[0], rt->ne[2] };
-	if (c->im && (e = qa_imatrix_weights(c->im, rt->name, rt->ne[0], rt->ne[2], &wt.qw, d)))
-		goto done;
-	for (size_t k = 0; k < c->n_recipes; k++) {
-		uint64_t nb;
-		const struct qa_quant_ops *ops = qa_quant_ops(it->type[k]);
-		if (!ops || !ops->quantize || !ops->dequantize ||
-		    !qa_quantize_nbytes(it->type[k], in, out, QA_LAYOUT_OUT_IN, &nb)) {
-			e = qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET, "tensor %s: type %s cannot be produced",
-			                rt->name, qa_type_name(it->type[k]));
-			goto done;
-		}
-		uint8_t *nq = realloc(q, (size_t)nb + 1);
-		if (!nq) {
-			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory for tensor %s", rt->name);
-			goto done;
-		}
-		q = nq;
-		if ((e = qa_quantize_tensor_weighted(w, in, out, it->type[k], QA_LAYOUT_OUT_IN, &wt, 1, q, d)))
-			goto done;
-		ops->dequantize(q, deq, (size_t)rt->n_elems);
-		double s = 0;
-		for (uint64_t j = 0; j < rt->n_elems; j++) {
-			double x = (double)deq[j] - (double)w[j];
-			s += x * x;
-		}
-		it->sq[k] = s;
-		it->bits[k] = (double)nb * 8.0;
-	}
-done:
-	free(w);
-	free(deq);
-	free(q);
-	return e;
+	return qa_quantize_sq_error(c->ref, it->rt, c->im, it->type, NULL, c->n_recipes, it->sq, it->bits,
+	                            &c->diags[i]);
 }
 
 void qa_recipe_cmp_free(struct qa_recipe_cmp *c)

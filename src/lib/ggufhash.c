@@ -20,11 +20,6 @@ bool qa_ggufhash_sniff(const void *buf, size_t len)
 	return i < len && p[i] != '{' && p[i] != '[';
 }
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 struct line {
 	size_t off;          /* where the line starts */
 	char type[16];
@@ -92,10 +87,8 @@ enum qa_err qa_ggufhash_parse(const void *buf, size_t len, struct qa_manifest **
 			goto fail;
 		}
 		if (strcmp(l.type, "sha256") == 0) {
-			bool ok = l.hex_len == 2 * QA_SHA256_LEN;
-			for (size_t k = 0; ok && k < l.hex_len; k++)
-				ok = hexval(l.hex[k]) >= 0;
-			if (!ok) {
+			uint8_t check[QA_SHA256_LEN];
+			if (l.hex_len != 2 * QA_SHA256_LEN || !qa_hex_decode(l.hex, check, QA_SHA256_LEN, false)) {
 				e = qa_diag_set(d, QA_ERR_FORMAT, p, "sha256 is not 64 lowercase hex digits");
 				goto fail;
 			}
@@ -153,8 +146,8 @@ enum qa_err qa_ggufhash_parse(const void *buf, size_t len, struct qa_manifest **
 				}
 			dst = t->sha256;
 		}
-		for (size_t k = 0; k < QA_SHA256_LEN; k++)
-			dst[k] = (uint8_t)(hexval(l->hex[2 * k]) << 4 | hexval(l->hex[2 * k + 1]));
+		/* checked while the lines were read */
+		(void)qa_hex_decode(l->hex, dst, QA_SHA256_LEN, false);
 	}
 	m->path = malloc(last->name_len + 1);
 	m->format = qa_str_dup("gguf-hash");
@@ -173,14 +166,6 @@ fail:
 	return e;
 }
 
-static const struct qa_manifest_tensor *find(const struct qa_manifest *m, const char *name)
-{
-	for (size_t i = 0; i < m->n; i++)
-		if (strcmp(m->tensors[i].name, name) == 0)
-			return &m->tensors[i];
-	return NULL;
-}
-
 enum qa_err qa_ggufhash_verify(const struct qa_manifest *got, const struct qa_manifest *want,
                                struct qa_verify *v, struct qa_diag *d)
 {
@@ -193,7 +178,7 @@ enum qa_err qa_ggufhash_verify(const struct qa_manifest *got, const struct qa_ma
 	if (!v->items)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	for (size_t i = 0; i < want->n; i++) {
-		const struct qa_manifest_tensor *w = &want->tensors[i], *g = find(got, w->name);
+		const struct qa_manifest_tensor *w = &want->tensors[i], *g = qa_manifest_find(got, w->name);
 		if (g && memcmp(g->sha256, w->sha256, QA_SHA256_LEN) == 0) {
 			v->n_tensors_ok++;
 			continue;
@@ -203,7 +188,7 @@ enum qa_err qa_ggufhash_verify(const struct qa_manifest *got, const struct qa_ma
 	}
 	/* --no-layer manifests list no tensor: then only the data digest is claimed */
 	for (size_t i = 0; want->n && i < got->n; i++)
-		if (!find(want, got->tensors[i].name))
+		if (!qa_manifest_find(want, got->tensors[i].name))
 			v->items[v->n_items++] = (struct qa_verify_item){ QA_VERIFY_EXTRA, got->tensors[i].name,
 			                                                  0, 0, UINT64_MAX, false };
 	return QA_OK;

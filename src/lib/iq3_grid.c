@@ -7,6 +7,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "iq3_grid.h"
+#include "iq_grid.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -83,7 +84,7 @@ static const uint16_t codes_512[512] = {
 	3851, 3856, 3880, 3922, 3938, 3970, 3993, 4032,
 };
 
-/* Neighbour-list storage: the exact totals for each grid (see build_lists). */
+/* Neighbour-list storage: the exact totals for each grid (qa_iq_grid_build, iq_grid.c). */
 #define NB_256 22825
 #define NB_512 28317
 
@@ -100,6 +101,7 @@ struct storage {
 
 static struct storage st256, st512;
 static uint16_t nb256[NB_256 + 16], nb512[NB_512 + 16]; /* padded for vector reads */
+static uint16_t nc256[NB_256 + 16], nc512[NB_512 + 16];
 static pthread_once_t once256 = PTHREAD_ONCE_INIT, once512 = PTHREAD_ONCE_INIT;
 
 static unsigned level(unsigned u, int i)
@@ -107,60 +109,10 @@ static unsigned level(unsigned u, int i)
 	return (u >> (3 * i)) & 7u;
 }
 
-/* Squared distance between cube point u and grid point g in search positions. */
-static int dist2(unsigned u, const uint8_t g[4])
-{
-	int d = 0;
-	for (int i = 0; i < 4; i++) {
-		int diff = (int)g[i] - (int)(2 * level(u, i) + 1);
-		d += diff * diff;
-	}
-	return d;
-}
-
-/*
- * Fill the neighbour lists of every off-grid point, in increasing u: the
- * points at the nwant smallest distinct distances, by distance then index.
- * Returns the number of entries written (at most cap).
- */
-static size_t build_lists(struct storage *s, unsigned nwant, uint16_t *out, size_t cap)
-{
-	size_t o = 0;
-	int d[512];
-	for (unsigned u = 0; u < QA_IQ3_MAP_SIZE; u++) {
-		if (s->map[u] >= 0)
-			continue;
-		for (unsigned j = 0; j < s->grid.npoints; j++)
-			d[j] = dist2(u, s->pos[j]);
-		size_t start = o++;
-		int prev = -1;
-		uint16_t count = 0;
-		for (unsigned want = 0; want < nwant; want++) {
-			int next = -1;
-			for (unsigned j = 0; j < s->grid.npoints; j++)
-				if (d[j] > prev && (next < 0 || d[j] < next))
-					next = d[j];
-			if (next < 0)
-				break;
-			for (unsigned j = 0; j < s->grid.npoints; j++)
-				if (d[j] == next && o < cap) {
-					out[o++] = (uint16_t)j;
-					count++;
-				}
-			prev = next;
-		}
-		if (start < cap)
-			out[start] = count;
-		s->map[u] = -(int32_t)start - 1;
-	}
-	return o;
-}
-
 static void build(struct storage *s, const uint16_t *codes, unsigned npoints, bool xxs,
-                  uint16_t *nb, size_t cap)
+                  uint16_t *nb, uint16_t *nc, size_t cap)
 {
-	for (unsigned u = 0; u < QA_IQ3_MAP_SIZE; u++)
-		s->map[u] = -1;
+	uint32_t scratch[2 * 512 + 2 * 64];
 	for (unsigned j = 0; j < npoints; j++) {
 		uint32_t packed = 0;
 		for (int i = 0; i < 4; i++) {
@@ -170,7 +122,6 @@ static void build(struct storage *s, const uint16_t *codes, unsigned npoints, bo
 		}
 		s->decode[j] = packed;
 		s->codes32[j] = codes[j];
-		s->map[codes[j]] = (int32_t)j;
 	}
 	s->grid.npoints = npoints;
 	s->grid.codes = codes;
@@ -179,17 +130,29 @@ static void build(struct storage *s, const uint16_t *codes, unsigned npoints, bo
 	s->grid.pos = (const uint8_t (*)[4])s->pos;
 	s->grid.map = s->map;
 	s->grid.neighbours = nb;
-	s->grid.n_neighbours = build_lists(s, xxs ? 2 : 3, nb, cap);
+	/* the map and the lists: iq_grid.c's builder, 4 coordinates of 3 bits */
+	s->grid.n_neighbours = qa_iq_grid_build(codes, npoints, 4, 3, QA_IQ3_MAP_SIZE, xxs ? 2 : 3,
+	                                        s->map, nb, cap, scratch);
+	/* counts stay counts, indices become codes */
+	for (unsigned u = 0; u < QA_IQ3_MAP_SIZE; u++) {
+		if (s->map[u] >= 0)
+			continue;
+		size_t o = (size_t)(-s->map[u] - 1);
+		nc[o] = nb[o];
+		for (unsigned j = 1; j <= nb[o]; j++)
+			nc[o + j] = codes[nb[o + j]];
+	}
+	s->grid.neighbour_codes = nc;
 }
 
 static void init256(void)
 {
-	build(&st256, codes_256, 256, true, nb256, NB_256);
+	build(&st256, codes_256, 256, true, nb256, nc256, NB_256);
 }
 
 static void init512(void)
 {
-	build(&st512, codes_512, 512, false, nb512, NB_512);
+	build(&st512, codes_512, 512, false, nb512, nc512, NB_512);
 }
 
 const struct qa_iq3_grid *qa_iq3_grid_get(unsigned npoints)

@@ -38,6 +38,7 @@ struct qa_iq3_grid {
 	const uint8_t (*pos)[4];    /* npoints search positions 2l + 1 */
 	const int32_t *map;         /* QA_IQ3_MAP_SIZE entries, see above */
 	const uint16_t *neighbours; /* n_neighbours entries, see above, then 16 readable ones */
+	const uint16_t *neighbour_codes; /* the same layout with each grid index replaced by its code */
 	size_t n_neighbours;
 };
 

@@ -11,10 +11,12 @@
  * point's distance with two lookups.  A histogram of the distances gives the
  * cut-off and a stable counting pass gives the order, with no sort.
  */
+#include <float.h>
 #include <pthread.h>
 #include <string.h>
 
 #include "iq_grid.h"
+#include "quant_x86.h"
 
 /* Largest distance/4 over 8 coordinates of 3 bits: 8 * 7^2. */
 #define MAX_QDIST (8 * 49)
@@ -164,4 +166,48 @@ const struct qa_iq_grid *qa_iq_grid_get(enum qa_iq_grid_id id)
 		return NULL;
 	pthread_once(&stores[id].once, builders[id]);
 	return &stores[id].grid;
+}
+
+long qa_iq_grid_search(const struct qa_iq_grid *g, const uint16_t *list, const float *x,
+                       const float *w, float scale, const float pos[3], bool vec)
+{
+#if QA_QUANT_X86
+	if (vec) {
+		int at = qa_x86_grid8_pick(x, w, scale, pos, list + 1, list[0], g->codes32);
+		return at < 0 ? -1 : list[1 + at];
+	}
+#else
+	(void)vec;
+#endif
+	/* each coordinate has three positions: its error terms, once */
+	float t[8][4];
+	for (int i = 0; i < 8; i++) {
+		for (int c = 0; c < 3; c++) {
+			float diff = scale * pos[c] - x[i];
+			t[i][c] = w[i] * diff * diff;
+		}
+		t[i][3] = 0;
+	}
+	float best = FLT_MAX;
+	long pick = -1;
+	for (unsigned j = 1; j <= list[0]; j++) {
+		uint16_t c = g->codes[list[j]];
+		float d2 = 0;
+		for (int i = 0; i < 8; i++)
+			d2 += t[i][(c >> (2 * i)) & 3];
+		if (d2 < best) {
+			best = d2;
+			pick = list[j];
+		}
+	}
+	return pick;
+}
+
+bool qa_iq_grid_vec(void)
+{
+#if QA_QUANT_X86
+	return qa_quant_x86_available(false);
+#else
+	return false;
+#endif
 }

@@ -23,6 +23,7 @@
 #ifndef QA_IQ_GRID_H
 #define QA_IQ_GRID_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -74,6 +75,22 @@ const struct qa_iq_grid *qa_iq_grid_get(enum qa_iq_grid_id id);
 size_t qa_iq_grid_build(const uint16_t *codes, unsigned npoints, unsigned dim, unsigned bits,
                         size_t map_size, unsigned nwant, int32_t *map, uint16_t *nbr,
                         size_t nbr_cap, uint32_t *scratch);
+
+/*
+ * The search of the 8-coordinate grids' quantizers (iq2, iq1): among the
+ * neighbour list list (count, then grid indices; see above) the grid index
+ * of the first point of least error, the sum over coordinates i from 0 of
+ * (w[i] * diff) * diff with diff = scale * pos[c_i] - x[i] (c_i the point's
+ * level code), or -1 when no error is below FLT_MAX.  The error terms are
+ * tabulated once per coordinate and code; with vec (only where
+ * qa_iq_grid_vec() is true) 8 entries are summed at once (quant_x86.c).
+ * Both give the bytes of a plain loop over the list computing each error.
+ */
+long qa_iq_grid_search(const struct qa_iq_grid *g, const uint16_t *list, const float *x,
+                       const float *w, float scale, const float pos[3], bool vec);
+
+/* Whether this CPU runs qa_iq_grid_search's vector form (AVX2). */
+bool qa_iq_grid_vec(void);
 
 /*
  * The sign byte of a 7-bit sign index s used by iq2_xxs and iq2_xs: s in

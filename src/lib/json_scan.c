@@ -122,6 +122,20 @@ json_t *qa_json_u64(uint64_t v)
 	return json_string(buf);
 }
 
+json_t *qa_json_hex(const uint8_t *p, size_t n)
+{
+	struct qa_sb b = { 0 };
+	qa_sb_hex(&b, p, n);
+	json_t *v = b.oom ? NULL : json_stringn_nocheck(b.p ? b.p : "", b.len);
+	qa_sb_free(&b);
+	return v;
+}
+
+json_t *qa_json_str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
 json_t *qa_json_text(const char *s, size_t len)
 {
 	if (qa_utf8_valid(s, len))

@@ -4,7 +4,8 @@
  * document order but does not say where they sit), so that an error about an
  * entry of a safetensors header, an index or a config.json can carry the
  * exact offset of its key; the one message for a jansson load error; and the
- * one policy for a uint64 in JSON output.  Private to the library.
+ * JSON output policies every writer shares: a uint64, bytes as hex, a string
+ * that may be absent, and text that may not be UTF-8.  Private to the library.
  */
 #ifndef QA_JSON_SCAN_H
 #define QA_JSON_SCAN_H
@@ -63,6 +64,16 @@ enum qa_err qa_json_error_diag(struct qa_diag *d, const json_error_t *je,
  * NULL when out of memory.
  */
 json_t *qa_json_u64(uint64_t v);
+
+/*
+ * The n bytes at p (a digest, a bitmap) as a JSON string of lowercase hex,
+ * 2n characters.  New reference, NULL when out of memory.
+ */
+json_t *qa_json_hex(const uint8_t *p, size_t n);
+
+/* s as a JSON string, or JSON null when s is NULL (s must be valid UTF-8,
+ * as jansson requires).  New reference, NULL when out of memory. */
+json_t *qa_json_str_or_null(const char *s);
 
 /*
  * Set obj[key] to the len bytes at s as a JSON string that is always valid:

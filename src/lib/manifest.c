@@ -36,12 +36,7 @@
 
 void qa_manifest_hex(const uint8_t digest[QA_SHA256_LEN], char out[65])
 {
-	static const char digits[] = "0123456789abcdef";
-	for (int i = 0; i < QA_SHA256_LEN; i++) {
-		out[2 * i] = digits[digest[i] >> 4];
-		out[2 * i + 1] = digits[digest[i] & 15];
-	}
-	out[64] = '\0';
+	qa_hex_encode(digest, QA_SHA256_LEN, out);
 }
 
 void qa_manifest_free(struct qa_manifest *m)
@@ -168,6 +163,15 @@ static enum qa_err reopen(struct qa_sha256_stream **s, struct qa_diag *d)
 	return *s ? QA_OK : qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 }
 
+/* Finish stream *s into out (a tensor's digest or Merkle root) and start a
+ * new stream in its place for the next tensor. */
+static enum qa_err finish_reopen(struct qa_sha256_stream **s, uint8_t *out, struct qa_diag *d)
+{
+	if (qa_sha256_stream_final(*s, out))
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
+	return reopen(s, d);
+}
+
 static enum qa_err read_window(struct pipe *p, const struct window *w, uint8_t *buf, struct qa_diag *d)
 {
 	return tensor_read(p->f, &p->m->tensors[w->t], w->t, w->off, (size_t)w->len, buf, d);
@@ -183,11 +187,8 @@ static enum qa_err pipe_item(void *ctx, size_t i, unsigned worker)
 		if (!t)
 			return QA_OK;
 		qa_sha256_stream_update(p->tsha, data, (size_t)p->cur.len);
-		if (p->cur.last) {
-			if (qa_sha256_stream_final(p->tsha, t->sha256))
-				return p->err[i] = qa_diag_set(&p->d[i], QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
-			return p->err[i] = reopen(&p->tsha, &p->d[i]);
-		}
+		if (p->cur.last)
+			return p->err[i] = finish_reopen(&p->tsha, t->sha256, &p->d[i]);
 		return QA_OK;
 	case ITEM_DATA:
 		if (t && p->o->data_digest)
@@ -204,11 +205,8 @@ static enum qa_err pipe_item(void *ctx, size_t i, unsigned worker)
 			qa_blockindex_writer_add(p->index, dg, p->prev.count);
 		if (p->o->keep_blocks && pt->blocks)
 			memcpy(pt->blocks + p->prev.first * QA_SHA256_LEN, dg, n);
-		if (p->prev.last) {
-			if (qa_sha256_stream_final(p->msha, pt->merkle))
-				return p->err[i] = qa_diag_set(&p->d[i], QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
-			return p->err[i] = reopen(&p->msha, &p->d[i]);
-		}
+		if (p->prev.last)
+			return p->err[i] = finish_reopen(&p->msha, pt->merkle, &p->d[i]);
 		return QA_OK;
 	}
 	case ITEM_READ:
@@ -512,13 +510,6 @@ enum qa_err qa_manifest_compute(const char *path, bool keep_blocks, bool data_di
 
 /* ------------------------------------------------------------ JSON */
 
-static json_t *hex_json(const uint8_t *digest)
-{
-	char hex[65];
-	qa_manifest_hex(digest, hex);
-	return json_string(hex);
-}
-
 json_t *qa_manifest_to_json(const struct qa_manifest *m)
 {
 	json_t *root = json_object(), *file = json_object(), *ts = json_array();
@@ -526,16 +517,16 @@ json_t *qa_manifest_to_json(const struct qa_manifest *m)
 	json_object_set_new(file, "path", json_string(m->path));
 	json_object_set_new(file, "format", json_string(m->format));
 	json_object_set_new(file, "size", qa_json_u64(m->size));
-	json_object_set_new(file, "sha256", hex_json(m->sha256));
+	json_object_set_new(file, "sha256", qa_json_hex(m->sha256, QA_SHA256_LEN));
 	json_object_set_new(root, "file", file);
-	json_object_set_new(root, "metadata_sha256", hex_json(m->metadata_sha256));
+	json_object_set_new(root, "metadata_sha256", qa_json_hex(m->metadata_sha256, QA_SHA256_LEN));
 	if (m->has_index) {
 		json_t *bi = json_object();
 		json_object_set_new(bi, "schema", json_string(QA_BLOCKINDEX_SCHEMA));
 		json_object_set_new(bi, "file", json_string(m->index_file));
 		json_object_set_new(bi, "digest_bytes", json_integer((json_int_t)m->index_digest_bytes));
 		json_object_set_new(bi, "size", qa_json_u64(m->index_size));
-		json_object_set_new(bi, "sha256", hex_json(m->index_sha256));
+		json_object_set_new(bi, "sha256", qa_json_hex(m->index_sha256, QA_SHA256_LEN));
 		json_object_set_new(root, "block_index", bi);
 	}
 	for (size_t i = 0; i < m->n; i++) {
@@ -548,14 +539,14 @@ json_t *qa_manifest_to_json(const struct qa_manifest *m)
 		json_object_set_new(o, "shape", sh);
 		json_object_set_new(o, "offset", qa_json_u64(t->offset));
 		json_object_set_new(o, "nbytes", qa_json_u64(t->nbytes));
-		json_object_set_new(o, "sha256", hex_json(t->sha256));
+		json_object_set_new(o, "sha256", qa_json_hex(t->sha256, QA_SHA256_LEN));
 		json_object_set_new(o, "blocks", qa_json_u64(t->n_blocks));
 		json_object_set_new(o, "block_bytes", qa_json_u64(t->block_bytes));
-		json_object_set_new(o, "merkle_root", hex_json(t->merkle));
+		json_object_set_new(o, "merkle_root", qa_json_hex(t->merkle, QA_SHA256_LEN));
 		if (m->has_blocks && t->blocks) {
 			json_t *bl = json_array();
 			for (uint64_t b = 0; b < t->n_blocks; b++)
-				json_array_append_new(bl, hex_json(t->blocks + b * QA_SHA256_LEN));
+				json_array_append_new(bl, qa_json_hex(t->blocks + b * QA_SHA256_LEN, QA_SHA256_LEN));
 			json_object_set_new(o, "block_sha256", bl);
 		}
 		json_array_append_new(ts, o);
@@ -566,20 +557,7 @@ json_t *qa_manifest_to_json(const struct qa_manifest *m)
 
 static bool parse_hex(const char *s, uint8_t out[QA_SHA256_LEN])
 {
-	if (!s || strlen(s) != 64)
-		return false;
-	for (int i = 0; i < 64; i++) {
-		char c = s[i];
-		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
-		        c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-		if (v < 0)
-			return false;
-		if (i % 2 == 0)
-			out[i / 2] = (uint8_t)(v << 4);
-		else
-			out[i / 2] |= (uint8_t)v;
-	}
-	return true;
+	return s && strlen(s) == 2 * QA_SHA256_LEN && qa_hex_decode(s, out, QA_SHA256_LEN, true);
 }
 
 static bool get_u64(json_t *o, const char *key, uint64_t *out)
@@ -746,7 +724,7 @@ fail:
 
 /* ------------------------------------------------------------ verify */
 
-static const struct qa_manifest_tensor *find(const struct qa_manifest *m, const char *name)
+const struct qa_manifest_tensor *qa_manifest_find(const struct qa_manifest *m, const char *name)
 {
 	for (size_t i = 0; i < m->n; i++)
 		if (strcmp(m->tensors[i].name, name) == 0)
@@ -764,7 +742,7 @@ enum qa_err qa_verify_compare(const struct qa_manifest *got, const struct qa_man
 	if (!v->items)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	for (size_t i = 0; i < want->n; i++) {
-		const struct qa_manifest_tensor *w = &want->tensors[i], *g = find(got, w->name);
+		const struct qa_manifest_tensor *w = &want->tensors[i], *g = qa_manifest_find(got, w->name);
 		struct qa_verify_item it = { QA_VERIFY_MISMATCH, w->name, 0, 0, UINT64_MAX, false };
 		if (!g) {
 			it.kind = QA_VERIFY_MISSING;
@@ -798,7 +776,7 @@ enum qa_err qa_verify_compare(const struct qa_manifest *got, const struct qa_man
 		v->items[v->n_items++] = it;
 	}
 	for (size_t i = 0; i < got->n; i++)
-		if (!find(want, got->tensors[i].name))
+		if (!qa_manifest_find(want, got->tensors[i].name))
 			v->items[v->n_items++] = (struct qa_verify_item){ QA_VERIFY_EXTRA, got->tensors[i].name,
 			                                                  0, 0, UINT64_MAX, false };
 	return QA_OK;
@@ -971,9 +949,9 @@ enum qa_err qa_verify_locate(struct qa_verify *v, const struct qa_manifest *got,
 		struct qa_verify_item *it = &v->items[i];
 		if ((it->kind != QA_VERIFY_MISMATCH && it->kind != QA_VERIFY_SHAPE) || it->blocks_known)
 			continue;
-		const struct qa_manifest_tensor *w = find(want, it->name);
+		const struct qa_manifest_tensor *w = qa_manifest_find(want, it->name);
 		size_t wi = w ? (size_t)(w - want->tensors) : 0;
-		if (!find(got, it->name) || !w ||
+		if (!qa_manifest_find(got, it->name) || !w ||
 		    (!w->blocks && !(bi && wi < qa_blockindex_n_tensors(bi) && qa_blockindex_blocks(bi, wi) == w->n_blocks)))
 			continue;
 		if (!now) {
@@ -992,7 +970,7 @@ enum qa_err qa_verify_locate(struct qa_verify *v, const struct qa_manifest *got,
 				break;
 			}
 		}
-		const struct qa_manifest_tensor *g = find(now, it->name);
+		const struct qa_manifest_tensor *g = qa_manifest_find(now, it->name);
 		if (!g) {
 			e = qa_diag_set(d, QA_ERR_IO, QA_NO_OFFSET, "file changed while being verified");
 			break;

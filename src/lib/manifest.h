@@ -126,6 +126,10 @@ char *qa_manifest_json_text(const struct qa_manifest *m);
 
 void qa_manifest_free(struct qa_manifest *m);
 
+/* The first tensor of m named name, or NULL when m has none (a linear
+ * scan); the pointer lives as long as m. */
+const struct qa_manifest_tensor *qa_manifest_find(const struct qa_manifest *m, const char *name);
+
 /* Lowercase hex of a digest into out (65 bytes). */
 void qa_manifest_hex(const uint8_t digest[QA_SHA256_LEN], char out[65]);
 

@@ -5,6 +5,7 @@
 #include "model.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "cursor.h"
 #include "quant.h"
 #include "remote.h"
+#include "rope.h"
 #include "safetensors.h"
 #include "source.h"
 #include "types.h"
@@ -33,6 +35,8 @@ struct qa_ref {
 	size_t n;
 	size_t *by_name;         /* indices sorted by GGUF name */
 	struct qa_ref_info info;
+	struct qa_rope_tensor rope[QA_ROPE_MAX_TENSORS]; /* generated tensors' values */
+	size_t n_rope;
 };
 
 enum qa_err qa_format_detect(const char *path, enum qa_format *out,
@@ -104,17 +108,6 @@ static enum qa_err index_names(struct qa_ref *r, struct qa_diag *d)
 			                   a->src_name, b->src_name, a->name);
 	}
 	return QA_OK;
-}
-
-static uint32_t st_dtype_type(const char *dtype)
-{
-	if (strcmp(dtype, "F32") == 0)
-		return QA_TYPE_F32;
-	if (strcmp(dtype, "F16") == 0)
-		return QA_TYPE_F16;
-	if (strcmp(dtype, "BF16") == 0)
-		return QA_TYPE_BF16;
-	return QA_TYPE_COUNT;
 }
 
 /* Dimensions from the tensors when there is no config.json. */
@@ -345,7 +338,7 @@ static struct qa_ref_tensor *moe_add(struct qa_ref *r, char *name, char *src_nam
 	t->name = name;
 	t->src_name = src_name;
 	t->src_dtype = s->dtype;
-	t->src_type = st_dtype_type(s->dtype);
+	t->src_type = qa_st_dtype_type(s->dtype);
 	t->perm = QA_PERM_NONE;
 	return t;
 }
@@ -587,6 +580,125 @@ static enum qa_err moe_read(struct qa_ref *r, const struct qa_ref_tensor *t, flo
 	return e;
 }
 
+/* ------------------------------------------------------------ generated and cut tensors */
+
+/* The tensors the converter generates from config.json, first (rope.h). */
+static enum qa_err add_generated(struct qa_ref *r, const struct qa_arch *row,
+                                 const struct qa_model_config *cfg, struct qa_diag *d)
+{
+	enum qa_err e = qa_rope_generate(row, cfg, r->rope, &r->n_rope, d);
+	if (e)
+		return qa_diag_prefix(d, e, "config.json");
+	for (size_t i = 0; i < r->n_rope; i++) {
+		struct qa_ref_tensor *t = &r->tensors[r->n++];
+		t->name = r->rope[i].name;
+		t->src_name = r->rope[i].origin;
+		t->src_dtype = "F32";
+		t->src_type = QA_TYPE_F32;
+		t->n_dims = 1;
+		t->ne[0] = r->rope[i].n;
+		t->ne[1] = t->ne[2] = t->ne[3] = 1;
+		t->n_elems = r->rope[i].n;
+		t->assembly = QA_REF_GENERATED;
+		t->values = r->rope[i].data;
+	}
+	return QA_OK;
+}
+
+/* Whether path (local or remote) exists. */
+static bool exists(const char *path)
+{
+	struct stat sb;
+	return qa_remote_is_url(path) ? qa_remote_exists(path) : stat(path, &sb) == 0;
+}
+
+/* tokenizer.json's len(model.vocab) + len(added_tokens), as Gemma3Model counts them. */
+static enum qa_err tokenizer_json_size(const char *path, uint64_t *n, struct qa_diag *d)
+{
+	char *buf;
+	size_t len;
+	enum qa_err e = qa_source_slurp(path, UINT64_C(1) << 30, "tokenizer.json", &buf, &len, d);
+	if (e)
+		return e;
+	json_error_t je;
+	json_t *root = json_loadb(buf, len, 0, &je);
+	free(buf);
+	if (!root)
+		return qa_diag_set(d, QA_ERR_FORMAT, je.position, "tokenizer.json: %s", je.text);
+	json_t *model = json_object_get(root, "model");
+	json_t *vocab = json_is_object(model) ? json_object_get(model, "vocab") : NULL;
+	json_t *added = json_object_get(root, "added_tokens");
+	bool ok = (json_is_object(vocab) || json_is_array(vocab)) && json_is_array(added);
+	if (ok)
+		*n = (uint64_t)(json_is_object(vocab) ? json_object_size(vocab) : json_array_size(vocab)) +
+		     json_array_size(added);
+	json_decref(root);
+	if (!ok)
+		return qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
+		                   "tokenizer.json: model.vocab (an object or list) or added_tokens (a list) is missing");
+	return QA_OK;
+}
+
+/*
+ * Gemma3Model.modify_tensors keeps the first n_vocab_real rows of
+ * embed_tokens: vocab_size (as _create_vocab_sentencepiece sizes the vocabulary)
+ * when tokenizer.model exists, else tokenizer.json's count.  A slice past the
+ * end keeps every row.
+ */
+static enum qa_err cut_vocab(struct qa_ref *r, const struct qa_model_config *cfg, struct qa_diag *d)
+{
+	struct qa_ref_tensor *t = NULL;
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->tensors[i].name, "token_embd.weight") == 0 &&
+		    r->tensors[i].assembly == QA_REF_DIRECT && r->tensors[i].n_dims == 2)
+			t = &r->tensors[i];
+	const char *dir = qa_st_dir(r->st);
+	if (!t || !dir)
+		return QA_OK;
+	char *sp = qa_path_join(dir, "tokenizer.model"), *tj = qa_path_join(dir, "tokenizer.json");
+	enum qa_err e = QA_OK;
+	uint64_t keep = 0;
+	bool known = false;
+	if (!sp || !tj) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	} else if (exists(sp)) {
+		if (!cfg->has_vocab_size)
+			e = qa_diag_set(d, QA_ERR_FORMAT, QA_NO_OFFSET,
+			                "%s: gemma3's token_embd is cut to the tokenizer's size, which config.json's "
+			                "vocab_size would give; quantaudit does not read the SentencePiece model",
+			                sp);
+		keep = cfg->vocab_size;
+		known = true;
+	} else if (exists(tj)) {
+		e = tokenizer_json_size(tj, &keep, d);
+		if (e)
+			qa_diag_prefix(d, e, tj);
+		known = true;
+	}
+	free(sp);
+	free(tj);
+	if (e)
+		return e;
+	if (known && keep >= t->ne[1])
+		return QA_OK;
+	size_t cap = strlen(t->src_name) + 160;
+	char *src = malloc(cap);
+	if (!src)
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	if (known)
+		snprintf(src, cap, "%s[:%llu]", t->src_name, (unsigned long long)keep);
+	else
+		snprintf(src, cap, "%s (not cut to the tokenizer's size: no tokenizer.model or "
+		         "tokenizer.json beside config.json)", t->src_name);
+	r->src_names[t - r->tensors] = src;
+	t->src_name = src;
+	if (known) { /* the rows are the source's first ones: a shorter read of the same tensor */
+		t->ne[1] = keep;
+		t->n_elems = keep * t->ne[0];
+	}
+	return QA_OK;
+}
+
 static enum qa_err open_st(struct qa_ref *r, const char *path, struct qa_diag *d)
 {
 	enum qa_err e = qa_st_open(&r->st, path, d);
@@ -628,12 +740,16 @@ static enum qa_err open_st(struct qa_ref *r, const char *path, struct qa_diag *d
 		in->from_config = true;
 	}
 	size_t nt = qa_st_n_tensors(r->st);
-	/* An assembled gpt-oss tensor can yield two (gate and up): room for 2 per source. */
-	r->tensors = calloc(nt ? 2 * nt : 1, sizeof *r->tensors);
-	r->names = calloc(nt ? 2 * nt : 1, sizeof *r->names);
-	r->src_names = calloc(nt ? 2 * nt : 1, sizeof *r->src_names);
+	/* An assembled gpt-oss tensor can yield two (gate and up): room for 2 per
+	 * source, and for the generated ones. */
+	size_t cap = 2 * nt + QA_ROPE_MAX_TENSORS;
+	r->tensors = calloc(cap, sizeof *r->tensors);
+	r->names = calloc(cap, sizeof *r->names);
+	r->src_names = calloc(cap, sizeof *r->src_names);
 	if (!r->tensors || !r->names || !r->src_names)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	if (found && (e = add_generated(r, row, &cfg, d)))
+		return e;
 	/* names: the config's row; without one, qwen2 and llama name alike */
 	const char *arch = row ? row->name : "qwen2";
 	bool plus_one = qa_arch_has(row, QA_ARCH_NORM_PLUS_ONE);
@@ -670,7 +786,7 @@ static enum qa_err open_st(struct qa_ref *r, const char *path, struct qa_diag *d
 		t->name = name;
 		t->src_name = s->name;
 		t->src_dtype = s->dtype;
-		t->src_type = st_dtype_type(s->dtype);
+		t->src_type = qa_st_dtype_type(s->dtype);
 		t->n_dims = s->n_dims ? s->n_dims : 1;
 		for (uint32_t k = 0; k < 4; k++)
 			t->ne[k] = 1;
@@ -682,6 +798,8 @@ static enum qa_err open_st(struct qa_ref *r, const char *path, struct qa_diag *d
 		r->n++;
 	}
 	moe_index_free(&mx);
+	if (found && qa_arch_has(row, QA_ARCH_VOCAB_CUT) && (e = cut_vocab(r, &cfg, d)))
+		return e;
 	if (!found)
 		infer_info(r);
 	for (size_t i = 0; i < r->n; i++) {
@@ -807,6 +925,7 @@ void qa_ref_close(struct qa_ref *r)
 	free(r->names);
 	free(r->src_names);
 	free(r->expert_parts);
+	qa_rope_free(r->rope, r->n_rope);
 	free(r->tensors);
 	free(r->by_name);
 	qa_st_close(r->st);
@@ -873,24 +992,45 @@ static enum qa_err st_read(struct qa_ref *r, const struct qa_ref_tensor *t, uint
 	return e;
 }
 
+/* The error for a reference tensor that is neither f32, f16 nor bf16. */
+static enum qa_err not_float(const struct qa_ref_tensor *t, struct qa_diag *d)
+{
+	return qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET,
+	                   "tensor '%s' is %s; only f32, f16 and bf16 references can be quantized",
+	                   t->src_name, t->src_dtype);
+}
+
+/* Elements [first, first + n) of t, from a GGUF reference, as f32. */
+static enum qa_err gguf_read(struct qa_ref *r, const struct qa_ref_tensor *t, uint64_t first, size_t n,
+                             float *dst, struct qa_diag *d)
+{
+	const struct qa_gguf_tensor *s = qa_gguf_tensor_at(r->gguf, t->src_index);
+	const void *p;
+	enum qa_err e = qa_gguf_tensor_view(r->gguf, s, &p, d);
+	if (e)
+		return e;
+	/* f32, f16 and bf16 are one element per block; mxfp4 (gpt-oss's
+	 * experts) is read in whole blocks */
+	const struct qa_type_info *ti = qa_type_get(s->type);
+	if (first % ti->block_elems || n % ti->block_elems)
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "tensor '%s': no such element range", t->name);
+	qa_quant_ops(s->type)->dequantize((const uint8_t *)p + first / ti->block_elems * ti->block_bytes,
+	                                  dst, n);
+	return QA_OK;
+}
+
 enum qa_err qa_ref_read_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
                             float *dst, struct qa_diag *d)
 {
 	if (t->src_type == QA_TYPE_COUNT)
-		return qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET,
-		                   "tensor '%s' is %s; only f32, f16 and bf16 references can be quantized",
-		                   t->src_name, t->src_dtype);
+		return not_float(t, d);
 	if (t->n_elems > SIZE_MAX / sizeof(float))
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "tensor '%s' too large", t->name);
-	if (r->format == QA_FORMAT_GGUF) {
-		const struct qa_gguf_tensor *s = qa_gguf_tensor_at(r->gguf, t->src_index);
-		const void *p;
-		enum qa_err e = qa_gguf_tensor_view(r->gguf, s, &p, d);
-		if (e)
-			return e;
-		qa_quant_ops(s->type)->dequantize(p, dst, (size_t)t->n_elems);
-		return QA_OK;
-	}
+	if (r->format == QA_FORMAT_GGUF)
+		return gguf_read(r, t, 0, (size_t)t->n_elems, dst, d);
+	if (t->assembly == QA_REF_GENERATED)
+		return qa_ref_read_f32_range(r, t, 0, (size_t)t->n_elems, dst, d);
 	if (t->assembly != QA_REF_DIRECT)
 		return moe_read(r, t, dst, d);
 	const struct qa_st_tensor *s = qa_st_tensor_at(r->st, t->src_index);
@@ -952,7 +1092,7 @@ enum qa_err qa_ref_read_rows_f32(struct qa_ref *r, const struct qa_ref_tensor *t
 		qa_gguf_tensor_release(r->gguf, s, off, len);
 		return QA_OK;
 	}
-	if (t->assembly == QA_REF_STACK) /* rows cross the experts' tensors in order */
+	if (t->assembly == QA_REF_STACK || t->assembly == QA_REF_GENERATED) /* rows in order */
 		return qa_ref_read_f32_range(r, t, first, (size_t)n, dst, d);
 	if (t->assembly == QA_REF_MXFP4) {
 		/* the repacked blocks, dequantized as ggml dequantizes the converted file */
@@ -1077,13 +1217,15 @@ enum qa_err qa_ref_read_f32_range(struct qa_ref *r, const struct qa_ref_tensor *
                                   size_t n_elems, float *dst, struct qa_diag *d)
 {
 	if (t->src_type == QA_TYPE_COUNT)
-		return qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET,
-		                   "tensor '%s' is %s; only f32, f16 and bf16 references can be quantized",
-		                   t->src_name, t->src_dtype);
+		return not_float(t, d);
 	if (t->perm != QA_PERM_NONE || first > t->n_elems || n_elems > t->n_elems - first ||
 	    t->assembly == QA_REF_EXPERT_T || t->assembly == QA_REF_SPLIT || t->assembly == QA_REF_MXFP4)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor '%s': no such element range",
 		                   t->name);
+	if (t->assembly == QA_REF_GENERATED) {
+		memcpy(dst, t->values + first, n_elems * sizeof *dst);
+		return QA_OK;
+	}
 	if (t->assembly == QA_REF_STACK) {
 		/* the range crosses the experts' tensors in order */
 		uint64_t per = t->n_elems / (t->n_parts ? t->n_parts : 1);
@@ -1099,22 +1241,8 @@ enum qa_err qa_ref_read_f32_range(struct qa_ref *r, const struct qa_ref_tensor *
 		}
 		return QA_OK;
 	}
-	if (r->format == QA_FORMAT_GGUF) {
-		const struct qa_gguf_tensor *s = qa_gguf_tensor_at(r->gguf, t->src_index);
-		const void *p;
-		enum qa_err e = qa_gguf_tensor_view(r->gguf, s, &p, d);
-		if (e)
-			return e;
-		/* f32, f16 and bf16 are one element per block; mxfp4 (gpt-oss's
-		 * experts) is read in whole blocks */
-		const struct qa_type_info *ti = qa_type_get(s->type);
-		if (first % ti->block_elems || n_elems % ti->block_elems)
-			return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
-			                   "tensor '%s': no such element range", t->name);
-		qa_quant_ops(s->type)->dequantize((const uint8_t *)p + first / ti->block_elems * ti->block_bytes,
-		                                  dst, n_elems);
-		return QA_OK;
-	}
+	if (r->format == QA_FORMAT_GGUF)
+		return gguf_read(r, t, first, n_elems, dst, d);
 	return st_read(r, t, first, n_elems, dst, d);
 }
 

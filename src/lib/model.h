@@ -49,10 +49,12 @@ enum qa_ref_assembly {
 	                       down_proj) */
 	QA_REF_SPLIT,       /* one [rows, cols * stride] tensor, every stride-th column (from select)
 	                       kept (gpt-oss gate_up_proj_bias) */
-	QA_REF_MXFP4        /* gpt-oss's MXFP4 checkpoint form: *_blocks [E, R, nb, 16] and *_scales
+	QA_REF_MXFP4,       /* gpt-oss's MXFP4 checkpoint form: *_blocks [E, R, nb, 16] and *_scales
 	                       [E, R, nb] (U8), repacked into ggml mxfp4 blocks [nb*32, R/stride, E],
 	                       rows select, select + stride, ... of each expert kept (gate_up 0::2 and
 	                       1::2, as conversion/gpt_oss.py repack_mxfp4 does) */
+	QA_REF_GENERATED    /* no source tensor: f32 values the converter computes from config.json
+	                       (rope_freqs, rope_factors_long/short; rope.h), held in values */
 };
 
 struct qa_ref_tensor {
@@ -73,6 +75,7 @@ struct qa_ref_tensor {
 	uint32_t stride, select; /* QA_REF_EXPERT_T, QA_REF_SPLIT, QA_REF_MXFP4: keep element select of
 	                            every stride */
 	size_t src_scales;     /* QA_REF_MXFP4: reader index of the *_scales tensor */
+	const float *values;   /* QA_REF_GENERATED: the n_elems values (owned by the ref); else NULL */
 };
 
 struct qa_ref_info {
@@ -108,12 +111,22 @@ struct qa_ref;
  * [experts, ffn, in] transposed per expert, and its published MXFP4 form
  * (mlp.experts.{gate_up,down}_proj_{blocks,scales}, U8) as mxfp4 tensors
  * of the same names and shapes (QA_REF_MXFP4); every expert must be present
- * once with one shape and dtype (QA_ERR_FORMAT otherwise).  The returned
+ * once with one shape and dtype (QA_ERR_FORMAT otherwise).  The tensors
+ * the converter generates from config.json (llama 3.1+'s rope_freqs, phi3's
+ * rope_factors_long/short; rope.h) come first, as QA_REF_GENERATED f32
+ * tensors.  For gemma3, token_embd has the rows the converter keeps: the
+ * first vocab_size (config.json) when a tokenizer.model is beside it, else
+ * len(model.vocab) + len(added_tokens) of tokenizer.json; with neither it
+ * is left whole and its src_name says so.  The returned
  * ref owns its readers and sources; free it with qa_ref_close().  Errors:
  * those of the readers; QA_ERR_USAGE when config.json names an
  * architecture arch.h does not know (the message lists the known ones);
- * QA_ERR_FORMAT when two source tensors map to one GGUF name or a
- * llama-family checkpoint lacks the head counts its q/k permutation needs.
+ * QA_ERR_FORMAT when two source tensors map to one GGUF name, a
+ * llama-family checkpoint lacks the head counts its q/k permutation needs,
+ * config.json's rope_scaling is one the converter refuses (rope.h), a
+ * gemma3 tokenizer.json is malformed, or a gemma3 tokenizer.model comes
+ * without config.json's vocab_size (the size would need the SentencePiece
+ * model, which is not read).
  */
 QA_WARN_UNUSED
 enum qa_err qa_ref_open(struct qa_ref **out, const char *path, struct qa_diag *d);

@@ -28,43 +28,35 @@
 #include "reproduce.h"
 #include "types.h"
 #include "json_scan.h"
+#include "pool.h"
 #include "util.h"
 
 /* ------------------------------------------------------------------ partition */
-
-struct witem {
-	uint64_t w;
-	size_t i;
-};
-
-static int cmp_witem(const void *a, const void *b)
-{
-	const struct witem *x = a, *y = b;
-	if (x->w != y->w)
-		return x->w > y->w ? -1 : 1;
-	return x->i < y->i ? -1 : x->i > y->i;
-}
 
 bool qa_part_assign(const uint64_t *weights, size_t n, uint32_t n_shards, uint32_t *owner)
 {
 	if (n_shards < 1 || n_shards > QA_PART_MAX_SHARDS)
 		return false;
-	struct witem *it = malloc((n + 1) * sizeof *it);
-	if (!it)
+	size_t *order = malloc((n + 1) * sizeof *order);
+	if (!order)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		it[i] = (struct witem){ weights[i], i };
-	qsort(it, n, sizeof *it, cmp_witem);
+		order[i] = i;
+	if (!qa_pool_order_by_weight(order, n, weights)) {
+		free(order);
+		return false;
+	}
 	uint64_t load[QA_PART_MAX_SHARDS] = { 0 };
 	for (size_t k = 0; k < n; k++) {
 		uint32_t best = 0;
+		uint64_t w = weights[order[k]];
 		for (uint32_t s = 1; s < n_shards; s++)
 			if (load[s] < load[best])
 				best = s;
-		owner[it[k].i] = best;
-		load[best] = load[best] + it[k].w < load[best] ? UINT64_MAX : load[best] + it[k].w;
+		owner[order[k]] = best;
+		load[best] = load[best] + w < load[best] ? UINT64_MAX : load[best] + w;
 	}
-	free(it);
+	free(order);
 	return true;
 }
 
@@ -78,23 +70,6 @@ uint64_t qa_part_diff_weight(const struct qa_diff_tensor *t)
 }
 
 /* ------------------------------------------------------------------ writing */
-
-static json_t *u64j(uint64_t v)
-{
-	return qa_json_u64(v);
-}
-
-static json_t *hexj(const uint8_t *h)
-{
-	char hex[65];
-	qa_manifest_hex(h, hex);
-	return json_string(hex);
-}
-
-static json_t *strj(const char *s)
-{
-	return s ? json_string(s) : json_null();
-}
 
 /* The argv without the options that only concern a shard (--shard,
  * --file-digests, -o, --json, -j): what the unsharded run would have been
@@ -128,7 +103,7 @@ static json_t *run_id(const char *command, uint32_t n, json_t *header)
 	uint8_t h[QA_SHA256_LEN];
 	enum qa_err e = qa_sha256(text, strlen(text), h, NULL);
 	free(text);
-	return e ? NULL : hexj(h);
+	return e ? NULL : qa_json_hex(h, QA_SHA256_LEN);
 }
 
 static json_t *part_frame(const char *command, uint32_t k, uint32_t n, int argc, char *const *argv,
@@ -169,10 +144,10 @@ static json_t *metadata_json(const struct qa_diff_result *r)
 	for (size_t i = 0; i < r->n_metadata; i++) {
 		const struct qa_reproduce_kv *k = &r->metadata[i];
 		json_array_append_new(a, json_pack("{s:s, s:I, s:o, s:o, s:I, s:I, s:o, s:b}", "key", k->key, "kind",
-		                                   (json_int_t)k->kind, "expected", strj(k->expected), "actual",
-		                                   strj(k->actual), "expected_index", (json_int_t)k->expected_index,
+		                                   (json_int_t)k->kind, "expected", qa_json_str_or_null(k->expected), "actual",
+		                                   qa_json_str_or_null(k->actual), "expected_index", (json_int_t)k->expected_index,
 		                                   "actual_index", (json_int_t)k->actual_index, "actual_offset",
-		                                   k->actual_offset == QA_NO_OFFSET ? json_null() : u64j(k->actual_offset),
+		                                   k->actual_offset == QA_NO_OFFSET ? json_null() : qa_json_u64(k->actual_offset),
 		                                   "finding", k->finding));
 	}
 	return a;
@@ -182,35 +157,35 @@ json_t *qa_part_diff_to_json(const struct qa_diff_result *r, uint32_t k, uint32_
                              char *const *argv)
 {
 	json_t *h = json_object(), *ts = json_array(), *aud = json_array(), *dg = json_object();
-	json_object_set_new(h, "reference_path", strj(r->reference_path));
-	json_object_set_new(h, "artifact_path", strj(r->artifact_path));
-	json_object_set_new(h, "reference_size", u64j(r->reference_size));
-	json_object_set_new(h, "artifact_size", u64j(r->artifact_size));
-	json_object_set_new(h, "file_type", r->has_file_type ? u64j(r->file_type) : json_null());
+	json_object_set_new(h, "reference_path", qa_json_str_or_null(r->reference_path));
+	json_object_set_new(h, "artifact_path", qa_json_str_or_null(r->artifact_path));
+	json_object_set_new(h, "reference_size", qa_json_u64(r->reference_size));
+	json_object_set_new(h, "artifact_size", qa_json_u64(r->artifact_size));
+	json_object_set_new(h, "file_type", r->has_file_type ? qa_json_u64(r->file_type) : json_null());
 	json_object_set_new(h, "arch", json_string(r->arch));
 	json_object_set_new(h, "recipe_matches", json_boolean(r->recipe_matches));
-	json_object_set_new(h, "recipe_deviations", u64j(r->recipe_deviations));
+	json_object_set_new(h, "recipe_deviations", qa_json_u64(r->recipe_deviations));
 	json_object_set_new(h, "recipe", json_boolean(r->recipe_name != NULL));
-	json_object_set_new(h, "pure_type", u64j(r->pure_type));
+	json_object_set_new(h, "pure_type", qa_json_u64(r->pure_type));
 	json_object_set_new(h, "pure_matches", json_boolean(r->pure_matches));
 	const struct qa_diff_imatrix_keys *ik = &r->declared_imatrix;
 	json_object_set_new(h, "declared_imatrix",
-	                    ik->declared ? json_pack("{s:o, s:o, s:o, s:o}", "file", strj(ik->file), "dataset",
-	                                             strj(ik->dataset),
-	                                             "entries", ik->has_entries ? u64j(ik->entries) : json_null(),
-	                                             "chunks", ik->has_chunks ? u64j(ik->chunks) : json_null())
+	                    ik->declared ? json_pack("{s:o, s:o, s:o, s:o}", "file", qa_json_str_or_null(ik->file), "dataset",
+	                                             qa_json_str_or_null(ik->dataset),
+	                                             "entries", ik->has_entries ? qa_json_u64(ik->entries) : json_null(),
+	                                             "chunks", ik->has_chunks ? qa_json_u64(ik->chunks) : json_null())
 	                                 : json_null());
 	json_object_set_new(h, "metadata", r->metadata_audited ? metadata_json(r) : json_null());
 	const struct qa_diff_imatrix_given *ig = &r->imatrix;
 	json_object_set_new(h, "imatrix",
 	                    ig->given ? json_pack("{s:o, s:I, s:o, s:o, s:I, s:o, s:b, s:b, s:o, s:o, s:o}", "path",
-	                                          strj(ig->path), "format", (json_int_t)ig->format, "dataset",
-	                                          strj(ig->dataset), "entries", u64j(ig->entries), "chunks",
-	                                          (json_int_t)ig->chunks, "sha256", hexj(ig->sha256),
+	                                          qa_json_str_or_null(ig->path), "format", (json_int_t)ig->format, "dataset",
+	                                          qa_json_str_or_null(ig->dataset), "entries", qa_json_u64(ig->entries), "chunks",
+	                                          (json_int_t)ig->chunks, "sha256", qa_json_hex(ig->sha256, QA_SHA256_LEN),
 	                                          "dataset_differs", ig->dataset_differs, "entries_differ",
-	                                          ig->entries_differ, "unmatched", u64j(ig->unmatched),
-	                                          "first_unmatched", strj(ig->first_unmatched), "weighted_tensors",
-	                                          u64j(ig->weighted_tensors))
+	                                          ig->entries_differ, "unmatched", qa_json_u64(ig->unmatched),
+	                                          "first_unmatched", qa_json_str_or_null(ig->first_unmatched), "weighted_tensors",
+	                                          qa_json_u64(ig->weighted_tensors))
 	                              : json_null());
 	const struct qa_recipe_cmp *rc = r->recipe_cmp;
 	json_t *crn = rc ? json_array() : json_null();
@@ -227,11 +202,11 @@ json_t *qa_part_diff_to_json(const struct qa_diff_result *r, uint32_t k, uint32_
 		const struct qa_diff_tensor *t = &r->tensors[i];
 		json_t *ne = json_array();
 		for (int q = 0; q < 4; q++)
-			json_array_append_new(ne, u64j(t->ne[q]));
+			json_array_append_new(ne, qa_json_u64(t->ne[q]));
 		json_array_append_new(ts, json_pack("{s:s, s:o, s:I, s:I, s:o, s:o, s:o, s:I, s:b, s:b, s:I, s:s, s:b}",
-		                                    "name", t->name, "reference_name", strj(t->reference_name),
+		                                    "name", t->name, "reference_name", qa_json_str_or_null(t->reference_name),
 		                                    "type", (json_int_t)t->type, "n_dims", (json_int_t)t->n_dims,
-		                                    "ne", ne, "blocks", u64j(t->blocks), "nbytes", u64j(t->nbytes),
+		                                    "ne", ne, "blocks", qa_json_u64(t->blocks), "nbytes", qa_json_u64(t->nbytes),
 		                                    "layer", (json_int_t)t->layer, "quantized", t->quantized,
 		                                    "in_plan", t->in_plan, "recipe_type", (json_int_t)t->recipe_type,
 		                                    "rule", t->rule, "missing", t->verdict == QA_VERDICT_MISSING));
@@ -239,8 +214,8 @@ json_t *qa_part_diff_to_json(const struct qa_diff_result *r, uint32_t k, uint32_
 			continue;
 		json_t *a = json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:b, s:f, s:f, s:f, s:f, s:b, s:o}", "index",
 		                      (json_int_t)i, "verdict", (json_int_t)t->verdict, "layout", (json_int_t)t->layout,
-		                      "evidence", (json_int_t)t->evidence, "divergent_blocks", u64j(t->divergent_blocks),
-		                      "first_divergent", u64j(t->first_divergent), "has_error", t->has_error,
+		                      "evidence", (json_int_t)t->evidence, "divergent_blocks", qa_json_u64(t->divergent_blocks),
+		                      "first_divergent", qa_json_u64(t->first_divergent), "has_error", t->has_error,
 		                      "rmse", t->rmse, "max_abs", t->max_abs, "requant_rmse", t->requant_rmse,
 		                      "requant_max_abs", t->requant_max_abs, "weighted", t->weighted,
 		                      "layout_errors", layout_errors_json(t));
@@ -257,33 +232,21 @@ json_t *qa_part_diff_to_json(const struct qa_diff_result *r, uint32_t k, uint32_
 				json_array_append_new(sq, json_real(rc->sq[i * QA_FX_MAX_RECIPES + q]));
 				json_array_append_new(bits, json_real(rc->bits[i * QA_FX_MAX_RECIPES + q]));
 			}
-			cm = json_pack("{s:o, s:o, s:o}", "n_elems", u64j(rc->n_elems[i]), "sq", sq, "bits", bits);
+			cm = json_pack("{s:o, s:o, s:o}", "n_elems", qa_json_u64(rc->n_elems[i]), "sq", sq, "bits", bits);
 		}
 		if (a)
 			json_object_set_new(a, "recipe_cmp", cm);
 		else
 			json_decref(cm);
-		if (a && t->divergence) {
-			size_t nb = (size_t)(t->blocks / 8 + 1);
-			char *hex = malloc(2 * nb + 1);
-			if (hex) {
-				for (size_t b = 0; b < nb; b++) {
-					static const char dig[] = "0123456789abcdef";
-					hex[2 * b] = dig[t->divergence[b] >> 4];
-					hex[2 * b + 1] = dig[t->divergence[b] & 15];
-				}
-				hex[2 * nb] = '\0';
-				json_object_set_new(a, "divergence", json_string(hex));
-				free(hex);
-			}
-		}
+		if (a && t->divergence)
+			json_object_set_new(a, "divergence", qa_json_hex(t->divergence, (size_t)(t->blocks / 8 + 1)));
 		json_array_append_new(aud, a);
 	}
 	free(w);
 	free(owner);
 	json_object_set_new(h, "tensors", ts);
-	json_object_set_new(dg, "reference", r->no_digests || !r->reference_size ? json_null() : hexj(r->reference_sha256));
-	json_object_set_new(dg, "artifact", r->no_digests ? json_null() : hexj(r->artifact_sha256));
+	json_object_set_new(dg, "reference", r->no_digests || !r->reference_size ? json_null() : qa_json_hex(r->reference_sha256, QA_SHA256_LEN));
+	json_object_set_new(dg, "artifact", r->no_digests ? json_null() : qa_json_hex(r->artifact_sha256, QA_SHA256_LEN));
 	if (!ok) {
 		json_decref(h);
 		json_decref(aud);
@@ -302,8 +265,8 @@ json_t *qa_part_swap_to_json(struct qa_swap_result *const *results, const char *
 		const struct qa_swap_result *r = results[m];
 		json_t *mo = json_object(), *ts = json_array();
 		json_object_set_new(mo, "label", json_string(labels[m]));
-		json_object_set_new(mo, "reference_path", strj(r->reference_path));
-		json_object_set_new(mo, "reference_size", u64j(r->reference_size));
+		json_object_set_new(mo, "reference_path", qa_json_str_or_null(r->reference_path));
+		json_object_set_new(mo, "reference_size", qa_json_u64(r->reference_size));
 		json_object_set_new(mo, "type", json_integer(r->type));
 		json_object_set_new(mo, "block_elems", json_integer(r->block_elems));
 		json_object_set_new(mo, "arch", json_string(r->arch));
@@ -316,20 +279,20 @@ json_t *qa_part_swap_to_json(struct qa_swap_result *const *results, const char *
 		for (size_t i = 0; ok && i < r->n; i++) {
 			const struct qa_swap_tensor *t = &r->tensors[i];
 			json_t *rec = json_pack("{s:s, s:o, s:o, s:I, s:[o,o], s:[o,o], s:b}", "name", t->name,
-			                        "in", u64j(t->in), "out", u64j(t->out), "layer", (json_int_t)t->layer,
-			                        "blocks", u64j(t->blocks[0]), u64j(t->blocks[1]),
-			                        "bytes", u64j(t->bytes[0]), u64j(t->bytes[1]),
+			                        "in", qa_json_u64(t->in), "out", qa_json_u64(t->out), "layer", (json_int_t)t->layer,
+			                        "blocks", qa_json_u64(t->blocks[0]), qa_json_u64(t->blocks[1]),
+			                        "bytes", qa_json_u64(t->bytes[0]), qa_json_u64(t->bytes[1]),
 			                        "predicted_identical", t->predicted_identical);
 			if (rec && t->experts > 1) /* a 3-D expert tensor, swapped slice by slice */
-				json_object_set_new(rec, "experts", u64j(t->experts));
+				json_object_set_new(rec, "experts", qa_json_u64(t->experts));
 			json_array_append_new(ts, rec);
 			if (owner[i] == k - 1) {
 				json_t *au = json_pack("{s:I, s:I, s:b, s:o, s:o}", "model", (json_int_t)m,
 				                       "index", (json_int_t)i, "identical", t->identical,
-				                       "divergent_blocks", u64j(t->divergent_blocks),
-				                       "first_divergent", u64j(t->first_divergent));
+				                       "divergent_blocks", qa_json_u64(t->divergent_blocks),
+				                       "first_divergent", qa_json_u64(t->first_divergent));
 				if (au && t->experts > 1)
-					json_object_set_new(au, "divergent_experts", u64j(t->divergent_experts));
+					json_object_set_new(au, "divergent_experts", qa_json_u64(t->divergent_experts));
 				json_array_append_new(aud, au);
 			}
 		}
@@ -337,7 +300,7 @@ json_t *qa_part_swap_to_json(struct qa_swap_result *const *results, const char *
 		free(owner);
 		json_object_set_new(mo, "tensors", ts);
 		json_array_append_new(models, mo);
-		json_array_append_new(dg, r->no_digests || !r->reference_size ? json_null() : hexj(r->reference_sha256));
+		json_array_append_new(dg, r->no_digests || !r->reference_size ? json_null() : qa_json_hex(r->reference_sha256, QA_SHA256_LEN));
 	}
 	json_object_set_new(h, "models", models);
 	if (!ok) {
@@ -356,26 +319,10 @@ static json_t *hash_tensor_json(const struct qa_manifest_tensor *t)
 {
 	json_t *sh = json_array();
 	for (uint32_t q = 0; q < t->n_dims && q < 8; q++)
-		json_array_append_new(sh, u64j(t->shape[q]));
+		json_array_append_new(sh, qa_json_u64(t->shape[q]));
 	return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "name", t->name, "type", t->type, "shape", sh,
-	                 "offset", u64j(t->offset), "nbytes", u64j(t->nbytes), "blocks", u64j(t->n_blocks),
-	                 "block_bytes", u64j(t->block_bytes));
-}
-
-static json_t *hex_blob(const uint8_t *p, size_t n)
-{
-	static const char dig[] = "0123456789abcdef";
-	char *hex = malloc(2 * n + 1);
-	if (!hex)
-		return NULL;
-	for (size_t b = 0; b < n; b++) {
-		hex[2 * b] = dig[p[b] >> 4];
-		hex[2 * b + 1] = dig[p[b] & 15];
-	}
-	hex[2 * n] = '\0';
-	json_t *j = json_string(hex);
-	free(hex);
-	return j;
+	                 "offset", qa_json_u64(t->offset), "nbytes", qa_json_u64(t->nbytes), "blocks", qa_json_u64(t->n_blocks),
+	                 "block_bytes", qa_json_u64(t->block_bytes));
 }
 
 enum qa_err qa_part_hash(const char *path, uint32_t k, uint32_t n, bool keep_blocks, bool file_digests,
@@ -476,10 +423,10 @@ enum qa_err qa_part_hash(const char *path, uint32_t k, uint32_t n, bool keep_blo
 			e = qa_diag_set(d, e, QA_NO_OFFSET, "hashing tensor %zu failed", i);
 			break;
 		}
-		json_t *a = json_pack("{s:I, s:o, s:o}", "index", (json_int_t)i, "sha256", hexj(t->sha256),
-		                      "merkle_root", hexj(t->merkle));
+		json_t *a = json_pack("{s:I, s:o, s:o}", "index", (json_int_t)i, "sha256", qa_json_hex(t->sha256, QA_SHA256_LEN),
+		                      "merkle_root", qa_json_hex(t->merkle, QA_SHA256_LEN));
 		if (a && keep_blocks)
-			json_object_set_new(a, "block_sha256", hex_blob(blocks, (size_t)t->n_blocks * QA_SHA256_LEN));
+			json_object_set_new(a, "block_sha256", qa_json_hex(blocks, (size_t)t->n_blocks * QA_SHA256_LEN));
 		free(blocks);
 		json_array_append_new(aud, a);
 	}
@@ -491,8 +438,8 @@ enum qa_err qa_part_hash(const char *path, uint32_t k, uint32_t n, bool keep_blo
 		if (!(e = qa_source_view(fsrc, 0, (size_t)size, &file, "file", d)) &&
 		    !(e = qa_sha256(file, (size_t)size, fh, d)) &&
 		    !(e = qa_sha256(file, (size_t)data_offset, mh, d))) {
-			json_object_set_new(dg, "file", hexj(fh));
-			json_object_set_new(dg, "metadata", hexj(mh));
+			json_object_set_new(dg, "file", qa_json_hex(fh, QA_SHA256_LEN));
+			json_object_set_new(dg, "metadata", qa_json_hex(mh, QA_SHA256_LEN));
 		}
 		if (!e && data_digest) {
 			if (!(ds = qa_sha256_stream_init())) {
@@ -504,7 +451,7 @@ enum qa_err qa_part_hash(const char *path, uint32_t k, uint32_t n, bool keep_blo
 				if ((e = qa_sha256_stream_final(ds, th)))
 					e = qa_diag_set(d, e, QA_NO_OFFSET, "hashing the tensor data failed");
 				else
-					json_object_set_new(dg, "tensor_data", hexj(th));
+					json_object_set_new(dg, "tensor_data", qa_json_hex(th, QA_SHA256_LEN));
 			}
 		}
 	}
@@ -514,7 +461,7 @@ enum qa_err qa_part_hash(const char *path, uint32_t k, uint32_t n, bool keep_blo
 		goto done;
 	json_object_set_new(h, "path", json_string(path));
 	json_object_set_new(h, "format", json_string(g ? "gguf" : "safetensors"));
-	json_object_set_new(h, "size", u64j(size));
+	json_object_set_new(h, "size", qa_json_u64(size));
 	json_object_set_new(h, "blocks", json_boolean(keep_blocks));
 	json_object_set_new(h, "data_digest", json_boolean(data_digest));
 	json_object_set_new(h, "print", json_string(format));
@@ -629,13 +576,8 @@ static bool get_hex(struct rd *r, const json_t *v, uint8_t *out, size_t n)
 	const char *s = json_string_value(v);
 	if (!s || strlen(s) != 2 * n)
 		return fail(r, "malformed part: %s: \"%s\" is not a hex digest", "digests");
-	for (size_t i = 0; i < 2 * n; i++) {
-		char c = s[i];
-		int x = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-		if (x < 0)
-			return fail(r, "malformed part: %s: \"%s\" is not lowercase hex", "digests");
-		out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] | x : x << 4);
-	}
+	if (!qa_hex_decode(s, out, n, false))
+		return fail(r, "malformed part: %s: \"%s\" is not lowercase hex", "digests");
 	return true;
 }
 
@@ -647,6 +589,44 @@ static json_t *need_array(struct rd *r, const json_t *o, const char *key)
 		return NULL;
 	}
 	return v;
+}
+
+/* The string field key of o copied into buf (cap bytes, NUL included);
+ * r fails when it is not a string shorter than cap. */
+static void get_short_str(struct rd *r, const json_t *o, const char *key, char *buf, size_t cap)
+{
+	json_t *v = need(r, o, key);
+	const char *s = json_string_value(v);
+	if (s && strlen(s) < cap)
+		memcpy(buf, s, strlen(s) + 1);
+	else if (v)
+		fail(r, "malformed part: %s: \"%s\" is not a short string", key);
+}
+
+/* The array field key of o (into *arr, *n its length) and a zeroed table
+ * of n + 1 elements of elem bytes for it; NULL (r failed) when out of
+ * memory.  The caller frees the table. */
+static void *get_table(struct rd *r, const json_t *o, const char *key, size_t elem, json_t **arr, size_t *n)
+{
+	*arr = need_array(r, o, key);
+	*n = *arr ? json_array_size(*arr) : 0;
+	void *t = calloc(*n + 1, elem);
+	if (!t && !r->e)
+		r->e = qa_diag_set(r->d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	return t;
+}
+
+/* Entry i of the array arr, which must be an object (where names it in
+ * messages); NULL, r failed, when it is not. */
+static const json_t *get_entry(struct rd *r, const json_t *arr, size_t i, const char *where)
+{
+	const json_t *o = json_array_get(arr, i);
+	r->where = where;
+	if (!json_is_object(o)) {
+		fail(r, "malformed part: %s: %s is not an object", "entry");
+		return NULL;
+	}
+	return o;
 }
 
 /* ------------------------------------------------------------------ merging */
@@ -694,12 +674,10 @@ static void metadata_from(struct rd *r, struct qa_diff_result *res, const json_t
 	}
 	res->metadata_audited = true;
 	for (size_t i = 0; i < n && !r->e; i++) {
-		const json_t *o = json_array_get(md, i);
 		struct qa_reproduce_kv *k = &res->metadata[res->n_metadata++];
-		if (!json_is_object(o)) {
-			fail(r, "malformed part: %s: %s is not an object", "entry");
+		const json_t *o = get_entry(r, md, i, "metadata");
+		if (!o)
 			return;
-		}
 		k->key = get_str(r, o, "key", false);
 		k->kind = (enum qa_reproduce_kv_kind)get_int(r, o, "kind", QA_RKV_MISSING, QA_RKV_MOVED);
 		k->expected = get_str(r, o, "expected", true);
@@ -755,11 +733,7 @@ static struct qa_diff_result *diff_from_header(struct rd *r, const json_t *h)
 		res->has_file_type = true;
 		res->file_type = (uint32_t)get_u64(r, h, "file_type", UINT32_MAX);
 	}
-	json_t *arch = need(r, h, "arch");
-	if (arch && json_is_string(arch) && strlen(json_string_value(arch)) < sizeof res->arch)
-		memcpy(res->arch, json_string_value(arch), strlen(json_string_value(arch)) + 1);
-	else if (arch)
-		fail(r, "malformed part: %s: \"%s\" is not a short string", "arch");
+	get_short_str(r, h, "arch", res->arch, sizeof res->arch);
 	res->recipe_matches = get_bool(r, h, "recipe_matches");
 	res->recipe_deviations = (size_t)get_u64(r, h, "recipe_deviations", SIZE_MAX);
 	if (get_bool(r, h, "recipe") && res->has_file_type) {
@@ -794,19 +768,14 @@ static struct qa_diff_result *diff_from_header(struct rd *r, const json_t *h)
 	if (md && !json_is_null(md))
 		metadata_from(r, res, md);
 	r->where = "header";
-	json_t *ts = need_array(r, h, "tensors");
-	size_t n = ts ? json_array_size(ts) : 0;
-	res->tensors = calloc(n + 1, sizeof *res->tensors);
-	if (!res->tensors && !r->e)
-		r->e = qa_diag_set(r->d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+	json_t *ts;
+	size_t n;
+	res->tensors = get_table(r, h, "tensors", sizeof *res->tensors, &ts, &n);
 	for (size_t i = 0; !r->e && i < n; i++) {
-		const json_t *o = json_array_get(ts, i);
 		struct qa_diff_tensor *t = &res->tensors[res->n++];
-		r->where = "header tensor";
-		if (!json_is_object(o)) {
-			fail(r, "malformed part: %s: %s is not an object", "entry");
+		const json_t *o = get_entry(r, ts, i, "header tensor");
+		if (!o)
 			break;
-		}
 		t->name = get_str(r, o, "name", false);
 		t->reference_name = get_str(r, o, "reference_name", true);
 		t->type = (uint32_t)get_u64(r, o, "type", QA_TYPE_COUNT - 1);
@@ -825,11 +794,7 @@ static struct qa_diff_result *diff_from_header(struct rd *r, const json_t *h)
 		t->quantized = get_bool(r, o, "quantized");
 		t->in_plan = get_bool(r, o, "in_plan");
 		t->recipe_type = (uint32_t)get_u64(r, o, "recipe_type", UINT32_MAX);
-		json_t *rule = need(r, o, "rule");
-		if (rule && json_is_string(rule) && strlen(json_string_value(rule)) < sizeof t->rule)
-			memcpy(t->rule, json_string_value(rule), strlen(json_string_value(rule)) + 1);
-		else if (rule)
-			fail(r, "malformed part: %s: \"%s\" is not a short string", "rule");
+		get_short_str(r, o, "rule", t->rule, sizeof t->rule);
 		t->verdict = get_bool(r, o, "missing") ? QA_VERDICT_MISSING : QA_VERDICT_DIVERGENT;
 		t->layout = -1;
 		t->first_divergent = QA_NO_BLOCK;
@@ -970,41 +935,29 @@ static struct qa_swap_result **swap_from_header(struct rd *r, const json_t *h, s
 		return res;
 	}
 	for (size_t m = 0; m < nm && !r->e; m++) {
-		const json_t *mo = json_array_get(models, m);
 		struct qa_swap_result *s = res[m] = calloc(1, sizeof *s);
 		(*n_models)++;
 		if (!s) {
 			r->e = qa_diag_set(r->d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 			break;
 		}
-		r->where = "model";
-		if (!json_is_object(mo)) {
-			fail(r, "malformed part: %s: %s is not an object", "entry");
+		const json_t *mo = get_entry(r, models, m, "model");
+		if (!mo)
 			break;
-		}
 		(*labels)[m] = get_str(r, mo, "label", false);
 		s->reference_path = get_str(r, mo, "reference_path", false);
 		s->reference_size = get_u64(r, mo, "reference_size", UINT64_MAX);
 		s->type = (uint32_t)get_u64(r, mo, "type", QA_TYPE_COUNT - 1);
 		s->block_elems = (uint32_t)get_u64(r, mo, "block_elems", 1u << 20);
-		json_t *arch = need(r, mo, "arch");
-		if (arch && json_is_string(arch) && strlen(json_string_value(arch)) < sizeof s->arch)
-			memcpy(s->arch, json_string_value(arch), strlen(json_string_value(arch)) + 1);
-		else if (arch)
-			fail(r, "malformed part: %s: \"%s\" is not a short string", "arch");
-		json_t *ts = need_array(r, mo, "tensors");
-		size_t n = ts ? json_array_size(ts) : 0;
-		s->tensors = calloc(n + 1, sizeof *s->tensors);
-		if (!s->tensors && !r->e)
-			r->e = qa_diag_set(r->d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		get_short_str(r, mo, "arch", s->arch, sizeof s->arch);
+		json_t *ts;
+		size_t n;
+		s->tensors = get_table(r, mo, "tensors", sizeof *s->tensors, &ts, &n);
 		for (size_t i = 0; !r->e && i < n; i++) {
-			const json_t *o = json_array_get(ts, i);
 			struct qa_swap_tensor *t = &s->tensors[s->n++];
-			r->where = "header tensor";
-			if (!json_is_object(o)) {
-				fail(r, "malformed part: %s: %s is not an object", "entry");
+			const json_t *o = get_entry(r, ts, i, "header tensor");
+			if (!o)
 				break;
-			}
 			t->name = get_str(r, o, "name", false);
 			t->in = get_u64(r, o, "in", UINT32_MAX);
 			t->out = get_u64(r, o, "out", UINT32_MAX);
@@ -1060,9 +1013,9 @@ static void hash_merge(struct rd *r, json_t *const *parts, const size_t *part_of
 		fail(r, "malformed part: %s: \"%s\" is not json, table, gguf-hash or default", "print");
 	else if (pr)
 		snprintf(out->format, sizeof out->format, "%s", pr);
-	json_t *ts = need_array(r, h, "tensors");
-	size_t nt = ts ? json_array_size(ts) : 0;
-	m->tensors = calloc(nt + 1, sizeof *m->tensors);
+	json_t *ts;
+	size_t nt;
+	m->tensors = get_table(r, h, "tensors", sizeof *m->tensors, &ts, &nt);
 	uint64_t *w = calloc(nt + 1, sizeof *w);
 	uint32_t *owner = calloc(nt + 1, sizeof *owner);
 	uint8_t *seen = calloc(nt + 1, 1);
@@ -1072,13 +1025,10 @@ static void hash_merge(struct rd *r, json_t *const *parts, const size_t *part_of
 		goto done;
 	}
 	for (size_t i = 0; i < nt && !r->e; i++) {
-		const json_t *o = json_array_get(ts, i);
 		struct qa_manifest_tensor *t = &m->tensors[m->n++];
-		r->where = "header tensor";
-		if (!json_is_object(o)) {
-			fail(r, "malformed part: %s: %s is not an object", "entry");
+		const json_t *o = get_entry(r, ts, i, "header tensor");
+		if (!o)
 			break;
-		}
 		t->name = get_str(r, o, "name", false);
 		t->type = get_str(r, o, "type", false);
 		json_t *sh = need_array(r, o, "shape");
@@ -1174,14 +1124,14 @@ json_t *qa_part_verify_to_json(const struct qa_manifest *want, const struct qa_v
 	json_t *h = json_object(), *ts = json_array(), *aud = json_array(), *dg = json_object();
 	size_t owned = 0, listed = 0;
 	for (size_t i = 0; i < want->n; i++) {
-		json_array_append_new(ts, json_pack("{s:o, s:o}", "name", strj(want->tensors[i].name), "nbytes",
-		                                    u64j(want->tensors[i].nbytes)));
+		json_array_append_new(ts, json_pack("{s:o, s:o}", "name", qa_json_str_or_null(want->tensors[i].name), "nbytes",
+		                                    qa_json_u64(want->tensors[i].nbytes)));
 		owned += owner[i] == k - 1;
 	}
-	json_object_set_new(h, "file", strj(path));
-	json_object_set_new(h, "size", u64j(size));
-	json_object_set_new(h, "manifest", strj(mpath));
-	json_object_set_new(h, "manifest_sha256", hexj(manifest_sha256));
+	json_object_set_new(h, "file", qa_json_str_or_null(path));
+	json_object_set_new(h, "size", qa_json_u64(size));
+	json_object_set_new(h, "manifest", qa_json_str_or_null(mpath));
+	json_object_set_new(h, "manifest_sha256", qa_json_hex(manifest_sha256, QA_SHA256_LEN));
 	json_object_set_new(h, "tensors", ts);
 	/* the items in v's order: the manifest's tensors (keyed by their index),
 	 * then the file's extra tensors (keyed past them, shard 1's alone) */
@@ -1198,16 +1148,16 @@ json_t *qa_part_verify_to_json(const struct qa_manifest *want, const struct qa_v
 			key = j;
 			listed++;
 		}
-		json_t *a = json_pack("{s:o, s:s, s:o, s:b, s:o, s:o, s:o}", "index", u64j(key), "status",
-		                      verify_kinds[it->kind], "name", strj(it->name), "blocks_known", it->blocks_known,
-		                      "blocks_compared", u64j(it->blocks_compared), "divergent_blocks",
-		                      u64j(it->divergent_blocks), "first_divergent",
-		                      it->first_divergent == UINT64_MAX ? json_null() : u64j(it->first_divergent));
+		json_t *a = json_pack("{s:o, s:s, s:o, s:b, s:o, s:o, s:o}", "index", qa_json_u64(key), "status",
+		                      verify_kinds[it->kind], "name", qa_json_str_or_null(it->name), "blocks_known", it->blocks_known,
+		                      "blocks_compared", qa_json_u64(it->blocks_compared), "divergent_blocks",
+		                      qa_json_u64(it->divergent_blocks), "first_divergent",
+		                      it->first_divergent == UINT64_MAX ? json_null() : qa_json_u64(it->first_divergent));
 		json_array_append_new(aud, a);
 	}
 	json_object_set_new(dg, "file_match", file_digests ? json_boolean(v->file_match) : json_null());
 	json_object_set_new(dg, "metadata_match", file_digests ? json_boolean(v->metadata_match) : json_null());
-	json_object_set_new(dg, "tensors_ok", u64j(owned >= listed ? owned - listed : 0));
+	json_object_set_new(dg, "tensors_ok", qa_json_u64(owned >= listed ? owned - listed : 0));
 	return part_frame("verify", k, n, argc, argv, h, dg, aud);
 }
 
@@ -1242,12 +1192,9 @@ static void verify_merge(struct rd *r, json_t *const *parts, const size_t *part_
 		return;
 	}
 	for (size_t i = 0; i < nt && !r->e; i++) {
-		json_t *t = json_array_get(ts, i);
-		r->where = "manifest tensor";
-		if (!json_is_object(t)) {
-			fail(r, "malformed part: %s: %s is not an object", "entry");
+		const json_t *t = get_entry(r, ts, i, "manifest tensor");
+		if (!t)
 			break;
-		}
 		m->tensors[i].name = get_str(r, t, "name", false);
 		m->tensors[i].nbytes = get_u64(r, t, "nbytes", UINT64_MAX);
 		m->n = i + 1;
@@ -1286,13 +1233,8 @@ static void verify_merge(struct rd *r, json_t *const *parts, const size_t *part_
 		uint64_t last_extra = 0;
 		json_t *a;
 		json_array_foreach(aud, i, a) {
-			r->where = "audited tensor";
-			if (r->e)
+			if (r->e || !get_entry(r, aud, i, "audited tensor"))
 				break;
-			if (!json_is_object(a)) {
-				fail(r, "malformed part: %s: %s is not an object", "entry");
-				break;
-			}
 			uint64_t key = get_u64(r, a, "index", (uint64_t)nt + INT32_MAX);
 			const char *st = json_string_value(json_object_get(a, "status"));
 			int kind = -1;
@@ -1684,11 +1626,8 @@ enum qa_err qa_part_merge(json_t *const *parts, const char *const *names, size_t
 			size_t i;
 			json_t *a;
 			json_array_foreach(aud, i, a) {
-				r.where = "audited tensor";
-				if (!json_is_object(a)) {
-					fail(&r, "malformed part: %s: %s is not an object", "entry");
+				if (!get_entry(&r, aud, i, "audited tensor"))
 					break;
-				}
 				uint64_t m = get_u64(&r, a, "model", out->n_models ? out->n_models - 1 : 0);
 				if (r.e)
 					break;

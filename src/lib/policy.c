@@ -117,6 +117,31 @@ static size_t *key_positions(const struct text *t, size_t start, size_t n)
 	return pos;
 }
 
+/*
+ * Call fn(ctx, key, value, key offset, value offset, d) for each key of the
+ * object o whose '{' is at start, in document order, until one fails;
+ * every offset is fallback when the scan disagrees with jansson.  Returns
+ * the first failure, or QA_OK.
+ */
+static enum qa_err each_key(const json_t *o, const struct text *t, size_t start, uint64_t fallback,
+                            enum qa_err (*fn)(void *ctx, const char *key, json_t *v, uint64_t koff,
+                                              uint64_t voff, struct qa_diag *d),
+                            void *ctx, struct qa_diag *d)
+{
+	size_t *pos = key_positions(t, start, json_object_size(o)), k = 0;
+	const char *key;
+	json_t *v;
+	enum qa_err e = QA_OK;
+	json_object_foreach((json_t *)o, key, v) {
+		uint64_t koff = pos ? pos[k] : fallback, voff = pos ? value_at(t, pos[k]) : fallback;
+		k++;
+		if ((e = fn(ctx, key, v, koff, voff, d)))
+			break;
+	}
+	free(pos);
+	return e;
+}
+
 static enum qa_err parse_action(const json_t *v, uint64_t off, const char *what,
                                 enum qa_action *out, struct qa_diag *d)
 {
@@ -134,30 +159,59 @@ static enum qa_err parse_action(const json_t *v, uint64_t off, const char *what,
 	return QA_OK;
 }
 
+static enum qa_err verdict_key(void *ctx, const char *key, json_t *v, uint64_t koff, uint64_t voff,
+                               struct qa_diag *d)
+{
+	struct qa_policy *p = ctx;
+	int i = qa_policy_status_find(key);
+	if (i < 0)
+		return qa_diag_set(d, QA_ERR_FORMAT, koff, "unknown verdict or status '%.60s'", key);
+	char what[96];
+	snprintf(what, sizeof what, "verdict '%s'", key);
+	return parse_action(v, voff, what, &p->status[i], d);
+}
+
 static enum qa_err parse_verdicts(struct qa_policy *p, const json_t *o, const struct text *t,
                                   size_t start, struct qa_diag *d)
 {
 	if (!json_is_object(o))
 		return qa_diag_set(d, QA_ERR_FORMAT, start, "\"verdicts\" must be an object");
-	size_t *pos = key_positions(t, start, json_object_size(o)), k = 0;
-	const char *key;
-	json_t *v;
-	enum qa_err e = QA_OK;
-	json_object_foreach((json_t *)o, key, v) {
-		uint64_t koff = pos ? pos[k] : start, voff = pos ? value_at(t, pos[k]) : start;
-		k++;
-		int i = qa_policy_status_find(key);
-		if (i < 0) {
-			e = qa_diag_set(d, QA_ERR_FORMAT, koff, "unknown verdict or status '%.60s'", key);
-			break;
-		}
-		char what[96];
-		snprintf(what, sizeof what, "verdict '%s'", key);
-		if ((e = parse_action(v, voff, what, &p->status[i], d)))
-			break;
+	return each_key(o, t, start, start, verdict_key, p, d);
+}
+
+struct limits_ctx {
+	struct qa_policy *p;
+	bool warn;
+	const char *field;
+};
+
+static enum qa_err limit_key(void *ctx, const char *key, json_t *v, uint64_t koff, uint64_t voff,
+                             struct qa_diag *d)
+{
+	const struct limits_ctx *c = ctx;
+	struct qa_policy *p = c->p;
+	size_t kl = strlen(key);
+	if (kl == 0 || kl >= sizeof p->limits[0].cls)
+		return qa_diag_set(d, QA_ERR_FORMAT, koff, "\"%s\": a class name has 1 to %zu bytes", c->field,
+		                   sizeof p->limits[0].cls - 1);
+	double x = json_is_number(v) ? json_number_value(v) : -1;
+	if (!(x > 0) || !isfinite(x))
+		return qa_diag_set(d, QA_ERR_FORMAT, voff, "\"%s\": the limit for '%.60s' must be a number above 0",
+		                   c->field, key);
+	struct qa_policy_limit *l = NULL;
+	for (size_t i = 0; i < p->n_limits; i++)
+		if (strcmp(p->limits[i].cls, key) == 0)
+			l = &p->limits[i];
+	if (!l) {
+		l = &p->limits[p->n_limits++];
+		memset(l, 0, sizeof *l);
+		memcpy(l->cls, key, kl + 1);
 	}
-	free(pos);
-	return e;
+	if (c->warn)
+		l->warn = x;
+	else
+		l->fail = x;
+	return QA_OK;
 }
 
 static enum qa_err parse_limits(struct qa_policy *p, const json_t *o, bool warn, const char *field,
@@ -171,41 +225,8 @@ static enum qa_err parse_limits(struct qa_policy *p, const json_t *o, bool warn,
 	if (!grown)
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	p->limits = grown;
-	size_t *pos = key_positions(t, start, json_object_size(o)), k = 0;
-	const char *key;
-	json_t *v;
-	enum qa_err e = QA_OK;
-	json_object_foreach((json_t *)o, key, v) {
-		uint64_t koff = pos ? pos[k] : start, voff = pos ? value_at(t, pos[k]) : start;
-		k++;
-		size_t kl = strlen(key);
-		if (kl == 0 || kl >= sizeof p->limits[0].cls) {
-			e = qa_diag_set(d, QA_ERR_FORMAT, koff, "\"%s\": a class name has 1 to %zu bytes", field,
-			                sizeof p->limits[0].cls - 1);
-			break;
-		}
-		double x = json_is_number(v) ? json_number_value(v) : -1;
-		if (!(x > 0) || !isfinite(x)) {
-			e = qa_diag_set(d, QA_ERR_FORMAT, voff, "\"%s\": the limit for '%.60s' must be a number above 0",
-			                field, key);
-			break;
-		}
-		struct qa_policy_limit *l = NULL;
-		for (size_t i = 0; i < p->n_limits; i++)
-			if (strcmp(p->limits[i].cls, key) == 0)
-				l = &p->limits[i];
-		if (!l) {
-			l = &p->limits[p->n_limits++];
-			memset(l, 0, sizeof *l);
-			memcpy(l->cls, key, kl + 1);
-		}
-		if (warn)
-			l->warn = x;
-		else
-			l->fail = x;
-	}
-	free(pos);
-	return e;
+	struct limits_ctx c = { p, warn, field };
+	return each_key(o, t, start, start, limit_key, &c, d);
 }
 
 static enum qa_err parse_skip(struct qa_policy *p, const json_t *a, size_t start, struct qa_diag *d)
@@ -247,6 +268,37 @@ static struct qa_policy *policy_new(void)
 	return p;
 }
 
+struct top_ctx {
+	struct qa_policy *p;
+	const struct text *t;
+	bool has_schema;
+};
+
+static enum qa_err top_key(void *ctx, const char *key, json_t *v, uint64_t koff, uint64_t voff,
+                           struct qa_diag *d)
+{
+	struct top_ctx *c = ctx;
+	if (strcmp(key, "schema") == 0) {
+		const char *s = json_string_value(v);
+		if (!s || strcmp(s, QA_POLICY_SCHEMA) != 0)
+			return qa_diag_set(d, QA_ERR_FORMAT, voff, "unknown policy schema (this build reads %s)",
+			                   QA_POLICY_SCHEMA);
+		c->has_schema = true;
+		return QA_OK;
+	}
+	if (strcmp(key, "verdicts") == 0)
+		return parse_verdicts(c->p, v, c->t, voff, d);
+	if (strcmp(key, "max_rmse_ratio") == 0)
+		return parse_limits(c->p, v, false, key, c->t, voff, d);
+	if (strcmp(key, "warn_rmse_ratio") == 0)
+		return parse_limits(c->p, v, true, key, c->t, voff, d);
+	if (strcmp(key, "recipe_deviation") == 0)
+		return parse_action(v, voff, "\"recipe_deviation\"", &c->p->recipe_deviation, d);
+	if (strcmp(key, "skip") == 0)
+		return parse_skip(c->p, v, voff, d);
+	return qa_diag_set(d, QA_ERR_FORMAT, koff, "unknown policy key '%.60s'", key);
+}
+
 enum qa_err qa_policy_parse(const void *buf, size_t len, struct qa_policy **out, struct qa_diag *d)
 {
 	if (!out || (!buf && len))
@@ -269,43 +321,10 @@ enum qa_err qa_policy_parse(const void *buf, size_t len, struct qa_policy **out,
 		json_decref(root);
 		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 	}
-	size_t top = skip_ws(&t, 0);
-	size_t *pos = key_positions(&t, top, json_object_size(root)), k = 0;
-	const char *key;
-	json_t *v;
-	enum qa_err e = QA_OK;
-	bool has_schema = false;
-	json_object_foreach(root, key, v) {
-		uint64_t koff = pos ? pos[k] : 0;
-		size_t voff = pos ? value_at(&t, pos[k]) : 0;
-		k++;
-		if (strcmp(key, "schema") == 0) {
-			const char *s = json_string_value(v);
-			if (!s || strcmp(s, QA_POLICY_SCHEMA) != 0) {
-				e = qa_diag_set(d, QA_ERR_FORMAT, voff, "unknown policy schema (this build reads %s)",
-				                QA_POLICY_SCHEMA);
-				break;
-			}
-			has_schema = true;
-		} else if (strcmp(key, "verdicts") == 0) {
-			e = parse_verdicts(p, v, &t, voff, d);
-		} else if (strcmp(key, "max_rmse_ratio") == 0) {
-			e = parse_limits(p, v, false, key, &t, voff, d);
-		} else if (strcmp(key, "warn_rmse_ratio") == 0) {
-			e = parse_limits(p, v, true, key, &t, voff, d);
-		} else if (strcmp(key, "recipe_deviation") == 0) {
-			e = parse_action(v, voff, "\"recipe_deviation\"", &p->recipe_deviation, d);
-		} else if (strcmp(key, "skip") == 0) {
-			e = parse_skip(p, v, voff, d);
-		} else {
-			e = qa_diag_set(d, QA_ERR_FORMAT, koff, "unknown policy key '%.60s'", key);
-		}
-		if (e)
-			break;
-	}
-	free(pos);
+	struct top_ctx c = { p, &t, false };
+	enum qa_err e = each_key(root, &t, skip_ws(&t, 0), 0, top_key, &c, d);
 	json_decref(root);
-	if (!e && !has_schema)
+	if (!e && !c.has_schema)
 		e = qa_diag_set(d, QA_ERR_FORMAT, 0, "policy has no \"schema\" (%s)", QA_POLICY_SCHEMA);
 	if (e) {
 		qa_policy_free(p);

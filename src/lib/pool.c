@@ -95,6 +95,33 @@ enum qa_err qa_pool_run(unsigned n_threads, size_t n_items, qa_pool_fn fn,
 	return j.err;
 }
 
+struct weighted {
+	uint64_t w;
+	size_t i;
+};
+
+static int cmp_weighted(const void *a, const void *b)
+{
+	const struct weighted *x = a, *y = b;
+	if (x->w != y->w)
+		return x->w > y->w ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+bool qa_pool_order_by_weight(size_t *idx, size_t n, const uint64_t *weight)
+{
+	struct weighted *it = malloc((n + 1) * sizeof *it);
+	if (!it)
+		return false;
+	for (size_t k = 0; k < n; k++)
+		it[k] = (struct weighted){ weight[idx[k]], idx[k] };
+	qsort(it, n, sizeof *it, cmp_weighted);
+	for (size_t k = 0; k < n; k++)
+		idx[k] = it[k].i;
+	free(it);
+	return true;
+}
+
 void qa_pool_first_diag(const struct qa_diag *diags, size_t n, struct qa_diag *d)
 {
 	for (size_t i = 0; d && i < n; i++)

@@ -11,7 +11,9 @@
 #ifndef QA_POOL_H
 #define QA_POOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -40,6 +42,14 @@ enum qa_err qa_pool_run(unsigned n_threads, size_t n_items, qa_pool_fn fn,
  * none failed).  That is the diagnosis of the error qa_pool_run returned.
  */
 void qa_pool_first_diag(const struct qa_diag *diags, size_t n, struct qa_diag *d);
+
+/*
+ * Sort the n distinct item indices at idx by weight[index], biggest first,
+ * equal weights by the lower index first: the order the audits start work
+ * in and the shards of a run are filled in.  False when out of memory
+ * (idx is then unchanged).
+ */
+bool qa_pool_order_by_weight(size_t *idx, size_t n, const uint64_t *weight);
 
 /* The number of online cores, at least 1. */
 unsigned qa_pool_default_threads(void);

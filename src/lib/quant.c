@@ -6,11 +6,30 @@
  * both NULL means "not implemented", for which qa_quant_ops returns NULL.
  * The functions themselves live in quant_fp.c, quant_legacy.c, quant_k.c,
  * quant_iq.c, quant_iq2.c, quant_iq1.c, quant_iq4xs.c, quant_iq3.c,
- * quant_tq.c and quant_mxfp4.c.
+ * quant_tq.c and quant_mxfp4.c.  Also the resolution of a requested
+ * path (quant_fit.h) that the families with one vector path share.
  */
 #include <string.h>
 
 #include "quant.h"
+#include "quant_fit.h"
+
+bool qa_quant_path_fast(enum qa_quant_k_path path, bool available, bool *fast)
+{
+	switch (path) {
+	case QA_QUANT_K_SCALAR:
+		*fast = false;
+		return true;
+	case QA_QUANT_K_SIMD8:
+		*fast = true;
+		return available;
+	case QA_QUANT_K_AUTO:
+		*fast = available;
+		return true;
+	default:
+		return false;
+	}
+}
 
 static const struct qa_quant_ops ops_table[QA_TYPE_COUNT] = {
 	[QA_TYPE_F32] = { qa_quantize_f32, qa_dequantize_f32 },

@@ -200,8 +200,10 @@ void qa_dequantize_iq1_m(const void *src, float *dst, size_t n);
 
 /*
  * The grid searches have a scalar reference path (ggml's algorithm as
- * stated) and a fast path (tabulated error terms, side-by-side sums) giving
- * the same bytes; the entry points above use the fast one.  These quantize
+ * stated) and a fast path (tabulated error terms, side-by-side sums; where
+ * the CPU has AVX2, neighbour lists searched 8 entries at a time and, for
+ * iq1_s, the cut points 8 candidates at a time) giving the same bytes; the
+ * entry points above use the fast one.  These quantize
  * nrow rows of type (iq2_xxs, iq2_xs, iq2_s: the first; iq1_s, iq1_m: the
  * second) with the chosen path (fast true or false) under the contract of
  * quantize_rows.  They return false, writing nothing, for another type or

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "quant.h"
+
 /*
  * Affine fit of a group of n <= 32 values x with weights w: levels q in
  * [0, nmax], *neg_min receives -m, returns the scale s with x ~ s*q + m.
@@ -51,6 +53,14 @@ extern const int8_t qa_iq4_levels[16];
 bool qa_quant_iq4_fast(void);
 float qa_quant_fit_iq4(const float *x, const float *w, bool fast);
 void qa_quant_iq4_indices(const float *x, float inv, bool fast, uint8_t idx[32]);
+
+/*
+ * The path a request takes in a family with one vector path (AVX2: SIMD8)
+ * beside the scalar one, available telling whether this CPU runs it:
+ * *fast is set and true returned, or false for an unknown path or SIMD8
+ * where it is not available (quant.c).
+ */
+bool qa_quant_path_fast(enum qa_quant_k_path path, bool available, bool *fast);
 
 /* iq4_xs rows (quant_iq4xs.c) on the chosen path, as qa_quantize_rows_iq4_xs. */
 void qa_quant_iq4_xs_rows(const float *src, void *dst, size_t nrow, size_t n_per_row, const float *qw,

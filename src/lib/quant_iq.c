@@ -200,22 +200,10 @@ void qa_quantize_rows_iq4_nl(const float *src, void *dst, size_t nrow, size_t n_
 bool qa_quant_iq4_quantize(uint32_t type, enum qa_quant_k_path path, const float *src, void *dst,
                            size_t nrow, size_t n_per_row, const float *qw)
 {
-	bool fast = qa_quant_iq4_fast();
-	if (type != QA_TYPE_IQ4_NL && type != QA_TYPE_IQ4_XS)
+	bool fast;
+	if ((type != QA_TYPE_IQ4_NL && type != QA_TYPE_IQ4_XS) ||
+	    !qa_quant_path_fast(path, qa_quant_iq4_fast(), &fast))
 		return false;
-	switch (path) {
-	case QA_QUANT_K_SCALAR:
-		fast = false;
-		break;
-	case QA_QUANT_K_SIMD8:
-		if (!fast)
-			return false;
-		break;
-	case QA_QUANT_K_AUTO:
-		break;
-	default:
-		return false;
-	}
 	if (type == QA_TYPE_IQ4_NL)
 		iq4_nl_rows(src, dst, nrow, n_per_row, qw, fast);
 	else

@@ -99,33 +99,9 @@ static unsigned snap(const struct qa_iq_grid *g, int8_t *L, const float *x, cons
 	const uint16_t *list = g->neighbours + (-m - 1);
 	float best = FLT_MAX;
 	long pick = -1;
-#if QA_QUANT_X86
-	if (fast && qa_quant_x86_available(false)) {
-		/* The same errors, 8 list entries at a time (quant_x86.c). */
-		int at = qa_x86_grid8_pick(x, w, scale, lv, list + 1, list[0], g->codes32);
-		pick = at < 0 ? -1 : list[1 + at];
-	} else
-#endif
 	if (fast) {
-		/* The same errors from tabulated per-coordinate terms (three positions each). */
-		float t[SUB][4];
-		for (int i = 0; i < SUB; i++) {
-			for (int c = 0; c < 3; c++) {
-				float diff = scale * lv[c] - x[i];
-				t[i][c] = w[i] * diff * diff;
-			}
-			t[i][3] = 0;
-		}
-		for (unsigned j = 1; j <= list[0]; j++) {
-			uint16_t c = g->codes[list[j]];
-			float d2 = 0;
-			for (int i = 0; i < SUB; i++)
-				d2 += t[i][(c >> (2 * i)) & 3];
-			if (d2 < best) {
-				best = d2;
-				pick = list[j];
-			}
-		}
+		/* the same errors, tabulated (iq_grid.c) */
+		pick = qa_iq_grid_search(g, list, x, w, scale, lv, qa_iq_grid_vec());
 	} else {
 		for (unsigned j = 1; j <= list[0]; j++) {
 			float d2 = point_error(g->codes[list[j]], x, w, scale, lv);

@@ -38,7 +38,6 @@
 #include "fp16.h"
 #include "iq_grid.h"
 #include "quant.h"
-#include "quant_x86.h"
 
 #define QK 256
 #define SUB 8            /* elements per grid point */
@@ -166,117 +165,55 @@ static unsigned cube_point(const float *x, float inv, int8_t *L)
 /*
  * The grid point for cube point u: u itself when on the grid, else the
  * neighbour with the least weighted squared error sum w*(scale*q - x)^2
- * (q the odd position 2c+1; the first of equals wins).  L receives the
+ * (q the odd position 2c+1; the first of equals wins, the first neighbour
+ * when no error is below FLT_MAX), found by a plain loop over the list or,
+ * fast, by qa_iq_grid_search (the same errors, tabulated).  L receives the
  * point's codes.
  */
-static unsigned snap_scalar(const struct qa_iq_grid *g, unsigned u, const float *x, const float *w,
-                            float scale, int8_t *L)
-{
-	int32_t m = g->map[u];
-	if (m >= 0)
-		return (unsigned)m;
-	const uint16_t *list = g->neighbours + (-m - 1);
-	float best = FLT_MAX;
-	unsigned pick = list[1];
-	for (unsigned j = 1; j <= list[0]; j++) {
-		uint16_t c = g->codes[list[j]];
-		float d2 = 0;
-		for (int i = 0; i < SUB; i++) {
-			float q = (float)(2 * ((c >> (2 * i)) & 3) + 1);
-			float diff = scale * q - x[i];
-			d2 += w[i] * diff * diff;
-		}
-		if (d2 < best) {
-			best = d2;
-			pick = list[j];
-		}
-	}
-	uint16_t c = g->codes[pick];
-	for (int i = 0; i < SUB; i++)
-		L[i] = (int8_t)((c >> (2 * i)) & 3);
-	return pick;
-}
-
-/*
- * snap_scalar with the per-coordinate error terms tabulated first: each
- * coordinate has only three candidate positions, so w*(scale*q - x)^2 is
- * computed once per position and a candidate's error is the same sum of
- * the same floats in the same order.
- */
-static unsigned snap_fast(const struct qa_iq_grid *g, unsigned u, const float *x, const float *w,
-                          float scale, int8_t *L)
-{
-	int32_t m = g->map[u];
-	if (m >= 0)
-		return (unsigned)m;
-	float t[SUB][4];
-	for (int i = 0; i < SUB; i++) {
-		for (int c = 0; c < LEVELS; c++) {
-			float diff = scale * (float)(2 * c + 1) - x[i];
-			t[i][c] = w[i] * diff * diff;
-		}
-		t[i][3] = 0;
-	}
-	const uint16_t *list = g->neighbours + (-m - 1);
-	float best = FLT_MAX;
-	unsigned pick = list[1];
-	for (unsigned j = 1; j <= list[0]; j++) {
-		uint16_t c = g->codes[list[j]];
-		float d2 = 0;
-		for (int i = 0; i < SUB; i++)
-			d2 += t[i][(c >> (2 * i)) & 3];
-		if (d2 < best) {
-			best = d2;
-			pick = list[j];
-		}
-	}
-	uint16_t c = g->codes[pick];
-	for (int i = 0; i < SUB; i++)
-		L[i] = (int8_t)((c >> (2 * i)) & 3);
-	return pick;
-}
-
-#if QA_QUANT_X86
-/* snap_fast's search on 8 list entries at a time (quant_x86.c). */
-static unsigned snap_x86(const struct qa_iq_grid *g, unsigned u, const float *x, const float *w,
-                         float scale, int8_t *L)
-{
-	static const float pos[3] = { 1, 3, 5 };
-	int32_t m = g->map[u];
-	if (m >= 0)
-		return (unsigned)m;
-	const uint16_t *list = g->neighbours + (-m - 1);
-	int at = qa_x86_grid8_pick(x, w, scale, pos, list + 1, list[0], g->codes32);
-	unsigned pick = list[1 + (at < 0 ? 0 : at)];
-	uint16_t c = g->codes[pick];
-	for (int i = 0; i < SUB; i++)
-		L[i] = (int8_t)((c >> (2 * i)) & 3);
-	return pick;
-}
-#endif
-
-/* The grid and which snap to use, for one quantization call. */
 struct iq2_ctx {
 	const struct qa_iq_grid *g;
-	unsigned (*snap)(const struct qa_iq_grid *, unsigned, const float *, const float *, float,
-	                 int8_t *);
+	bool fast, vec;
 };
 
-/* The snap of a path: the scalar one, else the vector one where the CPU has AVX2, else the tabulated one. */
 static struct iq2_ctx iq2_ctx_of(enum qa_iq_grid_id grid, bool fast)
 {
-	struct iq2_ctx cx = { qa_iq_grid_get(grid), fast ? snap_fast : snap_scalar };
-#if QA_QUANT_X86
-	if (fast && qa_quant_x86_available(false))
-		cx.snap = snap_x86;
-#endif
+	struct iq2_ctx cx = { qa_iq_grid_get(grid), fast, fast && qa_iq_grid_vec() };
 	return cx;
 }
 
 static unsigned snap(const struct iq2_ctx *cx, unsigned u, const float *x, const float *w,
                      float scale, int8_t *L)
 {
-	return cx->snap(cx->g, u, x, w, scale, L);
+	static const float pos[3] = { 1, 3, 5 };
+	const struct qa_iq_grid *g = cx->g;
+	int32_t m = g->map[u];
+	if (m >= 0)
+		return (unsigned)m;
+	const uint16_t *list = g->neighbours + (-m - 1);
+	long p = -1;
+	if (cx->fast) {
+		p = qa_iq_grid_search(g, list, x, w, scale, pos, cx->vec);
+	} else {
+		float best = FLT_MAX;
+		for (unsigned j = 1; j <= list[0]; j++) {
+			uint16_t c = g->codes[list[j]];
+			float d2 = 0;
+			for (int i = 0; i < SUB; i++) {
+				float q = (float)(2 * ((c >> (2 * i)) & 3) + 1);
+				float diff = scale * q - x[i];
+				d2 += w[i] * diff * diff;
+			}
+			if (d2 < best) {
+				best = d2;
+				p = list[j];
+			}
+		}
+	}
+	unsigned pick = p < 0 ? list[1] : (unsigned)p;
+	uint16_t c = g->codes[pick];
+	for (int i = 0; i < SUB; i++)
+		L[i] = (int8_t)((c >> (2 * i)) & 3);
+	return pick;
 }
 
 /* sum w*x*q and sum w*q*q over n elements with q = 2L+1. */

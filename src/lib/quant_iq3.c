@@ -97,7 +97,8 @@ static int best_neighbour(const struct qa_iq3_grid *g, bool simd, unsigned u, co
 #if QA_QUANT_X86
 	if (simd) {
 		/* the same errors, 8 entries at a time (quant_x86.c) */
-		int at = qa_x86_grid4_pick(x, w, scale, nb + 1, nb[0], g->codes32);
+		const uint16_t *nc = g->neighbour_codes + (-g->map[u] - 1);
+		int at = qa_x86_grid4_pick(x, w, scale, nc + 1, nc[0]);
 		idx = nb[1 + (at < 0 ? 0 : at)];
 		for (int i = 0; i < 4; i++)
 			l[i] = (int8_t)((g->pos[idx][i] - 1) / 2);

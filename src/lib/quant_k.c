@@ -80,6 +80,25 @@ static inline int clamp_int(int v, int lo, int hi)
 }
 
 /*
+ * The value of largest magnitude among x[0..n-1] (the first of equal
+ * magnitudes; 0 when all are zero), its magnitude to *apeak.
+ */
+static float signed_peak(const float *x, int n, float *apeak)
+{
+	float peak = 0;
+	float a_peak = 0;
+	for (int i = 0; i < n; ++i) {
+		float a = fabsf(x[i]);
+		if (a > a_peak) {
+			a_peak = a;
+			peak = x[i];
+		}
+	}
+	*apeak = a_peak;
+	return peak;
+}
+
+/*
  * Affine fit of a group: find scale s and offset m <= 0 such that
  * x ~ s*q + m with integer q in [0, nmax], minimising a weighted error
  * (absolute when abs_err, squared otherwise).  The first guess spans the
@@ -457,15 +476,8 @@ static int path_lanes(enum qa_quant_k_path path)
  */
 float qa_quant_fit_symmetric(int n, int nmax, const float *x, int8_t *q, const float *qw)
 {
-	float peak = 0;
-	float apeak = 0;
-	for (int i = 0; i < n; ++i) {
-		float a = fabsf(x[i]);
-		if (a > apeak) {
-			apeak = a;
-			peak = x[i];
-		}
-	}
+	float apeak;
+	float peak = signed_peak(x, n, &apeak);
 	if (apeak < TINY_GROUP) {
 		memset(q, 0, (size_t)n);
 		return 0.f;
@@ -519,15 +531,8 @@ float qa_quant_fit_symmetric(int n, int nmax, const float *x, int8_t *q, const f
  */
 static float fit_q3(int n, int nmax, const float *x, int8_t *q)
 {
-	float peak = 0;
-	float apeak = 0;
-	for (int i = 0; i < n; ++i) {
-		float a = fabsf(x[i]);
-		if (a > apeak) {
-			apeak = a;
-			peak = x[i];
-		}
-	}
+	float apeak;
+	float peak = signed_peak(x, n, &apeak);
 	if (apeak < TINY_GROUP) {
 		memset(q, 0, (size_t)n);
 		return 0.f;
@@ -1079,15 +1084,21 @@ static void q4k_write(const uint8_t lev[SUPER], const uint8_t packed[12], uint16
 			qs[32 * p + l] = (uint8_t)(lev[64 * p + l] | (lev[64 * p + 32 + l] << 4));
 }
 
-void qa_dequantize_q4_K(const void *src, float *dst, size_t n)
+/*
+ * Decode q4_K (five_bit false) or q5_K (true, whose bit 4 of group g's
+ * value l sits in qh[l] bit g): value = d*scale*level - dmin*min.
+ */
+static void affine32_decode(const void *src, float *dst, size_t n, bool five_bit)
 {
+	const size_t bytes = five_bit ? Q5K_BYTES : Q4K_BYTES;
 	const uint8_t *in = src;
 	for (size_t b = 0; b < n / SUPER; ++b) {
-		const uint8_t *blk = in + b * Q4K_BYTES;
+		const uint8_t *blk = in + b * bytes;
 		const float d = qa_fp16_to_fp32(qa_load_le16(blk + 0));
 		const float dmin = qa_fp16_to_fp32(qa_load_le16(blk + 2));
 		const uint8_t *packed = blk + 4;
-		const uint8_t *qs = blk + 16;
+		const uint8_t *qh = blk + 16;
+		const uint8_t *ql = blk + (five_bit ? 48 : 16);
 		float *y = dst + b * SUPER;
 
 		for (int g = 0; g < 8; ++g) {
@@ -1095,12 +1106,20 @@ void qa_dequantize_q4_K(const void *src, float *dst, size_t n)
 			unpack_scale_min(packed, g, &s, &m);
 			const float dg = d * s;
 			const float mg = dmin * m;
-			const uint8_t *q = qs + 32 * (g / 2);
+			const uint8_t *q = ql + 32 * (g / 2);
 			int shift = 4 * (g % 2);
-			for (int l = 0; l < 32; ++l)
-				y[32 * g + l] = dg * ((q[l] >> shift) & 0xF) - mg;
+			unsigned hbit = 1u << g;
+			for (int l = 0; l < 32; ++l) {
+				int v = ((q[l] >> shift) & 0xF) + (five_bit && (qh[l] & hbit) ? 16 : 0);
+				y[32 * g + l] = dg * v - mg;
+			}
 		}
 	}
+}
+
+void qa_dequantize_q4_K(const void *src, float *dst, size_t n)
+{
+	affine32_decode(src, dst, n, false);
 }
 
 /* Write a q5_K block from its levels, scale bytes and factors. */
@@ -1128,30 +1147,7 @@ static void q5k_write(const uint8_t lev[SUPER], const uint8_t packed[12], uint16
 
 void qa_dequantize_q5_K(const void *src, float *dst, size_t n)
 {
-	const uint8_t *in = src;
-	for (size_t b = 0; b < n / SUPER; ++b) {
-		const uint8_t *blk = in + b * Q5K_BYTES;
-		const float d = qa_fp16_to_fp32(qa_load_le16(blk + 0));
-		const float dmin = qa_fp16_to_fp32(qa_load_le16(blk + 2));
-		const uint8_t *packed = blk + 4;
-		const uint8_t *qh = blk + 16;
-		const uint8_t *ql = blk + 48;
-		float *y = dst + b * SUPER;
-
-		for (int g = 0; g < 8; ++g) {
-			uint8_t s, m;
-			unpack_scale_min(packed, g, &s, &m);
-			const float dg = d * s;
-			const float mg = dmin * m;
-			const uint8_t *q = ql + 32 * (g / 2);
-			int shift = 4 * (g % 2);
-			unsigned hbit = 1u << g;
-			for (int l = 0; l < 32; ++l) {
-				int v = ((q[l] >> shift) & 0xF) + ((qh[l] & hbit) ? 16 : 0);
-				y[32 * g + l] = dg * v - mg;
-			}
-		}
-	}
+	affine32_decode(src, dst, n, true);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1165,15 +1161,8 @@ void qa_dequantize_q5_K(const void *src, float *dst, size_t n)
 static void q6k_finish(const float *x, int8_t lev[SUPER], const float scale[16], uint8_t *out)
 {
 	int8_t sc[16];
-	float max_scale = 0;
-	float max_abs = 0;
-	for (int g = 0; g < 16; ++g) {
-		float a = fabsf(scale[g]);
-		if (a > max_abs) {
-			max_abs = a;
-			max_scale = scale[g];
-		}
-	}
+	float max_abs;
+	float max_scale = signed_peak(scale, 16, &max_abs);
 
 	if (max_abs < TINY_GROUP) {
 		/* An all-zero super-block encodes as all-zero bytes. */
@@ -1501,15 +1490,8 @@ static uint16_t q3k_scales(const float scale[16], const int8_t *fitted, float d,
 	if (fitted) {
 		memcpy(v, fitted, sizeof v);
 	} else {
-		float max_scale = 0;
-		float amax = 0;
-		for (int g = 0; g < 16; ++g) {
-			float a = fabsf(scale[g]);
-			if (a > amax) {
-				amax = a;
-				max_scale = scale[g];
-			}
-		}
+		float amax;
+		float max_scale = signed_peak(scale, 16, &amax);
 		if (!max_scale) {
 			memset(sc, 0, 12);
 			return qa_fp32_to_fp16(0.f);

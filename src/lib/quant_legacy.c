@@ -523,13 +523,7 @@ bool qa_quant_legacy_quantize_weighted(uint32_t type, enum qa_quant_k_path path,
 		{ QA_TYPE_Q5_0, 16, false, 22 }, { QA_TYPE_Q5_1, 31, true, 24 },
 	};
 	bool simd;
-	switch (path) {
-	case QA_QUANT_K_SCALAR: simd = false; break;
-	case QA_QUANT_K_SIMD8: simd = true; break;
-	case QA_QUANT_K_AUTO: simd = fits_simd(); break;
-	default: return false;
-	}
-	if (!qw || (simd && !fits_simd()))
+	if (!qw || !qa_quant_path_fast(path, fits_simd(), &simd))
 		return false;
 	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
 		if (kinds[i].type == type) {

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "quant.h"
+#include "quant_fit.h"
 #include "quant_x86.h"
 
 #define MX_BLOCK 32
@@ -100,23 +101,12 @@ void qa_quantize_mxfp4(const float *src, void *dst, size_t n)
 
 bool qa_quant_mxfp4_quantize(enum qa_quant_k_path path, const float *src, void *dst, size_t n)
 {
-	bool fast = false;
+	bool available = false, fast;
 #if QA_QUANT_X86
-	fast = qa_quant_x86_available(false);
+	available = qa_quant_x86_available(false);
 #endif
-	switch (path) {
-	case QA_QUANT_K_SCALAR:
-		fast = false;
-		break;
-	case QA_QUANT_K_SIMD8:
-		if (!fast)
-			return false;
-		break;
-	case QA_QUANT_K_AUTO:
-		break;
-	default:
+	if (!qa_quant_path_fast(path, available, &fast))
 		return false;
-	}
 	quantize_mxfp4(src, dst, n, fast);
 	return true;
 }

@@ -663,8 +663,8 @@ AVX2 int qa_x86_grid8_pick(const float *x, const float *w, float scale, const fl
 	return pick;
 }
 
-AVX2 int qa_x86_grid4_pick(const float *x, const float *w, float scale, const uint16_t *list,
-                           unsigned n, const uint32_t *codes32)
+AVX2 int qa_x86_grid4_pick(const float *x, const float *w, float scale, const uint16_t *codes,
+                           unsigned n)
 {
 	const __m256 p = _mm256_setr_ps(1, 3, 5, 7, 9, 11, 13, 15), vs = _mm256_set1_ps(scale);
 	__m256 tab[4];
@@ -676,7 +676,7 @@ AVX2 int qa_x86_grid4_pick(const float *x, const float *w, float scale, const ui
 	float best = FLT_MAX;
 	int pick = -1;
 	for (unsigned j = 0; j < n; j += 8) {
-		__m256i code = list_codes(list, j, n, codes32);
+		__m256i code = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(codes + j)));
 		__m256 e = _mm256_setzero_ps();
 		for (int i = 0; i < 4; i++)
 			e = _mm256_add_ps(e, _mm256_permutevar8x32_ps(

@@ -44,13 +44,14 @@ void qa_x86_iq4_indices(const float *x, float inv, const int8_t levels[16], uint
  * the first grid point of least weighted error, or -1 when no error is below
  * FLT_MAX.  grid8: 8 coordinates of 2-bit codes at positions pos[code]
  * (iq2, iq1); grid4: 4 coordinates of 3-bit codes at positions 2c + 1
- * (iq3).  codes32 holds each grid point's packed codes; list must be
- * readable 8 entries past its end.
+ * (iq3).  grid8 takes the list of grid indices and codes32, each grid
+ * point's packed codes; grid4 takes the list's codes themselves.  Lists
+ * must be readable 8 entries past their end.
  */
 int qa_x86_grid8_pick(const float *x, const float *w, float scale, const float pos[3],
                       const uint16_t *list, unsigned n, const uint32_t *codes32);
-int qa_x86_grid4_pick(const float *x, const float *w, float scale, const uint16_t *list,
-                      unsigned n, const uint32_t *codes32);
+int qa_x86_grid4_pick(const float *x, const float *w, float scale, const uint16_t *codes,
+                      unsigned n);
 /*
  * iq1_s's cut-point search for first cut i1 over prefix sums sx, sw of n
  * sorted elements (readable 8 past n), as quant_iq1.c's fit_s loop body

@@ -60,6 +60,61 @@ enum qa_err qa_quantize_check_finite(const struct qa_ref_tensor *t, const float 
 	return check_finite_at(t, w, (size_t)t->n_elems, 0, d);
 }
 
+enum qa_err qa_quantize_sq_error(struct qa_ref *r, const struct qa_ref_tensor *t,
+                                 const struct qa_imatrix *im, const uint32_t *types,
+                                 const bool *measure, size_t n, double *sq, double *bits,
+                                 struct qa_diag *d)
+{
+	uint64_t in = t->ne[0], out = t->n_elems / (in ? in : 1);
+	float *w = malloc((size_t)t->n_elems * sizeof *w + 1);
+	float *deq = malloc((size_t)t->n_elems * sizeof *deq + 1);
+	uint8_t *q = NULL;
+	enum qa_err e = QA_OK;
+	if (!w || !deq) {
+		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory for tensor %s", t->name);
+		goto done;
+	}
+	if ((e = qa_ref_read_f32(r, t, w, d)) || (e = qa_quantize_check_finite(t, w, d)))
+		goto done;
+	struct qa_quantize_weights wt = { NULL, t->ne[0], t->ne[2] };
+	if (im && (e = qa_imatrix_weights(im, t->name, t->ne[0], t->ne[2], &wt.qw, d)))
+		goto done;
+	for (size_t k = 0; k < n; k++) {
+		if (measure && !measure[k])
+			continue;
+		uint64_t nb;
+		const struct qa_quant_ops *ops = qa_quant_ops(types[k]);
+		if (!ops || !ops->quantize || !ops->dequantize ||
+		    !qa_quantize_nbytes(types[k], in, out, QA_LAYOUT_OUT_IN, &nb)) {
+			e = qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET, "tensor %s: type %s cannot be produced",
+			                t->name, qa_type_name(types[k]));
+			goto done;
+		}
+		uint8_t *nq = realloc(q, (size_t)nb + 1);
+		if (!nq) {
+			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory for tensor %s", t->name);
+			goto done;
+		}
+		q = nq;
+		if ((e = qa_quantize_tensor_weighted(w, in, out, types[k], QA_LAYOUT_OUT_IN, &wt, 1, q, d)))
+			goto done;
+		ops->dequantize(q, deq, (size_t)t->n_elems);
+		double s = 0;
+		for (uint64_t j = 0; j < t->n_elems; j++) {
+			double x = (double)deq[j] - (double)w[j];
+			s += x * x;
+		}
+		sq[k] = s;
+		if (bits)
+			bits[k] = (double)nb * 8.0;
+	}
+done:
+	free(w);
+	free(deq);
+	free(q);
+	return e;
+}
+
 struct tensor_job {
 	const float *w;
 	uint64_t in, out;
@@ -522,7 +577,8 @@ static bool streamable(const struct qa_quantize_item *it, const struct qa_quanti
 	const struct qa_ref_tensor *t = it->tensor;
 	const struct qa_type_info *ti = qa_type_get(it->plan.type);
 	return ti && !it->layout_applied && t->perm == QA_PERM_NONE && in > 0 && in % ti->block_elems == 0 &&
-	       (t->assembly == QA_REF_DIRECT || t->assembly == QA_REF_STACK) && /* see qa_ref_read_f32_range */
+	       (t->assembly == QA_REF_DIRECT || t->assembly == QA_REF_STACK ||
+	        t->assembly == QA_REF_GENERATED) && /* see qa_ref_read_f32_range */
 	       it->ne[0] == in && (!wt->qw || wt->n_expert <= 1);
 }
 

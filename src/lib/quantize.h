@@ -247,4 +247,23 @@ QA_WARN_UNUSED
 enum qa_err qa_quantize_check_finite(const struct qa_ref_tensor *t, const float *w,
                                      struct qa_diag *d);
 
+/*
+ * Re-quantize reference tensor t of r (read as f32, non-finite values
+ * refused) under each of the n types at types, on the calling thread and in
+ * llama-quantize's out-major layout, and dequantize it back: sq[k] receives
+ * the sum over elements of (dequantized - original)^2 in double, and, when
+ * bits is not NULL, bits[k] the quantized size in bits.  Entry k is skipped
+ * (sq[k] and bits[k] untouched) when measure is not NULL and measure[k] is
+ * false.  With im, the matrix's weights for t apply (qa_imatrix_weights).
+ * Memory: t's floats twice and one quantized copy, freed before return.
+ * Errors: the reader's; QA_ERR_VALUE for a non-finite weight or a matrix
+ * entry that does not fit; QA_ERR_UNSUPPORTED when a type cannot be
+ * produced or dequantized; QA_ERR_NOMEM; the quantizer's.
+ */
+QA_WARN_UNUSED
+enum qa_err qa_quantize_sq_error(struct qa_ref *r, const struct qa_ref_tensor *t,
+                                 const struct qa_imatrix *im, const uint32_t *types,
+                                 const bool *measure, size_t n, double *sq, double *bits,
+                                 struct qa_diag *d);
+
 #endif

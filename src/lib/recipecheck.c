@@ -83,50 +83,8 @@ static enum qa_err rc_one(void *vctx, size_t i, unsigned worker)
 	(void)worker;
 	struct rc_ctx *x = vctx;
 	struct rc_item *it = &x->items[i];
-	const struct qa_ref_tensor *rt = it->rt;
-	struct qa_diag *d = &x->diags[i];
-	uint64_t in = rt->ne[0], out = rt->n_elems / (in ? in : 1);
-	float *w = malloc((size_t)rt->n_elems * sizeof *w + 1), *deq = malloc((size_t)rt->n_elems * sizeof *deq + 1);
-	uint8_t *q = NULL;
-	enum qa_err e = QA_OK;
-	if (!w || !deq) {
-		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory for tensor %s", rt->name);
-		goto done;
-	}
-	if ((e = qa_ref_read_f32(x->ref, rt, w, d)) || (e = qa_quantize_check_finite(rt, w, d)))
-		goto done;
-	for (size_t k = 0; k < x->c->n_types; k++) {
-		if (!x->c->classes[it->cls].measured[k])
-			continue;
-		uint32_t t = x->c->types[k];
-		uint64_t nb;
-		const struct qa_quant_ops *ops = qa_quant_ops(t);
-		if (!ops || !ops->quantize || !ops->dequantize || !qa_quantize_nbytes(t, in, out, QA_LAYOUT_OUT_IN, &nb)) {
-			e = qa_diag_set(d, QA_ERR_UNSUPPORTED, QA_NO_OFFSET, "tensor %s: type %s cannot be produced",
-			                rt->name, qa_type_name(t));
-			goto done;
-		}
-		uint8_t *nq = realloc(q, (size_t)nb + 1);
-		if (!nq) {
-			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory for tensor %s", rt->name);
-			goto done;
-		}
-		q = nq;
-		if ((e = qa_quantize_tensor(w, in, out, t, QA_LAYOUT_OUT_IN, 1, q, d)))
-			goto done;
-		ops->dequantize(q, deq, (size_t)rt->n_elems);
-		double s = 0;
-		for (uint64_t j = 0; j < rt->n_elems; j++) {
-			double v = (double)deq[j] - (double)w[j];
-			s += v * v;
-		}
-		it->sq[k] = s;
-	}
-done:
-	free(w);
-	free(deq);
-	free(q);
-	return e;
+	return qa_quantize_sq_error(x->ref, it->rt, NULL, x->c->types, x->c->classes[it->cls].measured,
+	                            x->c->n_types, it->sq, NULL, &x->diags[i]);
 }
 
 enum qa_err qa_recipe_check_run(const char *ref_path, const struct qa_recipe *recipe,

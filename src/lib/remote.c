@@ -383,17 +383,7 @@ enum qa_err qa_remote_open(struct qa_source **out, const char *url, struct qa_di
 
 static bool hex32(const char *hex, uint8_t out[32])
 {
-	if (!qa_cache_is_sha256(hex))
-		return false;
-	for (size_t i = 0; i < 32; i++) {
-		unsigned v = 0;
-		for (int k = 0; k < 2; k++) {
-			char c = hex[2 * i + (size_t)k];
-			v = v << 4 | (unsigned)(c <= '9' ? c - '0' : c - 'a' + 10);
-		}
-		out[i] = (uint8_t)v;
-	}
-	return true;
+	return qa_cache_is_sha256(hex) && qa_hex_decode(hex, out, 32, false);
 }
 
 enum qa_err qa_remote_head(const char *url, struct qa_remote_head *out, struct qa_diag *d)

@@ -20,8 +20,10 @@
 #include "names.h"
 #include "remote.h"
 #include "source.h"
+#include "strbuf.h"
 #include "types.h"
 #include "compare_json.h"
+#include "json_scan.h"
 
 /* ------------------------------------------------------------------ */
 /* small helpers                                                       */
@@ -81,97 +83,67 @@ static const char *vtype_name(uint32_t t)
 }
 
 /* Append the text of v (without its type) to a growing buffer. */
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t nc = (b->len + n + 1) * 2;
-		char *q = realloc(b->p, nc);
-		if (!q) {
-			b->oom = true;
-			return;
-		}
-		b->p = q;
-		b->cap = nc;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
-static void value_text(struct sbuf *b, const struct qa_gguf_value *v, int depth)
+static void value_text(struct qa_sb *b, const struct qa_gguf_value *v, int depth)
 {
 	char num[64];
 	switch (v->type) {
 	case QA_GGUF_U8: case QA_GGUF_U16: case QA_GGUF_U32: case QA_GGUF_U64:
 		snprintf(num, sizeof num, "%llu", (unsigned long long)v->v.u);
-		sb_str(b, num);
+		qa_sb_puts(b, num);
 		return;
 	case QA_GGUF_I8: case QA_GGUF_I16: case QA_GGUF_I32: case QA_GGUF_I64:
 		snprintf(num, sizeof num, "%lld", (long long)v->v.i);
-		sb_str(b, num);
+		qa_sb_puts(b, num);
 		return;
 	case QA_GGUF_F32:
 		snprintf(num, sizeof num, "%.9g", v->v.f);
-		sb_str(b, num);
+		qa_sb_puts(b, num);
 		return;
 	case QA_GGUF_F64:
 		snprintf(num, sizeof num, "%.17g", v->v.f);
-		sb_str(b, num);
+		qa_sb_puts(b, num);
 		return;
 	case QA_GGUF_BOOL:
-		sb_str(b, v->v.b ? "true" : "false");
+		qa_sb_puts(b, v->v.b ? "true" : "false");
 		return;
 	case QA_GGUF_STRING: {
 		size_t n = v->v.str.len > 120 ? 120 : (size_t)v->v.str.len;
 		char *e = escape_n(v->v.str.ptr, n);
-		sb_str(b, "\"");
+		qa_sb_puts(b, "\"");
 		if (e)
-			sb_str(b, e);
+			qa_sb_puts(b, e);
 		else
 			b->oom = true;
 		free(e);
-		sb_str(b, v->v.str.len > 120 ? "\"..." : "\"");
+		qa_sb_puts(b, v->v.str.len > 120 ? "\"..." : "\"");
 		return;
 	}
 	case QA_GGUF_ARRAY: {
 		snprintf(num, sizeof num, "[%s x %llu]", vtype_name(v->v.arr.elem_type),
 		         (unsigned long long)v->v.arr.count);
-		sb_str(b, num);
+		qa_sb_puts(b, num);
 		if (depth > 0)
 			return;
-		sb_str(b, " [");
+		qa_sb_puts(b, " [");
 		for (uint64_t i = 0; i < v->v.arr.count && i < 4; i++) {
 			if (i)
-				sb_str(b, ", ");
+				qa_sb_puts(b, ", ");
 			struct qa_gguf_value it;
 			if (qa_gguf_array_get(v, i, &it))
 				value_text(b, &it, depth + 1);
 		}
-		sb_str(b, v->v.arr.count > 4 ? ", ...]" : "]");
+		qa_sb_puts(b, v->v.arr.count > 4 ? ", ...]" : "]");
 		return;
 	}
 	}
-	sb_str(b, "?");
+	qa_sb_puts(b, "?");
 }
 
 char *qa_reproduce_value_text(const struct qa_gguf_value *v)
 {
-	struct sbuf b = { 0 };
-	sb_str(&b, vtype_name(v->type));
-	sb_str(&b, " ");
+	struct qa_sb b = { 0 };
+	qa_sb_puts(&b, vtype_name(v->type));
+	qa_sb_puts(&b, " ");
 	value_text(&b, v, 0);
 	if (b.oom) {
 		free(b.p);
@@ -779,27 +751,27 @@ static bool same_file(const char *a, const char *b)
 static char *join_options(const struct qa_recipe_overrides *ov, const struct qa_kv_override *kvo,
                           size_t n_kvo)
 {
-	struct sbuf b = { 0 };
+	struct qa_sb b = { 0 };
 	char tmp[320];
-	sb_str(&b, "");
+	qa_sb_puts(&b, "");
 	if (ov->pure)
-		sb_str(&b, " --pure");
+		qa_sb_puts(&b, " --pure");
 	if (ov->leave_output)
-		sb_str(&b, " --leave-output-tensor");
+		qa_sb_puts(&b, " --leave-output-tensor");
 	if (ov->output_type != QA_TYPE_COUNT) {
 		snprintf(tmp, sizeof tmp, " --output-tensor-type %s", qa_type_name(ov->output_type));
-		sb_str(&b, tmp);
+		qa_sb_puts(&b, tmp);
 	}
 	if (ov->token_embd_type != QA_TYPE_COUNT) {
 		snprintf(tmp, sizeof tmp, " --token-embedding-type %s", qa_type_name(ov->token_embd_type));
-		sb_str(&b, tmp);
+		qa_sb_puts(&b, tmp);
 	}
 	for (size_t i = 0; i < ov->n_tensor_types; i++) {
 		char *e = escape(ov->tensor_types[i].pattern);
 		snprintf(tmp, sizeof tmp, " --tensor-type %s=%s", e ? e : "?",
 		         qa_type_name(ov->tensor_types[i].type));
 		free(e);
-		sb_str(&b, tmp);
+		qa_sb_puts(&b, tmp);
 	}
 	for (size_t i = 0; i < n_kvo; i++) {
 		struct qa_gguf_value v;
@@ -819,7 +791,7 @@ static char *join_options(const struct qa_recipe_overrides *ov, const struct qa_
 		snprintf(tmp, sizeof tmp, " --override-kv %s=%s", e ? e : "?", t ? t : "?");
 		free(e);
 		free(t);
-		sb_str(&b, tmp);
+		qa_sb_puts(&b, tmp);
 	}
 	if (b.oom) {
 		free(b.p);
@@ -866,6 +838,17 @@ static char *plan_fingerprint(const struct qa_recipe *rc, const char *options,
 {
 	return fmt("%s\n%s\n%s\n%s", qa_recipe_name(rc), options ? options : "",
 	           imatrix_file ? imatrix_file : "", imatrix_path ? imatrix_path : "");
+}
+
+/* Count a quantize pass that streamed through st and take the digest and
+ * size of the would-be file it wrote into res. */
+static enum qa_err pass_digest(struct stream *st, struct qa_reproduce_result *res, struct qa_diag *d)
+{
+	res->passes++;
+	if (qa_sha256_stream_final(st->exp, res->expected_sha256))
+		return qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
+	res->expected_size = st->total;
+	return QA_OK;
 }
 
 /*
@@ -925,12 +908,8 @@ static enum qa_err cheap_pass(struct qa_ref *ref, const char *ref_path, const st
 	qo.tap_ctx = &st;
 	if ((e = qa_quantize_model_located(ref, &qo, opts->out_path, NULL, NULL, d)))
 		goto done;
-	res->passes++;
-	if (qa_sha256_stream_final(st.exp, res->expected_sha256)) {
-		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
+	if ((e = pass_digest(&st, res, d)))
 		goto done;
-	}
-	res->expected_size = st.total;
 	if (!(*fp = plan_fingerprint(rc, options, opts->imatrix_path, opts->imatrix_path))) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto done;
@@ -1218,12 +1197,8 @@ enum qa_err qa_reproduce_run(const char *ref_path, const char *art_path,
 			bad = ref_path;
 			goto done;
 		}
-		res->passes++;
-		if (qa_sha256_stream_final(st.exp, res->expected_sha256)) {
-			e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "sha-256 failed");
+		if ((e = pass_digest(&st, res, d)))
 			goto done;
-		}
-		res->expected_size = st.total;
 	} else {
 		st.total = res->expected_size;
 	}
@@ -1504,27 +1479,6 @@ done:
 /* JSON                                                                */
 /* ------------------------------------------------------------------ */
 
-static json_t *u64_json(uint64_t v)
-{
-	if (v <= (uint64_t)INT64_MAX)
-		return json_integer((json_int_t)v);
-	char buf[32];
-	snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
-	return json_string(buf);
-}
-
-static json_t *hex_json(const uint8_t *digest)
-{
-	char hex[65];
-	qa_manifest_hex(digest, hex);
-	return json_string(hex);
-}
-
-static json_t *str_or_null(const char *s)
-{
-	return s ? json_string(s) : json_null();
-}
-
 json_t *qa_reproduce_kv_json(const struct qa_reproduce_kv *kvs, size_t n)
 {
 	json_t *kv = json_array();
@@ -1533,9 +1487,9 @@ json_t *qa_reproduce_kv_json(const struct qa_reproduce_kv *kvs, size_t n)
 		json_t *o = json_object();
 		json_object_set_new(o, "key", json_string(k->key));
 		json_object_set_new(o, "difference", json_string(qa_reproduce_kv_kind_name(k->kind)));
-		json_object_set_new(o, "expected", str_or_null(k->expected));
-		json_object_set_new(o, "actual", str_or_null(k->actual));
-		json_object_set_new(o, "actual_offset", k->actual_offset == QA_NO_OFFSET ? json_null() : u64_json(k->actual_offset));
+		json_object_set_new(o, "expected", qa_json_str_or_null(k->expected));
+		json_object_set_new(o, "actual", qa_json_str_or_null(k->actual));
+		json_object_set_new(o, "actual_offset", k->actual_offset == QA_NO_OFFSET ? json_null() : qa_json_u64(k->actual_offset));
 		json_object_set_new(o, "finding", json_boolean(k->finding));
 		json_array_append_new(kv, o);
 	}
@@ -1550,22 +1504,22 @@ json_t *qa_reproduce_to_json(const struct qa_reproduce_result *r)
 	json_object_set_new(ref, "path", json_string(r->reference_path));
 	json_object_set_new(root, "reference", ref);
 	json_object_set_new(art, "path", json_string(r->artifact_path));
-	json_object_set_new(art, "size", u64_json(r->artifact_size));
-	json_object_set_new(art, "sha256", hex_json(r->artifact_sha256));
+	json_object_set_new(art, "size", qa_json_u64(r->artifact_size));
+	json_object_set_new(art, "sha256", qa_json_hex(r->artifact_sha256, QA_SHA256_LEN));
 	json_object_set_new(art, "sha256_source",
 	                    json_string(r->artifact_digest_source ? r->artifact_digest_source
 	                                : r->artifact_digest_given ? "given" : "read"));
 	json_object_set_new(art, "header_read", json_boolean(r->header_read));
-	json_object_set_new(art, "body_bytes_read", u64_json(r->artifact_bytes_read));
+	json_object_set_new(art, "body_bytes_read", qa_json_u64(r->artifact_bytes_read));
 	json_object_set_new(root, "artifact", art);
-	json_object_set_new(exp, "size", u64_json(r->expected_size));
-	json_object_set_new(exp, "sha256", hex_json(r->expected_sha256));
-	json_object_set_new(exp, "written_to", str_or_null(r->output_path));
+	json_object_set_new(exp, "size", qa_json_u64(r->expected_size));
+	json_object_set_new(exp, "sha256", qa_json_hex(r->expected_sha256, QA_SHA256_LEN));
+	json_object_set_new(exp, "written_to", qa_json_str_or_null(r->output_path));
 	json_object_set_new(exp, "passes", json_integer(r->passes));
 	json_object_set_new(root, "reproduction", exp);
 	json_t *recipe = json_object();
 	json_object_set_new(recipe, "name", json_string(r->recipe_name ? r->recipe_name : ""));
-	json_object_set_new(recipe, "file_type", u64_json(r->file_type));
+	json_object_set_new(recipe, "file_type", qa_json_u64(r->file_type));
 	json_object_set_new(recipe, "source", json_string(r->recipe_source ? r->recipe_source : ""));
 	json_object_set_new(recipe, "options", json_string(r->options ? r->options : ""));
 	json_t *inf = json_array();
@@ -1587,23 +1541,23 @@ json_t *qa_reproduce_to_json(const struct qa_reproduce_result *r)
 	json_object_set_new(recipe, "unexplained_types", dev);
 	json_object_set_new(root, "recipe", recipe);
 	json_t *imj = json_object();
-	json_object_set_new(imj, "declared", str_or_null(r->imatrix_declared));
-	json_object_set_new(imj, "path", str_or_null(r->imatrix_path));
+	json_object_set_new(imj, "declared", qa_json_str_or_null(r->imatrix_declared));
+	json_object_set_new(imj, "path", qa_json_str_or_null(r->imatrix_path));
 	json_object_set_new(root, "imatrix", r->imatrix_declared || r->imatrix_path ? imj : json_null());
 	if (!(r->imatrix_declared || r->imatrix_path))
 		json_decref(imj);
-	json_object_set_new(art, "header_error", str_or_null(r->artifact_error));
+	json_object_set_new(art, "header_error", qa_json_str_or_null(r->artifact_error));
 	if (r->located) {
 		json_t *fd = json_object();
-		json_object_set_new(fd, "offset", u64_json(r->first_difference));
+		json_object_set_new(fd, "offset", qa_json_u64(r->first_difference));
 		json_object_set_new(fd, "region", json_string(r->region_kind));
-		json_object_set_new(fd, "name", str_or_null(r->region_name));
+		json_object_set_new(fd, "name", qa_json_str_or_null(r->region_name));
 		json_object_set_new(fd, "index", r->region_index >= 0 ? json_integer(r->region_index) : json_null());
-		json_object_set_new(fd, "region_start", u64_json(r->region_start));
-		json_object_set_new(fd, "region_end", r->region_end == UINT64_MAX ? json_null() : u64_json(r->region_end));
-		json_object_set_new(fd, "offset_in_region", u64_json(r->first_difference - r->region_start));
+		json_object_set_new(fd, "region_start", qa_json_u64(r->region_start));
+		json_object_set_new(fd, "region_end", r->region_end == UINT64_MAX ? json_null() : qa_json_u64(r->region_end));
+		json_object_set_new(fd, "offset_in_region", qa_json_u64(r->first_difference - r->region_start));
 		json_object_set_new(fd, "artifact_region", json_string(r->artifact_region_kind));
-		json_object_set_new(fd, "artifact_name", str_or_null(r->artifact_region_name));
+		json_object_set_new(fd, "artifact_name", qa_json_str_or_null(r->artifact_region_name));
 		json_object_set_new(root, "first_difference", fd);
 	} else {
 		json_object_set_new(root, "first_difference", json_null());
@@ -1614,11 +1568,11 @@ json_t *qa_reproduce_to_json(const struct qa_reproduce_result *r)
 		json_t *o = json_object();
 		json_object_set_new(o, "key", json_string(k->key));
 		json_object_set_new(o, "difference", json_string(qa_reproduce_kv_kind_name(k->kind)));
-		json_object_set_new(o, "expected", str_or_null(k->expected));
-		json_object_set_new(o, "actual", str_or_null(k->actual));
+		json_object_set_new(o, "expected", qa_json_str_or_null(k->expected));
+		json_object_set_new(o, "actual", qa_json_str_or_null(k->actual));
 		json_object_set_new(o, "expected_index", k->expected_index >= 0 ? json_integer(k->expected_index) : json_null());
 		json_object_set_new(o, "actual_index", k->actual_index >= 0 ? json_integer(k->actual_index) : json_null());
-		json_object_set_new(o, "actual_offset", k->actual_offset == QA_NO_OFFSET ? json_null() : u64_json(k->actual_offset));
+		json_object_set_new(o, "actual_offset", k->actual_offset == QA_NO_OFFSET ? json_null() : qa_json_u64(k->actual_offset));
 		json_array_append_new(kv, o);
 	}
 	json_object_set_new(root, "metadata", kv);

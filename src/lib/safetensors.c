@@ -58,10 +58,22 @@ int qa_st_dtype_size(const char *dtype)
 	return di ? di->size : 0;
 }
 
+uint32_t qa_st_dtype_type(const char *dtype)
+{
+	if (!dtype)
+		return QA_TYPE_COUNT;
+	if (strcmp(dtype, "F32") == 0)
+		return QA_TYPE_F32;
+	if (strcmp(dtype, "F16") == 0)
+		return QA_TYPE_F16;
+	if (strcmp(dtype, "BF16") == 0)
+		return QA_TYPE_BF16;
+	return QA_TYPE_COUNT;
+}
+
 bool qa_st_dtype_is_float(const char *dtype)
 {
-	return dtype && (strcmp(dtype, "F32") == 0 || strcmp(dtype, "F16") == 0 ||
-	                 strcmp(dtype, "BF16") == 0);
+	return qa_st_dtype_type(dtype) != QA_TYPE_COUNT;
 }
 
 

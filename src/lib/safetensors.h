@@ -24,6 +24,7 @@
 
 #include "err.h"
 #include "source.h"
+#include "types.h"
 
 /* Largest header (and index file) accepted: 100 MB, as the reference reader. */
 #define QA_ST_MAX_HEADER 100000000u
@@ -159,5 +160,9 @@ int qa_st_dtype_size(const char *dtype);
 
 /* True for the dtypes qa_st_tensor_read_f32 converts: F32, F16, BF16. */
 bool qa_st_dtype_is_float(const char *dtype);
+
+/* The ggml type of those dtypes (QA_TYPE_F32, QA_TYPE_F16, QA_TYPE_BF16),
+ * or QA_TYPE_COUNT for any other dtype or NULL. */
+uint32_t qa_st_dtype_type(const char *dtype);
 
 #endif

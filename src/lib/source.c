@@ -299,7 +299,7 @@ static void fd_close(struct qa_source *s)
 	close(((struct fd_source *)s)->fd);
 }
 
-static const struct qa_source_ops fd_ops = { fd_read, NULL, fd_close };
+static const struct qa_source_ops fd_ops = { fd_read, NULL, fd_close, NULL };
 
 enum qa_err qa_source_open_stream(struct qa_source **out, const char *path,
                                   struct qa_diag *d)

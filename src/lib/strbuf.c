@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 static void qa_sb_reserve(struct qa_sb *b, size_t extra)
 {
 	if (b->oom)
@@ -106,8 +108,17 @@ void qa_sb_copy_out(const struct qa_sb *b, char *buf, size_t cap)
 
 void qa_sb_hex(struct qa_sb *b, const uint8_t *h, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		qa_sb_printf(b, "%02x", h[i]);
+	if (n == 0)
+		return;
+	if (n > (SIZE_MAX - 1) / 2) {
+		b->oom = true;
+		return;
+	}
+	qa_sb_reserve(b, 2 * n);
+	if (b->oom)
+		return;
+	qa_hex_encode(h, n, b->p + b->len);
+	b->len += 2 * n;
 }
 
 /* Shell-quote one argument for a POSIX shell. */

@@ -473,6 +473,16 @@ static enum qa_err check_opts(const struct qa_synth_opts *o, uint64_t *head_dim,
 	if (o->dtype != QA_TYPE_BF16 && o->dtype != QA_TYPE_F16 && o->dtype != QA_TYPE_F32)
 		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
 		                   "dtype %s cannot be synthesized (bf16, f16 or f32)", qa_type_name(o->dtype));
+	if (o->rope_scaling &&
+	    !(strcmp(o->rope_scaling, "llama3") == 0 && qa_arch_has(a, QA_ARCH_ROPE_LLAMA3)) &&
+	    !(strcmp(o->rope_scaling, "longrope") == 0 && qa_arch_has(a, QA_ARCH_ROPE_LONG)))
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "rope scaling '%.32s' is not synthesized for %.64s (llama3: llama, mistral; "
+		                   "longrope: phi3)", o->rope_scaling, o->arch);
+	if (o->tokenizer_vocab && (!qa_arch_has(a, QA_ARCH_VOCAB_CUT) || o->tokenizer_vocab < 2 ||
+	                           o->tokenizer_vocab > o->vocab))
+		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
+		                   "a tokenizer is synthesized only for gemma3, of 2 to vocabulary size tokens");
 	static const char *const names[] = { "hidden size", "intermediate size", "vocabulary size",
 	                                     "head count", "kv head count" };
 	const uint64_t vals[] = { o->hidden, o->intermediate, o->vocab, o->heads, o->kv_heads };
@@ -601,6 +611,41 @@ static bool set_int(json_t *c, const char *key, json_int_t v)
 }
 
 /*
+ * rope_scaling as Llama 3.1 (rope_type llama3) or Phi-3 128k (longrope)
+ * ship it, with their context lengths.  The longrope lists are a smooth
+ * deterministic ramp (IEEE operations only) with digits beyond f32's, so
+ * the f32 rounding of the lists is exercised.
+ */
+static bool set_rope_scaling(json_t *c, const struct qa_synth_opts *o, uint64_t hd)
+{
+	json_t *rs;
+	if (strcmp(o->rope_scaling, "llama3") == 0) {
+		rs = json_pack("{s:f,s:f,s:f,s:I,s:s}", "factor", 8.0, "low_freq_factor", 1.0,
+		               "high_freq_factor", 4.0, "original_max_position_embeddings", (json_int_t)8192,
+		               "rope_type", "llama3");
+		return rs && set_real(c, "rope_theta", 500000.0) &&
+		       set_int(c, "max_position_embeddings", 131072) &&
+		       json_object_set_new(c, "rope_scaling", rs) == 0;
+	}
+	json_t *lf = json_array(), *sf = json_array();
+	bool ok = lf && sf;
+	for (uint64_t i = 0; ok && i < hd / 2; i++) {
+		double x = (double)i / (double)(hd / 2);
+		ok = json_array_append_new(lf, json_real(1.0 + 47.123456789 * x * x * x)) == 0 &&
+		     json_array_append_new(sf, json_real(1.0 + 0.0987654321 * x)) == 0;
+	}
+	rs = ok ? json_pack("{s:o,s:o,s:s}", "long_factor", lf, "short_factor", sf, "type", "longrope") : NULL;
+	if (!rs) {
+		if (!ok) {
+			json_decref(lf);
+			json_decref(sf);
+		}
+		return false;
+	}
+	return set_int(c, "max_position_embeddings", 131072) && json_object_set_new(c, "rope_scaling", rs) == 0;
+}
+
+/*
  * config.json as the family's own checkpoints write it: the common fields,
  * then the ones llama.cpp's converter requires for the family (Gemma 2's
  * soft-capping and sliding window, Gemma 3's sliding-window pattern, Phi-3's
@@ -638,8 +683,10 @@ static json_t *config_json(const struct qa_synth_opts *o, uint64_t hd)
 			ok = set_int(c, "sliding_window_pattern", 6) && set_real(c, "rope_local_base_freq", 10000.0);
 	}
 	if (ok && strcmp(a->name, "phi3") == 0)
-		ok = set_int(c, "original_max_position_embeddings", 32768) &&
+		ok = set_int(c, "original_max_position_embeddings", o->rope_scaling ? 4096 : 32768) &&
 		     json_object_set_new(c, "rope_scaling", json_null()) == 0;
+	if (ok && o->rope_scaling)
+		ok = set_rope_scaling(c, o, hd);
 	if (!ok) {
 		json_decref(c);
 		return NULL;
@@ -833,32 +880,15 @@ static json_t *config_json_moe(const struct qa_synth_opts *o, uint64_t hd)
 	const struct qa_arch *a = qa_arch_find(o->arch);
 	if (qa_arch_has(a, QA_ARCH_FUSED_EXPERTS))
 		return config_json_oss(o, hd);
-	if (strcmp(a->name, "qwen2moe") == 0)
-		return json_pack("{s:s,s:[s],s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:s}",
-		                 "model_type", a->model_types[0],
-		                 "architectures", a->hf_class,
-		                 "hidden_size", (json_int_t)o->hidden,
-		                 "intermediate_size", (json_int_t)o->intermediate,
-		                 "moe_intermediate_size", (json_int_t)expert_ffn(o),
-		                 "shared_expert_intermediate_size", (json_int_t)expert_ffn(o),
-		                 "num_hidden_layers", (json_int_t)o->layers,
-		                 "num_attention_heads", (json_int_t)o->heads,
-		                 "num_key_value_heads", (json_int_t)o->kv_heads,
-		                 "head_dim", (json_int_t)hd,
-		                 "vocab_size", (json_int_t)o->vocab,
-		                 "num_experts", (json_int_t)o->experts,
-		                 "num_experts_per_tok", (json_int_t)o->experts_used,
-		                 "tie_word_embeddings", (int)o->tied,
-		                 "rms_norm_eps", 1e-6,
-		                 "rope_theta", 1000000.0,
-		                 "max_position_embeddings", (json_int_t)32768,
-		                 "torch_dtype", dtype_torch_name(o->dtype));
-	return json_pack("{s:s,s:[s],s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:s}",
+	/* qwen2moe and qwen3moe differ in the shared expert and the context length */
+	bool shared = strcmp(a->name, "qwen2moe") == 0;
+	return json_pack("{s:s,s:[s],s:I,s:I,s:I,s:o*,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:f,s:I,s:s}",
 	                 "model_type", a->model_types[0],
 	                 "architectures", a->hf_class,
 	                 "hidden_size", (json_int_t)o->hidden,
 	                 "intermediate_size", (json_int_t)o->intermediate,
 	                 "moe_intermediate_size", (json_int_t)expert_ffn(o),
+	                 "shared_expert_intermediate_size", shared ? json_integer((json_int_t)expert_ffn(o)) : NULL,
 	                 "num_hidden_layers", (json_int_t)o->layers,
 	                 "num_attention_heads", (json_int_t)o->heads,
 	                 "num_key_value_heads", (json_int_t)o->kv_heads,
@@ -869,7 +899,7 @@ static json_t *config_json_moe(const struct qa_synth_opts *o, uint64_t hd)
 	                 "tie_word_embeddings", (int)o->tied,
 	                 "rms_norm_eps", 1e-6,
 	                 "rope_theta", 1000000.0,
-	                 "max_position_embeddings", (json_int_t)40960,
+	                 "max_position_embeddings", (json_int_t)(shared ? 32768 : 40960),
 	                 "torch_dtype", dtype_torch_name(o->dtype));
 }
 
@@ -930,17 +960,46 @@ static enum qa_err write_all(int fd, const void *buf, size_t n, const char *path
 	return QA_OK;
 }
 
-/* The config.json path in the directory of out_path (malloc'd), or NULL. */
-static char *config_path(const char *out_path)
+/* The path of file name in the directory of out_path (malloc'd), or NULL. */
+static char *beside_path(const char *out_path, const char *name)
 {
 	const char *slash = strrchr(out_path, '/');
-	size_t dir = slash ? (size_t)(slash - out_path) + 1 : 0;
-	char *p = malloc(dir + sizeof "config.json");
+	size_t dir = slash ? (size_t)(slash - out_path) + 1 : 0, len = strlen(name) + 1;
+	char *p = malloc(dir + len);
 	if (p) {
 		memcpy(p, out_path, dir);
-		memcpy(p + dir, "config.json", sizeof "config.json");
+		memcpy(p + dir, name, len);
 	}
 	return p;
+}
+
+/*
+ * A minimal tokenizer.json of n tokens: model.vocab "<tI>" for I < n - 2 and
+ * two added_tokens after them (the two lists Gemma3Model counts).
+ */
+static char *tokenizer_json(uint64_t n)
+{
+	json_t *vocab = json_object(), *added = json_array();
+	bool ok = vocab && added;
+	char tok[32];
+	for (uint64_t i = 0; ok && i + 2 < n; i++) {
+		snprintf(tok, sizeof tok, "<t%" PRIu64 ">", i);
+		ok = json_object_set_new(vocab, tok, json_integer((json_int_t)i)) == 0;
+	}
+	for (uint64_t i = n - 2; ok && i < n; i++) {
+		snprintf(tok, sizeof tok, "<added%" PRIu64 ">", i);
+		ok = json_array_append_new(added, json_pack("{s:I,s:s,s:b}", "id", (json_int_t)i,
+		                                             "content", tok, "special", 1)) == 0;
+	}
+	json_t *root = ok ? json_pack("{s:s,s:o,s:{s:s,s:o}}", "version", "1.0", "added_tokens", added,
+	                              "model", "type", "BPE", "vocab", vocab) : NULL;
+	if (!ok) {
+		json_decref(vocab);
+		json_decref(added);
+	}
+	char *text = root ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(root);
+	return text;
 }
 
 static enum qa_err write_tensors(int fd, const char *path, const struct qa_synth_opts *o,
@@ -1036,13 +1095,15 @@ enum qa_err qa_synth_write(const struct qa_synth_opts *o, const char *out_path,
 
 	size_t n = plan(o, hd, NULL);
 	struct spec *s = calloc(n, sizeof *s);
-	char *cfg = config_path(out_path);
-	char *htext = NULL, *ctext = NULL;
+	char *cfg = beside_path(out_path, "config.json");
+	char *tpath = o->tokenizer_vocab ? beside_path(out_path, "tokenizer.json") : NULL;
+	char *htext = NULL, *ctext = NULL, *ttext = NULL;
 	/* Both files are pending until both are complete; abort at the end
 	 * removes whatever was not renamed into place. */
 	struct qa_tmpfile model = { NULL, NULL, -1, 0 }, conf = { NULL, NULL, -1, 0 };
+	struct qa_tmpfile tok = { NULL, NULL, -1, 0 };
 	struct qa_diag cd;
-	if (!s || !cfg) {
+	if (!s || !cfg || (o->tokenizer_vocab && (!tpath || !(ttext = tokenizer_json(o->tokenizer_vocab))))) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto out;
 	}
@@ -1086,13 +1147,22 @@ enum qa_err qa_synth_write(const struct qa_synth_opts *o, const char *out_path,
 		e = write_all(conf.fd, ctext, strlen(ctext), cfg, d);
 	if (e == QA_OK)
 		e = write_all(conf.fd, "\n", 1, cfg, d);
+	if (e == QA_OK && ttext && (e = qa_tmpfile_open(&tok, tpath, &cd)) != QA_OK)
+		qa_diag_set(d, e, QA_NO_OFFSET, "%s: %s", tpath, cd.msg);
+	if (e == QA_OK && ttext)
+		e = write_all(tok.fd, ttext, strlen(ttext), tpath, d);
 	if (e == QA_OK)
 		e = qa_tmpfile_commit(&model, false, d);
 	if (e == QA_OK && (e = qa_tmpfile_commit(&conf, false, &cd)) != QA_OK)
 		qa_diag_set(d, e, QA_NO_OFFSET, "%s: %s", cfg, cd.msg);
+	if (e == QA_OK && ttext && (e = qa_tmpfile_commit(&tok, false, &cd)) != QA_OK)
+		qa_diag_set(d, e, QA_NO_OFFSET, "%s: %s", tpath, cd.msg);
 out:
 	qa_tmpfile_abort(&model);
 	qa_tmpfile_abort(&conf);
+	qa_tmpfile_abort(&tok);
+	free(tpath);
+	free(ttext);
 	free(cfg);
 	free(s);
 	free(htext);

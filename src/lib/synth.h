@@ -51,6 +51,16 @@ struct qa_synth_opts {
 	uint32_t experts;        /* experts per layer (2 or more) */
 	uint32_t experts_used;   /* experts routed per token, 1..experts */
 	uint64_t expert_ffn;     /* each expert's intermediate size, 0: intermediate */
+	/* Rotary scaling written to config.json's rope_scaling (NULL: none, as before):
+	 * "llama3" (llama, mistral: Llama 3.1's factor 8, low/high_freq_factor 1/4,
+	 * original_max_position_embeddings 8192, rope_theta 500000, context 131072), or
+	 * "longrope" (phi3: long_factor and short_factor lists of head_dim / 2
+	 * deterministic values, original context 4096, context 131072). */
+	const char *rope_scaling;
+	/* gemma3 only, 0: none.  Also write a tokenizer.json of this many tokens
+	 * (tokenizer_vocab - 2 in model.vocab, 2 added_tokens), at most vocab; the
+	 * converter cuts token_embd to that size. */
+	uint64_t tokenizer_vocab;
 	bool mxfp4;              /* gpt-oss only: experts in the published MXFP4 form, U8
 	                            mlp.experts.{gate_up,down}_proj_{blocks,scales} (hidden and
 	                            expert ffn multiples of 32); config.json's quantization_config
@@ -63,7 +73,9 @@ struct qa_synth_opts {
  * when head_dim is 0, a phi3 head_dim other than hidden / heads (its config
  * has none), kv_heads not dividing heads, a dimension above
  * QA_SYNTH_MAX_DIM, more than QA_SYNTH_MAX_LAYERS layers, or a total size
- * above QA_SYNTH_MAX_BYTES).  When out_tensors / out_bytes are not NULL
+ * above QA_SYNTH_MAX_BYTES, a rope_scaling other than llama3 for llama /
+ * mistral or longrope for phi3, a tokenizer_vocab for an architecture other
+ * than gemma3 or outside 2..vocab).  When out_tensors / out_bytes are not NULL
  * they receive the tensor count and the file size the options produce.
  */
 QA_WARN_UNUSED
@@ -81,6 +93,7 @@ enum qa_err qa_synth_check(const struct qa_synth_opts *o, uint64_t *out_tensors,
  * config.json has the fields the family's own carry (architectures[0] the
  * arch's HF class, model_type its first); the header carries
  * "__metadata__" {"format":"pt","generator":"quantaudit synth","seed":"S"}
+ * (with tokenizer_vocab, a tokenizer.json is written beside them too)
  * and is padded with spaces to a multiple of 8 bytes.
  *
  * Both files are written to temporary files in the target directory and

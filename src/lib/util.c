@@ -111,3 +111,35 @@ void qa_unmap_pages(void *base, uint64_t map_len, uint64_t off, uint64_t len)
 	if (end > start)
 		madvise((void *)(uintptr_t)start, (size_t)(end - start), MADV_DONTNEED);
 }
+
+void qa_hex_encode(const uint8_t *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int hex_digit(char c, bool any_case)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (any_case && c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+bool qa_hex_decode(const char *s, uint8_t *out, size_t n, bool any_case)
+{
+	for (size_t i = 0; i < n; i++) {
+		int hi = hex_digit(s[2 * i], any_case), lo = hi < 0 ? -1 : hex_digit(s[2 * i + 1], any_case);
+		if (lo < 0)
+			return false;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}

@@ -29,6 +29,17 @@ bool qa_str_ends_with(const char *s, const char *suffix);
 /* Whether the len bytes at s end with suffix (s may hold NULs). */
 bool qa_mem_ends_with(const char *s, size_t len, const char *suffix);
 
+/* The n bytes at p as 2n lowercase hex digits and a NUL, into out
+ * (2n + 1 bytes). */
+void qa_hex_encode(const uint8_t *p, size_t n, char *out);
+
+/*
+ * The 2n hex digits at s as n bytes into out: lowercase digits only, or
+ * upper case too when any_case.  False when one of them is not a hex digit
+ * (out is then partly written); s must hold at least 2n bytes.
+ */
+bool qa_hex_decode(const char *s, uint8_t *out, size_t n, bool any_case);
+
 /* "dir/name", malloc'd; NULL on overflow or out of memory. */
 char *qa_path_join(const char *dir, const char *name);
 

@@ -18,6 +18,13 @@
 #  - unpermuted / relabelled: the llama artifact against its checkpoint relabelled qwen2 (no q/k permutation):
 #    attn_q and attn_k must then not be identical (the permutation is what made them match).
 #  - unknown-arch: the exit-code contract (2) and the list of known architectures.
+#  - llama31, phi3long, gemma3tok (in the loops above): checkpoints with what llama.cpp's converter generates or
+#    cuts (rope_freqs from a llama3 rope_scaling, phi3's long/short rope factors, gemma3's token_embd cut to a
+#    50-token tokenizer.json), converted by fixtures/tools/hf2gguf.py (rope_freqs by the converter's own torch
+#    expression) and quantized by the real llama-quantize.
+#  - generated-needed / uncut-needed: without the rope_scaling (or the tokenizer.json) the same artifacts no
+#    longer pass: the generated tensors are extra, the cut embedding a shape-mismatch.
+#  - rope-refused: a longrope list of the wrong length is refused as the converter refuses it (exit 3).
 . "$(dirname "$0")/lib.sh"
 fx=$top/fixtures/arch
 
@@ -25,14 +32,25 @@ fx=$top/fixtures/arch
 synth_opts() {
 	case $1 in
 	phi3) echo "--hidden 256 --intermediate 64 --heads 8 --kv-heads 2 --vocab 64 --layers 2 --seed 12" ;;
+	phi3long) echo "$(synth_opts phi3) --rope-scaling longrope" ;;
+	llama31) echo "--hidden 256 --intermediate 64 --heads 2 --kv-heads 1 --head-dim 128 --vocab 64 --layers 2 --seed 12 --rope-scaling llama3" ;;
+	gemma3tok) echo "$(synth_opts gemma3) --tokenizer-vocab 50" ;;
 	*) echo "--hidden 256 --intermediate 64 --heads 2 --kv-heads 1 --head-dim 32 --vocab 64 --layers 2 --seed 12" ;;
 	esac
 }
+arch_of() {
+	case $1 in
+	llama31) echo llama ;;
+	phi3long) echo phi3 ;;
+	gemma3tok) echo gemma3 ;;
+	*) echo "$1" ;;
+	esac
+}
 
-for a in llama mistral qwen2 qwen3 gemma2 gemma3 phi3; do
+for a in llama mistral qwen2 qwen3 gemma2 gemma3 phi3 llama31 phi3long gemma3tok; do
 	mkdir -p "$TMP/$a"
 	# shellcheck disable=SC2046
-	"$bin" synth --arch "$a" $(synth_opts "$a") -j 2 -o "$TMP/$a/model.safetensors" >/dev/null
+	"$bin" synth --arch "$(arch_of "$a")" $(synth_opts "$a") -j 2 -o "$TMP/$a/model.safetensors" >/dev/null
 	want=$(grep " $a/model.safetensors\$" "$fx/SHA256SUMS" | cut -d' ' -f1)
 	got=$(sha256sum "$TMP/$a/model.safetensors" | cut -d' ' -f1)
 	if [ -n "$want" ] && [ "$got" = "$want" ]; then ok "synth-$a"; else no "synth-$a" "sha256 $got, want $want"; fi
@@ -67,13 +85,44 @@ done
 
 # quantize from the safetensors checkpoint: the real artifact's tensor bytes
 tdig() { python3 -c "import json,sys; print('\n'.join(sorted(t['name'] + ' ' + t['sha256'] for t in json.load(open(sys.argv[1]))['tensors'])))" "$1"; }
-for a in llama mistral qwen2 qwen3 gemma2 gemma3 phi3; do
+for a in llama mistral qwen2 qwen3 gemma2 gemma3 phi3 llama31 phi3long gemma3tok; do
 	"$bin" quantize "$TMP/$a" --recipe Q4_K_M -j 2 -o "$TMP/q.gguf" >/dev/null 2>"$TMP/err" &&
 		"$bin" hash "$TMP/q.gguf" --json >"$TMP/h1" && "$bin" hash "$fx/$a.Q4_K_M.gguf" --json >"$TMP/h2"
 	rc=$?
 	if [ "$rc" = 0 ] && [ "$(tdig "$TMP/h1")" = "$(tdig "$TMP/h2")" ]; then ok "quantize-$a"
 	else no "quantize-$a" "exit $rc: $(head -c 200 "$TMP/err") $(diff <(tdig "$TMP/h1") <(tdig "$TMP/h2") | head -4)"; fi
 done
+
+# what makes the generated and cut tensors match: without rope_scaling / the tokenizer they do not
+for a in llama31 phi3long gemma3tok; do
+	mkdir -p "$TMP/plain-$a"
+	cp "$TMP/$a/model.safetensors" "$TMP/plain-$a/"
+	python3 -c "import json,sys; c=json.load(open(sys.argv[1])); c.pop('rope_scaling', None); json.dump(c, open(sys.argv[2], 'w'))" \
+		"$TMP/$a/config.json" "$TMP/plain-$a/config.json"
+	"$bin" diff "$TMP/plain-$a" "$fx/$a.Q4_K_M.gguf" --json -j 2 >"$TMP/j" 2>/dev/null
+	rc=$?
+	got=$(jget "$TMP/j" 'sorted(t["name"] + ":" + t["verdict"] for t in j["tensors"] if t["verdict"] != "identical")')
+	case $a in
+	llama31) want="['rope_freqs.weight:extra']" ;;
+	phi3long) want="['rope_factors_long.weight:extra', 'rope_factors_short.weight:extra']" ;;
+	gemma3tok) want="['token_embd.weight:shape-mismatch']" ;;
+	esac
+	if [ "$rc" = 1 ] && [ "$got" = "$want" ]; then ok "generated-needed-$a"; else no "generated-needed-$a" "exit $rc: $got"; fi
+done
+# gemma3 without a tokenizer: not cut, and the reference says why
+got=$(jget "$TMP/j" '[t["reference_name"] for t in j["tensors"] if t["name"] == "token_embd.weight"]')
+if [ "$got" = "[\"model.embed_tokens.weight (not cut to the tokenizer's size: no tokenizer.model or tokenizer.json beside config.json)\"]" ]
+then ok uncut-says-why; else no uncut-says-why "$got"; fi
+
+# a longrope list of the wrong length: the converter refuses it, so does the reference reader (exit 3)
+mkdir -p "$TMP/badrope"
+cp "$TMP/phi3long/model.safetensors" "$TMP/badrope/"
+python3 -c "import json,sys; c=json.load(open(sys.argv[1])); c['rope_scaling']['long_factor'].pop(); json.dump(c, open(sys.argv[2], 'w'))" \
+	"$TMP/phi3long/config.json" "$TMP/badrope/config.json"
+"$bin" diff "$TMP/badrope" "$fx/phi3long.Q4_K_M.gguf" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+if [ "$rc" = 3 ] && grep -q "long_factor (15) and short_factor (16) must both have rope_dims / 2 = 16 entries" "$TMP/err"
+then ok rope-refused; else no rope-refused "exit $rc: $(cat "$TMP/err")"; fi
 
 # needs-imatrix: iq2_xxs without the matrix
 "$bin" diff "$TMP/llama" "$fx/llama.IQ2_XXS.imatrix.gguf" --json -j 2 >"$TMP/j" 2>/dev/null

@@ -15,6 +15,12 @@
 #    MXFP4_MOE and refuses Q8_0 (make.sh checks that refusal).  diff passes only if our repacking gives
 #    llama.cpp's bytes: a re-quantization of the dequantized values differs in 445 of 512 blocks of
 #    blk.0.ffn_gate_exps.weight (gguf-py's quantize, at the time the fixture was made).
+#  - *-E-*: moe-E is qwen2moe; llama-quantize writes the shared-expert gate [1, 256] of the checkpoint
+#    (ne [256, 1] in the converted file) as [256] (ggml_n_dims drops trailing 1s), which diff must pair.
+#  - imatrix-*: moe-A.IQ2_XS.imatrix.gguf and the Q4_K_M digest in unkept.sha256 are llama-quantize's
+#    output with moe-A.imatrix.gguf (synth_imatrix.py; per-expert in_sum2 [256, 2], counts [1, 2]) from
+#    quantaudit's own BF16 conversion of A, whose digest unkept.sha256 also holds.  The swapped matrix
+#    holds the two experts' rows exchanged: with it the expert tensors must diverge and nothing else.
 #  - usage and malformed cases: the exit-code contract.
 . "$(dirname "$0")/lib.sh"
 fx=$top/fixtures/moe
@@ -24,10 +30,11 @@ A="--arch qwen3moe --hidden 256 --intermediate 512 --heads 2 --kv-heads 1 --head
 B="--arch gpt-oss --hidden 64 --intermediate 64 --heads 2 --kv-heads 1 --head-dim 32 --vocab 128 --layers 2 --experts 4 --experts-used 2 --seed 12"
 C="--arch qwen3moe --hidden 64 --intermediate 128 --heads 2 --kv-heads 1 --head-dim 32 --vocab 128 --layers 2 --experts 8 --experts-used 2 --expert-ffn 96 --seed 13"
 D="--arch gpt-oss --hidden 64 --intermediate 64 --heads 2 --kv-heads 1 --head-dim 32 --vocab 128 --layers 2 --experts 4 --experts-used 2 --seed 14 --mxfp4"
+E="--arch qwen2moe --hidden 256 --intermediate 256 --heads 2 --kv-heads 1 --head-dim 64 --vocab 128 --layers 1 --experts 4 --experts-used 2 --expert-ffn 64 --seed 15"
 
 (cd "$fx" && sha256sum -c --quiet SHA256SUMS) >"$TMP/sums" 2>&1 && ok fixtures-sha256 || no fixtures-sha256 "$(cat "$TMP/sums")"
 
-for m in A B C D; do
+for m in A B C D E; do
 	mkdir -p "$TMP/$m"
 	eval "opts=\$$m"
 	# shellcheck disable=SC2086
@@ -45,7 +52,7 @@ hasre synth-D-blocks "$TMP/insp" "model\.layers\.1\.mlp\.experts\.gate_up_proj_b
 hasre synth-D-scales "$TMP/insp" "model\.layers\.1\.mlp\.experts\.down_proj_scales +U8 +4 x 64 x 2 "
 
 # diff from the HF checkpoint: every tensor identical, the recipe confirmed
-for c in "A Q4_K_M" "B MXFP4_MOE" "B Q8_0" "C Q4_K_M" "D MXFP4_MOE"; do
+for c in "A Q4_K_M" "B MXFP4_MOE" "B Q8_0" "C Q4_K_M" "D MXFP4_MOE" "E Q4_K_M"; do
 	set -- $c
 	run "diff-$1-$2" 0 diff "$TMP/$1" "$fx/moe-$1.$2.gguf"
 	has "diff-$1-$2-recipe" "$TMP/out" "Recipe: every tensor has the type llama.cpp's $2 plan gives"
@@ -123,6 +130,45 @@ for c in "B MXFP4_MOE" "C Q4_K_M" "D MXFP4_MOE"; do
 	python3 "$top/tests/cli/moe-same-tensors.py" "$TMP/q$1.gguf" "$fx/moe-$1.$2.gguf" >"$TMP/same" 2>&1
 	has "quantize-$1-$2-bytes" "$TMP/same" "differ: none"
 done
+
+# qwen2moe's shared-expert gate: HF [1, 256], the artifact's [256]
+run diff-E-json 0 diff --json "$TMP/E" "$fx/moe-E.Q4_K_M.gguf"
+python3 - "$TMP/out" >"$TMP/shape" 2>&1 <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+t = {x["name"]: x for x in j["tensors"]}
+g = t["blk.0.ffn_gate_inp_shexp.weight"]
+print(g["shape"], g["type"], g["verdict"], t["blk.0.ffn_gate_shexp.weight"]["type"], t["blk.0.ffn_down_shexp.weight"]["type"])
+PY
+has diff-E-shexp-gate "$TMP/shape" "[256] f32 identical q4_K q8_0"
+
+# MoE with an importance matrix: per-expert rows of the matrix for the 3-D expert tensors
+run imatrix-ref 0 quantize "$TMP/A" --type bf16 -o "$TMP/moe-A.BF16.gguf"
+(cd "$TMP" && grep moe-A.BF16.gguf "$fx/unkept.sha256" | sha256sum -c --quiet) >"$TMP/sums" 2>&1 &&
+	ok imatrix-ref-sha256 || no imatrix-ref-sha256 "$(cat "$TMP/sums")"
+run imatrix-diff-IQ2_XS 0 diff --imatrix "$fx/moe-A.imatrix.gguf" "$TMP/A" "$fx/moe-A.IQ2_XS.imatrix.gguf"
+has imatrix-diff-IQ2_XS-recipe "$TMP/out" "Recipe: every tensor has the type llama.cpp's IQ2_XS plan gives"
+has imatrix-diff-IQ2_XS-weighted "$TMP/out" "8 tensors were re-quantized with its weights"
+hasre imatrix-diff-IQ2_XS-experts "$TMP/out" "^blk\.0\.ffn_down_exps\.weight +iq2_xs +iq2_xs +identical"
+run imatrix-diff-IQ2_XS-gguf 0 diff --imatrix "$fx/moe-A.imatrix.gguf" "$TMP/moe-A.BF16.gguf" "$fx/moe-A.IQ2_XS.imatrix.gguf"
+run imatrix-reproduce-IQ2_XS 0 reproduce "$TMP/moe-A.BF16.gguf" "$fx/moe-A.IQ2_XS.imatrix.gguf"
+has imatrix-reproduce-IQ2_XS-text "$TMP/out" "REPRODUCED"
+run imatrix-swapped 1 diff --json --imatrix "$fx/moe-A.imatrix-swapped.gguf" "$TMP/A" "$fx/moe-A.IQ2_XS.imatrix.gguf"
+python3 - "$TMP/out" >"$TMP/sw" 2>&1 <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+print(sorted(t["name"] for t in j["tensors"] if t["verdict"] != "identical"))
+PY
+has imatrix-swapped-experts "$TMP/sw" "['blk.0.ffn_down_exps.weight', 'blk.0.ffn_gate_exps.weight', 'blk.0.ffn_up_exps.weight']"
+# Q4_K_M with the matrix, kept by digest: quantize writes llama-quantize's file (the matrix by the
+# bare name llama-quantize was given, so quantize.imatrix.file matches)
+(cd "$fx" && "$bin" quantize "$TMP/moe-A.BF16.gguf" --recipe Q4_K_M --imatrix moe-A.imatrix.gguf \
+	-o "$TMP/moe-A.Q4_K_M.imatrix.gguf") >"$TMP/out" 2>"$TMP/err" && ok imatrix-quantize-Q4_K_M ||
+	no imatrix-quantize-Q4_K_M "$(head -c 300 "$TMP/err")"
+(cd "$TMP" && grep moe-A.Q4_K_M.imatrix.gguf "$fx/unkept.sha256" | sha256sum -c --quiet) >"$TMP/sums" 2>&1 &&
+	ok imatrix-Q4_K_M-sha256 || no imatrix-Q4_K_M-sha256 "$(cat "$TMP/sums")"
+run imatrix-diff-Q4_K_M 0 diff --imatrix "$fx/moe-A.imatrix.gguf" "$TMP/A" "$TMP/moe-A.Q4_K_M.imatrix.gguf"
+has imatrix-diff-Q4_K_M-recipe "$TMP/out" "Recipe: every tensor has the type llama.cpp's Q4_K_M plan gives"
 
 # llama-quantize refuses to requantize mxfp4 experts (make.sh checks that it does)
 run quantize-D-Q8_0-refused 2 quantize "$TMP/D" --recipe Q8_0 -o "$TMP/qD8.gguf"

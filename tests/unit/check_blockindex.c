@@ -260,8 +260,9 @@ START_TEST(corpus)
 			continue;
 		char rel[512];
 		snprintf(rel, sizeof rel, "tests/data/blockindex/%s", n);
-		size_t len;
+		size_t len = 0;
 		uint8_t *b = tu_slurp(tu_path(rel), &len);
+		ck_assert_msg(b != NULL, "%s: cannot read", rel);
 		struct qa_source *src;
 		struct qa_blockindex *bi = NULL;
 		struct qa_diag d;

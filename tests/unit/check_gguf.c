@@ -408,7 +408,7 @@ static enum qa_err copy_read(struct qa_source *s, uint64_t off, size_t len, void
 	return QA_OK;
 }
 
-static const struct qa_source_ops copy_ops = { copy_read, NULL, NULL };
+static const struct qa_source_ops copy_ops = { copy_read, NULL, NULL, NULL };
 
 START_TEST(test_read_only_source)
 {

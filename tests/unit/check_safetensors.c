@@ -236,7 +236,7 @@ static void nv_close(struct qa_source *s)
 	(void)s;
 }
 
-static const struct qa_source_ops nv_ops = { nv_read, NULL, nv_close };
+static const struct qa_source_ops nv_ops = { nv_read, NULL, nv_close, NULL };
 
 START_TEST(test_sources)
 {

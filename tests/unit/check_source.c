@@ -364,6 +364,7 @@ int main(void)
 	TCase *core = tcase_create("core");
 	tcase_add_loop_test(core, file_read_view, 0, LEN(ranges));
 	tcase_add_loop_test(core, memory_read_view, 0, LEN(ranges));
+	tcase_add_test(core, release_and_sha256);
 	suite_add_tcase(s, core);
 	TCase *limits = tcase_create("limits");
 	tcase_add_test(limits, empty_sources);
