@@ -250,12 +250,16 @@ int cli_json_output(json_t *root, const char *path);
  * remote layer, and expands hf:// repository and QUANT arguments into the
  * files they name.  Returns 0, or the exit status to stop with (2 for misuse
  * or an ambiguous QUANT, listing the candidates; 4 for network errors).
- * cli_remote_json adds the "transfer" object to a --json output of a run
- * that read remote inputs.  cli_remote_finish turns a failed integrity
- * check into exit 4 with one line, and releases what setup allocated.
+ * cli_remote_json adds the "transfer" object to a --json output (or a
+ * shard's part) of a run that read remote inputs; cli_remote_adopt gives it
+ * the transfer that merge rebuilt from the parts (a reference is taken), used
+ * when the process itself read none.  cli_remote_finish turns a failed
+ * integrity check into exit 4 with one line, and releases what setup and
+ * adopt hold.
  */
 int cli_remote_setup(int *argc, char **argv);
 void cli_remote_json(json_t *root);
+void cli_remote_adopt(json_t *transfer);
 int cli_remote_finish(int rc);
 /* ---- llama-quantize's file-changing options (cli_quant.c), shared by
  * quantize and reproduce ---- */

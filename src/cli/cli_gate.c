@@ -167,5 +167,7 @@ int cli_json_output(json_t *root, const char *path)
 
 int cli_part_output(json_t *part, const char *path)
 {
+	if (part)
+		cli_remote_json(part); /* what this shard read remotely, summed by merge */
 	return json_output(part, path, JSON_COMPACT | JSON_REAL_PRECISION(17));
 }

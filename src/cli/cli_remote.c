@@ -130,9 +130,20 @@ int cli_remote_setup(int *argc, char **argv)
 	return QA_EXIT_OK;
 }
 
+/* merge: the transfer its parts recorded (this process reads no remote input) */
+static json_t *adopted;
+
+void cli_remote_adopt(json_t *transfer)
+{
+	json_decref(adopted);
+	adopted = json_incref(transfer);
+}
+
 void cli_remote_json(json_t *root)
 {
 	json_t *t = qa_remote_transfer_json();
+	if (!t && adopted)
+		t = json_incref(adopted);
 	if (t && json_is_object(root))
 		json_object_set_new(root, "transfer", t);
 	else
@@ -150,5 +161,7 @@ int cli_remote_finish(int rc)
 	for (size_t i = 0; i < n_expanded; i++)
 		free(expanded[i]);
 	n_expanded = 0;
+	json_decref(adopted);
+	adopted = NULL;
 	return rc;
 }

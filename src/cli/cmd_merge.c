@@ -133,6 +133,7 @@ int cmd_merge(int argc, char **argv)
 		rc = cli_fail(culprit, &d);
 		goto done;
 	}
+	cli_remote_adopt(m.transfer); /* JSON outputs carry the shards' transfer, as an unsharded run's do */
 	if (strcmp(m.command, "hash") == 0) {
 		/* the manifest as 'hash' prints it; its exit status is 0 */
 		if (ro.path || g.policy_path || g.junit_path) {

@@ -654,6 +654,7 @@ void qa_part_merged_free(struct qa_part_merged *m)
 	for (int i = 0; i < m->argc; i++)
 		free(m->argv[i]);
 	free(m->argv);
+	json_decref(m->transfer);
 	memset(m, 0, sizeof *m);
 }
 
@@ -1314,6 +1315,132 @@ static void verify_merge(struct rd *r, json_t *const *parts, const size_t *part_
 	free(owned);
 }
 
+/* ------------------------------------------------------------------ transfer */
+
+/* The counters of a "transfer" object (remote.h) that add up over shards. */
+static const char *const transfer_sums[] = { "requests", "bytes", "retries", "cache_hits" };
+
+struct xfer_input {
+	const char *url, *commit;     /* borrowed from the parts */
+	uint64_t bytes, requests, peak;
+};
+
+static json_t *clamped(uint64_t v)
+{
+	return json_integer((json_int_t)(v > INT64_MAX ? INT64_MAX : v));
+}
+
+/*
+ * The parts' "transfer" objects (present in a part whose shard read a remote
+ * input) as one: the counters summed, the inputs by URL in shard order with
+ * their bytes and requests summed and the largest local peak (each shard held
+ * its own copy).  NULL when no part has one.  Two parts that read one URL at
+ * different commits are refused: the shards did not audit the same bytes.
+ */
+static json_t *transfer_merge(struct rd *r, json_t *const *parts, const size_t *part_of, const char **by_shard,
+                              uint32_t n_shards, const char **culprit)
+{
+	uint64_t sum[4] = { 0 };
+	struct xfer_input *in = NULL;
+	size_t n_in = 0, cap = 0;
+	const char **first = NULL;   /* the part that first named each input */
+	bool any = false;
+	for (uint32_t k = 1; !r->e && k <= n_shards; k++) {
+		const json_t *t = json_object_get(parts[part_of[k]], "transfer");
+		if (!t)
+			continue;
+		*culprit = by_shard[k];
+		r->where = "transfer";
+		if (!json_is_object(t)) {
+			fail(r, "malformed part: %s: \"%s\" is not an object", "transfer");
+			break;
+		}
+		any = true;
+		for (size_t i = 0; i < 4 && !r->e; i++)
+			if (!qa_add_u64(sum[i], get_u64(r, t, transfer_sums[i], UINT64_MAX), &sum[i]))
+				fail(r, "malformed part: %s: \"%s\" overflows when summed", transfer_sums[i]);
+		json_t *ins = need_array(r, t, "inputs");
+		size_t i;
+		json_t *e;
+		json_array_foreach(ins, i, e) {
+			r->where = "transfer input";
+			if (r->e)
+				break;
+			if (!json_is_object(e)) {
+				fail(r, "malformed part: %s: %s is not an object", "entry");
+				break;
+			}
+			const char *url = json_string_value(json_object_get(e, "url"));
+			json_t *cj = json_object_get(e, "commit");
+			const char *commit = json_string_value(cj);
+			uint64_t b = get_u64(r, e, "bytes", UINT64_MAX), q = get_u64(r, e, "requests", UINT64_MAX);
+			uint64_t pk = get_u64(r, e, "local_peak_bytes", UINT64_MAX);
+			if (!r->e && (!url || (cj && !commit)))
+				fail(r, "malformed part: %s: \"%s\" is not a string", url ? "commit" : "url");
+			if (r->e)
+				break;
+			size_t j = 0;
+			while (j < n_in && strcmp(in[j].url, url) != 0)
+				j++;
+			if (j == n_in) {
+				if (n_in == cap) {
+					size_t nc = cap ? 2 * cap : 8;
+					struct xfer_input *ni = realloc(in, nc * sizeof *in);
+					const char **nf = ni ? realloc(first, nc * sizeof *first) : NULL;
+					if (ni)
+						in = ni;
+					if (nf)
+						first = nf;
+					if (!ni || !nf) {
+						r->e = qa_diag_set(r->d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+						break;
+					}
+					cap = nc;
+				}
+				in[n_in] = (struct xfer_input){ url, NULL, 0, 0, 0 };
+				first[n_in++] = by_shard[k];
+			}
+			if (commit && in[j].commit && strcmp(commit, in[j].commit) != 0) {
+				r->e = qa_diag_set(r->d, QA_ERR_FORMAT, 0, "its transfer input %zu was read at another commit "
+				                   "than in %s (the repository changed between the shards)", i, first[j]);
+				break;
+			}
+			if (commit)
+				in[j].commit = commit;
+			if (!qa_add_u64(in[j].bytes, b, &in[j].bytes) || !qa_add_u64(in[j].requests, q, &in[j].requests)) {
+				fail(r, "malformed part: %s: \"%s\" overflows when summed", "bytes");
+				break;
+			}
+			in[j].peak = pk > in[j].peak ? pk : in[j].peak;
+		}
+	}
+	json_t *o = NULL;
+	if (any && !r->e) {
+		json_t *arr = json_array();
+		o = json_object();
+		for (size_t j = 0; arr && j < n_in; j++) {
+			json_t *e = json_object();
+			json_object_set_new(e, "url", json_string(in[j].url));
+			if (in[j].commit)
+				json_object_set_new(e, "commit", json_string(in[j].commit));
+			json_object_set_new(e, "bytes", clamped(in[j].bytes));
+			json_object_set_new(e, "requests", clamped(in[j].requests));
+			json_object_set_new(e, "local_peak_bytes", clamped(in[j].peak));
+			json_array_append_new(arr, e);
+		}
+		for (size_t i = 0; o && i < 4; i++)
+			json_object_set_new(o, transfer_sums[i], clamped(sum[i]));
+		if (!o || !arr || json_object_set_new(o, "inputs", arr) != 0) {
+			json_decref(o);
+			o = NULL;
+			r->e = qa_diag_set(r->d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+		}
+	}
+	free(in);
+	free(first);
+	return o;
+}
+
 enum qa_err qa_part_merge(json_t *const *parts, const char *const *names, size_t n,
                           struct qa_part_merged *out, const char **culprit, struct qa_diag *d)
 {
@@ -1547,6 +1674,12 @@ enum qa_err qa_part_merge(json_t *const *parts, const char *const *names, size_t
 		}
 		free(seen);
 		free(owner);
+	}
+	if (!r.e) {
+		const char *keep = *culprit;
+		out->transfer = transfer_merge(&r, parts, part_of, by_shard, n_shards, culprit);
+		if (!r.e)
+			*culprit = keep;
 	}
 done:
 	free(by_shard);

@@ -111,6 +111,8 @@ struct qa_part_merged {
 	int argc;                     /* the audited command line (owned) */
 	char **argv;
 	bool digests;                 /* the whole-file digests were computed by some part */
+	json_t *transfer;             /* the parts' "transfer" objects summed (owned), NULL
+	                               * when no shard read a remote input */
 };
 
 /*
@@ -121,6 +123,11 @@ struct qa_part_merged {
  * NAME"), two parts of the same shard ("overlaps NAME"), a part whose
  * tensors are not the partition's, a missing shard ("shard K of N is
  * missing").  *culprit receives the name of the offending part.
+ * The parts' optional "transfer" objects (what each shard read from remote
+ * inputs, in remote.h's schema) become out->transfer: the counters and each
+ * input's bytes and requests summed, each input's local peak the largest of
+ * any shard's; two parts that read one input at different commits are
+ * refused (the shards did not audit the same bytes).
  */
 enum qa_err qa_part_merge(json_t *const *parts, const char *const *names, size_t n,
                           struct qa_part_merged *out, const char **culprit, struct qa_diag *d);

@@ -231,6 +231,46 @@ else bad quantize-remote-ref "the GGUF quantized from the remote reference diffe
 if grep -q '"transfer"' "$TMP/t.json" && grep -q '"commit": "[0-9a-f]\{40\}"' "$TMP/t.json" &&
 	! "$bin" diff "$REF" "$ART" --json | grep -q '"transfer"'; then ok transfer-object
 else bad transfer-object "no transfer object with a pinned commit in a remote run, or one in a local run"; fi
+# A sharded remote run: each shard's part carries its own transfer, and merge sums them (issue 10).
+# Sources of truth: the fake servers' own counters over the two shard runs (requests served; body
+# bytes of the hf:// files served by the CDN), the parts' objects, and the unsharded remote run above
+# (everything but "transfer" the same).
+ctl reset=1
+"$bin" diff "$HFREF" "$HFART" --shard 1/2 --file-digests -o "$TMP/rp1.json" "${Q[@]}" 2>"$TMP/rp.err"
+"$bin" diff "$HFREF" "$HFART" --shard 2/2 -o "$TMP/rp2.json" "${Q[@]}" 2>>"$TMP/rp.err"
+served=$(hget /__stats)
+"$bin" merge "$TMP/rp1.json" "$TMP/rp2.json" --json >"$TMP/rm.json" 2>>"$TMP/rp.err"
+rc=$?
+if [ "$rc" = 1 ] && [ -s "$TMP/rm.json" ] && [ "$(norm "$TMP/rm.json")" = "$(norm "$TMP/t.json")" ]; then ok shard-merge-remote
+else bad shard-merge-remote "merge exit $rc (want 1), or its JSON differs from the unsharded run's: $(head -c 300 "$TMP/rp.err")"; fi
+got=$("$PY" - "$TMP/rp1.json" "$TMP/rp2.json" "$TMP/rm.json" "$served" 2>&1 <<'PY'
+import json, sys
+p = [json.load(open(f))["transfer"] for f in sys.argv[1:3]]
+m = json.load(open(sys.argv[3]))["transfer"]
+s = json.loads(sys.argv[4])
+bad = ["%s %d, parts %d + %d" % (k, m[k], p[0][k], p[1][k])
+       for k in ("requests", "bytes", "retries", "cache_hits") if m[k] != p[0][k] + p[1][k]]
+urls = []
+for x in p[0]["inputs"] + p[1]["inputs"]:
+    if x["url"] not in urls:
+        urls.append(x["url"])
+if [i["url"] for i in m["inputs"]] != urls:
+    bad.append("inputs %s, parts %s" % ([i["url"] for i in m["inputs"]], urls))
+for i in m["inputs"]:
+    of = [x for q in p for x in q["inputs"] if x["url"] == i["url"]]
+    if (i["bytes"], i["requests"], i["local_peak_bytes"], i.get("commit")) != (
+            sum(x["bytes"] for x in of), sum(x["requests"] for x in of), max(x["local_peak_bytes"] for x in of),
+            of[0].get("commit")):
+        bad.append("input %s: %s, parts %s" % (i["url"], i, of))
+if m["requests"] != s["hub_requests"] + s["cdn_requests"]:
+    bad.append("requests %d, the servers answered %d" % (m["requests"], s["hub_requests"] + s["cdn_requests"]))
+hf = sum(i["bytes"] for i in m["inputs"] if i["url"].startswith("hf://"))
+if hf != s["cdn_bytes"]:
+    bad.append("hf:// bytes %d, the CDN served %d" % (hf, s["cdn_bytes"]))
+print("; ".join(bad) or "%d requests, %d bytes" % (m["requests"], m["bytes"]))
+PY
+)
+case $got in *" requests, "*" bytes") ok "shard-merge-transfer-summed ($got)" ;; *) bad shard-merge-transfer-summed "$got" ;; esac
 mkdir -p "$TMP/rep"
 "$bin" diff "$HFREF" "$HFART" --report "$TMP/rep/audit.md" "${Q[@]}" >/dev/null 2>&1
 c1=$(printf 'org/micro' | sha1sum | cut -c1-40)
