@@ -16,16 +16,19 @@
 #include <unistd.h>
 
 #include "blockhash.h"
+#include "escape.h"
 #include "manifest.h"
 
 char *qa_github_escape(const char *s, bool property, char *out, size_t cap)
 {
-	size_t k = 0;
+	size_t k = 0, len = s ? strlen(s) : 0;
 	if (!cap)
 		return out;
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		char esc[4] = "";
+	for (size_t i = 0; i < len;) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[8] = "";
+		uint32_t cp;
+		size_t n = 1;
 		if (c == '%')
 			memcpy(esc, "%25", 4);
 		else if (c == '\r')
@@ -36,14 +39,18 @@ char *qa_github_escape(const char *s, bool property, char *out, size_t cap)
 			memcpy(esc, "%3A", 4);
 		else if (property && c == ',')
 			memcpy(esc, "%2C", 4);
-		size_t n = esc[0] ? 3 : 1;
-		if (k + n + 1 > cap)
+		else if (c == '\\')
+			memcpy(esc, "\\\\", 3);
+		else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !(n = qa_utf8_decode(s + i, len - i, &cp))))
+			snprintf(esc, sizeof esc, "\\x%02x", c); /* the project's \xNN policy (escape.h) */
+		n = n ? n : 1;
+		const char *o = esc[0] ? esc : s + i;
+		size_t on = esc[0] ? strlen(esc) : n;
+		if (k + on + 1 > cap)
 			break;
-		if (esc[0])
-			memcpy(out + k, esc, 3);
-		else
-			out[k] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-		k += n;
+		memcpy(out + k, o, on);
+		k += on;
+		i += esc[0] ? 1 : n;
 	}
 	out[k] = '\0';
 	return out;
@@ -97,22 +104,16 @@ enum qa_err qa_github_annotate(const struct qa_gate *g, const char *command, FIL
 	return QA_OK;
 }
 
-/* Markdown text: every ASCII punctuation backslash-escaped (GFM allows it on
- * all of them, which also keeps '<' from opening HTML), control bytes '?'. */
+/* Markdown text under the report policy (escape.h): control bytes and
+ * invalid UTF-8 as \xNN, a backslash as \\, markdown-significant
+ * characters backslash-escaped. */
 static void md_text(FILE *f, const char *s)
 {
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c < 0x20 || c == 0x7f)
-			fputc('?', f);
-		else if ((c >= '!' && c <= '/') || (c >= ':' && c <= '@') || (c >= '[' && c <= '`') ||
-		         (c >= '{' && c <= '~')) {
-			fputc('\\', f);
-			fputc(c, f);
-		} else {
-			fputc(c, f);
-		}
-	}
+	struct qa_sb b = { 0 };
+	qa_escape_md_str(&b, s);
+	if (b.len)
+		fwrite(b.p, 1, b.len, f);
+	qa_sb_free(&b);
 }
 
 /* A link to a path relative to the summary (paths only make sense inside the

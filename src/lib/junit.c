@@ -10,72 +10,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "tmpfile.h"
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not one. */
-static size_t utf8_len(const unsigned char *s)
-{
-	unsigned char c = s[0];
-	size_t n;
-	uint32_t cp;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff)
-		return 0;
-	return n;
-}
-
-/* s as XML character data or attribute text. */
+/* s as XML character data or attribute text, under escape.h's XML policy
+ * (invalid UTF-8 and bytes XML cannot carry become U+FFFD). */
 static void xml_text(FILE *f, const char *str)
 {
-	const unsigned char *s = (const unsigned char *)(str ? str : "");
-	while (*s) {
-		size_t n = utf8_len(s);
-		unsigned char c = *s;
-		if (n == 0) {
-			fputc('?', f);
-			s++;
-			continue;
-		}
-		if (n > 1) {
-			fwrite(s, 1, n, f);
-		} else if (c == '&') {
-			fputs("&amp;", f);
-		} else if (c == '<') {
-			fputs("&lt;", f);
-		} else if (c == '>') {
-			fputs("&gt;", f);
-		} else if (c == '"') {
-			fputs("&quot;", f);
-		} else if (c == '\'') {
-			fputs("&apos;", f);
-		} else if (c == '\n' || c == '\r' || c == '\t') {
-			fprintf(f, "&#%d;", c);
-		} else if (c < 0x20 || c == 0x7f) {
-			fputc('?', f);
-		} else {
-			fputc(c, f);
-		}
-		s += n;
-	}
+	struct qa_sb b = { 0 };
+	if (str)
+		qa_escape_xml(&b, str, strlen(str));
+	if (b.len)
+		fwrite(b.p, 1, b.len, f);
+	qa_sb_free(&b);
 }
 
 static void counts_attrs(FILE *f, const size_t *c)

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "escape.h"
 #include "gguf.h"
 #include "imatrix.h"
 #include "manifest.h"
@@ -29,30 +30,40 @@
 /* small helpers                                                       */
 /* ------------------------------------------------------------------ */
 
-/* Escape bytes outside printable ASCII (and backslash, quote) as \xNN. */
+/* A string from a file or the command line under the terminal policy of
+ * escape.h (control bytes and invalid UTF-8 as \xNN, a backslash as \\),
+ * in new memory (NULL when out of memory). */
 static char *escape_n(const char *s, size_t n)
 {
-	size_t cap = n * 4 + 1;
-	char *out = malloc(cap);
-	if (!out)
+	struct qa_sb b = { 0 };
+	qa_sb_putn(&b, "", 0);
+	qa_escape_term(&b, s, n);
+	if (b.oom) {
+		qa_sb_free(&b);
 		return NULL;
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') {
-			out[k++] = (char)c;
-		} else {
-			snprintf(out + k, cap - k, "\\x%02x", c);
-			k += 4;
-		}
 	}
-	out[k] = '\0';
-	return out;
+	return b.p;
 }
 
 static char *escape(const char *s)
 {
 	return escape_n(s ? s : "", s ? strlen(s) : 0);
+}
+
+/* One word of the options line: shell-quoted, so that the line can be
+ * pasted to a shell, when s is printable UTF-8; under the terminal policy
+ * (which a shell does not undo) when it holds control bytes or invalid
+ * UTF-8, since those must not reach a terminal as they are. */
+static void put_word(struct qa_sb *b, const char *s)
+{
+	size_t n = strlen(s);
+	bool printable = qa_utf8_valid(s, n);
+	for (size_t i = 0; i < n && printable; i++)
+		printable = (unsigned char)s[i] >= 0x20 && s[i] != 0x7f;
+	if (printable)
+		qa_sb_shell(b, s);
+	else
+		qa_escape_term(b, s, n);
 }
 
 static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
@@ -767,31 +778,30 @@ static char *join_options(const struct qa_recipe_overrides *ov, const struct qa_
 		qa_sb_puts(&b, tmp);
 	}
 	for (size_t i = 0; i < ov->n_tensor_types; i++) {
-		char *e = escape(ov->tensor_types[i].pattern);
-		snprintf(tmp, sizeof tmp, " --tensor-type %s=%s", e ? e : "?",
-		         qa_type_name(ov->tensor_types[i].type));
-		free(e);
-		qa_sb_puts(&b, tmp);
+		char *w = fmt("%s=%s", ov->tensor_types[i].pattern, qa_type_name(ov->tensor_types[i].type));
+		qa_sb_puts(&b, " --tensor-type ");
+		if (w)
+			put_word(&b, w);
+		else
+			b.oom = true;
+		free(w);
 	}
 	for (size_t i = 0; i < n_kvo; i++) {
 		struct qa_gguf_value v;
 		qa_kv_override_value(&kvo[i], &v);
-		char *e = escape(kvo[i].key), *t = NULL;
+		char *w = NULL;
 		switch (kvo[i].tag) {
-		case QA_KVO_INT: t = fmt("int:%llu", (unsigned long long)v.v.u); break;
-		case QA_KVO_FLOAT: t = fmt("float:%.9g", v.v.f); break;
-		case QA_KVO_BOOL: t = fmt("bool:%s", v.v.b ? "true" : "false"); break;
-		case QA_KVO_STR: {
-			char *s = escape(kvo[i].str);
-			t = s ? fmt("str:%s", s) : NULL;
-			free(s);
-			break;
+		case QA_KVO_INT: w = fmt("%s=int:%llu", kvo[i].key, (unsigned long long)v.v.u); break;
+		case QA_KVO_FLOAT: w = fmt("%s=float:%.9g", kvo[i].key, v.v.f); break;
+		case QA_KVO_BOOL: w = fmt("%s=bool:%s", kvo[i].key, v.v.b ? "true" : "false"); break;
+		case QA_KVO_STR: w = fmt("%s=str:%s", kvo[i].key, kvo[i].str); break;
 		}
-		}
-		snprintf(tmp, sizeof tmp, " --override-kv %s=%s", e ? e : "?", t ? t : "?");
-		free(e);
-		free(t);
-		qa_sb_puts(&b, tmp);
+		qa_sb_puts(&b, " --override-kv ");
+		if (w)
+			put_word(&b, w);
+		else
+			b.oom = true;
+		free(w);
 	}
 	if (b.oom) {
 		free(b.p);

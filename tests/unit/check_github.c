@@ -28,7 +28,9 @@ static const struct {
 	{ "a:b,c", true, "a%3Ab%2Cc" },
 	{ "x\n::add-mask::y", false, "x%0A::add-mask::y" },
 	{ "x\n::add-mask::y", true, "x%0A%3A%3Aadd-mask%3A%3Ay" },
-	{ "tab\there\x1b[31m", false, "tab?here?[31m" },
+	{ "tab\there\x1b[31m", false, "tab\\x09here\\x1b[31m" },
+	{ "a\\b", false, "a\\\\b" },
+	{ "caf\xc3\xa9 \xff", false, "caf\xc3\xa9 \\xff" },
 	{ "%0A", true, "%250A" },
 };
 
