@@ -27,6 +27,32 @@ float qa_quant_fit_affine(int n, int nmax, const float *x, const float *w,
                           int nstep, bool abs_err);
 
 /*
+ * The opening of every affine fit (ggml's make_qkx2/qkx3_quants): the
+ * least and greatest of the n values x (the least clamped to at most 0),
+ * and the sums of the weights w and of w[i] * x[i], in element order.
+ * Inline, so the scalar fit and the vector ones (quant_x86.c) compute them
+ * the same way, float for float.
+ */
+static inline void qa_quant_fit_range(int n, const float *x, const float *w, float *lo, float *hi,
+                                      float *sw, float *swx)
+{
+	float l = x[0], h = x[0], s = w[0], sx = s * x[0];
+	for (int i = 1; i < n; ++i) {
+		if (x[i] < l)
+			l = x[i];
+		if (x[i] > h)
+			h = x[i];
+		float wi = w[i];
+		s += wi;
+		sx += wi * x[i];
+	}
+	*lo = l > 0 ? 0 : l;
+	*hi = h;
+	*sw = s;
+	*swx = sx;
+}
+
+/*
  * Symmetric fit of n values: levels offset by +nmax in [0, 2*nmax-1] to q,
  * returns the scale; weights qw[i], or x[i]^2 when qw is NULL.  ggml's
  * make_qx_quants(n, nmax, x, q, 1, qw).

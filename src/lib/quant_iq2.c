@@ -37,6 +37,7 @@
 #include "cursor.h"
 #include "fp16.h"
 #include "iq_grid.h"
+#include "quant_fit.h"
 #include "quant.h"
 
 #define QK 256
@@ -70,7 +71,8 @@ struct iq2_fit {
 };
 
 /*
- * ggml's make_qp_quants for n magnitudes and levels 0..nmax: the scale of a
+ * ggml's make_qp_quants for n <= MAX_GROUP magnitudes and levels 0..nmax
+ * (qa_quant_fit_positive, which the weighted k-quants share): the scale of a
  * weighted fit with a 9-point scale fan and up to 5 rounds of coordinate
  * descent.  The levels are kept as bytes, as the reference keeps them: a
  * level computed from a negative magnitude wraps to 256 + l where the
@@ -80,69 +82,7 @@ struct iq2_fit {
 static float qp_scale(int n, int nmax, const float *x, const float *w)
 {
 	uint8_t L[MAX_GROUP];
-	float max = 0;
-	for (int i = 0; i < n; i++)
-		max = max > x[i] ? max : x[i];
-	if (max < EPS)
-		return 0.0f;
-	float iscale = nmax / max;
-	for (int i = 0; i < n; i++)
-		L[i] = (uint8_t)qa_iq_nearest_int(iscale * x[i]);
-	float scale = 1 / iscale;
-	float best_mse = 0;
-	for (int i = 0; i < n; i++) {
-		float diff = x[i] - scale * L[i];
-		best_mse += w[i] * diff * diff;
-	}
-	for (int t = -4; t <= 4; t++) {
-		if (t == 0)
-			continue;
-		float iscale_t = (0.1f * t + nmax) / max;
-		float scale_t = 1 / iscale_t;
-		float mse = 0;
-		for (int i = 0; i < n; i++) {
-			int l = qa_iq_nearest_int(iscale_t * x[i]);
-			l = l < nmax ? l : nmax;
-			float diff = x[i] - scale_t * l;
-			mse += w[i] * diff * diff;
-		}
-		if (mse < best_mse) {
-			best_mse = mse;
-			iscale = iscale_t;
-		}
-	}
-	float sumlx = 0, suml2 = 0;
-	for (int i = 0; i < n; i++) {
-		int l = qa_iq_nearest_int(iscale * x[i]);
-		l = l < nmax ? l : nmax;
-		L[i] = (uint8_t)l;
-		sumlx += w[i] * x[i] * l;
-		suml2 += w[i] * l * l;
-	}
-	for (int round = 0; round < 5; round++) {
-		int changed = 0;
-		for (int i = 0; i < n; i++) {
-			float slx = sumlx - w[i] * x[i] * L[i];
-			float sl2 = suml2 - w[i] * L[i] * L[i];
-			if (!(slx > 0 && sl2 > 0))
-				continue;
-			int nl = qa_iq_nearest_int(x[i] * sl2 / slx);
-			nl = nl < nmax ? nl : nmax;
-			if (nl == L[i])
-				continue;
-			slx += w[i] * x[i] * nl;
-			sl2 += w[i] * nl * nl;
-			if (slx * slx * suml2 > sumlx * sumlx * sl2) {
-				L[i] = (uint8_t)nl;
-				sumlx = slx;
-				suml2 = sl2;
-				changed++;
-			}
-		}
-		if (!changed)
-			break;
-	}
-	return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+	return qa_quant_fit_positive(n, nmax, x, L, w);
 }
 
 /*

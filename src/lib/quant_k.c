@@ -113,22 +113,8 @@ float qa_quant_fit_affine(int n, int nmax, const float *x, const float *w,
                           int nstep, bool abs_err)
 {
 	uint8_t trial[32];
-	float lo = x[0];
-	float hi = x[0];
-	float sw = w[0];
-	float swx = sw * x[0];
-
-	for (int i = 1; i < n; ++i) {
-		if (x[i] < lo)
-			lo = x[i];
-		if (x[i] > hi)
-			hi = x[i];
-		float wi = w[i];
-		sw += wi;
-		swx += wi * x[i];
-	}
-	if (lo > 0)
-		lo = 0;
+	float lo, hi, sw, swx;
+	qa_quant_fit_range(n, x, w, &lo, &hi, &sw, &swx);
 	if (hi == lo) {
 		memset(q, 0, (size_t)n);
 		*neg_min = -lo;

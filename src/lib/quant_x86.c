@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "fp16.h"
+#include "quant_fit.h"
 #include "quant_x86.h"
 
 #if QA_QUANT_X86
@@ -841,18 +842,8 @@ AVX2 float qa_x86_fit_symmetric32(int nmax, const float *x, int8_t *q, const flo
 AVX2 float qa_x86_fit_affine32(int nmax, const float *x, const float *w, uint8_t *q, float *neg_min,
                                float rmin, float rdelta, int nstep)
 {
-	float lo = x[0], hi = x[0], sw = w[0], swx = sw * x[0];
-	for (int i = 1; i < 32; ++i) {
-		if (x[i] < lo)
-			lo = x[i];
-		if (x[i] > hi)
-			hi = x[i];
-		float wi = w[i];
-		sw += wi;
-		swx += wi * x[i];
-	}
-	if (lo > 0)
-		lo = 0;
+	float lo, hi, sw, swx;
+	qa_quant_fit_range(32, x, w, &lo, &hi, &sw, &swx);
 	if (hi == lo) {
 		memset(q, 0, 32);
 		*neg_min = -lo;
