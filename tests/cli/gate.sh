@@ -161,7 +161,7 @@ check gh-hostile-lines test "$(grep -c -v '^::\(error\|warning\) title=' "$TMP/e
 check gh-hostile-message grep -q -F "::a%0D%0A::error::%250A<&'," "$TMP/err"
 check gh-hostile-title grep -q -F "title=quantaudit diff%3A extra a%0D%0A%3A%3Aerror%3A%3A%250A<&'%2C::" "$TMP/err"
 check gh-hostile-summary-no-command test "$(grep -c '^::' "$TMP/summary")" = 0
-check gh-hostile-summary-escaped grep -q -F 'a??\:\:error\:\:\%0A\<\&\'"'"'\,' "$TMP/summary"
+check gh-hostile-summary-escaped grep -q -F 'a\x0d\x0a::error::%0A\<\&'"'"',' "$TMP/summary"
 
 # caps: a policy failing identical tensors makes 26 failures: 9 + one that counts 17
 runner
