@@ -188,21 +188,6 @@ enum qa_err qa_gguf_tensor_read(struct qa_gguf *g, const struct qa_gguf_tensor *
                                 uint64_t off, size_t len, void *buf,
                                 struct qa_diag *d);
 
-/*
- * Borrow len bytes starting off bytes into tensor t's data, as
- * qa_gguf_tensor_view does for the whole tensor (same errors; a range past
- * the tensor is QA_ERR_USAGE).  Streaming readers view a window at a time
- * and hand it back with qa_gguf_tensor_release.
- */
-enum qa_err qa_gguf_tensor_view_range(struct qa_gguf *g, const struct qa_gguf_tensor *t,
-                                      uint64_t off, size_t len, const void **out,
-                                      struct qa_diag *d);
-
-/* qa_source_release (source.h) of len bytes at off in tensor t's data, in
- * whichever file of a split GGUF holds it; ranges outside t are clipped. */
-void qa_gguf_tensor_release(struct qa_gguf *g, const struct qa_gguf_tensor *t,
-                            uint64_t off, uint64_t len);
-
 /* The source g reads from (borrowed, as given to qa_gguf_open). */
 struct qa_source *qa_gguf_source(const struct qa_gguf *g);
 

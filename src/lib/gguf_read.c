@@ -892,35 +892,6 @@ enum qa_err qa_gguf_tensor_read(struct qa_gguf *g, const struct qa_gguf_tensor *
 	                      "tensor data", d);
 }
 
-enum qa_err qa_gguf_tensor_view_range(struct qa_gguf *g, const struct qa_gguf_tensor *t,
-                                      uint64_t off, size_t len, const void **out,
-                                      struct qa_diag *d)
-{
-	uint64_t end;
-	if (!g || !t || !out)
-		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
-		                   "qa_gguf_tensor_view_range needs a reader, a tensor and an output");
-	if (!qa_add_u64(off, len, &end) || end > t->nbytes)
-		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET,
-		                   "view of %zu bytes at %llu is outside tensor \"%s\" (%llu bytes)",
-		                   len, (unsigned long long)off, t->name,
-		                   (unsigned long long)t->nbytes);
-	if (!(g = owner_of(g, t)))
-		return qa_diag_set(d, QA_ERR_USAGE, QA_NO_OFFSET, "tensor is not from this reader");
-	return qa_source_view(g->src, g->data_offset + t->offset + off, len, out,
-	                      "tensor data", d);
-}
-
-void qa_gguf_tensor_release(struct qa_gguf *g, const struct qa_gguf_tensor *t,
-                            uint64_t off, uint64_t len)
-{
-	if (!g || !t || off >= t->nbytes || !(g = owner_of(g, t)))
-		return;
-	if (len > t->nbytes - off)
-		len = t->nbytes - off;
-	qa_source_release(g->src, g->data_offset + t->offset + off, len);
-}
-
 bool qa_gguf_get_u64(const struct qa_gguf *g, const char *key, uint64_t *out)
 {
 	const struct qa_gguf_kv *kv = qa_gguf_kv_find(g, key);

@@ -29,23 +29,7 @@
 fx=$top/fixtures/arch
 
 # the shapes of fixtures/tools/make-arch-fixtures.sh
-synth_opts() {
-	case $1 in
-	phi3) echo "--hidden 256 --intermediate 64 --heads 8 --kv-heads 2 --vocab 64 --layers 2 --seed 12" ;;
-	phi3long) echo "$(synth_opts phi3) --rope-scaling longrope" ;;
-	llama31) echo "--hidden 256 --intermediate 64 --heads 2 --kv-heads 1 --head-dim 128 --vocab 64 --layers 2 --seed 12 --rope-scaling llama3" ;;
-	gemma3tok) echo "$(synth_opts gemma3) --tokenizer-vocab 50" ;;
-	*) echo "--hidden 256 --intermediate 64 --heads 2 --kv-heads 1 --head-dim 32 --vocab 64 --layers 2 --seed 12" ;;
-	esac
-}
-arch_of() {
-	case $1 in
-	llama31) echo llama ;;
-	phi3long) echo phi3 ;;
-	gemma3tok) echo gemma3 ;;
-	*) echo "$1" ;;
-	esac
-}
+. "$top/fixtures/tools/arch-shapes.sh"
 
 for a in llama mistral qwen2 qwen3 gemma2 gemma3 phi3 llama31 phi3long gemma3tok; do
 	mkdir -p "$TMP/$a"

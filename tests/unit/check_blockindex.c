@@ -153,13 +153,7 @@ START_TEST(locate_through_index)
 	ck_assert(!want->has_blocks);
 
 	/* flip one byte in blk.0.ffn_down.weight, block 124 (data offset 2016 + 280064 + 124*144 + 5) */
-	size_t len;
-	uint8_t *bytes = tu_slurp(tu_path(FIX), &len);
-	bytes[2016 + 280064 + 124 * 144 + 5] ^= 0x40;
-	FILE *f = fopen(copy, "wb");
-	fwrite(bytes, 1, len, f);
-	fclose(f);
-	free(bytes);
+	ck_assert_int_eq(tu_copy_flipped(tu_path(FIX), copy, 2016 + 280064 + 124 * 144 + 5, 0x40), 0);
 	struct qa_manifest_opts first = { false, false, true, 2, false, -1, NULL, NULL, false };
 	ck_assert_int_eq(qa_manifest_compute_opts(copy, &first, &got, NULL), QA_OK);
 	ck_assert_int_eq(qa_manifest_compute(copy, false, false, 1, &full, NULL), QA_OK);

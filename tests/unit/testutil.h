@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -42,6 +43,26 @@ static inline void *tu_slurp(const char *path, size_t *len)
 	if (p && len)
 		*len = (size_t)(n > 0 ? n : 0);
 	return p;
+}
+
+/* Copy the file src to dst with the byte at off XORed with mask (a planted
+ * one-byte corruption); 0 on success, -1 when src cannot be read, off is
+ * past its end, or dst cannot be written. */
+static inline int tu_copy_flipped(const char *src, const char *dst, size_t off, uint8_t mask)
+{
+	size_t len;
+	uint8_t *bytes = tu_slurp(src, &len);
+	if (!bytes || off >= len) {
+		free(bytes);
+		return -1;
+	}
+	bytes[off] ^= mask;
+	FILE *f = fopen(dst, "wb");
+	int rc = f && fwrite(bytes, 1, len, f) == len ? 0 : -1;
+	if (f && fclose(f) != 0)
+		rc = -1;
+	free(bytes);
+	return rc;
 }
 
 #include <dirent.h>
