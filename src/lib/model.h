@@ -187,8 +187,9 @@ uint64_t qa_ref_row_align(const struct qa_ref *r, const struct qa_ref_tensor *t)
  * all higher dimensions counted in storage order) as floats into dst, the
  * same values qa_ref_read_f32 puts at dst[row0 * ne[0] ...].  row0 and
  * n_rows must be multiples of qa_ref_row_align (QA_ERR_USAGE otherwise).
- * The source bytes read are released behind (qa_source_release), so a
- * caller that walks a tensor in windows holds only its window in memory.
+ * The source bytes are copied out of the file a chunk at a time
+ * (qa_source_read), so a caller that walks a tensor in windows holds only
+ * its window in memory.
  * Safe to call from several threads at once; errors as qa_ref_read_f32.
  */
 enum qa_err qa_ref_read_rows_f32(struct qa_ref *r, const struct qa_ref_tensor *t,
