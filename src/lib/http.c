@@ -620,6 +620,19 @@ struct job {
 	struct job *next;
 };
 
+/*
+ * A reader's claim on the chunks from c0 on, from the moment it asks for
+ * them until it has copied them (on the reader's stack, listed in
+ * hsrc.pins): release_locked leaves every chunk at or after a pin's c0.
+ * Without it a chunk could leave the local copy between its arrival and
+ * the waiting reader's wake-up (the reader would wait for it forever), or
+ * while the reader copies it (the copy would read the punched hole).
+ */
+struct pin {
+	uint64_t c0;
+	struct pin *next;
+};
+
 struct hsrc {
 	struct qa_source base;
 	char *url;        /* as opened */
@@ -631,6 +644,7 @@ struct hsrc {
 	uint8_t *map;
 	uint64_t nchunks, present;
 	uint8_t *st;
+	uint8_t *lent;      /* per chunk: under a view (kept until close) */
 	uint64_t head_end;  /* end of the reads that started in the header */
 	pthread_mutex_t mu;
 	pthread_cond_t cv, wcv;
@@ -643,6 +657,7 @@ struct hsrc {
 	uint64_t frontier, peak;     /* chunks hashed; most chunks held at once */
 	uint64_t recent[RECENT_N];   /* first chunks of the latest reads */
 	unsigned n_recent, recent_i;
+	struct pin *pins;            /* readers between asking and copying */
 	enum qa_err err;
 	struct qa_diag diag;
 	pthread_t th[N_WORKERS];
@@ -974,10 +989,13 @@ static void release_locked(struct hsrc *s)
 			limit = s->recent[i];
 	if (s->need_verify && s->frontier < limit)
 		limit = s->frontier;
+	for (const struct pin *p = s->pins; p; p = p->next)
+		if (p->c0 < limit)
+			limit = p->c0;
 	uint64_t c = (s->head_end + QA_HTTP_CHUNK - 1) / QA_HTTP_CHUNK;
 	for (; c < limit && s->present > s->window; c++) {
 		uint64_t off, len;
-		if (s->st[c] != CH_PRESENT)
+		if (s->st[c] != CH_PRESENT || s->lent[c])
 			continue;
 		chunk_span(s, c, &off, &len);
 		if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) != 0)
@@ -987,13 +1005,38 @@ static void release_locked(struct hsrc *s)
 	}
 }
 
-/* Make [off, off+len) present (called with the range bounds-checked). */
-static enum qa_err ensure(struct hsrc *s, uint64_t off, size_t len, struct qa_diag *d)
+/* Drop pin p (taken by ensure). */
+static void unpin(struct hsrc *s, struct pin *p)
 {
-	if (len == 0)
-		return QA_OK;
-	uint64_t c0 = off / QA_HTTP_CHUNK, c1 = (off + len - 1) / QA_HTTP_CHUNK + 1;
 	pthread_mutex_lock(&s->mu);
+	for (struct pin **pp = &s->pins; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+/*
+ * Make [off, off+len) present (called with the range bounds-checked) and
+ * keep it so until the caller drops pin p with unpin, whatever ensure
+ * returns.  Chunks of the range that are neither present nor on their way
+ * are asked for again while waiting (belt and braces: the pin keeps them
+ * from leaving).
+ */
+static enum qa_err ensure(struct hsrc *s, uint64_t off, size_t len, struct pin *p,
+                          struct qa_diag *d)
+{
+	uint64_t c0 = off / QA_HTTP_CHUNK, c1 = len ? (off + len - 1) / QA_HTTP_CHUNK + 1 : c0;
+	pthread_mutex_lock(&s->mu);
+	p->c0 = c0;
+	p->next = s->pins;
+	s->pins = p;
+	if (len == 0) {
+		pthread_mutex_unlock(&s->mu);
+		return QA_OK;
+	}
 	if (off <= 8 && off + len > s->head_end)
 		s->head_end = off + len;
 	s->recent[s->recent_i] = c0;
@@ -1035,11 +1078,21 @@ static enum qa_err ensure(struct hsrc *s, uint64_t off, size_t len, struct qa_di
 	for (;;) {
 		if (s->err)
 			break;
-		bool all = true;
-		for (uint64_t c = c0; c < c1 && all; c++)
-			all = s->st[c] == CH_PRESENT;
+		bool all = true, lost = false;
+		for (uint64_t c = c0; c < c1; c++) {
+			all &= s->st[c] == CH_PRESENT;
+			lost |= s->st[c] == CH_ABSENT || s->st[c] == CH_RELEASED;
+		}
 		if (all)
 			break;
+		if (lost && !qa_remote_options()->offline) {
+			if (!queue_runs(s, c0, c1, true, UINT32_MAX)) {
+				qa_diag_set(&s->diag, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
+				s->err = QA_ERR_NOMEM;
+				break;
+			}
+			pthread_cond_broadcast(&s->wcv);
+		}
 		pthread_cond_wait(&s->cv, &s->mu);
 	}
 	enum qa_err e = s->err;
@@ -1053,13 +1106,15 @@ static enum qa_err hs_read(struct qa_source *src, uint64_t off, size_t len, void
                            struct qa_diag *d)
 {
 	struct hsrc *s = (struct hsrc *)src;
-	enum qa_err e = ensure(s, off, len, d);
+	struct pin p;
+	enum qa_err e = ensure(s, off, len, &p, d);
 	if (!e && len) {
 		memcpy(buf, s->map + off, len);
 		/* a copy leaves nothing resident, as a local file's does
 		 * (source.h): streaming readers copy windows and never release */
 		qa_unmap_pages(s->map, s->base.size, off, len);
 	}
+	unpin(s, &p);
 	return e;
 }
 
@@ -1068,9 +1123,17 @@ static enum qa_err hs_view(struct qa_source *src, uint64_t off, size_t len, cons
 {
 	struct hsrc *s = (struct hsrc *)src;
 	static const uint8_t empty[1];
-	enum qa_err e = ensure(s, off, len, d);
-	if (!e)
+	struct pin p;
+	enum qa_err e = ensure(s, off, len, &p, d);
+	if (!e) {
+		/* a view stays valid until close (source.h): its chunks stay */
+		pthread_mutex_lock(&s->mu);
+		for (uint64_t c = off / QA_HTTP_CHUNK; len && c <= (off + len - 1) / QA_HTTP_CHUNK; c++)
+			s->lent[c] = 1;
+		pthread_mutex_unlock(&s->mu);
 		*out = s->map ? s->map + off : empty;
+	}
+	unpin(s, &p);
 	return e;
 }
 
@@ -1231,6 +1294,7 @@ static void hs_close(struct qa_source *src)
 	pthread_cond_destroy(&s->cv);
 	pthread_cond_destroy(&s->wcv);
 	free(s->st);
+	free(s->lent);
 	free(s->url);
 	free(s->data_url);
 	free(s->key);
@@ -1450,7 +1514,8 @@ enum qa_err qa_http_source_open(struct qa_source **out, const char *url, const c
 	s->base.size = s->meta.size;
 	s->nchunks = (s->base.size + QA_HTTP_CHUNK - 1) / QA_HTTP_CHUNK;
 	s->st = calloc(s->nchunks ? s->nchunks : 1, 1);
-	if (!s->st) {
+	s->lent = calloc(s->nchunks ? s->nchunks : 1, 1);
+	if (!s->st || !s->lent) {
 		e = qa_diag_set(d, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
 		goto fail;
 	}

@@ -229,6 +229,59 @@ START_TEST(concurrent_views)
 }
 END_TEST
 
+/*
+ * limits: two readers stream the same file at different paces while the
+ * local copy is held to one chunk, so chunks behind the reads leave it as
+ * fast as they can.  A chunk a reader waits for, or is still copying,
+ * must not leave it under that reader: every read returns the pattern, and
+ * none waits forever (the test's timeout).  Several rounds, because the
+ * interleaving differs from run to run.
+ */
+struct stream_arg {
+	struct qa_source *s;
+	size_t step;
+	int ok;
+};
+
+static void *streamer(void *p)
+{
+	struct stream_arg *a = p;
+	uint8_t *buf = malloc(a->step);
+	a->ok = buf != NULL;
+	for (uint64_t off = 0; off < FILE_SIZE && a->ok; off += a->step) {
+		size_t n = FILE_SIZE - off < a->step ? (size_t)(FILE_SIZE - off) : a->step;
+		a->ok = qa_source_read(a->s, off, n, buf, "x", NULL) == QA_OK &&
+		        memcmp(buf, data + off, n) == 0;
+	}
+	free(buf);
+	return NULL;
+}
+
+START_TEST(concurrent_streams_small_window)
+{
+	struct qa_remote_options o;
+	qa_remote_options_default(&o);
+	o.retry_wait_ms = 1;
+	o.retries = 3;
+	o.cache_dir = cache;
+	o.window_bytes = QA_HTTP_CHUNK;
+	qa_remote_configure(&o);
+	for (int round = 0; round < 6; round++) {
+		struct qa_source *s = open_src(QA_OK);
+		struct stream_arg a[2] = { { s, QA_HTTP_CHUNK / 2 + 11, 0 },
+			                   { s, 3 * QA_HTTP_CHUNK + 5, 0 } };
+		pthread_t t[2];
+		for (int i = 0; i < 2; i++)
+			ck_assert_int_eq(pthread_create(&t[i], NULL, streamer, &a[i]), 0);
+		for (int i = 0; i < 2; i++) {
+			pthread_join(t[i], NULL);
+			ck_assert_msg(a[i].ok, "round %d, reader %d", round, i);
+		}
+		qa_source_close(s);
+	}
+}
+END_TEST
+
 /* Faults that are survived: the bytes are still the pattern. */
 START_TEST(faults_survived)
 {
@@ -295,6 +348,7 @@ static Suite *http_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, faults_survived, 0, 3);
 	tcase_add_test(tc, retries_exhausted);
+	tcase_add_test(tc, concurrent_streams_small_window);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("malformed");
 	tcase_add_checked_fixture(tc, setup, teardown);
