@@ -175,6 +175,17 @@ float qa_quant_fit_affine(int n, int nmax, const float *x, const float *w,
 }
 
 /*
+ * Each encoder works on a chunk of up to CHUNK consecutive super-blocks:
+ * it computes the weights (importance-weighted case), fits all groups of
+ * the chunk as one job (so a 16-lane kernel gets 16 groups even where a
+ * super-block has only 8), then finishes every super-block on its own.
+ * The fits of different groups are independent, so fitting them together
+ * changes nothing.  qw is NULL (ggml's reference path) or holds, for each
+ * super-block of the chunk, its 256 importance weights.
+ */
+#define CHUNK 16
+
+/*
  * One fitting job: the groups of n values at x (consecutive, possibly
  * spanning several super-blocks) with weights w in the same layout, or
  * NULL for the built-in weights of the unweighted encoders (affine: |x|
@@ -182,14 +193,18 @@ float qa_quant_fit_affine(int n, int nmax, const float *x, const float *w,
  * writes its n levels to lev + n*h and its scale (and, affine, -min) to
  * scale[h] (negmin[h]).  sym selects the symmetric fits (n is 16): fit_q3
  * with nmax 4 when q3, else qa_quant_fit_symmetric; otherwise the affine
- * fit with rmin, rdelta, nstep and abs_err.
+ * fit with rmin, rdelta, nstep and abs_err.  no_levels (symmetric fits
+ * only) lets the SIMD kernels write the scales alone: the encoders
+ * requantize every group against its decoded scale, and need the fitted
+ * levels only of a group whose scale decodes to 0, which they fit again
+ * with sym_levels_one (the same levels every kernel writes).
  */
 struct qk_fit {
 	const float *x, *w;
 	int n, nmax;
 	float rmin, rdelta;
 	int nstep;
-	bool abs_err, sym, q3;
+	bool abs_err, sym, q3, no_levels;
 	uint8_t *lev;
 	float *scale, *negmin;
 };
@@ -360,13 +375,9 @@ fit_affine_n_x##L(const struct qk_fit *f, int h, const int n)                  \
 	const VI abs_mask = (VI){ 0 } + 0x7fffffff;                             \
 	const float *x = f->x + n * h;                                          \
                                                                                 \
-	for (int i = 0; i < n; ++i)                                             \
-		for (int g = 0; g < L; ++g)                                     \
-			xt[i][g] = x[n * g + i];                                \
+	qk_lanes_x##L(x, n, xt);                                                \
 	if (f->w) {                                                             \
-		for (int i = 0; i < n; ++i)                                     \
-			for (int g = 0; g < L; ++g)                             \
-				wt[i][g] = f->w[n * (h + g) + i];               \
+		qk_lanes_x##L(f->w + n * h, n, wt);                             \
 	} else if (f->abs_err) {                                                \
 		for (int i = 0; i < n; ++i)                                     \
 			wt[i] = (VF)((VI)xt[i] & abs_mask);                     \
@@ -393,19 +404,73 @@ ATTR static void fit_affine_lanes_x##L(const struct qk_fit *f, int h)           
 		fit_affine_n_x##L(f, h, 32);                                    \
 }
 
+/*
+ * qk_lanes_xL(src, n, dst): L groups of n floats (group g at src + n*g; n
+ * 16 or 32, a constant where inlined) into lanes, dst[i][g] = src[n*g + i]:
+ * a transposition, done per L x L
+ * block with log2(L) rounds of two-vector shuffles where the compiler has
+ * GCC's __builtin_shuffle (round h pairs rows i and i+h and interleaves
+ * runs of h lanes), element by element otherwise.  Only moves values.
+ */
+#if defined(__clang__)
+#define QK_DEFINE_LANES(L, VF, VI, ATTR)                                      \
+ATTR static inline __attribute__((always_inline)) void                          \
+qk_lanes_x##L(const float *src, const int n, VF *dst)                                      \
+{                                                                               \
+	for (int i = 0; i < n; ++i)                                             \
+		for (int g = 0; g < L; ++g)                                     \
+			dst[i][g] = src[n * g + i];                             \
+}
+#else
+#define QK_DEFINE_LANES(L, VF, VI, ATTR)                                      \
+ATTR static inline __attribute__((always_inline)) void                          \
+qk_lanes_x##L(const float *src, const int n, VF *dst)                                      \
+{                                                                               \
+	_Pragma("GCC unroll 8")                                                 \
+	for (int c = 0; c < n; c += L) {                                        \
+		VF r[L];                                                        \
+		_Pragma("GCC unroll 16")                                        \
+		for (int g = 0; g < L; ++g)                                     \
+			memcpy(&r[g], src + n * g + c, sizeof r[g]);            \
+		_Pragma("GCC unroll 4")                                         \
+		for (int h = L / 2; h >= 1; h /= 2) {                           \
+			VI lo, hi;                                              \
+			_Pragma("GCC unroll 16")                                \
+			for (int j = 0; j < L; ++j) {                           \
+				lo[j] = ((j / h) & 1) * L + (j / (2 * h)) * 2 * h + j % h; \
+				hi[j] = lo[j] + h;                              \
+			}                                                       \
+			_Pragma("GCC unroll 16")                                \
+			for (int i = 0; i < L; ++i) {                           \
+				if (i & h)                                      \
+					continue;                               \
+				VF a = r[i], b = r[i + h];                      \
+				r[i] = __builtin_shuffle(a, b, lo);             \
+				r[i + h] = __builtin_shuffle(a, b, hi);         \
+			}                                                       \
+		}                                                               \
+		_Pragma("GCC unroll 16")                                        \
+		for (int j = 0; j < L; ++j)                                     \
+			dst[c + j] = r[j];                                      \
+	}                                                                       \
+}
+#endif
 typedef float qk_v4f __attribute__((vector_size(16)));
 typedef int32_t qk_v4i __attribute__((vector_size(16)));
+QK_DEFINE_LANES(4, qk_v4f, qk_v4i, )
 QK_DEFINE_FIT(4, qk_v4f, qk_v4i, )
 
 #if QK_AVX2
 typedef float qk_v8f __attribute__((vector_size(32)));
 typedef int32_t qk_v8i __attribute__((vector_size(32)));
+QK_DEFINE_LANES(8, qk_v8f, qk_v8i, __attribute__((target("avx2"))))
 QK_DEFINE_FIT(8, qk_v8f, qk_v8i, __attribute__((target("avx2"))))
 #endif
 
 #if QK_AVX512
 typedef float qk_v16f __attribute__((vector_size(64)));
 typedef int32_t qk_v16i __attribute__((vector_size(64)));
+QK_DEFINE_LANES(16, qk_v16f, qk_v16i, QK_AVX512_ATTR)
 QK_DEFINE_FIT(16, qk_v16f, qk_v16i, QK_AVX512_ATTR)
 #endif
 #endif /* QK_SIMD */
@@ -588,7 +653,7 @@ static float fit_q3(int n, int nmax, const float *x, int8_t *q)
  * fits do.
  */
 #if QK_SIMD
-#define QK_DEFINE_SYM(L, VF, VI, ATTR)                                          \
+#define QK_DEFINE_SYM(L, VF, VI, VB, ATTR)                                          \
 ATTR static inline VF qk_level2_x##L(VF v, VI vlo, VI vhi)                      \
 {                                                                               \
 	VI l = ((VI)(v + QK_SPLAT(VF, 12582912.f)) & ((VI){ 0 } + 0x007fffff)) - \
@@ -636,71 +701,64 @@ qk_sym_init_x##L(struct qk_sym_x##L *s, int nmax, const VF *wq)                 
 }                                                                               \
                                                                                 \
 /*                                                                              \
- * fit_q3's sweeps on U sets at once (U = 1 or 2): the sets are independent,   \
- * so interleaving their moves element by element only overlaps two serial     \
- * chains; each set sees exactly its own sequence of operations.  Sweeping      \
- * stops when no lane of any set moved (see above: an extra sweep of a set      \
- * that has settled moves nothing).                                             \
+ * One of fit_q3's sweeps on U sets at once (U = 1 or 2): the sets are         \
+ * independent, so interleaving their moves element by element only overlaps  \
+ * two serial chains; each set sees exactly its own sequence of operations.    \
+ * moved[u] marks the lanes of set u (flat ones excluded) where a level moved. \
  */                                                                             \
 ATTR static inline __attribute__((always_inline)) void                          \
-qk_q3_sweeps_x##L(struct qk_sym_x##L *s, const int U, int nmax)                 \
+qk_q3_sweep_x##L(struct qk_sym_x##L *s, const int U, int nmax, VI *moved)       \
 {                                                                               \
 	const VF zero = { 0 };                                                  \
 	const VI vlo = (VI){ 0 } - nmax, vhi = (VI){ 0 } + (nmax - 1);          \
-	VF sxl[2], sl2[2];                                                      \
+	VF sxl[4], sl2[4];                                                      \
+	VI mv[4];                                                               \
 	for (int u = 0; u < U; ++u)                                             \
-		sxl[u] = s[u].sxl, sl2[u] = s[u].sl2;                           \
-	for (int sweep = 0; sweep < 5; ++sweep) {                               \
-		VI moved = { 0 };                                               \
-		for (int i = 0; i < 16; ++i) {                                  \
-			_Pragma("GCC unroll 2")                                 \
-			for (int u = 0; u < U; ++u) {                           \
-				const VF x = s[u].x[i], w = s[u].w[i];          \
-				const VF wx = s[u].wx[i], q = s[u].ql[i];       \
-				VF o_xl = sxl[u] - wx * q;                      \
-				VF o_l2 = sl2[u] - w * q * q;                   \
-				VF l = qk_level2_x##L(x * o_l2 / o_xl, vlo, vhi); \
-				VI m = (o_xl > zero) & (l != q);                \
-				o_xl = o_xl + wx * l;                           \
-				o_l2 = o_l2 + w * l * l;                        \
-				m &= (o_l2 > zero) &                            \
-				     (o_xl * o_xl * sl2[u] > sxl[u] * sxl[u] * o_l2); \
-				s[u].ql[i] = (VF)QK_SEL(VI, m, l, q);           \
-				sxl[u] = (VF)QK_SEL(VI, m, o_xl, sxl[u]);       \
-				sl2[u] = (VF)QK_SEL(VI, m, o_l2, sl2[u]);       \
-				moved |= m & ~s[u].flat;                        \
-			}                                                       \
+		sxl[u] = s[u].sxl, sl2[u] = s[u].sl2, mv[u] = (VI){ 0 };        \
+	for (int i = 0; i < 16; ++i) {                                          \
+		_Pragma("GCC unroll 4")                                         \
+		for (int u = 0; u < U; ++u) {                                   \
+			const VF x = s[u].x[i], w = s[u].w[i];                  \
+			const VF wx = s[u].wx[i], q = s[u].ql[i];               \
+			VF o_xl = sxl[u] - wx * q;                              \
+			VF o_l2 = sl2[u] - w * q * q;                           \
+			VF l = qk_level2_x##L(x * o_l2 / o_xl, vlo, vhi);       \
+			VI m = (o_xl > zero) & (l != q);                        \
+			o_xl = o_xl + wx * l;                                   \
+			o_l2 = o_l2 + w * l * l;                                \
+			m &= (o_l2 > zero) &                                    \
+			     (o_xl * o_xl * sl2[u] > sxl[u] * sxl[u] * o_l2);   \
+			s[u].ql[i] = (VF)QK_SEL(VI, m, l, q);                   \
+			sxl[u] = (VF)QK_SEL(VI, m, o_xl, sxl[u]);               \
+			sl2[u] = (VF)QK_SEL(VI, m, o_l2, sl2[u]);               \
+			mv[u] |= m & ~s[u].flat;                                \
 		}                                                               \
-		bool any = false;                                               \
-		for (int g = 0; g < L; ++g)                                     \
-			any |= moved[g] != 0;                                   \
-		if (!any)                                                       \
-			break;                                                  \
 	}                                                                       \
 	for (int u = 0; u < U; ++u)                                             \
-		s[u].sxl = sxl[u], s[u].sl2 = sl2[u];                           \
+		s[u].sxl = sxl[u], s[u].sl2 = sl2[u], moved[u] = mv[u];         \
 }                                                                               \
                                                                                 \
-/* Levels (+nmax) and scales out; flat groups as the early return leaves them. */ \
+/* Levels (+nmax; none if q is NULL) and scales out; flat groups as the early return leaves them. */ \
 ATTR static inline __attribute__((always_inline)) void                          \
 qk_sym_out_x##L(const struct qk_sym_x##L *s, VF scale, int nmax, int8_t *q,     \
                 float *scale_out)                                               \
 {                                                                               \
 	for (int g = 0; g < L; ++g) {                                           \
 		if (s->flat[g]) {                                               \
-			memset(q + 16 * g, 0, 16);                              \
+			if (q)                                                  \
+				memset(q + 16 * g, 0, 16);                      \
 			scale_out[g] = 0.f;                                     \
 			continue;                                               \
 		}                                                               \
 		scale_out[g] = scale[g];                                        \
-		for (int i = 0; i < 16; ++i)                                    \
+		for (int i = 0; q && i < 16; ++i)                               \
 			q[16 * g + i] = (int8_t)((int)s->ql[i][g] + nmax);      \
 	}                                                                       \
 }                                                                               \
                                                                                 \
-/* fit_symmetric's 18 further trials; the best levels end up in s->ql. */      \
+/* fit_symmetric's 18 further trials; the best levels end up in s->ql if levels. */ \
 ATTR static inline __attribute__((always_inline)) VF                            \
-qk_sym_trials_x##L(struct qk_sym_x##L *s, int nmax)                             \
+qk_sym_trials_x##L(struct qk_sym_x##L *s, int nmax, bool levels)                \
 {                                                                               \
 	const VF zero = { 0 };                                                  \
 	const VI vlo = (VI){ 0 } - nmax, vhi = (VI){ 0 } + (nmax - 1);          \
@@ -726,24 +784,40 @@ qk_sym_trials_x##L(struct qk_sym_x##L *s, int nmax)                             
 		scale = (VF)QK_SEL(VI, better, cand, scale);                    \
 		best = (VF)QK_SEL(VI, better, cand * sxl, best);                \
 	}                                                                       \
-	for (int i = 0; i < 16; ++i)                                            \
-		s->ql[i] = qk_level2_x##L(best_inv * s->x[i], vlo, vhi);        \
+	if (levels)                                                             \
+		for (int i = 0; i < 16; ++i)                                    \
+			s->ql[i] = qk_level2_x##L(best_inv * s->x[i], vlo, vhi); \
 	return scale;                                                           \
+}                                                                               \
+                                                                                \
+/*                                                                              \
+ * Lane g of set k to position out (set out / L, lane out % L; out <= k*L+g):   \
+ * x, the levels and the sums; the weights x^2 and the products w*x are        \
+ * recomputed after the packing, which gives the same values.                \
+ */                                                                             \
+ATTR static inline void qk_q3_lane_move_x##L(struct qk_sym_x##L *s, int k, int g, int out) \
+{                                                                               \
+	struct qk_sym_x##L *d = &s[out / L];                                    \
+	const int h = out % L;                                                  \
+	if (d == &s[k] && h == g)                                               \
+		return;                                                         \
+	for (int i = 0; i < 16; ++i) {                                          \
+		d->x[i][h] = s[k].x[i][g];                                      \
+		d->ql[i][h] = s[k].ql[i][g];                                    \
+	}                                                                       \
+	d->sxl[h] = s[k].sxl[g];                                                \
+	d->sl2[h] = s[k].sl2[g];                                                \
+	d->flat[h] = 0;                                                         \
 }                                                                               \
                                                                                 \
 /* Move set u's groups (h + u*L ...) of job f into lanes. */                    \
 ATTR static inline __attribute__((always_inline)) const VF *                    \
 qk_sym_load_x##L(struct qk_sym_x##L *s, VF *wt, const struct qk_fit *f, int h)   \
 {                                                                               \
-	const float *x = f->x + 16 * h;                                         \
-	for (int i = 0; i < 16; ++i)                                            \
-		for (int g = 0; g < L; ++g)                                     \
-			s->x[i][g] = x[16 * g + i];                             \
+	qk_lanes_x##L(f->x + 16 * h, 16, s->x);                                 \
 	if (!f->w)                                                              \
 		return NULL;                                                    \
-	for (int i = 0; i < 16; ++i)                                            \
-		for (int g = 0; g < L; ++g)                                     \
-			wt[i][g] = f->w[16 * (h + g) + i];                      \
+	qk_lanes_x##L(f->w + 16 * h, 16, wt);                                   \
 	return wt;                                                              \
 }                                                                               \
                                                                                 \
@@ -751,39 +825,115 @@ ATTR static void fit_sym_lanes_x##L(const struct qk_fit *f, int h)              
 {                                                                               \
 	struct qk_sym_x##L s;                                                   \
 	VF wt[16];                                                              \
-	const VF zero = { 0 };                                                  \
 	qk_sym_init_x##L(&s, f->nmax, qk_sym_load_x##L(&s, wt, f, h));          \
-	VF scale;                                                               \
-	if (f->q3) {                                                            \
-		qk_q3_sweeps_x##L(&s, 1, f->nmax);                              \
-		scale = (VF)QK_SEL(VI, s.sl2 > zero, s.sxl / s.sl2, zero);      \
-	} else {                                                                \
-		scale = qk_sym_trials_x##L(&s, f->nmax);                        \
-	}                                                                       \
-	qk_sym_out_x##L(&s, scale, f->nmax, (int8_t *)f->lev + 16 * h, f->scale + h); \
+	VF scale = qk_sym_trials_x##L(&s, f->nmax, !f->no_levels);              \
+	qk_sym_out_x##L(&s, scale, f->nmax,                                     \
+	                f->no_levels ? NULL : (int8_t *)f->lev + 16 * h, f->scale + h); \
 }                                                                               \
                                                                                 \
-/* fit_q3 on 2*L groups, two interleaved sets (the sweeps are latency-bound). */ \
-ATTR static void fit_q3_pair_x##L(const struct qk_fit *f, int h)                \
+/*                                                                              \
+ * fit_q3 on groups 0..ngroups-1 of job f (ngroups a multiple of L, at most    \
+ * 16 * CHUNK).  Most groups settle after one sweep (on typical weights 80 %   \
+ * move nothing in their first, and fewer than 2 % need a third), so sweeping  \
+ * L groups in lockstep until the slowest settles would mostly redo settled    \
+ * work.  Instead every group gets its first sweep; after each sweep the       \
+ * groups that are done (no move, or their fifth sweep) are written out and    \
+ * those that go on are packed together into the fewest sets, lane by lane,    \
+ * for the next.  A group's own sequence of operations is the scalar one       \
+ * whichever lane it sits in; spare lanes of the last set are marked flat and  \
+ * never written.  Sets go through the sweep two at a time where there are     \
+ * two (see qk_q3_sweep).                                                      \
+ */                                                                             \
+ATTR static void fit_q3_all_x##L(const struct qk_fit *f, int ngroups)           \
 {                                                                               \
-	struct qk_sym_x##L s[2];                                                \
+	struct qk_sym_x##L s[16 * CHUNK / L];                                   \
+	VI moved[16 * CHUNK / L];                                               \
+	int id[16 * CHUNK / L][L];                                              \
 	const VF zero = { 0 };                                                  \
-	for (int u = 0; u < 2; ++u)                                             \
-		qk_sym_init_x##L(&s[u], f->nmax, qk_sym_load_x##L(&s[u], NULL, f, h + L * u)); \
-	qk_q3_sweeps_x##L(s, 2, f->nmax);                                       \
-	for (int u = 0; u < 2; ++u) {                                           \
-		VF scale = (VF)QK_SEL(VI, s[u].sl2 > zero, s[u].sxl / s[u].sl2, zero); \
-		qk_sym_out_x##L(&s[u], scale, f->nmax, (int8_t *)f->lev + 16 * (h + L * u), \
-		                f->scale + h + L * u);                          \
+	const int nmax = f->nmax;                                               \
+	int nsets = ngroups / L;                                                \
+	for (int k = 0; k < nsets; ++k) {                                       \
+		qk_lanes_x##L(f->x + 16 * L * k, 16, s[k].x);                 \
+		qk_sym_init_x##L(&s[k], nmax, NULL);                            \
+		for (int g = 0; g < L; ++g)                                     \
+			id[k][g] = L * k + g;                                   \
+	}                                                                       \
+	for (int sweep = 0; nsets > 0; ++sweep) {                               \
+		int k = 0;                                                      \
+		for (; k + 4 <= nsets; k += 4)                                  \
+			qk_q3_sweep_x##L(s + k, 4, nmax, moved + k);            \
+		for (; k + 2 <= nsets; k += 2)                                  \
+			qk_q3_sweep_x##L(s + k, 2, nmax, moved + k);            \
+		if (k < nsets)                                                  \
+			qk_q3_sweep_x##L(s + k, 1, nmax, moved + k);            \
+		int out = 0;                                                    \
+		for (k = 0; k < nsets; ++k) {                                   \
+			VF scale = (VF)QK_SEL(VI, s[k].sl2 > zero, s[k].sxl / s[k].sl2, zero); \
+			if (sweep == 0 && f->no_levels) {                       \
+				/* Groups L*k.. in order: all scales at once (a    \
+				 * group that goes on overwrites its own later),  \
+				 * then the movers, found through a byte mask. */ \
+				scale = (VF)((VI)scale & ~s[k].flat);           \
+				memcpy(f->scale + L * k, &scale, sizeof scale); \
+				VB mb = __builtin_convertvector(moved[k], VB);  \
+				uint64_t mw[(L + 7) / 8] = { 0 };               \
+				memcpy(mw, &mb, sizeof mb);                     \
+				for (int w = 0; w < (L + 7) / 8; ++w) {         \
+					for (uint64_t b = mw[w]; b;) {          \
+						const int byte = __builtin_ctzll(b) / 8; \
+						const int g = 8 * w + byte;         \
+						b &= ~(0xffull << (8 * byte));      \
+						qk_q3_lane_move_x##L(s, k, g, out); \
+						id[out / L][out % L] = L * k + g;   \
+						++out;                              \
+					}                                       \
+				}                                               \
+				continue;                                       \
+			}                                                       \
+			for (int g = 0; g < L; ++g) {                           \
+				const int j = id[k][g];                         \
+				if (j < 0)                                      \
+					continue;                               \
+				if (moved[k][g] && sweep < 4) {                 \
+					qk_q3_lane_move_x##L(s, k, g, out);     \
+					id[out / L][out % L] = j;               \
+					++out;                                  \
+					continue;                               \
+				}                                               \
+				int8_t *q = (int8_t *)f->lev + 16 * j;          \
+				if (s[k].flat[g]) {                             \
+					if (!f->no_levels)                      \
+						memset(q, 0, 16);               \
+					f->scale[j] = 0.f;                      \
+					continue;                               \
+				}                                               \
+				f->scale[j] = scale[g];                         \
+				for (int i = 0; !f->no_levels && i < 16; ++i)   \
+					q[i] = (int8_t)((int)s[k].ql[i][g] + nmax); \
+			}                                                       \
+		}                                                               \
+		nsets = (out + L - 1) / L;                                      \
+		for (; out < nsets * L; ++out) {                                \
+			id[out / L][out % L] = -1;                              \
+			s[out / L].flat[out % L] = -1;                          \
+		}                                                               \
+		for (k = 0; k < nsets; ++k)                                     \
+			for (int i = 0; i < 16; ++i) {                          \
+				s[k].w[i] = s[k].x[i] * s[k].x[i];              \
+				s[k].wx[i] = s[k].w[i] * s[k].x[i];             \
+			}                                                       \
 	}                                                                       \
 }
 
-QK_DEFINE_SYM(4, qk_v4f, qk_v4i, )
+typedef uint8_t qk_v4u8 __attribute__((vector_size(4)));
+QK_DEFINE_SYM(4, qk_v4f, qk_v4i, qk_v4u8, )
 #if QK_AVX2
-QK_DEFINE_SYM(8, qk_v8f, qk_v8i, __attribute__((target("avx2"))))
+typedef uint8_t qk_v8u8 __attribute__((vector_size(8)));
+QK_DEFINE_SYM(8, qk_v8f, qk_v8i, qk_v8u8, __attribute__((target("avx2"))))
 #endif
 #if QK_AVX512
-QK_DEFINE_SYM(16, qk_v16f, qk_v16i, QK_AVX512_ATTR)
+typedef uint8_t qk_v16u8 __attribute__((vector_size(16)));
+QK_DEFINE_SYM(16, qk_v16f, qk_v16i, qk_v16u8, QK_AVX512_ATTR)
 #endif
 #endif /* QK_SIMD */
 
@@ -811,6 +961,17 @@ static void fit_affine_one(const struct qk_fit *f, int h)
 	                                  f->rmin, f->rdelta, f->nstep, f->abs_err);
 }
 
+/* The levels alone of group h of symmetric job f, as fit_sym_one writes them. */
+static void sym_levels_one(const struct qk_fit *f, int h)
+{
+	int8_t *lev = (int8_t *)f->lev + 16 * h;
+	const float *xg = f->x + 16 * h;
+	if (f->q3)
+		(void)fit_q3(16, f->nmax, xg, lev);
+	else
+		(void)qa_quant_fit_symmetric(16, f->nmax, xg, lev, f->w ? f->w + 16 * h : NULL);
+}
+
 static void fit_sym_one(const struct qk_fit *f, int h)
 {
 	int8_t *lev = (int8_t *)f->lev + 16 * h;
@@ -823,37 +984,42 @@ static void fit_sym_one(const struct qk_fit *f, int h)
  * Run job f on ngroups groups: as many as possible with the widest kernel
  * that lanes allows, the rest with narrower ones and finally the scalar
  * fits (every kernel gives the same results, so the split is free).
- * fit_q3 first takes two sets of lanes at a time where it can: its sweeps
- * are one serial chain per set, and a second independent chain fills the
- * latency (1.4x on q3_K with 16 lanes).
+ * fit_q3 takes all groups of the job at once (fit_q3_all).
  */
 static void fit_groups(const struct qk_fit *f, int lanes, int ngroups)
 {
 	typedef void (*lanes_fn)(const struct qk_fit *, int);
+	typedef void (*all_fn)(const struct qk_fit *, int);
 	static const struct {
-		int l, path;
-		lanes_fn affine, sym, q3;
+		int l;
+		lanes_fn affine, sym;
+		all_fn q3;
 	} kernels[] = {
 #if QK_AVX512
-		{ 32, 16, NULL, NULL, fit_q3_pair_x16 },
-		{ 16, 16, fit_affine_lanes_x16, fit_sym_lanes_x16, fit_sym_lanes_x16 },
+		{ 16, fit_affine_lanes_x16, fit_sym_lanes_x16, fit_q3_all_x16 },
 #endif
 #if QK_AVX2
-		{ 16, 8, NULL, NULL, fit_q3_pair_x8 },
-		{ 8, 8, fit_affine_lanes_x8, fit_sym_lanes_x8, fit_sym_lanes_x8 },
+		{ 8, fit_affine_lanes_x8, fit_sym_lanes_x8, fit_q3_all_x8 },
 #endif
 #if QK_SIMD
-		{ 8, 4, NULL, NULL, fit_q3_pair_x4 },
-		{ 4, 4, fit_affine_lanes_x4, fit_sym_lanes_x4, fit_sym_lanes_x4 },
+		{ 4, fit_affine_lanes_x4, fit_sym_lanes_x4, fit_q3_all_x4 },
 #endif
-		{ 1, 0, fit_affine_one, fit_sym_one, fit_sym_one },
+		{ 1, fit_affine_one, fit_sym_one, NULL },
 	};
 	int h = 0;
 	for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; ++k) {
 		const int l = kernels[k].l;
-		lanes_fn fn = !f->sym ? kernels[k].affine : f->q3 ? kernels[k].q3 : kernels[k].sym;
-		if (kernels[k].path > lanes || !fn)
+		if (l > (lanes ? lanes : 1))
 			continue;
+		if (f->q3 && kernels[k].q3) {
+			/* fit_q3_all works from group 0: only the first kernel runs it. */
+			if (h == 0 && ngroups >= l) {
+				kernels[k].q3(f, ngroups - ngroups % l);
+				h = ngroups - ngroups % l;
+			}
+			continue;
+		}
+		lanes_fn fn = f->sym ? kernels[k].sym : kernels[k].affine;
 		for (; h + l <= ngroups; h += l)
 			fn(f, h);
 	}
@@ -979,15 +1145,18 @@ void qa_dequantize_q2_K(const void *src, float *dst, size_t n)
  * fitted), split off the high bits and write the block.
  */
 static void q3k_finish(const float *x, int8_t lev[SUPER], const uint8_t sc[12], uint16_t d_h,
-                       uint8_t *out)
+                       uint8_t *out, const struct qk_fit *refit, int h0)
 {
 	uint8_t hmask[32];
 	/* Requantize against the decoded scales. */
 	for (int g = 0; g < 16; ++g) {
 		int8_t s = (int8_t)(q3_scale_get(sc, g) - 32);
 		float d = qa_fp16_to_fp32(d_h) * s;
-		if (!d)
+		if (!d) {
+			if (refit)
+				sym_levels_one(refit, h0 + g);
 			continue;
+		}
 		requantize(x + 16 * g, 16, false, 0.f, d, -4, 3, (uint8_t *)lev + 16 * g);
 	}
 
@@ -1141,33 +1310,47 @@ void qa_dequantize_q5_K(const void *src, float *dst, size_t n)
 /* ------------------------------------------------------------------ */
 
 /*
+ * q6_K's fitted group scales to int8 against d (the largest magnitude maps
+ * to -128, capped at 127); false for an all-zero super-block.
+ */
+static bool q6k_scales(const float scale[16], int8_t sc[16], uint16_t *d_h)
+{
+	float max_abs;
+	float max_scale = signed_peak(scale, 16, &max_abs);
+	if (max_abs < TINY_GROUP)
+		return false;
+	float inv = -128.f / max_scale;
+	*d_h = qa_fp32_to_fp16(1 / inv);
+	for (int g = 0; g < 16; ++g) {
+		int l = round_magic(inv * scale[g]);
+		sc[g] = (int8_t)(l < 127 ? l : 127);
+	}
+	return true;
+}
+
+/*
  * The back half of both q6_K encoders: from the fitted group scales and
  * levels, quantize the scales to int8 against d, requantize and write.
  */
-static void q6k_finish(const float *x, int8_t lev[SUPER], const float scale[16], uint8_t *out)
+static void q6k_finish(const float *x, int8_t lev[SUPER], const float scale[16], uint8_t *out,
+                       const struct qk_fit *refit, int h0)
 {
 	int8_t sc[16];
-	float max_abs;
-	float max_scale = signed_peak(scale, 16, &max_abs);
-
-	if (max_abs < TINY_GROUP) {
+	uint16_t d_h;
+	if (!q6k_scales(scale, sc, &d_h)) {
 		/* An all-zero super-block encodes as all-zero bytes. */
 		memset(out, 0, Q6K_BYTES);
 		qa_store_le16(out + 208, qa_fp32_to_fp16(0.f));
 		return;
 	}
 
-	float inv = -128.f / max_scale;
-	uint16_t d_h = qa_fp32_to_fp16(1 / inv);
-	for (int g = 0; g < 16; ++g) {
-		int l = round_magic(inv * scale[g]);
-		sc[g] = (int8_t)(l < 127 ? l : 127);
-	}
-
 	for (int g = 0; g < 16; ++g) {
 		float d = qa_fp16_to_fp32(d_h) * sc[g];
-		if (!d)
+		if (!d) {
+			if (refit)
+				sym_levels_one(refit, h0 + g);
 			continue;
+		}
 		requantize(x + 16 * g, 16, false, 0.f, d, -32, 31, (uint8_t *)lev + 16 * g);
 	}
 
@@ -1190,6 +1373,146 @@ static void q6k_finish(const float *x, int8_t lev[SUPER], const float scale[16],
 	}
 	memcpy(out + 192, sc, 16);
 	qa_store_le16(out + 208, d_h);
+}
+
+/*
+ * q3k_finish and q6k_finish in vectors: a group of 16 values is requantized
+ * L at a time (the same IEEE divide and round_magic per value as
+ * requantize), and the bit planes are split and packed 32 levels at a time
+ * with byte vectors, the same shifts and masks as the scalar loops.  The
+ * decoded super-block factor is converted from fp16 once instead of once
+ * per group (the same value each time).
+ *
+ * QK_DEFINE_FINISH(L, VF, VI, VB, ATTR) defines q3k_finish_xL and
+ * q6k_finish_xL with the scalar functions' contracts; VB is a vector of L
+ * bytes.
+ */
+#if QK_SIMD
+typedef uint8_t qk_v32u8 __attribute__((vector_size(32)));
+
+#define QK_DEFINE_FINISH(L, VF, VI, VB, ATTR)                                   \
+/* lev[i] = clamp(round_magic(x[i] / d), lo, hi) - lo for i < 16. */           \
+ATTR static inline __attribute__((always_inline)) void                          \
+qk_requant16_x##L(const float *x, float d, int lo, int hi, uint8_t *lev)         \
+{                                                                               \
+	const VI vlo = (VI){ 0 } + lo, vhi = (VI){ 0 } + hi;                    \
+	for (int i = 0; i < 16; i += L) {                                       \
+		VF v;                                                           \
+		memcpy(&v, x + i, sizeof v);                                    \
+		v = v / QK_SPLAT(VF, d);                                        \
+		VI l = ((VI)(v + QK_SPLAT(VF, 12582912.f)) &                    \
+		        ((VI){ 0 } + 0x007fffff)) - ((VI){ 0 } + 0x00400000);   \
+		l = QK_SEL(VI, l < vlo, vlo, l);                                \
+		l = QK_SEL(VI, l > vhi, vhi, l) - vlo;                          \
+		VB b = __builtin_convertvector(l, VB);                          \
+		memcpy(lev + i, &b, sizeof b);                                  \
+	}                                                                       \
+}                                                                               \
+                                                                                \
+ATTR static void q3k_finish_x##L(const float *x, int8_t lev[SUPER],             \
+                                 const uint8_t sc[12], uint16_t d_h, uint8_t *out, \
+                                 const struct qk_fit *refit, int h0)            \
+{                                                                               \
+	const float dd = qa_fp16_to_fp32(d_h);                                  \
+	for (int g = 0; g < 16; ++g) {                                          \
+		int8_t s = (int8_t)(q3_scale_get(sc, g) - 32);                  \
+		float d = dd * s;                                               \
+		if (d)                                                          \
+			qk_requant16_x##L(x + 16 * g, d, -4, 3, (uint8_t *)lev + 16 * g); \
+		else if (refit)                                                 \
+			sym_levels_one(refit, h0 + g);                          \
+	}                                                                       \
+	qk_v32u8 hm = { 0 }, low[8];                                            \
+	for (int k = 0; k < 8; ++k) {                                           \
+		qk_v32u8 v;                                                     \
+		memcpy(&v, lev + 32 * k, sizeof v);                             \
+		hm |= ((v >> 2) & 1) << k;                                      \
+		low[k] = v & 3;                                                 \
+	}                                                                       \
+	memcpy(out, &hm, 32);                                                   \
+	for (int h = 0; h < 2; ++h) {                                           \
+		qk_v32u8 p = low[4 * h] | (low[4 * h + 1] << 2) |               \
+		             (low[4 * h + 2] << 4) | (low[4 * h + 3] << 6);     \
+		memcpy(out + 32 + 32 * h, &p, 32);                              \
+	}                                                                       \
+	memcpy(out + 96, sc, 12);                                               \
+	qa_store_le16(out + 108, d_h);                                          \
+}                                                                               \
+                                                                                \
+ATTR static void q6k_finish_x##L(const float *x, int8_t lev[SUPER],             \
+                                 const float scale[16], uint8_t *out,           \
+                                 const struct qk_fit *refit, int h0)            \
+{                                                                               \
+	int8_t sc[16];                                                          \
+	uint16_t d_h;                                                           \
+	if (!q6k_scales(scale, sc, &d_h)) {                                     \
+		memset(out, 0, Q6K_BYTES);                                      \
+		qa_store_le16(out + 208, qa_fp32_to_fp16(0.f));                 \
+		return;                                                         \
+	}                                                                       \
+	const float dd = qa_fp16_to_fp32(d_h);                                  \
+	for (int g = 0; g < 16; ++g) {                                          \
+		float d = dd * sc[g];                                           \
+		if (d)                                                          \
+			qk_requant16_x##L(x + 16 * g, d, -32, 31, (uint8_t *)lev + 16 * g); \
+		else if (refit)                                                 \
+			sym_levels_one(refit, h0 + g);                          \
+	}                                                                       \
+	for (int h = 0; h < 2; ++h) {                                           \
+		qk_v32u8 a, b, c, e;                                            \
+		memcpy(&a, lev + 128 * h, 32);                                  \
+		memcpy(&b, lev + 128 * h + 32, 32);                             \
+		memcpy(&c, lev + 128 * h + 64, 32);                             \
+		memcpy(&e, lev + 128 * h + 96, 32);                             \
+		qk_v32u8 l0 = (a & 0xF) | ((c & 0xF) << 4);                     \
+		qk_v32u8 l1 = (b & 0xF) | ((e & 0xF) << 4);                     \
+		qk_v32u8 hi = (a >> 4) | ((b >> 4) << 2) | ((c >> 4) << 4) |    \
+		              ((e >> 4) << 6);                                  \
+		memcpy(out + 64 * h, &l0, 32);                                  \
+		memcpy(out + 64 * h + 32, &l1, 32);                             \
+		memcpy(out + 128 + 32 * h, &hi, 32);                            \
+	}                                                                       \
+	memcpy(out + 192, sc, 16);                                              \
+	qa_store_le16(out + 208, d_h);                                          \
+}
+
+QK_DEFINE_FINISH(4, qk_v4f, qk_v4i, qk_v4u8, )
+#if QK_AVX2
+QK_DEFINE_FINISH(8, qk_v8f, qk_v8i, qk_v8u8, __attribute__((target("avx2"))))
+#endif
+#if QK_AVX512
+QK_DEFINE_FINISH(16, qk_v16f, qk_v16i, qk_v16u8, QK_AVX512_ATTR)
+#endif
+#endif /* QK_SIMD */
+
+typedef void (*q3k_finish_fn)(const float *x, int8_t lev[SUPER], const uint8_t sc[12],
+                              uint16_t d_h, uint8_t *out, const struct qk_fit *refit, int h0);
+typedef void (*q6k_finish_fn)(const float *x, int8_t lev[SUPER], const float scale[16],
+                              uint8_t *out, const struct qk_fit *refit, int h0);
+
+/* The finishers for the kernels lanes allows (0: the scalar ones). */
+static void finishers(int lanes, q3k_finish_fn *q3, q6k_finish_fn *q6)
+{
+	*q3 = q3k_finish;
+	*q6 = q6k_finish;
+#if QK_AVX512
+	if (lanes == 16) {
+		*q3 = q3k_finish_x16, *q6 = q6k_finish_x16;
+		return;
+	}
+#endif
+#if QK_AVX2
+	if (lanes == 8) {
+		*q3 = q3k_finish_x8, *q6 = q6k_finish_x8;
+		return;
+	}
+#endif
+#if QK_SIMD
+	if (lanes == 4)
+		*q3 = q3k_finish_x4, *q6 = q6k_finish_x4;
+#else
+	(void)lanes;
+#endif
 }
 
 void qa_dequantize_q6_K(const void *src, float *dst, size_t n)
@@ -1352,16 +1675,6 @@ void qa_dequantize_q8_K(const void *src, float *dst, size_t n)
 /* The encoders: chunks of super-blocks, both with and without weights */
 /* ------------------------------------------------------------------ */
 
-/*
- * Each encoder works on a chunk of up to CHUNK consecutive super-blocks:
- * it computes the weights (importance-weighted case), fits all groups of
- * the chunk as one job (so a 16-lane kernel gets 16 groups even where a
- * super-block has only 8), then finishes every super-block on its own.
- * The fits of different groups are independent, so fitting them together
- * changes nothing.  qw is NULL (ggml's reference path) or holds, for each
- * super-block of the chunk, its 256 importance weights.
- */
-#define CHUNK 4
 
 /*
  * The weights of one super-block's groups of n values (importance case):
@@ -1509,7 +1822,7 @@ static void q3k_chunk(const float *x, const float *const *qw, int m, uint8_t *ou
 	float w[CHUNK * SUPER], sw[CHUNK * 16], scale[CHUNK * 16];
 	/* Reference: fit_q3; with weights: fit_symmetric(16, 4, ...). */
 	struct qk_fit f = { .x = x, .n = 16, .nmax = 4, .sym = true, .q3 = true,
-		            .lev = (uint8_t *)lev, .scale = scale };
+		            .no_levels = lanes > 0, .lev = (uint8_t *)lev, .scale = scale };
 	if (qw) {
 		for (int b = 0; b < m; ++b)
 			block_weights(x + SUPER * b, qw[b], 2, 16, w + SUPER * b, sw + 16 * b);
@@ -1525,11 +1838,15 @@ static void q3k_chunk(const float *x, const float *const *qw, int m, uint8_t *ou
 			             .lev = (uint8_t *)ls, .scale = dsb };
 		fit_groups(&fs, lanes, m);
 	}
+	q3k_finish_fn finish;
+	q6k_finish_fn unused;
+	finishers(lanes, &finish, &unused);
 	for (int b = 0; b < m; ++b) {
 		uint8_t sc[12];
 		uint16_t d_h = q3k_scales(scale + 16 * b, qw ? ls + 16 * b : NULL, qw ? dsb[b] : 0.f,
 		                          sc);
-		q3k_finish(x + SUPER * b, lev + SUPER * b, sc, d_h, out + Q3K_BYTES * b);
+		finish(x + SUPER * b, lev + SUPER * b, sc, d_h, out + Q3K_BYTES * b,
+		       f.no_levels ? &f : NULL, 16 * b);
 	}
 }
 
@@ -1626,16 +1943,20 @@ static void q6k_chunk(const float *x, const float *const *qw, int m, uint8_t *ou
 {
 	int8_t lev[CHUNK * SUPER];
 	float w[CHUNK * SUPER], scale[CHUNK * 16];
-	struct qk_fit f = { .x = x, .n = 16, .nmax = 32, .sym = true, .lev = (uint8_t *)lev,
-		            .scale = scale };
+	struct qk_fit f = { .x = x, .n = 16, .nmax = 32, .sym = true, .no_levels = lanes > 0,
+		            .lev = (uint8_t *)lev, .scale = scale };
 	if (qw) {
 		for (int b = 0; b < m; ++b)
 			memcpy(w + SUPER * b, qw[b], SUPER * sizeof *w);
 		f.w = w;
 	}
 	fit_groups(&f, lanes, 16 * m);
+	q3k_finish_fn unused;
+	q6k_finish_fn finish;
+	finishers(lanes, &unused, &finish);
 	for (int b = 0; b < m; ++b)
-		q6k_finish(x + SUPER * b, lev + SUPER * b, scale + 16 * b, out + Q6K_BYTES * b);
+		finish(x + SUPER * b, lev + SUPER * b, scale + 16 * b, out + Q6K_BYTES * b,
+		       f.no_levels ? &f : NULL, 16 * b);
 }
 
 typedef void (*chunk_fn)(const float *x, const float *const *qw, int m, uint8_t *out, int lanes);
