@@ -39,6 +39,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 #include "cursor.h"
 #include "fp16.h"
 #include "quant.h"
@@ -96,6 +100,39 @@ static float signed_peak(const float *x, int n, float *apeak)
 	}
 	*apeak = a_peak;
 	return peak;
+}
+
+/*
+ * signed_peak of 16 values: the largest magnitude found four lanes at a
+ * time (a NaN is never taken, as in the scalar comparison), then the first
+ * value with that magnitude, which is the one the scalar scan keeps.
+ */
+static float signed_peak16(const float *x, float *apeak)
+{
+#if defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 9)
+	typedef float v4f __attribute__((vector_size(16)));
+	typedef int32_t v4i __attribute__((vector_size(16)));
+	v4f am = { 0 };
+	for (int j = 0; j < 16; j += 4) {
+		v4f t;
+		memcpy(&t, x + j, sizeof t);
+		v4f a = (v4f)((v4i)t & ((v4i){ 0 } + 0x7fffffff));
+		v4i m = a > am;
+		am = (v4f)((m & (v4i)a) | (~m & (v4i)am));
+	}
+	float a_peak = 0;
+	for (int k = 0; k < 4; ++k)
+		if (am[k] > a_peak)
+			a_peak = am[k];
+	*apeak = a_peak;
+	if (a_peak > 0)
+		for (int i = 0; i < 16; ++i)
+			if (fabsf(x[i]) == a_peak)
+				return x[i];
+	return 0;
+#else
+	return signed_peak(x, 16, apeak);
+#endif
 }
 
 /*
@@ -653,6 +690,31 @@ static float fit_q3(int n, int nmax, const float *x, int8_t *q)
  * fits do.
  */
 #if QK_SIMD
+/*
+ * Round to nearest, ties to even, in every lane: round_magic without the
+ * trip through the integer bits where the CPU rounds floats directly
+ * (AVX's vroundps, AVX-512's vrndscaleps); round_magic's bits otherwise.
+ * Both agree wherever |v| < 2^22.
+ */
+static inline qk_v4f qk_rne_x4(qk_v4f v)
+{
+	qk_v4i l = ((qk_v4i)(v + QK_SPLAT(qk_v4f, 12582912.f)) & ((qk_v4i){ 0 } + 0x007fffff)) -
+	           ((qk_v4i){ 0 } + 0x00400000);
+	return __builtin_convertvector(l, qk_v4f);
+}
+#if QK_AVX2
+__attribute__((target("avx2"))) static inline qk_v8f qk_rne_x8(qk_v8f v)
+{
+	return (qk_v8f)_mm256_round_ps((__m256)v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+#endif
+#if QK_AVX512
+QK_AVX512_ATTR static inline qk_v16f qk_rne_x16(qk_v16f v)
+{
+	return (qk_v16f)_mm512_roundscale_ps((__m512)v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+#endif
+
 #define QK_DEFINE_SYM(L, VF, VI, VB, ATTR)                                          \
 ATTR static inline VF qk_level2_x##L(VF v, VI vlo, VI vhi)                      \
 {                                                                               \
@@ -663,11 +725,52 @@ ATTR static inline VF qk_level2_x##L(VF v, VI vlo, VI vhi)                      
 	return __builtin_convertvector(l, VF);                                  \
 }                                                                               \
                                                                                 \
+/*                                                                              \
+ * qk_level2 for |v| < 2^22, where round_magic is round-to-nearest-even: the    \
+ * initial mapping and fit_symmetric's trials, whose products inv * x stay      \
+ * within nmax + 1 in magnitude in every group that is not flat.  A level       \
+ * of -0 here instead of +0 changes nothing: each enters only products         \
+ * added to sums that start at +0, or a comparison.                            \
+ */                                                                             \
+ATTR static inline VF qk_level_small_x##L(VF v, VF vlo, VF vhi)                 \
+{                                                                               \
+	VF l = qk_rne_x##L(v);                                                  \
+	l = (VF)QK_SEL(VI, l < vlo, vlo, l);                                    \
+	return (VF)QK_SEL(VI, l > vhi, vhi, l);                                 \
+}                                                                               \
+                                                                                \
+/* Whether any lane of mask m is set. */                                        \
+ATTR static inline bool qk_any_x##L(VI m)                                       \
+{                                                                               \
+	VB b = __builtin_convertvector(m, VB);                                  \
+	uint64_t w[(L + 7) / 8] = { 0 };                                        \
+	memcpy(w, &b, sizeof b);                                                \
+	uint64_t any = 0;                                                       \
+	for (int k = 0; k < (L + 7) / 8; ++k)                                   \
+		any |= w[k];                                                    \
+	return any != 0;                                                        \
+}                                                                               \
+                                                                                \
+/*                                                                              \
+ * The level of v between -nmax and nmax-1: qk_level_small where the set's     \
+ * values are all finite (then |v| < 2^22 in every lane that counts), else      \
+ * round_magic's bits, which a NaN or an infinity in a group turns into         \
+ * levels of their own.                                                         \
+ */                                                                             \
+ATTR static inline VF qk_level_sym_x##L(VF v, bool finite, int nmax)            \
+{                                                                               \
+	if (finite)                                                             \
+		return qk_level_small_x##L(v, QK_SPLAT(VF, (float)-nmax),        \
+		                           QK_SPLAT(VF, (float)(nmax - 1)));     \
+	return qk_level2_x##L(v, (VI){ 0 } - nmax, (VI){ 0 } + (nmax - 1));     \
+}                                                                               \
+                                                                                \
 /* One set of L groups in flight: weights, levels and the two sums. */          \
 struct qk_sym_x##L {                                                            \
 	VF x[16], w[16], wx[16], ql[16];                                        \
 	VF peak, inv, sxl, sl2;                                                 \
 	VI flat;                                                                \
+	bool finite; /* every x of the set (qk_level_sym) */                    \
 };                                                                              \
                                                                                 \
 /* The peak, the first mapping and its sums (both scalar fits alike). */        \
@@ -675,23 +778,25 @@ ATTR static inline __attribute__((always_inline)) void                          
 qk_sym_init_x##L(struct qk_sym_x##L *s, int nmax, const VF *wq)                 \
 {                                                                               \
 	const VF zero = { 0 };                                                  \
-	const VI vlo = (VI){ 0 } - nmax, vhi = (VI){ 0 } + (nmax - 1);          \
 	const VI abs_mask = (VI){ 0 } + 0x7fffffff;                             \
 	VF peak = zero, apeak = zero;                                           \
+	VI bad = { 0 };                                                         \
 	for (int i = 0; i < 16; ++i) {                                          \
 		VF a = (VF)((VI)s->x[i] & abs_mask);                            \
 		VI m = a > apeak;                                               \
 		apeak = (VF)QK_SEL(VI, m, a, apeak);                            \
 		peak = (VF)QK_SEL(VI, m, s->x[i], peak);                        \
+		bad |= s->x[i] - s->x[i] != zero;                               \
 		s->w[i] = wq ? wq[i] : s->x[i] * s->x[i];                       \
 		s->wx[i] = s->w[i] * s->x[i];                                   \
 	}                                                                       \
+	s->finite = !qk_any_x##L(bad);                                          \
 	s->flat = apeak < QK_SPLAT(VF, TINY_GROUP);                             \
 	s->peak = peak;                                                         \
 	s->inv = QK_SPLAT(VF, (float)-nmax) / peak;                             \
 	VF sxl = zero, sl2 = zero;                                              \
 	for (int i = 0; i < 16; ++i) {                                          \
-		VF l = qk_level2_x##L(s->inv * s->x[i], vlo, vhi);              \
+		VF l = qk_level_sym_x##L(s->inv * s->x[i], s->finite, nmax);    \
 		s->ql[i] = l;                                                   \
 		sxl = sxl + s->wx[i] * l;                                       \
 		sl2 = sl2 + s->w[i] * l * l;                                    \
@@ -761,7 +866,7 @@ ATTR static inline __attribute__((always_inline)) VF                            
 qk_sym_trials_x##L(struct qk_sym_x##L *s, int nmax, bool levels)                \
 {                                                                               \
 	const VF zero = { 0 };                                                  \
-	const VI vlo = (VI){ 0 } - nmax, vhi = (VI){ 0 } + (nmax - 1);          \
+	const bool finite = s->finite;                                          \
 	VF sxl = s->sxl, sl2 = s->sl2;                                          \
 	VF scale = (VF)QK_SEL(VI, sl2 != zero, sxl / sl2, zero);                \
 	VF best = scale * sxl;                                                  \
@@ -774,7 +879,7 @@ qk_sym_trials_x##L(struct qk_sym_x##L *s, int nmax, bool levels)                
 		sxl = zero;                                                     \
 		sl2 = zero;                                                     \
 		for (int i = 0; i < 16; ++i) {                                  \
-			VF l = qk_level2_x##L(inv * s->x[i], vlo, vhi);         \
+			VF l = qk_level_sym_x##L(inv * s->x[i], finite, nmax);  \
 			sxl = sxl + s->wx[i] * l;                               \
 			sl2 = sl2 + s->w[i] * l * l;                            \
 		}                                                               \
@@ -786,7 +891,7 @@ qk_sym_trials_x##L(struct qk_sym_x##L *s, int nmax, bool levels)                
 	}                                                                       \
 	if (levels)                                                             \
 		for (int i = 0; i < 16; ++i)                                    \
-			s->ql[i] = qk_level2_x##L(best_inv * s->x[i], vlo, vhi); \
+			s->ql[i] = qk_level_sym_x##L(best_inv * s->x[i], finite, nmax); \
 	return scale;                                                           \
 }                                                                               \
                                                                                 \
@@ -1142,15 +1247,16 @@ void qa_dequantize_q2_K(const void *src, float *dst, size_t n)
 /*
  * The back half of both q3_K encoders: requantize every value against its
  * decoded group scale (levels of groups whose scale decodes to 0 stay as
- * fitted), split off the high bits and write the block.
+ * fitted), split off the high bits and write the block.  v holds the
+ * 6-bit scale levels that sc packs (q3k_scales gives both).
  */
-static void q3k_finish(const float *x, int8_t lev[SUPER], const uint8_t sc[12], uint16_t d_h,
-                       uint8_t *out, const struct qk_fit *refit, int h0)
+static void q3k_finish(const float *x, int8_t lev[SUPER], const int8_t v[16], const uint8_t sc[12],
+                       uint16_t d_h, uint8_t *out, const struct qk_fit *refit, int h0)
 {
 	uint8_t hmask[32];
 	/* Requantize against the decoded scales. */
 	for (int g = 0; g < 16; ++g) {
-		int8_t s = (int8_t)(q3_scale_get(sc, g) - 32);
+		int8_t s = (int8_t)(v[g] - 32);
 		float d = qa_fp16_to_fp32(d_h) * s;
 		if (!d) {
 			if (refit)
@@ -1316,7 +1422,7 @@ void qa_dequantize_q5_K(const void *src, float *dst, size_t n)
 static bool q6k_scales(const float scale[16], int8_t sc[16], uint16_t *d_h)
 {
 	float max_abs;
-	float max_scale = signed_peak(scale, 16, &max_abs);
+	float max_scale = signed_peak16(scale, &max_abs);
 	if (max_abs < TINY_GROUP)
 		return false;
 	float inv = -128.f / max_scale;
@@ -1410,12 +1516,13 @@ qk_requant16_x##L(const float *x, float d, int lo, int hi, uint8_t *lev)        
 }                                                                               \
                                                                                 \
 ATTR static void q3k_finish_x##L(const float *x, int8_t lev[SUPER],             \
-                                 const uint8_t sc[12], uint16_t d_h, uint8_t *out, \
+                                 const int8_t v[16], const uint8_t sc[12],      \
+                                 uint16_t d_h, uint8_t *out,                    \
                                  const struct qk_fit *refit, int h0)            \
 {                                                                               \
 	const float dd = qa_fp16_to_fp32(d_h);                                  \
 	for (int g = 0; g < 16; ++g) {                                          \
-		int8_t s = (int8_t)(q3_scale_get(sc, g) - 32);                  \
+		int8_t s = (int8_t)(v[g] - 32);                                 \
 		float d = dd * s;                                               \
 		if (d)                                                          \
 			qk_requant16_x##L(x + 16 * g, d, -4, 3, (uint8_t *)lev + 16 * g); \
@@ -1485,8 +1592,9 @@ QK_DEFINE_FINISH(16, qk_v16f, qk_v16i, qk_v16u8, QK_AVX512_ATTR)
 #endif
 #endif /* QK_SIMD */
 
-typedef void (*q3k_finish_fn)(const float *x, int8_t lev[SUPER], const uint8_t sc[12],
-                              uint16_t d_h, uint8_t *out, const struct qk_fit *refit, int h0);
+typedef void (*q3k_finish_fn)(const float *x, int8_t lev[SUPER], const int8_t v[16],
+                              const uint8_t sc[12], uint16_t d_h, uint8_t *out,
+                              const struct qk_fit *refit, int h0);
 typedef void (*q6k_finish_fn)(const float *x, int8_t lev[SUPER], const float scale[16],
                               uint8_t *out, const struct qk_fit *refit, int h0);
 
@@ -1783,35 +1891,48 @@ static void q2k_chunk(const float *x, const float *const *qw, int m, uint8_t *ou
  * their own weighted symmetric fit (fitted levels and d, given).  Packs
  * them into sc and returns d in fp16.
  */
-static uint16_t q3k_scales(const float scale[16], const int8_t *fitted, float d, uint8_t sc[12])
+static uint16_t q3k_scales(const float scale[16], const int8_t *fitted, float d, uint8_t sc[12],
+                           int8_t v[16])
 {
-	int8_t v[16];
 	if (fitted) {
-		memcpy(v, fitted, sizeof v);
+		memcpy(v, fitted, 16);
 	} else {
 		float amax;
-		float max_scale = signed_peak(scale, 16, &amax);
+		float max_scale = signed_peak16(scale, &amax);
 		if (!max_scale) {
 			memset(sc, 0, 12);
+			memset(v, 0, 16);
 			return qa_fp32_to_fp16(0.f);
 		}
 		float inv = -32.f / max_scale;
+#if QK_SIMD
+		/* The same multiply and round_magic per lane; the int8 cast is a shift pair. */
+		for (int j = 0; j < 16; j += 4) {
+			qk_v4f t;
+			memcpy(&t, scale + j, sizeof t);
+			t = QK_SPLAT(qk_v4f, inv) * t;
+			qk_v4i l = ((qk_v4i)(t + QK_SPLAT(qk_v4f, 12582912.f)) &
+			            ((qk_v4i){ 0 } + 0x007fffff)) - ((qk_v4i){ 0 } + 0x00400000);
+			l = (l << 24) >> 24;
+			l = QK_SEL(qk_v4i, l < -32, (qk_v4i){ 0 } - 32, l);
+			l = QK_SEL(qk_v4i, l > 31, (qk_v4i){ 0 } + 31, l);
+			for (int k = 0; k < 4; ++k)
+				v[j + k] = (int8_t)(l[k] + 32);
+		}
+#else
 		for (int g = 0; g < 16; ++g) {
 			int8_t l = (int8_t)round_magic(inv * scale[g]);
 			v[g] = (int8_t)(clamp_int(l, -32, 31) + 32);
 		}
+#endif
 		d = 1 / inv;
 	}
 	/* Low nibbles in bytes 0-7 (groups 8-15 high), top two bits in 8-11. */
-	memset(sc, 0, 12);
-	for (int g = 0; g < 16; ++g) {
-		int l = v[g];
-		if (g < 8)
-			sc[g] = (uint8_t)(l & 0xF);
-		else
-			sc[g - 8] |= (uint8_t)((l & 0xF) << 4);
-		sc[8 + g % 4] |= (uint8_t)((l >> 4) << (2 * (g / 4)));
-	}
+	for (int g = 0; g < 8; ++g)
+		sc[g] = (uint8_t)((v[g] & 0xF) | ((v[g + 8] & 0xF) << 4));
+	for (int j = 0; j < 4; ++j)
+		sc[8 + j] = (uint8_t)(((v[j] >> 4) & 3) | (((v[j + 4] >> 4) & 3) << 2) |
+		                      (((v[j + 8] >> 4) & 3) << 4) | (((v[j + 12] >> 4) & 3) << 6));
 	return qa_fp32_to_fp16(d);
 }
 
@@ -1843,9 +1964,10 @@ static void q3k_chunk(const float *x, const float *const *qw, int m, uint8_t *ou
 	finishers(lanes, &finish, &unused);
 	for (int b = 0; b < m; ++b) {
 		uint8_t sc[12];
+		int8_t v[16];
 		uint16_t d_h = q3k_scales(scale + 16 * b, qw ? ls + 16 * b : NULL, qw ? dsb[b] : 0.f,
-		                          sc);
-		finish(x + SUPER * b, lev + SUPER * b, sc, d_h, out + Q3K_BYTES * b,
+		                          sc, v);
+		finish(x + SUPER * b, lev + SUPER * b, v, sc, d_h, out + Q3K_BYTES * b,
 		       f.no_levels ? &f : NULL, 16 * b);
 	}
 }
