@@ -20,10 +20,12 @@
  * The group fits dominate the cost of every k-quant encoder: the affine
  * fit of q2_K, q4_K and q5_K (fit_affine) and the symmetric fits of q3_K
  * (fit_q3) and q6_K (fit_symmetric).  Besides the scalar references each
- * has SIMD versions that fit 4 or 8 groups in lockstep with the same
- * per-group arithmetic.  The public encoders use the fastest one
- * available; qa_quant_k_quantize picks one explicitly, so tests can check
- * that all agree.
+ * has SIMD versions that fit 4, 8 (AVX2) or 16 (AVX-512) groups in
+ * lockstep with the same per-group arithmetic; fit_q3's groups leave their
+ * lanes as they settle (fit_q3_all).  The finishing steps (scales,
+ * requantization, bit packing) have vector versions too.  The public
+ * encoders use the fastest one available; qa_quant_k_quantize picks one
+ * explicitly, so tests can check that all agree.
  *
  * Block layouts (little-endian, no padding), offsets in bytes:
  *   q2_K (84):  scales[16] @0 (lo nibble scale, hi nibble min), qs[64] @16,
