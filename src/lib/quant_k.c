@@ -814,7 +814,8 @@ qk_sym_init_x##L(struct qk_sym_x##L *s, int nmax, const VF *wq)                 
  * moved[u] marks the lanes of set u (flat ones excluded) where a level moved. \
  */                                                                             \
 ATTR static inline __attribute__((always_inline)) void                          \
-qk_q3_sweep_x##L(struct qk_sym_x##L *s, const int U, int nmax, VI *moved)       \
+qk_q3_sweep_x##L(struct qk_sym_x##L *s, const int U, int nmax, VI *moved,       \
+                 const bool reweigh)                                            \
 {                                                                               \
 	const VF zero = { 0 };                                                  \
 	const VI vlo = (VI){ 0 } - nmax, vhi = (VI){ 0 } + (nmax - 1);          \
@@ -825,8 +826,9 @@ qk_q3_sweep_x##L(struct qk_sym_x##L *s, const int U, int nmax, VI *moved)       
 	for (int i = 0; i < 16; ++i) {                                          \
 		_Pragma("GCC unroll 4")                                         \
 		for (int u = 0; u < U; ++u) {                                   \
-			const VF x = s[u].x[i], w = s[u].w[i];                  \
-			const VF wx = s[u].wx[i], q = s[u].ql[i];               \
+			const VF x = s[u].x[i], q = s[u].ql[i];                 \
+			const VF w = reweigh ? x * x : s[u].w[i];               \
+			const VF wx = reweigh ? w * x : s[u].wx[i];             \
 			VF o_xl = sxl[u] - wx * q;                              \
 			VF o_l2 = sl2[u] - w * q * q;                           \
 			VF l = qk_level2_x##L(x * o_l2 / o_xl, vlo, vhi);       \
@@ -899,8 +901,8 @@ qk_sym_trials_x##L(struct qk_sym_x##L *s, int nmax, bool levels)                
                                                                                 \
 /*                                                                              \
  * Lane g of set k to position out (set out / L, lane out % L; out <= k*L+g):   \
- * x, the levels and the sums; the weights x^2 and the products w*x are        \
- * recomputed after the packing, which gives the same values.                \
+ * x, the levels and the sums; later sweeps compute the weights x^2 and the    \
+ * products w*x again from x, which gives the same values.                      \
  */                                                                             \
 ATTR static inline void qk_q3_lane_move_x##L(struct qk_sym_x##L *s, int k, int g, int out) \
 {                                                                               \
@@ -967,12 +969,17 @@ ATTR static void fit_q3_all_x##L(const struct qk_fit *f, int ngroups)           
 	}                                                                       \
 	for (int sweep = 0; nsets > 0; ++sweep) {                               \
 		int k = 0;                                                      \
-		for (; k + 4 <= nsets; k += 4)                                  \
-			qk_q3_sweep_x##L(s + k, 4, nmax, moved + k);            \
+		if (sweep == 0) {                                               \
+			for (; k + 4 <= nsets; k += 4)                          \
+				qk_q3_sweep_x##L(s + k, 4, nmax, moved + k, false); \
+		} else {                                                        \
+			for (; k + 4 <= nsets; k += 4)                          \
+				qk_q3_sweep_x##L(s + k, 4, nmax, moved + k, true); \
+		}                                                               \
 		for (; k + 2 <= nsets; k += 2)                                  \
-			qk_q3_sweep_x##L(s + k, 2, nmax, moved + k);            \
+			qk_q3_sweep_x##L(s + k, 2, nmax, moved + k, sweep > 0); \
 		if (k < nsets)                                                  \
-			qk_q3_sweep_x##L(s + k, 1, nmax, moved + k);            \
+			qk_q3_sweep_x##L(s + k, 1, nmax, moved + k, sweep > 0); \
 		int out = 0;                                                    \
 		for (k = 0; k < nsets; ++k) {                                   \
 			VF scale = (VF)QK_SEL(VI, s[k].sl2 > zero, s[k].sxl / s[k].sl2, zero); \
@@ -1024,11 +1031,6 @@ ATTR static void fit_q3_all_x##L(const struct qk_fit *f, int ngroups)           
 			id[out / L][out % L] = -1;                              \
 			s[out / L].flat[out % L] = -1;                          \
 		}                                                               \
-		for (k = 0; k < nsets; ++k)                                     \
-			for (int i = 0; i < 16; ++i) {                          \
-				s[k].w[i] = s[k].x[i] * s[k].x[i];              \
-				s[k].wx[i] = s[k].w[i] * s[k].x[i];             \
-			}                                                       \
 	}                                                                       \
 }
 
