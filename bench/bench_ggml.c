@@ -1,4 +1,4 @@
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* sched_setaffinity, sched_getcpu */
 /*
  * bench_ggml.c - quantaudit's quantizers beside ggml's own (make bench-ggml;
  * not a test, and not part of the build: it links the libggml-base of a
@@ -9,7 +9,8 @@
  * ggml_quantize_chunk (no importance matrix: ggml's reference path, what
  * llama-quantize runs without --imatrix) and with quantaudit's entry point,
  * checks that the bytes are equal, and prints both rates and their ratio
- * (ours over ggml's, best of 5, in thread CPU time).  One-time table
+ * (ours over ggml's, best of 5, in thread CPU time, both on the core it
+ * started on).  One-time table
  * builds are outside the timing on both sides (ggml_quantize_init, and one
  * untimed row of ours).  Type names as
  * arguments (BENCH_TYPES="q4_K q6_K" for make) limit it to those types.  Then the same with importance weights for
@@ -18,6 +19,7 @@
  * Only two ggml functions are used; they are declared here with ggml's
  * public signatures (enum ggml_type passed as its int value).
  */
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -104,6 +106,18 @@ static bool wanted(const char *name, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	const size_t rows = 256, cols = 4096, n = rows * cols;
+	/*
+	 * Both sides on one core: the cores of a shared or virtual machine are
+	 * not equally fast (here one ran our q3_K 20 % slower than the other),
+	 * and a migration between the two runs of a type would tilt its ratio.
+	 */
+	int cpu = sched_getcpu();
+	if (cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		(void)sched_setaffinity(0, sizeof set, &set);
+	}
 	float *w = malloc(n * sizeof *w), *qw = malloc(cols * sizeof *qw);
 	uint8_t *a = malloc(n * 4), *b = malloc(n * 4);
 	if (!w || !qw || !a || !b)
