@@ -340,7 +340,7 @@ START_TEST(paths_agree)
 	static const enum qa_quant_k_path paths[] = { QA_QUANT_K_SIMD4, QA_QUANT_K_SIMD8,
 		                                      QA_QUANT_K_SIMD16, QA_QUANT_K_AUTO };
 	const uint32_t type = path_types[_i % N_PATH_TYPES];
-	/* 16381 blocks: the last chunk of 16 holds 13, so q4_K/q5_K's 104 groups end on a narrower kernel */
+	/* 16381 blocks: the last chunk of 32 holds 29, so q4_K/q5_K's 232 groups end on a narrower kernel */
 	check_paths(type, _i < N_PATH_TYPES, _i < N_PATH_TYPES ? N_INPUT : N_NASTY - 3 * 256,
 	            0x9e3779b9u, qa_quant_k_quantize, paths, sizeof paths / sizeof paths[0]);
 	/* Types without a choice of paths, and unknown paths, are refused. */
