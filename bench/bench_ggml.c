@@ -9,7 +9,7 @@
  * ggml_quantize_chunk (no importance matrix: ggml's reference path, what
  * llama-quantize runs without --imatrix) and with quantaudit's entry point,
  * checks that the bytes are equal, and prints both rates and their ratio
- * (ours over ggml's, best of 5, in thread CPU time, both on the core it
+ * (ours over ggml's, best of 5 or more, in thread CPU time, both on the core it
  * started on).  One-time table
  * builds are outside the timing on both sides (ggml_quantize_init, and one
  * untimed row of ours).  Type names as
@@ -72,12 +72,17 @@ static const char *const types[] = { "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_
                                      "iq3_s", "iq2_xxs", "iq2_xs", "iq2_s", "iq1_s", "iq1_m",
                                      "tq1_0", "tq2_0", "mxfp4" };
 
-/* Best of reps seconds of one quantization; ggml when ours is false. */
+/*
+ * Best seconds of one quantization over at least reps runs, and over as
+ * many more as fit in a quarter of a second (at most 50): a 2 ms run is
+ * easily hit by an interrupt or a migration, a 200 ms one is not.  The
+ * same rule for both sides.  ggml when ours is false.
+ */
 static double run(bool ours, const struct qa_type_info *t, const struct qa_quant_ops *ops,
                   const float *w, uint8_t *q, size_t rows, size_t cols, const float *qw, int reps)
 {
-	double best = 1e9;
-	for (int r = 0; r < reps; r++) {
+	double best = 1e9, total = 0;
+	for (int r = 0; r < 50 && (r < reps || total < 0.25); r++) {
 		double t0 = now();
 		if (!ours)
 			ggml_quantize_chunk((int)t->id, w, q, 0, (int64_t)rows, (int64_t)cols, qw);
@@ -86,6 +91,7 @@ static double run(bool ours, const struct qa_type_info *t, const struct qa_quant
 		else
 			ops->quantize(w, q, rows * cols);
 		double dt = now() - t0;
+		total += dt;
 		if (dt < best)
 			best = dt;
 	}
@@ -123,7 +129,7 @@ int main(int argc, char **argv)
 	if (!w || !qw || !a || !b)
 		return 1;
 	fill(w, rows, cols, qw);
-	printf("quantizers beside ggml's (ggml_quantize_chunk), one thread, %zu x %zu f32, best of 5\n", rows, cols);
+	printf("quantizers beside ggml's (ggml_quantize_chunk), one thread, %zu x %zu f32, best of >= 3 runs and >= 0.25 s\n", rows, cols);
 	printf("  %-8s %-9s %12s %12s %8s  %s\n", "type", "imatrix", "ggml M/s", "ours M/s", "ratio", "bytes");
 	int bad = 0;
 	for (int weighted = 0; weighted < 2; weighted++) {
