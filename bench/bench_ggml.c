@@ -9,12 +9,12 @@
  * ggml_quantize_chunk (no importance matrix: ggml's reference path, what
  * llama-quantize runs without --imatrix) and with quantaudit's entry point,
  * checks that the bytes are equal, and prints both rates and their ratio
- * (ours over ggml's, best of 5 or more, in thread CPU time, both on the core it
- * started on).  One-time table
+ * (ours over ggml's; best of alternating runs, at least a quarter second a
+ * side; thread CPU time; both on the core it started on).  One-time table
  * builds are outside the timing on both sides (ggml_quantize_init, and one
- * untimed row of ours).  Type names as
- * arguments (BENCH_TYPES="q4_K q6_K" for make) limit it to those types.  Then the same with importance weights for
- * the types whose weighted path differs.
+ * untimed row of ours).  Type names as arguments (BENCH_TYPES="q4_K q6_K"
+ * for make) limit it to those types.  Then the same with importance
+ * weights for the types whose weighted path differs.
  *
  * Only two ggml functions are used; they are declared here with ggml's
  * public signatures (enum ggml_type passed as its int value).
@@ -72,30 +72,43 @@ static const char *const types[] = { "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_
                                      "iq3_s", "iq2_xxs", "iq2_xs", "iq2_s", "iq1_s", "iq1_m",
                                      "tq1_0", "tq2_0", "mxfp4" };
 
-/*
- * Best seconds of one quantization over at least reps runs, and over as
- * many more as fit in a quarter of a second (at most 50): a 2 ms run is
- * easily hit by an interrupt or a migration, a 200 ms one is not.  The
- * same rule for both sides.  ggml when ours is false.
- */
-static double run(bool ours, const struct qa_type_info *t, const struct qa_quant_ops *ops,
-                  const float *w, uint8_t *q, size_t rows, size_t cols, const float *qw, int reps)
+/* Seconds of one quantization into q; ggml's when ours is false. */
+static double once(bool ours, const struct qa_type_info *t, const struct qa_quant_ops *ops,
+                   const float *w, uint8_t *q, size_t rows, size_t cols, const float *qw)
 {
-	double best = 1e9, total = 0;
-	for (int r = 0; r < 50 && (r < reps || total < 0.25); r++) {
-		double t0 = now();
-		if (!ours)
-			ggml_quantize_chunk((int)t->id, w, q, 0, (int64_t)rows, (int64_t)cols, qw);
-		else if (qw || !ops->quantize)
-			ops->quantize_rows(w, q, rows, cols, qw);
-		else
-			ops->quantize(w, q, rows * cols);
-		double dt = now() - t0;
-		total += dt;
-		if (dt < best)
-			best = dt;
+	double t0 = now();
+	if (!ours)
+		ggml_quantize_chunk((int)t->id, w, q, 0, (int64_t)rows, (int64_t)cols, qw);
+	else if (qw || !ops->quantize)
+		ops->quantize_rows(w, q, rows, cols, qw);
+	else
+		ops->quantize(w, q, rows * cols);
+	return now() - t0;
+}
+
+/*
+ * The best times of ggml (*tg, into a) and ours (*to, into b), runs
+ * alternating so that both sides meet the same disturbances, over at least
+ * reps runs each and as many more as fit in a quarter of a second per side
+ * (at most 50): a 2 ms run is easily hit by an interrupt, a 200 ms one is
+ * not.
+ */
+static void race(const struct qa_type_info *t, const struct qa_quant_ops *ops, const float *w,
+                 uint8_t *a, uint8_t *b, size_t rows, size_t cols, const float *qw, int reps,
+                 double *tg, double *to)
+{
+	double sg = 0, so = 0;
+	*tg = *to = 1e9;
+	for (int r = 0; r < 50 && (r < reps || sg < 0.25 || so < 0.25); r++) {
+		double dg = once(false, t, ops, w, a, rows, cols, qw);
+		double d_o = once(true, t, ops, w, b, rows, cols, qw);
+		sg += dg;
+		so += d_o;
+		if (dg < *tg)
+			*tg = dg;
+		if (d_o < *to)
+			*to = d_o;
 	}
-	return best;
 }
 
 /* Whether type name was asked for (no arguments: every type). */
@@ -129,7 +142,7 @@ int main(int argc, char **argv)
 	if (!w || !qw || !a || !b)
 		return 1;
 	fill(w, rows, cols, qw);
-	printf("quantizers beside ggml's (ggml_quantize_chunk), one thread, %zu x %zu f32, best of >= 3 runs and >= 0.25 s\n", rows, cols);
+	printf("quantizers beside ggml's (ggml_quantize_chunk), one thread, %zu x %zu f32, best of >= 3 alternating runs and >= 0.25 s each\n", rows, cols);
 	printf("  %-8s %-9s %12s %12s %8s  %s\n", "type", "imatrix", "ggml M/s", "ours M/s", "ratio", "bytes");
 	int bad = 0;
 	for (int weighted = 0; weighted < 2; weighted++) {
@@ -149,12 +162,12 @@ int main(int argc, char **argv)
 			 * timing; ours are built on first use, so one untimed row
 			 * builds them here.
 			 */
-			run(true, t, ops, w, b, 1, cols, mw, 1);
+			(void)once(true, t, ops, w, b, 1, cols, mw);
 			int reps = t->block_elems == 1 || t->id <= QA_TYPE_Q8_0 ? 5 : 3;
 			if (strncmp(t->name, "iq", 2) == 0 && t->id != QA_TYPE_IQ4_NL && t->id != QA_TYPE_IQ4_XS)
 				reps = 1;
-			double tg = run(false, t, ops, w, a, rows, cols, mw, reps);
-			double to = run(true, t, ops, w, b, rows, cols, mw, reps);
+			double tg, to;
+			race(t, ops, w, a, b, rows, cols, mw, reps, &tg, &to);
 			uint64_t nbytes = 0;
 			qa_type_nbytes(t, n, &nbytes);
 			bool same = memcmp(a, b, nbytes) == 0;
