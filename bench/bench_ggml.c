@@ -9,7 +9,7 @@
  * ggml_quantize_chunk (no importance matrix: ggml's reference path, what
  * llama-quantize runs without --imatrix) and with quantaudit's entry point,
  * checks that the bytes are equal, and prints both rates and their ratio
- * (ours over ggml's; best of alternating runs, at least a quarter second a
+ * (ours over ggml's; best of alternating runs, at least a second a
  * side; thread CPU time; both on the core it started on).  One-time table
  * builds are outside the timing on both sides (ggml_quantize_init, and one
  * untimed row of ours).  Type names as arguments (BENCH_TYPES="q4_K q6_K"
@@ -89,9 +89,9 @@ static double once(bool ours, const struct qa_type_info *t, const struct qa_quan
 /*
  * The best times of ggml (*tg, into a) and ours (*to, into b), runs
  * alternating so that both sides meet the same disturbances, over at least
- * reps runs each and as many more as fit in a quarter of a second per side
- * (at most 50): a 2 ms run is easily hit by an interrupt, a 200 ms one is
- * not.
+ * reps runs each and as many more as fit in a second per side (at most
+ * 100): on a shared or virtual machine the speed of a core dips for tens of
+ * milliseconds at a time, and a best of few short runs catches the dips.
  */
 static void race(const struct qa_type_info *t, const struct qa_quant_ops *ops, const float *w,
                  uint8_t *a, uint8_t *b, size_t rows, size_t cols, const float *qw, int reps,
@@ -99,7 +99,7 @@ static void race(const struct qa_type_info *t, const struct qa_quant_ops *ops, c
 {
 	double sg = 0, so = 0;
 	*tg = *to = 1e9;
-	for (int r = 0; r < 50 && (r < reps || sg < 0.25 || so < 0.25); r++) {
+	for (int r = 0; r < 100 && (r < reps || sg < 1.0 || so < 1.0); r++) {
 		double dg = once(false, t, ops, w, a, rows, cols, qw);
 		double d_o = once(true, t, ops, w, b, rows, cols, qw);
 		sg += dg;
@@ -142,7 +142,7 @@ int main(int argc, char **argv)
 	if (!w || !qw || !a || !b)
 		return 1;
 	fill(w, rows, cols, qw);
-	printf("quantizers beside ggml's (ggml_quantize_chunk), one thread, %zu x %zu f32, best of >= 3 alternating runs and >= 0.25 s each\n", rows, cols);
+	printf("quantizers beside ggml's (ggml_quantize_chunk), one thread, %zu x %zu f32, best of >= 3 alternating runs and >= 1 s each\n", rows, cols);
 	printf("  %-8s %-9s %12s %12s %8s  %s\n", "type", "imatrix", "ggml M/s", "ours M/s", "ratio", "bytes");
 	int bad = 0;
 	for (int weighted = 0; weighted < 2; weighted++) {
