@@ -9,8 +9,8 @@
  * ggml_quantize_chunk (no importance matrix: ggml's reference path, what
  * llama-quantize runs without --imatrix) and with quantaudit's entry point,
  * checks that the bytes are equal, and prints both rates and their ratio
- * (ours over ggml's; best of alternating runs, at least a second a
- * side; thread CPU time; both on the core it started on).  One-time table
+ * (ours over ggml's; best of at least a second of runs a side; thread
+ * CPU time; both on the core it started on).  One-time table
  * builds are outside the timing on both sides (ggml_quantize_init, and one
  * untimed row of ours).  Type names as arguments (BENCH_TYPES="q4_K q6_K"
  * for make) limit it to those types.  Then the same with importance
@@ -87,28 +87,26 @@ static double once(bool ours, const struct qa_type_info *t, const struct qa_quan
 }
 
 /*
- * The best times of ggml (*tg, into a) and ours (*to, into b), runs
- * alternating so that both sides meet the same disturbances, over at least
- * reps runs each and as many more as fit in a second per side (at most
- * 100): on a shared or virtual machine the speed of a core dips for tens of
- * milliseconds at a time, and a best of few short runs catches the dips.
+ * The best time of one side over at least reps runs and as many more as
+ * fit in a second (at most 100): on a shared or virtual machine the speed
+ * of a core dips for tens of milliseconds at a time, and a best of few
+ * short runs catches the dips.  Each side runs alone, in steady state, as
+ * a quantizer does over a model: runs that alternate with ggml's cost ours
+ * 10-15 % here (our code starts cold after every ggml run; ggml's runs are
+ * longer and scalar), which is not what a user sees.
  */
-static void race(const struct qa_type_info *t, const struct qa_quant_ops *ops, const float *w,
-                 uint8_t *a, uint8_t *b, size_t rows, size_t cols, const float *qw, int reps,
-                 double *tg, double *to)
+static double best_of(bool ours, const struct qa_type_info *t, const struct qa_quant_ops *ops,
+                      const float *w, uint8_t *q, size_t rows, size_t cols, const float *qw,
+                      int reps)
 {
-	double sg = 0, so = 0;
-	*tg = *to = 1e9;
-	for (int r = 0; r < 100 && (r < reps || sg < 1.0 || so < 1.0); r++) {
-		double dg = once(false, t, ops, w, a, rows, cols, qw);
-		double d_o = once(true, t, ops, w, b, rows, cols, qw);
-		sg += dg;
-		so += d_o;
-		if (dg < *tg)
-			*tg = dg;
-		if (d_o < *to)
-			*to = d_o;
+	double best = 1e9, sum = 0;
+	for (int r = 0; r < 100 && (r < reps || sum < 1.0); r++) {
+		double dt = once(ours, t, ops, w, q, rows, cols, qw);
+		sum += dt;
+		if (dt < best)
+			best = dt;
 	}
+	return best;
 }
 
 /* Whether type name was asked for (no arguments: every type). */
@@ -142,7 +140,7 @@ int main(int argc, char **argv)
 	if (!w || !qw || !a || !b)
 		return 1;
 	fill(w, rows, cols, qw);
-	printf("quantizers beside ggml's (ggml_quantize_chunk), one thread, %zu x %zu f32, best of >= 3 alternating runs and >= 1 s each\n", rows, cols);
+	printf("quantizers beside ggml's (ggml_quantize_chunk), one thread, %zu x %zu f32, best of >= 3 runs and >= 1 s a side\n", rows, cols);
 	printf("  %-8s %-9s %12s %12s %8s  %s\n", "type", "imatrix", "ggml M/s", "ours M/s", "ratio", "bytes");
 	int bad = 0;
 	for (int weighted = 0; weighted < 2; weighted++) {
@@ -166,8 +164,8 @@ int main(int argc, char **argv)
 			int reps = t->block_elems == 1 || t->id <= QA_TYPE_Q8_0 ? 5 : 3;
 			if (strncmp(t->name, "iq", 2) == 0 && t->id != QA_TYPE_IQ4_NL && t->id != QA_TYPE_IQ4_XS)
 				reps = 1;
-			double tg, to;
-			race(t, ops, w, a, b, rows, cols, mw, reps, &tg, &to);
+			double tg = best_of(false, t, ops, w, a, rows, cols, mw, reps);
+			double to = best_of(true, t, ops, w, b, rows, cols, mw, reps);
 			uint64_t nbytes = 0;
 			qa_type_nbytes(t, n, &nbytes);
 			bool same = memcmp(a, b, nbytes) == 0;
