@@ -1021,9 +1021,8 @@ static void unpin(struct hsrc *s, struct pin *p)
 /*
  * Make [off, off+len) present (called with the range bounds-checked) and
  * keep it so until the caller drops pin p with unpin, whatever ensure
- * returns.  Chunks of the range that are neither present nor on their way
- * are asked for again while waiting (belt and braces: the pin keeps them
- * from leaving).
+ * returns.  The pin is taken before the range is looked at, so a chunk
+ * queued or found present here cannot leave before the wait sees it.
  */
 static enum qa_err ensure(struct hsrc *s, uint64_t off, size_t len, struct pin *p,
                           struct qa_diag *d)
@@ -1078,21 +1077,11 @@ static enum qa_err ensure(struct hsrc *s, uint64_t off, size_t len, struct pin *
 	for (;;) {
 		if (s->err)
 			break;
-		bool all = true, lost = false;
-		for (uint64_t c = c0; c < c1; c++) {
-			all &= s->st[c] == CH_PRESENT;
-			lost |= s->st[c] == CH_ABSENT || s->st[c] == CH_RELEASED;
-		}
+		bool all = true;
+		for (uint64_t c = c0; c < c1 && all; c++)
+			all = s->st[c] == CH_PRESENT;
 		if (all)
 			break;
-		if (lost && !qa_remote_options()->offline) {
-			if (!queue_runs(s, c0, c1, true, UINT32_MAX)) {
-				qa_diag_set(&s->diag, QA_ERR_NOMEM, QA_NO_OFFSET, "out of memory");
-				s->err = QA_ERR_NOMEM;
-				break;
-			}
-			pthread_cond_broadcast(&s->wcv);
-		}
 		pthread_cond_wait(&s->cv, &s->mu);
 	}
 	enum qa_err e = s->err;

@@ -296,12 +296,14 @@ struct qk_fit {
 #define QK_SPLAT(VF, s) ((s) - (VF){ 0 })
 #define QK_SEL(VI, m, a, b) (((m) & (VI)(a)) | (~(m) & (VI)(b)))
 
+/* round_magic(v) in every lane, as int32 lanes of VI. */
+#define QK_ROUND_MAGIC(VF, VI, v)                                               \
+	(((VI)((v) + QK_SPLAT(VF, 12582912.f)) & ((VI){ 0 } + 0x007fffff)) -    \
+	 ((VI){ 0 } + 0x00400000))
+
 /* (float)clamp_int(round_magic(v), 0, nmax) in every lane; vnmax is a splat. */
 #define QK_LEVEL(VF, VI, v, vnmax)                                              \
-	__builtin_convertvector(                                                \
-		qk_clamp_##VI(((VI)((v) + QK_SPLAT(VF, 12582912.f)) &           \
-		               ((VI){ 0 } + 0x007fffff)) - ((VI){ 0 } + 0x00400000), \
-		              vnmax), VF)
+	__builtin_convertvector(qk_clamp_##VI(QK_ROUND_MAGIC(VF, VI, v), vnmax), VF)
 
 /*
  * QK_DEFINE_FIT(L, VF, VI, ATTR) defines, for L-lane vectors VF (float)
@@ -703,9 +705,7 @@ static float fit_q3(int n, int nmax, const float *x, int8_t *q)
  */
 static inline qk_v4f qk_rne_x4(qk_v4f v)
 {
-	qk_v4i l = ((qk_v4i)(v + QK_SPLAT(qk_v4f, 12582912.f)) & ((qk_v4i){ 0 } + 0x007fffff)) -
-	           ((qk_v4i){ 0 } + 0x00400000);
-	return __builtin_convertvector(l, qk_v4f);
+	return __builtin_convertvector(QK_ROUND_MAGIC(qk_v4f, qk_v4i, v), qk_v4f);
 }
 #if QK_AVX2
 __attribute__((target("avx2"))) static inline qk_v8f qk_rne_x8(qk_v8f v)
@@ -723,8 +723,7 @@ QK_AVX512_ATTR static inline qk_v16f qk_rne_x16(qk_v16f v)
 #define QK_DEFINE_SYM(L, VF, VI, VB, ATTR)                                          \
 ATTR static inline VF qk_level2_x##L(VF v, VI vlo, VI vhi)                      \
 {                                                                               \
-	VI l = ((VI)(v + QK_SPLAT(VF, 12582912.f)) & ((VI){ 0 } + 0x007fffff)) - \
-	       ((VI){ 0 } + 0x00400000);                                        \
+	VI l = QK_ROUND_MAGIC(VF, VI, v);                                       \
 	l = QK_SEL(VI, l < vlo, vlo, l);                                        \
 	l = QK_SEL(VI, l > vhi, vhi, l);                                        \
 	return __builtin_convertvector(l, VF);                                  \
@@ -744,12 +743,19 @@ ATTR static inline VF qk_level_small_x##L(VF v, VF vlo, VF vhi)                 
 	return (VF)QK_SEL(VI, l > vhi, vhi, l);                                 \
 }                                                                               \
                                                                                 \
+/* Mask m as bytes (0 or 0xff per lane) packed into w[(L + 7) / 8]. */       \
+ATTR static inline void qk_mask_words_x##L(VI m, uint64_t *w)                   \
+{                                                                               \
+	VB b = __builtin_convertvector(m, VB);                                  \
+	memset(w, 0, 8 * ((L + 7) / 8));                                        \
+	memcpy(w, &b, sizeof b);                                                \
+}                                                                               \
+                                                                                \
 /* Whether any lane of mask m is set. */                                        \
 ATTR static inline bool qk_any_x##L(VI m)                                       \
 {                                                                               \
-	VB b = __builtin_convertvector(m, VB);                                  \
-	uint64_t w[(L + 7) / 8] = { 0 };                                        \
-	memcpy(w, &b, sizeof b);                                                \
+	uint64_t w[(L + 7) / 8];                                                \
+	qk_mask_words_x##L(m, w);                                               \
 	uint64_t any = 0;                                                       \
 	for (int k = 0; k < (L + 7) / 8; ++k)                                   \
 		any |= w[k];                                                    \
@@ -992,9 +998,8 @@ ATTR static void fit_q3_all_x##L(const struct qk_fit *f, int ngroups)           
 				 * then the movers, found through a byte mask. */ \
 				scale = (VF)((VI)scale & ~s[k].flat);           \
 				memcpy(f->scale + L * k, &scale, sizeof scale); \
-				VB mb = __builtin_convertvector(moved[k], VB);  \
-				uint64_t mw[(L + 7) / 8] = { 0 };               \
-				memcpy(mw, &mb, sizeof mb);                     \
+				uint64_t mw[(L + 7) / 8];                       \
+				qk_mask_words_x##L(moved[k], mw);               \
 				for (int w = 0; w < (L + 7) / 8; ++w) {         \
 					for (uint64_t b = mw[w]; b;) {          \
 						const int byte = __builtin_ctzll(b) / 8; \
@@ -1101,11 +1106,9 @@ static void fit_sym_one(const struct qk_fit *f, int h)
 static void fit_groups(const struct qk_fit *f, int lanes, int ngroups)
 {
 	typedef void (*lanes_fn)(const struct qk_fit *, int);
-	typedef void (*all_fn)(const struct qk_fit *, int);
 	static const struct {
 		int l;
-		lanes_fn affine, sym;
-		all_fn q3;
+		lanes_fn affine, sym, q3;
 	} kernels[] = {
 #if QK_AVX512
 		{ 16, fit_affine_lanes_x16, fit_sym_lanes_x16, fit_q3_all_x16 },
@@ -1156,8 +1159,7 @@ static void requantize(const float *x, int n, bool affine, float m, float d, int
 		if (affine)
 			v = v + QK_SPLAT(qk_v4f, m);
 		v = v / QK_SPLAT(qk_v4f, d);
-		qk_v4i l = ((qk_v4i)(v + QK_SPLAT(qk_v4f, 12582912.f)) & ((qk_v4i){ 0 } + 0x007fffff)) -
-		           ((qk_v4i){ 0 } + 0x00400000);
+		qk_v4i l = QK_ROUND_MAGIC(qk_v4f, qk_v4i, v);
 		l = QK_SEL(qk_v4i, l < vlo, vlo, l);
 		l = QK_SEL(qk_v4i, l > vhi, vhi, l) - vlo;
 		for (int k = 0; k < 4; ++k)
@@ -1513,8 +1515,7 @@ qk_requant16_x##L(const float *x, float d, int lo, int hi, uint8_t *lev)        
 		VF v;                                                           \
 		memcpy(&v, x + i, sizeof v);                                    \
 		v = v / QK_SPLAT(VF, d);                                        \
-		VI l = ((VI)(v + QK_SPLAT(VF, 12582912.f)) &                    \
-		        ((VI){ 0 } + 0x007fffff)) - ((VI){ 0 } + 0x00400000);   \
+		VI l = QK_ROUND_MAGIC(VF, VI, v);                               \
 		l = QK_SEL(VI, l < vlo, vlo, l);                                \
 		l = QK_SEL(VI, l > vhi, vhi, l) - vlo;                          \
 		VB b = __builtin_convertvector(l, VB);                          \
@@ -1918,8 +1919,7 @@ static uint16_t q3k_scales(const float scale[16], const int8_t *fitted, float d,
 			qk_v4f t;
 			memcpy(&t, scale + j, sizeof t);
 			t = QK_SPLAT(qk_v4f, inv) * t;
-			qk_v4i l = ((qk_v4i)(t + QK_SPLAT(qk_v4f, 12582912.f)) &
-			            ((qk_v4i){ 0 } + 0x007fffff)) - ((qk_v4i){ 0 } + 0x00400000);
+			qk_v4i l = QK_ROUND_MAGIC(qk_v4f, qk_v4i, t);
 			l = (l << 24) >> 24;
 			l = QK_SEL(qk_v4i, l < -32, (qk_v4i){ 0 } - 32, l);
 			l = QK_SEL(qk_v4i, l > 31, (qk_v4i){ 0 } + 31, l);
